@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+// Bundles the action (dist/index.js) and the CLI (dist/cli/index.js) with ncc, in parallel.
+import { spawn } from 'node:child_process';
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
+
+const ncc = 'node_modules/.bin/ncc';
+// cpu-features is an optional native speed-up of ssh2; leaving it out keeps dist/ identical everywhere.
+const common = ['build', '--minify', '--quiet', '--external', 'cpu-features', '--target', 'es2022'];
+
+function bundle(entry, outDir) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(ncc, [...common, entry, '-o', outDir], { stdio: 'inherit' });
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`ncc ${entry} exited ${code}`)),
+    );
+  });
+}
+
+await rm('dist', { recursive: true, force: true });
+await Promise.all([bundle('src/index.ts', 'dist'), bundle('src/cli/index.ts', 'dist/cli')]);
+
+const cli = 'dist/cli/index.js';
+const text = await readFile(cli, 'utf8');
+if (!text.startsWith('#!')) await writeFile(cli, `#!/usr/bin/env node\n${text}`);
+await chmod(cli, 0o755);

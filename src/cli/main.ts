@@ -1,0 +1,40 @@
+import { Command, CommanderError } from 'commander';
+import { renderError } from './output.js';
+import { VERSION } from '../version.js';
+
+/** Builds the `toss` program; each command lives in its own file and registers itself here. */
+export function buildProgram(): Command {
+  const program = new Command('toss')
+    .description(
+      'Deploy an app from a git repository to your own server over SSH, with a preview per pull request.',
+    )
+    .version(VERSION, '-v, --version')
+    .showSuggestionAfterError(true)
+    .showHelpAfterError('(run toss --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  program.addHelpText(
+    'after',
+    `
+Examples:
+  toss deploy production        deploy the working tree to production
+  toss deploy pr-42 -s DEBUG=1  deploy a preview with an override
+  toss remove pr-42             tear a preview down`,
+  );
+  return program;
+}
+
+/** Runs the CLI and returns the exit status: 0 success, 1 failure, 2 usage error. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end through here with exit code 0.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    return renderError(error);
+  }
+}

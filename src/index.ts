@@ -1,0 +1,4 @@
+import './dirname-shim.js';
+import { entry } from './action/entry.js';
+
+await entry();
