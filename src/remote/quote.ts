@@ -1,0 +1,31 @@
+/**
+ * THE quoting function. Every remote command line in toss is built from an argv array with
+ * `shellJoin`; no other code may put a value into a command string.
+ *
+ * The remote side is the login user's shell (`sh -c` semantics): POSIX single quotes keep every
+ * byte literal except `'` itself, which is written as `'\''`.
+ */
+import { TossError } from '../errors.js';
+
+// Words made only of these characters mean the same unquoted in sh, bash, dash and zsh.
+const SAFE_WORD = /^[A-Za-z0-9_@+:,./-][A-Za-z0-9_@+=:,./-]*$/;
+
+/** Quote one argument so the remote shell passes it to the program byte for byte. */
+export function shellQuote(arg: string): string {
+  if (typeof arg !== 'string') {
+    throw new TypeError(`shellQuote: expected a string, got ${typeof arg}`);
+  }
+  // A C string cannot hold NUL: the argument would be cut short on the server.
+  if (arg.includes('\0')) {
+    throw new TossError('a command argument contains a NUL byte, which no program can receive', {
+      hint: 'remove the NUL character from the value',
+    });
+  }
+  if (SAFE_WORD.test(arg)) return arg;
+  return `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+/** Join an argv array into one command line for the remote shell. */
+export function shellJoin(argv: readonly string[]): string {
+  return argv.map(shellQuote).join(' ');
+}
