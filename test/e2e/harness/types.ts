@@ -31,6 +31,12 @@ export interface TestHost {
   exec(argv: string[], options?: { input?: string }): Promise<{ stdout: string; stderr: string; code: number }>;
   /** the veth interface on this machine's side (for `ip link set … down`) */
   hostVeth: string;
+  /** path of a known_hosts file on this machine holding knownHostsLines */
+  knownHostsPath: string;
+  /** full `ssh …` argv (test key, strict host-key checking, no user config) for user@host [-- command] */
+  sshArgv(user: string, ...command: string[]): string[];
+  /** milliseconds from starting systemd-nspawn to systemd, sshd and Caddy all ready */
+  bootMs: number;
   /** power off and clean up (idempotent) */
   shutdown(): Promise<void>;
 }

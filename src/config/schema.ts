@@ -1,0 +1,311 @@
+import { z } from 'zod';
+import { ENV_NAME_MAX_LENGTH, ENV_NAME_PATTERN, ENV_NAME_RULE, isPrEnvName } from './env-name.js';
+import { SERVER_EXPECTED, serverProblem } from './server.js';
+
+/*
+ * The single source of truth for toss.json: the TypeScript types, toss.schema.json and the
+ * error messages all come from here. Each message says what is expected; the loader adds the
+ * field path and the value found (see errors-format.ts).
+ */
+
+/** The same message for a field's type error and every one of its checks. */
+const expect = (text: string) => ({ error: `expected ${text}` });
+
+// Checks that JSON Schema cannot carry (refinements are left out of toss.schema.json).
+const hasControl = (s: string) => /\p{Cc}/u.test(s);
+const hasControlButTabOrNewline = (s: string) => /(?![\t\n\r])\p{Cc}/u.test(s);
+const isBlank = (s: string) => s.trim().length === 0;
+
+// A path segment that is neither empty, '.' nor '..'.
+const SEGMENT = String.raw`(?!\.{1,2}(?:/|$))[^/]+`;
+// Like SEGMENT but '.' is fine (a local path such as "./apps/web").
+const LOCAL_SEGMENT = String.raw`(?!\.\.(?:/|$))[^/]+`;
+const RELATIVE_PATH = new RegExp(`^${SEGMENT}(?:/${SEGMENT})*$`);
+const LOCAL_RELATIVE_PATH = new RegExp(`^${LOCAL_SEGMENT}(?:/${LOCAL_SEGMENT})*$`);
+// Lowercase DNS name of two or more labels; the last starts with a letter, so it is never an IP.
+const HOST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+// systemd MemoryMax=: bytes with an optional K/M/G/T suffix, a percentage of RAM, or infinity.
+const MEMORY = /^(?:[1-9][0-9]{0,15}[KMGT]?|(?:[1-9][0-9]?|100)%|infinity)$/;
+// systemd CPUQuota=: percent of one CPU; above 100% spans several.
+const CPU = /^[1-9][0-9]{0,4}%$/;
+// Caddy's basic_auth takes bcrypt ($2a$/$2b$/$2y$, cost 04–31).
+const BCRYPT = /^\$2[aby]\$(?:0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$/;
+const DEPENDENCY_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
+
+const APP_EXPECTED =
+  'an app name of lowercase letters, digits and single dashes, starting with a letter, at most 40 characters (like "myapp")';
+const HOST_EXPECTED = 'a lowercase host name like "myapp.com"';
+const PREVIEW_DOMAIN_EXPECTED =
+  'a lowercase host name like "preview.myapp.com", at most 189 characters so that preview names fit';
+const START_EXPECTED = 'a command on one line, like "node server.js"';
+const SCRIPT_EXPECTED = 'a non-empty array of shell commands, like ["npm ci", "npm run build"]';
+const COMMAND_EXPECTED =
+  'a non-empty shell command without control characters other than tab and newline';
+const DIR_EXPECTED =
+  'a relative path like "uploads" or "data/db" (no leading "/", no empty, "." or ".." parts)';
+const MEMORY_EXPECTED = 'a size like "512M" or "1G", a percentage like "50%", or "infinity"';
+const CPU_EXPECTED = 'a percentage of one CPU like "50%" or "200%"';
+const HEALTH_PATH_EXPECTED = 'a URL path starting with "/", like "/up"';
+const TIMEOUT_EXPECTED = 'a whole number of seconds from 1 to 600';
+const AUTH_USER_EXPECTED = 'a user name without ":", spaces or control characters, at most 64 long';
+const BCRYPT_EXPECTED =
+  'a bcrypt hash like "$2a$14$…" (from `caddy hash-password`), not a password';
+const MAX_PREVIEWS_EXPECTED = 'a whole number from 0 to 1000';
+const ROOT_EXPECTED = 'a relative directory like "." or "apps/web" (no leading "/", no "..")';
+const EXCLUDE_EXPECTED = 'an rsync pattern like "*.log" or "/tmp/" (non-empty, one line)';
+const BRANCH_EXPECTED = 'branch names or patterns like "main" or "feature/*", without spaces';
+const DEPENDENCY_NAME_EXPECTED =
+  'dependency names of letters, digits, ".", "_", "+" and "-", at most 64 characters';
+const ENV_TARGET_EXPECTED = `an environment name (${ENV_NAME_RULE}; not pr-<n>), or "preview" for a preview named after the branch`;
+
+/** zod drops a `__proto__` key from records without a word; say so instead. */
+function rejectProtoKey(value: unknown, ctx: { addIssue: (issue: z.core.$ZodRawIssue) => void }) {
+  if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['__proto__'],
+      message: 'expected a branch name other than "__proto__"',
+      input: value,
+    });
+  }
+  return value;
+}
+
+const command = z
+  .string(expect(COMMAND_EXPECTED))
+  .refine((s) => !isBlank(s), expect(COMMAND_EXPECTED))
+  .refine((s) => !hasControlButTabOrNewline(s), expect(COMMAND_EXPECTED));
+
+const hostName = (text: string, max: number) =>
+  z.string(expect(text)).max(max, expect(text)).regex(HOST_NAME, expect(text));
+
+const memory = z
+  .string(expect(MEMORY_EXPECTED))
+  .regex(MEMORY, expect(MEMORY_EXPECTED))
+  .describe('memory limit, systemd MemoryMax= syntax: "512M", "1G", "50%" or "infinity"');
+
+const cpu = z
+  .string(expect(CPU_EXPECTED))
+  .regex(CPU, expect(CPU_EXPECTED))
+  .describe('CPU limit, systemd CPUQuota= syntax: "50%" is half of one CPU, "200%" two CPUs');
+
+const limits = {
+  memory: memory.optional(),
+  cpu: cpu.optional(),
+};
+
+const persistentDir = z
+  .string(expect(DIR_EXPECTED))
+  .max(255, expect(DIR_EXPECTED))
+  .regex(RELATIVE_PATH, expect(DIR_EXPECTED))
+  .refine((s) => !hasControl(s), expect(DIR_EXPECTED));
+
+export const healthCheckSchema = z
+  .strictObject(
+    {
+      path: z
+        .string(expect(HEALTH_PATH_EXPECTED))
+        .max(1024, expect(HEALTH_PATH_EXPECTED))
+        .regex(/^\/[^\s]*$/, expect(HEALTH_PATH_EXPECTED))
+        .refine((s) => !hasControl(s), expect(HEALTH_PATH_EXPECTED))
+        .describe('path requested on http://127.0.0.1:$PORT; a 2xx or 3xx answer means healthy'),
+      timeout: z
+        .number(expect(TIMEOUT_EXPECTED))
+        .int(expect(TIMEOUT_EXPECTED))
+        .min(1, expect(TIMEOUT_EXPECTED))
+        .max(600, expect(TIMEOUT_EXPECTED))
+        .default(30)
+        .describe('seconds the new release has to become healthy before the deploy fails'),
+    },
+    expect('an object like {"path": "/up", "timeout": 30}'),
+  )
+  .describe(
+    'HTTP check a new release must pass before it gets traffic; without it, a TCP connect to $PORT',
+  );
+
+export const previewAuthSchema = z
+  .strictObject(
+    {
+      user: z
+        .string(expect(AUTH_USER_EXPECTED))
+        .max(64, expect(AUTH_USER_EXPECTED))
+        .regex(/^[^:\s]+$/, expect(AUTH_USER_EXPECTED))
+        .refine((s) => !hasControl(s), expect(AUTH_USER_EXPECTED))
+        .describe('basic auth user name'),
+      passwordHash: z
+        .string(expect(BCRYPT_EXPECTED))
+        .regex(BCRYPT, expect(BCRYPT_EXPECTED))
+        .describe('bcrypt hash of the password, as printed by `caddy hash-password`'),
+    },
+    expect('an object like {"user": "team", "passwordHash": "$2a$14$…"}'),
+  )
+  .describe(
+    'basic auth in front of every preview (preview host names are public through certificate logs)',
+  );
+
+export const resourcesSchema = z
+  .strictObject(
+    {
+      ...limits,
+      previews: z
+        .strictObject(limits, expect('an object like {"memory": "256M", "cpu": "50%"}'))
+        .optional()
+        .describe('limits for preview environments, instead of the ones above'),
+    },
+    expect('an object like {"memory": "512M", "cpu": "100%", "previews": {"memory": "256M"}}'),
+  )
+  .describe('per-environment limits, written as systemd MemoryMax= and CPUQuota=');
+
+export const tossConfigSchema = z
+  .strictObject(
+    {
+      $schema: z
+        .string(expect('the path or URL of toss.schema.json'))
+        .optional()
+        .describe('path or URL of toss.schema.json, so editors complete and check this file'),
+      app: z
+        .string(expect(APP_EXPECTED))
+        .max(40, expect(APP_EXPECTED))
+        .regex(ENV_NAME_PATTERN, expect(APP_EXPECTED))
+        .describe(
+          'app name: lowercase letters, digits and single dashes, at most 40 characters; used in directories, unit names and Caddy file names',
+        ),
+      server: z
+        .string(expect(SERVER_EXPECTED))
+        .superRefine((value, ctx) => {
+          const problem = serverProblem(value);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        })
+        .describe(
+          'SSH target: "host", "user@host", "user@host:port", "user@[2001:db8::1]:2222" or a ~/.ssh/config alias; user defaults to root, port to 22',
+        ),
+      domain: hostName(HOST_EXPECTED, 253)
+        .optional()
+        .describe(
+          'production host name; without it, sslip.io names derived from the server IP are used',
+        ),
+      previewDomain: hostName(PREVIEW_DOMAIN_EXPECTED, 189)
+        .optional()
+        .describe('parent of preview host names (pr-42.<previewDomain>); default preview.<domain>'),
+      startCommand: z
+        .string(expect(START_EXPECTED))
+        .refine((s) => !isBlank(s) && !hasControl(s), expect(START_EXPECTED))
+        .describe('command that starts the app (run by /bin/sh -c); it must listen on $PORT'),
+      deployScript: z
+        .array(command, expect(SCRIPT_EXPECTED))
+        .min(1, expect(SCRIPT_EXPECTED))
+        .describe(
+          'shell commands run in the new release directory on every deploy (install, build, migrate); the first failure aborts the deploy',
+        ),
+      dependencies: z
+        .record(
+          z.string().regex(DEPENDENCY_NAME, expect(DEPENDENCY_NAME_EXPECTED)),
+          command,
+          expect(
+            'an object of {"name": "install command"}, like {"ffmpeg": "apt-get install -y ffmpeg"}',
+          ),
+        )
+        .default({})
+        .describe(
+          'server packages: {name: install command}, run as root once per server by `toss init` and production deploys',
+        ),
+      persistentDirs: z
+        .array(persistentDir, expect('an array of relative paths, like ["uploads", "data"]'))
+        .superRefine((dirs, ctx) => {
+          // Only well-formed paths are compared; the others already have their own problem.
+          const valid = (dir: string) => RELATIVE_PATH.test(dir);
+          dirs.forEach((dir, i) => {
+            if (!valid(dir)) return;
+            const clash = dirs.findIndex(
+              (other, j) =>
+                j !== i && valid(other) && (other === dir ? j < i : dir.startsWith(`${other}/`)),
+            );
+            if (clash !== -1) {
+              ctx.addIssue({
+                code: 'custom',
+                path: [i],
+                message: `expected directories that are neither repeated nor inside one another (see persistentDirs[${clash}])`,
+              });
+            }
+          });
+        })
+        .default([])
+        .describe(
+          'relative paths kept across releases (uploads, SQLite files): no leading "/", no ".."',
+        ),
+      keepReleases: z
+        .number(expect('a whole number ≥ 2'))
+        .int(expect('a whole number ≥ 2'))
+        .min(2, expect('a whole number ≥ 2'))
+        .default(3)
+        .describe('releases kept for production, at least 2; previews keep 2'),
+      healthCheck: healthCheckSchema.optional(),
+      branches: z
+        .preprocess(
+          rejectProtoKey,
+          z.record(
+            z
+              .string()
+              .max(255, expect(BRANCH_EXPECTED))
+              .regex(/^\S+$/, expect(BRANCH_EXPECTED))
+              .refine((s) => !hasControl(s), expect(BRANCH_EXPECTED)),
+            z
+              .string(expect(ENV_TARGET_EXPECTED))
+              .max(ENV_NAME_MAX_LENGTH, expect(ENV_TARGET_EXPECTED))
+              .regex(ENV_NAME_PATTERN, expect(ENV_TARGET_EXPECTED))
+              .refine((s) => !isPrEnvName(s), expect(ENV_TARGET_EXPECTED)),
+            expect('an object mapping branches to environments, like {"main": "production"}'),
+          ),
+        )
+        .optional()
+        .describe(
+          'push branch (or pattern like "feature/*") → environment for the GitHub Action; "preview" means a preview named after the branch; default: the default branch → production',
+        ),
+      tls: z
+        .enum(['auto', 'internal', 'off'], expect('"auto", "internal" or "off"'))
+        .default('auto')
+        .describe(
+          'auto: automatic HTTPS from a public CA; internal: Caddy’s own CA (private networks, tests); off: plain HTTP',
+        ),
+      previewAuth: previewAuthSchema.optional(),
+      resources: resourcesSchema.optional(),
+      maxPreviews: z
+        .number(expect(MAX_PREVIEWS_EXPECTED))
+        .int(expect(MAX_PREVIEWS_EXPECTED))
+        .min(0, expect(MAX_PREVIEWS_EXPECTED))
+        .max(1000, expect(MAX_PREVIEWS_EXPECTED))
+        .default(20)
+        .describe('a new preview past this many is refused, naming the oldest ones'),
+      root: z
+        .string(expect(ROOT_EXPECTED))
+        .max(255, expect(ROOT_EXPECTED))
+        .regex(LOCAL_RELATIVE_PATH, expect(ROOT_EXPECTED))
+        .refine((s) => !hasControl(s), expect(ROOT_EXPECTED))
+        .default('.')
+        .describe('subdirectory of the repository to deploy (monorepos)'),
+      exclude: z
+        .array(
+          z
+            .string(expect(EXCLUDE_EXPECTED))
+            .min(1, expect(EXCLUDE_EXPECTED))
+            .max(1024, expect(EXCLUDE_EXPECTED))
+            .refine((s) => !hasControl(s), expect(EXCLUDE_EXPECTED)),
+          expect('an array of rsync patterns, like ["*.log", "/tmp/"]'),
+        )
+        .default([])
+        .describe('rsync exclude patterns added to the defaults, .gitignore and .tossignore'),
+    },
+    expect('a JSON object with at least "app", "server", "startCommand" and "deployScript"'),
+  )
+  .describe(
+    'toss.json: how toss deploys this repository to your server (rsync, systemd and Caddy over SSH)',
+  );
+
+/** toss.json after validation, defaults applied. */
+export type TossConfig = z.output<typeof tossConfigSchema>;
+/** toss.json as written. */
+export type TossConfigInput = z.input<typeof tossConfigSchema>;
+export type HealthCheck = z.output<typeof healthCheckSchema>;
+export type PreviewAuth = z.output<typeof previewAuthSchema>;
+export type Resources = z.output<typeof resourcesSchema>;
+export type Tls = TossConfig['tls'];

@@ -1,0 +1,45 @@
+/** What the pipeline tells its door while it works; the CLI prints it, the action groups it. */
+export type StepName =
+  | 'connect'
+  | 'origin'
+  | 'lock'
+  | 'dependencies'
+  | 'names'
+  | 'upload'
+  | 'prepare'
+  | 'deploy-script'
+  | 'start'
+  | 'health'
+  | 'route'
+  | 'switch'
+  | 'confirm'
+  | 'prune'
+  | 'remove';
+
+export const STEP_LABELS: Record<StepName, string> = {
+  connect: 'Connect',
+  origin: 'Verify origin',
+  lock: 'Acquire lock',
+  dependencies: 'Server dependencies',
+  names: 'Claim names and ports',
+  upload: 'Upload files',
+  prepare: 'Prepare release',
+  'deploy-script': 'Run deployScript',
+  start: 'Start new release',
+  health: 'Health check',
+  route: 'Route traffic (Caddy)',
+  switch: 'Switch current',
+  confirm: 'Confirm over HTTPS',
+  prune: 'Prune old releases',
+  remove: 'Remove environment',
+};
+
+export type PipelineEvent =
+  | { type: 'step-start'; step: StepName }
+  | { type: 'step-done'; step: StepName; ms: number; detail?: string }
+  | { type: 'step-fail'; step: StepName; ms: number; error: unknown }
+  | { type: 'output'; step: StepName; line: string }
+  | { type: 'notice'; message: string }
+  | { type: 'warning'; message: string };
+
+export type EventSink = (event: PipelineEvent) => void;

@@ -1,0 +1,68 @@
+import type { TossConfig } from '../config/schema.js';
+
+/** How to log in: resolved by the door (CLI: ~/.ssh; action: inputs), used by the pipeline as is. */
+export interface Login {
+  host: string;
+  port: number;
+  user: string;
+  /** private key contents */
+  privateKey?: string;
+  /** a file holding the same key, for rsync's ssh (written to a temp file when absent) */
+  identityFile?: string;
+  /** ssh-agent socket */
+  agent?: string;
+  /** known_hosts text the host key must be found in */
+  knownHosts: string;
+}
+
+/** Who is deploying, recorded in state and in the lock. */
+export interface Actor {
+  /** a person or a workflow, e.g. "alice" or "github-actions (octo/app#42)" */
+  by: string;
+  /** link to the CI run, when there is one */
+  runUrl?: string;
+}
+
+export interface TargetRequest {
+  config: TossConfig;
+  login: Login;
+  environment: string;
+  actor: Actor;
+  /** seconds to wait for another holder's lock (CLI default 0, action 600) */
+  lockWaitSeconds: number;
+  /** a random lock token to (re-)use; the action saves it for its post step */
+  lockToken?: string;
+  /** called with the token once the lock is held */
+  onLockAcquired?: (token: string) => void;
+}
+
+export interface DeployRequest extends TargetRequest {
+  /** absolute directory uploaded as the release (the checkout joined with config.root) */
+  sourceDir: string;
+  /** the repository's remote URL (normalised before comparing) */
+  origin: string;
+  commit: string;
+  branch?: string;
+  pr?: number;
+  /** `KEY=VALUE` overrides stored for this environment; `KEY=` removes one */
+  overrides: string[];
+}
+
+export interface DeployResult {
+  environment: string;
+  url: string;
+  release: string;
+  port: number;
+  /** false when the HTTPS confirmation timed out (a warning was emitted) */
+  confirmed: boolean;
+}
+
+export interface RemoveRequest extends TargetRequest {
+  /** allow removing production */
+  force: boolean;
+}
+
+export interface RemoveResult {
+  environment: string;
+  removed: boolean;
+}

@@ -1,0 +1,52 @@
+/**
+ * Changing Caddy's configuration safely: under the server-wide registry lock (so two apps never
+ * reload at once), the new file goes in, the whole config is validated, Caddy reloads
+ * gracefully, and on any failure the previous file comes back.
+ */
+import { CADDYFILE, REGISTRY_LOCK_FILE } from './paths.js';
+
+/** Caddy's own validation failed; the previous file was restored. */
+export const CADDY_INVALID_EXIT = 65;
+/** `systemctl reload caddy` failed; the previous file was restored. */
+export const CADDY_RELOAD_EXIT = 66;
+/** The server-wide lock stayed taken for too long. */
+export const FLOCK_TIMEOUT_EXIT = 73;
+
+// Temp and backup names end in .toss-new/.toss-old so the `*.caddy` import never picks them up.
+const APPLY = `set -u
+mode=$1 file=$2 lock=$3 caddyfile=$4
+umask 022
+mkdir -p -- "\${lock%/*}" && exec 9>>"$lock" || exit 1
+flock -w 120 9 || { echo "toss: $lock is still locked after 120 s" >&2; exit ${FLOCK_TIMEOUT_EXIT}; }
+new=$file.toss-new old=$file.toss-old
+rm -f -- "$old"
+if [ -e "$file" ]; then cp -p -- "$file" "$old" || exit 1; fi
+if [ "$mode" = install ]; then
+  mkdir -p -- "\${file%/*}" && cat > "$new" && chmod 0644 -- "$new" && mv -f -- "$new" "$file" || exit 1
+else
+  rm -f -- "$file"
+fi
+restore() {
+  if [ -e "$old" ]; then mv -f -- "$old" "$file"; else rm -f -- "$file"; fi
+}
+if ! out=$(caddy validate --config "$caddyfile" --adapter caddyfile 2>&1); then
+  printf '%s\\n' "$out" | grep -v '"level":"info"' | tail -n 20 >&2
+  restore
+  exit ${CADDY_INVALID_EXIT}
+fi
+if ! systemctl reload caddy; then
+  restore
+  systemctl reload caddy
+  exit ${CADDY_RELOAD_EXIT}
+fi
+rm -f -- "$old"`;
+
+/** Write stdin to `file` (a site file or the Caddyfile itself), validate, reload; roll back on failure. */
+export function installCaddyFileArgv(file: string): string[] {
+  return ['sh', '-c', APPLY, 'sh', 'install', file, REGISTRY_LOCK_FILE, CADDYFILE];
+}
+
+/** Delete a site file, validate, reload; roll back on failure. */
+export function removeCaddyFileArgv(file: string): string[] {
+  return ['sh', '-c', APPLY, 'sh', 'remove', file, REGISTRY_LOCK_FILE, CADDYFILE];
+}

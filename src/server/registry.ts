@@ -1,0 +1,163 @@
+/**
+ * `/var/lib/toss/registry.json`: server-wide, which app environment owns which ports, host names
+ * and unit names, so several apps on one server never step on each other. Pure transitions;
+ * written by compare-and-swap (cas.ts) under REGISTRY_LOCK_FILE.
+ */
+import { z } from 'zod';
+import { TossError } from '../errors.js';
+import { envPaths } from './paths.js';
+
+const port = z.number().int().min(1).max(65535);
+
+export const registryEnvironmentSchema = z.object({
+  ports: z.tuple([port, port]),
+  hostNames: z.array(z.string()),
+  /** unit names and the site file name: whatever `<app>-<env>` produces */
+  units: z.array(z.string()),
+});
+
+export const registrySchema = z.object({
+  version: z.literal(1),
+  apps: z.record(
+    z.string(),
+    z.object({
+      origin: z.string().optional(),
+      environments: z.record(z.string(), registryEnvironmentSchema),
+    }),
+  ),
+});
+
+export type Registry = z.infer<typeof registrySchema>;
+export type RegistryEnvironment = z.infer<typeof registryEnvironmentSchema>;
+
+export function emptyRegistry(): Registry {
+  return { version: 1, apps: {} };
+}
+
+/** Parses registry.json text; `null` (no file yet) gives an empty registry. */
+export function parseRegistry(text: string | null, file = 'registry.json'): Registry {
+  if (text === null) return emptyRegistry();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new TossError(`${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  const result = registrySchema.safeParse(json);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new TossError(`${file} is not a valid toss registry:\n${problems.join('\n')}`);
+  }
+  return result.data;
+}
+
+export function serializeRegistry(registry: Registry): string {
+  return `${JSON.stringify(registrySchema.parse(registry), null, 2)}\n`;
+}
+
+/**
+ * The names an environment owns besides its host name. `shop`/`api-x` and `shop-api`/`x` both
+ * give `toss-shop-api-x@.service`: recording them is what lets claimNames refuse the second.
+ */
+export function environmentUnits(app: string, environment: string): string[] {
+  const p = envPaths(app, environment);
+  return [p.unitTemplate, p.runUnit, p.siteFile];
+}
+
+export interface Claim {
+  ports: [number, number];
+  hostNames: string[];
+  units: string[];
+}
+
+/** Who else owns `name` (as a host name, unit or port), if anyone. */
+function findOwner(
+  registry: Registry,
+  app: string,
+  environment: string,
+  owns: (entry: RegistryEnvironment) => boolean,
+): { app: string; environment: string } | undefined {
+  for (const [otherApp, entry] of Object.entries(registry.apps)) {
+    for (const [otherEnv, env] of Object.entries(entry.environments)) {
+      if (otherApp === app && otherEnv === environment) continue;
+      if (owns(env)) return { app: otherApp, environment: otherEnv };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Records that (app, environment) owns these names and ports; refuses any that another app
+ * environment owns, naming the owner. Claiming again what one already owns changes nothing.
+ */
+export function claimNames(
+  registry: Registry,
+  app: string,
+  environment: string,
+  claim: Claim,
+): Registry {
+  const problems: string[] = [];
+  const owner = (test: (e: RegistryEnvironment) => boolean) =>
+    findOwner(registry, app, environment, test);
+  for (const hostName of claim.hostNames) {
+    const o = owner((e) => e.hostNames.includes(hostName));
+    if (o) problems.push(`host name ${hostName} belongs to app ${o.app} (environment ${o.environment})`);
+  }
+  for (const unit of claim.units) {
+    const o = owner((e) => e.units.includes(unit));
+    if (o) problems.push(`${unit} belongs to app ${o.app} (environment ${o.environment})`);
+  }
+  for (const p of claim.ports) {
+    const o = owner((e) => e.ports.includes(p));
+    if (o) problems.push(`port ${p} belongs to app ${o.app} (environment ${o.environment})`);
+  }
+  if (problems.length > 0) {
+    throw new TossError(`cannot deploy ${app}/${environment} on this server: ${problems.join('; ')}`, {
+      hint: 'rename the app or the environment, or remove the other one from the server first',
+    });
+  }
+  const entry = registry.apps[app] ?? { environments: {} };
+  return {
+    ...registry,
+    apps: {
+      ...registry.apps,
+      [app]: {
+        ...entry,
+        environments: {
+          ...entry.environments,
+          [environment]: {
+            ports: claim.ports,
+            hostNames: [...claim.hostNames],
+            units: [...claim.units],
+          },
+        },
+      },
+    },
+  };
+}
+
+/** Records the app's origin (first deploy or init). */
+export function setRegistryOrigin(registry: Registry, app: string, origin: string): Registry {
+  const entry = registry.apps[app] ?? { environments: {} };
+  return { ...registry, apps: { ...registry.apps, [app]: { ...entry, origin } } };
+}
+
+/** Frees an environment's ports and names; an app left with nothing is dropped. */
+export function freeEnvironment(registry: Registry, app: string, environment: string): Registry {
+  const entry = registry.apps[app];
+  if (entry?.environments[environment] === undefined) return registry;
+  const { [environment]: _freed, ...environments } = entry.environments;
+  const apps = { ...registry.apps };
+  if (Object.keys(environments).length === 0 && entry.origin === undefined) delete apps[app];
+  else apps[app] = { ...entry, environments };
+  return { ...registry, apps };
+}
+
+/** The environment's entry, if it has one. */
+export function registeredEnvironment(
+  registry: Registry,
+  app: string,
+  environment: string,
+): RegistryEnvironment | undefined {
+  return registry.apps[app]?.environments[environment];
+}

@@ -1,0 +1,133 @@
+/**
+ * The rsync that uploads a working tree into a new release, over the system `ssh` with the same
+ * trust as toss's own connection (SPEC "SSH, keys and trust").
+ */
+import { isIP } from 'node:net';
+import { TossError } from '../errors.js';
+
+/** Never uploaded, whatever the ignore files say. */
+export const DEFAULT_EXCLUDES = ['.git', 'node_modules', '.env*', '.DS_Store', '.toss'];
+/** Per-directory ignore files, read at every level like git does. */
+export const DEFAULT_FILTER_FILES = ['.gitignore', '.tossignore'];
+
+export interface SshForRsyncParams {
+  port: number;
+  /** private key (or, with an agent, its public key file); agent keys only when absent */
+  identityFile?: string | undefined;
+  /** a known_hosts file holding exactly the verified host key */
+  knownHostsFile: string;
+  /** name the key is recorded under in knownHostsFile, when not the host itself */
+  hostKeyAlias?: string | undefined;
+}
+
+/** `ssh -F /dev/null …`: no user config, no prompts, only the verified host key. */
+export function sshArgvForRsync(params: SshForRsyncParams): string[] {
+  const argv = ['ssh', '-F', '/dev/null', '-p', String(params.port)];
+  if (params.identityFile !== undefined) {
+    argv.push('-i', params.identityFile, '-o', 'IdentitiesOnly=yes');
+  }
+  argv.push(
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    `UserKnownHostsFile=${sshConfigPath(params.knownHostsFile)}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    // Fail in seconds instead of hanging a CI job on a dead network.
+    '-o',
+    'ConnectTimeout=30',
+    '-o',
+    'ServerAliveInterval=15',
+    '-o',
+    'ServerAliveCountMax=4',
+  );
+  if (params.hostKeyAlias !== undefined) argv.push('-o', `HostKeyAlias=${params.hostKeyAlias}`);
+  return argv;
+}
+
+// UserKnownHostsFile= takes a list split on whitespace; ssh_config quoting keeps one path whole.
+function sshConfigPath(path: string): string {
+  if (/["\n\r]/.test(path)) throw new TossError(`unusable known_hosts path ${JSON.stringify(path)}`);
+  return /\s/.test(path) ? `"${path}"` : path;
+}
+
+/**
+ * One word of rsync's `-e` string. rsync splits that string itself (not a shell): on spaces,
+ * with '…' or "…" keeping spaces and a doubled quote inside standing for itself; no backslashes.
+ */
+export function rsyncShellWord(word: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  if (/[\0\n\r\t]/.test(word)) throw new TossError(`unusable ssh argument ${JSON.stringify(word)}`);
+  return `'${word.replaceAll("'", "''")}'`;
+}
+
+/** `user@host:path`, with an IPv6 host in brackets. */
+export function rsyncDestination(user: string, host: string, path: string): string {
+  if (!/^[A-Za-z0-9._][A-Za-z0-9._-]*$/.test(user)) {
+    throw new TossError(`unusable SSH user ${JSON.stringify(user)}`);
+  }
+  if (isIP(host) !== 6 && !/^[A-Za-z0-9.-]+$/.test(host)) {
+    throw new TossError(`unusable SSH host ${JSON.stringify(host)}`);
+  }
+  if (!path.startsWith('/')) throw new TossError(`remote path must be absolute: ${path}`);
+  return `${user}@${isIP(host) === 6 ? `[${host}]` : host}:${path}`;
+}
+
+export interface RsyncParams {
+  /** local directory to upload (its contents, not the directory itself) */
+  source: string;
+  dest: { user: string; host: string; path: string };
+  /** argv of the ssh to use, from sshArgvForRsync */
+  sshCommand: string[];
+  /** absolute path of the live release on the server: unchanged files are hard-linked from it */
+  linkDest?: string | undefined;
+  /** extra exclude patterns (toss.json `exclude`) */
+  excludes?: string[] | undefined;
+  /** per-directory ignore files; default .gitignore and .tossignore */
+  filterFiles?: string[] | undefined;
+  /** run the remote rsync through `sudo -n` (non-root login) */
+  sudo: boolean;
+}
+
+export function buildRsyncArgv(params: RsyncParams): string[] {
+  const argv = [
+    'rsync',
+    // Not -a: owner, group and times stay the server's (times would defeat --link-dest on a
+    // fresh CI checkout, whose mtimes are all new).
+    '-rlpz',
+    // Content decides what changed, not mtimes.
+    '--checksum',
+    '--delete',
+    // Readable by the app user whatever the client's umask was; executables stay executable.
+    '--chmod=D0755,Fu+rw,Fgo+rX,Fgo-w',
+  ];
+  if (params.linkDest !== undefined) {
+    if (!params.linkDest.startsWith('/')) throw new TossError('--link-dest must be absolute');
+    argv.push(`--link-dest=${params.linkDest}`);
+  }
+  for (const pattern of [...DEFAULT_EXCLUDES, ...(params.excludes ?? [])]) {
+    if (/[\n\r]/.test(pattern)) throw new TossError(`unusable exclude ${JSON.stringify(pattern)}`);
+    argv.push(`--exclude=${pattern}`);
+  }
+  // `:- FILE`: merge FILE in every directory, each line an exclude (like nested .gitignore files).
+  for (const file of params.filterFiles ?? DEFAULT_FILTER_FILES) {
+    if (!/^[A-Za-z0-9._-]+$/.test(file)) throw new TossError(`unusable filter file ${file}`);
+    argv.push(`--filter=:- ${file}`);
+  }
+  if (params.sudo) argv.push('--rsync-path=sudo -n rsync');
+  if (params.sshCommand.length === 0) throw new TossError('rsync needs an ssh command');
+  argv.push('-e', params.sshCommand.map(rsyncShellWord).join(' '));
+  argv.push(localSource(params.source));
+  const { user, host, path } = params.dest;
+  argv.push(rsyncDestination(user, host, path.endsWith('/') ? path : `${path}/`));
+  return argv;
+}
+
+// A relative path gets `./` so a leading `-` is no option and a `:` no remote host.
+function localSource(source: string): string {
+  if (source === '') throw new TossError('rsync needs a source directory');
+  const path = source.startsWith('/') || source.startsWith('./') ? source : `./${source}`;
+  return path.endsWith('/') ? path : `${path}/`;
+}

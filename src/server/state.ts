@@ -1,0 +1,178 @@
+/**
+ * `/srv/<app>/.toss/state.json`: its schema and pure transitions. The client reads it, computes the
+ * next state with these functions, and writes it back by compare-and-swap (cas.ts).
+ */
+import { z } from 'zod';
+import { ENV_NAME_MAX_LENGTH, ENV_NAME_PATTERN, PRODUCTION } from '../config/env-name.js';
+import { TossError } from '../errors.js';
+import { type Lock, lockSchema } from './lock.js';
+import { isReleaseId } from './paths.js';
+
+const port = z.number().int().min(1).max(65535);
+const releaseId = z.string().refine(isReleaseId, 'expected a release id');
+const envName = z.string().max(ENV_NAME_MAX_LENGTH).regex(ENV_NAME_PATTERN);
+
+export const environmentStateSchema = z.object({
+  /** the two ports of the environment: live and idle */
+  ports: z.tuple([port, port]),
+  livePort: port,
+  /** the live release */
+  release: releaseId,
+  /** the release that was live before: the rollback target, never pruned */
+  previousRelease: releaseId.optional(),
+  /** releases kept on disk, oldest first */
+  releases: z.array(releaseId),
+  commit: z.string(),
+  deployedAt: z.iso.datetime(),
+  by: z.string(),
+  runUrl: z.string().optional(),
+  /** the branch a branch-named preview belongs to */
+  branch: z.string().optional(),
+  /** the pull request of a pr-<n> preview */
+  pr: z.number().int().positive().optional(),
+});
+
+export const dependencyStateSchema = z.object({
+  command: z.string(),
+  appliedAt: z.iso.datetime(),
+});
+
+export const stateSchema = z.object({
+  version: z.literal(1),
+  app: z.string(),
+  /** normalised repository URL (origin.ts) */
+  origin: z.string().optional(),
+  environments: z.record(envName, environmentStateSchema),
+  dependencies: z.record(z.string(), dependencyStateSchema),
+  lock: lockSchema.nullable(),
+});
+
+export type State = z.infer<typeof stateSchema>;
+export type EnvironmentState = z.infer<typeof environmentStateSchema>;
+
+export function emptyState(app: string, origin?: string): State {
+  const state: State = { version: 1, app, environments: {}, dependencies: {}, lock: null };
+  if (origin !== undefined) state.origin = origin;
+  return state;
+}
+
+/** Parses state.json text; `null` (no file yet) gives undefined. */
+export function parseState(text: string | null, file = 'state.json'): State | undefined {
+  if (text === null) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new TossError(`${file} is not valid JSON: ${(error as Error).message}`, {
+      hint: 'fix or delete the file on the server (toss recreates what it can)',
+    });
+  }
+  const version = (json as { version?: unknown } | null)?.version;
+  if (typeof version === 'number' && version > 1) {
+    throw new TossError(`${file} was written by a newer toss (version ${version})`, {
+      hint: 'upgrade toss',
+    });
+  }
+  const result = stateSchema.safeParse(json);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new TossError(`${file} is not a valid toss state:\n${problems.join('\n')}`);
+  }
+  return result.data;
+}
+
+/** Stable text: the same state always gives the same bytes. */
+export function serializeState(state: State): string {
+  return `${JSON.stringify(stateSchema.parse(state), null, 2)}\n`;
+}
+
+export interface DeployRecord {
+  release: string;
+  ports: [number, number];
+  livePort: number;
+  commit: string;
+  deployedAt: string;
+  by: string;
+  runUrl?: string | undefined;
+  branch?: string | undefined;
+  pr?: number | undefined;
+}
+
+/** A release went live (deploy or rollback); the one it replaced becomes `previousRelease`. */
+export function recordDeploy(state: State, environment: string, deploy: DeployRecord): State {
+  const before = state.environments[environment];
+  const previousRelease =
+    before === undefined
+      ? undefined
+      : before.release !== deploy.release
+        ? before.release
+        : before.previousRelease;
+  const next: EnvironmentState = {
+    ports: deploy.ports,
+    livePort: deploy.livePort,
+    release: deploy.release,
+    releases: [...new Set([...(before?.releases ?? []), deploy.release])].sort(),
+    commit: deploy.commit,
+    deployedAt: deploy.deployedAt,
+    by: deploy.by,
+  };
+  if (previousRelease !== undefined) next.previousRelease = previousRelease;
+  if (deploy.runUrl !== undefined) next.runUrl = deploy.runUrl;
+  if (deploy.branch !== undefined) next.branch = deploy.branch;
+  if (deploy.pr !== undefined) next.pr = deploy.pr;
+  return { ...state, environments: { ...state.environments, [environment]: next } };
+}
+
+/** Releases deleted from disk leave the list (the live and previous one never do). */
+export function recordPruned(state: State, environment: string, pruned: string[]): State {
+  const env = state.environments[environment];
+  if (env === undefined) return state;
+  const gone = new Set(pruned.filter((id) => id !== env.release && id !== env.previousRelease));
+  const releases = env.releases.filter((id) => !gone.has(id));
+  return {
+    ...state,
+    environments: { ...state.environments, [environment]: { ...env, releases } },
+  };
+}
+
+export function recordRemove(state: State, environment: string): State {
+  const { [environment]: _removed, ...environments } = state.environments;
+  return { ...state, environments };
+}
+
+export function recordDependency(
+  state: State,
+  name: string,
+  command: string,
+  appliedAt: string,
+): State {
+  return { ...state, dependencies: { ...state.dependencies, [name]: { command, appliedAt } } };
+}
+
+/** Dependencies never applied, or whose command changed since. */
+export function pendingDependencies(state: State, wanted: Record<string, string>): string[] {
+  return Object.entries(wanted)
+    .filter(([name, command]) => state.dependencies[name]?.command !== command)
+    .map(([name]) => name);
+}
+
+export function setLock(state: State, lock: Lock): State {
+  return { ...state, lock };
+}
+
+/** Drops the lock whoever holds it (`toss lock release --force`, breaking a stale lock). */
+export function clearLock(state: State): State {
+  return { ...state, lock: null };
+}
+
+/** Drops the lock only if `token` holds it; otherwise the state is returned unchanged. */
+export function releaseLock(state: State, token: string): State {
+  return state.lock?.token === token ? clearLock(state) : state;
+}
+
+/** Preview environments, oldest deploy first (for maxPreviews and `toss list`). */
+export function previewsByAge(state: State): Array<[string, EnvironmentState]> {
+  return Object.entries(state.environments)
+    .filter(([name]) => name !== PRODUCTION)
+    .sort(([, a], [, b]) => (a.deployedAt < b.deployedAt ? -1 : a.deployedAt > b.deployedAt ? 1 : 0));
+}

@@ -1,0 +1,97 @@
+/** systemctl and journalctl command lines for an environment's units. */
+import { envPaths } from './paths.js';
+
+export function daemonReloadArgv(): string[] {
+  return ['systemctl', 'daemon-reload'];
+}
+
+/** restart, not start: a leftover instance from a failed deploy is replaced, never reused. */
+export function restartInstanceArgv(app: string, environment: string, port: number): string[] {
+  return ['systemctl', 'restart', '--', envPaths(app, environment).instanceUnit(port)];
+}
+
+export function stopInstanceArgv(app: string, environment: string, port: number): string[] {
+  return ['systemctl', 'stop', '--', envPaths(app, environment).instanceUnit(port)];
+}
+
+/** Enabled instances come back after a reboot; only the live one is enabled. */
+export function enableInstanceArgv(app: string, environment: string, port: number): string[] {
+  return ['systemctl', 'enable', '--quiet', '--', envPaths(app, environment).instanceUnit(port)];
+}
+
+export function disableInstanceArgv(app: string, environment: string, port: number): string[] {
+  return ['systemctl', 'disable', '--quiet', '--', envPaths(app, environment).instanceUnit(port)];
+}
+
+/** Exit 0 when the instance is running. */
+export function isActiveArgv(app: string, environment: string, port: number): string[] {
+  return ['systemctl', 'is-active', '--quiet', '--', envPaths(app, environment).instanceUnit(port)];
+}
+
+/** One line per instance: `<unit> <ActiveState>` (for `toss list`/`status`). */
+export function instanceStatesArgv(app: string, environment: string, ports: number[]): string[] {
+  const p = envPaths(app, environment);
+  return [
+    'systemctl',
+    'show',
+    '--property=Id,ActiveState',
+    '--',
+    ...ports.map((port) => p.instanceUnit(port)),
+  ];
+}
+
+// A unit that is not loaded makes stop/disable fail; being gone is what we want, so that is fine.
+const STOP_QUIETLY = `for unit in "$@"; do
+  systemctl disable --now --quiet -- "$unit" 2>/dev/null || systemctl stop -- "$unit" 2>/dev/null || true
+  systemctl reset-failed -- "$unit" 2>/dev/null || true
+done`;
+
+/** Stop the environment's transient unit (a long step whose lock was broken or released). */
+export function stopRunUnitArgv(app: string, environment: string): string[] {
+  return ['sh', '-c', STOP_QUIETLY, 'sh', envPaths(app, environment).runUnit];
+}
+
+const TEARDOWN = `set -u
+template=$1; shift
+${STOP_QUIETLY}
+rm -f -- "$template"
+systemctl daemon-reload`;
+
+/** Remove: stop and disable the instances and the transient unit, delete the template, reload. */
+export function teardownUnitsArgv(app: string, environment: string, ports: number[]): string[] {
+  const p = envPaths(app, environment);
+  return [
+    'sh',
+    '-c',
+    TEARDOWN,
+    'sh',
+    p.unitTemplateFile,
+    ...ports.map((port) => p.instanceUnit(port)),
+    p.runUnit,
+  ];
+}
+
+export interface JournalParams {
+  app: string;
+  environment: string;
+  /** one instance; all of the environment's instances when absent */
+  port?: number | undefined;
+  lines?: number | undefined;
+  follow?: boolean | undefined;
+}
+
+export function journalArgv(params: JournalParams): string[] {
+  const p = envPaths(params.app, params.environment);
+  const unit =
+    params.port === undefined ? p.unitTemplate.replace('@.service', '@*') : p.instanceUnit(params.port);
+  const lines = params.lines ?? 100;
+  if (!Number.isInteger(lines) || lines < 0) throw new TypeError(`invalid line count ${lines}`);
+  return [
+    'journalctl',
+    '--no-pager',
+    '--output=short-iso',
+    `--unit=${unit}`,
+    `--lines=${lines}`,
+    ...(params.follow ? ['--follow'] : []),
+  ];
+}

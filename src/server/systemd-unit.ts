@@ -1,0 +1,103 @@
+/**
+ * The environment's systemd template unit (`toss-<app>-<env>@.service`); an instance per port
+ * runs the release that `slots/<port>` points at.
+ */
+import { TossError } from '../errors.js';
+import { appPaths, envPaths } from './paths.js';
+import { systemdEscapeSpecifiers, systemdQuote } from './systemd-quote.js';
+import { envUser } from './users.js';
+
+export interface UnitResources {
+  /** MemoryMax=, e.g. "512M" */
+  memory?: string | undefined;
+  /** CPUQuota=, e.g. "100%" */
+  cpu?: string | undefined;
+}
+
+export interface UnitTemplateParams {
+  app: string;
+  environment: string;
+  /** run by /bin/sh -c in the release directory */
+  startCommand: string;
+  resources?: UnitResources | undefined;
+  /** seconds to wait after SIGTERM before SIGKILL (default 30) */
+  stopTimeoutSec?: number | undefined;
+}
+
+// Same shapes the config schema accepts; checked again because they land in a unit file.
+const MEMORY = /^(?:[1-9][0-9]{0,15}[KMGT]?|(?:[1-9][0-9]?|100)%|infinity)$/;
+const CPU = /^[1-9][0-9]{0,4}%$/;
+
+/** The template unit's text. Same inputs, same bytes, so "rewrite only on change" works. */
+export function buildUnitTemplate(params: UnitTemplateParams): string {
+  const p = envPaths(params.app, params.environment);
+  const user = envUser(params.app, params.environment);
+  const { memory, cpu } = params.resources ?? {};
+  if (memory !== undefined && !MEMORY.test(memory)) {
+    throw new TossError(`invalid memory limit ${JSON.stringify(memory)}`);
+  }
+  if (cpu !== undefined && !CPU.test(cpu)) {
+    throw new TossError(`invalid CPU limit ${JSON.stringify(cpu)}`);
+  }
+  const stopTimeout = params.stopTimeoutSec ?? 30;
+  if (!Number.isInteger(stopTimeout) || stopTimeout < 1) {
+    throw new TossError(`invalid stop timeout ${JSON.stringify(stopTimeout)}`);
+  }
+  const description = systemdEscapeSpecifiers(`toss ${p.app} ${p.environment}`);
+  const lines = [
+    `# Managed by toss (app ${p.app}, environment ${p.environment}); rewritten on every deploy.`,
+    '[Unit]',
+    `Description=${description} on port %i`,
+    'After=network.target',
+    // A crashing app keeps being restarted instead of giving up after five tries.
+    'StartLimitIntervalSec=0',
+    '',
+    '[Service]',
+    'Type=exec',
+    `User=${user}`,
+    `Group=${user}`,
+    `WorkingDirectory=${p.slotsDir}/%i`,
+    `EnvironmentFile=${p.envFilesDir}/slot-%i.env`,
+    // HOME is writable for tools that insist on one; the env file may override it.
+    `Environment=HOME=${p.cacheDir}`,
+    // env(1) because EnvironmentFile= beats Environment=: the port must be the instance's own.
+    `ExecStart=/usr/bin/env PORT=%i TOSS_PORT=%i HOST=127.0.0.1 /bin/sh -c ${systemdQuote(params.startCommand)}`,
+    'Restart=always',
+    'RestartSec=1',
+    'KillMode=mixed',
+    `TimeoutStopSec=${stopTimeout}`,
+    ...(memory === undefined ? [] : [`MemoryMax=${memory}`]),
+    ...(cpu === undefined ? [] : [`CPUQuota=${cpu}`]),
+    'UMask=0027',
+    'NoNewPrivileges=yes',
+    'ProtectSystem=strict',
+    `ReadWritePaths=${p.preserveDir} ${p.cacheDir}`,
+    // State and secrets of every environment: the app never needs them at run time.
+    `InaccessiblePaths=-${appPaths(params.app).tossDir}`,
+    'PrivateTmp=yes',
+    'PrivateMounts=yes',
+    'PrivateDevices=yes',
+    'ProtectHome=yes',
+    'ProtectProc=invisible',
+    'ProtectKernelTunables=yes',
+    'ProtectKernelModules=yes',
+    'ProtectKernelLogs=yes',
+    'ProtectControlGroups=yes',
+    'ProtectClock=yes',
+    'ProtectHostname=yes',
+    'RestrictNamespaces=yes',
+    'RestrictRealtime=yes',
+    'RestrictSUIDSGID=yes',
+    'RemoveIPC=yes',
+    'LockPersonality=yes',
+    'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX',
+    'SystemCallArchitectures=native',
+    'CapabilityBoundingSet=',
+    'AmbientCapabilities=',
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,7 @@
+/** The test-server harness: real Debian hosts (systemd, sshd, Caddy) in systemd-nspawn. */
+export { type BootOptions, bootHost, bootHosts } from './boot.js';
+export { sweepStale } from './lease.js';
+export { checkPrerequisites } from './prerequisites.js';
+export { shutdownAll } from './registry.js';
+export { ensureRootfs, ensureTestKey } from './rootfs.js';
+export type { TestHost, TestHostUser } from './types.js';

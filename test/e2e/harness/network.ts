@@ -1,0 +1,26 @@
+/** One network namespace per host, joined to this machine by a veth pair (no route beyond). */
+import { hostNames } from './paths.js';
+import { runOk, runSync } from './proc.js';
+
+export async function setupNetwork(index: number): Promise<void> {
+  const n = hostNames(index);
+  // Leftovers of a crashed run with this index would make `add` fail.
+  teardownNetworkSync(index);
+  await runOk(['ip', 'netns', 'add', n.netns]);
+  // The peer is born inside the namespace, so its name cannot clash with this machine's eth0.
+  await runOk([
+    'ip', 'link', 'add', n.hostVeth, 'type', 'veth', 'peer', 'name', n.guestIf, 'netns', n.netns,
+  ]);
+  await runOk(['ip', 'addr', 'add', `${n.hostAddr}/24`, 'dev', n.hostVeth]);
+  await runOk(['ip', 'link', 'set', n.hostVeth, 'up']);
+  await runOk(['ip', '-n', n.netns, 'addr', 'add', `${n.guestAddr}/24`, 'dev', n.guestIf]);
+  await runOk(['ip', '-n', n.netns, 'link', 'set', n.guestIf, 'up']);
+  await runOk(['ip', '-n', n.netns, 'link', 'set', 'lo', 'up']);
+}
+
+/** Idempotent: deleting the namespace also destroys the veth pair; the link del covers a half-made one. */
+export function teardownNetworkSync(index: number): void {
+  const n = hostNames(index);
+  runSync(['ip', 'netns', 'delete', n.netns]);
+  runSync(['ip', 'link', 'delete', n.hostVeth]);
+}

@@ -1,0 +1,98 @@
+/** What goes into the test-host rootfs; its hash is the cache key. */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { DEBIAN_KEYRING } from './prerequisites.js';
+
+export const SUITE = 'bookworm';
+const FALLBACK_MIRROR = 'http://deb.debian.org/debian';
+
+export const PACKAGES = [
+  'systemd',
+  'systemd-sysv',
+  'dbus',
+  'libpam-systemd',
+  'openssh-server',
+  'sudo',
+  'rsync',
+  'caddy',
+  'curl',
+  'ca-certificates',
+  'iproute2',
+  'procps',
+  'python3',
+  // Debian's own Node, for the example app.
+  'nodejs',
+];
+
+const DPKG_EXCLUDES = [
+  '/usr/share/doc/*',
+  '/usr/share/man/*',
+  '/usr/share/info/*',
+  '/usr/share/locale/*',
+  '/usr/share/lintian/*',
+];
+
+export const CUSTOMIZE_SCRIPT = fileURLToPath(new URL('./rootfs-customize.sh', import.meta.url));
+
+/** mmdebstrap options other than the mirror, hook path and output (those do not change the image). */
+export function recipeArgs(): string[] {
+  return [
+    '--variant=apt',
+    `--include=${PACKAGES.join(',')}`,
+    ...DPKG_EXCLUDES.map((p) => `--dpkgopt=path-exclude=${p}`),
+  ];
+}
+
+export function recipeHash(): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify({ v: 1, suite: SUITE, args: recipeArgs() }));
+  h.update(readFileSync(CUSTOMIZE_SCRIPT));
+  return h.digest('hex').slice(0, 16);
+}
+
+function parseDeb822(text: string): Record<string, string>[] {
+  return text
+    .split(/\n\s*\n/)
+    .map((stanza) => {
+      const fields: Record<string, string> = {};
+      for (const line of stanza.split('\n')) {
+        const m = /^([A-Za-z-]+):\s*(.*)$/.exec(line);
+        if (m?.[1] && m[2] !== undefined) fields[m[1].toLowerCase()] = m[2].trim();
+      }
+      return fields;
+    })
+    .filter((f) => f.uris);
+}
+
+/** This machine's own Debian mirror (it may be the only one reachable); undefined off Debian. */
+function localDebianMirror(): string | undefined {
+  const isMain = (suites: string[], uri: string) =>
+    !uri.includes('security') && suites.some((s) => /^[a-z]+$/.test(s));
+  const d822 = '/etc/apt/sources.list.d/debian.sources';
+  if (existsSync(d822)) {
+    for (const s of parseDeb822(readFileSync(d822, 'utf8'))) {
+      const uri = s.uris?.split(/\s+/)[0];
+      if (uri && (s.types ?? 'deb').split(/\s+/).includes('deb') && isMain((s.suites ?? '').split(/\s+/), uri)) {
+        return uri;
+      }
+    }
+  }
+  const list = '/etc/apt/sources.list';
+  if (existsSync(list)) {
+    for (const line of readFileSync(list, 'utf8').split('\n')) {
+      // deb [options] URI suite components…
+      const m = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)/.exec(line.trim());
+      if (m?.[1] && m[2] && /\/debian\/?$/.test(m[1]) && isMain([m[2]], m[1])) return m[1];
+    }
+  }
+  return undefined;
+}
+
+/** Mirror and, when it is not this machine's own Debian setup, the keyring to trust it with. */
+export function mirrorArgs(): { mirror: string; extra: string[] } {
+  const local = localDebianMirror();
+  if (local) return { mirror: local, extra: [] };
+  // Ubuntu and others: Debian's archive, verified with debian-archive-keyring (untested here).
+  return { mirror: FALLBACK_MIRROR, extra: [`--keyring=${DEBIAN_KEYRING}`] };
+}

@@ -1,0 +1,365 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { renderJsonSchema } from '../../src/config/json-schema.js';
+import { parseConfig } from '../../src/config/load.js';
+import { ConfigError } from '../../src/errors.js';
+
+const minimal = {
+  app: 'myapp',
+  server: 'root@203.0.113.10',
+  startCommand: 'node server.js',
+  deployScript: ['npm ci'],
+};
+
+const full = {
+  $schema: './node_modules/toss/toss.schema.json',
+  app: 'my-app2',
+  server: 'deploy@[2001:db8::1]:2222',
+  domain: 'myapp.com',
+  previewDomain: 'preview.myapp.com',
+  startCommand: 'node server.js',
+  deployScript: ['npm ci', 'npm run build', 'if [ -f x ]; then\n\techo ok\nfi'],
+  dependencies: { ffmpeg: 'apt-get install -y ffmpeg', 'python3.12': 'apt-get install -y python3' },
+  persistentDirs: ['uploads', 'data/db', '.cache'],
+  keepReleases: 5,
+  healthCheck: { path: '/up?full=1', timeout: 60 },
+  branches: { main: 'production', develop: 'staging', 'feature/*': 'preview' },
+  tls: 'internal',
+  previewAuth: {
+    user: 'team',
+    passwordHash: '$2a$14$ajq8Q7fbtFRQvXpdCq7Jcuy.Rx1h/L4J60Otx.gsPJBxBmmL1jWwW',
+  },
+  resources: { memory: '512M', cpu: '100%', previews: { memory: '256M', cpu: '50%' } },
+  maxPreviews: 0,
+  root: './apps/web',
+  exclude: ['*.log', '/tmp/'],
+};
+
+function problems(json: unknown): string[] {
+  try {
+    parseConfig(json);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+const with_ = (fields: Record<string, unknown>) => ({ ...minimal, ...fields });
+
+const APP =
+  'expected an app name of lowercase letters, digits and single dashes, starting with a letter, at most 40 characters (like "myapp")';
+const DIR =
+  'expected a relative path like "uploads" or "data/db" (no leading "/", no empty, "." or ".." parts)';
+const COMMAND =
+  'expected a non-empty shell command without control characters other than tab and newline';
+const ENV_TARGET =
+  'expected an environment name (lowercase letters, digits and single dashes, starting with a letter, at most 63 characters; not pr-<n>), or "preview" for a preview named after the branch';
+const MEMORY = 'expected a size like "512M" or "1G", a percentage like "50%", or "infinity"';
+const ROOT = 'expected a relative directory like "." or "apps/web" (no leading "/", no "..")';
+
+describe('parseConfig: valid toss.json', () => {
+  it('applies the defaults to a minimal file', () => {
+    expect(parseConfig(minimal)).toEqual({
+      ...minimal,
+      dependencies: {},
+      persistentDirs: [],
+      keepReleases: 3,
+      tls: 'auto',
+      maxPreviews: 20,
+      root: '.',
+      exclude: [],
+    });
+  });
+
+  it('keeps every field of a full file', () => {
+    expect(parseConfig(full)).toEqual(full);
+  });
+
+  it.each<[string, Record<string, unknown>]>([
+    ['an ~/.ssh/config alias', { server: 'prod' }],
+    ['a bare IPv6 server', { server: '2001:db8::1' }],
+    ['a host name with a port', { server: 'deploy@myapp.com:2222' }],
+    ['healthCheck without timeout (default 30)', { healthCheck: { path: '/' } }],
+    ['keepReleases at its minimum', { keepReleases: 2 }],
+    ['memory "infinity" and a percentage', { resources: { memory: 'infinity', cpu: '250%' } }],
+    ['memory as a share of RAM', { resources: { memory: '50%' } }],
+    ['a punycode domain', { domain: 'xn--bcher-kva.example' }],
+    ['a branch named "preview"', { branches: { preview: 'preview' } }],
+    ['an empty exclude list', { exclude: [] }],
+  ])('accepts %s', (_name, fields) => {
+    expect(() => parseConfig(with_(fields))).not.toThrow();
+  });
+
+  it('fills in the healthCheck timeout', () => {
+    expect(parseConfig(with_({ healthCheck: { path: '/up' } })).healthCheck).toEqual({
+      path: '/up',
+      timeout: 30,
+    });
+  });
+});
+
+describe('parseConfig: one line per problem', () => {
+  it.each<[string, unknown, string[]]>([
+    [
+      'the SPEC example',
+      with_({ keepReleases: 'three' }),
+      ['toss.json: keepReleases: expected a whole number ≥ 2, got "three"'],
+    ],
+    [
+      'keepReleases below 2',
+      with_({ keepReleases: 1 }),
+      ['toss.json: keepReleases: expected a whole number ≥ 2, got 1'],
+    ],
+    [
+      'keepReleases not whole',
+      with_({ keepReleases: 2.5 }),
+      ['toss.json: keepReleases: expected a whole number ≥ 2, got 2.5'],
+    ],
+    ['unknown top-level field', with_({ foo: 1 }), ['toss.json: unknown field "foo"']],
+    [
+      'unknown nested field and the missing one',
+      with_({ healthCheck: { paht: '/up' } }),
+      ['toss.json: healthCheck.path: required', 'toss.json: healthCheck: unknown field "paht"'],
+    ],
+    [
+      'every required field missing',
+      {},
+      [
+        'toss.json: app: required',
+        'toss.json: server: required',
+        'toss.json: startCommand: required',
+        'toss.json: deployScript: required',
+      ],
+    ],
+    [
+      'not an object',
+      [],
+      [
+        'toss.json: expected a JSON object with at least "app", "server", "startCommand" and "deployScript", got []',
+      ],
+    ],
+    ['app with capitals', with_({ app: 'MyApp' }), [`toss.json: app: ${APP}, got "MyApp"`]],
+    [
+      'app with a double dash',
+      with_({ app: 'my--app' }),
+      [`toss.json: app: ${APP}, got "my--app"`],
+    ],
+    [
+      'app longer than 40',
+      with_({ app: 'a'.repeat(41) }),
+      [`toss.json: app: ${APP}, got "${'a'.repeat(38)}…`],
+    ],
+    ['app null', with_({ app: null }), [`toss.json: app: ${APP}, got null`]],
+    [
+      'server port out of range',
+      with_({ server: 'root@host:70000' }),
+      ['toss.json: server: expected a port from 1 to 65535 after ":", got "root@host:70000"'],
+    ],
+    [
+      'server with a space',
+      with_({ server: 'root@my host' }),
+      [
+        'toss.json: server: expected an SSH target without spaces or control characters, got "root@my host"',
+      ],
+    ],
+    [
+      'domain with capitals',
+      with_({ domain: 'MyApp.com' }),
+      ['toss.json: domain: expected a lowercase host name like "myapp.com", got "MyApp.com"'],
+    ],
+    [
+      'domain that is an IP address',
+      with_({ domain: '203.0.113.10' }),
+      ['toss.json: domain: expected a lowercase host name like "myapp.com", got "203.0.113.10"'],
+    ],
+    [
+      'previewDomain with a wildcard',
+      with_({ previewDomain: '*.myapp.com' }),
+      [
+        'toss.json: previewDomain: expected a lowercase host name like "preview.myapp.com", at most 189 characters so that preview names fit, got "*.myapp.com"',
+      ],
+    ],
+    [
+      'startCommand on two lines',
+      with_({ startCommand: 'node a.js\nnode b.js' }),
+      [
+        'toss.json: startCommand: expected a command on one line, like "node server.js", got "node a.js\\nnode b.js"',
+      ],
+    ],
+    [
+      'startCommand blank',
+      with_({ startCommand: '   ' }),
+      ['toss.json: startCommand: expected a command on one line, like "node server.js", got "   "'],
+    ],
+    [
+      'deployScript empty',
+      with_({ deployScript: [] }),
+      [
+        'toss.json: deployScript: expected a non-empty array of shell commands, like ["npm ci", "npm run build"], got []',
+      ],
+    ],
+    [
+      'deployScript a string',
+      with_({ deployScript: 'npm ci' }),
+      [
+        'toss.json: deployScript: expected a non-empty array of shell commands, like ["npm ci", "npm run build"], got "npm ci"',
+      ],
+    ],
+    [
+      'deployScript entries empty, with NUL, not a string',
+      with_({ deployScript: ['npm ci', '', 'a\u0000b', 5] }),
+      [
+        `toss.json: deployScript[1]: ${COMMAND}, got ""`,
+        `toss.json: deployScript[2]: ${COMMAND}, got "a\\u0000b"`,
+        `toss.json: deployScript[3]: ${COMMAND}, got 5`,
+      ],
+    ],
+    [
+      'dependency name with a space, empty command',
+      with_({ dependencies: { 'lib vips': 'apt-get install -y libvips', node: '' } }),
+      [
+        'toss.json: dependencies: expected dependency names of letters, digits, ".", "_", "+" and "-", at most 64 characters, got "lib vips"',
+        `toss.json: dependencies.node: ${COMMAND}, got ""`,
+      ],
+    ],
+    [
+      'persistentDirs absolute, with .., empty, with ./',
+      with_({ persistentDirs: ['/var/data', 'a/../b', '', './uploads', 'uploads/'] }),
+      [
+        `toss.json: persistentDirs[0]: ${DIR}, got "/var/data"`,
+        `toss.json: persistentDirs[1]: ${DIR}, got "a/../b"`,
+        `toss.json: persistentDirs[2]: ${DIR}, got ""`,
+        `toss.json: persistentDirs[3]: ${DIR}, got "./uploads"`,
+        `toss.json: persistentDirs[4]: ${DIR}, got "uploads/"`,
+      ],
+    ],
+    [
+      'persistentDirs repeated and nested',
+      with_({ persistentDirs: ['data', 'data', 'data/db'] }),
+      [
+        'toss.json: persistentDirs[1]: expected directories that are neither repeated nor inside one another (see persistentDirs[0]), got "data"',
+        'toss.json: persistentDirs[2]: expected directories that are neither repeated nor inside one another (see persistentDirs[0]), got "data/db"',
+      ],
+    ],
+    [
+      'healthCheck path without a slash, timeout too long',
+      with_({ healthCheck: { path: 'up', timeout: 601 } }),
+      [
+        'toss.json: healthCheck.path: expected a URL path starting with "/", like "/up", got "up"',
+        'toss.json: healthCheck.timeout: expected a whole number of seconds from 1 to 600, got 601',
+      ],
+    ],
+    [
+      'healthCheck not an object',
+      with_({ healthCheck: '/up' }),
+      ['toss.json: healthCheck: expected an object like {"path": "/up", "timeout": 30}, got "/up"'],
+    ],
+    [
+      'branches to a bad name, a pr-<n> name, from a pattern with a space',
+      with_({ branches: { main: 'Production', x: 'pr-42', 'a b': 'staging' } }),
+      [
+        `toss.json: branches.main: ${ENV_TARGET}, got "Production"`,
+        `toss.json: branches.x: ${ENV_TARGET}, got "pr-42"`,
+        'toss.json: branches: expected branch names or patterns like "main" or "feature/*", without spaces, got "a b"',
+      ],
+    ],
+    [
+      'branches key that is not an identifier',
+      with_({ branches: { 'feature/*': 'Preview' } }),
+      [`toss.json: branches["feature/*"]: ${ENV_TARGET}, got "Preview"`],
+    ],
+    [
+      'branches key that an object cannot hold',
+      JSON.parse(
+        '{"app": "a", "server": "h", "startCommand": "s", "deployScript": ["d"], "branches": {"__proto__": "staging"}}',
+      ),
+      [
+        'toss.json: branches.__proto__: expected a branch name other than "__proto__", got "staging"',
+      ],
+    ],
+    [
+      'tls unknown',
+      with_({ tls: 'on' }),
+      ['toss.json: tls: expected "auto", "internal" or "off", got "on"'],
+    ],
+    [
+      'previewAuth with a plain password is not echoed',
+      with_({ previewAuth: { user: 'a:b', passwordHash: 'hunter2' } }),
+      [
+        'toss.json: previewAuth.user: expected a user name without ":", spaces or control characters, at most 64 long, got "a:b"',
+        'toss.json: previewAuth.passwordHash: expected a bcrypt hash like "$2a$14$…" (from `caddy hash-password`), not a password, got (not shown)',
+      ],
+    ],
+    [
+      'resources with units systemd does not take',
+      with_({ resources: { memory: '512MB', cpu: '1.5', previews: { memory: 1, disk: '1G' } } }),
+      [
+        `toss.json: resources.memory: ${MEMORY}, got "512MB"`,
+        'toss.json: resources.cpu: expected a percentage of one CPU like "50%" or "200%", got "1.5"',
+        `toss.json: resources.previews.memory: ${MEMORY}, got 1`,
+        'toss.json: resources.previews: unknown field "disk"',
+      ],
+    ],
+    [
+      'maxPreviews negative',
+      with_({ maxPreviews: -1 }),
+      ['toss.json: maxPreviews: expected a whole number from 0 to 1000, got -1'],
+    ],
+    [
+      'root escaping the repository',
+      with_({ root: '../other' }),
+      [`toss.json: root: ${ROOT}, got "../other"`],
+    ],
+    ['root absolute', with_({ root: '/srv' }), [`toss.json: root: ${ROOT}, got "/srv"`]],
+    [
+      'exclude with an empty pattern and a newline',
+      with_({ exclude: ['', 'a\nb'] }),
+      [
+        'toss.json: exclude[0]: expected an rsync pattern like "*.log" or "/tmp/" (non-empty, one line), got ""',
+        'toss.json: exclude[1]: expected an rsync pattern like "*.log" or "/tmp/" (non-empty, one line), got "a\\nb"',
+      ],
+    ],
+    [
+      '$schema not a string',
+      with_({ $schema: 1 }),
+      ['toss.json: $schema: expected the path or URL of toss.schema.json, got 1'],
+    ],
+    [
+      'hostile unknown field name',
+      with_({ '\u001b[31mred\u202e': 1 }),
+      ['toss.json: unknown field "\\u001b[31mred\\u202e"'],
+    ],
+    [
+      'hostile long value, escaped and cut',
+      with_({ app: `\u0000${'x'.repeat(1000)}` }),
+      [`toss.json: app: ${APP}, got "\\u0000${'x'.repeat(37)}…`],
+    ],
+  ])('%s', (_name, json, lines) => {
+    expect(problems(json)).toEqual(lines);
+  });
+
+  it('prefixes lines with the file name as given', () => {
+    expect(() => parseConfig(with_({ tls: 1 }), 'configs/toss.json')).toThrow(
+      'configs/toss.json: tls: expected "auto", "internal" or "off", got 1',
+    );
+  });
+});
+
+describe('toss.schema.json', () => {
+  it('is what the zod schema generates (run `npm run schema`)', () => {
+    const committed = readFileSync(new URL('../../toss.schema.json', import.meta.url), 'utf8');
+    expect(committed).toBe(renderJsonSchema());
+  });
+
+  it('describes every field and rejects unknown ones', () => {
+    const schema = JSON.parse(renderJsonSchema());
+    expect(schema.$id).toMatch(/toss\.schema\.json$/);
+    expect(schema.additionalProperties).toBe(false);
+    expect(schema.required).toEqual(['app', 'server', 'startCommand', 'deployScript']);
+    for (const [name, field] of Object.entries<{ description?: string }>(schema.properties)) {
+      expect(field.description, name).toBeTruthy();
+    }
+    expect(Object.keys(schema.properties)).toEqual(Object.keys(full));
+  });
+});
