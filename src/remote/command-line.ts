@@ -7,15 +7,32 @@ import { shellJoin } from './quote.js';
 // Values arrive as positional parameters, so the script text itself never holds a value.
 const CD_THEN_EXEC = 'cd -- "$1" && shift && exec "$@"';
 
-/** `[sudo -n --] [sh -c 'cd …' sh DIR] ARGV…` as one line for the remote shell. */
+/** Grace between timeout's TERM and its KILL. */
+const TIMEOUT_KILL_AFTER_S = 5;
+
+/** Exit status of coreutils `timeout` when it had to stop the command. */
+export const TIMED_OUT_EXITS = [124, 137];
+
+/** `[sudo -n --] [timeout -k 5 S] [sh -c 'cd …' sh DIR] ARGV…` as one line for the remote shell. */
 export function buildCommandLine(
   argv: readonly string[],
-  options: { sudo?: boolean | undefined; cwd?: string | undefined } = {},
+  options: {
+    sudo?: boolean | undefined;
+    cwd?: string | undefined;
+    timeoutMs?: number | undefined;
+  } = {},
 ): string {
   if (argv.length === 0) throw new TypeError('a remote command needs at least a program name');
   let words = [...argv];
   // The cd runs inside the sudo so root-only directories work as cwd.
   if (options.cwd !== undefined) words = ['sh', '-c', CD_THEN_EXEC, 'sh', options.cwd, ...words];
+  // sshd ignores signal requests, so the server itself must stop a command that runs too long.
+  if (options.timeoutMs !== undefined) {
+    if (!(options.timeoutMs > 0))
+      throw new TypeError(`timeoutMs must be positive, got ${options.timeoutMs}`);
+    const seconds = String(Math.ceil(options.timeoutMs / 100) / 10);
+    words = ['timeout', '-k', String(TIMEOUT_KILL_AFTER_S), seconds, ...words];
+  }
   // -n: fail at once instead of waiting for a password nobody will type.
   if (options.sudo) words = ['sudo', '-n', '--', ...words];
   return shellJoin(words);
@@ -60,7 +77,14 @@ export function writeFileArgv(path: string, mode: number, owner = ''): string[] 
 /** Exit status of readFileArgv when the file does not exist (EX_NOINPUT; cat never uses it). */
 export const MISSING_FILE_EXIT = 66;
 
+// Missing only if the nearest existing ancestor is searchable; otherwise cat says why it cannot read.
+const READ_FILE_SCRIPT = `if [ -e "$1" ]; then exec cat -- "$1"; fi
+d=$1
+while d=$(dirname -- "$d"); [ ! -e "$d" ]; do :; done
+if [ -x "$d" ]; then exit ${MISSING_FILE_EXIT}; fi
+exec cat -- "$1"`;
+
 /** argv that prints a file, or exits MISSING_FILE_EXIT when there is none. */
 export function readFileArgv(path: string): string[] {
-  return ['sh', '-c', `[ -e "$1" ] || exit ${MISSING_FILE_EXIT}; exec cat -- "$1"`, 'sh', path];
+  return ['sh', '-c', READ_FILE_SCRIPT, 'sh', path];
 }

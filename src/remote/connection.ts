@@ -15,6 +15,7 @@ import {
   readFileArgv,
   scriptArgv,
   scriptStdin,
+  TIMED_OUT_EXITS,
   writeFileArgv,
 } from './command-line.js';
 import {
@@ -71,7 +72,7 @@ export interface RunOptions {
   onStderr?: (chunk: Buffer) => void;
   /** resolve with the exit code instead of throwing RemoteCommandError */
   allowFailure?: boolean;
-  /** stop the command and fail after this long */
+  /** stop the command (coreutils `timeout` on the server: TERM, KILL 5 s later) and fail */
   timeoutMs?: number;
 }
 
@@ -98,6 +99,8 @@ export interface WriteFileOptions extends FileOptions {
 const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
 const DEFAULT_KEEPALIVE_INTERVAL_MS = 5_000;
 const DEFAULT_KEEPALIVE_COUNT_MAX = 2;
+// How long past timeoutMs (and timeout's own KILL) to wait before giving up on the channel.
+const TIMEOUT_SAFETY_MS = 10_000;
 // How long dispose() waits for a clean SSH disconnect before dropping the socket.
 const DISPOSE_GRACE_MS = 2_000;
 
@@ -236,7 +239,11 @@ export class SshConnection {
   /** Run argv on the server; throws RemoteCommandError on a non-zero exit unless allowFailure. */
   run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     const viaSudo = options.sudo === true && !this.isRoot;
-    const command = buildCommandLine(argv, { sudo: viaSudo, cwd: options.cwd });
+    const command = buildCommandLine(argv, {
+      sudo: viaSudo,
+      cwd: options.cwd,
+      timeoutMs: options.timeoutMs,
+    });
     return this.exec(command, options, viaSudo);
   }
 
@@ -260,7 +267,7 @@ export class SshConnection {
   /** Fail early, before anything changes, when the login user has no passwordless sudo. */
   async checkSudo(): Promise<void> {
     if (this.isRoot) return;
-    await this.run(['true'], { sudo: true, timeoutMs: 30_000 });
+    await this.run(['true'], { sudo: true });
   }
 
   /** Write a file atomically (temp file beside it, mode/owner set, rename); contents go on stdin. */
@@ -347,8 +354,12 @@ export class SshConnection {
       let code: number | null = null;
       let signal: string | null = null;
       let timer: NodeJS.Timeout | undefined;
-      let timedOut = false;
       let settled = false;
+      const started = Date.now();
+      const timedOut = () =>
+        new RemoteCommandError(command, code, tail.text(), {
+          message: `timed out after ${(options.timeoutMs ?? 0) / 1000} s: ${command}`,
+        });
 
       const settle = (err: Error | undefined, result?: RunResult) => {
         if (settled) return;
@@ -409,22 +420,24 @@ export class SshConnection {
               code,
               signal,
             };
-            if (timedOut) {
-              return settle(
-                new RemoteCommandError(command, null, tail.text(), {
-                  message: `timed out after ${Math.round(options.timeoutMs! / 1000)} s: ${command}`,
-                }),
-              );
+            const { timeoutMs } = options;
+            if (
+              timeoutMs !== undefined &&
+              code !== null &&
+              TIMED_OUT_EXITS.includes(code) &&
+              Date.now() - started >= timeoutMs
+            ) {
+              return settle(timedOut());
             }
             if (code === 0 || options.allowFailure) return settle(undefined, result);
             settle(this.commandError(command, result, viaSudo, tail.text(), what));
           });
           if (options.timeoutMs !== undefined) {
+            // Safety net: the server's `timeout` should have ended the command well before this.
             timer = setTimeout(() => {
-              timedOut = true;
-              opened.signal('KILL');
+              settle(timedOut());
               opened.close();
-            }, options.timeoutMs);
+            }, options.timeoutMs + TIMEOUT_SAFETY_MS);
           }
           if (options.stdin !== undefined) opened.end(options.stdin);
           else opened.end();

@@ -86,7 +86,7 @@ export function connectError(err: unknown, target: ConnectTarget): TossError {
     return new ConnectionError(
       `${where} closed the connection before the SSH handshake`,
       opts(
-        "the server may be limiting connections (sshd MaxStartups) or blocking this address (fail2ban, firewall); wait and retry, or check the server's auth log",
+        "something accepted the TCP connection but did not speak SSH: the server may be limiting connections (sshd MaxStartups) or blocking this address (fail2ban, firewall), or the port is not sshd's; wait and retry, or check the server's auth log",
       ),
     );
   }

@@ -3,14 +3,13 @@
  * reload at once), the new file goes in, the whole config is validated, Caddy reloads
  * gracefully, and on any failure the previous file comes back.
  */
+import { FLOCK_TIMEOUT_EXIT } from './cas.js';
 import { CADDYFILE, REGISTRY_LOCK_FILE } from './paths.js';
 
 /** Caddy's own validation failed; the previous file was restored. */
 export const CADDY_INVALID_EXIT = 65;
 /** `systemctl reload caddy` failed; the previous file was restored. */
 export const CADDY_RELOAD_EXIT = 66;
-/** The server-wide lock stayed taken for too long. */
-export const FLOCK_TIMEOUT_EXIT = 73;
 
 // Temp and backup names end in .toss-new/.toss-old so the `*.caddy` import never picks them up.
 const APPLY = `set -u

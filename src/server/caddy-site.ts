@@ -18,7 +18,8 @@ export interface SiteParams {
   environment?: string | undefined;
 }
 
-const HOST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const HOST_NAME =
+  /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 // sslip.io IPv6 labels start with `-` (`--1` for ::1), so the per-label rule is looser there.
 const SSLIP_HOST_NAME = /^[a-z0-9-]+(?:\.[a-z0-9-]+)*\.sslip\.io$/;
 // One Caddyfile token: nothing that opens a block, a quote, a comment or a placeholder.

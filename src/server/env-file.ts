@@ -77,7 +77,9 @@ export function parseEnvFile(text: string, source = 'env file'): EnvEntries {
       value = value.replace(/[ \t]#.*$/, '').trimEnd();
     }
     if (!isEnvKey(key)) {
-      problem(`invalid name ${JSON.stringify(key)}: use letters, digits and _, not starting with a digit`);
+      problem(
+        `invalid name ${JSON.stringify(key)}: use letters, digits and _, not starting with a digit`,
+      );
       continue;
     }
     if (value.includes('\0')) {
@@ -130,7 +132,8 @@ function scanQuoted(body: string, quote: '"' | "'"): Scan {
 export function serializeEnvFile(entries: Iterable<[string, string]>): string {
   let out = '';
   for (const [key, value] of entries) {
-    if (!isEnvKey(key)) throw new ConfigError([`invalid environment variable name ${JSON.stringify(key)}`]);
+    if (!isEnvKey(key))
+      throw new ConfigError([`invalid environment variable name ${JSON.stringify(key)}`]);
     if (value.includes('\0')) throw new ConfigError([`${key} contains a NUL byte`]);
     out += `${key}="${value.replace(/["\\$`]/g, (ch) => `\\${ch}`)}"\n`;
   }
@@ -157,7 +160,9 @@ export function applyOverrideArgs(
     const eq = arg.indexOf('=');
     const key = eq === -1 ? arg : arg.slice(0, eq);
     if (eq === -1 || !isEnvKey(key)) {
-      problems.push(`-s ${arg}: expected KEY=VALUE (KEY= removes it), KEY of letters, digits and _`);
+      problems.push(
+        `-s ${arg}: expected KEY=VALUE (KEY= removes it), KEY of letters, digits and _`,
+      );
       continue;
     }
     const value = arg.slice(eq + 1);

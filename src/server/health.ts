@@ -42,7 +42,7 @@ export function healthCheckArgv(params: HealthCheckParams): string[] {
   const port = String(assertPort(params.port));
   const timeout = String(assertTimeout(params.timeoutSec));
   if (params.path === undefined) return ['sh', '-c', TCP_CHECK, 'sh', port, timeout];
-  if (!/^\/[^\s\0-\x1f\x7f]*$/.test(params.path)) {
+  if (!/^\/[^\s\p{Cc}]*$/u.test(params.path)) {
     throw new TossError(`invalid health check path ${JSON.stringify(params.path)}`);
   }
   return ['sh', '-c', HTTP_CHECK, 'sh', port, params.path, timeout];

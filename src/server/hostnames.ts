@@ -24,7 +24,8 @@ export function hostNameFor(params: HostNameParams): string {
     if (params.domain !== undefined) return params.domain.toLowerCase();
   } else {
     const parent =
-      params.previewDomain ?? (params.domain === undefined ? undefined : `preview.${params.domain}`);
+      params.previewDomain ??
+      (params.domain === undefined ? undefined : `preview.${params.domain}`);
     if (parent !== undefined) return `${env}.${parent}`.toLowerCase();
   }
   if (params.serverIp === undefined) {
@@ -42,7 +43,9 @@ export function sslipLabel(ip: string): string {
   if (version === 6 && !ip.includes('%') && !ip.includes('.')) {
     return ip.toLowerCase().replaceAll(':', '-');
   }
-  throw new TossError(`cannot derive an sslip.io name from ${JSON.stringify(ip)}: not an IP address`);
+  throw new TossError(
+    `cannot derive an sslip.io name from ${JSON.stringify(ip)}: not an IP address`,
+  );
 }
 
 /** sslip.io names share certificate rate limits; the doors print this once. */

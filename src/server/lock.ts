@@ -106,7 +106,9 @@ export function decideAcquire(lock: Lock | null | undefined, ctx: AcquireContext
     };
   }
   if (isDeadProcessLock(lock, ctx.host, ctx.isPidAlive)) {
-    return { break: `breaking a lock whose process ${lock.pid} on ${lock.host} is gone: ${holder}` };
+    return {
+      break: `breaking a lock whose process ${lock.pid} on ${lock.host} is gone: ${holder}`,
+    };
   }
   return { wait: holder };
 }

@@ -45,7 +45,9 @@ export function parseRegistry(text: string | null, file = 'registry.json'): Regi
   }
   const result = registrySchema.safeParse(json);
   if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    const problems = result.error.issues.map(
+      (i) => `${i.path.join('.') || '(root)'}: ${i.message}`,
+    );
     throw new TossError(`${file} is not a valid toss registry:\n${problems.join('\n')}`);
   }
   return result.data;
@@ -101,7 +103,8 @@ export function claimNames(
     findOwner(registry, app, environment, test);
   for (const hostName of claim.hostNames) {
     const o = owner((e) => e.hostNames.includes(hostName));
-    if (o) problems.push(`host name ${hostName} belongs to app ${o.app} (environment ${o.environment})`);
+    if (o)
+      problems.push(`host name ${hostName} belongs to app ${o.app} (environment ${o.environment})`);
   }
   for (const unit of claim.units) {
     const o = owner((e) => e.units.includes(unit));
@@ -112,9 +115,12 @@ export function claimNames(
     if (o) problems.push(`port ${p} belongs to app ${o.app} (environment ${o.environment})`);
   }
   if (problems.length > 0) {
-    throw new TossError(`cannot deploy ${app}/${environment} on this server: ${problems.join('; ')}`, {
-      hint: 'rename the app or the environment, or remove the other one from the server first',
-    });
+    throw new TossError(
+      `cannot deploy ${app}/${environment} on this server: ${problems.join('; ')}`,
+      {
+        hint: 'rename the app or the environment, or remove the other one from the server first',
+      },
+    );
   }
   const entry = registry.apps[app] ?? { environments: {} };
   return {

@@ -43,7 +43,8 @@ export function releasesToPrune(releases: readonly string[], params: PruneParams
 export function listReleasesArgv(app: string, environment: string): string[] {
   const dir = envPaths(app, environment).releasesDir;
   // No releases directory yet means no releases, not an error.
-  const script = '[ -d "$1" ] || exit 0; exec find "$1" -mindepth 1 -maxdepth 1 -type d -printf "%f\\n"';
+  const script =
+    '[ -d "$1" ] || exit 0; exec find "$1" -mindepth 1 -maxdepth 1 -type d -printf "%f\\n"';
   return ['sh', '-c', script, 'sh', dir];
 }
 

@@ -49,7 +49,8 @@ export function sshArgvForRsync(params: SshForRsyncParams): string[] {
 
 // UserKnownHostsFile= takes a list split on whitespace; ssh_config quoting keeps one path whole.
 function sshConfigPath(path: string): string {
-  if (/["\n\r]/.test(path)) throw new TossError(`unusable known_hosts path ${JSON.stringify(path)}`);
+  if (/["\n\r]/.test(path))
+    throw new TossError(`unusable known_hosts path ${JSON.stringify(path)}`);
   return /\s/.test(path) ? `"${path}"` : path;
 }
 

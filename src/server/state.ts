@@ -43,11 +43,11 @@ export const stateSchema = z.object({
   /** normalised repository URL (origin.ts) */
   origin: z.string().optional(),
   environments: z.record(envName, environmentStateSchema),
-  dependencies: z.record(z.string(), dependencyStateSchema),
-  lock: lockSchema.nullable(),
+  dependencies: z.record(z.string(), dependencyStateSchema).default({}),
+  lock: lockSchema.nullable().default(null),
 });
 
-export type State = z.infer<typeof stateSchema>;
+export type State = z.output<typeof stateSchema>;
 export type EnvironmentState = z.infer<typeof environmentStateSchema>;
 
 export function emptyState(app: string, origin?: string): State {
@@ -75,7 +75,9 @@ export function parseState(text: string | null, file = 'state.json'): State | un
   }
   const result = stateSchema.safeParse(json);
   if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    const problems = result.error.issues.map(
+      (i) => `${i.path.join('.') || '(root)'}: ${i.message}`,
+    );
     throw new TossError(`${file} is not a valid toss state:\n${problems.join('\n')}`);
   }
   return result.data;
@@ -174,5 +176,7 @@ export function releaseLock(state: State, token: string): State {
 export function previewsByAge(state: State): Array<[string, EnvironmentState]> {
   return Object.entries(state.environments)
     .filter(([name]) => name !== PRODUCTION)
-    .sort(([, a], [, b]) => (a.deployedAt < b.deployedAt ? -1 : a.deployedAt > b.deployedAt ? 1 : 0));
+    .sort(([, a], [, b]) =>
+      a.deployedAt < b.deployedAt ? -1 : a.deployedAt > b.deployedAt ? 1 : 0,
+    );
 }

@@ -83,7 +83,9 @@ export interface JournalParams {
 export function journalArgv(params: JournalParams): string[] {
   const p = envPaths(params.app, params.environment);
   const unit =
-    params.port === undefined ? p.unitTemplate.replace('@.service', '@*') : p.instanceUnit(params.port);
+    params.port === undefined
+      ? p.unitTemplate.replace('@.service', '@*')
+      : p.instanceUnit(params.port);
   const lines = params.lines ?? 100;
   if (!Number.isInteger(lines) || lines < 0) throw new TypeError(`invalid line count ${lines}`);
   return [

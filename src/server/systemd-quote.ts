@@ -26,7 +26,8 @@ export function systemdQuote(arg: string): string {
   let out = '';
   for (const ch of arg) {
     const code = ch.codePointAt(0) ?? 0;
-    if (ch in C_ESCAPES) out += C_ESCAPES[ch];
+    const cEscape = C_ESCAPES[ch];
+    if (cEscape !== undefined) out += cEscape;
     else if (ch === '%') out += '%%';
     else if (ch === '$') out += '$$';
     else if (code < 0x20 || code === 0x7f) out += `\\x${code.toString(16).padStart(2, '0')}`;
@@ -37,11 +38,12 @@ export function systemdQuote(arg: string): string {
 
 /** A value for a plain unit setting (Description=): only specifiers are expanded there. */
 export function systemdEscapeSpecifiers(value: string): string {
-  if (/[\0-\x1f\x7f]/.test(value)) throw new TypeError('a unit setting must be one line');
+  if (/\p{Cc}/u.test(value)) throw new TypeError('a unit setting must be one line');
   return value.replaceAll('%', '%%');
 }
 
 /** An argv word for systemd-run: it sends argv as is, but systemd still expands `$VAR` at exec. */
 export function systemdEscapeDollar(arg: string): string {
-  return arg.replaceAll('$', '$$');
+  // A function: in a replacement string, '$$' would mean one '$'.
+  return arg.replaceAll('$', () => '$$');
 }

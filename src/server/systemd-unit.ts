@@ -90,7 +90,8 @@ export function buildUnitTemplate(params: UnitTemplateParams): string {
     'RestrictSUIDSGID=yes',
     'RemoveIPC=yes',
     'LockPersonality=yes',
-    'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX',
+    // AF_NETLINK: getifaddrs(), behind Node's os.networkInterfaces() that some servers call at start.
+    'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK',
     'SystemCallArchitectures=native',
     'CapabilityBoundingSet=',
     'AmbientCapabilities=',

@@ -167,11 +167,13 @@ describe('commands', () => {
 
       const started = Date.now();
       const error = await expectRejection(
-        conn.run(['sleep', '30'], { timeoutMs: 1_000 }),
+        conn.run(['sleep', '31'], { timeoutMs: 1_000 }),
         RemoteCommandError,
       );
       expect(error.message).toMatch(/timed out after 1 s/);
       expect(Date.now() - started).toBeLessThan(5_000);
+      // The server stopped the command, not just our side of the channel.
+      expect((await host.exec(['pgrep', '-f', 'sleep 31'])).code).toBe(1);
       expect((await conn.run(['echo', 'still here'])).stdout).toBe('still here\n');
     });
   });

@@ -18,6 +18,7 @@ import {
   readFileArgv,
   scriptArgv,
   scriptStdin,
+  TIMED_OUT_EXITS,
   writeFileArgv,
 } from '../../src/remote/command-line.js';
 import { shellJoin, shellQuote } from '../../src/remote/quote.js';
@@ -53,6 +54,21 @@ describe('buildCommandLine', () => {
       `sudo -n -- sh -c 'cd -- "$1" && shift && exec "$@"' sh '/root dir' ls`,
     );
     expect(buildCommandLine(['printf', '%s', HOSTILE])).toBe(`printf '%s' ${shellQuote(HOSTILE)}`);
+  });
+
+  it('stops a command on the server after timeoutMs, inside sudo and outside the cd', () => {
+    expect(buildCommandLine(['sleep', '60'], { timeoutMs: 1_500 })).toBe(
+      'timeout -k 5 1.5 sleep 60',
+    );
+    expect(buildCommandLine(['ls'], { sudo: true, cwd: '/srv', timeoutMs: 30_000 })).toBe(
+      `sudo -n -- timeout -k 5 30 sh -c 'cd -- "$1" && shift && exec "$@"' sh /srv ls`,
+    );
+    expect(() => buildCommandLine(['ls'], { timeoutMs: 0 })).toThrow(/timeoutMs/);
+    const started = Date.now();
+    const out = remote(buildCommandLine(['sh', '-c', 'sleep 30; echo late'], { timeoutMs: 300 }));
+    expect(TIMED_OUT_EXITS).toContain(out.code);
+    expect(out.stdout).toBe('');
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it('refuses an empty argv', () => {
@@ -169,5 +185,12 @@ describe('readFileArgv', () => {
     writeFileSync(file, 'contents\n');
     expect(remote(shellJoin(readFileArgv(file)))).toMatchObject({ code: 0, stdout: 'contents\n' });
     expect(remote(shellJoin(readFileArgv(join(scratch, 'absent')))).code).toBe(MISSING_FILE_EXIT);
+    expect(remote(shellJoin(readFileArgv(join(scratch, 'no', 'such', 'dir', 'f')))).code).toBe(
+      MISSING_FILE_EXIT,
+    );
+    expect(remote(shellJoin(readFileArgv('relative-absent'))).code).toBe(MISSING_FILE_EXIT);
+    const dirRead = remote(shellJoin(readFileArgv(scratch)));
+    expect(dirRead.code).not.toBe(0);
+    expect(dirRead.code).not.toBe(MISSING_FILE_EXIT);
   });
 });

@@ -1,19 +1,16 @@
 /** Boots one test host: overlay, netns + veth, own cgroup, nspawn; waits until SSH and Caddy are up. */
 import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { cgroupPlan } from './cgroups.js';
 import { execInHost, findInit, startNspawn } from './container.js';
-import { allocateLease, type Lease, writeLease } from './lease.js';
+import { allocateLease, writeLease } from './lease.js';
 import { setupNetwork } from './network.js';
 import { hostNames } from './paths.js';
-import { procId, run, runOk, waitFor } from './proc.js';
+import { procId, runOk, waitFor } from './proc.js';
+import { sshArgv, waitReady } from './ready.js';
 import { stopTracked, track } from './registry.js';
 import { ensureRootfs, ensureTestKey, type TestKey } from './rootfs.js';
 import type { TestHost } from './types.js';
-
-const CA_PATH = '/var/lib/caddy/.local/share/caddy/pki/authorities/local/root.crt';
-const HOST_KEY_TYPES = ['ed25519', 'ecdsa', 'rsa'];
 
 export interface BootOptions {
   /** a fixed index (the CLI); default: the lowest free one */
@@ -54,100 +51,16 @@ function personalise(merged: string, name: string, key: TestKey): void {
   }
 }
 
-function tcpOpen(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port, timeout: 1000 });
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-    s.once('timeout', () => done(false));
-  });
-}
-
-export function sshArgv(
-  o: { ip: string; port: number; keyPath: string; knownHostsPath: string },
-  user: string,
-  command: string[],
-): string[] {
-  return [
-    'ssh',
-    '-F', '/dev/null',
-    '-i', o.keyPath,
-    '-p', String(o.port),
-    '-o', 'IdentitiesOnly=yes',
-    '-o', 'IdentityAgent=none',
-    '-o', 'BatchMode=yes',
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', `UserKnownHostsFile=${o.knownHostsPath}`,
-    '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'ConnectTimeout=10',
-    '-o', 'LogLevel=ERROR',
-    `${user}@${o.ip}`,
-    ...(command.length > 0 ? ['--', ...command] : []),
-  ];
-}
-
-async function waitReady(
-  lease: Lease,
-  initPid: number,
-  ip: string,
-  key: TestKey,
-  timeoutMs: number,
-): Promise<{ knownHostsLines: string[]; knownHostsPath: string; caCert: string; caCertPath: string }> {
-  const exec = (argv: string[]) => execInHost(initPid, argv, { timeoutMs: 30_000 });
-
-  const systemd = waitFor('systemd to finish booting', timeoutMs, async () => {
-    const r = await exec(['systemctl', 'is-system-running', '--wait']);
-    const state = r.stdout.trim();
-    if (state === 'running') return state;
-    if (state === 'degraded') {
-      const failed = await exec(['systemctl', '--failed', '--no-legend', '--plain']);
-      console.warn(`toss-testhost: ${hostNames(lease.index).name} is degraded:\n${failed.stdout}`);
-      return state;
-    }
-    return undefined;
-  });
-
-  const ssh = (async () => {
-    await waitFor('sshd to listen on port 22', timeoutMs, async () => ((await tcpOpen(ip, 22)) ? true : undefined), 50);
-    const lines: string[] = [];
-    for (const type of HOST_KEY_TYPES) {
-      const pub = await runInHostOk(exec, ['cat', `/etc/ssh/ssh_host_${type}_key.pub`]);
-      const [alg, blob] = pub.trim().split(/\s+/);
-      lines.push(`${ip} ${alg} ${blob}`);
-    }
-    const knownHostsPath = join(lease.dir, 'known_hosts');
-    writeFileSync(knownHostsPath, `${lines.join('\n')}\n`);
-    const opts = { ip, port: 22, keyPath: key.keyPath, knownHostsPath };
-    await waitFor('an ssh key login as root', timeoutMs, async () => {
-      const r = await run(sshArgv(opts, 'root', ['true']), { timeoutMs: 15_000 });
-      if (r.code !== 0) throw new Error(r.stderr.trim());
-      return true;
-    });
-    return { knownHostsLines: lines, knownHostsPath };
-  })();
-
-  const ca = waitFor(`Caddy's local CA (${CA_PATH})`, timeoutMs, async () => {
-    const r = await exec(['cat', CA_PATH]);
-    return r.code === 0 && r.stdout.includes('END CERTIFICATE') ? r.stdout : undefined;
-  });
-
-  const [, sshInfo, caCert] = await Promise.all([systemd, ssh, ca]);
-  const caCertPath = join(lease.dir, 'caddy-root.crt');
-  writeFileSync(caCertPath, caCert);
-  return { ...sshInfo, caCert, caCertPath };
-}
-
-async function runInHostOk(
-  exec: (argv: string[]) => Promise<{ stdout: string; stderr: string; code: number }>,
-  argv: string[],
-): Promise<string> {
-  const r = await exec(argv);
-  if (r.code !== 0) throw new Error(`${argv.join(' ')} in host exited ${r.code}: ${r.stderr.trim()}`);
-  return r.stdout;
+/** What the host itself says went wrong, for the error message (the host is gone afterwards). */
+async function diagnose(initPid: number): Promise<string> {
+  const opts = { timeoutMs: 5000 };
+  const failed = await execInHost(initPid, ['systemctl', '--failed', '--no-legend'], opts);
+  const journal = await execInHost(
+    initPid,
+    ['journalctl', '-b', '-p', 'warning', '-n', '30', '--no-pager'],
+    opts,
+  );
+  return `\nfailed units:\n${failed.stdout}\nwarnings:\n${journal.stdout}`;
 }
 
 export async function bootHost(options: BootOptions = {}): Promise<TestHost> {
@@ -163,16 +76,20 @@ export async function bootHost(options: BootOptions = {}): Promise<TestHost> {
     safePath(lease.merged);
     for (const d of [upper, work, lease.merged]) mkdirSync(d, { recursive: true });
     await runOk([
-      'mount', '-t', 'overlay', 'overlay',
-      '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`,
+      'mount',
+      '-t',
+      'overlay',
+      'overlay',
+      '-o',
+      `lowerdir=${lower},upperdir=${upper},workdir=${work}`,
       lease.merged,
     ]);
     personalise(lease.merged, n.name, key);
     await setupNetwork(lease.index);
     const plan = cgroupPlan(n.name);
-    for (const d of plan.dirs) mkdirSync(d, { recursive: true });
     lease.cgroups = plan.dirs;
     writeLease(lease);
+    for (const d of plan.dirs) mkdirSync(d, { recursive: true });
 
     const started = Date.now();
     const nspawnPid = startNspawn({
@@ -184,10 +101,18 @@ export async function bootHost(options: BootOptions = {}): Promise<TestHost> {
     });
     lease.nspawn = procId(nspawnPid);
     writeLease(lease);
-    const initPid = await waitFor('the host PID 1 (see nspawn.log)', 30_000, () => {
-      if (!procId(nspawnPid)) throw new Error(`systemd-nspawn exited: ${readFileSync(join(lease.dir, 'nspawn.log'), 'utf8').slice(-2000)}`);
-      return findInit(nspawnPid);
-    }, 20);
+    const initPid = await waitFor(
+      'the host PID 1 (see nspawn.log)',
+      30_000,
+      () => {
+        if (!procId(nspawnPid))
+          throw new Error(
+            `systemd-nspawn exited: ${readFileSync(join(lease.dir, 'nspawn.log'), 'utf8').slice(-2000)}`,
+          );
+        return findInit(nspawnPid);
+      },
+      20,
+    );
     lease.init = procId(initPid);
     writeLease(lease);
 
@@ -211,18 +136,31 @@ export async function bootHost(options: BootOptions = {}): Promise<TestHost> {
       bootMs,
       exec: (argv, opts) => execInHost(initPid, argv, opts),
       sshArgv: (user, ...command) =>
-        sshArgv({ ip: n.guestAddr, port: 22, keyPath: key.keyPath, knownHostsPath: ready.knownHostsPath }, user, command),
+        sshArgv(
+          { ip: n.guestAddr, port: 22, keyPath: key.keyPath, knownHostsPath: ready.knownHostsPath },
+          user,
+          command,
+        ),
       shutdown: () => stopTracked(lease),
     };
     return host;
   } catch (e) {
+    const diagnosis = lease.init ? await diagnose(lease.init.pid).catch(() => '') : '';
     await stopTracked(lease).catch(() => {});
-    throw new Error(`toss-testhost: booting ${n.name} failed: ${(e as Error).message}`, { cause: e });
+    throw new Error(
+      `toss-testhost: booting ${n.name} failed: ${(e as Error).message}${diagnosis}`,
+      {
+        cause: e,
+      },
+    );
   }
 }
 
 /** Boot n hosts in parallel; if one fails, the others are shut down too. */
-export async function bootHosts(n: number, options: Omit<BootOptions, 'index'> = {}): Promise<TestHost[]> {
+export async function bootHosts(
+  n: number,
+  options: Omit<BootOptions, 'index'> = {},
+): Promise<TestHost[]> {
   await ensureRootfs();
   const results = await Promise.allSettled(Array.from({ length: n }, () => bootHost(options)));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

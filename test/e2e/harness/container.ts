@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { CgroupPlan } from './cgroups.js';
-import { run, type RunResult } from './proc.js';
+import { type RunResult, run } from './proc.js';
 
 // Moves this shell into each cgroup named by "$@" (count first), then becomes the command that follows.
 const ENTER_CGROUPS =
@@ -48,16 +48,27 @@ export function startNspawn(o: NspawnOptions): number {
 }
 
 function children(pid: number): number[] {
-  const out: number[] = [];
   try {
+    const out: number[] = [];
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       const list = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
       if (list) out.push(...list.split(' ').map(Number));
     }
+    return out;
   } catch {
-    // the process went away
+    // Kernels without CONFIG_PROC_CHILDREN: find them by parent PID instead.
+    return readdirSync('/proc')
+      .filter((e) => /^\d+$/.test(e))
+      .filter((e) => {
+        try {
+          const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+          return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
   }
-  return out;
 }
 
 /** The host's PID 1: a child of nspawn in another PID namespace that has exec'd systemd. */

@@ -2,7 +2,16 @@
  * Host indexes are leased with mkdir under a run dir, so vitest workers and the CLI never pick the
  * same N. A lease records everything its teardown needs; a lease whose owner died is reclaimed.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { removeCgroupTree } from './cgroups.js';
 import { withDirLock } from './dir-lock.js';
@@ -112,7 +121,9 @@ async function reclaim(index: number, dir: string): Promise<void> {
     cgroups: [],
     merged: join(dir, 'merged'),
   };
-  console.warn(`toss-testhost: reclaiming stale host ${hostNames(index).name} (owner pid ${lease.owner.pid} is gone)`);
+  console.warn(
+    `toss-testhost: reclaiming stale host ${hostNames(index).name} (owner pid ${lease.owner.pid} is gone)`,
+  );
   await stopLease({ ...lease, dir });
 }
 
@@ -130,7 +141,8 @@ export async function sweepStale(): Promise<void> {
 export async function allocateLease(want?: number): Promise<Lease> {
   mkdirSync(runRoot(), { recursive: true });
   return withDirLock(join(runRoot(), '.lock'), async () => {
-    const candidates = want === undefined ? Array.from({ length: MAX_INDEX }, (_, i) => i + 1) : [want];
+    const candidates =
+      want === undefined ? Array.from({ length: MAX_INDEX }, (_, i) => i + 1) : [want];
     for (const index of candidates) {
       const { dir } = hostNames(index);
       if (existsSync(dir)) {

@@ -9,7 +9,17 @@ export async function setupNetwork(index: number): Promise<void> {
   await runOk(['ip', 'netns', 'add', n.netns]);
   // The peer is born inside the namespace, so its name cannot clash with this machine's eth0.
   await runOk([
-    'ip', 'link', 'add', n.hostVeth, 'type', 'veth', 'peer', 'name', n.guestIf, 'netns', n.netns,
+    'ip',
+    'link',
+    'add',
+    n.hostVeth,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    n.guestIf,
+    'netns',
+    n.netns,
   ]);
   await runOk(['ip', 'addr', 'add', `${n.hostAddr}/24`, 'dev', n.hostVeth]);
   await runOk(['ip', 'link', 'set', n.hostVeth, 'up']);

@@ -74,7 +74,8 @@ function aptInstall(packages: string[]): void {
   ]) {
     console.log(`toss-testhost: running: ${argv.join(' ')}`);
     const r = spawnSync(argv[0] as string, argv.slice(1), { env, stdio: 'inherit' });
-    if (r.status !== 0) throw new Error(`toss-testhost: ${argv.join(' ')} failed (exit ${r.status})`);
+    if (r.status !== 0)
+      throw new Error(`toss-testhost: ${argv.join(' ')} failed (exit ${r.status})`);
   }
 }
 

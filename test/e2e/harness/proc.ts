@@ -116,10 +116,13 @@ export async function waitFor<T>(
   timeoutMs: number,
   fn: () => Promise<T | undefined> | T | undefined,
   intervalMs = 100,
+  signal?: AbortSignal,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
+    // A sibling wait failed: stop polling a host that is being torn down.
+    if (signal?.aborted) throw new Error(`gave up waiting for ${what}`);
     try {
       const v = await fn();
       if (v !== undefined) return v;

@@ -73,7 +73,11 @@ function localDebianMirror(): string | undefined {
   if (existsSync(d822)) {
     for (const s of parseDeb822(readFileSync(d822, 'utf8'))) {
       const uri = s.uris?.split(/\s+/)[0];
-      if (uri && (s.types ?? 'deb').split(/\s+/).includes('deb') && isMain((s.suites ?? '').split(/\s+/), uri)) {
+      if (
+        uri &&
+        (s.types ?? 'deb').split(/\s+/).includes('deb') &&
+        isMain((s.suites ?? '').split(/\s+/), uri)
+      ) {
         return uri;
       }
     }

@@ -2,6 +2,8 @@
 import { type Lease, readLease, stopLease, stopLeasesSync } from './lease.js';
 
 const live = new Map<string, Lease>();
+const stopping = new Map<Lease, Promise<void>>();
+let signalled = false;
 let handlersInstalled = false;
 
 function current(lease: Lease): Lease {
@@ -14,22 +16,33 @@ export function track(lease: Lease): void {
   installHandlers();
 }
 
-/** Stops a host this process booted; a second call (or after shutdownAll) does nothing. */
-export async function stopTracked(lease: Lease): Promise<void> {
+/** Stops a host this process booted; concurrent or later calls share the one teardown. */
+export function stopTracked(lease: Lease): Promise<void> {
+  const pending = stopping.get(lease);
+  if (pending) return pending;
   // Identity, not index: once freed, the same index may already be another process's host.
-  if (live.get(lease.dir) !== lease) return;
-  const l = current(lease);
-  try {
-    await stopLease(l);
-  } finally {
+  if (live.get(lease.dir) !== lease) return Promise.resolve();
+  const p = stopLease(current(lease)).finally(() => {
     live.delete(lease.dir);
-  }
+    stopping.delete(lease);
+  });
+  stopping.set(lease, p);
+  return p;
+}
+
+/** True once a signal started tearing everything down (callers then stay quiet and wait). */
+export function shuttingDown(): boolean {
+  return signalled;
 }
 
 export async function shutdownAll(): Promise<void> {
   const results = await Promise.allSettled([...live.values()].map((l) => stopTracked(l)));
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed.length > 0) throw new AggregateError(failed.map((f) => f.reason), 'toss-testhost: teardown failed');
+  if (failed.length > 0)
+    throw new AggregateError(
+      failed.map((f) => f.reason),
+      'toss-testhost: teardown failed',
+    );
 }
 
 function installHandlers(): void {
@@ -38,7 +51,8 @@ function installHandlers(): void {
   // 'exit' allows only synchronous work: covers crashes and plain process.exit().
   process.on('exit', () => {
     if (live.size === 0) return;
-    const leases = [...live.values()].map(current);
+    // A lease file already gone was cleaned up by an async stop that got this far.
+    const leases = [...live.values()].flatMap((l) => readLease(l.dir) ?? []);
     live.clear();
     try {
       stopLeasesSync(leases);
@@ -46,7 +60,6 @@ function installHandlers(): void {
       console.error('toss-testhost: teardown at exit failed:', e);
     }
   });
-  let stopping = false;
   for (const [signal, code] of [
     ['SIGINT', 130],
     ['SIGTERM', 143],
@@ -54,9 +67,10 @@ function installHandlers(): void {
   ] as const) {
     // `on`, not `once`: a second Ctrl-C must not kill us halfway through the teardown.
     process.on(signal, () => {
-      if (stopping) return;
-      stopping = true;
-      if (live.size > 0) console.error(`toss-testhost: ${signal}: shutting down ${live.size} host(s)`);
+      if (signalled) return;
+      signalled = true;
+      if (live.size > 0)
+        console.error(`toss-testhost: ${signal}: shutting down ${live.size} host(s)`);
       shutdownAll()
         .catch((e: unknown) => console.error('toss-testhost: teardown failed:', e))
         .finally(() => process.exit(code));

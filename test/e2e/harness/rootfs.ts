@@ -1,5 +1,14 @@
 /** Builds the test-host rootfs once (cached .tar.zst), extracts it once into a shared lower dir. */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { withDirLock } from './dir-lock.js';
@@ -27,7 +36,18 @@ export async function ensureTestKey(): Promise<TestKey> {
       const tmp = join(dir, `.tmp-key-${process.pid}`);
       rmSync(tmp, { force: true });
       rmSync(`${tmp}.pub`, { force: true });
-      await runOk(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'toss-testhost', '-f', tmp]);
+      await runOk([
+        'ssh-keygen',
+        '-q',
+        '-t',
+        'ed25519',
+        '-N',
+        '',
+        '-C',
+        'toss-testhost',
+        '-f',
+        tmp,
+      ]);
       // Public half first: the private key's presence means both are there.
       renameSync(`${tmp}.pub`, `${keyPath}.pub`);
       renameSync(tmp, keyPath);
@@ -64,7 +84,6 @@ async function build(tarball: string): Promise<void> {
   const started = Date.now();
   try {
     const r = await run(argv, { env: { ...process.env, TMPDIR: '/tmp' } });
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(logPath, r.stdout + r.stderr);
     if (r.code !== 0) {
       const tail = r.stderr.trim().split('\n').slice(-25).join('\n');

@@ -28,7 +28,10 @@ export interface TestHost {
   /** path of caCert on this machine (for curl --cacert) */
   caCertPath: string;
   /** run a command inside the host as root, NOT over SSH (for planting faults, reading files) */
-  exec(argv: string[], options?: { input?: string }): Promise<{ stdout: string; stderr: string; code: number }>;
+  exec(
+    argv: string[],
+    options?: { input?: string },
+  ): Promise<{ stdout: string; stderr: string; code: number }>;
   /** the veth interface on this machine's side (for `ip link set … down`) */
   hostVeth: string;
   /** path of a known_hosts file on this machine holding knownHostsLines */

@@ -1,0 +1,76 @@
+import { execFile } from 'node:child_process';
+import { hostname, userInfo } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { loadConfig } from '../config/load.js';
+import type { TossConfig } from '../config/schema.js';
+import { parseServer } from '../config/server.js';
+import { TossError } from '../errors.js';
+import type { Actor, Login } from '../pipeline/request.js';
+import { resolveSshTarget } from '../remote/ssh-target.js';
+
+const run = promisify(execFile);
+
+/** Options every command shares. */
+export interface CommonOptions {
+  config?: string;
+  identity?: string;
+}
+
+export interface CliContext {
+  config: TossConfig;
+  configPath: string;
+  /** the directory holding toss.json (the repository, or a subdirectory of it) */
+  projectDir: string;
+  login: Login;
+  actor: Actor;
+}
+
+async function git(cwd: string, args: string[]): Promise<string | undefined> {
+  try {
+    const { stdout } = await run('git', args, { cwd });
+    return stdout.trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Loads toss.json and resolves how to log in to its server (ssh config, keys, known_hosts). */
+export async function loadContext(options: CommonOptions): Promise<CliContext> {
+  const configPath = resolve(options.config ?? 'toss.json');
+  const config = await loadConfig(configPath);
+  const server = parseServer(config.server);
+  const target = await resolveSshTarget({
+    host: server.host,
+    ...(server.userGiven ? { user: server.user } : {}),
+    ...(server.portGiven ? { port: server.port } : {}),
+    ...(options.identity ? { identity: options.identity } : {}),
+  });
+  const login: Login = {
+    host: target.host,
+    port: target.port,
+    user: target.user,
+    knownHosts: target.knownHosts,
+    ...(target.privateKey ? { privateKey: target.privateKey } : {}),
+    ...(target.identityFile ? { identityFile: target.identityFile } : {}),
+    ...(target.agent ? { agent: target.agent } : {}),
+  };
+  const projectDir = dirname(configPath);
+  const name = (await git(projectDir, ['config', 'user.name'])) ?? userInfo().username;
+  return { config, configPath, projectDir, login, actor: { by: `${name} (${hostname()})` } };
+}
+
+/** The repository's identity for a deploy: origin URL, commit and branch of the checkout. */
+export async function repositoryInfo(
+  projectDir: string,
+): Promise<{ origin: string; commit: string; branch?: string }> {
+  const origin = await git(projectDir, ['remote', 'get-url', 'origin']);
+  if (!origin) {
+    throw new TossError(`${projectDir} is not a git checkout with an "origin" remote`, {
+      hint: 'toss records the repository it deploys from; run it inside a clone (git remote add origin URL)',
+    });
+  }
+  const commit = (await git(projectDir, ['rev-parse', 'HEAD'])) ?? 'uncommitted';
+  const branch = await git(projectDir, ['symbolic-ref', '--short', '-q', 'HEAD']);
+  return { origin, commit, ...(branch ? { branch } : {}) };
+}

@@ -1,0 +1,95 @@
+/**
+ * Users, directories and their permissions. Release files belong to root inside an environment
+ * directory only the environment's user may enter (root:<user> 0750), so a preview user can
+ * never read production; what the app writes (preserve/, cache/) belongs to its user; env files
+ * and secrets are root 0600, read by systemd as root.
+ */
+import { TossError } from '../errors.js';
+import { appPaths, envPaths } from './paths.js';
+import { appUsers, envUser } from './users.js';
+
+const ENSURE_USERS = `set -eu
+for user in "$@"; do
+  id -u -- "$user" >/dev/null 2>&1 ||
+    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin -- "$user"
+done`;
+
+/** Creates the app's production and preview users if missing. */
+export function ensureUsersArgv(app: string): string[] {
+  const users = appUsers(app);
+  return ['sh', '-c', ENSURE_USERS, 'sh', users.production, users.preview];
+}
+
+// `install -d` also resets mode and owner of a directory that exists, so a re-run converges.
+const PREPARE = `set -eu
+app_dir=$1 toss_dir=$2 secrets=$3 overrides=$4 env_dir=$5 user=$6
+releases=$7 slots=$8 env_files=$9
+shift 9
+preserve=$1 cache=$2
+shift 2
+install -d -m 0755 -o root -g root -- "$app_dir"
+install -d -m 0700 -o root -g root -- "$toss_dir" "$secrets" "$overrides"
+install -d -m 0750 -o root -g "$user" -- "$env_dir"
+install -d -m 0755 -o root -g root -- "$releases" "$slots"
+install -d -m 0700 -o root -g root -- "$env_files"
+install -d -m 0750 -o "$user" -g "$user" -- "$preserve" "$cache"
+for dir in "$@"; do
+  install -d -m 0750 -o "$user" -g "$user" -- "$preserve/$dir"
+done`;
+
+/** Checks a persistentDirs entry again: it becomes a path under preserve/ and the release. */
+export function assertPersistentDir(dir: string): string {
+  const parts = dir.split('/');
+  if (dir === '' || parts.some((p) => p === '' || p === '.' || p === '..') || /\p{Cc}/u.test(dir)) {
+    throw new TossError(`invalid persistent directory ${JSON.stringify(dir)}`);
+  }
+  return dir;
+}
+
+/** `a/b` → `a`, `a/b`: every level under preserve/ belongs to the app user. */
+function withParents(dirs: readonly string[]): string[] {
+  const all = new Set<string>();
+  for (const dir of dirs) {
+    const parts = assertPersistentDir(dir).split('/');
+    for (let i = 1; i <= parts.length; i++) all.add(parts.slice(0, i).join('/'));
+  }
+  return [...all].sort();
+}
+
+/** Creates (or repairs) the app's and the environment's directories with their owners and modes. */
+export function prepareEnvironmentArgv(
+  app: string,
+  environment: string,
+  persistentDirs: readonly string[] = [],
+): string[] {
+  const a = appPaths(app);
+  const p = envPaths(app, environment);
+  return [
+    'sh',
+    '-c',
+    PREPARE,
+    'sh',
+    a.appDir,
+    a.tossDir,
+    a.secretsDir,
+    a.overridesDir,
+    p.envDir,
+    envUser(app, environment),
+    p.releasesDir,
+    p.slotsDir,
+    p.envFilesDir,
+    p.preserveDir,
+    p.cacheDir,
+    ...withParents(persistentDirs),
+  ];
+}
+
+const REMOVE_ENV = `set -eu
+rm -rf -- "$1"
+rm -f -- "$2"`;
+
+/** Remove: the environment's directory and its overrides file. */
+export function removeEnvironmentArgv(app: string, environment: string): string[] {
+  const p = envPaths(app, environment);
+  return ['sh', '-c', REMOVE_ENV, 'sh', p.envDir, p.overridesFile];
+}

@@ -1,0 +1,132 @@
+/**
+ * What happens to a release directory on the server: persistent dirs linked in, opened to the
+ * build, sealed, pointed at by a slot and `current`, deleted.
+ */
+import { assertPersistentDir } from './layout.js';
+import { assertReleaseId, envPaths } from './paths.js';
+import { envUser } from './users.js';
+
+// realpath -m refuses a parent that is a symlink out of the release (the repository could ship one).
+const LINK_PERSISTENT = `set -eu
+release=$1 preserve=$2
+shift 2
+root=$(realpath -m -- "$release")
+for dir in "$@"; do
+  parent=$(realpath -m -- "$(dirname -- "$release/$dir")")
+  case $parent in
+    "$root" | "$root"/*) ;;
+    *) echo "toss: $release/$dir leads outside the release; refusing to link it" >&2; exit 1 ;;
+  esac
+  rm -rf -- "\${release:?}/$dir"
+  mkdir -p -- "$parent"
+  ln -s -- "$preserve/$dir" "$release/$dir"
+done`;
+
+/** Replaces each persistent dir in the release with a link to `preserve/<dir>`. */
+export function linkPersistentDirsArgv(
+  app: string,
+  environment: string,
+  releaseId: string,
+  dirs: readonly string[],
+): string[] {
+  const p = envPaths(app, environment);
+  return [
+    'sh',
+    '-c',
+    LINK_PERSISTENT,
+    'sh',
+    p.releaseDir(releaseId),
+    p.preserveDir,
+    ...dirs.map(assertPersistentDir),
+  ];
+}
+
+/**
+ * Before deployScript: the directories become the app user's, so the build can add files
+ * (node_modules, dist/); files stay root's, so the build cannot change in place a file that is
+ * hard-linked with the live release.
+ */
+export function openReleaseForBuildArgv(
+  app: string,
+  environment: string,
+  releaseId: string,
+): string[] {
+  const user = envUser(app, environment);
+  return [
+    'find',
+    envPaths(app, environment).releaseDir(releaseId),
+    '-type',
+    'd',
+    '-exec',
+    'chown',
+    `${user}:${user}`,
+    '{}',
+    '+',
+  ];
+}
+
+const SEAL = `set -eu
+chown -R -h root:root -- "$1"
+chmod -R a+rX,go-w -- "$1"`;
+
+/** After deployScript: everything root's and readable, so no later build can touch this release. */
+export function sealReleaseArgv(app: string, environment: string, releaseId: string): string[] {
+  return ['sh', '-c', SEAL, 'sh', envPaths(app, environment).releaseDir(releaseId)];
+}
+
+// A new link beside the old one, renamed over it: readers see the old or the new, never none.
+const SWITCH_LINKS = `set -eu
+while [ "$#" -ge 2 ]; do
+  ln -sfn -- "$1" "$2.toss-new"
+  mv -Tf -- "$2.toss-new" "$2"
+  shift 2
+done`;
+
+/** Points the port's slot (and its env file) at the release, before its instance starts. */
+export function pointSlotArgv(
+  app: string,
+  environment: string,
+  port: number,
+  releaseId: string,
+): string[] {
+  const p = envPaths(app, environment);
+  return [
+    'sh',
+    '-c',
+    SWITCH_LINKS,
+    'sh',
+    `../releases/${assertReleaseId(releaseId)}`,
+    p.slotLink(port),
+    `${assertReleaseId(releaseId)}.env`,
+    p.slotEnvFile(port),
+  ];
+}
+
+/** Switches `current` to the release (step 11). */
+export function switchCurrentArgv(app: string, environment: string, releaseId: string): string[] {
+  const p = envPaths(app, environment);
+  return ['sh', '-c', SWITCH_LINKS, 'sh', `releases/${assertReleaseId(releaseId)}`, p.currentLink];
+}
+
+const REMOVE_RELEASES = `set -eu
+while [ "$#" -ge 2 ]; do
+  rm -rf -- "$1"
+  rm -f -- "$2"
+  shift 2
+done`;
+
+/** Deletes releases and their env files (a failed deploy's, or pruned ones). */
+export function removeReleasesArgv(
+  app: string,
+  environment: string,
+  releaseIds: readonly string[],
+): string[] {
+  const p = envPaths(app, environment);
+  return [
+    'sh',
+    '-c',
+    REMOVE_RELEASES,
+    'sh',
+    ...releaseIds.flatMap((id) => [p.releaseDir(id), p.releaseEnvFile(id)]),
+  ];
+}

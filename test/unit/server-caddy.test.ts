@@ -1,0 +1,231 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  CADDY_INVALID_EXIT,
+  installCaddyFileArgv,
+  removeCaddyFileArgv,
+} from '../../src/server/caddy-apply.js';
+import { buildSiteFile, ensureImportLine } from '../../src/server/caddy-site.js';
+import { hostNameFor, sslipLabel, usesSslip } from '../../src/server/hostnames.js';
+
+const HASH = '$2a$14$IjHTgaFGL865/vAW5IC6H.APHrPDltaJAIQ53tFi33ws0AOJuSemG';
+
+describe('buildSiteFile', () => {
+  it.each([
+    [
+      'automatic HTTPS',
+      { hostName: 'myapp.com', port: 3000, tls: 'auto' as const },
+      'myapp.com {\n\treverse_proxy 127.0.0.1:3000\n}\n',
+    ],
+    [
+      'Caddy’s internal CA',
+      { hostName: 'myapp.com', port: 3001, tls: 'internal' as const },
+      'myapp.com {\n\ttls internal\n\treverse_proxy 127.0.0.1:3001\n}\n',
+    ],
+    [
+      'plain HTTP',
+      { hostName: 'pr-1.shop.203-0-113-10.sslip.io', port: 3002, tls: 'off' as const },
+      'http://pr-1.shop.203-0-113-10.sslip.io {\n\treverse_proxy 127.0.0.1:3002\n}\n',
+    ],
+    [
+      'basic auth',
+      {
+        hostName: 'pr-42.preview.myapp.com',
+        port: 3003,
+        tls: 'internal' as const,
+        basicAuth: { user: 'team', passwordHash: HASH },
+      },
+      `pr-42.preview.myapp.com {\n\ttls internal\n\tbasicauth {\n\t\tteam ${HASH}\n\t}\n\treverse_proxy 127.0.0.1:3003\n}\n`,
+    ],
+  ])('%s', (_name, params, body) => {
+    expect(buildSiteFile(params)).toBe(`# Managed by toss; rewritten on every deploy.\n${body}`);
+  });
+
+  it('names the owner in the header', () => {
+    expect(
+      buildSiteFile({
+        hostName: 'a.com',
+        port: 3000,
+        tls: 'auto',
+        app: 'shop',
+        environment: 'pr-1',
+      }),
+    ).toMatch(/^# Managed by toss \(app shop, environment pr-1\); rewritten on every deploy\.\n/);
+  });
+
+  it.each([
+    ['a host with a space', { hostName: 'a.com b.com' }],
+    ['a host with a brace', { hostName: 'a.com{' }],
+    ['a host with a newline', { hostName: 'a.com\nimport /etc/passwd' }],
+    ['a host with a quote', { hostName: '"a.com"' }],
+    ['an empty host', { hostName: '' }],
+    ['a user with a space', { basicAuth: { user: 'a b', passwordHash: HASH } }],
+    ['a user with a brace', { basicAuth: { user: 'a}', passwordHash: HASH } }],
+    ['a user with a quote', { basicAuth: { user: 'a"', passwordHash: HASH } }],
+    ['a plain password', { basicAuth: { user: 'team', passwordHash: 'hunter2' } }],
+    ['a hash with a newline', { basicAuth: { user: 'team', passwordHash: `${HASH}\n}` } }],
+    ['port 0', { port: 0 }],
+  ])('refuses %s', (_name, change) => {
+    expect(() =>
+      buildSiteFile({ hostName: 'a.com', port: 3000, tls: 'auto', ...change }),
+    ).toThrow();
+  });
+
+  const caddy = spawnSync('caddy', ['version']).status === 0;
+  it.skipIf(!caddy)('is a Caddyfile that Caddy adapts', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'toss-caddy-'));
+    const file = join(dir, 'Caddyfile');
+    const sites = [
+      buildSiteFile({ hostName: 'a.example.com', port: 3000, tls: 'internal' }),
+      buildSiteFile({
+        hostName: 'b.example.com',
+        port: 3001,
+        tls: 'off',
+        basicAuth: { user: 'team', passwordHash: HASH },
+      }),
+    ];
+    writeFileSync(file, sites.join('\n'));
+    const out = spawnSync('caddy', ['adapt', '--config', file, '--adapter', 'caddyfile'], {
+      encoding: 'utf8',
+    });
+    expect(out.status).toBe(0);
+    expect(out.stdout).toContain('"dial":"127.0.0.1:3001"');
+    expect(out.stdout).toContain('"username":"team"');
+  });
+});
+
+describe('ensureImportLine', () => {
+  const LINE = 'import /etc/caddy/toss/*.caddy';
+  const ADDED = `# Sites deployed by toss, one file per app environment.\n${LINE}\n`;
+  it.each([
+    ['an empty file', '', ADDED, true],
+    ['Debian’s default', ':80 {\n\tfile_server\n}\n', `:80 {\n\tfile_server\n}\n\n${ADDED}`, true],
+    ['no final newline', '{\n\temail a@b.c\n}', `{\n\temail a@b.c\n}\n\n${ADDED}`, true],
+    ['the line already there', `{\n}\n${LINE}\n:80 {\n}\n`, `{\n}\n${LINE}\n:80 {\n}\n`, false],
+    ['the line with trailing spaces', `${LINE}  \n`, `${LINE}  \n`, false],
+    ['CRLF line ends', `${LINE}\r\n`, `${LINE}\r\n`, false],
+    [
+      'the line only inside a block',
+      `a.com {\n\t${LINE}\n}\n`,
+      `a.com {\n\t${LINE}\n}\n\n${ADDED}`,
+      true,
+    ],
+  ])('%s', (_name, input, text, changed) => {
+    expect(ensureImportLine(input)).toEqual({ text, changed });
+    expect(ensureImportLine(text)).toEqual({ text, changed: false });
+  });
+});
+
+describe('hostNameFor', () => {
+  it.each([
+    [{ environment: 'production', domain: 'myapp.com' }, 'myapp.com'],
+    [{ environment: 'pr-42', domain: 'myapp.com' }, 'pr-42.preview.myapp.com'],
+    [
+      { environment: 'pr-42', domain: 'myapp.com', previewDomain: 'pv.example.net' },
+      'pr-42.pv.example.net',
+    ],
+    [{ environment: 'staging', previewDomain: 'pv.example.net' }, 'staging.pv.example.net'],
+    [
+      { environment: 'production', previewDomain: 'pv.example.net', serverIp: '203.0.113.10' },
+      'production.shop.203-0-113-10.sslip.io',
+    ],
+    [{ environment: 'pr-1', serverIp: '203.0.113.10' }, 'pr-1.shop.203-0-113-10.sslip.io'],
+    [{ environment: 'pr-1', serverIp: '2001:DB8::1' }, 'pr-1.shop.2001-db8--1.sslip.io'],
+    [{ environment: 'production', domain: 'MyApp.COM' }, 'myapp.com'],
+  ])('%j → %s', (params, expected) => {
+    expect(hostNameFor({ app: 'shop', ...params })).toBe(expected);
+  });
+
+  it('needs a domain or an IP', () => {
+    expect(() => hostNameFor({ app: 'shop', environment: 'pr-1' })).toThrow(/no host name/);
+  });
+
+  it.each(['example.com', 'fe80::1%eth0', '::ffff:1.2.3.4', '1.2.3'])('refuses %s', (ip) => {
+    expect(() => sslipLabel(ip)).toThrow(/not an IP/);
+  });
+
+  it('tells sslip.io names apart', () => {
+    expect(usesSslip('pr-1.shop.1-2-3-4.sslip.io')).toBe(true);
+    expect(usesSslip('myapp.com')).toBe(false);
+  });
+});
+
+describe('installing Caddy files', () => {
+  /** A fake caddy that fails validation when a site file says "invalid", and a fake systemctl. */
+  function fakeServer() {
+    const dir = mkdtempSync(join(tmpdir(), 'toss-caddy-apply-'));
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    const log = join(dir, 'log');
+    writeFileSync(
+      join(bin, 'caddy'),
+      `#!/bin/sh\necho "caddy $*" >> ${log}\nif cat ${dir}/sites/*.caddy 2>/dev/null | grep -q invalid; then echo 'Error: bad site' >&2; exit 1; fi\n`,
+      { mode: 0o755 },
+    );
+    writeFileSync(join(bin, 'systemctl'), `#!/bin/sh\necho "systemctl $*" >> ${log}\n`, {
+      mode: 0o755,
+    });
+    const run = (argv: string[], input = '') => {
+      const patched = [...argv];
+      patched[6] = join(dir, 'registry.lock');
+      return spawnSync(patched[0] as string, patched.slice(1), {
+        input,
+        encoding: 'utf8',
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+      });
+    };
+    const read = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8') : null);
+    return { dir, log, run, read, site: join(dir, 'sites', 'shop-pr-1.caddy') };
+  }
+
+  it('passes values as arguments', () => {
+    expect(installCaddyFileArgv('/etc/caddy/toss/shop-pr-1.caddy').slice(3)).toEqual([
+      'sh',
+      'install',
+      '/etc/caddy/toss/shop-pr-1.caddy',
+      '/var/lib/toss/registry.lock',
+      '/etc/caddy/Caddyfile',
+    ]);
+    expect(removeCaddyFileArgv('/etc/caddy/toss/shop-pr-1.caddy')[4]).toBe('remove');
+  });
+
+  it('writes, validates and reloads', () => {
+    const s = fakeServer();
+    const r = s.run(installCaddyFileArgv(s.site), 'good {\n}\n');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(s.read(s.site)).toBe('good {\n}\n');
+    expect(s.read(s.log)).toBe(
+      'caddy validate --config /etc/caddy/Caddyfile --adapter caddyfile\nsystemctl reload caddy\n',
+    );
+    expect(s.read(`${s.site}.toss-old`)).toBeNull();
+  });
+
+  it('restores the previous site when validation fails', () => {
+    const s = fakeServer();
+    s.run(installCaddyFileArgv(s.site), 'good {\n}\n');
+    const r = s.run(installCaddyFileArgv(s.site), 'invalid {\n');
+    expect(r.status).toBe(CADDY_INVALID_EXIT);
+    expect(r.stderr).toContain('Error: bad site');
+    expect(s.read(s.site)).toBe('good {\n}\n');
+    expect(s.read(`${s.site}.toss-new`)).toBeNull();
+  });
+
+  it('removes a new site that fails validation', () => {
+    const s = fakeServer();
+    const r = s.run(installCaddyFileArgv(s.site), 'invalid {\n');
+    expect(r.status).toBe(CADDY_INVALID_EXIT);
+    expect(s.read(s.site)).toBeNull();
+  });
+
+  it('removes a site and reloads', () => {
+    const s = fakeServer();
+    s.run(installCaddyFileArgv(s.site), 'good {\n}\n');
+    const r = s.run(removeCaddyFileArgv(s.site));
+    expect(r.status).toBe(0);
+    expect(s.read(s.site)).toBeNull();
+  });
+});

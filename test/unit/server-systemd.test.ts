@@ -1,0 +1,353 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  daemonReloadArgv,
+  disableInstanceArgv,
+  enableInstanceArgv,
+  instanceStatesArgv,
+  isActiveArgv,
+  journalArgv,
+  restartInstanceArgv,
+  stopInstanceArgv,
+  stopRunUnitArgv,
+  teardownUnitsArgv,
+} from '../../src/server/systemctl.js';
+import {
+  systemdEscapeDollar,
+  systemdEscapeSpecifiers,
+  systemdQuote,
+} from '../../src/server/systemd-quote.js';
+import {
+  dependencyRunArgv,
+  deployScriptRunArgv,
+  systemdRunArgv,
+} from '../../src/server/systemd-run.js';
+import { buildUnitTemplate } from '../../src/server/systemd-unit.js';
+
+const ID = '20261127T223015Z-3fa9';
+
+describe('systemdQuote', () => {
+  it.each([
+    ['node server.js', '"node server.js"'],
+    ['', '""'],
+    ['100%', '"100%%"'],
+    ['%i %n', '"%%i %%n"'],
+    ['echo $HOME $PORT', '"echo $$HOME $$PORT"'],
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: systemd's own ${VAR} syntax
+    ['${PORT}', '"$${PORT}"'],
+    ['say "hi"', '"say \\"hi\\""'],
+    ["it's", `"it's"`],
+    ['a\\b', '"a\\\\b"'],
+    ['line1\nline2', '"line1\\nline2"'],
+    ['tab\there', '"tab\\there"'],
+    ['cr\r', '"cr\\r"'],
+    ['bell\x07', '"bell\\a"'],
+    ['esc\x1b[0m', '"esc\\x1b[0m"'],
+    ['del\x7f', '"del\\x7f"'],
+    ['a ; b', '"a ; b"'],
+    ['trailing\\', '"trailing\\\\"'],
+    ['ünïcødé ✓', '"ünïcødé ✓"'],
+  ])('%j → %s', (input, quoted) => {
+    expect(systemdQuote(input)).toBe(quoted);
+  });
+
+  it('refuses NUL', () => {
+    expect(() => systemdQuote('a\0b')).toThrow(/NUL/);
+  });
+
+  it('escapes only specifiers in plain settings, only $ for systemd-run', () => {
+    expect(systemdEscapeSpecifiers('toss 100% app')).toBe('toss 100%% app');
+    expect(() => systemdEscapeSpecifiers('a\nb')).toThrow();
+    expect(systemdEscapeDollar('echo $$ $HOME')).toBe('echo $$$$ $$HOME');
+  });
+});
+
+const EXPECTED_UNIT = `# Managed by toss (app shop, environment production); rewritten on every deploy.
+[Unit]
+Description=toss shop production on port %i
+After=network.target
+StartLimitIntervalSec=0
+
+[Service]
+Type=exec
+User=toss-shop
+Group=toss-shop
+WorkingDirectory=/srv/shop/production/slots/%i
+EnvironmentFile=/srv/shop/production/env/slot-%i.env
+Environment=HOME=/srv/shop/production/cache
+ExecStart=/usr/bin/env PORT=%i TOSS_PORT=%i HOST=127.0.0.1 /bin/sh -c "node server.js --greeting \\"hi $$USER\\" --load 50%%"
+Restart=always
+RestartSec=1
+KillMode=mixed
+TimeoutStopSec=30
+MemoryMax=512M
+CPUQuota=150%
+UMask=0027
+NoNewPrivileges=yes
+ProtectSystem=strict
+ReadWritePaths=/srv/shop/production/preserve /srv/shop/production/cache
+InaccessiblePaths=-/srv/shop/.toss
+PrivateTmp=yes
+PrivateMounts=yes
+PrivateDevices=yes
+ProtectHome=yes
+ProtectProc=invisible
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+RemoveIPC=yes
+LockPersonality=yes
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK
+SystemCallArchitectures=native
+CapabilityBoundingSet=
+AmbientCapabilities=
+
+[Install]
+WantedBy=multi-user.target
+`;
+
+describe('buildUnitTemplate', () => {
+  const params = {
+    app: 'shop',
+    environment: 'production',
+    startCommand: 'node server.js --greeting "hi $USER" --load 50%',
+    resources: { memory: '512M', cpu: '150%' },
+  };
+
+  it('writes the exact unit', () => {
+    expect(buildUnitTemplate(params)).toBe(EXPECTED_UNIT);
+  });
+
+  it('runs previews as the preview user, without limits when none are set', () => {
+    const unit = buildUnitTemplate({ app: 'shop', environment: 'pr-7', startCommand: 'npm start' });
+    expect(unit).toContain('User=toss-shop_pv\nGroup=toss-shop_pv\n');
+    expect(unit).toContain('WorkingDirectory=/srv/shop/pr-7/slots/%i\n');
+    expect(unit).toContain('ReadWritePaths=/srv/shop/pr-7/preserve /srv/shop/pr-7/cache\n');
+    expect(unit).not.toMatch(/MemoryMax|CPUQuota/);
+    expect(buildUnitTemplate({ ...params, stopTimeoutSec: 5 })).toContain('TimeoutStopSec=5\n');
+  });
+
+  it.each([[{ memory: '512MB' }], [{ memory: '1G\nExecStartPre=/bin/evil' }], [{ cpu: '50' }]])(
+    'refuses the limit %j',
+    (resources) => {
+      expect(() => buildUnitTemplate({ ...params, resources })).toThrow(/invalid/);
+    },
+  );
+
+  const analyze = spawnSync('systemd-analyze', ['--version']).status === 0;
+  it.skipIf(!analyze)('scores at most 4.0 in systemd-analyze security', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'toss-unit-'));
+    const file = join(dir, 'toss-shop-production@3000.service');
+    writeFileSync(file, buildUnitTemplate(params));
+    const out = spawnSync('systemd-analyze', ['security', '--offline=true', file], {
+      encoding: 'utf8',
+    });
+    const score = /Overall exposure level for \S+: ([0-9.]+)/.exec(out.stdout)?.[1];
+    expect(Number(score)).toBeLessThanOrEqual(4.0);
+  });
+});
+
+describe('systemd-run', () => {
+  it('builds the generic command line', () => {
+    expect(
+      systemdRunArgv({
+        unit: 'toss-run-shop-pr-1.service',
+        user: 'toss-shop_pv',
+        cwd: '/srv/shop/pr-1/releases/x',
+        envFile: '/srv/shop/pr-1/env/x.env',
+        env: { HOME: '/srv/shop/pr-1/cache' },
+        properties: ['NoNewPrivileges=yes'],
+        command: 'npm ci && echo "$HOME" $$',
+      }),
+    ).toEqual([
+      'systemd-run',
+      '--unit=toss-run-shop-pr-1.service',
+      '--wait',
+      '--pipe',
+      '--collect',
+      '--quiet',
+      '--service-type=exec',
+      '--uid=toss-shop_pv',
+      '--gid=toss-shop_pv',
+      '--working-directory=/srv/shop/pr-1/releases/x',
+      '--setenv=HOME=/srv/shop/pr-1/cache',
+      '--property=EnvironmentFile=/srv/shop/pr-1/env/x.env',
+      '--property=NoNewPrivileges=yes',
+      '--',
+      '/bin/sh',
+      '-c',
+      'npm ci && echo "$$HOME" $$$$',
+    ]);
+  });
+
+  it('refuses a bad variable name', () => {
+    expect(() => systemdRunArgv({ unit: 'u', env: { 'A B': 'x' }, command: 'true' })).toThrow();
+  });
+
+  it('runs a deployScript command in the release, as the app user, confined to it', () => {
+    expect(
+      deployScriptRunArgv({
+        app: 'shop',
+        environment: 'pr-1',
+        releaseId: ID,
+        command: 'npm run build',
+      }),
+    ).toEqual([
+      'systemd-run',
+      '--unit=toss-run-shop-pr-1.service',
+      '--wait',
+      '--pipe',
+      '--collect',
+      '--quiet',
+      '--service-type=exec',
+      '--uid=toss-shop_pv',
+      '--gid=toss-shop_pv',
+      `--working-directory=/srv/shop/pr-1/releases/${ID}`,
+      '--setenv=HOME=/srv/shop/pr-1/cache',
+      `--property=EnvironmentFile=/srv/shop/pr-1/env/${ID}.env`,
+      '--property=NoNewPrivileges=yes',
+      '--property=ProtectSystem=strict',
+      `--property=ReadWritePaths=/srv/shop/pr-1/releases/${ID} /srv/shop/pr-1/preserve /srv/shop/pr-1/cache`,
+      '--property=InaccessiblePaths=-/srv/shop/.toss',
+      '--property=PrivateTmp=yes',
+      '--property=ProtectHome=yes',
+      '--',
+      '/bin/sh',
+      '-c',
+      'npm run build',
+    ]);
+  });
+
+  it('runs a dependency as root in the production transient unit', () => {
+    expect(dependencyRunArgv({ app: 'shop', command: 'apt-get install -y ffmpeg' })).toEqual([
+      'systemd-run',
+      '--unit=toss-run-shop-production.service',
+      '--wait',
+      '--pipe',
+      '--collect',
+      '--quiet',
+      '--service-type=exec',
+      '--working-directory=/',
+      '--',
+      '/bin/sh',
+      '-c',
+      'apt-get install -y ffmpeg',
+    ]);
+  });
+});
+
+describe('systemctl', () => {
+  it.each([
+    [daemonReloadArgv(), ['systemctl', 'daemon-reload']],
+    [
+      restartInstanceArgv('shop', 'production', 3000),
+      ['systemctl', 'restart', '--', 'toss-shop-production@3000.service'],
+    ],
+    [
+      stopInstanceArgv('shop', 'production', 3001),
+      ['systemctl', 'stop', '--', 'toss-shop-production@3001.service'],
+    ],
+    [
+      enableInstanceArgv('shop', 'pr-2', 3002),
+      ['systemctl', 'enable', '--quiet', '--', 'toss-shop-pr-2@3002.service'],
+    ],
+    [
+      disableInstanceArgv('shop', 'pr-2', 3003),
+      ['systemctl', 'disable', '--quiet', '--', 'toss-shop-pr-2@3003.service'],
+    ],
+    [
+      isActiveArgv('shop', 'pr-2', 3003),
+      ['systemctl', 'is-active', '--quiet', '--', 'toss-shop-pr-2@3003.service'],
+    ],
+    [
+      instanceStatesArgv('shop', 'pr-2', [3002, 3003]),
+      [
+        'systemctl',
+        'show',
+        '--property=Id,ActiveState',
+        '--',
+        'toss-shop-pr-2@3002.service',
+        'toss-shop-pr-2@3003.service',
+      ],
+    ],
+    [
+      journalArgv({ app: 'shop', environment: 'pr-2', lines: 50, follow: true }),
+      [
+        'journalctl',
+        '--no-pager',
+        '--output=short-iso',
+        '--unit=toss-shop-pr-2@*',
+        '--lines=50',
+        '--follow',
+      ],
+    ],
+    [
+      journalArgv({ app: 'shop', environment: 'pr-2', port: 3002 }),
+      [
+        'journalctl',
+        '--no-pager',
+        '--output=short-iso',
+        '--unit=toss-shop-pr-2@3002.service',
+        '--lines=100',
+      ],
+    ],
+  ])('%j', (argv, expected) => {
+    expect(argv).toEqual(expected);
+  });
+
+  it('stops the transient unit and tears the units down with values as arguments', () => {
+    const stop = stopRunUnitArgv('shop', 'pr-2');
+    expect(stop.slice(0, 2)).toEqual(['sh', '-c']);
+    expect(stop.slice(3)).toEqual(['sh', 'toss-run-shop-pr-2.service']);
+    const teardown = teardownUnitsArgv('shop', 'pr-2', [3002, 3003]);
+    expect(teardown.slice(3)).toEqual([
+      'sh',
+      '/etc/systemd/system/toss-shop-pr-2@.service',
+      'toss-shop-pr-2@3002.service',
+      'toss-shop-pr-2@3003.service',
+      'toss-run-shop-pr-2.service',
+    ]);
+    expect(teardown[2]).not.toContain('shop');
+  });
+
+  it('tears down with a fake systemctl, ignoring units that are gone', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'toss-systemctl-'));
+    const log = join(dir, 'log');
+    writeFileSync(
+      join(dir, 'systemctl'),
+      `#!/bin/sh\necho "$*" >> ${log}\ncase "$1" in disable|stop) exit 5;; esac\n`,
+      { mode: 0o755 },
+    );
+    const template = join(dir, 'toss-shop-pr-2@.service');
+    writeFileSync(template, '[Unit]\n');
+    const argv = teardownUnitsArgv('shop', 'pr-2', [3002]);
+    argv[4] = template;
+    const run = spawnSync(argv[0] as string, argv.slice(1), {
+      env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
+      encoding: 'utf8',
+    });
+    expect(run.status).toBe(0);
+    expect(spawnSync('cat', [log], { encoding: 'utf8' }).stdout).toBe(
+      [
+        'disable --now --quiet -- toss-shop-pr-2@3002.service',
+        'stop -- toss-shop-pr-2@3002.service',
+        'reset-failed -- toss-shop-pr-2@3002.service',
+        'disable --now --quiet -- toss-run-shop-pr-2.service',
+        'stop -- toss-run-shop-pr-2.service',
+        'reset-failed -- toss-run-shop-pr-2.service',
+        'daemon-reload',
+        '',
+      ].join('\n'),
+    );
+    expect(spawnSync('test', ['-e', template]).status).toBe(1);
+  });
+});
