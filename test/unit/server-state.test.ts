@@ -195,6 +195,12 @@ describe('state.json', () => {
     expect(serializeState(parseState(text) as never)).toBe(text);
   });
 
+  it('fills in a missing lock and dependencies', () => {
+    expect(parseState('{"version": 1, "app": "shop", "environments": {}}')).toEqual(
+      emptyState('shop'),
+    );
+  });
+
   it('reads a missing file as no state', () => {
     expect(parseState(null)).toBeUndefined();
   });
