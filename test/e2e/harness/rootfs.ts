@@ -80,10 +80,10 @@ async function build(tarball: string): Promise<void> {
     mirror,
   ];
   const logPath = `${tarball}.build.log`;
-  log(`building the test-host rootfs once (about 30 s): ${argv.join(' ')}`);
+  log(`building the test-host rootfs once (½–3 min, mostly downloads): ${argv.join(' ')}`);
   const started = Date.now();
   try {
-    const r = await run(argv, { env: { ...process.env, TMPDIR: '/tmp' } });
+    const r = await run(argv);
     writeFileSync(logPath, r.stdout + r.stderr);
     if (r.code !== 0) {
       const tail = r.stderr.trim().split('\n').slice(-25).join('\n');

@@ -27,10 +27,13 @@ export interface TestHost {
   caCert: string;
   /** path of caCert on this machine (for curl --cacert) */
   caCertPath: string;
-  /** run a command inside the host as root, NOT over SSH (for planting faults, reading files) */
+  /**
+   * run a command inside the host as root, NOT over SSH (for planting faults, reading files);
+   * argv is passed without a shell; a non-zero exit is returned as `code`, not thrown
+   */
   exec(
     argv: string[],
-    options?: { input?: string },
+    options?: { input?: string; timeoutMs?: number },
   ): Promise<{ stdout: string; stderr: string; code: number }>;
   /** the veth interface on this machine's side (for `ip link set … down`) */
   hostVeth: string;

@@ -1,0 +1,163 @@
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  createLock,
+  decideAcquire,
+  HEARTBEAT_INTERVAL_MS,
+  heartbeat,
+  isOwnLock,
+  type Lock,
+  lockError,
+  newLockToken,
+} from '../server/lock.js';
+import { stopRunUnitArgv } from '../server/systemctl.js';
+import { clearLock, emptyState, type State, setLock } from '../server/state.js';
+import type { EventSink } from './events.js';
+import type { Actor } from './request.js';
+import type { Session } from './session.js';
+
+const POLL_MS = 2_000;
+
+export interface LockRequest {
+  environment: string;
+  actor: Actor;
+  lockWaitSeconds: number;
+  /** reuse a token (the action's post step); a fresh one otherwise */
+  token?: string | undefined;
+  /** recorded when this creates state.json (first deploy) */
+  origin?: string | undefined;
+  onLockAcquired?: ((token: string) => void) | undefined;
+  onLockReleased?: ((token: string) => void) | undefined;
+}
+
+export interface HeldLock {
+  token: string;
+  /** releases the lock if this run still holds it; never throws */
+  release(): Promise<void>;
+}
+
+type Outcome =
+  | { kind: 'held' }
+  | { kind: 'broke'; lock: Lock; reason: string }
+  | { kind: 'wait'; lock: Lock };
+
+export function isPidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes the app's lock (SPEC "lock"): free → take; ours → re-enter; stale or a dead process on
+ * this host → break and say so; otherwise wait up to lockWaitSeconds, then LockError.
+ */
+export async function acquireLock(
+  session: Session,
+  request: LockRequest,
+  sink: EventSink,
+): Promise<HeldLock> {
+  const token = request.token ?? newLockToken();
+  const host = hostname();
+  const started = Date.now();
+  let announced = false;
+  for (;;) {
+    let outcome = { kind: 'held' } as Outcome;
+    await session.updateState((current: State | undefined) => {
+      const state = current ?? emptyState(session.app, request.origin);
+      const now = new Date();
+      const decision = decideAcquire(state.lock, { token, host, now, isPidAlive });
+      if (decision === 're-enter') {
+        outcome = { kind: 'held' };
+        return setLock(state, heartbeat(state.lock!, now));
+      }
+      if (typeof decision === 'object' && 'wait' in decision) {
+        outcome = { kind: 'wait', lock: state.lock! };
+        return state;
+      }
+      outcome =
+        decision === 'take' ? { kind: 'held' } : { kind: 'broke', lock: state.lock!, reason: decision.break };
+      return setLock(
+        state,
+        createLock({
+          environment: request.environment,
+          token,
+          host,
+          pid: process.pid,
+          by: request.actor.by,
+          runUrl: request.actor.runUrl,
+          now,
+        }),
+      );
+    });
+    const result = outcome as Outcome;
+    if (result.kind === 'wait') {
+      const waited = (Date.now() - started) / 1000;
+      if (waited >= request.lockWaitSeconds) {
+        throw lockError(result.lock, new Date(), Math.floor(waited));
+      }
+      if (!announced) {
+        sink({ type: 'notice', message: `waiting up to ${request.lockWaitSeconds} s for the lock: ${describe(result.lock)}` });
+        announced = true;
+      }
+      await sleep(Math.min(POLL_MS, (request.lockWaitSeconds - waited) * 1000 + 50));
+      continue;
+    }
+    if (result.kind === 'broke') {
+      sink({ type: 'warning', message: result.reason });
+      // A long step of the broken holder must not keep running unmanaged.
+      await session.root(stopRunUnitArgv(session.app, result.lock.environment), { allowFailure: true });
+    }
+    break;
+  }
+  session.token = token;
+  request.onLockAcquired?.(token);
+  const beat = startHeartbeat(session, sink);
+  return {
+    token,
+    async release() {
+      beat.stop();
+      try {
+        await session.updateState((state) =>
+          state !== undefined && isOwnLock(state.lock, token) ? clearLock(state) : state!,
+        );
+        request.onLockReleased?.(token);
+      } catch (error) {
+        sink({
+          type: 'warning',
+          message: `could not release the lock: ${(error as Error).message} (run \`toss lock release\`)`,
+        });
+      }
+      session.token = undefined;
+    },
+  };
+}
+
+function describe(lock: Lock): string {
+  return `${lock.by} on ${lock.host}, deploying ${lock.environment}${lock.runUrl ? `, run ${lock.runUrl}` : ''}`;
+}
+
+/** Refreshes heartbeatAt every 20 s while the run works; stops quietly once the lock is lost. */
+function startHeartbeat(session: Session, sink: EventSink): { stop(): void } {
+  let stopped = false;
+  const timer = setInterval(() => {
+    if (stopped) return;
+    session
+      .updateStateAsHolder((state) => setLock(state, heartbeat(state.lock!, new Date())))
+      .catch((error: Error) => {
+        if (stopped) return;
+        stopped = true;
+        clearInterval(timer);
+        sink({ type: 'warning', message: `lock heartbeat failed: ${error.message}` });
+      });
+  }, HEARTBEAT_INTERVAL_MS);
+  timer.unref();
+  return {
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+    },
+  };
+}

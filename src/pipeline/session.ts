@@ -1,0 +1,179 @@
+import { LockError, RemoteCommandError, TossError } from '../errors.js';
+import { type RunOptions, type RunResult, SshConnection } from '../remote/connection.js';
+import {
+  ABSENT,
+  CAS_CONFLICT_EXIT,
+  casWriteArgv,
+  guardedArgv,
+  parseReadWithSha,
+  readWithShaArgv,
+  TOKEN_MISMATCH_EXIT,
+} from '../server/cas.js';
+import { isOwnLock } from '../server/lock.js';
+import { appPaths, REGISTRY_FILE, REGISTRY_LOCK_FILE } from '../server/paths.js';
+import { parseRegistry, type Registry, serializeRegistry } from '../server/registry.js';
+import { parseState, type State, serializeState } from '../server/state.js';
+import type { Login } from './request.js';
+
+const CAS_ATTEMPTS = 20;
+
+/** A versioned read: the parsed value and the checksum a compare-and-swap must match. */
+interface Versioned<T> {
+  value: T;
+  sha: string;
+}
+
+/**
+ * One SSH connection to the server plus the app's coordinates: every remote step of a run goes
+ * through here. Holds the lock token once acquired, so guarded steps can check it.
+ */
+export class Session {
+  token: string | undefined;
+
+  private constructor(
+    readonly conn: SshConnection,
+    readonly app: string,
+    readonly login: Login,
+  ) {}
+
+  static async open(login: Login, app: string): Promise<Session> {
+    const conn = await SshConnection.connect({
+      host: login.host,
+      port: login.port,
+      username: login.user,
+      knownHosts: login.knownHosts,
+      ...(login.privateKey ? { privateKey: login.privateKey } : {}),
+      ...(!login.privateKey && login.identityFile ? { privateKeyPath: login.identityFile } : {}),
+      ...(login.agent ? { agent: login.agent } : {}),
+    });
+    const session = new Session(conn, app, login);
+    if (!conn.isRoot) {
+      try {
+        await conn.checkSudo();
+      } catch (error) {
+        await conn.dispose();
+        throw error;
+      }
+    }
+    return session;
+  }
+
+  get paths() {
+    return appPaths(this.app);
+  }
+
+  /** A command as root (sudo -n when the login user is not root). */
+  root(argv: readonly string[], options: Omit<RunOptions, 'sudo'> = {}): Promise<RunResult> {
+    return this.conn.runAsRoot(argv, options);
+  }
+
+  /** A command as root that runs only while this run still holds the app's lock. */
+  async guarded(argv: string[], options: Omit<RunOptions, 'sudo'> = {}): Promise<RunResult> {
+    if (this.token === undefined) throw new TossError('internal: guarded step without the lock');
+    const { stateFile, stateLockFile } = this.paths;
+    try {
+      return await this.root(
+        guardedArgv({ stateFile, lockFile: stateLockFile, token: this.token }, argv),
+        options,
+      );
+    } catch (error) {
+      if (error instanceof RemoteCommandError && error.exitCode === TOKEN_MISMATCH_EXIT) {
+        throw lockLost();
+      }
+      throw error;
+    }
+  }
+
+  private async readVersioned<T>(
+    file: string,
+    lockFile: string,
+    parse: (text: string | null) => T,
+  ): Promise<Versioned<T>> {
+    const { stdout } = await this.root(readWithShaArgv(file, lockFile));
+    const { sha, content } = parseReadWithSha(stdout);
+    return { value: parse(content), sha };
+  }
+
+  /** Read-modify-write by compare-and-swap; `change` may run again after a conflict. */
+  private async update<T>(
+    file: string,
+    lockFile: string,
+    parse: (text: string | null) => T,
+    serialize: (value: T) => string,
+    change: (current: T) => T,
+  ): Promise<T> {
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const current = await this.readVersioned(file, lockFile, parse);
+      const next = change(current.value);
+      const content = serialize(next);
+      if (current.sha !== ABSENT && content === serialize(current.value)) return next;
+      const { argv, stdin } = casWriteArgv({ file, lockFile, expectedSha: current.sha, content });
+      const result = await this.root(argv, { stdin, allowFailure: true });
+      if (result.code === 0) return next;
+      if (result.code !== CAS_CONFLICT_EXIT) {
+        throw new RemoteCommandError(`write ${file}`, result.code, result.stderr.trim());
+      }
+    }
+    throw new TossError(`${file} kept changing while toss tried to update it`, {
+      hint: 'another toss run is updating this server; try again',
+    });
+  }
+
+  /** state.json, or undefined before the first deploy. */
+  async readState(): Promise<State | undefined> {
+    const { stateFile, stateLockFile } = this.paths;
+    return (await this.readVersioned(stateFile, stateLockFile, (t) => parseState(t, stateFile)))
+      .value;
+  }
+
+  /** Changes state.json; `change` receives undefined when there is none yet. */
+  updateState(change: (state: State | undefined) => State): Promise<State> {
+    const { stateFile, stateLockFile } = this.paths;
+    return this.update<State | undefined>(
+      stateFile,
+      stateLockFile,
+      (t) => parseState(t, stateFile),
+      (s) => (s === undefined ? '' : serializeState(s)),
+      change,
+    ) as Promise<State>;
+  }
+
+  /** Changes state.json only while this run holds the lock. */
+  updateStateAsHolder(change: (state: State) => State): Promise<State> {
+    return this.updateState((state) => {
+      const token = this.token;
+      if (state === undefined || token === undefined || !isOwnLock(state.lock, token)) {
+        throw lockLost();
+      }
+      return change(state);
+    });
+  }
+
+  async readRegistry(): Promise<Registry> {
+    return (
+      await this.readVersioned(REGISTRY_FILE, REGISTRY_LOCK_FILE, (t) =>
+        parseRegistry(t, REGISTRY_FILE),
+      )
+    ).value;
+  }
+
+  updateRegistry(change: (registry: Registry) => Registry): Promise<Registry> {
+    return this.update(
+      REGISTRY_FILE,
+      REGISTRY_LOCK_FILE,
+      (t) => parseRegistry(t, REGISTRY_FILE),
+      serializeRegistry,
+      change,
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.conn.dispose();
+  }
+}
+
+export function lockLost(): LockError {
+  return new LockError('this run no longer holds the lock (it was broken or released); nothing more was changed', {
+    hint: 'another run took over; check `toss lock status` and deploy again',
+  });
+}

@@ -1,0 +1,88 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TossError } from '../errors.js';
+import { buildRsyncArgv, sshArgvForRsync } from '../server/rsync.js';
+import type { Session } from './session.js';
+
+// rsync's ssh finds the verified key under this name whatever form the host was given in.
+const HOST_KEY_ALIAS = 'toss-server';
+const TAIL_LINES = 20;
+
+export interface UploadParams {
+  sourceDir: string;
+  /** absolute release directory on the server */
+  releaseDir: string;
+  /** the live release, for --link-dest */
+  linkDest?: string | undefined;
+  excludes: string[];
+}
+
+/**
+ * rsync over the system ssh with exactly the host key the session verified, the same identity,
+ * no user ssh config: the one extra login a deploy makes.
+ */
+export async function uploadRelease(session: Session, params: UploadParams): Promise<void> {
+  const { login, conn } = session;
+  const dir = await mkdtemp(join(tmpdir(), 'toss-rsync-'));
+  try {
+    const knownHostsFile = join(dir, 'known_hosts');
+    const key = conn.hostKey;
+    await writeFile(
+      knownHostsFile,
+      `${HOST_KEY_ALIAS} ${key.keyType} ${key.blob.toString('base64')}\n`,
+      { mode: 0o600 },
+    );
+    let identityFile = login.identityFile;
+    if (identityFile === undefined && login.privateKey !== undefined) {
+      identityFile = join(dir, 'id');
+      const text = login.privateKey.endsWith('\n') ? login.privateKey : `${login.privateKey}\n`;
+      await writeFile(identityFile, text, { mode: 0o600 });
+    }
+    const argv = buildRsyncArgv({
+      source: params.sourceDir,
+      dest: { user: login.user, host: login.host, path: params.releaseDir },
+      sshCommand: sshArgvForRsync({
+        port: login.port,
+        identityFile,
+        knownHostsFile,
+        hostKeyAlias: HOST_KEY_ALIAS,
+      }),
+      linkDest: params.linkDest,
+      excludes: params.excludes,
+      sudo: !conn.isRoot,
+    });
+    await runLocal(argv);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function runLocal(argv: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const [command, ...args] = argv as [string, ...string[]];
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-8000);
+    });
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      reject(
+        new TossError(
+          error.code === 'ENOENT' ? 'rsync is not installed on this machine' : `rsync: ${error.message}`,
+          { hint: 'install rsync (apt-get install rsync, brew install rsync)' },
+        ),
+      );
+    });
+    child.on('close', (code, signal) => {
+      if (code === 0) return resolve();
+      const tail = stderr.trim().split('\n').slice(-TAIL_LINES).join('\n');
+      reject(
+        new TossError(`rsync failed (${signal ?? `exit ${code}`})${tail ? `:\n${tail}` : ''}`, {
+          hint: 'check that rsync is installed on the server and the disk is not full',
+        }),
+      );
+    });
+  });
+}

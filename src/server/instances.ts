@@ -1,0 +1,63 @@
+/**
+ * Starting a release's instance on the idle port and retiring the old one after a drain.
+ * The old instance is stopped by a transient timer, so a deploy never sleeps through the drain.
+ */
+import { envPaths } from './paths.js';
+
+/** Seconds the old instance keeps running after Caddy stopped sending it new requests. */
+export const DRAIN_SECONDS = 5;
+
+// A pending drain of this port (from the deploy before) must not stop what starts there now.
+const START = `set -u
+unit=$1 drain=$2
+systemctl stop -- "$drain.timer" 2>/dev/null
+systemctl reset-failed -- "$drain.timer" "$drain.service" "$unit" 2>/dev/null
+systemctl restart -- "$unit"`;
+
+/** Drain timers are named per port: `toss-drain-<app>-<env>-<port>`. */
+export function drainUnit(app: string, environment: string, port: number): string {
+  const p = envPaths(app, environment);
+  return `toss-drain-${p.app}-${p.environment}-${port}`;
+}
+
+/** (Re)starts the instance on `port`, cancelling a drain still pending for it. */
+export function startInstanceArgv(app: string, environment: string, port: number): string[] {
+  const p = envPaths(app, environment);
+  return ['sh', '-c', START, 'sh', p.instanceUnit(port), drainUnit(app, environment, port)];
+}
+
+const RETIRE = `set -u
+new=$1 old=$2 drain=$3 seconds=$4
+systemctl enable --quiet -- "$new"
+[ -n "$old" ] || exit 0
+systemctl disable --quiet -- "$old" 2>/dev/null
+systemctl stop -- "$drain.timer" 2>/dev/null
+systemctl reset-failed -- "$drain.timer" "$drain.service" 2>/dev/null
+systemd-run --quiet --unit="$drain" --on-active="$seconds" --timer-property=AccuracySec=100ms \\
+  -- systemctl stop -- "$old"`;
+
+/** The new instance comes back after a reboot; the old one stops after the drain. */
+export function retireInstanceArgv(
+  app: string,
+  environment: string,
+  newPort: number,
+  oldPort: number | undefined,
+): string[] {
+  const p = envPaths(app, environment);
+  return [
+    'sh',
+    '-c',
+    RETIRE,
+    'sh',
+    p.instanceUnit(newPort),
+    oldPort === undefined ? '' : p.instanceUnit(oldPort),
+    oldPort === undefined ? '' : drainUnit(app, environment, oldPort),
+    String(DRAIN_SECONDS),
+  ];
+}
+
+/** The port a site file proxies to (what really gets traffic), if it is one of ours. */
+export function routedPort(siteFile: string | null): number | undefined {
+  const match = siteFile === null ? null : /reverse_proxy\s+127\.0\.0\.1:(\d+)/.exec(siteFile);
+  return match ? Number(match[1]) : undefined;
+}
