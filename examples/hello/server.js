@@ -8,7 +8,10 @@ const body = readFileSync(new URL('./build/body.txt', import.meta.url), 'utf8');
 
 // data/ is a persistentDir: what one release writes there, the next one reads.
 mkdirSync('data', { recursive: true });
-appendFileSync('data/boots.log', `${new Date().toISOString()} ${process.env.TOSS_RELEASE_DIR ?? ''}\n`);
+appendFileSync(
+  'data/boots.log',
+  `${new Date().toISOString()} ${process.env.TOSS_RELEASE_DIR ?? ''}\n`,
+);
 
 createServer((request, response) => {
   if (request.url === '/up') {

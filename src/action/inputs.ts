@@ -19,7 +19,9 @@ export const Input = {
 } as const;
 
 const bool = (name: string) =>
-  z.enum(['true', 'false'], { error: `${name}: expected true or false` }).transform((v) => v === 'true');
+  z
+    .enum(['true', 'false'], { error: `${name}: expected true or false` })
+    .transform((v) => v === 'true');
 
 const schema = z.object({
   /** private key (OpenSSH/PEM) that logs in to the server; optional so skipped runs never need it */

@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
-import { renderError } from './output.js';
 import { VERSION } from '../version.js';
+import { registerDeploy } from './commands/deploy.js';
+import { registerRemove } from './commands/remove.js';
+import { renderError } from './output.js';
 
 /** Builds the `toss` program; each command lives in its own file and registers itself here. */
 export function buildProgram(): Command {
@@ -13,6 +15,8 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run toss --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerDeploy(program);
+  registerRemove(program);
   program.addHelpText(
     'after',
     `

@@ -10,7 +10,8 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
 /** Renders pipeline events: one line per step with its duration on a TTY, plain prefixed lines elsewhere. */
 export function progressPrinter(options: ProgressOptions): (event: PipelineEvent) => void {
-  const paint = (code: string, text: string) => (options.color ? `\x1b[${code}m${text}\x1b[0m` : text);
+  const paint = (code: string, text: string) =>
+    options.color ? `\x1b[${code}m${text}\x1b[0m` : text;
   const { write } = options;
   return (event) => {
     switch (event.type) {
@@ -47,6 +48,9 @@ export function progressPrinter(options: ProgressOptions): (event: PipelineEvent
 }
 
 /** Colours only on a terminal, and never when NO_COLOR is set (https://no-color.org). */
-export function useColor(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv = process.env): boolean {
+export function useColor(
+  stream: NodeJS.WriteStream,
+  env: NodeJS.ProcessEnv = process.env,
+): boolean {
   return Boolean(stream.isTTY) && !env.NO_COLOR;
 }

@@ -2,8 +2,8 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { validateEnvName } from '../config/env-name.js';
 import { RemoteCommandError, TossError } from '../errors.js';
-import { buildSiteFile, ensureImportLine } from '../server/caddy-site.js';
 import { installCaddyFileArgv } from '../server/caddy-apply.js';
+import { buildSiteFile, ensureImportLine } from '../server/caddy-site.js';
 import {
   applyOverrideArgs,
   mergeEnv,
@@ -13,11 +13,7 @@ import {
 } from '../server/env-file.js';
 import { healthCheckArgv, siteCheckArgv } from '../server/health.js';
 import { hostNameFor, usesSslip } from '../server/hostnames.js';
-import {
-  retireInstanceArgv,
-  routedPort,
-  startInstanceArgv,
-} from '../server/instances.js';
+import { retireInstanceArgv, routedPort, startInstanceArgv } from '../server/instances.js';
 import { ensureUsersArgv, prepareEnvironmentArgv } from '../server/layout.js';
 import { checkOrigin, normalizeOrigin } from '../server/origin.js';
 import { CADDYFILE, envPaths } from '../server/paths.js';
@@ -67,8 +63,11 @@ export async function deploy(request: DeployRequest, sink: EventSink): Promise<D
   const environment = validateEnvName(request.environment, 'environment');
   const isProduction = environment === 'production';
   const origin = normalizeOrigin(request.origin);
-  const session = await step(sink, 'connect', () => Session.open(request.login, config.app), () =>
-    `${request.login.user}@${request.login.host}`,
+  const session = await step(
+    sink,
+    'connect',
+    () => Session.open(request.login, config.app),
+    () => `${request.login.user}@${request.login.host}`,
   );
   try {
     await step(sink, 'origin', async () => {
@@ -117,24 +116,35 @@ async function deployLocked(
   });
   const before = state.environments[environment];
 
-  await step(sink, 'dependencies', async () => {
-    const pending = pendingDependencies(state, config.dependencies);
-    if (pending.length === 0) return 'none pending';
-    if (!isProduction) {
-      throw new TossError(
-        `server dependencies not applied yet: ${pending.join(', ')}; previews never apply them`,
-        { hint: 'deploy production (or run toss init) first: it applies dependencies as root' },
-      );
-    }
-    for (const name of pending) {
-      const command = config.dependencies[name]!;
-      await runStreaming(session, 'dependencies', dependencyRunArgv({ app, command }), sink, `dependency ${name}`);
-      state = await session.updateStateAsHolder((s) =>
-        recordDependency(s, name, command, new Date().toISOString()),
-      );
-    }
-    return `applied ${pending.join(', ')}`;
-  }, (d) => d);
+  await step(
+    sink,
+    'dependencies',
+    async () => {
+      const pending = pendingDependencies(state, config.dependencies);
+      if (pending.length === 0) return 'none pending';
+      if (!isProduction) {
+        throw new TossError(
+          `server dependencies not applied yet: ${pending.join(', ')}; previews never apply them`,
+          { hint: 'deploy production (or run toss init) first: it applies dependencies as root' },
+        );
+      }
+      for (const name of pending) {
+        const command = config.dependencies[name]!;
+        await runStreaming(
+          session,
+          'dependencies',
+          dependencyRunArgv({ app, command }),
+          sink,
+          `dependency ${name}`,
+        );
+        state = await session.updateStateAsHolder((s) =>
+          recordDependency(s, name, command, new Date().toISOString()),
+        );
+      }
+      return `applied ${pending.join(', ')}`;
+    },
+    (d) => d,
+  );
 
   if (!isProduction && before === undefined) {
     const previews = previewsByAge(state);
@@ -162,23 +172,28 @@ async function deployLocked(
     });
   }
 
-  const ports = await step(sink, 'names', async () => {
-    const listening = parseListeningPorts((await session.root(listeningPortsArgv())).stdout);
-    let claimed: [number, number] | undefined;
-    await session.updateRegistry((registry) => {
-      const existing = registry.apps[app]?.environments[environment];
-      claimed = existing?.ports ?? before?.ports ?? choosePorts(registry, listening);
-      const next = claimNames(registry, app, environment, {
-        ports: claimed,
-        hostNames: [hostName],
-        units: environmentUnits(app, environment),
+  const ports = await step(
+    sink,
+    'names',
+    async () => {
+      const listening = parseListeningPorts((await session.root(listeningPortsArgv())).stdout);
+      let claimed: [number, number] | undefined;
+      await session.updateRegistry((registry) => {
+        const existing = registry.apps[app]?.environments[environment];
+        claimed = existing?.ports ?? before?.ports ?? choosePorts(registry, listening);
+        const next = claimNames(registry, app, environment, {
+          ports: claimed,
+          hostNames: [hostName],
+          units: environmentUnits(app, environment),
+        });
+        return setRegistryOrigin(next, app, origin);
       });
-      return setRegistryOrigin(next, app, origin);
-    });
-    await session.guarded(ensureUsersArgv(app));
-    await session.guarded(prepareEnvironmentArgv(app, environment, config.persistentDirs));
-    return claimed!;
-  }, (p) => `${hostName}, ports ${p[0]}/${p[1]}`);
+      await session.guarded(ensureUsersArgv(app));
+      await session.guarded(prepareEnvironmentArgv(app, environment, config.persistentDirs));
+      return claimed!;
+    },
+    (p) => `${hostName}, ports ${p[0]}/${p[1]}`,
+  );
 
   // What Caddy routes to now is the live port, whatever state says (a crash may sit between).
   const siteNow = await session.conn.readFileIfExists(paths.siteFile);
@@ -190,7 +205,8 @@ async function deployLocked(
   let routed = false;
 
   const discardRelease = async () => {
-    if (started) await session.root(stopInstanceArgv(app, environment, newPort), { allowFailure: true });
+    if (started)
+      await session.root(stopInstanceArgv(app, environment, newPort), { allowFailure: true });
     await session.root(removeReleasesArgv(app, environment, [releaseId]), { allowFailure: true });
   };
 
@@ -205,7 +221,9 @@ async function deployLocked(
     );
 
     await step(sink, 'prepare', async () => {
-      await session.guarded(linkPersistentDirsArgv(app, environment, releaseId, config.persistentDirs));
+      await session.guarded(
+        linkPersistentDirsArgv(app, environment, releaseId, config.persistentDirs),
+      );
       const base = await readEnvFile(session, paths.secretsFile);
       const overridesBefore = await readEnvFile(session, paths.overridesFile);
       const overrides = applyOverrideArgs(overridesBefore, request.overrides);
@@ -214,42 +232,61 @@ async function deployLocked(
           stdin: serializeEnvFile(overrides),
         });
       }
-      const env = mergeEnv(base, overrides, tossVariables({ app, environment, releaseId, port: newPort }));
-      await session.guarded(writeFileIfChangedArgv({ path: paths.releaseEnvFile(releaseId), mode: 0o600 }), {
-        stdin: serializeEnvFile(env),
-      });
+      const env = mergeEnv(
+        base,
+        overrides,
+        tossVariables({ app, environment, releaseId, port: newPort }),
+      );
+      await session.guarded(
+        writeFileIfChangedArgv({ path: paths.releaseEnvFile(releaseId), mode: 0o600 }),
+        {
+          stdin: serializeEnvFile(env),
+        },
+      );
       await session.guarded(openReleaseForBuildArgv(app, environment, releaseId));
     });
 
-    await step(sink, 'deploy-script', async () => {
-      for (const [index, command] of config.deployScript.entries()) {
-        await runStreaming(
-          session,
-          'deploy-script',
-          deployScriptRunArgv({ app, environment, releaseId, command }),
-          sink,
-          `deployScript[${index}] \`${command}\``,
-        );
-      }
-      await session.guarded(sealReleaseArgv(app, environment, releaseId));
-    }, () => `${config.deployScript.length} command(s)`);
+    await step(
+      sink,
+      'deploy-script',
+      async () => {
+        for (const [index, command] of config.deployScript.entries()) {
+          await runStreaming(
+            session,
+            'deploy-script',
+            deployScriptRunArgv({ app, environment, releaseId, command }),
+            sink,
+            `deployScript[${index}] \`${command}\``,
+          );
+        }
+        await session.guarded(sealReleaseArgv(app, environment, releaseId));
+      },
+      () => `${config.deployScript.length} command(s)`,
+    );
 
-    await step(sink, 'start', async () => {
-      const unit = buildUnitTemplate({
-        app,
-        environment,
-        startCommand: config.startCommand,
-        resources: isProduction ? config.resources : { ...config.resources, ...config.resources?.previews },
-      });
-      const written = await session.guarded(
-        writeFileIfChangedArgv({ path: paths.unitTemplateFile, mode: 0o644 }),
-        { stdin: unit },
-      );
-      if (written.stdout.trim() === CHANGED) await session.root(daemonReloadArgv());
-      await session.guarded(pointSlotArgv(app, environment, newPort, releaseId));
-      started = true;
-      await session.guarded(startInstanceArgv(app, environment, newPort));
-    }, () => `port ${newPort}`);
+    await step(
+      sink,
+      'start',
+      async () => {
+        const unit = buildUnitTemplate({
+          app,
+          environment,
+          startCommand: config.startCommand,
+          resources: isProduction
+            ? config.resources
+            : { ...config.resources, ...config.resources?.previews },
+        });
+        const written = await session.guarded(
+          writeFileIfChangedArgv({ path: paths.unitTemplateFile, mode: 0o644 }),
+          { stdin: unit },
+        );
+        if (written.stdout.trim() === CHANGED) await session.root(daemonReloadArgv());
+        await session.guarded(pointSlotArgv(app, environment, newPort, releaseId));
+        started = true;
+        await session.guarded(startInstanceArgv(app, environment, newPort));
+      },
+      () => `port ${newPort}`,
+    );
 
     await step(sink, 'health', async () => {
       const result = await session.root(
@@ -267,7 +304,9 @@ async function deployLocked(
         );
         throw new TossError(
           `the new release did not pass its health check; it never received traffic.\n${result.stderr.trim()}\n--- last ${JOURNAL_TAIL} lines of ${paths.instanceUnit(newPort)} ---\n${journal.stdout.trim()}`,
-          { hint: 'fix the app so it listens on $PORT (and answers healthCheck.path), then deploy again' },
+          {
+            hint: 'fix the app so it listens on $PORT (and answers healthCheck.path), then deploy again',
+          },
         );
       }
     });
@@ -299,63 +338,95 @@ async function deployLocked(
     throw error;
   }
 
-  await step(sink, 'switch', async () => {
-    await session.guarded(switchCurrentArgv(app, environment, releaseId));
-    await session.guarded(
-      retireInstanceArgv(app, environment, newPort, livePort !== undefined && livePort !== newPort ? livePort : undefined),
-    );
-    state = await session.updateStateAsHolder((s) =>
-      recordDeploy(s, environment, {
-        release: releaseId,
-        ports,
-        livePort: newPort,
-        commit: request.commit,
-        deployedAt: new Date().toISOString(),
-        by: actor.by,
-        runUrl: actor.runUrl,
-        branch: request.branch,
-        pr: request.pr,
-      }),
-    );
-  }, () => releaseId);
+  await step(
+    sink,
+    'switch',
+    async () => {
+      await session.guarded(switchCurrentArgv(app, environment, releaseId));
+      await session.guarded(
+        retireInstanceArgv(
+          app,
+          environment,
+          newPort,
+          livePort !== undefined && livePort !== newPort ? livePort : undefined,
+        ),
+      );
+      state = await session.updateStateAsHolder((s) =>
+        recordDeploy(s, environment, {
+          release: releaseId,
+          ports,
+          livePort: newPort,
+          commit: request.commit,
+          deployedAt: new Date().toISOString(),
+          by: actor.by,
+          runUrl: actor.runUrl,
+          branch: request.branch,
+          pr: request.pr,
+        }),
+      );
+    },
+    () => releaseId,
+  );
 
   const scheme = config.tls === 'off' ? 'http' : 'https';
   const url = `${scheme}://${hostName}/`;
-  const confirmed = await step(sink, 'confirm', async () => {
-    const result = await session.root(
-      siteCheckArgv({
-        hostName,
-        tls: config.tls,
-        timeoutSec: before === undefined ? CONFIRM_NEW_NAME_SECONDS : CONFIRM_KNOWN_NAME_SECONDS,
-      }),
-      { allowFailure: true },
-    );
-    if (result.code === 0) return true;
-    const caddyLog = await session.root(['journalctl', '--no-pager', '-u', 'caddy', '-n', '200', '-o', 'cat'], {
-      allowFailure: true,
-    });
-    const line = caddyLog.stdout.split('\n').filter((l) => l.includes(hostName)).pop();
-    sink({
-      type: 'warning',
-      message: `${url} did not answer through Caddy yet (the certificate may still be on its way): ${line ?? result.stderr.trim()}`,
-    });
-    return false;
-  }, (ok) => (ok ? url : 'not yet'));
+  const confirmed = await step(
+    sink,
+    'confirm',
+    async () => {
+      const result = await session.root(
+        siteCheckArgv({
+          hostName,
+          tls: config.tls,
+          timeoutSec: before === undefined ? CONFIRM_NEW_NAME_SECONDS : CONFIRM_KNOWN_NAME_SECONDS,
+        }),
+        { allowFailure: true },
+      );
+      if (result.code === 0) return true;
+      const caddyLog = await session.root(
+        ['journalctl', '--no-pager', '-u', 'caddy', '-n', '200', '-o', 'cat'],
+        {
+          allowFailure: true,
+        },
+      );
+      const line = caddyLog.stdout
+        .split('\n')
+        .filter((l) => l.includes(hostName))
+        .pop();
+      sink({
+        type: 'warning',
+        message: `${url} did not answer through Caddy yet (the certificate may still be on its way): ${line ?? result.stderr.trim()}`,
+      });
+      return false;
+    },
+    (ok) => (ok ? url : 'not yet'),
+  );
 
-  await step(sink, 'prune', async () => {
-    const env = state.environments[environment]!;
-    const keep = isProduction ? config.keepReleases : PREVIEW_KEEP;
-    const onDisk = parseReleaseList((await session.root(listReleasesArgv(app, environment))).stdout);
-    const known = new Set(env.releases);
-    // Leftovers of crashed deploys are on disk but not in state.
-    const orphans = onDisk.filter((id) => !known.has(id) && id !== env.release);
-    const old = releasesToPrune(env.releases, { keep, live: env.release, previous: env.previousRelease });
-    const doomed = [...old, ...orphans];
-    if (doomed.length === 0) return 0;
-    await session.guarded(removeReleasesArgv(app, environment, doomed));
-    state = await session.updateStateAsHolder((s) => recordPruned(s, environment, old));
-    return doomed.length;
-  }, (n) => (n ? `${n} removed` : undefined));
+  await step(
+    sink,
+    'prune',
+    async () => {
+      const env = state.environments[environment]!;
+      const keep = isProduction ? config.keepReleases : PREVIEW_KEEP;
+      const onDisk = parseReleaseList(
+        (await session.root(listReleasesArgv(app, environment))).stdout,
+      );
+      const known = new Set(env.releases);
+      // Leftovers of crashed deploys are on disk but not in state.
+      const orphans = onDisk.filter((id) => !known.has(id) && id !== env.release);
+      const old = releasesToPrune(env.releases, {
+        keep,
+        live: env.release,
+        previous: env.previousRelease,
+      });
+      const doomed = [...old, ...orphans];
+      if (doomed.length === 0) return 0;
+      await session.guarded(removeReleasesArgv(app, environment, doomed));
+      state = await session.updateStateAsHolder((s) => recordPruned(s, environment, old));
+      return doomed.length;
+    },
+    (n) => (n ? `${n} removed` : undefined),
+  );
 
   return { environment, url, release: releaseId, port: newPort, confirmed };
 }
@@ -378,7 +449,11 @@ async function runStreaming(
     out.push(chunk);
     collect.push(chunk);
   };
-  const result = await session.guarded(argv, { onStdout: onData, onStderr: onData, allowFailure: true });
+  const result = await session.guarded(argv, {
+    onStdout: onData,
+    onStderr: onData,
+    allowFailure: true,
+  });
   out.flush();
   collect.flush();
   if (result.code !== 0) {

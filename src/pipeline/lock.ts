@@ -10,8 +10,8 @@ import {
   lockError,
   newLockToken,
 } from '../server/lock.js';
-import { stopRunUnitArgv } from '../server/systemctl.js';
 import { clearLock, emptyState, type State, setLock } from '../server/state.js';
+import { stopRunUnitArgv } from '../server/systemctl.js';
 import type { EventSink } from './events.js';
 import type { Actor } from './request.js';
 import type { Session } from './session.js';
@@ -78,7 +78,9 @@ export async function acquireLock(
         return state;
       }
       outcome =
-        decision === 'take' ? { kind: 'held' } : { kind: 'broke', lock: state.lock!, reason: decision.break };
+        decision === 'take'
+          ? { kind: 'held' }
+          : { kind: 'broke', lock: state.lock!, reason: decision.break };
       return setLock(
         state,
         createLock({
@@ -99,7 +101,10 @@ export async function acquireLock(
         throw lockError(result.lock, new Date(), Math.floor(waited));
       }
       if (!announced) {
-        sink({ type: 'notice', message: `waiting up to ${request.lockWaitSeconds} s for the lock: ${describe(result.lock)}` });
+        sink({
+          type: 'notice',
+          message: `waiting up to ${request.lockWaitSeconds} s for the lock: ${describe(result.lock)}`,
+        });
         announced = true;
       }
       await sleep(Math.min(POLL_MS, (request.lockWaitSeconds - waited) * 1000 + 50));
@@ -108,7 +113,9 @@ export async function acquireLock(
     if (result.kind === 'broke') {
       sink({ type: 'warning', message: result.reason });
       // A long step of the broken holder must not keep running unmanaged.
-      await session.root(stopRunUnitArgv(session.app, result.lock.environment), { allowFailure: true });
+      await session.root(stopRunUnitArgv(session.app, result.lock.environment), {
+        allowFailure: true,
+      });
     }
     break;
   }

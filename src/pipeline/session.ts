@@ -173,7 +173,10 @@ export class Session {
 }
 
 export function lockLost(): LockError {
-  return new LockError('this run no longer holds the lock (it was broken or released); nothing more was changed', {
-    hint: 'another run took over; check `toss lock status` and deploy again',
-  });
+  return new LockError(
+    'this run no longer holds the lock (it was broken or released); nothing more was changed',
+    {
+      hint: 'another run took over; check `toss lock status` and deploy again',
+    },
+  );
 }

@@ -70,7 +70,9 @@ function runLocal(argv: string[]): Promise<void> {
     child.on('error', (error: NodeJS.ErrnoException) => {
       reject(
         new TossError(
-          error.code === 'ENOENT' ? 'rsync is not installed on this machine' : `rsync: ${error.message}`,
+          error.code === 'ENOENT'
+            ? 'rsync is not installed on this machine'
+            : `rsync: ${error.message}`,
           { hint: 'install rsync (apt-get install rsync, brew install rsync)' },
         ),
       );

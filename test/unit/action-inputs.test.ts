@@ -27,6 +27,7 @@ describe('action.yml and the input parser', () => {
     for (const [name, value] of Object.entries(INPUT_DEFAULTS)) {
       expect(action.inputs[name]?.default, name).toBe(value);
     }
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression, not a JS template
     expect(action.inputs[Input.GithubToken]?.default).toBe('${{ github.token }}');
   });
 

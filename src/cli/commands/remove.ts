@@ -1,0 +1,36 @@
+import type { Command } from 'commander';
+import { remove } from '../../pipeline/remove.js';
+import { loadContext } from '../context.js';
+import { cliPrinter, seconds } from './deploy.js';
+
+export function registerRemove(program: Command): void {
+  program
+    .command('remove')
+    .description('tear an environment down: service, site, files, overrides, ports')
+    .argument('<environment>', 'environment name')
+    .option('-f, --force', 'allow removing production')
+    .option('--lock-wait <seconds>', 'wait this long for another deploy of this app', seconds, 0)
+    .option('-c, --config <path>', 'path of toss.json', 'toss.json')
+    .option('-i, --identity <path>', 'private key to log in with')
+    .addHelpText('after', '\nExamples:\n  toss remove pr-42\n  toss remove production --force')
+    .action(
+      async (
+        environment: string,
+        options: { force?: boolean; lockWait: number; config: string; identity?: string },
+      ) => {
+        const context = await loadContext(options);
+        const result = await remove(
+          {
+            config: context.config,
+            login: context.login,
+            environment,
+            actor: context.actor,
+            lockWaitSeconds: options.lockWait,
+            force: Boolean(options.force),
+          },
+          cliPrinter(),
+        );
+        process.stdout.write(result.removed ? `\n${environment} removed\n` : '');
+      },
+    );
+}
