@@ -152,4 +152,17 @@ describe('toss deploy against a real server', () => {
     expect(prod.stderr).toContain('refusing to remove production without --force');
     expect((await fetchSite(host, prodName())).status).toBe(200);
   });
+
+  it('deploys as a non-root user through sudo -n, rsync included', async () => {
+    app.configure({ server: `deploy@${host.ip}` });
+    try {
+      await app.commit('message.txt', 'Via sudo\n');
+      await deployOk(['pr-9']);
+      expect((await fetchSite(host, sslipName(host, 'hello', 'pr-9'))).body).toBe('Via sudo\n');
+      const owner = await inHost(host, ['stat', '-c', '%U', '/srv/hello/pr-9/current/server.js']);
+      expect(owner.trim()).toBe('root');
+    } finally {
+      app.configure({ server: `root@${host.ip}` });
+    }
+  });
 });
