@@ -40,8 +40,15 @@ const tempDir = (prefix: string) => {
 const removeTempDirs = () => {
   for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 };
-process.on('exit', removeTempDirs);
-process.once('SIGINT', () => console.log(`\n${paint('1;36', '▸')} Stopping the server…`));
+let interrupted = false;
+process.on('exit', () => {
+  removeTempDirs();
+  if (interrupted) console.log('Stopped and cleaned up.');
+});
+process.once('SIGINT', () => {
+  interrupted = true;
+  console.log(`\n${paint('1;36', '▸')} Stopping the server…`);
+});
 
 /** The real CLI bundle as a child process, its output straight to this terminal. */
 function toss(host: TestHost, cwd: string, args: string[]): Promise<number> {

@@ -1,4 +1,54 @@
-/** The action's post step: releases what main left behind (lock, key file). */
+import { rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import * as core from '@actions/core';
+import { loadConfig } from '../config/load.js';
+import { parseServer } from '../config/server.js';
+import { recoverInterruptedRun } from '../pipeline/recover.js';
+import { readInputs } from './inputs.js';
+import { actionReporter } from './reporter.js';
+import { readRunnerContext } from './runner.js';
+import { State } from './state.js';
+
+/**
+ * The post step: when main was cancelled mid-run, stop its long step, undo an unrecorded switch
+ * and release its lock; in every case remove the key file.
+ */
 export async function post(): Promise<void> {
-  // Nothing is acquired by main yet.
+  const saved = State.read();
+  try {
+    if (!saved.mainFinished && saved.lockToken && saved.environment && saved.keyDir) {
+      core.info('toss: the main step did not finish; cleaning up on the server');
+      const inputs = readInputs();
+      const ctx = readRunnerContext();
+      const config = await loadConfig(
+        resolve(ctx.workspace, inputs.workingDirectory, inputs.config),
+      );
+      const server = parseServer(inputs.server || config.server);
+      const recovered = await recoverInterruptedRun(
+        {
+          app: config.app,
+          environment: saved.environment,
+          token: saved.lockToken,
+          tls: config.tls,
+          login: {
+            host: server.host,
+            port: server.port,
+            user: server.user,
+            privateKey: inputs.sshKey,
+            knownHosts: inputs.knownHosts,
+          },
+        },
+        actionReporter().sink,
+      );
+      core.info(
+        recovered
+          ? 'toss: released the lock of the interrupted run'
+          : 'toss: the lock had already moved on',
+      );
+    }
+  } catch (error) {
+    core.warning(`toss: cleanup after the interrupted run failed: ${(error as Error).message}`);
+  } finally {
+    if (saved.keyDir) rmSync(saved.keyDir, { recursive: true, force: true });
+  }
 }

@@ -449,11 +449,7 @@ async function runStreaming(
     out.push(chunk);
     collect.push(chunk);
   };
-  const result = await session.guarded(argv, {
-    onStdout: onData,
-    onStderr: onData,
-    allowFailure: true,
-  });
+  const result = await session.guardedStart(argv, { onStdout: onData, onStderr: onData });
   out.flush();
   collect.flush();
   if (result.code !== 0) {

@@ -5,6 +5,7 @@ import {
   CAS_CONFLICT_EXIT,
   casWriteArgv,
   guardedArgv,
+  guardedStartArgv,
   parseReadWithSha,
   readWithShaArgv,
   TOKEN_MISMATCH_EXIT,
@@ -82,6 +83,29 @@ export class Session {
       }
       throw error;
     }
+  }
+
+  /**
+   * A long step (a transient unit that may run for minutes): starts only while this run holds the
+   * lock, but does not keep state.json's flock while it runs, so heartbeats and other clients
+   * are not blocked. Breaking the lock stops the unit. Exit codes are returned as with
+   * `allowFailure`; a start refused for a lost lock throws the LockError.
+   */
+  async guardedStart(argv: string[], options: Omit<RunOptions, 'sudo' | 'allowFailure'> = {}) {
+    if (this.token === undefined) throw new TossError('internal: guarded step without the lock');
+    const { stateFile, stateLockFile } = this.paths;
+    const result = await this.root(
+      guardedStartArgv({ stateFile, lockFile: stateLockFile, token: this.token }, argv),
+      { ...options, allowFailure: true },
+    );
+    // The command itself may exit 76 too: only a lock we no longer hold makes it a LockError.
+    if (
+      result.code === TOKEN_MISMATCH_EXIT &&
+      !isOwnLock((await this.readState())?.lock, this.token)
+    ) {
+      throw lockLost();
+    }
+    return result;
   }
 
   private async readVersioned<T>(

@@ -121,15 +121,20 @@ export function casWriteArgv(params: CasWriteParams): { argv: string[]; stdin: s
 }
 
 // The token sits in the file as `"token": "<hex>"` (serializeState's fixed layout).
-const GUARD = `set -u
+const GUARD_CHECK = `set -u
 lock=$1 file=$2 token=$3
 shift 3
 ${TAKE_FLOCK('-x')}
 if ! grep -Fq -- "\\"token\\": \\"$token\\"" "$file" 2>/dev/null; then
   echo "toss: this deploy no longer holds the lock (it was broken or released)" >&2
   exit ${TOKEN_MISMATCH_EXIT}
-fi
+fi`;
+const GUARD = `${GUARD_CHECK}
 "$@" 9>&-`;
+// Closing fd 9 drops the flock before the long command starts.
+const GUARD_THEN_UNLOCK = `${GUARD_CHECK}
+exec 9>&-
+exec "$@"`;
 
 /**
  * Runs `argv` under the state flock only while `token` still holds the app's lock, so a holder
@@ -142,4 +147,28 @@ export function guardedArgv(
   if (!/^[0-9a-f]{16,64}$/.test(params.token)) throw new TossError('invalid lock token');
   if (argv.length === 0) throw new TypeError('guardedArgv needs a command');
   return ['sh', '-c', GUARD, 'sh', params.lockFile, params.stateFile, params.token, ...argv];
+}
+
+/**
+ * For long steps (deployScript, dependencies as transient units): checks the token under the
+ * state flock, then drops the flock and runs `argv`. Holding it for minutes would block the
+ * heartbeat and every other client's read of state.json (flock times out after 60 s); breaking
+ * the lock stops the step's transient unit instead (SPEC "long steps").
+ */
+export function guardedStartArgv(
+  params: { stateFile: string; lockFile: string; token: string },
+  argv: string[],
+): string[] {
+  if (!/^[0-9a-f]{16,64}$/.test(params.token)) throw new TossError('invalid lock token');
+  if (argv.length === 0) throw new TypeError('guardedStartArgv needs a command');
+  return [
+    'sh',
+    '-c',
+    GUARD_THEN_UNLOCK,
+    'sh',
+    params.lockFile,
+    params.stateFile,
+    params.token,
+    ...argv,
+  ];
 }

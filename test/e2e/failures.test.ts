@@ -120,7 +120,7 @@ describe('failed deploys never touch the live release', () => {
     expect(owner).not.toBe('root');
   });
 
-  it('a failing deployScript step exits 1 with its output and name; live keeps serving; re-run converges', async () => {
+  it('a failing deployScript step exits 1 with its output and name; live keeps serving', async () => {
     await app.commit('message.txt', 'Should not ship yet\n');
     app.configure({ deployScript: ['node build.js', 'echo about to fail; exit 3'] });
     const { run } = await failedDeploy();
@@ -131,9 +131,15 @@ describe('failed deploys never touch the live release', () => {
     expect(run.stderr).toContain('exit 3');
     expect(run.stderr).toContain('Run deployScript failed');
     // The transient unit of the step is gone (--collect), so the next run can use its name.
-    const runUnit = await host.exec(['systemctl', 'is-active', 'toss-run-hello-production.service']);
+    const runUnit = await host.exec([
+      'systemctl',
+      'is-active',
+      'toss-run-hello-production.service',
+    ]);
     expect(runUnit.stdout.trim()).not.toBe('active');
+  });
 
+  it('converges on a plain re-run once toss.json is fixed', async () => {
     app.configure({ deployScript: ['node build.js'] });
     const probe = startProbe(host, prodName());
     await deployOk(['production']);
@@ -145,7 +151,8 @@ describe('failed deploys never touch the live release', () => {
   it('a release that crashes at start fails its health check with the journal tail; live keeps serving', async () => {
     const serverFile = join(app.dir, 'server.js');
     const original = readFileSync(serverFile, 'utf8');
-    const anchor = "const body = readFileSync(new URL('./build/body.txt', import.meta.url), 'utf8');\n";
+    const anchor =
+      "const body = readFileSync(new URL('./build/body.txt', import.meta.url), 'utf8');\n";
     expect(original).toContain(anchor);
     const crashing = original.replace(
       anchor,
@@ -176,8 +183,19 @@ describe('failed deploys never touch the live release', () => {
       `toss-hello-production@${stateBefore.livePort}.service`,
     ]);
     expect(live.stdout.trim()).toBe('active');
+  });
 
-    // Fix the code; the same commit's message no longer matters.
+  it('converges on a re-run after the crash is fixed', async () => {
+    const serverFile = join(app.dir, 'server.js');
+    const crashing = readFileSync(serverFile, 'utf8');
+    const original = crashing.replace(
+      "if (body.includes('crash')) throw new Error('boom at start');\n",
+      '',
+    );
+    expect(original).not.toContain('boom at start');
+    const { livePort: before, ports } = await prodState();
+    const idle = ports.find((p) => p !== before)!;
+    // Fix the code, and the message too.
     await app.commit('server.js', original);
     await app.commit('message.txt', 'Recovered after a crash\n');
     const probe = startProbe(host, prodName());

@@ -7,7 +7,7 @@ import { ConfigError } from '../../src/errors.js';
 interface ActionYml {
   inputs: Record<string, { description: string; required?: boolean; default?: string }>;
   outputs: Record<string, { description: string }>;
-  runs: { using: string; main: string; post: string };
+  runs: Record<string, string>;
 }
 const action = parse(readFileSync('action.yml', 'utf8')) as ActionYml;
 
@@ -32,7 +32,12 @@ describe('action.yml and the input parser', () => {
   });
 
   it('runs on node24 with main and post from the same bundle', () => {
-    expect(action.runs).toEqual({ using: 'node24', main: 'dist/index.js', post: 'dist/index.js' });
+    expect(action.runs).toEqual({
+      using: 'node24',
+      main: 'dist/index.js',
+      post: 'dist/index.js',
+      'post-if': 'always()',
+    });
     expect(Object.keys(action.outputs).sort()).toEqual(
       ['action', 'deployment-id', 'environment', 'release', 'url'].sort(),
     );

@@ -1,0 +1,367 @@
+/**
+ * `npm run bench`: how fast toss deploys, as ratios against a floor measured in the same run.
+ *
+ * One throwaway test host; a generated 2,000-file app (~2 KB each, 20 × 10 × 10 folders) in a git
+ * checkout, every file's mtime touched before each run as a fresh CI checkout would have it.
+ * Scenarios, each run with the real CLI bundle as a child process:
+ *   cold deploy         first deploy of a fresh preview environment (a new name per sample)
+ *   no-change redeploy  production again, nothing changed
+ *   one-file redeploy   production again, one file changed and committed
+ * Floor: one `rsync -az --delete` of the tree to a fresh directory on the host plus one `ssh` that
+ * runs `systemctl restart` of a trivial unit, with the same key and known_hosts.
+ * Medians of --runs N (default 5), SSH logins per deploy (sshd's 'Accepted publickey' lines) and
+ * the median duration of each pipeline step (the CLI's non-TTY "toss: <Step> done in N.Ns" lines).
+ *
+ *   npm run bench [-- --runs 5] [-- --strict]   --strict: exit 1 when a target is missed
+ */
+import { execFile, spawn } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { bootHost, checkPrerequisites } from '../test/e2e/harness/index.js';
+import type { TestHost } from '../test/e2e/harness/types.js';
+import { inHost, sshLogins } from '../test/e2e/support/app.js';
+
+const run = promisify(execFile);
+const ROOT = resolve(import.meta.dirname, '..');
+const APP = 'bench';
+
+const args = process.argv.slice(2);
+const runsArg = args.indexOf('--runs');
+const RUNS = runsArg >= 0 ? Number(args[runsArg + 1]) : 5;
+if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error('--runs: expected a whole number ≥ 1');
+const STRICT = args.includes('--strict');
+
+const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
+const log = (text: string) => console.log(`bench: ${text}`);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+const secs = (ms: number) => (ms / 1000).toFixed(2);
+
+const tempDirs: string[] = [];
+const tempDir = (prefix: string) => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+};
+const removeTempDirs = () => {
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+};
+process.on('exit', removeTempDirs);
+
+// ---- the app ------------------------------------------------------------------------------------
+
+const WORDS =
+  'const let return function import export async await if else for while new this value state config server request response error result item list map set key'.split(
+    ' ',
+  );
+
+/** ~2 KB of source-like text, different for every file (so rsync cannot dedupe across files). */
+function fileText(seed: number): string {
+  let x = (seed * 2654435761) >>> 0 || 1;
+  const next = () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+  let text = `// file ${seed}\n`;
+  while (text.length < 2000) {
+    const words = Array.from({ length: 6 + (next() % 6) }, () => WORDS[next() % WORDS.length]);
+    text += `${words.join(' ')} ${next().toString(36)};\n`;
+  }
+  return text;
+}
+
+const SERVER_JS = `// Bench app: answers every request on $PORT.
+import { createServer } from 'node:http';
+createServer((_req, res) => res.end('bench\\n')).listen(Number(process.env.PORT), process.env.HOST ?? '127.0.0.1');
+for (const s of ['SIGTERM', 'SIGINT']) process.on(s, () => process.exit(0));
+`;
+
+async function makeBenchApp(host: TestHost): Promise<{ dir: string; files: string[] }> {
+  const dir = tempDir('toss-bench-app-');
+  const files: string[] = [];
+  let n = 0;
+  for (let a = 0; a < 20; a++)
+    for (let b = 0; b < 10; b++) {
+      const sub = join(dir, 'src', `mod${String(a).padStart(2, '0')}`, `part${b}`);
+      mkdirSync(sub, { recursive: true });
+      for (let c = 0; c < 10; c++) {
+        const file = join(sub, `file${c}.js`);
+        writeFileSync(file, fileText(n++));
+        files.push(file);
+      }
+    }
+  const extra: Record<string, string> = {
+    'server.js': SERVER_JS,
+    'package.json': `${JSON.stringify({ name: APP, private: true, type: 'module' }, null, 2)}\n`,
+    'toss.json': `${JSON.stringify(
+      {
+        app: APP,
+        server: `root@${host.ip}`,
+        tls: 'internal',
+        startCommand: 'node server.js',
+        deployScript: ['true'],
+      },
+      null,
+      2,
+    )}\n`,
+  };
+  for (const [name, text] of Object.entries(extra)) {
+    writeFileSync(join(dir, name), text);
+    files.push(join(dir, name));
+  }
+  const git = (...a: string[]) =>
+    run('git', ['-c', 'user.name=Bench', '-c', 'user.email=bench@example.com', ...a], { cwd: dir });
+  await git('init', '-q', '-b', 'main');
+  await git('remote', 'add', 'origin', `git@github.com:octo/${APP}.git`);
+  await git('add', '-A');
+  await git('commit', '-qm', 'init');
+  return { dir, files };
+}
+
+/** Every file new to the filesystem, as in a fresh CI checkout. */
+function touchAll(files: string[]): void {
+  const now = new Date();
+  for (const f of files) utimesSync(f, now, now);
+}
+
+// ---- measuring ----------------------------------------------------------------------------------
+
+interface Sample {
+  ms: number;
+  logins: number;
+  steps: Map<string, number>;
+}
+
+async function timed(host: TestHost, body: () => Promise<void>): Promise<Sample> {
+  const before = await sshLogins(host);
+  const started = performance.now();
+  await body();
+  const ms = performance.now() - started;
+  return { ms, logins: (await sshLogins(host)) - before, steps: new Map() };
+}
+
+function sh(argv: string[]): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c;
+    });
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0
+        ? resolvePromise()
+        : reject(new Error(`${argv.map(q).join(' ')} exited ${code}: ${stderr}`)),
+    );
+  });
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  checkPrerequisites();
+  // A private copy of the bundle, so a rebuild of dist/ during the run cannot pull it away.
+  const cliDir = tempDir('toss-bench-cli-');
+  cpSync(join(ROOT, 'dist/cli'), cliDir, { recursive: true });
+  const cli = join(cliDir, 'index.js');
+
+  log('booting a test host');
+  const host = await bootHost();
+  try {
+    log(`${host.name} up at ${host.ip}; generating the 2,000-file app`);
+    const app = await makeBenchApp(host);
+    const home = tempDir('toss-bench-home-');
+
+    const deploy = async (env: string): Promise<Sample> => {
+      let output = '';
+      const sample = await timed(
+        host,
+        () =>
+          new Promise((resolvePromise, reject) => {
+            const child = spawn(process.execPath, [cli, 'deploy', env], {
+              cwd: app.dir,
+              env: {
+                PATH: process.env.PATH ?? '/usr/bin:/bin',
+                HOME: home,
+                TOSS_KNOWN_HOSTS: host.knownHostsPath,
+                TOSS_SSH_KEY: host.keyPath,
+                NO_COLOR: '1',
+              },
+              stdio: ['ignore', 'pipe', 'pipe'],
+            });
+            child.stdout.on('data', (c: Buffer) => {
+              output += c;
+            });
+            child.stderr.on('data', (c: Buffer) => {
+              output += c;
+            });
+            child.on('error', reject);
+            child.on('close', (code) =>
+              code === 0
+                ? resolvePromise()
+                : reject(new Error(`toss deploy ${env} exited ${code}:\n${output}`)),
+            );
+          }),
+      );
+      for (const m of output.matchAll(/^toss: (.+) done in ([\d.]+)s/gm))
+        sample.steps.set(m[1] as string, Number(m[2]) * 1000);
+      return sample;
+    };
+
+    // The floor: the same tree to a fresh directory, and one restart of a unit, over plain ssh.
+    await inHost(host, [
+      'sh',
+      '-c',
+      `printf '[Service]\\nExecStart=/bin/sleep infinity\\n' > /etc/systemd/system/bench-floor.service &&
+       systemctl daemon-reload && systemctl start bench-floor && mkdir -p /root/bench-floor`,
+    ]);
+    const sshBase = host.sshArgv('root').slice(0, -1);
+    let floorRun = 0;
+    const floor = () =>
+      timed(host, async () => {
+        floorRun++;
+        await sh([
+          'rsync',
+          '-az',
+          '--delete',
+          '--exclude=.git',
+          '-e',
+          sshBase.map(q).join(' '),
+          `${app.dir}/`,
+          `root@${host.ip}:/root/bench-floor/run${floorRun}/`,
+        ]);
+        await sh([...host.sshArgv('root', 'systemctl', 'restart', 'bench-floor')]);
+      });
+
+    const samples: Record<'floor' | 'cold' | 'nochange' | 'onefile', Sample[]> = {
+      floor: [],
+      cold: [],
+      nochange: [],
+      onefile: [],
+    };
+    log('warm-up: one floor, first production deploy');
+    touchAll(app.files);
+    await floor();
+    touchAll(app.files);
+    await deploy('production');
+
+    const changed = app.files[777] as string;
+    for (let i = 1; i <= RUNS; i++) {
+      log(`round ${i}/${RUNS}`);
+      touchAll(app.files);
+      samples.floor.push(await floor());
+      touchAll(app.files);
+      samples.cold.push(await deploy(`cold-${i}`));
+      touchAll(app.files);
+      samples.nochange.push(await deploy('production'));
+      writeFileSync(changed, `${fileText(777)}// change ${i}\n`);
+      await run(
+        'git',
+        [
+          '-c',
+          'user.name=Bench',
+          '-c',
+          'user.email=b@example.com',
+          'commit',
+          '-qam',
+          `change ${i}`,
+        ],
+        {
+          cwd: app.dir,
+        },
+      );
+      touchAll(app.files);
+      samples.onefile.push(await deploy('production'));
+    }
+
+    // ---- report ---------------------------------------------------------------------------------
+    const floorMs = median(samples.floor.map((s) => s.ms));
+    const rows: [string, Sample[], number | undefined][] = [
+      ['floor (rsync -az + ssh restart)', samples.floor, undefined],
+      ['cold deploy (new preview)', samples.cold, undefined],
+      ['no-change redeploy', samples.nochange, 2],
+      ['one-file redeploy', samples.onefile, 2],
+    ];
+    let missed = 0;
+    const range = (xs: number[]) => {
+      const lo = Math.min(...xs);
+      const hi = Math.max(...xs);
+      return lo === hi ? String(lo) : `${lo}–${hi}`;
+    };
+    console.log(
+      `\n2,000 files × ~2 KB, ${RUNS} runs each, medians; ratios against the floor of this run\n`,
+    );
+    console.log(
+      `${'scenario'.padEnd(32)}${'median s'.padStart(9)}${'ratio'.padStart(8)}${'logins'.padStart(8)}   target`,
+    );
+    for (const [label, list, target] of rows) {
+      const ms = median(list.map((s) => s.ms));
+      const ratio = ms / floorMs;
+      const logins = list.map((s) => s.logins);
+      let verdict = '';
+      if (target !== undefined) {
+        const ok = ratio <= target && Math.max(...logins) <= 2;
+        if (!ok) missed++;
+        verdict = `≤ ${target}× and ≤ 2 logins: ${ok ? 'met' : 'MISSED'}`;
+      } else if (label.startsWith('cold')) {
+        const ok = Math.max(...logins) <= 2;
+        if (!ok) missed++;
+        verdict = `≤ 2 logins: ${ok ? 'met' : 'MISSED'}`;
+      }
+      console.log(
+        `${label.padEnd(32)}${secs(ms).padStart(9)}${`${ratio.toFixed(2)}×`.padStart(8)}${range(logins).padStart(8)}   ${verdict}`,
+      );
+    }
+    console.log('\nsamples (s):');
+    for (const [label, list] of rows)
+      console.log(`  ${label.padEnd(32)}${list.map((s) => secs(s.ms)).join('  ')}`);
+
+    // Where the time goes: median per step, and what is left (node start-up, config, exit).
+    const deploys = rows.slice(1);
+    const stepNames: string[] = [];
+    for (const [, list] of deploys)
+      for (const s of list)
+        for (const k of s.steps.keys()) if (!stepNames.includes(k)) stepNames.push(k);
+    console.log('\nper step, median s (CLI "done in" lines):');
+    console.log(
+      `${'step'.padEnd(26)}${deploys.map(([l]) => l.split(' ')[0]?.padStart(10)).join('')}`,
+    );
+    for (const step of stepNames)
+      console.log(
+        `${step.padEnd(26)}${deploys
+          .map(([, list]) => secs(median(list.map((s) => s.steps.get(step) ?? 0))).padStart(10))
+          .join('')}`,
+      );
+    const outside = (s: Sample) => s.ms - [...s.steps.values()].reduce((a, b) => a + b, 0);
+    console.log(
+      `${'(outside steps)'.padEnd(26)}${deploys.map(([, list]) => secs(median(list.map(outside))).padStart(10)).join('')}`,
+    );
+    console.log(
+      `${'total'.padEnd(26)}${deploys.map(([, list]) => secs(median(list.map((s) => s.ms))).padStart(10)).join('')}`,
+    );
+    console.log(`\nbench wall time ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    if (missed > 0) {
+      console.log(`${missed} target(s) missed`);
+      if (STRICT) process.exitCode = 1;
+    }
+  } finally {
+    log('tearing down');
+    await host.shutdown();
+    removeTempDirs();
+  }
+}
+
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (error: unknown) => {
+    console.error(`bench failed: ${(error as Error).message ?? error}`);
+    process.exit(1);
+  },
+);

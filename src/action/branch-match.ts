@@ -1,0 +1,96 @@
+import {
+  branchToPreviewName,
+  ENV_NAME_RULE,
+  isEnvName,
+  isPrEnvName,
+  PRODUCTION,
+} from '../config/env-name.js';
+import { formatPath, formatValue } from '../config/errors-format.js';
+import { ConfigError } from '../errors.js';
+
+/** The `branches` value that means "a preview named after the branch". */
+export const PREVIEW_TARGET = 'preview';
+
+/** What a branch maps to: the pattern that matched, its value, and the environment it names. */
+export interface BranchTarget {
+  pattern: string;
+  value: string;
+  environment: string;
+  /** true when the value is "preview": the environment is named after the branch and owned by it */
+  preview: boolean;
+}
+
+type Token = { kind: 'char'; char: string } | { kind: 'star' } | { kind: 'globstar' };
+
+function tokenize(pattern: string): Token[] {
+  const tokens: Token[] = [];
+  for (let i = 0; i < pattern.length; i++) {
+    if (pattern[i] !== '*') tokens.push({ kind: 'char', char: pattern[i]! });
+    else if (pattern[i + 1] === '*') {
+      tokens.push({ kind: 'globstar' });
+      i++;
+    } else tokens.push({ kind: 'star' });
+  }
+  return tokens;
+}
+
+/**
+ * Whether `branch` matches `pattern`: `*` is any run of characters within one path segment,
+ * `**` any run across segments, every other character is itself (git forbids `*` in branch names).
+ */
+export function matchBranch(pattern: string, branch: string): boolean {
+  // A table instead of a regex: no backtracking blow-up on patterns with many stars.
+  let row: boolean[] = new Array(branch.length + 1).fill(false);
+  row[0] = true;
+  for (const token of tokenize(pattern)) {
+    const next: boolean[] = new Array(branch.length + 1).fill(false);
+    for (let j = 0; j <= branch.length; j++) {
+      if (token.kind === 'char') {
+        next[j] = j > 0 && row[j - 1]! && branch[j - 1] === token.char;
+      } else {
+        const extends_ =
+          j > 0 && next[j - 1]! && (token.kind === 'globstar' || branch[j - 1] !== '/');
+        next[j] = row[j]! || extends_;
+      }
+    }
+    row = next;
+  }
+  return row[branch.length]!;
+}
+
+/**
+ * The first entry of `branches` (object order) whose pattern matches `branch`, resolved to an
+ * environment; without `branches`, only `defaultBranch` maps, to production.
+ * A mapped value that is not a usable environment name throws ConfigError; it is never rewritten.
+ */
+export function targetForBranch(
+  branches: Record<string, string> | undefined,
+  branch: string,
+  defaultBranch: string,
+): BranchTarget | undefined {
+  // Object order is insertion order, except that integer-like keys ("42") come first.
+  const entries = branches ? Object.entries(branches) : [[defaultBranch, PRODUCTION] as const];
+  for (const [pattern, value] of entries) {
+    if (!matchBranch(pattern, branch)) continue;
+    if (value === PREVIEW_TARGET) {
+      return { pattern, value, environment: branchToPreviewName(branch), preview: true };
+    }
+    // The schema checks this too; repeated here because this function is the last gate.
+    if (!isEnvName(value) || isPrEnvName(value)) {
+      throw new ConfigError([
+        `toss.json: ${formatPath(['branches', pattern])}: expected an environment name (${ENV_NAME_RULE}; not pr-<n>), or "preview", got ${formatValue(value)}`,
+      ]);
+    }
+    return { pattern, value, environment: value, preview: false };
+  }
+  return undefined;
+}
+
+/** The environment a push to `branch` deploys, or undefined when nothing maps it. */
+export function environmentForBranch(
+  branches: Record<string, string> | undefined,
+  branch: string,
+  defaultBranch: string,
+): string | undefined {
+  return targetForBranch(branches, branch, defaultBranch)?.environment;
+}

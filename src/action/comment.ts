@@ -1,0 +1,51 @@
+/** The sticky PR comment: one per app per PR, found again by its hidden marker. */
+
+export type CommentStatus = 'deploying' | 'live' | 'failed' | 'removed';
+
+export interface CommentParams {
+  app: string;
+  environment: string;
+  status: CommentStatus;
+  at: Date;
+  url?: string | undefined;
+  commit?: string | undefined;
+  release?: string | undefined;
+  runUrl?: string | undefined;
+  /** the step that failed (label), for `failed` */
+  failedStep?: string | undefined;
+}
+
+export function commentMarker(app: string): string {
+  return `<!-- toss:${app} -->`;
+}
+
+const HEADLINE: Record<CommentStatus, string> = {
+  deploying: '⏳ Deploying',
+  live: '✅ Live',
+  failed: '❌ Deploy failed',
+  removed: '🗑️ Removed',
+};
+
+const time = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+
+/** Markdown body; no output of the deploy goes in (it may hold what a build printed). */
+export function commentBody(p: CommentParams): string {
+  const rows: Array<[string, string]> = [['Status', HEADLINE[p.status]]];
+  if (p.url && p.status !== 'removed')
+    rows.push(['URL', p.status === 'live' ? p.url : `${p.url} (not live yet)`]);
+  if (p.failedStep) rows.push(['Failed step', p.failedStep]);
+  if (p.commit) rows.push(['Commit', `\`${p.commit.slice(0, 7)}\``]);
+  if (p.release && p.status === 'live') rows.push(['Release', `\`${p.release}\``]);
+  rows.push(['Updated', time(p.at)]);
+  if (p.runUrl) rows.push(['Run', `[logs](${p.runUrl})`]);
+  const table = ['| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
+  const lead =
+    p.status === 'removed'
+      ? `The preview \`${p.environment}\` was removed from the server.`
+      : p.status === 'live'
+        ? `**[${p.url}](${p.url})**`
+        : '';
+  return [commentMarker(p.app), `### toss · ${p.app} · \`${p.environment}\``, lead, table]
+    .filter(Boolean)
+    .join('\n\n');
+}
