@@ -74,7 +74,13 @@ export function readInputs(get: (name: string) => string = (n) => core.getInput(
     return value === '' ? (INPUT_DEFAULTS[name] ?? '') : value;
   };
   const sshKey = raw(Input.SshKey);
-  if (sshKey) core.setSecret(sshKey);
+  if (sshKey) {
+    core.setSecret(sshKey);
+    // The runner masks line by line: each line of a PEM body must be registered on its own.
+    for (const line of sshKey.split(/\r?\n/)) {
+      if (line.trim().length >= 8 && !line.startsWith('-----')) core.setSecret(line.trim());
+    }
+  }
   const result = schema.safeParse({
     sshKey,
     knownHosts: raw(Input.KnownHosts),

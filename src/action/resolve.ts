@@ -18,7 +18,11 @@ export interface RunEvent {
   sha: string;
 }
 
-/** What this run does. `branch` names the branch the environment came from or belongs to. */
+/**
+ * What this run does. `pr` and `branch` name the pull request or branch that owns the environment
+ * (pr-<n>, or a preview named after a branch); the sweep and state key on them, so they are left
+ * out when the environment input names another environment.
+ */
 export type Resolution =
   | {
       kind: 'deploy';
@@ -113,7 +117,9 @@ export function resolveRun(
     ]);
   }
 
-  const meta = defined({ pr: intent.pr, branch: intent.branch });
+  // An environment named by the input is not the PR's or branch's own: never let a sweep claim it.
+  const owned = override === undefined || override === intent.environment;
+  const meta = owned ? defined({ pr: intent.pr, branch: intent.branch }) : {};
   if (kind === 'remove') {
     if (isProduction(environment)) {
       const why =
@@ -176,7 +182,6 @@ function fromPullRequest(event: RunEvent): Intent {
   const target = {
     environment,
     pr: pr.number,
-    branch: pr.head.ref,
     ref: `refs/heads/${pr.head.ref}`,
     sha: pr.head.sha,
   };
@@ -224,8 +229,8 @@ function fromDelete(event: RunEvent, config: Pick<TossConfig, 'branches'>): Inte
   const branch = deleted.ref;
   const subject = `delete of branch ${shown(branch)}`;
   const target = targetForBranch(config.branches, branch, deleted.repository.default_branch);
-  const intent: Intent = { kind: 'remove', branch };
-  if (target?.preview) return { ...intent, environment: target.environment };
+  const intent: Intent = { kind: 'remove' };
+  if (target?.preview) return { ...intent, environment: target.environment, branch };
   if (target === undefined) {
     return {
       ...intent,
@@ -270,12 +275,12 @@ function fromBranch(
   defaultBranch: string,
 ): Pick<Intent, 'environment' | 'branch' | 'reason'> {
   const target = targetForBranch(config.branches, branch, defaultBranch);
-  if (target) return { environment: target.environment, branch };
+  // Only a preview named after the branch belongs to it; production or staging do not.
+  if (target) return { environment: target.environment, ...(target.preview ? { branch } : {}) };
   const fallback = config.branches
     ? ''
     : ` (default: only the default branch ${shown(defaultBranch)} deploys, to production)`;
   return {
-    branch,
     reason: `${subject}: no environment is mapped to this branch in toss.json branches${fallback}`,
   };
 }

@@ -214,7 +214,7 @@ describe('environmentForBranch', () => {
 });
 
 describe('resolveRun: the SPEC resolution table, on real payloads', () => {
-  const prTarget = { environment: 'pr-2', pr: 2, branch: 'changes' };
+  const prTarget = { environment: 'pr-2', pr: 2 };
 
   it.each<[string, () => RunEvent, Config, Resolution]>([
     [
@@ -256,7 +256,6 @@ describe('resolveRun: the SPEC resolution table, on real payloads', () => {
         environment: 'production',
         ref: 'refs/heads/master',
         sha: masterPush().after,
-        branch: 'master',
       },
     ],
     [
@@ -268,7 +267,6 @@ describe('resolveRun: the SPEC resolution table, on real payloads', () => {
         environment: 'production',
         ref: 'refs/heads/main',
         sha: masterPush().after,
-        branch: 'main',
       },
     ],
     [
@@ -280,7 +278,6 @@ describe('resolveRun: the SPEC resolution table, on real payloads', () => {
         environment: 'staging',
         ref: 'refs/heads/develop',
         sha: masterPush().after,
-        branch: 'develop',
       },
     ],
     [
@@ -310,7 +307,6 @@ describe('resolveRun: the SPEC resolution table, on real payloads', () => {
         environment: 'production',
         ref: 'refs/heads/master',
         sha: RUN_SHA,
-        branch: 'master',
       },
     ],
     [
@@ -322,7 +318,6 @@ describe('resolveRun: the SPEC resolution table, on real payloads', () => {
         environment: 'production',
         ref: 'refs/heads/main',
         sha: RUN_SHA,
-        branch: 'main',
       },
     ],
     ['schedule → sweep', () => on.schedule(), {}, { kind: 'sweep' }],
@@ -514,7 +509,6 @@ describe('resolveRun: inputs', () => {
         kind: 'deploy',
         environment: 'pr-2',
         pr: 2,
-        branch: 'changes',
         ref: 'refs/heads/changes',
         sha: HEAD_SHA,
       },
@@ -524,7 +518,7 @@ describe('resolveRun: inputs', () => {
       () => on.pr(opened()),
       { command: 'remove' },
       {},
-      { kind: 'remove', environment: 'pr-2', pr: 2, branch: 'changes' },
+      { kind: 'remove', environment: 'pr-2', pr: 2 },
     ],
     [
       'command deploy with an environment on a schedule',
@@ -550,21 +544,28 @@ describe('resolveRun: inputs', () => {
       () => on.delete(deletePayload(example('delete'), 'develop')),
       { command: 'remove', environment: 'staging' },
       { branches: MAPPED },
-      { kind: 'remove', environment: 'staging', branch: 'develop' },
+      { kind: 'remove', environment: 'staging' },
     ],
     [
-      'environment overrides a pull request',
+      "environment overrides a pull request; staging is not the PR's, so no pr for a sweep to claim",
       () => on.pr(opened()),
       { environment: 'staging' },
       {},
-      {
-        kind: 'deploy',
-        environment: 'staging',
-        pr: 2,
-        branch: 'changes',
-        ref: 'refs/heads/changes',
-        sha: HEAD_SHA,
-      },
+      { kind: 'deploy', environment: 'staging', ref: 'refs/heads/changes', sha: HEAD_SHA },
+    ],
+    [
+      "environment naming the PR's own pr-<n> keeps the pull request",
+      () => on.pr(opened()),
+      { environment: 'pr-2' },
+      {},
+      { kind: 'deploy', environment: 'pr-2', pr: 2, ref: 'refs/heads/changes', sha: HEAD_SHA },
+    ],
+    [
+      'environment overrides a branch preview; the branch no longer owns it',
+      () => on.push(branchPush(masterPush(), 'feature/x')),
+      { environment: 'qa' },
+      { branches: MAPPED },
+      { kind: 'deploy', environment: 'qa', ref: 'refs/heads/feature/x', sha: masterPush().after },
     ],
     [
       'environment overrides a mapped push',
@@ -576,7 +577,6 @@ describe('resolveRun: inputs', () => {
         environment: 'staging',
         ref: 'refs/heads/master',
         sha: masterPush().after,
-        branch: 'master',
       },
     ],
     [
@@ -601,7 +601,6 @@ describe('resolveRun: inputs', () => {
         environment: 'qa',
         ref: 'refs/heads/docs',
         sha: RUN_SHA,
-        branch: 'docs',
       },
     ],
     [
@@ -674,21 +673,28 @@ describe('resolveRun: inputs', () => {
     expect(resolve(deleteMain, { environment: 'production' }).kind).toBe('skip');
   });
 
-  it.each<[string, () => RunEvent, Partial<ResolveInputs>, string]>([
-    ['a push that would deploy', () => on.push(masterPush()), {}, 'nothing deployed'],
-    ['a pull request that would deploy', () => on.pr(opened()), {}, 'nothing deployed'],
-    ['a closed pull request', () => on.pr(closed()), {}, 'nothing removed'],
+  it.each<[string, () => RunEvent, Partial<ResolveInputs>, Config, string]>([
+    ['a push that would deploy', () => on.push(masterPush()), {}, {}, 'nothing deployed'],
+    ['a pull request that would deploy', () => on.pr(opened()), {}, {}, 'nothing deployed'],
+    ['a closed pull request', () => on.pr(closed()), {}, {}, 'nothing removed'],
     [
       'a branch delete',
       () => on.delete(deletePayload(example('delete'), 'feature/x')),
       {},
+      { branches: MAPPED },
       'nothing removed',
     ],
-    ['a schedule', () => on.schedule(), {}, 'nothing swept'],
-    ['command deploy', () => on.schedule(), { command: 'deploy', environment: 'qa' }, 'deployed'],
-  ])('skips %s without ssh-key, as a notice', (_title, event, over, done) => {
+    ['a schedule', () => on.schedule(), {}, {}, 'nothing swept'],
+    [
+      'command deploy',
+      () => on.schedule(),
+      { command: 'deploy', environment: 'qa' },
+      {},
+      'nothing deployed',
+    ],
+  ])('skips %s without ssh-key, as a notice', (_title, event, over, config, done) => {
     for (const sshKey of ['', ' \n']) {
-      const reason = reasonOf(resolve(event(), { ...over, sshKey }));
+      const reason = reasonOf(resolve(event(), { ...over, sshKey }, config));
       expect(reason).toMatch(/^no ssh-key input: nothing /);
       expect(reason).toContain(done);
     }

@@ -38,9 +38,10 @@ export interface Reply {
 }
 
 /** The fake's side of the dispatch: the shared backend calls into it per request. */
-export interface Dispatcher {
-  operation(context: Context): Reply;
-  validationFail(context: Context): Reply;
+export interface Dispatcher<Extra = unknown> {
+  operation(context: Context, url: URL, extra: Extra): Reply;
+  validationFail(context: Context, url: URL, extra: Extra): Reply;
+  notAllowed(context: Context): Reply;
 }
 
 export interface GitHubApi {
@@ -57,7 +58,12 @@ export interface GitHubApi {
   queryParameters(operationId: string): ReadonlySet<string>;
   /** Names of the request body's top-level properties, if it has a JSON body. */
   bodyProperties(operationId: string): ReadonlySet<string> | undefined;
-  stats: { extractMillis: number; extractBytes: number; setupMillis: number; sourceVersion: string };
+  stats: {
+    extractMillis: number;
+    extractBytes: number;
+    setupMillis: number;
+    sourceVersion: string;
+  };
 }
 
 const SCHEMA_ID = 'github-extract.json';
@@ -83,7 +89,10 @@ function asObject(value: unknown): RawObject | undefined {
     : undefined;
 }
 
-function resolveRef(document: ExtractedDocument, value: unknown): { object?: RawObject; at: string } {
+function resolveRef(
+  document: ExtractedDocument,
+  value: unknown,
+): { object?: RawObject; at: string } {
   const object = asObject(value);
   const ref = object?.$ref;
   if (typeof ref !== 'string') return { object, at: '' };
@@ -97,11 +106,16 @@ async function build(): Promise<GitHubApi> {
   // openapi-backend dereferences the document it is given in place: keep a
   // pristine copy (with its $refs) for the response validator.
   const raw = extractGitHubApi().document;
-  const handlers: Record<string, (context: Context, target: Dispatcher) => Reply> = {
-    validationFail: (context, target) => target.validationFail(context),
+  // One backend serves every fake in the process: each request passes its
+  // fake, URL and record as handler arguments.
+  type Handler = (context: Context, target: Dispatcher, url: URL, extra: unknown) => Reply;
+  const handlers: Record<string, Handler> = {
+    validationFail: (context, target, url, extra) => target.validationFail(context, url, extra),
+    notFound: (context, target) => target.notAllowed(context),
+    methodNotAllowed: (context, target) => target.notAllowed(context),
   };
   for (const operationId of extract.operations.keys()) {
-    handlers[operationId] = (context, target) => target.operation(context);
+    handlers[operationId] = (context, target, url, extra) => target.operation(context, url, extra);
   }
   const backend = new OpenAPIBackend({
     definition: extract.document as never,
@@ -148,7 +162,10 @@ async function build(): Promise<GitHubApi> {
     bodyNames.set(operationId, properties ? new Set(Object.keys(properties)) : undefined);
   }
 
-  function validatorFor(operationId: string, status: number): ValidateFunction | null | 'undocumented' {
+  function validatorFor(
+    operationId: string,
+    status: number,
+  ): ValidateFunction | null | 'undocumented' {
     const key = `${operationId} ${status}`;
     let validate = validators.get(key);
     if (validate !== undefined) return validate;
@@ -163,7 +180,9 @@ async function build(): Promise<GitHubApi> {
       const base = at || `/${pointer('paths', op.path, op.method, 'responses', String(status))}`;
       const media = asObject(asObject(object?.content)?.['application/json']);
       validate = media?.schema
-        ? ajv.compile({ $ref: `${SCHEMA_ID}#${base}/${pointer('content', 'application/json', 'schema')}` })
+        ? ajv.compile({
+            $ref: `${SCHEMA_ID}#${base}/${pointer('content', 'application/json', 'schema')}`,
+          })
         : null;
     }
     validators.set(key, validate);

@@ -100,7 +100,8 @@ function extractFrom(
     }
     const copy = copyCollecting(operation, refs) as JsonObject;
     delete copy.description;
-    const pathItem = (outPaths[op.path] ??= {});
+    const pathItem = outPaths[op.path] ?? {};
+    outPaths[op.path] = pathItem;
     if (Array.isArray(item.parameters)) {
       pathItem.parameters = copyCollecting(item.parameters, refs) as unknown as JsonObject;
     }
@@ -122,7 +123,9 @@ function extractFrom(
     const target = isObject(group) ? group[name] : undefined;
     if (!isObject(target)) throw new Error(`dangling $ref ${ref}`);
     const found = new Set<string>();
-    (outComponents[kind] ??= {})[name] = copyCollecting(target, found) as JsonObject;
+    const outGroup = outComponents[kind] ?? {};
+    outComponents[kind] = outGroup;
+    outGroup[name] = copyCollecting(target, found) as JsonObject;
     for (const r of found) if (!done.has(r)) queue.push(r);
   }
   return {
