@@ -302,6 +302,31 @@ describe('toss/deploy in a workflow', () => {
     expect((await host.exec(['test', '-e', '/srv/hello/pr-41'])).code).not.toBe(0);
   });
 
+  it('without known-hosts fails printing the unverified host key line it scanned', async () => {
+    const push = branchPush(
+      example('push', (p) => p.ref.startsWith('refs/heads/') && !p.deleted),
+      'master',
+    );
+    const run = await runAction({
+      workspace: app.dir,
+      apiUrl: fake.url,
+      repository: fake.repository,
+      eventName: 'push',
+      payload: push,
+      ref: 'refs/heads/master',
+      inputs: { 'ssh-key': host.key, 'github-token': 'ghs_fake' },
+    });
+    runs.push(run);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('UNVERIFIED');
+    const blobs = host.knownHostsLines.map((l) => l.split(' ')[2]!);
+    expect(
+      blobs.some((b) => run.stdout.includes(b)),
+      run.stdout,
+    ).toBe(true);
+    expect(readdirSync(run.runnerTemp).filter((f) => f.startsWith('toss-'))).toHaveLength(1);
+  });
+
   it('never prints key material or secret values (runner mask commands aside)', () => {
     const keyLines = host.key.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'));
     for (const run of runs) {
