@@ -365,6 +365,42 @@ async function main(): Promise<void> {
     console.log(
       `${'total'.padEnd(26)}${deploys.map(([, list]) => secs(median(list.map((s) => s.ms))).padStart(10)).join('')}`,
     );
+    // Where the round trips go: one more no-change redeploy with root's login shell wrapped to log
+    // every command sshd runs (exec requests, rsync's server side, subsystems), timed.
+    const LOG = '/var/log/bench-commands.log';
+    const wrapper = [
+      '#!/bin/bash',
+      `printf '%s %s\\n' "$(date +%s.%N)" "$(printf '%s ' "$@" | tr '\\n' ' ' | cut -c1-4000)" >> ${LOG}`,
+      'exec /bin/bash "$@"',
+      '',
+    ].join('\n');
+    await host.exec(['sh', '-c', 'cat > /usr/local/bin/bench-logsh'], { input: wrapper });
+    await inHost(host, ['chmod', '0755', '/usr/local/bin/bench-logsh']);
+    await inHost(host, ['sh', '-c', `: > ${LOG}`]);
+    await inHost(host, ['usermod', '-s', '/usr/local/bin/bench-logsh', 'root']);
+    touchAll(app.files);
+    const traceStart = Date.now();
+    const traced = await deploy('production');
+    await inHost(host, ['usermod', '-s', '/bin/bash', 'root']);
+    const commands = (await inHost(host, ['cat', LOG])).split('\n').filter(Boolean);
+    console.log(
+      `\none traced no-change redeploy (${secs(traced.ms)} s, ${traced.logins} logins): ` +
+        `${commands.length} remote commands, offsets from the CLI start:`,
+    );
+    for (const line of commands) {
+      const at = Number(line.slice(0, line.indexOf(' '))) * 1000 - traceStart;
+      // `-c <script> <args…>`: the start says what kind of command, the end what it acted on.
+      const text = line
+        .slice(line.indexOf(' ') + 1)
+        .replace(/\s+/g, ' ')
+        .trim();
+      const shown = text.length > 150 ? `${text.slice(0, 70)} … ${text.slice(-75)}` : text;
+      console.log(`  +${secs(at).padStart(5)}  ${shown}`);
+    }
+    console.log(
+      `  ${[...traced.steps].map(([k, v]) => `${k} ${secs(v)}`).join(' · ')} · total ${secs(traced.ms)}`,
+    );
+
     const part = (k: string) => secs(median(samples.floor.map((s) => s.steps.get(k) ?? 0)));
     console.log(
       `\nfloor split, median s: rsync ${part('rsync')}, ssh restart ${part('ssh restart')}; ` +

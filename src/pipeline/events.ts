@@ -14,7 +14,11 @@ export type StepName =
   | 'switch'
   | 'confirm'
   | 'prune'
-  | 'remove';
+  | 'remove'
+  | 'server-check'
+  | 'packages'
+  | 'caddy'
+  | 'app-setup';
 
 export const STEP_LABELS: Record<StepName, string> = {
   connect: 'Connect',
@@ -32,6 +36,10 @@ export const STEP_LABELS: Record<StepName, string> = {
   confirm: 'Confirm over HTTPS',
   prune: 'Prune old releases',
   remove: 'Remove environment',
+  'server-check': 'Check server (OS, sudo)',
+  packages: 'Install packages (Caddy, rsync)',
+  caddy: 'Configure Caddy',
+  'app-setup': 'Create app users and directories',
 };
 
 export type PipelineEvent =

@@ -1,5 +1,6 @@
 import { LockError, RemoteCommandError, TossError } from '../errors.js';
 import { type RunOptions, type RunResult, SshConnection } from '../remote/connection.js';
+import type { HostTrust } from '../remote/host-key-policy.js';
 import {
   ABSENT,
   CAS_CONFLICT_EXIT,
@@ -37,8 +38,10 @@ export class Session {
     readonly login: Login,
   ) {}
 
-  static async open(login: Login, app: string): Promise<Session> {
+  /** `trust` is for `toss init` only: accept a host known_hosts does not list yet. */
+  static async open(login: Login, app: string, trust?: HostTrust): Promise<Session> {
     const conn = await SshConnection.connect({
+      ...(trust ? { trust } : {}),
       host: login.host,
       port: login.port,
       username: login.user,

@@ -8,6 +8,7 @@ import { setupNetwork } from './network.js';
 import { hostNames } from './paths.js';
 import { procId, runOk, waitFor } from './proc.js';
 import { sshArgv, waitReady } from './ready.js';
+import type { Image } from './recipe.js';
 import { stopTracked, track } from './registry.js';
 import { ensureRootfs, ensureTestKey, type TestKey } from './rootfs.js';
 import type { TestHost } from './types.js';
@@ -17,6 +18,8 @@ export interface BootOptions {
   index?: number;
   /** give up after this long (default 120 s) */
   timeoutMs?: number;
+  /** `bare`: no Caddy and no rsync, for provisioning tests (caCert is '' until Caddy runs) */
+  image?: Image;
 }
 
 function safePath(p: string): string {
@@ -64,7 +67,8 @@ async function diagnose(initPid: number): Promise<string> {
 }
 
 export async function bootHost(options: BootOptions = {}): Promise<TestHost> {
-  const lower = safePath(await ensureRootfs());
+  const image = options.image ?? 'default';
+  const lower = safePath(await ensureRootfs(image));
   const key = await ensureTestKey();
   const timeoutMs = options.timeoutMs ?? 120_000;
   const lease = await allocateLease(options.index);
@@ -116,7 +120,9 @@ export async function bootHost(options: BootOptions = {}): Promise<TestHost> {
     lease.init = procId(initPid);
     writeLease(lease);
 
-    const ready = await waitReady(lease, initPid, n.guestAddr, key, timeoutMs);
+    const ready = await waitReady(lease, initPid, n.guestAddr, key, timeoutMs, {
+      caddy: image !== 'bare',
+    });
     const bootMs = Date.now() - started;
     const knownHostsLine = ready.knownHostsLines.find((l) => l.includes(' ssh-ed25519 ')) as string;
     const host: TestHost = {
@@ -161,7 +167,7 @@ export async function bootHosts(
   n: number,
   options: Omit<BootOptions, 'index'> = {},
 ): Promise<TestHost[]> {
-  await ensureRootfs();
+  await ensureRootfs(options.image);
   const results = await Promise.allSettled(Array.from({ length: n }, () => bootHost(options)));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   const hosts = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));

@@ -56,6 +56,7 @@ export async function waitReady(
   ip: string,
   key: TestKey,
   timeoutMs: number,
+  options: { caddy: boolean } = { caddy: true },
 ): Promise<{
   knownHostsLines: string[];
   knownHostsPath: string;
@@ -116,21 +117,25 @@ export async function waitReady(
     return { knownHostsLines: lines, knownHostsPath };
   })();
 
-  const ca = waitFor(
-    `Caddy's local CA (${CA_PATH})`,
-    timeoutMs,
-    async () => {
-      const r = await exec(['cat', CA_PATH]);
-      return r.code === 0 && r.stdout.includes('END CERTIFICATE') ? r.stdout : undefined;
-    },
-    100,
-    stop.signal,
-  );
+  // A bare host has no Caddy yet: no CA to wait for.
+  const ca = !options.caddy
+    ? Promise.resolve('')
+    : waitFor(
+        `Caddy's local CA (${CA_PATH})`,
+        timeoutMs,
+        async () => {
+          const r = await exec(['cat', CA_PATH]);
+          return r.code === 0 && r.stdout.includes('END CERTIFICATE') ? r.stdout : undefined;
+        },
+        100,
+        stop.signal,
+      );
 
   const [, sshInfo, caCert] = await Promise.all([systemd, ssh, ca]).catch((e: unknown) => {
     stop.abort();
     throw e;
   });
+  if (caCert === '') return { ...sshInfo, caCert, caCertPath: '' };
   const caCertPath = join(lease.dir, 'caddy-root.crt');
   writeFileSync(caCertPath, caCert);
   return { ...sshInfo, caCert, caCertPath };

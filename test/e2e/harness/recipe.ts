@@ -33,20 +33,30 @@ const DPKG_EXCLUDES = [
   '/usr/share/lintian/*',
 ];
 
+/**
+ * `default`: everything toss needs already installed. `bare`: the same minus what `toss init`
+ * installs (Caddy, rsync), a fresh VPS for provisioning tests.
+ */
+export type Image = 'default' | 'bare';
+const BARE_WITHOUT = new Set(['caddy', 'rsync']);
+
 export const CUSTOMIZE_SCRIPT = fileURLToPath(new URL('./rootfs-customize.sh', import.meta.url));
 
 /** mmdebstrap options other than the mirror, hook path and output (those do not change the image). */
-export function recipeArgs(): string[] {
+export function recipeArgs(image: Image = 'default'): string[] {
+  const packages = image === 'bare' ? PACKAGES.filter((p) => !BARE_WITHOUT.has(p)) : PACKAGES;
   return [
     '--variant=apt',
-    `--include=${PACKAGES.join(',')}`,
+    `--include=${packages.join(',')}`,
     ...DPKG_EXCLUDES.map((p) => `--dpkgopt=path-exclude=${p}`),
   ];
 }
 
-export function recipeHash(): string {
+export function recipeHash(image: Image = 'default'): string {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ v: 1, suite: SUITE, args: recipeArgs() }));
+  // The default image's key is unchanged by the image option, so its cache stays valid.
+  const recipe = { v: 1, suite: SUITE, args: recipeArgs(image) };
+  h.update(JSON.stringify(image === 'default' ? recipe : { ...recipe, image }));
   h.update(readFileSync(CUSTOMIZE_SCRIPT));
   return h.digest('hex').slice(0, 16);
 }

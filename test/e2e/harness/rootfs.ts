@@ -15,7 +15,14 @@ import { withDirLock } from './dir-lock.js';
 import { cacheDir, lowerRoot } from './paths.js';
 import { checkPrerequisites } from './prerequisites.js';
 import { run, runOk } from './proc.js';
-import { CUSTOMIZE_SCRIPT, mirrorArgs, recipeArgs, recipeHash, SUITE } from './recipe.js';
+import {
+  CUSTOMIZE_SCRIPT,
+  type Image,
+  mirrorArgs,
+  recipeArgs,
+  recipeHash,
+  SUITE,
+} from './recipe.js';
 
 export interface TestKey {
   keyPath: string;
@@ -60,7 +67,7 @@ export async function ensureTestKey(): Promise<TestKey> {
   };
 }
 
-async function build(tarball: string): Promise<void> {
+async function build(tarball: string, image: Image): Promise<void> {
   const hookDir = mkdtempSync(join(tmpdir(), 'toss-testhost-'));
   // mmdebstrap execs a hook directly only when its path has no shell metacharacters.
   const hook = join(hookDir, 'customize');
@@ -70,11 +77,15 @@ async function build(tarball: string): Promise<void> {
   // The extension tells mmdebstrap to write a zstd tarball; renamed into place only when complete.
   const partial = join(cacheDir(), `.partial-${process.pid}.tar.zst`);
   const { mirror, extra } = mirrorArgs();
+  // Without Caddy there is no /etc/caddy: the shared script's Caddyfile goes in and out again.
+  const bare = image === 'bare';
   const argv = [
     'mmdebstrap',
-    ...recipeArgs(),
+    ...recipeArgs(image),
     ...extra,
+    ...(bare ? ['--customize-hook=mkdir -p "$1/etc/caddy"'] : []),
     `--customize-hook=${hook}`,
+    ...(bare ? ['--customize-hook=rm -rf "$1/etc/caddy"'] : []),
     SUITE,
     partial,
     mirror,
@@ -122,9 +133,9 @@ async function extract(tarball: string, lower: string): Promise<void> {
 }
 
 /** Path of the shared read-only lower dir (built and extracted on first use, by one process). */
-export async function ensureRootfs(): Promise<string> {
+export async function ensureRootfs(image: Image = 'default'): Promise<string> {
   checkPrerequisites();
-  const hash = recipeHash();
+  const hash = recipeHash(image);
   const tarball = join(cacheDir(), `rootfs-${hash}.tar.zst`);
   const lower = join(lowerRoot(), `rootfs-${hash}`);
   await ensureTestKey();
@@ -135,7 +146,7 @@ export async function ensureRootfs(): Promise<string> {
   await withDirLock(
     join(cacheDir(), `.lock-${hash}`),
     async () => {
-      if (!existsSync(tarball)) await build(tarball);
+      if (!existsSync(tarball)) await build(tarball, image);
     },
     { onWait },
   );

@@ -23,9 +23,9 @@ export interface TestHost {
   knownHostsLine: string;
   /** every host key line (ed25519, ecdsa, rsa) the host has */
   knownHostsLines: string[];
-  /** PEM of the CA that Caddy on this host uses for `tls internal` / `local_certs` */
+  /** PEM of the CA that Caddy on this host uses for `tls internal` / `local_certs` ('' on a bare host) */
   caCert: string;
-  /** path of caCert on this machine (for curl --cacert) */
+  /** path of caCert on this machine (for curl --cacert; '' on a bare host) */
   caCertPath: string;
   /**
    * run a command inside the host as root, NOT over SSH (for planting faults, reading files);

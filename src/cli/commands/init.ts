@@ -1,0 +1,433 @@
+/**
+ * `toss init`: the wizard from a bare server and a repository to a first deploy. Every question
+ * is also a flag; `--yes` asks nothing (scripts, CI). Files are planned (and refused) before the
+ * server is touched, written only after provisioning succeeded.
+ */
+import { execFile } from 'node:child_process';
+import { lookup } from 'node:dns/promises';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { hostname, userInfo } from 'node:os';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { type Command, InvalidArgumentError } from 'commander';
+import { ENV_NAME_PATTERN } from '../../config/env-name.js';
+import {
+  buildConfigText,
+  buildWorkflowText,
+  type InitAnswers,
+  parseExistingConfig,
+} from '../../config/init-files.js';
+import { parseConfigText } from '../../config/load.js';
+import { parseServer, serverProblem } from '../../config/server.js';
+import { TossError, UsageError } from '../../errors.js';
+import { type InitTrust, initServer, type PresentedHostKey } from '../../pipeline/init.js';
+import type { Login } from '../../pipeline/request.js';
+import { normalizeFingerprint } from '../../remote/host-key-policy.js';
+import { resolveSshTarget } from '../../remote/ssh-target.js';
+import { renderSummary, type SummaryInput } from '../init-summary.js';
+import { clackPrompter, type Prompter } from '../prompter.js';
+import { cliPrinter, collect } from './deploy.js';
+
+const run = promisify(execFile);
+
+interface InitOptions {
+  server?: string;
+  app?: string;
+  domain?: string;
+  start?: string;
+  deployScript: string[];
+  identity?: string;
+  hostKey?: string;
+  force?: boolean;
+  yes?: boolean;
+  config: string;
+}
+
+const HOST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const FINGERPRINT = /^(?:SHA256:)?[A-Za-z0-9+/]{43}=?$/;
+
+function fingerprint(value: string): string {
+  if (!FINGERPRINT.test(value.trim())) {
+    throw new InvalidArgumentError(
+      'expected a SHA256 fingerprint like SHA256:abc…(43 characters), as ssh-keygen -lf prints it',
+    );
+  }
+  return normalizeFingerprint(value);
+}
+
+const problems = {
+  server: (v: string) => (v ? serverProblem(v) : 'the server is required (like root@203.0.113.10)'),
+  app: (v: string) =>
+    v.length <= 40 && ENV_NAME_PATTERN.test(v)
+      ? undefined
+      : 'expected lowercase letters, digits and single dashes, starting with a letter, at most 40 characters',
+  domain: (v: string) =>
+    v === '' || HOST_NAME.test(v) ? undefined : 'expected a lowercase host name like myapp.com',
+  start: (v: string) => (v.trim() ? undefined : 'the start command is required'),
+};
+
+async function git(cwd: string, args: string[]): Promise<string | undefined> {
+  try {
+    return (await run('git', args, { cwd })).stdout.trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function readIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** An app name from the repository's directory name: `My_App` → `my-app`. */
+function appFromDir(dir: string): string {
+  const slug = basename(dir)
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^[^a-z]+/, '')
+    .replace(/-+$/, '')
+    .slice(0, 40)
+    .replace(/-+$/, '');
+  return slug || 'app';
+}
+
+/** A start command and build steps guessed from package.json, as defaults to confirm. */
+async function guessCommands(dir: string): Promise<{ start?: string; script?: string[] }> {
+  const text = await readIfExists(join(dir, 'package.json'));
+  if (text === undefined) return {};
+  try {
+    const pkg = JSON.parse(text) as { scripts?: Record<string, string> };
+    const lock = await readIfExists(join(dir, 'package-lock.json'));
+    const script = [lock ? 'npm ci' : 'npm install'];
+    if (pkg.scripts?.build) script.push('npm run build');
+    return { ...(pkg.scripts?.start ? { start: 'npm start' } : {}), script };
+  } catch {
+    return {};
+  }
+}
+
+type FileOutcome = 'created' | 'overwritten' | 'unchanged' | 'kept';
+
+interface PlannedFile {
+  path: string;
+  shown: string;
+  text: string;
+  outcome: FileOutcome;
+}
+
+/** Decides per file before anything changes: existing different files need a yes or --force. */
+async function planFile(
+  path: string,
+  shown: string,
+  text: string,
+  options: InitOptions,
+  prompter: Prompter | undefined,
+): Promise<PlannedFile> {
+  const current = await readIfExists(path);
+  const plan = (outcome: FileOutcome) => ({ path, shown, text, outcome });
+  if (current === undefined) return plan('created');
+  if (current === text) return plan('unchanged');
+  if (options.force) return plan('overwritten');
+  if (prompter) {
+    const overwrite = await prompter.confirm(
+      `${shown} exists with other content. Overwrite it?`,
+      false,
+    );
+    return plan(overwrite ? 'overwritten' : 'kept');
+  }
+  throw new UsageError(`${shown} already exists with other content; nothing was changed`, {
+    hint: `pass --force to overwrite it, or run toss init without --yes to be asked`,
+  });
+}
+
+async function ask(
+  prompter: Prompter | undefined,
+  flag: string | undefined,
+  question: { message: string; defaultValue?: string | undefined; placeholder?: string },
+  validate: (v: string) => string | undefined,
+): Promise<string | undefined> {
+  if (flag !== undefined || prompter === undefined) return flag ?? question.defaultValue;
+  return prompter.text({ ...question, validate });
+}
+
+async function askDeployScript(
+  prompter: Prompter | undefined,
+  flag: string[],
+  defaults: string[] | undefined,
+): Promise<string[] | undefined> {
+  if (flag.length > 0 || prompter === undefined) return flag.length > 0 ? flag : defaults;
+  const commands: string[] = [];
+  for (;;) {
+    const suggestion = defaults?.[commands.length];
+    const first = commands.length === 0;
+    const answer = await prompter.text({
+      message: first
+        ? 'Deploy script: first command run in each new release (install, build)'
+        : 'Next deploy command (empty to finish)',
+      defaultValue: suggestion,
+      placeholder: first ? 'npm ci' : undefined,
+      validate: (v) => (first && !v.trim() ? 'at least one command is required' : undefined),
+    });
+    if (!answer.trim()) return commands;
+    commands.push(answer.trim());
+  }
+}
+
+async function serverAddress(host: string): Promise<string | undefined> {
+  try {
+    return (await lookup(host)).address;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Adds the accepted key to known_hosts (created 0600 if missing), as ssh's accept-new does. */
+async function recordHostKey(file: string, line: string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  const current = await readIfExists(file);
+  const gap = current && !current.endsWith('\n') ? '\n' : '';
+  await appendFile(file, `${gap}${line}\n`, { mode: 0o600 });
+}
+
+async function runInit(options: InitOptions): Promise<void> {
+  const prompter = options.yes ? undefined : clackPrompter();
+  if (prompter && !process.stdin.isTTY) {
+    throw new UsageError('toss init asks its questions on a terminal, and there is none here', {
+      hint: 'for scripts and CI pass --yes with --server, --app, --start and --deploy-script (and --host-key SHA256:… to pin the server key)',
+    });
+  }
+  const configPath = resolve(options.config);
+  const projectDir = dirname(configPath);
+  const origin = await git(projectDir, ['remote', 'get-url', 'origin']);
+  if (!origin) {
+    throw new TossError(`${projectDir} is not a git checkout with an "origin" remote`, {
+      hint: 'toss records the repository an app is deployed from: run init in a clone (git remote add origin URL)',
+    });
+  }
+  const repoRoot = (await git(projectDir, ['rev-parse', '--show-toplevel'])) ?? projectDir;
+  const defaultBranch =
+    (await git(projectDir, ['symbolic-ref', '--short', 'refs/remotes/origin/HEAD']))?.replace(
+      /^origin\//,
+      '',
+    ) ??
+    (await git(projectDir, ['symbolic-ref', '--short', '-q', 'HEAD'])) ??
+    'main';
+
+  const existing = parseExistingConfig(await readIfExists(configPath));
+  const guess = await guessCommands(projectDir);
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const strs = (v: unknown) =>
+    Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined;
+
+  prompter?.intro('toss init');
+  const server = await ask(
+    prompter,
+    options.server,
+    {
+      message: 'Server (SSH target: user@host[:port] or a ~/.ssh/config alias)',
+      defaultValue: str(existing.server),
+      placeholder: 'root@203.0.113.10',
+    },
+    problems.server,
+  );
+  const app = await ask(
+    prompter,
+    options.app,
+    { message: 'App name', defaultValue: str(existing.app) ?? appFromDir(repoRoot) },
+    problems.app,
+  );
+  const domain = await ask(
+    prompter,
+    options.domain,
+    {
+      message: 'Domain for production (empty: <env>.<app>.<ip>.sslip.io names)',
+      defaultValue: str(existing.domain),
+      placeholder: 'myapp.com',
+    },
+    problems.domain,
+  );
+  const startCommand = await ask(
+    prompter,
+    options.start,
+    {
+      message: 'Start command (must listen on $PORT)',
+      defaultValue: str(existing.startCommand) ?? guess.start,
+      placeholder: 'node server.js',
+    },
+    problems.start,
+  );
+  const deployScript = await askDeployScript(
+    prompter,
+    options.deployScript,
+    strs(existing.deployScript) ?? guess.script,
+  );
+
+  const missing = [
+    server ? undefined : '--server',
+    startCommand ? undefined : '--start',
+    deployScript?.length ? undefined : '--deploy-script',
+  ].filter(Boolean);
+  if (missing.length > 0) {
+    throw new UsageError(
+      `toss init --yes needs ${missing.join(', ')} (no toss.json to take them from)`,
+      {
+        hint: 'example: toss init --yes --server root@203.0.113.10 --app myapp --start "node server.js" --deploy-script "npm ci"',
+      },
+    );
+  }
+  for (const [name, value] of [
+    ['--server', server],
+    ['--app', app],
+    ['--domain', domain ?? ''],
+  ] as const) {
+    const key = name.slice(2) as 'server' | 'app' | 'domain';
+    const problem = problems[key](value ?? '');
+    if (problem) throw new UsageError(`${name}: ${problem}, got ${JSON.stringify(value)}`);
+  }
+  const answers: InitAnswers = {
+    server: server as string,
+    app: app as string,
+    domain: domain || undefined,
+    startCommand: startCommand as string,
+    deployScript: deployScript as string[],
+  };
+
+  const configText = buildConfigText(answers, existing);
+  const workflowPath = join(repoRoot, '.github', 'workflows', 'toss.yml');
+  const shown = (p: string) => relative(process.cwd(), p) || p;
+  const workflowText = buildWorkflowText({
+    defaultBranch,
+    workingDirectory: relative(repoRoot, projectDir) || '.',
+  });
+  const files = [
+    await planFile(configPath, shown(configPath), configText, options, prompter),
+    await planFile(workflowPath, shown(workflowPath), workflowText, options, prompter),
+  ];
+  // What the server is provisioned for: the toss.json that will be in effect.
+  const config = parseConfigText(
+    files[0]!.outcome === 'kept' ? ((await readIfExists(configPath)) as string) : configText,
+    shown(configPath),
+  );
+
+  const target = parseServer(config.server);
+  const ssh = await resolveSshTarget({
+    host: target.host,
+    ...(target.userGiven ? { user: target.user } : {}),
+    ...(target.portGiven ? { port: target.port } : {}),
+    ...(options.identity ? { identity: options.identity } : {}),
+  });
+  const login: Login = {
+    host: ssh.host,
+    port: ssh.port,
+    user: ssh.user,
+    knownHosts: ssh.knownHosts,
+    ...(ssh.privateKey ? { privateKey: ssh.privateKey } : {}),
+    ...(ssh.identityFile ? { identityFile: ssh.identityFile } : {}),
+    ...(ssh.agent ? { agent: ssh.agent } : {}),
+  };
+  const trust: InitTrust = options.hostKey
+    ? { kind: 'pinned', fingerprint: options.hostKey }
+    : prompter
+      ? { kind: 'confirm', confirm: (key) => confirmHostKey(prompter, ssh.knownHostsFile, key) }
+      : { kind: 'accept-new' };
+  const name = (await git(projectDir, ['config', 'user.name'])) ?? userInfo().username;
+  const result = await initServer(
+    {
+      login,
+      app: config.app,
+      origin,
+      dependencies: config.dependencies,
+      actor: { by: `${name} (${hostname()})` },
+      trust,
+    },
+    cliPrinter(),
+  );
+  const recordedKey = result.hostKey.source !== 'known-hosts';
+  if (recordedKey) await recordHostKey(ssh.knownHostsFile, result.hostKey.line);
+
+  for (const file of files) {
+    if (file.outcome === 'created' || file.outcome === 'overwritten') {
+      await mkdir(dirname(file.path), { recursive: true });
+      await writeFile(file.path, file.text);
+    }
+  }
+
+  const summary: SummaryInput = {
+    app: config.app,
+    domain: config.domain,
+    previewDomain: config.previewDomain,
+    serverIp: await serverAddress(login.host),
+    knownHostsLine: result.hostKey.line,
+    knownHostsFile: ssh.knownHostsFile,
+    recordedKey,
+    identityFile: ssh.identityFile,
+    loginTarget: `${login.user}@${login.host}${login.port === 22 ? '' : `:${login.port}`}`,
+    serverChanges: result.changes,
+    files: files.map((f) => ({ path: f.shown, outcome: f.outcome })),
+  };
+  process.stdout.write(renderSummary(summary));
+}
+
+async function confirmHostKey(
+  prompter: Prompter,
+  knownHostsFile: string,
+  key: PresentedHostKey,
+): Promise<boolean> {
+  prompter.note(
+    [
+      `The server presented this ${key.keyType} host key, which ${knownHostsFile} does not list:`,
+      `  ${key.fingerprint}`,
+      'Compare it with the fingerprint the server itself shows (on its console, or from your provider):',
+      '  ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub',
+    ].join('\n'),
+    'Unknown host key — not verified yet',
+  );
+  return prompter.confirm(`Is ${key.fingerprint} the server's key? Trust it and continue`, false);
+}
+
+export function registerInit(program: Command): void {
+  program
+    .command('init')
+    .description(
+      'set up a server and this repository: test SSH, provision (Caddy, rsync, users, /srv/<app>), write toss.json and the GitHub workflow',
+    )
+    .option('--server <target>', 'SSH target: user@host[:port] or a ~/.ssh/config alias')
+    .option('--app <name>', 'app name (default: the repository directory name)')
+    .option('--domain <host>', 'production host name (default: sslip.io names)')
+    .option('--start <command>', 'command that starts the app; it must listen on $PORT')
+    .option(
+      '--deploy-script <command>',
+      'command run in each new release (install, build); repeatable, in order',
+      collect,
+      [],
+    )
+    .option(
+      '-i, --identity <path>',
+      'private key to log in with (default: agent, ~/.ssh/id_*; or TOSS_SSH_KEY)',
+    )
+    .option(
+      '--host-key <fingerprint>',
+      'trust the server only if its host key has this fingerprint (SHA256:…, from ssh-keygen -lf on the server)',
+      fingerprint,
+    )
+    .option('--force', 'overwrite an existing toss.json or workflow that differs')
+    .option(
+      '-y, --yes',
+      'ask nothing: take flags and defaults, accept a new host key like ssh accept-new (a changed key is always refused)',
+    )
+    .option('-c, --config <path>', 'path of toss.json to write', 'toss.json')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  toss init
+  toss init --yes --server root@203.0.113.10 --app myapp --domain myapp.com \\
+    --start "node server.js" --deploy-script "npm ci" --deploy-script "npm run build"
+  toss init --yes --host-key SHA256:4b3f…  --server deploy@myapp.com   pin the server's key`,
+    )
+    .action((options: InitOptions) => runInit(options));
+}

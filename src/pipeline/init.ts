@@ -1,0 +1,305 @@
+/**
+ * `toss init` on the server: connect (accepting a new host key only as the door was told),
+ * check the system before changing anything, then provision only what is missing, so a re-run
+ * reports nothing to change.
+ */
+import { RemoteCommandError, TossError } from '../errors.js';
+import {
+  HostKeyRefusedError,
+  type HostTrust,
+  type VerifiedHostKey,
+} from '../remote/host-key-policy.js';
+import { installCaddyFileArgv } from '../server/caddy-apply.js';
+import { ensureImportLine } from '../server/caddy-site.js';
+import { ensureUsersArgv } from '../server/layout.js';
+import { checkOrigin, normalizeOrigin } from '../server/origin.js';
+import { CADDYFILE } from '../server/paths.js';
+import {
+  appLayoutArgv,
+  assertSupportedOs,
+  enableCaddyArgv,
+  installFailureHint,
+  installPackagesArgv,
+  type OsRelease,
+  osReleaseArgv,
+  parseOsRelease,
+  parseProbe,
+  probeArgv,
+  type ServerSnapshot,
+} from '../server/provision.js';
+import { emptyState, pendingDependencies, recordDependency } from '../server/state.js';
+import { dependencyRunArgv } from '../server/systemd-run.js';
+import type { EventSink, StepName } from './events.js';
+import { acquireLock } from './lock.js';
+import type { Actor, Login } from './request.js';
+import { Session } from './session.js';
+import { lineSplitter, step } from './step.js';
+
+/** The key an unknown server presented, for the door to show before trusting it. */
+export type PresentedHostKey = Omit<VerifiedHostKey, 'source'>;
+
+/** How `init` may trust a host that known_hosts does not list yet (a changed key: never). */
+export type InitTrust =
+  /** ask the user to confirm the fingerprint (interactive) */
+  | { kind: 'confirm'; confirm: (key: PresentedHostKey) => Promise<boolean> }
+  /** `--yes`: like ssh's StrictHostKeyChecking=accept-new */
+  | { kind: 'accept-new' }
+  /** `--host-key SHA256:…` */
+  | { kind: 'pinned'; fingerprint: string };
+
+export interface InitRequest {
+  login: Login;
+  app: string;
+  /** the repository's remote URL, recorded as the app's origin */
+  origin: string;
+  /** toss.json `dependencies`: run as root, recorded in state */
+  dependencies: Record<string, string>;
+  actor: Actor;
+  trust: InitTrust;
+}
+
+export interface InitResult {
+  hostKey: VerifiedHostKey;
+  os: OsRelease;
+  /** what this run changed, one line each; empty when the server was already provisioned */
+  changes: string[];
+}
+
+/** Provisions the server for one app (SPEC "CLI": toss init). */
+export async function initServer(request: InitRequest, sink: EventSink): Promise<InitResult> {
+  const { app } = request;
+  const origin = normalizeOrigin(request.origin);
+  const session = await step(
+    sink,
+    'connect',
+    () => openTrusted(request),
+    (s) => `${s.conn.target} (${s.conn.hostKey.fingerprint})`,
+  );
+  try {
+    const hostKey = session.conn.hostKey;
+    if (hostKey.source === 'accepted-new') {
+      sink({
+        type: 'notice',
+        message: `accepted the new host key ${hostKey.fingerprint} (${hostKey.keyType}) without asking, as --yes does (like ssh -o StrictHostKeyChecking=accept-new); compare it with the server's own key`,
+      });
+    }
+    const { os, snapshot } = await step(
+      sink,
+      'server-check',
+      async () => {
+        // Read-only until every check passed: an unsupported system or a foreign app is left as it was.
+        const release = await session.conn.run(osReleaseArgv(), { allowFailure: true });
+        const os = release.code === 0 ? parseOsRelease(release.stdout) : undefined;
+        assertSupportedOs(os);
+        const snapshot = parseProbe((await session.root(probeArgv(app))).stdout);
+        if (snapshot.stateExists) checkOrigin(app, (await session.readState())?.origin, origin);
+        return { os: os as OsRelease, snapshot };
+      },
+      (r) => `${r.os.prettyName}, ${session.conn.isRoot ? 'root' : 'passwordless sudo'}`,
+    );
+    const changes: string[] = [];
+    await step(
+      sink,
+      'packages',
+      () => installMissing(session, snapshot, sink, changes),
+      (d) => d,
+    );
+    await step(
+      sink,
+      'caddy',
+      () => configureCaddy(session, snapshot, changes),
+      (d) => d,
+    );
+    await step(
+      sink,
+      'app-setup',
+      () => setUpApp(session, snapshot, origin, changes),
+      (d) => d,
+    );
+    await step(
+      sink,
+      'dependencies',
+      () => applyDependencies(session, request, origin, sink, changes),
+      (d) => d,
+    );
+    return { hostKey, os, changes };
+  } finally {
+    await session.close();
+  }
+}
+
+async function openTrusted(request: InitRequest): Promise<Session> {
+  const { login, app, trust } = request;
+  if (trust.kind === 'accept-new') return Session.open(login, app, { acceptNew: true });
+  if (trust.kind === 'pinned') {
+    return Session.open(login, app, { pinnedFingerprint: trust.fingerprint });
+  }
+  try {
+    return await Session.open(login, app);
+  } catch (error) {
+    if (
+      !(error instanceof HostKeyRefusedError) ||
+      error.reason !== 'unknown' ||
+      error.presented === undefined
+    ) {
+      throw error;
+    }
+    const presented = error.presented;
+    if (!(await trust.confirm(presented))) {
+      throw new TossError(
+        `host key ${presented.fingerprint} not confirmed; nothing was changed on the server`,
+        {
+          hint: `compare it with the server's own key (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the server), then run toss init again, or pass --host-key ${presented.fingerprint}`,
+        },
+      );
+    }
+    // Pinned to what the user saw: a different key on the second connection is refused.
+    const pinned: HostTrust = { pinnedFingerprint: presented.fingerprint };
+    return Session.open(login, app, pinned);
+  }
+}
+
+async function installMissing(
+  session: Session,
+  snapshot: ServerSnapshot,
+  sink: EventSink,
+  changes: string[],
+): Promise<string> {
+  const missing = snapshot.missingPackages;
+  if (missing.length === 0) return 'already installed';
+  const tail: string[] = [];
+  const result = await runStreaming(session, 'packages', installPackagesArgv(missing), sink, tail);
+  if (result !== 0) {
+    const output = tail.join('\n');
+    throw new RemoteCommandError(`apt-get install ${missing.join(' ')}`, result, output, {
+      message: `installing ${missing.join(', ')} failed (exit ${result ?? 'signal'}):\n${output}`,
+      hint: installFailureHint(output),
+    });
+  }
+  changes.push(`installed ${missing.join(', ')}`);
+  return `installed ${missing.join(', ')}`;
+}
+
+async function configureCaddy(
+  session: Session,
+  snapshot: ServerSnapshot,
+  changes: string[],
+): Promise<string> {
+  const done: string[] = [];
+  // A fresh install is already enabled and running (Debian's postinst); probe before acting.
+  const after = snapshot.missingPackages.includes('caddy')
+    ? parseProbe((await session.root(probeArgv(session.app))).stdout)
+    : snapshot;
+  if (!after.caddyEnabled || !after.caddyActive) {
+    await session.root(enableCaddyArgv());
+    done.push('enabled and started Caddy');
+  }
+  const caddyfile = (await session.conn.readFileIfExists(CADDYFILE)) ?? '';
+  const withImport = ensureImportLine(caddyfile);
+  if (withImport.changed) {
+    // Validated with the rest of the user's Caddyfile, then a graceful reload; rolled back on failure.
+    await session.root(installCaddyFileArgv(CADDYFILE), { stdin: withImport.text });
+    done.push(`added the toss import line to ${CADDYFILE}`);
+  }
+  changes.push(...done);
+  return done.length ? done.join('; ') : 'nothing to change';
+}
+
+async function setUpApp(
+  session: Session,
+  snapshot: ServerSnapshot,
+  origin: string,
+  changes: string[],
+): Promise<string> {
+  const app = session.app;
+  const done: string[] = [];
+  if (!snapshot.usersPresent) {
+    await session.root(ensureUsersArgv(app));
+    done.push('created the app users');
+  }
+  if (!snapshot.layoutOk) {
+    await session.root(appLayoutArgv(app));
+    done.push(`created ${session.paths.tossDir} and empty secrets files`);
+  }
+  let wrote = false;
+  await session.updateState((state) => {
+    if (state === undefined) {
+      wrote = true;
+      return emptyState(app, origin);
+    }
+    checkOrigin(app, state.origin, origin);
+    if (state.origin !== undefined) return state;
+    wrote = true;
+    return { ...state, origin };
+  });
+  if (wrote) done.push(`recorded origin ${origin} in ${session.paths.stateFile}`);
+  changes.push(...done);
+  return done.length ? done.join('; ') : 'nothing to change';
+}
+
+async function applyDependencies(
+  session: Session,
+  request: InitRequest,
+  origin: string,
+  sink: EventSink,
+  changes: string[],
+): Promise<string> {
+  const state = await session.readState();
+  const pending = state ? pendingDependencies(state, request.dependencies) : [];
+  if (pending.length === 0) return 'none pending';
+  // Under the app's lock, as a production deploy applies them: never two runs at once.
+  const lock = await acquireLock(
+    session,
+    { environment: 'production', actor: request.actor, lockWaitSeconds: 0, origin },
+    sink,
+  );
+  try {
+    for (const name of pending) {
+      const command = request.dependencies[name] as string;
+      const tail: string[] = [];
+      const code = await runStreaming(
+        session,
+        'dependencies',
+        dependencyRunArgv({ app: request.app, command }),
+        sink,
+        tail,
+        true,
+      );
+      if (code !== 0) {
+        throw new RemoteCommandError(`dependency ${name}`, code, tail.join('\n'), {
+          message: `dependency ${name} (\`${command}\`) failed (exit ${code ?? 'signal'}):\n${tail.join('\n')}`,
+          hint: 'fix the command in toss.json dependencies, then run toss init again',
+        });
+      }
+      await session.updateStateAsHolder((s) =>
+        recordDependency(s, name, command, new Date().toISOString()),
+      );
+      changes.push(`applied dependency ${name}`);
+    }
+  } finally {
+    await lock.release();
+  }
+  return `applied ${pending.join(', ')}`;
+}
+
+/** Runs a long command as root, streaming its lines; returns the exit code, keeps the last lines. */
+async function runStreaming(
+  session: Session,
+  stepName: StepName,
+  argv: string[],
+  sink: EventSink,
+  tail: string[],
+  guarded = false,
+): Promise<number | null> {
+  const out = lineSplitter((line) => {
+    sink({ type: 'output', step: stepName, line });
+    tail.push(line);
+    if (tail.length > 40) tail.shift();
+  });
+  const onData = (chunk: Buffer) => out.push(chunk);
+  const result = guarded
+    ? await session.guardedStart(argv, { onStdout: onData, onStderr: onData })
+    : await session.root(argv, { onStdout: onData, onStderr: onData, allowFailure: true });
+  out.flush();
+  return result.code;
+}
