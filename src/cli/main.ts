@@ -1,7 +1,13 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { registerDeploy } from './commands/deploy.js';
+import { registerInit } from './commands/init.js';
+import { registerList, registerStatus } from './commands/list.js';
+import { registerLock } from './commands/lock.js';
+import { registerLogs, registerSsh } from './commands/logs.js';
 import { registerRemove } from './commands/remove.js';
+import { registerReleases, registerRollback } from './commands/rollback.js';
+import { registerSecrets } from './commands/secrets.js';
 import { renderError } from './output.js';
 
 /** Builds the `toss` program; each command lives in its own file and registers itself here. */
@@ -15,15 +21,27 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run toss --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerInit(program);
   registerDeploy(program);
   registerRemove(program);
+  registerRollback(program);
+  registerReleases(program);
+  registerList(program);
+  registerStatus(program);
+  registerLogs(program);
+  registerSsh(program);
+  registerSecrets(program);
+  registerLock(program);
   program.addHelpText(
     'after',
     `
 Examples:
   toss deploy production        deploy the working tree to production
   toss deploy pr-42 -s DEBUG=1  deploy a preview with an override
-  toss remove pr-42             tear a preview down`,
+  toss remove pr-42             tear a preview down
+  toss status                   environments, lock and drift, with the commands that fix it
+  toss rollback production      put the previous release live again
+  toss logs production -f       follow the service's journal`,
   );
   return program;
 }

@@ -28,10 +28,14 @@ export interface LockRequest {
   origin?: string | undefined;
   onLockAcquired?: ((token: string) => void) | undefined;
   onLockReleased?: ((token: string) => void) | undefined;
+  /** checks state before the lock is taken (origin); throwing leaves everything untouched */
+  verify?: ((state: State) => void) | undefined;
 }
 
 export interface HeldLock {
   token: string;
+  /** state.json as written when the lock was taken */
+  state: State;
   /** releases the lock if this run still holds it; never throws */
   release(): Promise<void>;
 }
@@ -63,10 +67,12 @@ export async function acquireLock(
   const host = hostname();
   const started = Date.now();
   let announced = false;
+  let held: State;
   for (;;) {
     let outcome = { kind: 'held' } as Outcome;
-    await session.updateState((current: State | undefined) => {
+    held = await session.updateState((current: State | undefined) => {
       const state = current ?? emptyState(session.app, request.origin);
+      request.verify?.(state);
       const now = new Date();
       const decision = decideAcquire(state.lock, { token, host, now, isPidAlive });
       if (decision === 're-enter') {
@@ -124,6 +130,7 @@ export async function acquireLock(
   const beat = startHeartbeat(session, sink);
   return {
     token,
+    state: held,
     async release() {
       beat.stop();
       try {

@@ -1,6 +1,7 @@
 import { LockError, RemoteCommandError, TossError } from '../errors.js';
 import { type RunOptions, type RunResult, SshConnection } from '../remote/connection.js';
 import type { HostTrust } from '../remote/host-key-policy.js';
+import { shellJoin } from '../remote/quote.js';
 import {
   ABSENT,
   CAS_CONFLICT_EXIT,
@@ -9,6 +10,7 @@ import {
   guardedStartArgv,
   parseReadWithSha,
   readWithShaArgv,
+  sha256Hex,
   TOKEN_MISMATCH_EXIT,
 } from '../server/cas.js';
 import { isOwnLock } from '../server/lock.js';
@@ -31,6 +33,9 @@ interface Versioned<T> {
  */
 export class Session {
   token: string | undefined;
+  // The last content (and its sha) this session read or wrote, per file: a compare-and-swap can
+  // start from it and skip a read; a conflict falls back to reading.
+  private readonly known = new Map<string, { sha: string; content: string | null }>();
 
   private constructor(
     readonly conn: SshConnection,
@@ -89,6 +94,15 @@ export class Session {
   }
 
   /**
+   * Several guarded commands in one round trip, each run only if the one before succeeded.
+   * stdin goes to the chain: only one of the commands may read it.
+   */
+  batch(argvs: string[][], options: Omit<RunOptions, 'sudo'> = {}): Promise<RunResult> {
+    if (argvs.length === 1) return this.guarded(argvs[0]!, options);
+    return this.guarded(['sh', '-c', argvs.map((argv) => shellJoin(argv)).join(' && ')], options);
+  }
+
+  /**
    * A long step (a transient unit that may run for minutes): starts only while this run holds the
    * lock, but does not keep state.json's flock while it runs, so heartbeats and other clients
    * are not blocked. Breaking the lock stops the unit. Exit codes are returned as with
@@ -118,6 +132,7 @@ export class Session {
   ): Promise<Versioned<T>> {
     const { stdout } = await this.root(readWithShaArgv(file, lockFile));
     const { sha, content } = parseReadWithSha(stdout);
+    this.known.set(file, { sha, content });
     return { value: parse(content), sha };
   }
 
@@ -130,13 +145,25 @@ export class Session {
     change: (current: T) => T,
   ): Promise<T> {
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const current = await this.readVersioned(file, lockFile, parse);
+      const cached = attempt === 0 ? this.known.get(file) : undefined;
+      const current = cached
+        ? { value: parse(cached.content), sha: cached.sha }
+        : await this.readVersioned(file, lockFile, parse);
       const next = change(current.value);
       const content = serialize(next);
-      if (current.sha !== ABSENT && content === serialize(current.value)) return next;
+      if (current.sha !== ABSENT && content === serialize(current.value)) {
+        if (cached === undefined) return next;
+        // Nothing to write judging by a possibly stale copy: check against the file itself.
+        this.known.delete(file);
+        continue;
+      }
       const { argv, stdin } = casWriteArgv({ file, lockFile, expectedSha: current.sha, content });
       const result = await this.root(argv, { stdin, allowFailure: true });
-      if (result.code === 0) return next;
+      if (result.code === 0) {
+        this.known.set(file, { sha: sha256Hex(content), content });
+        return next;
+      }
+      this.known.delete(file);
       if (result.code !== CAS_CONFLICT_EXIT) {
         throw new RemoteCommandError(`write ${file}`, result.code, result.stderr.trim());
       }

@@ -3,6 +3,7 @@
  * The old instance is stopped by a transient timer, so a deploy never sleeps through the drain.
  */
 import { envPaths } from './paths.js';
+import { writeFileIfChangedArgv } from './write-file.js';
 
 /** Seconds the old instance keeps running after Caddy stopped sending it new requests. */
 export const DRAIN_SECONDS = 5;
@@ -61,4 +62,19 @@ export function retireInstanceArgv(
 export function routedPort(siteFile: string | null): number | undefined {
   const match = siteFile === null ? null : /reverse_proxy\s+127\.0\.0\.1:(\d+)/.exec(siteFile);
   return match ? Number(match[1]) : undefined;
+}
+
+// The unit file is written only when it changed, and only then does systemd reload.
+const INSTALL_UNIT = `out=$("$@") || exit $?
+[ "$out" != changed ] || systemctl daemon-reload`;
+
+/** Writes stdin as the environment's template unit; daemon-reload only when it changed. */
+export function installUnitArgv(app: string, environment: string): string[] {
+  return [
+    'sh',
+    '-c',
+    INSTALL_UNIT,
+    'sh',
+    ...writeFileIfChangedArgv({ path: envPaths(app, environment).unitTemplateFile, mode: 0o644 }),
+  ];
 }

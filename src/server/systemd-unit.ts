@@ -64,7 +64,9 @@ export function buildUnitTemplate(params: UnitTemplateParams): string {
     `ExecStart=/usr/bin/env PORT=%i TOSS_PORT=%i HOST=127.0.0.1 /bin/sh -c ${systemdQuote(params.startCommand)}`,
     'Restart=always',
     'RestartSec=1',
-    'KillMode=mixed',
+    // SIGTERM to every process of the unit, so the app itself (not only the sh in front of it)
+    // can finish its requests before the drain ends.
+    'KillMode=control-group',
     `TimeoutStopSec=${stopTimeout}`,
     ...(memory === undefined ? [] : [`MemoryMax=${memory}`]),
     ...(cpu === undefined ? [] : [`CPUQuota=${cpu}`]),

@@ -81,7 +81,7 @@ Environment=HOME=/srv/shop/production/cache
 ExecStart=/usr/bin/env PORT=%i TOSS_PORT=%i HOST=127.0.0.1 /bin/sh -c "node server.js --greeting \\"hi $$USER\\" --load 50%%"
 Restart=always
 RestartSec=1
-KillMode=mixed
+KillMode=control-group
 TimeoutStopSec=30
 MemoryMax=512M
 CPUQuota=150%

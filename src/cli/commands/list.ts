@@ -1,0 +1,73 @@
+import type { Command } from 'commander';
+import { listApp, statusOfApp } from '../../pipeline/inspect.js';
+import { loadContext } from '../context.js';
+import { renderList, renderStatus } from '../render-status.js';
+import { printJson, withServerOptions } from './common.js';
+
+export const LIST_JSON_HELP = `
+JSON (--json), stable; absent values are null:
+  { "version": 1, "app": "hello",
+    "environments": [            production first, then by name
+      { "name": "production", "url": "https://example.com/",
+        "ports": [3000, 3001], "livePort": 3000,
+        "release": "20261127T223015Z-3fa9", "previousRelease": "…" | null,
+        "releases": ["…"],                   kept releases, oldest first
+        "commit": "<sha>", "deployedAt": "<ISO 8601>", "by": "alice (laptop)",
+        "runUrl": "…" | null, "branch": "…" | null, "pr": 42 | null,
+        "service": "active" | "failed" | "inactive" | "activating" | … }  the live instance's state
+    ] }`;
+
+export function registerList(program: Command): void {
+  withServerOptions(
+    program
+      .command('list')
+      .description('list environments: URL, port, release, commit, deployed at/by, service state')
+      .option('--json', 'print JSON (shape below)'),
+  )
+    .addHelpText(
+      'after',
+      `${LIST_JSON_HELP}
+
+Examples:
+  toss list
+  toss list --json | jq -r '.environments[].url'`,
+    )
+    .action(async (options: { json?: boolean; config: string; identity?: string }) => {
+      const context = await loadContext(options);
+      const listing = await listApp(context.config, context.login);
+      if (options.json) printJson(listing);
+      else process.stdout.write(renderList(listing));
+    });
+}
+
+export function registerStatus(program: Command): void {
+  withServerOptions(
+    program
+      .command('status')
+      .description(
+        'config summary, environments, override keys (never values), lock, dependencies and drift warnings',
+      )
+      .option('--json', 'print JSON'),
+  )
+    .addHelpText(
+      'after',
+      `
+JSON (--json): { "version": 1, "app", "server", "origin", "config": {…},
+  "environments": [ <as in toss list --json> + "overrideKeys": ["KEY", …] ],
+  "lock": null | { "environment", "by", "host", "pid", "startedAt", "heartbeatAt", "runUrl",
+                   "stale", "description" },
+  "dependencies": [ { "name", "command", "appliedAt", "pending" } ],
+  "secrets": { "production": <number of keys> | null, "preview": … },
+  "warnings": [ { "kind", "environment", "message", "fix" } ] }   fix: the command that repairs it
+
+Examples:
+  toss status
+  toss status --json | jq '.warnings'`,
+    )
+    .action(async (options: { json?: boolean; config: string; identity?: string }) => {
+      const context = await loadContext(options);
+      const status = await statusOfApp(context.config, context.login);
+      if (options.json) printJson(status);
+      else process.stdout.write(renderStatus(status));
+    });
+}

@@ -1,0 +1,77 @@
+import type { Command } from 'commander';
+import { TossError } from '../../errors.js';
+import { openShell, streamLogs } from '../../pipeline/shell.js';
+import { loadContext } from '../context.js';
+import { lineCount, withServerOptions } from './common.js';
+
+export function registerLogs(program: Command): void {
+  withServerOptions(
+    program
+      .command('logs')
+      .description("print the journal of an environment's service")
+      .argument('<environment>', 'environment name')
+      .option('-n, --lines <N>', 'how many of the last lines to print', lineCount, 100)
+      .option('-f, --follow', 'keep printing new lines until Ctrl-C'),
+  )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  toss logs production
+  toss logs pr-42 -n 500
+  toss logs production -f      follow; Ctrl-C ends it (exit status 0)`,
+    )
+    .action(
+      async (
+        environment: string,
+        options: { lines: number; follow?: boolean; config: string; identity?: string },
+      ) => {
+        const context = await loadContext(options);
+        const abort = new AbortController();
+        const onSignal = () => abort.abort();
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+        try {
+          await streamLogs(context.login, context.config.app, environment, {
+            lines: options.lines,
+            follow: Boolean(options.follow),
+            write: (chunk) => process.stdout.write(chunk),
+            writeErr: (chunk) => process.stderr.write(chunk),
+            signal: abort.signal,
+          });
+        } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        }
+      },
+    );
+}
+
+export function registerSsh(program: Command): void {
+  withServerOptions(
+    program
+      .command('ssh')
+      .description("open a shell on the server in the environment's live release directory")
+      .argument('<environment>', 'environment name'),
+  )
+    .addHelpText(
+      'after',
+      `
+Uses the system ssh with the host key toss verified (StrictHostKeyChecking=yes, no ~/.ssh/config),
+as root (through sudo -n for other users).
+
+Examples:
+  toss ssh production
+  toss ssh pr-42`,
+    )
+    .action(async (environment: string, options: { config: string; identity?: string }) => {
+      const context = await loadContext(options);
+      const code = await openShell(context.login, context.config.app, environment);
+      // 255 is ssh's own failure; any other status is the remote shell's last command.
+      if (code === 255) {
+        throw new TossError('ssh could not open the session (exit 255); see its message above', {
+          hint: 'check that the system ssh can reach the server (toss list works over the same key)',
+        });
+      }
+    });
+}

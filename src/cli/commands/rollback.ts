@@ -1,0 +1,64 @@
+import type { Command } from 'commander';
+import { readKeptReleases, rollback } from '../../pipeline/rollback.js';
+import { loadContext } from '../context.js';
+import { renderReleases } from '../render-status.js';
+import { withServerOptions } from './common.js';
+import { cliPrinter, seconds } from './deploy.js';
+
+export function registerRollback(program: Command): void {
+  withServerOptions(
+    program
+      .command('rollback')
+      .description('put a kept release live again: the one before the live one, or the one named')
+      .argument('<environment>', 'environment name')
+      .argument('[release]', 'release id (toss releases <environment> lists them)')
+      .option('--lock-wait <seconds>', 'wait this long for another deploy of this app', seconds, 0),
+  )
+    .addHelpText(
+      'after',
+      `
+The release starts on the idle port and must pass the health check before it gets traffic.
+
+Examples:
+  toss rollback production
+  toss rollback production 20261127T223015Z-3fa9`,
+    )
+    .action(
+      async (
+        environment: string,
+        release: string | undefined,
+        options: { lockWait: number; config: string; identity?: string },
+      ) => {
+        const context = await loadContext(options);
+        const result = await rollback(
+          {
+            config: context.config,
+            login: context.login,
+            environment,
+            actor: context.actor,
+            lockWaitSeconds: options.lockWait,
+            release,
+          },
+          cliPrinter(),
+        );
+        process.stdout.write(
+          `\n${result.environment} rolled back from ${result.from} to ${result.release}${result.url ? ` at ${result.url}` : ''}\n`,
+        );
+      },
+    );
+}
+
+export function registerReleases(program: Command): void {
+  withServerOptions(
+    program
+      .command('releases')
+      .description('list the kept releases of an environment (live, previous)')
+      .argument('<environment>', 'environment name'),
+  )
+    .addHelpText('after', '\nExamples:\n  toss releases production')
+    .action(async (environment: string, options: { config: string; identity?: string }) => {
+      const context = await loadContext(options);
+      const kept = await readKeptReleases(context.login, context.config.app, environment);
+      process.stdout.write(renderReleases(environment, kept));
+    });
+}

@@ -1,0 +1,106 @@
+/** Text for `toss list`, `toss status`, `toss releases` and `toss lock status`. Pure. */
+import type { AppListing, AppStatus, EnvironmentListing, LockStatus } from '../pipeline/inspect.js';
+import type { KeptRelease } from '../pipeline/rollback.js';
+import { humanizeDuration } from '../server/lock.js';
+import { renderTable } from './table.js';
+
+export const TABLE_WIDTH = 100;
+
+function ago(iso: string, now: Date): string {
+  return `${humanizeDuration(now.getTime() - Date.parse(iso))} ago`;
+}
+
+export function renderListing(
+  environments: readonly EnvironmentListing[],
+  now: Date,
+  maxWidth = TABLE_WIDTH,
+): string {
+  if (environments.length === 0) return 'no environments deployed yet (toss deploy production)';
+  return renderTable(
+    [
+      { header: 'ENVIRONMENT', min: 11 },
+      { header: 'URL', min: 20 },
+      { header: 'PORT' },
+      { header: 'RELEASE', min: 20 },
+      { header: 'COMMIT', min: 7 },
+      { header: 'DEPLOYED', min: 8 },
+      { header: 'BY', min: 6 },
+      { header: 'SERVICE' },
+    ],
+    environments.map((e) => [
+      e.name,
+      e.url ?? '-',
+      String(e.livePort),
+      e.release,
+      e.commit.slice(0, 7),
+      ago(e.deployedAt, now),
+      e.by,
+      e.service,
+    ]),
+    maxWidth,
+  );
+}
+
+export function renderList(listing: AppListing, now = new Date()): string {
+  return `${renderListing(listing.environments, now)}\n`;
+}
+
+export function renderLock(lock: LockStatus | null, app: string): string {
+  if (lock === null) return `${app} is not locked\n`;
+  const lines = [
+    `${app} is locked by ${lock.by} on ${lock.host} (pid ${lock.pid})`,
+    `  environment:  ${lock.environment}`,
+    `  since:        ${lock.startedAt}`,
+    `  heartbeat:    ${lock.heartbeatAt ?? 'none'}`,
+    `  run:          ${lock.runUrl ?? '-'}`,
+    `  stale:        ${lock.stale ? 'yes (toss lock release drops it)' : 'no'}`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+export function renderStatus(status: AppStatus, now = new Date()): string {
+  const c = status.config;
+  const out: string[] = [
+    `app:        ${status.app}`,
+    `server:     ${status.server}`,
+    `origin:     ${status.origin ?? '-'}`,
+    `domain:     ${c.domain ?? '(sslip.io names)'}${c.previewDomain ? `, previews under ${c.previewDomain}` : ''}, tls ${c.tls}`,
+    `start:      ${c.startCommand}`,
+    `build:      ${c.deployScript.join(' && ') || '-'}`,
+    `keep:       ${c.keepReleases} releases, at most ${c.maxPreviews} previews`,
+    '',
+    renderListing(status.environments, now),
+    '',
+    'overrides (keys only):',
+    ...(status.environments.length === 0
+      ? ['  -']
+      : status.environments.map(
+          (e) => `  ${e.name}: ${e.overrideKeys.length ? e.overrideKeys.join(', ') : '-'}`,
+        )),
+    `secrets:    production ${count(status.secrets.production)}, preview ${count(status.secrets.preview)}`,
+    '',
+    renderLock(status.lock, status.app).trimEnd(),
+    '',
+    'dependencies:',
+    ...(status.dependencies.length === 0
+      ? ['  -']
+      : status.dependencies.map(
+          (d) =>
+            `  ${d.name}: ${d.pending ? 'PENDING (next production deploy applies it)' : `applied ${d.appliedAt}`}`,
+        )),
+    '',
+    status.warnings.length === 0 ? 'no warnings' : `warnings (${status.warnings.length}):`,
+    ...status.warnings.map((w) => `  ! ${w.message}\n    fix: ${w.fix}`),
+  ];
+  return `${out.join('\n')}\n`;
+}
+
+function count(n: number | null): string {
+  return n === null ? 'missing' : `${n} key${n === 1 ? '' : 's'}`;
+}
+
+export function renderReleases(environment: string, releases: readonly KeptRelease[]): string {
+  if (releases.length === 0) return `${environment} has no kept releases\n`;
+  const lines = releases.map((r) => `${r.id}${r.live ? '  live' : r.previous ? '  previous' : ''}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,266 @@
+/**
+ * Read-only looks at an app on the server: `toss list` and `toss status`. One connection, a
+ * handful of reads; nothing changes and no lock is taken.
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import type { TossConfig } from '../config/schema.js';
+import { byEnvironment, findDrift, type StatusWarning } from '../server/drift.js';
+import { parseEnvFile } from '../server/env-file.js';
+import { hostNameFor } from '../server/hostnames.js';
+import { type Inventory, inventoryArgv, parseInventory } from '../server/inventory.js';
+import { describeLock, isDeadProcessLock, isLockStale, type Lock } from '../server/lock.js';
+import { envPaths } from '../server/paths.js';
+import type { Registry } from '../server/registry.js';
+import { pendingDependencies, type State } from '../server/state.js';
+import { isPidAlive } from './lock.js';
+import type { Login } from './request.js';
+import { Session } from './session.js';
+
+/** One environment as `toss list --json` prints it; absent fields are null, never missing. */
+export interface EnvironmentListing {
+  name: string;
+  url: string | null;
+  ports: [number, number];
+  livePort: number;
+  release: string;
+  previousRelease: string | null;
+  /** releases kept on disk, oldest first */
+  releases: string[];
+  commit: string;
+  deployedAt: string;
+  by: string;
+  runUrl: string | null;
+  branch: string | null;
+  pr: number | null;
+  /** systemd ActiveState of the live instance: active, failed, inactive, activating, … */
+  service: string;
+}
+
+export interface AppListing {
+  version: 1;
+  app: string;
+  environments: EnvironmentListing[];
+}
+
+export interface LockStatus {
+  environment: string;
+  by: string;
+  host: string;
+  pid: number;
+  startedAt: string;
+  heartbeatAt: string | null;
+  runUrl: string | null;
+  /** no heartbeat for 2 minutes (or an old lock without heartbeats): anyone may break it */
+  stale: boolean;
+  description: string;
+}
+
+export interface AppStatus {
+  version: 1;
+  app: string;
+  server: string;
+  origin: string | null;
+  config: {
+    domain: string | null;
+    previewDomain: string | null;
+    tls: string;
+    startCommand: string;
+    deployScript: string[];
+    keepReleases: number;
+    maxPreviews: number;
+    persistentDirs: string[];
+  };
+  environments: Array<EnvironmentListing & { overrideKeys: string[] }>;
+  lock: LockStatus | null;
+  dependencies: Array<{
+    name: string;
+    command: string;
+    appliedAt: string | null;
+    pending: boolean;
+  }>;
+  /** number of keys in each base secrets file; null when it does not exist */
+  secrets: { production: number | null; preview: number | null };
+  warnings: StatusWarning[];
+}
+
+/** The environments of the state, production first, with their live instance's state. */
+export function listingOf(
+  app: string,
+  state: State | undefined,
+  services: Record<string, string>,
+  urlFor: (environment: string) => string | null,
+): AppListing {
+  const environments = Object.entries(state?.environments ?? {})
+    .sort(byEnvironment)
+    .map(([name, env]): EnvironmentListing => {
+      const unit = envPaths(app, name).instanceUnit(env.livePort);
+      return {
+        name,
+        url: urlFor(name),
+        ports: env.ports,
+        livePort: env.livePort,
+        release: env.release,
+        previousRelease: env.previousRelease ?? null,
+        releases: env.releases,
+        commit: env.commit,
+        deployedAt: env.deployedAt,
+        by: env.by,
+        runUrl: env.runUrl ?? null,
+        branch: env.branch ?? null,
+        pr: env.pr ?? null,
+        service: services[unit] ?? 'unknown',
+      };
+    });
+  return { version: 1, app, environments };
+}
+
+export function lockStatusOf(lock: Lock | null | undefined, now: Date): LockStatus | null {
+  if (lock == null) return null;
+  return {
+    environment: lock.environment,
+    by: lock.by,
+    host: lock.host,
+    pid: lock.pid,
+    startedAt: lock.startedAt,
+    heartbeatAt: lock.heartbeatAt ?? null,
+    runUrl: lock.runUrl ?? null,
+    stale: isLockStale(lock, now),
+    description: describeLock(lock, now),
+  };
+}
+
+/** A lock that `toss lock release` may drop without --force: stale, or its process is gone. */
+export function isAbandonedLock(lock: Lock, now: Date, thisHost: string): string | undefined {
+  if (isLockStale(lock, now)) return 'it is stale (no heartbeat for over 2 minutes)';
+  if (isDeadProcessLock(lock, thisHost, isPidAlive)) {
+    return `its process ${lock.pid} on ${lock.host} is gone`;
+  }
+  return undefined;
+}
+
+async function serverAddress(host: string): Promise<string | undefined> {
+  if (isIP(host)) return host;
+  try {
+    return (await lookup(host)).address;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `https://<host name>/` as a deploy would serve it, or null when there is none to derive. */
+export async function urlResolver(
+  config: TossConfig,
+  login: Login,
+): Promise<(environment: string) => string | null> {
+  const serverIp = await serverAddress(login.host);
+  const scheme = config.tls === 'off' ? 'http' : 'https';
+  return (environment) => {
+    try {
+      const hostName = hostNameFor({
+        app: config.app,
+        environment,
+        domain: config.domain,
+        previewDomain: config.previewDomain,
+        serverIp,
+      });
+      return `${scheme}://${hostName}/`;
+    } catch {
+      return null;
+    }
+  };
+}
+
+interface Snapshot {
+  state: State | undefined;
+  registry: Registry;
+  inventory: Inventory;
+}
+
+async function snapshot(session: Session): Promise<Snapshot> {
+  const state = await session.readState();
+  const registry = await session.readRegistry();
+  const liveUnits = Object.entries(state?.environments ?? {}).map(([name, env]) =>
+    envPaths(session.app, name).instanceUnit(env.livePort),
+  );
+  const inventory = parseInventory(
+    (await session.root(inventoryArgv(session.app, liveUnits))).stdout,
+  );
+  return { state, registry, inventory };
+}
+
+export async function listApp(config: TossConfig, login: Login): Promise<AppListing> {
+  const urlFor = await urlResolver(config, login);
+  const session = await Session.open(login, config.app);
+  try {
+    const { state, inventory } = await snapshot(session);
+    return listingOf(config.app, state, inventory.services, urlFor);
+  } finally {
+    await session.close();
+  }
+}
+
+export async function statusOfApp(config: TossConfig, login: Login): Promise<AppStatus> {
+  const urlFor = await urlResolver(config, login);
+  const session = await Session.open(login, config.app);
+  try {
+    const { state, registry, inventory } = await snapshot(session);
+    const listing = listingOf(config.app, state, inventory.services, urlFor);
+    const environments = [];
+    for (const env of listing.environments) {
+      environments.push({ ...env, overrideKeys: await overrideKeys(session, env.name) });
+    }
+    const pending = new Set(pendingDependencies(state ?? emptyDeps(), config.dependencies));
+    const names = new Set([
+      ...Object.keys(config.dependencies),
+      ...Object.keys(state?.dependencies ?? {}),
+    ]);
+    return {
+      version: 1,
+      app: config.app,
+      server: `${login.user}@${login.host}${login.port === 22 ? '' : `:${login.port}`}`,
+      origin: state?.origin ?? null,
+      config: {
+        domain: config.domain ?? null,
+        previewDomain: config.previewDomain ?? null,
+        tls: config.tls,
+        startCommand: config.startCommand,
+        deployScript: config.deployScript,
+        keepReleases: config.keepReleases,
+        maxPreviews: config.maxPreviews,
+        persistentDirs: config.persistentDirs,
+      },
+      environments,
+      lock: lockStatusOf(state?.lock, new Date()),
+      dependencies: [...names].sort().map((name) => {
+        const applied = state?.dependencies[name];
+        return {
+          name,
+          command: config.dependencies[name] ?? applied?.command ?? '',
+          appliedAt: applied?.appliedAt ?? null,
+          pending: pending.has(name),
+        };
+      }),
+      secrets: inventory.secretKeys,
+      warnings: findDrift({ app: config.app, state, inventory, registry }),
+    };
+  } finally {
+    await session.close();
+  }
+}
+
+function emptyDeps(): State {
+  return { version: 1, app: '', environments: {}, dependencies: {}, lock: null };
+}
+
+/** The names of an environment's overrides; the values are read but never kept. */
+async function overrideKeys(session: Session, environment: string): Promise<string[]> {
+  const file = envPaths(session.app, environment).overridesFile;
+  const text = await session.conn.readFileIfExists(file);
+  if (text === null) return [];
+  try {
+    return [...parseEnvFile(text, file).keys()].sort();
+  } catch {
+    return [...text.matchAll(/^([A-Za-z_][A-Za-z0-9_]*)=/gm)].map((m) => m[1]!).sort();
+  }
+}

@@ -1,0 +1,292 @@
+/**
+ * `toss rollback <env> [release]` (SPEC "Rollback"): under the lock, start a kept release on the
+ * idle port, health-check it, route Caddy to it, switch `current`, retire the old instance and
+ * record it — steps 9–11 of a deploy, without an upload or a build.
+ */
+import { validateEnvName } from '../config/env-name.js';
+import { TossError } from '../errors.js';
+import { installCaddyFileArgv } from '../server/caddy-apply.js';
+import { buildSiteFile } from '../server/caddy-site.js';
+import { healthCheckArgv } from '../server/health.js';
+import { retireInstanceArgv, routedPort, startInstanceArgv } from '../server/instances.js';
+import { envPaths } from '../server/paths.js';
+import { pointSlotArgv, switchCurrentArgv } from '../server/release-files.js';
+import { listReleasesArgv, parseReleaseList } from '../server/releases.js';
+import { type EnvironmentState, recordDeploy } from '../server/state.js';
+import {
+  daemonReloadArgv,
+  journalArgv,
+  stopInstanceArgv,
+  stopRunUnitArgv,
+} from '../server/systemctl.js';
+import { buildUnitTemplate } from '../server/systemd-unit.js';
+import { CHANGED, writeFileIfChangedArgv } from '../server/write-file.js';
+import type { EventSink } from './events.js';
+import { urlResolver } from './inspect.js';
+import { acquireLock } from './lock.js';
+import type { TargetRequest } from './request.js';
+import { Session } from './session.js';
+import { step } from './step.js';
+
+const JOURNAL_TAIL = 30;
+
+export interface RollbackRequest extends TargetRequest {
+  /** the kept release to go back to; default: the newest kept one older than the live one */
+  release?: string | undefined;
+}
+
+export interface RollbackResult {
+  environment: string;
+  release: string;
+  /** the release that was live before */
+  from: string;
+  url: string | null;
+  port: number;
+}
+
+export interface KeptRelease {
+  id: string;
+  live: boolean;
+  previous: boolean;
+}
+
+/** Releases in state that are still on disk with their env file, oldest first. */
+export function keptReleases(env: EnvironmentState, onDisk: readonly string[]): KeptRelease[] {
+  const disk = new Set(onDisk);
+  return [...new Set([...env.releases, env.release])]
+    .filter((id) => disk.has(id))
+    .sort()
+    .map((id) => ({ id, live: id === env.release, previous: id === env.previousRelease }));
+}
+
+/**
+ * The release to roll back to: the named one, or the newest kept release older than the live
+ * one. Refuses (listing the choices) an unknown release, the live one, or going past the oldest.
+ */
+export function chooseRollbackTarget(
+  environment: string,
+  env: EnvironmentState,
+  kept: readonly KeptRelease[],
+  wanted: string | undefined,
+): string {
+  const choices = kept.filter((r) => !r.live).map((r) => r.id);
+  const list = choices.length === 0 ? 'none' : choices.join(', ');
+  const hint =
+    choices.length === 0
+      ? `${environment} has no other kept release; deploy instead (toss deploy ${environment})`
+      : `roll back to one of: ${list} (toss rollback ${environment} <release>; toss releases ${environment} lists them)`;
+  if (wanted !== undefined) {
+    if (wanted === env.release) {
+      throw new TossError(`${wanted} is already live on ${environment}`, { hint });
+    }
+    if (!choices.includes(wanted)) {
+      throw new TossError(
+        `${environment} has no kept release ${wanted}; it can be rolled back to: ${list}`,
+        { hint },
+      );
+    }
+    return wanted;
+  }
+  const older = choices.filter((id) => id < env.release);
+  const target = older[older.length - 1];
+  if (target === undefined) {
+    throw new TossError(
+      `${env.release} is the oldest kept release of ${environment}: there is nothing older to roll back to; it can be rolled back to: ${list}`,
+      { hint },
+    );
+  }
+  return target;
+}
+
+export async function rollback(request: RollbackRequest, sink: EventSink): Promise<RollbackResult> {
+  const { config } = request;
+  const app = config.app;
+  const environment = validateEnvName(request.environment, 'environment');
+  const urlFor = await urlResolver(config, request.login);
+  const session = await step(
+    sink,
+    'connect',
+    () => Session.open(request.login, app),
+    () => `${request.login.user}@${request.login.host}`,
+  );
+  try {
+    const before = (await session.readState())?.environments[environment];
+    if (before === undefined) {
+      throw new TossError(`${app} has no environment ${environment} on this server`, {
+        hint: 'toss list shows the environments there are',
+      });
+    }
+    const lock = await step(sink, 'lock', () =>
+      acquireLock(
+        session,
+        {
+          environment,
+          actor: request.actor,
+          lockWaitSeconds: request.lockWaitSeconds,
+          token: request.lockToken,
+          onLockAcquired: request.onLockAcquired,
+        },
+        sink,
+      ),
+    );
+    try {
+      return await rollbackLocked(session, request, environment, urlFor(environment), sink);
+    } finally {
+      await lock.release();
+    }
+  } finally {
+    await session.close();
+  }
+}
+
+async function rollbackLocked(
+  session: Session,
+  request: RollbackRequest,
+  environment: string,
+  url: string | null,
+  sink: EventSink,
+): Promise<RollbackResult> {
+  const { config } = request;
+  const app = config.app;
+  const paths = envPaths(app, environment);
+  // Read again under the lock: a deploy may have finished while we waited.
+  const env = (await session.readState())?.environments[environment];
+  if (env === undefined) throw new TossError(`${environment} was removed meanwhile`);
+  const onDisk = parseReleaseList((await session.root(listReleasesArgv(app, environment))).stdout);
+  const target = chooseRollbackTarget(environment, env, keptReleases(env, onDisk), request.release);
+  const envFile = await session.root(['test', '-f', paths.releaseEnvFile(target)], {
+    allowFailure: true,
+  });
+  if (envFile.code !== 0) {
+    throw new TossError(`release ${target} has lost its env file ${paths.releaseEnvFile(target)}`, {
+      hint: `deploy instead (toss deploy ${environment})`,
+    });
+  }
+
+  const siteNow = await session.conn.readFileIfExists(paths.siteFile);
+  const livePort = routedPort(siteNow) ?? env.livePort;
+  const newPort = livePort === env.ports[0] ? env.ports[1] : env.ports[0];
+  let started = false;
+  let routed = false;
+  try {
+    await step(
+      sink,
+      'start',
+      async () => {
+        // A long step of an earlier run must not be left behind the instance we start.
+        await session.root(stopRunUnitArgv(app, environment), { allowFailure: true });
+        const unit = buildUnitTemplate({
+          app,
+          environment,
+          startCommand: config.startCommand,
+          resources:
+            environment === 'production'
+              ? config.resources
+              : { ...config.resources, ...config.resources?.previews },
+        });
+        const written = await session.guarded(
+          writeFileIfChangedArgv({ path: paths.unitTemplateFile, mode: 0o644 }),
+          { stdin: unit },
+        );
+        if (written.stdout.trim() === CHANGED) await session.root(daemonReloadArgv());
+        await session.guarded(pointSlotArgv(app, environment, newPort, target));
+        started = true;
+        await session.guarded(startInstanceArgv(app, environment, newPort));
+      },
+      () => `${target} on port ${newPort}`,
+    );
+
+    await step(sink, 'health', async () => {
+      const result = await session.root(
+        healthCheckArgv({
+          port: newPort,
+          path: config.healthCheck?.path,
+          timeoutSec: config.healthCheck?.timeout ?? 30,
+        }),
+        { allowFailure: true },
+      );
+      if (result.code !== 0) {
+        const journal = await session.root(
+          journalArgv({ app, environment, port: newPort, lines: JOURNAL_TAIL }),
+          { allowFailure: true },
+        );
+        throw new TossError(
+          `release ${target} did not pass its health check; it never received traffic and ${env.release} stays live.\n${result.stderr.trim()}\n--- last ${JOURNAL_TAIL} lines of ${paths.instanceUnit(newPort)} ---\n${journal.stdout.trim()}`,
+          { hint: 'roll back to another release (toss releases lists them) or deploy a fix' },
+        );
+      }
+    });
+
+    await step(sink, 'route', async () => {
+      const hostName = url === null ? undefined : new URL(url).hostname;
+      if (hostName === undefined) {
+        throw new TossError(`no host name for ${app}/${environment}`);
+      }
+      const site = buildSiteFile({
+        hostName,
+        port: newPort,
+        tls: config.tls,
+        basicAuth: environment === 'production' ? undefined : config.previewAuth,
+        app,
+        environment,
+      });
+      await session.guarded(installCaddyFileArgv(paths.siteFile), { stdin: site });
+      routed = true;
+    });
+  } catch (error) {
+    if (started && !routed) {
+      await session.root(stopInstanceArgv(app, environment, newPort), { allowFailure: true });
+    }
+    throw error;
+  }
+
+  await step(
+    sink,
+    'switch',
+    async () => {
+      await session.guarded(switchCurrentArgv(app, environment, target));
+      await session.guarded(
+        retireInstanceArgv(app, environment, newPort, livePort !== newPort ? livePort : undefined),
+      );
+      await session.updateStateAsHolder((s) => {
+        const now = s.environments[environment] ?? env;
+        return recordDeploy(s, environment, {
+          release: target,
+          ports: now.ports,
+          livePort: newPort,
+          // state keeps the commit of the live release only; the rolled-back one is named instead.
+          commit: `rollback to ${target}`,
+          deployedAt: new Date().toISOString(),
+          by: request.actor.by,
+          runUrl: request.actor.runUrl,
+          branch: now.branch,
+          pr: now.pr,
+        });
+      });
+    },
+    () => target,
+  );
+  return { environment, release: target, from: env.release, url, port: newPort };
+}
+
+/** `toss releases <env>`: the kept releases, marking the live and the previous one. */
+export async function readKeptReleases(
+  login: TargetRequest['login'],
+  app: string,
+  environment: string,
+): Promise<KeptRelease[]> {
+  const env = validateEnvName(environment, 'environment');
+  const session = await Session.open(login, app);
+  try {
+    const state = (await session.readState())?.environments[env];
+    if (state === undefined) {
+      throw new TossError(`${app} has no environment ${env} on this server`, {
+        hint: 'toss list shows the environments there are',
+      });
+    }
+    const onDisk = parseReleaseList((await session.root(listReleasesArgv(app, env))).stdout);
+    return keptReleases(state, onDisk);
+  } finally {
+    await session.close();
+  }
+}

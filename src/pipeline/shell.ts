@@ -1,0 +1,126 @@
+/**
+ * `toss ssh <env>` and `toss logs <env>`: a terminal in the live release through the system ssh
+ * (with the host key the session verified), and the environment's journal over the session.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { validateEnvName } from '../config/env-name.js';
+import { TossError } from '../errors.js';
+import { envPaths } from '../server/paths.js';
+import { enterShellCommand, interactiveSshArgv } from '../server/shell.js';
+import { journalArgv } from '../server/systemctl.js';
+import type { Login } from './request.js';
+import { Session } from './session.js';
+
+// The temporary known_hosts names the verified key under this alias, whatever form the host has.
+const HOST_KEY_ALIAS = 'toss-server';
+
+async function requireEnvironment(session: Session, environment: string): Promise<void> {
+  const state = await session.readState();
+  if (state?.environments[environment] === undefined) {
+    const known = Object.keys(state?.environments ?? {}).sort();
+    throw new TossError(`${session.app} has no environment ${environment} on this server`, {
+      hint: known.length
+        ? `environments: ${known.join(', ')}`
+        : `deploy it first (toss deploy ${environment})`,
+    });
+  }
+}
+
+/** Runs an interactive shell in the environment's live release; resolves with ssh's exit status. */
+export async function openShell(login: Login, app: string, environment: string): Promise<number> {
+  const env = validateEnvName(environment, 'environment');
+  const dir = await mkdtemp(join(tmpdir(), 'toss-ssh-'));
+  try {
+    const session = await Session.open(login, app);
+    let argv: string[];
+    try {
+      await requireEnvironment(session, env);
+      const knownHostsFile = join(dir, 'known_hosts');
+      const key = session.conn.hostKey;
+      await writeFile(
+        knownHostsFile,
+        `${HOST_KEY_ALIAS} ${key.keyType} ${key.blob.toString('base64')}\n`,
+        { mode: 0o600 },
+      );
+      let identityFile = login.identityFile;
+      if (identityFile === undefined && login.privateKey !== undefined) {
+        identityFile = join(dir, 'id');
+        const text = login.privateKey.endsWith('\n') ? login.privateKey : `${login.privateKey}\n`;
+        await writeFile(identityFile, text, { mode: 0o600 });
+      }
+      argv = interactiveSshArgv({
+        user: login.user,
+        host: login.host,
+        port: login.port,
+        identityFile,
+        knownHostsFile,
+        hostKeyAlias: HOST_KEY_ALIAS,
+        command: enterShellCommand(envPaths(app, env).currentLink, !session.conn.isRoot),
+      });
+    } finally {
+      await session.close();
+    }
+    return await runInteractive(argv);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function runInteractive(argv: string[]): Promise<number> {
+  const [command, ...args] = argv as [string, ...string[]];
+  // Ctrl-C belongs to the remote shell (ssh puts the terminal in raw mode); toss must not die of it.
+  const ignore = () => {};
+  process.on('SIGINT', ignore);
+  return new Promise<number>((resolve, reject) => {
+    const child = spawn(command, args, { stdio: 'inherit' });
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      reject(
+        new TossError(
+          error.code === 'ENOENT'
+            ? 'ssh is not installed on this machine'
+            : `ssh: ${error.message}`,
+          { hint: 'install the OpenSSH client (apt-get install openssh-client)' },
+        ),
+      );
+    });
+    child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  }).finally(() => process.off('SIGINT', ignore));
+}
+
+export interface LogsOptions {
+  lines: number;
+  follow: boolean;
+  write: (chunk: Buffer) => void;
+  writeErr: (chunk: Buffer) => void;
+  /** ends a follow: the connection closes and the remote journalctl sees its reader gone */
+  signal?: AbortSignal;
+}
+
+/** Prints the environment's journal (all its instances); with follow, until the signal aborts. */
+export async function streamLogs(
+  login: Login,
+  app: string,
+  environment: string,
+  options: LogsOptions,
+): Promise<void> {
+  const env = validateEnvName(environment, 'environment');
+  const session = await Session.open(login, app);
+  const stop = () => void session.close();
+  options.signal?.addEventListener('abort', stop, { once: true });
+  try {
+    await requireEnvironment(session, env);
+    if (options.signal?.aborted) return;
+    await session.root(
+      journalArgv({ app, environment: env, lines: options.lines, follow: options.follow }),
+      { onStdout: options.write, onStderr: options.writeErr },
+    );
+  } catch (error) {
+    if (!options.signal?.aborted) throw error;
+  } finally {
+    options.signal?.removeEventListener('abort', stop);
+    await session.close();
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * Drift between state.json and what is on the server, and other things worth a warning in
+ * `toss status`; each comes with the command that repairs it. Pure: the facts come in, the
+ * warnings go out.
+ */
+import { PRODUCTION } from '../config/env-name.js';
+import type { Inventory } from './inventory.js';
+import { envPaths } from './paths.js';
+import type { Registry } from './registry.js';
+import type { State } from './state.js';
+
+export type WarningKind =
+  | 'unit-missing'
+  | 'site-missing'
+  | 'unit-without-state'
+  | 'site-without-unit'
+  | 'service-failed'
+  | 'service-inactive'
+  | 'secrets-empty';
+
+export interface StatusWarning {
+  kind: WarningKind;
+  /** the environment concerned; null for app-wide warnings */
+  environment: string | null;
+  message: string;
+  /** the command that repairs it */
+  fix: string;
+}
+
+export interface DriftFacts {
+  app: string;
+  state: State | undefined;
+  inventory: Pick<Inventory, 'unitTemplates' | 'siteFiles' | 'secretKeys' | 'services'>;
+  /** to ignore names that belong to another app with a longer prefix (`shop` vs `shop-api`) */
+  registry?: Registry | undefined;
+}
+
+/** The environment a unit template or site file name of `app` stands for, if it is one. */
+function environmentOf(name: string, prefix: string, suffix: string): string | undefined {
+  if (!name.startsWith(prefix) || !name.endsWith(suffix)) return undefined;
+  const env = name.slice(prefix.length, name.length - suffix.length);
+  return /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/.test(env) ? env : undefined;
+}
+
+function ownedByAnotherApp(registry: Registry | undefined, app: string, name: string): boolean {
+  if (registry === undefined) return false;
+  return Object.entries(registry.apps).some(
+    ([other, entry]) =>
+      other !== app && Object.values(entry.environments).some((e) => e.units.includes(name)),
+  );
+}
+
+export function findDrift(facts: DriftFacts): StatusWarning[] {
+  const { app, inventory } = facts;
+  const environments = facts.state?.environments ?? {};
+  const warnings: StatusWarning[] = [];
+  const unitEnvs = new Set<string>();
+  const siteEnvs = new Set<string>();
+  for (const file of inventory.unitTemplates) {
+    const env = environmentOf(file, `toss-${app}-`, '@.service');
+    if (env !== undefined && !ownedByAnotherApp(facts.registry, app, file)) unitEnvs.add(env);
+  }
+  for (const file of inventory.siteFiles) {
+    const env = environmentOf(file, `${app}-`, '.caddy');
+    if (env === undefined) continue;
+    if (!ownedByAnotherApp(facts.registry, app, `/etc/caddy/toss/${file}`)) siteEnvs.add(env);
+  }
+
+  for (const [name, env] of Object.entries(environments).sort(byEnvironment)) {
+    const p = envPaths(app, name);
+    if (!unitEnvs.has(name)) {
+      warnings.push({
+        kind: 'unit-missing',
+        environment: name,
+        message: `${name} is in state.json but its unit template ${p.unitTemplateFile} is missing`,
+        fix: `toss deploy ${name}`,
+      });
+    }
+    if (!siteEnvs.has(name)) {
+      warnings.push({
+        kind: 'site-missing',
+        environment: name,
+        message: `${name} is in state.json but its Caddy site ${p.siteFile} is missing: it is not served`,
+        fix: `toss deploy ${name}`,
+      });
+    }
+    const unit = p.instanceUnit(env.livePort);
+    const active = inventory.services[unit];
+    if (active === 'failed') {
+      warnings.push({
+        kind: 'service-failed',
+        environment: name,
+        message: `${unit} has failed (see toss logs ${name})`,
+        fix: `toss rollback ${name}`,
+      });
+    } else if (active !== undefined && active !== 'active' && active !== 'reloading') {
+      warnings.push({
+        kind: 'service-inactive',
+        environment: name,
+        message: `${unit} is ${active}, not active`,
+        fix: `toss deploy ${name}`,
+      });
+    }
+  }
+  for (const name of [...unitEnvs].sort()) {
+    if (environments[name] !== undefined) continue;
+    warnings.push({
+      kind: 'unit-without-state',
+      environment: name,
+      message: `unit template ${envPaths(app, name).unitTemplateFile} exists but state.json has no environment ${name}`,
+      fix: `toss remove ${name}`,
+    });
+  }
+  for (const name of [...siteEnvs].sort()) {
+    if (environments[name] !== undefined || unitEnvs.has(name)) continue;
+    warnings.push({
+      kind: 'site-without-unit',
+      environment: name,
+      message: `Caddy site ${envPaths(app, name).siteFile} exists without a unit or state: it routes to nothing`,
+      fix: `toss remove ${name}`,
+    });
+  }
+  const names = Object.keys(environments);
+  const classes: Array<['production' | 'preview', boolean]> = [
+    ['production', names.includes(PRODUCTION)],
+    ['preview', names.some((n) => n !== PRODUCTION)],
+  ];
+  for (const [cls, used] of classes) {
+    const count = inventory.secretKeys[cls];
+    if (!used || (count ?? 0) > 0) continue;
+    warnings.push({
+      kind: 'secrets-empty',
+      environment: null,
+      message: `the ${cls} secrets file ${count === null ? 'does not exist' : 'is empty'} (/srv/${app}/.toss/secrets/${cls}.env)`,
+      fix: `toss secrets push ${cls} --file .env.${cls}`,
+    });
+  }
+  return warnings;
+}
+
+/** production first, then by name. */
+export function byEnvironment([a]: [string, unknown], [b]: [string, unknown]): number {
+  if (a === b) return 0;
+  if (a === PRODUCTION) return -1;
+  if (b === PRODUCTION) return 1;
+  return a.localeCompare(b, 'en', { numeric: true });
+}

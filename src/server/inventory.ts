@@ -1,0 +1,100 @@
+/**
+ * What is on the server for one app, read in one command for `toss list`/`status`: unit
+ * templates, site files, base secrets (key counts only, never values), override files and the
+ * state of the live instances. Parsing is pure.
+ */
+import { appPaths, CADDY_SITES_DIR, SYSTEMD_DIR } from './paths.js';
+
+// Key counts come from grep -c, so no secret value ever leaves the server for `status`.
+const INVENTORY = `set -u
+app=$1 units=$2 sites=$3 secrets=$4
+shift 4
+echo '[units]'
+for f in "$units"/toss-"$app"-*@.service; do [ -e "$f" ] && printf '%s\\n' "\${f##*/}"; done
+echo '[sites]'
+for f in "$sites"/"$app"-*.caddy; do [ -e "$f" ] && printf '%s\\n' "\${f##*/}"; done
+echo '[secrets]'
+for class in production preview; do
+  f=$secrets/$class.env
+  if [ -f "$f" ]; then
+    printf '%s %s\\n' "$class" "$(grep -cE '^[[:space:]]*(export[[:space:]]+)?[A-Za-z_][A-Za-z0-9_]*[[:space:]]*=' -- "$f")"
+  else
+    printf '%s absent\\n' "$class"
+  fi
+done
+echo '[overrides]'
+for f in "$secrets"/overrides/*.env; do [ -e "$f" ] && printf '%s\\n' "\${f##*/}"; done
+echo '[services]'
+[ "$#" -eq 0 ] || systemctl show --property=Id,ActiveState -- "$@"`;
+
+/** Lists the app's server-side pieces; `liveUnits` are instance units to report the state of. */
+export function inventoryArgv(app: string, liveUnits: readonly string[]): string[] {
+  const a = appPaths(app);
+  return [
+    'sh',
+    '-c',
+    INVENTORY,
+    'sh',
+    app,
+    SYSTEMD_DIR,
+    CADDY_SITES_DIR,
+    a.secretsDir,
+    ...liveUnits,
+  ];
+}
+
+export interface Inventory {
+  /** unit template file names, e.g. `toss-hello-pr-3@.service` */
+  unitTemplates: string[];
+  /** site file names, e.g. `hello-pr-3.caddy` */
+  siteFiles: string[];
+  /** number of KEY= lines in each base secrets file; null when the file does not exist */
+  secretKeys: { production: number | null; preview: number | null };
+  /** override file names, e.g. `pr-3.env` */
+  overrideFiles: string[];
+  /** unit name → ActiveState */
+  services: Record<string, string>;
+}
+
+export function parseInventory(stdout: string): Inventory {
+  const sections = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const line of stdout.split('\n')) {
+    const header = /^\[(\w+)\]$/.exec(line);
+    if (header) {
+      current = [];
+      sections.set(header[1]!, current);
+    } else current?.push(line);
+  }
+  const nonEmpty = (name: string) => (sections.get(name) ?? []).filter((l) => l.trim() !== '');
+  const secretKeys: Inventory['secretKeys'] = { production: null, preview: null };
+  for (const line of nonEmpty('secrets')) {
+    const [cls, count] = line.trim().split(/\s+/);
+    if ((cls === 'production' || cls === 'preview') && count !== undefined && /^\d+$/.test(count)) {
+      secretKeys[cls] = Number(count);
+    }
+  }
+  return {
+    unitTemplates: nonEmpty('units').sort(),
+    siteFiles: nonEmpty('sites').sort(),
+    secretKeys,
+    overrideFiles: nonEmpty('overrides').sort(),
+    services: parseSystemctlShow((sections.get('services') ?? []).join('\n')),
+  };
+}
+
+/** `Id=…`/`ActiveState=…` blocks (systemctl show of several units) → unit → ActiveState. */
+export function parseSystemctlShow(stdout: string): Record<string, string> {
+  const states: Record<string, string> = {};
+  for (const block of stdout.split(/\n\s*\n/)) {
+    const props = new Map<string, string>();
+    for (const line of block.split('\n')) {
+      const eq = line.indexOf('=');
+      if (eq > 0) props.set(line.slice(0, eq).trim(), line.slice(eq + 1).trim());
+    }
+    const id = props.get('Id');
+    const state = props.get('ActiveState');
+    if (id && state) states[id] = state;
+  }
+  return states;
+}
