@@ -64,13 +64,16 @@ export async function loadContext(options: CommonOptions): Promise<CliContext> {
 export async function repositoryInfo(
   projectDir: string,
 ): Promise<{ origin: string; commit: string; branch?: string }> {
-  const origin = await git(projectDir, ['remote', 'get-url', 'origin']);
+  const [origin, commitId, branch] = await Promise.all([
+    git(projectDir, ['remote', 'get-url', 'origin']),
+    git(projectDir, ['rev-parse', 'HEAD']),
+    git(projectDir, ['symbolic-ref', '--short', '-q', 'HEAD']),
+  ]);
   if (!origin) {
     throw new TossError(`${projectDir} is not a git checkout with an "origin" remote`, {
       hint: 'toss records the repository it deploys from; run it inside a clone (git remote add origin URL)',
     });
   }
-  const commit = (await git(projectDir, ['rev-parse', 'HEAD'])) ?? 'uncommitted';
-  const branch = await git(projectDir, ['symbolic-ref', '--short', '-q', 'HEAD']);
+  const commit = commitId ?? 'uncommitted';
   return { origin, commit, ...(branch ? { branch } : {}) };
 }

@@ -13,12 +13,23 @@ import {
 } from '../server/env-file.js';
 import { healthCheckArgv, siteCheckArgv } from '../server/health.js';
 import { hostNameFor, usesSslip } from '../server/hostnames.js';
-import { retireInstanceArgv, routedPort, startInstanceArgv } from '../server/instances.js';
+import {
+  installUnitArgv,
+  retireInstanceArgv,
+  routedPort,
+  startInstanceArgv,
+} from '../server/instances.js';
 import { ensureUsersArgv, prepareEnvironmentArgv } from '../server/layout.js';
 import { checkOrigin, normalizeOrigin } from '../server/origin.js';
 import { CADDYFILE, envPaths } from '../server/paths.js';
 import { choosePorts, listeningPortsArgv, parseListeningPorts } from '../server/ports.js';
-import { claimNames, environmentUnits, setRegistryOrigin } from '../server/registry.js';
+import {
+  claimNames,
+  environmentUnits,
+  type Registry,
+  serializeRegistry,
+  setRegistryOrigin,
+} from '../server/registry.js';
 import {
   linkPersistentDirsArgv,
   openReleaseForBuildArgv,
@@ -41,10 +52,10 @@ import {
   recordPruned,
   type State,
 } from '../server/state.js';
-import { daemonReloadArgv, journalArgv, stopInstanceArgv } from '../server/systemctl.js';
+import { journalArgv, stopInstanceArgv } from '../server/systemctl.js';
 import { dependencyRunArgv, deployScriptRunArgv } from '../server/systemd-run.js';
 import { buildUnitTemplate } from '../server/systemd-unit.js';
-import { CHANGED, writeFileIfChangedArgv } from '../server/write-file.js';
+import { writeFileIfChangedArgv } from '../server/write-file.js';
 import type { EventSink } from './events.js';
 import { acquireLock } from './lock.js';
 import type { DeployRequest, DeployResult } from './request.js';
@@ -57,11 +68,14 @@ const JOURNAL_TAIL = 30;
 const CONFIRM_NEW_NAME_SECONDS = 60;
 const CONFIRM_KNOWN_NAME_SECONDS = 15;
 
-/** Deploys the working tree to one environment (SPEC "Deploy, step by step"). */
+/**
+ * Deploys the working tree to one environment (SPEC "Deploy, step by step"). Remote work is
+ * batched: reads go out together, and consecutive guarded changes share one round trip, so a
+ * redeploy costs about a dozen round trips over one connection plus rsync's own login.
+ */
 export async function deploy(request: DeployRequest, sink: EventSink): Promise<DeployResult> {
   const { config } = request;
   const environment = validateEnvName(request.environment, 'environment');
-  const isProduction = environment === 'production';
   const origin = normalizeOrigin(request.origin);
   const session = await step(
     sink,
@@ -70,50 +84,87 @@ export async function deploy(request: DeployRequest, sink: EventSink): Promise<D
     () => `${request.login.user}@${request.login.host}`,
   );
   try {
-    await step(sink, 'origin', async () => {
-      const state = await session.readState();
-      checkOrigin(config.app, state?.origin, origin);
-    });
-    const lock = await step(sink, 'lock', () =>
-      acquireLock(
-        session,
-        {
-          environment,
-          actor: request.actor,
-          lockWaitSeconds: request.lockWaitSeconds,
-          token: request.lockToken,
-          origin,
-          onLockAcquired: request.onLockAcquired,
-        },
-        sink,
-      ),
+    const lock = await step(
+      sink,
+      'lock',
+      () =>
+        acquireLock(
+          session,
+          {
+            environment,
+            actor: request.actor,
+            lockWaitSeconds: request.lockWaitSeconds,
+            token: request.lockToken,
+            origin,
+            onLockAcquired: request.onLockAcquired,
+            // A repository with another origin never takes the lock, let alone deploys.
+            verify: (state) => checkOrigin(config.app, state.origin, origin),
+          },
+          sink,
+        ),
+      () => 'origin verified',
     );
+    let last: ((state: State) => State) | undefined;
     try {
-      return await deployLocked(session, request, environment, isProduction, origin, sink);
+      const done = await deployLocked(session, request, environment, origin, lock.state, sink);
+      last = done.last;
+      return done.result;
     } finally {
-      await lock.release();
+      await lock.release(last);
     }
   } finally {
     await session.close();
   }
 }
 
+/** What the server has now, read in one go right after the lock is taken. */
+interface ServerView {
+  registry: Registry;
+  listening: Set<number>;
+  site: string | null;
+  caddyfile: string | null;
+  secrets: Map<string, string>;
+  overrides: Map<string, string>;
+  onDisk: string[];
+}
+
+async function readServer(session: Session, app: string, environment: string): Promise<ServerView> {
+  const paths = envPaths(app, environment);
+  const envFile = async (path: string) =>
+    parseEnvFile((await session.conn.readFileIfExists(path)) ?? '', path);
+  const [registry, ss, site, caddyfile, secrets, overrides, releases] = await Promise.all([
+    session.readRegistry(),
+    session.root(listeningPortsArgv()),
+    session.conn.readFileIfExists(paths.siteFile),
+    session.conn.readFileIfExists(CADDYFILE),
+    envFile(paths.secretsFile),
+    envFile(paths.overridesFile),
+    session.root(listReleasesArgv(app, environment)),
+  ]);
+  return {
+    registry,
+    listening: parseListeningPorts(ss.stdout),
+    site,
+    caddyfile,
+    secrets,
+    overrides,
+    onDisk: parseReleaseList(releases.stdout),
+  };
+}
+
 async function deployLocked(
   session: Session,
   request: DeployRequest,
   environment: string,
-  isProduction: boolean,
   origin: string,
+  lockedState: State,
   sink: EventSink,
-): Promise<DeployResult> {
+): Promise<{ result: DeployResult; last?: (state: State) => State }> {
   const { config, actor } = request;
   const app = config.app;
+  const isProduction = environment === 'production';
   const paths = envPaths(app, environment);
-  let state = await session.updateStateAsHolder((s) => {
-    // The lock was taken after the origin check; check again on what we now hold.
-    checkOrigin(app, s.origin, origin);
-    return s.origin === undefined ? { ...s, origin } : s;
-  });
+  let state = lockedState;
   const before = state.environments[environment];
 
   await step(
@@ -172,46 +223,13 @@ async function deployLocked(
     });
   }
 
-  const ports = await step(
-    sink,
-    'names',
-    async () => {
-      const listening = parseListeningPorts((await session.root(listeningPortsArgv())).stdout);
-      let claimed: [number, number] | undefined;
-      await session.updateRegistry((registry) => {
-        const existing = registry.apps[app]?.environments[environment];
-        claimed = existing?.ports ?? before?.ports ?? choosePorts(registry, listening);
-        const next = claimNames(registry, app, environment, {
-          ports: claimed,
-          hostNames: [hostName],
-          units: environmentUnits(app, environment),
-        });
-        return setRegistryOrigin(next, app, origin);
-      });
-      await session.guarded(ensureUsersArgv(app));
-      await session.guarded(prepareEnvironmentArgv(app, environment, config.persistentDirs));
-      return claimed!;
-    },
-    (p) => `${hostName}, ports ${p[0]}/${p[1]}`,
-  );
-
+  const view = await readServer(session, app, environment);
   // What Caddy routes to now is the live port, whatever state says (a crash may sit between).
-  const siteNow = await session.conn.readFileIfExists(paths.siteFile);
-  const livePort = routedPort(siteNow) ?? before?.livePort;
-  const newPort = livePort === ports[0] ? ports[1] : ports[0];
+  const routed = routedPort(view.site);
   const releaseId = newReleaseId(new Date());
   const releaseDir = paths.releaseDir(releaseId);
-  let started = false;
-  let routed = false;
-
-  const discardRelease = async () => {
-    if (started)
-      await session.root(stopInstanceArgv(app, environment, newPort), { allowFailure: true });
-    await session.root(removeReleasesArgv(app, environment, [releaseId]), { allowFailure: true });
-  };
-
-  try {
-    await step(sink, 'upload', () =>
+  const upload = () =>
+    step(sink, 'upload', () =>
       uploadRelease(session, {
         sourceDir: request.sourceDir,
         releaseDir,
@@ -220,30 +238,75 @@ async function deployLocked(
       }),
     );
 
+  let started = false;
+  let newPort = 0;
+  let routedNew = false;
+  const discardRelease = async () => {
+    if (started) {
+      await session.root(stopInstanceArgv(app, environment, newPort), { allowFailure: true });
+    }
+    await session.root(removeReleasesArgv(app, environment, [releaseId]), { allowFailure: true });
+  };
+
+  try {
+    const claimStep = step(
+      sink,
+      'names',
+      async () => {
+        const existing = view.registry.apps[app]?.environments[environment];
+        const ports =
+          existing?.ports ?? before?.ports ?? choosePorts(view.registry, view.listening);
+        const claim = (registry: Registry) =>
+          setRegistryOrigin(
+            claimNames(registry, app, environment, {
+              ports,
+              hostNames: [hostName],
+              units: environmentUnits(app, environment),
+            }),
+            app,
+            origin,
+          );
+        // A redeploy claims what it already has: no write, no extra round trip.
+        if (serializeRegistry(claim(view.registry)) !== serializeRegistry(view.registry)) {
+          await session.updateRegistry(claim);
+        }
+        await session.batch([
+          ensureUsersArgv(app),
+          prepareEnvironmentArgv(app, environment, config.persistentDirs),
+        ]);
+        return ports;
+      },
+      (p) => `${hostName}, ports ${p[0]}/${p[1]}`,
+    );
+    // The releases directory exists from the first deploy on: upload while names are checked.
+    const [ports] = before
+      ? await settleBoth(claimStep, upload())
+      : [await claimStep, await upload()];
+    const livePort = routed ?? before?.livePort;
+    newPort = livePort === ports[0] ? ports[1] : ports[0];
+
     await step(sink, 'prepare', async () => {
-      await session.guarded(
-        linkPersistentDirsArgv(app, environment, releaseId, config.persistentDirs),
-      );
-      const base = await readEnvFile(session, paths.secretsFile);
-      const overridesBefore = await readEnvFile(session, paths.overridesFile);
-      const overrides = applyOverrideArgs(overridesBefore, request.overrides);
-      if (serializeEnvFile(overrides) !== serializeEnvFile(overridesBefore)) {
+      const overrides = applyOverrideArgs(view.overrides, request.overrides);
+      const overridesText = serializeEnvFile(overrides);
+      if (overridesText !== serializeEnvFile(view.overrides)) {
         await session.guarded(writeFileIfChangedArgv({ path: paths.overridesFile, mode: 0o600 }), {
-          stdin: serializeEnvFile(overrides),
+          stdin: overridesText,
         });
       }
       const env = mergeEnv(
-        base,
+        view.secrets,
         overrides,
         tossVariables({ app, environment, releaseId, port: newPort }),
       );
-      await session.guarded(
-        writeFileIfChangedArgv({ path: paths.releaseEnvFile(releaseId), mode: 0o600 }),
-        {
-          stdin: serializeEnvFile(env),
-        },
+      // Secret values travel on stdin only; the one command reading it is the file writer.
+      await session.batch(
+        [
+          linkPersistentDirsArgv(app, environment, releaseId, config.persistentDirs),
+          writeFileIfChangedArgv({ path: paths.releaseEnvFile(releaseId), mode: 0o600 }),
+          openReleaseForBuildArgv(app, environment, releaseId),
+        ],
+        { stdin: serializeEnvFile(env) },
       );
-      await session.guarded(openReleaseForBuildArgv(app, environment, releaseId));
     });
 
     await step(
@@ -259,7 +322,6 @@ async function deployLocked(
             `deployScript[${index}] \`${command}\``,
           );
         }
-        await session.guarded(sealReleaseArgv(app, environment, releaseId));
       },
       () => `${config.deployScript.length} command(s)`,
     );
@@ -276,14 +338,16 @@ async function deployLocked(
             ? config.resources
             : { ...config.resources, ...config.resources?.previews },
         });
-        const written = await session.guarded(
-          writeFileIfChangedArgv({ path: paths.unitTemplateFile, mode: 0o644 }),
+        started = true;
+        await session.batch(
+          [
+            sealReleaseArgv(app, environment, releaseId),
+            installUnitArgv(app, environment),
+            pointSlotArgv(app, environment, newPort, releaseId),
+            startInstanceArgv(app, environment, newPort),
+          ],
           { stdin: unit },
         );
-        if (written.stdout.trim() === CHANGED) await session.root(daemonReloadArgv());
-        await session.guarded(pointSlotArgv(app, environment, newPort, releaseId));
-        started = true;
-        await session.guarded(startInstanceArgv(app, environment, newPort));
       },
       () => `port ${newPort}`,
     );
@@ -312,13 +376,12 @@ async function deployLocked(
     });
 
     await step(sink, 'route', async () => {
-      const caddyfile = await session.conn.readFileIfExists(CADDYFILE);
-      if (caddyfile === null) {
+      if (view.caddyfile === null) {
         throw new TossError(`${CADDYFILE} does not exist: Caddy is not installed on the server`, {
           hint: 'run `toss init` to provision the server (it installs Caddy)',
         });
       }
-      const withImport = ensureImportLine(caddyfile);
+      const withImport = ensureImportLine(view.caddyfile);
       if (withImport.changed) {
         await session.guarded(installCaddyFileArgv(CADDYFILE), { stdin: withImport.text });
       }
@@ -331,104 +394,119 @@ async function deployLocked(
         environment,
       });
       await session.guarded(installCaddyFileArgv(paths.siteFile), { stdin: site });
-      routed = true;
+      routedNew = true;
     });
+
+    await step(
+      sink,
+      'switch',
+      async () => {
+        const old = livePort !== undefined && livePort !== newPort ? livePort : undefined;
+        await session.batch([
+          switchCurrentArgv(app, environment, releaseId),
+          retireInstanceArgv(app, environment, newPort, old),
+        ]);
+        state = await session.updateStateAsHolder((s) =>
+          recordDeploy(s, environment, {
+            release: releaseId,
+            ports,
+            livePort: newPort,
+            commit: request.commit,
+            deployedAt: new Date().toISOString(),
+            by: actor.by,
+            runUrl: actor.runUrl,
+            branch: request.branch,
+            pr: request.pr,
+          }),
+        );
+      },
+      () => releaseId,
+    );
   } catch (error) {
-    if (!routed) await discardRelease();
+    if (!routedNew) await discardRelease();
     throw error;
   }
 
-  await step(
-    sink,
-    'switch',
-    async () => {
-      await session.guarded(switchCurrentArgv(app, environment, releaseId));
-      await session.guarded(
-        retireInstanceArgv(
-          app,
-          environment,
-          newPort,
-          livePort !== undefined && livePort !== newPort ? livePort : undefined,
-        ),
-      );
-      state = await session.updateStateAsHolder((s) =>
-        recordDeploy(s, environment, {
-          release: releaseId,
-          ports,
-          livePort: newPort,
-          commit: request.commit,
-          deployedAt: new Date().toISOString(),
-          by: actor.by,
-          runUrl: actor.runUrl,
-          branch: request.branch,
-          pr: request.pr,
-        }),
-      );
-    },
-    () => releaseId,
-  );
-
   const scheme = config.tls === 'off' ? 'http' : 'https';
   const url = `${scheme}://${hostName}/`;
-  const confirmed = await step(
-    sink,
-    'confirm',
-    async () => {
-      const result = await session.root(
-        siteCheckArgv({
-          hostName,
-          tls: config.tls,
-          timeoutSec: before === undefined ? CONFIRM_NEW_NAME_SECONDS : CONFIRM_KNOWN_NAME_SECONDS,
-        }),
-        { allowFailure: true },
-      );
-      if (result.code === 0) return true;
-      const caddyLog = await session.root(
-        ['journalctl', '--no-pager', '-u', 'caddy', '-n', '200', '-o', 'cat'],
-        {
-          allowFailure: true,
-        },
-      );
-      const line = caddyLog.stdout
-        .split('\n')
-        .filter((l) => l.includes(hostName))
-        .pop();
-      sink({
-        type: 'warning',
-        message: `${url} did not answer through Caddy yet (the certificate may still be on its way): ${line ?? result.stderr.trim()}`,
-      });
-      return false;
-    },
-    (ok) => (ok ? url : 'not yet'),
-  );
+  const env = state.environments[environment]!;
+  const keep = isProduction ? config.keepReleases : PREVIEW_KEEP;
+  const old = releasesToPrune(env.releases, {
+    keep,
+    live: env.release,
+    previous: env.previousRelease,
+  });
+  const known = new Set(env.releases);
+  // Leftovers of crashed deploys are on disk but not in state.
+  const orphans = view.onDisk.filter((id) => !known.has(id) && id !== env.release);
+  const doomed = [...old, ...orphans];
 
-  await step(
-    sink,
-    'prune',
-    async () => {
-      const env = state.environments[environment]!;
-      const keep = isProduction ? config.keepReleases : PREVIEW_KEEP;
-      const onDisk = parseReleaseList(
-        (await session.root(listReleasesArgv(app, environment))).stdout,
-      );
-      const known = new Set(env.releases);
-      // Leftovers of crashed deploys are on disk but not in state.
-      const orphans = onDisk.filter((id) => !known.has(id) && id !== env.release);
-      const old = releasesToPrune(env.releases, {
-        keep,
-        live: env.release,
-        previous: env.previousRelease,
-      });
-      const doomed = [...old, ...orphans];
-      if (doomed.length === 0) return 0;
-      await session.guarded(removeReleasesArgv(app, environment, doomed));
-      state = await session.updateStateAsHolder((s) => recordPruned(s, environment, old));
-      return doomed.length;
-    },
-    (n) => (n ? `${n} removed` : undefined),
-  );
+  // Confirming over HTTPS and pruning touch different things: one round trip for both.
+  const [confirmed] = await Promise.all([
+    step(
+      sink,
+      'confirm',
+      () => confirmSite(session, hostName, url, config.tls, before === undefined, sink),
+      (ok) => (ok ? url : 'not yet'),
+    ),
+    step(
+      sink,
+      'prune',
+      async () => {
+        if (doomed.length === 0) return 0;
+        await session.guarded(removeReleasesArgv(app, environment, doomed));
+        return doomed.length;
+      },
+      (n) => (n ? `${n} removed` : undefined),
+    ),
+  ]);
 
-  return { environment, url, release: releaseId, port: newPort, confirmed };
+  return {
+    result: { environment, url, release: releaseId, port: newPort, confirmed },
+    // Recorded with the lock's release: one write instead of two.
+    ...(old.length > 0 ? { last: (s: State) => recordPruned(s, environment, old) } : {}),
+  };
+}
+
+/** Both results, once both are done: a failure never leaves the other running unwatched. */
+async function settleBoth<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'rejected') throw ra.reason;
+  if (rb.status === 'rejected') throw rb.reason;
+  return [ra.value, rb.value];
+}
+
+/** Step 12: the site answers through Caddy on the server; a new name may wait for its certificate. */
+async function confirmSite(
+  session: Session,
+  hostName: string,
+  url: string,
+  tls: 'auto' | 'internal' | 'off',
+  newName: boolean,
+  sink: EventSink,
+): Promise<boolean> {
+  const result = await session.root(
+    siteCheckArgv({
+      hostName,
+      tls,
+      timeoutSec: newName ? CONFIRM_NEW_NAME_SECONDS : CONFIRM_KNOWN_NAME_SECONDS,
+    }),
+    { allowFailure: true },
+  );
+  if (result.code === 0) return true;
+  const caddyLog = await session.root(
+    ['journalctl', '--no-pager', '-u', 'caddy', '-n', '200', '-o', 'cat'],
+    { allowFailure: true },
+  );
+  const line = caddyLog.stdout
+    .split('\n')
+    .filter((l) => l.includes(hostName))
+    .pop();
+  sink({
+    type: 'warning',
+    message: `${url} did not answer through Caddy yet (the certificate may still be on its way): ${line ?? result.stderr.trim()}`,
+  });
+  return false;
 }
 
 /** Runs a long step, streaming its output as events; the error carries the step's output. */
@@ -460,11 +538,6 @@ async function runStreaming(
   }
 }
 
-async function readEnvFile(session: Session, path: string) {
-  const text = await session.conn.readFileIfExists(path);
-  return parseEnvFile(text ?? '', path);
-}
-
 async function serverAddress(host: string): Promise<string | undefined> {
   if (isIP(host)) return host;
   try {
@@ -473,5 +546,3 @@ async function serverAddress(host: string): Promise<string | undefined> {
     return undefined;
   }
 }
-
-export type { State };

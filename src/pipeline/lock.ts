@@ -36,8 +36,11 @@ export interface HeldLock {
   token: string;
   /** state.json as written when the lock was taken */
   state: State;
-  /** releases the lock if this run still holds it; never throws */
-  release(): Promise<void>;
+  /**
+   * Releases the lock if this run still holds it, applying `last` to state in the same write
+   * (one round trip for the run's final record); never throws.
+   */
+  release(last?: (state: State) => State): Promise<void>;
 }
 
 type Outcome =
@@ -71,8 +74,13 @@ export async function acquireLock(
   for (;;) {
     let outcome = { kind: 'held' } as Outcome;
     held = await session.updateState((current: State | undefined) => {
-      const state = current ?? emptyState(session.app, request.origin);
-      request.verify?.(state);
+      const existing = current ?? emptyState(session.app, request.origin);
+      request.verify?.(existing);
+      // A state made by an older toss (or by hand) learns its origin from the first deploy.
+      const state =
+        existing.origin === undefined && request.origin !== undefined
+          ? { ...existing, origin: request.origin }
+          : existing;
       const now = new Date();
       const decision = decideAcquire(state.lock, { token, host, now, isPidAlive });
       if (decision === 're-enter') {
@@ -131,11 +139,13 @@ export async function acquireLock(
   return {
     token,
     state: held,
-    async release() {
+    async release(last) {
       beat.stop();
       try {
         await session.updateState((state) =>
-          state !== undefined && isOwnLock(state.lock, token) ? clearLock(state) : state!,
+          state !== undefined && isOwnLock(state.lock, token)
+            ? clearLock(last ? last(state) : state)
+            : state!,
         );
         request.onLockReleased?.(token);
       } catch (error) {

@@ -65,9 +65,12 @@ export function openReleaseForBuildArgv(
   ];
 }
 
+// Only what the build added or changed is touched: files hard-linked from the live release are
+// already root's and readable, and rewriting their inodes would cost time on every deploy.
 const SEAL = `set -eu
-chown -R -h root:root -- "$1"
-chmod -R a+rX,go-w -- "$1"`;
+find "$1" ! -user root -exec chown -h root:root -- {} +
+find "$1" ! -type l \\( -perm /022 -o ! -perm -004 -o \\( -type d ! -perm -001 \\) \\) \\
+  -exec chmod a+rX,go-w -- {} +`;
 
 /** After deployScript: everything root's and readable, so no later build can touch this release. */
 export function sealReleaseArgv(app: string, environment: string, releaseId: string): string[] {
