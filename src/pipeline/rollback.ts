@@ -254,8 +254,7 @@ async function rollbackLocked(
           release: target,
           ports: now.ports,
           livePort: newPort,
-          // state keeps the commit of the live release only; the rolled-back one is named instead.
-          commit: `rollback to ${target}`,
+          commit: now.commits?.[target] ?? `unknown (rolled back to ${target})`,
           deployedAt: new Date().toISOString(),
           by: request.actor.by,
           runUrl: request.actor.runUrl,

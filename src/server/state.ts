@@ -23,6 +23,8 @@ export const environmentStateSchema = z.object({
   /** releases kept on disk, oldest first */
   releases: z.array(releaseId),
   commit: z.string(),
+  /** the commit of each kept release, so a rollback knows what it brings back */
+  commits: z.record(z.string(), z.string()).optional(),
   deployedAt: z.iso.datetime(),
   by: z.string(),
   runUrl: z.string().optional(),
@@ -119,6 +121,10 @@ export function recordDeploy(state: State, environment: string, deploy: DeployRe
     by: deploy.by,
   };
   if (previousRelease !== undefined) next.previousRelease = previousRelease;
+  const commits = { ...before?.commits, [deploy.release]: deploy.commit };
+  next.commits = Object.fromEntries(
+    Object.entries(commits).filter(([id]) => next.releases.includes(id)),
+  );
   if (deploy.runUrl !== undefined) next.runUrl = deploy.runUrl;
   if (deploy.branch !== undefined) next.branch = deploy.branch;
   if (deploy.pr !== undefined) next.pr = deploy.pr;
@@ -131,10 +137,11 @@ export function recordPruned(state: State, environment: string, pruned: string[]
   if (env === undefined) return state;
   const gone = new Set(pruned.filter((id) => id !== env.release && id !== env.previousRelease));
   const releases = env.releases.filter((id) => !gone.has(id));
-  return {
-    ...state,
-    environments: { ...state.environments, [environment]: { ...env, releases } },
-  };
+  const next: EnvironmentState = { ...env, releases };
+  if (env.commits !== undefined) {
+    next.commits = Object.fromEntries(Object.entries(env.commits).filter(([id]) => !gone.has(id)));
+  }
+  return { ...state, environments: { ...state.environments, [environment]: next } };
 }
 
 export function recordRemove(state: State, environment: string): State {

@@ -202,6 +202,9 @@ describe('day-two commands against a real server', () => {
     expect(after.release).toBe(before.previousRelease);
     expect(after.previousRelease).toBe(before.release);
     expect(after.livePort).not.toBe(before.livePort);
+    // The commit shown is the one that built the release now live again.
+    expect(after.commit).toBe(before.commits?.[after.release]);
+    expect(after.commit).toMatch(/^[0-9a-f]{40}$/);
     const current = (await inHost(host, ['readlink', '/srv/hello/production/current'])).trim();
     expect(current).toBe(`releases/${after.release}`);
 

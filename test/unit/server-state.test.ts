@@ -105,6 +105,7 @@ describe('state transitions', () => {
       release: R1,
       releases: [R1],
       commit: 'abc1234',
+      commits: { [R1]: 'abc1234' },
       deployedAt: '2026-11-27T22:30:15.000Z',
       by: 'alice',
       runUrl: 'https://ci/1',
@@ -137,6 +138,8 @@ describe('state transitions', () => {
     s = recordDeploy(s, 'production', deploy(R3));
     s = recordPruned(s, 'production', [R1, R2, R3]);
     expect(s.environments.production?.releases).toEqual([R2, R3]);
+    // The commit of each kept release stays known, so a rollback can name it.
+    expect(Object.keys(s.environments.production?.commits ?? {}).sort()).toEqual([R2, R3]);
     expect(recordPruned(s, 'nope', [R1])).toBe(s);
   });
 
