@@ -47,7 +47,8 @@ const MEMORY_EXPECTED = 'a size like "512M" or "1G", a percentage like "50%", or
 const CPU_EXPECTED = 'a percentage of one CPU like "50%" or "200%"';
 const HEALTH_PATH_EXPECTED = 'a URL path starting with "/", like "/up"';
 const TIMEOUT_EXPECTED = 'a whole number of seconds from 1 to 600';
-const AUTH_USER_EXPECTED = 'a user name without ":", spaces or control characters, at most 64 long';
+const AUTH_USER_EXPECTED =
+  'a user name without ":", spaces, quotes, braces, "#", "$", "\\" or control characters, at most 64 long';
 const BCRYPT_EXPECTED =
   'a bcrypt hash like "$2a$14$…" (from `caddy hash-password`), not a password';
 const MAX_PREVIEWS_EXPECTED = 'a whole number from 0 to 1000';
@@ -129,7 +130,8 @@ export const previewAuthSchema = z
       user: z
         .string(expect(AUTH_USER_EXPECTED))
         .max(64, expect(AUTH_USER_EXPECTED))
-        .regex(/^[^:\s]+$/, expect(AUTH_USER_EXPECTED))
+        // One plain Caddyfile token (what caddy-site.ts writes), so it is refused before connecting.
+        .regex(/^[^\s{}"'`\\#$:]+$/, expect(AUTH_USER_EXPECTED))
         .refine((s) => !hasControl(s), expect(AUTH_USER_EXPECTED))
         .describe('basic auth user name'),
       passwordHash: z

@@ -1,5 +1,3 @@
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import { validateEnvName } from '../config/env-name.js';
 import { RemoteCommandError, TossError } from '../errors.js';
 import { installCaddyFileArgv } from '../server/caddy-apply.js';
@@ -11,7 +9,7 @@ import {
   serializeEnvFile,
   tossVariables,
 } from '../server/env-file.js';
-import { healthCheckArgv, siteCheckArgv } from '../server/health.js';
+import { siteCheckArgv } from '../server/health.js';
 import { hostNameFor, usesSslip } from '../server/hostnames.js';
 import {
   installUnitArgv,
@@ -52,11 +50,12 @@ import {
   recordPruned,
   type State,
 } from '../server/state.js';
-import { journalArgv, stopInstanceArgv } from '../server/systemctl.js';
+import { stopInstanceArgv } from '../server/systemctl.js';
 import { dependencyRunArgv, deployScriptRunArgv } from '../server/systemd-run.js';
 import { buildUnitTemplate } from '../server/systemd-unit.js';
 import { writeFileIfChangedArgv } from '../server/write-file.js';
 import type { EventSink } from './events.js';
+import { checkInstanceHealth, serverAddress } from './health.js';
 import { acquireLock } from './lock.js';
 import type { DeployRequest, DeployResult } from './request.js';
 import { Session } from './session.js';
@@ -64,7 +63,6 @@ import { lineSplitter, step } from './step.js';
 import { uploadRelease } from './upload.js';
 
 const PREVIEW_KEEP = 2;
-const JOURNAL_TAIL = 30;
 const CONFIRM_NEW_NAME_SECONDS = 60;
 const CONFIRM_KNOWN_NAME_SECONDS = 15;
 
@@ -353,21 +351,15 @@ async function deployLocked(
     );
 
     await step(sink, 'health', async () => {
-      const result = await session.root(
-        healthCheckArgv({
-          port: newPort,
-          path: config.healthCheck?.path,
-          timeoutSec: config.healthCheck?.timeout ?? 30,
-        }),
-        { allowFailure: true },
-      );
-      if (result.code !== 0) {
-        const journal = await session.root(
-          journalArgv({ app, environment, port: newPort, lines: JOURNAL_TAIL }),
-          { allowFailure: true },
-        );
+      const failure = await checkInstanceHealth(session, {
+        app,
+        environment,
+        port: newPort,
+        healthCheck: config.healthCheck,
+      });
+      if (failure !== undefined) {
         throw new TossError(
-          `the new release did not pass its health check; it never received traffic.\n${result.stderr.trim()}\n--- last ${JOURNAL_TAIL} lines of ${paths.instanceUnit(newPort)} ---\n${journal.stdout.trim()}`,
+          `the new release did not pass its health check; it never received traffic.\n${failure}`,
           {
             hint: 'fix the app so it listens on $PORT (and answers healthCheck.path), then deploy again',
           },
@@ -535,14 +527,5 @@ async function runStreaming(
       message: `${label} failed (exit ${result.code ?? 'signal'}); nothing live was touched${tail.length ? `:\n${tail.join('\n')}` : ''}`,
       hint: 'fix the command in toss.json deployScript (or the code it builds), then deploy again',
     });
-  }
-}
-
-async function serverAddress(host: string): Promise<string | undefined> {
-  if (isIP(host)) return host;
-  try {
-    return (await lookup(host)).address;
-  } catch {
-    return undefined;
   }
 }

@@ -2,8 +2,6 @@
  * Read-only looks at an app on the server: `toss list` and `toss status`. One connection, a
  * handful of reads; nothing changes and no lock is taken.
  */
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import type { TossConfig } from '../config/schema.js';
 import { byEnvironment, findDrift, type StatusWarning } from '../server/drift.js';
 import { parseEnvFile } from '../server/env-file.js';
@@ -13,6 +11,7 @@ import { describeLock, isDeadProcessLock, isLockStale, type Lock } from '../serv
 import { envPaths } from '../server/paths.js';
 import type { Registry } from '../server/registry.js';
 import { pendingDependencies, type State } from '../server/state.js';
+import { serverAddress } from './health.js';
 import { isPidAlive } from './lock.js';
 import type { Login } from './request.js';
 import { Session } from './session.js';
@@ -137,15 +136,6 @@ export function isAbandonedLock(lock: Lock, now: Date, thisHost: string): string
     return `its process ${lock.pid} on ${lock.host} is gone`;
   }
   return undefined;
-}
-
-async function serverAddress(host: string): Promise<string | undefined> {
-  if (isIP(host)) return host;
-  try {
-    return (await lookup(host)).address;
-  } catch {
-    return undefined;
-  }
 }
 
 /** `https://<host name>/` as a deploy would serve it, or null when there is none to derive. */

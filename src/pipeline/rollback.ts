@@ -7,28 +7,21 @@ import { validateEnvName } from '../config/env-name.js';
 import { TossError } from '../errors.js';
 import { installCaddyFileArgv } from '../server/caddy-apply.js';
 import { buildSiteFile } from '../server/caddy-site.js';
-import { healthCheckArgv } from '../server/health.js';
 import { retireInstanceArgv, routedPort, startInstanceArgv } from '../server/instances.js';
 import { envPaths } from '../server/paths.js';
 import { pointSlotArgv, switchCurrentArgv } from '../server/release-files.js';
 import { listReleasesArgv, parseReleaseList } from '../server/releases.js';
 import { type EnvironmentState, recordDeploy } from '../server/state.js';
-import {
-  daemonReloadArgv,
-  journalArgv,
-  stopInstanceArgv,
-  stopRunUnitArgv,
-} from '../server/systemctl.js';
+import { daemonReloadArgv, stopInstanceArgv, stopRunUnitArgv } from '../server/systemctl.js';
 import { buildUnitTemplate } from '../server/systemd-unit.js';
 import { CHANGED, writeFileIfChangedArgv } from '../server/write-file.js';
 import type { EventSink } from './events.js';
+import { checkInstanceHealth } from './health.js';
 import { urlResolver } from './inspect.js';
 import { acquireLock } from './lock.js';
 import type { TargetRequest } from './request.js';
 import { Session } from './session.js';
 import { step } from './step.js';
-
-const JOURNAL_TAIL = 30;
 
 export interface RollbackRequest extends TargetRequest {
   /** the kept release to go back to; default: the newest kept one older than the live one */
@@ -197,21 +190,15 @@ async function rollbackLocked(
     );
 
     await step(sink, 'health', async () => {
-      const result = await session.root(
-        healthCheckArgv({
-          port: newPort,
-          path: config.healthCheck?.path,
-          timeoutSec: config.healthCheck?.timeout ?? 30,
-        }),
-        { allowFailure: true },
-      );
-      if (result.code !== 0) {
-        const journal = await session.root(
-          journalArgv({ app, environment, port: newPort, lines: JOURNAL_TAIL }),
-          { allowFailure: true },
-        );
+      const failure = await checkInstanceHealth(session, {
+        app,
+        environment,
+        port: newPort,
+        healthCheck: config.healthCheck,
+      });
+      if (failure !== undefined) {
         throw new TossError(
-          `release ${target} did not pass its health check; it never received traffic and ${env.release} stays live.\n${result.stderr.trim()}\n--- last ${JOURNAL_TAIL} lines of ${paths.instanceUnit(newPort)} ---\n${journal.stdout.trim()}`,
+          `release ${target} did not pass its health check; it never received traffic and ${env.release} stays live.\n${failure}`,
           { hint: 'roll back to another release (toss releases lists them) or deploy a fix' },
         );
       }

@@ -3,9 +3,6 @@
  * (with the host key the session verified), and the environment's journal over the session.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { validateEnvName } from '../config/env-name.js';
 import { TossError } from '../errors.js';
 import { envPaths } from '../server/paths.js';
@@ -13,9 +10,7 @@ import { enterShellCommand, interactiveSshArgv } from '../server/shell.js';
 import { journalArgv } from '../server/systemctl.js';
 import type { Login } from './request.js';
 import { Session } from './session.js';
-
-// The temporary known_hosts names the verified key under this alias, whatever form the host has.
-const HOST_KEY_ALIAS = 'toss-server';
+import { HOST_KEY_ALIAS, withSshFiles } from './ssh-files.js';
 
 async function requireEnvironment(session: Session, environment: string): Promise<void> {
   const state = await session.readState();
@@ -32,40 +27,31 @@ async function requireEnvironment(session: Session, environment: string): Promis
 /** Runs an interactive shell in the environment's live release; resolves with ssh's exit status. */
 export async function openShell(login: Login, app: string, environment: string): Promise<number> {
   const env = validateEnvName(environment, 'environment');
-  const dir = await mkdtemp(join(tmpdir(), 'toss-ssh-'));
+  const session = await Session.open(login, app);
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await session.close();
+  };
   try {
-    const session = await Session.open(login, app);
-    let argv: string[];
-    try {
-      await requireEnvironment(session, env);
-      const knownHostsFile = join(dir, 'known_hosts');
-      const key = session.conn.hostKey;
-      await writeFile(
-        knownHostsFile,
-        `${HOST_KEY_ALIAS} ${key.keyType} ${key.blob.toString('base64')}\n`,
-        { mode: 0o600 },
-      );
-      let identityFile = login.identityFile;
-      if (identityFile === undefined && login.privateKey !== undefined) {
-        identityFile = join(dir, 'id');
-        const text = login.privateKey.endsWith('\n') ? login.privateKey : `${login.privateKey}\n`;
-        await writeFile(identityFile, text, { mode: 0o600 });
-      }
-      argv = interactiveSshArgv({
+    await requireEnvironment(session, env);
+    return await withSshFiles(session, async (files) => {
+      const argv = interactiveSshArgv({
         user: login.user,
         host: login.host,
         port: login.port,
-        identityFile,
-        knownHostsFile,
+        identityFile: files.identityFile,
+        knownHostsFile: files.knownHostsFile,
         hostKeyAlias: HOST_KEY_ALIAS,
         command: enterShellCommand(envPaths(app, env).currentLink, !session.conn.isRoot),
       });
-    } finally {
-      await session.close();
-    }
-    return await runInteractive(argv);
+      // The interactive ssh is a login of its own: toss's connection is not needed meanwhile.
+      await close();
+      return runInteractive(argv);
+    });
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await close();
   }
 }
 

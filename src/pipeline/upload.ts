@@ -1,13 +1,9 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { TossError } from '../errors.js';
 import { buildRsyncArgv, sshArgvForRsync } from '../server/rsync.js';
 import type { Session } from './session.js';
+import { HOST_KEY_ALIAS, withSshFiles } from './ssh-files.js';
 
-// rsync's ssh finds the verified key under this name whatever form the host was given in.
-const HOST_KEY_ALIAS = 'toss-server';
 const TAIL_LINES = 20;
 
 export interface UploadParams {
@@ -25,38 +21,23 @@ export interface UploadParams {
  */
 export async function uploadRelease(session: Session, params: UploadParams): Promise<void> {
   const { login, conn } = session;
-  const dir = await mkdtemp(join(tmpdir(), 'toss-rsync-'));
-  try {
-    const knownHostsFile = join(dir, 'known_hosts');
-    const key = conn.hostKey;
-    await writeFile(
-      knownHostsFile,
-      `${HOST_KEY_ALIAS} ${key.keyType} ${key.blob.toString('base64')}\n`,
-      { mode: 0o600 },
-    );
-    let identityFile = login.identityFile;
-    if (identityFile === undefined && login.privateKey !== undefined) {
-      identityFile = join(dir, 'id');
-      const text = login.privateKey.endsWith('\n') ? login.privateKey : `${login.privateKey}\n`;
-      await writeFile(identityFile, text, { mode: 0o600 });
-    }
-    const argv = buildRsyncArgv({
-      source: params.sourceDir,
-      dest: { user: login.user, host: login.host, path: params.releaseDir },
-      sshCommand: sshArgvForRsync({
-        port: login.port,
-        identityFile,
-        knownHostsFile,
-        hostKeyAlias: HOST_KEY_ALIAS,
+  await withSshFiles(session, (files) =>
+    runLocal(
+      buildRsyncArgv({
+        source: params.sourceDir,
+        dest: { user: login.user, host: login.host, path: params.releaseDir },
+        sshCommand: sshArgvForRsync({
+          port: login.port,
+          identityFile: files.identityFile,
+          knownHostsFile: files.knownHostsFile,
+          hostKeyAlias: HOST_KEY_ALIAS,
+        }),
+        linkDest: params.linkDest,
+        excludes: params.excludes,
+        sudo: !conn.isRoot,
       }),
-      linkDest: params.linkDest,
-      excludes: params.excludes,
-      sudo: !conn.isRoot,
-    });
-    await runLocal(argv);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+    ),
+  );
 }
 
 function runLocal(argv: string[]): Promise<void> {
