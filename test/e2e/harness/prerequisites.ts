@@ -19,6 +19,8 @@ const PROGRAMS: Record<string, string> = {
   nsenter: 'util-linux',
   mount: 'mount',
   umount: 'mount',
+  // the provisioning tests serve a bare host the .debs it installs, indexed by dpkg-scanpackages
+  'dpkg-scanpackages': 'dpkg-dev',
 };
 
 function onPath(program: string): boolean {
