@@ -54,6 +54,7 @@ import { stopInstanceArgv } from '../server/systemctl.js';
 import { dependencyRunArgv, deployScriptRunArgv } from '../server/systemd-run.js';
 import { buildUnitTemplate } from '../server/systemd-unit.js';
 import { writeFileIfChangedArgv } from '../server/write-file.js';
+import { applyCaddyChange } from './caddy-errors.js';
 import type { EventSink } from './events.js';
 import { checkInstanceHealth, serverAddress } from './health.js';
 import { acquireLock } from './lock.js';
@@ -375,7 +376,9 @@ async function deployLocked(
       }
       const withImport = ensureImportLine(view.caddyfile);
       if (withImport.changed) {
-        await session.guarded(installCaddyFileArgv(CADDYFILE), { stdin: withImport.text });
+        await applyCaddyChange(() =>
+          session.guarded(installCaddyFileArgv(CADDYFILE), { stdin: withImport.text }),
+        );
       }
       const site = buildSiteFile({
         hostName,
@@ -385,7 +388,9 @@ async function deployLocked(
         app,
         environment,
       });
-      await session.guarded(installCaddyFileArgv(paths.siteFile), { stdin: site });
+      await applyCaddyChange(() =>
+        session.guarded(installCaddyFileArgv(paths.siteFile), { stdin: site }),
+      );
       routedNew = true;
     });
 
@@ -415,7 +420,9 @@ async function deployLocked(
       () => releaseId,
     );
   } catch (error) {
-    if (!routedNew) await discardRelease();
+    // Best effort: a cleanup that fails too (the connection is gone) must not hide the step
+    // that failed and why; a re-run removes what is left (orphans are pruned).
+    if (!routedNew) await discardRelease().catch(() => {});
     throw error;
   }
 
@@ -523,9 +530,25 @@ async function runStreaming(
   out.flush();
   collect.flush();
   if (result.code !== 0) {
+    // The transient unit may never have started: then the command is not to blame.
+    await assertSystemdUsable(session);
     throw new RemoteCommandError(label, result.code, tail.join('\n'), {
       message: `${label} failed (exit ${result.code ?? 'signal'}); nothing live was touched${tail.length ? `:\n${tail.join('\n')}` : ''}`,
       hint: 'fix the command in toss.json deployScript (or the code it builds), then deploy again',
     });
   }
+}
+
+const SYSTEMD_STATES = new Set(['running', 'degraded', 'starting', 'initializing', 'maintenance']);
+
+/** Throws a TossError naming the cause when systemd on the server cannot run units at all. */
+async function assertSystemdUsable(session: Session): Promise<void> {
+  const check = await session.root(['systemctl', 'is-system-running'], { allowFailure: true });
+  const state = check.stdout.trim();
+  if (SYSTEMD_STATES.has(state)) return;
+  const said = state || check.stderr.trim().split('\n')[0] || `exit ${check.code ?? 'signal'}`;
+  throw new TossError(
+    `systemd is not usable on the server (\`systemctl is-system-running\`: ${said}); toss runs deployScript and the app as systemd units; nothing live was touched`,
+    { hint: 'deploy to a server that boots with systemd (Debian and Ubuntu do), or repair it' },
+  );
 }

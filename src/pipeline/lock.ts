@@ -112,7 +112,12 @@ export async function acquireLock(
     if (result.kind === 'wait') {
       const waited = (Date.now() - started) / 1000;
       if (waited >= request.lockWaitSeconds) {
-        throw lockError(result.lock, new Date(), Math.floor(waited));
+        // Without --lock-wait nothing was waited for, however long the round trips took.
+        throw lockError(
+          result.lock,
+          new Date(),
+          request.lockWaitSeconds > 0 ? Math.floor(waited) : 0,
+        );
       }
       if (!announced) {
         sink({

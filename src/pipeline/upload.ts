@@ -20,6 +20,34 @@ export interface UploadParams {
  * no user ssh config: the one extra login a deploy makes.
  */
 export async function uploadRelease(session: Session, params: UploadParams): Promise<void> {
+  try {
+    await rsyncRelease(session, params);
+  } catch (error) {
+    throw (await diskFull(session, params.releaseDir)) ?? error;
+  }
+}
+
+/**
+ * rsync does not always get its receiver's "No space left on device" across before it exits:
+ * after a failed upload, look at the space left where the release was going.
+ */
+async function diskFull(session: Session, releaseDir: string): Promise<TossError | undefined> {
+  const parent = releaseDir.slice(0, releaseDir.lastIndexOf('/')) || '/';
+  const df = await session
+    .root(['df', '-Pk', '--', parent], { allowFailure: true })
+    .catch(() => undefined);
+  const fields = df?.code === 0 ? df.stdout.trim().split('\n').at(-1)?.split(/\s+/) : undefined;
+  const availableKb = Number(fields?.[3]);
+  if (!Number.isFinite(availableKb) || availableKb >= 1024) return undefined;
+  return new TossError(
+    `the server's disk is full: ${availableKb} KiB left for ${parent}${fields?.[5] && fields[5] !== parent ? ` (on ${fields[5]})` : ''}; the upload failed and nothing live was touched`,
+    {
+      hint: 'free space on the server (old releases of other apps, logs: journalctl --vacuum-size=100M), then deploy again',
+    },
+  );
+}
+
+async function rsyncRelease(session: Session, params: UploadParams): Promise<void> {
   const { login, conn } = session;
   await withSshFiles(session, (files) =>
     runLocal(

@@ -25,6 +25,25 @@ export function isEnvKey(key: string): boolean {
   return KEY.test(key);
 }
 
+// systemd refuses to start a unit whose EnvironmentFile= holds a code point its UTF-8 check rejects
+// ("Failed to run 'start' task: Invalid argument", only in the journal): the noncharacters
+// U+FDD0–U+FDEF and U+xFFFE/U+xFFFF (unichar_is_valid, src/basic/utf8.c), or a lone surrogate.
+// Control characters, tabs and newlines pass (seen on systemd 252).
+const SYSTEMD_UNSAFE =
+  /[\ufdd0-\ufdef]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Why systemd could not pass `value` to a program unchanged, or undefined when it can. */
+export function envValueProblem(value: string): string | undefined {
+  if (value.includes('\0')) return 'the value contains a NUL byte';
+  const bad = SYSTEMD_UNSAFE.exec(value)?.[0];
+  const code =
+    bad?.charCodeAt(0) ??
+    [...value].map((c) => c.codePointAt(0)!).find((c) => (c & 0xfffe) === 0xfffe);
+  if (code === undefined) return undefined;
+  const hex = code.toString(16).toUpperCase().padStart(4, '0');
+  return `the value contains U+${hex}, which is not a valid character: systemd refuses to start a unit with it in its environment`;
+}
+
 /**
  * KEY=VALUE lines, optional `export `, `#` comments, blank lines; values unquoted (a ` #` starts
  * a comment), 'single-quoted' (verbatim) or "double-quoted" (escapes above); quoted values may
@@ -134,7 +153,8 @@ export function serializeEnvFile(entries: Iterable<[string, string]>): string {
   for (const [key, value] of entries) {
     if (!isEnvKey(key))
       throw new ConfigError([`invalid environment variable name ${JSON.stringify(key)}`]);
-    if (value.includes('\0')) throw new ConfigError([`${key} contains a NUL byte`]);
+    const problem = envValueProblem(value);
+    if (problem !== undefined) throw new ConfigError([`${key}: ${problem}`]);
     out += `${key}="${value.replace(/["\\$`]/g, (ch) => `\\${ch}`)}"\n`;
   }
   return out;
@@ -166,7 +186,8 @@ export function applyOverrideArgs(
       continue;
     }
     const value = arg.slice(eq + 1);
-    if (value.includes('\0')) problems.push(`-s ${key}: the value contains a NUL byte`);
+    const problem = envValueProblem(value);
+    if (problem !== undefined) problems.push(`-s ${key}: ${problem}`);
     else if (value === '') next.delete(key);
     else next.set(key, value);
   }

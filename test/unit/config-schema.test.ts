@@ -287,7 +287,7 @@ describe('parseConfig: one line per problem', () => {
       'previewAuth with a plain password is not echoed',
       with_({ previewAuth: { user: 'a:b', passwordHash: 'hunter2' } }),
       [
-        'toss.json: previewAuth.user: expected a user name without ":", spaces or control characters, at most 64 long, got "a:b"',
+        'toss.json: previewAuth.user: expected a user name without ":", spaces, quotes, braces, "#", "$", "\\" or control characters, at most 64 long, got "a:b"',
         'toss.json: previewAuth.passwordHash: expected a bcrypt hash like "$2a$14$…" (from `caddy hash-password`), not a password, got (not shown)',
       ],
     ],

@@ -1,6 +1,9 @@
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
+import { ConfigError } from '../../errors.js';
 import { deploy } from '../../pipeline/deploy.js';
+import { applyOverrideArgs } from '../../server/env-file.js';
 import { loadContext, repositoryInfo } from '../context.js';
 import { progressPrinter, useColor } from '../progress.js';
 
@@ -51,7 +54,15 @@ Examples:
         environment: string,
         options: { set: string[]; lockWait: number; config: string; identity?: string },
       ) => {
+        // Bad -s pairs are refused here, before any connection (the pipeline checks them again).
+        applyOverrideArgs(new Map(), options.set);
         const context = await loadContext(options);
+        const sourceDir = resolve(context.projectDir, context.config.root);
+        if (!statSync(sourceDir, { throwIfNoEntry: false })?.isDirectory()) {
+          throw new ConfigError([
+            `${context.configPath}: root: ${JSON.stringify(context.config.root)} is not a directory of the checkout (${sourceDir})`,
+          ]);
+        }
         const repo = await repositoryInfo(context.projectDir);
         const result = await deploy(
           {
@@ -60,7 +71,7 @@ Examples:
             environment,
             actor: context.actor,
             lockWaitSeconds: options.lockWait,
-            sourceDir: resolve(context.projectDir, context.config.root),
+            sourceDir,
             origin: repo.origin,
             commit: repo.commit,
             ...(repo.branch ? { branch: repo.branch } : {}),

@@ -3,7 +3,7 @@
  * chosen progress line, state/registry reads validated by their schemas, and server inspections.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseRegistry, type Registry } from '../../../src/server/registry.js';
@@ -175,4 +175,29 @@ export function reportRow(row: ScenarioResult): void {
   console.log(
     `RELIABILITY | ${row.scenario} | runs ${row.runs} | survived ${row.survived} | lost ${row.lost}`,
   );
+}
+
+/**
+ * Adds two test routes to the example app's server.js in a checkout: `/env/<KEY>` answers the
+ * raw value of that variable in the running unit (404 when unset), `/read?path=P` tries to read
+ * file P and answers `OK <length>` or the error code (EACCES, ENOENT…).
+ */
+export function addTestRoutes(appDir: string): void {
+  const file = join(appDir, 'server.js');
+  const text = readFileSync(file, 'utf8');
+  const marker = "  } else if (request.url === '/boots') {";
+  if (!text.includes(marker)) throw new Error('server.js changed: cannot add the test routes');
+  const routes = `  } else if (request.url.startsWith('/env/')) {
+    const value = process.env[decodeURIComponent(request.url.slice(5))];
+    response.statusCode = value === undefined ? 404 : 200;
+    response.end(value ?? '');
+  } else if (request.url.startsWith('/read?')) {
+    const path = new URL(request.url, 'http://x').searchParams.get('path') ?? '';
+    try {
+      response.end(\`OK \${readFileSync(path).length}\`);
+    } catch (error) {
+      response.end(String(error.code ?? error));
+    }
+`;
+  writeFileSync(file, text.replace(marker, routes + marker));
 }
