@@ -13,8 +13,9 @@ import {
 import { clearLock, emptyState, type State, setLock } from '../server/state.js';
 import { stopRunUnitArgv } from '../server/systemctl.js';
 import type { EventSink } from './events.js';
-import type { Actor } from './request.js';
+import type { Actor, TargetRequest } from './request.js';
 import type { Session } from './session.js';
+import { step } from './step.js';
 
 const POLL_MS = 2_000;
 
@@ -189,4 +190,26 @@ function startHeartbeat(session: Session, sink: EventSink): { stop(): void } {
       clearInterval(timer);
     },
   };
+}
+
+/** The lock for a request from either door, as a timed `lock` step. */
+export function lockForRequest(
+  session: Session,
+  request: TargetRequest,
+  environment: string,
+  sink: EventSink,
+): Promise<HeldLock> {
+  return step(sink, 'lock', () =>
+    acquireLock(
+      session,
+      {
+        environment,
+        actor: request.actor,
+        lockWaitSeconds: request.lockWaitSeconds,
+        token: request.lockToken,
+        onLockAcquired: request.onLockAcquired,
+      },
+      sink,
+    ),
+  );
 }

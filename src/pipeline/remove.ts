@@ -5,10 +5,10 @@ import { drainUnit } from '../server/instances.js';
 import { removeEnvironmentArgv } from '../server/layout.js';
 import { envPaths } from '../server/paths.js';
 import { freeEnvironment, registeredEnvironment } from '../server/registry.js';
-import { recordRemove } from '../server/state.js';
+import { recordRemove, type State } from '../server/state.js';
 import { teardownUnitsArgv } from '../server/systemctl.js';
 import type { EventSink } from './events.js';
-import { acquireLock } from './lock.js';
+import { lockForRequest } from './lock.js';
 import type { RemoveRequest, RemoveResult } from './request.js';
 import { Session } from './session.js';
 import { step } from './step.js';
@@ -33,21 +33,9 @@ export async function remove(request: RemoveRequest, sink: EventSink): Promise<R
       });
       return { environment, removed: false };
     }
-    const lock = await step(sink, 'lock', () =>
-      acquireLock(
-        session,
-        {
-          environment,
-          actor: request.actor,
-          lockWaitSeconds: request.lockWaitSeconds,
-          token: request.lockToken,
-          onLockAcquired: request.onLockAcquired,
-        },
-        sink,
-      ),
-    );
+    const lock = await lockForRequest(session, request, environment, sink);
     try {
-      return await step(sink, 'remove', () => removeLocked(session, environment, sink));
+      return await step(sink, 'remove', () => removeLocked(session, environment, lock.state, sink));
     } finally {
       await lock.release();
     }
@@ -59,11 +47,12 @@ export async function remove(request: RemoveRequest, sink: EventSink): Promise<R
 async function removeLocked(
   session: Session,
   environment: string,
+  state: State,
   sink: EventSink,
 ): Promise<RemoveResult> {
   const app = session.app;
   const paths = envPaths(app, environment);
-  const state = await session.readState();
+  // state as the lock's own write left it: no second read of state.json.
   const registry = await session.readRegistry();
   const known = state?.environments[environment];
   const claimed = registeredEnvironment(registry, app, environment);

@@ -18,7 +18,7 @@ import { CHANGED, writeFileIfChangedArgv } from '../server/write-file.js';
 import type { EventSink } from './events.js';
 import { checkInstanceHealth } from './health.js';
 import { urlResolver } from './inspect.js';
-import { acquireLock } from './lock.js';
+import { lockForRequest } from './lock.js';
 import type { TargetRequest } from './request.js';
 import { Session } from './session.js';
 import { step } from './step.js';
@@ -109,19 +109,7 @@ export async function rollback(request: RollbackRequest, sink: EventSink): Promi
         hint: 'toss list shows the environments there are',
       });
     }
-    const lock = await step(sink, 'lock', () =>
-      acquireLock(
-        session,
-        {
-          environment,
-          actor: request.actor,
-          lockWaitSeconds: request.lockWaitSeconds,
-          token: request.lockToken,
-          onLockAcquired: request.onLockAcquired,
-        },
-        sink,
-      ),
-    );
+    const lock = await lockForRequest(session, request, environment, sink);
     try {
       return await rollbackLocked(session, request, environment, urlFor(environment), sink);
     } finally {
