@@ -12,7 +12,8 @@
  * Medians of --runs N (default 5), SSH logins per deploy (sshd's 'Accepted publickey' lines) and
  * the median duration of each pipeline step (the CLI's non-TTY "toss: <Step> done in N.Ns" lines).
  *
- *   npm run bench [-- --runs 5] [-- --strict]   --strict: exit 1 when a target is missed
+ *   npm run bench [-- --runs 5] [-- --strict]   --strict: exit 1 when a target is missed;
+ *                                                --runs 0: only the traced redeploy
  */
 import { execFile, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
@@ -30,7 +31,7 @@ const APP = 'bench';
 const args = process.argv.slice(2);
 const runsArg = args.indexOf('--runs');
 const RUNS = runsArg >= 0 ? Number(args[runsArg + 1]) : 5;
-if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error('--runs: expected a whole number ≥ 1');
+if (!Number.isInteger(RUNS) || RUNS < 0) throw new Error('--runs: expected a whole number ≥ 0');
 const STRICT = args.includes('--strict');
 
 const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
@@ -179,7 +180,10 @@ async function main(): Promise<void> {
     const app = await makeBenchApp(host);
     const home = tempDir('toss-bench-home-');
 
-    const deploy = async (env: string): Promise<Sample> => {
+    const deploy = async (
+      env: string,
+      extraEnv: Record<string, string> = {},
+    ): Promise<Sample & { output: string }> => {
       let output = '';
       const sample = await timed(
         host,
@@ -193,6 +197,7 @@ async function main(): Promise<void> {
                 TOSS_KNOWN_HOSTS: host.knownHostsPath,
                 TOSS_SSH_KEY: host.keyPath,
                 NO_COLOR: '1',
+                ...extraEnv,
               },
               stdio: ['ignore', 'pipe', 'pipe'],
             });
@@ -212,7 +217,7 @@ async function main(): Promise<void> {
       );
       for (const m of output.matchAll(/^toss: (.+) done in ([\d.]+)s/gm))
         sample.steps.set(m[1] as string, Number(m[2]) * 1000);
-      return sample;
+      return { ...sample, output };
     };
 
     // The floor: the same tree to a fresh directory, and one restart of a unit, over plain ssh.
@@ -298,114 +303,96 @@ async function main(): Promise<void> {
     }
 
     // ---- report ---------------------------------------------------------------------------------
-    const floorMs = median(samples.floor.map((s) => s.ms));
-    const rows: [string, Sample[], number | undefined][] = [
-      ['floor (rsync -az + ssh restart)', samples.floor, undefined],
-      ['cold deploy (new preview)', samples.cold, undefined],
-      ['no-change redeploy', samples.nochange, 2],
-      ['one-file redeploy', samples.onefile, 2],
-    ];
     let missed = 0;
-    const range = (xs: number[]) => {
-      const lo = Math.min(...xs);
-      const hi = Math.max(...xs);
-      return lo === hi ? String(lo) : `${lo}–${hi}`;
-    };
-    console.log(
-      `\n2,000 files × ~2 KB, ${RUNS} runs each, medians; ratio = median ÷ median floor of this run, ` +
-        'paired = median of (deploy ÷ floor of the same round)\n',
-    );
-    console.log(
-      `${'scenario'.padEnd(32)}${'median s'.padStart(9)}${'ratio'.padStart(8)}${'paired'.padStart(8)}${'logins'.padStart(8)}   target`,
-    );
-    for (const [label, list, target] of rows) {
-      const ms = median(list.map((s) => s.ms));
-      const ratio = ms / floorMs;
-      const logins = list.map((s) => s.logins);
-      // Median of each round's deploy ÷ that round's floor: steadier when the machine's load drifts.
-      const paired = median(list.map((s, i) => s.ms / (samples.floor[i] as Sample).ms));
-      let verdict = '';
-      if (target !== undefined) {
-        const ok = ratio <= target && Math.max(...logins) <= 2;
-        if (!ok) missed++;
-        verdict = `≤ ${target}× and ≤ 2 logins: ${ok ? 'met' : 'MISSED'}`;
-      } else if (label.startsWith('cold')) {
-        const ok = Math.max(...logins) <= 2;
-        if (!ok) missed++;
-        verdict = `≤ 2 logins: ${ok ? 'met' : 'MISSED'}`;
-      }
+    if (RUNS > 0) {
+      const floorMs = median(samples.floor.map((s) => s.ms));
+      const rows: [string, Sample[], number | undefined][] = [
+        ['floor (rsync -az + ssh restart)', samples.floor, undefined],
+        ['cold deploy (new preview)', samples.cold, undefined],
+        ['no-change redeploy', samples.nochange, 2],
+        ['one-file redeploy', samples.onefile, 2],
+      ];
+      const range = (xs: number[]) => {
+        const lo = Math.min(...xs);
+        const hi = Math.max(...xs);
+        return lo === hi ? String(lo) : `${lo}–${hi}`;
+      };
       console.log(
-        `${label.padEnd(32)}${secs(ms).padStart(9)}${`${ratio.toFixed(2)}×`.padStart(8)}${`${paired.toFixed(2)}×`.padStart(8)}${range(logins).padStart(8)}   ${verdict}`,
+        `\n2,000 files × ~2 KB, ${RUNS} runs each, medians; ratio = median ÷ median floor of this run, ` +
+          'paired = median of (deploy ÷ floor of the same round)\n',
+      );
+      console.log(
+        `${'scenario'.padEnd(32)}${'median s'.padStart(9)}${'ratio'.padStart(8)}${'paired'.padStart(8)}${'logins'.padStart(8)}   target`,
+      );
+      for (const [label, list, target] of rows) {
+        const ms = median(list.map((s) => s.ms));
+        const ratio = ms / floorMs;
+        const logins = list.map((s) => s.logins);
+        // Median of each round's deploy ÷ that round's floor: steadier when the machine's load drifts.
+        const paired = median(list.map((s, i) => s.ms / (samples.floor[i] as Sample).ms));
+        let verdict = '';
+        if (target !== undefined) {
+          const ok = ratio <= target && Math.max(...logins) <= 2;
+          if (!ok) missed++;
+          verdict = `≤ ${target}× and ≤ 2 logins: ${ok ? 'met' : 'MISSED'}`;
+        } else if (label.startsWith('cold')) {
+          const ok = Math.max(...logins) <= 2;
+          if (!ok) missed++;
+          verdict = `≤ 2 logins: ${ok ? 'met' : 'MISSED'}`;
+        }
+        console.log(
+          `${label.padEnd(32)}${secs(ms).padStart(9)}${`${ratio.toFixed(2)}×`.padStart(8)}${`${paired.toFixed(2)}×`.padStart(8)}${range(logins).padStart(8)}   ${verdict}`,
+        );
+      }
+      console.log('\nsamples (s):');
+      for (const [label, list] of rows)
+        console.log(`  ${label.padEnd(32)}${list.map((s) => secs(s.ms)).join('  ')}`);
+
+      // Where the time goes: median per step, and what is left (node start-up, config, exit).
+      const deploys = rows.slice(1);
+      const stepNames: string[] = [];
+      for (const [, list] of deploys)
+        for (const s of list)
+          for (const k of s.steps.keys()) if (!stepNames.includes(k)) stepNames.push(k);
+      console.log('\nper step, median s (CLI "done in" lines):');
+      console.log(
+        `${'step'.padEnd(26)}${deploys.map(([l]) => l.split(' ')[0]?.padStart(10)).join('')}`,
+      );
+      for (const step of stepNames)
+        console.log(
+          `${step.padEnd(26)}${deploys
+            .map(([, list]) => secs(median(list.map((s) => s.steps.get(step) ?? 0))).padStart(10))
+            .join('')}`,
+        );
+      const outside = (s: Sample) => s.ms - [...s.steps.values()].reduce((a, b) => a + b, 0);
+      console.log(
+        `${'(outside steps)'.padEnd(26)}${deploys.map(([, list]) => secs(median(list.map(outside))).padStart(10)).join('')}`,
+      );
+      console.log(
+        `${'total'.padEnd(26)}${deploys.map(([, list]) => secs(median(list.map((s) => s.ms))).padStart(10)).join('')}`,
       );
     }
-    console.log('\nsamples (s):');
-    for (const [label, list] of rows)
-      console.log(`  ${label.padEnd(32)}${list.map((s) => secs(s.ms)).join('  ')}`);
-
-    // Where the time goes: median per step, and what is left (node start-up, config, exit).
-    const deploys = rows.slice(1);
-    const stepNames: string[] = [];
-    for (const [, list] of deploys)
-      for (const s of list)
-        for (const k of s.steps.keys()) if (!stepNames.includes(k)) stepNames.push(k);
-    console.log('\nper step, median s (CLI "done in" lines):');
-    console.log(
-      `${'step'.padEnd(26)}${deploys.map(([l]) => l.split(' ')[0]?.padStart(10)).join('')}`,
-    );
-    for (const step of stepNames)
-      console.log(
-        `${step.padEnd(26)}${deploys
-          .map(([, list]) => secs(median(list.map((s) => s.steps.get(step) ?? 0))).padStart(10))
-          .join('')}`,
-      );
-    const outside = (s: Sample) => s.ms - [...s.steps.values()].reduce((a, b) => a + b, 0);
-    console.log(
-      `${'(outside steps)'.padEnd(26)}${deploys.map(([, list]) => secs(median(list.map(outside))).padStart(10)).join('')}`,
-    );
-    console.log(
-      `${'total'.padEnd(26)}${deploys.map(([, list]) => secs(median(list.map((s) => s.ms))).padStart(10)).join('')}`,
-    );
-    // Where the round trips go: one more no-change redeploy with root's login shell wrapped to log
-    // every command sshd runs (exec requests, rsync's server side, subsystems), timed.
-    const LOG = '/var/log/bench-commands.log';
-    const wrapper = [
-      '#!/bin/bash',
-      `printf '%s %s\\n' "$(date +%s.%N)" "$(printf '%s ' "$@" | tr '\\n' ' ' | cut -c1-4000)" >> ${LOG}`,
-      'exec /bin/bash "$@"',
-      '',
-    ].join('\n');
-    await host.exec(['sh', '-c', 'cat > /usr/local/bin/bench-logsh'], { input: wrapper });
-    await inHost(host, ['chmod', '0755', '/usr/local/bin/bench-logsh']);
-    await inHost(host, ['sh', '-c', `: > ${LOG}`]);
-    await inHost(host, ['usermod', '-s', '/usr/local/bin/bench-logsh', 'root']);
+    // Where the round trips go: one more no-change redeploy with TOSS_TRACE=1, which makes the CLI
+    // print every remote command it runs: when it started, how long it took, runner or channel.
     touchAll(app.files);
-    const traceStart = Date.now();
-    const traced = await deploy('production');
-    await inHost(host, ['usermod', '-s', '/bin/bash', 'root']);
-    const commands = (await inHost(host, ['cat', LOG])).split('\n').filter(Boolean);
+    const traced = await deploy('production', { TOSS_TRACE: '1' });
+    const commands = traced.output.split('\n').filter((l) => l.startsWith('toss-trace: '));
     console.log(
       `\none traced no-change redeploy (${secs(traced.ms)} s, ${traced.logins} logins): ` +
-        `${commands.length} remote commands, offsets from the CLI start:`,
+        `${commands.length} remote commands and rsync (start and duration in s from the CLI's start):`,
     );
-    for (const line of commands) {
-      const at = Number(line.slice(0, line.indexOf(' '))) * 1000 - traceStart;
-      // `-c <script> <args…>`: the start says what kind of command, the end what it acted on.
-      const text = line
-        .slice(line.indexOf(' ') + 1)
-        .replace(/\s+/g, ' ')
-        .trim();
-      const shown = text.length > 150 ? `${text.slice(0, 70)} … ${text.slice(-75)}` : text;
-      console.log(`  +${secs(at).padStart(5)}  ${shown}`);
-    }
+    for (const line of commands) console.log(`  ${line.slice('toss-trace: '.length)}`);
     console.log(
       `  ${[...traced.steps].map(([k, v]) => `${k} ${secs(v)}`).join(' · ')} · total ${secs(traced.ms)}`,
     );
 
-    const part = (k: string) => secs(median(samples.floor.map((s) => s.steps.get(k) ?? 0)));
-    console.log(
-      `\nfloor split, median s: rsync ${part('rsync')}, ssh restart ${part('ssh restart')}; ` +
-        `CLI start-up (node <bundle> --version): ${secs(median(startup))}`,
-    );
+    if (RUNS > 0) {
+      const part = (k: string) => secs(median(samples.floor.map((s) => s.steps.get(k) ?? 0)));
+      console.log(
+        `\nfloor split, median s: rsync ${part('rsync')}, ssh restart ${part('ssh restart')}; ` +
+          `CLI start-up (node <bundle> --version): ${secs(median(startup))}`,
+      );
+    }
     console.log(`\nbench wall time ${((Date.now() - started) / 1000).toFixed(0)} s`);
     if (missed > 0) {
       console.log(`${missed} target(s) missed`);

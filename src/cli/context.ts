@@ -40,12 +40,16 @@ export async function loadContext(options: CommonOptions): Promise<CliContext> {
   const configPath = resolve(options.config ?? 'toss.json');
   const config = await loadConfig(configPath);
   const server = parseServer(config.server);
-  const target = await resolveSshTarget({
-    host: server.host,
-    ...(server.userGiven ? { user: server.user } : {}),
-    ...(server.portGiven ? { port: server.port } : {}),
-    ...(options.identity ? { identity: options.identity } : {}),
-  });
+  const projectDir = dirname(configPath);
+  const [target, gitName] = await Promise.all([
+    resolveSshTarget({
+      host: server.host,
+      ...(server.userGiven ? { user: server.user } : {}),
+      ...(server.portGiven ? { port: server.port } : {}),
+      ...(options.identity ? { identity: options.identity } : {}),
+    }),
+    git(projectDir, ['config', 'user.name']),
+  ]);
   const login: Login = {
     host: target.host,
     port: target.port,
@@ -55,8 +59,7 @@ export async function loadContext(options: CommonOptions): Promise<CliContext> {
     ...(target.identityFile ? { identityFile: target.identityFile } : {}),
     ...(target.agent ? { agent: target.agent } : {}),
   };
-  const projectDir = dirname(configPath);
-  const name = (await git(projectDir, ['config', 'user.name'])) ?? userInfo().username;
+  const name = gitName ?? userInfo().username;
   return { config, configPath, projectDir, login, actor: { by: `${name} (${hostname()})` } };
 }
 

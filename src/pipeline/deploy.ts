@@ -29,6 +29,7 @@ import {
   setRegistryOrigin,
 } from '../server/registry.js';
 import {
+  adoptStagingArgv,
   linkPersistentDirsArgv,
   openReleaseForBuildArgv,
   pointSlotArgv,
@@ -39,16 +40,19 @@ import {
 import {
   listReleasesArgv,
   newReleaseId,
+  parseReleaseLinks,
   parseReleaseList,
+  parseStagingList,
   releasesToPrune,
+  staleStaging,
 } from '../server/releases.js';
 import {
+  type DeployRecord,
   pendingDependencies,
   previewsByAge,
   recordDependency,
   recordDeploy,
   recordPruned,
-  type State,
 } from '../server/state.js';
 import { stopInstanceArgv } from '../server/systemctl.js';
 import { dependencyRunArgv, deployScriptRunArgv } from '../server/systemd-run.js';
@@ -57,13 +61,14 @@ import { writeFileIfChangedArgv } from '../server/write-file.js';
 import { applyCaddyChange } from './caddy-errors.js';
 import type { EventSink } from './events.js';
 import { checkInstanceHealth, serverAddress } from './health.js';
-import { acquireLock } from './lock.js';
+import { acquireLock, type HeldLock } from './lock.js';
 import type { DeployRequest, DeployResult } from './request.js';
 import { Session } from './session.js';
-import { lineSplitter, step } from './step.js';
+import { lineSplitter, step, stepSince } from './step.js';
 import { uploadRelease } from './upload.js';
 
 const PREVIEW_KEEP = 2;
+const STALE_STAGING_MS = 60 * 60 * 1000;
 const CONFIRM_NEW_NAME_SECONDS = 60;
 const CONFIRM_KNOWN_NAME_SECONDS = 15;
 
@@ -83,6 +88,12 @@ export async function deploy(request: DeployRequest, sink: EventSink): Promise<D
     () => `${request.login.user}@${request.login.host}`,
   );
   try {
+    const releaseId = newReleaseId(new Date());
+    // The upload needs no lock: it fills a staging directory no other run looks at, which becomes
+    // the release only under the lock. So it runs while the lock is taken and the server read.
+    const uploadStarted = performance.now();
+    const abort = new AbortController();
+    const early = uploadEarly(session, request, environment, releaseId, abort.signal);
     const lock = await step(
       sink,
       'lock',
@@ -102,18 +113,62 @@ export async function deploy(request: DeployRequest, sink: EventSink): Promise<D
           sink,
         ),
       () => 'origin verified',
-    );
-    let last: ((state: State) => State) | undefined;
+    ).catch(async (error: unknown) => {
+      // No lock, no deploy: the upload stops and what it copied goes again.
+      abort.abort();
+      if (await early) {
+        await session
+          .root(removeReleasesArgv(config.app, environment, [releaseId]), { allowFailure: true })
+          .catch(() => {});
+      }
+      throw error;
+    });
     try {
-      const done = await deployLocked(session, request, environment, origin, lock.state, sink);
-      last = done.last;
-      return done.result;
+      const upload = { id: releaseId, started: uploadStarted, early };
+      return await deployLocked(session, request, environment, origin, lock, upload, sink);
     } finally {
-      await lock.release(last);
+      // After a failed step; a deploy that went through released the lock with its record.
+      await lock.release();
     }
   } finally {
     await session.close();
   }
+}
+
+/**
+ * Uploads into the staging directory before the lock is held; false (and nothing reported) when
+ * the environment has no releases directory yet (its first deploy) or the copy failed: then the
+ * upload runs again under the lock and reports for itself.
+ */
+async function uploadEarly(
+  session: Session,
+  request: DeployRequest,
+  environment: string,
+  releaseId: string,
+  signal: AbortSignal,
+): Promise<boolean> {
+  const paths = envPaths(request.config.app, environment);
+  try {
+    // Without a releases directory (the environment's first deploy) rsync fails at once.
+    await uploadRelease(session, {
+      sourceDir: request.sourceDir,
+      releaseDir: paths.stagingDir(releaseId),
+      // Unchanged files become hard links to whatever is live (rsync follows the link).
+      linkDest: paths.currentLink,
+      excludes: request.config.exclude,
+      signal,
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The upload as deploy() started it: the release id, when, and whether it went through. */
+interface EarlyUpload {
+  id: string;
+  started: number;
+  early: Promise<boolean>;
 }
 
 /** What the server has now, read in one go right after the lock is taken. */
@@ -125,29 +180,40 @@ interface ServerView {
   secrets: Map<string, string>;
   overrides: Map<string, string>;
   onDisk: string[];
+  /** what `current` and each port's slot point at (`current`, `3000` → release id) */
+  links: Map<string, string>;
+  /** the environment's unit template as installed */
+  unit: string | null;
+  /** staging directories (by release id) */
+  staging: string[];
 }
 
 async function readServer(session: Session, app: string, environment: string): Promise<ServerView> {
   const paths = envPaths(app, environment);
-  const envFile = async (path: string) =>
-    parseEnvFile((await session.conn.readFileIfExists(path)) ?? '', path);
-  const [registry, ss, site, caddyfile, secrets, overrides, releases] = await Promise.all([
+  const [registry, ss, files, releases] = await Promise.all([
     session.readRegistry(),
     session.root(listeningPortsArgv()),
-    session.conn.readFileIfExists(paths.siteFile),
-    session.conn.readFileIfExists(CADDYFILE),
-    envFile(paths.secretsFile),
-    envFile(paths.overridesFile),
+    session.conn.readFilesIfExist([
+      paths.siteFile,
+      CADDYFILE,
+      paths.secretsFile,
+      paths.overridesFile,
+      paths.unitTemplateFile,
+    ]),
     session.root(listReleasesArgv(app, environment)),
   ]);
+  const [site = null, caddyfile = null, secrets = null, overrides = null, unit = null] = files;
   return {
     registry,
     listening: parseListeningPorts(ss.stdout),
     site,
     caddyfile,
-    secrets,
-    overrides,
+    secrets: parseEnvFile(secrets ?? '', paths.secretsFile),
+    overrides: parseEnvFile(overrides ?? '', paths.overridesFile),
     onDisk: parseReleaseList(releases.stdout),
+    links: parseReleaseLinks(releases.stdout),
+    unit,
+    staging: parseStagingList(releases.stdout),
   };
 }
 
@@ -156,14 +222,15 @@ async function deployLocked(
   request: DeployRequest,
   environment: string,
   origin: string,
-  lockedState: State,
+  lock: HeldLock,
+  early: EarlyUpload,
   sink: EventSink,
-): Promise<{ result: DeployResult; last?: (state: State) => State }> {
+): Promise<DeployResult> {
   const { config, actor } = request;
   const app = config.app;
   const isProduction = environment === 'production';
   const paths = envPaths(app, environment);
-  let state = lockedState;
+  let state = lock.state;
   const before = state.environments[environment];
 
   await step(
@@ -225,21 +292,48 @@ async function deployLocked(
   const view = await readServer(session, app, environment);
   // What Caddy routes to now is the live port, whatever state says (a crash may sit between).
   const routed = routedPort(view.site);
-  const releaseId = newReleaseId(new Date());
-  const releaseDir = paths.releaseDir(releaseId);
-  const upload = () =>
-    step(sink, 'upload', () =>
-      uploadRelease(session, {
-        sourceDir: request.sourceDir,
-        releaseDir,
-        linkDest: before ? paths.releaseDir(before.release) : undefined,
-        excludes: config.exclude,
-      }),
+  const releaseId = early.id;
+  // The upload ends with the release in place: renamed from staging, its persistent dirs linked
+  // and opened to the build user (once the environment's directories are sure to exist).
+  const upload = (claimed: Promise<unknown>) =>
+    stepSince(
+      early.started,
+      sink,
+      'upload',
+      async () => {
+        const alongside = await early.early;
+        if (!alongside) {
+          await uploadRelease(session, {
+            sourceDir: request.sourceDir,
+            releaseDir: paths.stagingDir(releaseId),
+            linkDest: before ? paths.releaseDir(before.release) : undefined,
+            excludes: config.exclude,
+          });
+        }
+        // A refused claim fails the deploy on its own; the staging copy goes with the cleanup.
+        if (
+          !(await claimed.then(
+            () => true,
+            () => false,
+          ))
+        )
+          return 'not placed';
+        await session.batch([
+          adoptStagingArgv(app, environment, releaseId),
+          linkPersistentDirsArgv(app, environment, releaseId, config.persistentDirs),
+          openReleaseForBuildArgv(app, environment, releaseId),
+        ]);
+        return alongside ? 'alongside the lock' : undefined;
+      },
+      (d) => d,
     );
 
+  const scheme = config.tls === 'off' ? 'http' : 'https';
+  const url = `${scheme}://${hostName}/`;
   let started = false;
   let newPort = 0;
   let routedNew = false;
+  let confirmed = false;
   const discardRelease = async () => {
     if (started) {
       await session.root(stopInstanceArgv(app, environment, newPort), { allowFailure: true });
@@ -277,36 +371,45 @@ async function deployLocked(
       },
       (p) => `${hostName}, ports ${p[0]}/${p[1]}`,
     );
+    // The env files go in while the upload runs (they need the ports, not the files).
+    const prepare = async (ports: [number, number]) => {
+      const livePort = routed ?? before?.livePort;
+      newPort = livePort === ports[0] ? ports[1] : ports[0];
+      await step(sink, 'prepare', async () => {
+        const overrides = applyOverrideArgs(view.overrides, request.overrides);
+        const overridesText = serializeEnvFile(overrides);
+        const env = mergeEnv(
+          view.secrets,
+          overrides,
+          tossVariables({ app, environment, releaseId, port: newPort }),
+        );
+        // Secret values travel on stdin only; the one command reading it is the file writer.
+        await settleAll([
+          overridesText === serializeEnvFile(view.overrides)
+            ? Promise.resolve(undefined)
+            : session.guarded(writeFileIfChangedArgv({ path: paths.overridesFile, mode: 0o600 }), {
+                stdin: overridesText,
+              }),
+          session.guarded(
+            writeFileIfChangedArgv({ path: paths.releaseEnvFile(releaseId), mode: 0o600 }),
+            {
+              stdin: serializeEnvFile(env),
+            },
+          ),
+        ] as const);
+      });
+      return livePort;
+    };
     // The releases directory exists from the first deploy on: upload while names are checked.
-    const [ports] = before
-      ? await settleBoth(claimStep, upload())
-      : [await claimStep, await upload()];
-    const livePort = routed ?? before?.livePort;
-    newPort = livePort === ports[0] ? ports[1] : ports[0];
-
-    await step(sink, 'prepare', async () => {
-      const overrides = applyOverrideArgs(view.overrides, request.overrides);
-      const overridesText = serializeEnvFile(overrides);
-      if (overridesText !== serializeEnvFile(view.overrides)) {
-        await session.guarded(writeFileIfChangedArgv({ path: paths.overridesFile, mode: 0o600 }), {
-          stdin: overridesText,
-        });
-      }
-      const env = mergeEnv(
-        view.secrets,
-        overrides,
-        tossVariables({ app, environment, releaseId, port: newPort }),
-      );
-      // Secret values travel on stdin only; the one command reading it is the file writer.
-      await session.batch(
-        [
-          linkPersistentDirsArgv(app, environment, releaseId, config.persistentDirs),
-          writeFileIfChangedArgv({ path: paths.releaseEnvFile(releaseId), mode: 0o600 }),
-          openReleaseForBuildArgv(app, environment, releaseId),
-        ],
-        { stdin: serializeEnvFile(env) },
-      );
-    });
+    let livePort: number | undefined;
+    let ports: [number, number];
+    if (before) {
+      [livePort] = await settleAll([claimStep.then(prepare), upload(claimStep)] as const);
+      ports = await claimStep;
+    } else {
+      ports = await claimStep;
+      [livePort] = await settleAll([prepare(ports), upload(claimStep)] as const);
+    }
 
     await step(
       sink,
@@ -338,14 +441,16 @@ async function deployLocked(
             : { ...config.resources, ...config.resources?.previews },
         });
         started = true;
+        // The template is written (and systemd reloaded) only when it changed.
+        const install = view.unit !== unit;
         await session.batch(
           [
             sealReleaseArgv(app, environment, releaseId),
-            installUnitArgv(app, environment),
+            ...(install ? [installUnitArgv(app, environment)] : []),
             pointSlotArgv(app, environment, newPort, releaseId),
             startInstanceArgv(app, environment, newPort),
           ],
-          { stdin: unit },
+          install ? { stdin: unit } : {},
         );
       },
       () => `port ${newPort}`,
@@ -380,45 +485,95 @@ async function deployLocked(
           session.guarded(installCaddyFileArgv(CADDYFILE), { stdin: withImport.text }),
         );
       }
-      const site = buildSiteFile({
-        hostName,
-        port: newPort,
-        tls: config.tls,
-        basicAuth: isProduction ? undefined : config.previewAuth,
-        app,
-        environment,
-      });
+      const siteFor = (port: number) =>
+        buildSiteFile({
+          hostName,
+          port,
+          tls: config.tls,
+          basicAuth: isProduction ? undefined : config.previewAuth,
+          app,
+          environment,
+        });
+      const site = siteFor(newPort);
+      // Caddy runs the live site file already: one that differs only in the port needs no new
+      // validation (the reload itself is atomic; a failure restores the file).
+      const validate = routed === undefined || view.site !== siteFor(routed);
       await applyCaddyChange(() =>
-        session.guarded(installCaddyFileArgv(paths.siteFile), { stdin: site }),
+        session.guarded(installCaddyFileArgv(paths.siteFile, { validate }), { stdin: site }),
       );
       routedNew = true;
     });
 
-    await step(
+    const record: DeployRecord = {
+      release: releaseId,
+      ports,
+      livePort: newPort,
+      commit: request.commit,
+      deployedAt: new Date().toISOString(),
+      by: actor.by,
+      runUrl: actor.runUrl,
+      branch: request.branch,
+      pr: request.pr,
+    };
+    // What state will say once recorded: which releases stay (SPEC keepReleases).
+    const env = recordDeploy(state, environment, record).environments[environment]!;
+    const keep = isProduction ? config.keepReleases : PREVIEW_KEEP;
+    const pruned = releasesToPrune(env.releases, {
+      keep,
+      live: env.release,
+      previous: env.previousRelease,
+    });
+    // Leftovers of crashed deploys are on disk but not in state. What `current` and the routed
+    // port's slot point at is never one of them: a crash after routing leaves a release live but
+    // unrecorded.
+    const known = new Set(env.releases);
+    for (const name of ['current', String(routed)]) {
+      const id = view.links.get(name);
+      if (id !== undefined) known.add(id);
+    }
+    const orphans = view.onDisk.filter((id) => !known.has(id));
+    // A staging directory that old is a crashed run's: uploads take seconds, not an hour.
+    const stale = staleStaging(view.staging, new Date(), STALE_STAGING_MS);
+    const doomed = [...pruned, ...orphans, ...stale];
+    const old = livePort !== undefined && livePort !== newPort ? livePort : undefined;
+
+    // Traffic goes to the new release now. The switch and the pruning touch different things, and
+    // then one write records the deploy and releases the lock; the HTTPS check only reads: all
+    // of it at once.
+    const confirming = step(
       sink,
-      'switch',
-      async () => {
-        const old = livePort !== undefined && livePort !== newPort ? livePort : undefined;
-        await session.batch([
-          switchCurrentArgv(app, environment, releaseId),
-          retireInstanceArgv(app, environment, newPort, old),
-        ]);
-        state = await session.updateStateAsHolder((s) =>
-          recordDeploy(s, environment, {
-            release: releaseId,
-            ports,
-            livePort: newPort,
-            commit: request.commit,
-            deployedAt: new Date().toISOString(),
-            by: actor.by,
-            runUrl: actor.runUrl,
-            branch: request.branch,
-            pr: request.pr,
-          }),
-        );
-      },
-      () => releaseId,
+      'confirm',
+      () => confirmSite(session, hostName, url, config.tls, before === undefined, sink),
+      (ok) => (ok ? url : 'not yet'),
     );
+    const recording = (async () => {
+      await settleAll([
+        step(
+          sink,
+          'switch',
+          () =>
+            session.batch([
+              switchCurrentArgv(app, environment, releaseId),
+              retireInstanceArgv(app, environment, newPort, old),
+            ]),
+          () => releaseId,
+        ),
+        step(
+          sink,
+          'prune',
+          async () => {
+            if (doomed.length === 0) return 0;
+            await session.guarded(removeReleasesArgv(app, environment, doomed));
+            return doomed.length;
+          },
+          (n) => (n ? `${n} removed` : undefined),
+        ),
+      ] as const);
+      await lock.finish((s) =>
+        recordPruned(recordDeploy(s, environment, record), environment, pruned),
+      );
+    })();
+    [, confirmed] = await settleAll([recording, confirming] as const);
   } catch (error) {
     // Best effort: a cleanup that fails too (the connection is gone) must not hide the step
     // that failed and why; a re-run removes what is left (orphans are pruned).
@@ -426,53 +581,16 @@ async function deployLocked(
     throw error;
   }
 
-  const scheme = config.tls === 'off' ? 'http' : 'https';
-  const url = `${scheme}://${hostName}/`;
-  const env = state.environments[environment]!;
-  const keep = isProduction ? config.keepReleases : PREVIEW_KEEP;
-  const old = releasesToPrune(env.releases, {
-    keep,
-    live: env.release,
-    previous: env.previousRelease,
-  });
-  const known = new Set(env.releases);
-  // Leftovers of crashed deploys are on disk but not in state.
-  const orphans = view.onDisk.filter((id) => !known.has(id) && id !== env.release);
-  const doomed = [...old, ...orphans];
-
-  // Confirming over HTTPS and pruning touch different things: one round trip for both.
-  const [confirmed] = await Promise.all([
-    step(
-      sink,
-      'confirm',
-      () => confirmSite(session, hostName, url, config.tls, before === undefined, sink),
-      (ok) => (ok ? url : 'not yet'),
-    ),
-    step(
-      sink,
-      'prune',
-      async () => {
-        if (doomed.length === 0) return 0;
-        await session.guarded(removeReleasesArgv(app, environment, doomed));
-        return doomed.length;
-      },
-      (n) => (n ? `${n} removed` : undefined),
-    ),
-  ]);
-
-  return {
-    result: { environment, url, release: releaseId, port: newPort, confirmed },
-    // Recorded with the lock's release: one write instead of two.
-    ...(old.length > 0 ? { last: (s: State) => recordPruned(s, environment, old) } : {}),
-  };
+  return { environment, url, release: releaseId, port: newPort, confirmed };
 }
 
-/** Both results, once both are done: a failure never leaves the other running unwatched. */
-async function settleBoth<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
-  const [ra, rb] = await Promise.allSettled([a, b]);
-  if (ra.status === 'rejected') throw ra.reason;
-  if (rb.status === 'rejected') throw rb.reason;
-  return [ra.value, rb.value];
+/** Every result, once all are done: a failure never leaves another step running unwatched. */
+async function settleAll<T extends readonly unknown[]>(
+  promises: { [K in keyof T]: Promise<T[K]> },
+): Promise<T> {
+  const settled = await Promise.allSettled(promises);
+  for (const r of settled) if (r.status === 'rejected') throw r.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
 /** Step 12: the site answers through Caddy on the server; a new name may wait for its certificate. */

@@ -38,8 +38,13 @@ export interface HeldLock {
   /** state.json as written when the lock was taken */
   state: State;
   /**
+   * The run's final record and the lock's release in one write, while this run still holds the
+   * lock; throws (LockError when the lock was lost) and leaves the lock to `release` then.
+   */
+  finish(last: (state: State) => State): Promise<State>;
+  /**
    * Releases the lock if this run still holds it, applying `last` to state in the same write
-   * (one round trip for the run's final record); never throws.
+   * (one round trip for the run's final record); never throws. Nothing to do after `finish`.
    */
   release(last?: (state: State) => State): Promise<void>;
 }
@@ -142,10 +147,23 @@ export async function acquireLock(
   session.token = token;
   request.onLockAcquired?.(token);
   const beat = startHeartbeat(session, sink);
+  let released = false;
+  const done = () => {
+    released = true;
+    session.token = undefined;
+    request.onLockReleased?.(token);
+  };
   return {
     token,
     state: held,
+    async finish(last) {
+      beat.stop();
+      const final = await session.updateStateAsHolder((state) => clearLock(last(state)));
+      done();
+      return final;
+    },
     async release(last) {
+      if (released) return;
       beat.stop();
       try {
         await session.updateState((state) =>
@@ -153,6 +171,7 @@ export async function acquireLock(
             ? clearLock(last ? last(state) : state)
             : state!,
         );
+        released = true;
         request.onLockReleased?.(token);
       } catch (error) {
         sink({

@@ -56,6 +56,8 @@ export class Session {
       ...(login.agent ? { agent: login.agent } : {}),
     });
     const session = new Session(conn, app, login);
+    // Most of a run's commands are root's: their runners open while the first ones go out.
+    conn.warmRunners(conn.isRoot ? 3 : 2, true);
     if (!conn.isRoot) {
       try {
         await conn.checkSudo();

@@ -12,13 +12,26 @@ export class StepError extends Error {
 }
 
 /** Runs one step, timing it and reporting start, done or failure. */
-export async function step<T>(
+export function step<T>(
   sink: EventSink,
   name: StepName,
   body: () => Promise<T>,
   detail?: (result: T) => string | undefined,
 ): Promise<T> {
-  const started = performance.now();
+  return stepSince(performance.now(), sink, name, body, detail);
+}
+
+/**
+ * A step whose work began at `started` (performance.now()), before the step could be reported in
+ * order: reported now, timed from then.
+ */
+export async function stepSince<T>(
+  started: number,
+  sink: EventSink,
+  name: StepName,
+  body: () => Promise<T>,
+  detail?: (result: T) => string | undefined,
+): Promise<T> {
   sink({ type: 'step-start', step: name });
   try {
     const result = await body();

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
+import type { Duplex } from 'node:stream';
 import { TossError } from '../errors.js';
-import { buildRsyncArgv, sshArgvForRsync } from '../server/rsync.js';
+import type { TunnelResult } from '../remote/connection.js';
+import { buildRsyncArgv, parseTunnelFrame, tunnelRemoteShell } from '../server/rsync.js';
 import type { Session } from './session.js';
-import { HOST_KEY_ALIAS, withSshFiles } from './ssh-files.js';
 
 const TAIL_LINES = 20;
 
@@ -13,11 +14,13 @@ export interface UploadParams {
   /** the live release, for --link-dest */
   linkDest?: string | undefined;
   excludes: string[];
+  /** stops rsync (the upload then fails) */
+  signal?: AbortSignal | undefined;
 }
 
 /**
- * rsync over the system ssh with exactly the host key the session verified, the same identity,
- * no user ssh config: the one extra login a deploy makes.
+ * rsync through the session's own connection (its remote shell is a tunnel, see rsync.ts): no
+ * second login, and the host key is the one the session verified.
  */
 export async function uploadRelease(session: Session, params: UploadParams): Promise<void> {
   try {
@@ -48,35 +51,79 @@ async function diskFull(session: Session, releaseDir: string): Promise<TossError
 }
 
 async function rsyncRelease(session: Session, params: UploadParams): Promise<void> {
-  const { login, conn } = session;
-  await withSshFiles(session, (files) =>
-    runLocal(
-      buildRsyncArgv({
-        source: params.sourceDir,
-        dest: { user: login.user, host: login.host, path: params.releaseDir },
-        sshCommand: sshArgvForRsync({
-          port: login.port,
-          identityFile: files.identityFile,
-          knownHostsFile: files.knownHostsFile,
-          hostKeyAlias: HOST_KEY_ALIAS,
-        }),
-        linkDest: params.linkDest,
-        excludes: params.excludes,
-        sudo: !conn.isRoot,
-      }),
-    ),
+  const sudo = !session.conn.isRoot;
+  const argv = buildRsyncArgv({
+    source: params.sourceDir,
+    dest: params.releaseDir,
+    remoteShell: tunnelRemoteShell(),
+    linkDest: params.linkDest,
+    excludes: params.excludes,
+    sudo,
+  });
+  await runRsync(
+    argv,
+    sudo,
+    (command, socket) => session.conn.tunnel(command, socket),
+    params.signal,
   );
 }
 
-function runLocal(argv: string[]): Promise<void> {
+type Tunnel = (command: string, socket: Duplex) => Promise<TunnelResult>;
+
+/**
+ * Runs the local rsync with a socket as its fd 3, where its remote shell (tunnelRemoteShell)
+ * names the command it wants and then carries the data: `tunnel` runs that command over the
+ * session's connection. Resolves when rsync succeeded; otherwise says why, the server's side
+ * included.
+ */
+export function runRsync(
+  argv: string[],
+  sudo: boolean,
+  tunnel: Tunnel,
+  signal?: AbortSignal,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const [command, ...args] = argv as [string, ...string[]];
-    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(command, args, {
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+      ...(signal ? { signal } : {}),
+    });
+    const socket = child.stdio[3] as Duplex;
     let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
+    let failure: Error | undefined;
+    let remote: Promise<TunnelResult | undefined> = Promise.resolve(undefined);
+    child.stderr?.on('data', (chunk: Buffer) => {
       stderr = (stderr + chunk.toString()).slice(-8000);
     });
+    let frame = Buffer.alloc(0);
+    const onFrame = (chunk: Buffer) => {
+      frame = Buffer.concat([frame, chunk]);
+      let parsed: ReturnType<typeof parseTunnelFrame>;
+      try {
+        parsed = parseTunnelFrame(frame, sudo);
+      } catch (error) {
+        failure = error as Error;
+        socket.destroy();
+        child.kill();
+        return;
+      }
+      if (!parsed) return;
+      socket.off('data', onFrame);
+      socket.pause();
+      if (parsed.rest.length > 0) socket.unshift(parsed.rest);
+      remote = tunnel(parsed.command, socket).catch((error: Error) => {
+        // The connection is gone: stop rsync rather than let it wait.
+        failure ??= error;
+        socket.destroy();
+        child.kill();
+        return undefined;
+      });
+    };
+    socket.on('data', onFrame);
+    // A socket error (rsync gone) shows as rsync's own failure below.
+    socket.on('error', () => {});
     child.on('error', (error: NodeJS.ErrnoException) => {
+      socket.destroy();
       reject(
         new TossError(
           error.code === 'ENOENT'
@@ -86,11 +133,23 @@ function runLocal(argv: string[]): Promise<void> {
         ),
       );
     });
-    child.on('close', (code, signal) => {
-      if (code === 0) return resolve();
-      const tail = stderr.trim().split('\n').slice(-TAIL_LINES).join('\n');
+    child.on('close', async (code, signal) => {
+      socket.destroy();
+      const server = await remote;
+      if (failure) return reject(failure);
+      if (code === 0 && (server === undefined || server.code === 0)) return resolve();
+      const tail = [server?.stderr.trim(), stderr.trim()]
+        .filter(Boolean)
+        .join('\n')
+        .split('\n')
+        .slice(-TAIL_LINES)
+        .join('\n');
+      const status =
+        code !== 0
+          ? (signal ?? `exit ${code}`)
+          : `server side exit ${server?.code ?? server?.signal}`;
       reject(
-        new TossError(`rsync failed (${signal ?? `exit ${code}`})${tail ? `:\n${tail}` : ''}`, {
+        new TossError(`rsync failed (${status})${tail ? `:\n${tail}` : ''}`, {
           hint: 'check that rsync is installed on the server and the disk is not full',
         }),
       );

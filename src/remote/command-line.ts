@@ -88,3 +88,42 @@ exec cat -- "$1"`;
 export function readFileArgv(path: string): string[] {
   return ['sh', '-c', READ_FILE_SCRIPT, 'sh', path];
 }
+
+// Several files in one go: a marker line (read from stdin, so nothing a file holds can forge it)
+// before each: `<marker> ok` and the file, or `<marker> missing`; `<marker> end` last. Each
+// marker line starts with a newline, so a file's exact bytes are what lies between two of them.
+const READ_FILES_SCRIPT = `IFS= read -r m || exit 1
+for f; do
+  if [ -e "$f" ]; then
+    printf '\\n%s ok\\n' "$m"
+    cat -- "$f" || exit 1
+  else
+    printf '\\n%s missing\\n' "$m"
+  fi
+done
+printf '\\n%s end\\n' "$m"`;
+
+/** argv that prints several files (each, or that it is missing); the marker goes on stdin. */
+export function readFilesArgv(paths: readonly string[]): string[] {
+  if (paths.length === 0) throw new TypeError('readFilesArgv needs at least one path');
+  return ['sh', '-c', READ_FILES_SCRIPT, 'sh', ...paths];
+}
+
+/** readFilesArgv's output split back into the files (null: missing), or undefined if cut short. */
+export function parseReadFiles(
+  stdout: string,
+  marker: string,
+  count: number,
+): (string | null)[] | undefined {
+  const parts = stdout.split(`\n${marker} `);
+  if (parts[0] !== '' || parts.length !== count + 2 || parts[count + 1] !== 'end\n') {
+    return undefined;
+  }
+  const files: (string | null)[] = [];
+  for (const part of parts.slice(1, -1)) {
+    if (part === 'missing\n') files.push(null);
+    else if (part.startsWith('ok\n')) files.push(part.slice(3));
+    else return undefined;
+  }
+  return files;
+}

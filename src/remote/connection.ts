@@ -5,14 +5,18 @@
  * go on stdin (`stdin`, `runScript`, `writeFile`), never on a command line: `ps` on the server
  * shows command lines to every user. The login shell must be POSIX-like (sh, bash, dash, zsh).
  */
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import type { Duplex } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
-import type { Client, ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';
+import type { Client, ClientChannel, ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';
 import { ConnectionError, RemoteCommandError } from '../errors.js';
 import {
   buildCommandLine,
   MISSING_FILE_EXIT,
+  parseReadFiles,
   readFileArgv,
+  readFilesArgv,
   scriptArgv,
   scriptStdin,
   TIMED_OUT_EXITS,
@@ -28,6 +32,7 @@ import {
 } from './host-key-policy.js';
 import { findHostKeys } from './known-hosts.js';
 import { OutputTail } from './output-tail.js';
+import { CommandRunner, runnerArgv, runnerCarries } from './runner.js';
 import {
   type ConnectTarget,
   connectError,
@@ -103,6 +108,44 @@ const DEFAULT_KEEPALIVE_COUNT_MAX = 2;
 const TIMEOUT_SAFETY_MS = 10_000;
 // How long dispose() waits for a clean SSH disconnect before dropping the socket.
 const DISPOSE_GRACE_MS = 2_000;
+// Runners kept open at once: commands beyond run on channels of their own. sshd allows 10
+// sessions per connection (MaxSessions) and streaming commands need theirs.
+const MAX_RUNNERS = 4;
+
+// TOSS_TRACE=1: one line on stderr per remote command (when it started, how long it took, how it
+// went, what it was), for finding where a deploy spends its time.
+const TRACE = process.env.TOSS_TRACE === '1';
+
+function trace(started: number, via: string, code: number | null, argv: readonly string[]): void {
+  const words = argv.map((w) => w.replace(/\s+/g, ' ')).join(' ');
+  const shown = words.length > 140 ? `${words.slice(0, 60)} … ${words.slice(-75)}` : words;
+  const at = (started / 1000).toFixed(3);
+  const took = ((performance.now() - started) / 1000).toFixed(3);
+  process.stderr.write(`toss-trace: +${at} ${took} ${via} exit ${code ?? '-'}: ${shown}\n`);
+}
+
+export interface TunnelResult {
+  code: number | null;
+  signal: string | null;
+  /** the last lines the remote command wrote to stderr */
+  stderr: string;
+}
+
+interface RunnerSlot {
+  sudo: boolean;
+  /** handed out to a command now (or being opened) */
+  taken: boolean;
+  runner?: CommandRunner;
+}
+
+interface RawResult {
+  stdout: Buffer;
+  stderr: Buffer;
+  code: number | null;
+  signal: string | null;
+  /** the last lines of output, for messages */
+  tail: string;
+}
 
 export class SshConnection {
   readonly host: string;
@@ -117,6 +160,8 @@ export class SshConnection {
   private lastError: Error | undefined;
   // Commands in flight: failed at once when the connection drops.
   private readonly inFlight = new Set<(err: Error) => void>();
+  // Long-lived command runners (runner.ts), as root (through sudo) or as the login user.
+  private runners: RunnerSlot[] = [];
 
   private constructor(
     ssh: NodeSSH,
@@ -241,12 +286,7 @@ export class SshConnection {
   /** Run argv on the server; throws RemoteCommandError on a non-zero exit unless allowFailure. */
   run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     const viaSudo = options.sudo === true && !this.isRoot;
-    const command = buildCommandLine(argv, {
-      sudo: viaSudo,
-      cwd: options.cwd,
-      timeoutMs: options.timeoutMs,
-    });
-    return this.exec(command, options, viaSudo);
+    return this.exec(argv, { cwd: options.cwd, timeoutMs: options.timeoutMs }, options, viaSudo);
   }
 
   /** Run argv as root (through `sudo -n` when the login user is not root). */
@@ -279,10 +319,13 @@ export class SshConnection {
     options: WriteFileOptions,
   ): Promise<void> {
     const viaSudo = (options.sudo ?? true) && !this.isRoot;
-    const command = buildCommandLine(writeFileArgv(path, options.mode, options.owner), {
-      sudo: viaSudo,
-    });
-    await this.exec(command, { stdin: contents }, viaSudo, `could not write ${path}`);
+    await this.exec(
+      writeFileArgv(path, options.mode, options.owner),
+      {},
+      { stdin: contents },
+      viaSudo,
+      `could not write ${path}`,
+    );
   }
 
   /** Read a file (UTF-8). Throws RemoteCommandError when it is missing or unreadable. */
@@ -312,6 +355,61 @@ export class SshConnection {
     return result.stdout;
   }
 
+  /** Several files as root (UTF-8) in one command; null for each that does not exist. */
+  async readFilesIfExist(paths: readonly string[]): Promise<(string | null)[]> {
+    const marker = randomBytes(16).toString('hex');
+    const argv = readFilesArgv(paths);
+    const result = await this.run(argv, { sudo: true, stdin: `${marker}\n` });
+    const files = parseReadFiles(result.stdout, marker, paths.length);
+    if (files === undefined) {
+      throw new RemoteCommandError(buildCommandLine(argv), result.code, result.stderr, {
+        message: `could not read ${paths.join(', ')} on ${this.target}: the output was cut short`,
+      });
+    }
+    return files;
+  }
+
+  /**
+   * Runs `command` exactly as given (rsync's own server command line) with its stdin and stdout
+   * joined to `local`, both ways; resolves with its exit once the channel closes, after ending
+   * `local`. The one place a command line is not built from argv here: the caller checks it.
+   */
+  tunnel(command: string, local: Duplex): Promise<TunnelResult> {
+    if (this.disposed || this.closed) {
+      return Promise.reject(connectionLostError(this.target, command, this.lastError));
+    }
+    return this.whileConnected(command, (settle) =>
+      this.startChannel(command, settle, (opened) => {
+        const stderr = new OutputTail();
+        let code: number | null = null;
+        let signal: string | null = null;
+        opened.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+        opened.on('exit', (exitCode: number | null, exitSignal?: string) => {
+          code = exitCode;
+          signal = exitSignal ?? null;
+        });
+        opened.on('error', (channelError: Error) =>
+          settle(
+            new ConnectionError(`SSH channel error on ${this.target}: ${channelError.message}`),
+          ),
+        );
+        let channelClosed = false;
+        opened.on('close', () => {
+          channelClosed = true;
+          local.end();
+          if (this.closed) return settle(connectionLostError(this.target, command, this.lastError));
+          settle(undefined, { code, signal, stderr: stderr.text() });
+        });
+        // The local side gone (rsync died): end the remote command too instead of leaving it.
+        local.once('close', () => {
+          if (!channelClosed) opened.close();
+        });
+        local.pipe(opened);
+        opened.pipe(local);
+      }),
+    );
+  }
+
   /** Close the connection; safe to call more than once and after the connection dropped. */
   async dispose(): Promise<void> {
     if (this.disposed) return;
@@ -332,123 +430,265 @@ export class SshConnection {
     });
   }
 
-  /** `what` names the operation in failure messages instead of the (long) command line. */
-  private exec(
-    command: string,
+  /**
+   * Runs argv (in `cwd`, under `timeout`) as root through sudo when `viaSudo`. `what` names the
+   * operation in failure messages instead of the (long) command line.
+   */
+  private async exec(
+    argv: readonly string[],
+    line: { cwd?: string | undefined; timeoutMs?: number | undefined },
     options: RunOptions,
     viaSudo: boolean,
     what?: string,
   ): Promise<RunResult> {
+    // What an exec channel runs; a runner of the right user runs the same line without the sudo.
+    const command = buildCommandLine(argv, { ...line, sudo: viaSudo });
+    const inner = viaSudo ? buildCommandLine(argv, line) : command;
     if (this.disposed) {
-      return Promise.reject(
-        new ConnectionError(
-          `the SSH connection to ${this.target} is closed (dispose() was called)`,
-        ),
+      throw new ConnectionError(
+        `the SSH connection to ${this.target} is closed (dispose() was called)`,
       );
     }
+    if (this.closed) throw connectionLostError(this.target, command, this.lastError);
+    const started = Date.now();
+    const timedOut = (code: number | null, tail: string) =>
+      new RemoteCommandError(command, code, tail, {
+        message: `timed out after ${(options.timeoutMs ?? 0) / 1000} s: ${command}`,
+      });
+    // Short, non-streaming commands go through a runner; the rest get a channel of their own.
+    const pooled =
+      options.onStdout === undefined &&
+      options.onStderr === undefined &&
+      runnerCarries(inner, options.stdin);
+    const t0 = TRACE ? performance.now() : 0;
+    const raw = pooled
+      ? await this.execInRunner(command, inner, options, viaSudo, timedOut)
+      : await this.execInChannel(command, options, timedOut);
+    if (TRACE) trace(t0, pooled ? 'runner' : 'channel', raw.code, argv);
+    const result: RunResult = {
+      stdout: raw.stdout.toString('utf8'),
+      stderr: raw.stderr.toString('utf8'),
+      code: raw.code,
+      signal: raw.signal,
+    };
+    const { timeoutMs } = options;
+    if (
+      timeoutMs !== undefined &&
+      result.code !== null &&
+      TIMED_OUT_EXITS.includes(result.code) &&
+      Date.now() - started >= timeoutMs
+    ) {
+      throw timedOut(result.code, OutputTail.of(result.stderr, result.stdout));
+    }
+    if (result.code === 0 || options.allowFailure) return result;
+    throw this.commandError(command, result, viaSudo, raw.tail, what);
+  }
+
+  /**
+   * Opens runners ahead of the commands that will use them (in the background: a failure here
+   * shows up, if at all, on the command that needs the runner).
+   */
+  warmRunners(count: number, asRoot: boolean): void {
+    const sudo = asRoot && !this.isRoot;
+    for (let i = 0; i < count && this.runners.length < MAX_RUNNERS; i++) {
+      const slot: RunnerSlot = { sudo, taken: true };
+      this.runners.push(slot);
+      this.openRunner(slot).then(
+        () => {
+          slot.taken = false;
+        },
+        () => {
+          this.runners = this.runners.filter((s) => s !== slot);
+        },
+      );
+    }
+  }
+
+  private async openRunner(slot: RunnerSlot): Promise<CommandRunner> {
+    const command = buildCommandLine(runnerArgv(), { sudo: slot.sudo });
+    slot.runner = await this.whileConnected<CommandRunner>(command, (settle) =>
+      this.startChannel(command, settle, (opened) => settle(undefined, new CommandRunner(opened))),
+    );
+    return slot.runner;
+  }
+
+  /** An idle runner of the right kind, a new one while there is room, or none (use a channel). */
+  private async takeRunner(viaSudo: boolean): Promise<CommandRunner | undefined> {
+    for (const slot of this.runners) {
+      if (slot.sudo === viaSudo && slot.runner?.usable && !slot.runner.busy && !slot.taken) {
+        slot.taken = true;
+        return slot.runner;
+      }
+    }
+    this.runners = this.runners.filter((slot) => slot.taken || !slot.runner || slot.runner.usable);
+    if (this.runners.length >= MAX_RUNNERS) return undefined;
+    const slot: RunnerSlot = { sudo: viaSudo, taken: true };
+    this.runners.push(slot);
+    try {
+      const command = buildCommandLine(runnerArgv(), { sudo: viaSudo });
+      slot.runner = await this.whileConnected<CommandRunner>(command, (settle) =>
+        this.startChannel(command, settle, (opened) =>
+          settle(undefined, new CommandRunner(opened)),
+        ),
+      );
+      return slot.runner;
+    } catch (error) {
+      this.runners = this.runners.filter((s) => s !== slot);
+      throw error;
+    }
+  }
+
+  private giveBack(runner: CommandRunner): void {
+    const slot = this.runners.find((s) => s.runner === runner);
+    if (slot) slot.taken = false;
+    if (!runner.usable) this.runners = this.runners.filter((s) => s !== slot);
+    else if (this.disposed) runner.close();
+  }
+
+  private async execInRunner(
+    command: string,
+    inner: string,
+    options: RunOptions,
+    viaSudo: boolean,
+    timedOut: (code: number | null, tail: string) => Error,
+  ): Promise<RawResult> {
+    const runner = await this.takeRunner(viaSudo);
+    if (!runner) return this.execInChannel(command, options, timedOut);
+    // Errors name `command`: what ran, sudo included, whichever way it went.
+    try {
+      return await this.whileConnected(command, (settle) => {
+        let timer: NodeJS.Timeout | undefined;
+        if (options.timeoutMs !== undefined) {
+          // Safety net: the server's `timeout` should have ended the command well before this.
+          timer = setTimeout(() => {
+            runner.destroy();
+            settle(timedOut(null, ''));
+          }, options.timeoutMs + TIMEOUT_SAFETY_MS);
+        }
+        runner.run(inner, options.stdin).then((r) => {
+          if (timer) clearTimeout(timer);
+          settle(undefined, {
+            ...r,
+            // Output order is lost in a runner: stderr last, where a failure says why.
+            tail: OutputTail.of(r.stdout.toString('utf8'), r.stderr.toString('utf8')),
+          });
+        });
+      });
+    } finally {
+      this.giveBack(runner);
+    }
+  }
+
+  /**
+   * Starts an exec channel for `command` and hands it to `onOpen` at once (ssh2 emits 'exit' and
+   * 'close' only once: listeners must be on before the next tick); a refusal or a dead connection
+   * goes to `fail` as a clear error.
+   */
+  private startChannel(
+    command: string,
+    fail: (err: Error) => void,
+    onOpen: (opened: ClientChannel) => void,
+  ): void {
+    try {
+      this.client.exec(command, (err, opened) => {
+        if (!err) return onOpen(opened);
+        fail(
+          this.closed
+            ? connectionLostError(this.target, command, this.lastError)
+            : new ConnectionError(`could not start a command on ${this.target}: ${err.message}`, {
+                hint: 'the server refused a new session (sshd MaxSessions?); try again',
+                cause: err,
+              }),
+        );
+      });
+    } catch (err) {
+      // ssh2 throws synchronously when the socket is already gone.
+      fail(connectionLostError(this.target, command, err instanceof Error ? err : undefined));
+    }
+  }
+
+  /**
+   * Runs `body` until it settles, or fails it at once when the connection drops (its callbacks
+   * may never come then).
+   */
+  private whileConnected<T>(
+    command: string,
+    body: (settle: (err: Error | undefined, value?: T) => void) => void,
+  ): Promise<T> {
     if (this.closed)
       return Promise.reject(connectionLostError(this.target, command, this.lastError));
-
-    return new Promise<RunResult>((resolve, reject) => {
-      const stdout: Buffer[] = [];
-      const stderr: Buffer[] = [];
-      const tail = new OutputTail();
-      let code: number | null = null;
-      let signal: string | null = null;
-      let timer: NodeJS.Timeout | undefined;
+    return new Promise<T>((resolve, reject) => {
       let settled = false;
-      const started = Date.now();
-      const timedOut = () =>
-        new RemoteCommandError(command, code, tail.text(), {
-          message: `timed out after ${(options.timeoutMs ?? 0) / 1000} s: ${command}`,
-        });
-
-      const settle = (err: Error | undefined, result?: RunResult) => {
+      const settle = (err: Error | undefined, value?: T) => {
         if (settled) return;
         settled = true;
         this.inFlight.delete(onLost);
-        if (timer) clearTimeout(timer);
         if (err) reject(err);
-        else resolve(result!);
+        else resolve(value as T);
       };
-      const onLost = (err: Error) => {
-        const lost = this.disposed
-          ? err
-          : connectionLostError(this.target, command, this.lastError);
-        settle(lost);
-      };
+      const onLost = (err: Error) =>
+        settle(this.disposed ? err : connectionLostError(this.target, command, this.lastError));
       this.inFlight.add(onLost);
-
-      try {
-        this.client.exec(command, (err, opened) => {
-          if (err) {
-            settle(
-              this.closed
-                ? connectionLostError(this.target, command, this.lastError)
-                : new ConnectionError(
-                    `could not start a command on ${this.target}: ${err.message}`,
-                    {
-                      hint: 'the server refused a new session (sshd MaxSessions?); try again',
-                      cause: err,
-                    },
-                  ),
-            );
-            return;
-          }
-          opened.on('data', (chunk: Buffer) => {
-            stdout.push(chunk);
-            tail.push(chunk);
-            options.onStdout?.(chunk);
-          });
-          opened.stderr.on('data', (chunk: Buffer) => {
-            stderr.push(chunk);
-            tail.push(chunk);
-            options.onStderr?.(chunk);
-          });
-          opened.on('exit', (exitCode: number | null, exitSignal?: string) => {
-            code = exitCode;
-            signal = exitSignal ?? null;
-          });
-          opened.on('error', (channelError: Error) => {
-            settle(
-              new ConnectionError(`SSH channel error on ${this.target}: ${channelError.message}`),
-            );
-          });
-          opened.on('close', () => {
-            if (this.closed) return onLost(new Error('closed'));
-            const result: RunResult = {
-              stdout: Buffer.concat(stdout).toString('utf8'),
-              stderr: Buffer.concat(stderr).toString('utf8'),
-              code,
-              signal,
-            };
-            const { timeoutMs } = options;
-            if (
-              timeoutMs !== undefined &&
-              code !== null &&
-              TIMED_OUT_EXITS.includes(code) &&
-              Date.now() - started >= timeoutMs
-            ) {
-              return settle(timedOut());
-            }
-            if (code === 0 || options.allowFailure) return settle(undefined, result);
-            settle(this.commandError(command, result, viaSudo, tail.text(), what));
-          });
-          if (options.timeoutMs !== undefined) {
-            // Safety net: the server's `timeout` should have ended the command well before this.
-            timer = setTimeout(() => {
-              settle(timedOut());
-              opened.close();
-            }, options.timeoutMs + TIMEOUT_SAFETY_MS);
-          }
-          if (options.stdin !== undefined) opened.end(options.stdin);
-          else opened.end();
-        });
-      } catch (err) {
-        // ssh2 throws synchronously when the socket is already gone.
-        settle(connectionLostError(this.target, command, err instanceof Error ? err : undefined));
-      }
+      body(settle);
     });
+  }
+
+  /** A command on an exec channel of its own (streaming output, big stdin, long runs). */
+  private execInChannel(
+    command: string,
+    options: RunOptions,
+    timedOut: (code: number | null, tail: string) => Error,
+  ): Promise<RawResult> {
+    return this.whileConnected(command, (settle) =>
+      this.startChannel(command, settle, (opened) => {
+        const stdout: Buffer[] = [];
+        const stderr: Buffer[] = [];
+        const tail = new OutputTail();
+        let code: number | null = null;
+        let signal: string | null = null;
+        let timer: NodeJS.Timeout | undefined;
+        opened.on('data', (chunk: Buffer) => {
+          stdout.push(chunk);
+          tail.push(chunk);
+          options.onStdout?.(chunk);
+        });
+        opened.stderr.on('data', (chunk: Buffer) => {
+          stderr.push(chunk);
+          tail.push(chunk);
+          options.onStderr?.(chunk);
+        });
+        opened.on('exit', (exitCode: number | null, exitSignal?: string) => {
+          code = exitCode;
+          signal = exitSignal ?? null;
+        });
+        opened.on('error', (channelError: Error) => {
+          if (timer) clearTimeout(timer);
+          settle(
+            new ConnectionError(`SSH channel error on ${this.target}: ${channelError.message}`),
+          );
+        });
+        opened.on('close', () => {
+          if (timer) clearTimeout(timer);
+          if (this.closed) return settle(connectionLostError(this.target, command, this.lastError));
+          settle(undefined, {
+            stdout: Buffer.concat(stdout),
+            stderr: Buffer.concat(stderr),
+            code,
+            signal,
+            tail: tail.text(),
+          });
+        });
+        if (options.timeoutMs !== undefined) {
+          // Safety net: the server's `timeout` should have ended the command well before this.
+          timer = setTimeout(() => {
+            settle(timedOut(code, tail.text()));
+            opened.close();
+          }, options.timeoutMs + TIMEOUT_SAFETY_MS);
+        }
+        if (options.stdin !== undefined) opened.end(options.stdin);
+        else opened.end();
+      }),
+    );
   }
 
   private commandError(

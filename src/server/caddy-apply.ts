@@ -13,7 +13,7 @@ export const CADDY_RELOAD_EXIT = 66;
 
 // Temp and backup names end in .toss-new/.toss-old so the `*.caddy` import never picks them up.
 const APPLY = `set -u
-mode=$1 file=$2 lock=$3 caddyfile=$4
+mode=$1 file=$2 lock=$3 caddyfile=$4 validate=$5
 umask 022
 mkdir -p -- "\${lock%/*}" && exec 9>>"$lock" || exit 1
 flock -w 120 9 || { echo "toss: $lock is still locked after 120 s" >&2; exit ${FLOCK_TIMEOUT_EXIT}; }
@@ -28,7 +28,7 @@ fi
 restore() {
   if [ -e "$old" ]; then mv -f -- "$old" "$file"; else rm -f -- "$file"; fi
 }
-if ! out=$(caddy validate --config "$caddyfile" --adapter caddyfile 2>&1); then
+if [ "$validate" = yes ] && ! out=$(caddy validate --config "$caddyfile" --adapter caddyfile 2>&1); then
   printf '%s\\n' "$out" | grep -v '"level":"info"' | tail -n 20 >&2
   restore
   exit ${CADDY_INVALID_EXIT}
@@ -40,12 +40,27 @@ if ! systemctl reload caddy; then
 fi
 rm -f -- "$old"`;
 
-/** Write stdin to `file` (a site file or the Caddyfile itself), validate, reload; roll back on failure. */
-export function installCaddyFileArgv(file: string): string[] {
-  return ['sh', '-c', APPLY, 'sh', 'install', file, REGISTRY_LOCK_FILE, CADDYFILE];
+/**
+ * Write stdin to `file` (a site file or the Caddyfile itself), validate, reload; roll back on
+ * failure. `validate: false` skips the separate validation, for a change that cannot make a valid
+ * config invalid (the reload still refuses a bad one, atomically).
+ */
+export function installCaddyFileArgv(file: string, options: { validate?: boolean } = {}): string[] {
+  const validate = options.validate ?? true;
+  return [
+    'sh',
+    '-c',
+    APPLY,
+    'sh',
+    'install',
+    file,
+    REGISTRY_LOCK_FILE,
+    CADDYFILE,
+    validate ? 'yes' : 'no',
+  ];
 }
 
 /** Delete a site file, validate, reload; roll back on failure. */
 export function removeCaddyFileArgv(file: string): string[] {
-  return ['sh', '-c', APPLY, 'sh', 'remove', file, REGISTRY_LOCK_FILE, CADDYFILE];
+  return ['sh', '-c', APPLY, 'sh', 'remove', file, REGISTRY_LOCK_FILE, CADDYFILE, 'yes'];
 }

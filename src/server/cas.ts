@@ -38,7 +38,8 @@ umask 077
 [ -d "\${lock%/*}" ] || { echo ${ABSENT}; exit 0; }
 ${TAKE_FLOCK('-s')}
 if [ -e "$file" ]; then
-  sha256sum < "$file" | cut -d ' ' -f 1
+  sha=$(sha256sum < "$file") || exit 1
+  echo "\${sha%% *}"
   exec cat -- "$file"
 fi
 echo ${ABSENT}`;
@@ -64,22 +65,24 @@ file=$1 lock=$2 want=$3 newsha=$4 mode=$5
 umask 077
 ${TAKE_FLOCK('-x')}
 if [ -e "$file" ]; then
-  have=$(sha256sum < "$file" | cut -d ' ' -f 1)
+  have=$(sha256sum < "$file") || exit 1
 else
   have=${ABSENT}
 fi
-if [ "$have" != "$want" ]; then
+if [ "\${have%% *}" != "$want" ]; then
   echo "toss: $file changed since it was read" >&2
   exit ${CAS_CONFLICT_EXIT}
 fi
 tmp=$file.toss-tmp.$$
 trap 'rm -f -- "$tmp"' EXIT
 cat > "$tmp" || exit 1
-if [ "$(sha256sum < "$tmp" | cut -d ' ' -f 1)" != "$newsha" ]; then
+got=$(sha256sum < "$tmp") || exit 1
+if [ "\${got%% *}" != "$newsha" ]; then
   echo "toss: the new $file arrived incomplete; nothing was written" >&2
   exit ${CAS_INCOMPLETE_EXIT}
 fi
-chmod -- "$mode" "$tmp" && sync -- "$tmp" && mv -f -- "$tmp" "$file" || exit 1
+# umask 077 made it 0600 already.
+{ [ "$mode" = 0600 ] || chmod -- "$mode" "$tmp"; } && sync -- "$tmp" && mv -f -- "$tmp" "$file" || exit 1
 trap - EXIT
 sync -- "\${file%/*}" 2>/dev/null || true`;
 
@@ -120,11 +123,13 @@ export function casWriteArgv(params: CasWriteParams): { argv: string[]; stdin: s
   };
 }
 
-// The token sits in the file as `"token": "<hex>"` (serializeState's fixed layout).
+// The token sits in the file as `"token": "<hex>"` (serializeState's fixed layout). A shared
+// flock: the holder's guarded steps may run side by side, while anything that writes state.json
+// (breaking the lock included) takes it exclusively and so waits for the steps in flight.
 const GUARD_CHECK = `set -u
 lock=$1 file=$2 token=$3
 shift 3
-${TAKE_FLOCK('-x')}
+${TAKE_FLOCK('-s')}
 if ! grep -Fq -- "\\"token\\": \\"$token\\"" "$file" 2>/dev/null; then
   echo "toss: this deploy no longer holds the lock (it was broken or released)" >&2
   exit ${TOKEN_MISMATCH_EXIT}

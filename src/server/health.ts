@@ -13,7 +13,7 @@ deadline=$(( $(date +%s) + timeout ))
 while :; do
   if err=$(curl --globoff -fsS -o /dev/null --max-time 2 "$url" 2>&1); then exit 0; fi
   [ "$(date +%s)" -lt "$deadline" ] || break
-  sleep 0.1
+  sleep 0.05
 done
 echo "toss: $url did not answer with 2xx or 3xx within $timeout s: $err" >&2
 exit 1`;
@@ -25,7 +25,7 @@ deadline=$(( $(date +%s) + timeout ))
 while :; do
   if timeout 1 bash -c ': < "/dev/tcp/127.0.0.1/$1"' bash "$port" 2>/dev/null; then exit 0; fi
   [ "$(date +%s)" -lt "$deadline" ] || break
-  sleep 0.1
+  sleep 0.05
 done
 echo "toss: nothing accepted a connection on 127.0.0.1:$port within $timeout s" >&2
 exit 1`;

@@ -8,11 +8,11 @@ import { writeFileIfChangedArgv } from './write-file.js';
 /** Seconds the old instance keeps running after Caddy stopped sending it new requests. */
 export const DRAIN_SECONDS = 5;
 
-// A pending drain of this port (from the deploy before) must not stop what starts there now.
+// A drain of this port still pending (from a deploy seconds ago), or running, must not stop what
+// starts there now. The template has StartLimitIntervalSec=0: a failed instance restarts as is.
 const START = `set -u
 unit=$1 drain=$2
-systemctl stop -- "$drain.timer" 2>/dev/null
-systemctl reset-failed -- "$drain.timer" "$drain.service" "$unit" 2>/dev/null
+systemctl stop -- "$drain.timer" "$drain.service" 2>/dev/null
 systemctl restart -- "$unit"`;
 
 /** Drain timers are named per port: `toss-drain-<app>-<env>-<port>`. */
@@ -27,16 +27,26 @@ export function startInstanceArgv(app: string, environment: string, port: number
   return ['sh', '-c', START, 'sh', p.instanceUnit(port), drainUnit(app, environment, port)];
 }
 
+// The boot links and the drain timer are independent: set at once. --no-reload: the links only
+// matter at boot; a daemon-reload would cost most of a second. --collect: a drain unit never
+// lingers as failed; one still pending for the old port (a deploy seconds ago) is replaced.
 const RETIRE = `set -u
 new=$1 old=$2 drain=$3 seconds=$4
-# --no-reload: the links only matter at boot; a daemon-reload here would cost most of a second.
-systemctl enable --quiet --no-reload -- "$new"
-[ -n "$old" ] || exit 0
-systemctl disable --quiet --no-reload -- "$old" 2>/dev/null
-systemctl stop -- "$drain.timer" 2>/dev/null
-systemctl reset-failed -- "$drain.timer" "$drain.service" 2>/dev/null
-systemd-run --quiet --unit="$drain" --on-active="$seconds" --timer-property=AccuracySec=100ms \\
-  -- systemctl stop -- "$old"`;
+systemctl enable --quiet --no-reload -- "$new" &
+[ -n "$old" ] || { wait; exit 0; }
+systemctl disable --quiet --no-reload -- "$old" 2>/dev/null &
+start_drain() {
+  systemd-run --quiet --collect --unit="$drain" --on-active="$seconds" \\
+    --timer-property=AccuracySec=100ms -- systemctl stop -- "$old"
+}
+start_drain 2>/dev/null || {
+  systemctl stop -- "$drain.timer" 2>/dev/null
+  systemctl reset-failed -- "$drain.timer" "$drain.service" 2>/dev/null
+  start_drain
+}
+rc=$?
+wait
+exit $rc`;
 
 /** The new instance comes back after a reboot; the old one stops after the drain. */
 export function retireInstanceArgv(

@@ -64,6 +64,9 @@ export function appPaths(app: string) {
   };
 }
 
+/** Staging directories (`releases/.incoming-<id>`): never a release id, so never pruned as one. */
+export const STAGING_PREFIX = '.incoming-';
+
 /** The paths and names of one environment of an app. */
 export function envPaths(app: string, environment: string) {
   const a = appPaths(app);
@@ -89,6 +92,9 @@ export function envPaths(app: string, environment: string) {
     secretsFile: a.secretsFile(environmentClass(env)),
     overridesFile: `${a.overridesDir}/${env}.env`,
     releaseDir: (releaseId: string) => `${releasesDir}/${assertReleaseId(releaseId)}`,
+    /** Where a release is uploaded before the lock is taken; renamed to releaseDir under it. */
+    stagingDir: (releaseId: string) =>
+      `${releasesDir}/${STAGING_PREFIX}${assertReleaseId(releaseId)}`,
     releaseEnvFile: (releaseId: string) => `${envFilesDir}/${assertReleaseId(releaseId)}.env`,
     /** `slots/<port>` → `../releases/<id>`: the release the instance on that port runs. */
     slotLink: (port: number) => `${slotsDir}/${assertPort(port)}`,

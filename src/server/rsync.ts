@@ -1,8 +1,8 @@
 /**
- * The rsync that uploads a working tree into a new release, over the system `ssh` with the same
- * trust as toss's own connection (SPEC "SSH, keys and trust").
+ * The rsync that uploads a working tree into a new release. Its remote shell is a tunnel through
+ * toss's own SSH connection (one login, the host key verified once); the system `ssh` with the
+ * same trust is for `toss ssh` (SPEC "SSH, keys and trust").
  */
-import { isIP } from 'node:net';
 import { TossError } from '../errors.js';
 
 /** Never uploaded, whatever the ignore files say. */
@@ -64,24 +64,59 @@ export function rsyncShellWord(word: string): string {
   return `'${word.replaceAll("'", "''")}'`;
 }
 
-/** `user@host:path`, with an IPv6 host in brackets. */
-export function rsyncDestination(user: string, host: string, path: string): string {
-  if (!/^[A-Za-z0-9._][A-Za-z0-9._-]*$/.test(user)) {
-    throw new TossError(`unusable SSH user ${JSON.stringify(user)}`);
+/** The host name rsync hands its remote shell: the tunnel knows only the one connection. */
+export const TUNNEL_HOST = 'toss-connection';
+
+// rsync runs this as its remote shell, with `toss-connection rsync --server …` as "$@". It tells
+// toss the command on fd 3 (a socket toss gave rsync, which rsync passes on): the argument count,
+// then each argument, NUL-terminated. Then fd 3 carries the data both ways: rsync's writes to the
+// remote rsync's stdin, its stdout back. toss ends fd 3 when the remote rsync has exited; then the
+// copy towards the server is stopped too. No value is in the script.
+const TUNNEL_SCRIPT =
+  'printf "%s\\0" "$#" "$@" >&3 || exit 1; exec 4<&0; cat <&4 >&3 & cat <&3; kill $! 2>/dev/null; exit 0';
+
+/** rsync's `-e` for the tunnel: `sh -c <script> toss-rsync-tunnel`. */
+export function tunnelRemoteShell(): string {
+  return ['sh', '-c', TUNNEL_SCRIPT, 'toss-rsync-tunnel'].map(rsyncShellWord).join(' ');
+}
+
+/**
+ * The command line rsync asked the tunnel to run, from the NUL-terminated words of its frame, or
+ * undefined while the frame is incomplete. Throws unless it is rsync's own server side.
+ */
+export function parseTunnelFrame(
+  frame: Buffer,
+  sudo: boolean,
+): { command: string; rest: Buffer } | undefined {
+  const words: string[] = [];
+  let at = 0;
+  let count: number | undefined;
+  while (count === undefined || words.length < count) {
+    const end = frame.indexOf(0, at);
+    if (end === -1) return undefined;
+    const word = frame.subarray(at, end).toString('utf8');
+    at = end + 1;
+    if (count === undefined) {
+      count = /^\d{1,4}$/.test(word) ? Number(word) : Number.NaN;
+      if (!(count >= 2)) throw new TossError(`rsync's tunnel sent a bad frame (${word})`);
+    } else words.push(word);
   }
-  if (isIP(host) !== 6 && !/^[A-Za-z0-9.-]+$/.test(host)) {
-    throw new TossError(`unusable SSH host ${JSON.stringify(host)}`);
+  const [host, ...remote] = words;
+  const command = remote.join(' ');
+  const expected = `${sudo ? 'sudo -n ' : ''}rsync --server `;
+  if (host !== TUNNEL_HOST || !command.startsWith(expected)) {
+    throw new TossError(`rsync asked its tunnel for something else than its server: ${command}`);
   }
-  if (!path.startsWith('/')) throw new TossError(`remote path must be absolute: ${path}`);
-  return `${user}@${isIP(host) === 6 ? `[${host}]` : host}:${path}`;
+  return { command, rest: frame.subarray(at) };
 }
 
 export interface RsyncParams {
   /** local directory to upload (its contents, not the directory itself) */
   source: string;
-  dest: { user: string; host: string; path: string };
-  /** argv of the ssh to use, from sshArgvForRsync */
-  sshCommand: string[];
+  /** absolute directory on the server */
+  dest: string;
+  /** rsync's `-e` (tunnelRemoteShell) */
+  remoteShell: string;
   /** absolute path of the live release on the server: unchanged files are hard-linked from it */
   linkDest?: string | undefined;
   /** extra exclude patterns (toss.json `exclude`) */
@@ -118,11 +153,12 @@ export function buildRsyncArgv(params: RsyncParams): string[] {
     argv.push(`--filter=:- ${file}`);
   }
   if (params.sudo) argv.push('--rsync-path=sudo -n rsync');
-  if (params.sshCommand.length === 0) throw new TossError('rsync needs an ssh command');
-  argv.push('-e', params.sshCommand.map(rsyncShellWord).join(' '));
+  if (params.remoteShell === '') throw new TossError('rsync needs a remote shell');
+  argv.push('-e', params.remoteShell);
   argv.push(localSource(params.source));
-  const { user, host, path } = params.dest;
-  argv.push(rsyncDestination(user, host, path.endsWith('/') ? path : `${path}/`));
+  const path = params.dest;
+  if (!path.startsWith('/')) throw new TossError(`remote path must be absolute: ${path}`);
+  argv.push(`${TUNNEL_HOST}:${path.endsWith('/') ? path : `${path}/`}`);
   return argv;
 }
 

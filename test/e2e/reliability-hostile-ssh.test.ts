@@ -1,8 +1,9 @@
 /**
  * Issue 7.4 (SSH half) — 500 hostile values per property through the REAL quoting and SSH layer
  * of one connection to a real host: plain commands as root, commands through `sudo -n` as the
- * deploy user, guarded and batched commands under the app's lock, and (secret values) the env
- * file written on stdin and read back by systemd itself. Bytes must match exactly, a NUL is
+ * deploy user, output streamed and collected (collected output and stdin go through the
+ * connection's command runners), guarded and batched commands under the app's lock, and (secret
+ * values) the env file written on stdin and read back by systemd itself. Bytes must match exactly, a NUL is
  * refused before anything is sent, and the canary file that every payload would create is never
  * created.
  */
@@ -94,14 +95,21 @@ async function throughSsh(value: string, extra?: (value: string) => Promise<void
   // user; guarded (token checked under flock) and batched (`sh -c 'a && b && c'`).
   // (`sudo` costs a PAM session: every 4th value takes that path.)
   const sudo = cases++ % 4 === 0;
-  const [asRoot, viaSudo] = await Promise.all([
+  // Collected (not streamed) output and stdin go through the connection's command runners: one
+  // long-lived shell reading many commands (runner.ts), as root or through one `sudo -n`.
+  const collected = (r: { stdout: string }) => Buffer.from(r.stdout, 'utf8');
+  const [asRoot, viaSudo, inRunner, stdinInRunner] = await Promise.all([
     bytesOf(root, argv, false),
     sudo ? bytesOf(deployer, argv, true) : Promise.resolve(want),
+    (sudo ? deployer.root(argv) : root.conn.run(argv)).then(collected),
+    root.root(['cat'], { stdin: value }).then(collected),
     root.batch([argv, ['printf', '%s', '|'], argv], { onStdout: (c: Buffer) => chunks.push(c) }),
     extra?.(value),
   ]);
   expect(asRoot.equals(want)).toBe(true);
   expect(viaSudo.equals(want)).toBe(true);
+  expect(inRunner.equals(want)).toBe(true);
+  expect(stdinInRunner.equals(want)).toBe(true);
   expect(Buffer.concat(chunks).equals(Buffer.from(`${value}|${value}`, 'utf8'))).toBe(true);
 }
 

@@ -188,8 +188,20 @@ describe('installing Caddy files', () => {
       '/etc/caddy/toss/shop-pr-1.caddy',
       '/var/lib/toss/registry.lock',
       '/etc/caddy/Caddyfile',
+      'yes',
     ]);
+    expect(
+      installCaddyFileArgv('/etc/caddy/toss/shop-pr-1.caddy', { validate: false }).at(-1),
+    ).toBe('no');
     expect(removeCaddyFileArgv('/etc/caddy/toss/shop-pr-1.caddy')[4]).toBe('remove');
+  });
+
+  it('skips the separate validation when told to (a port-only change), still reloading', () => {
+    const s = fakeServer();
+    const r = s.run(installCaddyFileArgv(s.site, { validate: false }), 'good {\n}\n');
+    expect(r.status).toBe(0);
+    expect(s.read(s.site)).toBe('good {\n}\n');
+    expect(s.read(s.log)).toBe('systemctl reload caddy\n');
   });
 
   it('writes, validates and reloads', () => {

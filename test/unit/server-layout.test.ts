@@ -20,6 +20,7 @@ import {
   removeEnvironmentArgv,
 } from '../../src/server/layout.js';
 import {
+  adoptStagingArgv,
   linkPersistentDirsArgv,
   openReleaseForBuildArgv,
   pointSlotArgv,
@@ -147,8 +148,17 @@ describe('release files', () => {
       'sh',
       `/srv/shop/pr-1/releases/${ID}`,
       `/srv/shop/pr-1/env/${ID}.env`,
+      `/srv/shop/pr-1/releases/.incoming-${ID}`,
       `/srv/shop/pr-1/releases/${OLD}`,
       `/srv/shop/pr-1/env/${OLD}.env`,
+      `/srv/shop/pr-1/releases/.incoming-${OLD}`,
+    ]);
+    expect(adoptStagingArgv('shop', 'pr-1', ID)).toEqual([
+      'mv',
+      '-T',
+      '--',
+      `/srv/shop/pr-1/releases/.incoming-${ID}`,
+      `/srv/shop/pr-1/releases/${ID}`,
     ]);
   });
 

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import {
   isReleaseId,
   listReleasesArgv,
   newReleaseId,
+  parseReleaseLinks,
   parseReleaseList,
   releasesToPrune,
 } from '../../src/server/releases.js';
@@ -72,18 +73,41 @@ describe('releasesToPrune', () => {
 });
 
 describe('listing releases', () => {
-  it('lists the directory (or nothing) on the server', () => {
+  it('lists the directory (or nothing) and what current and the slots point at', () => {
     const argv = listReleasesArgv('shop', 'pr-1');
-    expect(argv.slice(3)).toEqual(['sh', '/srv/shop/pr-1/releases']);
-    const dir = mkdtempSync(join(tmpdir(), 'toss-releases-'));
-    mkdirSync(join(dir, r(2)));
-    mkdirSync(join(dir, r(1)));
+    expect(argv.slice(3)).toEqual([
+      'sh',
+      '/srv/shop/pr-1/releases',
+      '/srv/shop/pr-1/current',
+      '/srv/shop/pr-1/slots',
+    ]);
+    const env = mkdtempSync(join(tmpdir(), 'toss-releases-'));
+    const dir = join(env, 'releases');
+    mkdirSync(dir);
+    for (const id of [r(3), r(2), r(1)]) mkdirSync(join(dir, id));
     mkdirSync(join(dir, 'junk'));
     writeFileSync(join(dir, 'file'), '');
+    mkdirSync(join(env, 'slots'));
+    symlinkSync(`releases/${r(2)}`, join(env, 'current'));
+    symlinkSync(`../releases/${r(2)}`, join(env, 'slots', '3000'));
+    symlinkSync(`../releases/${r(3)}`, join(env, 'slots', '3001'));
     const run = (path: string) =>
-      spawnSync('sh', ['-c', argv[2] as string, 'sh', path], { encoding: 'utf8' });
-    expect(parseReleaseList(run(dir).stdout)).toEqual([r(1), r(2)]);
-    const missing = run(join(dir, 'missing'));
+      spawnSync(
+        'sh',
+        ['-c', argv[2] as string, 'sh', path, join(env, 'current'), join(env, 'slots')],
+        { encoding: 'utf8' },
+      );
+    const listed = run(dir);
+    expect(listed.status).toBe(0);
+    expect(parseReleaseList(listed.stdout)).toEqual([r(1), r(2), r(3)]);
+    expect(parseReleaseLinks(listed.stdout)).toEqual(
+      new Map([
+        ['current', r(2)],
+        ['3000', r(2)],
+        ['3001', r(3)],
+      ]),
+    );
+    const missing = run(join(env, 'missing'));
     expect(missing.status).toBe(0);
     expect(parseReleaseList(missing.stdout)).toEqual([]);
   });

@@ -1,13 +1,17 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { runRsync } from '../../src/pipeline/upload.js';
+import type { TunnelResult } from '../../src/remote/connection.js';
 import {
   buildRsyncArgv,
-  rsyncDestination,
+  parseTunnelFrame,
   rsyncShellWord,
   sshArgvForRsync,
+  tunnelRemoteShell,
 } from '../../src/server/rsync.js';
 
 const SSH = sshArgvForRsync({
@@ -72,21 +76,32 @@ describe('rsyncShellWord', () => {
   });
 });
 
-describe('rsyncDestination', () => {
-  it.each([
-    ['root', 'example.com', '/srv/a', 'root@example.com:/srv/a'],
-    ['deploy', '203.0.113.10', '/srv/a', 'deploy@203.0.113.10:/srv/a'],
-    ['deploy', '2001:db8::1', '/srv/a', 'deploy@[2001:db8::1]:/srv/a'],
-  ])('%s %s %s', (user, host, path, expected) => {
-    expect(rsyncDestination(user, host, path)).toBe(expected);
+describe('parseTunnelFrame', () => {
+  const frame = (...words: string[]) => Buffer.from(words.map((w) => `${w}\0`).join(''));
+
+  it('waits for the whole frame, then gives the command line and the data after it', () => {
+    const whole = Buffer.concat([
+      frame('4', 'toss-connection', 'rsync', '--server', '.'),
+      Buffer.from('DATA'),
+    ]);
+    for (let cut = 0; cut < whole.length - 4; cut++) {
+      expect(parseTunnelFrame(whole.subarray(0, cut), false)).toBeUndefined();
+    }
+    const parsed = parseTunnelFrame(whole, false);
+    expect(parsed?.command).toBe('rsync --server .');
+    expect(parsed?.rest.toString()).toBe('DATA');
   });
 
-  it.each([
-    ['-oProxyCommand=x', 'h', '/a'],
-    ['u', 'h;x', '/a'],
-    ['u', 'h', 'relative'],
-  ])('refuses %s %s %s', (user, host, path) => {
-    expect(() => rsyncDestination(user, host, path)).toThrow();
+  it('accepts only rsync’s own server side, through sudo when the login is not root', () => {
+    const sudo = frame('5', 'toss-connection', 'sudo -n rsync', '--server', '-r', '.');
+    expect(parseTunnelFrame(sudo, true)?.command).toBe('sudo -n rsync --server -r .');
+    expect(() => parseTunnelFrame(sudo, false)).toThrow(/something else/);
+    expect(() => parseTunnelFrame(frame('3', 'evil', 'rsync', '--server'), false)).toThrow();
+    expect(() => parseTunnelFrame(frame('3', 'toss-connection', 'sh', '-c'), false)).toThrow(
+      /something else/,
+    );
+    expect(() => parseTunnelFrame(frame('x', 'a'), false)).toThrow(/bad frame/);
+    expect(() => parseTunnelFrame(frame('1', 'toss-connection'), false)).toThrow(/bad frame/);
   });
 });
 
@@ -98,8 +113,8 @@ describe('buildRsyncArgv', () => {
     expect(
       buildRsyncArgv({
         source: '/home/me/shop',
-        dest: { user: 'deploy', host: '2001:db8::1', path: RELEASE },
-        sshCommand: SSH,
+        dest: RELEASE,
+        remoteShell: tunnelRemoteShell(),
         linkDest: LIVE,
         excludes: ['*.log', '/tmp/'],
         sudo: true,
@@ -122,30 +137,30 @@ describe('buildRsyncArgv', () => {
       '--filter=:- .tossignore',
       '--rsync-path=sudo -n rsync',
       '-e',
-      "ssh -F /dev/null -p 2222 -i '/tmp/toss key/id' -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=/tmp/toss/known_hosts -o GlobalKnownHostsFile=/dev/null -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4",
+      `sh -c 'printf "%s\\0" "$#" "$@" >&3 || exit 1; exec 4<&0; cat <&4 >&3 & cat <&3; kill $! 2>/dev/null; exit 0' toss-rsync-tunnel`,
       '/home/me/shop/',
-      `deploy@[2001:db8::1]:${RELEASE}/`,
+      `toss-connection:${RELEASE}/`,
     ]);
   });
 
   it('leaves out sudo and --link-dest for a root first deploy; protects odd sources', () => {
     const argv = buildRsyncArgv({
       source: '-weird:dir',
-      dest: { user: 'root', host: 'example.com', path: RELEASE },
-      sshCommand: ['ssh'],
+      dest: RELEASE,
+      remoteShell: 'sh',
       sudo: false,
     });
     expect(argv.some((a) => a.startsWith('--link-dest') || a.startsWith('--rsync-path'))).toBe(
       false,
     );
-    expect(argv.slice(-2)).toEqual(['./-weird:dir/', `root@example.com:${RELEASE}/`]);
+    expect(argv.slice(-2)).toEqual(['./-weird:dir/', `toss-connection:${RELEASE}/`]);
   });
 
   it('refuses a relative --link-dest and a multi-line exclude', () => {
     const base = {
       source: '/a',
-      dest: { user: 'root', host: 'h', path: RELEASE },
-      sshCommand: ['ssh'],
+      dest: RELEASE,
+      remoteShell: 'sh',
       sudo: false,
     };
     expect(() => buildRsyncArgv({ ...base, linkDest: 'releases/x' })).toThrow();
@@ -154,34 +169,61 @@ describe('buildRsyncArgv', () => {
 
   const hasRsync = spawnSync('rsync', ['--version']).status === 0;
 
-  it.skipIf(!hasRsync)('hands ssh its arguments intact through rsync’s own -e splitting', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'toss-rsync-e-'));
-    const fake = join(dir, 'fake ssh');
-    const log = join(dir, 'args');
-    writeFileSync(
-      fake,
-      `#!/bin/sh\nfor a in "$@"; do printf '[%s]\\n' "$a"; done > '${log}'\nexit 1\n`,
-      {
-        mode: 0o755,
-      },
-    );
+  /** The far end of the tunnel as a local process: what the server would run, here. */
+  const localFarEnd =
+    (seen: string[], override?: string) =>
+    (command: string, socket: Duplex): Promise<TunnelResult> =>
+      new Promise((resolve) => {
+        seen.push(command);
+        const far = spawn('sh', ['-c', override ?? command], { stdio: ['pipe', 'pipe', 'pipe'] });
+        let stderr = '';
+        far.stderr.on('data', (c: Buffer) => {
+          stderr += c;
+        });
+        // The far end may exit without reading everything (a refusal): not this test's error.
+        far.stdin.on('error', () => {});
+        socket.pipe(far.stdin);
+        far.stdout.pipe(socket);
+        far.on('close', (code, signal) => resolve({ code, signal, stderr }));
+      });
+
+  it.skipIf(!hasRsync)(
+    'uploads through the tunnel: rsync’s -e, the frame and the data both ways',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'toss-rsync-tunnel-'));
+      const src = join(dir, 'src');
+      mkdirSync(join(src, 'a b', "it's"), { recursive: true });
+      writeFileSync(join(src, 'a b', "it's", 'file.txt'), 'x'.repeat(300_000));
+      writeFileSync(join(src, 'top.js'), 'top');
+      const dest = join(dir, 'release with space');
+      const seen: string[] = [];
+      const argv = buildRsyncArgv({
+        source: src,
+        dest,
+        remoteShell: tunnelRemoteShell(),
+        sudo: false,
+      });
+      await runRsync(argv, false, localFarEnd(seen));
+      expect(seen).toHaveLength(1);
+      expect(seen[0]).toMatch(/^rsync --server .* \. .*release\\ with\\ space\/$/);
+      expect(readFileSync(join(dest, 'a b', "it's", 'file.txt'), 'utf8')).toBe('x'.repeat(300_000));
+      expect(readFileSync(join(dest, 'top.js'), 'utf8')).toBe('top');
+    },
+  );
+
+  it.skipIf(!hasRsync)('fails with the far end’s own words when it cannot run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'toss-rsync-tunnel-'));
     mkdirSync(join(dir, 'src'));
     const argv = buildRsyncArgv({
       source: join(dir, 'src'),
-      dest: { user: 'deploy', host: '2001:db8::1', path: '/srv/a' },
-      sshCommand: [fake, '-i', "/tmp/it's a key", '-o', 'UserKnownHostsFile="/tmp/k h"'],
+      dest: join(dir, 'dest'),
+      remoteShell: tunnelRemoteShell(),
       sudo: true,
     });
-    spawnSync(argv[0] as string, argv.slice(1));
-    const args = readFileSync(log, 'utf8').split('\n');
-    expect(args.slice(0, 4)).toEqual([
-      '[-i]',
-      "[/tmp/it's a key]",
-      '[-o]',
-      '[UserKnownHostsFile="/tmp/k h"]',
-    ]);
-    expect(args).toContain('[2001:db8::1]');
-    expect(args).toContain('[sudo -n rsync]');
+    const seen: string[] = [];
+    const failing = localFarEnd(seen, 'echo "sudo: a password is required" >&2; exit 1');
+    await expect(runRsync(argv, true, failing)).rejects.toThrow(/a password is required/);
+    expect(seen[0]).toMatch(/^sudo -n rsync --server /);
   });
 
   it.skipIf(!hasRsync)(
@@ -219,8 +261,8 @@ describe('buildRsyncArgv', () => {
       const release = join(dir, 'release');
       const argv = buildRsyncArgv({
         source: src,
-        dest: { user: 'root', host: 'h', path: release },
-        sshCommand: ['ssh'],
+        dest: release,
+        remoteShell: 'sh',
         linkDest: live,
         excludes: ['/tmp/'],
         sudo: false,

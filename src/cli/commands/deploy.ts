@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { ConfigError } from '../../errors.js';
 import { deploy } from '../../pipeline/deploy.js';
@@ -56,6 +56,9 @@ Examples:
       ) => {
         // Bad -s pairs are refused here, before any connection (the pipeline checks them again).
         applyOverrideArgs(new Map(), options.set);
+        // The repository is read while the config and SSH settings are; a config error wins.
+        const repoRead = repositoryInfo(dirname(resolve(options.config)));
+        repoRead.catch(() => {});
         const context = await loadContext(options);
         const sourceDir = resolve(context.projectDir, context.config.root);
         if (!statSync(sourceDir, { throwIfNoEntry: false })?.isDirectory()) {
@@ -63,7 +66,7 @@ Examples:
             `${context.configPath}: root: ${JSON.stringify(context.config.root)} is not a directory of the checkout (${sourceDir})`,
           ]);
         }
-        const repo = await repositoryInfo(context.projectDir);
+        const repo = await repoRead;
         const result = await deploy(
           {
             config: context.config,

@@ -1,0 +1,208 @@
+/**
+ * A command runner: one long-lived shell on the server that runs our command lines one after
+ * another over a single SSH channel. A new exec channel costs sshd a fork, a session set-up and
+ * a login shell (15–30 ms, plus sudo's own start-up for a non-root login); a line sent to a
+ * runner costs about a millisecond. Short commands go through runners; long or streaming ones
+ * keep their own channel.
+ *
+ * Protocol (client → runner): first a random marker line, then per command a header
+ * `<id> <command lines> <stdin lines | -> <stdin ends with a newline: 1 | 0>` followed by those
+ * lines. The runner reads them with shell builtins only (no process per command but the command
+ * itself), evals the command line in a subshell with stdin from the data (or /dev/null), so the
+ * line is parsed exactly as sshd's `sh -c` would parse it and nothing the command does can read
+ * the protocol: the data is read whole before the command starts. After it exits the
+ * runner prints `<marker> <id> <status>` on stdout and `<marker> <id>` on stderr: the output
+ * before them is the command's. The marker is 128 random bits sent on stdin (never on a command
+ * line, so `ps` does not show it): nothing a command prints can forge the end of its output.
+ */
+import { randomBytes } from 'node:crypto';
+import type { ClientChannel } from 'ssh2';
+
+// take N: the next N lines of the protocol into $got, with shell builtins only (no process).
+const RUNNER_SCRIPT = `take() {
+  got= _i=0
+  while [ "$_i" -lt "$1" ]; do
+    IFS= read -r _l || exit 0
+    if [ "$_i" = 0 ]; then got=$_l; else got="$got
+$_l"; fi
+    _i=$((_i + 1))
+  done
+}
+IFS= read -r marker || exit 0
+while IFS=' ' read -r id n m nl; do
+  take "$n"
+  line=$got
+  if [ "$m" = - ]; then
+    (eval "$line") </dev/null
+  else
+    take "$m"
+    if [ "$nl" = 1 ]; then printf '%s\\n' "$got"; else printf '%s' "$got"; fi | (eval "$line")
+  fi
+  printf '%s %s %s\\n' "$marker" "$id" "$?"
+  printf '%s %s\\n' "$marker" "$id" >&2
+done`;
+
+/** argv that starts a runner (to be wrapped in sudo by the caller when it must run as root). */
+export function runnerArgv(): string[] {
+  return ['sh', '-c', RUNNER_SCRIPT];
+}
+
+/**
+ * Larger stdin goes over a channel of its own: the shell reads the protocol a byte at a time,
+ * which is nothing for a unit file or an env file but slow for megabytes.
+ */
+export const RUNNER_MAX_STDIN = 16 * 1024;
+
+/** Whether a command can go through a runner: text the protocol carries as lines. */
+export function runnerCarries(command: string, stdin: string | Buffer | undefined): boolean {
+  if (command.includes('\0')) return false;
+  if (stdin === undefined) return true;
+  const text = typeof stdin === 'string' ? stdin : stdin.toString('utf8');
+  // Bytes that are not UTF-8 would not survive as a string; NUL cannot sit in a shell variable.
+  if (typeof stdin !== 'string' && !Buffer.from(text).equals(stdin)) return false;
+  return Buffer.byteLength(text) <= RUNNER_MAX_STDIN && !text.includes('\0');
+}
+
+/** The protocol's request for one command: a header line, then the command's and stdin's lines. */
+export function runnerRequest(id: number, command: string, stdin?: string): string {
+  const commandLines = command.split('\n');
+  if (stdin === undefined || stdin === '') {
+    return `${id} ${commandLines.length} - 0\n${command}\n`;
+  }
+  const endsWithNewline = stdin.endsWith('\n');
+  const body = endsWithNewline ? stdin.slice(0, -1) : stdin;
+  const dataLines = body.split('\n').length;
+  return `${id} ${commandLines.length} ${dataLines} ${endsWithNewline ? 1 : 0}\n${command}\n${body}\n`;
+}
+
+export interface RunnerResult {
+  stdout: Buffer;
+  stderr: Buffer;
+  /** null when the runner itself ended before the command did (then `signal` may say why) */
+  code: number | null;
+  signal: string | null;
+}
+
+/** One stream of the pending command: its bytes so far, and where the end marker starts. */
+interface Collected {
+  buf: Buffer;
+  markerAt: number;
+  done: boolean;
+}
+
+interface Pending {
+  id: number;
+  resolve: (result: RunnerResult) => void;
+  stdout: Collected;
+  stderr: Collected;
+  code?: number;
+}
+
+const collected = (): Collected => ({ buf: Buffer.alloc(0), markerAt: -1, done: false });
+
+/** One runner channel. Runs one command at a time; the pool in SshConnection hands them out. */
+export class CommandRunner {
+  private readonly marker = randomBytes(16).toString('hex');
+  private readonly markerBytes = Buffer.from(this.marker);
+  private nextId = 1;
+  private pending: Pending | undefined;
+  private ended = false;
+  private exitCode: number | null = null;
+  private exitSignal: string | null = null;
+
+  constructor(private readonly channel: ClientChannel) {
+    channel.write(`${this.marker}\n`);
+    channel.on('data', (chunk: Buffer) => this.onOutput('stdout', chunk));
+    channel.stderr.on('data', (chunk: Buffer) => this.onOutput('stderr', chunk));
+    channel.on('exit', (code: number | null, signal?: string) => {
+      this.exitCode = code;
+      this.exitSignal = signal ?? null;
+    });
+    channel.on('close', () => this.onEnd());
+    // A channel error is followed by close; without a listener it would be thrown.
+    channel.on('error', () => {});
+  }
+
+  /** Still usable for another command. */
+  get usable(): boolean {
+    return !this.ended;
+  }
+
+  get busy(): boolean {
+    return this.pending !== undefined;
+  }
+
+  /** Runs one command line (as the login shell would parse it) and collects its output. */
+  run(command: string, stdin?: string | Buffer): Promise<RunnerResult> {
+    if (this.ended) throw new Error('internal: command runner already ended');
+    if (this.pending) throw new Error('internal: command runner is busy');
+    const id = this.nextId++;
+    const text = stdin === undefined || typeof stdin === 'string' ? stdin : stdin.toString('utf8');
+    return new Promise<RunnerResult>((resolve) => {
+      this.pending = { id, resolve, stdout: collected(), stderr: collected() };
+      this.channel.write(runnerRequest(id, command, text));
+    });
+  }
+
+  /** Ends the runner: it exits once it reads end-of-file. */
+  close(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.channel.end();
+  }
+
+  /** Stops the runner and whatever it runs now (used when a command overran its time). */
+  destroy(): void {
+    this.ended = true;
+    this.channel.close();
+  }
+
+  private onOutput(stream: 'stdout' | 'stderr', chunk: Buffer): void {
+    const p = this.pending;
+    // Only a runner that failed to start (sudo refusing, say) speaks without a command; its exit
+    // status and close tell the caller.
+    if (!p) return;
+    const s = p[stream];
+    if (s.done) {
+      this.destroy();
+      return;
+    }
+    const scanFrom = Math.max(0, s.buf.length - this.markerBytes.length);
+    s.buf = Buffer.concat([s.buf, chunk]);
+    if (s.markerAt === -1) s.markerAt = s.buf.indexOf(this.markerBytes, scanFrom);
+    if (s.markerAt === -1) return;
+    const newline = s.buf.indexOf(0x0a, s.markerAt);
+    if (newline === -1) return;
+    const trailer = s.buf
+      .subarray(s.markerAt + this.markerBytes.length, newline)
+      .toString('latin1');
+    const match = stream === 'stdout' ? /^ (\d+) (\d+)$/.exec(trailer) : /^ (\d+)$/.exec(trailer);
+    if (!match || Number(match[1]) !== p.id || newline !== s.buf.length - 1) {
+      // Cannot happen with our runner; never guess which output belongs to which command.
+      this.destroy();
+      return;
+    }
+    s.buf = s.buf.subarray(0, s.markerAt);
+    s.done = true;
+    if (stream === 'stdout') p.code = Number(match[2]);
+    if (p.stdout.done && p.stderr.done) {
+      this.pending = undefined;
+      p.resolve({ stdout: p.stdout.buf, stderr: p.stderr.buf, code: p.code ?? null, signal: null });
+    }
+  }
+
+  private onEnd(): void {
+    this.ended = true;
+    const p = this.pending;
+    if (!p) return;
+    this.pending = undefined;
+    // The runner ended mid-command (it could not start, or was killed): report it as the
+    // command's own end, with what the runner's exit said, like an exec channel would.
+    p.resolve({
+      stdout: p.stdout.buf,
+      stderr: p.stderr.buf,
+      code: this.exitCode,
+      signal: this.exitSignal,
+    });
+  }
+}
