@@ -34,6 +34,7 @@ import {
   openReleaseForBuildArgv,
   pointSlotArgv,
   removeReleasesArgv,
+  removeStagingArgv,
   sealReleaseArgv,
   switchCurrentArgv,
 } from '../server/release-files.js';
@@ -88,12 +89,14 @@ export async function deploy(request: DeployRequest, sink: EventSink): Promise<D
     () => `${request.login.user}@${request.login.host}`,
   );
   try {
-    const releaseId = newReleaseId(new Date());
     // The upload needs no lock: it fills a staging directory no other run looks at, which becomes
     // the release only under the lock. So it runs while the lock is taken and the server read.
+    // (Its name says when it began, for clearing a crashed run's; the release id comes with the
+    // lock, so release ids sort in the order releases were made.)
+    const stagingId = newReleaseId(new Date());
     const uploadStarted = performance.now();
     const abort = new AbortController();
-    const early = uploadEarly(session, request, environment, releaseId, abort.signal);
+    const early = uploadEarly(session, request, environment, stagingId, abort.signal);
     const lock = await step(
       sink,
       'lock',
@@ -118,13 +121,13 @@ export async function deploy(request: DeployRequest, sink: EventSink): Promise<D
       abort.abort();
       if (await early) {
         await session
-          .root(removeReleasesArgv(config.app, environment, [releaseId]), { allowFailure: true })
+          .root(removeStagingArgv(config.app, environment, [stagingId]), { allowFailure: true })
           .catch(() => {});
       }
       throw error;
     });
     try {
-      const upload = { id: releaseId, started: uploadStarted, early };
+      const upload = { id: stagingId, started: uploadStarted, early };
       return await deployLocked(session, request, environment, origin, lock, upload, sink);
     } finally {
       // After a failed step; a deploy that went through released the lock with its record.
@@ -144,7 +147,7 @@ async function uploadEarly(
   session: Session,
   request: DeployRequest,
   environment: string,
-  releaseId: string,
+  stagingId: string,
   signal: AbortSignal,
 ): Promise<boolean> {
   const paths = envPaths(request.config.app, environment);
@@ -152,7 +155,7 @@ async function uploadEarly(
     // Without a releases directory (the environment's first deploy) rsync fails at once.
     await uploadRelease(session, {
       sourceDir: request.sourceDir,
-      releaseDir: paths.stagingDir(releaseId),
+      releaseDir: paths.stagingDir(stagingId),
       // Unchanged files become hard links to whatever is live (rsync follows the link).
       linkDest: paths.currentLink,
       excludes: request.config.exclude,
@@ -164,7 +167,7 @@ async function uploadEarly(
   }
 }
 
-/** The upload as deploy() started it: the release id, when, and whether it went through. */
+/** The upload as deploy() started it: its staging id, when, and whether it went through. */
 interface EarlyUpload {
   id: string;
   started: number;
@@ -292,7 +295,8 @@ async function deployLocked(
   const view = await readServer(session, app, environment);
   // What Caddy routes to now is the live port, whatever state says (a crash may sit between).
   const routed = routedPort(view.site);
-  const releaseId = early.id;
+  const releaseId = newReleaseId(new Date());
+  const stagingId = early.id;
   // The upload ends with the release in place: renamed from staging, its persistent dirs linked
   // and opened to the build user (once the environment's directories are sure to exist).
   const upload = (claimed: Promise<unknown>) =>
@@ -305,7 +309,7 @@ async function deployLocked(
         if (!alongside) {
           await uploadRelease(session, {
             sourceDir: request.sourceDir,
-            releaseDir: paths.stagingDir(releaseId),
+            releaseDir: paths.stagingDir(stagingId),
             linkDest: before ? paths.releaseDir(before.release) : undefined,
             excludes: config.exclude,
           });
@@ -319,7 +323,7 @@ async function deployLocked(
         )
           return 'not placed';
         await session.batch([
-          adoptStagingArgv(app, environment, releaseId),
+          adoptStagingArgv(app, environment, stagingId, releaseId),
           linkPersistentDirsArgv(app, environment, releaseId, config.persistentDirs),
           openReleaseForBuildArgv(app, environment, releaseId),
         ]);
@@ -339,6 +343,7 @@ async function deployLocked(
       await session.root(stopInstanceArgv(app, environment, newPort), { allowFailure: true });
     }
     await session.root(removeReleasesArgv(app, environment, [releaseId]), { allowFailure: true });
+    await session.root(removeStagingArgv(app, environment, [stagingId]), { allowFailure: true });
   };
 
   try {
@@ -515,6 +520,11 @@ async function deployLocked(
       branch: request.branch,
       pr: request.pr,
     };
+    // What served until now, if state does not know it (a run killed after routing).
+    const replaced = routed === undefined ? undefined : view.links.get(String(routed));
+    if (replaced !== undefined && replaced !== before?.release && view.onDisk.includes(replaced)) {
+      record.replaced = replaced;
+    }
     // What state will say once recorded: which releases stay (SPEC keepReleases).
     const env = recordDeploy(state, environment, record).environments[environment]!;
     const keep = isProduction ? config.keepReleases : PREVIEW_KEEP;
@@ -523,18 +533,13 @@ async function deployLocked(
       live: env.release,
       previous: env.previousRelease,
     });
-    // Leftovers of crashed deploys are on disk but not in state. What `current` and the routed
-    // port's slot point at is never one of them: a crash after routing leaves a release live but
-    // unrecorded.
+    // Leftovers of crashed deploys are on disk but not in state (the release that served until
+    // now is in it: see `replaced`).
     const known = new Set(env.releases);
-    for (const name of ['current', String(routed)]) {
-      const id = view.links.get(name);
-      if (id !== undefined) known.add(id);
-    }
     const orphans = view.onDisk.filter((id) => !known.has(id));
     // A staging directory that old is a crashed run's: uploads take seconds, not an hour.
     const stale = staleStaging(view.staging, new Date(), STALE_STAGING_MS);
-    const doomed = [...pruned, ...orphans, ...stale];
+    const doomed = [...pruned, ...orphans];
     const old = livePort !== undefined && livePort !== newPort ? livePort : undefined;
 
     // Traffic goes to the new release now. The switch and the pruning touch different things, and
@@ -562,9 +567,12 @@ async function deployLocked(
           sink,
           'prune',
           async () => {
-            if (doomed.length === 0) return 0;
-            await session.guarded(removeReleasesArgv(app, environment, doomed));
-            return doomed.length;
+            if (doomed.length + stale.length === 0) return 0;
+            await session.batch([
+              ...(doomed.length ? [removeReleasesArgv(app, environment, doomed)] : []),
+              ...(stale.length ? [removeStagingArgv(app, environment, stale)] : []),
+            ]);
+            return doomed.length + stale.length;
           },
           (n) => (n ? `${n} removed` : undefined),
         ),

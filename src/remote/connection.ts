@@ -455,11 +455,9 @@ export class SshConnection {
       new RemoteCommandError(command, code, tail, {
         message: `timed out after ${(options.timeoutMs ?? 0) / 1000} s: ${command}`,
       });
-    // Short, non-streaming commands go through a runner; the rest get a channel of their own.
-    const pooled =
-      options.onStdout === undefined &&
-      options.onStderr === undefined &&
-      runnerCarries(inner, options.stdin);
+    // Commands go through a runner when the protocol can carry their stdin; the rest (and long
+    // ones that must stop with a timeout) get a channel of their own.
+    const pooled = runnerCarries(inner, options.stdin);
     const t0 = TRACE ? performance.now() : 0;
     const raw = pooled
       ? await this.execInRunner(command, inner, options, viaSudo, timedOut)
@@ -565,7 +563,8 @@ export class SshConnection {
             settle(timedOut(null, ''));
           }, options.timeoutMs + TIMEOUT_SAFETY_MS);
         }
-        runner.run(inner, options.stdin).then((r) => {
+        const listeners = { onStdout: options.onStdout, onStderr: options.onStderr };
+        runner.run(inner, options.stdin, listeners).then((r) => {
           if (timer) clearTimeout(timer);
           settle(undefined, {
             ...r,

@@ -83,12 +83,26 @@ export interface RunnerResult {
   signal: string | null;
 }
 
-/** One stream of the pending command: its bytes so far, and where the end marker starts. */
+/** One stream of the pending command. */
 interface Collected {
-  buf: Buffer;
-  markerAt: number;
+  /** the command's output so far */
+  chunks: Buffer[];
+  /** held back: the end of the output so far, which might be the start of the marker */
+  carry: Buffer;
+  /** what followed the marker, once it was seen */
+  trailer?: Buffer;
   done: boolean;
+  listener?: ((chunk: Buffer) => void) | undefined;
 }
+
+const NONE = Buffer.alloc(0);
+
+const collected = (listener?: (chunk: Buffer) => void): Collected => ({
+  chunks: [],
+  carry: NONE,
+  done: false,
+  listener,
+});
 
 interface Pending {
   id: number;
@@ -98,7 +112,11 @@ interface Pending {
   code?: number;
 }
 
-const collected = (): Collected => ({ buf: Buffer.alloc(0), markerAt: -1, done: false });
+/** Listeners for output as it arrives (the result still holds all of it). */
+export interface RunnerListeners {
+  onStdout?: ((chunk: Buffer) => void) | undefined;
+  onStderr?: ((chunk: Buffer) => void) | undefined;
+}
 
 /** One runner channel. Runs one command at a time; the pool in SshConnection hands them out. */
 export class CommandRunner {
@@ -133,13 +151,22 @@ export class CommandRunner {
   }
 
   /** Runs one command line (as the login shell would parse it) and collects its output. */
-  run(command: string, stdin?: string | Buffer): Promise<RunnerResult> {
+  run(
+    command: string,
+    stdin?: string | Buffer,
+    listeners: RunnerListeners = {},
+  ): Promise<RunnerResult> {
     if (this.ended) throw new Error('internal: command runner already ended');
     if (this.pending) throw new Error('internal: command runner is busy');
     const id = this.nextId++;
     const text = stdin === undefined || typeof stdin === 'string' ? stdin : stdin.toString('utf8');
     return new Promise<RunnerResult>((resolve) => {
-      this.pending = { id, resolve, stdout: collected(), stderr: collected() };
+      this.pending = {
+        id,
+        resolve,
+        stdout: collected(listeners.onStdout),
+        stderr: collected(listeners.onStderr),
+      };
       this.channel.write(runnerRequest(id, command, text));
     });
   }
@@ -167,27 +194,44 @@ export class CommandRunner {
       this.destroy();
       return;
     }
-    const scanFrom = Math.max(0, s.buf.length - this.markerBytes.length);
-    s.buf = Buffer.concat([s.buf, chunk]);
-    if (s.markerAt === -1) s.markerAt = s.buf.indexOf(this.markerBytes, scanFrom);
-    if (s.markerAt === -1) return;
-    const newline = s.buf.indexOf(0x0a, s.markerAt);
-    if (newline === -1) return;
-    const trailer = s.buf
-      .subarray(s.markerAt + this.markerBytes.length, newline)
-      .toString('latin1');
-    const match = stream === 'stdout' ? /^ (\d+) (\d+)$/.exec(trailer) : /^ (\d+)$/.exec(trailer);
-    if (!match || Number(match[1]) !== p.id || newline !== s.buf.length - 1) {
+    if (s.trailer === undefined) {
+      const window = s.carry.length ? Buffer.concat([s.carry, chunk]) : chunk;
+      const at = window.indexOf(this.markerBytes);
+      if (at === -1) {
+        // The output is the command's up to where the marker might begin.
+        const keep = markerPrefixAtEnd(window, this.markerBytes);
+        pass(s, window.subarray(0, window.length - keep));
+        s.carry = window.subarray(window.length - keep);
+        return;
+      }
+      pass(s, window.subarray(0, at));
+      s.carry = NONE;
+      s.trailer = window.subarray(at + this.markerBytes.length);
+    } else {
+      s.trailer = Buffer.concat([s.trailer, chunk]);
+    }
+    const newline = s.trailer.indexOf(0x0a);
+    if (newline === -1) {
+      if (s.trailer.length > 64) this.destroy();
+      return;
+    }
+    const text = s.trailer.subarray(0, newline).toString('latin1');
+    const match = stream === 'stdout' ? /^ (\d+) (\d+)$/.exec(text) : /^ (\d+)$/.exec(text);
+    if (!match || Number(match[1]) !== p.id || newline !== s.trailer.length - 1) {
       // Cannot happen with our runner; never guess which output belongs to which command.
       this.destroy();
       return;
     }
-    s.buf = s.buf.subarray(0, s.markerAt);
     s.done = true;
     if (stream === 'stdout') p.code = Number(match[2]);
     if (p.stdout.done && p.stderr.done) {
       this.pending = undefined;
-      p.resolve({ stdout: p.stdout.buf, stderr: p.stderr.buf, code: p.code ?? null, signal: null });
+      p.resolve({
+        stdout: Buffer.concat(p.stdout.chunks),
+        stderr: Buffer.concat(p.stderr.chunks),
+        code: p.code ?? null,
+        signal: null,
+      });
     }
   }
 
@@ -196,13 +240,31 @@ export class CommandRunner {
     const p = this.pending;
     if (!p) return;
     this.pending = undefined;
+    // What was held back as a possible marker start was output after all.
+    for (const s of [p.stdout, p.stderr]) {
+      if (s.trailer === undefined) pass(s, s.carry);
+    }
     // The runner ended mid-command (it could not start, or was killed): report it as the
     // command's own end, with what the runner's exit said, like an exec channel would.
     p.resolve({
-      stdout: p.stdout.buf,
-      stderr: p.stderr.buf,
+      stdout: Buffer.concat(p.stdout.chunks),
+      stderr: Buffer.concat(p.stderr.chunks),
       code: this.exitCode,
       signal: this.exitSignal,
     });
   }
+}
+
+function pass(s: Collected, bytes: Buffer): void {
+  if (bytes.length === 0) return;
+  s.chunks.push(bytes);
+  s.listener?.(bytes);
+}
+
+/** How many bytes at the end of `bytes` are the start of `marker` (and may continue in the next chunk). */
+function markerPrefixAtEnd(bytes: Buffer, marker: Buffer): number {
+  for (let k = Math.min(bytes.length, marker.length - 1); k > 0; k--) {
+    if (bytes.subarray(bytes.length - k).equals(marker.subarray(0, k))) return k;
+  }
+  return 0;
 }

@@ -15,27 +15,38 @@ export const CADDY_RELOAD_EXIT = 66;
 const APPLY = `set -u
 mode=$1 file=$2 lock=$3 caddyfile=$4 validate=$5
 umask 022
-mkdir -p -- "\${lock%/*}" && exec 9>>"$lock" || exit 1
+[ -d "\${lock%/*}" ] || mkdir -p -- "\${lock%/*}" || exit 1
+exec 9>>"$lock" || exit 1
 flock -w 120 9 || { echo "toss: $lock is still locked after 120 s" >&2; exit ${FLOCK_TIMEOUT_EXIT}; }
 new=$file.toss-new old=$file.toss-old
-rm -f -- "$old"
-if [ -e "$file" ]; then cp -p -- "$file" "$old" || exit 1; fi
+if [ -e "$file" ]; then cp -p -- "$file" "$old" || exit 1; else rm -f -- "$old"; fi
 if [ "$mode" = install ]; then
-  mkdir -p -- "\${file%/*}" && cat > "$new" && chmod 0644 -- "$new" && mv -f -- "$new" "$file" || exit 1
+  [ -d "\${file%/*}" ] || mkdir -p -- "\${file%/*}" || exit 1
+  cat > "$new" && chmod 0644 -- "$new" && mv -f -- "$new" "$file" || exit 1
 else
   rm -f -- "$file"
 fi
 restore() {
   if [ -e "$old" ]; then mv -f -- "$old" "$file"; else rm -f -- "$file"; fi
 }
-if [ "$validate" = yes ] && ! out=$(caddy validate --config "$caddyfile" --adapter caddyfile 2>&1); then
+invalid() {
   printf '%s\\n' "$out" | grep -v '"level":"info"' | tail -n 20 >&2
-  restore
   exit ${CADDY_INVALID_EXIT}
-fi
-if ! systemctl reload caddy; then
+}
+if [ "$validate" = yes ] && ! out=$(caddy validate --config "$caddyfile" --adapter caddyfile 2>&1); then
   restore
-  systemctl reload caddy
+  invalid
+fi
+if ! reloaded=$(systemctl reload caddy 2>&1); then
+  # Not validated before (a port-only change): what has Caddy against the new config?
+  rejected=no
+  if [ "$validate" = no ] && ! out=$(caddy validate --config "$caddyfile" --adapter caddyfile 2>&1); then
+    rejected=yes
+  fi
+  restore
+  systemctl reload caddy 2>/dev/null
+  [ "$rejected" = no ] || invalid
+  printf '%s\\n' "$reloaded" >&2
   exit ${CADDY_RELOAD_EXIT}
 fi
 rm -f -- "$old"`;

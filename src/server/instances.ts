@@ -9,10 +9,15 @@ import { writeFileIfChangedArgv } from './write-file.js';
 export const DRAIN_SECONDS = 5;
 
 // A drain of this port still pending (from a deploy seconds ago), or running, must not stop what
-// starts there now. The template has StartLimitIntervalSec=0: a failed instance restarts as is.
+// starts there now. systemd keeps transient units' files in /run/systemd/transient/ (and drains
+// are --collect'ed), so only then is there something to stop. The template has
+// StartLimitIntervalSec=0: a failed instance restarts as is.
 const START = `set -u
 unit=$1 drain=$2
-systemctl stop -- "$drain.timer" "$drain.service" 2>/dev/null
+t=/run/systemd/transient/$drain
+if [ -e "$t.timer" ] || [ -e "$t.service" ]; then
+  systemctl stop -- "$drain.timer" "$drain.service" 2>/dev/null
+fi
 systemctl restart -- "$unit"`;
 
 /** Drain timers are named per port: `toss-drain-<app>-<env>-<port>`. */

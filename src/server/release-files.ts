@@ -112,13 +112,13 @@ export function switchCurrentArgv(app: string, environment: string, releaseId: s
 }
 
 const REMOVE_RELEASES = `set -eu
-while [ "$#" -ge 3 ]; do
-  rm -rf -- "$1" "$3"
+while [ "$#" -ge 2 ]; do
+  rm -rf -- "$1"
   rm -f -- "$2"
-  shift 3
+  shift 2
 done`;
 
-/** Deletes releases, their env files and staging directories (a failed deploy's, or pruned ones). */
+/** Deletes releases and their env files (a failed deploy's, or pruned ones). */
 export function removeReleasesArgv(
   app: string,
   environment: string,
@@ -130,12 +130,27 @@ export function removeReleasesArgv(
     '-c',
     REMOVE_RELEASES,
     'sh',
-    ...releaseIds.flatMap((id) => [p.releaseDir(id), p.releaseEnvFile(id), p.stagingDir(id)]),
+    ...releaseIds.flatMap((id) => [p.releaseDir(id), p.releaseEnvFile(id)]),
   ];
 }
 
-/** The uploaded staging directory becomes the release (under the lock; it must not exist yet). */
-export function adoptStagingArgv(app: string, environment: string, releaseId: string): string[] {
+/** Deletes staging directories (an upload whose run never got to use it). */
+export function removeStagingArgv(
+  app: string,
+  environment: string,
+  stagingIds: readonly string[],
+): string[] {
   const p = envPaths(app, environment);
-  return ['mv', '-T', '--', p.stagingDir(releaseId), p.releaseDir(releaseId)];
+  return ['rm', '-rf', '--', ...stagingIds.map((id) => p.stagingDir(id))];
+}
+
+/** The uploaded staging directory becomes the release (under the lock; it must not exist yet). */
+export function adoptStagingArgv(
+  app: string,
+  environment: string,
+  stagingId: string,
+  releaseId: string,
+): string[] {
+  const p = envPaths(app, environment);
+  return ['mv', '-T', '--', p.stagingDir(stagingId), p.releaseDir(releaseId)];
 }

@@ -100,22 +100,25 @@ export interface DeployRecord {
   runUrl?: string | undefined;
   branch?: string | undefined;
   pr?: number | undefined;
+  /**
+   * The release that really served until now, when state does not name it: a run that crashed
+   * after routing left it live but unrecorded.
+   */
+  replaced?: string | undefined;
 }
 
 /** A release went live (deploy or rollback); the one it replaced becomes `previousRelease`. */
 export function recordDeploy(state: State, environment: string, deploy: DeployRecord): State {
   const before = state.environments[environment];
+  const live = deploy.replaced ?? before?.release;
   const previousRelease =
-    before === undefined
-      ? undefined
-      : before.release !== deploy.release
-        ? before.release
-        : before.previousRelease;
+    live === undefined ? undefined : live !== deploy.release ? live : before?.previousRelease;
+  const known = [...(before?.releases ?? []), ...(deploy.replaced ? [deploy.replaced] : [])];
   const next: EnvironmentState = {
     ports: deploy.ports,
     livePort: deploy.livePort,
     release: deploy.release,
-    releases: [...new Set([...(before?.releases ?? []), deploy.release])].sort(),
+    releases: [...new Set([...known, deploy.release])].sort(),
     commit: deploy.commit,
     deployedAt: deploy.deployedAt,
     by: deploy.by,

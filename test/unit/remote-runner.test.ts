@@ -125,6 +125,29 @@ describe('CommandRunner on a real shell', () => {
     expect([r.stdout.toString(), r.stderr.toString(), r.code]).toEqual([fake, fake, 0]);
   });
 
+  it('streams output to listeners as it comes, holding back only what might be the marker', async () => {
+    const { runner } = localRunner();
+    const marker = (runner as unknown as { marker: string }).marker;
+    const seen: string[] = [];
+    let firstAt = 0;
+    const started = Date.now();
+    // The output ends with the marker's first half: output all the same.
+    const tail = marker.slice(0, 16);
+    const r = await runner.run(
+      shellJoin(['sh', '-c', 'printf "one\\n"; sleep 0.5; printf "two %s" "$1"', 'sh', tail]),
+      undefined,
+      {
+        onStdout: (chunk) => {
+          if (seen.length === 0) firstAt = Date.now() - started;
+          seen.push(chunk.toString());
+        },
+      },
+    );
+    expect(firstAt).toBeLessThan(400);
+    expect(seen.join('')).toBe(`one\ntwo ${tail}`);
+    expect(r.stdout.toString()).toBe(`one\ntwo ${tail}`);
+  });
+
   it('carries big output whole', async () => {
     const { runner } = localRunner();
     const r = await runner.run(shellJoin(['sh', '-c', 'head -c 3000000 /dev/zero | tr "\\0" x']));

@@ -165,9 +165,12 @@ describe('installing Caddy files', () => {
       `#!/bin/sh\necho "caddy $*" >> ${log}\nif cat ${dir}/sites/*.caddy 2>/dev/null | grep -q invalid; then echo 'Error: bad site' >&2; exit 1; fi\n`,
       { mode: 0o755 },
     );
-    writeFileSync(join(bin, 'systemctl'), `#!/bin/sh\necho "systemctl $*" >> ${log}\n`, {
-      mode: 0o755,
-    });
+    // Like Caddy's own reload, systemctl reload fails on a config with an invalid site.
+    writeFileSync(
+      join(bin, 'systemctl'),
+      `#!/bin/sh\necho "systemctl $*" >> ${log}\nif cat ${dir}/sites/*.caddy 2>/dev/null | grep -q invalid; then echo 'Job for caddy.service failed.' >&2; exit 1; fi\n`,
+      { mode: 0o755 },
+    );
     const run = (argv: string[], input = '') => {
       const patched = [...argv];
       patched[6] = join(dir, 'registry.lock');
@@ -194,6 +197,16 @@ describe('installing Caddy files', () => {
       installCaddyFileArgv('/etc/caddy/toss/shop-pr-1.caddy', { validate: false }).at(-1),
     ).toBe('no');
     expect(removeCaddyFileArgv('/etc/caddy/toss/shop-pr-1.caddy')[4]).toBe('remove');
+  });
+
+  it('without validation first, a failed reload restores the file and says what Caddy rejects', () => {
+    const s = fakeServer();
+    expect(s.run(installCaddyFileArgv(s.site), 'good {\n}\n').status).toBe(0);
+    const r = s.run(installCaddyFileArgv(s.site, { validate: false }), 'invalid {\n}\n');
+    expect(r.status).toBe(CADDY_INVALID_EXIT);
+    expect(r.stderr).toContain('Error: bad site');
+    expect(r.stderr).not.toContain('Job for caddy.service failed.');
+    expect(s.read(s.site)).toBe('good {\n}\n');
   });
 
   it('skips the separate validation when told to (a port-only change), still reloading', () => {

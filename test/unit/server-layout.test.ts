@@ -25,6 +25,7 @@ import {
   openReleaseForBuildArgv,
   pointSlotArgv,
   removeReleasesArgv,
+  removeStagingArgv,
   sealReleaseArgv,
   switchCurrentArgv,
 } from '../../src/server/release-files.js';
@@ -148,17 +149,21 @@ describe('release files', () => {
       'sh',
       `/srv/shop/pr-1/releases/${ID}`,
       `/srv/shop/pr-1/env/${ID}.env`,
-      `/srv/shop/pr-1/releases/.incoming-${ID}`,
       `/srv/shop/pr-1/releases/${OLD}`,
       `/srv/shop/pr-1/env/${OLD}.env`,
-      `/srv/shop/pr-1/releases/.incoming-${OLD}`,
     ]);
-    expect(adoptStagingArgv('shop', 'pr-1', ID)).toEqual([
+    expect(adoptStagingArgv('shop', 'pr-1', OLD, ID)).toEqual([
       'mv',
       '-T',
       '--',
-      `/srv/shop/pr-1/releases/.incoming-${ID}`,
+      `/srv/shop/pr-1/releases/.incoming-${OLD}`,
       `/srv/shop/pr-1/releases/${ID}`,
+    ]);
+    expect(removeStagingArgv('shop', 'pr-1', [ID])).toEqual([
+      'rm',
+      '-rf',
+      '--',
+      `/srv/shop/pr-1/releases/.incoming-${ID}`,
     ]);
   });
 

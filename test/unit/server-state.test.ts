@@ -127,6 +127,19 @@ describe('state transitions', () => {
     expect(s1.environments.production?.release).toBe(R1);
   });
 
+  it('records the release that really served before, when a crashed run left it unrecorded', () => {
+    const s1 = recordDeploy(base, 'production', deploy(R1));
+    // R2 went live, then its run died before recording it; R3 now replaces R2, not R1.
+    const R3 = '20261127T230000Z-cccc';
+    const s3 = recordDeploy(s1, 'production', deploy(R3, { replaced: R2 }));
+    expect(s3.environments.production).toMatchObject({
+      release: R3,
+      previousRelease: R2,
+      releases: [R1, R2, R3],
+    });
+    expect(s3.environments.production?.commits).toEqual({ [R1]: 'abc1234', [R3]: 'abc1234' });
+  });
+
   it('records branch and pull request of previews', () => {
     const s = recordDeploy(base, 'pr-42', deploy(R1, { pr: 42, branch: 'feature/x' }));
     expect(s.environments['pr-42']).toMatchObject({ pr: 42, branch: 'feature/x' });
