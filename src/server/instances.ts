@@ -2,8 +2,11 @@
  * Starting a release's instance on the idle port and retiring the old one after a drain.
  * The old instance is stopped by a transient timer, so a deploy never sleeps through the drain.
  */
-import { envPaths } from './paths.js';
+import { envPaths, SYSTEMD_DIR } from './paths.js';
 import { writeFileIfChangedArgv } from './write-file.js';
+
+/** Where `systemctl enable` puts the template's instances (its [Install] WantedBy=multi-user.target). */
+const BOOT_WANTS_DIR = `${SYSTEMD_DIR}/multi-user.target.wants`;
 
 /** Seconds the old instance keeps running after Caddy stopped sending it new requests. */
 export const DRAIN_SECONDS = 5;
@@ -32,14 +35,15 @@ export function startInstanceArgv(app: string, environment: string, port: number
   return ['sh', '-c', START, 'sh', p.instanceUnit(port), drainUnit(app, environment, port)];
 }
 
-// The boot links and the drain timer are independent: set at once. --no-reload: the links only
-// matter at boot; a daemon-reload would cost most of a second. --collect: a drain unit never
+// The boot links are what `systemctl enable --no-reload` makes for the template's one
+// WantedBy=multi-user.target (toss writes the template): made directly, no systemctl round trip,
+// and no daemon-reload, which links only read at boot do not need. --collect: a drain unit never
 // lingers as failed; one still pending for the old port (a deploy seconds ago) is replaced.
 const RETIRE = `set -u
-new=$1 old=$2 drain=$3 seconds=$4
-systemctl enable --quiet --no-reload -- "$new" &
-[ -n "$old" ] || { wait; exit 0; }
-systemctl disable --quiet --no-reload -- "$old" 2>/dev/null &
+new=$1 old=$2 drain=$3 seconds=$4 template=$5 wants=$6
+{ [ -d "$wants" ] || mkdir -p -- "$wants"; } && ln -sfn -- "$template" "$wants/$new" || exit 1
+[ -n "$old" ] || exit 0
+rm -f -- "$wants/$old"
 start_drain() {
   systemd-run --quiet --collect --unit="$drain" --on-active="$seconds" \\
     --timer-property=AccuracySec=100ms -- systemctl stop -- "$old"
@@ -48,10 +52,7 @@ start_drain 2>/dev/null || {
   systemctl stop -- "$drain.timer" 2>/dev/null
   systemctl reset-failed -- "$drain.timer" "$drain.service" 2>/dev/null
   start_drain
-}
-rc=$?
-wait
-exit $rc`;
+}`;
 
 /** The new instance comes back after a reboot; the old one stops after the drain. */
 export function retireInstanceArgv(
@@ -70,6 +71,8 @@ export function retireInstanceArgv(
     oldPort === undefined ? '' : p.instanceUnit(oldPort),
     oldPort === undefined ? '' : drainUnit(app, environment, oldPort),
     String(DRAIN_SECONDS),
+    p.unitTemplateFile,
+    BOOT_WANTS_DIR,
   ];
 }
 

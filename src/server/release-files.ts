@@ -67,10 +67,12 @@ export function openReleaseForBuildArgv(
 
 // Only what the build added or changed is touched: files hard-linked from the live release are
 // already root's and readable, and rewriting their inodes would cost time on every deploy.
+// One walk of the tree (GNU find's \`,\`): what is not root's becomes root's, what is writable by
+// others or unreadable stops being so.
 const SEAL = `set -eu
-find "$1" ! -user root -exec chown -h root:root -- {} +
-find "$1" ! -type l \\( -perm /022 -o ! -perm -004 -o \\( -type d ! -perm -001 \\) \\) \\
-  -exec chmod a+rX,go-w -- {} +`;
+find "$1" \\( ! -user root -exec chown -h root:root -- {} + \\) , \\
+  \\( ! -type l \\( -perm /022 -o ! -perm -004 -o \\( -type d ! -perm -001 \\) \\) \\
+  -exec chmod a+rX,go-w -- {} + \\)`;
 
 /** After deployScript: everything root's and readable, so no later build can touch this release. */
 export function sealReleaseArgv(app: string, environment: string, releaseId: string): string[] {
@@ -111,12 +113,18 @@ export function switchCurrentArgv(app: string, environment: string, releaseId: s
   return ['sh', '-c', SWITCH_LINKS, 'sh', `releases/${assertReleaseId(releaseId)}`, p.currentLink];
 }
 
+// Each release is renamed out of the way at once (\`.trash-<id>\`, never a release id) and deleted
+// in the background: thousands of files take a while to unlink, and nothing waits for it. Trash a
+// crash left behind goes with the next removal.
 const REMOVE_RELEASES = `set -eu
+dir=$1
+shift
 while [ "$#" -ge 2 ]; do
-  rm -rf -- "$1"
+  if [ -e "$1" ]; then mv -T -- "$1" "$dir/.trash-\${1##*/}"; fi
   rm -f -- "$2"
   shift 2
-done`;
+done
+(rm -rf -- "$dir"/.trash-* </dev/null >/dev/null 2>&1 &)`;
 
 /** Deletes releases and their env files (a failed deploy's, or pruned ones). */
 export function removeReleasesArgv(
@@ -130,6 +138,7 @@ export function removeReleasesArgv(
     '-c',
     REMOVE_RELEASES,
     'sh',
+    p.releasesDir,
     ...releaseIds.flatMap((id) => [p.releaseDir(id), p.releaseEnvFile(id)]),
   ];
 }

@@ -4,6 +4,7 @@ import {
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   statSync,
@@ -147,6 +148,7 @@ describe('release files', () => {
     ]);
     expect(removeReleasesArgv('shop', 'pr-1', [ID, OLD]).slice(3)).toEqual([
       'sh',
+      '/srv/shop/pr-1/releases',
       `/srv/shop/pr-1/releases/${ID}`,
       `/srv/shop/pr-1/env/${ID}.env`,
       `/srv/shop/pr-1/releases/${OLD}`,
@@ -229,6 +231,37 @@ describe('release files', () => {
     expect(r.status).toBe(0);
     expect(statSync(join(release, 'dist', 'a.js')).mode & 0o777).toBe(0o644);
     expect(statSync(join(release, 'run.sh')).mode & 0o777).toBe(0o755);
+  });
+});
+
+describe('removing releases', () => {
+  it('renames them out of the way at once and deletes them (and old trash) in the background', async () => {
+    const env = mkdtempSync(join(tmpdir(), 'toss-remove-'));
+    const releases = join(env, 'releases');
+    for (const id of [ID, OLD, '20261101T000000Z-aaaa']) {
+      mkdirSync(join(releases, id, 'deep', 'er'), { recursive: true });
+      writeFileSync(join(releases, id, 'deep', 'er', 'f'), 'x');
+    }
+    mkdirSync(join(releases, '.trash-left-by-a-crash'));
+    mkdirSync(join(env, 'env'));
+    writeFileSync(join(env, 'env', `${ID}.env`), 'A=1\n');
+    const r = runScript(removeReleasesArgv('shop', 'pr-1', [ID, OLD]), [
+      releases,
+      join(releases, ID),
+      join(env, 'env', `${ID}.env`),
+      join(releases, OLD),
+      join(env, 'env', `${OLD}.env`),
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    // Gone from their names as soon as the command returns; the trash goes shortly after.
+    expect(existsSync(join(releases, ID))).toBe(false);
+    expect(existsSync(join(env, 'env', `${ID}.env`))).toBe(false);
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline && readdirSync(releases).length > 1) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(readdirSync(releases)).toEqual(['20261101T000000Z-aaaa']);
   });
 });
 
