@@ -7,7 +7,7 @@ export interface Login {
   user: string;
   /** private key contents */
   privateKey?: string;
-  /** a file holding the same key, for rsync's ssh (written to a temp file when absent) */
+  /** a file holding the same key, for the system ssh of `toss ssh` (a temp file when absent) */
   identityFile?: string;
   /** ssh-agent socket */
   agent?: string;
