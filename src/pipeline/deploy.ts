@@ -117,13 +117,12 @@ export async function deploy(request: DeployRequest, sink: EventSink): Promise<D
         ),
       () => 'origin verified',
     ).catch(async (error: unknown) => {
-      // No lock, no deploy: the upload stops and what it copied goes again.
+      // No lock, no deploy: the upload stops and what it copied (all or part) goes again.
       abort.abort();
-      if (await early) {
-        await session
-          .root(removeStagingArgv(config.app, environment, [stagingId]), { allowFailure: true })
-          .catch(() => {});
-      }
+      await early;
+      await session
+        .root(removeStagingArgv(config.app, environment, [stagingId]), { allowFailure: true })
+        .catch(() => {});
       throw error;
     });
     try {

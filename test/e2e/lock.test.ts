@@ -106,6 +106,9 @@ describe('the deploy lock against a real server', () => {
     expect(second.stderr).toContain(`on ${hostname()}`);
     expect(second.stderr).toContain(`(pid ${holder!.pid})`);
     expect(second.stderr).toContain('deploying production');
+    // Its upload began alongside the lock, into a staging directory: gone with the refusal.
+    const releases = await host.exec(['ls', '-A', `/srv/${APP}/production/releases`]);
+    expect(releases.stdout).not.toContain('.incoming-');
     const done = await first;
     expect(done.code, done.output).toBe(0);
     expect((await fetchSite(host, prodName())).body).toBe('node build.js && sleep 15\n');
