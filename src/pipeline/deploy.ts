@@ -62,7 +62,7 @@ import { writeFileIfChangedArgv } from '../server/write-file.js';
 import { applyCaddyChange } from './caddy-errors.js';
 import type { EventSink } from './events.js';
 import { checkInstanceHealth, serverAddress } from './health.js';
-import { acquireLock, type HeldLock } from './lock.js';
+import { type HeldLock, lockForRequest } from './lock.js';
 import type { DeployRequest, DeployResult } from './request.js';
 import { Session } from './session.js';
 import { lineSplitter, step, stepSince } from './step.js';
@@ -76,7 +76,7 @@ const CONFIRM_KNOWN_NAME_SECONDS = 15;
 /**
  * Deploys the working tree to one environment (SPEC "Deploy, step by step"). Remote work is
  * batched: reads go out together, and consecutive guarded changes share one round trip, so a
- * redeploy costs about a dozen round trips over one connection plus rsync's own login.
+ * redeploy costs about a dozen round trips over one connection, rsync's data included.
  */
 export async function deploy(request: DeployRequest, sink: EventSink): Promise<DeployResult> {
   const { config } = request;
@@ -97,26 +97,11 @@ export async function deploy(request: DeployRequest, sink: EventSink): Promise<D
     const uploadStarted = performance.now();
     const abort = new AbortController();
     const early = uploadEarly(session, request, environment, stagingId, abort.signal);
-    const lock = await step(
-      sink,
-      'lock',
-      () =>
-        acquireLock(
-          session,
-          {
-            environment,
-            actor: request.actor,
-            lockWaitSeconds: request.lockWaitSeconds,
-            token: request.lockToken,
-            origin,
-            onLockAcquired: request.onLockAcquired,
-            // A repository with another origin never takes the lock, let alone deploys.
-            verify: (state) => checkOrigin(config.app, state.origin, origin),
-          },
-          sink,
-        ),
-      () => 'origin verified',
-    ).catch(async (error: unknown) => {
+    const lock = await lockForRequest(session, request, environment, sink, {
+      origin,
+      // A repository with another origin never takes the lock, let alone deploys.
+      verify: (state) => checkOrigin(config.app, state.origin, origin),
+    }).catch(async (error: unknown) => {
       // No lock, no deploy: the upload stops and what it copied (all or part) goes again.
       abort.abort();
       await early;
@@ -305,14 +290,6 @@ async function deployLocked(
       'upload',
       async () => {
         const alongside = await early.early;
-        if (!alongside) {
-          await uploadRelease(session, {
-            sourceDir: request.sourceDir,
-            releaseDir: paths.stagingDir(stagingId),
-            linkDest: before ? paths.releaseDir(before.release) : undefined,
-            excludes: config.exclude,
-          });
-        }
         // A refused claim fails the deploy on its own; the staging copy goes with the cleanup.
         if (
           !(await claimed.then(
@@ -321,6 +298,16 @@ async function deployLocked(
           ))
         )
           return 'not placed';
+        // Not copied alongside the lock (the environment's first deploy): now that the claim has
+        // made its directories.
+        if (!alongside) {
+          await uploadRelease(session, {
+            sourceDir: request.sourceDir,
+            releaseDir: paths.stagingDir(stagingId),
+            linkDest: before ? paths.releaseDir(before.release) : undefined,
+            excludes: config.exclude,
+          });
+        }
         await session.batch([
           adoptStagingArgv(app, environment, stagingId, releaseId),
           linkPersistentDirsArgv(app, environment, releaseId, config.persistentDirs),
@@ -375,9 +362,9 @@ async function deployLocked(
       },
       (p) => `${hostName}, ports ${p[0]}/${p[1]}`,
     );
+    const livePort = routed ?? before?.livePort;
     // The env files go in while the upload runs (they need the ports, not the files).
     const prepare = async (ports: [number, number]) => {
-      const livePort = routed ?? before?.livePort;
       newPort = livePort === ports[0] ? ports[1] : ports[0];
       await step(sink, 'prepare', async () => {
         const overrides = applyOverrideArgs(view.overrides, request.overrides);
@@ -402,18 +389,9 @@ async function deployLocked(
           ),
         ] as const);
       });
-      return livePort;
+      return ports;
     };
-    // The releases directory exists from the first deploy on: upload while names are checked.
-    let livePort: number | undefined;
-    let ports: [number, number];
-    if (before) {
-      [livePort] = await settleAll([claimStep.then(prepare), upload(claimStep)] as const);
-      ports = await claimStep;
-    } else {
-      ports = await claimStep;
-      [livePort] = await settleAll([prepare(ports), upload(claimStep)] as const);
-    }
+    const [ports] = await settleAll([claimStep.then(prepare), upload(claimStep)] as const);
 
     await step(
       sink,

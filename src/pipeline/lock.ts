@@ -211,24 +211,33 @@ function startHeartbeat(session: Session, sink: EventSink): { stop(): void } {
   };
 }
 
-/** The lock for a request from either door, as a timed `lock` step. */
+/**
+ * The lock for a request from either door, as a timed `lock` step; a deploy adds its origin,
+ * checked before the lock is taken.
+ */
 export function lockForRequest(
   session: Session,
   request: TargetRequest,
   environment: string,
   sink: EventSink,
+  checks: Pick<LockRequest, 'origin' | 'verify'> = {},
 ): Promise<HeldLock> {
-  return step(sink, 'lock', () =>
-    acquireLock(
-      session,
-      {
-        environment,
-        actor: request.actor,
-        lockWaitSeconds: request.lockWaitSeconds,
-        token: request.lockToken,
-        onLockAcquired: request.onLockAcquired,
-      },
-      sink,
-    ),
+  return step(
+    sink,
+    'lock',
+    () =>
+      acquireLock(
+        session,
+        {
+          environment,
+          actor: request.actor,
+          lockWaitSeconds: request.lockWaitSeconds,
+          token: request.lockToken,
+          onLockAcquired: request.onLockAcquired,
+          ...checks,
+        },
+        sink,
+      ),
+    () => (checks.verify ? 'origin verified' : undefined),
   );
 }

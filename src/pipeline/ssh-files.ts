@@ -14,7 +14,7 @@ export interface SshFiles {
 }
 
 /**
- * Gives the system ssh (rsync's, `toss ssh`'s) the same trust and identity as the session, in
+ * Gives the system ssh of `toss ssh` the same trust and identity as the session, in
  * 0600 temp files that are removed once `body` is done.
  */
 export async function withSshFiles<T>(

@@ -455,8 +455,8 @@ export class SshConnection {
       new RemoteCommandError(command, code, tail, {
         message: `timed out after ${(options.timeoutMs ?? 0) / 1000} s: ${command}`,
       });
-    // Commands go through a runner when the protocol can carry their stdin; the rest (and long
-    // ones that must stop with a timeout) get a channel of their own.
+    // Commands go through a runner when the protocol can carry their stdin; the rest get a
+    // channel of their own.
     const pooled = runnerCarries(inner, options.stdin);
     const t0 = TRACE ? performance.now() : 0;
     const raw = pooled
@@ -513,7 +513,7 @@ export class SshConnection {
   /** An idle runner of the right kind, a new one while there is room, or none (use a channel). */
   private async takeRunner(viaSudo: boolean): Promise<CommandRunner | undefined> {
     for (const slot of this.runners) {
-      if (slot.sudo === viaSudo && slot.runner?.usable && !slot.runner.busy && !slot.taken) {
+      if (slot.sudo === viaSudo && slot.runner?.usable && !slot.taken) {
         slot.taken = true;
         return slot.runner;
       }
@@ -523,13 +523,7 @@ export class SshConnection {
     const slot: RunnerSlot = { sudo: viaSudo, taken: true };
     this.runners.push(slot);
     try {
-      const command = buildCommandLine(runnerArgv(), { sudo: viaSudo });
-      slot.runner = await this.whileConnected<CommandRunner>(command, (settle) =>
-        this.startChannel(command, settle, (opened) =>
-          settle(undefined, new CommandRunner(opened)),
-        ),
-      );
-      return slot.runner;
+      return await this.openRunner(slot);
     } catch (error) {
       this.runners = this.runners.filter((s) => s !== slot);
       throw error;

@@ -146,10 +146,6 @@ export class CommandRunner {
     return !this.ended;
   }
 
-  get busy(): boolean {
-    return this.pending !== undefined;
-  }
-
   /** Runs one command line (as the login shell would parse it) and collects its output. */
   run(
     command: string,

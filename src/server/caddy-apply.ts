@@ -29,18 +29,21 @@ fi
 restore() {
   if [ -e "$old" ]; then mv -f -- "$old" "$file"; else rm -f -- "$file"; fi
 }
+check_config() {
+  out=$(caddy validate --config "$caddyfile" --adapter caddyfile 2>&1)
+}
 invalid() {
   printf '%s\\n' "$out" | grep -v '"level":"info"' | tail -n 20 >&2
   exit ${CADDY_INVALID_EXIT}
 }
-if [ "$validate" = yes ] && ! out=$(caddy validate --config "$caddyfile" --adapter caddyfile 2>&1); then
+if [ "$validate" = yes ] && ! check_config; then
   restore
   invalid
 fi
 if ! reloaded=$(systemctl reload caddy 2>&1); then
   # Not validated before (a port-only change): what has Caddy against the new config?
   rejected=no
-  if [ "$validate" = no ] && ! out=$(caddy validate --config "$caddyfile" --adapter caddyfile 2>&1); then
+  if [ "$validate" = no ] && ! check_config; then
     rejected=yes
   fi
   restore

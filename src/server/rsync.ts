@@ -1,7 +1,6 @@
 /**
  * The rsync that uploads a working tree into a new release. Its remote shell is a tunnel through
- * toss's own SSH connection (one login, the host key verified once); the system `ssh` with the
- * same trust is for `toss ssh` (SPEC "SSH, keys and trust").
+ * toss's own SSH connection (one login, the host key verified once; SPEC "SSH, keys and trust").
  */
 import { TossError } from '../errors.js';
 
@@ -9,50 +8,6 @@ import { TossError } from '../errors.js';
 export const DEFAULT_EXCLUDES = ['.git', 'node_modules', '.env*', '.DS_Store', '.toss'];
 /** Per-directory ignore files, read at every level like git does. */
 export const DEFAULT_FILTER_FILES = ['.gitignore', '.tossignore'];
-
-export interface SshForRsyncParams {
-  port: number;
-  /** private key (or, with an agent, its public key file); agent keys only when absent */
-  identityFile?: string | undefined;
-  /** a known_hosts file holding exactly the verified host key */
-  knownHostsFile: string;
-  /** name the key is recorded under in knownHostsFile, when not the host itself */
-  hostKeyAlias?: string | undefined;
-}
-
-/** `ssh -F /dev/null …`: no user config, no prompts, only the verified host key. */
-export function sshArgvForRsync(params: SshForRsyncParams): string[] {
-  const argv = ['ssh', '-F', '/dev/null', '-p', String(params.port)];
-  if (params.identityFile !== undefined) {
-    argv.push('-i', params.identityFile, '-o', 'IdentitiesOnly=yes');
-  }
-  argv.push(
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'StrictHostKeyChecking=yes',
-    '-o',
-    `UserKnownHostsFile=${sshConfigPath(params.knownHostsFile)}`,
-    '-o',
-    'GlobalKnownHostsFile=/dev/null',
-    // Fail in seconds instead of hanging a CI job on a dead network.
-    '-o',
-    'ConnectTimeout=30',
-    '-o',
-    'ServerAliveInterval=15',
-    '-o',
-    'ServerAliveCountMax=4',
-  );
-  if (params.hostKeyAlias !== undefined) argv.push('-o', `HostKeyAlias=${params.hostKeyAlias}`);
-  return argv;
-}
-
-// UserKnownHostsFile= takes a list split on whitespace; ssh_config quoting keeps one path whole.
-function sshConfigPath(path: string): string {
-  if (/["\n\r]/.test(path))
-    throw new TossError(`unusable known_hosts path ${JSON.stringify(path)}`);
-  return /\s/.test(path) ? `"${path}"` : path;
-}
 
 /**
  * One word of rsync's `-e` string. rsync splits that string itself (not a shell): on spaces,

@@ -1,6 +1,7 @@
 /** `toss ssh`: the command an interactive session runs on the server, and the system ssh argv. */
+
+import { TossError } from '../errors.js';
 import { shellJoin } from '../remote/quote.js';
-import { sshArgvForRsync } from './rsync.js';
 
 // -P: the shell starts in the release itself, not in the `current` link that a deploy may move.
 const ENTER = `cd -P -- "$1" && exec "\${SHELL:-/bin/sh}" -l`;
@@ -29,7 +30,7 @@ export interface InteractiveSshParams {
  */
 export function interactiveSshArgv(params: InteractiveSshParams): string[] {
   return [
-    ...sshArgvForRsync({
+    ...systemSshArgv({
       port: params.port,
       identityFile: params.identityFile,
       knownHostsFile: params.knownHostsFile,
@@ -42,4 +43,48 @@ export function interactiveSshArgv(params: InteractiveSshParams): string[] {
     params.host,
     params.command,
   ];
+}
+
+export interface SystemSshParams {
+  port: number;
+  /** private key (or, with an agent, its public key file); agent keys only when absent */
+  identityFile?: string | undefined;
+  /** a known_hosts file holding exactly the verified host key */
+  knownHostsFile: string;
+  /** name the key is recorded under in knownHostsFile, when not the host itself */
+  hostKeyAlias?: string | undefined;
+}
+
+/** `ssh -F /dev/null …`: no user config, no prompts, only the verified host key. */
+export function systemSshArgv(params: SystemSshParams): string[] {
+  const argv = ['ssh', '-F', '/dev/null', '-p', String(params.port)];
+  if (params.identityFile !== undefined) {
+    argv.push('-i', params.identityFile, '-o', 'IdentitiesOnly=yes');
+  }
+  argv.push(
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    `UserKnownHostsFile=${sshConfigPath(params.knownHostsFile)}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    // Fail in seconds instead of hanging a CI job on a dead network.
+    '-o',
+    'ConnectTimeout=30',
+    '-o',
+    'ServerAliveInterval=15',
+    '-o',
+    'ServerAliveCountMax=4',
+  );
+  if (params.hostKeyAlias !== undefined) argv.push('-o', `HostKeyAlias=${params.hostKeyAlias}`);
+  return argv;
+}
+
+// UserKnownHostsFile= takes a list split on whitespace; ssh_config quoting keeps one path whole.
+function sshConfigPath(path: string): string {
+  if (/["\n\r]/.test(path))
+    throw new TossError(`unusable known_hosts path ${JSON.stringify(path)}`);
+  return /\s/.test(path) ? `"${path}"` : path;
 }

@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { sshArgvForRsync } from '../../src/server/rsync.js';
+import { systemSshArgv } from '../../src/server/shell.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -89,7 +89,7 @@ describe('host keys are always verified (source scan)', () => {
   });
 
   it("rsync's ssh: -F /dev/null, BatchMode, IdentitiesOnly, StrictHostKeyChecking=yes, a pinned known_hosts", () => {
-    const argv = sshArgvForRsync({
+    const argv = systemSshArgv({
       port: 22,
       identityFile: '/tmp/id',
       knownHostsFile: '/tmp/kh',

@@ -10,17 +10,17 @@ import {
   buildRsyncArgv,
   parseTunnelFrame,
   rsyncShellWord,
-  sshArgvForRsync,
   tunnelRemoteShell,
 } from '../../src/server/rsync.js';
+import { systemSshArgv } from '../../src/server/shell.js';
 
-const SSH = sshArgvForRsync({
+const SSH = systemSshArgv({
   port: 2222,
   identityFile: '/tmp/toss key/id',
   knownHostsFile: '/tmp/toss/known_hosts',
 });
 
-describe('sshArgvForRsync', () => {
+describe('systemSshArgv', () => {
   it('builds the exact ssh', () => {
     expect(SSH).toEqual([
       'ssh',
@@ -50,7 +50,7 @@ describe('sshArgvForRsync', () => {
   });
 
   it('uses the agent without an identity file, quotes a known_hosts path with spaces', () => {
-    const argv = sshArgvForRsync({
+    const argv = systemSshArgv({
       port: 22,
       knownHostsFile: '/tmp/my dir/kh',
       hostKeyAlias: 'toss-target',
@@ -59,7 +59,7 @@ describe('sshArgvForRsync', () => {
     expect(argv).not.toContain('IdentitiesOnly=yes');
     expect(argv).toContain('UserKnownHostsFile="/tmp/my dir/kh"');
     expect(argv.slice(-2)).toEqual(['-o', 'HostKeyAlias=toss-target']);
-    expect(() => sshArgvForRsync({ port: 22, knownHostsFile: '/tmp/a"b' })).toThrow();
+    expect(() => systemSshArgv({ port: 22, knownHostsFile: '/tmp/a"b' })).toThrow();
   });
 });
 
