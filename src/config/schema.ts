@@ -28,8 +28,23 @@ const HOST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]
 const MEMORY = /^(?:[1-9][0-9]{0,15}[KMGT]?|(?:[1-9][0-9]?|100)%|infinity)$/;
 // systemd CPUQuota=: percent of one CPU; above 100% spans several.
 const CPU = /^[1-9][0-9]{0,4}%$/;
-// Caddy's basic_auth takes bcrypt ($2a$/$2b$/$2y$, cost 04–31).
-const BCRYPT = /^\$2[aby]\$(?:0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$/;
+/*
+ * previewAuth lands in a Caddy site file (caddy-site.ts), so each value is one plain token from a
+ * closed alphabet, checked here (before connecting) and again by the site builder:
+ * - the user: letters, digits, ".", "_" and "-", starting with a letter or digit. Nothing Caddy
+ *   reads as syntax (braces, quotes, "#", "$", "(", whitespace) can appear; the one word Caddy's
+ *   parser acts on wherever a line starts, inside blocks too, is `import`, refused in any case.
+ * - the hash: bcrypt as every encoder writes it ($2a$/$2b$/$2y$, 22 salt and 31 hash characters
+ *   of bcrypt's base64, whose last characters carry only the bits bcrypt has, so a made-up string
+ *   such as a path padded to length is refused), with a cost from 04 to 14: Caddy checks the
+ *   password on every request, and each step of the cost doubles that work (`caddy
+ *   hash-password` uses 14; 31 lets eight requests hold every core of a small server).
+ */
+export const BASIC_AUTH_USER = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const CADDY_KEYWORDS: readonly string[] = ['import'];
+export const BCRYPT_HASH =
+  /^\$2[aby]\$(?:0[4-9]|1[0-4])\$[./A-Za-z0-9]{21}[.Oeu][./A-Za-z0-9]{30}[.CGKOSWaeimquy26]$/;
+export const isCaddyKeyword = (s: string) => CADDY_KEYWORDS.includes(s.toLowerCase());
 const DEPENDENCY_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
 
 const APP_EXPECTED =
@@ -48,9 +63,9 @@ const CPU_EXPECTED = 'a percentage of one CPU like "50%" or "200%"';
 const HEALTH_PATH_EXPECTED = 'a URL path starting with "/", like "/up"';
 const TIMEOUT_EXPECTED = 'a whole number of seconds from 1 to 600';
 const AUTH_USER_EXPECTED =
-  'a user name without ":", spaces, quotes, braces, "#", "$", "\\" or control characters, at most 64 long';
+  'a user name of letters, digits, ".", "_" and "-", starting with a letter or digit, at most 64 long, other than "import"';
 const BCRYPT_EXPECTED =
-  'a bcrypt hash like "$2a$14$…" (from `caddy hash-password`), not a password';
+  'a bcrypt hash with a cost from 04 to 14, like "$2a$14$…" from `caddy hash-password` (not a password)';
 const MAX_PREVIEWS_EXPECTED = 'a whole number from 0 to 1000';
 const ROOT_EXPECTED = 'a relative directory like "." or "apps/web" (no leading "/", no "..")';
 const EXCLUDE_EXPECTED = 'an rsync pattern like "*.log" or "/tmp/" (non-empty, one line)';
@@ -129,15 +144,17 @@ export const previewAuthSchema = z
     {
       user: z
         .string(expect(AUTH_USER_EXPECTED))
-        .max(64, expect(AUTH_USER_EXPECTED))
-        // One plain Caddyfile token (what caddy-site.ts writes), so it is refused before connecting.
-        .regex(/^[^\s{}"'`\\#$:]+$/, expect(AUTH_USER_EXPECTED))
-        .refine((s) => !hasControl(s), expect(AUTH_USER_EXPECTED))
-        .describe('basic auth user name'),
+        .regex(BASIC_AUTH_USER, expect(AUTH_USER_EXPECTED))
+        .refine((s) => !isCaddyKeyword(s), expect(AUTH_USER_EXPECTED))
+        .describe(
+          'basic auth user name: letters, digits, ".", "_" and "-", at most 64, not "import"',
+        ),
       passwordHash: z
         .string(expect(BCRYPT_EXPECTED))
-        .regex(BCRYPT, expect(BCRYPT_EXPECTED))
-        .describe('bcrypt hash of the password, as printed by `caddy hash-password`'),
+        .regex(BCRYPT_HASH, expect(BCRYPT_EXPECTED))
+        .describe(
+          'bcrypt hash of the password (cost 04 to 14), as printed by `caddy hash-password`',
+        ),
     },
     expect('an object like {"user": "team", "passwordHash": "$2a$14$…"}'),
   )

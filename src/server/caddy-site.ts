@@ -2,6 +2,7 @@
  * Caddy site files (one per environment) and the one import line toss adds to the user's
  * Caddyfile. Syntax of Caddy 2.6 (what Debian ships): `basicauth`, not 2.8's `basic_auth`.
  */
+import { BASIC_AUTH_USER, BCRYPT_HASH, isCaddyKeyword } from '../config/schema.js';
 import { TossError } from '../errors.js';
 import { assertAppName, assertEnvName, assertPort, CADDY_IMPORT_LINE } from './paths.js';
 
@@ -22,9 +23,6 @@ const HOST_NAME =
   /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 // sslip.io IPv6 labels start with `-` (`--1` for ::1), so the per-label rule is looser there.
 const SSLIP_HOST_NAME = /^[a-z0-9-]+(?:\.[a-z0-9-]+)*\.sslip\.io$/;
-// One Caddyfile token: nothing that opens a block, a quote, a comment or a placeholder.
-const PLAIN_TOKEN = /^[^\s{}"'`\\#$:]+$/;
-const BCRYPT = /^\$2[aby]\$(?:0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}$/;
 
 export function buildSiteFile(params: SiteParams): string {
   const host = params.hostName;
@@ -35,12 +33,18 @@ export function buildSiteFile(params: SiteParams): string {
   const body: string[] = [];
   if (params.tls === 'internal') body.push('tls internal');
   if (params.basicAuth !== undefined) {
+    // The same closed alphabets as the schema (see schema.ts): checked again because this text
+    // becomes Caddy configuration, whoever called.
     const { user, passwordHash } = params.basicAuth;
-    if (!PLAIN_TOKEN.test(user)) {
-      throw new TossError(`refusing basic auth user ${JSON.stringify(user)}: not a plain word`);
+    if (!BASIC_AUTH_USER.test(user) || isCaddyKeyword(user)) {
+      throw new TossError(
+        `refusing previewAuth.user ${JSON.stringify(user)}: not a plain user name (letters, digits, ".", "_", "-"; not "import")`,
+      );
     }
-    if (!BCRYPT.test(passwordHash)) {
-      throw new TossError('refusing basic auth password hash: not a bcrypt hash');
+    if (!BCRYPT_HASH.test(passwordHash)) {
+      throw new TossError(
+        'refusing previewAuth.passwordHash: not a bcrypt hash with a cost from 04 to 14',
+      );
     }
     body.push('basicauth {', `\t${user} ${passwordHash}`, '}');
   }

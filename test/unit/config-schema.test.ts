@@ -287,8 +287,8 @@ describe('parseConfig: one line per problem', () => {
       'previewAuth with a plain password is not echoed',
       with_({ previewAuth: { user: 'a:b', passwordHash: 'hunter2' } }),
       [
-        'toss.json: previewAuth.user: expected a user name without ":", spaces, quotes, braces, "#", "$", "\\" or control characters, at most 64 long, got "a:b"',
-        'toss.json: previewAuth.passwordHash: expected a bcrypt hash like "$2a$14$…" (from `caddy hash-password`), not a password, got (not shown)',
+        'toss.json: previewAuth.user: expected a user name of letters, digits, ".", "_" and "-", starting with a letter or digit, at most 64 long, other than "import", got "a:b"',
+        'toss.json: previewAuth.passwordHash: expected a bcrypt hash with a cost from 04 to 14, like "$2a$14$…" from `caddy hash-password` (not a password), got (not shown)',
       ],
     ],
     [
