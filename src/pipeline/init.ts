@@ -9,7 +9,8 @@ import {
   type HostTrust,
   type VerifiedHostKey,
 } from '../remote/host-key-policy.js';
-import { installCaddyFileArgv } from '../server/caddy-apply.js';
+import { CADDY_ADMIN_SOCKET, ensureAdminSocket } from '../server/caddy-admin.js';
+import { installCaddyFileArgv, secureCaddyAdminArgv } from '../server/caddy-apply.js';
 import { ensureImportLine } from '../server/caddy-site.js';
 import { ensureUsersArgv } from '../server/layout.js';
 import { checkOrigin, normalizeOrigin } from '../server/origin.js';
@@ -29,6 +30,7 @@ import {
 } from '../server/provision.js';
 import { emptyState, pendingDependencies, recordDependency } from '../server/state.js';
 import { dependencyRunArgv } from '../server/systemd-run.js';
+import { applyCaddyChange } from './caddy-errors.js';
 import type { EventSink, StepName } from './events.js';
 import { acquireLock } from './lock.js';
 import type { Actor, Login } from './request.js';
@@ -195,11 +197,23 @@ async function configureCaddy(
     done.push('enabled and started Caddy');
   }
   const caddyfile = (await session.conn.readFileIfExists(CADDYFILE)) ?? '';
-  const withImport = ensureImportLine(caddyfile);
-  if (withImport.changed) {
-    // Validated with the rest of the user's Caddyfile, then a graceful reload; rolled back on failure.
-    await session.root(installCaddyFileArgv(CADDYFILE), { stdin: withImport.text });
-    done.push(`added the toss import line to ${CADDYFILE}`);
+  // Refuses a Caddyfile with its own admin address before changing it.
+  const withAdmin = ensureAdminSocket(caddyfile);
+  const withImport = ensureImportLine(withAdmin.text);
+  if (withImport.text !== caddyfile) {
+    // Validated with the rest of the user's Caddyfile (as the caddy user), then applied; rolled
+    // back on failure. Moving the admin endpoint takes one restart of Caddy.
+    await applyCaddyChange(() =>
+      session.root(installCaddyFileArgv(CADDYFILE), { stdin: withImport.text }),
+    );
+    if (withImport.changed) done.push(`added the toss import line to ${CADDYFILE}`);
+    if (withAdmin.changed) done.push(`moved Caddy's admin endpoint to ${CADDY_ADMIN_SOCKET}`);
+  } else {
+    // The Caddyfile is right: the drop-in in place, and Caddy on the socket (restarted if not).
+    const secured = await applyCaddyChange(() => session.root(secureCaddyAdminArgv()));
+    if (secured.stdout.includes('restarted')) {
+      done.push(`restarted Caddy to move its admin endpoint to ${CADDY_ADMIN_SOCKET}`);
+    }
   }
   changes.push(...done);
   return done.length ? done.join('; ') : 'nothing to change';

@@ -1,80 +1,201 @@
 /**
  * Changing Caddy's configuration safely: under the server-wide registry lock (so two apps never
- * reload at once), the new file goes in, the whole config is validated, Caddy reloads
- * gracefully, and on any failure the previous file comes back.
+ * reload at once), the new file goes in, the whole config is validated as the caddy user, Caddy
+ * reloads gracefully within a time limit, and on any failure the previous file comes back and
+ * Caddy is left running the last good config (restarted with it if it hung or stopped).
+ *
+ * Every run also makes sure Caddy's admin endpoint stays private (see caddy-admin.ts): the
+ * systemd drop-in is (re)written when it differs, and a Caddy whose Caddyfile names the socket
+ * but which has no socket yet (a server set up before, still listening on TCP) is restarted once
+ * instead of reloaded. When all is in place this costs a file read and a stat, no round trip.
  */
+import { CADDY_ADMIN_DROPIN, CADDY_ADMIN_SOCKET, caddyAdminDropIn } from './caddy-admin.js';
 import { FLOCK_TIMEOUT_EXIT } from './cas.js';
-import { CADDYFILE, REGISTRY_LOCK_FILE } from './paths.js';
+import { CADDY_SITES_DIR, CADDYFILE, REGISTRY_LOCK_FILE } from './paths.js';
 
-/** Caddy's own validation failed; the previous file was restored. */
+/** Caddy's own validation failed (or did not finish); the previous file was restored. */
 export const CADDY_INVALID_EXIT = 65;
-/** `systemctl reload caddy` failed; the previous file was restored. */
+/** `systemctl reload caddy` failed; the previous file was restored and Caddy runs it. */
 export const CADDY_RELOAD_EXIT = 66;
+/** The reload did not finish in time; the previous file was restored and Caddy restarted on it. */
+export const CADDY_RELOAD_TIMEOUT_EXIT = 67;
+/** Caddy is not running and did not start again on the previous config either. */
+export const CADDY_DOWN_EXIT = 68;
+/** The drop-in that keeps Caddy's admin socket private could not be installed; nothing changed. */
+export const CADDY_ADMIN_EXIT = 69;
+
+/**
+ * Time limits, in seconds. A validation or reload takes 20–150 ms on a small server; these leave
+ * two orders of magnitude for a large config while keeping the locks' holders (the app's state
+ * flock is held around this step, and other clients give up on it after 60 s) bounded even on
+ * the worst path: a hung reload (RELOAD) then a restart (RESTART, which includes Caddy's own
+ * 5 s stop timeout).
+ */
+export const CADDY_VALIDATE_TIMEOUT_S = 20;
+export const CADDY_RELOAD_TIMEOUT_S = 15;
+export const CADDY_RESTART_TIMEOUT_S = 30;
+
+/** Caddy's error text is cut to this many characters before it leaves the server. */
+export const CADDY_ERROR_MAX = 300;
 
 // Temp and backup names end in .toss-new/.toss-old so the `*.caddy` import never picks them up.
+// fd 9 (the registry flock) is closed for every child so none can outlive the script holding it.
 const APPLY = `set -u
-mode=$1 file=$2 lock=$3 caddyfile=$4 validate=$5
+mode=$1 file=$2 lock=$3 caddyfile=$4 validate=$5 dropin=$6 socket=$7 sites=$8 dropin_text=$9
 umask 022
 [ -d "\${lock%/*}" ] || mkdir -p -- "\${lock%/*}" || exit 1
 exec 9>>"$lock" || exit 1
 flock -w 120 9 || { echo "toss: $lock is still locked after 120 s" >&2; exit ${FLOCK_TIMEOUT_EXIT}; }
-new=$file.toss-new old=$file.toss-old
-if [ -e "$file" ]; then cp -p -- "$file" "$old" || exit 1; else rm -f -- "$old"; fi
-if [ "$mode" = install ]; then
-  [ -d "\${file%/*}" ] || mkdir -p -- "\${file%/*}" || exit 1
-  cat > "$new" && chmod 0644 -- "$new" && mv -f -- "$new" "$file" || exit 1
-else
-  rm -f -- "$file"
+if [ "$(cat -- "$dropin" 2>/dev/null)" != "$dropin_text" ]; then
+  { mkdir -p -- "\${dropin%/*}" && printf '%s\\n' "$dropin_text" > "$dropin.toss-new" &&
+    mv -f -- "$dropin.toss-new" "$dropin" && systemctl daemon-reload 9>&-; } ||
+    { echo "toss: could not install $dropin" >&2; exit ${CADDY_ADMIN_EXIT}; }
 fi
+# Caddy's last "Error:" line, only where it cannot quote a file toss does not write: an adapter
+# error located in another file (one a site imported, say) is named but not quoted.
+caddy_said() {
+  awk -v caddyfile="$caddyfile:" -v sites="$sites/" -v max=${CADDY_ERROR_MAX} '
+    /^(Reloading|Starting) / { last = "" }
+    /^Error: / { last = $0 }
+    END {
+      if (last == "") exit
+      lead = "Error: adapting config using caddyfile: "
+      if (index(last, lead) == 1) {
+        rest = substr(last, length(lead) + 1)
+        ok = index(rest, caddyfile) == 1
+        if (!ok && index(rest, sites) == 1) ok = substr(rest, length(sites) + 1) ~ /^[a-z0-9-]+[.]caddy:[0-9]/
+        if (!ok) { print "Error: in a file toss does not write (not quoted here; run caddy validate on the server)"; exit }
+      }
+      print substr(last, 1, max)
+    }'
+}
+journal_said() {
+  journalctl -u caddy -n 40 -o cat --no-pager 2>/dev/null 9>&- | caddy_said
+}
+if [ "$mode" != check ]; then
+  new=$file.toss-new old=$file.toss-old
+  if [ -e "$file" ]; then cp -p -- "$file" "$old" || exit 1; else rm -f -- "$old"; fi
+  if [ "$mode" = install ]; then
+    [ -d "\${file%/*}" ] || mkdir -p -- "\${file%/*}" || exit 1
+    cat > "$new" && chmod 0644 -- "$new" && mv -f -- "$new" "$file" || exit 1
+  else
+    rm -f -- "$file"
+  fi
+fi
+# The Caddyfile names the socket but Caddy has not opened it (its admin is still where an older
+# config put it): only a restart moves it, as caddy reload would look for the socket already.
+restart=no
+if [ ! -S "$socket" ] && awk -v want="unix/$socket" '$1 == "admin" && $2 == want { found = 1 } END { exit !found }' "$caddyfile" 2>/dev/null; then
+  restart=yes
+fi
+[ "$mode" != check ] || [ "$restart" = yes ] || exit 0
 restore() {
+  [ "$mode" != check ] || return 0
   if [ -e "$old" ]; then mv -f -- "$old" "$file"; else rm -f -- "$file"; fi
 }
+# As the caddy user, with its own environment: a site file can make Caddy read or create only
+# what Caddy itself could, never what only root can.
 check_config() {
-  out=$(caddy validate --config "$caddyfile" --adapter caddyfile 2>&1)
+  out=$(timeout -k 5 ${CADDY_VALIDATE_TIMEOUT_S} setpriv --reuid=caddy --regid=caddy --init-groups --reset-env \\
+    caddy validate --config "$caddyfile" --adapter caddyfile 2>&1 9>&-)
+  checked=$?
+  [ "$checked" -ne 137 ] || checked=124
+  [ "$checked" -eq 0 ]
 }
 invalid() {
-  printf '%s\\n' "$out" | grep -v '"level":"info"' | tail -n 20 >&2
+  if [ "$checked" -eq 124 ]; then
+    echo "toss: caddy validate did not finish within ${CADDY_VALIDATE_TIMEOUT_S} s" >&2
+  else
+    printf '%s\\n' "$out" | caddy_said >&2
+  fi
   exit ${CADDY_INVALID_EXIT}
 }
-if [ "$validate" = yes ] && ! check_config; then
+if [ "$mode" = check ]; then
+  :
+elif [ "$validate" = yes ] && ! check_config; then
   restore
   invalid
 fi
-if ! reloaded=$(systemctl reload caddy 2>&1); then
-  # Not validated before (a port-only change): what has Caddy against the new config?
-  rejected=no
-  if [ "$validate" = no ] && ! check_config; then
-    rejected=yes
-  fi
-  restore
-  systemctl reload caddy 2>/dev/null
-  [ "$rejected" = no ] || invalid
-  printf '%s\\n' "$reloaded" >&2
-  exit ${CADDY_RELOAD_EXIT}
+if [ "$restart" = yes ]; then
+  timeout -k 5 ${CADDY_RESTART_TIMEOUT_S} systemctl restart caddy >/dev/null 2>&1 9>&-
+else
+  timeout -k 5 ${CADDY_RELOAD_TIMEOUT_S} systemctl reload-or-restart caddy >/dev/null 2>&1 9>&-
 fi
-rm -f -- "$old"`;
+applied=$?
+[ "$applied" -ne 137 ] || applied=124
+if [ "$applied" -eq 0 ]; then
+  [ "$mode" = check ] || rm -f -- "$old"
+  [ "$restart" = no ] || echo "restarted"
+  exit 0
+fi
+said=$(journal_said)
+# Not validated before (a port-only change): what has Caddy against the new config?
+rejected=no
+if [ "$mode" != check ] && [ "$validate" = no ] && [ "$applied" -ne 124 ] && ! check_config; then
+  rejected=yes
+fi
+restore
+# Caddy keeps the old config after a failed reload; reloading the restored file only makes
+# what runs and what is on disk agree. A hung Caddy, or one that stopped, is restarted instead.
+if [ "$applied" -ne 124 ] && [ "$restart" = no ]; then
+  timeout -k 5 ${CADDY_RELOAD_TIMEOUT_S} systemctl reload caddy >/dev/null 2>&1 9>&-
+fi
+if [ "$applied" -eq 124 ] || ! systemctl is-active --quiet caddy 9>&-; then
+  if ! timeout -k 5 ${CADDY_RESTART_TIMEOUT_S} systemctl restart caddy >/dev/null 2>&1 9>&-; then
+    [ -z "$said" ] || printf '%s\\n' "$said" >&2
+    echo "toss: Caddy is not running and did not start with the previous configuration either" >&2
+    journal_said >&2
+    exit ${CADDY_DOWN_EXIT}
+  fi
+  echo "toss: Caddy was restarted with the previous configuration" >&2
+fi
+[ "$rejected" = no ] || invalid
+if [ "$applied" -eq 124 ]; then
+  echo "toss: the reload did not finish within ${CADDY_RELOAD_TIMEOUT_S} s" >&2
+  exit ${CADDY_RELOAD_TIMEOUT_EXIT}
+fi
+[ -z "$said" ] || printf '%s\\n' "$said" >&2
+exit ${CADDY_RELOAD_EXIT}`;
 
-/**
- * Write stdin to `file` (a site file or the Caddyfile itself), validate, reload; roll back on
- * failure. `validate: false` skips the separate validation, for a change that cannot make a valid
- * config invalid (the reload still refuses a bad one, atomically).
- */
-export function installCaddyFileArgv(file: string, options: { validate?: boolean } = {}): string[] {
-  const validate = options.validate ?? true;
+function applyArgv(mode: 'install' | 'remove' | 'check', file: string, validate: boolean) {
   return [
     'sh',
     '-c',
     APPLY,
     'sh',
-    'install',
+    mode,
     file,
     REGISTRY_LOCK_FILE,
     CADDYFILE,
     validate ? 'yes' : 'no',
+    CADDY_ADMIN_DROPIN,
+    CADDY_ADMIN_SOCKET,
+    CADDY_SITES_DIR,
+    caddyAdminDropIn(),
   ];
+}
+
+/**
+ * Write stdin to `file` (a site file or the Caddyfile itself), validate, reload; roll back on
+ * failure. `validate: false` skips the separate validation, for a change that cannot make a valid
+ * config invalid (the reload still refuses a bad one, atomically). A new Caddyfile is applied
+ * with a restart rather than a reload when it moves the admin endpoint: `caddy reload` would
+ * look for the new socket before Caddy has opened it.
+ */
+export function installCaddyFileArgv(file: string, options: { validate?: boolean } = {}): string[] {
+  return applyArgv('install', file, options.validate ?? true);
 }
 
 /** Delete a site file, validate, reload; roll back on failure. */
 export function removeCaddyFileArgv(file: string): string[] {
-  return ['sh', '-c', APPLY, 'sh', 'remove', file, REGISTRY_LOCK_FILE, CADDYFILE, 'yes'];
+  return applyArgv('remove', file, true);
+}
+
+/**
+ * Only the admin endpoint: the drop-in in place, and Caddy restarted if its Caddyfile names the
+ * socket while it still listens elsewhere (then it prints `restarted`). For `toss init` on a
+ * server whose Caddyfile is already right.
+ */
+export function secureCaddyAdminArgv(): string[] {
+  return applyArgv('check', '', false);
 }

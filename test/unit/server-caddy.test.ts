@@ -3,10 +3,14 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { caddyAdminDropIn } from '../../src/server/caddy-admin.js';
 import {
+  CADDY_ERROR_MAX,
   CADDY_INVALID_EXIT,
+  CADDY_RELOAD_EXIT,
   installCaddyFileArgv,
   removeCaddyFileArgv,
+  secureCaddyAdminArgv,
 } from '../../src/server/caddy-apply.js';
 import { buildSiteFile, ensureImportLine } from '../../src/server/caddy-site.js';
 import { hostNameFor, sslipLabel, usesSslip } from '../../src/server/hostnames.js';
@@ -154,26 +158,54 @@ describe('hostNameFor', () => {
 });
 
 describe('installing Caddy files', () => {
-  /** A fake caddy that fails validation when a site file says "invalid", and a fake systemctl. */
-  function fakeServer() {
+  /**
+   * A fake caddy that fails validation when a site file says "invalid" (printing what a site
+   * file names after "say"), a fake systemctl whose reload fails the same way, a setpriv that
+   * drops its options, and a journal kept in a file.
+   */
+  function fakeServer(options: { dropIn?: string | null } = {}) {
     const dir = mkdtempSync(join(tmpdir(), 'toss-caddy-apply-'));
     const bin = join(dir, 'bin');
     mkdirSync(bin);
     const log = join(dir, 'log');
+    const journal = join(dir, 'journal');
+    const caddyfile = join(dir, 'Caddyfile');
+    const sites = join(dir, 'sites');
+    const dropIn = join(dir, 'caddy.service.d', 'toss-admin.conf');
+    const socket = join(dir, 'admin.sock');
+    mkdirSync(sites);
+    writeFileSync(caddyfile, 'import sites/*.caddy\n');
+    if (options.dropIn !== null) {
+      mkdirSync(join(dir, 'caddy.service.d'));
+      writeFileSync(dropIn, options.dropIn ?? `${caddyAdminDropIn()}\n`);
+    }
+    const said = `sed -n 's/.*say //p' ${sites}/*.caddy 2>/dev/null | head -n 1`;
     writeFileSync(
       join(bin, 'caddy'),
-      `#!/bin/sh\necho "caddy $*" >> ${log}\nif cat ${dir}/sites/*.caddy 2>/dev/null | grep -q invalid; then echo 'Error: bad site' >&2; exit 1; fi\n`,
+      `#!/bin/sh\necho "caddy $*" >> ${log}\nif cat ${sites}/*.caddy 2>/dev/null | grep -q invalid; then echo '{"level":"info","msg":"using provided configuration"}' >&2; echo "$(${said})" >&2; echo 'Error: bad site' >&2; exit 1; fi\n`,
       { mode: 0o755 },
     );
     // Like Caddy's own reload, systemctl reload fails on a config with an invalid site.
     writeFileSync(
       join(bin, 'systemctl'),
-      `#!/bin/sh\necho "systemctl $*" >> ${log}\nif cat ${dir}/sites/*.caddy 2>/dev/null | grep -q invalid; then echo 'Job for caddy.service failed.' >&2; exit 1; fi\n`,
+      `#!/bin/sh\necho "systemctl $*" >> ${log}\ncase "$1" in is-active) exit 0;; daemon-reload) exit 0;; esac\nif cat ${sites}/*.caddy 2>/dev/null | grep -q invalid; then echo 'Reloading caddy.service - Caddy...' >> ${journal}; echo "$(${said})" >> ${journal}; echo 'Job for caddy.service failed.' >&2; exit 1; fi\n`,
       { mode: 0o755 },
     );
+    writeFileSync(
+      join(bin, 'setpriv'),
+      `#!/bin/sh\necho "setpriv $*" | sed 's/ caddy validate.*//' >> ${log}\nwhile [ "\${1#--}" != "$1" ]; do shift; done\nexec "$@"\n`,
+      { mode: 0o755 },
+    );
+    writeFileSync(join(bin, 'journalctl'), `#!/bin/sh\ncat ${journal} 2>/dev/null\n`, {
+      mode: 0o755,
+    });
     const run = (argv: string[], input = '') => {
       const patched = [...argv];
       patched[6] = join(dir, 'registry.lock');
+      patched[7] = caddyfile;
+      patched[9] = dropIn;
+      patched[10] = socket;
+      patched[11] = sites;
       return spawnSync(patched[0] as string, patched.slice(1), {
         input,
         encoding: 'utf8',
@@ -181,7 +213,7 @@ describe('installing Caddy files', () => {
       });
     };
     const read = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8') : null);
-    return { dir, log, run, read, site: join(dir, 'sites', 'shop-pr-1.caddy') };
+    return { dir, log, run, read, caddyfile, dropIn, site: join(sites, 'shop-pr-1.caddy') };
   }
 
   it('passes values as arguments', () => {
@@ -192,11 +224,16 @@ describe('installing Caddy files', () => {
       '/var/lib/toss/registry.lock',
       '/etc/caddy/Caddyfile',
       'yes',
+      '/etc/systemd/system/caddy.service.d/toss-admin.conf',
+      '/run/caddy/admin.sock',
+      '/etc/caddy/toss',
+      caddyAdminDropIn(),
     ]);
-    expect(
-      installCaddyFileArgv('/etc/caddy/toss/shop-pr-1.caddy', { validate: false }).at(-1),
-    ).toBe('no');
+    expect(installCaddyFileArgv('/etc/caddy/toss/shop-pr-1.caddy', { validate: false })[8]).toBe(
+      'no',
+    );
     expect(removeCaddyFileArgv('/etc/caddy/toss/shop-pr-1.caddy')[4]).toBe('remove');
+    expect(secureCaddyAdminArgv()[4]).toBe('check');
   });
 
   it('without validation first, a failed reload restores the file and says what Caddy rejects', () => {
@@ -204,8 +241,7 @@ describe('installing Caddy files', () => {
     expect(s.run(installCaddyFileArgv(s.site), 'good {\n}\n').status).toBe(0);
     const r = s.run(installCaddyFileArgv(s.site, { validate: false }), 'invalid {\n}\n');
     expect(r.status).toBe(CADDY_INVALID_EXIT);
-    expect(r.stderr).toContain('Error: bad site');
-    expect(r.stderr).not.toContain('Job for caddy.service failed.');
+    expect(r.stderr).toBe('Error: bad site\n');
     expect(s.read(s.site)).toBe('good {\n}\n');
   });
 
@@ -214,17 +250,22 @@ describe('installing Caddy files', () => {
     const r = s.run(installCaddyFileArgv(s.site, { validate: false }), 'good {\n}\n');
     expect(r.status).toBe(0);
     expect(s.read(s.site)).toBe('good {\n}\n');
-    expect(s.read(s.log)).toBe('systemctl reload caddy\n');
+    expect(s.read(s.log)).toBe('systemctl reload-or-restart caddy\n');
   });
 
-  it('writes, validates and reloads', () => {
+  it('writes, validates as the caddy user and reloads', () => {
     const s = fakeServer();
     const r = s.run(installCaddyFileArgv(s.site), 'good {\n}\n');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(s.read(s.site)).toBe('good {\n}\n');
     expect(s.read(s.log)).toBe(
-      'caddy validate --config /etc/caddy/Caddyfile --adapter caddyfile\nsystemctl reload caddy\n',
+      [
+        'setpriv --reuid=caddy --regid=caddy --init-groups --reset-env',
+        `caddy validate --config ${s.caddyfile} --adapter caddyfile`,
+        'systemctl reload-or-restart caddy',
+        '',
+      ].join('\n'),
     );
     expect(s.read(`${s.site}.toss-old`)).toBeNull();
   });
@@ -234,7 +275,7 @@ describe('installing Caddy files', () => {
     s.run(installCaddyFileArgv(s.site), 'good {\n}\n');
     const r = s.run(installCaddyFileArgv(s.site), 'invalid {\n');
     expect(r.status).toBe(CADDY_INVALID_EXIT);
-    expect(r.stderr).toContain('Error: bad site');
+    expect(r.stderr).toBe('Error: bad site\n');
     expect(s.read(s.site)).toBe('good {\n}\n');
     expect(s.read(`${s.site}.toss-new`)).toBeNull();
   });
@@ -252,5 +293,130 @@ describe('installing Caddy files', () => {
     const r = s.run(removeCaddyFileArgv(s.site));
     expect(r.status).toBe(0);
     expect(s.read(s.site)).toBeNull();
+  });
+
+  // What leaves the server is Caddy's last "Error:" line, and only where it cannot quote a
+  // file toss does not write.
+  it.each([
+    [
+      'an error in a toss site file',
+      (s: string) =>
+        `Error: adapting config using caddyfile: ${s}/shop-pr-1.caddy:2 - unrecognized directive: foo`,
+      true,
+    ],
+    [
+      'an error in the Caddyfile',
+      (_s: string, c: string) => `Error: adapting config using caddyfile: ${c}:9 - unexpected }`,
+      true,
+    ],
+    [
+      'an error in an imported key file',
+      () =>
+        'Error: adapting config using caddyfile: /var/lib/caddy/pki/root.key:1: unrecognized directive: -----BEGIN',
+      false,
+    ],
+    [
+      'an error in a sub-directory of the sites',
+      (s: string) =>
+        `Error: adapting config using caddyfile: ${s}/x/y.caddy:1: unrecognized directive: secret`,
+      false,
+    ],
+    [
+      'an error in a file named like a site elsewhere',
+      (s: string) =>
+        `Error: adapting config using caddyfile: ${s}.caddy:1: unrecognized directive: secret`,
+      false,
+    ],
+    ['a provisioning error', () => 'Error: loading http app module: provision http: bad', true],
+  ])('%s', (_name, line, quoted) => {
+    const s = fakeServer();
+    const text = line(join(s.dir, 'sites'), s.caddyfile);
+    writeFileSync(join(s.dir, 'sites', 'other.caddy'), `# invalid, say ${text}\n`);
+    const r = s.run(installCaddyFileArgv(s.site), 'good {\n}\n');
+    expect(r.status).toBe(CADDY_INVALID_EXIT);
+    // The fake's own last line is 'Error: bad site': drop it so the planted line is the last.
+    expect(r.stderr).toBe('Error: bad site\n');
+    writeFileSync(
+      join(s.dir, 'bin', 'caddy'),
+      `#!/bin/sh\necho '{"level":"error","msg":"secret in a log line"}' >&2\necho 'something else: secret' >&2\nprintf '%s\\n' '${text.replaceAll("'", `'\\''`)}' >&2\nexit 1\n`,
+      { mode: 0o755 },
+    );
+    const r2 = s.run(installCaddyFileArgv(s.site), 'good {\n}\n');
+    expect(r2.status).toBe(CADDY_INVALID_EXIT);
+    expect(r2.stderr).not.toContain('secret in a log line');
+    expect(r2.stderr).not.toContain('something else');
+    if (quoted) expect(r2.stderr).toBe(`${text}\n`);
+    else {
+      expect(r2.stderr).not.toContain('BEGIN');
+      expect(r2.stderr).not.toContain('secret');
+      expect(r2.stderr).toBe(
+        'Error: in a file toss does not write (not quoted here; run caddy validate on the server)\n',
+      );
+    }
+  });
+
+  it(`cuts Caddy's error to ${CADDY_ERROR_MAX} characters`, () => {
+    const s = fakeServer();
+    writeFileSync(join(s.dir, 'sites', 'other.caddy'), '# invalid\n');
+    writeFileSync(
+      join(s.dir, 'bin', 'caddy'),
+      `#!/bin/sh\necho "Error: $(printf 'x%.0s' $(seq 1000))" >&2\nexit 1\n`,
+      { mode: 0o755 },
+    );
+    const r = s.run(installCaddyFileArgv(s.site), 'good {\n}\n');
+    expect(r.status).toBe(CADDY_INVALID_EXIT);
+    expect(r.stderr.trimEnd()).toHaveLength(CADDY_ERROR_MAX);
+  });
+
+  it('a failed reload says what Caddy said in the journal, filtered the same way', () => {
+    const s = fakeServer();
+    s.run(installCaddyFileArgv(s.site), 'good {\n}\n');
+    // Valid for validation (the fake caddy passes), refused by the reload.
+    writeFileSync(join(s.dir, 'bin', 'caddy'), `#!/bin/sh\necho "caddy $*" >> ${s.log}\n`, {
+      mode: 0o755,
+    });
+    const r = s.run(
+      installCaddyFileArgv(s.site),
+      '# invalid, say Error: sending configuration to instance: listen tcp :443: bind: address already in use\n',
+    );
+    expect(r.status).toBe(CADDY_RELOAD_EXIT);
+    expect(r.stderr).toBe(
+      'Error: sending configuration to instance: listen tcp :443: bind: address already in use\n',
+    );
+    expect(s.read(s.site)).toBe('good {\n}\n');
+  });
+
+  it('installs the admin drop-in when it is missing or differs, then reloads systemd', () => {
+    for (const dropIn of [null, '[Service]\nRuntimeDirectory=caddy\n']) {
+      const s = fakeServer({ dropIn });
+      const r = s.run(installCaddyFileArgv(s.site), 'good {\n}\n');
+      expect(r.status, r.stderr).toBe(0);
+      expect(s.read(s.dropIn)).toBe(`${caddyAdminDropIn()}\n`);
+      expect(s.read(s.log)?.split('\n')[0]).toBe('systemctl daemon-reload');
+      // In place now: the next run leaves it alone.
+      const again = s.run(installCaddyFileArgv(s.site), 'good {\n}\n');
+      expect(again.status).toBe(0);
+      expect(s.read(s.log)?.match(/daemon-reload/g)).toHaveLength(1);
+    }
+  });
+
+  it('restarts Caddy (once) when its Caddyfile names the socket Caddy has not opened', () => {
+    const s = fakeServer();
+    const caddyfile = `{\n\tadmin unix/${join(s.dir, 'admin.sock')}\n}\nimport sites/*.caddy\n`;
+    const r = s.run(installCaddyFileArgv(s.caddyfile), caddyfile);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe('restarted\n');
+    expect(s.read(s.log)).toMatch(/\nsystemctl restart caddy\n$/);
+    expect(s.read(s.log)).not.toContain('reload');
+    // Only the admin check: nothing to do while the socket is missing... restart again.
+    expect(s.run(secureCaddyAdminArgv()).stdout).toBe('restarted\n');
+  });
+
+  it('only checks the admin endpoint in check mode: nothing changes when all is in place', () => {
+    const s = fakeServer();
+    const r = s.run(secureCaddyAdminArgv());
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(s.read(s.log)).toBeNull();
   });
 });
