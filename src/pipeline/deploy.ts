@@ -20,6 +20,7 @@ import {
 import { ensureUsersArgv, prepareEnvironmentArgv } from '../server/layout.js';
 import { checkOrigin, normalizeOrigin } from '../server/origin.js';
 import { CADDYFILE, envPaths } from '../server/paths.js';
+import { portGuardArgv } from '../server/port-owner.js';
 import { choosePorts, listeningPortsArgv, parseListeningPorts } from '../server/ports.js';
 import {
   claimNames,
@@ -61,7 +62,7 @@ import { buildUnitTemplate } from '../server/systemd-unit.js';
 import { writeFileIfChangedArgv } from '../server/write-file.js';
 import { applyCaddyChange } from './caddy-errors.js';
 import type { EventSink } from './events.js';
-import { checkInstanceHealth, serverAddress } from './health.js';
+import { checkInstanceHealth, serverAddress, withPortGuard } from './health.js';
 import { type HeldLock, lockForRequest } from './lock.js';
 import type { DeployRequest, DeployResult } from './request.js';
 import { Session } from './session.js';
@@ -418,6 +419,7 @@ async function deployLocked(
           app,
           environment,
           startCommand: config.startCommand,
+          ports,
           resources: isProduction
             ? config.resources
             : { ...config.resources, ...config.resources?.previews },
@@ -425,14 +427,18 @@ async function deployLocked(
         started = true;
         // The template is written (and systemd reloaded) only when it changed.
         const install = view.unit !== unit;
-        await session.batch(
-          [
-            sealReleaseArgv(app, environment, releaseId),
-            ...(install ? [installUnitArgv(app, environment)] : []),
-            pointSlotArgv(app, environment, newPort, releaseId),
-            startInstanceArgv(app, environment, newPort),
-          ],
-          install ? { stdin: unit } : {},
+        // Nothing else may listen on the port the instance starts on (see port-owner.ts).
+        await withPortGuard({ app, environment, port: newPort }, () =>
+          session.batch(
+            [
+              sealReleaseArgv(app, environment, releaseId),
+              ...(install ? [installUnitArgv(app, environment)] : []),
+              pointSlotArgv(app, environment, newPort, releaseId),
+              portGuardArgv('free', newPort, paths.instanceUnit(newPort)),
+              startInstanceArgv(app, environment, newPort),
+            ],
+            install ? { stdin: unit } : {},
+          ),
         );
       },
       () => `port ${newPort}`,

@@ -1,8 +1,17 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { HealthCheck } from '../config/schema.js';
+import { RemoteCommandError, TossError } from '../errors.js';
+import { shellJoin } from '../remote/quote.js';
 import { healthCheckArgv } from '../server/health.js';
 import { envPaths } from '../server/paths.js';
+import {
+  describeListener,
+  PORT_NOT_OURS_EXIT,
+  PORT_TAKEN_EXIT,
+  parseForeignListeners,
+  portGuardArgv,
+} from '../server/port-owner.js';
 import { journalArgv } from '../server/systemctl.js';
 import type { Session } from './session.js';
 
@@ -10,23 +19,82 @@ const JOURNAL_TAIL = 30;
 
 /**
  * Waits for a new instance to answer (healthCheck, or a TCP connect). Healthy: undefined;
- * otherwise what the check said and the last lines of the instance's journal.
+ * otherwise what the check said and the last lines of the instance's journal. An answer from a
+ * process that is not the instance (a squatter on its port) is no answer: that throws, naming it.
  */
 export async function checkInstanceHealth(
   session: Session,
   params: { app: string; environment: string; port: number; healthCheck?: HealthCheck | undefined },
 ): Promise<string | undefined> {
   const { app, environment, port, healthCheck } = params;
+  const unit = envPaths(app, environment).instanceUnit(port);
+  // One round trip: the check, then (only once it passed) who answered it.
+  const check = healthCheckArgv({
+    port,
+    path: healthCheck?.path,
+    timeoutSec: healthCheck?.timeout ?? 30,
+  });
+  const owner = portGuardArgv('owned', port, unit);
   const result = await session.root(
-    healthCheckArgv({ port, path: healthCheck?.path, timeoutSec: healthCheck?.timeout ?? 30 }),
+    ['sh', '-c', `${shellJoin(check)} || exit 1\n${shellJoin(owner)}`],
     { allowFailure: true },
   );
   if (result.code === 0) return undefined;
+  if (result.code === PORT_TAKEN_EXIT || result.code === PORT_NOT_OURS_EXIT) {
+    // The check passed, but not thanks to the instance: it must never get traffic.
+    throw portError(app, environment, port, result.code, result.stderr);
+  }
   const journal = await session.root(journalArgv({ app, environment, port, lines: JOURNAL_TAIL }), {
     allowFailure: true,
   });
-  const unit = envPaths(app, environment).instanceUnit(port);
   return `${result.stderr.trim()}\n--- last ${JOURNAL_TAIL} lines of ${unit} ---\n${journal.stdout.trim()}`;
+}
+
+/**
+ * Runs a step whose argv includes a port guard (portGuardArgv 'free'), turning the guard's refusal
+ * into an error that names the squatter.
+ */
+export async function withPortGuard<T>(
+  target: { app: string; environment: string; port: number },
+  run: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof RemoteCommandError && error.exitCode === PORT_TAKEN_EXIT) {
+      throw portError(
+        target.app,
+        target.environment,
+        target.port,
+        PORT_TAKEN_EXIT,
+        error.outputTail,
+      );
+    }
+    throw error;
+  }
+}
+
+function portError(
+  app: string,
+  environment: string,
+  port: number,
+  code: number,
+  stderr: string,
+): TossError {
+  const unit = envPaths(app, environment).instanceUnit(port);
+  const squatters = parseForeignListeners(stderr).map(describeListener);
+  if (code === PORT_NOT_OURS_EXIT || squatters.length === 0) {
+    return new TossError(
+      `port ${port} answered the health check, but ${unit} was not listening on it any more; the new release never received traffic`,
+      { hint: `check \`journalctl -u ${unit}\` on the server, then deploy again` },
+    );
+  }
+  return new TossError(
+    `port ${port}, which toss gave ${app}/${environment}, is taken by ${squatters.join('; ')}; the new release did not get it and never received traffic; what was live keeps serving`,
+    {
+      hint: `nothing but toss's ${unit} may listen on it: stop that process on the server (as root), find out how it got there, then deploy again`,
+    },
+  );
 }
 
 /** The server's IP address, for sslip.io names; undefined when the name does not resolve here. */

@@ -9,6 +9,7 @@ import { installCaddyFileArgv } from '../server/caddy-apply.js';
 import { buildSiteFile } from '../server/caddy-site.js';
 import { retireInstanceArgv, routedPort, startInstanceArgv } from '../server/instances.js';
 import { envPaths } from '../server/paths.js';
+import { portGuardArgv } from '../server/port-owner.js';
 import { pointSlotArgv, switchCurrentArgv } from '../server/release-files.js';
 import { listReleasesArgv, parseReleaseList } from '../server/releases.js';
 import { type EnvironmentState, recordDeploy } from '../server/state.js';
@@ -16,7 +17,7 @@ import { daemonReloadArgv, stopInstanceArgv, stopRunUnitArgv } from '../server/s
 import { buildUnitTemplate } from '../server/systemd-unit.js';
 import { CHANGED, writeFileIfChangedArgv } from '../server/write-file.js';
 import type { EventSink } from './events.js';
-import { checkInstanceHealth } from './health.js';
+import { checkInstanceHealth, withPortGuard } from './health.js';
 import { urlResolver } from './inspect.js';
 import { lockForRequest } from './lock.js';
 import type { TargetRequest } from './request.js';
@@ -160,6 +161,7 @@ async function rollbackLocked(
           app,
           environment,
           startCommand: config.startCommand,
+          ports: env.ports,
           resources:
             environment === 'production'
               ? config.resources
@@ -172,7 +174,13 @@ async function rollbackLocked(
         if (written.stdout.trim() === CHANGED) await session.root(daemonReloadArgv());
         await session.guarded(pointSlotArgv(app, environment, newPort, target));
         started = true;
-        await session.guarded(startInstanceArgv(app, environment, newPort));
+        // Nothing else may listen on the port the instance starts on (see port-owner.ts).
+        await withPortGuard({ app, environment, port: newPort }, () =>
+          session.batch([
+            portGuardArgv('free', newPort, paths.instanceUnit(newPort)),
+            startInstanceArgv(app, environment, newPort),
+          ]),
+        );
       },
       () => `${target} on port ${newPort}`,
     );

@@ -3,7 +3,7 @@
  * runs the release that `slots/<port>` points at.
  */
 import { TossError } from '../errors.js';
-import { appPaths, envPaths } from './paths.js';
+import { appPaths, assertPort, envPaths } from './paths.js';
 import { systemdEscapeSpecifiers, systemdQuote } from './systemd-quote.js';
 import { envUser } from './users.js';
 
@@ -20,6 +20,8 @@ export interface UnitTemplateParams {
   /** run by /bin/sh -c in the release directory */
   startCommand: string;
   resources?: UnitResources | undefined;
+  /** the environment's two ports: the only TCP ports its processes may bind */
+  ports: readonly [number, number];
   /** seconds to wait after SIGTERM before SIGKILL (default 30) */
   stopTimeoutSec?: number | undefined;
 }
@@ -43,6 +45,7 @@ export function buildUnitTemplate(params: UnitTemplateParams): string {
   if (!Number.isInteger(stopTimeout) || stopTimeout < 1) {
     throw new TossError(`invalid stop timeout ${JSON.stringify(stopTimeout)}`);
   }
+  const ports = params.ports.map(assertPort);
   const description = systemdEscapeSpecifiers(`toss ${p.app} ${p.environment}`);
   const lines = [
     `# Managed by toss (app ${p.app}, environment ${p.environment}); rewritten on every deploy.`,
@@ -94,6 +97,12 @@ export function buildUnitTemplate(params: UnitTemplateParams): string {
     'LockPersonality=yes',
     // AF_NETLINK: getifaddrs(), behind Node's os.networkInterfaces() that some servers call at start.
     'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK',
+    // Only its own environment's ports: a process of this unit can never squat another
+    // environment's (or app's) idle port, nor its own while the instance restarts. Enforced by the
+    // kernel on cgroup-v2 servers; toss also checks who listens before it routes (port-owner.ts).
+    // Port 0 (an ephemeral port picked by the kernel) stays allowed.
+    ...ports.map((port) => `SocketBindAllow=tcp:${port}`),
+    'SocketBindDeny=tcp:1-65535',
     'SystemCallArchitectures=native',
     'CapabilityBoundingSet=',
     'AmbientCapabilities=',

@@ -107,6 +107,9 @@ RestrictSUIDSGID=yes
 RemoveIPC=yes
 LockPersonality=yes
 RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK
+SocketBindAllow=tcp:3000
+SocketBindAllow=tcp:3001
+SocketBindDeny=tcp:1-65535
 SystemCallArchitectures=native
 CapabilityBoundingSet=
 AmbientCapabilities=
@@ -121,6 +124,7 @@ describe('buildUnitTemplate', () => {
     environment: 'production',
     startCommand: 'node server.js --greeting "hi $USER" --load 50%',
     resources: { memory: '512M', cpu: '150%' },
+    ports: [3000, 3001] as const,
   };
 
   it('writes the exact unit', () => {
@@ -128,12 +132,22 @@ describe('buildUnitTemplate', () => {
   });
 
   it('runs previews as the preview user, without limits when none are set', () => {
-    const unit = buildUnitTemplate({ app: 'shop', environment: 'pr-7', startCommand: 'npm start' });
+    const unit = buildUnitTemplate({
+      app: 'shop',
+      environment: 'pr-7',
+      startCommand: 'npm start',
+      ports: [3004, 3005],
+    });
+    expect(unit).toContain('SocketBindAllow=tcp:3004\nSocketBindAllow=tcp:3005\n');
     expect(unit).toContain('User=toss-shop_pv\nGroup=toss-shop_pv\n');
     expect(unit).toContain('WorkingDirectory=/srv/shop/pr-7/slots/%i\n');
     expect(unit).toContain('ReadWritePaths=/srv/shop/pr-7/preserve /srv/shop/pr-7/cache\n');
     expect(unit).not.toMatch(/MemoryMax|CPUQuota/);
     expect(buildUnitTemplate({ ...params, stopTimeoutSec: 5 })).toContain('TimeoutStopSec=5\n');
+  });
+
+  it('refuses ports that are not ports', () => {
+    expect(() => buildUnitTemplate({ ...params, ports: [3000, 70000] })).toThrow(/invalid port/);
   });
 
   it.each([[{ memory: '512MB' }], [{ memory: '1G\nExecStartPre=/bin/evil' }], [{ cpu: '50' }]])(

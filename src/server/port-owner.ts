@@ -1,0 +1,90 @@
+/**
+ * Who listens on a port. Traffic must reach only the instance toss started for it: any local
+ * process can bind an idle port (ports are visible in /proc/net/tcp), so before an instance starts
+ * its port must be free of everyone else, and before Caddy is pointed at it the listener must
+ * belong to the instance's own unit (its cgroup), not to whoever answered the health check.
+ */
+import { TossError } from '../errors.js';
+import { assertPort } from './paths.js';
+
+/** Something other than the expected unit listens on the port (listed on stdout). */
+export const PORT_TAKEN_EXIT = 67;
+/** After a healthy check, nothing of the expected unit listens on the port. */
+export const PORT_NOT_OURS_EXIT = 68;
+
+// On stderr, one `foreign` line per listening process that is not in the unit's cgroup:
+// `foreign <pid>\t<user>\t<unit or cgroup>\t<command name>`, or `foreign -\t-\t-\t-` for a
+// listening socket no process could be found for. /proc/<pid>/cgroup names the unit as the last
+// component of its cgroup path (the v1 name=systemd and the unified line alike).
+const GUARD = `set -uf
+mode=$1 port=$2 unit=$3
+listeners=$(ss -Htlnp "sport = :$port") || exit 1
+ours=0 foreign=0
+sockets=$(printf '%s\\n' "$listeners" | grep -c .)
+owned=$(printf '%s\\n' "$listeners" | grep -c 'pid=')
+if [ "$sockets" -gt "$owned" ]; then
+  printf 'foreign -\\t-\\t-\\t-\\n' >&2
+  foreign=$((foreign + 1))
+fi
+for pid in $(printf '%s\\n' "$listeners" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -un); do
+  cgroups=$(cat "/proc/$pid/cgroup" 2>/dev/null) || continue
+  mine=no
+  for path in $(printf '%s\\n' "$cgroups" | cut -d: -f3-); do
+    case $path in */"$unit" | */"$unit"/*) mine=yes ;; esac
+  done
+  if [ "$mine" = yes ]; then ours=$((ours + 1)); continue; fi
+  path=$(printf '%s\\n' "$cgroups" | sed -n 's/^0:://p; s/^[0-9]*:name=systemd://p' | head -n 1)
+  user=$(stat -c %U "/proc/$pid" 2>/dev/null || echo '?')
+  comm=$(head -c 32 "/proc/$pid/comm" 2>/dev/null | tr -d '\\n' | tr -c '[:alnum:]._+-' '?')
+  printf 'foreign %s\\t%s\\t%s\\t%s\\n' "$pid" "$user" "\${path##*/}" "$comm" >&2
+  foreign=$((foreign + 1))
+done
+[ "$foreign" -eq 0 ] || exit ${PORT_TAKEN_EXIT}
+[ "$mode" = free ] || [ "$ours" -gt 0 ] || exit ${PORT_NOT_OURS_EXIT}
+exit 0`;
+
+/**
+ * `free`: nothing but `unit` (an earlier run of the same instance, which the start replaces)
+ * listens on `port`. `owned`: something listens and all of it is `unit`'s.
+ */
+export function portGuardArgv(mode: 'free' | 'owned', port: number, unit: string): string[] {
+  if (!/^[A-Za-z0-9@._-]+\.service$/.test(unit)) {
+    throw new TossError(`invalid unit name ${JSON.stringify(unit)}`);
+  }
+  return ['sh', '-c', GUARD, 'sh', mode, String(assertPort(port)), unit];
+}
+
+export interface ForeignListener {
+  pid: number | undefined;
+  user: string;
+  /** the systemd unit (or scope, or cgroup) the process runs in */
+  unit: string;
+  command: string;
+}
+
+/** The `foreign` lines of a guard's stderr. */
+export function parseForeignListeners(stdout: string): ForeignListener[] {
+  const found: ForeignListener[] = [];
+  for (const line of stdout.split('\n')) {
+    const m = /^foreign (\S+)\t([^\t]*)\t([^\t]*)\t(.*)$/.exec(line);
+    if (!m) continue;
+    const [, pid = '-', user = '', unit = '', command = ''] = m;
+    found.push({
+      pid: /^[0-9]+$/.test(pid) ? Number(pid) : undefined,
+      user: user === '-' ? '' : user,
+      unit: unit === '-' ? '' : unit,
+      command: command === '-' ? '' : command,
+    });
+  }
+  return found;
+}
+
+/** `pid 812 (node) of user toss-shop_pv in squat.service`, for messages. */
+export function describeListener(listener: ForeignListener): string {
+  if (listener.pid === undefined) return 'a socket whose process could not be found';
+  const parts = [`pid ${listener.pid}`];
+  if (listener.command) parts.push(`(${listener.command})`);
+  if (listener.user) parts.push(`of user ${listener.user}`);
+  if (listener.unit) parts.push(`in ${listener.unit}`);
+  return parts.join(' ');
+}
