@@ -1,6 +1,7 @@
 import {
   branchToPreviewName,
   ENV_NAME_RULE,
+  hashedPreviewName,
   isEnvName,
   isPrEnvName,
   PRODUCTION,
@@ -70,10 +71,12 @@ export function targetForBranch(
 ): BranchTarget | undefined {
   // Object order is insertion order, except that integer-like keys ("42") come first.
   const entries = branches ? Object.entries(branches) : [[defaultBranch, PRODUCTION] as const];
+  // Environments the configuration names: a branch preview never takes one of these names.
+  const named = entries.map(([, value]) => value).filter((value) => value !== PREVIEW_TARGET);
   for (const [pattern, value] of entries) {
     if (!matchBranch(pattern, branch)) continue;
     if (value === PREVIEW_TARGET) {
-      return { pattern, value, environment: branchToPreviewName(branch), preview: true };
+      return { pattern, value, environment: branchToPreviewName(branch, named), preview: true };
     }
     // The schema checks this too; repeated here because this function is the last gate.
     if (!isEnvName(value) || isPrEnvName(value)) {
@@ -93,4 +96,30 @@ export function environmentForBranch(
   defaultBranch: string,
 ): string | undefined {
   return targetForBranch(branches, branch, defaultBranch)?.environment;
+}
+
+/** What state.json says of an environment, as far as branch ownership goes. */
+export interface RecordedEnvironment {
+  branch?: string | undefined;
+}
+
+/**
+ * Where `branch`'s preview lives on a server whose app has `environments` (its state.json):
+ * `planned` (the name resolution gave it) unless an environment the branch does not own already
+ * has that name (one deployed by hand, say `toss deploy staging`, or another branch's), and then
+ * the branch's hashed name. A preview the branch already owns under either name stays there, so
+ * deploys and the branch's deletion find the same environment.
+ */
+export function routeBranchPreview(
+  branch: string,
+  planned: string,
+  environments: Readonly<Record<string, RecordedEnvironment>>,
+): string {
+  const hashed = hashedPreviewName(branch);
+  if (planned === hashed) return planned;
+  const owns = (name: string) =>
+    Object.hasOwn(environments, name) && environments[name]!.branch === branch;
+  if (owns(planned)) return planned;
+  if (owns(hashed)) return hashed;
+  return Object.hasOwn(environments, planned) ? hashed : planned;
 }

@@ -8,12 +8,14 @@ import { parseServer } from '../config/server.js';
 import { TossError } from '../errors.js';
 import { deploy } from '../pipeline/deploy.js';
 import { STEP_LABELS } from '../pipeline/events.js';
+import { recordedEnvironments } from '../pipeline/inspect.js';
 import { remove } from '../pipeline/remove.js';
 import type { Actor, Login } from '../pipeline/request.js';
 import { StepError } from '../pipeline/step.js';
 import { sweepClosedPreviews } from '../pipeline/sweep.js';
 import { HostKeyRefusedError } from '../remote/host-key-policy.js';
 import { parseEnvFile } from '../server/env-file.js';
+import { routeBranchPreview } from './branch-match.js';
 import { type CommentParams, commentBody, commentMarker } from './comment.js';
 import { GitHubApi } from './github.js';
 import { type ActionInputs, readInputs } from './inputs.js';
@@ -30,20 +32,24 @@ export async function run(): Promise<void> {
   const ctx = readRunnerContext();
   const configPath = resolve(ctx.workspace, inputs.workingDirectory, inputs.config);
   const config = await loadConfig(configPath);
-  const resolution = resolveRun(
+  const resolved = resolveRun(
     { name: ctx.eventName, payload: ctx.payload, ref: ctx.ref, sha: ctx.sha },
     inputs,
     config,
   );
   core.setOutput('action', 'skipped');
-  if (resolution.kind === 'skip') {
-    core.notice(`toss: skipped: ${resolution.reason}`);
-    await writeSummary(config.app, [], `Skipped: ${resolution.reason}`);
+  if (resolved.kind === 'skip') {
+    core.notice(`toss: skipped: ${resolved.reason}`);
+    await writeSummary(config.app, [], `Skipped: ${resolved.reason}`);
     return;
   }
-  if ('environment' in resolution) core.setOutput('environment', resolution.environment);
 
   const login = prepareLogin(inputs, config, ctx);
+  const resolution = await placeBranchPreview(resolved, config, login).catch((error: unknown) => {
+    State.mainFinished();
+    throw describeFailure(error, inputs, login);
+  });
+  if ('environment' in resolution) core.setOutput('environment', resolution.environment);
   const actor: Actor = {
     by: `${ctx.actor} via GitHub Actions`,
     ...(ctx.runUrl ? { runUrl: ctx.runUrl } : {}),
@@ -80,6 +86,7 @@ export async function run(): Promise<void> {
           ...common,
           environment: resolution.environment,
           force: false,
+          ...(resolution.branch !== undefined ? { branch: resolution.branch } : {}),
           onLockAcquired: (t) => State.lockAcquired(t, resolution.environment),
         },
         reporter.sink,
@@ -114,6 +121,27 @@ export async function run(): Promise<void> {
     // Reached on success and on failure, never when the runner kills the step: then post recovers.
     State.mainFinished();
   }
+}
+
+/**
+ * A branch's preview goes where the branch owns it: resolution cannot see the server, so a branch
+ * named like an environment of the app it does not own (`staging`, deployed by hand) is placed
+ * under its hashed name here, for deploys and deletions alike (see routeBranchPreview). Under
+ * the lock, deploy and remove refuse anything state says the branch does not own.
+ */
+async function placeBranchPreview(
+  resolution: Exclude<Resolution, { kind: 'skip' }>,
+  config: TossConfig,
+  login: Login,
+): Promise<Exclude<Resolution, { kind: 'skip' }>> {
+  if (resolution.kind === 'sweep' || resolution.branch === undefined) return resolution;
+  const environments = await recordedEnvironments(config, login);
+  const environment = routeBranchPreview(resolution.branch, resolution.environment, environments);
+  if (environment === resolution.environment) return resolution;
+  core.notice(
+    `toss: ${resolution.environment} is not this branch's preview (${environments[resolution.environment]?.branch === undefined ? 'a named environment' : 'another branch owns it'}): using ${environment}`,
+  );
+  return { ...resolution, environment };
 }
 
 async function deployResolved(
@@ -167,7 +195,7 @@ async function deployResolved(
         sourceDir: resolve(workDir, config.root),
         origin: `${ctx.serverUrl}/${ctx.owner}/${ctx.repo}`,
         commit: resolution.sha,
-        ...(resolution.branch ? { branch: resolution.branch } : {}),
+        ...(resolution.branch ? { branch: resolution.branch, ownedByBranch: true } : {}),
         ...(pr !== undefined ? { pr } : {}),
         overrides,
         onLockAcquired: (token) => State.lockAcquired(token, environment),

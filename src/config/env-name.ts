@@ -57,20 +57,36 @@ export function prNumberOf(name: string): number | undefined {
 /**
  * The preview environment of a branch (as `git branch` names it, without `refs/heads/`).
  * A branch that is already a valid, unreserved name keeps it; any other is slugged and gets
- * `-` + 8 hex of sha256(branch), so distinct branches never share an environment.
+ * `-` + 8 hex of sha256(branch), so distinct branches never share an environment. `taken` are
+ * names the configuration gives other environments (the values of `branches`): a branch named
+ * like one of them is hashed too, so its preview never lands in that environment.
  */
-export function branchToPreviewName(branch: string): string {
-  const slug = branch
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '');
-  const reserved = isProduction(slug) || isPrEnvName(slug) || HASH_SUFFIX.test(slug);
+export function branchToPreviewName(branch: string, taken: readonly string[] = []): string {
+  const slug = slugOf(branch);
+  const reserved =
+    isProduction(slug) || isPrEnvName(slug) || HASH_SUFFIX.test(slug) || taken.includes(slug);
   if (slug === branch && !reserved && isEnvName(slug)) return slug;
+  return hashedPreviewName(branch);
+}
 
+/**
+ * The branch's preview name with its hash suffix, whatever the branch: what branchToPreviewName
+ * gives a branch whose plain name is reserved, and where a preview goes when an environment of
+ * the app that the branch does not own already has its plain name.
+ */
+export function hashedPreviewName(branch: string): string {
+  const slug = slugOf(branch);
   const lettered = /^[a-z]/.test(slug) ? slug : `b-${slug}`.replace(/-+$/, '');
   const base = lettered.slice(0, ENV_NAME_MAX_LENGTH - HASH_LENGTH - 1).replace(/-+$/, '');
   const hash = createHash('sha256').update(branch, 'utf8').digest('hex').slice(0, HASH_LENGTH);
   const name = `${base}-${hash}`;
   // `pr` + an all-digit hash would look like a pull request's environment.
   return isPrEnvName(name) ? `b-${name}` : name;
+}
+
+function slugOf(branch: string): string {
+  return branch
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
 }

@@ -9,7 +9,7 @@ import { hostNameFor } from '../server/hostnames.js';
 import { type Inventory, inventoryArgv, parseInventory } from '../server/inventory.js';
 import { describeLock, isDeadProcessLock, isLockStale, type Lock } from '../server/lock.js';
 import { envPaths } from '../server/paths.js';
-import type { Registry } from '../server/registry.js';
+import { foreignNames, type Registry } from '../server/registry.js';
 import { pendingDependencies, type State } from '../server/state.js';
 import { serverAddress } from './health.js';
 import { isPidAlive } from './lock.js';
@@ -170,13 +170,31 @@ interface Snapshot {
 async function snapshot(session: Session): Promise<Snapshot> {
   const state = await session.readState();
   const registry = await session.readRegistry();
-  const liveUnits = Object.entries(state?.environments ?? {}).map(([name, env]) =>
-    envPaths(session.app, name).instanceUnit(env.livePort),
-  );
+  // An environment whose names another app owns (see foreignNames) has no service of its own:
+  // the unit of that name is the other app's, so its state is not asked for.
+  const liveUnits = Object.entries(state?.environments ?? {})
+    .filter(([name]) => foreignNames(registry, session.app, name).length === 0)
+    .map(([name, env]) => envPaths(session.app, name).instanceUnit(env.livePort));
   const inventory = parseInventory(
     (await session.root(inventoryArgv(session.app, liveUnits))).stdout,
   );
   return { state, registry, inventory };
+}
+
+/**
+ * The app's environments as state.json records them (read without the lock): what a door needs
+ * to place a branch's preview (see routeBranchPreview) before it takes the lock.
+ */
+export async function recordedEnvironments(
+  config: TossConfig,
+  login: Login,
+): Promise<State['environments']> {
+  const session = await Session.open(login, config.app);
+  try {
+    return (await session.readState())?.environments ?? {};
+  } finally {
+    await session.close();
+  }
 }
 
 export async function listApp(config: TossConfig, login: Login): Promise<AppListing> {

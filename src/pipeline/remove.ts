@@ -4,7 +4,12 @@ import { removeCaddyFileArgv } from '../server/caddy-apply.js';
 import { drainUnit } from '../server/instances.js';
 import { removeEnvironmentArgv } from '../server/layout.js';
 import { envPaths } from '../server/paths.js';
-import { freeEnvironment, registeredEnvironment } from '../server/registry.js';
+import {
+  describeForeignNames,
+  foreignNames,
+  freeEnvironment,
+  registeredEnvironment,
+} from '../server/registry.js';
 import { recordRemove, type State } from '../server/state.js';
 import { teardownUnitsArgv } from '../server/systemctl.js';
 import type { EventSink } from './events.js';
@@ -35,7 +40,9 @@ export async function remove(request: RemoveRequest, sink: EventSink): Promise<R
     }
     const lock = await lockForRequest(session, request, environment, sink);
     try {
-      return await step(sink, 'remove', () => removeLocked(session, environment, lock.state, sink));
+      return await step(sink, 'remove', () =>
+        removeLocked(session, request, environment, lock.state, sink),
+      );
     } finally {
       await lock.release();
     }
@@ -46,6 +53,7 @@ export async function remove(request: RemoveRequest, sink: EventSink): Promise<R
 
 async function removeLocked(
   session: Session,
+  request: RemoveRequest,
   environment: string,
   state: State,
   sink: EventSink,
@@ -56,23 +64,57 @@ async function removeLocked(
   const registry = await session.readRegistry();
   const known = state?.environments[environment];
   const claimed = registeredEnvironment(registry, app, environment);
-  const site = await session.conn.readFileIfExists(paths.siteFile);
+  const [site = null, unit = null] = await session.conn.readFilesIfExist([
+    paths.siteFile,
+    paths.unitTemplateFile,
+  ]);
   const leftovers = await session.root(['test', '-e', paths.envDir], { allowFailure: true });
-  if (known === undefined && claimed === undefined && site === null && leftovers.code !== 0) {
+  const ownsSomething = known !== undefined || claimed !== undefined || leftovers.code === 0;
+  if (request.branch !== undefined && known !== undefined && known.branch !== request.branch) {
+    throw new TossError(
+      `refusing to remove ${app}/${environment} for branch ${JSON.stringify(request.branch)}: state says it belongs to ${known.branch === undefined ? 'no branch (a named environment)' : `branch ${JSON.stringify(known.branch)}`}`,
+      { hint: `remove it by name if it should go: toss remove ${environment}` },
+    );
+  }
+  // Unit and site names are `<app>-<env>`, which another app can produce too (shop/api-staging,
+  // shop-api/staging): whatever another app owns is never touched, whatever this app's own
+  // state or leftovers say.
+  const foreign = foreignNames(registry, app, environment, [
+    [paths.siteFile, site],
+    [paths.unitTemplateFile, unit],
+  ]);
+  if (foreign.length > 0 && !ownsSomething) {
+    const owner = foreign[0]!.owner;
+    throw new TossError(
+      `refusing to remove ${app}/${environment}: ${describeForeignNames(foreign)}; ${app} has nothing named ${environment} on this server`,
+      {
+        hint: `to remove that environment, run toss remove ${owner.environment} in app ${owner.app}'s checkout`,
+      },
+    );
+  }
+  if (!ownsSomething && site === null) {
     sink({
       type: 'notice',
       message: `${app} has no environment ${environment}: nothing to remove`,
     });
     return { environment, removed: false };
   }
-  const ports = [...new Set([...(known?.ports ?? []), ...(claimed?.ports ?? [])])];
-  // Site first: traffic stops reaching the instances before they stop.
-  if (site !== null) await session.guarded(removeCaddyFileArgv(paths.siteFile));
-  await session.guarded(teardownUnitsArgv(app, environment, ports));
-  for (const port of ports) {
-    await session.root(['systemctl', 'stop', '--', `${drainUnit(app, environment, port)}.timer`], {
-      allowFailure: true,
+  if (foreign.length > 0) {
+    sink({
+      type: 'warning',
+      message: `removing only what is ${app}'s own of ${environment} (its directory, overrides and records); left alone: ${describeForeignNames(foreign)}`,
     });
+  } else {
+    const ports = [...new Set([...(known?.ports ?? []), ...(claimed?.ports ?? [])])];
+    // Site first: traffic stops reaching the instances before they stop.
+    if (site !== null) await session.guarded(removeCaddyFileArgv(paths.siteFile));
+    await session.guarded(teardownUnitsArgv(app, environment, ports));
+    for (const port of ports) {
+      await session.root(
+        ['systemctl', 'stop', '--', `${drainUnit(app, environment, port)}.timer`],
+        { allowFailure: true },
+      );
+    }
   }
   await session.guarded(removeEnvironmentArgv(app, environment));
   await session.updateRegistry((r) => freeEnvironment(r, app, environment));

@@ -43,6 +43,8 @@ export interface DeployRequest extends TargetRequest {
   origin: string;
   commit: string;
   branch?: string;
+  /** the environment is `branch`'s own preview: refused if state says another branch or none owns it */
+  ownedByBranch?: boolean;
   pr?: number;
   /** `KEY=VALUE` overrides stored for this environment; `KEY=` removes one */
   overrides: string[];
@@ -60,6 +62,8 @@ export interface DeployResult {
 export interface RemoveRequest extends TargetRequest {
   /** allow removing production */
   force: boolean;
+  /** the branch whose preview this is (branch deletion): refused unless state says it owns it */
+  branch?: string;
 }
 
 export interface RemoveResult {

@@ -6,10 +6,11 @@
 import { PRODUCTION } from '../config/env-name.js';
 import type { Inventory } from './inventory.js';
 import { envPaths } from './paths.js';
-import type { Registry } from './registry.js';
+import { describeForeignNames, foreignNames, type Registry } from './registry.js';
 import type { State } from './state.js';
 
 export type WarningKind =
+  | 'owned-elsewhere'
   | 'unit-missing'
   | 'site-missing'
   | 'unit-without-state'
@@ -31,7 +32,10 @@ export interface DriftFacts {
   app: string;
   state: State | undefined;
   inventory: Pick<Inventory, 'unitTemplates' | 'siteFiles' | 'secretKeys' | 'services'>;
-  /** to ignore names that belong to another app with a longer prefix (`shop` vs `shop-api`) */
+  /**
+   * who owns which names server-wide: names that belong to another app with a longer prefix
+   * (`shop`/`api-staging` and `shop-api`/`staging` share them) are never this app's drift
+   */
   registry?: Registry | undefined;
 }
 
@@ -68,6 +72,18 @@ export function findDrift(facts: DriftFacts): StatusWarning[] {
 
   for (const [name, env] of Object.entries(environments).sort(byEnvironment)) {
     const p = envPaths(app, name);
+    // Its unit, site and service are another app's: none of them says anything about this one,
+    // and the only repair is dropping this app's own records (remove leaves the rest alone).
+    const foreign = facts.registry ? foreignNames(facts.registry, app, name) : [];
+    if (foreign.length > 0) {
+      warnings.push({
+        kind: 'owned-elsewhere',
+        environment: name,
+        message: `${name} is in state.json but its names are another app's: ${describeForeignNames(foreign)}`,
+        fix: `toss remove ${name}`,
+      });
+      continue;
+    }
     if (!unitEnvs.has(name)) {
       warnings.push({
         kind: 'unit-missing',

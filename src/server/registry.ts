@@ -167,3 +167,61 @@ export function registeredEnvironment(
 ): RegistryEnvironment | undefined {
   return registry.apps[app]?.environments[environment];
 }
+
+/** An app environment, as the registry and toss's file headers name it. */
+export interface Owner {
+  app: string;
+  environment: string;
+}
+
+/** A name (unit, site file) of one app environment that another one owns. */
+export interface ForeignName {
+  name: string;
+  owner: Owner;
+}
+
+// The first line buildSiteFile and buildUnitTemplate write: who the file was written for.
+const MANAGED_HEADER =
+  /^# Managed by toss \(app ([a-z][a-z0-9-]*), environment ([a-z][a-z0-9-]*)\)/;
+
+/** The app environment a site file or unit template says it was written for, if toss wrote it. */
+export function managedBy(text: string | null | undefined): Owner | undefined {
+  const match = text == null ? null : MANAGED_HEADER.exec(text);
+  return match ? { app: match[1]!, environment: match[2]! } : undefined;
+}
+
+/**
+ * The unit and site names of (app, environment) that belong to another app environment: `shop`
+ * `api-staging` and `shop-api` `staging` share every one of them. The registry answers first;
+ * for files it has no claim on (a leftover, a registry written before the other deploy), the
+ * header of the file on the server names who it was written for. A destructive step refuses
+ * every name listed here.
+ */
+export function foreignNames(
+  registry: Registry,
+  app: string,
+  environment: string,
+  files: ReadonlyArray<readonly [path: string, text: string | null]> = [],
+): ForeignName[] {
+  const found: ForeignName[] = [];
+  for (const name of environmentUnits(app, environment)) {
+    const owner = findOwner(registry, app, environment, (e) => e.units.includes(name));
+    if (owner) found.push({ name, owner });
+  }
+  for (const [path, text] of files) {
+    const owner = managedBy(text);
+    if (owner === undefined || (owner.app === app && owner.environment === environment)) continue;
+    if (found.some((f) => f.name === path || path.endsWith(`/${f.name}`))) continue;
+    found.push({ name: path, owner });
+  }
+  return found;
+}
+
+/** `toss-shop-api-staging@.service belongs to app shop-api (environment staging)`, joined. */
+export function describeForeignNames(names: readonly ForeignName[]): string {
+  return names
+    .map(
+      ({ name, owner }) => `${name} belongs to app ${owner.app} (environment ${owner.environment})`,
+    )
+    .join('; ');
+}
