@@ -220,6 +220,13 @@ async function deployLocked(
   const paths = envPaths(app, environment);
   let state = lock.state;
   const before = state.environments[environment];
+  // A branch's preview never replaces an environment state gives to another branch or to none.
+  if (request.ownedByBranch && before !== undefined && before.branch !== request.branch) {
+    throw new TossError(
+      `refusing to deploy branch ${JSON.stringify(request.branch)}'s preview into ${environment}: state says it belongs to ${before.branch === undefined ? 'no branch (a named environment)' : `branch ${JSON.stringify(before.branch)}`}`,
+      { hint: 'rename the branch, or map it to its own environment in toss.json branches' },
+    );
+  }
 
   await step(
     sink,
