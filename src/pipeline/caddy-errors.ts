@@ -26,7 +26,7 @@ export async function applyCaddyChange<T>(change: () => Promise<T>): Promise<T> 
     switch (error.exitCode) {
       case CADDY_INVALID_EXIT:
         throw new TossError(
-          `Caddy rejected the configuration (\`caddy validate --config ${CADDYFILE}\`, run as the caddy user, failed${output ? '' : ' without saying why; is the caddy binary working?'}); the previous site file was restored and Caddy keeps serving the old config${detail}`,
+          `Caddy rejected the configuration (\`caddy validate --config ${CADDYFILE}\` failed${output ? '' : ' without saying why; is the caddy binary working?'}); it ran as the caddy user, the previous site file was restored and Caddy keeps serving the old config${detail}`,
           {
             hint: `run \`sudo -u caddy caddy validate --config ${CADDYFILE} --adapter caddyfile\` on the server and fix what it reports (toss adds only an import line and the admin socket to the Caddyfile; every file Caddy reads must be readable by the caddy user), then deploy again`,
           },

@@ -1,5 +1,6 @@
 import { validateEnvName } from '../config/env-name.js';
 import { RemoteCommandError, TossError } from '../errors.js';
+import { ensureAdminSocket } from '../server/caddy-admin.js';
 import { installCaddyFileArgv } from '../server/caddy-apply.js';
 import { buildSiteFile, ensureImportLine } from '../server/caddy-site.js';
 import {
@@ -285,6 +286,8 @@ async function deployLocked(
   }
 
   const view = await readServer(session, app, environment);
+  // A Caddyfile whose admin endpoint toss cannot make private is refused before anything starts.
+  if (view.caddyfile !== null) ensureAdminSocket(view.caddyfile);
   // What Caddy routes to now is the live port, whatever state says (a crash may sit between).
   const routed = routedPort(view.site);
   const releaseId = newReleaseId(new Date());
@@ -474,8 +477,10 @@ async function deployLocked(
           hint: 'run `toss init` to provision the server (it installs Caddy)',
         });
       }
-      const withImport = ensureImportLine(view.caddyfile);
-      if (withImport.changed) {
+      // The import line and the private admin socket (see caddy-admin.ts): a Caddyfile that
+      // moves the admin endpoint is applied with one restart instead of a reload.
+      const withImport = ensureImportLine(ensureAdminSocket(view.caddyfile).text);
+      if (withImport.text !== view.caddyfile) {
         await applyCaddyChange(() =>
           session.guarded(installCaddyFileArgv(CADDYFILE), { stdin: withImport.text }),
         );

@@ -140,6 +140,7 @@ restore
 if [ "$applied" -ne 124 ] && [ "$restart" = no ]; then
   timeout -k 5 ${CADDY_RELOAD_TIMEOUT_S} systemctl reload caddy >/dev/null 2>&1 9>&-
 fi
+[ "$applied" -ne 124 ] || echo "toss: the reload did not finish within ${CADDY_RELOAD_TIMEOUT_S} s" >&2
 if [ "$applied" -eq 124 ] || ! systemctl is-active --quiet caddy 9>&-; then
   if ! timeout -k 5 ${CADDY_RESTART_TIMEOUT_S} systemctl restart caddy >/dev/null 2>&1 9>&-; then
     [ -z "$said" ] || printf '%s\\n' "$said" >&2
@@ -150,10 +151,7 @@ if [ "$applied" -eq 124 ] || ! systemctl is-active --quiet caddy 9>&-; then
   echo "toss: Caddy was restarted with the previous configuration" >&2
 fi
 [ "$rejected" = no ] || invalid
-if [ "$applied" -eq 124 ]; then
-  echo "toss: the reload did not finish within ${CADDY_RELOAD_TIMEOUT_S} s" >&2
-  exit ${CADDY_RELOAD_TIMEOUT_EXIT}
-fi
+[ "$applied" -ne 124 ] || exit ${CADDY_RELOAD_TIMEOUT_EXIT}
 [ -z "$said" ] || printf '%s\\n' "$said" >&2
 exit ${CADDY_RELOAD_EXIT}`;
 

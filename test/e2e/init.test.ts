@@ -118,6 +118,13 @@ describe('toss init on a bare server', () => {
     const caddyfile = await inHost(bare, ['cat', '/etc/caddy/Caddyfile']);
     expect(caddyfile).toContain('\nimport /etc/caddy/toss/*.caddy\n');
     expect(caddyfile).toContain('file_server'); // Debian's own default site is still there
+    // Caddy's admin endpoint moved off localhost:2019 to a socket only root and caddy can open.
+    expect(r.stdout).toContain("moved Caddy's admin endpoint to /run/caddy/admin.sock");
+    expect(caddyfile).toMatch(/^\{\n\t# toss: .*\n\tadmin unix\/\/run\/caddy\/admin\.sock\n\}\n/);
+    expect(
+      await inHost(bare, ['stat', '-c', '%F %U %a', '/run/caddy', '/run/caddy/admin.sock']),
+    ).toBe('directory caddy 700\nsocket caddy 755\n');
+    expect(await inHost(bare, ['ss', '-Hltn', 'sport = :2019'])).toBe('');
     const state = JSON.parse(await inHost(bare, ['cat', '/srv/hello/.toss/state.json']));
     expect(state).toMatchObject({
       app: 'hello',
