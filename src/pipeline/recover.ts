@@ -4,6 +4,7 @@ import { isOwnLock } from '../server/lock.js';
 import { envPaths } from '../server/paths.js';
 import { clearLock } from '../server/state.js';
 import { isActiveArgv, stopInstanceArgv, stopRunUnitArgv } from '../server/systemctl.js';
+import { applyCaddyChange } from './caddy-errors.js';
 import type { EventSink } from './events.js';
 import type { Login } from './request.js';
 import { Session } from './session.js';
@@ -42,9 +43,11 @@ export async function recoverInterruptedRun(
         allowFailure: true,
       });
       if (liveUp.code === 0) {
-        await session.guarded(installCaddyFileArgv(paths.siteFile), {
-          stdin: site.replace(`127.0.0.1:${routed}`, `127.0.0.1:${live.livePort}`),
-        });
+        await applyCaddyChange(() =>
+          session.guarded(installCaddyFileArgv(paths.siteFile), {
+            stdin: site.replace(`127.0.0.1:${routed}`, `127.0.0.1:${live.livePort}`),
+          }),
+        );
         await session.root(stopInstanceArgv(app, environment, routed), { allowFailure: true });
         sink({
           type: 'warning',

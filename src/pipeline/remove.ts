@@ -12,6 +12,7 @@ import {
 } from '../server/registry.js';
 import { recordRemove, type State } from '../server/state.js';
 import { teardownUnitsArgv } from '../server/systemctl.js';
+import { applyCaddyChange } from './caddy-errors.js';
 import type { EventSink } from './events.js';
 import { lockForRequest } from './lock.js';
 import type { RemoveRequest, RemoveResult } from './request.js';
@@ -107,7 +108,9 @@ async function removeLocked(
   } else {
     const ports = [...new Set([...(known?.ports ?? []), ...(claimed?.ports ?? [])])];
     // Site first: traffic stops reaching the instances before they stop.
-    if (site !== null) await session.guarded(removeCaddyFileArgv(paths.siteFile));
+    if (site !== null) {
+      await applyCaddyChange(() => session.guarded(removeCaddyFileArgv(paths.siteFile)));
+    }
     await session.guarded(teardownUnitsArgv(app, environment, ports));
     for (const port of ports) {
       await session.root(

@@ -16,6 +16,7 @@ import { type EnvironmentState, recordDeploy } from '../server/state.js';
 import { daemonReloadArgv, stopInstanceArgv, stopRunUnitArgv } from '../server/systemctl.js';
 import { buildUnitTemplate } from '../server/systemd-unit.js';
 import { CHANGED, writeFileIfChangedArgv } from '../server/write-file.js';
+import { applyCaddyChange } from './caddy-errors.js';
 import type { EventSink } from './events.js';
 import { checkInstanceHealth, withPortGuard } from './health.js';
 import { urlResolver } from './inspect.js';
@@ -213,7 +214,9 @@ async function rollbackLocked(
         app,
         environment,
       });
-      await session.guarded(installCaddyFileArgv(paths.siteFile), { stdin: site });
+      await applyCaddyChange(() =>
+        session.guarded(installCaddyFileArgv(paths.siteFile), { stdin: site }),
+      );
       routed = true;
     });
   } catch (error) {
