@@ -37,6 +37,11 @@ export interface ActionRunOptions {
   /** kill the process with this signal once `killWhen` returns true for the output so far */
   killWhen?: (output: string) => boolean;
   killSignal?: NodeJS.Signals;
+  /**
+   * `dist` (default): the committed bundle under Node 24, as the runner runs it. `source`: the
+   * TypeScript entry through tsx under this Node, for tests of source changes not yet bundled.
+   */
+  entry?: 'dist' | 'source';
 }
 
 /** `name<<DELIM\nvalue\nDELIM` blocks (and plain `name=value` lines) of GITHUB_OUTPUT/GITHUB_STATE. */
@@ -94,7 +99,18 @@ export function runAction(options: ActionRunOptions): Promise<ActionRun> {
   }
   for (const [name, value] of Object.entries(options.state ?? {})) env[`STATE_${name}`] = value;
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(node24(), [join(ROOT, 'dist/index.js')], {
+    const [command, argv] =
+      options.entry === 'source'
+        ? [
+            process.execPath,
+            [
+              '--import',
+              join(ROOT, 'node_modules/tsx/dist/loader.mjs'),
+              join(ROOT, 'src/index.ts'),
+            ],
+          ]
+        : [node24(), [join(ROOT, 'dist/index.js')]];
+    const child = spawn(command, argv, {
       cwd: options.workspace,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
