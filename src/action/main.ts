@@ -138,8 +138,9 @@ async function placeBranchPreview(
   const environments = await recordedEnvironments(config, login);
   const environment = routeBranchPreview(resolution.branch, resolution.environment, environments);
   if (environment === resolution.environment) return resolution;
+  const holder = environments[resolution.environment]?.branch;
   core.notice(
-    `toss: ${resolution.environment} is not this branch's preview (${environments[resolution.environment]?.branch === undefined ? 'a named environment' : 'another branch owns it'}): using ${environment}`,
+    `toss: ${resolution.environment} is not this branch's preview (state records it as ${holder === undefined ? 'a named environment' : `deployed from branch ${JSON.stringify(holder)}`}): using ${environment}`,
   );
   return { ...resolution, environment };
 }
