@@ -8,6 +8,7 @@ import {
 } from '../config/env-name.js';
 import { formatPath, formatValue } from '../config/errors-format.js';
 import { ConfigError } from '../errors.js';
+import { isBranchPreviewOf } from '../server/state.js';
 
 /** The `branches` value that means "a preview named after the branch". */
 export const PREVIEW_TARGET = 'preview';
@@ -101,6 +102,7 @@ export function environmentForBranch(
 /** What state.json says of an environment, as far as branch ownership goes. */
 export interface RecordedEnvironment {
   branch?: string | undefined;
+  branchPreview?: boolean | undefined;
 }
 
 /**
@@ -118,7 +120,7 @@ export function routeBranchPreview(
   const hashed = hashedPreviewName(branch);
   if (planned === hashed) return planned;
   const owns = (name: string) =>
-    Object.hasOwn(environments, name) && environments[name]!.branch === branch;
+    Object.hasOwn(environments, name) && isBranchPreviewOf(environments[name]!, branch);
   if (owns(planned)) return planned;
   if (owns(hashed)) return hashed;
   return Object.hasOwn(environments, planned) ? hashed : planned;

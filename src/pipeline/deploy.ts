@@ -51,6 +51,7 @@ import {
 } from '../server/releases.js';
 import {
   type DeployRecord,
+  isBranchPreviewOf,
   pendingDependencies,
   previewsByAge,
   recordDependency,
@@ -222,7 +223,11 @@ async function deployLocked(
   let state = lock.state;
   const before = state.environments[environment];
   // A branch's preview never replaces an environment state gives to another branch or to none.
-  if (request.ownedByBranch && before !== undefined && before.branch !== request.branch) {
+  if (
+    request.ownedByBranch &&
+    before !== undefined &&
+    (request.branch === undefined || !isBranchPreviewOf(before, request.branch))
+  ) {
     throw new TossError(
       `refusing to deploy branch ${JSON.stringify(request.branch)}'s preview into ${environment}: state says it belongs to ${before.branch === undefined ? 'no branch (a named environment)' : `branch ${JSON.stringify(before.branch)}`}`,
       { hint: 'rename the branch, or map it to its own environment in toss.json branches' },
@@ -513,6 +518,7 @@ async function deployLocked(
       by: actor.by,
       runUrl: actor.runUrl,
       branch: request.branch,
+      branchPreview: request.ownedByBranch === true,
       pr: request.pr,
     };
     // What served until now, if state does not know it (a run killed after routing).

@@ -10,7 +10,7 @@ import {
   freeEnvironment,
   registeredEnvironment,
 } from '../server/registry.js';
-import { recordRemove, type State } from '../server/state.js';
+import { isBranchPreviewOf, recordRemove, type State } from '../server/state.js';
 import { teardownUnitsArgv } from '../server/systemctl.js';
 import { applyCaddyChange } from './caddy-errors.js';
 import type { EventSink } from './events.js';
@@ -71,7 +71,11 @@ async function removeLocked(
   ]);
   const leftovers = await session.root(['test', '-e', paths.envDir], { allowFailure: true });
   const ownsSomething = known !== undefined || claimed !== undefined || leftovers.code === 0;
-  if (request.branch !== undefined && known !== undefined && known.branch !== request.branch) {
+  if (
+    request.branch !== undefined &&
+    known !== undefined &&
+    !isBranchPreviewOf(known, request.branch)
+  ) {
     throw new TossError(
       `refusing to remove ${app}/${environment} for branch ${JSON.stringify(request.branch)}: state says it belongs to ${known.branch === undefined ? 'no branch (a named environment)' : `branch ${JSON.stringify(known.branch)}`}`,
       { hint: `remove it by name if it should go: toss remove ${environment}` },

@@ -245,6 +245,7 @@ async function rollbackLocked(
           by: request.actor.by,
           runUrl: request.actor.runUrl,
           branch: now.branch,
+          branchPreview: now.branchPreview,
           pr: now.pr,
         });
       });

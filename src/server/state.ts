@@ -28,8 +28,14 @@ export const environmentStateSchema = z.object({
   deployedAt: z.iso.datetime(),
   by: z.string(),
   runUrl: z.string().optional(),
-  /** the branch a branch-named preview belongs to */
+  /** the branch deployed (a branch-named preview belongs to it, see isBranchPreviewOf) */
   branch: z.string().optional(),
+  /**
+   * Whether the environment is `branch`'s own preview (made by the action for a branch mapped to
+   * "preview") rather than one deployed by name (by hand, or a branch mapped to a named
+   * environment). Absent in state written before it was recorded.
+   */
+  branchPreview: z.boolean().optional(),
   /** the pull request of a pr-<n> preview */
   pr: z.number().int().positive().optional(),
 });
@@ -99,12 +105,26 @@ export interface DeployRecord {
   by: string;
   runUrl?: string | undefined;
   branch?: string | undefined;
+  /** see EnvironmentState.branchPreview */
+  branchPreview?: boolean | undefined;
   pr?: number | undefined;
   /**
    * The release that really served until now, when state does not name it: a run that crashed
    * after routing left it live but unrecorded.
    */
   replaced?: string | undefined;
+}
+
+/**
+ * Whether `env` is `branch`'s own preview, which that branch's pushes deploy and its deletion
+ * removes. An environment deployed by name (`toss deploy staging`, even from a local branch called
+ * staging) never is; state from before `branchPreview` was recorded goes by the branch alone.
+ */
+export function isBranchPreviewOf(
+  env: { branch?: string | undefined; branchPreview?: boolean | undefined },
+  branch: string,
+): boolean {
+  return env.branch === branch && env.branchPreview !== false;
 }
 
 /** A release went live (deploy or rollback); the one it replaced becomes `previousRelease`. */
@@ -130,6 +150,7 @@ export function recordDeploy(state: State, environment: string, deploy: DeployRe
   );
   if (deploy.runUrl !== undefined) next.runUrl = deploy.runUrl;
   if (deploy.branch !== undefined) next.branch = deploy.branch;
+  if (deploy.branchPreview !== undefined) next.branchPreview = deploy.branchPreview;
   if (deploy.pr !== undefined) next.pr = deploy.pr;
   return { ...state, environments: { ...state.environments, [environment]: next } };
 }

@@ -217,6 +217,16 @@ describe('branch previews never take a name used elsewhere', () => {
   it.each<[string, Record<string, RecordedEnvironment>, string]>([
     ['nothing there: the plain name', {}, 'staging'],
     ['the branch owns the plain name', { staging: { branch: 'staging' } }, 'staging'],
+    [
+      'its own preview, as state records it now',
+      { staging: { branch: 'staging', branchPreview: true } },
+      'staging',
+    ],
+    [
+      'deployed by name from a local branch called staging (toss deploy staging)',
+      { staging: { branch: 'staging', branchPreview: false } },
+      hashed,
+    ],
     ['a named environment (no branch) has it', { staging: {} }, hashed],
     ['deployed by hand from another branch', { staging: { branch: 'main' } }, hashed],
     [
