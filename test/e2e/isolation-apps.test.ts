@@ -7,6 +7,7 @@
  * owner. A branch named like an environment deployed by hand gets its own preview, and its
  * deletion removes that preview only.
  */
+import { execFileSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hashedPreviewName } from '../../src/config/env-name.js';
 import { type FakeGitHub, startFakeGitHub } from '../support/fake-github/server.js';
@@ -87,7 +88,10 @@ async function shopApi() {
 
 async function shopState() {
   return JSON.parse(await inHost(host, ['cat', '/srv/shop/.toss/state.json'])) as {
-    environments: Record<string, { branch?: string; releases: string[]; pr?: number }>;
+    environments: Record<
+      string,
+      { branch?: string; branchPreview?: boolean; releases: string[]; pr?: number }
+    >;
     lock: unknown;
   };
 }
@@ -220,10 +224,15 @@ describe('a branch named like an environment deployed by hand', () => {
   const preview = hashedPreviewName('staging');
 
   it('gets its own preview; its deletion removes that preview only', async () => {
+    // The hardest case: deployed by hand from a local branch that is called staging too.
+    execFileSync('git', ['checkout', '-q', '-b', 'staging'], { cwd: shop.dir });
     await shop.commit('message.txt', 'Hand-made staging\n');
     const hand = await toss(host, ['deploy', 'staging'], { cwd: shop.dir });
     expect(hand.code, hand.output).toBe(0);
-    expect((await shopState()).environments.staging?.branch).toBe('main');
+    expect((await shopState()).environments.staging).toMatchObject({
+      branch: 'staging',
+      branchPreview: false,
+    });
     const apiBefore = await shopApi();
 
     await shop.commit('message.txt', 'Branch staging\n');
@@ -241,8 +250,8 @@ describe('a branch named like an environment deployed by hand', () => {
       body: 'Hand-made staging\n',
     });
     const state = await shopState();
-    expect(state.environments[preview]?.branch).toBe('staging');
-    expect(state.environments.staging?.branch).toBe('main');
+    expect(state.environments[preview]).toMatchObject({ branch: 'staging', branchPreview: true });
+    expect(state.environments.staging?.branchPreview).toBe(false);
 
     // A second push finds the same preview.
     const again = await action({ eventName: 'push', payload: push, ref: 'refs/heads/staging' });
@@ -257,7 +266,7 @@ describe('a branch named like an environment deployed by hand', () => {
     expect(deleted.outputs).toMatchObject({ action: 'removed', environment: preview });
     const after = await shopState();
     expect(after.environments[preview]).toBeUndefined();
-    expect(after.environments.staging?.branch).toBe('main');
+    expect(after.environments.staging?.branchPreview).toBe(false);
     expect(await fetchSite(host, 'staging.preview.shop.test')).toEqual({
       status: 200,
       body: 'Hand-made staging\n',
