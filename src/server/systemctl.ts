@@ -46,9 +46,24 @@ const STOP_QUIETLY = `for unit in "$@"; do
   systemctl reset-failed -- "$unit" 2>/dev/null || true
 done`;
 
+// `<app>-<env>` can name another app's unit too (shop/api-staging and shop-api/staging): a build
+// runs in its own release directory, so one that runs anywhere else under /srv is not this
+// environment's and is left alone. Dependencies run at / (production's only, whose name no other
+// app environment can produce).
+const STOP_RUN = `set -u
+unit=$1 dir=$2
+wd=$(systemctl show -p WorkingDirectory --value -- "$unit" 2>/dev/null)
+case $wd in
+  '' | / | "$dir"/*) ;;
+  *) echo "toss: $unit runs in $wd, not in $dir: not this environment's, left alone" >&2; exit 0 ;;
+esac
+set -- "$unit"
+${STOP_QUIETLY}`;
+
 /** Stop the environment's transient unit (a long step whose lock was broken or released). */
 export function stopRunUnitArgv(app: string, environment: string): string[] {
-  return ['sh', '-c', STOP_QUIETLY, 'sh', envPaths(app, environment).runUnit];
+  const p = envPaths(app, environment);
+  return ['sh', '-c', STOP_RUN, 'sh', p.runUnit, p.envDir];
 }
 
 const TEARDOWN = `set -u

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -321,7 +321,7 @@ describe('systemctl', () => {
   it('stops the transient unit and tears the units down with values as arguments', () => {
     const stop = stopRunUnitArgv('shop', 'pr-2');
     expect(stop.slice(0, 2)).toEqual(['sh', '-c']);
-    expect(stop.slice(3)).toEqual(['sh', 'toss-run-shop-pr-2.service']);
+    expect(stop.slice(3)).toEqual(['sh', 'toss-run-shop-pr-2.service', '/srv/shop/pr-2']);
     const teardown = teardownUnitsArgv('shop', 'pr-2', [3002, 3003]);
     expect(teardown.slice(3)).toEqual([
       'sh',
@@ -363,5 +363,45 @@ describe('systemctl', () => {
       ].join('\n'),
     );
     expect(spawnSync('test', ['-e', template]).status).toBe(1);
+  });
+});
+
+describe('stopRunUnitArgv on a name two apps can produce', () => {
+  // shop/api-staging and shop-api/staging share `toss-run-shop-api-staging.service`.
+  const run = (workingDirectory: string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'toss-stop-run-'));
+    const log = join(dir, 'calls');
+    writeFileSync(
+      join(dir, 'systemctl'),
+      `#!/bin/sh\nif [ "$1" = show ]; then printf '%s\\n' "$WD"; exit 0; fi\necho "$*" >> "${log}"\n`,
+      { mode: 0o755 },
+    );
+    const [cmd, ...args] = stopRunUnitArgv('shop', 'api-staging') as [string, ...string[]];
+    const result = spawnSync(cmd, args, {
+      encoding: 'utf8',
+      env: { PATH: `${dir}:/usr/bin:/bin`, WD: workingDirectory },
+    });
+    let calls = '';
+    try {
+      calls = readFileSync(log, 'utf8');
+    } catch {}
+    return { code: result.status, stderr: result.stderr, calls };
+  };
+
+  it("stops this environment's build", () => {
+    const r = run('/srv/shop/api-staging/releases/20261128T000000Z-aaaa');
+    expect(r.code).toBe(0);
+    expect(r.calls).toContain('disable --now --quiet -- toss-run-shop-api-staging.service');
+  });
+
+  it("leaves another app's build alone, saying so", () => {
+    const r = run('/srv/shop-api/staging/releases/20261128T000000Z-aaaa');
+    expect(r.code).toBe(0);
+    expect(r.calls).toBe('');
+    expect(r.stderr).toContain('not this environment');
+  });
+
+  it('stops a unit systemd does not know (nothing to lose)', () => {
+    expect(run('').calls).toContain('toss-run-shop-api-staging.service');
   });
 });
