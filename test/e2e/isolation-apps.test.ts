@@ -102,8 +102,6 @@ function action(
   },
 ) {
   return runAction({
-    // The source, not the bundle: dist/ is rebuilt separately from these changes.
-    entry: 'source',
     workspace: shop.dir,
     apiUrl: fake.url,
     repository: fake.repository,
