@@ -37,25 +37,28 @@ const SERVER = `const http = require('node:http');
 const port = Number(process.argv[1]);
 http.createServer((q, r) => r.end('pwned\\n')).listen(port, '127.0.0.1');`;
 
-// Waits until an instance of the app is being started on the port (its command line carries
-// PORT=<port>), then binds the port at once: node needs tens of milliseconds to start, so the
-// squatter wins the race after toss's check before the start.
+// Waits until systemd starts the app's instance on the port (its cgroup appears: the cgroup tree
+// is world-readable), then binds the port at once: node needs tens of milliseconds to start
+// listening, so the squatter wins the race after toss's check before the start.
 const RACER = `const http = require('node:http');
 const fs = require('node:fs');
 const port = Number(process.argv[1]);
-const needle = 'PORT=' + port + '\\0';
-const seen = () => fs.readdirSync('/proc').some((p) => {
-  if (!/^[0-9]+$/.test(p)) return false;
-  try { return fs.readFileSync('/proc/' + p + '/cmdline', 'latin1').includes(needle); } catch { return false; }
+const unit = process.argv[2];
+const roots = ['/sys/fs/cgroup/unified/system.slice', '/sys/fs/cgroup/systemd/system.slice',
+  '/sys/fs/cgroup/system.slice'];
+const started = () => roots.some((root) => {
+  try {
+    return fs.readdirSync(root).some((s) => s.endsWith('.slice') && fs.existsSync(root + '/' + s + '/' + unit));
+  } catch { return false; }
 });
 const timer = setInterval(() => {
-  if (!seen()) return;
+  if (!started()) return;
   clearInterval(timer);
   http.createServer((q, r) => r.end('pwned\\n')).listen(port, '127.0.0.1');
 }, 2);`;
 
 /** Starts `script` with `port` as the preview user, in a unit of its own; returns the unit. */
-async function squat(script: string, port: number): Promise<string> {
+async function squat(script: string, port: number, ...args: string[]): Promise<string> {
   // The instance a deploy just retired drains on the idle port for a few seconds first.
   await waitFor(port, false);
   const unit = `squatter-${++squatters}`;
@@ -69,6 +72,7 @@ async function squat(script: string, port: number): Promise<string> {
     '-e',
     script,
     String(port),
+    ...args,
   ]);
   return `${unit}.service`;
 }
@@ -152,7 +156,7 @@ describe('a preview process squatting a port', () => {
 
   it('refuses when the squatter wins the race after the check, before the instance binds', async () => {
     const { idle } = await ports();
-    const unit = await squat(RACER, idle);
+    const unit = await squat(RACER, idle, `toss-${APP}-production@${idle}.service`);
     let run = { code: 0, output: '' };
     const probe = await underProbe(async () => {
       await app.commit('message.txt', 'production v4\n');
