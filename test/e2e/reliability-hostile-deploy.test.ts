@@ -176,7 +176,9 @@ describe('full deploys with hostile input', () => {
       ['domain', (v) => ({ domain: v })],
       [
         'previewAuth.user',
-        (v) => ({ previewAuth: { user: v, passwordHash: `$2a$14$${'a'.repeat(21)}e${'a'.repeat(31)}` } }),
+        (v) => ({
+          previewAuth: { user: v, passwordHash: `$2a$14$${'a'.repeat(21)}e${'a'.repeat(31)}` },
+        }),
       ],
       ['app', (v) => ({ app: v })],
       ['root', (v) => ({ root: v })],
