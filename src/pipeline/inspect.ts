@@ -9,6 +9,11 @@ import { hostNameFor } from '../server/hostnames.js';
 import { type Inventory, inventoryArgv, parseInventory } from '../server/inventory.js';
 import { describeLock, isDeadProcessLock, isLockStale, type Lock } from '../server/lock.js';
 import { envPaths } from '../server/paths.js';
+import {
+  type ForeignListener,
+  foreignListenersArgv,
+  parseForeignListenersByPort,
+} from '../server/port-owner.js';
 import { foreignNames, type Registry } from '../server/registry.js';
 import { pendingDependencies, type State } from '../server/state.js';
 import { serverAddress } from './health.js';
@@ -165,6 +170,8 @@ interface Snapshot {
   state: State | undefined;
   registry: Registry;
   inventory: Inventory;
+  /** port → processes listening there that are not the environment's instances */
+  listeners: Map<number, ForeignListener[]>;
 }
 
 async function snapshot(session: Session): Promise<Snapshot> {
@@ -175,10 +182,21 @@ async function snapshot(session: Session): Promise<Snapshot> {
   const liveUnits = Object.entries(state?.environments ?? {})
     .filter(([name]) => foreignNames(registry, session.app, name).length === 0)
     .map(([name, env]) => envPaths(session.app, name).instanceUnit(env.livePort));
-  const inventory = parseInventory(
-    (await session.root(inventoryArgv(session.app, liveUnits))).stdout,
-  );
-  return { state, registry, inventory };
+  // Both ports of every environment of this app: whatever else listens there is reported.
+  const portChecks = Object.entries(state?.environments ?? {})
+    .filter(([name]) => foreignNames(registry, session.app, name).length === 0)
+    .flatMap(([name, env]) =>
+      env.ports.map((port) => ({ port, unit: envPaths(session.app, name).instanceUnit(port) })),
+    );
+  const [inventoryRun, listenersRun] = await Promise.all([
+    session.root(inventoryArgv(session.app, liveUnits)),
+    portChecks.length === 0
+      ? Promise.resolve(undefined)
+      : session.root(foreignListenersArgv(portChecks), { allowFailure: true }),
+  ]);
+  const inventory = parseInventory(inventoryRun.stdout);
+  const listeners = parseForeignListenersByPort(listenersRun?.stdout ?? '');
+  return { state, registry, inventory, listeners };
 }
 
 /**
@@ -212,7 +230,7 @@ export async function statusOfApp(config: TossConfig, login: Login): Promise<App
   const urlFor = await urlResolver(config, login);
   const session = await Session.open(login, config.app);
   try {
-    const { state, registry, inventory } = await snapshot(session);
+    const { state, registry, inventory, listeners } = await snapshot(session);
     const listing = listingOf(config.app, state, inventory.services, urlFor);
     const environments = [];
     for (const env of listing.environments) {
@@ -250,7 +268,7 @@ export async function statusOfApp(config: TossConfig, login: Login): Promise<App
         };
       }),
       secrets: inventory.secretKeys,
-      warnings: findDrift({ app: config.app, state, inventory, registry }),
+      warnings: findDrift({ app: config.app, state, inventory, registry, listeners }),
     };
   } finally {
     await session.close();

@@ -6,11 +6,13 @@
 import { PRODUCTION } from '../config/env-name.js';
 import type { Inventory } from './inventory.js';
 import { envPaths } from './paths.js';
+import { describeListener, type ForeignListener } from './port-owner.js';
 import { describeForeignNames, foreignNames, type Registry } from './registry.js';
 import type { State } from './state.js';
 
 export type WarningKind =
   | 'owned-elsewhere'
+  | 'port-taken'
   | 'unit-missing'
   | 'site-missing'
   | 'unit-without-state'
@@ -37,6 +39,8 @@ export interface DriftFacts {
    * (`shop`/`api-staging` and `shop-api`/`staging` share them) are never this app's drift
    */
   registry?: Registry | undefined;
+  /** processes listening on an environment's ports that are not its instances (by port) */
+  listeners?: ReadonlyMap<number, readonly ForeignListener[]> | undefined;
 }
 
 /** The environment a unit template or site file name of `app` stands for, if it is one. */
@@ -83,6 +87,23 @@ export function findDrift(facts: DriftFacts): StatusWarning[] {
         fix: `toss remove ${name}`,
       });
       continue;
+    }
+    for (const port of env.ports) {
+      const taken = facts.listeners?.get(port) ?? [];
+      if (taken.length === 0) continue;
+      const stop = taken.map((l) =>
+        l.unit.endsWith('.service') || l.unit.endsWith('.scope')
+          ? `systemctl stop ${l.unit}`
+          : l.pid === undefined
+            ? `ss -ltnp 'sport = :${port}'`
+            : `kill ${l.pid}`,
+      );
+      warnings.push({
+        kind: 'port-taken',
+        environment: name,
+        message: `port ${port} of ${name} is held by ${taken.map(describeListener).join('; ')}, not by toss's ${p.instanceUnit(port)}${port === env.livePort ? ": Caddy sends this environment's traffic there" : ''}`,
+        fix: `${[...new Set(stop)].join('; ')} (as root on the server), then toss deploy ${name}`,
+      });
     }
     if (!unitEnvs.has(name)) {
       warnings.push({

@@ -88,3 +88,42 @@ export function describeListener(listener: ForeignListener): string {
   if (listener.unit) parts.push(`in ${listener.unit}`);
   return parts.join(' ');
 }
+
+// Runs the guard for each port/unit pair; its foreign lines come out on stdout prefixed with the
+// port: `foreign <port> <pid>\t<user>\t<unit>\t<command>`.
+const LISTENERS = `set -u
+guard=$1
+shift
+while [ "$#" -ge 2 ]; do
+  port=$1 unit=$2
+  shift 2
+  sh -c "$guard" sh free "$port" "$unit" 2>&1 >/dev/null | awk -v port="$port" '/^foreign / { sub(/^foreign /, "foreign " port " "); print }'
+done
+exit 0`;
+
+/**
+ * Who else listens on these ports (each with the instance unit that alone may): for `toss status`,
+ * which names a process that took an environment's port, e.g. while its instance restarted.
+ */
+export function foreignListenersArgv(
+  checks: ReadonlyArray<{ port: number; unit: string }>,
+): string[] {
+  const args = checks.flatMap(({ port, unit }) => [String(port), unit]);
+  // The guard validates each pair: build it once per pair to keep that check.
+  for (const { port, unit } of checks) portGuardArgv('free', port, unit);
+  return ['sh', '-c', LISTENERS, 'sh', GUARD, ...args];
+}
+
+/** foreignListenersArgv's output: port → the processes listening there that should not. */
+export function parseForeignListenersByPort(stdout: string): Map<number, ForeignListener[]> {
+  const byPort = new Map<number, ForeignListener[]>();
+  for (const line of stdout.split('\n')) {
+    const m = /^foreign ([0-9]+) (.*)$/.exec(line);
+    if (!m) continue;
+    const [listener] = parseForeignListeners(`foreign ${m[2]}`);
+    if (listener === undefined) continue;
+    const port = Number(m[1]);
+    byPort.set(port, [...(byPort.get(port) ?? []), listener]);
+  }
+  return byPort;
+}

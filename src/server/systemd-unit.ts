@@ -98,9 +98,10 @@ export function buildUnitTemplate(params: UnitTemplateParams): string {
     // AF_NETLINK: getifaddrs(), behind Node's os.networkInterfaces() that some servers call at start.
     'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK',
     // Only its own environment's ports: a process of this unit can never squat another
-    // environment's (or app's) idle port, nor its own while the instance restarts. Enforced by the
-    // kernel on cgroup-v2 servers; toss also checks who listens before it routes (port-owner.ts).
-    // Port 0 (an ephemeral port picked by the kernel) stays allowed.
+    // environment's (or app's) idle port, nor a live one while its instance restarts. Enforced
+    // only where systemd has its BPF framework (cgroup v2; Debian 12's systemd lacks it), so
+    // toss also checks who listens before it routes (port-owner.ts) and `toss status` reports a
+    // port held by anything else. Port 0 (an ephemeral port the kernel picks) stays allowed.
     ...ports.map((port) => `SocketBindAllow=tcp:${port}`),
     'SocketBindDeny=tcp:1-65535',
     'SystemCallArchitectures=native',

@@ -159,6 +159,31 @@ describe('findDrift', () => {
     expect(warnings[0]?.message).toContain('/etc/systemd/system/toss-hello-pr-3@.service');
   });
 
+  it('names a process that holds an environment port instead of its instance', () => {
+    const listeners = new Map([
+      [3000, [{ pid: 812, user: 'toss-hello_pv', unit: 'squat.service', command: 'node' }]],
+      [3003, [{ pid: 99, user: 'mallory', unit: 'session-4.scope', command: 'python3' }]],
+    ]);
+    const warnings = findDrift({ app: 'hello', state: twoEnvs, inventory: inventory(), listeners });
+    expect(warnings.map((w) => [w.kind, w.environment, w.fix])).toEqual([
+      [
+        'port-taken',
+        'production',
+        'systemctl stop squat.service (as root on the server), then toss deploy production',
+      ],
+      [
+        'port-taken',
+        'pr-3',
+        'systemctl stop session-4.scope (as root on the server), then toss deploy pr-3',
+      ],
+    ]);
+    expect(warnings[0]?.message).toBe(
+      "port 3000 of production is held by pid 812 (node) of user toss-hello_pv in squat.service, not by toss's toss-hello-production@3000.service: Caddy sends this environment's traffic there",
+    );
+    // The idle port: nothing is routed there yet, but the next deploy would be refused.
+    expect(warnings[1]?.message).not.toContain('Caddy sends');
+  });
+
   it('names the remove that clears a unit or a site without state', () => {
     const warnings = findDrift({
       app: 'hello',
