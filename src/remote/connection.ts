@@ -546,6 +546,12 @@ export class SshConnection {
   ): Promise<RawResult> {
     const runner = await this.takeRunner(viaSudo);
     if (!runner) return this.execInChannel(command, options, timedOut);
+    // A runner can end while it is being handed out (`sudo -n` refused, say): the command then
+    // runs on a channel of its own, which reports its own failure.
+    if (!runner.usable) {
+      this.giveBack(runner);
+      return this.execInChannel(command, options, timedOut);
+    }
     // Errors name `command`: what ran, sudo included, whichever way it went.
     try {
       return await this.whileConnected(command, (settle) => {
