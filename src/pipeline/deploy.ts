@@ -483,7 +483,7 @@ async function deployLocked(
         });
       }
       // The import line and the private admin socket (see caddy-admin.ts): a Caddyfile that
-      // moves the admin endpoint is applied with one restart instead of a reload.
+      // moves the admin endpoint is loaded through the old endpoint (see caddy-apply.ts).
       const withImport = ensureImportLine(ensureAdminSocket(view.caddyfile).text);
       if (withImport.text !== view.caddyfile) {
         await applyCaddyChange(() =>

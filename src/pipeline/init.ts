@@ -202,16 +202,18 @@ async function configureCaddy(
   const withImport = ensureImportLine(withAdmin.text);
   if (withImport.text !== caddyfile) {
     // Validated with the rest of the user's Caddyfile (as the caddy user), then applied; rolled
-    // back on failure. Moving the admin endpoint takes one restart of Caddy.
+    // back on failure. The admin endpoint moves through a graceful reload (a restart if that fails).
     await applyCaddyChange(() =>
       session.root(installCaddyFileArgv(CADDYFILE), { stdin: withImport.text }),
     );
     if (withImport.changed) done.push(`added the toss import line to ${CADDYFILE}`);
     if (withAdmin.changed) done.push(`moved Caddy's admin endpoint to ${CADDY_ADMIN_SOCKET}`);
   } else {
-    // The Caddyfile is right: the drop-in in place, and Caddy on the socket (restarted if not).
+    // The Caddyfile is right: the drop-in in place, and Caddy on the socket (moved if not).
     const secured = await applyCaddyChange(() => session.root(secureCaddyAdminArgv()));
-    if (secured.stdout.includes('restarted')) {
+    if (secured.stdout.includes('moved')) {
+      done.push(`moved Caddy's admin endpoint to ${CADDY_ADMIN_SOCKET}`);
+    } else if (secured.stdout.includes('restarted')) {
       done.push(`restarted Caddy to move its admin endpoint to ${CADDY_ADMIN_SOCKET}`);
     }
   }

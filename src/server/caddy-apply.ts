@@ -35,6 +35,9 @@ export const CADDY_VALIDATE_TIMEOUT_S = 20;
 export const CADDY_RELOAD_TIMEOUT_S = 15;
 export const CADDY_RESTART_TIMEOUT_S = 30;
 
+/** Where Caddy 2.6 listens for its admin API unless its config says otherwise. */
+const CADDY_DEFAULT_ADMIN = 'localhost:2019';
+
 /** Caddy's error text is cut to this many characters before it leaves the server. */
 export const CADDY_ERROR_MAX = 300;
 
@@ -116,16 +119,37 @@ elif [ "$validate" = yes ] && ! check_config; then
   restore
   invalid
 fi
+# Moving the admin endpoint: the running Caddy still listens where the old config put it, which
+# can only be its default (a Caddyfile with an admin address of its own is refused before this).
+# Loading the new config through that endpoint moves it without dropping a connection (the
+# directory comes from the drop-in at the next start; made by hand this once). A restart, a brief
+# gap for every site, is the fallback.
+move_admin() {
+  install -d -m 0700 -o caddy -g caddy -- "\${socket%/*}" 9>&- || return 1
+  timeout -k 5 ${CADDY_RELOAD_TIMEOUT_S} setpriv --reuid=caddy --regid=caddy --init-groups --reset-env \
+    caddy reload --config "$caddyfile" --adapter caddyfile --address ${CADDY_DEFAULT_ADMIN} --force \
+    >/dev/null 2>&1 9>&- || return 1
+  for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+    [ ! -S "$socket" ] || return 0
+    sleep 0.1
+  done
+  return 1
+}
 if [ "$restart" = yes ]; then
-  timeout -k 5 ${CADDY_RESTART_TIMEOUT_S} systemctl restart caddy >/dev/null 2>&1 9>&-
+  if move_admin; then
+    restart=moved applied=0
+  else
+    timeout -k 5 ${CADDY_RESTART_TIMEOUT_S} systemctl restart caddy >/dev/null 2>&1 9>&-
+    applied=$?
+  fi
 else
   timeout -k 5 ${CADDY_RELOAD_TIMEOUT_S} systemctl reload-or-restart caddy >/dev/null 2>&1 9>&-
+  applied=$?
 fi
-applied=$?
 [ "$applied" -ne 137 ] || applied=124
 if [ "$applied" -eq 0 ]; then
   [ "$mode" = check ] || rm -f -- "$old"
-  [ "$restart" = no ] || echo "restarted"
+  case $restart in yes) echo "restarted" ;; moved) echo "moved" ;; esac
   exit 0
 fi
 said=$(journal_said)
@@ -176,9 +200,9 @@ function applyArgv(mode: 'install' | 'remove' | 'check', file: string, validate:
 /**
  * Write stdin to `file` (a site file or the Caddyfile itself), validate, reload; roll back on
  * failure. `validate: false` skips the separate validation, for a change that cannot make a valid
- * config invalid (the reload still refuses a bad one, atomically). A new Caddyfile is applied
- * with a restart rather than a reload when it moves the admin endpoint: `caddy reload` would
- * look for the new socket before Caddy has opened it.
+ * config invalid (the reload still refuses a bad one, atomically). A new Caddyfile that moves
+ * the admin endpoint is loaded through the old one (`systemctl reload` would look for the new
+ * socket before Caddy has opened it), or, failing that, applied with a restart.
  */
 export function installCaddyFileArgv(file: string, options: { validate?: boolean } = {}): string[] {
   return applyArgv('install', file, options.validate ?? true);
@@ -190,9 +214,9 @@ export function removeCaddyFileArgv(file: string): string[] {
 }
 
 /**
- * Only the admin endpoint: the drop-in in place, and Caddy restarted if its Caddyfile names the
- * socket while it still listens elsewhere (then it prints `restarted`). For `toss init` on a
- * server whose Caddyfile is already right.
+ * Only the admin endpoint: the drop-in in place, and Caddy moved to the socket if its Caddyfile
+ * names it while Caddy still listens elsewhere (then it prints `moved`, or `restarted` when only a
+ * restart did it). For `toss init` on a server whose Caddyfile is already right.
  */
 export function secureCaddyAdminArgv(): string[] {
   return applyArgv('check', '', false);

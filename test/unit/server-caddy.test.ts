@@ -163,7 +163,7 @@ describe('installing Caddy files', () => {
    * file names after "say"), a fake systemctl whose reload fails the same way, a setpriv that
    * drops its options, and a journal kept in a file.
    */
-  function fakeServer(options: { dropIn?: string | null } = {}) {
+  function fakeServer(options: { dropIn?: string | null; moveAdmin?: 'works' | 'fails' } = {}) {
     const dir = mkdtempSync(join(tmpdir(), 'toss-caddy-apply-'));
     const bin = join(dir, 'bin');
     mkdirSync(bin);
@@ -180,9 +180,19 @@ describe('installing Caddy files', () => {
       writeFileSync(dropIn, options.dropIn ?? `${caddyAdminDropIn()}\n`);
     }
     const said = `sed -n 's/.*say //p' ${sites}/*.caddy 2>/dev/null | head -n 1`;
+    // `caddy reload --address …` (moving the admin endpoint through the old one) opens the new
+    // socket, as the running Caddy would, or fails.
+    const bindSocket = `python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' ${socket}`;
+    const reload =
+      options.moveAdmin === 'works'
+        ? `[ "$1" != reload ] || { ${bindSocket}; exit 0; }\n`
+        : `[ "$1" != reload ] || { echo 'Error: connection refused' >&2; exit 1; }\n`;
+    writeFileSync(join(bin, 'install'), `#!/bin/sh\necho "install $*" >> ${log}\n`, {
+      mode: 0o755,
+    });
     writeFileSync(
       join(bin, 'caddy'),
-      `#!/bin/sh\necho "caddy $*" >> ${log}\nif cat ${sites}/*.caddy 2>/dev/null | grep -q invalid; then echo '{"level":"info","msg":"using provided configuration"}' >&2; echo "$(${said})" >&2; echo 'Error: bad site' >&2; exit 1; fi\n`,
+      `#!/bin/sh\necho "caddy $*" >> ${log}\n${reload}if cat ${sites}/*.caddy 2>/dev/null | grep -q invalid; then echo '{"level":"info","msg":"using provided configuration"}' >&2; echo "$(${said})" >&2; echo 'Error: bad site' >&2; exit 1; fi\n`,
       { mode: 0o755 },
     );
     // Like Caddy's own reload, systemctl reload fails on a config with an invalid site.
@@ -400,14 +410,30 @@ describe('installing Caddy files', () => {
     }
   });
 
-  it('restarts Caddy (once) when its Caddyfile names the socket Caddy has not opened', () => {
-    const s = fakeServer();
+  it('moves the admin endpoint through the old one when its Caddyfile names a socket Caddy has not opened', () => {
+    const s = fakeServer({ moveAdmin: 'works' });
+    const caddyfile = `{\n\tadmin unix/${join(s.dir, 'admin.sock')}\n}\nimport sites/*.caddy\n`;
+    const r = s.run(installCaddyFileArgv(s.caddyfile), caddyfile);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe('moved\n');
+    expect(s.read(s.log)).toContain(
+      `caddy reload --config ${s.caddyfile} --adapter caddyfile --address localhost:2019 --force`,
+    );
+    expect(s.read(s.log)).toContain(`install -d -m 0700 -o caddy -g caddy -- ${s.dir}`);
+    expect(s.read(s.log)).not.toContain('systemctl restart');
+    // The socket is open now: the next change is a plain reload.
+    expect(s.run(installCaddyFileArgv(s.site), 'good {\n}\n').stdout).toBe('');
+    expect(s.read(s.log)).toMatch(/\nsystemctl reload-or-restart caddy\n$/);
+  });
+
+  it('restarts Caddy (once) when moving the admin endpoint through the old one fails', () => {
+    const s = fakeServer({ moveAdmin: 'fails' });
     const caddyfile = `{\n\tadmin unix/${join(s.dir, 'admin.sock')}\n}\nimport sites/*.caddy\n`;
     const r = s.run(installCaddyFileArgv(s.caddyfile), caddyfile);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe('restarted\n');
     expect(s.read(s.log)).toMatch(/\nsystemctl restart caddy\n$/);
-    expect(s.read(s.log)).not.toContain('reload');
+    expect(s.read(s.log)).not.toContain('systemctl reload');
     // Only the admin check: nothing to do while the socket is missing... restart again.
     expect(s.run(secureCaddyAdminArgv()).stdout).toBe('restarted\n');
   });
