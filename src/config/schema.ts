@@ -22,6 +22,10 @@ const SEGMENT = String.raw`(?!\.{1,2}(?:/|$))[^/]+`;
 const LOCAL_SEGMENT = String.raw`(?!\.\.(?:/|$))[^/]+`;
 const RELATIVE_PATH = new RegExp(`^${SEGMENT}(?:/${SEGMENT})*$`);
 const LOCAL_RELATIVE_PATH = new RegExp(`^${LOCAL_SEGMENT}(?:/${LOCAL_SEGMENT})*$`);
+// An exclude pattern rsync could read as a rule: "!" clears the excludes before it (the built-in
+// ones included), "+ "/"- " (with modifiers after a ",") choose the rule. toss passes patterns as
+// literal excludes anyway; refusing them says so instead of quietly excluding a file named "!".
+const EXCLUDE_PLAIN = /^(?!!|[+-][ _,])/;
 // Lowercase DNS name of two or more labels; the last starts with a letter, so it is never an IP.
 const HOST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 // systemd MemoryMax=: bytes with an optional K/M/G/T suffix, a percentage of RAM, or infinity.
@@ -69,6 +73,8 @@ const BCRYPT_EXPECTED =
 const MAX_PREVIEWS_EXPECTED = 'a whole number from 0 to 1000';
 const ROOT_EXPECTED = 'a relative directory like "." or "apps/web" (no leading "/", no "..")';
 const EXCLUDE_EXPECTED = 'an rsync pattern like "*.log" or "/tmp/" (non-empty, one line)';
+const EXCLUDE_PLAIN_EXPECTED =
+  'a plain exclude pattern: no "!" (rsync would clear the list, and patterns cannot be negated) and no "+ " or "- " rule prefix (.git, node_modules, .env*, .DS_Store and .toss are never uploaded)';
 const BRANCH_EXPECTED = 'branch names or patterns like "main" or "feature/*", without spaces';
 const DEPENDENCY_NAME_EXPECTED =
   'dependency names of letters, digits, ".", "_", "+" and "-", at most 64 characters';
@@ -308,7 +314,8 @@ export const tossConfigSchema = z
             .string(expect(EXCLUDE_EXPECTED))
             .min(1, expect(EXCLUDE_EXPECTED))
             .max(1024, expect(EXCLUDE_EXPECTED))
-            .refine((s) => !hasControl(s), expect(EXCLUDE_EXPECTED)),
+            .refine((s) => !hasControl(s), expect(EXCLUDE_EXPECTED))
+            .regex(EXCLUDE_PLAIN, expect(EXCLUDE_PLAIN_EXPECTED)),
           expect('an array of rsync patterns, like ["*.log", "/tmp/"]'),
         )
         .default([])

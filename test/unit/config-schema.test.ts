@@ -57,6 +57,8 @@ const ENV_TARGET =
   'expected an environment name (lowercase letters, digits and single dashes, starting with a letter, at most 63 characters; not pr-<n>), or "preview" for a preview named after the branch';
 const MEMORY = 'expected a size like "512M" or "1G", a percentage like "50%", or "infinity"';
 const ROOT = 'expected a relative directory like "." or "apps/web" (no leading "/", no "..")';
+const EXCLUDE_PLAIN =
+  'expected a plain exclude pattern: no "!" (rsync would clear the list, and patterns cannot be negated) and no "+ " or "- " rule prefix (.git, node_modules, .env*, .DS_Store and .toss are never uploaded)';
 
 describe('parseConfig: valid toss.json', () => {
   it('applies the defaults to a minimal file', () => {
@@ -319,6 +321,13 @@ describe('parseConfig: one line per problem', () => {
         'toss.json: exclude[0]: expected an rsync pattern like "*.log" or "/tmp/" (non-empty, one line), got ""',
         'toss.json: exclude[1]: expected an rsync pattern like "*.log" or "/tmp/" (non-empty, one line), got "a\\nb"',
       ],
+    ],
+    [
+      'exclude patterns rsync would read as rules that clear or re-include the built-in excludes',
+      with_({ exclude: ['!', '!.env', '+ .git', '- node_modules', '+,! .env*', '-_x', '*.log', '-x'] }),
+      ['!', '!.env', '+ .git', '- node_modules', '+,! .env*', '-_x'].map(
+        (pattern, i) => `toss.json: exclude[${i}]: ${EXCLUDE_PLAIN}, got ${JSON.stringify(pattern)}`,
+      ),
     ],
     [
       '$schema not a string',
