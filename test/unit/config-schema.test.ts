@@ -324,9 +324,12 @@ describe('parseConfig: one line per problem', () => {
     ],
     [
       'exclude patterns rsync would read as rules that clear or re-include the built-in excludes',
-      with_({ exclude: ['!', '!.env', '+ .git', '- node_modules', '+,! .env*', '-_x', '*.log', '-x'] }),
+      with_({
+        exclude: ['!', '!.env', '+ .git', '- node_modules', '+,! .env*', '-_x', '*.log', '-x'],
+      }),
       ['!', '!.env', '+ .git', '- node_modules', '+,! .env*', '-_x'].map(
-        (pattern, i) => `toss.json: exclude[${i}]: ${EXCLUDE_PLAIN}, got ${JSON.stringify(pattern)}`,
+        (pattern, i) =>
+          `toss.json: exclude[${i}]: ${EXCLUDE_PLAIN}, got ${JSON.stringify(pattern)}`,
       ),
     ],
     [
