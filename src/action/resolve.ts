@@ -49,7 +49,7 @@ interface Intent {
   kind: 'deploy' | 'remove' | 'sweep' | 'skip';
   environment?: string;
   reason?: string;
-  /** a skip no input lifts: forks and pull_request_target (threat model), deleted pushes */
+  /** a skip no input lifts: forks (threat model), deleted pushes */
   final?: boolean;
   ref?: string;
   sha?: string;
@@ -57,7 +57,47 @@ interface Intent {
   branch?: string;
 }
 
-const SUPPORTED_EVENTS = 'push, pull_request, delete, workflow_dispatch and schedule';
+/**
+ * The events whose runs carry code that someone with write access chose (SPEC, threat model):
+ * pushes, pull requests from the repository itself (forks are refused in fromPullRequest),
+ * branch deletions, and schedules and dispatches, which run a branch's own workflow. Every other
+ * event is refused before any input is read, toss.json loaded or the server contacted.
+ */
+const TRUSTED_EVENTS = new Set(['push', 'pull_request', 'delete', 'workflow_dispatch', 'schedule']);
+const TRUSTED_LIST = 'push, same-repository pull_request, delete, workflow_dispatch and schedule';
+
+const REVIEW_WHY =
+  'anyone who can comment on a pull request starts it, the pull request may come from a fork, and the run gets the secrets (deploy from pull_request)';
+
+/** Why the events people most often try are refused; the rest get the general reason. */
+const REFUSED_WHY = new Map<string, string>(
+  Object.entries({
+    pull_request_target:
+      "it gives a fork's code the repository's secrets, which hands the server to strangers (use pull_request; fork pull requests are skipped there)",
+    workflow_run:
+      "it runs with the repository's secrets after any workflow, a fork's pull request run included, and the commit, branch and artifacts it names may be that fork's (deploy from the push or pull_request run itself)",
+    issue_comment:
+      'anyone who can comment starts it, the pull request it names may come from a fork, and the run gets the secrets (deploy from pull_request, or from workflow_dispatch run by someone with write access)',
+    pull_request_review: REVIEW_WHY,
+    pull_request_review_comment: REVIEW_WHY,
+    merge_group:
+      "its commit combines queued pull requests that are not merged yet, forks' included (production deploys from the push once the queue has merged)",
+  }),
+);
+
+/**
+ * Why a run of `eventName` must never deploy, remove or sweep, whatever its inputs; undefined for
+ * the trusted events. A sweep is refused too: it needs the key as much as a deploy does, and the
+ * next trusted run sweeps anyway, so refusing it costs nothing and keeps the rule one line long.
+ */
+export function refusedEvent(eventName: string): string | undefined {
+  if (TRUSTED_EVENTS.has(eventName)) return undefined;
+  const why =
+    REFUSED_WHY.get(eventName) ??
+    `toss acts only on ${TRUSTED_LIST}, whose code someone with write access chose (to deploy a tag, run on its push with the environment input)`;
+  return `${shown(eventName)} events never deploy or remove, whatever the inputs: ${why}`;
+}
+
 const PR_DEPLOY_ACTIONS = new Set(['opened', 'synchronize', 'reopened']);
 
 const commitSha = z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, 'expected a commit SHA');
@@ -96,7 +136,10 @@ export function resolveRun(
   inputs: ResolveInputs,
   config: Pick<TossConfig, 'branches'>,
 ): Resolution {
-  // Checked before anything else so a bad input fails every run, not only the ones that deploy.
+  // An untrusted event is refused before its inputs are even validated: no input may lift it.
+  const refused = refusedEvent(event.name);
+  if (refused !== undefined) return skip(refused);
+  // Checked before the event is read so a bad input fails every trusted run, not only the ones that deploy.
   const override = inputs.environment
     ? validateEnvName(inputs.environment, 'input environment')
     : undefined;
@@ -142,13 +185,6 @@ function fromEvent(event: RunEvent, config: Pick<TossConfig, 'branches'>): Inten
   switch (event.name) {
     case 'pull_request':
       return fromPullRequest(event);
-    case 'pull_request_target':
-      return {
-        kind: 'skip',
-        final: true,
-        reason:
-          "pull_request_target is not supported: it gives a fork's code the repository's secrets, which hands the server to strangers (use pull_request; fork pull requests are skipped there)",
-      };
     case 'push':
       return fromPush(event, config);
     case 'delete':
@@ -158,10 +194,8 @@ function fromEvent(event: RunEvent, config: Pick<TossConfig, 'branches'>): Inten
     case 'schedule':
       return { kind: 'sweep' };
     default:
-      return {
-        kind: 'skip',
-        reason: `${shown(event.name)} event: toss resolves only ${SUPPORTED_EVENTS} (set the command and environment inputs to act on others)`,
-      };
+      // resolveRun refuses every other event first; kept final in case the two lists drift apart.
+      return { kind: 'skip', final: true, reason: refusedEvent(event.name) };
   }
 }
 

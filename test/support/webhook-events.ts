@@ -104,3 +104,20 @@ export function schedulePayload(cron = '0 4 * * *'): Record<string, unknown> {
   const { inputs: _inputs, ref: _ref, ...rest } = example('workflow_dispatch');
   return { ...rest, schedule: cron };
 }
+
+/**
+ * A workflow_run after a fork's pull_request run, from the real `requested` example. Sets:
+ * workflow_run.event = 'pull_request', head_branch, head_repository.full_name,
+ * head_repository.owner.login, head_repository.fork (pull_requests is already empty, as GitHub
+ * sends it for a fork's head).
+ */
+export function forkWorkflowRun(owner = 'someone', branch = 'patch-1'): Payload<'workflow_run'> {
+  const payload = example('workflow_run', 'requested');
+  const run = payload.workflow_run;
+  run.event = 'pull_request';
+  run.head_branch = branch;
+  run.head_repository.full_name = `${owner}/${run.head_repository.name}`;
+  run.head_repository.owner.login = owner;
+  run.head_repository.fork = true;
+  return payload;
+}

@@ -450,7 +450,7 @@ describe('resolveRun: the SPEC resolution table, on real payloads', () => {
       'pull_request_target',
       () => on.pr(opened(), 'pull_request_target'),
       {},
-      "pull_request_target is not supported: it gives a fork's code the repository's secrets, which hands the server to strangers (use pull_request; fork pull requests are skipped there)",
+      "pull_request_target events never deploy or remove, whatever the inputs: it gives a fork's code the repository's secrets, which hands the server to strangers (use pull_request; fork pull requests are skipped there)",
     ],
     [
       'an event toss does not resolve',
@@ -461,7 +461,7 @@ describe('resolveRun: the SPEC resolution table, on real payloads', () => {
         sha: RUN_SHA,
       }),
       {},
-      'release event: toss resolves only push, pull_request, delete, workflow_dispatch and schedule (set the command and environment inputs to act on others)',
+      'release events never deploy or remove, whatever the inputs: toss acts only on push, same-repository pull_request, delete, workflow_dispatch and schedule, whose code someone with write access chose (to deploy a tag, run on its push with the environment input)',
     ],
   ])('skips %s, saying why', (_title, event, config, reason) => {
     expect(resolve(event(), {}, config)).toEqual({ kind: 'skip', reason });
@@ -526,18 +526,6 @@ describe('resolveRun: inputs', () => {
       { command: 'deploy', environment: 'production' },
       {},
       { kind: 'deploy', environment: 'production', ref: 'refs/heads/main', sha: RUN_SHA },
-    ],
-    [
-      'command deploy with an environment on an event toss does not resolve',
-      () => ({
-        name: 'release',
-        payload: example('release'),
-        ref: 'refs/tags/v0.0.1',
-        sha: RUN_SHA,
-      }),
-      { command: 'deploy', environment: 'production' },
-      {},
-      { kind: 'deploy', environment: 'production', ref: 'refs/tags/v0.0.1', sha: RUN_SHA },
     ],
     [
       'command remove with an environment on a delete of a named environment',
@@ -624,6 +612,16 @@ describe('resolveRun: inputs', () => {
       { command: 'deploy', environment: 'pr-2' },
     ],
     [
+      'an event toss does not resolve',
+      () => ({
+        name: 'release',
+        payload: example('release'),
+        ref: 'refs/tags/v0.0.1',
+        sha: RUN_SHA,
+      }),
+      { command: 'deploy', environment: 'production' },
+    ],
+    [
       'a deleted push',
       () => on.push(example('push', (p) => p.deleted)),
       { command: 'deploy', environment: 'production' },
@@ -705,7 +703,7 @@ describe('resolveRun: inputs', () => {
     expect(reasonOf(resolve(on.pr(forkPr(opened())), noKey))).toContain('from a fork');
     expect(reasonOf(resolve(on.push(tagPush(masterPush())), noKey))).toContain('tags are not');
     expect(reasonOf(resolve(on.pr(opened(), 'pull_request_target'), noKey))).toContain(
-      'not supported',
+      'never deploy or remove',
     );
   });
 });
