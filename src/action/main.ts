@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import * as core from '@actions/core';
 import { loadConfig } from '../config/load.js';
 import type { TossConfig } from '../config/schema.js';
 import { parseServer } from '../config/server.js';
+import { resolveSourceDir } from '../config/source-dir.js';
 import { TossError } from '../errors.js';
 import { deploy } from '../pipeline/deploy.js';
 import { STEP_LABELS } from '../pipeline/events.js';
@@ -43,8 +42,13 @@ export async function run(): Promise<void> {
     await writeSummary(config.app, [], `Skipped: ${resolved.reason}`);
     return;
   }
+  // A root leading out of the checkout is refused before the server is reached.
+  const sourceDir =
+    resolved.kind === 'deploy'
+      ? resolveSourceDir(resolve(ctx.workspace, inputs.workingDirectory), config.root, configPath)
+      : '';
 
-  const login = prepareLogin(inputs, config, ctx);
+  const login = prepareLogin(inputs, config);
   const resolution = await placeBranchPreview(resolved, config, login).catch((error: unknown) => {
     State.mainFinished();
     throw describeFailure(error, inputs, login);
@@ -105,6 +109,7 @@ export async function run(): Promise<void> {
     }
     await deployResolved(
       resolution,
+      sourceDir,
       inputs,
       config,
       ctx,
@@ -147,6 +152,8 @@ async function placeBranchPreview(
 
 async function deployResolved(
   resolution: Extract<Resolution, { kind: 'deploy' }>,
+  /** the checkout's real directory to upload (resolveSourceDir) */
+  sourceDir: string,
   inputs: ActionInputs,
   config: TossConfig,
   ctx: RunnerContext,
@@ -187,13 +194,12 @@ async function deployResolved(
     core.setOutput('deployment-id', String(deploymentId));
     await github.setDeploymentStatus(deploymentId, 'in_progress', { logUrl: ctx.runUrl });
   }
-  const workDir = resolve(ctx.workspace, inputs.workingDirectory);
   try {
     const result = await deploy(
       {
         ...common,
         environment,
-        sourceDir: resolve(workDir, config.root),
+        sourceDir,
         origin: `${ctx.serverUrl}/${ctx.owner}/${ctx.repo}`,
         commit: resolution.sha,
         ...(resolution.branch ? { branch: resolution.branch, ownedByBranch: true } : {}),
@@ -305,25 +311,22 @@ function maskSecrets(text: string): string[] {
   return [...entries].map(([k, v]) => `${k}=${v}`);
 }
 
-/** The key goes to RUNNER_TEMP (0600), removed by the post step; trust comes only from known-hosts. */
-function prepareLogin(inputs: ActionInputs, config: TossConfig, ctx: RunnerContext): Login {
+/**
+ * The key stays in memory: the SSH connection takes it as text and rsync tunnels through that
+ * connection, so no file of it is ever needed (none in the workspace, RUNNER_TEMP or the upload).
+ * Trust comes only from known-hosts.
+ */
+function prepareLogin(inputs: ActionInputs, config: TossConfig): Login {
   if (!inputs.sshKey) throw new TossError('the ssh-key input is empty');
   const server = parseServer(
     inputs.server || config.server,
     inputs.server ? 'input server' : 'server',
   );
-  const dir = join(ctx.runnerTemp, `toss-${randomBytes(6).toString('hex')}`);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const keyFile = join(dir, 'id');
-  const key = inputs.sshKey.endsWith('\n') ? inputs.sshKey : `${inputs.sshKey}\n`;
-  writeFileSync(keyFile, key, { mode: 0o600 });
-  State.keyWritten(dir);
   return {
     host: server.host,
     port: server.port,
     user: server.user,
-    privateKey: key,
-    identityFile: keyFile,
+    privateKey: inputs.sshKey.endsWith('\n') ? inputs.sshKey : `${inputs.sshKey}\n`,
     knownHosts: inputs.knownHosts,
   };
 }

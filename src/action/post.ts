@@ -1,4 +1,3 @@
-import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as core from '@actions/core';
 import { loadConfig } from '../config/load.js';
@@ -11,12 +10,12 @@ import { State } from './state.js';
 
 /**
  * The post step: when main was cancelled mid-run, stop its long step, undo an unrecorded switch
- * and release its lock; in every case remove the key file.
+ * and release its lock. The main step keeps the key in memory, so there is no key file to remove.
  */
 export async function post(): Promise<void> {
   const saved = State.read();
   try {
-    if (!saved.mainFinished && saved.lockToken && saved.environment && saved.keyDir) {
+    if (!saved.mainFinished && saved.lockToken && saved.environment) {
       core.info('toss: the main step did not finish; cleaning up on the server');
       const inputs = readInputs();
       const ctx = readRunnerContext();
@@ -48,7 +47,5 @@ export async function post(): Promise<void> {
     }
   } catch (error) {
     core.warning(`toss: cleanup after the interrupted run failed: ${(error as Error).message}`);
-  } finally {
-    if (saved.keyDir) rmSync(saved.keyDir, { recursive: true, force: true });
   }
 }

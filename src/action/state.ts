@@ -2,9 +2,6 @@ import * as core from '@actions/core';
 
 /** What main hands the post step (core.saveState), read back there with core.getState. */
 export const State = {
-  keyWritten(dir: string): void {
-    core.saveState('keyDir', dir);
-  },
   lockAcquired(token: string, environment: string): void {
     core.saveState('lockToken', token);
     core.saveState('environment', environment);
@@ -14,7 +11,6 @@ export const State = {
   },
   read() {
     return {
-      keyDir: core.getState('keyDir'),
       lockToken: core.getState('lockToken'),
       environment: core.getState('environment'),
       mainFinished: core.getState('mainFinished') === 'true',

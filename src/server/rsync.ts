@@ -98,9 +98,13 @@ export function buildRsyncArgv(params: RsyncParams): string[] {
     if (!params.linkDest.startsWith('/')) throw new TossError('--link-dest must be absolute');
     argv.push(`--link-dest=${params.linkDest}`);
   }
+  // Every pattern goes in as `- PATTERN`, a rule whose pattern is the rest of the argument: rsync
+  // reads "!" or "+ .git" there as a file name, while `--exclude=!` would clear every exclude
+  // before it and `--exclude=+ X` would include X. The built-ins come first and rsync stops at
+  // the first rule that matches, so nothing later (a pattern, a .gitignore line) brings them back.
   for (const pattern of [...DEFAULT_EXCLUDES, ...(params.excludes ?? [])]) {
     if (/[\n\r]/.test(pattern)) throw new TossError(`unusable exclude ${JSON.stringify(pattern)}`);
-    argv.push(`--exclude=${pattern}`);
+    argv.push(`--filter=- ${pattern}`);
   }
   // `:- FILE`: merge FILE in every directory, each line an exclude (like nested .gitignore files).
   for (const file of params.filterFiles ?? DEFAULT_FILTER_FILES) {

@@ -1,5 +1,15 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -126,13 +136,13 @@ describe('buildRsyncArgv', () => {
       '--delete',
       '--chmod=D0755,Fu+rw,Fgo+rX,Fgo-w',
       `--link-dest=${LIVE}`,
-      '--exclude=.git',
-      '--exclude=node_modules',
-      '--exclude=.env*',
-      '--exclude=.DS_Store',
-      '--exclude=.toss',
-      '--exclude=*.log',
-      '--exclude=/tmp/',
+      '--filter=- .git',
+      '--filter=- node_modules',
+      '--filter=- .env*',
+      '--filter=- .DS_Store',
+      '--filter=- .toss',
+      '--filter=- *.log',
+      '--filter=- /tmp/',
       '--filter=:- .gitignore',
       '--filter=:- .tossignore',
       '--rsync-path=sudo -n rsync',
@@ -287,6 +297,72 @@ describe('buildRsyncArgv', () => {
       expect(statSync(join(release, 'changed.js')).nlink).toBe(1);
       expect(statSync(join(release, 'lib/keep.js')).mode & 0o777).toBe(0o644);
       expect(statSync(join(release, 'lib')).mode & 0o777).toBe(0o755);
+    },
+  );
+  // What an attacker would put in `exclude` or in the checkout's own ignore files to get the
+  // job's token (.git/config) or .env files uploaded. Every case runs the real rsync through the
+  // tunnel, with its server side as a separate process, as an upload does.
+  const HOSTILE_EXCLUDES: Array<[string, string[]]> = [
+    ['no excludes', []],
+    ['"!" (rsync\'s clear-the-list)', ['!']],
+    ['an include rule for .git', ['+ .git']],
+    ['include rules with modifiers', ['+,! .git', '+ *', '+ .git/***']],
+    ['"- !" and "clear"', ['- !', 'clear']],
+    ['"!" after an ordinary pattern', ['*.log', '!', '+ .env']],
+  ];
+
+  it.each(HOSTILE_EXCLUDES)(
+    'exclude %s: .git, .env*, node_modules, .DS_Store and .toss are never uploaded',
+    async (_name, excludes) => {
+      const dir = mkdtempSync(join(tmpdir(), 'toss-rsync-hostile-'));
+      const src = join(dir, 'src');
+      const outside = join(dir, 'outside');
+      mkdirSync(outside);
+      writeFileSync(join(outside, 'id'), 'PRIVATE KEY');
+      const files: Record<string, string> = {
+        'server.js': 'app',
+        '.git/config': '[http] extraheader = AUTHORIZATION: basic dG9rZW4=',
+        '.env': 'SECRET=1',
+        '.env.production': 'SECRET=2',
+        'node_modules/a/index.js': 'x',
+        '.DS_Store': 'x',
+        '.toss/state': 'x',
+        // The checkout's own ignore files try the same: "!" and include lines.
+        '.gitignore': '!\n+ .git\n+ .env*\n',
+        '.tossignore': '!\n',
+        'sub/.gitignore': '!\n+ *\n',
+        'sub/.git/config': 'token',
+        'sub/keep.js': 'x',
+      };
+      for (const [name, content] of Object.entries(files)) {
+        mkdirSync(join(src, name, '..'), { recursive: true });
+        writeFileSync(join(src, name), content);
+      }
+      symlinkSync(join(outside, 'id'), join(src, 'key-link'));
+      const release = join(dir, 'release');
+      const argv = buildRsyncArgv({
+        source: src,
+        dest: release,
+        remoteShell: tunnelRemoteShell(),
+        excludes,
+        sudo: false,
+      });
+      await runRsync(argv, false, localFarEnd([]));
+      const listed = spawnSync('find', ['.', '!', '-type', 'd'], { cwd: release, encoding: 'utf8' })
+        .stdout.split('\n')
+        .filter(Boolean)
+        .sort();
+      expect(listed).toEqual([
+        './.gitignore',
+        './.tossignore',
+        './key-link',
+        './server.js',
+        './sub/.gitignore',
+        './sub/keep.js',
+      ]);
+      // A symlink in the checkout goes up as that symlink: rsync never copies what it points at.
+      expect(lstatSync(join(release, 'key-link')).isSymbolicLink()).toBe(true);
+      expect(readlinkSync(join(release, 'key-link'))).toBe(join(outside, 'id'));
     },
   );
 });

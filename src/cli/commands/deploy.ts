@@ -1,7 +1,6 @@
-import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
-import { ConfigError } from '../../errors.js';
+import { resolveSourceDir } from '../../config/source-dir.js';
 import { deploy } from '../../pipeline/deploy.js';
 import { applyOverrideArgs } from '../../server/env-file.js';
 import { loadContext, repositoryInfo } from '../context.js';
@@ -60,12 +59,11 @@ Examples:
         const repoRead = repositoryInfo(dirname(resolve(options.config)));
         repoRead.catch(() => {});
         const context = await loadContext(options);
-        const sourceDir = resolve(context.projectDir, context.config.root);
-        if (!statSync(sourceDir, { throwIfNoEntry: false })?.isDirectory()) {
-          throw new ConfigError([
-            `${context.configPath}: root: ${JSON.stringify(context.config.root)} is not a directory of the checkout (${sourceDir})`,
-          ]);
-        }
+        const sourceDir = resolveSourceDir(
+          context.projectDir,
+          context.config.root,
+          context.configPath,
+        );
         const repo = await repoRead;
         const result = await deploy(
           {
