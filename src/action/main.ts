@@ -19,16 +19,25 @@ import { type CommentParams, commentBody, commentMarker } from './comment.js';
 import { GitHubApi } from './github.js';
 import { type ActionInputs, readInputs } from './inputs.js';
 import { actionReporter } from './reporter.js';
-import { type Resolution, resolveRun } from './resolve.js';
+import { type Resolution, refusedEvent, resolveRun } from './resolve.js';
 import { type RunnerContext, readRunnerContext } from './runner.js';
 import { State } from './state.js';
 import { writeSummary } from './summary.js';
 
 /** The action's main step: resolve the event, then deploy, remove or sweep. */
 export async function run(): Promise<void> {
+  const ctx = readRunnerContext();
+  // An event that can carry a stranger's code is refused first: before any input is read, the
+  // checkout's toss.json trusted, the key touched or the server contacted.
+  const refused = refusedEvent(ctx.eventName);
+  if (refused !== undefined) {
+    core.setOutput('action', 'skipped');
+    core.notice(`toss: skipped: ${refused}`);
+    await writeSummary(`${ctx.owner}/${ctx.repo}`, [], `Skipped: ${refused}`);
+    return;
+  }
   const inputs = readInputs();
   const secretOverrides = maskSecrets(inputs.secrets);
-  const ctx = readRunnerContext();
   const configPath = resolve(ctx.workspace, inputs.workingDirectory, inputs.config);
   const config = await loadConfig(configPath);
   const resolved = resolveRun(
