@@ -49,6 +49,7 @@ export function renderLock(lock: LockStatus | null, app: string): string {
   if (lock === null) return `${app} is not locked\n`;
   const lines = [
     `${app} is locked by ${lock.by} on ${lock.host} (pid ${lock.pid})`,
+    `  machine:      ${lock.machine ?? 'unknown (taken by an older toss)'}`,
     `  environment:  ${lock.environment}`,
     `  since:        ${lock.startedAt}`,
     `  heartbeat:    ${lock.heartbeatAt ?? 'none'}`,

@@ -340,13 +340,14 @@ async function deployLocked(
   let newPort = 0;
   let routedNew = false;
   let confirmed = false;
-  const discardRelease = async () => {
-    if (started) {
-      await session.root(stopInstanceArgv(app, environment, newPort), { allowFailure: true });
-    }
-    await session.root(removeReleasesArgv(app, environment, [releaseId]), { allowFailure: true });
-    await session.root(removeStagingArgv(app, environment, [stagingId]), { allowFailure: true });
-  };
+  // Only while this run holds the lock: a run whose lock was broken leaves the port it started on
+  // (now perhaps the new holder's instance) alone; its release and staging copy are pruned later.
+  const discardRelease = () =>
+    session.cleanUpAsHolder([
+      ...(started ? [stopInstanceArgv(app, environment, newPort)] : []),
+      removeReleasesArgv(app, environment, [releaseId]),
+      removeStagingArgv(app, environment, [stagingId]),
+    ]);
 
   try {
     const claimStep = step(

@@ -51,6 +51,8 @@ export interface LockStatus {
   environment: string;
   by: string;
   host: string;
+  /** which machine (see machineIdentity); null for a lock of an older toss */
+  machine: string | null;
   pid: number;
   startedAt: string;
   heartbeatAt: string | null;
@@ -125,6 +127,7 @@ export function lockStatusOf(lock: Lock | null | undefined, now: Date): LockStat
     environment: lock.environment,
     by: lock.by,
     host: lock.host,
+    machine: lock.machine ?? null,
     pid: lock.pid,
     startedAt: lock.startedAt,
     heartbeatAt: lock.heartbeatAt ?? null,
@@ -135,9 +138,9 @@ export function lockStatusOf(lock: Lock | null | undefined, now: Date): LockStat
 }
 
 /** A lock that `toss lock release` may drop without --force: stale, or its process is gone. */
-export function isAbandonedLock(lock: Lock, now: Date, thisHost: string): string | undefined {
+export function isAbandonedLock(lock: Lock, now: Date, thisMachine: string): string | undefined {
   if (isLockStale(lock, now)) return 'it is stale (no heartbeat for over 2 minutes)';
-  if (isDeadProcessLock(lock, thisHost, isPidAlive)) {
+  if (isDeadProcessLock(lock, thisMachine, isPidAlive)) {
     return `its process ${lock.pid} on ${lock.host} is gone`;
   }
   return undefined;

@@ -1,10 +1,10 @@
 /** `toss lock status` / `toss lock release [--force]`: the app's lock, for humans. */
-import { hostname } from 'node:os';
 import { LockError } from '../errors.js';
 import { describeLock } from '../server/lock.js';
 import { clearLock, type State } from '../server/state.js';
 import { stopRunUnitArgv } from '../server/systemctl.js';
 import { isAbandonedLock, type LockStatus, lockStatusOf } from './inspect.js';
+import { machineId } from './machine-id.js';
 import type { Login } from './request.js';
 import { Session } from './session.js';
 
@@ -40,7 +40,7 @@ export async function releaseLockAsAdmin(
     if (lock == null) return { released: false, message: `${app} is not locked` };
     const now = new Date();
     const holder = describeLock(lock, now);
-    const abandoned = isAbandonedLock(lock, now, hostname());
+    const abandoned = isAbandonedLock(lock, now, machineId());
     if (abandoned === undefined && !options.force) {
       throw new LockError(`refusing to release a live lock held by ${holder}`, {
         hint: 'wait for that run to finish, or pass --force if you are sure it is dead (its changes stop at the next step)',

@@ -13,6 +13,7 @@ import {
 import { clearLock, emptyState, type State, setLock } from '../server/state.js';
 import { stopRunUnitArgv } from '../server/systemctl.js';
 import type { EventSink } from './events.js';
+import { machineId } from './machine-id.js';
 import type { Actor, TargetRequest } from './request.js';
 import type { Session } from './session.js';
 import { step } from './step.js';
@@ -65,7 +66,7 @@ export function isPidAlive(pid: number): boolean {
 
 /**
  * Takes the app's lock (SPEC "lock"): free → take; ours → re-enter; stale or a dead process on
- * this host → break and say so; otherwise wait up to lockWaitSeconds, then LockError.
+ * this machine → break and say so; otherwise wait up to lockWaitSeconds, then LockError.
  */
 export async function acquireLock(
   session: Session,
@@ -74,6 +75,7 @@ export async function acquireLock(
 ): Promise<HeldLock> {
   const token = request.token ?? newLockToken();
   const host = hostname();
+  const machine = machineId();
   const started = Date.now();
   let announced = false;
   let held: State;
@@ -88,7 +90,7 @@ export async function acquireLock(
           ? { ...existing, origin: request.origin }
           : existing;
       const now = new Date();
-      const decision = decideAcquire(state.lock, { token, host, now, isPidAlive });
+      const decision = decideAcquire(state.lock, { token, machine, now, isPidAlive });
       if (decision === 're-enter') {
         outcome = { kind: 'held' };
         return setLock(state, heartbeat(state.lock!, now));
@@ -107,6 +109,7 @@ export async function acquireLock(
           environment: request.environment,
           token,
           host,
+          machine,
           pid: process.pid,
           by: request.actor.by,
           runUrl: request.actor.runUrl,

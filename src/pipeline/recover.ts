@@ -33,7 +33,8 @@ export async function recoverInterruptedRun(
     if (state === undefined || !isOwnLock(state.lock, request.token)) return false;
     const { app, environment } = request;
     session.token = request.token;
-    await session.root(stopRunUnitArgv(app, environment), { allowFailure: true });
+    // Guarded, like everything below: the lock may move on between the read above and now.
+    if (!(await session.cleanUpAsHolder([stopRunUnitArgv(app, environment)]))) return false;
     const live = state.environments[environment];
     const paths = envPaths(app, environment);
     const site = await session.conn.readFileIfExists(paths.siteFile);
@@ -48,7 +49,7 @@ export async function recoverInterruptedRun(
             stdin: site.replace(`127.0.0.1:${routed}`, `127.0.0.1:${live.livePort}`),
           }),
         );
-        await session.root(stopInstanceArgv(app, environment, routed), { allowFailure: true });
+        await session.cleanUpAsHolder([stopInstanceArgv(app, environment, routed)]);
         sink({
           type: 'warning',
           message: `the interrupted switch of ${environment} was undone: traffic is back on release ${live.release}`,

@@ -117,10 +117,9 @@ async function removeLocked(
     }
     await session.guarded(teardownUnitsArgv(app, environment, ports));
     for (const port of ports) {
-      await session.root(
+      await session.cleanUpAsHolder([
         ['systemctl', 'stop', '--', `${drainUnit(app, environment, port)}.timer`],
-        { allowFailure: true },
-      );
+      ]);
     }
   }
   await session.guarded(removeEnvironmentArgv(app, environment));

@@ -22,7 +22,7 @@ import { checkInstanceHealth, withPortGuard } from './health.js';
 import { urlResolver } from './inspect.js';
 import { lockForRequest } from './lock.js';
 import type { TargetRequest } from './request.js';
-import { Session } from './session.js';
+import { lockLost, Session } from './session.js';
 import { step } from './step.js';
 
 export interface RollbackRequest extends TargetRequest {
@@ -156,8 +156,11 @@ async function rollbackLocked(
       sink,
       'start',
       async () => {
-        // A long step of an earlier run must not be left behind the instance we start.
-        await session.root(stopRunUnitArgv(app, environment), { allowFailure: true });
+        // A long step of an earlier run must not be left behind the instance we start (and once
+        // this run's lock is broken, the unit may be the new holder's: guarded).
+        if (!(await session.cleanUpAsHolder([stopRunUnitArgv(app, environment)]))) {
+          throw lockLost();
+        }
         const unit = buildUnitTemplate({
           app,
           environment,
@@ -220,8 +223,11 @@ async function rollbackLocked(
       routed = true;
     });
   } catch (error) {
+    // Not once the lock was broken: the port may be serving the new holder's instance by now.
     if (started && !routed) {
-      await session.root(stopInstanceArgv(app, environment, newPort), { allowFailure: true });
+      await session
+        .cleanUpAsHolder([stopInstanceArgv(app, environment, newPort)])
+        .catch(() => false);
     }
     throw error;
   }

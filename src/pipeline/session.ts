@@ -127,6 +127,27 @@ export class Session {
     return result;
   }
 
+  /**
+   * Cleanup after a failed step (stop what this run started, remove what it made), one command
+   * after another, each only while this run still holds the lock: once it was broken, the port
+   * this run started on and the environment's units may be the new holder's. Failures of the
+   * commands themselves are ignored; false when the lock was lost and the rest was skipped.
+   */
+  async cleanUpAsHolder(argvs: string[][]): Promise<boolean> {
+    const token = this.token;
+    if (token === undefined) return false;
+    for (const argv of argvs) {
+      const result = await this.guarded(argv, { allowFailure: true });
+      if (
+        result.code === TOKEN_MISMATCH_EXIT &&
+        !isOwnLock((await this.readState())?.lock, token)
+      ) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   private async readVersioned<T>(
     file: string,
     lockFile: string,

@@ -2,7 +2,7 @@
  * The app's deploy lock, kept in state.json and changed only by compare-and-swap. These are the
  * pure rules (SPEC "On the server", lock): who holds it, when it is stale, what to do.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { LockError } from '../errors.js';
 
@@ -17,9 +17,17 @@ export const lockSchema = z.object({
   environment: z.string(),
   /** whoever has this random token holds the lock */
   token: z.string().regex(/^[0-9a-f]{16,64}$/),
-  /** host name of the client machine */
+  /** host name of the client machine (for people: two machines may share one) */
   host: z.string(),
-  /** process id of the client on that host */
+  /**
+   * Which process-id space `pid` belongs to (see machineIdentity); absent in locks of an older
+   * toss, which are then never taken for this machine's.
+   */
+  machine: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/)
+    .optional(),
+  /** process id of the client on that machine */
   pid: z.number().int(),
   startedAt: z.iso.datetime(),
   heartbeatAt: z.iso.datetime().optional(),
@@ -34,10 +42,35 @@ export function newLockToken(): string {
   return randomBytes(16).toString('hex');
 }
 
+/** What identifies the client machine, as read there (see src/pipeline/machine-id.ts). */
+export interface MachineFacts {
+  /** /etc/machine-id, or an id kept in the user's config directory where there is none */
+  machineId: string;
+  /** /proc/sys/kernel/random/boot_id: new at every boot, so a cloned machine-id still differs */
+  bootId?: string | undefined;
+  /** /proc/self/ns/pid: containers on one machine number their processes apart */
+  pidNamespace?: string | undefined;
+}
+
+const MACHINE_SALT = 'toss lock machine v1';
+
+/**
+ * The lock's machine field: a process id means the same process only within one machine, boot
+ * and pid namespace, so those three are hashed together. Hashed with a salt of toss's own
+ * because /etc/machine-id is meant to stay on the machine (other programs derive keys from it).
+ */
+export function machineIdentity(facts: MachineFacts): string {
+  const text = [MACHINE_SALT, facts.machineId, facts.bootId ?? '', facts.pidNamespace ?? ''].join(
+    '\n',
+  );
+  return createHash('sha256').update(text).digest('hex').slice(0, 32);
+}
+
 export interface CreateLockParams {
   environment: string;
   token: string;
   host: string;
+  machine: string;
   pid: number;
   by: string;
   runUrl?: string | undefined;
@@ -50,6 +83,7 @@ export function createLock(params: CreateLockParams): Lock {
     environment: params.environment,
     token: params.token,
     host: params.host,
+    machine: params.machine,
     pid: params.pid,
     startedAt: at,
     heartbeatAt: at,
@@ -76,20 +110,25 @@ export function isLockStale(lock: Lock, now: Date): boolean {
   return now.getTime() - Date.parse(lock.startedAt) > LEGACY_STALE_MS;
 }
 
-/** Taken on this very host by a process that no longer exists. */
+/**
+ * Taken on this very machine by a process that no longer exists. The host name never decides:
+ * two CI runners or laptops may share one, and a pid dead here may be alive there. A lock of an
+ * older toss (no machine field) is never taken for this machine's; it goes stale instead.
+ */
 export function isDeadProcessLock(
   lock: Lock,
-  thisHost: string,
+  thisMachine: string,
   isPidAlive: (pid: number) => boolean,
 ): boolean {
-  return lock.host === thisHost && !isPidAlive(lock.pid);
+  return lock.machine !== undefined && lock.machine === thisMachine && !isPidAlive(lock.pid);
 }
 
 export type AcquireDecision = 'take' | 're-enter' | { break: string } | { wait: string };
 
 export interface AcquireContext {
   token: string;
-  host: string;
+  /** this machine's machineIdentity */
+  machine: string;
   now: Date;
   isPidAlive: (pid: number) => boolean;
 }
@@ -105,7 +144,7 @@ export function decideAcquire(lock: Lock | null | undefined, ctx: AcquireContext
       break: `breaking a stale lock (${since} ${humanizeDuration(ctx.now.getTime() - Date.parse(at))} ago): ${holder}`,
     };
   }
-  if (isDeadProcessLock(lock, ctx.host, ctx.isPidAlive)) {
+  if (isDeadProcessLock(lock, ctx.machine, ctx.isPidAlive)) {
     return {
       break: `breaking a lock whose process ${lock.pid} on ${lock.host} is gone: ${holder}`,
     };

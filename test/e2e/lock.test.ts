@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { machineId } from '../../src/pipeline/machine-id.js';
 import { stateSchema } from '../../src/server/state.js';
 import { bootHosts } from './harness/index.js';
 import type { TestHost } from './harness/types.js';
@@ -171,6 +172,8 @@ describe('the deploy lock against a real server', () => {
       environment: 'production',
       token: TOKEN_A,
       host: hostname(),
+      // This machine as the CLI (same machine, boot and pid namespace as this test) records it.
+      machine: machineId(),
       pid,
       startedAt: iso(5_000),
       heartbeatAt: iso(5_000),

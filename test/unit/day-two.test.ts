@@ -417,6 +417,7 @@ describe('lock status', () => {
       environment: 'pr-3',
       by: 'octocat',
       host: 'runner',
+      machine: null,
       pid: 42,
       startedAt: '2026-11-02T09:59:00.000Z',
       heartbeatAt: '2026-11-02T09:59:50.000Z',

@@ -183,6 +183,7 @@ describe.skipIf(!hasFlock)('compare-and-swap on a real file system', () => {
       environment: 'production',
       token,
       host: 'h',
+      machine: 'c'.repeat(32),
       pid: 1,
       by: 'me',
       now: new Date('2026-11-27T22:00:00Z'),

@@ -12,6 +12,8 @@ import {
   isOwnLock,
   type Lock,
   lockError,
+  lockSchema,
+  machineIdentity,
 } from '../../src/server/lock.js';
 
 const T0 = new Date('2026-11-27T22:00:00Z');
@@ -19,11 +21,15 @@ const at = (ms: number) => new Date(T0.getTime() + ms);
 const MIN = 60_000;
 const OURS = '0123456789abcdef0123456789abcdef';
 const THEIRS = 'fedcba9876543210fedcba9876543210';
+/** Two machines both called runner-7 (two CI runners, two laptops). */
+const MACHINE_A = machineIdentity({ machineId: '1'.repeat(32), bootId: 'boot-a' });
+const MACHINE_B = machineIdentity({ machineId: '2'.repeat(32), bootId: 'boot-b' });
 
 const held: Lock = createLock({
   environment: 'pr-42',
   token: THEIRS,
   host: 'runner-7',
+  machine: MACHINE_A,
   pid: 4242,
   by: 'bob',
   runUrl: 'https://github.com/o/r/actions/runs/1',
@@ -31,6 +37,8 @@ const held: Lock = createLock({
 });
 const legacy: Lock = { ...held, heartbeatAt: undefined };
 delete legacy.heartbeatAt;
+/** A lock written by a toss that did not record the machine. */
+const { machine: _none, ...unmarked } = held;
 
 describe('createLock', () => {
   it('stamps start and first heartbeat', () => {
@@ -38,6 +46,7 @@ describe('createLock', () => {
       environment: 'pr-42',
       token: THEIRS,
       host: 'runner-7',
+      machine: MACHINE_A,
       pid: 4242,
       startedAt: '2026-11-27T22:00:00.000Z',
       heartbeatAt: '2026-11-27T22:00:00.000Z',
@@ -49,7 +58,36 @@ describe('createLock', () => {
   });
 
   it('refuses a token that is not hex', () => {
-    expect(() => createLock({ ...held, token: 'x y', now: T0 })).toThrow();
+    expect(() => createLock({ ...held, machine: MACHINE_A, token: 'x y', now: T0 })).toThrow();
+  });
+
+  it('reads a lock without a machine (an older toss) and refuses a malformed one', () => {
+    expect(lockSchema.parse(unmarked)).toEqual(unmarked);
+    expect(() => lockSchema.parse({ ...held, machine: 'runner-7' })).toThrow();
+  });
+});
+
+describe('machineIdentity', () => {
+  const facts = {
+    machineId: '3d1219c7c4c5404aaa1f6d2a48adfda4',
+    bootId: 'b1',
+    pidNamespace: 'pid:[1]',
+  };
+
+  it('is 32 hex digits that do not give the machine-id away', () => {
+    const id = machineIdentity(facts);
+    expect(id).toMatch(/^[0-9a-f]{32}$/);
+    expect(id).not.toContain(facts.machineId.slice(0, 8));
+    expect(machineIdentity(facts)).toBe(id);
+  });
+
+  it.each([
+    ['another machine-id', { ...facts, machineId: '4d1219c7c4c5404aaa1f6d2a48adfda4' }],
+    ['a cloned machine-id after another boot', { ...facts, bootId: 'b2' }],
+    ['another pid namespace (a container)', { ...facts, pidNamespace: 'pid:[2]' }],
+    ['no boot id', { machineId: facts.machineId, pidNamespace: facts.pidNamespace }],
+  ])('differs with %s', (_name, other) => {
+    expect(machineIdentity(other)).not.toBe(machineIdentity(facts));
   });
 });
 
@@ -70,17 +108,20 @@ describe('lock rules', () => {
     expect(isLockStale(lock, at(after))).toBe(stale);
   });
 
-  it('sees a dead process only on its own host', () => {
-    expect(isDeadProcessLock(held, 'runner-7', () => false)).toBe(true);
-    expect(isDeadProcessLock(held, 'runner-7', () => true)).toBe(false);
-    expect(isDeadProcessLock(held, 'laptop', () => false)).toBe(false);
+  it.each([
+    ['its pid gone on this machine', held, MACHINE_A, false, true],
+    ['its pid alive on this machine', held, MACHINE_A, true, false],
+    ['same host name, another machine, pid gone here', held, MACHINE_B, false, false],
+    ['an older toss’s lock, pid gone here', unmarked, MACHINE_A, false, false],
+  ])('dead process: %s → %s', (_name, lock, machine, alive, dead) => {
+    expect(isDeadProcessLock(lock, machine, () => alive)).toBe(dead);
   });
 });
 
 describe('decideAcquire', () => {
   const ctx = (over: Partial<Parameters<typeof decideAcquire>[1]> = {}) => ({
     token: OURS,
-    host: 'laptop',
+    machine: MACHINE_B,
     now: at(MIN),
     isPidAlive: () => true,
     ...over,
@@ -111,16 +152,31 @@ describe('decideAcquire', () => {
       },
     ],
     [
-      'a dead process on this host',
+      'a dead process on this machine',
       held,
-      ctx({ host: 'runner-7', isPidAlive: (pid: number) => pid !== 4242 }),
+      ctx({ machine: MACHINE_A, isPidAlive: (pid: number) => pid !== 4242 }),
       { break: `breaking a lock whose process 4242 on runner-7 is gone: ${holder}` },
     ],
     [
-      'the same pid alive on another host',
+      'a pid dead here of another machine with the same host name',
       held,
-      ctx({ host: 'laptop', isPidAlive: () => false }),
+      ctx({ isPidAlive: () => false }),
       { wait: holder },
+    ],
+    [
+      'a pid dead here of an older toss’s lock, same host name',
+      unmarked,
+      ctx({ machine: MACHINE_A, isPidAlive: () => false }),
+      { wait: holder },
+    ],
+    [
+      'an older toss’s lock gone silent',
+      unmarked,
+      ctx({ machine: MACHINE_A, isPidAlive: () => false, now: at(3 * MIN) }),
+      {
+        break:
+          'breaking a stale lock (last heartbeat 3 min ago): bob on runner-7 (pid 4242), deploying pr-42, started 3 min ago, run https://github.com/o/r/actions/runs/1',
+      },
     ],
   ])('%s', (_name, lock, context, decision) => {
     expect(decideAcquire(lock, context)).toEqual(decision);

@@ -183,6 +183,7 @@ describe('state transitions', () => {
       environment: 'production',
       token: 'a'.repeat(32),
       host: 'ci',
+      machine: 'c'.repeat(32),
       pid: 1,
       by: 'alice',
       now: new Date('2026-11-27T22:30:15Z'),
