@@ -133,8 +133,6 @@ function run(
       ...inputs,
     },
     ...event,
-    // The refusal is not bundled yet: run the source entry until dist is rebuilt.
-    entry: 'source',
   });
 }
 

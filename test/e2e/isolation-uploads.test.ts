@@ -115,9 +115,6 @@ async function action(
       'github-token': 'ghs_fake_installation_token',
       'lock-wait': '60',
     },
-    // The source keeps the key in memory and checks root; the bundle in dist/ does not yet:
-    // drop once dist/ is rebuilt.
-    entry: 'source',
     ...options,
   });
 }

@@ -99,8 +99,6 @@ describe('keys and secrets in the action', () => {
       payload: push(),
       ref: 'refs/heads/master',
       runnerTemp,
-      // The source keeps the key in memory; the bundle in dist/ does not yet: drop once rebuilt.
-      entry: 'source',
       killWhen: (out) => {
         if (out.includes('long step started') && seen.length === 0) {
           seen = [...filesWithModes(runnerTemp), ...filesWithModes(app.dir)];
@@ -131,7 +129,6 @@ describe('keys and secrets in the action', () => {
       ref: 'refs/heads/master',
       state: done.state,
       runnerTemp,
-      entry: 'source',
     });
     expect(post.code, log(post)).toBe(0);
     expect(readdirSync(runnerTemp).filter((f) => f.startsWith('toss-'))).toEqual([]);
