@@ -5,7 +5,16 @@ import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 
 const ncc = 'node_modules/.bin/ncc';
 // cpu-features is an optional native speed-up of ssh2; leaving it out keeps dist/ identical everywhere.
-const common = ['build', '--minify', '--quiet', '--transpile-only', '--external', 'cpu-features', '--target', 'es2022'];
+const common = [
+  'build',
+  '--minify',
+  '--quiet',
+  '--transpile-only',
+  '--external',
+  'cpu-features',
+  '--target',
+  'es2022',
+];
 
 function bundle(entry, outDir) {
   return new Promise((resolve, reject) => {
