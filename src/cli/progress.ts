@@ -43,6 +43,9 @@ export function progressPrinter(options: ProgressOptions): (event: PipelineEvent
       case 'warning':
         write(`${paint('33', 'warning:')} ${event.message}\n`);
         return;
+      case 'secrets':
+        // A terminal is the user's own: nothing to mask.
+        return;
     }
   };
 }

@@ -291,6 +291,15 @@ async function deployLocked(
   }
 
   const view = await readServer(session, app, environment);
+  // Before anything can print what the build or the journal says.
+  sink({
+    type: 'secrets',
+    values: [
+      ...view.secrets.values(),
+      ...view.overrides.values(),
+      ...applyOverrideArgs(new Map(), request.overrides).values(),
+    ].filter((v) => v !== ''),
+  });
   // A Caddyfile whose admin endpoint toss cannot make private is refused before anything starts.
   if (view.caddyfile !== null) ensureAdminSocket(view.caddyfile);
   // What Caddy routes to now is the live port, whatever state says (a crash may sit between).

@@ -48,6 +48,11 @@ export type PipelineEvent =
   | { type: 'step-fail'; step: StepName; ms: number; error: unknown }
   | { type: 'output'; step: StepName; line: string }
   | { type: 'notice'; message: string }
+  /**
+   * Secret values the run learned (server-held secrets and overrides, the run's own overrides),
+   * sent before any build or journal output: a door that prints to a shared log masks them.
+   */
+  | { type: 'secrets'; values: string[] }
   | { type: 'warning'; message: string };
 
 export type EventSink = (event: PipelineEvent) => void;
