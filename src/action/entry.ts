@@ -4,6 +4,7 @@ import { STEP_LABELS } from '../pipeline/events.js';
 import { StepError } from '../pipeline/step.js';
 import { run } from './main.js';
 import { post } from './post.js';
+import { resumeCommands } from './reporter.js';
 
 /** One bundle runs both steps, like actions/checkout: main, then post with the state main saved. */
 export async function entry(): Promise<void> {
@@ -16,8 +17,11 @@ export async function entry(): Promise<void> {
       await run();
     }
   } catch (error) {
+    // The failure annotation must be a command again, whatever the build printed last.
+    resumeCommands();
     fail(error);
   }
+  resumeCommands();
   // Dangling handles (keepalive timers, sockets) must never keep a runner waiting.
   process.exit(process.exitCode ?? 0);
 }

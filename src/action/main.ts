@@ -18,7 +18,7 @@ import { routeBranchPreview } from './branch-match.js';
 import { type CommentParams, commentBody, commentMarker } from './comment.js';
 import { GitHubApi } from './github.js';
 import { type ActionInputs, readInputs } from './inputs.js';
-import { actionReporter } from './reporter.js';
+import { actionReporter, maskSecretValues, resumeCommands } from './reporter.js';
 import { type Resolution, refusedEvent, resolveRun } from './resolve.js';
 import { type RunnerContext, readRunnerContext } from './runner.js';
 import { State } from './state.js';
@@ -301,22 +301,19 @@ async function sweepQuietly(
   try {
     await sweepClosedPreviews({ ...common, isClosed, keep }, sink);
   } catch (error) {
+    resumeCommands();
     core.warning(`sweep of closed pull requests' previews failed: ${(error as Error).message}`);
   }
 }
 
-/** The `secrets` input: every value masked before anything can print it; returned as -s pairs. */
+/**
+ * The `secrets` input: every value (and each line of a multi-line one) masked before anything can
+ * print it; returned as -s pairs. A parse error names lines and keys, never value text.
+ */
 function maskSecrets(text: string): string[] {
   if (!text.trim()) return [];
-  for (const line of text.split('\n')) {
-    const eq = line.indexOf('=');
-    if (eq > 0) {
-      const raw = line.slice(eq + 1).trim();
-      if (raw) core.setSecret(raw.replace(/^["']|["']$/g, ''));
-    }
-  }
   const entries = parseEnvFile(text, 'input secrets');
-  for (const value of entries.values()) if (value) core.setSecret(value);
+  maskSecretValues(entries.values());
   return [...entries].map(([k, v]) => `${k}=${v}`);
 }
 
