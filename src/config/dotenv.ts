@@ -24,15 +24,14 @@ export function parseDotenv(text: string, source = '.env file'): Map<string, str
     if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
     const match = ASSIGNMENT.exec(line);
     if (match === null) {
-      problem(`expected KEY=VALUE, found ${JSON.stringify(line.trim().slice(0, 40))}`);
+      problem('expected KEY=VALUE');
       continue;
     }
     const key = match[1] ?? '';
     const rest = match[2] ?? '';
     if (!isEnvKey(key)) {
-      problem(
-        `invalid name ${JSON.stringify(key)}: use letters, digits and _, not starting with a digit`,
-      );
+      // Not quoted: what stands before `=` may be part of a value (a line of a multi-line one).
+      problem('invalid name before =: use letters, digits and _, not starting with a digit');
       continue;
     }
     const quote = rest[0];
@@ -51,7 +50,7 @@ export function parseDotenv(text: string, source = '.env file'): Map<string, str
       }
       const after = body.slice(close + 1).trim();
       if (after !== '' && !after.startsWith('#')) {
-        problem(`unexpected text after the closing quote: ${JSON.stringify(after.slice(0, 40))}`);
+        problem('unexpected text after the closing quote (a comment starts with #)');
         continue;
       }
     }
@@ -84,8 +83,14 @@ export function parseDotenv(text: string, source = '.env file'): Map<string, str
         );
       }
     }
+    // A stray entry's name is text dotenv found inside what this parser read as a value: the line
+    // it starts on is named, not the text.
     for (const key of Object.keys(whole)) {
-      if (!entries.has(key)) problems.push(`${source}: dotenv finds a stray ${key}; check quotes`);
+      if (entries.has(key)) continue;
+      const line = lines.findIndex((l) => l.replace(/^\s*(?:export\s+)?/, '').startsWith(key));
+      problems.push(
+        `${source}: ${line === -1 ? '' : `line ${line + 1}: `}dotenv reads an extra entry inside a value; check the quotes`,
+      );
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);

@@ -88,7 +88,7 @@ export function parseEnvFile(text: string, source = 'env file'): EnvEntries {
       }
       const after = body.slice(parsed.end + 1).trim();
       if (after !== '' && !after.startsWith('#')) {
-        problem(`unexpected text after the closing quote: ${after}`);
+        problem('unexpected text after the closing quote (a comment starts with #)');
         continue;
       }
       value = parsed.value;
@@ -96,9 +96,8 @@ export function parseEnvFile(text: string, source = 'env file'): EnvEntries {
       value = value.replace(/[ \t]#.*$/, '').trimEnd();
     }
     if (!isEnvKey(key)) {
-      problem(
-        `invalid name ${JSON.stringify(key)}: use letters, digits and _, not starting with a digit`,
-      );
+      // Not quoted: what stands before `=` may be part of a value (a line of a multi-line one).
+      problem('invalid name before =: use letters, digits and _, not starting with a digit');
       continue;
     }
     if (value.includes('\0')) {
@@ -137,7 +136,10 @@ function scanQuoted(body: string, quote: '"' | "'"): Scan {
     if (next === undefined) return undefined;
     const replacement = ESCAPES[next];
     if (replacement === undefined) {
-      return { error: `unknown escape \\${next} (write \\\\ for a backslash)` };
+      return {
+        error:
+          'unknown escape after a backslash (known: \\n \\r \\t \\" \\\\ \\$ \\`; write \\\\ for a backslash)',
+      };
     }
     value += replacement;
   }
@@ -169,19 +171,22 @@ export function mergeEnv(
   return new Map([...base, ...overrides, ...tossVars]);
 }
 
-/** `toss deploy -s KEY=VAL` / `-s KEY=`: set or (empty value) remove an override. */
+/**
+ * `toss deploy -s KEY=VAL` / `-s KEY=`: set or (empty value) remove an override. A malformed
+ * argument is named by its position: its text may be a value (a secret pasted without its key).
+ */
 export function applyOverrideArgs(
   existing: ReadonlyMap<string, string>,
   args: readonly string[],
 ): EnvEntries {
   const next: EnvEntries = new Map(existing);
   const problems: string[] = [];
-  for (const arg of args) {
+  for (const [index, arg] of args.entries()) {
     const eq = arg.indexOf('=');
     const key = eq === -1 ? arg : arg.slice(0, eq);
     if (eq === -1 || !isEnvKey(key)) {
       problems.push(
-        `-s ${arg}: expected KEY=VALUE (KEY= removes it), KEY of letters, digits and _`,
+        `-s argument ${index + 1} of ${args.length}: expected KEY=VALUE (KEY= removes it), KEY of letters, digits and _`,
       );
       continue;
     }

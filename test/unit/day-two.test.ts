@@ -360,8 +360,8 @@ describe('dotenv files', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).problems).toEqual([
-      '.env: line 2: expected KEY=VALUE, found "not an assignment"',
-      '.env: line 3: invalid name "1X": use letters, digits and _, not starting with a digit',
+      '.env: line 2: expected KEY=VALUE',
+      '.env: line 3: invalid name before =: use letters, digits and _, not starting with a digit',
       '.env: line 4: A is already set on line 1',
       '.env: line 5: the " quote opened here is never closed',
     ]);

@@ -78,11 +78,11 @@ describe('parseEnvFile', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).problems).toEqual([
       'production.env: line 2: expected KEY=VALUE',
-      'production.env: line 3: invalid name "1BAD": use letters, digits and _, not starting with a digit',
-      'production.env: line 4: invalid name "A-B": use letters, digits and _, not starting with a digit',
+      'production.env: line 3: invalid name before =: use letters, digits and _, not starting with a digit',
+      'production.env: line 4: invalid name before =: use letters, digits and _, not starting with a digit',
       'production.env: line 5: GOOD is already set on line 1',
-      'production.env: line 6: unexpected text after the closing quote: tail',
-      'production.env: line 7: unknown escape \\q (write \\\\ for a backslash)',
+      'production.env: line 6: unexpected text after the closing quote (a comment starts with #)',
+      'production.env: line 7: unknown escape after a backslash (known: \\n \\r \\t \\" \\\\ \\$ \\`; write \\\\ for a backslash)',
       'production.env: line 9: the double quote is never closed',
     ]);
   });
@@ -178,7 +178,7 @@ describe('applyOverrideArgs', () => {
 
   it('refuses malformed arguments, naming each', () => {
     expect(() => applyOverrideArgs(existing, ['NOEQUALS', '9X=1', 'OK=1'])).toThrow(
-      '-s NOEQUALS: expected KEY=VALUE (KEY= removes it), KEY of letters, digits and _\n-s 9X=1: expected KEY=VALUE (KEY= removes it), KEY of letters, digits and _',
+      '-s argument 1 of 3: expected KEY=VALUE (KEY= removes it), KEY of letters, digits and _\n-s argument 2 of 3: expected KEY=VALUE (KEY= removes it), KEY of letters, digits and _',
     );
   });
 });
