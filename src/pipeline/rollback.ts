@@ -7,6 +7,7 @@ import { validateEnvName } from '../config/env-name.js';
 import { TossError } from '../errors.js';
 import { installCaddyFileArgv } from '../server/caddy-apply.js';
 import { buildSiteFile } from '../server/caddy-site.js';
+import { parseEnvFile, tossVariables } from '../server/env-file.js';
 import { retireInstanceArgv, routedPort, startInstanceArgv } from '../server/instances.js';
 import { envPaths } from '../server/paths.js';
 import { portGuardArgv } from '../server/port-owner.js';
@@ -146,7 +147,26 @@ async function rollbackLocked(
     });
   }
 
-  const siteNow = await session.conn.readFileIfExists(paths.siteFile);
+  const [siteNow = null, secrets = null, overrides = null, releaseEnv = null] =
+    await session.conn.readFilesIfExist([
+      paths.siteFile,
+      paths.secretsFile,
+      paths.overridesFile,
+      paths.releaseEnvFile(target),
+    ]);
+  // Before the health check can print the journal of an instance started with these values: the
+  // secrets as they are now and as the release was given them (toss's own variables are not).
+  const own = tossVariables({ app, environment, releaseId: target, port: env.ports[0] });
+  sink({
+    type: 'secrets',
+    values: [
+      ...parseEnvFile(secrets ?? '', paths.secretsFile).values(),
+      ...parseEnvFile(overrides ?? '', paths.overridesFile).values(),
+      ...[...parseEnvFile(releaseEnv ?? '', paths.releaseEnvFile(target))]
+        .filter(([key]) => !own.has(key))
+        .map(([, value]) => value),
+    ].filter((v) => v !== ''),
+  });
   const livePort = routedPort(siteNow) ?? env.livePort;
   const newPort = livePort === env.ports[0] ? env.ports[1] : env.ports[0];
   let started = false;
