@@ -108,9 +108,17 @@ export function buildWorkflowText(options: WorkflowOptions): string {
     '          known-hosts: ${{ secrets.TOSS_KNOWN_HOSTS }}',
     '          environment: ${{ inputs.environment }}',
     ...withDir,
-    '          # App secrets become overrides of the environment, e.g.:',
-    '          # secrets: |',
-    '          #   DATABASE_URL=${{ secrets.DATABASE_URL }}',
+    '          # App secrets become overrides of the environment deployed. A preview runs the pull',
+    "          # request's code: production's values go to production's runs only, and previews",
+    '          # get theirs from the server (toss secrets push preview --file .env.preview).',
+    `          # secrets: ${productionSecrets(options.defaultBranch)}`,
     '',
   ].join('\n');
+}
+
+/** The `secrets` input that passes the PRODUCTION_ENV secret on pushes to the default branch only. */
+function productionSecrets(defaultBranch: string): string {
+  const ref = `refs/heads/${defaultBranch}`.replace(/'/g, "''");
+  const expression = `\${{ github.event_name == 'push' && github.ref == '${ref}' && secrets.PRODUCTION_ENV || '' }}`;
+  return /^[A-Za-z0-9._/-]*$/.test(defaultBranch) ? expression : JSON.stringify(expression);
 }

@@ -72,6 +72,20 @@ describe('the GitHub workflow', () => {
     expect(wf.on.push.branches).toEqual(['release: 1']);
     expect(wf.jobs.deploy.steps[1].with['working-directory']).toBe('apps/web');
   });
+
+  it.each([
+    ['main', "github.ref == 'refs/heads/main'"],
+    ["it's: #1", "github.ref == 'refs/heads/it''s: #1'"],
+  ])(
+    'the commented secrets example, uncommented, passes production values on pushes to %j only',
+    (branch, ref) => {
+      const text = buildWorkflowText({ defaultBranch: branch }).replace('# secrets:', 'secrets:');
+      const value = parseYaml(text).jobs.deploy.steps[1].with.secrets as string;
+      expect(value).toBe(
+        `\${{ github.event_name == 'push' && ${ref} && secrets.PRODUCTION_ENV || '' }}`,
+      );
+    },
+  );
 });
 
 describe('provisioning builders', () => {
