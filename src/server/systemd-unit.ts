@@ -30,17 +30,77 @@ export interface UnitTemplateParams {
 const MEMORY = /^(?:[1-9][0-9]{0,15}[KMGT]?|(?:[1-9][0-9]?|100)%|infinity)$/;
 const CPU = /^[1-9][0-9]{0,4}%$/;
 
-/** The template unit's text. Same inputs, same bytes, so "rewrite only on change" works. */
-export function buildUnitTemplate(params: UnitTemplateParams): string {
-  const p = envPaths(params.app, params.environment);
-  const user = envUser(params.app, params.environment);
-  const { memory, cpu } = params.resources ?? {};
+/** Throws unless memory and cpu have the shapes MemoryMax= and CPUQuota= take from toss. */
+export function assertResources(resources: UnitResources | undefined): void {
+  const { memory, cpu } = resources ?? {};
   if (memory !== undefined && !MEMORY.test(memory)) {
     throw new TossError(`invalid memory limit ${JSON.stringify(memory)}`);
   }
   if (cpu !== undefined && !CPU.test(cpu)) {
     throw new TossError(`invalid CPU limit ${JSON.stringify(cpu)}`);
   }
+}
+
+export interface SandboxParams {
+  app: string;
+  /** everything else is read-only (ProtectSystem=strict) */
+  readWritePaths: readonly string[];
+  /** SocketBindAllow=/SocketBindDeny= lines, after the address families */
+  socketBind?: readonly string[] | undefined;
+}
+
+/**
+ * The confinement shared by the app's unit and the deployScript's transient unit: both run the
+ * environment's code as its user, so one list keeps the build from ever being looser than the
+ * app (a build is the same pull request's code, with the same reach).
+ */
+export function sandboxProperties(params: SandboxParams): string[] {
+  return [
+    'UMask=0027',
+    'NoNewPrivileges=yes',
+    'ProtectSystem=strict',
+    `ReadWritePaths=${params.readWritePaths.join(' ')}`,
+    // State and secrets of every environment: the app never needs them at run time.
+    `InaccessiblePaths=-${appPaths(params.app).tossDir}`,
+    'PrivateTmp=yes',
+    'PrivateMounts=yes',
+    // Also a private /dev/shm: nothing written there outlives the unit or reaches the host's.
+    'PrivateDevices=yes',
+    // SysV IPC and POSIX message queues of its own, removed with the unit.
+    'PrivateIPC=yes',
+    'ProtectHome=yes',
+    'ProtectProc=invisible',
+    'ProtectKernelTunables=yes',
+    'ProtectKernelModules=yes',
+    'ProtectKernelLogs=yes',
+    'ProtectControlGroups=yes',
+    'ProtectClock=yes',
+    'ProtectHostname=yes',
+    'RestrictNamespaces=yes',
+    'RestrictRealtime=yes',
+    'RestrictSUIDSGID=yes',
+    'RemoveIPC=yes',
+    'LockPersonality=yes',
+    'KeyringMode=private',
+    // AF_NETLINK: getifaddrs(), behind Node's os.networkInterfaces() that some servers call at start.
+    'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK',
+    ...(params.socketBind ?? []),
+    'SystemCallArchitectures=native',
+    // What a service (and a compiler, a package manager) needs; the rest fails with EPERM
+    // instead of killing the process, so a runtime probing for a missing call falls back.
+    'SystemCallFilter=@system-service',
+    'SystemCallErrorNumber=EPERM',
+    'CapabilityBoundingSet=',
+    'AmbientCapabilities=',
+  ];
+}
+
+/** The template unit's text. Same inputs, same bytes, so "rewrite only on change" works. */
+export function buildUnitTemplate(params: UnitTemplateParams): string {
+  const p = envPaths(params.app, params.environment);
+  const user = envUser(params.app, params.environment);
+  const { memory, cpu } = params.resources ?? {};
+  assertResources(params.resources);
   const stopTimeout = params.stopTimeoutSec ?? 30;
   if (!Number.isInteger(stopTimeout) || stopTimeout < 1) {
     throw new TossError(`invalid stop timeout ${JSON.stringify(stopTimeout)}`);
@@ -73,40 +133,19 @@ export function buildUnitTemplate(params: UnitTemplateParams): string {
     `TimeoutStopSec=${stopTimeout}`,
     ...(memory === undefined ? [] : [`MemoryMax=${memory}`]),
     ...(cpu === undefined ? [] : [`CPUQuota=${cpu}`]),
-    'UMask=0027',
-    'NoNewPrivileges=yes',
-    'ProtectSystem=strict',
-    `ReadWritePaths=${p.preserveDir} ${p.cacheDir}`,
-    // State and secrets of every environment: the app never needs them at run time.
-    `InaccessiblePaths=-${appPaths(params.app).tossDir}`,
-    'PrivateTmp=yes',
-    'PrivateMounts=yes',
-    'PrivateDevices=yes',
-    'ProtectHome=yes',
-    'ProtectProc=invisible',
-    'ProtectKernelTunables=yes',
-    'ProtectKernelModules=yes',
-    'ProtectKernelLogs=yes',
-    'ProtectControlGroups=yes',
-    'ProtectClock=yes',
-    'ProtectHostname=yes',
-    'RestrictNamespaces=yes',
-    'RestrictRealtime=yes',
-    'RestrictSUIDSGID=yes',
-    'RemoveIPC=yes',
-    'LockPersonality=yes',
-    // AF_NETLINK: getifaddrs(), behind Node's os.networkInterfaces() that some servers call at start.
-    'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK',
-    // Only its own environment's ports: a process of this unit can never squat another
-    // environment's (or app's) idle port, nor a live one while its instance restarts. Enforced
-    // only where systemd has its BPF framework (cgroup v2; Debian 12's systemd lacks it), so
-    // toss also checks who listens before it routes (port-owner.ts) and `toss status` reports a
-    // port held by anything else. Port 0 (an ephemeral port the kernel picks) stays allowed.
-    ...ports.map((port) => `SocketBindAllow=tcp:${port}`),
-    'SocketBindDeny=tcp:1-65535',
-    'SystemCallArchitectures=native',
-    'CapabilityBoundingSet=',
-    'AmbientCapabilities=',
+    ...sandboxProperties({
+      app: params.app,
+      readWritePaths: [p.preserveDir, p.cacheDir],
+      // Only its own environment's ports: a process of this unit can never squat another
+      // environment's (or app's) idle port, nor a live one while its instance restarts. Enforced
+      // only where systemd has its BPF framework (cgroup v2; Debian 12's systemd lacks it), so
+      // toss also checks who listens before it routes (port-owner.ts) and `toss status` reports a
+      // port held by anything else. Port 0 (an ephemeral port the kernel picks) stays allowed.
+      socketBind: [
+        ...ports.map((port) => `SocketBindAllow=tcp:${port}`),
+        'SocketBindDeny=tcp:1-65535',
+      ],
+    }),
     '',
     '[Install]',
     'WantedBy=multi-user.target',

@@ -21,11 +21,14 @@ import {
   systemdQuote,
 } from '../../src/server/systemd-quote.js';
 import {
+  BUILD_TIMEOUT_EXIT,
+  BUILD_TIMEOUT_MARKER,
   dependencyRunArgv,
+  deployScriptFailure,
   deployScriptRunArgv,
   systemdRunArgv,
 } from '../../src/server/systemd-run.js';
-import { buildUnitTemplate } from '../../src/server/systemd-unit.js';
+import { buildUnitTemplate, sandboxProperties } from '../../src/server/systemd-unit.js';
 
 const ID = '20261127T223015Z-3fa9';
 
@@ -93,6 +96,7 @@ InaccessiblePaths=-/srv/shop/.toss
 PrivateTmp=yes
 PrivateMounts=yes
 PrivateDevices=yes
+PrivateIPC=yes
 ProtectHome=yes
 ProtectProc=invisible
 ProtectKernelTunables=yes
@@ -106,11 +110,14 @@ RestrictRealtime=yes
 RestrictSUIDSGID=yes
 RemoveIPC=yes
 LockPersonality=yes
+KeyringMode=private
 RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK
 SocketBindAllow=tcp:3000
 SocketBindAllow=tcp:3001
 SocketBindDeny=tcp:1-65535
 SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallErrorNumber=EPERM
 CapabilityBoundingSet=
 AmbientCapabilities=
 
@@ -207,38 +214,165 @@ describe('systemd-run', () => {
     expect(() => systemdRunArgv({ unit: 'u', env: { 'A B': 'x' }, command: 'true' })).toThrow();
   });
 
-  it('runs a deployScript command in the release, as the app user, confined to it', () => {
-    expect(
-      deployScriptRunArgv({
-        app: 'shop',
-        environment: 'pr-1',
-        releaseId: ID,
-        command: 'npm run build',
-      }),
-    ).toEqual([
+  it('runs a deployScript command in the release, as the app user, confined as the app', () => {
+    const argv = deployScriptRunArgv({
+      app: 'shop',
+      environment: 'pr-1',
+      releaseId: ID,
+      command: 'npm run build $HOME',
+    });
+    // The relay script, then the command ($ escaped for systemd), then systemd-run's options.
+    expect(argv.slice(0, 2)).toEqual(['sh', '-c']);
+    expect(argv.slice(3, 5)).toEqual(['sh', 'npm run build $$HOME']);
+    const run = argv.slice(5);
+    expect(run).toEqual([
       'systemd-run',
       '--unit=toss-run-shop-pr-1.service',
       '--wait',
-      '--pipe',
       '--collect',
-      '--quiet',
       '--service-type=exec',
       '--uid=toss-shop_pv',
       '--gid=toss-shop_pv',
       `--working-directory=/srv/shop/pr-1/releases/${ID}`,
       '--setenv=HOME=/srv/shop/pr-1/cache',
       `--property=EnvironmentFile=/srv/shop/pr-1/env/${ID}.env`,
-      '--property=NoNewPrivileges=yes',
-      '--property=ProtectSystem=strict',
-      `--property=ReadWritePaths=/srv/shop/pr-1/releases/${ID} /srv/shop/pr-1/preserve /srv/shop/pr-1/cache`,
-      '--property=InaccessiblePaths=-/srv/shop/.toss',
-      '--property=PrivateTmp=yes',
-      '--property=ProtectHome=yes',
-      '--',
-      '/bin/sh',
-      '-c',
-      'npm run build',
+      ...sandboxProperties({
+        app: 'shop',
+        readWritePaths: [
+          `/srv/shop/pr-1/releases/${ID}`,
+          '/srv/shop/pr-1/preserve',
+          '/srv/shop/pr-1/cache',
+        ],
+      }).map((property) => `--property=${property}`),
     ]);
+    // No descriptor of the root session: no --pipe, and the relay's FIFO as the only output.
+    expect(run).not.toContain('--pipe');
+    expect(argv[2]).toContain('StandardOutput=file:$dir/out');
+    expect(run.join(' ')).not.toMatch(/RuntimeMaxSec|MemoryMax|CPUQuota/);
+  });
+
+  it('confines the build with every property of the app unit but its ports', () => {
+    const app = buildUnitTemplate({
+      app: 'shop',
+      environment: 'pr-1',
+      startCommand: 'npm start',
+      ports: [3000, 3001],
+    });
+    const build = deployScriptRunArgv({
+      app: 'shop',
+      environment: 'pr-1',
+      releaseId: ID,
+      command: 'x',
+    })
+      .filter((arg) => arg.startsWith('--property='))
+      .map((arg) => arg.slice('--property='.length));
+    const names = (lines: string[]) => new Set(lines.map((line) => line.split('=')[0]));
+    const appHardening = app
+      .split('\n')
+      .slice(app.split('\n').indexOf('UMask=0027'))
+      .filter((line) => line.includes('=') && !line.startsWith('SocketBind'))
+      .filter((line) => !line.startsWith('WantedBy') && !line.startsWith('ReadWritePaths'));
+    for (const line of appHardening) expect(build).toContain(line);
+    expect(names(build).has('ReadWritePaths')).toBe(true);
+  });
+
+  it.skipIf(spawnSync('systemd-analyze', ['--version']).status !== 0)(
+    'scores no worse than the app unit in systemd-analyze security',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'toss-unit-'));
+      const score = (name: string, text: string) => {
+        const file = join(dir, name);
+        writeFileSync(file, text);
+        const out = spawnSync('systemd-analyze', ['security', '--offline=true', file], {
+          encoding: 'utf8',
+        });
+        return Number(/Overall exposure level for \S+: ([0-9.]+)/.exec(out.stdout)?.[1]);
+      };
+      const app = score(
+        'toss-shop-pr-1@3000.service',
+        buildUnitTemplate({
+          app: 'shop',
+          environment: 'pr-1',
+          startCommand: 'x',
+          ports: [3000, 3001],
+        }),
+      );
+      // The transient unit as systemd-run makes it from the options.
+      const argv = deployScriptRunArgv({
+        app: 'shop',
+        environment: 'pr-1',
+        releaseId: ID,
+        command: 'x',
+      });
+      const build = score(
+        'toss-run-shop-pr-1.service',
+        [
+          '[Service]',
+          'Type=exec',
+          'User=toss-shop_pv',
+          'Group=toss-shop_pv',
+          ...argv.filter((a) => a.startsWith('--property=')).map((a) => a.slice(11)),
+          'ExecStart=/bin/sh -c x',
+          '',
+        ].join('\n'),
+      );
+      console.log(`systemd-analyze security (offline): app ${app}, build ${build}`);
+      expect(app).toBeGreaterThan(0);
+      expect(build).toBeGreaterThan(0);
+      expect(build).toBeLessThanOrEqual(app);
+    },
+  );
+
+  it.each([
+    [
+      { memory: '1G', cpu: '50%', timeoutSec: 600 },
+      ['MemoryMax=1G', 'CPUQuota=50%', 'RuntimeMaxSec=600'],
+    ],
+    [{ timeoutSec: 5 }, ['RuntimeMaxSec=5']],
+  ])('bounds the build by the trusted limits %j', (limits, properties) => {
+    const argv = deployScriptRunArgv({
+      app: 'shop',
+      environment: 'pr-1',
+      releaseId: ID,
+      command: 'x',
+      limits,
+    });
+    for (const property of properties) expect(argv).toContain(`--property=${property}`);
+  });
+
+  it.each([
+    [{ memory: '1G\nExecStartPre=/bin/evil' }],
+    [{ cpu: '50' }],
+    [{ timeoutSec: 0 }],
+    [{ timeoutSec: 1.5 }],
+  ])('refuses the build limit %j', (limits) => {
+    expect(() =>
+      deployScriptRunArgv({
+        app: 'shop',
+        environment: 'pr-1',
+        releaseId: ID,
+        command: 'x',
+        limits,
+      }),
+    ).toThrow(/invalid/);
+  });
+
+  it.each([
+    [
+      BUILD_TIMEOUT_EXIT,
+      `${BUILD_TIMEOUT_MARKER}\n`,
+      600,
+      'deployScript[0] was stopped: it reached its time limit of 600 s',
+      true,
+    ],
+    [BUILD_TIMEOUT_EXIT, '', 600, 'deployScript[0] failed (exit 124)', false],
+    [3, `${BUILD_TIMEOUT_MARKER}\n`, undefined, 'deployScript[0] failed (exit 3)', false],
+    [null, '', undefined, 'deployScript[0] failed (exit signal)', false],
+  ])('explains exit %j with stderr %j', (code, stderr, limit, message, timedOut) => {
+    expect(deployScriptFailure('deployScript[0]', code, stderr, limit)).toEqual({
+      message,
+      timedOut,
+    });
   });
 
   it('runs a dependency as root in the production transient unit', () => {
