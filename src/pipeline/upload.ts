@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import { TossError } from '../errors.js';
 import type { TunnelResult } from '../remote/connection.js';
+import { noFollowCommandLine } from '../server/no-follow.js';
 import { buildRsyncArgv, parseTunnelFrame, tunnelRemoteShell } from '../server/rsync.js';
 import type { Session } from './session.js';
 
@@ -13,6 +14,12 @@ export interface UploadParams {
   releaseDir: string;
   /** the live release, for --link-dest */
   linkDest?: string | undefined;
+  /**
+   * The releases directory both lie in: the remote rsync follows no symlink under it, so a link
+   * a build left in the live release never makes rsync hard-link (and set the mode of) a file
+   * outside it (see no-follow.ts).
+   */
+  confineTo: string;
   excludes: string[];
   /** stops rsync (the upload then fails) */
   signal?: AbortSignal | undefined;
@@ -63,7 +70,8 @@ async function rsyncRelease(session: Session, params: UploadParams): Promise<voi
   await runRsync(
     argv,
     sudo,
-    (command, socket) => session.conn.tunnel(command, socket),
+    (command, socket) =>
+      session.conn.tunnel(noFollowCommandLine(params.confineTo, command, sudo), socket),
     params.signal,
   );
 }

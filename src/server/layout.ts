@@ -20,7 +20,11 @@ export function ensureUsersArgv(app: string): string[] {
   return ['sh', '-c', ENSURE_USERS, 'sh', users.production, users.preview];
 }
 
-// `install -d` also resets mode and owner of a directory that exists, so a re-run converges.
+// `install -d` also resets mode and owner of a directory that exists, so a re-run converges. Only
+// directories the app's processes cannot replace (everything down to preserve/ and cache/
+// themselves) are made by root: what is inside preserve/ the environment's user makes, as that
+// user, so a link the app or its build planted there (`uploads -> /etc`) is followed with the
+// user's rights, never root's.
 const PREPARE = `set -eu
 app_dir=$1 toss_dir=$2 secrets=$3 overrides=$4 env_dir=$5 user=$6
 releases=$7 slots=$8 env_files=$9
@@ -33,9 +37,9 @@ install -d -m 0750 -o root -g "$user" -- "$env_dir"
 install -d -m 0755 -o root -g root -- "$releases" "$slots"
 install -d -m 0700 -o root -g root -- "$env_files"
 install -d -m 0750 -o "$user" -g "$user" -- "$preserve" "$cache"
-for dir in "$@"; do
-  install -d -m 0750 -o "$user" -g "$user" -- "$preserve/$dir"
-done`;
+[ "$#" -eq 0 ] && exit 0
+cd -- "$preserve"
+exec setpriv --reuid="$user" --regid="$user" --clear-groups -- sh -c 'umask 027; mkdir -p -- "$@"' sh "$@"`;
 
 /** Checks a persistentDirs entry again: it becomes a path under preserve/ and the release. */
 export function assertPersistentDir(dir: string): string {
@@ -46,7 +50,7 @@ export function assertPersistentDir(dir: string): string {
   return dir;
 }
 
-/** `a/b` → `a`, `a/b`: every level under preserve/ belongs to the app user. */
+/** `a/b` → `a`, `a/b`: every level under preserve/ (made by the app user). */
 function withParents(dirs: readonly string[]): string[] {
   const all = new Set<string>();
   for (const dir of dirs) {

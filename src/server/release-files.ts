@@ -3,6 +3,7 @@
  * build, sealed, pointed at by a slot and `current`, deleted.
  */
 import { assertPersistentDir } from './layout.js';
+import { noFollowArgv } from './no-follow.js';
 import { assertReleaseId, envPaths } from './paths.js';
 import { envUser } from './users.js';
 
@@ -30,7 +31,7 @@ export function linkPersistentDirsArgv(
   dirs: readonly string[],
 ): string[] {
   const p = envPaths(app, environment);
-  return [
+  return noFollowArgv(p.releasesDir, [
     'sh',
     '-c',
     LINK_PERSISTENT,
@@ -38,13 +39,14 @@ export function linkPersistentDirsArgv(
     p.releaseDir(releaseId),
     p.preserveDir,
     ...dirs.map(assertPersistentDir),
-  ];
+  ]);
 }
 
 /**
  * Before deployScript: the directories become the app user's, so the build can add files
  * (node_modules, dist/); files stay root's, so the build cannot change in place a file that is
- * hard-linked with the live release.
+ * hard-linked with the live release. `-h` and no-follow: a directory swapped for a link is never
+ * followed to what it names.
  */
 export function openReleaseForBuildArgv(
   app: string,
@@ -52,31 +54,42 @@ export function openReleaseForBuildArgv(
   releaseId: string,
 ): string[] {
   const user = envUser(app, environment);
-  return [
+  const p = envPaths(app, environment);
+  return noFollowArgv(p.releasesDir, [
     'find',
-    envPaths(app, environment).releaseDir(releaseId),
+    p.releaseDir(releaseId),
     '-type',
     'd',
     '-exec',
     'chown',
+    '-h',
     `${user}:${user}`,
     '{}',
     '+',
-  ];
+  ]);
 }
 
 // Only what the build added or changed is touched: files hard-linked from the live release are
 // already root's and readable, and rewriting their inodes would cost time on every deploy.
-// One walk of the tree (GNU find's \`,\`): what is not root's becomes root's, what is writable by
-// others or unreadable stops being so.
+// The seal never changes a file it did not create. A file of the build's with other names (a
+// package manager's store in cache/ hard-links its files into node_modules) first becomes a copy
+// of its own, so making it root's leaves the other names alone; then one walk (GNU find's `,`):
+// what is not root's becomes root's (`-h`: a link itself, never what it names), and of the files
+// only the release has, what is writable by others or unreadable stops being so. Root's files
+// with other names (linked from the live release by rsync) are never changed. It runs with no
+// symlink under releases/ followed (no-follow.ts), so no path can lead chown or chmod outside.
 const SEAL = `set -eu
+find "$1" -type f ! -user root -links +1 -exec sh -c '
+  for f; do cp -p -- "$f" "$f.toss-own" && mv -f -- "$f.toss-own" "$f"; done' sh {} +
 find "$1" \\( ! -user root -exec chown -h root:root -- {} + \\) , \\
-  \\( ! -type l \\( -perm /022 -o ! -perm -004 -o \\( -type d ! -perm -001 \\) \\) \\
+  \\( \\( -type d -o -type f -links 1 \\) \\
+  \\( -perm /022 -o ! -perm -004 -o \\( -type d ! -perm -001 \\) \\) \\
   -exec chmod a+rX,go-w -- {} + \\)`;
 
 /** After deployScript: everything root's and readable, so no later build can touch this release. */
 export function sealReleaseArgv(app: string, environment: string, releaseId: string): string[] {
-  return ['sh', '-c', SEAL, 'sh', envPaths(app, environment).releaseDir(releaseId)];
+  const p = envPaths(app, environment);
+  return noFollowArgv(p.releasesDir, ['sh', '-c', SEAL, 'sh', p.releaseDir(releaseId)]);
 }
 
 // A new link beside the old one, renamed over it: readers see the old or the new, never none.

@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import {
+  chownSync,
   existsSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -30,6 +32,7 @@ import {
   sealReleaseArgv,
   switchCurrentArgv,
 } from '../../src/server/release-files.js';
+import { noFollowArgv } from '../../src/server/no-follow.js';
 import { CHANGED, UNCHANGED, writeFileIfChangedArgv } from '../../src/server/write-file.js';
 
 const ID = '20261127T223015Z-3fa9';
@@ -38,6 +41,13 @@ const isRoot = process.getuid?.() === 0;
 
 /** Runs a builder's script with its arguments replaced (paths under a temp dir). */
 function runScript(argv: string[], args: string[], stdin = '') {
+  // Root's work on releases runs with no symlink under releases/ followed (a real mount
+  // namespace, proven by the e2e suite); here the script itself runs.
+  if (argv[0] === 'unshare') {
+    const prefix = noFollowArgv('/srv/shop/pr-1/releases', []);
+    expect(argv.slice(0, prefix.length)).toEqual(prefix);
+    argv = argv.slice(prefix.length);
+  }
   expect(argv.slice(0, 2)).toEqual(['sh', '-c']);
   return spawnSync('sh', ['-c', argv[2] as string, 'sh', ...args], {
     input: stdin,
@@ -112,25 +122,32 @@ describe('layout builders', () => {
 
 describe('release files', () => {
   it('build argv with values as arguments', () => {
-    expect(linkPersistentDirsArgv('shop', 'pr-1', ID, ['uploads']).slice(3)).toEqual([
+    // Each runs with no symlink under the environment's releases/ followed.
+    const noFollow = noFollowArgv('/srv/shop/pr-1/releases', []);
+    const inner = (argv: string[]) => {
+      expect(argv.slice(0, noFollow.length)).toEqual(noFollow);
+      return argv.slice(noFollow.length);
+    };
+    expect(inner(linkPersistentDirsArgv('shop', 'pr-1', ID, ['uploads'])).slice(3)).toEqual([
       'sh',
       `/srv/shop/pr-1/releases/${ID}`,
       '/srv/shop/pr-1/preserve',
       'uploads',
     ]);
     expect(() => linkPersistentDirsArgv('shop', 'pr-1', ID, ['../etc'])).toThrow();
-    expect(openReleaseForBuildArgv('shop', 'pr-1', ID)).toEqual([
+    expect(inner(openReleaseForBuildArgv('shop', 'pr-1', ID))).toEqual([
       'find',
       `/srv/shop/pr-1/releases/${ID}`,
       '-type',
       'd',
       '-exec',
       'chown',
+      '-h',
       'toss-shop_pv:toss-shop_pv',
       '{}',
       '+',
     ]);
-    expect(sealReleaseArgv('shop', 'pr-1', ID).slice(3)).toEqual([
+    expect(inner(sealReleaseArgv('shop', 'pr-1', ID)).slice(3)).toEqual([
       'sh',
       `/srv/shop/pr-1/releases/${ID}`,
     ]);
@@ -227,10 +244,25 @@ describe('release files', () => {
     mkdirSync(join(release, 'dist'));
     writeFileSync(join(release, 'dist', 'a.js'), 'x', { mode: 0o600 });
     writeFileSync(join(release, 'run.sh'), 'x', { mode: 0o770 });
+    // A file of the build's with another name outside (a package store), and one of root's
+    // linked from the live release with a mode the seal would otherwise change.
+    const outside = mkdtempSync(join(tmpdir(), 'toss-store-'));
+    writeFileSync(join(outside, 'pkg.js'), 'store', { mode: 0o600 });
+    chownSync(join(outside, 'pkg.js'), 65534, 65534);
+    linkSync(join(outside, 'pkg.js'), join(release, 'dist', 'pkg.js'));
+    writeFileSync(join(outside, 'secret'), 'root only', { mode: 0o600 });
+    linkSync(join(outside, 'secret'), join(release, 'secret'));
     const r = runScript(sealReleaseArgv('shop', 'pr-1', ID), [release]);
     expect(r.status).toBe(0);
     expect(statSync(join(release, 'dist', 'a.js')).mode & 0o777).toBe(0o644);
     expect(statSync(join(release, 'run.sh')).mode & 0o777).toBe(0o755);
+    // The release's copy is root's and readable; the store's file is as it was.
+    const own = statSync(join(release, 'dist', 'pkg.js'));
+    expect([own.uid, own.mode & 0o777, own.nlink]).toEqual([0, 0o644, 1]);
+    const store = statSync(join(outside, 'pkg.js'));
+    expect([store.uid, store.mode & 0o777, store.nlink]).toEqual([65534, 0o600, 1]);
+    const secret = statSync(join(outside, 'secret'));
+    expect([secret.uid, secret.mode & 0o777, secret.nlink]).toEqual([0, 0o600, 2]);
   });
 });
 
