@@ -111,9 +111,20 @@ const cpu = z
   .regex(CPU, expect(CPU_EXPECTED))
   .describe('CPU limit, systemd CPUQuota= syntax: "50%" is half of one CPU, "200%" two CPUs');
 
+const BUILD_TIMEOUT_EXPECTED = 'a whole number of seconds from 10 to 86400';
+const buildTimeout = z
+  .number(expect(BUILD_TIMEOUT_EXPECTED))
+  .int(expect(BUILD_TIMEOUT_EXPECTED))
+  .min(10, expect(BUILD_TIMEOUT_EXPECTED))
+  .max(86_400, expect(BUILD_TIMEOUT_EXPECTED))
+  .describe(
+    'seconds deployScript may run before it is stopped and the deploy fails (default 1800, previews 900)',
+  );
+
 const limits = {
   memory: memory.optional(),
   cpu: cpu.optional(),
+  buildTimeout: buildTimeout.optional(),
 };
 
 const persistentDir = z
@@ -173,13 +184,18 @@ export const resourcesSchema = z
     {
       ...limits,
       previews: z
-        .strictObject(limits, expect('an object like {"memory": "256M", "cpu": "50%"}'))
+        .strictObject(
+          limits,
+          expect('an object like {"memory": "256M", "cpu": "50%", "buildTimeout": 600}'),
+        )
         .optional()
         .describe('limits for preview environments, instead of the ones above'),
     },
     expect('an object like {"memory": "512M", "cpu": "100%", "previews": {"memory": "256M"}}'),
   )
-  .describe('per-environment limits, written as systemd MemoryMax= and CPUQuota=');
+  .describe(
+    'per-environment limits: systemd MemoryMax= and CPUQuota= of the app and its deployScript, and how long deployScript may run; previews always get the ones production last deployed with',
+  );
 
 export const tossConfigSchema = z
   .strictObject(

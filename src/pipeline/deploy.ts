@@ -1,5 +1,5 @@
 import { validateEnvName } from '../config/env-name.js';
-import { RemoteCommandError, TossError } from '../errors.js';
+import { LockError, RemoteCommandError, TossError } from '../errors.js';
 import { ensureAdminSocket } from '../server/caddy-admin.js';
 import { installCaddyFileArgv } from '../server/caddy-apply.js';
 import { buildSiteFile, ensureImportLine } from '../server/caddy-site.js';
@@ -19,8 +19,15 @@ import {
   startInstanceArgv,
 } from '../server/instances.js';
 import { ensureUsersArgv, prepareEnvironmentArgv } from '../server/layout.js';
+import { withPreemptible } from '../server/lock.js';
 import { checkOrigin, normalizeOrigin } from '../server/origin.js';
 import { CADDYFILE, envPaths } from '../server/paths.js';
+import {
+  environmentLimits,
+  policyFromConfig,
+  policyNotice,
+  trustedConfig,
+} from '../server/policy.js';
 import { portGuardArgv } from '../server/port-owner.js';
 import { choosePorts, listeningPortsArgv, parseListeningPorts } from '../server/ports.js';
 import {
@@ -56,7 +63,9 @@ import {
   previewsByAge,
   recordDependency,
   recordDeploy,
+  recordPolicy,
   recordPruned,
+  setLock,
 } from '../server/state.js';
 import { stopInstanceArgv } from '../server/systemctl.js';
 import { dependencyRunArgv, deployScriptRunArgv } from '../server/systemd-run.js';
@@ -145,6 +154,7 @@ async function uploadEarly(
       releaseDir: paths.stagingDir(stagingId),
       // Unchanged files become hard links to whatever is live (rsync follows the link).
       linkDest: paths.currentLink,
+      confineTo: paths.releasesDir,
       excludes: request.config.exclude,
       signal,
     });
@@ -216,11 +226,17 @@ async function deployLocked(
   early: EarlyUpload,
   sink: EventSink,
 ): Promise<DeployResult> {
-  const { config, actor } = request;
+  const { actor } = request;
+  let state = lock.state;
+  // A preview's limits come from what production recorded, never from its own toss.json.
+  const trusted = trustedConfig(request.config, environment, state.policy);
+  const config = trusted.config;
+  if (trusted.overridden.length > 0) {
+    sink({ type: 'notice', message: policyNotice(config.app, environment, trusted) });
+  }
   const app = config.app;
   const isProduction = environment === 'production';
   const paths = envPaths(app, environment);
-  let state = lock.state;
   const before = state.environments[environment];
   // A branch's preview never replaces an environment state gives to another branch or to none.
   if (
@@ -270,7 +286,9 @@ async function deployLocked(
       const oldest = previews.slice(0, 3).map(([name]) => name);
       throw new TossError(
         `${app} already has ${previews.length} previews (maxPreviews is ${config.maxPreviews}); oldest: ${oldest.join(', ')}`,
-        { hint: `remove some (toss remove ${oldest[0]}) or raise maxPreviews in toss.json` },
+        {
+          hint: `remove some (toss remove ${oldest[0]}), or raise maxPreviews in toss.json and deploy production`,
+        },
       );
     }
   }
@@ -330,6 +348,7 @@ async function deployLocked(
             sourceDir: request.sourceDir,
             releaseDir: paths.stagingDir(stagingId),
             linkDest: before ? paths.releaseDir(before.release) : undefined,
+            confineTo: paths.releasesDir,
             excludes: config.exclude,
           });
         }
@@ -423,15 +442,39 @@ async function deployLocked(
       sink,
       'deploy-script',
       async () => {
-        for (const [index, command] of config.deployScript.entries()) {
-          await runStreaming(
-            session,
-            'deploy-script',
-            deployScriptRunArgv({ app, environment, releaseId, command }),
-            sink,
-            `deployScript[${index}] \`${command}\``,
-          );
+        // A preview's build yields to production: while it runs, a production deploy may take
+        // the lock and stop it (see decideAcquire), so no pull request holds up a hot-fix.
+        const yields = !isProduction;
+        const markYielding = (on: boolean) =>
+          session.updateStateAsHolder((s) => setLock(s, withPreemptible(s.lock!, on)));
+        if (yields) await markYielding(true);
+        try {
+          for (const [index, command] of config.deployScript.entries()) {
+            await runStreaming(
+              session,
+              'deploy-script',
+              deployScriptRunArgv({ app, environment, releaseId, command }),
+              sink,
+              `deployScript[${index}] \`${command}\``,
+            );
+          }
+        } catch (error) {
+          if (
+            yields &&
+            !(await markYielding(false).then(
+              () => true,
+              () => false,
+            ))
+          ) {
+            throw new LockError(
+              `a production deploy took the lock and stopped ${environment}'s build; nothing of ${environment} changed`,
+              { hint: `deploy ${environment} again once production's deploy is done` },
+            );
+          }
+          throw error;
         }
+        // Past the build, the run is short and touches shared state: it no longer yields.
+        if (yields) await markYielding(false);
       },
       () => `${config.deployScript.length} command(s)`,
     );
@@ -445,9 +488,7 @@ async function deployLocked(
           environment,
           startCommand: config.startCommand,
           ports,
-          resources: isProduction
-            ? config.resources
-            : { ...config.resources, ...config.resources?.previews },
+          resources: environmentLimits(config, environment),
         });
         started = true;
         // The template is written (and systemd reloaded) only when it changed.
@@ -588,9 +629,13 @@ async function deployLocked(
           (n) => (n ? `${n} removed` : undefined),
         ),
       ] as const);
-      await lock.finish((s) =>
-        recordPruned(recordDeploy(s, environment, record), environment, pruned),
-      );
+      await lock.finish((s) => {
+        const next = recordPruned(recordDeploy(s, environment, record), environment, pruned);
+        // What previews may do is what production was last deployed with.
+        return isProduction
+          ? recordPolicy(next, policyFromConfig(config, releaseId, new Date()))
+          : next;
+      });
     })();
     [, confirmed] = await settleAll([recording, confirming] as const);
   } catch (error) {

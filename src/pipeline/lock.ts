@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { PRODUCTION } from '../config/env-name.js';
 import {
   createLock,
   decideAcquire,
@@ -10,6 +11,7 @@ import {
   lockError,
   newLockToken,
 } from '../server/lock.js';
+import { PREVIEW_HEALTH_TIMEOUT } from '../server/policy.js';
 import { clearLock, emptyState, type State, setLock } from '../server/state.js';
 import { stopRunUnitArgv } from '../server/systemctl.js';
 import type { EventSink } from './events.js';
@@ -19,6 +21,11 @@ import type { Session } from './session.js';
 import { step } from './step.js';
 
 const POLL_MS = 2_000;
+/**
+ * How long a production deploy waits for a preview that holds the lock past its build: start,
+ * health check (a preview's is at most PREVIEW_HEALTH_TIMEOUT, see policy.ts) and route.
+ */
+export const PREVIEW_HOLD_SECONDS = PREVIEW_HEALTH_TIMEOUT + 30;
 
 export interface LockRequest {
   environment: string;
@@ -90,7 +97,13 @@ export async function acquireLock(
           ? { ...existing, origin: request.origin }
           : existing;
       const now = new Date();
-      const decision = decideAcquire(state.lock, { token, machine, now, isPidAlive });
+      const decision = decideAcquire(state.lock, {
+        token,
+        environment: request.environment,
+        machine,
+        now,
+        isPidAlive,
+      });
       if (decision === 're-enter') {
         outcome = { kind: 'held' };
         return setLock(state, heartbeat(state.lock!, now));
@@ -120,22 +133,24 @@ export async function acquireLock(
     const result = outcome as Outcome;
     if (result.kind === 'wait') {
       const waited = (Date.now() - started) / 1000;
-      if (waited >= request.lockWaitSeconds) {
+      // Production waits out a preview's last steps (bounded: see PREVIEW_HOLD_SECONDS) rather
+      // than fail because of it; a preview's build it does not wait for (it stops it).
+      const limit =
+        request.environment === PRODUCTION && result.lock.environment !== PRODUCTION
+          ? Math.max(request.lockWaitSeconds, PREVIEW_HOLD_SECONDS)
+          : request.lockWaitSeconds;
+      if (waited >= limit) {
         // Without --lock-wait nothing was waited for, however long the round trips took.
-        throw lockError(
-          result.lock,
-          new Date(),
-          request.lockWaitSeconds > 0 ? Math.floor(waited) : 0,
-        );
+        throw lockError(result.lock, new Date(), limit > 0 ? Math.floor(waited) : 0);
       }
       if (!announced) {
         sink({
           type: 'notice',
-          message: `waiting up to ${request.lockWaitSeconds} s for the lock: ${describe(result.lock)}`,
+          message: `waiting up to ${limit} s for the lock: ${describe(result.lock)}`,
         });
         announced = true;
       }
-      await sleep(Math.min(POLL_MS, (request.lockWaitSeconds - waited) * 1000 + 50));
+      await sleep(Math.min(POLL_MS, (limit - waited) * 1000 + 50));
       continue;
     }
     if (result.kind === 'broke') {

@@ -4,12 +4,14 @@
  * record it — steps 9–11 of a deploy, without an upload or a build.
  */
 import { validateEnvName } from '../config/env-name.js';
+import type { TossConfig } from '../config/schema.js';
 import { TossError } from '../errors.js';
 import { installCaddyFileArgv } from '../server/caddy-apply.js';
 import { buildSiteFile } from '../server/caddy-site.js';
 import { parseEnvFile, tossVariables } from '../server/env-file.js';
 import { retireInstanceArgv, routedPort, startInstanceArgv } from '../server/instances.js';
 import { envPaths } from '../server/paths.js';
+import { environmentLimits, trustedConfig } from '../server/policy.js';
 import { portGuardArgv } from '../server/port-owner.js';
 import { pointSlotArgv, switchCurrentArgv } from '../server/release-files.js';
 import { listReleasesArgv, parseReleaseList } from '../server/releases.js';
@@ -98,7 +100,6 @@ export async function rollback(request: RollbackRequest, sink: EventSink): Promi
   const { config } = request;
   const app = config.app;
   const environment = validateEnvName(request.environment, 'environment');
-  const urlFor = await urlResolver(config, request.login);
   const session = await step(
     sink,
     'connect',
@@ -114,7 +115,10 @@ export async function rollback(request: RollbackRequest, sink: EventSink): Promi
     }
     const lock = await lockForRequest(session, request, environment, sink);
     try {
-      return await rollbackLocked(session, request, environment, urlFor(environment), sink);
+      // A preview comes back with the limits production recorded, like any preview deploy.
+      const trusted = trustedConfig(config, environment, lock.state.policy).config;
+      const url = (await urlResolver(trusted, request.login))(environment);
+      return await rollbackLocked(session, request, trusted, environment, url, sink);
     } finally {
       await lock.release();
     }
@@ -126,11 +130,11 @@ export async function rollback(request: RollbackRequest, sink: EventSink): Promi
 async function rollbackLocked(
   session: Session,
   request: RollbackRequest,
+  config: TossConfig,
   environment: string,
   url: string | null,
   sink: EventSink,
 ): Promise<RollbackResult> {
-  const { config } = request;
   const app = config.app;
   const paths = envPaths(app, environment);
   // Read again under the lock: a deploy may have finished while we waited.
@@ -186,10 +190,7 @@ async function rollbackLocked(
           environment,
           startCommand: config.startCommand,
           ports: env.ports,
-          resources:
-            environment === 'production'
-              ? config.resources
-              : { ...config.resources, ...config.resources?.previews },
+          resources: environmentLimits(config, environment),
         });
         const written = await session.guarded(
           writeFileIfChangedArgv({ path: paths.unitTemplateFile, mode: 0o644 }),

@@ -34,6 +34,11 @@ export const lockSchema = z.object({
   /** who deploys: a GitHub actor or a local user */
   by: z.string(),
   runUrl: z.string().optional(),
+  /**
+   * Set while a non-production run builds (deployScript): a production deploy may then take the
+   * lock at once and stop the build, so a pull request's build never holds up a hot-fix.
+   */
+  preemptible: z.boolean().optional(),
 });
 
 export type Lock = z.infer<typeof lockSchema>;
@@ -93,6 +98,14 @@ export function createLock(params: CreateLockParams): Lock {
   return lockSchema.parse(lock);
 }
 
+/** The same lock, marked as yielding to production (or not any more). */
+export function withPreemptible(lock: Lock, preemptible: boolean): Lock {
+  const next = { ...lock };
+  if (preemptible) next.preemptible = true;
+  else delete next.preemptible;
+  return next;
+}
+
 /** The same lock with a fresh heartbeat. */
 export function heartbeat(lock: Lock, now: Date): Lock {
   return { ...lock, heartbeatAt: now.toISOString() };
@@ -127,6 +140,8 @@ export type AcquireDecision = 'take' | 're-enter' | { break: string } | { wait: 
 
 export interface AcquireContext {
   token: string;
+  /** the environment the lock is wanted for */
+  environment?: string | undefined;
   /** this machine's machineIdentity */
   machine: string;
   now: Date;
@@ -142,6 +157,11 @@ export function decideAcquire(lock: Lock | null | undefined, ctx: AcquireContext
     const at = lock.heartbeatAt ?? lock.startedAt;
     return {
       break: `breaking a stale lock (${since} ${humanizeDuration(ctx.now.getTime() - Date.parse(at))} ago): ${holder}`,
+    };
+  }
+  if (ctx.environment === 'production' && lock.environment !== 'production' && lock.preemptible) {
+    return {
+      break: `stopping ${lock.environment}'s build to deploy production first (deploy ${lock.environment} again afterwards): ${holder}`,
     };
   }
   if (isDeadProcessLock(lock, ctx.machine, ctx.isPidAlive)) {

@@ -7,6 +7,7 @@ import { ENV_NAME_MAX_LENGTH, ENV_NAME_PATTERN, PRODUCTION } from '../config/env
 import { TossError } from '../errors.js';
 import { type Lock, lockSchema } from './lock.js';
 import { isReleaseId } from './paths.js';
+import { type Policy, policySchema } from './policy.js';
 
 const port = z.number().int().min(1).max(65535);
 const releaseId = z.string().refine(isReleaseId, 'expected a release id');
@@ -53,6 +54,8 @@ export const stateSchema = z.object({
   environments: z.record(envName, environmentStateSchema),
   dependencies: z.record(z.string(), dependencyStateSchema).default({}),
   lock: lockSchema.nullable().default(null),
+  /** what limits previews, recorded by the last production deploy (policy.ts) */
+  policy: policySchema.optional(),
 });
 
 export type State = z.output<typeof stateSchema>;
@@ -204,6 +207,11 @@ export function releaseLock(state: State, token: string): State {
 }
 
 /** Preview environments, oldest deploy first (for maxPreviews and `toss list`). */
+/** A production deploy's record of the policy its toss.json sets for previews. */
+export function recordPolicy(state: State, policy: Policy): State {
+  return { ...state, policy };
+}
+
 export function previewsByAge(state: State): Array<[string, EnvironmentState]> {
   return Object.entries(state.environments)
     .filter(([name]) => name !== PRODUCTION)

@@ -14,6 +14,7 @@ import {
   lockError,
   lockSchema,
   machineIdentity,
+  withPreemptible,
 } from '../../src/server/lock.js';
 
 const T0 = new Date('2026-11-27T22:00:00Z');
@@ -156,6 +157,26 @@ describe('decideAcquire', () => {
       held,
       ctx({ machine: MACHINE_A, isPidAlive: (pid: number) => pid !== 4242 }),
       { break: `breaking a lock whose process 4242 on runner-7 is gone: ${holder}` },
+    ],
+    [
+      'a preview building, production wants it',
+      withPreemptible(held, true),
+      ctx({ environment: 'production' }),
+      {
+        break: `stopping pr-42's build to deploy production first (deploy pr-42 again afterwards): ${holder}`,
+      },
+    ],
+    [
+      'a preview building, another preview wants it',
+      withPreemptible(held, true),
+      ctx({ environment: 'pr-7' }),
+      { wait: holder },
+    ],
+    [
+      'a preview past its build, production wants it',
+      withPreemptible(withPreemptible(held, true), false),
+      ctx({ environment: 'production' }),
+      { wait: holder },
     ],
     [
       'a pid dead here of another machine with the same host name',

@@ -1,0 +1,135 @@
+/**
+ * What limits the app's previews, taken from trusted configuration only. A preview deploys a
+ * pull request's code, its toss.json included: were its limits read from there, the pull request
+ * would set its own memory, CPU and build time, its preview count, drop previewAuth or pick its
+ * own host names. So every production deploy records the policy part of its toss.json in
+ * state.json, and every other environment takes those fields from that record, whatever its own
+ * toss.json says. A pull request changes the policy by being merged and deployed to production.
+ */
+import { z } from 'zod';
+import { PRODUCTION } from '../config/env-name.js';
+import type { TossConfig } from '../config/schema.js';
+import { BASIC_AUTH_USER, BCRYPT_HASH } from '../config/schema.js';
+
+/** Default build time limits, seconds (toss.json resources.buildTimeout). */
+export const PRODUCTION_BUILD_TIMEOUT = 1800;
+export const PREVIEW_BUILD_TIMEOUT = 900;
+/**
+ * A preview's health check waits at most this long (toss.json healthCheck.timeout is capped):
+ * the lock is held meanwhile, and production waits for it (PREVIEW_HOLD_SECONDS in lock.ts).
+ */
+export const PREVIEW_HEALTH_TIMEOUT = 60;
+
+const limitsSchema = z.object({
+  memory: z.string().optional(),
+  cpu: z.string().optional(),
+  buildTimeout: z.number().int().positive().optional(),
+});
+
+export const policySchema = z.object({
+  /** the production release whose deploy recorded this */
+  release: z.string(),
+  recordedAt: z.iso.datetime(),
+  domain: z.string().optional(),
+  previewDomain: z.string().optional(),
+  previewAuth: z
+    .object({
+      user: z.string().regex(BASIC_AUTH_USER),
+      passwordHash: z.string().regex(BCRYPT_HASH),
+    })
+    .optional(),
+  maxPreviews: z.number().int().min(0),
+  resources: limitsSchema.extend({ previews: limitsSchema.optional() }).optional(),
+});
+
+export type Policy = z.infer<typeof policySchema>;
+
+/** The fields of toss.json a policy holds, in the order notices name them. */
+const FIELDS = [
+  'domain',
+  'previewDomain',
+  'previewAuth',
+  'maxPreviews',
+  'resources',
+  'healthCheck',
+] as const;
+
+/** What a production deploy records. */
+export function policyFromConfig(config: TossConfig, release: string, now: Date): Policy {
+  const policy: Policy = {
+    release,
+    recordedAt: now.toISOString(),
+    maxPreviews: config.maxPreviews,
+  };
+  if (config.domain !== undefined) policy.domain = config.domain;
+  if (config.previewDomain !== undefined) policy.previewDomain = config.previewDomain;
+  if (config.previewAuth !== undefined) policy.previewAuth = { ...config.previewAuth };
+  if (config.resources !== undefined) policy.resources = structuredClone(config.resources);
+  return policy;
+}
+
+export interface TrustedConfig {
+  config: TossConfig;
+  /** the toss.json fields that were replaced by the recorded policy */
+  overridden: string[];
+  /** whether a production deploy had recorded a policy */
+  recorded: boolean;
+}
+
+/**
+ * The configuration an environment deploys with: production's own toss.json as it is; any
+ * other environment's with the policy fields of the last production deploy, or, before any
+ * production deploy, toss's defaults (no other domain than sslip.io names, 20 previews, no
+ * limits) with the preview's own previewAuth kept, since it can only protect the preview.
+ */
+export function trustedConfig(
+  config: TossConfig,
+  environment: string,
+  policy: Policy | undefined,
+): TrustedConfig {
+  if (environment === PRODUCTION) return { config, overridden: [], recorded: policy !== undefined };
+  const trusted: TossConfig = { ...config };
+  delete trusted.domain;
+  delete trusted.previewDomain;
+  delete trusted.resources;
+  trusted.maxPreviews = policy?.maxPreviews ?? 20;
+  if (policy !== undefined) {
+    delete trusted.previewAuth;
+    if (policy.domain !== undefined) trusted.domain = policy.domain;
+    if (policy.previewDomain !== undefined) trusted.previewDomain = policy.previewDomain;
+    if (policy.previewAuth !== undefined) trusted.previewAuth = { ...policy.previewAuth };
+    if (policy.resources !== undefined) trusted.resources = structuredClone(policy.resources);
+  }
+  if (config.healthCheck !== undefined && config.healthCheck.timeout > PREVIEW_HEALTH_TIMEOUT) {
+    trusted.healthCheck = { ...config.healthCheck, timeout: PREVIEW_HEALTH_TIMEOUT };
+  }
+  const overridden = FIELDS.filter(
+    (field) => JSON.stringify(config[field] ?? null) !== JSON.stringify(trusted[field] ?? null),
+  );
+  return { config: trusted, overridden, recorded: policy !== undefined };
+}
+
+/** The notice a door prints when a preview's toss.json asked for other limits than it got. */
+export function policyNotice(app: string, environment: string, trusted: TrustedConfig): string {
+  const fields = trusted.overridden.join(', ');
+  return trusted.recorded
+    ? `${environment} follows the policy of ${app}'s last production deploy, not its own toss.json, for ${fields}: a preview's code cannot set its own limits (deploy the change to production to change them)`
+    : `${environment} uses toss's defaults for ${fields}: no production deploy of ${app} has recorded its policy yet, and a preview's code cannot set its own limits (deploy production first)`;
+}
+
+/** Limits of an environment's app unit and deployScript, from its (trusted) configuration. */
+export function environmentLimits(
+  config: TossConfig,
+  environment: string,
+): { memory?: string; cpu?: string; buildTimeout: number } {
+  const resources = config.resources ?? {};
+  const own = environment === PRODUCTION ? resources : { ...resources, ...resources.previews };
+  const limits: { memory?: string; cpu?: string; buildTimeout: number } = {
+    buildTimeout:
+      own.buildTimeout ??
+      (environment === PRODUCTION ? PRODUCTION_BUILD_TIMEOUT : PREVIEW_BUILD_TIMEOUT),
+  };
+  if (own.memory !== undefined) limits.memory = own.memory;
+  if (own.cpu !== undefined) limits.cpu = own.cpu;
+  return limits;
+}
