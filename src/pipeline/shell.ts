@@ -6,8 +6,9 @@ import { spawn } from 'node:child_process';
 import { validateEnvName } from '../config/env-name.js';
 import { TossError } from '../errors.js';
 import { envPaths } from '../server/paths.js';
-import { enterShellCommand, interactiveSshArgv } from '../server/shell.js';
+import { enterShellCommand, enterUserShellCommand, interactiveSshArgv } from '../server/shell.js';
 import { journalArgv } from '../server/systemctl.js';
+import { envUser } from '../server/users.js';
 import type { Login } from './request.js';
 import { Session } from './session.js';
 import { HOST_KEY_ALIAS, withSshFiles } from './ssh-files.js';
@@ -24,8 +25,21 @@ async function requireEnvironment(session: Session, environment: string): Promis
   }
 }
 
-/** Runs an interactive shell in the environment's live release; resolves with ssh's exit status. */
-export async function openShell(login: Login, app: string, environment: string): Promise<number> {
+export interface ShellOptions {
+  /** a root shell instead of the environment user's */
+  root?: boolean | undefined;
+}
+
+/**
+ * Runs an interactive shell in the environment's live release, as the environment's user (root
+ * with `root`); resolves with ssh's exit status.
+ */
+export async function openShell(
+  login: Login,
+  app: string,
+  environment: string,
+  options: ShellOptions = {},
+): Promise<number> {
   const env = validateEnvName(environment, 'environment');
   const session = await Session.open(login, app);
   let closed = false;
@@ -44,7 +58,13 @@ export async function openShell(login: Login, app: string, environment: string):
         identityFile: files.identityFile,
         knownHostsFile: files.knownHostsFile,
         hostKeyAlias: HOST_KEY_ALIAS,
-        command: enterShellCommand(envPaths(app, env).currentLink, !session.conn.isRoot),
+        command: options.root
+          ? enterShellCommand(envPaths(app, env).currentLink, !session.conn.isRoot)
+          : enterUserShellCommand(
+              envPaths(app, env).currentLink,
+              envUser(app, env),
+              !session.conn.isRoot,
+            ),
       });
       // The interactive ssh is a login of its own: toss's connection is not needed meanwhile.
       await close();

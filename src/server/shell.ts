@@ -12,6 +12,25 @@ export function enterShellCommand(dir: string, sudo: boolean): string {
   return shellJoin(sudo ? ['sudo', '-n', '--', ...argv] : argv);
 }
 
+// Everything in the release may come from a pull request (a planted .git/config runs its
+// core.fsmonitor for whoever types `git status`), so the shell is the environment's own user,
+// with the environment it gets from its passwd entry only (--reset-env): no toss variables,
+// no root's. Its login shell is nologin, so bash (or sh) is named; interactive, not login, and
+// its HOME is /nonexistent, so no profile the build could have written is read. The directory
+// is entered as that user: what it cannot enter, its shell could not use anyway.
+const ENTER_AS_USER = `exec setpriv --reuid="$2" --regid="$2" --init-groups --reset-env -- /bin/sh -c '
+cd -P -- "$1" || exit 1
+if [ -x /bin/bash ]; then exec /bin/bash -i; fi
+exec /bin/sh -i' sh "$1"`;
+
+/** One remote command line: an interactive shell in `dir` as `user` (through sudo for other logins). */
+export function enterUserShellCommand(dir: string, user: string, sudo: boolean): string {
+  if (!/^[a-z_][a-z0-9_-]*$/.test(user))
+    throw new TossError(`invalid user name ${JSON.stringify(user)}`);
+  const argv = ['sh', '-c', ENTER_AS_USER, 'sh', dir, user];
+  return shellJoin(sudo ? ['sudo', '-n', '--', ...argv] : argv);
+}
+
 export interface InteractiveSshParams {
   user: string;
   host: string;

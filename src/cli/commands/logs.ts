@@ -52,26 +52,43 @@ export function registerSsh(program: Command): void {
     program
       .command('ssh')
       .description("open a shell on the server in the environment's live release directory")
-      .argument('<environment>', 'environment name'),
+      .argument('<environment>', 'environment name')
+      .option('--root', "a root shell instead of the environment user's (prints a warning)"),
   )
     .addHelpText(
       'after',
       `
-Uses the system ssh with the host key toss verified (StrictHostKeyChecking=yes, no ~/.ssh/config),
-as root (through sudo -n for other users).
+Uses the system ssh with the host key toss verified (StrictHostKeyChecking=yes, no ~/.ssh/config).
+The shell runs as the environment's own user (the one its app and deployScript run as), without
+the environment's variables: the release holds what its build wrote, and a tool run there as root
+(git reads .git/config, npm reads .npmrc) could run that build's code as root. --root opens a
+root shell there all the same (through sudo -n for other logins).
 
 Examples:
   toss ssh production
-  toss ssh pr-42`,
+  toss ssh pr-42
+  toss ssh production --root`,
     )
-    .action(async (environment: string, options: { config: string; identity?: string }) => {
-      const context = await loadContext(options);
-      const code = await openShell(context.login, context.config.app, environment);
-      // 255 is ssh's own failure; any other status is the remote shell's last command.
-      if (code === 255) {
-        throw new TossError('ssh could not open the session (exit 255); see its message above', {
-          hint: 'check that the system ssh can reach the server (toss list works over the same key)',
+    .action(
+      async (
+        environment: string,
+        options: { config: string; identity?: string; root?: boolean },
+      ) => {
+        const context = await loadContext(options);
+        if (options.root) {
+          process.stderr.write(
+            "warning: a root shell in a release directory: its files come from the environment's build; do not run git, npm or other tools that read configuration from it\n",
+          );
+        }
+        const code = await openShell(context.login, context.config.app, environment, {
+          root: Boolean(options.root),
         });
-      }
-    });
+        // 255 is ssh's own failure; any other status is the remote shell's last command.
+        if (code === 255) {
+          throw new TossError('ssh could not open the session (exit 255); see its message above', {
+            hint: 'check that the system ssh can reach the server (toss list works over the same key)',
+          });
+        }
+      },
+    );
 }
