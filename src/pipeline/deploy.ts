@@ -68,7 +68,11 @@ import {
   setLock,
 } from '../server/state.js';
 import { stopInstanceArgv } from '../server/systemctl.js';
-import { dependencyRunArgv, deployScriptRunArgv } from '../server/systemd-run.js';
+import {
+  dependencyRunArgv,
+  deployScriptFailure,
+  deployScriptRunArgv,
+} from '../server/systemd-run.js';
 import { buildUnitTemplate } from '../server/systemd-unit.js';
 import { writeFileIfChangedArgv } from '../server/write-file.js';
 import { applyCaddyChange } from './caddy-errors.js';
@@ -448,33 +452,46 @@ async function deployLocked(
         const markYielding = (on: boolean) =>
           session.updateStateAsHolder((s) => setLock(s, withPreemptible(s.lock!, on)));
         if (yields) await markYielding(true);
+        // The limits are the trusted configuration's; the time limit bounds the whole script.
+        const { buildTimeout, memory, cpu } = environmentLimits(config, environment);
+        const deadline = performance.now() + buildTimeout * 1000;
+        let failure: unknown;
         try {
           for (const [index, command] of config.deployScript.entries()) {
+            const timeoutSec = Math.max(1, Math.ceil((deadline - performance.now()) / 1000));
             await runStreaming(
               session,
               'deploy-script',
-              deployScriptRunArgv({ app, environment, releaseId, command }),
+              deployScriptRunArgv({
+                app,
+                environment,
+                releaseId,
+                command,
+                limits: { memory, cpu, timeoutSec },
+              }),
               sink,
               `deployScript[${index}] \`${command}\``,
+              buildTimeout,
             );
           }
         } catch (error) {
-          if (
-            yields &&
-            !(await markYielding(false).then(
-              () => true,
-              () => false,
-            ))
-          ) {
+          failure = error;
+        }
+        // Past the build, the run is short and touches shared state: it no longer yields. A
+        // build stopped for production may even look finished (SIGTERM ends `sleep` cleanly).
+        if (yields) {
+          const held = await markYielding(false).then(
+            () => true,
+            (error: unknown) => (error instanceof LockError ? false : Promise.reject(error)),
+          );
+          if (!held) {
             throw new LockError(
               `a production deploy took the lock and stopped ${environment}'s build; nothing of ${environment} changed`,
               { hint: `deploy ${environment} again once production's deploy is done` },
             );
           }
-          throw error;
         }
-        // Past the build, the run is short and touches shared state: it no longer yields.
-        if (yields) await markYielding(false);
+        if (failure !== undefined) throw failure;
       },
       () => `${config.deployScript.length} command(s)`,
     );
@@ -697,6 +714,7 @@ async function runStreaming(
   argv: string[],
   sink: EventSink,
   label: string,
+  timeoutSec?: number,
 ): Promise<void> {
   const out = lineSplitter((line) => sink({ type: 'output', step: stepName, line }));
   const tail: string[] = [];
@@ -704,19 +722,27 @@ async function runStreaming(
     tail.push(line);
     if (tail.length > 40) tail.shift();
   });
+  let stderr = '';
   const onData = (chunk: Buffer) => {
     out.push(chunk);
     collect.push(chunk);
   };
-  const result = await session.guardedStart(argv, { onStdout: onData, onStderr: onData });
+  const onStderr = (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+    onData(chunk);
+  };
+  const result = await session.guardedStart(argv, { onStdout: onData, onStderr });
   out.flush();
   collect.flush();
   if (result.code !== 0) {
+    const failure = deployScriptFailure(label, result.code, stderr, timeoutSec);
     // The transient unit may never have started: then the command is not to blame.
-    await assertSystemdUsable(session);
+    if (!failure.timedOut) await assertSystemdUsable(session);
     throw new RemoteCommandError(label, result.code, tail.join('\n'), {
-      message: `${label} failed (exit ${result.code ?? 'signal'}); nothing live was touched${tail.length ? `:\n${tail.join('\n')}` : ''}`,
-      hint: 'fix the command in toss.json deployScript (or the code it builds), then deploy again',
+      message: `${failure.message}; nothing live was touched${tail.length ? `:\n${tail.join('\n')}` : ''}`,
+      hint: failure.timedOut
+        ? 'make the build faster, or raise resources.buildTimeout (resources.previews.buildTimeout for previews) in toss.json and deploy production'
+        : 'fix the command in toss.json deployScript (or the code it builds), then deploy again',
     });
   }
 }

@@ -24,7 +24,8 @@ export function ensureUsersArgv(app: string): string[] {
 // directories the app's processes cannot replace (everything down to preserve/ and cache/
 // themselves) are made by root: what is inside preserve/ the environment's user makes, as that
 // user, so a link the app or its build planted there (`uploads -> /etc`) is followed with the
-// user's rights, never root's.
+// user's rights, never root's. One the user cannot make (its own link leads where it may not go)
+// is the app's business: it is said and left as it is.
 const PREPARE = `set -eu
 app_dir=$1 toss_dir=$2 secrets=$3 overrides=$4 env_dir=$5 user=$6
 releases=$7 slots=$8 env_files=$9
@@ -39,7 +40,11 @@ install -d -m 0700 -o root -g root -- "$env_files"
 install -d -m 0750 -o "$user" -g "$user" -- "$preserve" "$cache"
 [ "$#" -eq 0 ] && exit 0
 cd -- "$preserve"
-exec setpriv --reuid="$user" --regid="$user" --clear-groups -- sh -c 'umask 027; mkdir -p -- "$@"' sh "$@"`;
+exec setpriv --reuid="$user" --regid="$user" --clear-groups -- sh -c 'umask 027
+for dir in "$@"; do
+  mkdir -p -- "$dir" 2>/dev/null ||
+    echo "toss: preserve/$dir is no directory the app can use (a link it made?); left as it is" >&2
+done' sh "$@"`;
 
 /** Checks a persistentDirs entry again: it becomes a path under preserve/ and the release. */
 export function assertPersistentDir(dir: string): string {
