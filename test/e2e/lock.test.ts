@@ -188,8 +188,10 @@ describe('the deploy lock against a real server', () => {
 
   it('refuses a fresh lock of another live holder without --lock-wait', async () => {
     const before = await readState();
+    // Another production deploy: a preview's holder would be waited for up to 90 s (or, while it
+    // builds, preempted; see isolation-hostile-preview.test.ts).
     const lock = {
-      environment: 'pr-9',
+      environment: 'production',
       token: TOKEN_A,
       host: 'ci-runner-7',
       pid: 4242,
@@ -202,7 +204,7 @@ describe('the deploy lock against a real server', () => {
     const run = await deploy();
     expect(run.code, run.output).toBe(1);
     expect(run.stderr).toContain(
-      'another deploy holds the lock: dave on ci-runner-7 (pid 4242), deploying pr-9, started',
+      'another deploy holds the lock: dave on ci-runner-7 (pid 4242), deploying production, started',
     );
     expect(run.stderr).toContain('run https://github.com/octo/locky/actions/runs/42');
     const after = await readState();
