@@ -89,7 +89,6 @@ function deployPreview(sha: string): Promise<ActionRun> {
       'lock-wait': '60',
       secrets: `INPUT_SECRET=${INPUT}\n`,
     },
-    entry: 'source',
   });
 }
 
