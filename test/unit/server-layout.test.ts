@@ -22,6 +22,7 @@ import {
   prepareEnvironmentArgv,
   removeEnvironmentArgv,
 } from '../../src/server/layout.js';
+import { noFollowArgv } from '../../src/server/no-follow.js';
 import {
   adoptStagingArgv,
   linkPersistentDirsArgv,
@@ -32,7 +33,6 @@ import {
   sealReleaseArgv,
   switchCurrentArgv,
 } from '../../src/server/release-files.js';
-import { noFollowArgv } from '../../src/server/no-follow.js';
 import { CHANGED, UNCHANGED, writeFileIfChangedArgv } from '../../src/server/write-file.js';
 
 const ID = '20261127T223015Z-3fa9';
