@@ -9,6 +9,7 @@ import { hostNameFor } from '../server/hostnames.js';
 import { type Inventory, inventoryArgv, parseInventory } from '../server/inventory.js';
 import { describeLock, isDeadProcessLock, isLockStale, type Lock } from '../server/lock.js';
 import { envPaths } from '../server/paths.js';
+import { type Policy, trustedConfig } from '../server/policy.js';
 import {
   type ForeignListener,
   foreignListenersArgv,
@@ -150,16 +151,18 @@ export function isAbandonedLock(lock: Lock, now: Date, thisMachine: string): str
 export async function urlResolver(
   config: TossConfig,
   login: Login,
-): Promise<(environment: string) => string | null> {
+): Promise<(environment: string, policy?: Policy) => string | null> {
   const serverIp = await serverAddress(login.host);
   const scheme = config.tls === 'off' ? 'http' : 'https';
-  return (environment) => {
+  return (environment, policy) => {
     try {
+      // A preview's names are the ones production recorded (policy.ts), as its deploy used.
+      const names = trustedConfig(config, environment, policy).config;
       const hostName = hostNameFor({
         app: config.app,
         environment,
-        domain: config.domain,
-        previewDomain: config.previewDomain,
+        domain: names.domain,
+        previewDomain: names.previewDomain,
         serverIp,
       });
       return `${scheme}://${hostName}/`;
@@ -223,7 +226,7 @@ export async function listApp(config: TossConfig, login: Login): Promise<AppList
   const session = await Session.open(login, config.app);
   try {
     const { state, inventory } = await snapshot(session);
-    return listingOf(config.app, state, inventory.services, urlFor);
+    return listingOf(config.app, state, inventory.services, (env) => urlFor(env, state?.policy));
   } finally {
     await session.close();
   }
@@ -234,7 +237,9 @@ export async function statusOfApp(config: TossConfig, login: Login): Promise<App
   const session = await Session.open(login, config.app);
   try {
     const { state, registry, inventory, listeners } = await snapshot(session);
-    const listing = listingOf(config.app, state, inventory.services, urlFor);
+    const listing = listingOf(config.app, state, inventory.services, (env) =>
+      urlFor(env, state?.policy),
+    );
     const environments = [];
     for (const env of listing.environments) {
       environments.push({ ...env, overrideKeys: await overrideKeys(session, env.name) });

@@ -117,7 +117,7 @@ export async function rollback(request: RollbackRequest, sink: EventSink): Promi
     try {
       // A preview comes back with the limits production recorded, like any preview deploy.
       const trusted = trustedConfig(config, environment, lock.state.policy).config;
-      const url = (await urlResolver(trusted, request.login))(environment);
+      const url = (await urlResolver(config, request.login))(environment, lock.state.policy);
       return await rollbackLocked(session, request, trusted, environment, url, sink);
     } finally {
       await lock.release();

@@ -13,7 +13,7 @@
  *
  * The build's sandbox itself (/dev/shm, namespaces, /proc) is isolation-build-sandbox.test.ts.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootHosts } from './harness/index.js';
@@ -62,6 +62,7 @@ const WATCHED = [
   `/srv/${APP}`,
   `/srv/${APP}/.toss`,
   `/srv/${APP}/.toss/state.json`,
+  `/srv/${APP}/.toss/secrets/production.env`,
   `/srv/${APP}/production`,
   `/srv/${APP}/production/preserve`,
   `/srv/${APP}/production/preserve/data`,
@@ -100,7 +101,7 @@ ln -sfn /etc/shadow "$HOME/shadow"
 echo store > "$HOME/store.js"
 ln -f "$HOME/store.js" store.js 2>/dev/null && say LINKED its store
 ln /etc/shadow shadow-link 2>/dev/null && say LINKED /etc/shadow
-for f in ${prodEnvFile} /srv/${APP}/.toss/state.json /srv/${APP}/production/preserve/data/boots.log /etc/shadow; do
+for f in ${prodEnvFile} /srv/${APP}/.toss/secrets/production.env /srv/${APP}/.toss/state.json /srv/${APP}/production/preserve/data/boots.log /etc/shadow; do
   cat "$f" >/dev/null 2>&1 && say READ "$f"
 done
 kill -0 ${prodPid} 2>/dev/null && say SIGNALLED production
@@ -138,6 +139,13 @@ install -d -m 0755 /opt/target
 echo keep > /opt/target/keep`,
   ]);
   prod = await makeApp(host, { app: APP, ...POLICY });
+  // Production's secrets, as users push them: the preview must never read them.
+  const secrets = join(prod.dir, '.env.production');
+  writeFileSync(secrets, 'PROD_SECRET=prod-secret-value-17\n');
+  const pushed = await toss(host, ['secrets', 'push', 'production', '--file', secrets], {
+    cwd: prod.dir,
+  });
+  expect(pushed.code, pushed.output).toBe(0);
   const first = await toss(host, ['deploy', 'production'], { cwd: prod.dir });
   expect(first.code, first.output).toBe(0);
   pr = await makeApp(host, {
@@ -227,6 +235,7 @@ describe('a preview that plants links for root', () => {
 
     expect(again.code, again.output).toBe(0);
     expect(again.output).not.toMatch(/ATTACK (LINKED|READ|SIGNALLED|KILLED)/);
+    expect(again.output).not.toContain('prod-secret-value-17');
     expect(prodRun.code, prodRun.output).toBe(0);
     expect(result.failed, result.failures.join('\n')).toBe(0);
     expect(result.ok).toBeGreaterThan(0);
