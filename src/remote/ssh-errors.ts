@@ -119,7 +119,8 @@ export function sudoError(
   outputTail: string,
 ): RemoteCommandError | undefined {
   const sudoers = `echo '${username} ALL=(ALL) NOPASSWD:ALL' | sudo tee /etc/sudoers.d/${username}`;
-  if (/sudo: (a password is required|a terminal is required)/.test(outputTail)) {
+  // Not anchored on "sudo:": the tail may begin mid-line.
+  if (/(a password is required|a terminal is required)$/m.test(outputTail)) {
     return new RemoteCommandError(command, exitCode, outputTail, {
       message: `sudo asks ${username}@${host} for a password: toss needs passwordless sudo for ${username}`,
       hint: `allow it on the server (as root): ${sudoers} — or connect as root`,

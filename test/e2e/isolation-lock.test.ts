@@ -103,8 +103,9 @@ describe('lock identity per machine', () => {
 
   it('never breaks a live lock of another machine with this host name, its pid dead here', async () => {
     const pid = await deadPid();
+    // Another production deploy (a preview's lock would be waited for, up to 90 s).
     const lock = {
-      environment: 'pr-7',
+      environment: 'production',
       token: TOKEN_A,
       host: hostname(),
       machine: OTHER_MACHINE,
@@ -117,7 +118,7 @@ describe('lock identity per machine', () => {
     const refused = await run(['deploy', 'production']);
     expect(refused.code, refused.output).toBe(1);
     expect(refused.stderr).toContain(
-      `another deploy holds the lock: runner-b on ${hostname()} (pid ${pid}), deploying pr-7`,
+      `another deploy holds the lock: runner-b on ${hostname()} (pid ${pid}), deploying production`,
     );
     expect(refused.output).not.toContain('breaking');
     // Nor does `toss lock release` take it for abandoned.

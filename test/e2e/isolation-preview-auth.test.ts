@@ -96,6 +96,9 @@ describe('previewAuth from a preview’s toss.json', () => {
     expect(caddyHash).toMatch(/^\$2a\$14\$/);
     app.configure({ previewAuth: { user: 'team', passwordHash: caddyHash } });
     try {
+      // previewAuth is policy: previews get what production's deploy recorded.
+      const recorded = await toss(host, ['deploy', 'production'], { cwd: app.dir });
+      expect(recorded.code, recorded.output).toBe(0);
       const run = await toss(host, ['deploy', 'pr-1'], { cwd: app.dir });
       expect(run.code, run.output).toBe(0);
       const name = sslipName(host, APP, 'pr-1');
