@@ -59,6 +59,24 @@ export function renderLock(lock: LockStatus | null, app: string): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** One line: what previews get, from production's recorded policy. */
+function renderPreviewPolicy(policy: AppStatus['previewPolicy']): string {
+  if (policy === null)
+    return "toss's defaults until production is deployed (it records the policy)";
+  const limits = [
+    policy.memory === null ? undefined : `memory ${policy.memory}`,
+    policy.cpu === null ? undefined : `cpu ${policy.cpu}`,
+    `build ≤ ${policy.buildTimeout} s`,
+  ].filter((x) => x !== undefined);
+  return [
+    `at most ${policy.maxPreviews}`,
+    policy.previewDomain === null ? 'sslip.io names' : `under ${policy.previewDomain}`,
+    policy.authUser === null ? 'no basic auth' : `basic auth (${policy.authUser})`,
+    limits.join(', '),
+    `(recorded by production ${policy.recordedBy})`,
+  ].join('; ');
+}
+
 export function renderStatus(status: AppStatus, now = new Date()): string {
   const c = status.config;
   const out: string[] = [
@@ -68,7 +86,8 @@ export function renderStatus(status: AppStatus, now = new Date()): string {
     `domain:     ${c.domain ?? '(sslip.io names)'}${c.previewDomain ? `, previews under ${c.previewDomain}` : ''}, tls ${c.tls}`,
     `start:      ${c.startCommand}`,
     `build:      ${c.deployScript.join(' && ') || '-'}`,
-    `keep:       ${c.keepReleases} releases, at most ${c.maxPreviews} previews`,
+    `keep:       ${c.keepReleases} releases`,
+    `previews:   ${renderPreviewPolicy(status.previewPolicy)}`,
     '',
     renderListing(status.environments, now),
     '',

@@ -9,7 +9,7 @@ import { hostNameFor } from '../server/hostnames.js';
 import { type Inventory, inventoryArgv, parseInventory } from '../server/inventory.js';
 import { describeLock, isDeadProcessLock, isLockStale, type Lock } from '../server/lock.js';
 import { envPaths } from '../server/paths.js';
-import { type Policy, trustedConfig } from '../server/policy.js';
+import { environmentLimits, type Policy, trustedConfig } from '../server/policy.js';
 import {
   type ForeignListener,
   foreignListenersArgv,
@@ -78,6 +78,20 @@ export interface AppStatus {
     maxPreviews: number;
     persistentDirs: string[];
   };
+  /**
+   * What previews get (policy.ts): recorded by the last production deploy, whatever the local
+   * toss.json says; null before any production deploy (previews get toss's defaults then).
+   */
+  previewPolicy: {
+    recordedBy: string;
+    recordedAt: string;
+    previewDomain: string | null;
+    authUser: string | null;
+    maxPreviews: number;
+    memory: string | null;
+    cpu: string | null;
+    buildTimeout: number;
+  } | null;
   environments: Array<EnvironmentListing & { overrideKeys: string[] }>;
   lock: LockStatus | null;
   dependencies: Array<{
@@ -89,6 +103,23 @@ export interface AppStatus {
   /** number of keys in each base secrets file; null when it does not exist */
   secrets: { production: number | null; preview: number | null };
   warnings: StatusWarning[];
+}
+
+/** The recorded policy as `toss status` shows it (never the password hash). */
+export function previewPolicyOf(policy: Policy | undefined): AppStatus['previewPolicy'] {
+  if (policy === undefined) return null;
+  const limits = environmentLimits({ resources: policy.resources }, 'preview');
+  return {
+    recordedBy: policy.release,
+    recordedAt: policy.recordedAt,
+    previewDomain:
+      policy.previewDomain ?? (policy.domain === undefined ? null : `preview.${policy.domain}`),
+    authUser: policy.previewAuth?.user ?? null,
+    maxPreviews: policy.maxPreviews,
+    memory: limits.memory ?? null,
+    cpu: limits.cpu ?? null,
+    buildTimeout: limits.buildTimeout,
+  };
 }
 
 /** The environments of the state, production first, with their live instance's state. */
@@ -264,6 +295,7 @@ export async function statusOfApp(config: TossConfig, login: Login): Promise<App
         maxPreviews: config.maxPreviews,
         persistentDirs: config.persistentDirs,
       },
+      previewPolicy: previewPolicyOf(state?.policy),
       environments,
       lock: lockStatusOf(state?.lock, new Date()),
       dependencies: [...names].sort().map((name) => {

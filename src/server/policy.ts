@@ -119,7 +119,7 @@ export function policyNotice(app: string, environment: string, trusted: TrustedC
 
 /** Limits of an environment's app unit and deployScript, from its (trusted) configuration. */
 export function environmentLimits(
-  config: TossConfig,
+  config: Pick<TossConfig, 'resources'>,
   environment: string,
 ): { memory?: string; cpu?: string; buildTimeout: number } {
   const resources = config.resources ?? {};

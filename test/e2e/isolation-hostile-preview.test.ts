@@ -205,6 +205,25 @@ describe('a preview that asks for its own policy', () => {
     expect(site).toContain('pr-1.preview.victim.test');
     expect(site).not.toContain('evil.test');
     expect(site).toContain(HASH);
+    // `toss status` from the pull request's checkout says what previews get, not what it asks.
+    const status = await toss(host, ['status', '--json'], { cwd: pr.dir });
+    expect(status.code, status.output).toBe(0);
+    const json = JSON.parse(status.stdout);
+    expect(json.previewPolicy).toMatchObject({
+      maxPreviews: 2,
+      authUser: 'team',
+      previewDomain: 'preview.victim.test',
+      memory: '256M',
+      cpu: '50%',
+      buildTimeout: 20,
+    });
+    expect(JSON.stringify(json)).not.toContain(HASH);
+    const pr1 = json.environments.find((e: { name: string }) => e.name === 'pr-1');
+    expect(pr1.url).toBe('https://pr-1.preview.victim.test/');
+    const text = await toss(host, ['status'], { cwd: pr.dir });
+    expect(text.stdout).toMatch(
+      /previews: +at most 2; under preview\.victim\.test; basic auth \(team\); memory 256M, cpu 50%, build ≤ 20 s/,
+    );
     console.log(
       `ISOLATION | preview toss.json asks for infinity, 50 previews, no auth, evil.test | got ${show.trim().replace(/\n/g, ', ')}, pr-1.preview.victim.test behind basic auth`,
     );
