@@ -115,6 +115,8 @@ export async function deploy(request: DeployRequest, sink: EventSink): Promise<D
     const early = uploadEarly(session, request, environment, stagingId, abort.signal);
     const lock = await lockForRequest(session, request, environment, sink, {
       origin,
+      // A preview yields to production until its build is done.
+      preemptible: environment !== 'production',
       // A repository with another origin never takes the lock, let alone deploys.
       verify: (state) => checkOrigin(config.app, state.origin, origin),
     }).catch(async (error: unknown) => {
@@ -129,6 +131,8 @@ export async function deploy(request: DeployRequest, sink: EventSink): Promise<D
     try {
       const upload = { id: stagingId, started: uploadStarted, early };
       return await deployLocked(session, request, environment, origin, lock, upload, sink);
+    } catch (error) {
+      throw (await preempted(session, environment, lock.token, error)) ?? error;
     } finally {
       // After a failed step; a deploy that went through released the lock with its record.
       await lock.release();
@@ -136,6 +140,28 @@ export async function deploy(request: DeployRequest, sink: EventSink): Promise<D
   } finally {
     await session.close();
   }
+}
+
+/**
+ * A preview deploy's lost lock, when a production deploy took it (before the preview's build
+ * was done, the only time it may): said as such.
+ */
+async function preempted(
+  session: Session,
+  environment: string,
+  token: string,
+  error: unknown,
+): Promise<LockError | undefined> {
+  if (!(error instanceof LockError) || environment === 'production') return undefined;
+  const holder = await session.readState().then(
+    (state) => state?.lock,
+    () => undefined,
+  );
+  if (holder?.environment !== 'production' || holder.token === token) return undefined;
+  return new LockError(
+    `a production deploy took the lock and stopped ${environment}'s deploy before its build was done; nothing of ${environment} changed`,
+    { hint: `deploy ${environment} again once production's deploy is done` },
+  );
 }
 
 /**
@@ -446,12 +472,12 @@ async function deployLocked(
       sink,
       'deploy-script',
       async () => {
-        // A preview's build yields to production: while it runs, a production deploy may take
-        // the lock and stop it (see decideAcquire), so no pull request holds up a hot-fix.
+        // A preview yields to production until its build is done: till then a production
+        // deploy may take the lock and stop the build (see decideAcquire and the lock's
+        // `preemptible`), so no pull request holds up a hot-fix.
         const yields = !isProduction;
         const markYielding = (on: boolean) =>
           session.updateStateAsHolder((s) => setLock(s, withPreemptible(s.lock!, on)));
-        if (yields) await markYielding(true);
         // The limits are the trusted configuration's; the time limit bounds the whole script.
         const { buildTimeout, memory, cpu } = environmentLimits(config, environment);
         const deadline = performance.now() + buildTimeout * 1000;

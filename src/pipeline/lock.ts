@@ -39,6 +39,8 @@ export interface LockRequest {
   onLockReleased?: ((token: string) => void) | undefined;
   /** checks state before the lock is taken (origin); throwing leaves everything untouched */
   verify?: ((state: State) => void) | undefined;
+  /** a preview deploy: production may take the lock until the build is done (lock.ts) */
+  preemptible?: boolean | undefined;
 }
 
 export interface HeldLock {
@@ -126,6 +128,7 @@ export async function acquireLock(
           pid: process.pid,
           by: request.actor.by,
           runUrl: request.actor.runUrl,
+          preemptible: request.preemptible,
           now,
         }),
       );
@@ -238,7 +241,7 @@ export function lockForRequest(
   request: TargetRequest,
   environment: string,
   sink: EventSink,
-  checks: Pick<LockRequest, 'origin' | 'verify'> = {},
+  checks: Pick<LockRequest, 'origin' | 'verify' | 'preemptible'> = {},
 ): Promise<HeldLock> {
   return step(
     sink,

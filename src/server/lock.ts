@@ -35,8 +35,10 @@ export const lockSchema = z.object({
   by: z.string(),
   runUrl: z.string().optional(),
   /**
-   * Set while a non-production run builds (deployScript): a production deploy may then take the
-   * lock at once and stop the build, so a pull request's build never holds up a hot-fix.
+   * Set while a preview deploy has not finished its build (deployScript): a production deploy
+   * may then take the lock at once and stop the build, so a pull request's build never holds up
+   * a hot-fix. Until then the preview changed nothing shared that a crash would not also leave
+   * (a claimed name, a staging copy, its own env files).
    */
   preemptible: z.boolean().optional(),
 });
@@ -79,6 +81,8 @@ export interface CreateLockParams {
   pid: number;
   by: string;
   runUrl?: string | undefined;
+  /** a preview deploy's lock, until its build is done (see the schema) */
+  preemptible?: boolean | undefined;
   now: Date;
 }
 
@@ -95,6 +99,7 @@ export function createLock(params: CreateLockParams): Lock {
     by: params.by,
   };
   if (params.runUrl !== undefined) lock.runUrl = params.runUrl;
+  if (params.preemptible) lock.preemptible = true;
   return lockSchema.parse(lock);
 }
 

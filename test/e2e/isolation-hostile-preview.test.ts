@@ -313,10 +313,12 @@ describe("a preview's long build", () => {
     expect(recorded.code, recorded.output).toBe(0);
 
     const preview = startToss(host, ['deploy', 'pr-2'], { cwd: pr.dir });
-    // Wait until the build runs (its lock says it yields).
+    // Wait until the build runs: its unit is active, and the lock says the preview yields.
+    await preview.waitFor('Run deployScript');
     for (let i = 0; ; i++) {
       const lock = (await readStateOn(host, APP)).lock;
-      if (lock?.preemptible) break;
+      const unit = await host.exec(['systemctl', 'is-active', `toss-run-${APP}-pr-2.service`]);
+      if (lock?.preemptible && unit.stdout.trim() === 'active') break;
       if (i > 300) throw new Error(`the preview never started building:\n${preview.output()}`);
       await new Promise((r) => setTimeout(r, 200));
     }

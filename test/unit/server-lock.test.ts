@@ -58,6 +58,14 @@ describe('createLock', () => {
     expect(HEARTBEAT_INTERVAL_MS).toBe(20_000);
   });
 
+  it("marks a preview deploy's lock as yielding to production until its build is done", () => {
+    const preview = createLock({ ...held, machine: MACHINE_A, preemptible: true, now: T0 });
+    expect(preview.preemptible).toBe(true);
+    expect(heartbeat(preview, at(20_000)).preemptible).toBe(true);
+    expect(withPreemptible(preview, false)).not.toHaveProperty('preemptible');
+    expect(createLock({ ...held, machine: MACHINE_A, now: T0 })).not.toHaveProperty('preemptible');
+  });
+
   it('refuses a token that is not hex', () => {
     expect(() => createLock({ ...held, machine: MACHINE_A, token: 'x y', now: T0 })).toThrow();
   });
