@@ -1,4 +1,5 @@
-import { validateEnvName } from '../config/env-name.js';
+import { PRODUCTION, validateEnvName } from '../config/env-name.js';
+import type { TossConfig } from '../config/schema.js';
 import { LockError, RemoteCommandError, TossError } from '../errors.js';
 import { ensureAdminSocket } from '../server/caddy-admin.js';
 import { installCaddyFileArgv } from '../server/caddy-apply.js';
@@ -76,7 +77,7 @@ import {
 import { buildUnitTemplate } from '../server/systemd-unit.js';
 import { writeFileIfChangedArgv } from '../server/write-file.js';
 import { applyCaddyChange } from './caddy-errors.js';
-import type { EventSink } from './events.js';
+import { type EventSink, secretsEvent } from './events.js';
 import { checkInstanceHealth, serverAddress, withPortGuard } from './health.js';
 import { type HeldLock, lockForRequest } from './lock.js';
 import type { DeployRequest, DeployResult } from './request.js';
@@ -340,14 +341,13 @@ async function deployLocked(
 
   const view = await readServer(session, app, environment);
   // Before anything can print what the build or the journal says.
-  sink({
-    type: 'secrets',
-    values: [
-      ...view.secrets.values(),
-      ...view.overrides.values(),
-      ...applyOverrideArgs(new Map(), request.overrides).values(),
-    ].filter((v) => v !== ''),
-  });
+  sink(
+    secretsEvent(
+      view.secrets.values(),
+      view.overrides.values(),
+      applyOverrideArgs(new Map(), request.overrides).values(),
+    ),
+  );
   // A Caddyfile whose admin endpoint toss cannot make private is refused before anything starts.
   if (view.caddyfile !== null) ensureAdminSocket(view.caddyfile);
   // What Caddy routes to now is the live port, whatever state says (a crash may sit between).
@@ -471,54 +471,7 @@ async function deployLocked(
     await step(
       sink,
       'deploy-script',
-      async () => {
-        // A preview yields to production until its build is done: till then a production
-        // deploy may take the lock and stop the build (see decideAcquire and the lock's
-        // `preemptible`), so no pull request holds up a hot-fix.
-        const yields = !isProduction;
-        const markYielding = (on: boolean) =>
-          session.updateStateAsHolder((s) => setLock(s, withPreemptible(s.lock!, on)));
-        // The limits are the trusted configuration's; the time limit bounds the whole script.
-        const { buildTimeout, memory, cpu } = environmentLimits(config, environment);
-        const deadline = performance.now() + buildTimeout * 1000;
-        let failure: unknown;
-        try {
-          for (const [index, command] of config.deployScript.entries()) {
-            const timeoutSec = Math.max(1, Math.ceil((deadline - performance.now()) / 1000));
-            await runStreaming(
-              session,
-              'deploy-script',
-              deployScriptRunArgv({
-                app,
-                environment,
-                releaseId,
-                command,
-                limits: { memory, cpu, timeoutSec },
-              }),
-              sink,
-              `deployScript[${index}] \`${command}\``,
-              buildTimeout,
-            );
-          }
-        } catch (error) {
-          failure = error;
-        }
-        // Past the build, the run is short and touches shared state: it no longer yields. A
-        // build stopped for production may even look finished (SIGTERM ends `sleep` cleanly).
-        if (yields) {
-          const held = await markYielding(false).then(
-            () => true,
-            (error: unknown) => (error instanceof LockError ? false : Promise.reject(error)),
-          );
-          if (!held) {
-            throw new LockError(
-              `a production deploy took the lock and stopped ${environment}'s build; nothing of ${environment} changed`,
-              { hint: `deploy ${environment} again once production's deploy is done` },
-            );
-          }
-        }
-        if (failure !== undefined) throw failure;
-      },
+      () => runBuild(session, config, environment, releaseId, sink),
       () => `${config.deployScript.length} command(s)`,
     );
 
@@ -689,6 +642,62 @@ async function deployLocked(
   }
 
   return { environment, url, release: releaseId, port: newPort, confirmed };
+}
+
+/**
+ * deployScript, command by command, as the environment's user within its trusted limits; the
+ * time limit bounds the whole script. A preview's lock yields to production until this is done
+ * (see decideAcquire); then it stops yielding, and a build production stopped says so.
+ */
+async function runBuild(
+  session: Session,
+  config: TossConfig,
+  environment: string,
+  releaseId: string,
+  sink: EventSink,
+): Promise<void> {
+  const app = config.app;
+  const { buildTimeout, memory, cpu } = environmentLimits(config, environment);
+  const deadline = performance.now() + buildTimeout * 1000;
+  let failure: unknown;
+  try {
+    for (const [index, command] of config.deployScript.entries()) {
+      const timeoutSec = Math.max(1, Math.ceil((deadline - performance.now()) / 1000));
+      await runStreaming(
+        session,
+        'deploy-script',
+        deployScriptRunArgv({
+          app,
+          environment,
+          releaseId,
+          command,
+          limits: { memory, cpu, timeoutSec },
+        }),
+        sink,
+        `deployScript[${index}] \`${command}\``,
+        buildTimeout,
+      );
+    }
+  } catch (error) {
+    failure = error;
+  }
+  // Past the build, the run is short and touches shared state: it no longer yields. A build
+  // stopped for production may even look finished (SIGTERM ends `sleep` cleanly).
+  if (environment !== PRODUCTION) {
+    const held = await session
+      .updateStateAsHolder((s) => setLock(s, withPreemptible(s.lock!, false)))
+      .then(
+        () => true,
+        (error: unknown) => (error instanceof LockError ? false : Promise.reject(error)),
+      );
+    if (!held) {
+      throw new LockError(
+        `a production deploy took the lock and stopped ${environment}'s build; nothing of ${environment} changed`,
+        { hint: `deploy ${environment} again once production's deploy is done` },
+      );
+    }
+  }
+  if (failure !== undefined) throw failure;
 }
 
 /** Every result, once all are done: a failure never leaves another step running unwatched. */

@@ -56,3 +56,11 @@ export type PipelineEvent =
   | { type: 'warning'; message: string };
 
 export type EventSink = (event: PipelineEvent) => void;
+
+/** The `secrets` event for these values (an empty one masks nothing and is left out). */
+export function secretsEvent(...sources: Iterable<string>[]): PipelineEvent {
+  return {
+    type: 'secrets',
+    values: sources.flatMap((values) => [...values]).filter((v) => v !== ''),
+  };
+}

@@ -212,19 +212,19 @@ interface Snapshot {
 }
 
 async function snapshot(session: Session): Promise<Snapshot> {
-  const state = await session.readState();
-  const registry = await session.readRegistry();
+  const [state, registry] = await Promise.all([session.readState(), session.readRegistry()]);
   // An environment whose names another app owns (see foreignNames) has no service of its own:
   // the unit of that name is the other app's, so its state is not asked for.
-  const liveUnits = Object.entries(state?.environments ?? {})
-    .filter(([name]) => foreignNames(registry, session.app, name).length === 0)
-    .map(([name, env]) => envPaths(session.app, name).instanceUnit(env.livePort));
+  const owned = Object.entries(state?.environments ?? {}).filter(
+    ([name]) => foreignNames(registry, session.app, name).length === 0,
+  );
+  const liveUnits = owned.map(([name, env]) =>
+    envPaths(session.app, name).instanceUnit(env.livePort),
+  );
   // Both ports of every environment of this app: whatever else listens there is reported.
-  const portChecks = Object.entries(state?.environments ?? {})
-    .filter(([name]) => foreignNames(registry, session.app, name).length === 0)
-    .flatMap(([name, env]) =>
-      env.ports.map((port) => ({ port, unit: envPaths(session.app, name).instanceUnit(port) })),
-    );
+  const portChecks = owned.flatMap(([name, env]) =>
+    env.ports.map((port) => ({ port, unit: envPaths(session.app, name).instanceUnit(port) })),
+  );
   const [inventoryRun, listenersRun] = await Promise.all([
     session.root(inventoryArgv(session.app, liveUnits)),
     portChecks.length === 0

@@ -116,11 +116,14 @@ async function removeLocked(
       await applyCaddyChange(() => session.guarded(removeCaddyFileArgv(paths.siteFile)));
     }
     await session.guarded(teardownUnitsArgv(app, environment, ports));
-    for (const port of ports) {
-      await session.cleanUpAsHolder([
-        ['systemctl', 'stop', '--', `${drainUnit(app, environment, port)}.timer`],
-      ]);
-    }
+    await session.cleanUpAsHolder(
+      ports.map((port) => [
+        'systemctl',
+        'stop',
+        '--',
+        `${drainUnit(app, environment, port)}.timer`,
+      ]),
+    );
   }
   await session.guarded(removeEnvironmentArgv(app, environment));
   await session.updateRegistry((r) => freeEnvironment(r, app, environment));

@@ -20,7 +20,7 @@ import { daemonReloadArgv, stopInstanceArgv, stopRunUnitArgv } from '../server/s
 import { buildUnitTemplate } from '../server/systemd-unit.js';
 import { CHANGED, writeFileIfChangedArgv } from '../server/write-file.js';
 import { applyCaddyChange } from './caddy-errors.js';
-import type { EventSink } from './events.js';
+import { type EventSink, secretsEvent } from './events.js';
 import { checkInstanceHealth, withPortGuard } from './health.js';
 import { urlResolver } from './inspect.js';
 import { lockForRequest } from './lock.js';
@@ -118,7 +118,10 @@ export async function rollback(request: RollbackRequest, sink: EventSink): Promi
       // A preview comes back with the limits production recorded, like any preview deploy.
       const trusted = trustedConfig(config, environment, lock.state.policy).config;
       const url = (await urlResolver(config, request.login))(environment, lock.state.policy);
-      return await rollbackLocked(session, request, trusted, environment, url, sink);
+      // The lock was taken on the state read then: a deploy that finished meanwhile is in it.
+      const env = lock.state.environments[environment];
+      if (env === undefined) throw new TossError(`${environment} was removed meanwhile`);
+      return await rollbackLocked(session, request, trusted, environment, env, url, sink);
     } finally {
       await lock.release();
     }
@@ -132,25 +135,14 @@ async function rollbackLocked(
   request: RollbackRequest,
   config: TossConfig,
   environment: string,
+  env: EnvironmentState,
   url: string | null,
   sink: EventSink,
 ): Promise<RollbackResult> {
   const app = config.app;
   const paths = envPaths(app, environment);
-  // Read again under the lock: a deploy may have finished while we waited.
-  const env = (await session.readState())?.environments[environment];
-  if (env === undefined) throw new TossError(`${environment} was removed meanwhile`);
   const onDisk = parseReleaseList((await session.root(listReleasesArgv(app, environment))).stdout);
   const target = chooseRollbackTarget(environment, env, keptReleases(env, onDisk), request.release);
-  const envFile = await session.root(['test', '-f', paths.releaseEnvFile(target)], {
-    allowFailure: true,
-  });
-  if (envFile.code !== 0) {
-    throw new TossError(`release ${target} has lost its env file ${paths.releaseEnvFile(target)}`, {
-      hint: `deploy instead (toss deploy ${environment})`,
-    });
-  }
-
   const [siteNow = null, secrets = null, overrides = null, releaseEnv = null] =
     await session.conn.readFilesIfExist([
       paths.siteFile,
@@ -158,19 +150,23 @@ async function rollbackLocked(
       paths.overridesFile,
       paths.releaseEnvFile(target),
     ]);
+  if (releaseEnv === null) {
+    throw new TossError(`release ${target} has lost its env file ${paths.releaseEnvFile(target)}`, {
+      hint: `deploy instead (toss deploy ${environment})`,
+    });
+  }
   // Before the health check can print the journal of an instance started with these values: the
   // secrets as they are now and as the release was given them (toss's own variables are not).
   const own = tossVariables({ app, environment, releaseId: target, port: env.ports[0] });
-  sink({
-    type: 'secrets',
-    values: [
-      ...parseEnvFile(secrets ?? '', paths.secretsFile).values(),
-      ...parseEnvFile(overrides ?? '', paths.overridesFile).values(),
-      ...[...parseEnvFile(releaseEnv ?? '', paths.releaseEnvFile(target))]
+  sink(
+    secretsEvent(
+      parseEnvFile(secrets ?? '', paths.secretsFile).values(),
+      parseEnvFile(overrides ?? '', paths.overridesFile).values(),
+      [...parseEnvFile(releaseEnv, paths.releaseEnvFile(target))]
         .filter(([key]) => !own.has(key))
         .map(([, value]) => value),
-    ].filter((v) => v !== ''),
-  });
+    ),
+  );
   const livePort = routedPort(siteNow) ?? env.livePort;
   const newPort = livePort === env.ports[0] ? env.ports[1] : env.ports[0];
   let started = false;

@@ -128,24 +128,24 @@ export class Session {
   }
 
   /**
-   * Cleanup after a failed step (stop what this run started, remove what it made), one command
-   * after another, each only while this run still holds the lock: once it was broken, the port
-   * this run started on and the environment's units may be the new holder's. Failures of the
-   * commands themselves are ignored; false when the lock was lost and the rest was skipped.
+   * Cleanup after a failed step (stop what this run started, remove what it made): every command,
+   * one after another whatever each exits with, in one round trip, only while this run still holds
+   * the lock: once it was broken, the port this run started on and the environment's units may be
+   * the new holder's. False when the lock was lost and nothing ran.
    */
   async cleanUpAsHolder(argvs: string[][]): Promise<boolean> {
     const token = this.token;
     if (token === undefined) return false;
-    for (const argv of argvs) {
-      const result = await this.guarded(argv, { allowFailure: true });
-      if (
-        result.code === TOKEN_MISMATCH_EXIT &&
-        !isOwnLock((await this.readState())?.lock, token)
-      ) {
-        return false;
-      }
-    }
-    return true;
+    if (argvs.length === 0) return true;
+    const chain =
+      argvs.length === 1
+        ? argvs[0]!
+        : ['sh', '-c', argvs.map((argv) => shellJoin(argv)).join('; ')];
+    const result = await this.guarded(chain, { allowFailure: true });
+    // The last command may exit 76 too: only a lock we no longer hold means nothing ran.
+    return !(
+      result.code === TOKEN_MISMATCH_EXIT && !isOwnLock((await this.readState())?.lock, token)
+    );
   }
 
   private async readVersioned<T>(

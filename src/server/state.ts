@@ -206,12 +206,12 @@ export function releaseLock(state: State, token: string): State {
   return state.lock?.token === token ? clearLock(state) : state;
 }
 
-/** Preview environments, oldest deploy first (for maxPreviews and `toss list`). */
 /** A production deploy's record of the policy its toss.json sets for previews. */
 export function recordPolicy(state: State, policy: Policy): State {
   return { ...state, policy };
 }
 
+/** Preview environments, oldest deploy first (for maxPreviews and `toss list`). */
 export function previewsByAge(state: State): Array<[string, EnvironmentState]> {
   return Object.entries(state.environments)
     .filter(([name]) => name !== PRODUCTION)
