@@ -3,19 +3,25 @@
  * rollback, secrets push/pull, lock status/release and drift in status — the real CLI against a
  * real host.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parse as dotenvParse } from 'dotenv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shellJoin } from '../../src/remote/quote.js';
 import { parseState, serializeState } from '../../src/server/state.js';
 import { bootHosts } from './harness/index.js';
 import type { TestHost } from './harness/types.js';
-import { type AppCheckout, fetchSite, inHost, makeApp, sslipName, toss } from './support/app.js';
+import {
+  type AppCheckout,
+  fetchSite,
+  inHost,
+  makeApp,
+  spawnCli,
+  sslipName,
+  toss,
+} from './support/app.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const STATE = '/srv/hello/.toss/state.json';
 let host: TestHost;
 let app: AppCheckout;
@@ -37,41 +43,6 @@ async function tossOk(args: string[]) {
 
 async function readState() {
   return parseState(await inHost(host, ['cat', STATE]))!;
-}
-
-/** The CLI as a child process we control (signals, a terminal), with the env toss() gives it. */
-function spawnCli(argv: string[], wrap?: (command: string[]) => string[]) {
-  const knownHosts = join(mkdtempSync(join(tmpdir(), 'toss-kh-')), 'known_hosts');
-  writeFileSync(knownHosts, `${host.knownHostsLines.join('\n')}\n`);
-  const cli = [
-    process.execPath,
-    '--import',
-    join(ROOT, 'node_modules/tsx/dist/loader.mjs'),
-    join(ROOT, 'src/cli/index.ts'),
-    ...argv,
-  ];
-  const [command, ...args] = (wrap ? wrap(cli) : cli) as [string, ...string[]];
-  const child = spawn(command, args, {
-    cwd: app.dir,
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: mkdtempSync(join(tmpdir(), 'toss-home-')),
-      TOSS_KNOWN_HOSTS: knownHosts,
-      TOSS_SSH_KEY: host.keyPath,
-      NO_COLOR: '1',
-      TERM: 'dumb',
-    },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  }) as ChildProcessWithoutNullStreams;
-  let output = '';
-  child.stdout.on('data', (c: Buffer) => {
-    output += c;
-  });
-  child.stderr.on('data', (c: Buffer) => {
-    output += c;
-  });
-  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-  return { child, output: () => output, exited };
 }
 
 async function waitFor(
@@ -142,7 +113,7 @@ describe('day-two commands against a real server', () => {
     const run = await tossOk(['logs', 'production', '-n', '20']);
     expect(run.stdout).toContain('hello listening on 127.0.0.1:');
     // -n 1: the last line shows once journalctl runs, so nothing the app writes next is missed.
-    const follow = spawnCli(['logs', 'production', '-f', '-n', '1']);
+    const follow = spawnCli(host, ['logs', 'production', '-f', '-n', '1'], { cwd: app.dir });
     await waitFor(
       'journalctl to start following',
       () => follow.output().trim() !== '',
@@ -169,12 +140,10 @@ describe('day-two commands against a real server', () => {
       await inHost(host, ['readlink', '-f', '/srv/hello/production/current'])
     ).trim();
     expect(release).toMatch(/^\/srv\/hello\/production\/releases\/\d{8}T\d{6}Z-[0-9a-f]{4}$/);
-    const session = spawnCli(['ssh', 'production'], (cli) => [
-      'script',
-      '-qec',
-      shellJoin(cli),
-      '/dev/null',
-    ]);
+    const session = spawnCli(host, ['ssh', 'production'], {
+      cwd: app.dir,
+      wrap: (cli) => ['script', '-qec', shellJoin(cli), '/dev/null'],
+    });
     // Typed ahead: the terminal holds it until the remote shell reads it. The marker keeps the
     // prompt (which shows the directory too) from passing for pwd's answer.
     session.child.stdin.write(`printf 'at:%s:\\n' "$(pwd)"\n`);

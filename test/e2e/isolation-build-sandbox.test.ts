@@ -7,10 +7,6 @@
  * than the app's unit; a build past its time limit is stopped and says so; `toss ssh` is the
  * environment's user unless --root is asked for.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shellJoin } from '../../src/remote/quote.js';
 import {
@@ -20,9 +16,16 @@ import {
 } from '../../src/server/systemd-run.js';
 import { bootHosts } from './harness/index.js';
 import type { TestHost } from './harness/types.js';
-import { type AppCheckout, inHost, makeApp, sslipName, startProbe, toss } from './support/app.js';
+import {
+  type AppCheckout,
+  inHost,
+  makeApp,
+  spawnCli,
+  sslipName,
+  startProbe,
+  toss,
+} from './support/app.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const APP = 'boxed';
 const PREVIEW = 'pr-5';
 let host: TestHost;
@@ -194,7 +197,7 @@ describe("a preview's deployScript", () => {
     const seconds = (Date.now() - started) / 1000;
     expect(result.stdout).toContain('started');
     expect(result.stdout).not.toContain('never');
-    expect(result.code).toBe(BUILD_TIMEOUT_EXIT);
+    expect(result.code, result.stderr).toBe(BUILD_TIMEOUT_EXIT);
     expect(seconds).toBeLessThan(20);
     const failure = deployScriptFailure('deployScript[1]', result.code, result.stderr, 3);
     expect(failure).toEqual({
@@ -205,7 +208,7 @@ describe("a preview's deployScript", () => {
     const plain = await host.exec(
       deployScriptRunArgv({ app: APP, environment: PREVIEW, releaseId, command: 'exit 124' }),
     );
-    expect(plain.code).toBe(124);
+    expect(plain.code, plain.stderr).toBe(124);
     expect(deployScriptFailure('x', plain.code, plain.stderr).timedOut).toBe(false);
     expect(
       (
@@ -217,36 +220,10 @@ describe("a preview's deployScript", () => {
 
 /** The CLI in a real terminal (script(1)), as a person runs `toss ssh`. */
 function terminalCli(argv: string[]) {
-  const knownHosts = join(mkdtempSync(join(tmpdir(), 'toss-kh-')), 'known_hosts');
-  writeFileSync(knownHosts, `${host.knownHostsLines.join('\n')}\n`);
-  const cli = [
-    process.execPath,
-    '--import',
-    join(ROOT, 'node_modules/tsx/dist/loader.mjs'),
-    join(ROOT, 'src/cli/index.ts'),
-    ...argv,
-  ];
-  const child = spawn('script', ['-qec', shellJoin(cli), '/dev/null'], {
+  return spawnCli(host, argv, {
     cwd: app.dir,
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: mkdtempSync(join(tmpdir(), 'toss-home-')),
-      TOSS_KNOWN_HOSTS: knownHosts,
-      TOSS_SSH_KEY: host.keyPath,
-      NO_COLOR: '1',
-      TERM: 'dumb',
-    },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  }) as ChildProcessWithoutNullStreams;
-  let output = '';
-  child.stdout.on('data', (c: Buffer) => {
-    output += c;
+    wrap: (cli) => ['script', '-qec', shellJoin(cli), '/dev/null'],
   });
-  child.stderr.on('data', (c: Buffer) => {
-    output += c;
-  });
-  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-  return { child, output: () => output, exited };
 }
 
 async function shellAs(args: string[]): Promise<{ user: string; dir: string; output: string }> {

@@ -2,7 +2,7 @@
  * E2E support: a git checkout of examples/hello aimed at a test host, the real CLI run as a child
  * process, HTTPS fetches verified against the host's Caddy CA, and a probe that counts failures.
  */
-import { execFile, spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request } from 'node:https';
@@ -217,4 +217,46 @@ export async function inHost(host: TestHost, argv: string[]): Promise<string> {
 export async function sshLogins(host: TestHost): Promise<number> {
   const out = await host.exec(['journalctl', '-u', 'ssh', '--no-pager', '-o', 'cat']);
   return out.stdout.split('\n').filter((l) => l.includes('Accepted publickey')).length;
+}
+
+/**
+ * The CLI (from source) as a child process the test controls: signals, stdin, a terminal through
+ * `wrap` (script(1)), with the environment toss() gives it.
+ */
+export function spawnCli(
+  host: TestHost,
+  argv: string[],
+  options: { cwd: string; wrap?: (command: string[]) => string[] },
+) {
+  const knownHosts = join(mkdtempSync(join(tmpdir(), 'toss-kh-')), 'known_hosts');
+  writeFileSync(knownHosts, `${host.knownHostsLines.join('\n')}\n`);
+  const cli = [
+    process.execPath,
+    '--import',
+    join(ROOT, 'node_modules/tsx/dist/loader.mjs'),
+    join(ROOT, 'src/cli/index.ts'),
+    ...argv,
+  ];
+  const [command, ...args] = (options.wrap ? options.wrap(cli) : cli) as [string, ...string[]];
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: mkdtempSync(join(tmpdir(), 'toss-home-')),
+      TOSS_KNOWN_HOSTS: knownHosts,
+      TOSS_SSH_KEY: host.keyPath,
+      NO_COLOR: '1',
+      TERM: 'dumb',
+    },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  }) as ChildProcessWithoutNullStreams;
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => {
+    output += c;
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    output += c;
+  });
+  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  return { child, output: () => output, exited };
 }
