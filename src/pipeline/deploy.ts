@@ -81,9 +81,9 @@ import { type EventSink, secretsEvent } from './events.js';
 import { checkInstanceHealth, serverAddress, withPortGuard } from './health.js';
 import { type HeldLock, lockForRequest } from './lock.js';
 import type { DeployRequest, DeployResult } from './request.js';
-import { Session } from './session.js';
+import type { Server } from './server.js';
+import { openServer } from './session.js';
 import { lineSplitter, step, stepSince } from './step.js';
-import { uploadRelease } from './upload.js';
 
 const PREVIEW_KEEP = 2;
 const STALE_STAGING_MS = 60 * 60 * 1000;
@@ -102,7 +102,7 @@ export async function deploy(request: DeployRequest, sink: EventSink): Promise<D
   const session = await step(
     sink,
     'connect',
-    () => Session.open(request.login, config.app),
+    () => openServer(request, config.app),
     () => `${request.login.user}@${request.login.host}`,
   );
   try {
@@ -148,7 +148,7 @@ export async function deploy(request: DeployRequest, sink: EventSink): Promise<D
  * was done, the only time it may): said as such.
  */
 async function preempted(
-  session: Session,
+  session: Server,
   environment: string,
   token: string,
   error: unknown,
@@ -171,7 +171,7 @@ async function preempted(
  * upload runs again under the lock and reports for itself.
  */
 async function uploadEarly(
-  session: Session,
+  session: Server,
   request: DeployRequest,
   environment: string,
   stagingId: string,
@@ -180,7 +180,7 @@ async function uploadEarly(
   const paths = envPaths(request.config.app, environment);
   try {
     // Without a releases directory (the environment's first deploy) rsync fails at once.
-    await uploadRelease(session, {
+    await session.upload({
       sourceDir: request.sourceDir,
       releaseDir: paths.stagingDir(stagingId),
       // Unchanged files become hard links to whatever is live (rsync follows the link).
@@ -219,12 +219,12 @@ interface ServerView {
   staging: string[];
 }
 
-async function readServer(session: Session, app: string, environment: string): Promise<ServerView> {
+async function readServer(session: Server, app: string, environment: string): Promise<ServerView> {
   const paths = envPaths(app, environment);
   const [registry, ss, files, releases] = await Promise.all([
     session.readRegistry(),
     session.root(listeningPortsArgv()),
-    session.conn.readFilesIfExist([
+    session.readFiles([
       paths.siteFile,
       CADDYFILE,
       paths.secretsFile,
@@ -249,7 +249,7 @@ async function readServer(session: Session, app: string, environment: string): P
 }
 
 async function deployLocked(
-  session: Session,
+  session: Server,
   request: DeployRequest,
   environment: string,
   origin: string,
@@ -374,7 +374,7 @@ async function deployLocked(
         // Not copied alongside the lock (the environment's first deploy): now that the claim has
         // made its directories.
         if (!alongside) {
-          await uploadRelease(session, {
+          await session.upload({
             sourceDir: request.sourceDir,
             releaseDir: paths.stagingDir(stagingId),
             linkDest: before ? paths.releaseDir(before.release) : undefined,
@@ -650,7 +650,7 @@ async function deployLocked(
  * (see decideAcquire); then it stops yielding, and a build production stopped says so.
  */
 async function runBuild(
-  session: Session,
+  session: Server,
   config: TossConfig,
   environment: string,
   releaseId: string,
@@ -711,7 +711,7 @@ async function settleAll<T extends readonly unknown[]>(
 
 /** Step 12: the site answers through Caddy on the server; a new name may wait for its certificate. */
 async function confirmSite(
-  session: Session,
+  session: Server,
   hostName: string,
   url: string,
   tls: 'auto' | 'internal' | 'off',
@@ -744,7 +744,7 @@ async function confirmSite(
 
 /** Runs a long step, streaming its output as events; the error carries the step's output. */
 async function runStreaming(
-  session: Session,
+  session: Server,
   stepName: 'deploy-script' | 'dependencies',
   argv: string[],
   sink: EventSink,
@@ -785,7 +785,7 @@ async function runStreaming(
 const SYSTEMD_STATES = new Set(['running', 'degraded', 'starting', 'initializing', 'maintenance']);
 
 /** Throws a TossError naming the cause when systemd on the server cannot run units at all. */
-async function assertSystemdUsable(session: Session): Promise<void> {
+async function assertSystemdUsable(session: Server): Promise<void> {
   const check = await session.root(['systemctl', 'is-system-running'], { allowFailure: true });
   const state = check.stdout.trim();
   if (SYSTEMD_STATES.has(state)) return;

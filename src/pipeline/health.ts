@@ -13,7 +13,7 @@ import {
   portGuardArgv,
 } from '../server/port-owner.js';
 import { journalArgv } from '../server/systemctl.js';
-import type { Session } from './session.js';
+import type { Server } from './server.js';
 
 const JOURNAL_TAIL = 30;
 
@@ -23,7 +23,7 @@ const JOURNAL_TAIL = 30;
  * process that is not the instance (a squatter on its port) is no answer: that throws, naming it.
  */
 export async function checkInstanceHealth(
-  session: Session,
+  session: Server,
   params: { app: string; environment: string; port: number; healthCheck?: HealthCheck | undefined },
 ): Promise<string | undefined> {
   const { app, environment, port, healthCheck } = params;

@@ -20,6 +20,7 @@ import { pendingDependencies, type State } from '../server/state.js';
 import { serverAddress } from './health.js';
 import { isPidAlive } from './lock.js';
 import type { Login } from './request.js';
+import type { Server } from './server.js';
 import { Session } from './session.js';
 
 /** One environment as `toss list --json` prints it; absent fields are null, never missing. */
@@ -211,7 +212,7 @@ interface Snapshot {
   listeners: Map<number, ForeignListener[]>;
 }
 
-async function snapshot(session: Session): Promise<Snapshot> {
+async function snapshot(session: Server): Promise<Snapshot> {
   const [state, registry] = await Promise.all([session.readState(), session.readRegistry()]);
   // An environment whose names another app owns (see foreignNames) has no service of its own:
   // the unit of that name is the other app's, so its state is not asked for.
@@ -320,9 +321,9 @@ function emptyDeps(): State {
 }
 
 /** The names of an environment's overrides; the values are read but never kept. */
-async function overrideKeys(session: Session, environment: string): Promise<string[]> {
+async function overrideKeys(session: Server, environment: string): Promise<string[]> {
   const file = envPaths(session.app, environment).overridesFile;
-  const text = await session.conn.readFileIfExists(file);
+  const text = (await session.readFiles([file]))[0] ?? null;
   if (text === null) return [];
   try {
     return [...parseEnvFile(text, file).keys()].sort();

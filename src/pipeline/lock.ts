@@ -17,7 +17,7 @@ import { stopRunUnitArgv } from '../server/systemctl.js';
 import type { EventSink } from './events.js';
 import { machineId } from './machine-id.js';
 import type { Actor, TargetRequest } from './request.js';
-import type { Session } from './session.js';
+import type { Server } from './server.js';
 import { step } from './step.js';
 
 const POLL_MS = 2_000;
@@ -78,7 +78,7 @@ export function isPidAlive(pid: number): boolean {
  * this machine → break and say so; otherwise wait up to lockWaitSeconds, then LockError.
  */
 export async function acquireLock(
-  session: Session,
+  session: Server,
   request: LockRequest,
   sink: EventSink,
 ): Promise<HeldLock> {
@@ -165,13 +165,13 @@ export async function acquireLock(
     }
     break;
   }
-  session.token = token;
+  session.holdLock(token);
   request.onLockAcquired?.(token);
   const beat = startHeartbeat(session, sink);
   let released = false;
   const done = () => {
     released = true;
-    session.token = undefined;
+    session.dropLock();
     request.onLockReleased?.(token);
   };
   return {
@@ -200,7 +200,7 @@ export async function acquireLock(
           message: `could not release the lock: ${(error as Error).message} (run \`toss lock release\`)`,
         });
       }
-      session.token = undefined;
+      session.dropLock();
     },
   };
 }
@@ -210,7 +210,7 @@ function describe(lock: Lock): string {
 }
 
 /** Refreshes heartbeatAt every 20 s while the run works; stops quietly once the lock is lost. */
-function startHeartbeat(session: Session, sink: EventSink): { stop(): void } {
+function startHeartbeat(session: Server, sink: EventSink): { stop(): void } {
   let stopped = false;
   const timer = setInterval(() => {
     if (stopped) return;
@@ -237,7 +237,7 @@ function startHeartbeat(session: Session, sink: EventSink): { stop(): void } {
  * checked before the lock is taken.
  */
 export function lockForRequest(
-  session: Session,
+  session: Server,
   request: TargetRequest,
   environment: string,
   sink: EventSink,

@@ -7,7 +7,7 @@ import { isActiveArgv, stopInstanceArgv, stopRunUnitArgv } from '../server/syste
 import { applyCaddyChange } from './caddy-errors.js';
 import type { EventSink } from './events.js';
 import type { Login } from './request.js';
-import { Session } from './session.js';
+import { openServer } from './session.js';
 
 export interface RecoverRequest {
   app: string;
@@ -27,17 +27,17 @@ export async function recoverInterruptedRun(
   request: RecoverRequest,
   sink: EventSink,
 ): Promise<boolean> {
-  const session = await Session.open(request.login, request.app);
+  const session = await openServer(request, request.app);
   try {
     const state = await session.readState();
     if (state === undefined || !isOwnLock(state.lock, request.token)) return false;
     const { app, environment } = request;
-    session.token = request.token;
+    session.holdLock(request.token);
     // Guarded, like everything below: the lock may move on between the read above and now.
     if (!(await session.cleanUpAsHolder([stopRunUnitArgv(app, environment)]))) return false;
     const live = state.environments[environment];
     const paths = envPaths(app, environment);
-    const site = await session.conn.readFileIfExists(paths.siteFile);
+    const site = (await session.readFiles([paths.siteFile]))[0] ?? null;
     const routed = routedPort(site);
     if (live && site !== null && routed !== undefined && routed !== live.livePort) {
       const liveUp = await session.root(isActiveArgv(app, environment, live.livePort), {

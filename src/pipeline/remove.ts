@@ -16,7 +16,8 @@ import { applyCaddyChange } from './caddy-errors.js';
 import type { EventSink } from './events.js';
 import { lockForRequest } from './lock.js';
 import type { RemoveRequest, RemoveResult } from './request.js';
-import { Session } from './session.js';
+import type { Server } from './server.js';
+import { openServer } from './session.js';
 import { step } from './step.js';
 
 /** Tears an environment down: units, site, directory, overrides, names and ports (SPEC "Remove"). */
@@ -29,7 +30,7 @@ export async function remove(request: RemoveRequest, sink: EventSink): Promise<R
       hint: `toss remove production --force deletes ${app}'s production site, service and data`,
     });
   }
-  const session = await step(sink, 'connect', () => Session.open(request.login, app));
+  const session = await step(sink, 'connect', () => openServer(request, app));
   try {
     const state = await session.readState();
     if (state === undefined) {
@@ -53,7 +54,7 @@ export async function remove(request: RemoveRequest, sink: EventSink): Promise<R
 }
 
 async function removeLocked(
-  session: Session,
+  session: Server,
   request: RemoveRequest,
   environment: string,
   state: State,
@@ -65,7 +66,7 @@ async function removeLocked(
   const registry = await session.readRegistry();
   const known = state?.environments[environment];
   const claimed = registeredEnvironment(registry, app, environment);
-  const [site = null, unit = null] = await session.conn.readFilesIfExist([
+  const [site = null, unit = null] = await session.readFiles([
     paths.siteFile,
     paths.unitTemplateFile,
   ]);

@@ -1,4 +1,5 @@
 import type { TossConfig } from '../config/schema.js';
+import type { OpenServer } from './server.js';
 
 /** How to log in: resolved by the door (CLI: ~/.ssh; action: inputs), used by the pipeline as is. */
 export interface Login {
@@ -34,6 +35,8 @@ export interface TargetRequest {
   lockToken?: string;
   /** called with the token once the lock is held */
   onLockAcquired?: (token: string) => void;
+  /** how to reach the server: the SSH session by default (tests pass a fake) */
+  connect?: OpenServer | undefined;
 }
 
 export interface DeployRequest extends TargetRequest {

@@ -25,7 +25,8 @@ import { checkInstanceHealth, withPortGuard } from './health.js';
 import { urlResolver } from './inspect.js';
 import { lockForRequest } from './lock.js';
 import type { TargetRequest } from './request.js';
-import { lockLost, Session } from './session.js';
+import type { Server } from './server.js';
+import { lockLost, openServer, Session } from './session.js';
 import { step } from './step.js';
 
 export interface RollbackRequest extends TargetRequest {
@@ -103,7 +104,7 @@ export async function rollback(request: RollbackRequest, sink: EventSink): Promi
   const session = await step(
     sink,
     'connect',
-    () => Session.open(request.login, app),
+    () => openServer(request, app),
     () => `${request.login.user}@${request.login.host}`,
   );
   try {
@@ -131,7 +132,7 @@ export async function rollback(request: RollbackRequest, sink: EventSink): Promi
 }
 
 async function rollbackLocked(
-  session: Session,
+  session: Server,
   request: RollbackRequest,
   config: TossConfig,
   environment: string,
@@ -144,7 +145,7 @@ async function rollbackLocked(
   const onDisk = parseReleaseList((await session.root(listReleasesArgv(app, environment))).stdout);
   const target = chooseRollbackTarget(environment, env, keptReleases(env, onDisk), request.release);
   const [siteNow = null, secrets = null, overrides = null, releaseEnv = null] =
-    await session.conn.readFilesIfExist([
+    await session.readFiles([
       paths.siteFile,
       paths.secretsFile,
       paths.overridesFile,

@@ -36,7 +36,7 @@ export async function pullSecrets(
   const session = await Session.open(login, app);
   try {
     const file = session.paths.secretsFile(cls);
-    const text = await session.conn.readFileIfExists(file);
+    const text = (await session.readFiles([file]))[0] ?? null;
     return { file, entries: text === null ? null : parseEnvFile(text, file) };
   } finally {
     await session.close();

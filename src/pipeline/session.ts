@@ -18,6 +18,8 @@ import { appPaths, REGISTRY_FILE, REGISTRY_LOCK_FILE } from '../server/paths.js'
 import { parseRegistry, type Registry, serializeRegistry } from '../server/registry.js';
 import { parseState, type State, serializeState } from '../server/state.js';
 import type { Login } from './request.js';
+import type { OpenServer, RootRunOptions, Server } from './server.js';
+import { type UploadParams, uploadRelease } from './upload.js';
 
 const CAS_ATTEMPTS = 20;
 
@@ -28,11 +30,12 @@ interface Versioned<T> {
 }
 
 /**
- * One SSH connection to the server plus the app's coordinates: every remote step of a run goes
- * through here. Holds the lock token once acquired, so guarded steps can check it.
+ * One SSH connection to the server plus the app's coordinates: the real `Server` every remote
+ * step of a run goes through. Holds the lock token while the run holds the lock, so guarded
+ * steps can check it.
  */
-export class Session {
-  token: string | undefined;
+export class Session implements Server {
+  private token: string | undefined;
   // The last content (and its sha) this session read or wrote, per file: a compare-and-swap can
   // start from it and skip a read; a conflict falls back to reading.
   private readonly known = new Map<string, { sha: string; content: string | null }>();
@@ -73,13 +76,37 @@ export class Session {
     return appPaths(this.app);
   }
 
+  get isRoot(): boolean {
+    return this.conn.isRoot;
+  }
+
+  get lockToken(): string | undefined {
+    return this.token;
+  }
+
+  holdLock(token: string): void {
+    this.token = token;
+  }
+
+  dropLock(): void {
+    this.token = undefined;
+  }
+
   /** A command as root (sudo -n when the login user is not root). */
-  root(argv: readonly string[], options: Omit<RunOptions, 'sudo'> = {}): Promise<RunResult> {
+  root(argv: readonly string[], options: RootRunOptions = {}): Promise<RunResult> {
     return this.conn.runAsRoot(argv, options);
   }
 
+  readFiles(paths: readonly string[]): Promise<(string | null)[]> {
+    return this.conn.readFilesIfExist(paths);
+  }
+
+  upload(params: UploadParams): Promise<void> {
+    return uploadRelease(this, params);
+  }
+
   /** A command as root that runs only while this run still holds the app's lock. */
-  async guarded(argv: string[], options: Omit<RunOptions, 'sudo'> = {}): Promise<RunResult> {
+  async guarded(argv: string[], options: RootRunOptions = {}): Promise<RunResult> {
     if (this.token === undefined) throw new TossError('internal: guarded step without the lock');
     const { stateFile, stateLockFile } = this.paths;
     try {
@@ -99,7 +126,7 @@ export class Session {
    * Several guarded commands in one round trip, each run only if the one before succeeded.
    * stdin goes to the chain: only one of the commands may read it.
    */
-  batch(argvs: string[][], options: Omit<RunOptions, 'sudo'> = {}): Promise<RunResult> {
+  batch(argvs: string[][], options: RootRunOptions = {}): Promise<RunResult> {
     if (argvs.length === 1) return this.guarded(argvs[0]!, options);
     return this.guarded(['sh', '-c', argvs.map((argv) => shellJoin(argv)).join(' && ')], options);
   }
@@ -247,6 +274,14 @@ export class Session {
   async close(): Promise<void> {
     await this.conn.dispose();
   }
+}
+
+/** The server a request names, through its own `connect` when it has one (tests), else SSH. */
+export function openServer(
+  request: { login: Login; connect?: OpenServer | undefined },
+  app: string,
+): Promise<Server> {
+  return (request.connect ?? Session.open)(request.login, app);
 }
 
 export function lockLost(): LockError {

@@ -2,7 +2,7 @@ import { prNumberOf } from '../config/env-name.js';
 import type { EventSink } from './events.js';
 import { remove } from './remove.js';
 import type { TargetRequest } from './request.js';
-import { Session } from './session.js';
+import { openServer } from './session.js';
 
 export interface SweepRequest extends Omit<TargetRequest, 'environment'> {
   /** whether pull request n is closed; undefined when unknown (then it is kept) */
@@ -16,7 +16,7 @@ export async function sweepClosedPreviews(
   request: SweepRequest,
   sink: EventSink,
 ): Promise<string[]> {
-  const session = await Session.open(request.login, request.config.app);
+  const session = await openServer(request, request.config.app);
   let candidates: Array<[string, number]>;
   try {
     const state = await session.readState();
