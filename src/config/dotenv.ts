@@ -5,7 +5,14 @@
  */
 import { parse as dotenvParse } from 'dotenv';
 import { ConfigError } from '../errors.js';
-import { isEnvKey } from '../server/env-file.js';
+import {
+  type EntryReading,
+  gatherQuoted,
+  INVALID_NAME,
+  isEnvKey,
+  scanEntries,
+  textAfterQuote,
+} from '../server/env-file.js';
 
 const ASSIGNMENT = /^[ \t]*(?:export[ \t]+)?([^=\s]*)[ \t]*=[ \t]*(.*)$/;
 const QUOTES = new Set(['"', "'", '`']);
@@ -13,92 +20,78 @@ const QUOTES = new Set(['"', "'", '`']);
 /** KEY=VALUE entries in file order; throws one ConfigError naming every bad line. */
 export function parseDotenv(text: string, source = '.env file'): Map<string, string> {
   const lines = text.replace(/\r\n?/g, '\n').split('\n');
-  const entries = new Map<string, string>();
-  const firstLine = new Map<string, number>();
-  const problems: string[] = [];
-  let i = 0;
-  while (i < lines.length) {
-    const start = i;
-    const line = lines[i++] ?? '';
-    const problem = (message: string) => problems.push(`${source}: line ${start + 1}: ${message}`);
-    if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
-    const match = ASSIGNMENT.exec(line);
-    if (match === null) {
-      problem('expected KEY=VALUE');
-      continue;
-    }
-    const key = match[1] ?? '';
-    const rest = match[2] ?? '';
-    if (!isEnvKey(key)) {
-      // Not quoted: what stands before `=` may be part of a value (a line of a multi-line one).
-      problem('invalid name before =: use letters, digits and _, not starting with a digit');
-      continue;
-    }
-    const quote = rest[0];
-    if (quote !== undefined && QUOTES.has(quote)) {
-      // The entry runs to the line holding the closing quote (values may span lines).
-      let body = rest.slice(1);
-      let close = closingQuote(body, quote);
-      while (close === -1 && i < lines.length) {
-        body += `\n${lines[i++] ?? ''}`;
-        close = closingQuote(body, quote);
-      }
-      if (close === -1) {
-        problem(`the ${quote} quote opened here is never closed`);
-        i = start + 1;
-        continue;
-      }
-      const after = body.slice(close + 1).trim();
-      if (after !== '' && !after.startsWith('#')) {
-        problem('unexpected text after the closing quote (a comment starts with #)');
-        continue;
-      }
-    }
-    const entryText = lines.slice(start, i).join('\n');
-    const parsed = dotenvParse(entryText);
-    const value = parsed[key];
-    if (value === undefined || Object.keys(parsed).length !== 1) {
-      problem('dotenv cannot read this line');
-      continue;
-    }
-    if (value.includes('\0')) {
-      problem(`${key} contains a NUL byte`);
-      continue;
-    }
-    const seen = firstLine.get(key);
-    if (seen !== undefined) {
-      problem(`${key} is already set on line ${seen}`);
-      continue;
-    }
-    firstLine.set(key, start + 1);
-    entries.set(key, value);
-  }
-  if (problems.length === 0) {
-    // Our reading of the entries and dotenv's reading of the whole file must agree.
-    const whole = dotenvParse(text);
-    for (const [key, value] of entries) {
-      if (whole[key] !== value) {
-        problems.push(
-          `${source}: line ${firstLine.get(key)}: dotenv reads ${key} differently in the whole file; check the quotes around it`,
-        );
-      }
-    }
-    // A stray entry's name is text dotenv found inside what this parser read as a value: the line
-    // it starts on is named, not the text.
-    for (const key of Object.keys(whole)) {
-      if (entries.has(key)) continue;
-      const line = lines.findIndex((l) => l.replace(/^\s*(?:export\s+)?/, '').startsWith(key));
-      problems.push(
-        `${source}: ${line === -1 ? '' : `line ${line + 1}: `}dotenv reads an extra entry inside a value; check the quotes`,
-      );
-    }
-  }
+  const { entries, firstLine, problems } = scanEntries(lines, source, readDotenvEntry);
+  // Our reading of the entries and dotenv's reading of the whole file must agree.
+  if (problems.length === 0)
+    problems.push(...disagreements(text, lines, entries, firstLine, source));
   if (problems.length > 0) throw new ConfigError(problems);
   return entries;
 }
 
-/** Index of the first closing `quote` in body not escaped by a backslash, or -1. */
-function closingQuote(body: string, quote: string): number {
+/**
+ * One entry of a .env file: its lines are found here (a quoted value runs to the line holding
+ * its closing quote), its value is what dotenv reads from them.
+ */
+function readDotenvEntry(lines: readonly string[], start: number): EntryReading {
+  const line = lines[start] ?? '';
+  let next = start + 1;
+  if (line.trim() === '' || line.trimStart().startsWith('#')) return { next };
+  const match = ASSIGNMENT.exec(line);
+  if (match === null) return { next, problem: 'expected KEY=VALUE' };
+  const key = match[1] ?? '';
+  const rest = match[2] ?? '';
+  // Not quoted: what stands before `=` may be part of a value (a line of a multi-line one).
+  if (!isEnvKey(key)) return { next, problem: INVALID_NAME };
+  const quote = rest[0];
+  if (quote !== undefined && QUOTES.has(quote)) {
+    const gathered = gatherQuoted(lines, next, rest.slice(1), (body) => closingQuote(body, quote));
+    // An unclosed quote is reported on its line, and the lines after it are read as entries.
+    if (gathered.closed === undefined) {
+      return { next, problem: `the ${quote} quote opened here is never closed` };
+    }
+    next = gathered.next;
+    const after = textAfterQuote(gathered.body, gathered.closed);
+    if (after !== undefined) return { next, problem: after };
+  }
+  const parsed = dotenvParse(lines.slice(start, next).join('\n'));
+  const value = parsed[key];
+  if (value === undefined || Object.keys(parsed).length !== 1) {
+    return { next, problem: 'dotenv cannot read this line' };
+  }
+  return { next, key, value };
+}
+
+/** Where dotenv, reading the whole file at once, reads other entries than the entry by entry. */
+function disagreements(
+  text: string,
+  lines: readonly string[],
+  entries: ReadonlyMap<string, string>,
+  firstLine: ReadonlyMap<string, number>,
+  source: string,
+): string[] {
+  const problems: string[] = [];
+  const whole = dotenvParse(text);
+  for (const [key, value] of entries) {
+    if (whole[key] !== value) {
+      problems.push(
+        `${source}: line ${firstLine.get(key)}: dotenv reads ${key} differently in the whole file; check the quotes around it`,
+      );
+    }
+  }
+  // A stray entry's name is text dotenv found inside what this parser read as a value: the line
+  // it starts on is named, not the text.
+  for (const key of Object.keys(whole)) {
+    if (entries.has(key)) continue;
+    const line = lines.findIndex((l) => l.replace(/^\s*(?:export\s+)?/, '').startsWith(key));
+    problems.push(
+      `${source}: ${line === -1 ? '' : `line ${line + 1}: `}dotenv reads an extra entry inside a value; check the quotes`,
+    );
+  }
+  return problems;
+}
+
+/** Index of the first closing `quote` in body not escaped by a backslash, or undefined. */
+function closingQuote(body: string, quote: string): number | undefined {
   for (let j = 0; j < body.length; j++) {
     if (body[j] === '\\' && quote !== "'") {
       j++;
@@ -106,7 +99,7 @@ function closingQuote(body: string, quote: string): number {
     }
     if (body[j] === quote) return j;
   }
-  return -1;
+  return undefined;
 }
 
 /** dotenv reads `line` as key=value, and so does parseDotenv (a push of a pulled file works). */

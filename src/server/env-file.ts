@@ -21,6 +21,10 @@ const ESCAPES: Record<string, string> = {
   '`': '`',
 };
 
+/** The problem with a name before `=` that is not an environment variable name. */
+export const INVALID_NAME =
+  'invalid name before =: use letters, digits and _, not starting with a digit';
+
 export function isEnvKey(key: string): boolean {
   return KEY.test(key);
 }
@@ -44,76 +48,137 @@ export function envValueProblem(value: string): string | undefined {
   return `the value contains U+${hex}, which is not a valid character: systemd refuses to start a unit with it in its environment`;
 }
 
+/** What one entry's reader made of the lines from its first one: `next` is where the next begins. */
+export type EntryReading =
+  | { next: number; key: string; value: string }
+  | { next: number; problem: string }
+  /** a blank or comment line */
+  | { next: number };
+
+/** Entries in file order, the line each key was first set on, and every problem found. */
+export interface ScannedEntries {
+  entries: EnvEntries;
+  firstLine: Map<string, number>;
+  problems: string[];
+}
+
+/**
+ * The line structure both env dialects share: entries read one after the other by `readEntry`
+ * (which knows the dialect's syntax), each problem prefixed with the source and the entry's first
+ * line, and the checks every value gets (no NUL byte, no key set twice).
+ */
+export function scanEntries(
+  lines: readonly string[],
+  source: string,
+  readEntry: (lines: readonly string[], start: number) => EntryReading,
+): ScannedEntries {
+  const entries: EnvEntries = new Map();
+  const firstLine = new Map<string, number>();
+  const problems: string[] = [];
+  let start = 0;
+  while (start < lines.length) {
+    const reading = readEntry(lines, start);
+    const lineNo = start + 1;
+    start = reading.next;
+    const problem = 'problem' in reading ? reading.problem : entryProblem(reading, firstLine);
+    if (problem !== undefined) {
+      problems.push(`${source}: line ${lineNo}: ${problem}`);
+    } else if ('key' in reading) {
+      firstLine.set(reading.key, lineNo);
+      entries.set(reading.key, reading.value);
+    }
+  }
+  return { entries, firstLine, problems };
+}
+
+function entryProblem(
+  reading: EntryReading,
+  firstLine: ReadonlyMap<string, number>,
+): string | undefined {
+  if (!('key' in reading)) return undefined;
+  const { key, value } = reading;
+  if (value.includes('\0')) return `${key} contains a NUL byte`;
+  const seen = firstLine.get(key);
+  return seen === undefined ? undefined : `${key} is already set on line ${seen}`;
+}
+
+/**
+ * A quoted value's text from after its opening quote, gathered line by line until `close` finds
+ * the closing quote (values may span lines). `closed` is undefined when the file ends first.
+ */
+export function gatherQuoted<T>(
+  lines: readonly string[],
+  next: number,
+  first: string,
+  close: (body: string) => T | undefined,
+): { body: string; next: number; closed: T | undefined } {
+  let body = first;
+  let closed = close(body);
+  while (closed === undefined && next < lines.length) {
+    body += `\n${lines[next++] ?? ''}`;
+    closed = close(body);
+  }
+  return { body, next, closed };
+}
+
+/** The text after a closing quote (at `end` in body) may only be a comment. */
+export function textAfterQuote(body: string, end: number): string | undefined {
+  const after = body.slice(end + 1).trim();
+  return after !== '' && !after.startsWith('#')
+    ? 'unexpected text after the closing quote (a comment starts with #)'
+    : undefined;
+}
+
 /**
  * KEY=VALUE lines, optional `export `, `#` comments, blank lines; values unquoted (a ` #` starts
  * a comment), 'single-quoted' (verbatim) or "double-quoted" (escapes above); quoted values may
  * span lines. No `$VAR` expansion. Throws one ConfigError listing every bad line.
  */
 export function parseEnvFile(text: string, source = 'env file'): EnvEntries {
-  const entries: EnvEntries = new Map();
-  const firstLine = new Map<string, number>();
-  const problems: string[] = [];
-  const lines = text.split('\n');
-  let i = 0;
-  while (i < lines.length) {
-    const lineNo = i + 1;
-    // Only the start is trimmed here: a quoted value keeps the spaces before its line break.
-    let rest = (lines[i++] ?? '').replace(/^[ \t]+/, '');
-    if (rest.trim() === '' || rest.startsWith('#')) continue;
-    const problem = (message: string) => problems.push(`${source}: line ${lineNo}: ${message}`);
-    rest = rest.replace(/^export[ \t]+/, '');
-    const eq = rest.indexOf('=');
-    if (eq === -1) {
-      problem('expected KEY=VALUE');
-      continue;
-    }
-    const key = rest.slice(0, eq).trimEnd();
-    let value = rest.slice(eq + 1).trimStart();
-    const quote = value[0];
-    if (quote === '"' || quote === "'") {
-      // Gather lines until the closing quote.
-      let body = value.slice(1);
-      let parsed = scanQuoted(body, quote);
-      while (parsed === undefined && i < lines.length) {
-        body += `\n${lines[i++] ?? ''}`;
-        parsed = scanQuoted(body, quote);
-      }
-      if (parsed === undefined) {
-        problem(`the ${quote === '"' ? 'double' : 'single'} quote is never closed`);
-        continue;
-      }
-      if ('error' in parsed) {
-        problem(parsed.error);
-        continue;
-      }
-      const after = body.slice(parsed.end + 1).trim();
-      if (after !== '' && !after.startsWith('#')) {
-        problem('unexpected text after the closing quote (a comment starts with #)');
-        continue;
-      }
-      value = parsed.value;
-    } else {
-      value = value.replace(/[ \t]#.*$/, '').trimEnd();
-    }
-    if (!isEnvKey(key)) {
-      // Not quoted: what stands before `=` may be part of a value (a line of a multi-line one).
-      problem('invalid name before =: use letters, digits and _, not starting with a digit');
-      continue;
-    }
-    if (value.includes('\0')) {
-      problem(`${key} contains a NUL byte`);
-      continue;
-    }
-    const seen = firstLine.get(key);
-    if (seen !== undefined) {
-      problem(`${key} is already set on line ${seen}`);
-      continue;
-    }
-    firstLine.set(key, lineNo);
-    entries.set(key, value);
-  }
+  const { entries, problems } = scanEntries(text.split('\n'), source, readEnvFileEntry);
   if (problems.length > 0) throw new ConfigError(problems);
   return entries;
+}
+
+/** One entry of an env file; the name is checked once its value, on however many lines, is read. */
+function readEnvFileEntry(lines: readonly string[], start: number): EntryReading {
+  const next = start + 1;
+  // Only the start is trimmed here: a quoted value keeps the spaces before its line break.
+  const line = (lines[start] ?? '').replace(/^[ \t]+/, '');
+  if (line.trim() === '' || line.startsWith('#')) return { next };
+  const rest = line.replace(/^export[ \t]+/, '');
+  const eq = rest.indexOf('=');
+  if (eq === -1) return { next, problem: 'expected KEY=VALUE' };
+  const key = rest.slice(0, eq).trimEnd();
+  const value = readEnvFileValue(lines, next, rest.slice(eq + 1).trimStart());
+  if ('problem' in value) return value;
+  if (!isEnvKey(key)) {
+    // Not quoted: what stands before `=` may be part of a value (a line of a multi-line one).
+    return { next: value.next, problem: INVALID_NAME };
+  }
+  return { next: value.next, key, value: value.value };
+}
+
+/** The value after `=` (`text`), and where the next entry begins. */
+function readEnvFileValue(
+  lines: readonly string[],
+  next: number,
+  text: string,
+): { next: number; value: string } | { next: number; problem: string } {
+  const quote = text[0];
+  if (quote !== '"' && quote !== "'") {
+    return { next, value: text.replace(/[ \t]#.*$/, '').trimEnd() };
+  }
+  const gathered = gatherQuoted(lines, next, text.slice(1), (body) => scanQuoted(body, quote));
+  const { body, closed } = gathered;
+  if (closed === undefined) {
+    const name = quote === '"' ? 'double' : 'single';
+    return { next: gathered.next, problem: `the ${name} quote is never closed` };
+  }
+  if ('error' in closed) return { next: gathered.next, problem: closed.error };
+  const after = textAfterQuote(body, closed.end);
+  if (after !== undefined) return { next: gathered.next, problem: after };
+  return { next: gathered.next, value: closed.value };
 }
 
 type Scan = { value: string; end: number } | { error: string } | undefined;
