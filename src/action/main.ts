@@ -10,6 +10,7 @@ import { STEP_LABELS } from '../pipeline/events.js';
 import { recordedEnvironments } from '../pipeline/inspect.js';
 import { remove } from '../pipeline/remove.js';
 import type { Actor, Login } from '../pipeline/request.js';
+import type { OpenServer } from '../pipeline/server.js';
 import { StepError } from '../pipeline/step.js';
 import { sweepClosedPreviews } from '../pipeline/sweep.js';
 import { HostKeyRefusedError } from '../remote/host-key-policy.js';
@@ -24,8 +25,13 @@ import { type RunnerContext, readRunnerContext } from './runner.js';
 import { State } from './state.js';
 import { writeSummary } from './summary.js';
 
+/** What the action's main step reaches outside the runner through; tests pass a fake server. */
+export interface ActionDeps {
+  connect?: OpenServer | undefined;
+}
+
 /** The action's main step: resolve the event, then deploy, remove or sweep. */
-export async function run(): Promise<void> {
+export async function run(deps: ActionDeps = {}): Promise<void> {
   const ctx = readRunnerContext();
   // An event that can carry a stranger's code is refused first: before any input is read, the
   // checkout's toss.json trusted, the key touched or the server contacted.
@@ -58,10 +64,12 @@ export async function run(): Promise<void> {
       : '';
 
   const login = prepareLogin(inputs, config);
-  const resolution = await placeBranchPreview(resolved, config, login).catch((error: unknown) => {
-    State.mainFinished();
-    throw describeFailure(error, inputs, login);
-  });
+  const resolution = await placeBranchPreview(resolved, config, login, deps.connect).catch(
+    (error: unknown) => {
+      State.mainFinished();
+      throw describeFailure(error, inputs, login);
+    },
+  );
   if ('environment' in resolution) core.setOutput('environment', resolution.environment);
   const actor: Actor = {
     by: `${ctx.actor} via GitHub Actions`,
@@ -70,7 +78,7 @@ export async function run(): Promise<void> {
   const github = inputs.githubToken
     ? GitHubApi.create(inputs.githubToken, { owner: ctx.owner, repo: ctx.repo }, ctx.apiUrl)
     : undefined;
-  const common = { config, login, actor, lockWaitSeconds: inputs.lockWait };
+  const common = { config, login, actor, lockWaitSeconds: inputs.lockWait, connect: deps.connect };
   const reporter = actionReporter();
   const started = performance.now();
   const isClosed = async (pr: number) => (github ? github.isPullClosed(pr) : undefined);
@@ -147,9 +155,10 @@ async function placeBranchPreview(
   resolution: Exclude<Resolution, { kind: 'skip' }>,
   config: TossConfig,
   login: Login,
+  connect: OpenServer | undefined,
 ): Promise<Exclude<Resolution, { kind: 'skip' }>> {
   if (resolution.kind === 'sweep' || resolution.branch === undefined) return resolution;
-  const environments = await recordedEnvironments(config, login);
+  const environments = await recordedEnvironments(config, login, connect);
   const environment = routeBranchPreview(resolution.branch, resolution.environment, environments);
   if (environment === resolution.environment) return resolution;
   const holder = environments[resolution.environment]?.branch;
@@ -157,6 +166,15 @@ async function placeBranchPreview(
     `toss: ${resolution.environment} is not this branch's preview (state records it as ${holder === undefined ? 'a named environment' : `deployed from branch ${JSON.stringify(holder)}`}): using ${environment}`,
   );
   return { ...resolution, environment };
+}
+
+/** What every pipeline request of one action run shares. */
+interface Common {
+  config: TossConfig;
+  login: Login;
+  actor: Actor;
+  lockWaitSeconds: number;
+  connect: OpenServer | undefined;
 }
 
 async function deployResolved(
@@ -167,7 +185,7 @@ async function deployResolved(
   config: TossConfig,
   ctx: RunnerContext,
   github: GitHubApi | undefined,
-  common: { config: TossConfig; login: Login; actor: Actor; lockWaitSeconds: number },
+  common: Common,
   overrides: string[],
   reporter: ReturnType<typeof actionReporter>,
   started: number,
@@ -293,7 +311,7 @@ async function afterRemove(
 }
 
 async function sweepQuietly(
-  common: { config: TossConfig; login: Login; actor: Actor; lockWaitSeconds: number },
+  common: Common,
   isClosed: (pr: number) => Promise<boolean | undefined>,
   keep: string,
   sink: ReturnType<typeof actionReporter>['sink'],

@@ -20,8 +20,8 @@ import { pendingDependencies, type State } from '../server/state.js';
 import { serverAddress } from './health.js';
 import { isPidAlive } from './lock.js';
 import type { Login } from './request.js';
-import type { Server } from './server.js';
-import { Session } from './session.js';
+import type { OpenServer, Server } from './server.js';
+import { openServer, Session } from './session.js';
 
 /** One environment as `toss list --json` prints it; absent fields are null, never missing. */
 export interface EnvironmentListing {
@@ -244,8 +244,9 @@ async function snapshot(session: Server): Promise<Snapshot> {
 export async function recordedEnvironments(
   config: TossConfig,
   login: Login,
+  connect?: OpenServer,
 ): Promise<State['environments']> {
-  const session = await Session.open(login, config.app);
+  const session = await openServer({ login, connect }, config.app);
   try {
     return (await session.readState())?.environments ?? {};
   } finally {
