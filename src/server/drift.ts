@@ -3,7 +3,7 @@
  * `toss status`; each comes with the command that repairs it. Pure: the facts come in, the
  * warnings go out.
  */
-import { PRODUCTION } from '../config/env-name.js';
+import { ENV_NAME_PATTERN, isProduction } from '../config/env-name.js';
 import type { Inventory } from './inventory.js';
 import { envPaths } from './paths.js';
 import { describeListener, type ForeignListener } from './port-owner.js';
@@ -47,7 +47,7 @@ export interface DriftFacts {
 function environmentOf(name: string, prefix: string, suffix: string): string | undefined {
   if (!name.startsWith(prefix) || !name.endsWith(suffix)) return undefined;
   const env = name.slice(prefix.length, name.length - suffix.length);
-  return /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/.test(env) ? env : undefined;
+  return ENV_NAME_PATTERN.test(env) ? env : undefined;
 }
 
 function ownedByAnotherApp(registry: Registry | undefined, app: string, name: string): boolean {
@@ -159,8 +159,8 @@ export function findDrift(facts: DriftFacts): StatusWarning[] {
   }
   const names = Object.keys(environments);
   const classes: Array<['production' | 'preview', boolean]> = [
-    ['production', names.includes(PRODUCTION)],
-    ['preview', names.some((n) => n !== PRODUCTION)],
+    ['production', names.some(isProduction)],
+    ['preview', names.some((n) => !isProduction(n))],
   ];
   for (const [cls, used] of classes) {
     const count = inventory.secretKeys[cls];
@@ -178,7 +178,7 @@ export function findDrift(facts: DriftFacts): StatusWarning[] {
 /** production first, then by name. */
 export function byEnvironment([a]: [string, unknown], [b]: [string, unknown]): number {
   if (a === b) return 0;
-  if (a === PRODUCTION) return -1;
-  if (b === PRODUCTION) return 1;
+  if (isProduction(a)) return -1;
+  if (isProduction(b)) return 1;
   return a.localeCompare(b, 'en', { numeric: true });
 }

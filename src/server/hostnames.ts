@@ -1,7 +1,8 @@
 /** The host name an environment is served on. */
 import { isIP } from 'node:net';
+import { isProduction } from '../config/env-name.js';
 import { TossError } from '../errors.js';
-import { assertAppName, assertEnvName, environmentClass } from './paths.js';
+import { assertAppName, assertEnvName } from './paths.js';
 
 export interface HostNameParams {
   app: string;
@@ -20,7 +21,7 @@ export interface HostNameParams {
  */
 export function hostNameFor(params: HostNameParams): string {
   const env = assertEnvName(params.environment);
-  if (environmentClass(env) === 'production') {
+  if (isProduction(env)) {
     if (params.domain !== undefined) return params.domain.toLowerCase();
   } else {
     const parent =

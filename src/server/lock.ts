@@ -4,6 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { isProduction } from '../config/env-name.js';
 import { LockError } from '../errors.js';
 
 /** The holder refreshes heartbeatAt this often. */
@@ -164,7 +165,8 @@ export function decideAcquire(lock: Lock | null | undefined, ctx: AcquireContext
       break: `breaking a stale lock (${since} ${humanizeDuration(ctx.now.getTime() - Date.parse(at))} ago): ${holder}`,
     };
   }
-  if (ctx.environment === 'production' && lock.environment !== 'production' && lock.preemptible) {
+  const production = ctx.environment !== undefined && isProduction(ctx.environment);
+  if (production && !isProduction(lock.environment) && lock.preemptible) {
     return {
       break: `stopping ${lock.environment}'s build to deploy production first (deploy ${lock.environment} again afterwards): ${holder}`,
     };

@@ -3,7 +3,7 @@
  * from an app and environment name checked again on the way in (defence in depth: they end up in
  * paths, unit names and Caddy file names).
  */
-import { ENV_NAME_MAX_LENGTH, ENV_NAME_PATTERN, PRODUCTION } from '../config/env-name.js';
+import { ENV_NAME_PATTERN, type EnvName, isEnvName, isProduction } from '../config/env-name.js';
 import { TossError } from '../errors.js';
 
 export const SRV_ROOT = '/srv';
@@ -21,7 +21,7 @@ export type EnvironmentClass = 'production' | 'preview';
 
 /** `production` is production; every other environment is preview-class. */
 export function environmentClass(environment: string): EnvironmentClass {
-  return environment === PRODUCTION ? 'production' : 'preview';
+  return isProduction(environment) ? 'production' : 'preview';
 }
 
 export function assertAppName(app: string): string {
@@ -31,14 +31,8 @@ export function assertAppName(app: string): string {
   throw new TossError(`invalid app name ${JSON.stringify(app)}`);
 }
 
-export function assertEnvName(environment: string): string {
-  if (
-    typeof environment === 'string' &&
-    environment.length <= ENV_NAME_MAX_LENGTH &&
-    ENV_NAME_PATTERN.test(environment)
-  ) {
-    return environment;
-  }
+export function assertEnvName(environment: string): EnvName {
+  if (isEnvName(environment)) return environment;
   throw new TossError(`invalid environment name ${JSON.stringify(environment)}`);
 }
 
@@ -82,6 +76,7 @@ export function envPaths(app: string, environment: string) {
     app: appName,
     environment: env,
     environmentClass: environmentClass(env),
+    isProduction: isProduction(env),
     envDir,
     releasesDir,
     currentLink: `${envDir}/current`,

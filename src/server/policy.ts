@@ -7,7 +7,7 @@
  * toss.json says. A pull request changes the policy by being merged and deployed to production.
  */
 import { z } from 'zod';
-import { PRODUCTION } from '../config/env-name.js';
+import { isProduction } from '../config/env-name.js';
 import type { TossConfig } from '../config/schema.js';
 import { BASIC_AUTH_USER, BCRYPT_HASH } from '../config/schema.js';
 
@@ -87,7 +87,7 @@ export function trustedConfig(
   environment: string,
   policy: Policy | undefined,
 ): TrustedConfig {
-  if (environment === PRODUCTION) return { config, overridden: [], recorded: policy !== undefined };
+  if (isProduction(environment)) return { config, overridden: [], recorded: policy !== undefined };
   const trusted: TossConfig = { ...config };
   delete trusted.domain;
   delete trusted.previewDomain;
@@ -123,11 +123,11 @@ export function environmentLimits(
   environment: string,
 ): { memory?: string; cpu?: string; buildTimeout: number } {
   const resources = config.resources ?? {};
-  const own = environment === PRODUCTION ? resources : { ...resources, ...resources.previews };
+  const own = isProduction(environment) ? resources : { ...resources, ...resources.previews };
   const limits: { memory?: string; cpu?: string; buildTimeout: number } = {
     buildTimeout:
       own.buildTimeout ??
-      (environment === PRODUCTION ? PRODUCTION_BUILD_TIMEOUT : PREVIEW_BUILD_TIMEOUT),
+      (isProduction(environment) ? PRODUCTION_BUILD_TIMEOUT : PREVIEW_BUILD_TIMEOUT),
   };
   if (own.memory !== undefined) limits.memory = own.memory;
   if (own.cpu !== undefined) limits.cpu = own.cpu;

@@ -3,7 +3,7 @@
  * next state with these functions, and writes it back by compare-and-swap (cas.ts).
  */
 import { z } from 'zod';
-import { ENV_NAME_MAX_LENGTH, ENV_NAME_PATTERN, PRODUCTION } from '../config/env-name.js';
+import { ENV_NAME_MAX_LENGTH, ENV_NAME_PATTERN, isProduction } from '../config/env-name.js';
 import { TossError } from '../errors.js';
 import { type Lock, lockSchema } from './lock.js';
 import { isReleaseId } from './paths.js';
@@ -214,7 +214,7 @@ export function recordPolicy(state: State, policy: Policy): State {
 /** Preview environments, oldest deploy first (for maxPreviews and `toss list`). */
 export function previewsByAge(state: State): Array<[string, EnvironmentState]> {
   return Object.entries(state.environments)
-    .filter(([name]) => name !== PRODUCTION)
+    .filter(([name]) => !isProduction(name))
     .sort(([, a], [, b]) =>
       a.deployedAt < b.deployedAt ? -1 : a.deployedAt > b.deployedAt ? 1 : 0,
     );
