@@ -72,94 +72,127 @@ const MAX_DEPTH = 256;
  * the input, so a small strict scanner finds the first error instead.
  */
 function locateJsonError(text: string): { offset: number; reason: string } {
-  let i = 0;
-  const ws = () => {
-    while (i < text.length && ' \t\n\r'.includes(text[i] as string)) i++;
-  };
-  const fail = (reason: string): never => {
-    throw new JsonSyntax(i, reason);
-  };
-  const unexpected = (expected: string): never => {
-    const char = text[i];
-    if (char === undefined) return fail(`unexpected end of file, expected ${expected}`);
-    if (char === '/') return fail('comments are not allowed in JSON');
-    if (char === "'") return fail('strings must be in double quotes');
-    return fail(`expected ${expected}`);
-  };
-  const literal = (word: string) => {
-    if (text.startsWith(word, i)) i += word.length;
-    else unexpected('a value');
-  };
-  const string = () => {
-    i++;
-    for (;;) {
-      const char = text[i];
-      if (char === undefined) fail('unterminated string');
-      if (char === '"') break;
-      if ((char as string) < ' ') fail('control character in a string (write \\n, \\t or \\u00XX)');
-      if (char === '\\') {
-        const next = text[i + 1];
-        if (next === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) i += 6;
-        else if (next !== undefined && '"\\/bfnrt'.includes(next)) i += 2;
-        else fail('invalid escape sequence in a string');
-      } else i++;
-    }
-    i++;
-  };
-  const number = () => {
-    const match = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/.exec(text.slice(i));
-    if (!match) unexpected('a value');
-    i += (match as RegExpExecArray)[0].length;
-  };
-  const value = (depth: number) => {
-    if (depth > MAX_DEPTH) fail('nested too deeply');
-    ws();
-    const char = text[i];
-    if (char === '{') container(depth, '}', true);
-    else if (char === '[') container(depth, ']', false);
-    else if (char === '"') string();
-    else if (char === 't') literal('true');
-    else if (char === 'f') literal('false');
-    else if (char === 'n') literal('null');
-    else if (char === '-' || (char !== undefined && char >= '0' && char <= '9')) number();
-    else unexpected('a value');
-  };
-  const container = (depth: number, close: string, isObject: boolean) => {
-    i++;
-    ws();
-    if (text[i] === close) {
-      i++;
-      return;
-    }
-    for (;;) {
-      if (isObject) {
-        ws();
-        if (text[i] !== '"') unexpected('a property name in double quotes');
-        string();
-        ws();
-        if (text[i] !== ':') unexpected('":" after a property name');
-        i++;
-      }
-      value(depth + 1);
-      ws();
-      if (text[i] === close) {
-        i++;
-        return;
-      }
-      if (text[i] !== ',') unexpected(`"," or "${close}"`);
-      i++;
-      ws();
-      if (text[i] === close) fail(`trailing comma before "${close}"`);
-    }
-  };
   try {
-    value(0);
-    ws();
-    if (i < text.length) fail('unexpected text after the JSON value');
+    new JsonScanner(text).document();
   } catch (error) {
     if (error instanceof JsonSyntax) return { offset: error.offset, reason: error.reason };
     throw error;
   }
   // JSON.parse and this scanner disagree; point at the start rather than guess.
   return { offset: 0, reason: 'not valid JSON' };
+}
+
+/** A strict JSON reader that only checks: it throws a JsonSyntax at the first error. */
+class JsonScanner {
+  private i = 0;
+
+  constructor(private readonly text: string) {}
+
+  /** One value and nothing after it but whitespace. */
+  document(): void {
+    this.value(0);
+    this.ws();
+    if (this.i < this.text.length) this.fail('unexpected text after the JSON value');
+  }
+
+  private ws(): void {
+    while (this.i < this.text.length && ' \t\n\r'.includes(this.text[this.i] as string)) this.i++;
+  }
+
+  private fail(reason: string): never {
+    throw new JsonSyntax(this.i, reason);
+  }
+
+  /** Fails where `expected` should stand, naming the usual non-JSON habits found there instead. */
+  private unexpected(expected: string): never {
+    const char = this.text[this.i];
+    if (char === undefined) return this.fail(`unexpected end of file, expected ${expected}`);
+    if (char === '/') return this.fail('comments are not allowed in JSON');
+    if (char === "'") return this.fail('strings must be in double quotes');
+    return this.fail(`expected ${expected}`);
+  }
+
+  private value(depth: number): void {
+    if (depth > MAX_DEPTH) this.fail('nested too deeply');
+    this.ws();
+    const char = this.text[this.i];
+    if (char === '{') this.container(depth, '}', true);
+    else if (char === '[') this.container(depth, ']', false);
+    else if (char === '"') this.string();
+    else if (char === 't') this.literal('true');
+    else if (char === 'f') this.literal('false');
+    else if (char === 'n') this.literal('null');
+    else if (char === '-' || (char !== undefined && char >= '0' && char <= '9')) this.number();
+    else this.unexpected('a value');
+  }
+
+  private literal(word: string): void {
+    if (this.text.startsWith(word, this.i)) this.i += word.length;
+    else this.unexpected('a value');
+  }
+
+  private number(): void {
+    const match = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/.exec(
+      this.text.slice(this.i),
+    );
+    if (!match) this.unexpected('a value');
+    this.i += (match as RegExpExecArray)[0].length;
+  }
+
+  private string(): void {
+    this.i++;
+    for (;;) {
+      const char = this.text[this.i];
+      if (char === undefined) this.fail('unterminated string');
+      if (char === '"') break;
+      if ((char as string) < ' ') {
+        this.fail('control character in a string (write \\n, \\t or \\u00XX)');
+      }
+      if (char === '\\') this.escape();
+      else this.i++;
+    }
+    this.i++;
+  }
+
+  /** A backslash and what it escapes. */
+  private escape(): void {
+    const next = this.text[this.i + 1];
+    if (next === 'u' && /^[0-9a-fA-F]{4}$/.test(this.text.slice(this.i + 2, this.i + 6))) {
+      this.i += 6;
+    } else if (next !== undefined && '"\\/bfnrt'.includes(next)) this.i += 2;
+    else this.fail('invalid escape sequence in a string');
+  }
+
+  /** An object or an array, from its opening bracket; `close` is its closing one. */
+  private container(depth: number, close: string, isObject: boolean): void {
+    this.i++;
+    this.ws();
+    if (this.text[this.i] === close) {
+      this.i++;
+      return;
+    }
+    for (;;) {
+      if (isObject) this.propertyName();
+      this.value(depth + 1);
+      this.ws();
+      if (this.text[this.i] === close) {
+        this.i++;
+        return;
+      }
+      if (this.text[this.i] !== ',') this.unexpected(`"," or "${close}"`);
+      this.i++;
+      this.ws();
+      if (this.text[this.i] === close) this.fail(`trailing comma before "${close}"`);
+    }
+  }
+
+  /** A member's name and the colon after it. */
+  private propertyName(): void {
+    this.ws();
+    if (this.text[this.i] !== '"') this.unexpected('a property name in double quotes');
+    this.string();
+    this.ws();
+    if (this.text[this.i] !== ':') this.unexpected('":" after a property name');
+    this.i++;
+  }
 }
