@@ -38,42 +38,6 @@ export function buildCommandLine(
   return shellJoin(words);
 }
 
-/** argv that runs a script read from stdin, with `args` as "$1"…. */
-export function scriptArgv(args: readonly string[] = []): string[] {
-  return ['sh', '-s', '--', ...args];
-}
-
-/**
- * The stdin for `sh -s`: a brace group makes the shell parse the whole script before running any
- * of it, so no command inside can swallow the rest of the script as its own stdin.
- */
-export function scriptStdin(script: string): string {
-  return `{\n${script}\n}\n`;
-}
-
-const WRITE_FILE_SCRIPT = `set -eu
-target=$1 mode=$2 owner=$3
-case $target in */*) dir=\${target%/*} ;; *) dir=. ;; esac
-tmp=$(mktemp "\${dir:-/}/.toss-write.XXXXXX")
-trap 'rm -f -- "$tmp"' EXIT
-cat > "$tmp"
-chmod -- "$mode" "$tmp"
-if [ -n "$owner" ]; then chown -- "$owner" "$tmp"; fi
-mv -f -T -- "$tmp" "$target"
-trap - EXIT`;
-
-/**
- * argv that writes stdin to `path` atomically: a temp file beside it (mktemp: 0600 from the start),
- * mode and owner set, then renamed over the target.
- */
-export function writeFileArgv(path: string, mode: number, owner = ''): string[] {
-  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
-    throw new TypeError(`file mode must be an integer between 0 and 0o7777, got ${mode}`);
-  }
-  if (path === '') throw new TypeError('file path must not be empty');
-  return ['sh', '-c', WRITE_FILE_SCRIPT, 'sh', path, mode.toString(8).padStart(4, '0'), owner];
-}
-
 /** Exit status of readFileArgv when the file does not exist (EX_NOINPUT; cat never uses it). */
 export const MISSING_FILE_EXIT = 66;
 

@@ -2,8 +2,8 @@
  * ONE verified SSH connection to the server, reused for every remote step.
  *
  * Commands are argv arrays, turned into a line only by shellJoin (command-line.ts). Secret values
- * go on stdin (`stdin`, `runScript`, `writeFile`), never on a command line: `ps` on the server
- * shows command lines to every user. The login shell must be POSIX-like (sh, bash, dash, zsh).
+ * go on stdin (`stdin`), never on a command line: `ps` on the server shows command lines to every
+ * user. The login shell must be POSIX-like (sh, bash, dash, zsh).
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -17,11 +17,9 @@ import {
   parseReadFiles,
   readFileArgv,
   readFilesArgv,
-  scriptArgv,
-  scriptStdin,
   TIMED_OUT_EXITS,
-  writeFileArgv,
 } from './command-line.js';
+import { CommandRunner, runnerArgv, runnerCarries } from './command-runner.js';
 import {
   decideHostKey,
   type HostKeyRefusedError,
@@ -30,9 +28,9 @@ import {
   noCommonKeyTypeError,
   type VerifiedHostKey,
 } from './host-key-policy.js';
-import { findHostKeys } from './known-hosts.js';
+import { findHostKeys, type HostKeyLookup } from './known-hosts.js';
 import { OutputTail } from './output-tail.js';
-import { CommandRunner, runnerArgv, runnerCarries } from './runner.js';
+import { RunnerPool } from './runner-pool.js';
 import {
   type ConnectTarget,
   connectError,
@@ -94,13 +92,6 @@ export interface FileOptions {
   sudo?: boolean;
 }
 
-export interface WriteFileOptions extends FileOptions {
-  /** permission bits, e.g. 0o600; set on the temp file before the rename */
-  mode: number;
-  /** `user` or `user:group` for chown */
-  owner?: string;
-}
-
 const DEFAULT_CONNECT_TIMEOUT_MS = 15_000;
 const DEFAULT_KEEPALIVE_INTERVAL_MS = 5_000;
 const DEFAULT_KEEPALIVE_COUNT_MAX = 2;
@@ -108,9 +99,6 @@ const DEFAULT_KEEPALIVE_COUNT_MAX = 2;
 const TIMEOUT_SAFETY_MS = 10_000;
 // How long dispose() waits for a clean SSH disconnect before dropping the socket.
 const DISPOSE_GRACE_MS = 2_000;
-// Runners kept open at once: commands beyond run on channels of their own. sshd allows 10
-// sessions per connection (MaxSessions) and streaming commands need theirs.
-const MAX_RUNNERS = 4;
 
 // TOSS_TRACE=1: one line on stderr per remote command (when it started, how long it took, how it
 // went, what it was), for finding where a deploy spends its time.
@@ -129,13 +117,6 @@ export interface TunnelResult {
   signal: string | null;
   /** the last lines the remote command wrote to stderr */
   stderr: string;
-}
-
-interface RunnerSlot {
-  sudo: boolean;
-  /** handed out to a command now (or being opened) */
-  taken: boolean;
-  runner?: CommandRunner;
 }
 
 interface RawResult {
@@ -160,8 +141,8 @@ export class SshConnection {
   private lastError: Error | undefined;
   // Commands in flight: failed at once when the connection drops.
   private readonly inFlight = new Set<(err: Error) => void>();
-  // Long-lived command runners (runner.ts), as root (through sudo) or as the login user.
-  private runners: RunnerSlot[] = [];
+  // Long-lived command runners, as root (through sudo) or as the login user.
+  private readonly runners = new RunnerPool((sudo) => this.openRunner(sudo));
 
   private constructor(
     ssh: NodeSSH,
@@ -183,7 +164,7 @@ export class SshConnection {
       this.closed = true;
       const err = this.disposed
         ? new ConnectionError(`the SSH connection to ${this.target} was closed by toss`)
-        : connectionLostError(this.target, undefined, this.lastError);
+        : this.lostError(undefined);
       for (const fail of this.inFlight) fail(err);
       this.inFlight.clear();
     });
@@ -191,82 +172,22 @@ export class SshConnection {
 
   /** Open and verify the connection. Throws HostKeyError, or ConnectionError saying what to do. */
   static async connect(options: ConnectOptions): Promise<SshConnection> {
-    const port = options.port ?? 22;
-    const username = options.username ?? 'root';
-    const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    const target: ConnectTarget = {
-      host: options.host,
-      port,
-      username,
-      keyPath: options.privateKeyPath,
-      agent: options.agent,
-      offered: describeOffered(options),
-      connectTimeoutMs,
-    };
-    if (options.privateKey === undefined && !options.privateKeyPath && !options.agent) {
-      throw new ConnectionError(
-        `no SSH key to log in to ${describeTarget(username, options.host, port)}`,
-        {
-          hint: 'start ssh-agent with your key loaded, or pass a key file with --identity PATH (or TOSS_SSH_KEY)',
-        },
-      );
-    }
+    const target = connectTarget(options);
     const privateKey = await loadPrivateKey(options);
-
-    const lookup = findHostKeys(options.knownHosts, options.host, port);
-    const algorithms = hostKeyAlgorithms(lookup);
-    if (algorithms !== undefined && algorithms.length === 0) {
-      throw noCommonKeyTypeError(lookup, options.host, port);
-    }
-    let verified: VerifiedHostKey | undefined;
-    let refusal: HostKeyRefusedError | undefined;
-    const hostVerifier = (key: Buffer): boolean => {
-      // A re-key must present the very key verified at connect time.
-      if (verified) return verified.blob.equals(key);
-      const decision = decideHostKey({
-        host: options.host,
-        port,
-        lookup,
-        presented: key,
-        trust: options.trust,
-      });
-      if (decision.ok) verified = decision.key;
-      else refusal = decision.error;
-      return decision.ok;
-    };
-
-    const config: ConnectConfig & { privateKey?: string } = {
-      host: options.host,
-      port,
-      username,
-      hostVerifier,
-      readyTimeout: connectTimeoutMs,
-      keepaliveInterval: options.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
-      keepaliveCountMax: options.keepaliveCountMax ?? DEFAULT_KEEPALIVE_COUNT_MAX,
-      tryKeyboard: false,
-    };
-    if (privateKey !== undefined) config.privateKey = privateKey;
-    if (options.passphrase !== undefined) config.passphrase = options.passphrase;
-    if (options.agent) config.agent = options.agent;
-    // The server must present a key of a type we know for it, not just its favourite one.
-    if (algorithms) config.algorithms = { serverHostKey: algorithms as ServerHostKeyAlgorithm[] };
-
+    const hostKeys = new HostKeyCheck(options, target.port);
     const ssh = new NodeSSH();
     try {
-      await ssh.connect(config);
+      await ssh.connect(connectConfig(options, target, privateKey, hostKeys));
     } catch (err) {
       ssh.connection?.destroy();
-      if (refusal) throw refusal;
-      if (err instanceof Error && /no matching host key format/.test(err.message)) {
-        throw noCommonKeyTypeError(lookup, options.host, port);
-      }
-      throw connectError(err, target);
+      throw hostKeys.refusal ?? connectFailure(err, hostKeys.lookup, target);
     }
     const client = ssh.connection;
+    const verified = hostKeys.verified;
     if (!client || !verified) {
       ssh.dispose();
       throw new ConnectionError(
-        `SSH connection to ${describeTarget(username, options.host, port)} closed at once`,
+        `SSH connection to ${describeTarget(target.username, target.host, target.port)} closed at once`,
       );
     }
     // Many small request/response exchanges: Nagle + delayed ACKs would add ~40 ms to each.
@@ -286,7 +207,7 @@ export class SshConnection {
   /** Run argv on the server; throws RemoteCommandError on a non-zero exit unless allowFailure. */
   run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
     const viaSudo = options.sudo === true && !this.isRoot;
-    return this.exec(argv, { cwd: options.cwd, timeoutMs: options.timeoutMs }, options, viaSudo);
+    return this.exec(argv, options, viaSudo);
   }
 
   /** Run argv as root (through `sudo -n` when the login user is not root). */
@@ -294,50 +215,10 @@ export class SshConnection {
     return this.run(argv, { ...options, sudo: true });
   }
 
-  /**
-   * Run a shell script sent on stdin to `sh -s`; `args` become "$1"…. Any value written into the
-   * script must be quoted with shellQuote; secrets belong in the script (stdin), never in `args`.
-   */
-  runScript(
-    script: string,
-    options: Omit<RunOptions, 'stdin'> & { args?: readonly string[] } = {},
-  ): Promise<RunResult> {
-    const { args, ...rest } = options;
-    return this.run(scriptArgv(args), { ...rest, stdin: scriptStdin(script) });
-  }
-
   /** Fail early, before anything changes, when the login user has no passwordless sudo. */
   async checkSudo(): Promise<void> {
     if (this.isRoot) return;
     await this.run(['true'], { sudo: true });
-  }
-
-  /** Write a file atomically (temp file beside it, mode/owner set, rename); contents go on stdin. */
-  async writeFile(
-    path: string,
-    contents: string | Buffer,
-    options: WriteFileOptions,
-  ): Promise<void> {
-    const viaSudo = (options.sudo ?? true) && !this.isRoot;
-    await this.exec(
-      writeFileArgv(path, options.mode, options.owner),
-      {},
-      { stdin: contents },
-      viaSudo,
-      `could not write ${path}`,
-    );
-  }
-
-  /** Read a file (UTF-8). Throws RemoteCommandError when it is missing or unreadable. */
-  async readFile(path: string, options: FileOptions = {}): Promise<string> {
-    const text = await this.readFileIfExists(path, options);
-    if (text === null) {
-      const command = buildCommandLine(readFileArgv(path));
-      throw new RemoteCommandError(command, MISSING_FILE_EXIT, '', {
-        message: `${path} does not exist on ${this.target}`,
-      });
-    }
-    return text;
   }
 
   /** Read a file (UTF-8), or null when it does not exist. */
@@ -375,30 +256,19 @@ export class SshConnection {
    * `local`. The one place a command line is not built from argv here: the caller checks it.
    */
   tunnel(command: string, local: Duplex): Promise<TunnelResult> {
-    if (this.disposed || this.closed) {
-      return Promise.reject(connectionLostError(this.target, command, this.lastError));
-    }
+    if (this.disposed || this.closed) return Promise.reject(this.lostError(command));
     return this.whileConnected(command, (settle) =>
       this.startChannel(command, settle, (opened) => {
         const stderr = new OutputTail();
-        let code: number | null = null;
-        let signal: string | null = null;
+        const exit = exitOf(opened);
         opened.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-        opened.on('exit', (exitCode: number | null, exitSignal?: string) => {
-          code = exitCode;
-          signal = exitSignal ?? null;
-        });
-        opened.on('error', (channelError: Error) =>
-          settle(
-            new ConnectionError(`SSH channel error on ${this.target}: ${channelError.message}`),
-          ),
-        );
+        opened.on('error', (channelError: Error) => settle(this.channelError(channelError)));
         let channelClosed = false;
         opened.on('close', () => {
           channelClosed = true;
           local.end();
-          if (this.closed) return settle(connectionLostError(this.target, command, this.lastError));
-          settle(undefined, { code, signal, stderr: stderr.text() });
+          if (this.closed) return settle(this.lostError(command));
+          settle(undefined, { ...exit, stderr: stderr.text() });
         });
         // The local side gone (rsync died): end the remote command too instead of leaving it.
         local.once('close', () => {
@@ -414,6 +284,7 @@ export class SshConnection {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
+    this.runners.dispose();
     if (this.closed) return;
     await new Promise<void>((resolve) => {
       // A dead network never answers the disconnect: drop the socket after a grace period.
@@ -431,16 +302,20 @@ export class SshConnection {
   }
 
   /**
-   * Runs argv (in `cwd`, under `timeout`) as root through sudo when `viaSudo`. `what` names the
-   * operation in failure messages instead of the (long) command line.
+   * Opens runners ahead of the commands that will use them (in the background: a failure here
+   * shows up, if at all, on the command that needs the runner).
    */
+  warmRunners(count: number, asRoot: boolean): void {
+    this.runners.warm(count, asRoot && !this.isRoot);
+  }
+
+  /** Runs argv (in options.cwd, under `timeout`) as root through sudo when `viaSudo`. */
   private async exec(
     argv: readonly string[],
-    line: { cwd?: string | undefined; timeoutMs?: number | undefined },
     options: RunOptions,
     viaSudo: boolean,
-    what?: string,
   ): Promise<RunResult> {
+    const line = { cwd: options.cwd, timeoutMs: options.timeoutMs };
     // What an exec channel runs; a runner of the right user runs the same line without the sudo.
     const command = buildCommandLine(argv, { ...line, sudo: viaSudo });
     const inner = viaSudo ? buildCommandLine(argv, line) : command;
@@ -449,7 +324,7 @@ export class SshConnection {
         `the SSH connection to ${this.target} is closed (dispose() was called)`,
       );
     }
-    if (this.closed) throw connectionLostError(this.target, command, this.lastError);
+    if (this.closed) throw this.lostError(command);
     const started = Date.now();
     const timedOut = (code: number | null, tail: string) =>
       new RemoteCommandError(command, code, tail, {
@@ -479,62 +354,15 @@ export class SshConnection {
       throw timedOut(result.code, OutputTail.of(result.stderr, result.stdout));
     }
     if (result.code === 0 || options.allowFailure) return result;
-    throw this.commandError(command, result, viaSudo, raw.tail, what);
+    throw this.commandError(command, result, viaSudo, raw.tail);
   }
 
-  /**
-   * Opens runners ahead of the commands that will use them (in the background: a failure here
-   * shows up, if at all, on the command that needs the runner).
-   */
-  warmRunners(count: number, asRoot: boolean): void {
-    const sudo = asRoot && !this.isRoot;
-    for (let i = 0; i < count && this.runners.length < MAX_RUNNERS; i++) {
-      const slot: RunnerSlot = { sudo, taken: true };
-      this.runners.push(slot);
-      this.openRunner(slot).then(
-        () => {
-          slot.taken = false;
-        },
-        () => {
-          this.runners = this.runners.filter((s) => s !== slot);
-        },
-      );
-    }
-  }
-
-  private async openRunner(slot: RunnerSlot): Promise<CommandRunner> {
-    const command = buildCommandLine(runnerArgv(), { sudo: slot.sudo });
-    slot.runner = await this.whileConnected<CommandRunner>(command, (settle) =>
+  /** Opens a runner on a channel of its own, through `sudo -n` when `sudo`. */
+  private openRunner(sudo: boolean): Promise<CommandRunner> {
+    const command = buildCommandLine(runnerArgv(), { sudo });
+    return this.whileConnected<CommandRunner>(command, (settle) =>
       this.startChannel(command, settle, (opened) => settle(undefined, new CommandRunner(opened))),
     );
-    return slot.runner;
-  }
-
-  /** An idle runner of the right kind, a new one while there is room, or none (use a channel). */
-  private async takeRunner(viaSudo: boolean): Promise<CommandRunner | undefined> {
-    for (const slot of this.runners) {
-      if (slot.sudo === viaSudo && slot.runner?.usable && !slot.taken) {
-        slot.taken = true;
-        return slot.runner;
-      }
-    }
-    this.runners = this.runners.filter((slot) => slot.taken || !slot.runner || slot.runner.usable);
-    if (this.runners.length >= MAX_RUNNERS) return undefined;
-    const slot: RunnerSlot = { sudo: viaSudo, taken: true };
-    this.runners.push(slot);
-    try {
-      return await this.openRunner(slot);
-    } catch (error) {
-      this.runners = this.runners.filter((s) => s !== slot);
-      throw error;
-    }
-  }
-
-  private giveBack(runner: CommandRunner): void {
-    const slot = this.runners.find((s) => s.runner === runner);
-    if (slot) slot.taken = false;
-    if (!runner.usable) this.runners = this.runners.filter((s) => s !== slot);
-    else if (this.disposed) runner.close();
   }
 
   private async execInRunner(
@@ -544,25 +372,21 @@ export class SshConnection {
     viaSudo: boolean,
     timedOut: (code: number | null, tail: string) => Error,
   ): Promise<RawResult> {
-    const runner = await this.takeRunner(viaSudo);
+    const runner = await this.runners.take(viaSudo);
     if (!runner) return this.execInChannel(command, options, timedOut);
     // A runner can end while it is being handed out (`sudo -n` refused, say): the command then
     // runs on a channel of its own, which reports its own failure.
     if (!runner.usable) {
-      this.giveBack(runner);
+      this.runners.giveBack(runner);
       return this.execInChannel(command, options, timedOut);
     }
     // Errors name `command`: what ran, sudo included, whichever way it went.
     try {
       return await this.whileConnected(command, (settle) => {
-        let timer: NodeJS.Timeout | undefined;
-        if (options.timeoutMs !== undefined) {
-          // Safety net: the server's `timeout` should have ended the command well before this.
-          timer = setTimeout(() => {
-            runner.destroy();
-            settle(timedOut(null, ''));
-          }, options.timeoutMs + TIMEOUT_SAFETY_MS);
-        }
+        const timer = safetyTimer(options.timeoutMs, () => {
+          runner.destroy();
+          settle(timedOut(null, ''));
+        });
         const listeners = { onStdout: options.onStdout, onStderr: options.onStderr };
         runner.run(inner, options.stdin, listeners).then((r) => {
           if (timer) clearTimeout(timer);
@@ -574,7 +398,7 @@ export class SshConnection {
         });
       });
     } finally {
-      this.giveBack(runner);
+      this.runners.giveBack(runner);
     }
   }
 
@@ -593,7 +417,7 @@ export class SshConnection {
         if (!err) return onOpen(opened);
         fail(
           this.closed
-            ? connectionLostError(this.target, command, this.lastError)
+            ? this.lostError(command)
             : new ConnectionError(`could not start a command on ${this.target}: ${err.message}`, {
                 hint: 'the server refused a new session (sshd MaxSessions?); try again',
                 cause: err,
@@ -614,8 +438,7 @@ export class SshConnection {
     command: string,
     body: (settle: (err: Error | undefined, value?: T) => void) => void,
   ): Promise<T> {
-    if (this.closed)
-      return Promise.reject(connectionLostError(this.target, command, this.lastError));
+    if (this.closed) return Promise.reject(this.lostError(command));
     return new Promise<T>((resolve, reject) => {
       let settled = false;
       const settle = (err: Error | undefined, value?: T) => {
@@ -625,8 +448,7 @@ export class SshConnection {
         if (err) reject(err);
         else resolve(value as T);
       };
-      const onLost = (err: Error) =>
-        settle(this.disposed ? err : connectionLostError(this.target, command, this.lastError));
+      const onLost = (err: Error) => settle(this.disposed ? err : this.lostError(command));
       this.inFlight.add(onLost);
       body(settle);
     });
@@ -643,8 +465,7 @@ export class SshConnection {
         const stdout: Buffer[] = [];
         const stderr: Buffer[] = [];
         const tail = new OutputTail();
-        let code: number | null = null;
-        let signal: string | null = null;
+        const exit = exitOf(opened);
         let timer: NodeJS.Timeout | undefined;
         opened.on('data', (chunk: Buffer) => {
           stdout.push(chunk);
@@ -656,38 +477,33 @@ export class SshConnection {
           tail.push(chunk);
           options.onStderr?.(chunk);
         });
-        opened.on('exit', (exitCode: number | null, exitSignal?: string) => {
-          code = exitCode;
-          signal = exitSignal ?? null;
-        });
         opened.on('error', (channelError: Error) => {
           if (timer) clearTimeout(timer);
-          settle(
-            new ConnectionError(`SSH channel error on ${this.target}: ${channelError.message}`),
-          );
+          settle(this.channelError(channelError));
         });
         opened.on('close', () => {
           if (timer) clearTimeout(timer);
-          if (this.closed) return settle(connectionLostError(this.target, command, this.lastError));
-          settle(undefined, {
-            stdout: Buffer.concat(stdout),
-            stderr: Buffer.concat(stderr),
-            code,
-            signal,
-            tail: tail.text(),
-          });
+          if (this.closed) return settle(this.lostError(command));
+          const output = { stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr) };
+          settle(undefined, { ...output, ...exit, tail: tail.text() });
         });
-        if (options.timeoutMs !== undefined) {
-          // Safety net: the server's `timeout` should have ended the command well before this.
-          timer = setTimeout(() => {
-            settle(timedOut(code, tail.text()));
-            opened.close();
-          }, options.timeoutMs + TIMEOUT_SAFETY_MS);
-        }
+        timer = safetyTimer(options.timeoutMs, () => {
+          settle(timedOut(exit.code, tail.text()));
+          opened.close();
+        });
         if (options.stdin !== undefined) opened.end(options.stdin);
         else opened.end();
       }),
     );
+  }
+
+  /** The connection went away (while running `command`, when there is one). */
+  private lostError(command: string | undefined): ConnectionError {
+    return connectionLostError(this.target, command, this.lastError);
+  }
+
+  private channelError(error: Error): ConnectionError {
+    return new ConnectionError(`SSH channel error on ${this.target}: ${error.message}`);
   }
 
   private commandError(
@@ -715,9 +531,101 @@ export class SshConnection {
   }
 }
 
-/** Shorthand for SshConnection.connect. */
-export function connect(options: ConnectOptions): Promise<SshConnection> {
-  return SshConnection.connect(options);
+/** Who logs in where, with what, for the attempt and its messages; refuses a login without a key. */
+function connectTarget(options: ConnectOptions): ConnectTarget {
+  const port = options.port ?? 22;
+  const username = options.username ?? 'root';
+  if (options.privateKey === undefined && !options.privateKeyPath && !options.agent) {
+    throw new ConnectionError(
+      `no SSH key to log in to ${describeTarget(username, options.host, port)}`,
+      {
+        hint: 'start ssh-agent with your key loaded, or pass a key file with --identity PATH (or TOSS_SSH_KEY)',
+      },
+    );
+  }
+  return {
+    host: options.host,
+    port,
+    username,
+    keyPath: options.privateKeyPath,
+    agent: options.agent,
+    offered: describeOffered(options),
+    connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+  };
+}
+
+/**
+ * The host key check of one connection attempt: what known_hosts lists for the host, and what
+ * the handshake made of the key the server presented (verified, or refused and why).
+ */
+class HostKeyCheck {
+  readonly lookup: HostKeyLookup;
+  /** the host key algorithms to offer; undefined leaves ssh2's default order */
+  readonly algorithms: string[] | undefined;
+  verified: VerifiedHostKey | undefined;
+  refusal: HostKeyRefusedError | undefined;
+
+  /** Throws when known_hosts lists only key types ssh2 cannot verify for this host. */
+  constructor(
+    private readonly options: ConnectOptions,
+    private readonly port: number,
+  ) {
+    this.lookup = findHostKeys(options.knownHosts, options.host, port);
+    this.algorithms = hostKeyAlgorithms(this.lookup);
+    if (this.algorithms !== undefined && this.algorithms.length === 0) {
+      throw noCommonKeyTypeError(this.lookup, options.host, port);
+    }
+  }
+
+  /** ssh2's hostVerifier: whether to go on with the key the server presented. */
+  verify(key: Buffer): boolean {
+    // A re-key must present the very key verified at connect time.
+    if (this.verified) return this.verified.blob.equals(key);
+    const decision = decideHostKey({
+      host: this.options.host,
+      port: this.port,
+      lookup: this.lookup,
+      presented: key,
+      trust: this.options.trust,
+    });
+    if (decision.ok) this.verified = decision.key;
+    else this.refusal = decision.error;
+    return decision.ok;
+  }
+}
+
+/** ssh2's settings for the attempt: where, who, which key, how long to wait, which host keys. */
+function connectConfig(
+  options: ConnectOptions,
+  target: ConnectTarget,
+  privateKey: string | undefined,
+  hostKeys: HostKeyCheck,
+): ConnectConfig & { privateKey?: string } {
+  const config: ConnectConfig & { privateKey?: string } = {
+    host: target.host,
+    port: target.port,
+    username: target.username,
+    hostVerifier: (key: Buffer) => hostKeys.verify(key),
+    readyTimeout: target.connectTimeoutMs,
+    keepaliveInterval: options.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
+    keepaliveCountMax: options.keepaliveCountMax ?? DEFAULT_KEEPALIVE_COUNT_MAX,
+    tryKeyboard: false,
+  };
+  if (privateKey !== undefined) config.privateKey = privateKey;
+  if (options.passphrase !== undefined) config.passphrase = options.passphrase;
+  if (options.agent) config.agent = options.agent;
+  // The server must present a key of a type we know for it, not just its favourite one.
+  const { algorithms } = hostKeys;
+  if (algorithms) config.algorithms = { serverHostKey: algorithms as ServerHostKeyAlgorithm[] };
+  return config;
+}
+
+/** The error for a failed connect or handshake that was not a refused host key. */
+function connectFailure(err: unknown, lookup: HostKeyLookup, target: ConnectTarget): Error {
+  if (err instanceof Error && /no matching host key format/.test(err.message)) {
+    return noCommonKeyTypeError(lookup, target.host, target.port);
+  }
+  return connectError(err, target);
 }
 
 async function loadPrivateKey(options: ConnectOptions): Promise<string | undefined> {
@@ -742,4 +650,26 @@ function describeOffered(options: ConnectOptions): string {
   else if (options.privateKey !== undefined) offered.push('the given key');
   if (options.agent) offered.push("ssh-agent's keys");
   return offered.join(' and ');
+}
+
+/** How a channel's command ended, filled in when its 'exit' comes (before its 'close'). */
+function exitOf(opened: ClientChannel): { code: number | null; signal: string | null } {
+  const exit: { code: number | null; signal: string | null } = { code: null, signal: null };
+  opened.on('exit', (exitCode: number | null, exitSignal?: string) => {
+    exit.code = exitCode;
+    exit.signal = exitSignal ?? null;
+  });
+  return exit;
+}
+
+/**
+ * The local safety net for a command run under `timeout` on the server: the server should have
+ * ended the command well before this fires. None when the command has no time limit.
+ */
+function safetyTimer(
+  timeoutMs: number | undefined,
+  onTimeout: () => void,
+): NodeJS.Timeout | undefined {
+  if (timeoutMs === undefined) return undefined;
+  return setTimeout(onTimeout, timeoutMs + TIMEOUT_SAFETY_MS);
 }

@@ -96,7 +96,7 @@ async function throughSsh(value: string, extra?: (value: string) => Promise<void
   // (`sudo` costs a PAM session: every 4th value takes that path.)
   const sudo = cases++ % 4 === 0;
   // Collected (not streamed) output and stdin go through the connection's command runners: one
-  // long-lived shell reading many commands (runner.ts), as root or through one `sudo -n`.
+  // long-lived shell reading many commands (command-runner.ts), as root or through one `sudo -n`.
   const collected = (r: { stdout: string }) => Buffer.from(r.stdout, 'utf8');
   const [asRoot, viaSudo, inRunner, stdinInRunner] = await Promise.all([
     bytesOf(root, argv, false),

@@ -1,14 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,10 +7,7 @@ import {
   buildCommandLine,
   MISSING_FILE_EXIT,
   readFileArgv,
-  scriptArgv,
-  scriptStdin,
   TIMED_OUT_EXITS,
-  writeFileArgv,
 } from '../../src/remote/command-line.js';
 import { shellJoin, shellQuote } from '../../src/remote/quote.js';
 
@@ -90,92 +78,6 @@ describe('buildCommandLine', () => {
     const out = remote(buildCommandLine(['touch', marker], { cwd: join(scratch, 'missing') }));
     expect(out.code).not.toBe(0);
     expect(existsSync(marker)).toBe(false);
-  });
-});
-
-describe('scripts on stdin', () => {
-  it('reads the whole script before running it, so commands cannot eat the rest', () => {
-    const script = [
-      'set -e',
-      'cat',
-      `printf '%s|' "$1" "$2"`,
-      `printf %s ${shellQuote(HOSTILE)}`,
-    ].join('\n');
-    const out = remote(shellJoin(scriptArgv([HOSTILE, 'two'])), scriptStdin(script));
-    expect(out).toMatchObject({ code: 0, stdout: `${HOSTILE}|two|${HOSTILE}` });
-    expect(existsSync(pwned)).toBe(false);
-  });
-
-  it('runs nothing when the script has a syntax error', () => {
-    const marker = join(scratch, 'half-ran');
-    const out = remote(
-      shellJoin(scriptArgv()),
-      scriptStdin(`touch ${shellQuote(marker)}\nif then fi (`),
-    );
-    expect(out.code).not.toBe(0);
-    expect(existsSync(marker)).toBe(false);
-  });
-
-  it('keeps heredocs and exit statuses', () => {
-    const script = 'cat <<EOF\nhello\nEOF\nexit 7';
-    expect(remote(shellJoin(scriptArgv()), scriptStdin(script))).toMatchObject({
-      code: 7,
-      stdout: 'hello\n',
-    });
-  });
-});
-
-describe('writeFileArgv', () => {
-  it('writes stdin atomically with the mode set, leaving no temp file', () => {
-    const dir = join(scratch, `w d'ir`);
-    mkdirSync(dir);
-    const target = join(dir, `secret's.env`);
-    writeFileSync(target, 'old');
-    const contents = Buffer.concat([
-      Buffer.from(`KEY=${HOSTILE}\nUNICODE=日本語\n`),
-      Buffer.from([0, 255, 10]),
-    ]);
-    const out = remote(shellJoin(writeFileArgv(target, 0o600)), contents);
-    expect(out.code, out.stderr).toBe(0);
-    expect(readFileSync(target)).toEqual(contents);
-    expect(statSync(target).mode & 0o7777).toBe(0o600);
-    expect(readdirSync(dir)).toEqual([`secret's.env`]);
-    expect(existsSync(pwned)).toBe(false);
-  });
-
-  it('sets owner and other modes, and writes empty files', () => {
-    const target = join(scratch, 'empty');
-    const owner = process.getuid?.() === 0 ? 'root:root' : '';
-    expect(remote(shellJoin(writeFileArgv(target, 0o644, owner)), '').code).toBe(0);
-    expect(readFileSync(target, 'utf8')).toBe('');
-    expect(statSync(target).mode & 0o7777).toBe(0o644);
-  });
-
-  it('replaces a symlink instead of writing through it, and never writes into a directory', () => {
-    const real = join(scratch, 'real');
-    const link = join(scratch, 'link');
-    writeFileSync(real, 'real');
-    spawnSync('ln', ['-s', real, link]);
-    expect(remote(shellJoin(writeFileArgv(link, 0o600)), 'new').code).toBe(0);
-    expect(readFileSync(real, 'utf8')).toBe('real');
-    expect(readFileSync(link, 'utf8')).toBe('new');
-
-    const dir = join(scratch, 'a-dir');
-    mkdirSync(dir);
-    expect(remote(shellJoin(writeFileArgv(dir, 0o600)), 'x').code).not.toBe(0);
-    expect(readdirSync(dir)).toEqual([]);
-  });
-
-  it('fails without leaving anything when the directory is missing', () => {
-    const out = remote(shellJoin(writeFileArgv(join(scratch, 'nope', 'f'), 0o600)), 'x');
-    expect(out.code).not.toBe(0);
-  });
-
-  it('validates mode and path', () => {
-    expect(() => writeFileArgv('/x', 0o10000)).toThrow(/mode/);
-    expect(() => writeFileArgv('/x', 1.5)).toThrow(/mode/);
-    expect(() => writeFileArgv('', 0o600)).toThrow(/path/);
-    expect(writeFileArgv('/x', 0o600).slice(-3)).toEqual(['/x', '0600', '']);
   });
 });
 

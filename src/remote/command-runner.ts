@@ -118,7 +118,7 @@ export interface RunnerListeners {
   onStderr?: ((chunk: Buffer) => void) | undefined;
 }
 
-/** One runner channel. Runs one command at a time; the pool in SshConnection hands them out. */
+/** One runner channel. Runs one command at a time; a RunnerPool (runner-pool.ts) hands them out. */
 export class CommandRunner {
   private readonly marker = randomBytes(16).toString('hex');
   private readonly markerBytes = Buffer.from(this.marker);

@@ -10,14 +10,14 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import type { ClientChannel } from 'ssh2';
 import { afterEach, describe, expect, it } from 'vitest';
-import { shellJoin } from '../../src/remote/quote.js';
 import {
   CommandRunner,
   RUNNER_MAX_STDIN,
   runnerArgv,
   runnerCarries,
   runnerRequest,
-} from '../../src/remote/runner.js';
+} from '../../src/remote/command-runner.js';
+import { shellJoin } from '../../src/remote/quote.js';
 import { canaryPayloads, hostileString } from '../support/hostile.js';
 
 const children: ChildProcess[] = [];
