@@ -92,28 +92,19 @@ export function decideHostKey(input: {
 }): HostKeyDecision {
   const { host, port, lookup, presented, trust } = input;
   const keyType = blobKeyType(presented) ?? 'unknown';
-  const key = {
+  const key: PresentedKey = {
     keyType,
     blob: presented,
     fingerprint: fingerprintSha256(presented),
     line: knownHostsLine(host, port, keyType, presented),
   };
   const where = hostLookupName(host, port);
-  const checkOnServer = `compare it with the server's own key: ssh-keygen -lf ${serverKeyFile(keyType)}`;
-  const refuse = (
-    reason: HostKeyRefusalReason,
-    message: string,
-    hint: string,
-    expected?: string[],
-  ): HostKeyDecision => ({
-    ok: false,
-    error: new HostKeyRefusedError(reason, message, { hint, presented: key, expected }),
-  });
 
   const revoked = lookup.revoked.find((entry) => entry.blob.equals(presented));
   if (revoked) {
     return refuse(
       'revoked',
+      key,
       `${where} presented a host key that known_hosts marks @revoked (line ${revoked.lineNumber}): ${key.fingerprint}`,
       'a revoked key is never accepted; give the server a new host key and record that one',
     );
@@ -123,8 +114,9 @@ export function decideHostKey(input: {
   if (pinned !== undefined && normalizeFingerprint(pinned) !== key.fingerprint) {
     return refuse(
       'pin-mismatch',
+      key,
       `${where} presented host key ${key.fingerprint} (${keyType}), not the expected ${normalizeFingerprint(pinned)}`,
-      `check the fingerprint you passed with --host-key; ${checkOnServer}`,
+      `check the fingerprint you passed with --host-key; ${checkOnServer(keyType)}`,
       [normalizeFingerprint(pinned)],
     );
   }
@@ -132,19 +124,7 @@ export function decideHostKey(input: {
   if (lookup.keys.some((entry) => entry.blob.equals(presented))) {
     return { ok: true, key: { ...key, source: 'known-hosts' } };
   }
-
-  if (lookup.keys.length > 0) {
-    const expected = lookup.keys.map((entry) => entry.fingerprint);
-    const listed = lookup.keys
-      .map((entry) => `${entry.fingerprint} (${entry.keyType}, line ${entry.lineNumber})`)
-      .join(', ');
-    return refuse(
-      'changed',
-      `HOST KEY CHANGED for ${where}: known_hosts expects ${listed}, but the server presented ${key.fingerprint} (${keyType}). Someone may be intercepting the connection, or the server was reinstalled; toss refuses to connect.`,
-      `${checkOnServer} (run it on the server). Only if the change is expected: remove the old entry (ssh-keygen -R '${where}') and add the new one; a changed key is never accepted automatically.`,
-      expected,
-    );
-  }
+  if (lookup.keys.length > 0) return changedKey(where, key, lookup);
 
   if (trust && 'acceptNew' in trust && trust.acceptNew) {
     return { ok: true, key: { ...key, source: 'accepted-new' } };
@@ -153,9 +133,46 @@ export function decideHostKey(input: {
 
   return refuse(
     'unknown',
+    key,
     `unknown host ${where}: known_hosts has no key for it; the server presented ${keyType} key ${key.fingerprint}`,
-    `UNVERIFIED — ${checkOnServer} (run it on the server). If the fingerprints match, add this line to known_hosts:\n${key.line}`,
+    `UNVERIFIED — ${checkOnServer(keyType)} (run it on the server). If the fingerprints match, add this line to known_hosts:\n${key.line}`,
   );
+}
+
+/** The key a server presented, before it is trusted. */
+type PresentedKey = Omit<VerifiedHostKey, 'source'>;
+
+function refuse(
+  reason: HostKeyRefusalReason,
+  key: PresentedKey,
+  message: string,
+  hint: string,
+  expected?: string[],
+): HostKeyDecision {
+  return {
+    ok: false,
+    error: new HostKeyRefusedError(reason, message, { hint, presented: key, expected }),
+  };
+}
+
+/** The refusal of a key that known_hosts does not list for a host it lists other keys for. */
+function changedKey(where: string, key: PresentedKey, lookup: HostKeyLookup): HostKeyDecision {
+  const expected = lookup.keys.map((entry) => entry.fingerprint);
+  const listed = lookup.keys
+    .map((entry) => `${entry.fingerprint} (${entry.keyType}, line ${entry.lineNumber})`)
+    .join(', ');
+  return refuse(
+    'changed',
+    key,
+    `HOST KEY CHANGED for ${where}: known_hosts expects ${listed}, but the server presented ${key.fingerprint} (${key.keyType}). Someone may be intercepting the connection, or the server was reinstalled; toss refuses to connect.`,
+    `${checkOnServer(key.keyType)} (run it on the server). Only if the change is expected: remove the old entry (ssh-keygen -R '${where}') and add the new one; a changed key is never accepted automatically.`,
+    expected,
+  );
+}
+
+/** How to check a presented key against the server's own, for hints. */
+function checkOnServer(keyType: string): string {
+  return `compare it with the server's own key: ssh-keygen -lf ${serverKeyFile(keyType)}`;
 }
 
 /** The HostKeyError for a server that offers none of the key types known_hosts lists for it. */

@@ -27,73 +27,94 @@ export function describeTarget(username: string, host: string, port: number): st
 /** Map an error from ssh2's connect/handshake/auth to a ConnectionError. */
 export function connectError(err: unknown, target: ConnectTarget): TossError {
   const e = (err instanceof Error ? err : new Error(String(err))) as Ssh2Error;
-  const who = describeTarget(target.username, target.host, target.port);
-  const where = `${target.host}:${target.port}`;
-  const tryIt = `try: ssh -p ${target.port} ${target.username}@${target.host}`;
-  const opts = (hint: string) => ({ hint, cause: e });
-
   if (e.level === 'client-authentication') {
+    const who = describeTarget(target.username, target.host, target.port);
     return new ConnectionError(
       `the server did not accept the SSH key for ${target.username}@${target.host} (offered ${target.offered})`,
-      opts(
-        `add the public key to ~${target.username}/.ssh/authorized_keys on the server (ssh-copy-id -i KEY.pub ${who}), or point toss at the right key with --identity PATH (or TOSS_SSH_KEY); check the user name too`,
-      ),
+      {
+        hint: `add the public key to ~${target.username}/.ssh/authorized_keys on the server (ssh-copy-id -i KEY.pub ${who}), or point toss at the right key with --identity PATH (or TOSS_SSH_KEY); check the user name too`,
+        cause: e,
+      },
     );
   }
+  return unreachableError(e, target) ?? unusableKeyError(e, target) ?? handshakeError(e, target);
+}
+
+/** `ssh -p PORT user@host`, for hints: what the user can run to see for themselves. */
+function trySsh(target: ConnectTarget): string {
+  return `try: ssh -p ${target.port} ${target.username}@${target.host}`;
+}
+
+/** The server could not be reached at all: no answer, no such name, nothing listening, no route. */
+function unreachableError(e: Ssh2Error, target: ConnectTarget): ConnectionError | undefined {
+  const where = `${target.host}:${target.port}`;
+  const tryIt = trySsh(target);
   if (e.level === 'client-timeout') {
     return new ConnectionError(
       `no SSH answer from ${where} within ${Math.round(target.connectTimeoutMs / 1000)} s`,
-      opts(
-        `check the address and port, that the server is up, and that a firewall allows TCP port ${target.port}; ${tryIt}`,
-      ),
+      {
+        hint: `check the address and port, that the server is up, and that a firewall allows TCP port ${target.port}; ${tryIt}`,
+        cause: e,
+      },
     );
   }
   if (e.level === 'client-dns' || e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') {
-    return new ConnectionError(
-      `cannot resolve the host name ${target.host}`,
-      opts('check the spelling of `server` (toss.json or --server) and your DNS'),
-    );
+    return new ConnectionError(`cannot resolve the host name ${target.host}`, {
+      hint: 'check the spelling of `server` (toss.json or --server) and your DNS',
+      cause: e,
+    });
   }
   if (e.code === 'ECONNREFUSED') {
-    return new ConnectionError(
-      `connection refused by ${where}: nothing listens for SSH there`,
-      opts(
-        `check the port (server: "user@host:port") and that sshd is running on the server; ${tryIt}`,
-      ),
-    );
+    return new ConnectionError(`connection refused by ${where}: nothing listens for SSH there`, {
+      hint: `check the port (server: "user@host:port") and that sshd is running on the server; ${tryIt}`,
+      cause: e,
+    });
   }
   if (e.code === 'EHOSTUNREACH' || e.code === 'ENETUNREACH' || e.code === 'ETIMEDOUT') {
-    return new ConnectionError(
-      `cannot reach ${where} (${e.code})`,
-      opts(`check the address, your network and the server's firewall; ${tryIt}`),
-    );
+    return new ConnectionError(`cannot reach ${where} (${e.code})`, {
+      hint: `check the address, your network and the server's firewall; ${tryIt}`,
+      cause: e,
+    });
   }
+  return undefined;
+}
+
+/** The key to log in with could not be used: the agent failed, or the key file is unreadable. */
+function unusableKeyError(e: Ssh2Error, target: ConnectTarget): ConnectionError | undefined {
   if (e.level === 'agent') {
-    return new ConnectionError(
-      `could not use the SSH agent at ${target.agent}: ${e.message}`,
-      opts('check SSH_AUTH_SOCK and `ssh-add -l`, or pass a key file with --identity PATH'),
-    );
+    return new ConnectionError(`could not use the SSH agent at ${target.agent}: ${e.message}`, {
+      hint: 'check SSH_AUTH_SOCK and `ssh-add -l`, or pass a key file with --identity PATH',
+      cause: e,
+    });
   }
   if (/privateKey|passphrase|private key/i.test(e.message) && !e.level) {
     return new ConnectionError(
       `cannot use the private key${target.keyPath ? ` ${target.keyPath}` : ''}: ${e.message}`,
-      opts(
-        'toss needs an OpenSSH or PEM private key; an encrypted key needs its passphrase, or load it into ssh-agent (ssh-add) instead',
-      ),
+      {
+        hint: 'toss needs an OpenSSH or PEM private key; an encrypted key needs its passphrase, or load it into ssh-agent (ssh-add) instead',
+        cause: e,
+      },
     );
   }
+  return undefined;
+}
+
+/** Anything else: the connection was made but the SSH handshake did not complete. */
+function handshakeError(e: Ssh2Error, target: ConnectTarget): ConnectionError {
   if (/lost before handshake/i.test(e.message)) {
     return new ConnectionError(
-      `${where} closed the connection before the SSH handshake`,
-      opts(
-        "something accepted the TCP connection but did not speak SSH: the server may be limiting connections (sshd MaxStartups) or blocking this address (fail2ban, firewall), or the port is not sshd's; wait and retry, or check the server's auth log",
-      ),
+      `${target.host}:${target.port} closed the connection before the SSH handshake`,
+      {
+        hint: "something accepted the TCP connection but did not speak SSH: the server may be limiting connections (sshd MaxStartups) or blocking this address (fail2ban, firewall), or the port is not sshd's; wait and retry, or check the server's auth log",
+        cause: e,
+      },
     );
   }
-  return new ConnectionError(
-    `SSH connection to ${who} failed: ${e.message}`,
-    opts(`${tryIt} to see what the server says`),
-  );
+  const who = describeTarget(target.username, target.host, target.port);
+  return new ConnectionError(`SSH connection to ${who} failed: ${e.message}`, {
+    hint: `${trySsh(target)} to see what the server says`,
+    cause: e,
+  });
 }
 
 /** The connection went away while a command ran (keepalives unanswered, reset, server gone). */
