@@ -28,14 +28,14 @@ import {
   probeArgv,
   type ServerSnapshot,
 } from '../server/provision.js';
-import { emptyState, pendingDependencies, recordDependency } from '../server/state.js';
-import { dependencyRunArgv } from '../server/systemd-run.js';
+import { emptyState, pendingDependencies } from '../server/state.js';
 import { applyCaddyChange } from './caddy-errors.js';
-import type { EventSink, StepName } from './events.js';
+import type { EventSink, PipelineEvent } from './events.js';
 import { acquireLock } from './lock.js';
+import { applyDependencies, type Dependency, type StreamedRun, streamAsRoot } from './long-step.js';
 import type { Actor, Login } from './request.js';
 import { Session } from './session.js';
-import { lineSplitter, step } from './step.js';
+import { step } from './step.js';
 
 /** The key an unknown server presented, for the door to show before trusting it. */
 export type PresentedHostKey = Omit<VerifiedHostKey, 'source'>;
@@ -67,9 +67,8 @@ export interface InitResult {
   changes: string[];
 }
 
-/** Provisions the server for one app (SPEC "CLI": toss init). */
+/** Provisions the server for one app: what `toss init` does once its files are planned. */
 export async function initServer(request: InitRequest, sink: EventSink): Promise<InitResult> {
-  const { app } = request;
   const origin = normalizeOrigin(request.origin);
   const session = await step(
     sink,
@@ -79,55 +78,53 @@ export async function initServer(request: InitRequest, sink: EventSink): Promise
   );
   try {
     const hostKey = session.conn.hostKey;
-    if (hostKey.source === 'accepted-new') {
-      sink({
-        type: 'notice',
-        message: `accepted the new host key ${hostKey.fingerprint} (${hostKey.keyType}) without asking, as --yes does (like ssh -o StrictHostKeyChecking=accept-new); compare it with the server's own key`,
-      });
-    }
+    if (hostKey.source === 'accepted-new') sink(acceptedNewNotice(hostKey));
     const { os, snapshot } = await step(
       sink,
       'server-check',
-      async () => {
-        // Read-only until every check passed: an unsupported system or a foreign app is left as it was.
-        const release = await session.conn.run(osReleaseArgv(), { allowFailure: true });
-        const os = release.code === 0 ? parseOsRelease(release.stdout) : undefined;
-        assertSupportedOs(os);
-        const snapshot = parseProbe((await session.root(probeArgv(app))).stdout);
-        if (snapshot.stateExists) checkOrigin(app, (await session.readState())?.origin, origin);
-        return { os: os as OsRelease, snapshot };
-      },
+      () => checkServer(session, origin),
       (r) => `${r.os.prettyName}, ${session.conn.isRoot ? 'root' : 'passwordless sudo'}`,
     );
     const changes: string[] = [];
-    await step(
-      sink,
-      'packages',
-      () => installMissing(session, snapshot, sink, changes),
-      (d) => d,
-    );
-    await step(
-      sink,
-      'caddy',
-      () => configureCaddy(session, snapshot, changes),
-      (d) => d,
-    );
-    await step(
-      sink,
-      'app-setup',
-      () => setUpApp(session, snapshot, origin, changes),
-      (d) => d,
-    );
+    const said = (d: string) => d;
+    await step(sink, 'packages', () => installMissing(session, snapshot, sink, changes), said);
+    await step(sink, 'caddy', () => configureCaddy(session, snapshot, changes), said);
+    await step(sink, 'app-setup', () => setUpApp(session, snapshot, origin, changes), said);
     await step(
       sink,
       'dependencies',
-      () => applyDependencies(session, request, origin, sink, changes),
-      (d) => d,
+      () => applyUnderLock(session, request, origin, sink, changes),
+      said,
     );
     return { hostKey, os, changes };
   } finally {
     await session.close();
   }
+}
+
+function acceptedNewNotice(hostKey: VerifiedHostKey): PipelineEvent {
+  return {
+    type: 'notice',
+    message: `accepted the new host key ${hostKey.fingerprint} (${hostKey.keyType}) without asking, as --yes does (like ssh -o StrictHostKeyChecking=accept-new); compare it with the server's own key`,
+  };
+}
+
+/**
+ * The system and what is already there. Read-only until every check passed: an unsupported system
+ * or a foreign app is left as it was.
+ */
+async function checkServer(
+  session: Session,
+  origin: string,
+): Promise<{ os: OsRelease; snapshot: ServerSnapshot }> {
+  const release = await session.conn.run(osReleaseArgv(), { allowFailure: true });
+  const os = release.code === 0 ? parseOsRelease(release.stdout) : undefined;
+  assertSupportedOs(os);
+  const snapshot = parseProbe((await session.root(probeArgv(session.app))).stdout);
+  if (snapshot.stateExists) {
+    checkOrigin(session.app, (await session.readState())?.origin, origin);
+  }
+  return { os: os as OsRelease, snapshot };
 }
 
 async function openTrusted(request: InitRequest): Promise<Session> {
@@ -169,12 +166,12 @@ async function installMissing(
 ): Promise<string> {
   const missing = snapshot.missingPackages;
   if (missing.length === 0) return 'already installed';
-  const tail: string[] = [];
-  const result = await runStreaming(session, 'packages', installPackagesArgv(missing), sink, tail);
-  if (result !== 0) {
+  const argv = installPackagesArgv(missing);
+  const { code, tail } = await streamAsRoot(session, 'packages', argv, sink, { guarded: false });
+  if (code !== 0) {
     const output = tail.join('\n');
-    throw new RemoteCommandError(`apt-get install ${missing.join(' ')}`, result, output, {
-      message: `installing ${missing.join(', ')} failed (exit ${result ?? 'signal'}):\n${output}`,
+    throw new RemoteCommandError(`apt-get install ${missing.join(' ')}`, code, output, {
+      message: `installing ${missing.join(', ')} failed (exit ${code ?? 'signal'}):\n${output}`,
       hint: installFailureHint(output),
     });
   }
@@ -253,7 +250,8 @@ async function setUpApp(
   return done.length ? done.join('; ') : 'nothing to change';
 }
 
-async function applyDependencies(
+/** Applies the dependencies not applied yet, under the app's lock. */
+async function applyUnderLock(
   session: Session,
   request: InitRequest,
   origin: string,
@@ -270,52 +268,18 @@ async function applyDependencies(
     sink,
   );
   try {
-    for (const name of pending) {
-      const command = request.dependencies[name] as string;
-      const tail: string[] = [];
-      const code = await runStreaming(
-        session,
-        'dependencies',
-        dependencyRunArgv({ app: request.app, command }),
-        sink,
-        tail,
-        true,
-      );
-      if (code !== 0) {
-        throw new RemoteCommandError(`dependency ${name}`, code, tail.join('\n'), {
-          message: `dependency ${name} (\`${command}\`) failed (exit ${code ?? 'signal'}):\n${tail.join('\n')}`,
-          hint: 'fix the command in toss.json dependencies, then run toss init again',
-        });
-      }
-      await session.updateStateAsHolder((s) =>
-        recordDependency(s, name, command, new Date().toISOString()),
-      );
-      changes.push(`applied dependency ${name}`);
-    }
+    await applyDependencies(session, pending, request.dependencies, sink, dependencyFailure);
   } finally {
     await lock.release();
   }
+  changes.push(...pending.map((name) => `applied dependency ${name}`));
   return `applied ${pending.join(', ')}`;
 }
 
-/** Runs a long command as root, streaming its lines; returns the exit code, keeps the last lines. */
-async function runStreaming(
-  session: Session,
-  stepName: StepName,
-  argv: string[],
-  sink: EventSink,
-  tail: string[],
-  guarded = false,
-): Promise<number | null> {
-  const out = lineSplitter((line) => {
-    sink({ type: 'output', step: stepName, line });
-    tail.push(line);
-    if (tail.length > 40) tail.shift();
+function dependencyFailure({ name, command }: Dependency, { code, tail }: StreamedRun): Error {
+  const output = tail.join('\n');
+  return new RemoteCommandError(`dependency ${name}`, code, output, {
+    message: `dependency ${name} (\`${command}\`) failed (exit ${code ?? 'signal'}):\n${output}`,
+    hint: 'fix the command in toss.json dependencies, then run toss init again',
   });
-  const onData = (chunk: Buffer) => out.push(chunk);
-  const result = guarded
-    ? await session.guardedStart(argv, { onStdout: onData, onStderr: onData })
-    : await session.root(argv, { onStdout: onData, onStderr: onData, allowFailure: true });
-  out.flush();
-  return result.code;
 }
