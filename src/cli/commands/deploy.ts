@@ -48,41 +48,41 @@ Examples:
   toss deploy pr-42 -s DEBUG=1 -s FEATURE_X=   set DEBUG, remove FEATURE_X
   toss deploy staging --lock-wait 300`,
     )
-    .action(
-      async (
-        environment: string,
-        options: { set: string[]; lockWait: number; config: string; identity?: string },
-      ) => {
-        // Bad -s pairs are refused here, before any connection (the pipeline checks them again).
-        applyOverrideArgs(new Map(), options.set);
-        // The repository is read while the config and SSH settings are; a config error wins.
-        const repoRead = repositoryInfo(dirname(resolve(options.config)));
-        repoRead.catch(() => {});
-        const context = await loadContext(options);
-        const sourceDir = resolveSourceDir(
-          context.projectDir,
-          context.config.root,
-          context.configPath,
-        );
-        const repo = await repoRead;
-        const result = await deploy(
-          {
-            config: context.config,
-            login: context.login,
-            environment,
-            actor: context.actor,
-            lockWaitSeconds: options.lockWait,
-            sourceDir,
-            origin: repo.origin,
-            commit: repo.commit,
-            ...(repo.branch ? { branch: repo.branch } : {}),
-            overrides: options.set,
-          },
-          cliPrinter(),
-        );
-        process.stdout.write(
-          `\n${result.environment} is live at ${result.url} (release ${result.release})\n`,
-        );
-      },
-    );
+    .action(runDeploy);
+}
+
+interface DeployOptions {
+  set: string[];
+  lockWait: number;
+  config: string;
+  identity?: string;
+}
+
+async function runDeploy(environment: string, options: DeployOptions): Promise<void> {
+  // Bad -s pairs are refused here, before any connection (the pipeline checks them again).
+  applyOverrideArgs(new Map(), options.set);
+  // The repository is read while the config and SSH settings are; a config error wins.
+  const repoRead = repositoryInfo(dirname(resolve(options.config)));
+  repoRead.catch(() => {});
+  const context = await loadContext(options);
+  const sourceDir = resolveSourceDir(context.projectDir, context.config.root, context.configPath);
+  const repo = await repoRead;
+  const result = await deploy(
+    {
+      config: context.config,
+      login: context.login,
+      environment,
+      actor: context.actor,
+      lockWaitSeconds: options.lockWait,
+      sourceDir,
+      origin: repo.origin,
+      commit: repo.commit,
+      ...(repo.branch ? { branch: repo.branch } : {}),
+      overrides: options.set,
+    },
+    cliPrinter(),
+  );
+  process.stdout.write(
+    `\n${result.environment} is live at ${result.url} (release ${result.release})\n`,
+  );
 }

@@ -29,6 +29,18 @@ Examples:
   toss secrets push production --file .env.production
   toss secrets pull preview --file .env.preview`,
     );
+  registerPush(secrets);
+  registerPull(secrets);
+}
+
+interface SecretsOptions {
+  file: string;
+  force?: boolean;
+  config: string;
+  identity?: string;
+}
+
+function registerPush(secrets: Command): void {
   withServerOptions(
     secrets
       .command('push')
@@ -46,20 +58,20 @@ of each environment uses the new values.
 Examples:
   toss secrets push production --file .env.production`,
     )
-    .action(
-      async (
-        cls: EnvironmentClass,
-        options: { file: string; config: string; identity?: string },
-      ) => {
-        const text = await readLocal(options.file);
-        const entries = parseDotenv(text, options.file);
-        const context = await loadContext(options);
-        const result = await pushSecrets(context.login, context.config.app, cls, entries);
-        process.stdout.write(
-          `${result.changed ? 'uploaded' : 'unchanged:'} ${entries.size} key${entries.size === 1 ? '' : 's'} to ${result.file}\n`,
-        );
-      },
-    );
+    .action(push);
+}
+
+async function push(cls: EnvironmentClass, options: SecretsOptions): Promise<void> {
+  const text = await readLocal(options.file);
+  const entries = parseDotenv(text, options.file);
+  const context = await loadContext(options);
+  const result = await pushSecrets(context.login, context.config.app, cls, entries);
+  process.stdout.write(
+    `${result.changed ? 'uploaded' : 'unchanged:'} ${entries.size} key${entries.size === 1 ? '' : 's'} to ${result.file}\n`,
+  );
+}
+
+function registerPull(secrets: Command): void {
   withServerOptions(
     secrets
       .command('pull')
@@ -69,28 +81,25 @@ Examples:
       .option('--force', 'overwrite the file if it exists'),
   )
     .addHelpText('after', '\nExamples:\n  toss secrets pull production --file .env.production')
-    .action(
-      async (
-        cls: EnvironmentClass,
-        options: { file: string; force?: boolean; config: string; identity?: string },
-      ) => {
-        const context = await loadContext(options);
-        const result = await pullSecrets(context.login, context.config.app, cls);
-        if (result.entries === null) {
-          throw new TossError(`the server has no ${cls} secrets (${result.file})`, {
-            hint: `toss secrets push ${cls} --file FILE creates them`,
-          });
-        }
-        const text = formatDotenv(
-          result.entries,
-          `${cls} secrets of ${context.config.app}, pulled by toss from ${result.file}`,
-        );
-        await writeLocal(options.file, text, Boolean(options.force));
-        process.stdout.write(
-          `wrote ${result.entries.size} key${result.entries.size === 1 ? '' : 's'} to ${options.file}\n`,
-        );
-      },
-    );
+    .action(pull);
+}
+
+async function pull(cls: EnvironmentClass, options: SecretsOptions): Promise<void> {
+  const context = await loadContext(options);
+  const result = await pullSecrets(context.login, context.config.app, cls);
+  if (result.entries === null) {
+    throw new TossError(`the server has no ${cls} secrets (${result.file})`, {
+      hint: `toss secrets push ${cls} --file FILE creates them`,
+    });
+  }
+  const text = formatDotenv(
+    result.entries,
+    `${cls} secrets of ${context.config.app}, pulled by toss from ${result.file}`,
+  );
+  await writeLocal(options.file, text, Boolean(options.force));
+  process.stdout.write(
+    `wrote ${result.entries.size} key${result.entries.size === 1 ? '' : 's'} to ${options.file}\n`,
+  );
 }
 
 async function readLocal(file: string): Promise<string> {
