@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import { TossError } from '../errors.js';
 import type { TunnelResult } from '../remote/connection.js';
@@ -96,71 +96,102 @@ export function runRsync(
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
       ...(signal ? { signal } : {}),
     });
-    const socket = child.stdio[3] as Duplex;
-    let stderr = '';
-    let failure: Error | undefined;
-    let remote: Promise<TunnelResult | undefined> = Promise.resolve(undefined);
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString()).slice(-8000);
-    });
-    let frame = Buffer.alloc(0);
-    const onFrame = (chunk: Buffer) => {
-      frame = Buffer.concat([frame, chunk]);
-      let parsed: ReturnType<typeof parseTunnelFrame>;
-      try {
-        parsed = parseTunnelFrame(frame, sudo);
-      } catch (error) {
-        failure = error as Error;
-        socket.destroy();
-        child.kill();
-        return;
-      }
-      if (!parsed) return;
-      socket.off('data', onFrame);
-      socket.pause();
-      if (parsed.rest.length > 0) socket.unshift(parsed.rest);
-      remote = tunnel(parsed.command, socket).catch((error: Error) => {
-        // The connection is gone: stop rsync rather than let it wait.
-        failure ??= error;
-        socket.destroy();
-        child.kill();
-        return undefined;
-      });
-    };
-    socket.on('data', onFrame);
-    // A socket error (rsync gone) shows as rsync's own failure below.
-    socket.on('error', () => {});
+    const run = new TunnelledRsync(child, sudo, tunnel);
     child.on('error', (error: NodeJS.ErrnoException) => {
-      socket.destroy();
-      reject(
-        new TossError(
-          error.code === 'ENOENT'
-            ? 'rsync is not installed on this machine'
-            : `rsync: ${error.message}`,
-          { hint: 'install rsync (apt-get install rsync, brew install rsync)' },
-        ),
-      );
+      run.socket.destroy();
+      reject(spawnFailure(error));
     });
     child.on('close', async (code, signal) => {
-      socket.destroy();
-      const server = await remote;
-      if (failure) return reject(failure);
-      if (code === 0 && (server === undefined || server.code === 0)) return resolve();
-      const tail = [server?.stderr.trim(), stderr.trim()]
-        .filter(Boolean)
-        .join('\n')
-        .split('\n')
-        .slice(-TAIL_LINES)
-        .join('\n');
-      const status =
-        code !== 0
-          ? (signal ?? `exit ${code}`)
-          : `server side exit ${server?.code ?? server?.signal}`;
-      reject(
-        new TossError(`rsync failed (${status})${tail ? `:\n${tail}` : ''}`, {
-          hint: 'check that rsync is installed on the server and the disk is not full',
-        }),
-      );
+      run.socket.destroy();
+      const server = await run.remote;
+      if (run.failure) return reject(run.failure);
+      const failure = rsyncFailure(code, signal, server, run.stderr);
+      if (failure) reject(failure);
+      else resolve();
     });
+  });
+}
+
+/**
+ * The local rsync's side of a run: its stderr, and its fd 3 socket, whose first bytes are the
+ * frame naming the remote command; from then on the socket is the tunnel's.
+ */
+class TunnelledRsync {
+  readonly socket: Duplex;
+  /** the end of rsync's stderr */
+  stderr = '';
+  /** why the run was stopped from this side (a bad frame, the connection lost) */
+  failure: Error | undefined;
+  /** the server side's result, once the tunnel ran */
+  remote: Promise<TunnelResult | undefined> = Promise.resolve(undefined);
+  private frame = Buffer.alloc(0);
+
+  constructor(
+    private readonly child: ChildProcess,
+    private readonly sudo: boolean,
+    private readonly tunnel: Tunnel,
+  ) {
+    this.socket = child.stdio[3] as Duplex;
+    child.stderr?.on('data', (chunk: Buffer) => {
+      this.stderr = (this.stderr + chunk.toString()).slice(-8000);
+    });
+    this.socket.on('data', this.onFrame);
+    // A socket error (rsync gone) shows as rsync's own failure.
+    this.socket.on('error', () => {});
+  }
+
+  private readonly onFrame = (chunk: Buffer): void => {
+    this.frame = Buffer.concat([this.frame, chunk]);
+    let parsed: ReturnType<typeof parseTunnelFrame>;
+    try {
+      parsed = parseTunnelFrame(this.frame, this.sudo);
+    } catch (error) {
+      this.failure = error as Error;
+      this.stop();
+      return;
+    }
+    if (!parsed) return;
+    this.socket.off('data', this.onFrame);
+    this.socket.pause();
+    if (parsed.rest.length > 0) this.socket.unshift(parsed.rest);
+    this.remote = this.tunnel(parsed.command, this.socket).catch((error: Error) => {
+      // The connection is gone: stop rsync rather than let it wait.
+      this.failure ??= error;
+      this.stop();
+      return undefined;
+    });
+  };
+
+  private stop(): void {
+    this.socket.destroy();
+    this.child.kill();
+  }
+}
+
+function spawnFailure(error: NodeJS.ErrnoException): TossError {
+  return new TossError(
+    error.code === 'ENOENT' ? 'rsync is not installed on this machine' : `rsync: ${error.message}`,
+    { hint: 'install rsync (apt-get install rsync, brew install rsync)' },
+  );
+}
+
+/** Why the run failed, both sides' stderr included; undefined when both sides succeeded. */
+function rsyncFailure(
+  code: number | null,
+  signal: NodeJS.Signals | null,
+  server: TunnelResult | undefined,
+  stderr: string,
+): TossError | undefined {
+  if (code === 0 && (server === undefined || server.code === 0)) return undefined;
+  const tail = [server?.stderr.trim(), stderr.trim()]
+    .filter(Boolean)
+    .join('\n')
+    .split('\n')
+    .slice(-TAIL_LINES)
+    .join('\n');
+  const status =
+    code !== 0 ? (signal ?? `exit ${code}`) : `server side exit ${server?.code ?? server?.signal}`;
+  return new TossError(`rsync failed (${status})${tail ? `:\n${tail}` : ''}`, {
+    hint: 'check that rsync is installed on the server and the disk is not full',
   });
 }
