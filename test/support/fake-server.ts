@@ -1,0 +1,946 @@
+/**
+ * A recording fake of the server the pipeline talks to (the `Server` interface of
+ * src/pipeline/server.ts), for unit tests that drive deploy, remove, rollback, the lock and the
+ * action's main step in milliseconds.
+ *
+ * `FakeHost` is the machine: state.json and registry.json (kept as text and read back with the
+ * real parse and serialize functions), the files toss reads (Caddyfile, site files, env files,
+ * unit templates), each environment's releases, staging copies and links, and the instances that
+ * run. `host.connect` is an `OpenServer`: every call opens a new `FakeServer`, one connection
+ * holding its own lock token, as the SSH session does. Guarded commands run only while that token
+ * is the lock in state.json, and refuse the way the session does otherwise (`lockLost`).
+ *
+ * Every call is recorded in order with a short label derived from the command (`adopt staging`,
+ * `start instance`, `install site`, `switch current`…), so tests read like the pipeline's steps.
+ * Commands answer through a rule table: tests add rules (`host.on`) that override the defaults,
+ * which model a server on which a deploy succeeds.
+ */
+import {
+  type TossConfig,
+  type TossConfigInput,
+  tossConfigSchema,
+} from '../../src/config/schema.js';
+import { RemoteCommandError, TossError } from '../../src/errors.js';
+import type { EventSink, PipelineEvent } from '../../src/pipeline/events.js';
+import type { Actor, Login } from '../../src/pipeline/request.js';
+import type {
+  OpenServer,
+  RootRunOptions,
+  RunOptions,
+  RunResult,
+  Server,
+  UploadParams,
+} from '../../src/pipeline/server.js';
+import { lockLost } from '../../src/pipeline/session.js';
+import { shellJoin } from '../../src/remote/quote.js';
+import { CADDY_ADMIN_ADDRESS } from '../../src/server/caddy-admin.js';
+import { CADDY_INVALID_EXIT } from '../../src/server/caddy-apply.js';
+import { createLock, isOwnLock, type Lock } from '../../src/server/lock.js';
+import {
+  appPaths,
+  CADDY_IMPORT_LINE,
+  CADDYFILE,
+  isReleaseId,
+  REGISTRY_FILE,
+  STAGING_PREFIX,
+} from '../../src/server/paths.js';
+import { parseRegistry, type Registry, serializeRegistry } from '../../src/server/registry.js';
+import { parseState, type State, serializeState, setLock } from '../../src/server/state.js';
+
+/** What kind of call the pipeline made. */
+export type CallKind =
+  | 'root'
+  | 'guarded'
+  | 'batch'
+  | 'start'
+  | 'cleanup'
+  | 'read'
+  | 'upload'
+  | 'state'
+  | 'registry';
+
+/** One command as it was asked for (a batch or a cleanup holds several). */
+export interface FakeCommand {
+  label: string;
+  argv: string[];
+  stdin: string | undefined;
+  /** false when it never ran: the lock was lost, or a command before it in a batch failed */
+  ran: boolean;
+  /** its exit code, once it ran */
+  code?: number | null;
+  /** the kind of call that carried it */
+  kind: CallKind;
+  /** which connection (1, 2…) */
+  connection: number;
+}
+
+export interface FakeCall {
+  kind: CallKind;
+  connection: number;
+  /** the commands of a root, guarded, batch, start or cleanup call */
+  commands: FakeCommand[];
+  stdin?: string | undefined;
+  /** refused because this connection no longer held the lock */
+  refused?: boolean;
+  /** read: the paths read */
+  paths?: string[];
+  /** upload: what was asked; and whether it went through */
+  upload?: UploadParams;
+  ok?: boolean;
+  /** state / registry: `read` or `update`, and whether an update wrote */
+  op?: 'read' | 'update';
+  wrote?: boolean;
+  /** state: the lock token state.json names after this call */
+  lockAfter?: string | null;
+}
+
+export interface Reply {
+  code?: number | null;
+  stdout?: string;
+  stderr?: string;
+}
+
+/** A command as a rule sees it. */
+export interface CommandContext {
+  label: string;
+  argv: string[];
+  stdin: string | undefined;
+  kind: CallKind;
+  host: FakeHost;
+}
+
+type Matcher = string | ((command: CommandContext) => boolean);
+
+interface Rule {
+  match: Matcher;
+  reply: (command: CommandContext) => Reply | undefined;
+  /** how many more times it applies (Infinity: always) */
+  times: number;
+}
+
+interface EnvDisk {
+  releases: Set<string>;
+  staging: Set<string>;
+  /** `current` and each port's slot → release id */
+  links: Map<string, string>;
+}
+
+const BASE_LISTENING = [22, 80, 443];
+const OTHER_MACHINE = 'f'.repeat(32);
+
+/** What `host.otherLock` makes: the lock of another run, by default a fresh one. */
+export interface OtherLock {
+  environment?: string;
+  token?: string;
+  by?: string;
+  /** when it started (and last beat); default now */
+  at?: Date;
+  preemptible?: boolean;
+}
+
+export class FakeHost {
+  readonly calls: FakeCall[] = [];
+  /** commands no label was found for (a test should expect none) */
+  readonly unknown: string[][] = [];
+  readonly files = new Map<string, string>();
+  /** instance units running */
+  readonly running = new Set<string>();
+  /** ports something other than toss's instances listens on */
+  readonly listening = new Set<number>(BASE_LISTENING);
+  connections = 0;
+  closed = 0;
+  private readonly states = new Map<string, string>();
+  private registryText: string | null = null;
+  private readonly disks = new Map<string, EnvDisk>();
+  private readonly rules: Rule[] = [];
+  private readonly beforeHooks: Array<{ label: string; run: () => void; once: boolean }> = [];
+
+  constructor(options: { caddyfile?: string | null } = {}) {
+    const caddyfile = options.caddyfile === undefined ? preparedCaddyfile() : options.caddyfile;
+    if (caddyfile !== null) this.files.set(CADDYFILE, caddyfile);
+  }
+
+  /** Opens a connection, as `Session.open` would. */
+  readonly connect: OpenServer = async (_login, app) => {
+    this.connections++;
+    return new FakeServer(this, app, this.connections);
+  };
+
+  // --- what the pipeline sees ------------------------------------------------------------
+
+  stateText(app: string): string | null {
+    return this.states.get(app) ?? null;
+  }
+
+  state(app: string): State | undefined {
+    return parseState(this.stateText(app));
+  }
+
+  setState(app: string, state: State | undefined): void {
+    if (state === undefined) this.states.delete(app);
+    else this.states.set(app, serializeState(state));
+  }
+
+  registry(): Registry {
+    return parseRegistry(this.registryText);
+  }
+
+  setRegistry(registry: Registry): void {
+    this.registryText = serializeRegistry(registry);
+  }
+
+  /** The releases, staging copies and links of an environment's directory (undefined: none). */
+  disk(app: string, environment: string): EnvDisk | undefined {
+    return this.disks.get(envDirOf(app, environment));
+  }
+
+  // --- rules and failures -----------------------------------------------------------------
+
+  /**
+   * Answers matching commands with `reply` (before the defaults, newest rule first); a reply
+   * function returning undefined lets the command through. A command answered by a rule has no
+   * effect on the fake machine: a failure changes nothing, as the server's scripts restore what
+   * they touched.
+   */
+  on(
+    match: Matcher,
+    reply: Reply | ((command: CommandContext) => Reply | undefined),
+    options: { times?: number } = {},
+  ): this {
+    this.rules.unshift({
+      match,
+      reply: typeof reply === 'function' ? reply : () => reply,
+      times: options.times ?? Number.POSITIVE_INFINITY,
+    });
+    return this;
+  }
+
+  /** The new instance never answers its health check. */
+  failHealthCheck(): this {
+    return this.on('health check', (command) => ({
+      code: 1,
+      stderr: `toss: nothing accepted a connection on 127.0.0.1:${portOf(command.argv)} within 30 s\n`,
+    }));
+  }
+
+  /** Caddy's validation rejects the site file (the install script's documented exit code). */
+  refuseCaddy(
+    said = 'Error: adapting config using caddyfile: /etc/caddy/toss/site.caddy:3: unrecognized directive: reverse_prox',
+  ): this {
+    return this.on('install site', { code: CADDY_INVALID_EXIT, stderr: `${said}\n` });
+  }
+
+  /** deployScript exits with `code`, having printed `output`. */
+  failBuild(code: number, output = 'npm ERR! build failed'): this {
+    return this.on('build', { code, stdout: `${output}\n` });
+  }
+
+  /** Runs `run` right before the first command labelled `label` (checked before its lock guard). */
+  before(label: string, run: () => void, options: { once?: boolean } = {}): this {
+    this.beforeHooks.push({ label, run, once: options.once ?? true });
+    return this;
+  }
+
+  /**
+   * Another run takes the lock right before the first command labelled `label`: that command and
+   * every guarded one after it find the lock lost.
+   */
+  breakLockBefore(label: string, app: string, holder: OtherLock = {}): this {
+    return this.before(label, () => this.takeLock(app, holder));
+  }
+
+  /** Puts another run's lock into state.json now. */
+  takeLock(app: string, holder: OtherLock = {}): Lock {
+    const state = this.state(app);
+    if (state === undefined) throw new Error(`fake server: ${app} has no state to lock`);
+    const lock = otherLock(holder);
+    this.setState(app, setLock(state, lock));
+    return lock;
+  }
+
+  // --- what tests read back ---------------------------------------------------------------
+
+  /** Forgets the calls so far (the machine stays as it is), e.g. between two deploys. */
+  reset(): this {
+    this.calls.length = 0;
+    this.unknown.length = 0;
+    return this;
+  }
+
+  /** Every command asked for, in order (batches and cleanups flattened). */
+  commands(): FakeCommand[] {
+    return this.calls.flatMap((call) => call.commands);
+  }
+
+  /** The labels of the commands that ran, in order. */
+  labels(): string[] {
+    return this.ran().map((c) => c.label);
+  }
+
+  /** The commands that ran. */
+  ran(): FakeCommand[] {
+    return this.commands().filter((c) => c.ran);
+  }
+
+  /** Commands with this label that ran. */
+  find(label: string): FakeCommand[] {
+    return this.ran().filter((c) => c.label === label);
+  }
+
+  /** Whether state.json names a lock now. */
+  lockHolder(app: string): Lock | null {
+    return this.state(app)?.lock ?? null;
+  }
+
+  // --- the machine (used by FakeServer) ---------------------------------------------------
+
+  /** @internal */
+  runHooks(labels: readonly string[]): void {
+    for (const hook of [...this.beforeHooks]) {
+      if (!labels.includes(hook.label)) continue;
+      if (hook.once) this.beforeHooks.splice(this.beforeHooks.indexOf(hook), 1);
+      hook.run();
+    }
+  }
+
+  /** @internal */
+  execute(command: FakeCommand): Reply {
+    const context: CommandContext = {
+      label: command.label,
+      argv: command.argv,
+      stdin: command.stdin,
+      kind: command.kind,
+      host: this,
+    };
+    for (const rule of this.rules) {
+      if (rule.times <= 0) continue;
+      const matches =
+        typeof rule.match === 'string' ? rule.match === command.label : rule.match(context);
+      if (!matches) continue;
+      const reply = rule.reply(context);
+      if (reply === undefined) continue;
+      rule.times--;
+      return reply;
+    }
+    return this.defaultReply(command);
+  }
+
+  /** @internal */
+  upload(params: UploadParams): void {
+    if (params.signal?.aborted) throw new Error('rsync: stopped (the deploy gave up)');
+    const disk = this.disks.get(params.confineTo.replace(/\/releases$/, ''));
+    if (disk === undefined) {
+      throw new RemoteCommandError(
+        'rsync',
+        11,
+        `rsync: [Receiver] mkdir "${params.releaseDir}" failed: No such file or directory (2)`,
+      );
+    }
+    disk.staging.add(stagingIdOf(params.releaseDir));
+  }
+
+  /** @internal */
+  readText(path: string): string | null {
+    return this.files.get(path) ?? null;
+  }
+
+  /** @internal */
+  writeState(app: string, text: string): void {
+    this.states.set(app, text);
+  }
+
+  /** @internal */
+  currentRegistryText(): string | null {
+    return this.registryText;
+  }
+
+  /** @internal */
+  writeRegistry(text: string): void {
+    this.registryText = text;
+  }
+
+  /** What the server would answer, and what the command changes on it. */
+  private defaultReply(command: FakeCommand): Reply {
+    const { argv, stdin } = command;
+    const args = scriptArgs(argv);
+    switch (command.label) {
+      case 'list ports':
+        return {
+          stdout: [...this.listening, ...[...this.running].map(portOfUnit)]
+            .map((port) => `LISTEN 0 4096 127.0.0.1:${port} 0.0.0.0:*\n`)
+            .join(''),
+        };
+      case 'list releases':
+        return { stdout: this.listing(args[0]!) };
+      case 'prepare directories': {
+        const releases = args.find((a) => a.endsWith('/releases'))!;
+        const envDir = releases.replace(/\/releases$/, '');
+        if (!this.disks.has(envDir)) {
+          this.disks.set(envDir, { releases: new Set(), staging: new Set(), links: new Map() });
+        }
+        return {};
+      }
+      case 'adopt staging': {
+        const [from, to] = argv.slice(-2) as [string, string];
+        const disk = this.diskOf(from);
+        const id = stagingIdOf(from);
+        if (disk === undefined || !disk.staging.delete(id)) {
+          return { code: 1, stderr: `mv: cannot stat '${from}': No such file or directory\n` };
+        }
+        disk.releases.add(basename(to));
+        return {};
+      }
+      case 'write overrides':
+      case 'write release env':
+      case 'write unit':
+      case 'write file': {
+        const path = args[0]!;
+        const changed = this.files.get(path) !== stdin;
+        this.files.set(path, stdin ?? '');
+        return { stdout: changed ? 'changed\n' : 'unchanged\n' };
+      }
+      case 'install unit': {
+        const path = argv.find((a) => a.endsWith('@.service'))!;
+        this.files.set(path, stdin ?? '');
+        return {};
+      }
+      case 'point slot': {
+        const [target, link] = args as [string, string];
+        this.diskOf(link)?.links.set(basename(link), basename(target));
+        return {};
+      }
+      case 'switch current': {
+        const [target, link] = args as [string, string];
+        this.diskOf(link)?.links.set('current', basename(target));
+        return {};
+      }
+      case 'start instance':
+        this.running.add(args[0]!);
+        return {};
+      case 'stop instance':
+        this.running.delete(argv.at(-1)!);
+        return {};
+      case 'retire old instance':
+        if (args[1]) this.running.delete(args[1]);
+        return {};
+      case 'health check': {
+        const unit = /toss-[a-z0-9-]+@\d+\.service/.exec(argv.join(' '))?.[0];
+        if (unit !== undefined && this.running.has(unit)) return {};
+        return {
+          code: 1,
+          stderr: `toss: nothing accepted a connection on 127.0.0.1:${portOf(argv)} within 30 s\n`,
+        };
+      }
+      case 'install site':
+      case 'install Caddyfile':
+        this.files.set(args[1]!, stdin ?? '');
+        return {};
+      case 'remove site':
+        this.files.delete(args[1]!);
+        return {};
+      case 'remove releases': {
+        const disk = this.diskOf(args[0]!);
+        for (const path of args.slice(1)) {
+          if (isReleaseId(basename(path))) disk?.releases.delete(basename(path));
+          else this.files.delete(path);
+        }
+        return {};
+      }
+      case 'remove staging':
+        for (const path of argv.slice(3)) this.diskOf(path)?.staging.delete(stagingIdOf(path));
+        return {};
+      case 'teardown units':
+        this.files.delete(args[0]!);
+        for (const unit of args.slice(1)) this.running.delete(unit);
+        return {};
+      case 'remove environment': {
+        const [envDir, overrides] = args as [string, string];
+        this.disks.delete(envDir);
+        this.files.delete(overrides);
+        for (const path of [...this.files.keys()]) {
+          if (path.startsWith(`${envDir}/`)) this.files.delete(path);
+        }
+        return {};
+      }
+      case 'test env dir':
+        return { code: this.disks.has(argv.at(-1)!) ? 0 : 1 };
+      case 'site check':
+        return { stdout: '200\n' };
+      case 'journal':
+        return { stdout: 'app: listening\n' };
+      case 'caddy log':
+        return { stdout: '' };
+      case 'systemd state':
+        return { stdout: 'running\n' };
+      case 'build':
+        return { stdout: `building: ${args[0]}\n` };
+      case 'unknown':
+        this.unknown.push(argv);
+        return { code: 127, stderr: `fake server: no rule for ${shellJoin(argv).slice(0, 200)}\n` };
+      default:
+        return {};
+    }
+  }
+
+  private diskOf(path: string): EnvDisk | undefined {
+    const envDir = /^\/srv\/[^/]+\/[^/.][^/]*/.exec(path)?.[0];
+    return envDir === undefined ? undefined : this.disks.get(envDir);
+  }
+
+  /** listReleasesArgv's output: release ids, staging names, then `link <name> <target>`. */
+  private listing(releasesDir: string): string {
+    const disk = this.disks.get(releasesDir.replace(/\/releases$/, ''));
+    if (disk === undefined) return '';
+    const lines = [
+      ...[...disk.releases].sort(),
+      ...[...disk.staging].sort().map((id) => `${STAGING_PREFIX}${id}`),
+      ...[...disk.links].map(([name, id]) =>
+        name === 'current' ? `link current releases/${id}` : `link ${name} ../releases/${id}`,
+      ),
+    ];
+    return lines.map((line) => `${line}\n`).join('');
+  }
+}
+
+/**
+ * One connection to the fake host: the `Server` the pipeline gets from `host.connect`. It holds
+ * the lock token like the SSH session and checks it the way the session's guarded commands do.
+ */
+export class FakeServer implements Server {
+  private token: string | undefined;
+  readonly isRoot = true;
+
+  constructor(
+    readonly host: FakeHost,
+    readonly app: string,
+    readonly connection: number,
+  ) {}
+
+  get lockToken(): string | undefined {
+    return this.token;
+  }
+
+  holdLock(token: string): void {
+    this.token = token;
+  }
+
+  dropLock(): void {
+    this.token = undefined;
+  }
+
+  async close(): Promise<void> {
+    this.host.closed++;
+  }
+
+  async root(argv: readonly string[], options: RootRunOptions = {}): Promise<RunResult> {
+    const call = this.record('root', [[...argv]], options.stdin);
+    return this.finish(this.runAll(call, { stopOnFailure: true }), call, options);
+  }
+
+  async guarded(argv: string[], options: RootRunOptions = {}): Promise<RunResult> {
+    return this.guardedCall('guarded', [argv], options);
+  }
+
+  async batch(argvs: string[][], options: RootRunOptions = {}): Promise<RunResult> {
+    return this.guardedCall('batch', argvs, options);
+  }
+
+  async guardedStart(
+    argv: string[],
+    options: Omit<RunOptions, 'sudo' | 'allowFailure'> = {},
+  ): Promise<RunResult> {
+    const token = this.requireToken();
+    const call = this.record('start', [argv], options.stdin);
+    if (!this.holds(token)) {
+      call.refused = true;
+      throw lockLost();
+    }
+    const result = this.runAll(call, { stopOnFailure: true });
+    if (result.stdout) options.onStdout?.(Buffer.from(result.stdout));
+    if (result.stderr) options.onStderr?.(Buffer.from(result.stderr));
+    return result;
+  }
+
+  async cleanUpAsHolder(argvs: string[][]): Promise<boolean> {
+    const token = this.token;
+    if (token === undefined) return false;
+    if (argvs.length === 0) return true;
+    const call = this.record('cleanup', argvs, undefined);
+    if (!this.holds(token)) {
+      call.refused = true;
+      return false;
+    }
+    this.runAll(call, { stopOnFailure: false });
+    return true;
+  }
+
+  async readFiles(paths: readonly string[]): Promise<(string | null)[]> {
+    this.push({ kind: 'read', connection: this.connection, commands: [], paths: [...paths] });
+    return paths.map((path) => this.host.readText(path));
+  }
+
+  async upload(params: UploadParams): Promise<void> {
+    const call = this.push({
+      kind: 'upload',
+      connection: this.connection,
+      commands: [],
+      upload: params,
+    });
+    this.host.upload(params);
+    call.ok = true;
+  }
+
+  async readState(): Promise<State | undefined> {
+    const state = parseState(this.host.stateText(this.app), this.stateFile);
+    this.push({
+      kind: 'state',
+      connection: this.connection,
+      commands: [],
+      op: 'read',
+      lockAfter: state?.lock?.token ?? null,
+    });
+    return state;
+  }
+
+  async updateState(change: (state: State | undefined) => State): Promise<State> {
+    const call = this.push({
+      kind: 'state',
+      connection: this.connection,
+      commands: [],
+      op: 'update',
+    });
+    const text = this.host.stateText(this.app);
+    const current = parseState(text, this.stateFile);
+    const next = change(current);
+    const content = serializeState(next);
+    // As the session's compare-and-swap: an unchanged file is not written again.
+    call.wrote = !(text !== null && current !== undefined && content === serializeState(current));
+    if (call.wrote) this.host.writeState(this.app, content);
+    call.lockAfter = parseState(this.host.stateText(this.app))?.lock?.token ?? null;
+    return next;
+  }
+
+  updateStateAsHolder(change: (state: State) => State): Promise<State> {
+    return this.updateState((state) => {
+      const token = this.token;
+      if (state === undefined || token === undefined || !isOwnLock(state.lock, token)) {
+        throw lockLost();
+      }
+      return change(state);
+    });
+  }
+
+  async readRegistry(): Promise<Registry> {
+    this.push({ kind: 'registry', connection: this.connection, commands: [], op: 'read' });
+    return parseRegistry(this.host.currentRegistryText(), REGISTRY_FILE);
+  }
+
+  async updateRegistry(change: (registry: Registry) => Registry): Promise<Registry> {
+    const call = this.push({
+      kind: 'registry',
+      connection: this.connection,
+      commands: [],
+      op: 'update',
+    });
+    const text = this.host.currentRegistryText();
+    const current = parseRegistry(text, REGISTRY_FILE);
+    const next = change(current);
+    const content = serializeRegistry(next);
+    call.wrote = !(text !== null && content === serializeRegistry(current));
+    if (call.wrote) this.host.writeRegistry(content);
+    return next;
+  }
+
+  private get stateFile(): string {
+    return appPaths(this.app).stateFile;
+  }
+
+  private requireToken(): string {
+    if (this.token === undefined) throw new TossError('internal: guarded step without the lock');
+    return this.token;
+  }
+
+  private holds(token: string): boolean {
+    return isOwnLock(this.host.state(this.app)?.lock, token);
+  }
+
+  private guardedCall(kind: 'guarded' | 'batch', argvs: string[][], options: RootRunOptions) {
+    const token = this.requireToken();
+    const call = this.record(kind, argvs, options.stdin);
+    if (!this.holds(token)) {
+      call.refused = true;
+      throw lockLost();
+    }
+    return this.finish(this.runAll(call, { stopOnFailure: true }), call, options);
+  }
+
+  /** Records the call (hooks for its labels run first, so a lock broken now refuses it). */
+  private record(kind: CallKind, argvs: string[][], stdin: string | Buffer | undefined): FakeCall {
+    const text = stdin === undefined ? undefined : stdin.toString();
+    const commands = argvs.map(
+      (argv): FakeCommand => ({
+        label: labelOf(argv),
+        argv,
+        stdin: text,
+        ran: false,
+        kind,
+        connection: this.connection,
+      }),
+    );
+    this.host.runHooks(commands.map((c) => c.label));
+    return this.push({ kind, connection: this.connection, commands, stdin: text });
+  }
+
+  private push(call: FakeCall): FakeCall {
+    this.host.calls.push(call);
+    return call;
+  }
+
+  /** Runs the call's commands in order: `&&` (a batch) or `;` (a cleanup). */
+  private runAll(call: FakeCall, how: { stopOnFailure: boolean }): RunResult {
+    let stdout = '';
+    let stderr = '';
+    let code: number | null = 0;
+    for (const command of call.commands) {
+      const reply = this.host.execute(command);
+      command.ran = true;
+      command.code = reply.code ?? 0;
+      stdout += reply.stdout ?? '';
+      stderr += reply.stderr ?? '';
+      code = command.code;
+      if (code !== 0 && how.stopOnFailure) break;
+    }
+    return { stdout, stderr, code, signal: null };
+  }
+
+  /** As the connection does: a non-zero exit throws unless allowFailure. */
+  private finish(result: RunResult, call: FakeCall, options: RootRunOptions): RunResult {
+    if (result.code === 0 || options.allowFailure) return result;
+    const failed = call.commands.find((c) => c.ran && c.code !== 0) ?? call.commands[0]!;
+    throw new RemoteCommandError(
+      shellJoin(failed.argv).slice(0, 200),
+      result.code,
+      (result.stderr || result.stdout).trim(),
+    );
+  }
+}
+
+/** A Caddyfile as `toss init` leaves it: the private admin socket and the import line. */
+export function preparedCaddyfile(): string {
+  return `{\n\tadmin ${CADDY_ADMIN_ADDRESS}\n}\n\n:8080 {\n\trespond "other site"\n}\n\n${CADDY_IMPORT_LINE}\n`;
+}
+
+/** Another run's lock: by default a fresh production deploy from another machine. */
+export function otherLock(holder: OtherLock = {}): Lock {
+  return createLock({
+    environment: holder.environment ?? 'production',
+    token: holder.token ?? 'b'.repeat(32),
+    host: 'other-runner',
+    machine: OTHER_MACHINE,
+    pid: 4242,
+    by: holder.by ?? 'mallory',
+    now: holder.at ?? new Date(),
+    preemptible: holder.preemptible,
+  });
+}
+
+/**
+ * A stretch of commands: in this order (an array), or in any order (`{ any }`: steps that run side
+ * by side).
+ */
+export type Phase = readonly string[] | { readonly any: readonly string[] };
+
+/**
+ * Cuts `labels` into the phases' lengths, each unordered phase sorted: compare with
+ * `phaseView(phases)` to check every command, and their order wherever the code fixes it.
+ */
+export function phased(labels: readonly string[], phases: readonly Phase[]): string[][] {
+  let at = 0;
+  const cut = phases.map((phase) => {
+    const list = 'any' in phase ? phase.any : (phase as readonly string[]);
+    const part = labels.slice(at, at + list.length);
+    at += list.length;
+    return 'any' in phase ? [...part].sort() : part;
+  });
+  return at < labels.length ? [...cut, labels.slice(at)] : cut;
+}
+
+/** The phases as `phased` shows them. */
+export function phaseView(phases: readonly Phase[]): string[][] {
+  return phases.map((phase) =>
+    'any' in phase ? [...phase.any].sort() : [...(phase as readonly string[])],
+  );
+}
+
+/** The labels of a list in the order of `expected`, wherever they appear among the others. */
+export function inOrder(actual: readonly string[], expected: readonly string[]): boolean {
+  let at = 0;
+  for (const label of actual) if (label === expected[at]) at++;
+  return at === expected.length;
+}
+
+// --- labels -------------------------------------------------------------------------------
+
+/** The command inside `unshare … nosymfollow … "$@"` (no-follow.ts), or the argv itself. */
+function unwrapNoFollow(argv: readonly string[]): readonly string[] {
+  if (argv[0] !== 'unshare') return argv;
+  const script = argv.findIndex((a) => a.includes('nosymfollow'));
+  return script === -1 ? argv : argv.slice(script + 2);
+}
+
+/** A `sh -c SCRIPT sh ARGS…` command's script, or ''. */
+function scriptOf(argv: readonly string[]): string {
+  return argv[0] === 'sh' && argv[1] === '-c' ? (argv[2] ?? '') : '';
+}
+
+/** The positional arguments of a `sh -c SCRIPT sh ARGS…` command (after no-follow). */
+function scriptArgs(argv: readonly string[]): string[] {
+  const inner = unwrapNoFollow(argv);
+  return scriptOf(inner) ? inner.slice(4) : [...inner];
+}
+
+/**
+ * What a command does, from its distinctive words: systemctl verbs, the marker words of the
+ * server's scripts, the paths it names.
+ */
+export function labelOf(original: readonly string[]): string {
+  const argv = unwrapNoFollow(original);
+  const script = scriptOf(argv);
+  const args = scriptArgs(argv);
+  if (script) {
+    if (script.includes('mkfifo') && argv.includes('systemd-run')) return 'build';
+    if (script.includes('useradd')) return 'ensure users';
+    if (script.includes('install -d') && args.some((a) => a.endsWith('/preserve'))) {
+      return 'prepare directories';
+    }
+    if (script.includes('daemon-reload') && argv.some((a) => a.includes('.toss-write'))) {
+      return 'install unit';
+    }
+    if (script.includes('.toss-write')) return writeLabel(args[0] ?? '');
+    if (script.includes('.toss-own')) return 'seal release';
+    if (/\bln -s\b/.test(script) && script.includes('preserve')) return 'link persistent dirs';
+    if (script.includes('ln -sfn') && script.includes('mv -Tf')) {
+      return args[0]?.startsWith('../releases/') ? 'point slot' : 'switch current';
+    }
+    if (script.includes('did not answer with 2xx') || script.includes('nothing accepted')) {
+      return 'health check';
+    }
+    if (script.includes('--resolve')) return 'site check';
+    if (script.includes('sport = :')) return 'port guard';
+    if (script.includes('systemctl restart') && script.includes('drain')) return 'start instance';
+    if (script.includes('start_drain')) return 'retire old instance';
+    if (script.includes('caddy validate') && script.includes('reload')) {
+      const [mode, file] = args;
+      if (mode === 'remove') return 'remove site';
+      if (mode === 'check') return 'secure Caddy admin';
+      return file === CADDYFILE ? 'install Caddyfile' : 'install site';
+    }
+    if (script.includes('.trash-')) return 'remove releases';
+    if (script.includes('WorkingDirectory')) return 'stop run unit';
+    if (script.includes('"$template"') && script.includes('daemon-reload')) return 'teardown units';
+    if (script.includes('-printf') && script.includes('link %f')) return 'list releases';
+    if (/rm -rf -- "\$1"/.test(script) && /rm -f -- "\$2"/.test(script)) {
+      return 'remove environment';
+    }
+    return 'unknown';
+  }
+  const [command, verb] = argv;
+  if (command === 'ss') return 'list ports';
+  if (command === 'systemd-run') return 'dependency';
+  if (command === 'mv' && argv.includes('-T')) return 'adopt staging';
+  if (command === 'find' && argv.includes('chown')) return 'open release for build';
+  if (command === 'rm' && argv.some((a) => a.includes(`/${STAGING_PREFIX}`))) {
+    return 'remove staging';
+  }
+  if (command === 'test' && verb === '-e') return 'test env dir';
+  if (command === 'df') return 'disk space';
+  if (command === 'journalctl') {
+    return argv.includes('caddy') ? 'caddy log' : 'journal';
+  }
+  if (command === 'systemctl') {
+    const unit = argv.at(-1) ?? '';
+    if (verb === 'daemon-reload') return 'daemon reload';
+    if (verb === 'is-system-running') return 'systemd state';
+    if (verb === 'stop' && unit.endsWith('.timer')) return 'stop drain timer';
+    if (verb === 'stop') return 'stop instance';
+  }
+  return 'unknown';
+}
+
+function writeLabel(path: string): string {
+  if (path.includes('/secrets/overrides/')) return 'write overrides';
+  if (/\/env\/[^/]+\.env$/.test(path)) return 'write release env';
+  if (path.endsWith('.service')) return 'write unit';
+  return 'write file';
+}
+
+function envDirOf(app: string, environment: string): string {
+  return `${appPaths(app).appDir}/${environment}`;
+}
+
+function basename(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+function stagingIdOf(path: string): string {
+  return basename(path).slice(STAGING_PREFIX.length);
+}
+
+function portOfUnit(unit: string): number {
+  return Number(/@(\d+)\.service$/.exec(unit)?.[1]);
+}
+
+/** The instance port a health check or port guard names. */
+function portOf(argv: readonly string[]): number | undefined {
+  const match = /@(\d+)\.service/.exec(argv.join(' '));
+  return match ? Number(match[1]) : undefined;
+}
+
+// --- requests and events --------------------------------------------------------------------
+
+/** A login the fake never dials: an IP address, so no name is looked up either. */
+export const LOGIN: Login = { host: '203.0.113.10', port: 22, user: 'root', knownHosts: '' };
+
+export const ACTOR: Actor = { by: 'alice', runUrl: 'https://github.com/octo/shop/actions/runs/1' };
+
+/** toss.json for the tests' app, validated by the real schema. */
+export function testConfig(fields: Partial<TossConfigInput> = {}): TossConfig {
+  return tossConfigSchema.parse({
+    app: 'shop',
+    server: 'root@203.0.113.10',
+    domain: 'shop.example.com',
+    startCommand: 'node server.js',
+    deployScript: ['npm ci', 'npm run build'],
+    persistentDirs: ['uploads'],
+    healthCheck: { path: '/up', timeout: 5 },
+    ...fields,
+  });
+}
+
+/** An event sink that keeps what the pipeline said. */
+export function eventLog(): {
+  sink: EventSink;
+  events: PipelineEvent[];
+  /** `start <step>`, `done <step>`, `fail <step>` in order */
+  steps(): string[];
+  warnings(): string[];
+  notices(): string[];
+} {
+  const events: PipelineEvent[] = [];
+  return {
+    events,
+    sink: (event) => events.push(event),
+    steps: () =>
+      events.flatMap((e) =>
+        e.type === 'step-start'
+          ? [`start ${e.step}`]
+          : e.type === 'step-done'
+            ? [`done ${e.step}`]
+            : e.type === 'step-fail'
+              ? [`fail ${e.step}`]
+              : [],
+      ),
+    warnings: () => events.flatMap((e) => (e.type === 'warning' ? [e.message] : [])),
+    notices: () => events.flatMap((e) => (e.type === 'notice' ? [e.message] : [])),
+  };
+}

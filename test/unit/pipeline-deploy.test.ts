@@ -1,0 +1,437 @@
+/**
+ * deploy() against the recording fake server: the remote commands of a deploy in their order,
+ * what travels on stdin, the events, and what a failed step leaves behind (a failed build, a
+ * failed health check, a lock lost mid-deploy, Caddy refusing the site).
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LockError } from '../../src/errors.js';
+import { deploy } from '../../src/pipeline/deploy.js';
+import type { DeployRequest } from '../../src/pipeline/request.js';
+import { StepError } from '../../src/pipeline/step.js';
+import {
+  ACTOR,
+  eventLog,
+  FakeHost,
+  inOrder,
+  LOGIN,
+  type Phase,
+  phased,
+  phaseView,
+  testConfig,
+} from '../support/fake-server.js';
+
+const SOURCE = mkdtempSync(join(tmpdir(), 'toss-pipeline-src-'));
+const SECRETS_FILE = '/srv/shop/.toss/secrets/production.env';
+const SITE_FILE = '/etc/caddy/toss/shop-production.caddy';
+const DB_SECRET = 's3cret-db-password';
+const OVERRIDE = 'over-ride-api-key';
+const RELEASE_ID = /^\d{8}T\d{6}Z-[0-9a-f]{4}$/;
+
+let host: FakeHost;
+
+afterEach(() => {
+  // Every command the pipeline sent is one the fake knows, and every connection was closed.
+  expect(host.unknown).toEqual([]);
+  expect(host.closed).toBe(host.connections);
+});
+
+function request(fields: Partial<DeployRequest> = {}): DeployRequest {
+  return {
+    config: testConfig(),
+    login: LOGIN,
+    environment: 'production',
+    actor: ACTOR,
+    lockWaitSeconds: 0,
+    connect: host.connect,
+    sourceDir: SOURCE,
+    origin: 'https://github.com/octo/shop.git',
+    commit: 'a'.repeat(40),
+    overrides: [`API_KEY=${OVERRIDE}`],
+    ...fields,
+  };
+}
+
+function freshHost(): FakeHost {
+  host = new FakeHost();
+  host.files.set(SECRETS_FILE, `DB_PASSWORD=${DB_SECRET}\n`);
+  return host;
+}
+
+/** A host where production was deployed once (on port 3000); the log starts empty. */
+async function deployedHost() {
+  freshHost();
+  const first = await deploy(request({ commit: '1'.repeat(40) }), eventLog().sink);
+  const site = host.files.get(SITE_FILE);
+  host.reset();
+  return { first, site };
+}
+
+/** The labels of what ran after the last command labelled `label`. */
+function after(label: string): string[] {
+  const labels = host.labels();
+  return labels.slice(labels.lastIndexOf(label) + 1);
+}
+
+/** What production serves and runs: unchanged by a failed deploy. */
+function liveView() {
+  return {
+    site: host.files.get(SITE_FILE),
+    current: host.disk('shop', 'production')?.links.get('current'),
+    running: [...host.running],
+    release: host.state('shop')?.environments.production?.release,
+    lock: host.lockHolder('shop'),
+  };
+}
+
+async function failure(promise: Promise<unknown>): Promise<StepError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(StepError);
+  return error as StepError;
+}
+
+describe('deploy', () => {
+  it('first deploy: lock, names, env files, upload, build, start, health, route, switch, record', async () => {
+    freshHost();
+    const log = eventLog();
+    const result = await deploy(request(), log.sink);
+
+    expect(result).toMatchObject({
+      environment: 'production',
+      url: 'https://shop.example.com/',
+      port: 3000,
+      confirmed: true,
+    });
+    expect(result.release).toMatch(RELEASE_ID);
+
+    const phases: Phase[] = [
+      // What the server has, read at once.
+      { any: ['list ports', 'list releases'] },
+      // The names claimed, then the directories made.
+      ['ensure users', 'prepare directories'],
+      // The env files and the release's placement go side by side.
+      {
+        any: [
+          'write overrides',
+          'write release env',
+          'adopt staging',
+          'link persistent dirs',
+          'open release for build',
+        ],
+      },
+      ['build', 'build'],
+      ['seal release', 'install unit', 'point slot', 'port guard', 'start instance'],
+      ['health check'],
+      ['install site'],
+      // Switch and the HTTPS check side by side.
+      { any: ['switch current', 'retire old instance', 'site check'] },
+    ];
+    expect(phased(host.labels(), phases)).toEqual(phaseView(phases));
+    expect(
+      inOrder(host.labels(), ['adopt staging', 'link persistent dirs', 'open release for build']),
+    ).toBe(true);
+    expect(inOrder(host.labels(), ['switch current', 'retire old instance'])).toBe(true);
+
+    // Key arguments: the build's commands, the port, the release.
+    const [ci, build] = host.find('build');
+    expect(ci!.argv).toContain('npm ci');
+    expect(build!.argv).toContain('npm run build');
+    for (const label of ['start instance', 'health check', 'port guard']) {
+      expect(host.find(label)[0]!.argv.join(' '), label).toContain('@3000.service');
+    }
+    expect(host.find('point slot')[0]!.argv).toContain('/srv/shop/production/slots/3000');
+    expect(host.find('point slot')[0]!.argv).toContain(`../releases/${result.release}`);
+    expect(host.find('switch current')[0]!.argv).toContain(`releases/${result.release}`);
+    expect(host.find('adopt staging')[0]!.argv.at(-1)).toBe(
+      `/srv/shop/production/releases/${result.release}`,
+    );
+    // A first deploy retires nothing.
+    expect(host.find('retire old instance')[0]!.argv).toContain('');
+
+    // Secrets travel on stdin only: the env files get them, no command line names them.
+    const env = host.find('write release env')[0]!;
+    expect(env.argv.join(' ')).toContain(`/srv/shop/production/env/${result.release}.env`);
+    expect(env.stdin).toContain(`DB_PASSWORD="${DB_SECRET}"`);
+    expect(env.stdin).toContain(`API_KEY="${OVERRIDE}"`);
+    expect(env.stdin).toContain('PORT="3000"');
+    const overrides = host.find('write overrides')[0]!;
+    expect(overrides.stdin).toBe(`API_KEY="${OVERRIDE}"\n`);
+    expect(overrides.stdin).not.toContain(DB_SECRET);
+    for (const command of host.commands()) {
+      expect(command.argv.join(' ')).not.toContain(DB_SECRET);
+      expect(command.argv.join(' ')).not.toContain(OVERRIDE);
+    }
+    expect(host.find('install unit')[0]!.stdin).toContain('node server.js');
+    expect(host.find('install site')[0]!.stdin).toMatch(
+      /shop\.example\.com \{[\s\S]*reverse_proxy 127\.0\.0\.1:3000/,
+    );
+
+    // The upload: tried alongside the lock (no releases directory yet), again once claimed.
+    const uploads = host.calls.filter((c) => c.kind === 'upload');
+    expect(uploads.map((c) => c.ok === true)).toEqual([false, true]);
+    expect(uploads[1]!.upload!.releaseDir).toMatch(
+      /^\/srv\/shop\/production\/releases\/\.incoming-/,
+    );
+    const uploadIndex = host.calls.indexOf(uploads[1]!);
+    const claimIndex = host.calls.findIndex((c) =>
+      c.commands.some((x) => x.label === 'prepare directories'),
+    );
+    expect(uploadIndex).toBeGreaterThan(claimIndex);
+
+    // state.json: the lock is the first write, the record and the release the last one.
+    const stateWrites = host.calls.filter((c) => c.kind === 'state' && c.wrote);
+    expect(stateWrites[0]!.lockAfter).toMatch(/^[0-9a-f]{32}$/);
+    expect(stateWrites.at(-1)!.lockAfter).toBeNull();
+    expect(host.calls.findLast((c) => c.kind === 'state')).toBe(stateWrites.at(-1));
+    const state = host.state('shop')!;
+    expect(state.lock).toBeNull();
+    expect(state.origin).toBe('github.com/octo/shop');
+    expect(state.environments.production).toMatchObject({
+      release: result.release,
+      releases: [result.release],
+      livePort: 3000,
+      ports: [3000, 3001],
+      commit: 'a'.repeat(40),
+      by: 'alice',
+    });
+    expect(state.policy?.release).toBe(result.release);
+    expect(host.registry().apps.shop?.environments.production).toMatchObject({
+      ports: [3000, 3001],
+      hostNames: ['shop.example.com'],
+    });
+
+    // What the server holds now.
+    expect([...host.running]).toEqual(['toss-shop-production@3000.service']);
+    expect(host.disk('shop', 'production')).toMatchObject({
+      releases: new Set([result.release]),
+      staging: new Set(),
+    });
+    expect(host.disk('shop', 'production')!.links.get('current')).toBe(result.release);
+    expect(host.connections).toBe(1);
+
+    // Events: the steps in the order the deploy guarantees; the secrets before any output.
+    const steps = log.steps();
+    expect(
+      inOrder(steps, [
+        'start connect',
+        'done connect',
+        'start lock',
+        'done lock',
+        'start dependencies',
+        'done dependencies',
+        'start names',
+        'done names',
+        'start prepare',
+        'done prepare',
+        'start deploy-script',
+        'done deploy-script',
+        'start start',
+        'done start',
+        'start health',
+        'done health',
+        'start route',
+        'done route',
+      ]),
+    ).toBe(true);
+    expect(steps.indexOf('done upload')).toBeLessThan(steps.indexOf('start deploy-script'));
+    expect(steps.indexOf('done names')).toBeLessThan(steps.indexOf('done upload'));
+    expect(steps.slice(steps.indexOf('done route') + 1).sort()).toEqual(
+      [
+        'start switch',
+        'done switch',
+        'start prune',
+        'done prune',
+        'start confirm',
+        'done confirm',
+      ].sort(),
+    );
+    expect(steps.filter((s) => s.startsWith('fail'))).toEqual([]);
+    const secrets = log.events.findIndex((e) => e.type === 'secrets');
+    const output = log.events.findIndex((e) => e.type === 'output');
+    expect(secrets).toBeGreaterThan(-1);
+    expect(secrets).toBeLessThan(output);
+    expect(log.events[secrets]).toEqual({
+      type: 'secrets',
+      values: expect.arrayContaining([DB_SECRET, OVERRIDE]),
+    });
+    expect(log.events.filter((e) => e.type === 'output')).toEqual([
+      { type: 'output', step: 'deploy-script', line: 'building: npm ci' },
+      { type: 'output', step: 'deploy-script', line: 'building: npm run build' },
+    ]);
+  });
+
+  it('redeploy: the upload goes alongside the lock, the idle port takes over, the old instance retires', async () => {
+    const { first } = await deployedHost();
+    const log = eventLog();
+    const result = await deploy(request({ commit: '2'.repeat(40) }), log.sink);
+    expect(result.port).toBe(3001);
+    expect(result.release).not.toBe(first.release);
+
+    // The unit template and the overrides are unchanged: neither is written again.
+    const phases: Phase[] = [
+      { any: ['list ports', 'list releases'] },
+      ['ensure users', 'prepare directories'],
+      {
+        any: [
+          'write release env',
+          'adopt staging',
+          'link persistent dirs',
+          'open release for build',
+        ],
+      },
+      ['build', 'build'],
+      ['seal release', 'point slot', 'port guard', 'start instance'],
+      ['health check'],
+      ['install site'],
+      { any: ['switch current', 'retire old instance', 'site check'] },
+    ];
+    expect(phased(host.labels(), phases)).toEqual(phaseView(phases));
+
+    // The upload went first, before the lock was taken, hard-linking against what is live.
+    expect(host.calls[0]!.kind).toBe('upload');
+    expect(host.calls[0]!.ok).toBe(true);
+    expect(host.calls[0]!.upload!.linkDest).toBe('/srv/shop/production/current');
+    expect(host.calls.filter((c) => c.kind === 'upload')).toHaveLength(1);
+    // The names were already claimed: no registry write.
+    expect(host.calls.some((c) => c.kind === 'registry' && c.wrote)).toBe(false);
+    expect(log.events).toContainEqual(
+      expect.objectContaining({ type: 'step-done', step: 'upload', detail: 'alongside the lock' }),
+    );
+
+    for (const label of ['start instance', 'health check']) {
+      expect(host.find(label)[0]!.argv.join(' '), label).toContain('@3001.service');
+    }
+    expect(host.find('point slot')[0]!.argv).toContain('/srv/shop/production/slots/3001');
+    const retire = host.find('retire old instance')[0]!.argv;
+    expect(retire).toContain('toss-shop-production@3001.service');
+    expect(retire).toContain('toss-shop-production@3000.service');
+    expect(host.files.get(SITE_FILE)).toContain('reverse_proxy 127.0.0.1:3001');
+
+    const production = host.state('shop')!.environments.production!;
+    expect(production).toMatchObject({
+      release: result.release,
+      previousRelease: first.release,
+      livePort: 3001,
+      commit: '2'.repeat(40),
+    });
+    expect(production.releases).toEqual([first.release, result.release].sort());
+    expect([...host.running]).toEqual(['toss-shop-production@3001.service']);
+    expect(host.lockHolder('shop')).toBeNull();
+  });
+
+  it('a failed build: nothing starts or is routed, the release and its copy go, the lock is released', async () => {
+    const { first, site } = await deployedHost();
+    const live = liveView();
+    host.on((c) => c.label === 'build' && c.argv.includes('npm run build'), {
+      code: 2,
+      stdout: 'npm ERR! missing script: build\n',
+    });
+    const log = eventLog();
+
+    const error = await failure(deploy(request(), log.sink));
+    expect(error.step).toBe('deploy-script');
+    expect(error.message).toContain('deployScript[1] `npm run build` failed (exit 2)');
+    expect(error.message).toContain('nothing live was touched');
+    expect(error.message).toContain('npm ERR! missing script: build');
+
+    // After the failed command: whether systemd works, then the cleanup, and nothing else.
+    expect(after('build')).toEqual(['systemd state', 'remove releases', 'remove staging']);
+    expect(host.find('build')).toHaveLength(2);
+    const cleanup = host.calls.find((c) => c.kind === 'cleanup')!;
+    const release = host.find('adopt staging')[0]!.argv.at(-1)!;
+    expect(cleanup.commands[0]!.argv).toContain(release);
+    for (const label of ['seal release', 'start instance', 'install site', 'switch current']) {
+      expect(host.find(label), label).toEqual([]);
+    }
+
+    expect(host.disk('shop', 'production')!.releases).toEqual(new Set([first.release]));
+    expect(host.disk('shop', 'production')!.staging).toEqual(new Set());
+    expect(liveView()).toEqual(live);
+    expect(host.files.get(SITE_FILE)).toBe(site);
+    expect(host.lockHolder('shop')).toBeNull();
+    expect(log.steps()).toContain('fail deploy-script');
+    expect(log.steps()).not.toContain('start start');
+  });
+
+  it('a failed health check: the new instance stops, never routed; the live site is untouched', async () => {
+    const { site } = await deployedHost();
+    const live = liveView();
+    host.failHealthCheck();
+    const log = eventLog();
+
+    const error = await failure(deploy(request(), log.sink));
+    expect(error.step).toBe('health');
+    expect(error.message).toContain(
+      'the new release did not pass its health check; it never received traffic',
+    );
+    expect(error.message).toContain('nothing accepted a connection on 127.0.0.1:3001');
+    // The instance's journal is quoted.
+    expect(error.message).toContain('app: listening');
+
+    expect(after('health check')).toEqual([
+      'journal',
+      'stop instance',
+      'remove releases',
+      'remove staging',
+    ]);
+    expect(host.find('stop instance')[0]!.argv).toContain('toss-shop-production@3001.service');
+    expect(host.find('journal')[0]!.argv.join(' ')).toContain('@3001.service');
+    for (const label of ['install site', 'switch current', 'retire old instance']) {
+      expect(host.find(label), label).toEqual([]);
+    }
+    expect(liveView()).toEqual(live);
+    expect(host.files.get(SITE_FILE)).toBe(site);
+    expect(log.steps()).toContain('fail health');
+    expect(log.steps()).not.toContain('start route');
+  });
+
+  it('a lock lost before the start: no guarded command runs any more, LockError', async () => {
+    await deployedHost();
+    host.breakLockBefore('seal release', 'shop', { by: 'mallory' });
+    const log = eventLog();
+
+    const error = await failure(deploy(request(), log.sink));
+    expect(error.step).toBe('start');
+    expect(error.cause).toBeInstanceOf(LockError);
+    expect(error.message).toContain('this run no longer holds the lock');
+
+    // The start's batch and the cleanup (which would stop what the start began) were refused:
+    // nothing ran after the build.
+    expect(after('build')).toEqual([]);
+    const refused = host.calls.filter((c) => c.refused);
+    expect(refused.map((c) => [c.kind, c.commands.map((x) => x.label)])).toEqual([
+      ['batch', ['seal release', 'point slot', 'port guard', 'start instance']],
+      ['cleanup', ['stop instance', 'remove releases', 'remove staging']],
+    ]);
+    // The new holder's lock stays; the old release keeps serving.
+    expect(host.lockHolder('shop')?.by).toBe('mallory');
+    expect([...host.running]).toEqual(['toss-shop-production@3000.service']);
+    expect(host.files.get(SITE_FILE)).toContain('reverse_proxy 127.0.0.1:3000');
+  });
+
+  it('Caddy refuses the site: the error says why, nothing switches, the new instance stops', async () => {
+    const { site } = await deployedHost();
+    const live = liveView();
+    host.refuseCaddy();
+    const log = eventLog();
+
+    const error = await failure(deploy(request(), log.sink));
+    expect(error.step).toBe('route');
+    expect(error.message).toContain('Caddy rejected the configuration');
+    expect(error.message).toContain('unrecognized directive: reverse_prox');
+    expect(error.message).toContain('Caddy keeps serving the old config');
+
+    expect(after('install site')).toEqual(['stop instance', 'remove releases', 'remove staging']);
+    expect(host.find('stop instance')[0]!.argv).toContain('toss-shop-production@3001.service');
+    expect(host.find('switch current')).toEqual([]);
+    expect(host.find('retire old instance')).toEqual([]);
+    expect(liveView()).toEqual(live);
+    expect(host.files.get(SITE_FILE)).toBe(site);
+    expect(log.steps()).toContain('fail route');
+  });
+});
