@@ -19,7 +19,7 @@ import {
   readFilesArgv,
   TIMED_OUT_EXITS,
 } from './command-line.js';
-import { CommandRunner, runnerArgv, runnerCarries } from './command-runner.js';
+import { CommandRunner, type RunnerResult, runnerArgv, runnerCarries } from './command-runner.js';
 import {
   decideHostKey,
   type HostKeyRefusedError,
@@ -119,11 +119,8 @@ export interface TunnelResult {
   stderr: string;
 }
 
-interface RawResult {
-  stdout: Buffer;
-  stderr: Buffer;
-  code: number | null;
-  signal: string | null;
+/** A command's output and exit as they came, from a runner or a channel of its own. */
+interface RawResult extends RunnerResult {
   /** the last lines of output, for messages */
   tail: string;
 }
@@ -653,8 +650,8 @@ function describeOffered(options: ConnectOptions): string {
 }
 
 /** How a channel's command ended, filled in when its 'exit' comes (before its 'close'). */
-function exitOf(opened: ClientChannel): { code: number | null; signal: string | null } {
-  const exit: { code: number | null; signal: string | null } = { code: null, signal: null };
+function exitOf(opened: ClientChannel): Pick<RunResult, 'code' | 'signal'> {
+  const exit: Pick<RunResult, 'code' | 'signal'> = { code: null, signal: null };
   opened.on('exit', (exitCode: number | null, exitSignal?: string) => {
     exit.code = exitCode;
     exit.signal = exitSignal ?? null;

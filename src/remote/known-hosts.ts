@@ -1,6 +1,6 @@
 /**
- * known_hosts as OpenSSH reads it (sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT"): plain and `[host]:port`
- * names, wildcards and `!negation`, hashed `|1|salt|hash` names, `@revoked`, `@cert-authority`.
+ * known_hosts as OpenSSH reads it: plain and `[host]:port` names, wildcards and `!negation`,
+ * hashed `|1|salt|hash` names, `@revoked`, `@cert-authority`.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
@@ -100,7 +100,7 @@ export function blobKeyType(blob: Buffer): string | undefined {
 
 function hostFieldMatches(field: string, name: string): boolean {
   if (field.startsWith('|')) return hashedHostMatches(field, name);
-  // OpenSSH match_hostname: a negated pattern that matches vetoes the whole line.
+  // As OpenSSH matches a host list: a negated pattern that matches vetoes the whole line.
   let matched = false;
   for (const pattern of field.toLowerCase().split(',')) {
     const negated = pattern.startsWith('!');
@@ -120,7 +120,7 @@ function hashedHostMatches(field: string, name: string): boolean {
   return expected.length === actual.length && timingSafeEqual(expected, actual);
 }
 
-/** `*` and `?` wildcards, whole-string match, as OpenSSH match_pattern. */
+/** `*` and `?` wildcards, whole-string match, as OpenSSH matches one host pattern. */
 function globMatches(pattern: string, name: string): boolean {
   const source = pattern.replace(/[.+^${}()|[\]\\*?]/g, (c) =>
     c === '*' ? '.*' : c === '?' ? '.' : `\\${c}`,
