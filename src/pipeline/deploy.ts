@@ -125,7 +125,9 @@ export async function deploy(request: DeployRequest, sink: EventSink): Promise<D
       abort.abort();
       await early;
       await session
-        .root(removeStagingArgv(config.app, environment, [stagingId]), { allowFailure: true })
+        .root(removeStagingArgv(envPaths(config.app, environment), [stagingId]), {
+          allowFailure: true,
+        })
         .catch(() => {});
       throw error;
     });
@@ -231,7 +233,7 @@ async function readServer(session: Server, app: string, environment: string): Pr
       paths.overridesFile,
       paths.unitTemplateFile,
     ]),
-    session.root(listReleasesArgv(app, environment)),
+    session.root(listReleasesArgv(paths)),
   ]);
   const [site = null, caddyfile = null, secrets = null, overrides = null, unit = null] = files;
   return {
@@ -383,9 +385,9 @@ async function deployLocked(
           });
         }
         await session.batch([
-          adoptStagingArgv(app, environment, stagingId, releaseId),
-          linkPersistentDirsArgv(app, environment, releaseId, config.persistentDirs),
-          openReleaseForBuildArgv(app, environment, releaseId),
+          adoptStagingArgv(paths, stagingId, releaseId),
+          linkPersistentDirsArgv(paths, releaseId, config.persistentDirs),
+          openReleaseForBuildArgv(paths, releaseId),
         ]);
         return alongside ? 'alongside the lock' : undefined;
       },
@@ -402,9 +404,9 @@ async function deployLocked(
   // (now perhaps the new holder's instance) alone; its release and staging copy are pruned later.
   const discardRelease = () =>
     session.cleanUpAsHolder([
-      ...(started ? [stopInstanceArgv(app, environment, newPort)] : []),
-      removeReleasesArgv(app, environment, [releaseId]),
-      removeStagingArgv(app, environment, [stagingId]),
+      ...(started ? [stopInstanceArgv(paths, newPort)] : []),
+      removeReleasesArgv(paths, [releaseId]),
+      removeStagingArgv(paths, [stagingId]),
     ]);
 
   try {
@@ -420,7 +422,7 @@ async function deployLocked(
             claimNames(registry, app, environment, {
               ports,
               hostNames: [hostName],
-              units: environmentUnits(app, environment),
+              units: environmentUnits(paths),
             }),
             app,
             origin,
@@ -431,7 +433,7 @@ async function deployLocked(
         }
         await session.batch([
           ensureUsersArgv(app),
-          prepareEnvironmentArgv(app, environment, config.persistentDirs),
+          prepareEnvironmentArgv(paths, config.persistentDirs),
         ]);
         return ports;
       },
@@ -480,8 +482,7 @@ async function deployLocked(
       'start',
       async () => {
         const unit = buildUnitTemplate({
-          app,
-          environment,
+          paths,
           startCommand: config.startCommand,
           ports,
           resources: environmentLimits(config, environment),
@@ -493,11 +494,11 @@ async function deployLocked(
         await withPortGuard({ app, environment, port: newPort }, () =>
           session.batch(
             [
-              sealReleaseArgv(app, environment, releaseId),
-              ...(install ? [installUnitArgv(app, environment)] : []),
-              pointSlotArgv(app, environment, newPort, releaseId),
+              sealReleaseArgv(paths, releaseId),
+              ...(install ? [installUnitArgv(paths)] : []),
+              pointSlotArgv(paths, newPort, releaseId),
               portGuardArgv('free', newPort, paths.instanceUnit(newPort)),
-              startInstanceArgv(app, environment, newPort),
+              startInstanceArgv(paths, newPort),
             ],
             install ? { stdin: unit } : {},
           ),
@@ -606,8 +607,8 @@ async function deployLocked(
           'switch',
           () =>
             session.batch([
-              switchCurrentArgv(app, environment, releaseId),
-              retireInstanceArgv(app, environment, newPort, old),
+              switchCurrentArgv(paths, releaseId),
+              retireInstanceArgv(paths, newPort, old),
             ]),
           () => releaseId,
         ),
@@ -617,8 +618,8 @@ async function deployLocked(
           async () => {
             if (doomed.length + stale.length === 0) return 0;
             await session.batch([
-              ...(doomed.length ? [removeReleasesArgv(app, environment, doomed)] : []),
-              ...(stale.length ? [removeStagingArgv(app, environment, stale)] : []),
+              ...(doomed.length ? [removeReleasesArgv(paths, doomed)] : []),
+              ...(stale.length ? [removeStagingArgv(paths, stale)] : []),
             ]);
             return doomed.length + stale.length;
           },
@@ -667,8 +668,7 @@ async function runBuild(
         session,
         'deploy-script',
         deployScriptRunArgv({
-          app,
-          environment,
+          paths: envPaths(app, environment),
           releaseId,
           command,
           limits: { memory, cpu, timeoutSec },

@@ -44,9 +44,10 @@ export async function checkInstanceHealth(
     // The check passed, but not thanks to the instance: it must never get traffic.
     throw portError(app, environment, port, result.code, result.stderr);
   }
-  const journal = await session.root(journalArgv({ app, environment, port, lines: JOURNAL_TAIL }), {
-    allowFailure: true,
-  });
+  const journal = await session.root(
+    journalArgv({ paths: envPaths(app, environment), port, lines: JOURNAL_TAIL }),
+    { allowFailure: true },
+  );
   return `${result.stderr.trim()}\n--- last ${JOURNAL_TAIL} lines of ${unit} ---\n${journal.stdout.trim()}`;
 }
 

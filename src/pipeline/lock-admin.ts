@@ -1,6 +1,7 @@
 /** `toss lock status` / `toss lock release [--force]`: the app's lock, for humans. */
 import { LockError } from '../errors.js';
 import { describeLock } from '../server/lock.js';
+import { envPaths } from '../server/paths.js';
 import { clearLock, type State } from '../server/state.js';
 import { stopRunUnitArgv } from '../server/systemctl.js';
 import { isAbandonedLock, type LockStatus, lockStatusOf } from './inspect.js';
@@ -55,7 +56,7 @@ export async function releaseLockAsAdmin(
     if (!dropped) {
       return { released: false, message: `the lock changed hands meanwhile; nothing released` };
     }
-    await session.root(stopRunUnitArgv(app, lock.environment), { allowFailure: true });
+    await session.root(stopRunUnitArgv(envPaths(app, lock.environment)), { allowFailure: true });
     const why = abandoned === undefined ? 'forced' : `${abandoned}`;
     return { released: true, message: `released the lock of ${holder} (${why})` };
   } finally {

@@ -11,6 +11,7 @@ import {
   lockError,
   newLockToken,
 } from '../server/lock.js';
+import { envPaths } from '../server/paths.js';
 import { PREVIEW_HEALTH_TIMEOUT } from '../server/policy.js';
 import { clearLock, emptyState, type State, setLock } from '../server/state.js';
 import { stopRunUnitArgv } from '../server/systemctl.js';
@@ -159,7 +160,7 @@ export async function acquireLock(
     if (result.kind === 'broke') {
       sink({ type: 'warning', message: result.reason });
       // A long step of the broken holder must not keep running unmanaged.
-      await session.root(stopRunUnitArgv(session.app, result.lock.environment), {
+      await session.root(stopRunUnitArgv(envPaths(session.app, result.lock.environment)), {
         allowFailure: true,
       });
     }

@@ -34,13 +34,14 @@ export async function recoverInterruptedRun(
     const { app, environment } = request;
     session.holdLock(request.token);
     // Guarded, like everything below: the lock may move on between the read above and now.
-    if (!(await session.cleanUpAsHolder([stopRunUnitArgv(app, environment)]))) return false;
+    if (!(await session.cleanUpAsHolder([stopRunUnitArgv(envPaths(app, environment))])))
+      return false;
     const live = state.environments[environment];
     const paths = envPaths(app, environment);
     const site = (await session.readFiles([paths.siteFile]))[0] ?? null;
     const routed = routedPort(site);
     if (live && site !== null && routed !== undefined && routed !== live.livePort) {
-      const liveUp = await session.root(isActiveArgv(app, environment, live.livePort), {
+      const liveUp = await session.root(isActiveArgv(paths, live.livePort), {
         allowFailure: true,
       });
       if (liveUp.code === 0) {
@@ -49,7 +50,7 @@ export async function recoverInterruptedRun(
             stdin: site.replace(`127.0.0.1:${routed}`, `127.0.0.1:${live.livePort}`),
           }),
         );
-        await session.cleanUpAsHolder([stopInstanceArgv(app, environment, routed)]);
+        await session.cleanUpAsHolder([stopInstanceArgv(paths, routed)]);
         sink({
           type: 'warning',
           message: `the interrupted switch of ${environment} was undone: traffic is back on release ${live.release}`,

@@ -116,17 +116,12 @@ async function removeLocked(
     if (site !== null) {
       await applyCaddyChange(() => session.guarded(removeCaddyFileArgv(paths.siteFile)));
     }
-    await session.guarded(teardownUnitsArgv(app, environment, ports));
+    await session.guarded(teardownUnitsArgv(paths, ports));
     await session.cleanUpAsHolder(
-      ports.map((port) => [
-        'systemctl',
-        'stop',
-        '--',
-        `${drainUnit(app, environment, port)}.timer`,
-      ]),
+      ports.map((port) => ['systemctl', 'stop', '--', `${drainUnit(paths, port)}.timer`]),
     );
   }
-  await session.guarded(removeEnvironmentArgv(app, environment));
+  await session.guarded(removeEnvironmentArgv(paths));
   await session.updateRegistry((r) => freeEnvironment(r, app, environment));
   await session.updateStateAsHolder((s) => recordRemove(s, environment));
   return { environment, removed: true };

@@ -142,7 +142,7 @@ async function rollbackLocked(
 ): Promise<RollbackResult> {
   const app = config.app;
   const paths = envPaths(app, environment);
-  const onDisk = parseReleaseList((await session.root(listReleasesArgv(app, environment))).stdout);
+  const onDisk = parseReleaseList((await session.root(listReleasesArgv(paths))).stdout);
   const target = chooseRollbackTarget(environment, env, keptReleases(env, onDisk), request.release);
   const [siteNow = null, secrets = null, overrides = null, releaseEnv = null] =
     await session.readFiles([
@@ -179,12 +179,11 @@ async function rollbackLocked(
       async () => {
         // A long step of an earlier run must not be left behind the instance we start (and once
         // this run's lock is broken, the unit may be the new holder's: guarded).
-        if (!(await session.cleanUpAsHolder([stopRunUnitArgv(app, environment)]))) {
+        if (!(await session.cleanUpAsHolder([stopRunUnitArgv(paths)]))) {
           throw lockLost();
         }
         const unit = buildUnitTemplate({
-          app,
-          environment,
+          paths,
           startCommand: config.startCommand,
           ports: env.ports,
           resources: environmentLimits(config, environment),
@@ -194,13 +193,13 @@ async function rollbackLocked(
           { stdin: unit },
         );
         if (written.stdout.trim() === CHANGED) await session.root(daemonReloadArgv());
-        await session.guarded(pointSlotArgv(app, environment, newPort, target));
+        await session.guarded(pointSlotArgv(paths, newPort, target));
         started = true;
         // Nothing else may listen on the port the instance starts on (see port-owner.ts).
         await withPortGuard({ app, environment, port: newPort }, () =>
           session.batch([
             portGuardArgv('free', newPort, paths.instanceUnit(newPort)),
-            startInstanceArgv(app, environment, newPort),
+            startInstanceArgv(paths, newPort),
           ]),
         );
       },
@@ -243,9 +242,7 @@ async function rollbackLocked(
   } catch (error) {
     // Not once the lock was broken: the port may be serving the new holder's instance by now.
     if (started && !routed) {
-      await session
-        .cleanUpAsHolder([stopInstanceArgv(app, environment, newPort)])
-        .catch(() => false);
+      await session.cleanUpAsHolder([stopInstanceArgv(paths, newPort)]).catch(() => false);
     }
     throw error;
   }
@@ -254,9 +251,9 @@ async function rollbackLocked(
     sink,
     'switch',
     async () => {
-      await session.guarded(switchCurrentArgv(app, environment, target));
+      await session.guarded(switchCurrentArgv(paths, target));
       await session.guarded(
-        retireInstanceArgv(app, environment, newPort, livePort !== newPort ? livePort : undefined),
+        retireInstanceArgv(paths, newPort, livePort !== newPort ? livePort : undefined),
       );
       await session.updateStateAsHolder((s) => {
         const now = s.environments[environment] ?? env;
@@ -294,7 +291,9 @@ export async function readKeptReleases(
         hint: 'toss list shows the environments there are',
       });
     }
-    const onDisk = parseReleaseList((await session.root(listReleasesArgv(app, env))).stdout);
+    const onDisk = parseReleaseList(
+      (await session.root(listReleasesArgv(envPaths(app, env)))).stdout,
+    );
     return keptReleases(state, onDisk);
   } finally {
     await session.close();

@@ -120,7 +120,11 @@ export async function streamLogs(
     await requireEnvironment(session, env);
     if (options.signal?.aborted) return;
     await session.root(
-      journalArgv({ app, environment: env, lines: options.lines, follow: options.follow }),
+      journalArgv({
+        paths: envPaths(app, env),
+        lines: options.lines,
+        follow: options.follow,
+      }),
       { onStdout: options.write, onStderr: options.writeErr },
     );
   } catch (error) {

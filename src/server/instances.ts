@@ -2,7 +2,7 @@
  * Starting a release's instance on the idle port and retiring the old one after a drain.
  * The old instance is stopped by a transient timer, so a deploy never sleeps through the drain.
  */
-import { envPaths, SYSTEMD_DIR } from './paths.js';
+import { type EnvPaths, SYSTEMD_DIR } from './paths.js';
 import { writeFileIfChangedArgv } from './write-file.js';
 
 /** Where `systemctl enable` puts the template's instances (its [Install] WantedBy=multi-user.target). */
@@ -24,15 +24,13 @@ fi
 systemctl restart -- "$unit"`;
 
 /** Drain timers are named per port: `toss-drain-<app>-<env>-<port>`. */
-export function drainUnit(app: string, environment: string, port: number): string {
-  const p = envPaths(app, environment);
+export function drainUnit(p: EnvPaths, port: number): string {
   return `toss-drain-${p.app}-${p.environment}-${port}`;
 }
 
 /** (Re)starts the instance on `port`, cancelling a drain still pending for it. */
-export function startInstanceArgv(app: string, environment: string, port: number): string[] {
-  const p = envPaths(app, environment);
-  return ['sh', '-c', START, 'sh', p.instanceUnit(port), drainUnit(app, environment, port)];
+export function startInstanceArgv(p: EnvPaths, port: number): string[] {
+  return ['sh', '-c', START, 'sh', p.instanceUnit(port), drainUnit(p, port)];
 }
 
 // The boot links are what `systemctl enable --no-reload` makes for the template's one
@@ -56,12 +54,10 @@ start_drain 2>/dev/null || {
 
 /** The new instance comes back after a reboot; the old one stops after the drain. */
 export function retireInstanceArgv(
-  app: string,
-  environment: string,
+  p: EnvPaths,
   newPort: number,
   oldPort: number | undefined,
 ): string[] {
-  const p = envPaths(app, environment);
   return [
     'sh',
     '-c',
@@ -69,7 +65,7 @@ export function retireInstanceArgv(
     'sh',
     p.instanceUnit(newPort),
     oldPort === undefined ? '' : p.instanceUnit(oldPort),
-    oldPort === undefined ? '' : drainUnit(app, environment, oldPort),
+    oldPort === undefined ? '' : drainUnit(p, oldPort),
     String(DRAIN_SECONDS),
     p.unitTemplateFile,
     BOOT_WANTS_DIR,
@@ -87,12 +83,12 @@ const INSTALL_UNIT = `out=$("$@") || exit $?
 [ "$out" != changed ] || systemctl daemon-reload`;
 
 /** Writes stdin as the environment's template unit; daemon-reload only when it changed. */
-export function installUnitArgv(app: string, environment: string): string[] {
+export function installUnitArgv(p: EnvPaths): string[] {
   return [
     'sh',
     '-c',
     INSTALL_UNIT,
     'sh',
-    ...writeFileIfChangedArgv({ path: envPaths(app, environment).unitTemplateFile, mode: 0o644 }),
+    ...writeFileIfChangedArgv({ path: p.unitTemplateFile, mode: 0o644 }),
   ];
 }

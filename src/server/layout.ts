@@ -5,7 +5,7 @@
  * and secrets are root 0600, read by systemd as root.
  */
 import { TossError } from '../errors.js';
-import { appPaths, envPaths } from './paths.js';
+import { appPaths, type EnvPaths } from './paths.js';
 import { appUsers, envUser } from './users.js';
 
 const ENSURE_USERS = `set -eu
@@ -67,12 +67,10 @@ function withParents(dirs: readonly string[]): string[] {
 
 /** Creates (or repairs) the app's and the environment's directories with their owners and modes. */
 export function prepareEnvironmentArgv(
-  app: string,
-  environment: string,
+  p: EnvPaths,
   persistentDirs: readonly string[] = [],
 ): string[] {
-  const a = appPaths(app);
-  const p = envPaths(app, environment);
+  const a = appPaths(p.app);
   return [
     'sh',
     '-c',
@@ -83,7 +81,7 @@ export function prepareEnvironmentArgv(
     a.secretsDir,
     a.overridesDir,
     p.envDir,
-    envUser(app, environment),
+    envUser(p.app, p.environment),
     p.releasesDir,
     p.slotsDir,
     p.envFilesDir,
@@ -98,7 +96,6 @@ rm -rf -- "$1"
 rm -f -- "$2"`;
 
 /** Remove: the environment's directory and its overrides file. */
-export function removeEnvironmentArgv(app: string, environment: string): string[] {
-  const p = envPaths(app, environment);
+export function removeEnvironmentArgv(p: EnvPaths): string[] {
   return ['sh', '-c', REMOVE_ENV, 'sh', p.envDir, p.overridesFile];
 }

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { TossError } from '../errors.js';
-import { envPaths } from './paths.js';
+import { type EnvPaths, envPaths } from './paths.js';
 
 const port = z.number().int().min(1).max(65535);
 
@@ -61,8 +61,7 @@ export function serializeRegistry(registry: Registry): string {
  * The names an environment owns besides its host name. `shop`/`api-x` and `shop-api`/`x` both
  * give `toss-shop-api-x@.service`: recording them is what lets claimNames refuse the second.
  */
-export function environmentUnits(app: string, environment: string): string[] {
-  const p = envPaths(app, environment);
+export function environmentUnits(p: EnvPaths): string[] {
   return [p.unitTemplate, p.runUnit, p.siteFile];
 }
 
@@ -204,7 +203,7 @@ export function foreignNames(
   files: ReadonlyArray<readonly [path: string, text: string | null]> = [],
 ): ForeignName[] {
   const found: ForeignName[] = [];
-  for (const name of environmentUnits(app, environment)) {
+  for (const name of environmentUnits(envPaths(app, environment))) {
     const owner = findOwner(registry, app, environment, (e) => e.units.includes(name));
     if (owner) found.push({ name, owner });
   }

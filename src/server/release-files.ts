@@ -4,7 +4,7 @@
  */
 import { assertPersistentDir } from './layout.js';
 import { noFollowArgv } from './no-follow.js';
-import { assertReleaseId, envPaths } from './paths.js';
+import { assertReleaseId, type EnvPaths } from './paths.js';
 import { envUser } from './users.js';
 
 // realpath -m refuses a parent that is a symlink out of the release (the repository could ship one).
@@ -25,12 +25,10 @@ done`;
 
 /** Replaces each persistent dir in the release with a link to `preserve/<dir>`. */
 export function linkPersistentDirsArgv(
-  app: string,
-  environment: string,
+  p: EnvPaths,
   releaseId: string,
   dirs: readonly string[],
 ): string[] {
-  const p = envPaths(app, environment);
   return noFollowArgv(p.releasesDir, [
     'sh',
     '-c',
@@ -48,13 +46,8 @@ export function linkPersistentDirsArgv(
  * hard-linked with the live release. `-h` and no-follow: a directory swapped for a link is never
  * followed to what it names.
  */
-export function openReleaseForBuildArgv(
-  app: string,
-  environment: string,
-  releaseId: string,
-): string[] {
-  const user = envUser(app, environment);
-  const p = envPaths(app, environment);
+export function openReleaseForBuildArgv(p: EnvPaths, releaseId: string): string[] {
+  const user = envUser(p.app, p.environment);
   return noFollowArgv(p.releasesDir, [
     'find',
     p.releaseDir(releaseId),
@@ -87,8 +80,7 @@ find "$1" \\( ! -user root -exec chown -h root:root -- {} + \\) , \\
   -exec chmod a+rX,go-w -- {} + \\)`;
 
 /** After deployScript: everything root's and readable, so no later build can touch this release. */
-export function sealReleaseArgv(app: string, environment: string, releaseId: string): string[] {
-  const p = envPaths(app, environment);
+export function sealReleaseArgv(p: EnvPaths, releaseId: string): string[] {
   return noFollowArgv(p.releasesDir, ['sh', '-c', SEAL, 'sh', p.releaseDir(releaseId)]);
 }
 
@@ -101,13 +93,7 @@ while [ "$#" -ge 2 ]; do
 done`;
 
 /** Points the port's slot (and its env file) at the release, before its instance starts. */
-export function pointSlotArgv(
-  app: string,
-  environment: string,
-  port: number,
-  releaseId: string,
-): string[] {
-  const p = envPaths(app, environment);
+export function pointSlotArgv(p: EnvPaths, port: number, releaseId: string): string[] {
   return [
     'sh',
     '-c',
@@ -120,9 +106,8 @@ export function pointSlotArgv(
   ];
 }
 
-/** Switches `current` to the release (step 11). */
-export function switchCurrentArgv(app: string, environment: string, releaseId: string): string[] {
-  const p = envPaths(app, environment);
+/** Switches `current` to the release, once it serves the traffic. */
+export function switchCurrentArgv(p: EnvPaths, releaseId: string): string[] {
   return ['sh', '-c', SWITCH_LINKS, 'sh', `releases/${assertReleaseId(releaseId)}`, p.currentLink];
 }
 
@@ -140,12 +125,7 @@ done
 (rm -rf -- "$dir"/.trash-* </dev/null >/dev/null 2>&1 &)`;
 
 /** Deletes releases and their env files (a failed deploy's, or pruned ones). */
-export function removeReleasesArgv(
-  app: string,
-  environment: string,
-  releaseIds: readonly string[],
-): string[] {
-  const p = envPaths(app, environment);
+export function removeReleasesArgv(p: EnvPaths, releaseIds: readonly string[]): string[] {
   return [
     'sh',
     '-c',
@@ -157,22 +137,11 @@ export function removeReleasesArgv(
 }
 
 /** Deletes staging directories (an upload whose run never got to use it). */
-export function removeStagingArgv(
-  app: string,
-  environment: string,
-  stagingIds: readonly string[],
-): string[] {
-  const p = envPaths(app, environment);
+export function removeStagingArgv(p: EnvPaths, stagingIds: readonly string[]): string[] {
   return ['rm', '-rf', '--', ...stagingIds.map((id) => p.stagingDir(id))];
 }
 
 /** The uploaded staging directory becomes the release (under the lock; it must not exist yet). */
-export function adoptStagingArgv(
-  app: string,
-  environment: string,
-  stagingId: string,
-  releaseId: string,
-): string[] {
-  const p = envPaths(app, environment);
+export function adoptStagingArgv(p: EnvPaths, stagingId: string, releaseId: string): string[] {
   return ['mv', '-T', '--', p.stagingDir(stagingId), p.releaseDir(releaseId)];
 }

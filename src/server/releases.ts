@@ -1,7 +1,7 @@
 /** Release ids and which releases a deploy may delete. */
 import { randomBytes } from 'node:crypto';
 import { TossError } from '../errors.js';
-import { envPaths, isReleaseId, STAGING_PREFIX } from './paths.js';
+import { type EnvPaths, isReleaseId, STAGING_PREFIX } from './paths.js';
 
 export { assertReleaseId, isReleaseId } from './paths.js';
 
@@ -47,8 +47,7 @@ find "$2" "$3" -maxdepth 1 -type l -printf "link %f %l\\n" 2>/dev/null
 exit 0`;
 
 /** Lists the release directories (one id per line) and what `current` and the slots point at. */
-export function listReleasesArgv(app: string, environment: string): string[] {
-  const p = envPaths(app, environment);
+export function listReleasesArgv(p: EnvPaths): string[] {
   return ['sh', '-c', LIST, 'sh', p.releasesDir, p.currentLink, p.slotsDir];
 }
 

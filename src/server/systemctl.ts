@@ -1,36 +1,35 @@
 /** systemctl and journalctl command lines for an environment's units. */
-import { envPaths } from './paths.js';
+import type { EnvPaths } from './paths.js';
 
 export function daemonReloadArgv(): string[] {
   return ['systemctl', 'daemon-reload'];
 }
 
 /** restart, not start: a leftover instance from a failed deploy is replaced, never reused. */
-export function restartInstanceArgv(app: string, environment: string, port: number): string[] {
-  return ['systemctl', 'restart', '--', envPaths(app, environment).instanceUnit(port)];
+export function restartInstanceArgv(p: EnvPaths, port: number): string[] {
+  return ['systemctl', 'restart', '--', p.instanceUnit(port)];
 }
 
-export function stopInstanceArgv(app: string, environment: string, port: number): string[] {
-  return ['systemctl', 'stop', '--', envPaths(app, environment).instanceUnit(port)];
+export function stopInstanceArgv(p: EnvPaths, port: number): string[] {
+  return ['systemctl', 'stop', '--', p.instanceUnit(port)];
 }
 
 /** Enabled instances come back after a reboot; only the live one is enabled. */
-export function enableInstanceArgv(app: string, environment: string, port: number): string[] {
-  return ['systemctl', 'enable', '--quiet', '--', envPaths(app, environment).instanceUnit(port)];
+export function enableInstanceArgv(p: EnvPaths, port: number): string[] {
+  return ['systemctl', 'enable', '--quiet', '--', p.instanceUnit(port)];
 }
 
-export function disableInstanceArgv(app: string, environment: string, port: number): string[] {
-  return ['systemctl', 'disable', '--quiet', '--', envPaths(app, environment).instanceUnit(port)];
+export function disableInstanceArgv(p: EnvPaths, port: number): string[] {
+  return ['systemctl', 'disable', '--quiet', '--', p.instanceUnit(port)];
 }
 
 /** Exit 0 when the instance is running. */
-export function isActiveArgv(app: string, environment: string, port: number): string[] {
-  return ['systemctl', 'is-active', '--quiet', '--', envPaths(app, environment).instanceUnit(port)];
+export function isActiveArgv(p: EnvPaths, port: number): string[] {
+  return ['systemctl', 'is-active', '--quiet', '--', p.instanceUnit(port)];
 }
 
 /** One line per instance: `<unit> <ActiveState>` (for `toss list`/`status`). */
-export function instanceStatesArgv(app: string, environment: string, ports: number[]): string[] {
-  const p = envPaths(app, environment);
+export function instanceStatesArgv(p: EnvPaths, ports: number[]): string[] {
   return [
     'systemctl',
     'show',
@@ -61,8 +60,7 @@ set -- "$unit"
 ${STOP_QUIETLY}`;
 
 /** Stop the environment's transient unit (a long step whose lock was broken or released). */
-export function stopRunUnitArgv(app: string, environment: string): string[] {
-  const p = envPaths(app, environment);
+export function stopRunUnitArgv(p: EnvPaths): string[] {
   return ['sh', '-c', STOP_RUN, 'sh', p.runUnit, p.envDir];
 }
 
@@ -73,8 +71,7 @@ rm -f -- "$template"
 systemctl daemon-reload`;
 
 /** Remove: stop and disable the instances and the transient unit, delete the template, reload. */
-export function teardownUnitsArgv(app: string, environment: string, ports: number[]): string[] {
-  const p = envPaths(app, environment);
+export function teardownUnitsArgv(p: EnvPaths, ports: number[]): string[] {
   return [
     'sh',
     '-c',
@@ -87,8 +84,7 @@ export function teardownUnitsArgv(app: string, environment: string, ports: numbe
 }
 
 export interface JournalParams {
-  app: string;
-  environment: string;
+  paths: EnvPaths;
   /** one instance; all of the environment's instances when absent */
   port?: number | undefined;
   lines?: number | undefined;
@@ -96,7 +92,7 @@ export interface JournalParams {
 }
 
 export function journalArgv(params: JournalParams): string[] {
-  const p = envPaths(params.app, params.environment);
+  const p = params.paths;
   const unit =
     params.port === undefined
       ? p.unitTemplate.replace('@.service', '@*')

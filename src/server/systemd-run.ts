@@ -4,7 +4,7 @@
  */
 import { PRODUCTION } from '../config/env-name.js';
 import { TossError } from '../errors.js';
-import { envPaths } from './paths.js';
+import { type EnvPaths, envPaths } from './paths.js';
 import { systemdEscapeDollar } from './systemd-quote.js';
 import { assertResources, sandboxProperties } from './systemd-unit.js';
 import { envUser } from './users.js';
@@ -73,8 +73,7 @@ export interface BuildLimits {
 }
 
 export interface DeployScriptRunParams {
-  app: string;
-  environment: string;
+  paths: EnvPaths;
   releaseId: string;
   /** one deployScript command */
   command: string;
@@ -129,7 +128,7 @@ exit "$status"`;
  * confined as the app's own unit is (sandboxProperties) and bounded by `limits`.
  */
 export function deployScriptRunArgv(params: DeployScriptRunParams): string[] {
-  const p = envPaths(params.app, params.environment);
+  const p = params.paths;
   const releaseDir = p.releaseDir(params.releaseId);
   const { memory, cpu, timeoutSec } = params.limits ?? {};
   assertResources({ memory, cpu });
@@ -138,7 +137,7 @@ export function deployScriptRunArgv(params: DeployScriptRunParams): string[] {
   }
   const run = systemdRunArgv({
     unit: p.runUnit,
-    user: envUser(params.app, params.environment),
+    user: envUser(p.app, p.environment),
     cwd: releaseDir,
     envFile: p.releaseEnvFile(params.releaseId),
     env: { HOME: p.cacheDir },
@@ -148,7 +147,7 @@ export function deployScriptRunArgv(params: DeployScriptRunParams): string[] {
       ...(timeoutSec === undefined ? [] : [`RuntimeMaxSec=${timeoutSec}`]),
       // The build may write only into its own release, the persistent dirs and the cache.
       ...sandboxProperties({
-        app: params.app,
+        app: p.app,
         readWritePaths: [releaseDir, p.preserveDir, p.cacheDir],
       }),
     ],

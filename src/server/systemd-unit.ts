@@ -3,7 +3,7 @@
  * runs the release that `slots/<port>` points at.
  */
 import { TossError } from '../errors.js';
-import { appPaths, assertPort, envPaths } from './paths.js';
+import { appPaths, assertPort, type EnvPaths } from './paths.js';
 import { systemdEscapeSpecifiers, systemdQuote } from './systemd-quote.js';
 import { envUser } from './users.js';
 
@@ -15,8 +15,7 @@ export interface UnitResources {
 }
 
 export interface UnitTemplateParams {
-  app: string;
-  environment: string;
+  paths: EnvPaths;
   /** run by /bin/sh -c in the release directory */
   startCommand: string;
   resources?: UnitResources | undefined;
@@ -97,8 +96,8 @@ export function sandboxProperties(params: SandboxParams): string[] {
 
 /** The template unit's text. Same inputs, same bytes, so "rewrite only on change" works. */
 export function buildUnitTemplate(params: UnitTemplateParams): string {
-  const p = envPaths(params.app, params.environment);
-  const user = envUser(params.app, params.environment);
+  const p = params.paths;
+  const user = envUser(p.app, p.environment);
   const { memory, cpu } = params.resources ?? {};
   assertResources(params.resources);
   const stopTimeout = params.stopTimeoutSec ?? 30;
@@ -134,7 +133,7 @@ export function buildUnitTemplate(params: UnitTemplateParams): string {
     ...(memory === undefined ? [] : [`MemoryMax=${memory}`]),
     ...(cpu === undefined ? [] : [`CPUQuota=${cpu}`]),
     ...sandboxProperties({
-      app: params.app,
+      app: p.app,
       readWritePaths: [p.preserveDir, p.cacheDir],
       // Only its own environment's ports: a process of this unit can never squat another
       // environment's (or app's) idle port, nor a live one while its instance restarts. Enforced

@@ -9,6 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shellJoin } from '../../src/remote/quote.js';
+import { envPaths } from '../../src/server/paths.js';
 import {
   BUILD_TIMEOUT_EXIT,
   deployScriptFailure,
@@ -186,8 +187,7 @@ describe("a preview's deployScript", () => {
       `/srv/${APP}/${PREVIEW}/env/${releaseId}.env`,
     ]);
     const argv = deployScriptRunArgv({
-      app: APP,
-      environment: PREVIEW,
+      paths: envPaths(APP, PREVIEW),
       releaseId,
       command: 'echo started; sleep 60; echo never',
       limits: { timeoutSec: 3, memory: '256M', cpu: '50%' },
@@ -206,7 +206,7 @@ describe("a preview's deployScript", () => {
     });
     // The same command without a limit is not a timeout: it is its own exit.
     const plain = await host.exec(
-      deployScriptRunArgv({ app: APP, environment: PREVIEW, releaseId, command: 'exit 124' }),
+      deployScriptRunArgv({ paths: envPaths(APP, PREVIEW), releaseId, command: 'exit 124' }),
     );
     expect(plain.code, plain.stderr).toBe(124);
     expect(deployScriptFailure('x', plain.code, plain.stderr).timedOut).toBe(false);

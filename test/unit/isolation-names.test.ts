@@ -18,6 +18,7 @@ import {
 } from '../../src/config/env-name.js';
 import { buildSiteFile } from '../../src/server/caddy-site.js';
 import { findDrift } from '../../src/server/drift.js';
+import { envPaths } from '../../src/server/paths.js';
 import {
   claimNames,
   describeForeignNames,
@@ -42,7 +43,7 @@ function withShopApiStaging(registry = emptyRegistry()): Registry {
   return claimNames(registry, 'shop-api', 'staging', {
     ports: [3004, 3005],
     hostNames: ['staging.shop-api.test'],
-    units: environmentUnits('shop-api', 'staging'),
+    units: environmentUnits(envPaths('shop-api', 'staging')),
   });
 }
 

@@ -23,6 +23,7 @@ import {
   removeEnvironmentArgv,
 } from '../../src/server/layout.js';
 import { noFollowArgv } from '../../src/server/no-follow.js';
+import { envPaths } from '../../src/server/paths.js';
 import {
   adoptStagingArgv,
   linkPersistentDirsArgv,
@@ -61,7 +62,9 @@ describe('layout builders', () => {
   });
 
   it('prepare the directories with their owners', () => {
-    expect(prepareEnvironmentArgv('shop', 'pr-1', ['uploads', 'data/db']).slice(3)).toEqual([
+    expect(
+      prepareEnvironmentArgv(envPaths('shop', 'pr-1'), ['uploads', 'data/db']).slice(3),
+    ).toEqual([
       'sh',
       '/srv/shop',
       '/srv/shop/.toss',
@@ -78,7 +81,7 @@ describe('layout builders', () => {
       'data/db',
       'uploads',
     ]);
-    expect(prepareEnvironmentArgv('shop', 'production')[9]).toBe('toss-shop');
+    expect(prepareEnvironmentArgv(envPaths('shop', 'production'))[9]).toBe('toss-shop');
   });
 
   it.each(['', '/etc', '../x', 'a/../../b', 'a//b', './a', 'a\nb'])(
@@ -89,7 +92,7 @@ describe('layout builders', () => {
   );
 
   it('remove an environment', () => {
-    expect(removeEnvironmentArgv('shop', 'pr-1').slice(3)).toEqual([
+    expect(removeEnvironmentArgv(envPaths('shop', 'pr-1')).slice(3)).toEqual([
       'sh',
       '/srv/shop/pr-1',
       '/srv/shop/.toss/secrets/overrides/pr-1.env',
@@ -98,7 +101,7 @@ describe('layout builders', () => {
 
   it.skipIf(!isRoot)('prepare converges on a real file system', () => {
     const root = mkdtempSync(join(tmpdir(), 'toss-layout-'));
-    const argv = prepareEnvironmentArgv('shop', 'pr-1', ['data/db']);
+    const argv = prepareEnvironmentArgv(envPaths('shop', 'pr-1'), ['data/db']);
     // Same script, paths under the temp dir, an existing group instead of the app user.
     const args = argv.slice(4).map((a) => (a.startsWith('/') ? `${root}${a}` : a));
     args[5] = 'root';
@@ -128,14 +131,11 @@ describe('release files', () => {
       expect(argv.slice(0, noFollow.length)).toEqual(noFollow);
       return argv.slice(noFollow.length);
     };
-    expect(inner(linkPersistentDirsArgv('shop', 'pr-1', ID, ['uploads'])).slice(3)).toEqual([
-      'sh',
-      `/srv/shop/pr-1/releases/${ID}`,
-      '/srv/shop/pr-1/preserve',
-      'uploads',
-    ]);
-    expect(() => linkPersistentDirsArgv('shop', 'pr-1', ID, ['../etc'])).toThrow();
-    expect(inner(openReleaseForBuildArgv('shop', 'pr-1', ID))).toEqual([
+    expect(
+      inner(linkPersistentDirsArgv(envPaths('shop', 'pr-1'), ID, ['uploads'])).slice(3),
+    ).toEqual(['sh', `/srv/shop/pr-1/releases/${ID}`, '/srv/shop/pr-1/preserve', 'uploads']);
+    expect(() => linkPersistentDirsArgv(envPaths('shop', 'pr-1'), ID, ['../etc'])).toThrow();
+    expect(inner(openReleaseForBuildArgv(envPaths('shop', 'pr-1'), ID))).toEqual([
       'find',
       `/srv/shop/pr-1/releases/${ID}`,
       '-type',
@@ -147,23 +147,23 @@ describe('release files', () => {
       '{}',
       '+',
     ]);
-    expect(inner(sealReleaseArgv('shop', 'pr-1', ID)).slice(3)).toEqual([
+    expect(inner(sealReleaseArgv(envPaths('shop', 'pr-1'), ID)).slice(3)).toEqual([
       'sh',
       `/srv/shop/pr-1/releases/${ID}`,
     ]);
-    expect(pointSlotArgv('shop', 'pr-1', 3001, ID).slice(3)).toEqual([
+    expect(pointSlotArgv(envPaths('shop', 'pr-1'), 3001, ID).slice(3)).toEqual([
       'sh',
       `../releases/${ID}`,
       '/srv/shop/pr-1/slots/3001',
       `${ID}.env`,
       '/srv/shop/pr-1/env/slot-3001.env',
     ]);
-    expect(switchCurrentArgv('shop', 'pr-1', ID).slice(3)).toEqual([
+    expect(switchCurrentArgv(envPaths('shop', 'pr-1'), ID).slice(3)).toEqual([
       'sh',
       `releases/${ID}`,
       '/srv/shop/pr-1/current',
     ]);
-    expect(removeReleasesArgv('shop', 'pr-1', [ID, OLD]).slice(3)).toEqual([
+    expect(removeReleasesArgv(envPaths('shop', 'pr-1'), [ID, OLD]).slice(3)).toEqual([
       'sh',
       '/srv/shop/pr-1/releases',
       `/srv/shop/pr-1/releases/${ID}`,
@@ -171,14 +171,14 @@ describe('release files', () => {
       `/srv/shop/pr-1/releases/${OLD}`,
       `/srv/shop/pr-1/env/${OLD}.env`,
     ]);
-    expect(adoptStagingArgv('shop', 'pr-1', OLD, ID)).toEqual([
+    expect(adoptStagingArgv(envPaths('shop', 'pr-1'), OLD, ID)).toEqual([
       'mv',
       '-T',
       '--',
       `/srv/shop/pr-1/releases/.incoming-${OLD}`,
       `/srv/shop/pr-1/releases/${ID}`,
     ]);
-    expect(removeStagingArgv('shop', 'pr-1', [ID])).toEqual([
+    expect(removeStagingArgv(envPaths('shop', 'pr-1'), [ID])).toEqual([
       'rm',
       '-rf',
       '--',
@@ -193,7 +193,7 @@ describe('release files', () => {
     mkdirSync(join(release, 'uploads'), { recursive: true });
     writeFileSync(join(release, 'uploads', '.gitkeep'), '');
     mkdirSync(join(preserve, 'data', 'db'), { recursive: true });
-    const argv = linkPersistentDirsArgv('shop', 'pr-1', ID, ['uploads', 'data/db']);
+    const argv = linkPersistentDirsArgv(envPaths('shop', 'pr-1'), ID, ['uploads', 'data/db']);
     const r = runScript(argv, [release, preserve, 'uploads', 'data/db']);
     expect(r.stderr).toBe('');
     expect(readlinkSync(join(release, 'uploads'))).toBe(join(preserve, 'uploads'));
@@ -209,7 +209,7 @@ describe('release files', () => {
     mkdirSync(release, { recursive: true });
     mkdirSync(outside);
     symlinkSync(outside, join(release, 'data'));
-    const argv = linkPersistentDirsArgv('shop', 'pr-1', ID, ['data/db']);
+    const argv = linkPersistentDirsArgv(envPaths('shop', 'pr-1'), ID, ['data/db']);
     const r = runScript(argv, [release, join(env, 'preserve'), 'data/db']);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('leads outside the release');
@@ -221,7 +221,7 @@ describe('release files', () => {
     mkdirSync(join(env, 'slots'));
     mkdirSync(join(env, 'env'));
     for (const id of [OLD, ID]) {
-      const argv = pointSlotArgv('shop', 'pr-1', 3001, id);
+      const argv = pointSlotArgv(envPaths('shop', 'pr-1'), 3001, id);
       const r = runScript(argv, [
         `../releases/${id}`,
         join(env, 'slots', '3001'),
@@ -229,7 +229,7 @@ describe('release files', () => {
         join(env, 'env', 'slot-3001.env'),
       ]);
       expect(r.status).toBe(0);
-      const current = switchCurrentArgv('shop', 'pr-1', id);
+      const current = switchCurrentArgv(envPaths('shop', 'pr-1'), id);
       expect(runScript(current, [`releases/${id}`, join(env, 'current')]).status).toBe(0);
     }
     expect(readlinkSync(join(env, 'slots', '3001'))).toBe(`../releases/${ID}`);
@@ -252,7 +252,7 @@ describe('release files', () => {
     linkSync(join(outside, 'pkg.js'), join(release, 'dist', 'pkg.js'));
     writeFileSync(join(outside, 'secret'), 'root only', { mode: 0o600 });
     linkSync(join(outside, 'secret'), join(release, 'secret'));
-    const r = runScript(sealReleaseArgv('shop', 'pr-1', ID), [release]);
+    const r = runScript(sealReleaseArgv(envPaths('shop', 'pr-1'), ID), [release]);
     expect(r.status).toBe(0);
     expect(statSync(join(release, 'dist', 'a.js')).mode & 0o777).toBe(0o644);
     expect(statSync(join(release, 'run.sh')).mode & 0o777).toBe(0o755);
@@ -277,7 +277,7 @@ describe('removing releases', () => {
     mkdirSync(join(releases, '.trash-left-by-a-crash'));
     mkdirSync(join(env, 'env'));
     writeFileSync(join(env, 'env', `${ID}.env`), 'A=1\n');
-    const r = runScript(removeReleasesArgv('shop', 'pr-1', [ID, OLD]), [
+    const r = runScript(removeReleasesArgv(envPaths('shop', 'pr-1'), [ID, OLD]), [
       releases,
       join(releases, ID),
       join(env, 'env', `${ID}.env`),

@@ -35,6 +35,7 @@ describe('paths', () => {
       app: 'shop',
       environment: 'pr-42',
       environmentClass: 'preview',
+      isProduction: false,
       envDir: '/srv/shop/pr-42',
       releasesDir: '/srv/shop/pr-42/releases',
       currentLink: '/srv/shop/pr-42/current',
@@ -54,9 +55,11 @@ describe('paths', () => {
     expect(p.slotLink(3001)).toBe('/srv/shop/pr-42/slots/3001');
     expect(p.slotEnvFile(3001)).toBe('/srv/shop/pr-42/env/slot-3001.env');
     expect(p.instanceUnit(3001)).toBe('toss-shop-pr-42@3001.service');
-    expect(envPaths('shop', 'production').secretsFile).toBe(
-      '/srv/shop/.toss/secrets/production.env',
-    );
+    expect(envPaths('shop', 'production')).toMatchObject({
+      environmentClass: 'production',
+      isProduction: true,
+      secretsFile: '/srv/shop/.toss/secrets/production.env',
+    });
   });
 
   it.each([

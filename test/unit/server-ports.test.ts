@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { envPaths } from '../../src/server/paths.js';
 import {
   choosePorts,
   listeningPortsArgv,
@@ -27,7 +28,7 @@ function claim(
   return claimNames(registry, app, env, {
     ports,
     hostNames: [host],
-    units: environmentUnits(app, env),
+    units: environmentUnits(envPaths(app, env)),
   });
 }
 

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { envPaths } from '../../src/server/paths.js';
 import {
   isReleaseId,
   listReleasesArgv,
@@ -74,7 +75,7 @@ describe('releasesToPrune', () => {
 
 describe('listing releases', () => {
   it('lists the directory (or nothing) and what current and the slots point at', () => {
-    const argv = listReleasesArgv('shop', 'pr-1');
+    const argv = listReleasesArgv(envPaths('shop', 'pr-1'));
     expect(argv.slice(3)).toEqual([
       'sh',
       '/srv/shop/pr-1/releases',

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { envPaths } from '../../src/server/paths.js';
 import {
   daemonReloadArgv,
   disableInstanceArgv,
@@ -127,8 +128,7 @@ WantedBy=multi-user.target
 
 describe('buildUnitTemplate', () => {
   const params = {
-    app: 'shop',
-    environment: 'production',
+    paths: envPaths('shop', 'production'),
     startCommand: 'node server.js --greeting "hi $USER" --load 50%',
     resources: { memory: '512M', cpu: '150%' },
     ports: [3000, 3001] as const,
@@ -140,8 +140,7 @@ describe('buildUnitTemplate', () => {
 
   it('runs previews as the preview user, without limits when none are set', () => {
     const unit = buildUnitTemplate({
-      app: 'shop',
-      environment: 'pr-7',
+      paths: envPaths('shop', 'pr-7'),
       startCommand: 'npm start',
       ports: [3004, 3005],
     });
@@ -216,8 +215,7 @@ describe('systemd-run', () => {
 
   it('runs a deployScript command in the release, as the app user, confined as the app', () => {
     const argv = deployScriptRunArgv({
-      app: 'shop',
-      environment: 'pr-1',
+      paths: envPaths('shop', 'pr-1'),
       releaseId: ID,
       command: 'npm run build $HOME',
     });
@@ -253,14 +251,12 @@ describe('systemd-run', () => {
 
   it('confines the build with every property of the app unit but its ports', () => {
     const app = buildUnitTemplate({
-      app: 'shop',
-      environment: 'pr-1',
+      paths: envPaths('shop', 'pr-1'),
       startCommand: 'npm start',
       ports: [3000, 3001],
     });
     const build = deployScriptRunArgv({
-      app: 'shop',
-      environment: 'pr-1',
+      paths: envPaths('shop', 'pr-1'),
       releaseId: ID,
       command: 'x',
     })
@@ -291,16 +287,14 @@ describe('systemd-run', () => {
       const app = score(
         'toss-shop-pr-1@3000.service',
         buildUnitTemplate({
-          app: 'shop',
-          environment: 'pr-1',
+          paths: envPaths('shop', 'pr-1'),
           startCommand: 'x',
           ports: [3000, 3001],
         }),
       );
       // The transient unit as systemd-run makes it from the options.
       const argv = deployScriptRunArgv({
-        app: 'shop',
-        environment: 'pr-1',
+        paths: envPaths('shop', 'pr-1'),
         releaseId: ID,
         command: 'x',
       });
@@ -331,8 +325,7 @@ describe('systemd-run', () => {
     [{ timeoutSec: 5 }, ['RuntimeMaxSec=5']],
   ])('bounds the build by the trusted limits %j', (limits, properties) => {
     const argv = deployScriptRunArgv({
-      app: 'shop',
-      environment: 'pr-1',
+      paths: envPaths('shop', 'pr-1'),
       releaseId: ID,
       command: 'x',
       limits,
@@ -348,8 +341,7 @@ describe('systemd-run', () => {
   ])('refuses the build limit %j', (limits) => {
     expect(() =>
       deployScriptRunArgv({
-        app: 'shop',
-        environment: 'pr-1',
+        paths: envPaths('shop', 'pr-1'),
         releaseId: ID,
         command: 'x',
         limits,
@@ -397,27 +389,27 @@ describe('systemctl', () => {
   it.each([
     [daemonReloadArgv(), ['systemctl', 'daemon-reload']],
     [
-      restartInstanceArgv('shop', 'production', 3000),
+      restartInstanceArgv(envPaths('shop', 'production'), 3000),
       ['systemctl', 'restart', '--', 'toss-shop-production@3000.service'],
     ],
     [
-      stopInstanceArgv('shop', 'production', 3001),
+      stopInstanceArgv(envPaths('shop', 'production'), 3001),
       ['systemctl', 'stop', '--', 'toss-shop-production@3001.service'],
     ],
     [
-      enableInstanceArgv('shop', 'pr-2', 3002),
+      enableInstanceArgv(envPaths('shop', 'pr-2'), 3002),
       ['systemctl', 'enable', '--quiet', '--', 'toss-shop-pr-2@3002.service'],
     ],
     [
-      disableInstanceArgv('shop', 'pr-2', 3003),
+      disableInstanceArgv(envPaths('shop', 'pr-2'), 3003),
       ['systemctl', 'disable', '--quiet', '--', 'toss-shop-pr-2@3003.service'],
     ],
     [
-      isActiveArgv('shop', 'pr-2', 3003),
+      isActiveArgv(envPaths('shop', 'pr-2'), 3003),
       ['systemctl', 'is-active', '--quiet', '--', 'toss-shop-pr-2@3003.service'],
     ],
     [
-      instanceStatesArgv('shop', 'pr-2', [3002, 3003]),
+      instanceStatesArgv(envPaths('shop', 'pr-2'), [3002, 3003]),
       [
         'systemctl',
         'show',
@@ -428,7 +420,7 @@ describe('systemctl', () => {
       ],
     ],
     [
-      journalArgv({ app: 'shop', environment: 'pr-2', lines: 50, follow: true }),
+      journalArgv({ paths: envPaths('shop', 'pr-2'), lines: 50, follow: true }),
       [
         'journalctl',
         '--no-pager',
@@ -439,7 +431,7 @@ describe('systemctl', () => {
       ],
     ],
     [
-      journalArgv({ app: 'shop', environment: 'pr-2', port: 3002 }),
+      journalArgv({ paths: envPaths('shop', 'pr-2'), port: 3002 }),
       [
         'journalctl',
         '--no-pager',
@@ -453,10 +445,10 @@ describe('systemctl', () => {
   });
 
   it('stops the transient unit and tears the units down with values as arguments', () => {
-    const stop = stopRunUnitArgv('shop', 'pr-2');
+    const stop = stopRunUnitArgv(envPaths('shop', 'pr-2'));
     expect(stop.slice(0, 2)).toEqual(['sh', '-c']);
     expect(stop.slice(3)).toEqual(['sh', 'toss-run-shop-pr-2.service', '/srv/shop/pr-2']);
-    const teardown = teardownUnitsArgv('shop', 'pr-2', [3002, 3003]);
+    const teardown = teardownUnitsArgv(envPaths('shop', 'pr-2'), [3002, 3003]);
     expect(teardown.slice(3)).toEqual([
       'sh',
       '/etc/systemd/system/toss-shop-pr-2@.service',
@@ -477,7 +469,7 @@ describe('systemctl', () => {
     );
     const template = join(dir, 'toss-shop-pr-2@.service');
     writeFileSync(template, '[Unit]\n');
-    const argv = teardownUnitsArgv('shop', 'pr-2', [3002]);
+    const argv = teardownUnitsArgv(envPaths('shop', 'pr-2'), [3002]);
     argv[4] = template;
     const run = spawnSync(argv[0] as string, argv.slice(1), {
       env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
@@ -510,7 +502,10 @@ describe('stopRunUnitArgv on a name two apps can produce', () => {
       `#!/bin/sh\nif [ "$1" = show ]; then printf '%s\\n' "$WD"; exit 0; fi\necho "$*" >> "${log}"\n`,
       { mode: 0o755 },
     );
-    const [cmd, ...args] = stopRunUnitArgv('shop', 'api-staging') as [string, ...string[]];
+    const [cmd, ...args] = stopRunUnitArgv(envPaths('shop', 'api-staging')) as [
+      string,
+      ...string[],
+    ];
     const result = spawnSync(cmd, args, {
       encoding: 'utf8',
       env: { PATH: `${dir}:/usr/bin:/bin`, WD: workingDirectory },
