@@ -282,6 +282,12 @@ export class FakeHost {
     return this.commands().filter((c) => c.ran);
   }
 
+  /** The labels of what ran after the last command labelled `label`. */
+  labelsAfter(label: string): string[] {
+    const labels = this.labels();
+    return labels.slice(labels.lastIndexOf(label) + 1);
+  }
+
   /** Commands with this label that ran. */
   find(label: string): FakeCommand[] {
     return this.ran().filter((c) => c.label === label);

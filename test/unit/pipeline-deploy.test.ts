@@ -69,12 +69,6 @@ async function deployedHost() {
   return { first, site };
 }
 
-/** The labels of what ran after the last command labelled `label`. */
-function after(label: string): string[] {
-  const labels = host.labels();
-  return labels.slice(labels.lastIndexOf(label) + 1);
-}
-
 /** What production serves and runs: unchanged by a failed deploy. */
 function liveView() {
   return {
@@ -340,7 +334,11 @@ describe('deploy', () => {
     expect(error.message).toContain('npm ERR! missing script: build');
 
     // After the failed command: whether systemd works, then the cleanup, and nothing else.
-    expect(after('build')).toEqual(['systemd state', 'remove releases', 'remove staging']);
+    expect(host.labelsAfter('build')).toEqual([
+      'systemd state',
+      'remove releases',
+      'remove staging',
+    ]);
     expect(host.find('build')).toHaveLength(2);
     const cleanup = host.calls.find((c) => c.kind === 'cleanup')!;
     const release = host.find('adopt staging')[0]!.argv.at(-1)!;
@@ -373,7 +371,7 @@ describe('deploy', () => {
     // The instance's journal is quoted.
     expect(error.message).toContain('app: listening');
 
-    expect(after('health check')).toEqual([
+    expect(host.labelsAfter('health check')).toEqual([
       'journal',
       'stop instance',
       'remove releases',
@@ -402,7 +400,7 @@ describe('deploy', () => {
 
     // The start's batch and the cleanup (which would stop what the start began) were refused:
     // nothing ran after the build.
-    expect(after('build')).toEqual([]);
+    expect(host.labelsAfter('build')).toEqual([]);
     const refused = host.calls.filter((c) => c.refused);
     expect(refused.map((c) => [c.kind, c.commands.map((x) => x.label)])).toEqual([
       ['batch', ['seal release', 'point slot', 'port guard', 'start instance']],
@@ -426,7 +424,11 @@ describe('deploy', () => {
     expect(error.message).toContain('unrecognized directive: reverse_prox');
     expect(error.message).toContain('Caddy keeps serving the old config');
 
-    expect(after('install site')).toEqual(['stop instance', 'remove releases', 'remove staging']);
+    expect(host.labelsAfter('install site')).toEqual([
+      'stop instance',
+      'remove releases',
+      'remove staging',
+    ]);
     expect(host.find('stop instance')[0]!.argv).toContain('toss-shop-production@3001.service');
     expect(host.find('switch current')).toEqual([]);
     expect(host.find('retire old instance')).toEqual([]);
