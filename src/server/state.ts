@@ -201,11 +201,6 @@ export function clearLock(state: State): State {
   return { ...state, lock: null };
 }
 
-/** Drops the lock only if `token` holds it; otherwise the state is returned unchanged. */
-export function releaseLock(state: State, token: string): State {
-  return state.lock?.token === token ? clearLock(state) : state;
-}
-
 /** A production deploy's record of the policy its toss.json sets for previews. */
 export function recordPolicy(state: State, policy: Policy): State {
   return { ...state, policy };

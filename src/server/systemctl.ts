@@ -5,38 +5,13 @@ export function daemonReloadArgv(): string[] {
   return ['systemctl', 'daemon-reload'];
 }
 
-/** restart, not start: a leftover instance from a failed deploy is replaced, never reused. */
-export function restartInstanceArgv(p: EnvPaths, port: number): string[] {
-  return ['systemctl', 'restart', '--', p.instanceUnit(port)];
-}
-
 export function stopInstanceArgv(p: EnvPaths, port: number): string[] {
   return ['systemctl', 'stop', '--', p.instanceUnit(port)];
-}
-
-/** Enabled instances come back after a reboot; only the live one is enabled. */
-export function enableInstanceArgv(p: EnvPaths, port: number): string[] {
-  return ['systemctl', 'enable', '--quiet', '--', p.instanceUnit(port)];
-}
-
-export function disableInstanceArgv(p: EnvPaths, port: number): string[] {
-  return ['systemctl', 'disable', '--quiet', '--', p.instanceUnit(port)];
 }
 
 /** Exit 0 when the instance is running. */
 export function isActiveArgv(p: EnvPaths, port: number): string[] {
   return ['systemctl', 'is-active', '--quiet', '--', p.instanceUnit(port)];
-}
-
-/** One line per instance: `<unit> <ActiveState>` (for `toss list`/`status`). */
-export function instanceStatesArgv(p: EnvPaths, ports: number[]): string[] {
-  return [
-    'systemctl',
-    'show',
-    '--property=Id,ActiveState',
-    '--',
-    ...ports.map((port) => p.instanceUnit(port)),
-  ];
 }
 
 // A unit that is not loaded makes stop/disable fail; being gone is what we want, so that is fine.

@@ -6,12 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { envPaths } from '../../src/server/paths.js';
 import {
   daemonReloadArgv,
-  disableInstanceArgv,
-  enableInstanceArgv,
-  instanceStatesArgv,
   isActiveArgv,
   journalArgv,
-  restartInstanceArgv,
   stopInstanceArgv,
   stopRunUnitArgv,
   teardownUnitsArgv,
@@ -389,35 +385,12 @@ describe('systemctl', () => {
   it.each([
     [daemonReloadArgv(), ['systemctl', 'daemon-reload']],
     [
-      restartInstanceArgv(envPaths('shop', 'production'), 3000),
-      ['systemctl', 'restart', '--', 'toss-shop-production@3000.service'],
-    ],
-    [
       stopInstanceArgv(envPaths('shop', 'production'), 3001),
       ['systemctl', 'stop', '--', 'toss-shop-production@3001.service'],
     ],
     [
-      enableInstanceArgv(envPaths('shop', 'pr-2'), 3002),
-      ['systemctl', 'enable', '--quiet', '--', 'toss-shop-pr-2@3002.service'],
-    ],
-    [
-      disableInstanceArgv(envPaths('shop', 'pr-2'), 3003),
-      ['systemctl', 'disable', '--quiet', '--', 'toss-shop-pr-2@3003.service'],
-    ],
-    [
       isActiveArgv(envPaths('shop', 'pr-2'), 3003),
       ['systemctl', 'is-active', '--quiet', '--', 'toss-shop-pr-2@3003.service'],
-    ],
-    [
-      instanceStatesArgv(envPaths('shop', 'pr-2'), [3002, 3003]),
-      [
-        'systemctl',
-        'show',
-        '--property=Id,ActiveState',
-        '--',
-        'toss-shop-pr-2@3002.service',
-        'toss-shop-pr-2@3003.service',
-      ],
     ],
     [
       journalArgv({ paths: envPaths('shop', 'pr-2'), lines: 50, follow: true }),
