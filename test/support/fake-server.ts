@@ -282,6 +282,21 @@ export class FakeHost {
     return this.commands().filter((c) => c.ran);
   }
 
+  /**
+   * Every call in order, one line each: a command's label (`(refused)` when the lost lock kept
+   * it from running), `state read`, `state update (wrote)`, `registry …`, `read files`, `upload`.
+   */
+  trace(): string[] {
+    return this.calls.flatMap((call) => {
+      if (call.kind === 'state' || call.kind === 'registry') {
+        return [`${call.kind} ${call.op}${call.wrote ? ' (wrote)' : ''}`];
+      }
+      if (call.kind === 'read') return ['read files'];
+      if (call.kind === 'upload') return [call.ok ? 'upload' : 'upload (failed)'];
+      return call.commands.map((c) => (call.refused ? `${c.label} (refused)` : c.label));
+    });
+  }
+
   /** The labels of what ran after the last command labelled `label`. */
   labelsAfter(label: string): string[] {
     const labels = this.labels();
