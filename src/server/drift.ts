@@ -5,10 +5,10 @@
  */
 import { ENV_NAME_PATTERN, isProduction } from '../config/env-name.js';
 import type { Inventory } from './inventory.js';
-import { envPaths } from './paths.js';
+import { type EnvPaths, envPaths } from './paths.js';
 import { describeListener, type ForeignListener } from './port-owner.js';
 import { describeForeignNames, foreignNames, type Registry } from './registry.js';
-import type { State } from './state.js';
+import type { EnvironmentState, State } from './state.js';
 
 export type WarningKind =
   | 'owned-elsewhere'
@@ -59,86 +59,143 @@ function ownedByAnotherApp(registry: Registry | undefined, app: string, name: st
 }
 
 export function findDrift(facts: DriftFacts): StatusWarning[] {
-  const { app, inventory } = facts;
   const environments = facts.state?.environments ?? {};
+  const onServer = environmentsOnServer(facts);
   const warnings: StatusWarning[] = [];
+  for (const [name, env] of Object.entries(environments).sort(byEnvironment)) {
+    warnings.push(...environmentDrift(facts, name, env, onServer));
+  }
+  warnings.push(...leftoverDrift(facts.app, environments, onServer));
+  warnings.push(...emptySecrets(facts.app, Object.keys(environments), facts.inventory));
+  return warnings;
+}
+
+/** The environments whose unit template and whose Caddy site are on the server. */
+interface OnServer {
+  unitEnvs: Set<string>;
+  siteEnvs: Set<string>;
+}
+
+/** Environments of the app's unit templates and site files, leaving out another app's names. */
+function environmentsOnServer({ app, inventory, registry }: DriftFacts): OnServer {
   const unitEnvs = new Set<string>();
   const siteEnvs = new Set<string>();
   for (const file of inventory.unitTemplates) {
     const env = environmentOf(file, `toss-${app}-`, '@.service');
-    if (env !== undefined && !ownedByAnotherApp(facts.registry, app, file)) unitEnvs.add(env);
+    if (env !== undefined && !ownedByAnotherApp(registry, app, file)) unitEnvs.add(env);
   }
   for (const file of inventory.siteFiles) {
     const env = environmentOf(file, `${app}-`, '.caddy');
     if (env === undefined) continue;
-    if (!ownedByAnotherApp(facts.registry, app, `/etc/caddy/toss/${file}`)) siteEnvs.add(env);
+    if (!ownedByAnotherApp(registry, app, `/etc/caddy/toss/${file}`)) siteEnvs.add(env);
   }
+  return { unitEnvs, siteEnvs };
+}
 
-  for (const [name, env] of Object.entries(environments).sort(byEnvironment)) {
-    const p = envPaths(app, name);
-    // Its unit, site and service are another app's: none of them says anything about this one,
-    // and the only repair is dropping this app's own records (remove leaves the rest alone).
-    const foreign = facts.registry ? foreignNames(facts.registry, app, name) : [];
-    if (foreign.length > 0) {
-      warnings.push({
+/** What is wrong with one environment that state.json records. */
+function environmentDrift(
+  facts: DriftFacts,
+  name: string,
+  env: EnvironmentState,
+  { unitEnvs, siteEnvs }: OnServer,
+): StatusWarning[] {
+  // Its unit, site and service are another app's: none of them says anything about this one,
+  // and the only repair is dropping this app's own records (remove leaves the rest alone).
+  const foreign = facts.registry ? foreignNames(facts.registry, facts.app, name) : [];
+  if (foreign.length > 0) {
+    return [
+      {
         kind: 'owned-elsewhere',
         environment: name,
         message: `${name} is in state.json but its names are another app's: ${describeForeignNames(foreign)}`,
         fix: `toss remove ${name}`,
-      });
-      continue;
-    }
-    for (const port of env.ports) {
-      const taken = facts.listeners?.get(port) ?? [];
-      if (taken.length === 0) continue;
-      const stop = taken.map((l) =>
-        l.unit.endsWith('.service') || l.unit.endsWith('.scope')
-          ? `systemctl stop ${l.unit}`
-          : l.pid === undefined
-            ? `ss -ltnp 'sport = :${port}'`
-            : `kill ${l.pid}`,
-      );
-      warnings.push({
-        kind: 'port-taken',
-        environment: name,
-        message: `port ${port} of ${name} is held by ${taken.map(describeListener).join('; ')}, not by toss's ${p.instanceUnit(port)}${port === env.livePort ? ": Caddy sends this environment's traffic there" : ''}`,
-        fix: `${[...new Set(stop)].join('; ')} (as root on the server), then toss deploy ${name}`,
-      });
-    }
-    if (!unitEnvs.has(name)) {
-      warnings.push({
-        kind: 'unit-missing',
-        environment: name,
-        message: `${name} is in state.json but its unit template ${p.unitTemplateFile} is missing`,
-        fix: `toss deploy ${name}`,
-      });
-    }
-    if (!siteEnvs.has(name)) {
-      warnings.push({
-        kind: 'site-missing',
-        environment: name,
-        message: `${name} is in state.json but its Caddy site ${p.siteFile} is missing: it is not served`,
-        fix: `toss deploy ${name}`,
-      });
-    }
-    const unit = p.instanceUnit(env.livePort);
-    const active = inventory.services[unit];
-    if (active === 'failed') {
-      warnings.push({
+      },
+    ];
+  }
+  const p = envPaths(facts.app, name);
+  const warnings = takenPorts(facts, p, env);
+  if (!unitEnvs.has(name)) {
+    warnings.push({
+      kind: 'unit-missing',
+      environment: name,
+      message: `${name} is in state.json but its unit template ${p.unitTemplateFile} is missing`,
+      fix: `toss deploy ${name}`,
+    });
+  }
+  if (!siteEnvs.has(name)) {
+    warnings.push({
+      kind: 'site-missing',
+      environment: name,
+      message: `${name} is in state.json but its Caddy site ${p.siteFile} is missing: it is not served`,
+      fix: `toss deploy ${name}`,
+    });
+  }
+  return [...warnings, ...liveServiceDrift(facts.inventory, p, env)];
+}
+
+/** The environment's ports that something other than its own instances listens on. */
+function takenPorts(facts: DriftFacts, p: EnvPaths, env: EnvironmentState): StatusWarning[] {
+  const name = p.environment;
+  const warnings: StatusWarning[] = [];
+  for (const port of env.ports) {
+    const taken = facts.listeners?.get(port) ?? [];
+    if (taken.length === 0) continue;
+    const stop = taken.map((l) =>
+      l.unit.endsWith('.service') || l.unit.endsWith('.scope')
+        ? `systemctl stop ${l.unit}`
+        : l.pid === undefined
+          ? `ss -ltnp 'sport = :${port}'`
+          : `kill ${l.pid}`,
+    );
+    warnings.push({
+      kind: 'port-taken',
+      environment: name,
+      message: `port ${port} of ${name} is held by ${taken.map(describeListener).join('; ')}, not by toss's ${p.instanceUnit(port)}${port === env.livePort ? ": Caddy sends this environment's traffic there" : ''}`,
+      fix: `${[...new Set(stop)].join('; ')} (as root on the server), then toss deploy ${name}`,
+    });
+  }
+  return warnings;
+}
+
+/** The live instance has failed, or is not running. */
+function liveServiceDrift(
+  inventory: DriftFacts['inventory'],
+  p: EnvPaths,
+  env: EnvironmentState,
+): StatusWarning[] {
+  const name = p.environment;
+  const unit = p.instanceUnit(env.livePort);
+  const active = inventory.services[unit];
+  if (active === 'failed') {
+    return [
+      {
         kind: 'service-failed',
         environment: name,
         message: `${unit} has failed (see toss logs ${name})`,
         fix: `toss rollback ${name}`,
-      });
-    } else if (active !== undefined && active !== 'active' && active !== 'reloading') {
-      warnings.push({
+      },
+    ];
+  }
+  if (active !== undefined && active !== 'active' && active !== 'reloading') {
+    return [
+      {
         kind: 'service-inactive',
         environment: name,
         message: `${unit} is ${active}, not active`,
         fix: `toss deploy ${name}`,
-      });
-    }
+      },
+    ];
   }
+  return [];
+}
+
+/** Unit templates and sites on the server for environments state.json does not record. */
+function leftoverDrift(
+  app: string,
+  environments: Record<string, EnvironmentState>,
+  { unitEnvs, siteEnvs }: OnServer,
+): StatusWarning[] {
+  const warnings: StatusWarning[] = [];
   for (const name of [...unitEnvs].sort()) {
     if (environments[name] !== undefined) continue;
     warnings.push({
@@ -157,11 +214,20 @@ export function findDrift(facts: DriftFacts): StatusWarning[] {
       fix: `toss remove ${name}`,
     });
   }
-  const names = Object.keys(environments);
+  return warnings;
+}
+
+/** A secrets class some environment uses whose base secrets file is missing or empty. */
+function emptySecrets(
+  app: string,
+  names: readonly string[],
+  inventory: DriftFacts['inventory'],
+): StatusWarning[] {
   const classes: Array<['production' | 'preview', boolean]> = [
     ['production', names.some(isProduction)],
     ['preview', names.some((n) => !isProduction(n))],
   ];
+  const warnings: StatusWarning[] = [];
   for (const [cls, used] of classes) {
     const count = inventory.secretKeys[cls];
     if (!used || (count ?? 0) > 0) continue;
