@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CPU_QUOTA, MEMORY_MAX } from '../server/systemd-unit.js';
 import { ENV_NAME_MAX_LENGTH, ENV_NAME_PATTERN, ENV_NAME_RULE, isPrEnvName } from './env-name.js';
 import { SERVER_EXPECTED, serverProblem } from './server.js';
 
@@ -27,11 +28,8 @@ const LOCAL_RELATIVE_PATH = new RegExp(`^${LOCAL_SEGMENT}(?:/${LOCAL_SEGMENT})*$
 // literal excludes anyway; refusing them says so instead of quietly excluding a file named "!".
 const EXCLUDE_PLAIN = /^(?!!|[+-][ _,])/;
 // Lowercase DNS name of two or more labels; the last starts with a letter, so it is never an IP.
-const HOST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-// systemd MemoryMax=: bytes with an optional K/M/G/T suffix, a percentage of RAM, or infinity.
-const MEMORY = /^(?:[1-9][0-9]{0,15}[KMGT]?|(?:[1-9][0-9]?|100)%|infinity)$/;
-// systemd CPUQuota=: percent of one CPU; above 100% spans several.
-const CPU = /^[1-9][0-9]{0,4}%$/;
+export const HOST_NAME =
+  /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 /*
  * previewAuth lands in a Caddy site file (caddy-site.ts), so each value is one plain token from a
  * closed alphabet, checked here (before connecting) and again by the site builder:
@@ -103,12 +101,12 @@ const hostName = (text: string, max: number) =>
 
 const memory = z
   .string(expect(MEMORY_EXPECTED))
-  .regex(MEMORY, expect(MEMORY_EXPECTED))
+  .regex(MEMORY_MAX, expect(MEMORY_EXPECTED))
   .describe('memory limit, systemd MemoryMax= syntax: "512M", "1G", "50%" or "infinity"');
 
 const cpu = z
   .string(expect(CPU_EXPECTED))
-  .regex(CPU, expect(CPU_EXPECTED))
+  .regex(CPU_QUOTA, expect(CPU_EXPECTED))
   .describe('CPU limit, systemd CPUQuota= syntax: "50%" is half of one CPU, "200%" two CPUs');
 
 const BUILD_TIMEOUT_EXPECTED = 'a whole number of seconds from 10 to 86400';
@@ -281,6 +279,15 @@ export const tossConfigSchema = z
         .default(3)
         .describe('releases kept for production, at least 2; previews keep 2'),
       healthCheck: healthCheckSchema.optional(),
+      stopTimeout: z
+        .number(expect('a whole number of seconds from 1 to 3600'))
+        .int(expect('a whole number of seconds from 1 to 3600'))
+        .min(1, expect('a whole number of seconds from 1 to 3600'))
+        .max(3600, expect('a whole number of seconds from 1 to 3600'))
+        .default(30)
+        .describe(
+          'seconds an instance has to finish its work after SIGTERM before it is killed (systemd TimeoutStopSec)',
+        ),
       branches: z
         .preprocess(
           rejectProtoKey,

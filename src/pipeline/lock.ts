@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PRODUCTION } from '../config/env-name.js';
+import { isProduction } from '../config/env-name.js';
 import {
   createLock,
   decideAcquire,
@@ -19,6 +19,7 @@ import type { EventSink } from './events.js';
 import { machineId } from './machine-id.js';
 import type { Actor, TargetRequest } from './request.js';
 import type { Server } from './server.js';
+import { openServer } from './session.js';
 import { step } from './step.js';
 
 const POLL_MS = 2_000;
@@ -75,8 +76,8 @@ export function isPidAlive(pid: number): boolean {
 }
 
 /**
- * Takes the app's lock (SPEC "lock"): free → take; ours → re-enter; stale or a dead process on
- * this machine → break and say so; otherwise wait up to lockWaitSeconds, then LockError.
+ * Takes the app's lock: free → take; ours → re-enter; stale or a dead process on this machine →
+ * break and say so; otherwise wait up to lockWaitSeconds, then LockError.
  */
 export async function acquireLock(
   session: Server,
@@ -84,88 +85,112 @@ export async function acquireLock(
   sink: EventSink,
 ): Promise<HeldLock> {
   const token = request.token ?? newLockToken();
-  const host = hostname();
-  const machine = machineId();
   const started = Date.now();
   let announced = false;
-  let held: State;
   for (;;) {
-    let outcome = { kind: 'held' } as Outcome;
-    held = await session.updateState((current: State | undefined) => {
-      const existing = current ?? emptyState(session.app, request.origin);
-      request.verify?.(existing);
-      // A state made by an older toss (or by hand) learns its origin from the first deploy.
-      const state =
-        existing.origin === undefined && request.origin !== undefined
-          ? { ...existing, origin: request.origin }
-          : existing;
-      const now = new Date();
-      const decision = decideAcquire(state.lock, {
-        token,
-        environment: request.environment,
-        machine,
-        now,
-        isPidAlive,
-      });
-      if (decision === 're-enter') {
-        outcome = { kind: 'held' };
-        return setLock(state, heartbeat(state.lock!, now));
-      }
-      if (typeof decision === 'object' && 'wait' in decision) {
-        outcome = { kind: 'wait', lock: state.lock! };
-        return state;
-      }
-      outcome =
-        decision === 'take'
-          ? { kind: 'held' }
-          : { kind: 'broke', lock: state.lock!, reason: decision.break };
-      return setLock(
-        state,
-        createLock({
-          environment: request.environment,
-          token,
-          host,
-          machine,
-          pid: process.pid,
-          by: request.actor.by,
-          runUrl: request.actor.runUrl,
-          preemptible: request.preemptible,
-          now,
-        }),
-      );
-    });
-    const result = outcome as Outcome;
-    if (result.kind === 'wait') {
+    const { outcome, state } = await tryTake(session, request, token);
+    if (outcome.kind === 'wait') {
+      const limit = waitLimit(request, outcome.lock);
       const waited = (Date.now() - started) / 1000;
-      // Production waits out a preview's last steps (bounded: see PREVIEW_HOLD_SECONDS) rather
-      // than fail because of it; a preview's build it does not wait for (it stops it).
-      const limit =
-        request.environment === PRODUCTION && result.lock.environment !== PRODUCTION
-          ? Math.max(request.lockWaitSeconds, PREVIEW_HOLD_SECONDS)
-          : request.lockWaitSeconds;
       if (waited >= limit) {
         // Without --lock-wait nothing was waited for, however long the round trips took.
-        throw lockError(result.lock, new Date(), limit > 0 ? Math.floor(waited) : 0);
+        throw lockError(outcome.lock, new Date(), limit > 0 ? Math.floor(waited) : 0);
       }
       if (!announced) {
         sink({
           type: 'notice',
-          message: `waiting up to ${limit} s for the lock: ${describe(result.lock)}`,
+          message: `waiting up to ${limit} s for the lock: ${describe(outcome.lock)}`,
         });
         announced = true;
       }
       await sleep(Math.min(POLL_MS, (limit - waited) * 1000 + 50));
       continue;
     }
-    if (result.kind === 'broke') {
-      sink({ type: 'warning', message: result.reason });
+    if (outcome.kind === 'broke') {
+      sink({ type: 'warning', message: outcome.reason });
       // A long step of the broken holder must not keep running unmanaged.
-      await session.root(stopRunUnitArgv(envPaths(session.app, result.lock.environment)), {
+      await session.root(stopRunUnitArgv(envPaths(session.app, outcome.lock.environment)), {
         allowFailure: true,
       });
     }
-    break;
+    return holdLock(session, request, token, state, sink);
   }
+}
+
+/** One compare-and-swap of state.json: the lock taken (or re-entered, or broken), or a wait. */
+async function tryTake(
+  session: Server,
+  request: LockRequest,
+  token: string,
+): Promise<{ outcome: Outcome; state: State }> {
+  let outcome: Outcome = { kind: 'held' };
+  const state = await session.updateState((current: State | undefined) => {
+    const existing = current ?? emptyState(session.app, request.origin);
+    request.verify?.(existing);
+    // A state made by an older toss (or by hand) learns its origin from the first deploy.
+    const known =
+      existing.origin === undefined && request.origin !== undefined
+        ? { ...existing, origin: request.origin }
+        : existing;
+    const now = new Date();
+    const machine = machineId();
+    const decision = decideAcquire(known.lock, {
+      token,
+      environment: request.environment,
+      machine,
+      now,
+      isPidAlive,
+    });
+    if (decision === 're-enter') {
+      outcome = { kind: 'held' };
+      return setLock(known, heartbeat(known.lock!, now));
+    }
+    if (typeof decision === 'object' && 'wait' in decision) {
+      outcome = { kind: 'wait', lock: known.lock! };
+      return known;
+    }
+    outcome =
+      decision === 'take'
+        ? { kind: 'held' }
+        : { kind: 'broke', lock: known.lock!, reason: decision.break };
+    return setLock(known, newLock(request, token, machine, now));
+  });
+  return { outcome, state };
+}
+
+function newLock(request: LockRequest, token: string, machine: string, now: Date): Lock {
+  return createLock({
+    environment: request.environment,
+    token,
+    host: hostname(),
+    machine,
+    pid: process.pid,
+    by: request.actor.by,
+    runUrl: request.actor.runUrl,
+    preemptible: request.preemptible,
+    now,
+  });
+}
+
+/**
+ * How long to wait for `holder`. Production waits out a preview's last steps (bounded: see
+ * PREVIEW_HOLD_SECONDS) rather than fail because of it; a preview's build it does not wait for
+ * (it stops it).
+ */
+function waitLimit(request: LockRequest, holder: Lock): number {
+  return isProduction(request.environment) && !isProduction(holder.environment)
+    ? Math.max(request.lockWaitSeconds, PREVIEW_HOLD_SECONDS)
+    : request.lockWaitSeconds;
+}
+
+/** The lock as this run holds it: the server carries its token, a heartbeat keeps it fresh. */
+function holdLock(
+  session: Server,
+  request: LockRequest,
+  token: string,
+  held: State,
+  sink: EventSink,
+): HeldLock {
   session.holdLock(token);
   request.onLockAcquired?.(token);
   const beat = startHeartbeat(session, sink);
@@ -240,7 +265,6 @@ function startHeartbeat(session: Server, sink: EventSink): { stop(): void } {
 export function lockForRequest(
   session: Server,
   request: TargetRequest,
-  environment: string,
   sink: EventSink,
   checks: Pick<LockRequest, 'origin' | 'verify' | 'preemptible'> = {},
 ): Promise<HeldLock> {
@@ -251,7 +275,7 @@ export function lockForRequest(
       acquireLock(
         session,
         {
-          environment,
+          environment: request.environment,
           actor: request.actor,
           lockWaitSeconds: request.lockWaitSeconds,
           token: request.lockToken,
@@ -262,4 +286,59 @@ export function lockForRequest(
       ),
     () => (checks.verify ? 'origin verified' : undefined),
   );
+}
+
+/** What one locked run of deploy, remove or rollback is made of, besides its work. */
+export interface LockedRun<T, A> {
+  /** checked before the lock is taken (a deploy's origin); a preview deploy's lock yields */
+  checks?: Pick<LockRequest, 'origin' | 'verify' | 'preemptible'>;
+  /** before the lock: a result ends the run there, with nothing locked or changed */
+  before?: (server: Server) => Promise<T | undefined>;
+  /**
+   * Work that goes on while the lock is taken (a deploy's upload), started once connected;
+   * `abandon` undoes it when the lock is refused.
+   */
+  alongside?: { start: (server: Server) => A; abandon: (server: Server, work: A) => Promise<void> };
+  /** a clearer error for a failure under the lock, e.g. a preview stopped by production */
+  explain?: (server: Server, lock: HeldLock, error: unknown) => Promise<unknown>;
+}
+
+/**
+ * Connects (the `connect` step), takes the app's lock for the request's environment (the `lock`
+ * step), runs `work` holding it, and releases the lock and the connection whatever happens.
+ */
+export async function withLockedSession<T, A = undefined>(
+  request: TargetRequest,
+  sink: EventSink,
+  run: LockedRun<T, A>,
+  work: (server: Server, lock: HeldLock, alongside: A) => Promise<T>,
+): Promise<T> {
+  const { login, config } = request;
+  const server = await step(
+    sink,
+    'connect',
+    () => openServer(request, config.app),
+    () => `${login.user}@${login.host}`,
+  );
+  try {
+    const early = await run.before?.(server);
+    if (early !== undefined) return early;
+    const alongside = run.alongside?.start(server) as A;
+    const lock = await lockForRequest(server, request, sink, run.checks).catch(
+      async (error: unknown) => {
+        if (run.alongside) await run.alongside.abandon(server, alongside);
+        throw error;
+      },
+    );
+    try {
+      return await work(server, lock, alongside);
+    } catch (error) {
+      throw run.explain ? await run.explain(server, lock, error) : error;
+    } finally {
+      // After a failed step; a run that went through released the lock with its record.
+      await lock.release();
+    }
+  } finally {
+    await server.close();
+  }
 }

@@ -1,104 +1,98 @@
+/**
+ * `toss remove <env>`: tears an environment down under the lock: its Caddy site, units,
+ * directory, overrides, names, ports and records. Whatever another app owns under the same
+ * `<app>-<env>` names is left alone.
+ */
 import { validateEnvName } from '../config/env-name.js';
 import { TossError } from '../errors.js';
 import { removeCaddyFileArgv } from '../server/caddy-apply.js';
 import { drainUnit } from '../server/instances.js';
 import { removeEnvironmentArgv } from '../server/layout.js';
-import { envPaths } from '../server/paths.js';
+import { type EnvPaths, envPaths } from '../server/paths.js';
 import {
   describeForeignNames,
+  type ForeignName,
   foreignNames,
   freeEnvironment,
+  type Registry,
   registeredEnvironment,
 } from '../server/registry.js';
-import { isBranchPreviewOf, recordRemove, type State } from '../server/state.js';
+import {
+  type EnvironmentState,
+  isBranchPreviewOf,
+  recordRemove,
+  type State,
+} from '../server/state.js';
 import { teardownUnitsArgv } from '../server/systemctl.js';
 import { applyCaddyChange } from './caddy-errors.js';
 import type { EventSink } from './events.js';
-import { lockForRequest } from './lock.js';
+import { withLockedSession } from './lock.js';
 import type { RemoveRequest, RemoveResult } from './request.js';
 import type { Server } from './server.js';
-import { openServer } from './session.js';
 import { step } from './step.js';
 
-/** Tears an environment down: units, site, directory, overrides, names and ports (SPEC "Remove"). */
-export async function remove(request: RemoveRequest, sink: EventSink): Promise<RemoveResult> {
-  const { config } = request;
-  const app = config.app;
-  const environment = validateEnvName(request.environment, 'environment');
-  if (environment === 'production' && !request.force) {
-    throw new TossError('refusing to remove production without --force', {
-      hint: `toss remove production --force deletes ${app}'s production site, service and data`,
-    });
+/** Removes an environment; production only with `force`. */
+export function remove(request: RemoveRequest, sink: EventSink): Promise<RemoveResult> {
+  const { app } = request.config;
+  const env = envPaths(app, validateEnvName(request.environment, 'environment'));
+  const environment = env.environment;
+  if (env.isProduction && !request.force) {
+    return Promise.reject(
+      new TossError('refusing to remove production without --force', {
+        hint: `toss remove production --force deletes ${app}'s production site, service and data`,
+      }),
+    );
   }
-  const session = await step(sink, 'connect', () => openServer(request, app));
-  try {
-    const state = await session.readState();
-    if (state === undefined) {
-      sink({
-        type: 'notice',
-        message: `${app} was never deployed to this server: nothing to remove`,
-      });
-      return { environment, removed: false };
-    }
-    const lock = await lockForRequest(session, request, environment, sink);
-    try {
-      return await step(sink, 'remove', () =>
-        removeLocked(session, request, environment, lock.state, sink),
-      );
-    } finally {
-      await lock.release();
-    }
-  } finally {
-    await session.close();
-  }
+  return withLockedSession(
+    request,
+    sink,
+    {
+      before: async (server) => {
+        if ((await server.readState()) !== undefined) return undefined;
+        sink({
+          type: 'notice',
+          message: `${app} was never deployed to this server: nothing to remove`,
+        });
+        return { environment, removed: false };
+      },
+    },
+    (server, lock) =>
+      step(sink, 'remove', () => removeLocked(server, request.branch, env, lock.state, sink)),
+  );
+}
+
+/** What the server holds of the environment, read at once under the lock. */
+interface Holdings {
+  /** the environment in state, and in the registry */
+  known: EnvironmentState | undefined;
+  claimed: { ports: number[] } | undefined;
+  registry: Registry;
+  site: string | null;
+  unit: string | null;
+  /** whether its directory exists */
+  leftovers: boolean;
 }
 
 async function removeLocked(
-  session: Server,
-  request: RemoveRequest,
-  environment: string,
+  server: Server,
+  branch: string | undefined,
+  env: EnvPaths,
   state: State,
   sink: EventSink,
 ): Promise<RemoveResult> {
-  const app = session.app;
-  const paths = envPaths(app, environment);
-  // state as the lock's own write left it: no second read of state.json.
-  const registry = await session.readRegistry();
-  const known = state?.environments[environment];
-  const claimed = registeredEnvironment(registry, app, environment);
-  const [site = null, unit = null] = await session.readFiles([
-    paths.siteFile,
-    paths.unitTemplateFile,
-  ]);
-  const leftovers = await session.root(['test', '-e', paths.envDir], { allowFailure: true });
-  const ownsSomething = known !== undefined || claimed !== undefined || leftovers.code === 0;
-  if (
-    request.branch !== undefined &&
-    known !== undefined &&
-    !isBranchPreviewOf(known, request.branch)
-  ) {
-    throw new TossError(
-      `refusing to remove ${app}/${environment} for branch ${JSON.stringify(request.branch)}: state says it belongs to ${known.branch === undefined ? 'no branch (a named environment)' : `branch ${JSON.stringify(known.branch)}`}`,
-      { hint: `remove it by name if it should go: toss remove ${environment}` },
-    );
-  }
+  const { app, environment } = env;
+  const held = await readHoldings(server, env, state);
+  const ownsSomething = held.known !== undefined || held.claimed !== undefined || held.leftovers;
+  assertBranchOwns(env, held.known, branch);
   // Unit and site names are `<app>-<env>`, which another app can produce too (shop/api-staging,
   // shop-api/staging): whatever another app owns is never touched, whatever this app's own
   // state or leftovers say.
-  const foreign = foreignNames(registry, app, environment, [
-    [paths.siteFile, site],
-    [paths.unitTemplateFile, unit],
+  const foreign = foreignNames(held.registry, app, environment, [
+    [env.siteFile, held.site],
+    [env.unitTemplateFile, held.unit],
   ]);
-  if (foreign.length > 0 && !ownsSomething) {
-    const owner = foreign[0]!.owner;
-    throw new TossError(
-      `refusing to remove ${app}/${environment}: ${describeForeignNames(foreign)}; ${app} has nothing named ${environment} on this server`,
-      {
-        hint: `to remove that environment, run toss remove ${owner.environment} in app ${owner.app}'s checkout`,
-      },
-    );
-  }
-  if (!ownsSomething && site === null) {
+  if (foreign.length > 0 && !ownsSomething) throw foreignOnly(env, foreign);
+  if (!ownsSomething && held.site === null) {
     sink({
       type: 'notice',
       message: `${app} has no environment ${environment}: nothing to remove`,
@@ -111,18 +105,64 @@ async function removeLocked(
       message: `removing only what is ${app}'s own of ${environment} (its directory, overrides and records); left alone: ${describeForeignNames(foreign)}`,
     });
   } else {
-    const ports = [...new Set([...(known?.ports ?? []), ...(claimed?.ports ?? [])])];
-    // Site first: traffic stops reaching the instances before they stop.
-    if (site !== null) {
-      await applyCaddyChange(() => session.guarded(removeCaddyFileArgv(paths.siteFile)));
-    }
-    await session.guarded(teardownUnitsArgv(paths, ports));
-    await session.cleanUpAsHolder(
-      ports.map((port) => ['systemctl', 'stop', '--', `${drainUnit(paths, port)}.timer`]),
-    );
+    await stopServing(server, env, held);
   }
-  await session.guarded(removeEnvironmentArgv(paths));
-  await session.updateRegistry((r) => freeEnvironment(r, app, environment));
-  await session.updateStateAsHolder((s) => recordRemove(s, environment));
+  await server.guarded(removeEnvironmentArgv(env));
+  await server.updateRegistry((r) => freeEnvironment(r, app, environment));
+  await server.updateStateAsHolder((s) => recordRemove(s, environment));
   return { environment, removed: true };
+}
+
+async function readHoldings(server: Server, env: EnvPaths, state: State): Promise<Holdings> {
+  // state as the lock's own write left it: no second read of state.json.
+  const registry = await server.readRegistry();
+  const [site = null, unit = null] = await server.readFiles([env.siteFile, env.unitTemplateFile]);
+  const leftovers = await server.root(['test', '-e', env.envDir], { allowFailure: true });
+  return {
+    known: state.environments[env.environment],
+    claimed: registeredEnvironment(registry, env.app, env.environment),
+    registry,
+    site,
+    unit,
+    leftovers: leftovers.code === 0,
+  };
+}
+
+/** A branch's deletion removes only the preview state says the branch owns. */
+function assertBranchOwns(
+  env: EnvPaths,
+  known: EnvironmentState | undefined,
+  branch: string | undefined,
+): void {
+  if (branch === undefined || known === undefined || isBranchPreviewOf(known, branch)) return;
+  const owner =
+    known.branch === undefined
+      ? 'no branch (a named environment)'
+      : `branch ${JSON.stringify(known.branch)}`;
+  throw new TossError(
+    `refusing to remove ${env.app}/${env.environment} for branch ${JSON.stringify(branch)}: state says it belongs to ${owner}`,
+    { hint: `remove it by name if it should go: toss remove ${env.environment}` },
+  );
+}
+
+function foreignOnly(env: EnvPaths, foreign: ForeignName[]): TossError {
+  const owner = foreign[0]!.owner;
+  return new TossError(
+    `refusing to remove ${env.app}/${env.environment}: ${describeForeignNames(foreign)}; ${env.app} has nothing named ${env.environment} on this server`,
+    {
+      hint: `to remove that environment, run toss remove ${owner.environment} in app ${owner.app}'s checkout`,
+    },
+  );
+}
+
+/** Site first, so traffic stops reaching the instances before they stop; then the units. */
+async function stopServing(server: Server, env: EnvPaths, held: Holdings): Promise<void> {
+  const ports = [...new Set([...(held.known?.ports ?? []), ...(held.claimed?.ports ?? [])])];
+  if (held.site !== null) {
+    await applyCaddyChange(() => server.guarded(removeCaddyFileArgv(env.siteFile)));
+  }
+  await server.guarded(teardownUnitsArgv(env, ports));
+  await server.cleanUpAsHolder(
+    ports.map((port) => ['systemctl', 'stop', '--', `${drainUnit(env, port)}.timer`]),
+  );
 }

@@ -1,32 +1,27 @@
 /**
- * `toss rollback <env> [release]` (SPEC "Rollback"): under the lock, start a kept release on the
- * idle port, health-check it, route Caddy to it, switch `current`, retire the old instance and
- * record it — steps 9–11 of a deploy, without an upload or a build.
+ * `toss rollback <env> [release]`: under the lock, a kept release goes live again the way a
+ * deploy's release does (go-live.ts: start on the idle port, health check, route, switch), with
+ * the unit and site rendered from toss.json the way a deploy renders them (server-files.ts);
+ * there is no upload and no build.
  */
 import { validateEnvName } from '../config/env-name.js';
 import type { TossConfig } from '../config/schema.js';
 import { TossError } from '../errors.js';
-import { installCaddyFileArgv } from '../server/caddy-apply.js';
-import { buildSiteFile } from '../server/caddy-site.js';
 import { parseEnvFile, tossVariables } from '../server/env-file.js';
-import { retireInstanceArgv, routedPort, startInstanceArgv } from '../server/instances.js';
-import { envPaths } from '../server/paths.js';
-import { environmentLimits, trustedConfig } from '../server/policy.js';
-import { portGuardArgv } from '../server/port-owner.js';
-import { pointSlotArgv, switchCurrentArgv } from '../server/release-files.js';
+import { routedPort } from '../server/instances.js';
+import { CADDYFILE, type EnvPaths, envPaths } from '../server/paths.js';
+import { trustedConfig } from '../server/policy.js';
 import { listReleasesArgv, parseReleaseList } from '../server/releases.js';
-import { type EnvironmentState, recordDeploy } from '../server/state.js';
-import { daemonReloadArgv, stopInstanceArgv, stopRunUnitArgv } from '../server/systemctl.js';
-import { buildUnitTemplate } from '../server/systemd-unit.js';
-import { CHANGED, writeFileIfChangedArgv } from '../server/write-file.js';
-import { applyCaddyChange } from './caddy-errors.js';
+import { type EnvironmentState, recordDeploy, type State } from '../server/state.js';
+import { stopRunUnitArgv } from '../server/systemctl.js';
 import { type EventSink, secretsEvent } from './events.js';
-import { checkInstanceHealth, withPortGuard } from './health.js';
+import { idlePort, startCheckRoute, switchTo } from './go-live.js';
 import { urlResolver } from './inspect.js';
-import { lockForRequest } from './lock.js';
+import { type HeldLock, withLockedSession } from './lock.js';
 import type { TargetRequest } from './request.js';
 import type { Server } from './server.js';
-import { lockLost, openServer, Session } from './session.js';
+import { siteFor, unitFor } from './server-files.js';
+import { lockLost, Session } from './session.js';
 import { step } from './step.js';
 
 export interface RollbackRequest extends TargetRequest {
@@ -97,183 +92,188 @@ export function chooseRollbackTarget(
   return target;
 }
 
-export async function rollback(request: RollbackRequest, sink: EventSink): Promise<RollbackResult> {
-  const { config } = request;
-  const app = config.app;
-  const environment = validateEnvName(request.environment, 'environment');
-  const session = await step(
+export function rollback(request: RollbackRequest, sink: EventSink): Promise<RollbackResult> {
+  const { app } = request.config;
+  const env = envPaths(app, validateEnvName(request.environment, 'environment'));
+  return withLockedSession(
+    request,
     sink,
-    'connect',
-    () => openServer(request, app),
-    () => `${request.login.user}@${request.login.host}`,
-  );
-  try {
-    const before = (await session.readState())?.environments[environment];
-    if (before === undefined) {
-      throw new TossError(`${app} has no environment ${environment} on this server`, {
-        hint: 'toss list shows the environments there are',
-      });
-    }
-    const lock = await lockForRequest(session, request, environment, sink);
-    try {
+    {
+      before: async (server) => {
+        if ((await server.readState())?.environments[env.environment] === undefined) {
+          throw new TossError(`${app} has no environment ${env.environment} on this server`, {
+            hint: 'toss list shows the environments there are',
+          });
+        }
+        return undefined;
+      },
+    },
+    async (server, lock) => {
       // A preview comes back with the limits production recorded, like any preview deploy.
-      const trusted = trustedConfig(config, environment, lock.state.policy).config;
-      const url = (await urlResolver(config, request.login))(environment, lock.state.policy);
+      const config = trustedConfig(request.config, env.environment, lock.state.policy).config;
+      const url = (await urlResolver(request.config, request.login))(
+        env.environment,
+        lock.state.policy,
+      );
       // The lock was taken on the state read then: a deploy that finished meanwhile is in it.
-      const env = lock.state.environments[environment];
-      if (env === undefined) throw new TossError(`${environment} was removed meanwhile`);
-      return await rollbackLocked(session, request, trusted, environment, env, url, sink);
-    } finally {
-      await lock.release();
-    }
-  } finally {
-    await session.close();
-  }
+      const live = lock.state.environments[env.environment];
+      if (live === undefined) throw new TossError(`${env.environment} was removed meanwhile`);
+      const target = { config, env, live, url };
+      return rollbackLocked(server, request, target, lock, sink);
+    },
+  );
+}
+
+/** What a rollback works on: the trusted config, the environment as state has it, its URL. */
+interface RollbackTarget {
+  config: TossConfig;
+  env: EnvPaths;
+  live: EnvironmentState;
+  url: string | null;
 }
 
 async function rollbackLocked(
-  session: Server,
+  server: Server,
   request: RollbackRequest,
-  config: TossConfig,
-  environment: string,
-  env: EnvironmentState,
-  url: string | null,
+  { config, env, live, url }: RollbackTarget,
+  lock: HeldLock,
   sink: EventSink,
 ): Promise<RollbackResult> {
-  const app = config.app;
-  const paths = envPaths(app, environment);
-  const onDisk = parseReleaseList((await session.root(listReleasesArgv(paths))).stdout);
-  const target = chooseRollbackTarget(environment, env, keptReleases(env, onDisk), request.release);
-  const [siteNow = null, secrets = null, overrides = null, releaseEnv = null] =
-    await session.readFiles([
-      paths.siteFile,
-      paths.secretsFile,
-      paths.overridesFile,
-      paths.releaseEnvFile(target),
-    ]);
-  if (releaseEnv === null) {
-    throw new TossError(`release ${target} has lost its env file ${paths.releaseEnvFile(target)}`, {
-      hint: `deploy instead (toss deploy ${environment})`,
-    });
-  }
-  // Before the health check can print the journal of an instance started with these values: the
-  // secrets as they are now and as the release was given them (toss's own variables are not).
-  const own = tossVariables({ app, environment, releaseId: target, port: env.ports[0] });
-  sink(
-    secretsEvent(
-      parseEnvFile(secrets ?? '', paths.secretsFile).values(),
-      parseEnvFile(overrides ?? '', paths.overridesFile).values(),
-      [...parseEnvFile(releaseEnv, paths.releaseEnvFile(target))]
-        .filter(([key]) => !own.has(key))
-        .map(([, value]) => value),
-    ),
-  );
-  const livePort = routedPort(siteNow) ?? env.livePort;
-  const newPort = livePort === env.ports[0] ? env.ports[1] : env.ports[0];
-  let started = false;
-  let routed = false;
-  try {
-    await step(
-      sink,
-      'start',
-      async () => {
-        // A long step of an earlier run must not be left behind the instance we start (and once
-        // this run's lock is broken, the unit may be the new holder's: guarded).
-        if (!(await session.cleanUpAsHolder([stopRunUnitArgv(paths)]))) {
-          throw lockLost();
-        }
-        const unit = buildUnitTemplate({
-          paths,
-          startCommand: config.startCommand,
-          ports: env.ports,
-          resources: environmentLimits(config, environment),
-        });
-        const written = await session.guarded(
-          writeFileIfChangedArgv({ path: paths.unitTemplateFile, mode: 0o644 }),
-          { stdin: unit },
-        );
-        if (written.stdout.trim() === CHANGED) await session.root(daemonReloadArgv());
-        await session.guarded(pointSlotArgv(paths, newPort, target));
-        started = true;
-        // Nothing else may listen on the port the instance starts on (see port-owner.ts).
-        await withPortGuard({ app, environment, port: newPort }, () =>
-          session.batch([
-            portGuardArgv('free', newPort, paths.instanceUnit(newPort)),
-            startInstanceArgv(paths, newPort),
-          ]),
-        );
-      },
-      () => `${target} on port ${newPort}`,
-    );
-
-    await step(sink, 'health', async () => {
-      const failure = await checkInstanceHealth(session, {
-        app,
-        environment,
-        port: newPort,
-        healthCheck: config.healthCheck,
-      });
-      if (failure !== undefined) {
-        throw new TossError(
-          `release ${target} did not pass its health check; it never received traffic and ${env.release} stays live.\n${failure}`,
+  const view = await readRollbackView(server, env, live, request.release);
+  const { target } = view;
+  announceSecrets(view, env, live, sink);
+  const routedNow = routedPort(view.site);
+  const livePort = routedNow ?? live.livePort;
+  const port = idlePort(live.ports, livePort);
+  if (url === null) throw new TossError(`no host name for ${env.app}/${env.environment}`);
+  const hostName = new URL(url).hostname;
+  // A long step of an earlier run must not be left behind the instance we start (and once this
+  // run's lock is broken, the unit may be the new holder's: guarded).
+  if (!(await server.cleanUpAsHolder([stopRunUnitArgv(env)]))) throw lockLost();
+  await startCheckRoute(
+    server,
+    sink,
+    {
+      env,
+      releaseId: target,
+      port,
+      seal: false,
+      unit: unitFor(config, env, live.ports),
+      installedUnit: view.unit,
+      detail: `${target} on port ${port}`,
+    },
+    {
+      check: config.healthCheck,
+      failed: (failure) =>
+        new TossError(
+          `release ${target} did not pass its health check; it never received traffic and ${live.release} stays live.\n${failure}`,
           { hint: 'roll back to another release (toss releases lists them) or deploy a fix' },
-        );
-      }
-    });
-
-    await step(sink, 'route', async () => {
-      const hostName = url === null ? undefined : new URL(url).hostname;
-      if (hostName === undefined) {
-        throw new TossError(`no host name for ${app}/${environment}`);
-      }
-      const site = buildSiteFile({
-        hostName,
-        port: newPort,
-        tls: config.tls,
-        basicAuth: environment === 'production' ? undefined : config.previewAuth,
-        app,
-        environment,
-      });
-      await applyCaddyChange(() =>
-        session.guarded(installCaddyFileArgv(paths.siteFile), { stdin: site }),
-      );
-      routed = true;
-    });
-  } catch (error) {
-    // Not once the lock was broken: the port may be serving the new holder's instance by now.
-    if (started && !routed) {
-      await session.cleanUpAsHolder([stopInstanceArgv(paths, newPort)]).catch(() => false);
-    }
-    throw error;
-  }
-
+        ),
+    },
+    {
+      caddyfile: view.caddyfile,
+      site: (p) => siteFor(config, env, hostName, p),
+      siteNow: view.site,
+      routedNow,
+    },
+  );
   await step(
     sink,
     'switch',
     async () => {
-      await session.guarded(switchCurrentArgv(paths, target));
-      await session.guarded(
-        retireInstanceArgv(paths, newPort, livePort !== newPort ? livePort : undefined),
-      );
-      await session.updateStateAsHolder((s) => {
-        const now = s.environments[environment] ?? env;
-        return recordDeploy(s, environment, {
-          release: target,
-          ports: now.ports,
-          livePort: newPort,
-          commit: now.commits?.[target] ?? `unknown (rolled back to ${target})`,
-          deployedAt: new Date().toISOString(),
-          by: request.actor.by,
-          runUrl: request.actor.runUrl,
-          branch: now.branch,
-          branchPreview: now.branchPreview,
-          pr: now.pr,
-        });
-      });
+      await switchTo(server, env, target, port, livePort);
+      await lock.finish((s) => recordRollback(s, env, live, target, port, request));
     },
     () => target,
   );
-  return { environment, release: target, from: env.release, url, port: newPort };
+  return { environment: env.environment, release: target, from: live.release, url, port };
+}
+
+/** The rollback's target and the files it needs, read at once. */
+interface RollbackView {
+  target: string;
+  site: string | null;
+  caddyfile: string | null;
+  unit: string | null;
+  secrets: string | null;
+  overrides: string | null;
+  releaseEnv: string;
+}
+
+async function readRollbackView(
+  server: Server,
+  env: EnvPaths,
+  live: EnvironmentState,
+  wanted: string | undefined,
+): Promise<RollbackView> {
+  const onDisk = parseReleaseList((await server.root(listReleasesArgv(env))).stdout);
+  const target = chooseRollbackTarget(env.environment, live, keptReleases(live, onDisk), wanted);
+  const [site = null, caddyfile = null, unit = null, secrets = null, overrides = null, releaseEnv] =
+    await server.readFiles([
+      env.siteFile,
+      CADDYFILE,
+      env.unitTemplateFile,
+      env.secretsFile,
+      env.overridesFile,
+      env.releaseEnvFile(target),
+    ]);
+  if (releaseEnv === null || releaseEnv === undefined) {
+    throw new TossError(`release ${target} has lost its env file ${env.releaseEnvFile(target)}`, {
+      hint: `deploy instead (toss deploy ${env.environment})`,
+    });
+  }
+  return { target, site, caddyfile, unit, secrets, overrides, releaseEnv };
+}
+
+/**
+ * Before the health check can print the journal of an instance started with these values: the
+ * secrets as they are now and as the release was given them (toss's own variables are not).
+ */
+function announceSecrets(
+  view: RollbackView,
+  env: EnvPaths,
+  live: EnvironmentState,
+  sink: EventSink,
+): void {
+  const own = tossVariables({
+    app: env.app,
+    environment: env.environment,
+    releaseId: view.target,
+    port: live.ports[0],
+  });
+  sink(
+    secretsEvent(
+      parseEnvFile(view.secrets ?? '', env.secretsFile).values(),
+      parseEnvFile(view.overrides ?? '', env.overridesFile).values(),
+      [...parseEnvFile(view.releaseEnv, env.releaseEnvFile(view.target))]
+        .filter(([key]) => !own.has(key))
+        .map(([, value]) => value),
+    ),
+  );
+}
+
+/** State after the rollback: the target is live on `port`, with the commit it was built from. */
+function recordRollback(
+  state: State,
+  env: EnvPaths,
+  live: EnvironmentState,
+  target: string,
+  port: number,
+  request: RollbackRequest,
+): State {
+  const now = state.environments[env.environment] ?? live;
+  return recordDeploy(state, env.environment, {
+    release: target,
+    ports: now.ports,
+    livePort: port,
+    commit: now.commits?.[target] ?? `unknown (rolled back to ${target})`,
+    deployedAt: new Date().toISOString(),
+    by: request.actor.by,
+    runUrl: request.actor.runUrl,
+    branch: now.branch,
+    branchPreview: now.branchPreview,
+    pr: now.pr,
+  });
 }
 
 /** `toss releases <env>`: the kept releases, marking the live and the previous one. */

@@ -23,6 +23,7 @@ const full = {
   persistentDirs: ['uploads', 'data/db', '.cache'],
   keepReleases: 5,
   healthCheck: { path: '/up?full=1', timeout: 60 },
+  stopTimeout: 45,
   branches: { main: 'production', develop: 'staging', 'feature/*': 'preview' },
   tls: 'internal',
   previewAuth: {
@@ -67,6 +68,7 @@ describe('parseConfig: valid toss.json', () => {
       dependencies: {},
       persistentDirs: [],
       keepReleases: 3,
+      stopTimeout: 30,
       tls: 'auto',
       maxPreviews: 20,
       root: '.',
@@ -84,6 +86,8 @@ describe('parseConfig: valid toss.json', () => {
     ['a host name with a port', { server: 'deploy@myapp.com:2222' }],
     ['healthCheck without timeout (default 30)', { healthCheck: { path: '/' } }],
     ['keepReleases at its minimum', { keepReleases: 2 }],
+    ['stopTimeout at its bounds', { stopTimeout: 1 }],
+    ['stopTimeout at its upper bound', { stopTimeout: 3600 }],
     ['memory "infinity" and a percentage', { resources: { memory: 'infinity', cpu: '250%' } }],
     ['memory as a share of RAM', { resources: { memory: '50%' } }],
     ['a punycode domain', { domain: 'xn--bcher-kva.example' }],
@@ -107,6 +111,11 @@ describe('parseConfig: one line per problem', () => {
       'the SPEC example',
       with_({ keepReleases: 'three' }),
       ['toss.json: keepReleases: expected a whole number ≥ 2, got "three"'],
+    ],
+    [
+      'stopTimeout of zero',
+      with_({ stopTimeout: 0 }),
+      ['toss.json: stopTimeout: expected a whole number of seconds from 1 to 3600, got 0'],
     ],
     [
       'keepReleases below 2',

@@ -1,0 +1,236 @@
+/**
+ * How a deploy puts its release in place: the upload that starts before the lock, then, side by
+ * side under the lock, the environment's names, ports and env files on one hand and the release
+ * directory (renamed from staging, its persistent dirs linked, opened to the build) on the other.
+ */
+import type { TossConfig } from '../config/schema.js';
+import {
+  applyOverrideArgs,
+  mergeEnv,
+  serializeEnvFile,
+  tossVariables,
+} from '../server/env-file.js';
+import { ensureUsersArgv, prepareEnvironmentArgv } from '../server/layout.js';
+import type { EnvPaths } from '../server/paths.js';
+import { choosePorts } from '../server/ports.js';
+import {
+  claimNames,
+  environmentUnits,
+  type Registry,
+  serializeRegistry,
+  setRegistryOrigin,
+} from '../server/registry.js';
+import {
+  adoptStagingArgv,
+  linkPersistentDirsArgv,
+  openReleaseForBuildArgv,
+} from '../server/release-files.js';
+import { newReleaseId } from '../server/releases.js';
+import type { EnvironmentState } from '../server/state.js';
+import { writeFileIfChangedArgv } from '../server/write-file.js';
+import type { ServerView } from './deploy.js';
+import type { EventSink } from './events.js';
+import { idlePort } from './go-live.js';
+import type { DeployRequest } from './request.js';
+import type { Server } from './server.js';
+import { settleAll } from './settle.js';
+import { step, stepSince } from './step.js';
+
+/** The upload as it began alongside the lock: its staging id, when, and whether it went through. */
+export interface StartedUpload {
+  env: EnvPaths;
+  id: string;
+  started: number;
+  abort: AbortController;
+  /** false when it could not run before the lock (the environment's first deploy) or failed */
+  early: Promise<boolean>;
+}
+
+/**
+ * Starts uploading into a staging directory before the lock is held. Its name says when it began
+ * (for clearing a crashed run's); the release id comes with the lock, so release ids sort in the
+ * order releases were made.
+ */
+export function startUpload(server: Server, request: DeployRequest, env: EnvPaths): StartedUpload {
+  const id = newReleaseId(new Date());
+  const abort = new AbortController();
+  const started = performance.now();
+  const early = server
+    .upload({
+      sourceDir: request.sourceDir,
+      releaseDir: env.stagingDir(id),
+      // Unchanged files become hard links to whatever is live (rsync follows the link).
+      linkDest: env.currentLink,
+      confineTo: env.releasesDir,
+      excludes: request.config.exclude,
+      signal: abort.signal,
+    })
+    // Without a releases directory (the environment's first deploy) rsync fails at once; then
+    // the upload runs again under the lock and reports for itself.
+    .then(
+      () => true,
+      () => false,
+    );
+  return { env, id, started, abort, early };
+}
+
+/** What the environment is to be known by, decided before anything is placed. */
+export interface Claim {
+  hostName: string;
+  origin: string;
+  before: EnvironmentState | undefined;
+  /** the port Caddy routes to now (what state says, if Caddy routes nowhere) */
+  livePort: number | undefined;
+  releaseId: string;
+}
+
+/**
+ * Names, ports and env files side by side with the release directory; resolves with the
+ * environment's two ports once both are done (a failure never leaves the other unwatched).
+ */
+export async function placeRelease(
+  server: Server,
+  request: DeployRequest,
+  config: TossConfig,
+  env: EnvPaths,
+  view: ServerView,
+  claim: Claim,
+  upload: StartedUpload,
+  sink: EventSink,
+): Promise<[number, number]> {
+  const claimed = claimNamesAndPorts(server, config, env, view, claim, sink);
+  const [ports] = await settleAll([
+    claimed.then(async (ports) => {
+      const port = idlePort(ports, claim.livePort);
+      await writeEnvFiles(server, env, view, request.overrides, claim.releaseId, port, sink);
+      return ports;
+    }),
+    finishUpload(server, request, env, claim, upload, claimed, sink),
+  ] as const);
+  return ports;
+}
+
+/**
+ * The `names` step: the host name, ports and unit names in the registry (a redeploy claims what
+ * it has: no write), the app's users and the environment's directories.
+ */
+function claimNamesAndPorts(
+  server: Server,
+  config: TossConfig,
+  env: EnvPaths,
+  view: ServerView,
+  claim: Claim,
+  sink: EventSink,
+): Promise<[number, number]> {
+  return step(
+    sink,
+    'names',
+    async () => {
+      const existing = view.registry.apps[env.app]?.environments[env.environment];
+      const ports =
+        existing?.ports ?? claim.before?.ports ?? choosePorts(view.registry, view.listening);
+      const claimed = (registry: Registry) =>
+        setRegistryOrigin(
+          claimNames(registry, env.app, env.environment, {
+            ports,
+            hostNames: [claim.hostName],
+            units: environmentUnits(env),
+          }),
+          env.app,
+          claim.origin,
+        );
+      if (serializeRegistry(claimed(view.registry)) !== serializeRegistry(view.registry)) {
+        await server.updateRegistry(claimed);
+      }
+      await server.batch([
+        ensureUsersArgv(env.app),
+        prepareEnvironmentArgv(env, config.persistentDirs),
+      ]);
+      return ports;
+    },
+    (p) => `${claim.hostName}, ports ${p[0]}/${p[1]}`,
+  );
+}
+
+/**
+ * The `prepare` step: the environment's overrides and the release's env file (secrets, overrides
+ * and toss's own variables for the port it starts on). Secret values travel on stdin only; the
+ * one command reading it is the file writer.
+ */
+function writeEnvFiles(
+  server: Server,
+  env: EnvPaths,
+  view: ServerView,
+  overrideArgs: string[],
+  releaseId: string,
+  port: number,
+  sink: EventSink,
+): Promise<void> {
+  return step(sink, 'prepare', async () => {
+    const overrides = applyOverrideArgs(view.overrides, overrideArgs);
+    const overridesText = serializeEnvFile(overrides);
+    const variables = tossVariables({
+      app: env.app,
+      environment: env.environment,
+      releaseId,
+      port,
+    });
+    const releaseEnv = mergeEnv(view.secrets, overrides, variables);
+    await settleAll([
+      overridesText === serializeEnvFile(view.overrides)
+        ? Promise.resolve(undefined)
+        : server.guarded(writeFileIfChangedArgv({ path: env.overridesFile, mode: 0o600 }), {
+            stdin: overridesText,
+          }),
+      server.guarded(writeFileIfChangedArgv({ path: env.releaseEnvFile(releaseId), mode: 0o600 }), {
+        stdin: serializeEnvFile(releaseEnv),
+      }),
+    ] as const);
+  });
+}
+
+/**
+ * The `upload` step, timed from when the upload began: once the names are claimed (they made the
+ * environment's directories), the copy that could not run before the lock runs now; then the
+ * staging directory becomes the release, its persistent dirs linked and opened to the build.
+ */
+function finishUpload(
+  server: Server,
+  request: DeployRequest,
+  env: EnvPaths,
+  claim: Claim,
+  upload: StartedUpload,
+  claimed: Promise<unknown>,
+  sink: EventSink,
+): Promise<string | undefined> {
+  return stepSince(
+    upload.started,
+    sink,
+    'upload',
+    async () => {
+      const alongside = await upload.early;
+      // A refused claim fails the deploy on its own; the staging copy goes with the cleanup.
+      const claimedOk = await claimed.then(
+        () => true,
+        () => false,
+      );
+      if (!claimedOk) return 'not placed';
+      if (!alongside) {
+        await server.upload({
+          sourceDir: request.sourceDir,
+          releaseDir: env.stagingDir(upload.id),
+          linkDest: claim.before ? env.releaseDir(claim.before.release) : undefined,
+          confineTo: env.releasesDir,
+          excludes: request.config.exclude,
+        });
+      }
+      await server.batch([
+        adoptStagingArgv(env, upload.id, claim.releaseId),
+        linkPersistentDirsArgv(env, claim.releaseId, request.config.persistentDirs),
+        openReleaseForBuildArgv(env, claim.releaseId),
+      ]);
+      return alongside ? 'alongside the lock' : undefined;
+    },
+    (d) => d,
+  );
+}

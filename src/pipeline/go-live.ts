@@ -1,0 +1,177 @@
+/**
+ * How a release on disk goes live, shared by deploy and rollback: start it on the environment's
+ * idle port, check its health, route Caddy to it, then switch `current` and retire the instance
+ * that served until now. A release that fails before Caddy routes to it never gets traffic: its
+ * instance is stopped (while this run holds the lock) and what served keeps serving.
+ */
+import type { HealthCheck } from '../config/schema.js';
+import { TossError } from '../errors.js';
+import { ensureAdminSocket } from '../server/caddy-admin.js';
+import { installCaddyFileArgv } from '../server/caddy-apply.js';
+import { ensureImportLine } from '../server/caddy-site.js';
+import { installUnitArgv, retireInstanceArgv, startInstanceArgv } from '../server/instances.js';
+import { CADDYFILE, type EnvPaths } from '../server/paths.js';
+import { portGuardArgv } from '../server/port-owner.js';
+import { pointSlotArgv, sealReleaseArgv, switchCurrentArgv } from '../server/release-files.js';
+import { stopInstanceArgv } from '../server/systemctl.js';
+import { applyCaddyChange } from './caddy-errors.js';
+import type { EventSink } from './events.js';
+import { checkInstanceHealth, withPortGuard } from './health.js';
+import type { Server } from './server.js';
+import { step } from './step.js';
+
+/** A release to bring up on the idle port. */
+export interface Launch {
+  env: EnvPaths;
+  releaseId: string;
+  /** the idle port it starts on */
+  port: number;
+  /** a fresh upload is sealed (made root's and read-only) before it first starts */
+  seal: boolean;
+  /** the unit template to install, and the one installed now (null: none yet) */
+  unit: string;
+  installedUnit: string | null;
+  /** what the `start` step reports */
+  detail: string;
+}
+
+/** How Caddy reaches the release once it is healthy. */
+export interface Routing {
+  /** the main Caddyfile as read (null: Caddy is not installed) */
+  caddyfile: string | null;
+  /** the site file for a port */
+  site: (port: number) => string;
+  /** the site file as read, and the port it routes to now */
+  siteNow: string | null;
+  routedNow: number | undefined;
+}
+
+/**
+ * Start, health check and route, in that order. On any failure before Caddy routes to the new
+ * instance, it is stopped along with `undo` (a deploy's fresh release), only while this run still
+ * holds the lock; the step's error is what is thrown.
+ */
+export async function startCheckRoute(
+  server: Server,
+  sink: EventSink,
+  launch: Launch,
+  health: { check: HealthCheck | undefined; failed: (failure: string) => TossError },
+  routing: Routing,
+  undo: string[][] = [],
+): Promise<void> {
+  try {
+    await startRelease(server, sink, launch);
+    await checkHealth(server, sink, launch.env, launch.port, health);
+    await routeTo(server, sink, launch.env, launch.port, routing);
+  } catch (error) {
+    // Best effort: a cleanup that fails too (the connection is gone) must not hide the step that
+    // failed and why; a later run removes what is left.
+    await server
+      .cleanUpAsHolder([stopInstanceArgv(launch.env, launch.port), ...undo])
+      .catch(() => false);
+    throw error;
+  }
+}
+
+/** The `start` step: unit template (when it changed), slot, port guard and the instance. */
+function startRelease(server: Server, sink: EventSink, launch: Launch): Promise<void> {
+  const { env, releaseId, port } = launch;
+  const install = launch.installedUnit !== launch.unit;
+  return step(
+    sink,
+    'start',
+    async () => {
+      // Nothing else may listen on the port the instance starts on (see port-owner.ts).
+      await withPortGuard({ app: env.app, environment: env.environment, port }, () =>
+        server.batch(
+          [
+            ...(launch.seal ? [sealReleaseArgv(env, releaseId)] : []),
+            ...(install ? [installUnitArgv(env)] : []),
+            pointSlotArgv(env, port, releaseId),
+            portGuardArgv('free', port, env.instanceUnit(port)),
+            startInstanceArgv(env, port),
+          ],
+          install ? { stdin: launch.unit } : {},
+        ),
+      );
+    },
+    () => launch.detail,
+  );
+}
+
+/** The `health` step: the new instance must answer before it can get any traffic. */
+function checkHealth(
+  server: Server,
+  sink: EventSink,
+  env: EnvPaths,
+  port: number,
+  health: { check: HealthCheck | undefined; failed: (failure: string) => TossError },
+): Promise<void> {
+  return step(sink, 'health', async () => {
+    const failure = await checkInstanceHealth(server, {
+      app: env.app,
+      environment: env.environment,
+      port,
+      healthCheck: health.check,
+    });
+    if (failure !== undefined) throw health.failed(failure);
+  });
+}
+
+/**
+ * The `route` step: the Caddyfile gets its import line and private admin socket when it lacks
+ * them (see caddy-admin.ts and caddy-apply.ts), then the site file points at the new port.
+ */
+function routeTo(
+  server: Server,
+  sink: EventSink,
+  env: EnvPaths,
+  port: number,
+  routing: Routing,
+): Promise<void> {
+  return step(sink, 'route', async () => {
+    const { caddyfile } = routing;
+    if (caddyfile === null) {
+      throw new TossError(`${CADDYFILE} does not exist: Caddy is not installed on the server`, {
+        hint: 'run `toss init` to provision the server (it installs Caddy)',
+      });
+    }
+    const withImport = ensureImportLine(ensureAdminSocket(caddyfile).text);
+    if (withImport.text !== caddyfile) {
+      await applyCaddyChange(() =>
+        server.guarded(installCaddyFileArgv(CADDYFILE), { stdin: withImport.text }),
+      );
+    }
+    // Caddy runs the live site file already: one that differs only in the port needs no new
+    // validation (the reload itself is atomic; a failure restores the file).
+    const { routedNow, siteNow } = routing;
+    const validate = routedNow === undefined || siteNow !== routing.site(routedNow);
+    await applyCaddyChange(() =>
+      server.guarded(installCaddyFileArgv(env.siteFile, { validate }), {
+        stdin: routing.site(port),
+      }),
+    );
+  });
+}
+
+/**
+ * `current` points at the release, the new instance comes back after a reboot, and the one that
+ * served until now stops after a drain. One round trip.
+ */
+export function switchTo(
+  server: Server,
+  env: EnvPaths,
+  releaseId: string,
+  port: number,
+  oldPort: number | undefined,
+): Promise<unknown> {
+  return server.batch([
+    switchCurrentArgv(env, releaseId),
+    retireInstanceArgv(env, port, oldPort !== port ? oldPort : undefined),
+  ]);
+}
+
+/** The port a release starts on: whichever of the two is not live. */
+export function idlePort(ports: readonly [number, number], livePort: number | undefined): number {
+  return livePort === ports[0] ? ports[1] : ports[0];
+}

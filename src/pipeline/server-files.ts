@@ -1,0 +1,62 @@
+/**
+ * The one place where toss.json becomes what lands on the server for an environment: the
+ * systemd unit template, the Caddy site, its host name and URL. Deploy and rollback both render
+ * through here, so a toss.json field that shapes the unit is mapped once, in `unitFor`, and a
+ * rollback can never rewrite the unit without it.
+ *
+ * `config` is always the trusted one (policy.ts): a preview's limits and names come from what
+ * production recorded, never from the preview's own toss.json.
+ */
+import type { TossConfig } from '../config/schema.js';
+import { buildSiteFile } from '../server/caddy-site.js';
+import { hostNameFor } from '../server/hostnames.js';
+import type { EnvPaths } from '../server/paths.js';
+import { environmentLimits } from '../server/policy.js';
+import { buildUnitTemplate } from '../server/systemd-unit.js';
+
+/** The environment's unit template (`toss-<app>-<env>@.service`) for its two ports. */
+export function unitFor(
+  config: TossConfig,
+  env: EnvPaths,
+  ports: readonly [number, number],
+): string {
+  return buildUnitTemplate({
+    paths: env,
+    startCommand: config.startCommand,
+    ports,
+    resources: environmentLimits(config, env.environment),
+    stopTimeoutSec: config.stopTimeout,
+  });
+}
+
+/** The environment's Caddy site, routing its host name to `port`; previews get previewAuth. */
+export function siteFor(config: TossConfig, env: EnvPaths, hostName: string, port: number): string {
+  return buildSiteFile({
+    hostName,
+    port,
+    tls: config.tls,
+    basicAuth: env.isProduction ? undefined : config.previewAuth,
+    app: env.app,
+    environment: env.environment,
+  });
+}
+
+/** The environment's host name: its domain, a preview subdomain, or an sslip.io name. */
+export function hostNameOf(
+  config: TossConfig,
+  env: EnvPaths,
+  serverIp: string | undefined,
+): string {
+  return hostNameFor({
+    app: env.app,
+    environment: env.environment,
+    domain: config.domain,
+    previewDomain: config.previewDomain,
+    serverIp,
+  });
+}
+
+/** The environment's public URL for a host name. */
+export function urlOf(config: TossConfig, hostName: string): string {
+  return `${config.tls === 'off' ? 'http' : 'https'}://${hostName}/`;
+}
