@@ -92,6 +92,8 @@ export interface FakeCall {
   wrote?: boolean;
   /** state: the lock token state.json names after this call */
   lockAfter?: string | null;
+  /** state: state.json after this call */
+  stateAfter?: State | undefined;
 }
 
 export interface Reply {
@@ -619,6 +621,7 @@ export class FakeServer implements Server {
       commands: [],
       op: 'read',
       lockAfter: state?.lock?.token ?? null,
+      stateAfter: state,
     });
     return state;
   }
@@ -637,7 +640,8 @@ export class FakeServer implements Server {
     // As the session's compare-and-swap: an unchanged file is not written again.
     call.wrote = !(text !== null && current !== undefined && content === serializeState(current));
     if (call.wrote) this.host.writeState(this.app, content);
-    call.lockAfter = parseState(this.host.stateText(this.app))?.lock?.token ?? null;
+    call.stateAfter = parseState(this.host.stateText(this.app));
+    call.lockAfter = call.stateAfter?.lock?.token ?? null;
     return next;
   }
 
