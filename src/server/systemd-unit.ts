@@ -25,17 +25,20 @@ export interface UnitTemplateParams {
   stopTimeoutSec?: number | undefined;
 }
 
-// Same shapes the config schema accepts; checked again because they land in a unit file.
-const MEMORY = /^(?:[1-9][0-9]{0,15}[KMGT]?|(?:[1-9][0-9]?|100)%|infinity)$/;
-const CPU = /^[1-9][0-9]{0,4}%$/;
+// toss.json's schema checks limits with these; they are checked again here because they land in a
+// unit file, whoever called.
+/** systemd MemoryMax=: bytes with an optional K/M/G/T suffix, a percentage of RAM, or infinity. */
+export const MEMORY_MAX = /^(?:[1-9][0-9]{0,15}[KMGT]?|(?:[1-9][0-9]?|100)%|infinity)$/;
+/** systemd CPUQuota=: percent of one CPU; above 100% spans several. */
+export const CPU_QUOTA = /^[1-9][0-9]{0,4}%$/;
 
 /** Throws unless memory and cpu have the shapes MemoryMax= and CPUQuota= take from toss. */
 export function assertResources(resources: UnitResources | undefined): void {
   const { memory, cpu } = resources ?? {};
-  if (memory !== undefined && !MEMORY.test(memory)) {
+  if (memory !== undefined && !MEMORY_MAX.test(memory)) {
     throw new TossError(`invalid memory limit ${JSON.stringify(memory)}`);
   }
-  if (cpu !== undefined && !CPU.test(cpu)) {
+  if (cpu !== undefined && !CPU_QUOTA.test(cpu)) {
     throw new TossError(`invalid CPU limit ${JSON.stringify(cpu)}`);
   }
 }
