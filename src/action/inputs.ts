@@ -100,3 +100,20 @@ export function readInputs(get: (name: string) => string = (n) => core.getInput(
   }
   return result.data;
 }
+
+/** Output names exactly as action.yml spells them; nothing else sets outputs. */
+export const Output = {
+  Action: 'action',
+  Environment: 'environment',
+  Url: 'url',
+  Release: 'release',
+  DeploymentId: 'deployment-id',
+} as const;
+
+/** What the run did, as the `action` output says it. */
+export type ActionOutcome = 'deployed' | 'removed' | 'skipped';
+
+/** Sets one of the action's outputs. */
+export function setOutput(name: (typeof Output)[keyof typeof Output], value: string): void {
+  core.setOutput(name, value);
+}

@@ -1,15 +1,16 @@
 import { resolve } from 'node:path';
 import * as core from '@actions/core';
+import { isProduction, prNumberOf } from '../config/env-name.js';
 import { loadConfig } from '../config/load.js';
 import type { TossConfig } from '../config/schema.js';
 import { parseServer } from '../config/server.js';
 import { resolveSourceDir } from '../config/source-dir.js';
 import { TossError } from '../errors.js';
 import { deploy } from '../pipeline/deploy.js';
-import { STEP_LABELS } from '../pipeline/events.js';
+import { type EventSink, STEP_LABELS } from '../pipeline/events.js';
 import { recordedEnvironments } from '../pipeline/inspect.js';
 import { remove } from '../pipeline/remove.js';
-import type { Actor, Login } from '../pipeline/request.js';
+import type { Actor, DeployResult, Login } from '../pipeline/request.js';
 import type { OpenServer } from '../pipeline/server.js';
 import { StepError } from '../pipeline/step.js';
 import { sweepClosedPreviews } from '../pipeline/sweep.js';
@@ -18,11 +19,11 @@ import { parseEnvFile } from '../server/env-file.js';
 import { routeBranchPreview } from './branch-match.js';
 import { type CommentParams, commentBody, commentMarker } from './comment.js';
 import { GitHubApi } from './github.js';
-import { type ActionInputs, readInputs } from './inputs.js';
+import { type ActionInputs, Output, readInputs, setOutput } from './inputs.js';
+import { PostState } from './post-state.js';
 import { actionReporter, maskSecretValues, resumeCommands } from './reporter.js';
 import { type Resolution, refusedEvent, resolveRun } from './resolve.js';
 import { type RunnerContext, readRunnerContext } from './runner.js';
-import { State } from './state.js';
 import { writeSummary } from './summary.js';
 
 /** What the action's main step reaches outside the runner through; tests pass a fake server. */
@@ -36,41 +37,72 @@ export async function run(deps: ActionDeps = {}): Promise<void> {
   // An event that can carry a stranger's code is refused first: before any input is read, the
   // checkout's toss.json trusted, the key touched or the server contacted.
   const refused = refusedEvent(ctx.eventName);
-  if (refused !== undefined) {
-    core.setOutput('action', 'skipped');
-    core.notice(`toss: skipped: ${refused}`);
-    await writeSummary(`${ctx.owner}/${ctx.repo}`, [], `Skipped: ${refused}`);
-    return;
-  }
+  if (refused !== undefined) return skip(`${ctx.owner}/${ctx.repo}`, refused);
   const inputs = readInputs();
-  const secretOverrides = maskSecrets(inputs.secrets);
+  const overrides = maskSecrets(inputs.secrets);
   const configPath = resolve(ctx.workspace, inputs.workingDirectory, inputs.config);
   const config = await loadConfig(configPath);
-  const resolved = resolveRun(
-    { name: ctx.eventName, payload: ctx.payload, ref: ctx.ref, sha: ctx.sha },
-    inputs,
-    config,
-  );
-  core.setOutput('action', 'skipped');
-  if (resolved.kind === 'skip') {
-    core.notice(`toss: skipped: ${resolved.reason}`);
-    await writeSummary(config.app, [], `Skipped: ${resolved.reason}`);
-    return;
-  }
+  const event = { name: ctx.eventName, payload: ctx.payload, ref: ctx.ref, sha: ctx.sha };
+  const resolved = resolveRun(event, inputs, config);
+  if (resolved.kind === 'skip') return skip(config.app, resolved.reason);
+  setOutput(Output.Action, 'skipped');
   // A root leading out of the checkout is refused before the server is reached.
   const sourceDir =
     resolved.kind === 'deploy'
       ? resolveSourceDir(resolve(ctx.workspace, inputs.workingDirectory), config.root, configPath)
       : '';
-
   const login = prepareLogin(inputs, config);
   const resolution = await placeBranchPreview(resolved, config, login, deps.connect).catch(
     (error: unknown) => {
-      State.mainFinished();
+      PostState.mainFinished();
       throw describeFailure(error, inputs, login);
     },
   );
-  if ('environment' in resolution) core.setOutput('environment', resolution.environment);
+  if ('environment' in resolution) setOutput(Output.Environment, resolution.environment);
+  const job = startJob(ctx, inputs, config, login, deps, overrides, sourceDir);
+  try {
+    await carryOut(job, resolution);
+  } catch (error) {
+    throw describeFailure(error, inputs, login);
+  } finally {
+    // Reached on success and on failure, never when the runner kills the step: then post recovers.
+    PostState.mainFinished();
+  }
+}
+
+/** A run that does nothing: says why in the log, the outputs and the job summary. */
+async function skip(title: string, reason: string): Promise<void> {
+  setOutput(Output.Action, 'skipped');
+  core.notice(`toss: skipped: ${reason}`);
+  await writeSummary(title, [], `Skipped: ${reason}`);
+}
+
+/** What every part of one run of the action shares. */
+interface Job {
+  ctx: RunnerContext;
+  inputs: ActionInputs;
+  config: TossConfig;
+  github: GitHubApi | undefined;
+  /** what every pipeline request of the run carries */
+  common: Common;
+  /** `KEY=VALUE` pairs from the secrets input */
+  overrides: string[];
+  /** the checkout's directory to upload (deploys only) */
+  sourceDir: string;
+  sink: EventSink;
+  started: number;
+  isClosed: (pr: number) => Promise<boolean | undefined>;
+}
+
+function startJob(
+  ctx: RunnerContext,
+  inputs: ActionInputs,
+  config: TossConfig,
+  login: Login,
+  deps: ActionDeps,
+  overrides: string[],
+  sourceDir: string,
+): Job {
   const actor: Actor = {
     by: `${ctx.actor} via GitHub Actions`,
     ...(ctx.runUrl ? { runUrl: ctx.runUrl } : {}),
@@ -78,71 +110,73 @@ export async function run(deps: ActionDeps = {}): Promise<void> {
   const github = inputs.githubToken
     ? GitHubApi.create(inputs.githubToken, { owner: ctx.owner, repo: ctx.repo }, ctx.apiUrl)
     : undefined;
-  const common = { config, login, actor, lockWaitSeconds: inputs.lockWait, connect: deps.connect };
-  const reporter = actionReporter();
-  const started = performance.now();
-  const isClosed = async (pr: number) => (github ? github.isPullClosed(pr) : undefined);
+  return {
+    ctx,
+    inputs,
+    config,
+    github,
+    common: { config, login, actor, lockWaitSeconds: inputs.lockWait, connect: deps.connect },
+    overrides,
+    sourceDir,
+    sink: actionReporter().sink,
+    started: performance.now(),
+    isClosed: async (pr) => (github ? github.isPullClosed(pr) : undefined),
+  };
+}
 
-  try {
-    if (resolution.kind === 'sweep') {
-      const removed = await sweepClosedPreviews({ ...common, isClosed }, reporter.sink);
-      for (const environment of removed)
-        await afterRemove(github, inputs, config, environment, ctx);
-      core.setOutput('action', removed.length ? 'removed' : 'skipped');
-      await writeSummary(
-        config.app,
-        removed.map((environment) => ({ environment, action: 'removed', seconds: 0 })),
-        removed.length
-          ? undefined
-          : 'Sweep: no preview of a closed pull request was left on the server.',
-      );
-      return;
-    }
-    if (resolution.kind === 'remove') {
-      if (resolution.environment === 'production') {
-        throw new TossError('the action never removes production');
-      }
-      const result = await remove(
-        {
-          ...common,
-          environment: resolution.environment,
-          force: false,
-          ...(resolution.branch !== undefined ? { branch: resolution.branch } : {}),
-          onLockAcquired: (t) => State.lockAcquired(t, resolution.environment),
-        },
-        reporter.sink,
-      );
-      await afterRemove(github, inputs, config, resolution.environment, ctx, resolution.pr);
-      core.setOutput('action', 'removed');
-      await writeSummary(config.app, [
-        {
-          environment: resolution.environment,
-          action: result.removed ? 'removed' : 'skipped',
-          seconds: (performance.now() - started) / 1000,
-        },
-      ]);
-      await sweepQuietly(common, isClosed, resolution.environment, reporter.sink);
-      return;
-    }
-    await deployResolved(
-      resolution,
-      sourceDir,
-      inputs,
-      config,
-      ctx,
-      github,
-      common,
-      secretOverrides,
-      reporter,
-      started,
-    );
-    await sweepQuietly(common, isClosed, resolution.environment, reporter.sink);
-  } catch (error) {
-    throw describeFailure(error, inputs, login);
-  } finally {
-    // Reached on success and on failure, never when the runner kills the step: then post recovers.
-    State.mainFinished();
+/** Deploys, removes or sweeps, as the event resolved; deploys and removals sweep afterwards. */
+async function carryOut(job: Job, resolution: Exclude<Resolution, { kind: 'skip' }>) {
+  switch (resolution.kind) {
+    case 'sweep':
+      return sweepOnly(job);
+    case 'remove':
+      await removeResolved(job, resolution);
+      return sweepQuietly(job, resolution.environment);
+    case 'deploy':
+      await deployResolved(job, resolution);
+      return sweepQuietly(job, resolution.environment);
   }
+}
+
+/** A sweep run: every preview of a closed pull request goes. */
+async function sweepOnly(job: Job): Promise<void> {
+  const removed = await sweepClosedPreviews({ ...job.common, isClosed: job.isClosed }, job.sink);
+  for (const environment of removed) await afterRemove(job, environment);
+  setOutput(Output.Action, removed.length ? 'removed' : 'skipped');
+  await writeSummary(
+    job.config.app,
+    removed.map((environment) => ({ environment, action: 'removed', seconds: 0 })),
+    removed.length
+      ? undefined
+      : 'Sweep: no preview of a closed pull request was left on the server.',
+  );
+}
+
+async function removeResolved(
+  job: Job,
+  resolution: Extract<Resolution, { kind: 'remove' }>,
+): Promise<void> {
+  const { environment, branch, pr } = resolution;
+  if (isProduction(environment)) throw new TossError('the action never removes production');
+  const result = await remove(
+    {
+      ...job.common,
+      environment,
+      force: false,
+      ...(branch !== undefined ? { branch } : {}),
+      onLockAcquired: (t) => PostState.lockAcquired(t, environment),
+    },
+    job.sink,
+  );
+  await afterRemove(job, environment, pr);
+  setOutput(Output.Action, 'removed');
+  await writeSummary(job.config.app, [
+    {
+      environment,
+      action: result.removed ? 'removed' : 'skipped',
+      seconds: (performance.now() - job.started) / 1000,
+    },
+  ]);
 }
 
 /**
@@ -177,123 +211,143 @@ interface Common {
   connect: OpenServer | undefined;
 }
 
-async function deployResolved(
-  resolution: Extract<Resolution, { kind: 'deploy' }>,
-  /** the checkout's real directory to upload (resolveSourceDir) */
-  sourceDir: string,
-  inputs: ActionInputs,
-  config: TossConfig,
-  ctx: RunnerContext,
-  github: GitHubApi | undefined,
-  common: Common,
-  overrides: string[],
-  reporter: ReturnType<typeof actionReporter>,
-  started: number,
-): Promise<void> {
+type DeployResolution = Extract<Resolution, { kind: 'deploy' }>;
+
+/** A deploy, reported as it goes: sticky PR comment, GitHub Deployment, outputs and summary. */
+async function deployResolved(job: Job, resolution: DeployResolution): Promise<void> {
   const { environment, pr } = resolution;
-  const production = environment === 'production';
-  const comment = async (
-    params: Omit<CommentParams, 'app' | 'environment' | 'at' | 'runUrl' | 'commit'>,
-  ) => {
-    if (!github || !inputs.comment || pr === undefined) return;
-    await github.upsertComment(
-      pr,
-      commentMarker(config.app),
-      commentBody({
-        ...params,
-        app: config.app,
-        environment,
-        at: new Date(),
-        runUrl: ctx.runUrl,
-        commit: resolution.sha,
-      }),
-    );
-  };
-  await comment({ status: 'deploying' });
-  let deploymentId: number | undefined;
-  if (github && inputs.deployment) {
-    deploymentId = await github.createDeployment({
-      ref: resolution.sha,
-      environment,
-      production,
-      description: `toss deploy of ${config.app} to ${environment}`,
-    });
-    core.setOutput('deployment-id', String(deploymentId));
-    await github.setDeploymentStatus(deploymentId, 'in_progress', { logUrl: ctx.runUrl });
-  }
+  await comment(job, resolution, { status: 'deploying' });
+  const deploymentId = await startDeployment(job, resolution);
   try {
     const result = await deploy(
       {
-        ...common,
+        ...job.common,
         environment,
-        sourceDir,
-        origin: `${ctx.serverUrl}/${ctx.owner}/${ctx.repo}`,
+        sourceDir: job.sourceDir,
+        origin: `${job.ctx.serverUrl}/${job.ctx.owner}/${job.ctx.repo}`,
         commit: resolution.sha,
         ...(resolution.branch ? { branch: resolution.branch, ownedByBranch: true } : {}),
         ...(pr !== undefined ? { pr } : {}),
-        overrides,
-        onLockAcquired: (token) => State.lockAcquired(token, environment),
+        overrides: job.overrides,
+        onLockAcquired: (token) => PostState.lockAcquired(token, environment),
       },
-      reporter.sink,
+      job.sink,
     );
-    core.setOutput('url', result.url);
-    core.setOutput('release', result.release);
-    core.setOutput('action', 'deployed');
-    if (deploymentId !== undefined) {
-      await github!.setDeploymentStatus(deploymentId, 'success', {
-        logUrl: ctx.runUrl,
-        environmentUrl: result.url,
-      });
-    }
-    // "live" only once Caddy answered over HTTPS (step 12); otherwise the URL is shown as pending.
-    await comment({
-      status: result.confirmed ? 'live' : 'deploying',
-      url: result.url,
-      release: result.release,
-    });
-    await writeSummary(config.app, [
-      {
-        environment,
-        action: 'deployed',
-        url: result.url,
-        commit: resolution.sha,
-        release: result.release,
-        seconds: (performance.now() - started) / 1000,
-      },
-    ]);
+    await reportDeployed(job, resolution, deploymentId, result);
   } catch (error) {
-    const step = error instanceof StepError ? STEP_LABELS[error.step] : undefined;
-    if (deploymentId !== undefined) {
-      await github!
-        .setDeploymentStatus(deploymentId, 'failure', {
-          logUrl: ctx.runUrl,
-          description: step ? `failed: ${step}` : 'failed',
-        })
-        .catch(() => undefined);
-    }
-    await comment({ status: 'failed', failedStep: step ?? 'deploy' }).catch(() => undefined);
-    await writeSummary(config.app, [
-      {
-        environment,
-        action: 'failed',
-        commit: resolution.sha,
-        seconds: (performance.now() - started) / 1000,
-      },
-    ]).catch(() => undefined);
+    await reportFailed(job, resolution, deploymentId, error);
     throw error;
   }
 }
 
-async function afterRemove(
-  github: GitHubApi | undefined,
-  inputs: ActionInputs,
-  config: TossConfig,
-  environment: string,
-  ctx: RunnerContext,
-  pr?: number,
+/** The pull request's sticky comment, when there is a pull request and comments are on. */
+async function comment(
+  job: Job,
+  resolution: DeployResolution,
+  params: Omit<CommentParams, 'app' | 'environment' | 'at' | 'runUrl' | 'commit'>,
 ): Promise<void> {
+  const { github, inputs, config, ctx } = job;
+  if (!github || !inputs.comment || resolution.pr === undefined) return;
+  await github.upsertComment(
+    resolution.pr,
+    commentMarker(config.app),
+    commentBody({
+      ...params,
+      app: config.app,
+      environment: resolution.environment,
+      at: new Date(),
+      runUrl: ctx.runUrl,
+      commit: resolution.sha,
+    }),
+  );
+}
+
+/** A GitHub Deployment in progress, when deployments are on. */
+async function startDeployment(
+  job: Job,
+  resolution: DeployResolution,
+): Promise<number | undefined> {
+  const { github, inputs, config, ctx } = job;
+  if (!github || !inputs.deployment) return undefined;
+  const { environment } = resolution;
+  const id = await github.createDeployment({
+    ref: resolution.sha,
+    environment,
+    production: isProduction(environment),
+    description: `toss deploy of ${config.app} to ${environment}`,
+  });
+  setOutput(Output.DeploymentId, String(id));
+  await github.setDeploymentStatus(id, 'in_progress', { logUrl: ctx.runUrl });
+  return id;
+}
+
+async function reportDeployed(
+  job: Job,
+  resolution: DeployResolution,
+  deploymentId: number | undefined,
+  result: DeployResult,
+): Promise<void> {
+  setOutput(Output.Url, result.url);
+  setOutput(Output.Release, result.release);
+  setOutput(Output.Action, 'deployed');
+  if (deploymentId !== undefined) {
+    await job.github!.setDeploymentStatus(deploymentId, 'success', {
+      logUrl: job.ctx.runUrl,
+      environmentUrl: result.url,
+    });
+  }
+  // "live" only once Caddy answered over HTTPS; otherwise the URL is shown as pending.
+  await comment(job, resolution, {
+    status: result.confirmed ? 'live' : 'deploying',
+    url: result.url,
+    release: result.release,
+  });
+  await writeSummary(job.config.app, [
+    {
+      environment: resolution.environment,
+      action: 'deployed',
+      url: result.url,
+      commit: resolution.sha,
+      release: result.release,
+      seconds: (performance.now() - job.started) / 1000,
+    },
+  ]);
+}
+
+/** A failed deploy, said everywhere it was announced; reporting never hides the failure. */
+async function reportFailed(
+  job: Job,
+  resolution: DeployResolution,
+  deploymentId: number | undefined,
+  error: unknown,
+): Promise<void> {
+  const step = error instanceof StepError ? STEP_LABELS[error.step] : undefined;
+  if (deploymentId !== undefined) {
+    await job
+      .github!.setDeploymentStatus(deploymentId, 'failure', {
+        logUrl: job.ctx.runUrl,
+        description: step ? `failed: ${step}` : 'failed',
+      })
+      .catch(() => undefined);
+  }
+  await comment(job, resolution, { status: 'failed', failedStep: step ?? 'deploy' }).catch(
+    () => undefined,
+  );
+  await writeSummary(job.config.app, [
+    {
+      environment: resolution.environment,
+      action: 'failed',
+      commit: resolution.sha,
+      seconds: (performance.now() - job.started) / 1000,
+    },
+  ]).catch(() => undefined);
+}
+
+/** After a removal: the pull request's comment says so, and its GitHub environment goes inactive. */
+async function afterRemove(job: Job, environment: string, pr?: number): Promise<void> {
+  const { github, inputs, config, ctx } = job;
   if (!github) return;
-  const number = pr ?? (/^pr-(\d+)$/.exec(environment) ? Number(environment.slice(3)) : undefined);
+  const number = pr ?? prNumberOf(environment);
   if (inputs.comment && number !== undefined) {
     await github.upsertComment(
       number,
@@ -310,14 +364,10 @@ async function afterRemove(
   if (inputs.deployment) await github.deactivateEnvironment(environment, ctx.runUrl);
 }
 
-async function sweepQuietly(
-  common: Common,
-  isClosed: (pr: number) => Promise<boolean | undefined>,
-  keep: string,
-  sink: ReturnType<typeof actionReporter>['sink'],
-): Promise<void> {
+/** Previews of closed pull requests go too; a failed sweep is a warning, never the run's failure. */
+async function sweepQuietly(job: Job, keep: string): Promise<void> {
   try {
-    await sweepClosedPreviews({ ...common, isClosed, keep }, sink);
+    await sweepClosedPreviews({ ...job.common, isClosed: job.isClosed, keep }, job.sink);
   } catch (error) {
     resumeCommands();
     core.warning(`sweep of closed pull requests' previews failed: ${(error as Error).message}`);

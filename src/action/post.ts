@@ -4,16 +4,16 @@ import { loadConfig } from '../config/load.js';
 import { parseServer } from '../config/server.js';
 import { recoverInterruptedRun } from '../pipeline/recover.js';
 import { readInputs } from './inputs.js';
+import { PostState } from './post-state.js';
 import { actionReporter } from './reporter.js';
 import { readRunnerContext } from './runner.js';
-import { State } from './state.js';
 
 /**
  * The post step: when main was cancelled mid-run, stop its long step, undo an unrecorded switch
  * and release its lock. The main step keeps the key in memory, so there is no key file to remove.
  */
 export async function post(): Promise<void> {
-  const saved = State.read();
+  const saved = PostState.read();
   try {
     if (!saved.mainFinished && saved.lockToken && saved.environment) {
       core.info('toss: the main step did not finish; cleaning up on the server');

@@ -1,7 +1,7 @@
 import * as core from '@actions/core';
 
 /** What main hands the post step (core.saveState), read back there with core.getState. */
-export const State = {
+export const PostState = {
   lockAcquired(token: string, environment: string): void {
     core.saveState('lockToken', token);
     core.saveState('environment', environment);
