@@ -7,7 +7,7 @@ import type { TossConfig } from '../config/schema.js';
 import { parseServer } from '../config/server.js';
 import { TossError } from '../errors.js';
 import type { Actor, Login } from '../pipeline/request.js';
-import { resolveSshTarget } from '../remote/ssh-target.js';
+import { resolveSshTarget, type SshTarget } from '../remote/ssh-target.js';
 
 const run = promisify(execFile);
 
@@ -26,7 +26,8 @@ export interface CliContext {
   actor: Actor;
 }
 
-async function git(cwd: string, args: string[]): Promise<string | undefined> {
+/** Runs git in `cwd`: its trimmed output, or undefined when it fails or prints nothing. */
+export async function git(cwd: string, args: string[]): Promise<string | undefined> {
   try {
     const { stdout } = await run('git', args, { cwd });
     return stdout.trim() || undefined;
@@ -39,18 +40,28 @@ async function git(cwd: string, args: string[]): Promise<string | undefined> {
 export async function loadContext(options: CommonOptions): Promise<CliContext> {
   const configPath = resolve(options.config ?? 'toss.json');
   const config = await loadConfig(configPath);
-  const server = parseServer(config.server);
   const projectDir = dirname(configPath);
-  const [target, gitName] = await Promise.all([
-    resolveSshTarget({
-      host: server.host,
-      ...(server.userGiven ? { user: server.user } : {}),
-      ...(server.portGiven ? { port: server.port } : {}),
-      ...(options.identity ? { identity: options.identity } : {}),
-    }),
-    git(projectDir, ['config', 'user.name']),
+  const [target, actor] = await Promise.all([
+    resolveServer(config.server, options.identity),
+    localActor(projectDir),
   ]);
-  const login: Login = {
+  return { config, configPath, projectDir, login: loginFrom(target), actor };
+}
+
+/** toss.json's `server` resolved the way ssh would: ~/.ssh/config, the key to use, known_hosts. */
+export function resolveServer(server: string, identity: string | undefined): Promise<SshTarget> {
+  const target = parseServer(server);
+  return resolveSshTarget({
+    host: target.host,
+    ...(target.userGiven ? { user: target.user } : {}),
+    ...(target.portGiven ? { port: target.port } : {}),
+    ...(identity ? { identity } : {}),
+  });
+}
+
+/** The login the pipeline uses: the target's own fields, without those only the CLI needs. */
+export function loginFrom(target: SshTarget): Login {
+  return {
     host: target.host,
     port: target.port,
     user: target.user,
@@ -59,8 +70,12 @@ export async function loadContext(options: CommonOptions): Promise<CliContext> {
     ...(target.identityFile ? { identityFile: target.identityFile } : {}),
     ...(target.agent ? { agent: target.agent } : {}),
   };
-  const name = gitName ?? userInfo().username;
-  return { config, configPath, projectDir, login, actor: { by: `${name} (${hostname()})` } };
+}
+
+/** Who runs toss here, for state and locks: git's user.name (else the OS user) and the host. */
+export async function localActor(projectDir: string): Promise<Actor> {
+  const name = (await git(projectDir, ['config', 'user.name'])) ?? userInfo().username;
+  return { by: `${name} (${hostname()})` };
 }
 
 /** The repository's identity for a deploy: origin URL, commit and branch of the checkout. */

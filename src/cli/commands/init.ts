@@ -3,12 +3,8 @@
  * is also a flag; `--yes` asks nothing (scripts, CI). Files are planned (and refused) before the
  * server is touched, written only after provisioning succeeded.
  */
-import { execFile } from 'node:child_process';
-import { lookup } from 'node:dns/promises';
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { hostname, userInfo } from 'node:os';
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { type Command, InvalidArgumentError } from 'commander';
 import { ENV_NAME_PATTERN } from '../../config/env-name.js';
 import {
@@ -18,17 +14,23 @@ import {
   parseExistingConfig,
 } from '../../config/init-files.js';
 import { parseConfigText } from '../../config/load.js';
-import { parseServer, serverProblem } from '../../config/server.js';
+import type { TossConfig } from '../../config/schema.js';
+import { serverProblem } from '../../config/server.js';
 import { TossError, UsageError } from '../../errors.js';
-import { type InitTrust, initServer, type PresentedHostKey } from '../../pipeline/init.js';
-import type { Login } from '../../pipeline/request.js';
+import { serverAddress } from '../../pipeline/health.js';
+import {
+  type InitResult,
+  type InitTrust,
+  initServer,
+  type PresentedHostKey,
+} from '../../pipeline/init.js';
 import { normalizeFingerprint } from '../../remote/host-key-policy.js';
-import { resolveSshTarget } from '../../remote/ssh-target.js';
+import { readIfExists } from '../../remote/local-file.js';
+import type { SshTarget } from '../../remote/ssh-target.js';
+import { git, localActor, loginFrom, resolveServer } from '../context.js';
 import { renderSummary, type SummaryInput } from '../init-summary.js';
 import { clackPrompter, type Prompter } from '../prompter.js';
 import { cliPrinter, collect } from './deploy.js';
-
-const run = promisify(execFile);
 
 interface InitOptions {
   server?: string;
@@ -65,23 +67,6 @@ const problems = {
     v === '' || HOST_NAME.test(v) ? undefined : 'expected a lowercase host name like myapp.com',
   start: (v: string) => (v.trim() ? undefined : 'the start command is required'),
 };
-
-async function git(cwd: string, args: string[]): Promise<string | undefined> {
-  try {
-    return (await run('git', args, { cwd })).stdout.trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-async function readIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
 
 /** An app name from the repository's directory name: `My_App` → `my-app`. */
 function appFromDir(dir: string): string {
@@ -177,14 +162,6 @@ async function askDeployScript(
   }
 }
 
-async function serverAddress(host: string): Promise<string | undefined> {
-  try {
-    return (await lookup(host)).address;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Adds the accepted key to known_hosts (created 0600 if missing), as ssh's accept-new does. */
 async function recordHostKey(file: string, line: string): Promise<void> {
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
@@ -202,13 +179,86 @@ async function runInit(options: InitOptions): Promise<void> {
   }
   const configPath = resolve(options.config);
   const projectDir = dirname(configPath);
+  const repo = await readRepository(projectDir);
+  const existing = parseExistingConfig(await readIfExists(configPath));
+  const answers = checkAnswers(
+    await askQuestions(prompter, options, existing, await guessCommands(projectDir), repo.root),
+  );
+  const files = await planFiles(
+    { configPath, projectDir, repo, configText: buildConfigText(answers, existing) },
+    options,
+    prompter,
+  );
+  const config = await configInEffect(files[0]);
+
+  const ssh = await resolveServer(config.server, options.identity);
+  const result = await initServer(
+    {
+      login: loginFrom(ssh),
+      app: config.app,
+      origin: repo.origin,
+      dependencies: config.dependencies,
+      actor: await localActor(projectDir),
+      trust: hostTrust(options, prompter, ssh.knownHostsFile),
+    },
+    cliPrinter(),
+  );
+  const recordedKey = result.hostKey.source !== 'known-hosts';
+  if (recordedKey) await recordHostKey(ssh.knownHostsFile, result.hostKey.line);
+  await writePlannedFiles(files);
+  process.stdout.write(renderSummary(await summaryOf(config, ssh, result, recordedKey, files)));
+}
+
+/** What the server is provisioned for: the toss.json that will be in effect. */
+async function configInEffect(configFile: PlannedFile): Promise<TossConfig> {
+  const text =
+    configFile.outcome === 'kept'
+      ? ((await readIfExists(configFile.path)) as string)
+      : configFile.text;
+  return parseConfigText(text, configFile.shown);
+}
+
+async function summaryOf(
+  config: TossConfig,
+  ssh: SshTarget,
+  result: InitResult,
+  recordedKey: boolean,
+  files: readonly PlannedFile[],
+): Promise<SummaryInput> {
+  const login = loginFrom(ssh);
+  return {
+    app: config.app,
+    domain: config.domain,
+    previewDomain: config.previewDomain,
+    serverIp: await serverAddress(login.host),
+    knownHostsLine: result.hostKey.line,
+    knownHostsFile: ssh.knownHostsFile,
+    recordedKey,
+    identityFile: ssh.identityFile,
+    loginTarget: `${login.user}@${login.host}${login.port === 22 ? '' : `:${login.port}`}`,
+    serverChanges: result.changes,
+    files: files.map((f) => ({ path: f.shown, outcome: f.outcome })),
+  };
+}
+
+interface Repository {
+  /** the origin remote's URL */
+  origin: string;
+  /** the checkout's top directory */
+  root: string;
+  /** the branch pushes deploy production from */
+  defaultBranch: string;
+}
+
+/** The repository toss.json lives in: it must be a clone, with an origin remote. */
+async function readRepository(projectDir: string): Promise<Repository> {
   const origin = await git(projectDir, ['remote', 'get-url', 'origin']);
   if (!origin) {
     throw new TossError(`${projectDir} is not a git checkout with an "origin" remote`, {
       hint: 'toss records the repository an app is deployed from: run init in a clone (git remote add origin URL)',
     });
   }
-  const repoRoot = (await git(projectDir, ['rev-parse', '--show-toplevel'])) ?? projectDir;
+  const root = (await git(projectDir, ['rev-parse', '--show-toplevel'])) ?? projectDir;
   const defaultBranch =
     (await git(projectDir, ['symbolic-ref', '--short', 'refs/remotes/origin/HEAD']))?.replace(
       /^origin\//,
@@ -216,13 +266,29 @@ async function runInit(options: InitOptions): Promise<void> {
     ) ??
     (await git(projectDir, ['symbolic-ref', '--short', '-q', 'HEAD'])) ??
     'main';
+  return { origin, root, defaultBranch };
+}
 
-  const existing = parseExistingConfig(await readIfExists(configPath));
-  const guess = await guessCommands(projectDir);
-  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
-  const strs = (v: unknown) =>
-    Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined;
+const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+const strs = (v: unknown) =>
+  Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined;
 
+/** The answers as given: flags first, then questions (defaults from toss.json or guesses). */
+interface RawAnswers {
+  server: string | undefined;
+  app: string | undefined;
+  domain: string | undefined;
+  startCommand: string | undefined;
+  deployScript: string[] | undefined;
+}
+
+async function askQuestions(
+  prompter: Prompter | undefined,
+  options: InitOptions,
+  existing: Record<string, unknown>,
+  guess: { start?: string; script?: string[] },
+  repoRoot: string,
+): Promise<RawAnswers> {
   prompter?.intro('toss init');
   const server = await ask(
     prompter,
@@ -265,7 +331,12 @@ async function runInit(options: InitOptions): Promise<void> {
     options.deployScript,
     strs(existing.deployScript) ?? guess.script,
   );
+  return { server, app, domain, startCommand, deployScript };
+}
 
+/** Refuses answers missing or malformed (flags are not validated as questions are). */
+function checkAnswers(raw: RawAnswers): InitAnswers {
+  const { server, app, domain, startCommand, deployScript } = raw;
   const missing = [
     server ? undefined : '--server',
     startCommand ? undefined : '--start',
@@ -288,88 +359,54 @@ async function runInit(options: InitOptions): Promise<void> {
     const problem = problems[key](value ?? '');
     if (problem) throw new UsageError(`${name}: ${problem}, got ${JSON.stringify(value)}`);
   }
-  const answers: InitAnswers = {
+  return {
     server: server as string,
     app: app as string,
     domain: domain || undefined,
     startCommand: startCommand as string,
     deployScript: deployScript as string[],
   };
+}
 
-  const configText = buildConfigText(answers, existing);
-  const workflowPath = join(repoRoot, '.github', 'workflows', 'toss.yml');
+/** toss.json, then the workflow: each decided before anything is written. */
+async function planFiles(
+  where: { configPath: string; projectDir: string; repo: Repository; configText: string },
+  options: InitOptions,
+  prompter: Prompter | undefined,
+): Promise<[PlannedFile, PlannedFile]> {
+  const { configPath, projectDir, repo } = where;
+  const workflowPath = join(repo.root, '.github', 'workflows', 'toss.yml');
   const shown = (p: string) => relative(process.cwd(), p) || p;
   const workflowText = buildWorkflowText({
-    defaultBranch,
-    workingDirectory: relative(repoRoot, projectDir) || '.',
+    defaultBranch: repo.defaultBranch,
+    workingDirectory: relative(repo.root, projectDir) || '.',
   });
-  const files = [
-    await planFile(configPath, shown(configPath), configText, options, prompter),
+  return [
+    await planFile(configPath, shown(configPath), where.configText, options, prompter),
     await planFile(workflowPath, shown(workflowPath), workflowText, options, prompter),
   ];
-  // What the server is provisioned for: the toss.json that will be in effect.
-  const config = parseConfigText(
-    files[0]!.outcome === 'kept' ? ((await readIfExists(configPath)) as string) : configText,
-    shown(configPath),
-  );
+}
 
-  const target = parseServer(config.server);
-  const ssh = await resolveSshTarget({
-    host: target.host,
-    ...(target.userGiven ? { user: target.user } : {}),
-    ...(target.portGiven ? { port: target.port } : {}),
-    ...(options.identity ? { identity: options.identity } : {}),
-  });
-  const login: Login = {
-    host: ssh.host,
-    port: ssh.port,
-    user: ssh.user,
-    knownHosts: ssh.knownHosts,
-    ...(ssh.privateKey ? { privateKey: ssh.privateKey } : {}),
-    ...(ssh.identityFile ? { identityFile: ssh.identityFile } : {}),
-    ...(ssh.agent ? { agent: ssh.agent } : {}),
-  };
-  const trust: InitTrust = options.hostKey
-    ? { kind: 'pinned', fingerprint: options.hostKey }
-    : prompter
-      ? { kind: 'confirm', confirm: (key) => confirmHostKey(prompter, ssh.knownHostsFile, key) }
-      : { kind: 'accept-new' };
-  const name = (await git(projectDir, ['config', 'user.name'])) ?? userInfo().username;
-  const result = await initServer(
-    {
-      login,
-      app: config.app,
-      origin,
-      dependencies: config.dependencies,
-      actor: { by: `${name} (${hostname()})` },
-      trust,
-    },
-    cliPrinter(),
-  );
-  const recordedKey = result.hostKey.source !== 'known-hosts';
-  if (recordedKey) await recordHostKey(ssh.knownHostsFile, result.hostKey.line);
-
+async function writePlannedFiles(files: readonly PlannedFile[]): Promise<void> {
   for (const file of files) {
     if (file.outcome === 'created' || file.outcome === 'overwritten') {
       await mkdir(dirname(file.path), { recursive: true });
       await writeFile(file.path, file.text);
     }
   }
+}
 
-  const summary: SummaryInput = {
-    app: config.app,
-    domain: config.domain,
-    previewDomain: config.previewDomain,
-    serverIp: await serverAddress(login.host),
-    knownHostsLine: result.hostKey.line,
-    knownHostsFile: ssh.knownHostsFile,
-    recordedKey,
-    identityFile: ssh.identityFile,
-    loginTarget: `${login.user}@${login.host}${login.port === 22 ? '' : `:${login.port}`}`,
-    serverChanges: result.changes,
-    files: files.map((f) => ({ path: f.shown, outcome: f.outcome })),
-  };
-  process.stdout.write(renderSummary(summary));
+/** How a host known_hosts does not list may be trusted: pinned, confirmed, or as accept-new. */
+function hostTrust(
+  options: InitOptions,
+  prompter: Prompter | undefined,
+  knownHostsFile: string,
+): InitTrust {
+  if (options.hostKey) return { kind: 'pinned', fingerprint: options.hostKey };
+  if (prompter) {
+    return { kind: 'confirm', confirm: (key) => confirmHostKey(prompter, knownHostsFile, key) };
+  }
+  return { kind: 'accept-new' };
 }
 
 async function confirmHostKey(
