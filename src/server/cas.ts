@@ -145,13 +145,8 @@ exec "$@"`;
  * Runs `argv` under the state flock only while `token` still holds the app's lock, so a holder
  * whose lock was broken changes nothing. The flock is held while argv runs: short steps only.
  */
-export function guardedArgv(
-  params: { stateFile: string; lockFile: string; token: string },
-  argv: string[],
-): string[] {
-  if (!/^[0-9a-f]{16,64}$/.test(params.token)) throw new TossError('invalid lock token');
-  if (argv.length === 0) throw new TypeError('guardedArgv needs a command');
-  return ['sh', '-c', GUARD, 'sh', params.lockFile, params.stateFile, params.token, ...argv];
+export function guardedArgv(params: GuardParams, argv: string[]): string[] {
+  return guardWith(GUARD, 'guardedArgv', params, argv);
 }
 
 /**
@@ -160,20 +155,19 @@ export function guardedArgv(
  * heartbeat and every other client's read of state.json (flock times out after 60 s); breaking
  * the lock stops the step's transient unit instead (SPEC "long steps").
  */
-export function guardedStartArgv(
-  params: { stateFile: string; lockFile: string; token: string },
-  argv: string[],
-): string[] {
+export function guardedStartArgv(params: GuardParams, argv: string[]): string[] {
+  return guardWith(GUARD_THEN_UNLOCK, 'guardedStartArgv', params, argv);
+}
+
+/** The app's state file, its lock file, and the token the step's run holds the lock with. */
+export interface GuardParams {
+  stateFile: string;
+  lockFile: string;
+  token: string;
+}
+
+function guardWith(script: string, name: string, params: GuardParams, argv: string[]): string[] {
   if (!/^[0-9a-f]{16,64}$/.test(params.token)) throw new TossError('invalid lock token');
-  if (argv.length === 0) throw new TypeError('guardedStartArgv needs a command');
-  return [
-    'sh',
-    '-c',
-    GUARD_THEN_UNLOCK,
-    'sh',
-    params.lockFile,
-    params.stateFile,
-    params.token,
-    ...argv,
-  ];
+  if (argv.length === 0) throw new TypeError(`${name} needs a command`);
+  return ['sh', '-c', script, 'sh', params.lockFile, params.stateFile, params.token, ...argv];
 }

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { TossError } from '../errors.js';
+import { parseJsonShape, parseJsonText } from './json-file.js';
 import { type EnvPaths, envPaths } from './paths.js';
 
 const port = z.number().int().min(1).max(65535);
@@ -37,20 +38,7 @@ export function emptyRegistry(): Registry {
 /** Parses registry.json text; `null` (no file yet) gives an empty registry. */
 export function parseRegistry(text: string | null, file = 'registry.json'): Registry {
   if (text === null) return emptyRegistry();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new TossError(`${file} is not valid JSON: ${(error as Error).message}`);
-  }
-  const result = registrySchema.safeParse(json);
-  if (!result.success) {
-    const problems = result.error.issues.map(
-      (i) => `${i.path.join('.') || '(root)'}: ${i.message}`,
-    );
-    throw new TossError(`${file} is not a valid toss registry:\n${problems.join('\n')}`);
-  }
-  return result.data;
+  return parseJsonShape(registrySchema, parseJsonText(text, file), file, 'toss registry');
 }
 
 export function serializeRegistry(registry: Registry): string {

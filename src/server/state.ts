@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { ENV_NAME_MAX_LENGTH, ENV_NAME_PATTERN, isProduction } from '../config/env-name.js';
 import { TossError } from '../errors.js';
+import { parseJsonShape, parseJsonText } from './json-file.js';
 import { type Lock, lockSchema } from './lock.js';
 import { isReleaseId } from './paths.js';
 import { type Policy, policySchema } from './policy.js';
@@ -70,28 +71,18 @@ export function emptyState(app: string, origin?: string): State {
 /** Parses state.json text; `null` (no file yet) gives undefined. */
 export function parseState(text: string | null, file = 'state.json'): State | undefined {
   if (text === null) return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new TossError(`${file} is not valid JSON: ${(error as Error).message}`, {
-      hint: 'fix or delete the file on the server (toss recreates what it can)',
-    });
-  }
+  const json = parseJsonText(
+    text,
+    file,
+    'fix or delete the file on the server (toss recreates what it can)',
+  );
   const version = (json as { version?: unknown } | null)?.version;
   if (typeof version === 'number' && version > 1) {
     throw new TossError(`${file} was written by a newer toss (version ${version})`, {
       hint: 'upgrade toss',
     });
   }
-  const result = stateSchema.safeParse(json);
-  if (!result.success) {
-    const problems = result.error.issues.map(
-      (i) => `${i.path.join('.') || '(root)'}: ${i.message}`,
-    );
-    throw new TossError(`${file} is not a valid toss state:\n${problems.join('\n')}`);
-  }
-  return result.data;
+  return parseJsonShape(stateSchema, json, file, 'toss state');
 }
 
 /** Stable text: the same state always gives the same bytes. */
