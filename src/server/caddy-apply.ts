@@ -135,6 +135,12 @@ move_admin() {
   done
   return 1
 }
+# Caddy 2.6 on Linux binds a new SO_REUSEPORT listener for each config it loads and closes the
+# old one; the kernel resets every connection still queued on the closed listener (a visitor sees
+# ECONNRESET) unless it may hand them to the new one. Best effort: kernels before 5.14 lack the
+# setting, and a container may not own it.
+[ "$(cat /proc/sys/net/ipv4/tcp_migrate_req 2>/dev/null)" = 1 ] ||
+  { echo 1 > /proc/sys/net/ipv4/tcp_migrate_req; } 2>/dev/null 9>&- || :
 if [ "$restart" = yes ]; then
   if move_admin; then
     restart=moved applied=0

@@ -26,6 +26,10 @@ export async function setupNetwork(index: number): Promise<void> {
   await runOk(['ip', '-n', n.netns, 'addr', 'add', `${n.guestAddr}/24`, 'dev', n.guestIf]);
   await runOk(['ip', '-n', n.netns, 'link', 'set', n.guestIf, 'up']);
   await runOk(['ip', '-n', n.netns, 'link', 'set', 'lo', 'up']);
+  // What toss sets on a real server before each Caddy reload (see caddy-apply.ts): a closing
+  // SO_REUSEPORT listener hands its queued connections to Caddy's new one instead of resetting
+  // them. Inside the host the key is not writable, so it is set here, on the namespace itself.
+  await runOk(['ip', 'netns', 'exec', n.netns, 'sysctl', '-qw', 'net.ipv4.tcp_migrate_req=1']);
 }
 
 /** Idempotent: deleting the namespace also destroys the veth pair; the link del covers a half-made one. */
