@@ -7,15 +7,16 @@
  */
 import { createHash } from 'node:crypto';
 import { TossError } from '../errors.js';
+import { EXIT } from './exit-codes.js';
 
 /** The file changed since it was read: read again, recompute, retry. */
-export const CAS_CONFLICT_EXIT = 75;
+export const CAS_CONFLICT_EXIT = EXIT.casConflict;
 /** stdin did not arrive whole (the client died mid-write): nothing was written. */
-export const CAS_INCOMPLETE_EXIT = 74;
+export const CAS_INCOMPLETE_EXIT = EXIT.casIncomplete;
 /** The flock stayed taken for too long. */
-export const FLOCK_TIMEOUT_EXIT = 73;
+export const FLOCK_TIMEOUT_EXIT = EXIT.flockTimeout;
 /** The app's lock is no longer held by this token: the step must not change anything. */
-export const TOKEN_MISMATCH_EXIT = 76;
+export const TOKEN_MISMATCH_EXIT = EXIT.tokenMismatch;
 
 /** What readWithShaArgv prints for a missing file, and what casWriteArgv expects to create one. */
 export const ABSENT = 'absent';
@@ -153,7 +154,7 @@ export function guardedArgv(params: GuardParams, argv: string[]): string[] {
  * For long steps (deployScript, dependencies as transient units): checks the token under the
  * state flock, then drops the flock and runs `argv`. Holding it for minutes would block the
  * heartbeat and every other client's read of state.json (flock times out after 60 s); breaking
- * the lock stops the step's transient unit instead (SPEC "long steps").
+ * the lock stops the step's transient unit instead, so a broken lock still ends the step.
  */
 export function guardedStartArgv(params: GuardParams, argv: string[]): string[] {
   return guardWith(GUARD_THEN_UNLOCK, 'guardedStartArgv', params, argv);

@@ -1,7 +1,7 @@
 /**
- * Checks that run ON the server: a new release answers on its port before it gets traffic
- * (step 9), and the site answers through Caddy afterwards (step 12). Scripts are constants;
- * values arrive as positional parameters.
+ * Checks that run ON the server: a new release answers on its port before it gets traffic, and
+ * the site answers through Caddy once it is routed there. Scripts are constants; values arrive
+ * as positional parameters.
  */
 import { TossError } from '../errors.js';
 import { assertPort } from './paths.js';

@@ -1,6 +1,6 @@
 /**
  * The app's deploy lock, kept in state.json and changed only by compare-and-swap. These are the
- * pure rules (SPEC "On the server", lock): who holds it, when it is stale, what to do.
+ * pure rules: who holds it, when it is stale, what to do.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';

@@ -1,6 +1,6 @@
 /**
  * The rsync that uploads a working tree into a new release. Its remote shell is a tunnel through
- * toss's own SSH connection (one login, the host key verified once; SPEC "SSH, keys and trust").
+ * toss's own SSH connection: one login, and the host key is verified once, by toss.
  */
 import { TossError } from '../errors.js';
 
