@@ -2,6 +2,8 @@
  * The exact command lines the SSH layer sends. Pure, so tests assert them (and run them locally);
  * every value goes through shellJoin, scripts are constants that take values as "$1", "$2"….
  */
+
+import { EXIT } from '../server/exit-codes.js';
 import { shellJoin } from './quote.js';
 
 // Values arrive as positional parameters, so the script text itself never holds a value.
@@ -39,7 +41,7 @@ export function buildCommandLine(
 }
 
 /** Exit status of readFileArgv when the file does not exist (EX_NOINPUT; cat never uses it). */
-export const MISSING_FILE_EXIT = 66;
+export const MISSING_FILE_EXIT = EXIT.missingFile;
 
 // Missing only if the nearest existing ancestor is searchable; otherwise cat says why it cannot read.
 const READ_FILE_SCRIPT = `if [ -e "$1" ]; then exec cat -- "$1"; fi

@@ -11,18 +11,19 @@
  */
 import { CADDY_ADMIN_DROPIN, CADDY_ADMIN_SOCKET, caddyAdminDropIn } from './caddy-admin.js';
 import { FLOCK_TIMEOUT_EXIT } from './cas.js';
+import { EXIT } from './exit-codes.js';
 import { CADDY_SITES_DIR, CADDYFILE, REGISTRY_LOCK_FILE } from './paths.js';
 
 /** Caddy's own validation failed (or did not finish); the previous file was restored. */
-export const CADDY_INVALID_EXIT = 65;
+export const CADDY_INVALID_EXIT = EXIT.caddyInvalid;
 /** `systemctl reload caddy` failed; the previous file was restored and Caddy runs it. */
-export const CADDY_RELOAD_EXIT = 66;
+export const CADDY_RELOAD_EXIT = EXIT.caddyReload;
 /** The reload did not finish in time; the previous file was restored and Caddy restarted on it. */
-export const CADDY_RELOAD_TIMEOUT_EXIT = 67;
+export const CADDY_RELOAD_TIMEOUT_EXIT = EXIT.caddyReloadTimeout;
 /** Caddy is not running and did not start again on the previous config either. */
-export const CADDY_DOWN_EXIT = 68;
+export const CADDY_DOWN_EXIT = EXIT.caddyDown;
 /** The drop-in that keeps Caddy's admin socket private could not be installed; nothing changed. */
-export const CADDY_ADMIN_EXIT = 69;
+export const CADDY_ADMIN_EXIT = EXIT.caddyAdmin;
 
 /**
  * Time limits, in seconds. A validation or reload takes 20–150 ms on a small server; these leave

@@ -5,12 +5,13 @@
  * belong to the instance's own unit (its cgroup), not to whoever answered the health check.
  */
 import { TossError } from '../errors.js';
+import { EXIT } from './exit-codes.js';
 import { assertPort } from './paths.js';
 
 /** Something other than the expected unit listens on the port (listed on stdout). */
-export const PORT_TAKEN_EXIT = 67;
+export const PORT_TAKEN_EXIT = EXIT.portTaken;
 /** After a healthy check, nothing of the expected unit listens on the port. */
-export const PORT_NOT_OURS_EXIT = 68;
+export const PORT_NOT_OURS_EXIT = EXIT.portNotOurs;
 
 // On stderr, one `foreign` line per listening process that is not in the unit's cgroup:
 // `foreign <pid>\t<user>\t<unit or cgroup>\t<command name>`, or `foreign -\t-\t-\t-` for a

@@ -4,6 +4,7 @@
  */
 import { PRODUCTION } from '../config/env-name.js';
 import { TossError } from '../errors.js';
+import { EXIT } from './exit-codes.js';
 import { type EnvPaths, envPaths } from './paths.js';
 import { systemdEscapeDollar } from './systemd-quote.js';
 import { assertResources, sandboxProperties } from './systemd-unit.js';
@@ -82,7 +83,7 @@ export interface DeployScriptRunParams {
 }
 
 /** Exit status of a deployScript command that was stopped at its time limit (as timeout(1)). */
-export const BUILD_TIMEOUT_EXIT = 124;
+export const BUILD_TIMEOUT_EXIT = EXIT.buildTimeout;
 /** What the relay prints on its own stderr then; the build's output never reaches stderr. */
 export const BUILD_TIMEOUT_MARKER = 'toss: the command was stopped at its time limit';
 
