@@ -58,7 +58,8 @@ interface Intent {
 }
 
 /**
- * The events whose runs carry code that someone with write access chose (SPEC, threat model):
+ * The events whose runs carry code that someone with write access chose (a run deploys that code
+ * with the server key, so no one else may choose it):
  * pushes, pull requests from the repository itself (forks are refused in fromPullRequest),
  * branch deletions, and schedules and dispatches, which run a branch's own workflow. Every other
  * event is refused before any input is read, toss.json loaded or the server contacted.

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { TossError } from '../errors.js';
 
-/** What the runner tells a step through its environment (TESTING.md §3). */
+/** What the GitHub runner tells a step through its environment variables and event file. */
 export interface RunnerContext {
   eventName: string;
   payload: unknown;
