@@ -1,10 +1,6 @@
 /** systemctl and journalctl command lines for an environment's units. */
 import type { EnvPaths } from './paths.js';
 
-export function daemonReloadArgv(): string[] {
-  return ['systemctl', 'daemon-reload'];
-}
-
 export function stopInstanceArgv(p: EnvPaths, port: number): string[] {
   return ['systemctl', 'stop', '--', p.instanceUnit(port)];
 }

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { envPaths } from '../../src/server/paths.js';
 import {
-  daemonReloadArgv,
   isActiveArgv,
   journalArgv,
   stopInstanceArgv,
@@ -383,7 +382,6 @@ describe('systemd-run', () => {
 
 describe('systemctl', () => {
   it.each([
-    [daemonReloadArgv(), ['systemctl', 'daemon-reload']],
     [
       stopInstanceArgv(envPaths('shop', 'production'), 3001),
       ['systemctl', 'stop', '--', 'toss-shop-production@3001.service'],
