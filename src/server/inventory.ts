@@ -4,6 +4,7 @@
  * state of the live instances. Parsing is pure.
  */
 import { appPaths, CADDY_SITES_DIR, SYSTEMD_DIR } from './paths.js';
+import { isSecretClass } from './secrets.js';
 
 // Key counts come from grep -c, so no secret value ever leaves the server for `status`.
 const INVENTORY = `set -u
@@ -70,7 +71,7 @@ export function parseInventory(stdout: string): Inventory {
   const secretKeys: Inventory['secretKeys'] = { production: null, preview: null };
   for (const line of nonEmpty('secrets')) {
     const [cls, count] = line.trim().split(/\s+/);
-    if ((cls === 'production' || cls === 'preview') && count !== undefined && /^\d+$/.test(count)) {
+    if (cls !== undefined && isSecretClass(cls) && count !== undefined && /^\d+$/.test(count)) {
       secretKeys[cls] = Number(count);
     }
   }
