@@ -90,20 +90,8 @@ export async function acquireLock(
   for (;;) {
     const { outcome, state } = await tryTake(session, request, token);
     if (outcome.kind === 'wait') {
-      const limit = waitLimit(request, outcome.lock);
-      const waited = (Date.now() - started) / 1000;
-      if (waited >= limit) {
-        // Without --lock-wait nothing was waited for, however long the round trips took.
-        throw lockError(outcome.lock, new Date(), limit > 0 ? Math.floor(waited) : 0);
-      }
-      if (!announced) {
-        sink({
-          type: 'notice',
-          message: `waiting up to ${limit} s for the lock: ${describe(outcome.lock)}`,
-        });
-        announced = true;
-      }
-      await sleep(Math.min(POLL_MS, (limit - waited) * 1000 + 50));
+      await waitTurn(request, outcome.lock, started, !announced, sink);
+      announced = true;
       continue;
     }
     if (outcome.kind === 'broke') {
@@ -115,6 +103,29 @@ export async function acquireLock(
     }
     return holdLock(session, request, token, state, sink);
   }
+}
+
+/**
+ * Waits before the next try, or throws the LockError once the wait is over; the first wait says
+ * whose lock it is.
+ */
+async function waitTurn(
+  request: LockRequest,
+  holder: Lock,
+  started: number,
+  announce: boolean,
+  sink: EventSink,
+): Promise<void> {
+  const limit = waitLimit(request, holder);
+  const waited = (Date.now() - started) / 1000;
+  if (waited >= limit) {
+    // Without --lock-wait nothing was waited for, however long the round trips took.
+    throw lockError(holder, new Date(), limit > 0 ? Math.floor(waited) : 0);
+  }
+  if (announce) {
+    sink({ type: 'notice', message: `waiting up to ${limit} s for the lock: ${describe(holder)}` });
+  }
+  await sleep(Math.min(POLL_MS, (limit - waited) * 1000 + 50));
 }
 
 /** One compare-and-swap of state.json: the lock taken (or re-entered, or broken), or a wait. */
