@@ -1,5 +1,5 @@
 /**
- * The GitHub Action as the runner runs it (issue 4): the committed dist/index.js under Node 24,
+ * The GitHub Action as the runner runs it: the committed dist/index.js under Node 24,
  * real webhook payloads, a real host, and a fake GitHub that validates every call against
  * GitHub's OpenAPI description.
  */

@@ -1,5 +1,5 @@
 /**
- * Several apps on one server (issue 3: 8, 11, 12): a domain app, an sslip.io app whose name
+ * Several apps on one server: a domain app, an sslip.io app whose name
  * the first one's prefixes, names another app owns refused, the user's own Caddy site untouched,
  * origins checked, and dependencies applied once by production deploys only.
  */

@@ -1,5 +1,5 @@
 /**
- * Day-two commands end to end (issue 6): list, logs, ssh through a real pseudo-terminal,
+ * Day-two commands end to end: list, logs, ssh through a real pseudo-terminal,
  * rollback, secrets push/pull, lock status/release and drift in status — the real CLI against a
  * real host.
  */

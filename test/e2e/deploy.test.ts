@@ -1,5 +1,5 @@
 /**
- * The deploy pipeline end to end (issue 3: 1, 2, 3, 9, 13): the real CLI against a real host,
+ * The deploy pipeline end to end: the real CLI against a real host,
  * every page checked over verified HTTPS through Caddy.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

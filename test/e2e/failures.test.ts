@@ -1,5 +1,5 @@
 /**
- * Failed deploys leave production as it was (issue 3: 4, 5, 6): a failing deployScript step and a
+ * Failed deploys leave production as it was: a failing deployScript step and a
  * release that crashes at start both exit 1 with the reason, while a 50 ms probe on the live site
  * sees no failure and no new body; nothing of the failed release remains; a re-run converges.
  * Also: what the app writes in a persistentDir survives the next release.

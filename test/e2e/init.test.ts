@@ -1,6 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the workflow's ${{ }} are GitHub expressions
 /**
- * `toss init` end to end (issue 5): a bare Debian host (no Caddy, no rsync, packages only from a
+ * `toss init` end to end: a bare Debian host (no Caddy, no rsync, packages only from a
  * local repository served from this machine) provisioned and deployed to over verified HTTPS;
  * re-runs that change nothing; the generated files checked by real validators; the wizard
  * driven through a real pseudo-terminal; sudo and no-sudo users; host-key trust.

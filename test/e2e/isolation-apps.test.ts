@@ -1,5 +1,5 @@
 /**
- * Issue 11, acceptance 5: with apps `shop` and `shop-api` on one host, `<app>-<env>` makes
+ * With apps `shop` and `shop-api` on one host, `<app>-<env>` makes
  * shop/api-staging and shop-api/staging the same unit and site names. Nothing `shop` does
  * (`toss remove`, the action on a branch deletion, the sweep, the pruning of its releases, its
  * `status`) changes anything of shop-api's: its sites, unit templates, instances, releases,

@@ -1,5 +1,5 @@
 /**
- * Issue 12, item 3 and part of 9: a preview's deployScript runs as confined as the app. On a real
+ * A preview's deployScript runs as confined as the app. On a real
  * host, a preview's build tries what its user could do outside a sandbox: write the host's
  * /dev/shm, see and signal production's processes, read /proc/1/environ, make a user namespace,
  * open an AF_PACKET socket, and use the root session's output channel. Nothing works and

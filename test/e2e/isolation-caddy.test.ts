@@ -1,5 +1,5 @@
 /**
- * Issue 11 — Caddy answers only to root. A hostile preview (its running process, as the preview
+ * Caddy answers only to root. A hostile preview (its running process, as the preview
  * user, and its deployScript) tries what worked against Debian's Caddy on localhost:2019: read
  * the config, re-point production's host name at the preview, load it back. On a server set up
  * before toss moved the admin endpoint, that works; its next deploy moves the endpoint to a Unix

@@ -1,5 +1,5 @@
 /**
- * Issue 12, acceptance 4 (first half): the action run as the runner runs it, with real webhook
+ * The action run as the runner runs it, with real webhook
  * payloads of events that can carry a stranger's code (a fork's workflow_run, issue_comment,
  * pull_request_review, merge_group, pull_request_target) and inputs asking to deploy or remove
  * pr-88 or to sweep. Each run exits 0 with a notice naming the event and why it is refused, outputs

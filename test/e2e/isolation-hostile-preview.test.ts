@@ -1,5 +1,5 @@
 /**
- * Issue 12 — a pull request's preview, as an attacker writes it, on a real host:
+ * A pull request's preview, as an attacker writes it, on a real host:
  *
  * - its build and app plant symlinks and hard links in preserve/, cache/ and its releases
  *   pointing at /, /etc, another user's home, production's data, and keep swapping one to

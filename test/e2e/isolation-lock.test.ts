@@ -1,5 +1,5 @@
 /**
- * Lock identity per machine (issue 12: 9, acceptance 6): a lock taken on another machine with the
+ * Lock identity per machine: a lock taken on another machine with the
  * same host name is never broken by the dead-process rule, and a run whose lock was broken leaves
  * the instance on its port alone (in a real race the new holder starts on that very port).
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 11.1 — a hostile preview cannot take production's traffic by squatting a port. The
+ * A hostile preview cannot take production's traffic by squatting a port. The
  * attacker is a real process of the preview user on the host (as a preview's app or deployScript
  * could start one): it binds production's idle port before a deploy, races the new instance for
  * it during a deploy, or sits on it before a rollback. Each time toss refuses, names the squatter,
@@ -7,9 +7,9 @@
  *
  * What these hosts cannot show: the units' SocketBindAllow=/SocketBindDeny= (which close the
  * restart gap of a crashing instance where systemd is built with its BPF framework, on cgroup v2)
- * are not enforced inside systemd-nspawn here (TESTING.md §5), nor by Debian 12's systemd, which
- * lacks that framework: the test checks that systemd took them, nothing more, and that
- * `toss status` names a process that took a port in the gap.
+ * are not enforced by the systemd that runs inside systemd-nspawn here, nor by Debian 12's
+ * systemd, which lacks that framework: the test checks that systemd took them, nothing more, and
+ * that `toss status` names a process that took a port in the gap.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bootHosts } from './harness/index.js';

@@ -1,5 +1,5 @@
 /**
- * Issue 11, acceptance 3: a preview's toss.json cannot put Caddyfile syntax or a CPU sink into
+ * A preview's toss.json cannot put Caddyfile syntax or a CPU sink into
  * previewAuth. A keyword user (`import`, which made Caddy import a file the build wrote), a
  * path-shaped hash and a cost-31 hash are each refused before toss connects, with one line naming
  * the field; the server is byte for byte as before (no login, no release, no site, state and

@@ -1,5 +1,5 @@
 /**
- * Issue 12, acceptance 4 (second half): what a preview's build and app print reaches the job log
+ * What a preview's build and app print reaches the job log
  * masked and inert. The action runs as the runner runs it (a real pull_request payload, the fake
  * GitHub); its stdout is read as the runner reads it (support/workflow-log.ts: workflow commands
  * obeyed unless stopped, add-mask values masked in every later line).

@@ -1,5 +1,5 @@
 /**
- * Issue 12, item 8 — uploads contain only the checkout. Against a real host, through the CLI and
+ * Uploads contain only the checkout. Against a real host, through the CLI and
  * the action as the runner runs it:
  * - a `root` that is a symlink out of the checkout (to the job's RUNNER_TEMP, to /) and
  *   `exclude: ["!"]` (rsync's clear-the-list) are refused naming the field, before any login,

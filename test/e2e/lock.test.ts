@@ -1,5 +1,5 @@
 /**
- * The app's deploy lock end to end (issue 3: 10): two real CLI processes at once, planted stale,
+ * The app's deploy lock end to end: two real CLI processes at once, planted stale,
  * legacy, dead-process and live locks, and a holder whose lock is broken mid-deploy.
  */
 import { spawn } from 'node:child_process';

@@ -1,5 +1,5 @@
 /**
- * Issue 7.7 — a bad server: systemd unusable, Caddy missing (no Caddyfile; no caddy binary), a
+ * A bad server: systemd unusable, Caddy missing (no Caddyfile; no caddy binary), a
  * full disk under the environment's releases, a Caddyfile the user broke by hand. Each deploy
  * ends in a clear error naming the cause while a 50 ms probe sees the live release serve on,
  * unchanged; once the fault is gone the next deploy converges.

@@ -1,5 +1,5 @@
 /**
- * Issue 7.1 — concurrency: six real CLI processes deploy the same app at once (three to distinct
+ * Concurrency: six real CLI processes deploy the same app at once (three to distinct
  * previews, three to the same one), without and with --lock-wait. Each run succeeds in turn or
  * fails with the LockError message; afterwards state.json is valid, ports are unique across the
  * registry, and every environment serves the marker of its last successful release.

@@ -1,5 +1,5 @@
 /**
- * Issue 7.2 — crashes: the toss CLI is SIGKILLed at each pipeline step of a production deploy while
+ * Crashes: the toss CLI is SIGKILLed at each pipeline step of a production deploy while
  * a probe requests the live site every 50 ms. The live environment never fails a request, state
  * stays valid, and the next deploy breaks the dead process's lock by itself (saying so), stops
  * any step the dead run left on the server, and converges: one instance, the new body, no

@@ -1,5 +1,5 @@
 /**
- * Issue 7.4 (full deploys, branch names) — 20 generated hostile branch names that git accepts:
+ * Full deploys of 20 generated hostile branch names that git accepts:
  * the checkout is switched to each, the preview named by branchToPreviewName is deployed with the
  * real CLI against one real host (the branch recorded in state byte for byte, the site served
  * over HTTPS), then removed. The canary file every payload would create never appears.

@@ -1,6 +1,6 @@
 /**
- * Issue 7.4 (full deploys) — per property, 20 generated cases run the real `toss deploy` against
- * one real host, sequentially, reusing one checkout:
+ * Hostile input through full deploys: per property, 20 generated cases run the real `toss deploy`
+ * against one real host, sequentially, reusing one checkout:
  * - secret values through `-s KEY=<value>` (generated keys): the env file on the host parses back
  *   to the value, the running app sees exactly it, and the value appears in no output;
  * - `-s` pairs with hostile keys and environment names: rejected with a clear message and exit 1 (a ConfigError),

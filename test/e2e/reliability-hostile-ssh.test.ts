@@ -1,5 +1,5 @@
 /**
- * Issue 7.4 (SSH half) — 500 hostile values per property through the REAL quoting and SSH layer
+ * Hostile input through SSH: 500 hostile values per property through the REAL quoting and SSH layer
  * of one connection to a real host: plain commands as root, commands through `sudo -n` as the
  * deploy user, output streamed and collected (collected output and stdin go through the
  * connection's command runners), guarded and batched commands under the app's lock, and (secret

@@ -1,5 +1,5 @@
 /**
- * Issue 7.3 — network faults: the link to the server is cut (`ip link set <veth> down` on this
+ * Network faults: the link to the server is cut (`ip link set <veth> down` on this
  * machine) while a deploy's deployScript sleeps. The CLI fails with a clear error within the
  * keepalive timeout instead of hanging; once the link is back the live release is untouched and
  * the next deploy breaks the dead CLI's lock by itself, stops the orphaned step and converges.

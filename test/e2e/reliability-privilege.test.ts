@@ -1,5 +1,5 @@
 /**
- * Issue 7.5 — least privilege on a real server: the app runs as an unprivileged user (production
+ * Least privilege on a real server: the app runs as an unprivileged user (production
  * and previews as different ones), its unit is hardened, `systemd-analyze security` rates it at
  * most 4.0, and a preview's process — asked over HTTPS through a test route of its own — cannot
  * read production's env file, secrets or data.

@@ -1,6 +1,6 @@
 /**
- * Issue 7.6 (action half) and 7.4 (PR titles) — the committed action bundle against a real host
- * and the validating fake GitHub:
+ * The action keeps the key and secrets out of sight, and hostile pull request titles stay inert.
+ * The committed action bundle runs against a real host and the validating fake GitHub:
  * - the key is in no file of RUNNER_TEMP or the workspace while the deploy runs, nor after post;
  * - a secret value given through the `secrets` input appears in no output, summary, comment,
  *   deployment, state.json, or server command line (`ps` during a long step);

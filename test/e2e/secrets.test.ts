@@ -1,5 +1,5 @@
 /**
- * Secrets (issue 3: 7, 15): base secrets and `-s` overrides reach the release's env file in the
+ * Secrets: base secrets and `-s` overrides reach the release's env file in the
  * right order, persist across deploys and can be removed; env files are root 0600 outside the
  * release; no secret value shows in the CLI's output, in state, or in `ps` on the server during a
  * deploy; a preview's user cannot read production's env files, releases or data, and the

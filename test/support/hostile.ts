@@ -1,5 +1,5 @@
 /**
- * Hostile input generators (issue 7.4): strings that would create a canary file if any shell,
+ * Hostile input generators: strings that would create a canary file if any shell,
  * systemd or Caddy ever evaluated them, mixed with quotes, newlines, NULs, unicode and
  * 1,000-character strings.
  */

@@ -213,7 +213,7 @@ describe('environmentForBranch', () => {
   });
 });
 
-describe('resolveRun: the SPEC resolution table, on real payloads', () => {
+describe('resolveRun: what each event resolves to, on real payloads', () => {
   const prTarget = { environment: 'pr-2', pr: 2 };
 
   it.each<[string, () => RunEvent, Config, Resolution]>([

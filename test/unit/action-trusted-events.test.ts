@@ -1,5 +1,5 @@
 /**
- * Issue 12, item 6: only push, same-repository pull_request, delete, schedule and
+ * Only push, same-repository pull_request, delete, schedule and
  * workflow_dispatch deploy or remove. Every other event is refused whatever the inputs say, with
  * a reason naming the event, on real webhook payloads (or payloads derived from them).
  */

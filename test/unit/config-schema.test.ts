@@ -108,7 +108,7 @@ describe('parseConfig: valid toss.json', () => {
 describe('parseConfig: one line per problem', () => {
   it.each<[string, unknown, string[]]>([
     [
-      'the SPEC example',
+      'keepReleases given as a word instead of a number',
       with_({ keepReleases: 'three' }),
       ['toss.json: keepReleases: expected a whole number ≥ 2, got "three"'],
     ],

@@ -1,5 +1,5 @@
 /**
- * Issue 7.4 (pure half) — property-based tests with hostile input: the quoting function through a
+ * Property-based tests with hostile input, run without a server: the quoting function through a
  * real local sh, branch slugging, environment names, every string field of toss.json, `-s` pairs,
  * env files and the PR comment body. Nothing is ever executed (a canary file never appears); each
  * value is used byte for byte, slugged, or rejected with a message naming where it came from.

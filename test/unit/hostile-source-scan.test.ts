@@ -1,5 +1,5 @@
 /**
- * Issue 7.6 — host keys are always verified: a scan of src/ and the committed dist/ bundles. No
+ * Host keys are always verified: a scan of src/ and the committed dist/ bundles. No
  * code path turns host-key checking off (StrictHostKeyChecking=no/off, UserKnownHostsFile=/dev/null,
  * a verifier that accepts everything); accepting a NEW key exists only behind `toss init`'s
  * explicit trust option; every ssh argv toss builds says StrictHostKeyChecking=yes.

@@ -1,5 +1,5 @@
 /**
- * E2E support for the reliability tests (issue 7): a toss CLI child process that can be killed at a
+ * E2E support for the reliability tests: a toss CLI child process that can be killed at a
  * chosen progress line, state/registry reads validated by their schemas, and server inspections.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
