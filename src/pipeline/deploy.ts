@@ -32,7 +32,7 @@ import {
   previewsByAge,
   type State,
 } from '../server/state.js';
-import { applyDependencies, runBuild } from './build.js';
+import { dependenciesStep, runBuild } from './build.js';
 import { finishDeploy } from './deploy-finish.js';
 import { placeRelease, type StartedUpload, startUpload } from './deploy-place.js';
 import { type EventSink, secretsEvent } from './events.js';
@@ -82,7 +82,7 @@ async function deployLocked(
   const config = trustedConfigOf(request.config, env, lock.state, sink);
   const before = lock.state.environments[env.environment];
   assertBranchOwns(request, env, before);
-  const state = await applyDependencies(server, config, env, lock.state, sink);
+  const state = await dependenciesStep(server, config, env, lock.state, sink);
   assertRoomForPreview(config, env, state, before);
   const hostName = await hostNameFor(config, env, request.login.host, before, sink);
   const view = await readServer(server, env);
