@@ -148,31 +148,16 @@ export function resolveRun(
   if (intent.kind === 'skip' && intent.final) return skip(intent.reason);
 
   const { command } = inputs;
-  const forced = command !== 'auto';
   const kind = command === 'auto' ? intent.kind : command;
   if (kind === 'skip') return skip(intent.reason);
   if (kind === 'sweep') return requireKey(inputs, { kind: 'sweep' }, 'swept');
 
+  const forced = command !== 'auto';
   const environment = override ?? intent.environment;
-  if (!environment) {
-    if (!forced) return skip(intent.reason);
-    throw new ConfigError([
-      `input command: ${command} needs an environment, and this ${event.name} event resolves to none${intent.reason ? ` (${intent.reason})` : ''}: set the environment input`,
-    ]);
-  }
+  if (!environment) return withoutEnvironment(event, command, intent);
 
-  // An environment named by the input is not the PR's or branch's own: never let a sweep claim it.
-  const owned = override === undefined || override === intent.environment;
-  const meta = owned ? defined({ pr: intent.pr, branch: intent.branch }) : {};
-  if (kind === 'remove') {
-    if (isProduction(environment)) {
-      const why =
-        'production is never removed by the action (from a terminal: toss remove production --force)';
-      if (forced) throw new ConfigError([`input command: remove: ${why}`]);
-      return skip(`${event.name}: ${why}`);
-    }
-    return requireKey(inputs, { kind: 'remove', environment, ...meta }, 'removed');
-  }
+  const meta = ownership(override, intent);
+  if (kind === 'remove') return resolveRemove(event, inputs, forced, { environment, ...meta });
   const ref = intent.ref ?? (event.ref || undefined);
   const sha = intent.sha ?? event.sha;
   return requireKey(
@@ -180,6 +165,46 @@ export function resolveRun(
     { kind: 'deploy', environment, ...defined({ ref }), sha, ...meta },
     'deployed',
   );
+}
+
+/**
+ * A deploy or remove that resolved to no environment: a notice when the event chose the command,
+ * a ConfigError when the command input forced it.
+ */
+function withoutEnvironment(
+  event: RunEvent,
+  command: ResolveInputs['command'],
+  intent: Intent,
+): Resolution {
+  if (command === 'auto') return skip(intent.reason);
+  throw new ConfigError([
+    `input command: ${command} needs an environment, and this ${event.name} event resolves to none${intent.reason ? ` (${intent.reason})` : ''}: set the environment input`,
+  ]);
+}
+
+/**
+ * The pull request or branch that owns the environment, when it is the event's own. An
+ * environment named by the input is not the PR's or branch's own: never let a sweep claim it.
+ */
+function ownership(override: string | undefined, intent: Intent): Pick<Intent, 'pr' | 'branch'> {
+  const owned = override === undefined || override === intent.environment;
+  return owned ? defined({ pr: intent.pr, branch: intent.branch }) : {};
+}
+
+/** Removes `target.environment`, except production, which the action refuses to remove. */
+function resolveRemove(
+  event: RunEvent,
+  inputs: ResolveInputs,
+  forced: boolean,
+  target: { environment: string; pr?: number; branch?: string },
+): Resolution {
+  if (isProduction(target.environment)) {
+    const why =
+      'production is never removed by the action (from a terminal: toss remove production --force)';
+    if (forced) throw new ConfigError([`input command: remove: ${why}`]);
+    return skip(`${event.name}: ${why}`);
+  }
+  return requireKey(inputs, { kind: 'remove', ...target }, 'removed');
 }
 
 function fromEvent(event: RunEvent, config: Pick<TossConfig, 'branches'>): Intent {

@@ -25,20 +25,9 @@ export function readRunnerContext(env: NodeJS.ProcessEnv = process.env): RunnerC
       'GITHUB_REPOSITORY is not set: toss/deploy runs inside a GitHub Actions job',
     );
   }
-  let payload: unknown = {};
-  if (env.GITHUB_EVENT_PATH) {
-    try {
-      payload = JSON.parse(readFileSync(env.GITHUB_EVENT_PATH, 'utf8'));
-    } catch (error) {
-      throw new TossError(
-        `cannot read the event payload ${env.GITHUB_EVENT_PATH}: ${(error as Error).message}`,
-      );
-    }
-  }
+  const payload = readEventPayload(env.GITHUB_EVENT_PATH);
   const serverUrl = env.GITHUB_SERVER_URL ?? 'https://github.com';
-  const runUrl = env.GITHUB_RUN_ID
-    ? `${serverUrl}/${owner}/${repo}/actions/runs/${env.GITHUB_RUN_ID}${env.GITHUB_RUN_ATTEMPT ? `/attempts/${env.GITHUB_RUN_ATTEMPT}` : ''}`
-    : undefined;
+  const runUrl = runUrlOf(env, `${serverUrl}/${owner}/${repo}`);
   return {
     eventName: env.GITHUB_EVENT_NAME ?? '',
     payload,
@@ -53,4 +42,21 @@ export function readRunnerContext(env: NodeJS.ProcessEnv = process.env): RunnerC
     workspace: env.GITHUB_WORKSPACE ?? process.cwd(),
     runnerTemp: env.RUNNER_TEMP ?? '/tmp',
   };
+}
+
+/** The event file's JSON, or an empty object when the runner names none. */
+function readEventPayload(path: string | undefined): unknown {
+  if (!path) return {};
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new TossError(`cannot read the event payload ${path}: ${(error as Error).message}`);
+  }
+}
+
+/** The address of this run (and of its attempt, when the runner says which), or undefined outside a run. */
+function runUrlOf(env: NodeJS.ProcessEnv, repoUrl: string): string | undefined {
+  if (!env.GITHUB_RUN_ID) return undefined;
+  const attempt = env.GITHUB_RUN_ATTEMPT ? `/attempts/${env.GITHUB_RUN_ATTEMPT}` : '';
+  return `${repoUrl}/actions/runs/${env.GITHUB_RUN_ID}${attempt}`;
 }

@@ -43,63 +43,81 @@ export function serverProblem(server: string): string | undefined {
 }
 
 function parse(server: string): ServerTarget | string {
+  const problem = textProblem(server);
+  if (problem) return problem;
+  const login = splitUser(server);
+  if (typeof login === 'string') return login;
+  if (login.rest.length === 0) return 'expected a host after "@"';
+  const address = splitHostPort(login.rest);
+  if (typeof address === 'string') return address;
+  const { host, portText } = address;
+  const port = parsePort(portText);
+  if (typeof port === 'string') return port;
+  const isIp = isIPv4(host) || isIPv6(host);
+  return {
+    host,
+    user: login.user,
+    port,
+    isAlias: !isIp && !host.includes('.'),
+    userGiven: login.userGiven,
+    portGiven: portText !== undefined,
+  };
+}
+
+/** What is wrong with the target as a whole (length, spaces, a leading "-"), before it is split. */
+function textProblem(server: string): string | undefined {
   if (server.length === 0 || server.length > MAX_LENGTH) return `expected ${SERVER_EXPECTED}`;
   if (/[\s\p{Cc}\p{Cf}]/u.test(server)) {
     return 'expected an SSH target without spaces or control characters';
   }
   // ssh would read a leading '-' as an option.
   if (server.startsWith('-')) return 'expected an SSH target that does not start with "-"';
+  return undefined;
+}
 
-  let rest = server;
-  let user = 'root';
+/** Splits off a `user@` prefix: the user (`root` unless given) and what follows it. */
+function splitUser(server: string): { user: string; rest: string; userGiven: boolean } | string {
   const at = server.indexOf('@');
-  if (at !== -1) {
-    user = server.slice(0, at);
-    rest = server.slice(at + 1);
-    if (rest.includes('@')) return 'expected at most one "@", as in user@host';
-    if (!USER_NAME.test(user)) {
-      return 'expected a user name before "@" of letters, digits, "_", "." and "-", starting with a letter or "_", at most 32 characters';
-    }
+  if (at === -1) return { user: 'root', rest: server, userGiven: false };
+  const user = server.slice(0, at);
+  const rest = server.slice(at + 1);
+  if (rest.includes('@')) return 'expected at most one "@", as in user@host';
+  if (!USER_NAME.test(user)) {
+    return 'expected a user name before "@" of letters, digits, "_", "." and "-", starting with a letter or "_", at most 32 characters';
   }
-  const userGiven = at !== -1;
-  if (rest.length === 0) return 'expected a host after "@"';
+  return { user, rest, userGiven: true };
+}
 
-  let host: string;
-  let portText: string | undefined;
+/** Splits what follows the user into the host and the port as written, if one was. */
+function splitHostPort(rest: string): { host: string; portText: string | undefined } | string {
   if (rest.startsWith('[')) {
     const match = /^\[([^\]]*)\](?::(.*))?$/.exec(rest);
     if (!match) return 'expected "[IPv6 address]" optionally followed by ":port"';
-    host = match[1] ?? '';
-    portText = match[2];
+    const host = match[1] ?? '';
     if (!isIPv6(host)) return 'expected an IPv6 address inside "[ ]"';
-  } else if (rest.split(':').length > 2) {
+    return { host, portText: match[2] };
+  }
+  if (rest.split(':').length > 2) {
     // Several colons: a bare IPv6 address, which cannot carry a port without brackets.
-    host = rest;
-    if (!isIPv6(host)) {
+    if (!isIPv6(rest)) {
       return 'expected an IPv6 address (write "[address]:port" to give a port)';
     }
-  } else {
-    const colon = rest.indexOf(':');
-    host = colon === -1 ? rest : rest.slice(0, colon);
-    portText = colon === -1 ? undefined : rest.slice(colon + 1);
-    const problem = hostProblem(host);
-    if (problem) return problem;
+    return { host: rest, portText: undefined };
   }
+  const colon = rest.indexOf(':');
+  const host = colon === -1 ? rest : rest.slice(0, colon);
+  const portText = colon === -1 ? undefined : rest.slice(colon + 1);
+  const problem = hostProblem(host);
+  if (problem) return problem;
+  return { host, portText };
+}
 
-  let port = 22;
-  if (portText !== undefined) {
-    port = PORT.test(portText) ? Number(portText) : 0;
-    if (port < 1 || port > 65535) return 'expected a port from 1 to 65535 after ":"';
-  }
-  const isIp = isIPv4(host) || isIPv6(host);
-  return {
-    host,
-    user,
-    port,
-    isAlias: !isIp && !host.includes('.'),
-    userGiven,
-    portGiven: portText !== undefined,
-  };
+/** The port written after ":", 22 when none was. */
+function parsePort(portText: string | undefined): number | string {
+  if (portText === undefined) return 22;
+  const port = PORT.test(portText) ? Number(portText) : 0;
+  if (port < 1 || port > 65535) return 'expected a port from 1 to 65535 after ":"';
+  return port;
 }
 
 function hostProblem(host: string): string | undefined {

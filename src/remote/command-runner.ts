@@ -190,36 +190,17 @@ export class CommandRunner {
       this.destroy();
       return;
     }
-    if (s.trailer === undefined) {
-      const window = s.carry.length ? Buffer.concat([s.carry, chunk]) : chunk;
-      const at = window.indexOf(this.markerBytes);
-      if (at === -1) {
-        // The output is the command's up to where the marker might begin.
-        const keep = markerPrefixAtEnd(window, this.markerBytes);
-        pass(s, window.subarray(0, window.length - keep));
-        s.carry = window.subarray(window.length - keep);
-        return;
-      }
-      pass(s, window.subarray(0, at));
-      s.carry = NONE;
-      s.trailer = window.subarray(at + this.markerBytes.length);
-    } else {
-      s.trailer = Buffer.concat([s.trailer, chunk]);
-    }
-    const newline = s.trailer.indexOf(0x0a);
-    if (newline === -1) {
-      if (s.trailer.length > 64) this.destroy();
-      return;
-    }
-    const text = s.trailer.subarray(0, newline).toString('latin1');
-    const match = stream === 'stdout' ? /^ (\d+) (\d+)$/.exec(text) : /^ (\d+)$/.exec(text);
-    if (!match || Number(match[1]) !== p.id || newline !== s.trailer.length - 1) {
+    const trailer = feed(s, chunk, this.markerBytes);
+    if (trailer === undefined) return;
+    const end = readTrailer(stream, trailer, p.id);
+    if (end === 'partial') return;
+    if (end === 'broken') {
       // Cannot happen with our runner; never guess which output belongs to which command.
       this.destroy();
       return;
     }
     s.done = true;
-    if (stream === 'stdout') p.code = Number(match[2]);
+    if (end.code !== undefined) p.code = end.code;
     if (p.stdout.done && p.stderr.done) {
       this.pending = undefined;
       p.resolve({
@@ -249,6 +230,48 @@ export class CommandRunner {
       signal: this.exitSignal,
     });
   }
+}
+
+/**
+ * Takes in one chunk of a stream: the command's output up to the marker goes to `s.chunks`, what
+ * follows the marker to `s.trailer`. Returns the trailer so far once the marker was seen.
+ */
+function feed(s: Collected, chunk: Buffer, marker: Buffer): Buffer | undefined {
+  if (s.trailer !== undefined) {
+    s.trailer = Buffer.concat([s.trailer, chunk]);
+    return s.trailer;
+  }
+  const window = s.carry.length ? Buffer.concat([s.carry, chunk]) : chunk;
+  const at = window.indexOf(marker);
+  if (at === -1) {
+    // The output is the command's up to where the marker might begin.
+    const keep = markerPrefixAtEnd(window, marker);
+    pass(s, window.subarray(0, window.length - keep));
+    s.carry = window.subarray(window.length - keep);
+    return undefined;
+  }
+  pass(s, window.subarray(0, at));
+  s.carry = NONE;
+  s.trailer = window.subarray(at + marker.length);
+  return s.trailer;
+}
+
+/**
+ * Reads the line after the marker: ` <id> <status>` on stdout, ` <id>` on stderr. `partial` while
+ * the line is not complete yet, `broken` when it is not the pending command's end or more follows
+ * it, else the exit status (on stdout only).
+ */
+function readTrailer(
+  stream: 'stdout' | 'stderr',
+  trailer: Buffer,
+  id: number,
+): 'partial' | 'broken' | { code: number | undefined } {
+  const newline = trailer.indexOf(0x0a);
+  if (newline === -1) return trailer.length > 64 ? 'broken' : 'partial';
+  const text = trailer.subarray(0, newline).toString('latin1');
+  const match = stream === 'stdout' ? /^ (\d+) (\d+)$/.exec(text) : /^ (\d+)$/.exec(text);
+  if (!match || Number(match[1]) !== id || newline !== trailer.length - 1) return 'broken';
+  return { code: stream === 'stdout' ? Number(match[2]) : undefined };
 }
 
 function pass(s: Collected, bytes: Buffer): void {

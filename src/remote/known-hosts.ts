@@ -37,23 +37,29 @@ export function parseKnownHosts(text: string): KnownHostsEntry[] {
   const entries: KnownHostsEntry[] = [];
   const lines = text.split(/\r?\n/);
   for (const [index, raw] of lines.entries()) {
-    const fields = raw.trim().split(/[ \t]+/);
-    if (fields[0] === undefined || fields[0] === '' || fields[0].startsWith('#')) continue;
-    let marker: KnownHostsMarker | undefined;
-    if (fields[0].startsWith('@')) {
-      const name = fields.shift()!.slice(1);
-      if (name !== 'revoked' && name !== 'cert-authority') continue;
-      marker = name;
-    }
-    const [hosts, keyType, base64] = fields;
-    if (hosts === undefined || keyType === undefined || base64 === undefined) continue;
-    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) continue;
-    const blob = Buffer.from(base64, 'base64');
-    // A blob whose embedded type disagrees with the type field is corrupt: never trust it.
-    if (blobKeyType(blob) !== keyType) continue;
-    entries.push({ lineNumber: index + 1, marker, hosts, keyType, blob });
+    const entry = parseKnownHostsLine(raw, index + 1);
+    if (entry) entries.push(entry);
   }
   return entries;
+}
+
+/** One line of known_hosts, or undefined for a line OpenSSH would not use. */
+function parseKnownHostsLine(raw: string, lineNumber: number): KnownHostsEntry | undefined {
+  const fields = raw.trim().split(/[ \t]+/);
+  if (fields[0] === undefined || fields[0] === '' || fields[0].startsWith('#')) return undefined;
+  let marker: KnownHostsMarker | undefined;
+  if (fields[0].startsWith('@')) {
+    const name = fields.shift()!.slice(1);
+    if (name !== 'revoked' && name !== 'cert-authority') return undefined;
+    marker = name;
+  }
+  const [hosts, keyType, base64] = fields;
+  if (hosts === undefined || keyType === undefined || base64 === undefined) return undefined;
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) return undefined;
+  const blob = Buffer.from(base64, 'base64');
+  // A blob whose embedded type disagrees with the type field is corrupt: never trust it.
+  if (blobKeyType(blob) !== keyType) return undefined;
+  return { lineNumber, marker, hosts, keyType, blob };
 }
 
 /** Keys listed for `host` on `port` (`[host]:port` unless port 22, as ssh looks them up). */

@@ -60,55 +60,89 @@ export function caddyfileTokens(text: string): Token[] {
       continue;
     }
     if (c === '#') {
-      while (i < text.length && text[i] !== '\n') i++;
+      i = lineEnd(text, i);
       continue;
     }
-    const start = line;
-    let value = '';
-    let quoted = false;
-    if (c === '"' || c === '`') {
-      quoted = true;
-      i++;
-      while (i < text.length && text[i] !== c) {
-        if (c === '"' && text[i] === '\\' && text[i + 1] === '"') i++;
-        if (text[i] === '\n') line++;
-        value += text[i];
-        i++;
-      }
-      i++;
-    } else {
-      while (i < text.length && !/\s/.test(text[i] as string)) {
-        value += text[i];
-        i++;
-      }
-    }
-    tokens.push({ text: value, line: start, quoted, first: start !== lastLine });
+    const lexeme = c === '"' || c === '`' ? readQuoted(text, i) : readBare(text, i);
+    tokens.push({ text: lexeme.value, line, quoted: lexeme.quoted, first: line !== lastLine });
+    line += lexeme.newlines;
     lastLine = line;
+    i = lexeme.end;
   }
   return tokens;
+}
+
+/** One token as read from the text: its value, the index just past it and the newlines inside it. */
+interface Lexeme {
+  value: string;
+  quoted: boolean;
+  end: number;
+  newlines: number;
+}
+
+/** The index of the newline that ends the line holding `at`, or the text's length on the last line. */
+function lineEnd(text: string, at: number): number {
+  const newline = text.indexOf('\n', at);
+  return newline === -1 ? text.length : newline;
+}
+
+/** A `"…"` or `` `…` `` token starting at `at`; only `"` quoting knows the `\"` escape. */
+function readQuoted(text: string, at: number): Lexeme {
+  const quote = text[at];
+  let value = '';
+  let newlines = 0;
+  let i = at + 1;
+  while (i < text.length && text[i] !== quote) {
+    if (quote === '"' && text[i] === '\\' && text[i + 1] === '"') i++;
+    if (text[i] === '\n') newlines++;
+    value += text[i];
+    i++;
+  }
+  // Past the closing quote (or the end of an unterminated token).
+  return { value, quoted: true, end: i + 1, newlines };
+}
+
+/** An unquoted token starting at `at`: everything up to the next whitespace. */
+function readBare(text: string, at: number): Lexeme {
+  let i = at;
+  while (i < text.length && !/\s/.test(text[i] as string)) i++;
+  return { value: text.slice(at, i), quoted: false, end: i, newlines: 0 };
 }
 
 /** The `admin` option of the Caddyfile's global options block: its arguments, or undefined. */
 export function globalAdminOption(caddyfile: string): string[] | undefined {
   const tokens = caddyfileTokens(caddyfile);
-  const open = tokens[0];
-  if (!open || open.quoted || open.text !== '{') return undefined;
+  if (!isBrace(tokens[0], '{')) return undefined;
   let depth = 1;
   for (let i = 1; i < tokens.length && depth > 0; i++) {
     const t = tokens[i] as Token;
-    if (!t.quoted && t.text === '{') depth++;
-    else if (!t.quoted && t.text === '}') depth--;
-    else if (depth === 1 && t.first && !t.quoted && t.text === 'admin') {
-      const args: string[] = [];
-      for (let j = i + 1; j < tokens.length && tokens[j]?.line === t.line; j++) {
-        const arg = tokens[j] as Token;
-        if (!arg.quoted && arg.text === '{') break;
-        args.push(arg.text);
-      }
-      return args;
-    }
+    if (isBrace(t, '{')) depth++;
+    else if (isBrace(t, '}')) depth--;
+    else if (depth === 1 && isDirective(t, 'admin')) return lineArguments(tokens, i);
   }
   return undefined;
+}
+
+/** An unquoted `{` or `}`: quoted braces are plain text. */
+function isBrace(token: Token | undefined, brace: '{' | '}'): boolean {
+  return token !== undefined && !token.quoted && token.text === brace;
+}
+
+/** Whether `token` names the directive `name`: unquoted and first on its line. */
+function isDirective(token: Token, name: string): boolean {
+  return token.first && !token.quoted && token.text === name;
+}
+
+/** The tokens after `tokens[at]` on its line, up to a block's opening brace. */
+function lineArguments(tokens: Token[], at: number): string[] {
+  const line = tokens[at]?.line;
+  const args: string[] = [];
+  for (let j = at + 1; j < tokens.length && tokens[j]?.line === line; j++) {
+    const arg = tokens[j] as Token;
+    if (isBrace(arg, '{')) break;
+    args.push(arg.text);
+  }
+  return args;
 }
 
 const ADMIN_LINES = [

@@ -43,6 +43,22 @@ export function parseTunnelFrame(
   frame: Buffer,
   sudo: boolean,
 ): { command: string; rest: Buffer } | undefined {
+  const read = frameWords(frame);
+  if (read === undefined) return undefined;
+  const [host, ...remote] = read.words;
+  const command = remote.join(' ');
+  const expected = `${sudo ? 'sudo -n ' : ''}rsync --server `;
+  if (host !== TUNNEL_HOST || !command.startsWith(expected)) {
+    throw new TossError(`rsync asked its tunnel for something else than its server: ${command}`);
+  }
+  return { command, rest: frame.subarray(read.end) };
+}
+
+/**
+ * The words of a frame (its leading count, at least 2, not among them) and the offset just past
+ * the last one, or undefined while some are still missing. Throws on a bad count.
+ */
+function frameWords(frame: Buffer): { words: string[]; end: number } | undefined {
   const words: string[] = [];
   let at = 0;
   let count: number | undefined;
@@ -56,13 +72,7 @@ export function parseTunnelFrame(
       if (!(count >= 2)) throw new TossError(`rsync's tunnel sent a bad frame (${word})`);
     } else words.push(word);
   }
-  const [host, ...remote] = words;
-  const command = remote.join(' ');
-  const expected = `${sudo ? 'sudo -n ' : ''}rsync --server `;
-  if (host !== TUNNEL_HOST || !command.startsWith(expected)) {
-    throw new TossError(`rsync asked its tunnel for something else than its server: ${command}`);
-  }
-  return { command, rest: frame.subarray(at) };
+  return { words, end: at };
 }
 
 export interface RsyncParams {
