@@ -6,7 +6,7 @@
  * Remote work is batched: reads go out together, and consecutive guarded changes share one round
  * trip, so a redeploy costs about a dozen round trips over one connection, rsync's data included.
  */
-import { validateEnvName } from '../config/env-name.js';
+import { isProduction, validateEnvName } from '../config/env-name.js';
 import type { TossConfig } from '../config/schema.js';
 import { LockError, TossError } from '../errors.js';
 import { ensureAdminSocket } from '../server/caddy-admin.js';
@@ -301,7 +301,9 @@ async function preempted(
     (state) => state?.lock,
     () => undefined,
   );
-  if (holder?.environment !== 'production' || holder.token === token) return undefined;
+  if (holder === undefined || !isProduction(holder.environment) || holder.token === token) {
+    return undefined;
+  }
   return new LockError(
     `a production deploy took the lock and stopped ${env.environment}'s deploy before its build was done; nothing of ${env.environment} changed`,
     { hint: `deploy ${env.environment} again once production's deploy is done` },
