@@ -301,7 +301,7 @@ async function preempted(
     (state) => state?.lock,
     () => undefined,
   );
-  if (holder === undefined || !isProduction(holder.environment) || holder.token === token) {
+  if (!holder || !isProduction(holder.environment) || holder.token === token) {
     return undefined;
   }
   return new LockError(
