@@ -36,7 +36,7 @@ import { dependenciesStep, runBuild } from './build.js';
 import { finishDeploy } from './deploy-finish.js';
 import { placeRelease, type StartedUpload, startUpload } from './deploy-place.js';
 import { type EventSink, secretsEvent } from './events.js';
-import { idlePort, startCheckRoute } from './go-live.js';
+import { idlePort, type Launch, type Routing, startCheckRoute } from './go-live.js';
 import { serverAddress } from './health.js';
 import { type HeldLock, withLockedSession } from './lock.js';
 import type { DeployRequest, DeployResult } from './request.js';
@@ -98,31 +98,47 @@ async function deployLocked(
     return placed;
   });
   const port = idlePort(ports, livePort);
-  await startCheckRoute(
-    server,
-    sink,
-    {
-      env,
-      releaseId,
-      port,
-      seal: true,
-      unit: unitFor(config, env, ports),
-      installedUnit: view.unit,
-      detail: `port ${port}`,
-    },
-    { check: config.healthCheck, failed: healthFailure },
-    {
-      caddyfile: view.caddyfile,
-      site: (p) => siteFor(config, env, hostName, p),
-      siteNow: view.site,
-      routedNow,
-    },
-    leftovers,
-  );
+  const launch = freshRelease(config, env, view, releaseId, ports, port);
+  const health = { check: config.healthCheck, failed: healthFailure };
+  const routing = routingOf(config, env, view, hostName, routedNow);
+  await startCheckRoute(server, sink, launch, health, routing, leftovers);
   const url = urlOf(config, hostName);
   const finish = { releaseId, ports, port, livePort, routedNow, before, hostName, url };
   const confirmed = await finishDeploy(server, request, config, env, view, lock, finish, sink);
   return { environment: env.environment, url, release: releaseId, port, confirmed };
+}
+
+/** The new release as it starts: sealed first, its unit installed if it changed. */
+function freshRelease(
+  config: TossConfig,
+  env: EnvPaths,
+  view: ServerView,
+  releaseId: string,
+  ports: [number, number],
+  port: number,
+): Launch {
+  const unit = unitFor(config, env, ports);
+  return {
+    env,
+    releaseId,
+    port,
+    seal: true,
+    unit,
+    installedUnit: view.unit,
+    detail: `port ${port}`,
+  };
+}
+
+/** How Caddy reaches the environment's host name, from what the server has now. */
+function routingOf(
+  config: TossConfig,
+  env: EnvPaths,
+  view: ServerView,
+  hostName: string,
+  routedNow: number | undefined,
+): Routing {
+  const site = (port: number) => siteFor(config, env, hostName, port);
+  return { caddyfile: view.caddyfile, site, siteNow: view.site, routedNow };
 }
 
 /** A preview's limits come from what production recorded, never from its own toss.json. */
