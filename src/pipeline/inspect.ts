@@ -21,7 +21,7 @@ import { serverAddress } from './health.js';
 import { isPidAlive } from './lock.js';
 import type { Login } from './request.js';
 import type { OpenServer, Server } from './server.js';
-import { openServer, Session } from './session.js';
+import { openServer } from './session.js';
 
 /** One environment as `toss list --json` prints it; absent fields are null, never missing. */
 export interface EnvironmentListing {
@@ -256,7 +256,7 @@ export async function recordedEnvironments(
 
 export async function listApp(config: TossConfig, login: Login): Promise<AppListing> {
   const urlFor = await urlResolver(config, login);
-  const session = await Session.open(login, config.app);
+  const session = await openServer({ login }, config.app);
   try {
     const { state, inventory } = await snapshot(session);
     return listingOf(config.app, state, inventory.services, (env) => urlFor(env, state?.policy));
@@ -267,7 +267,7 @@ export async function listApp(config: TossConfig, login: Login): Promise<AppList
 
 export async function statusOfApp(config: TossConfig, login: Login): Promise<AppStatus> {
   const urlFor = await urlResolver(config, login);
-  const session = await Session.open(login, config.app);
+  const session = await openServer({ login }, config.app);
   try {
     const { state, registry, inventory, listeners } = await snapshot(session);
     const listing = listingOf(config.app, state, inventory.services, (env) =>

@@ -7,10 +7,10 @@ import { stopRunUnitArgv } from '../server/systemctl.js';
 import { isAbandonedLock, type LockStatus, lockStatusOf } from './inspect.js';
 import { machineId } from './machine-id.js';
 import type { Login } from './request.js';
-import { Session } from './session.js';
+import { openServer } from './session.js';
 
 export async function readLockStatus(login: Login, app: string): Promise<LockStatus | null> {
-  const session = await Session.open(login, app);
+  const session = await openServer({ login }, app);
   try {
     return lockStatusOf((await session.readState())?.lock, new Date());
   } finally {
@@ -35,7 +35,7 @@ export async function releaseLockAsAdmin(
   app: string,
   options: { force: boolean },
 ): Promise<LockReleaseResult> {
-  const session = await Session.open(login, app);
+  const session = await openServer({ login }, app);
   try {
     const lock = (await session.readState())?.lock;
     if (lock == null) return { released: false, message: `${app} is not locked` };

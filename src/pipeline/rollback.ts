@@ -21,7 +21,7 @@ import { type HeldLock, withLockedSession } from './lock.js';
 import type { TargetRequest } from './request.js';
 import type { Server } from './server.js';
 import { siteFor, unitFor } from './server-files.js';
-import { lockLost, Session } from './session.js';
+import { lockLost, openServer } from './session.js';
 import { step } from './step.js';
 
 export interface RollbackRequest extends TargetRequest {
@@ -283,7 +283,7 @@ export async function readKeptReleases(
   environment: string,
 ): Promise<KeptRelease[]> {
   const env = validateEnvName(environment, 'environment');
-  const session = await Session.open(login, app);
+  const session = await openServer({ login }, app);
   try {
     const state = (await session.readState())?.environments[env];
     if (state === undefined) {

@@ -3,10 +3,10 @@
  * and stdout of the one SSH connection, never on a command line.
  */
 import { parseEnvFile, serializeEnvFile } from '../server/env-file.js';
-import type { EnvironmentClass } from '../server/paths.js';
+import { appPaths, type EnvironmentClass } from '../server/paths.js';
 import { ensureSecretsDirArgv, writeSecretsArgv } from '../server/secrets.js';
 import type { Login } from './request.js';
-import { Session } from './session.js';
+import { openServer } from './session.js';
 
 /** Replaces the class's secrets file with these entries; says whether it changed. */
 export async function pushSecrets(
@@ -15,13 +15,13 @@ export async function pushSecrets(
   cls: EnvironmentClass,
   entries: ReadonlyMap<string, string>,
 ): Promise<{ file: string; changed: boolean }> {
-  const session = await Session.open(login, app);
+  const session = await openServer({ login }, app);
   try {
     await session.root(ensureSecretsDirArgv(app));
     const result = await session.root(writeSecretsArgv(app, cls), {
       stdin: serializeEnvFile(entries),
     });
-    return { file: session.paths.secretsFile(cls), changed: result.stdout.trim() === 'changed' };
+    return { file: appPaths(app).secretsFile(cls), changed: result.stdout.trim() === 'changed' };
   } finally {
     await session.close();
   }
@@ -33,9 +33,9 @@ export async function pullSecrets(
   app: string,
   cls: EnvironmentClass,
 ): Promise<{ file: string; entries: Map<string, string> | null }> {
-  const session = await Session.open(login, app);
+  const session = await openServer({ login }, app);
   try {
-    const file = session.paths.secretsFile(cls);
+    const file = appPaths(app).secretsFile(cls);
     const text = (await session.readFiles([file]))[0] ?? null;
     return { file, entries: text === null ? null : parseEnvFile(text, file) };
   } finally {
