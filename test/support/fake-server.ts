@@ -382,17 +382,31 @@ export class FakeHost {
     this.registryText = text;
   }
 
-  /** What the server would answer, and what the command changes on it. */
+  /**
+   * What the server would answer, and what the command changes on it: the releases on disk, the
+   * instances that run, the files; the rest only answers.
+   */
   private defaultReply(command: FakeCommand): Reply {
-    const { argv, stdin } = command;
+    const reply =
+      this.changeDisk(command) ??
+      this.changeUnits(command) ??
+      this.changeFiles(command) ??
+      this.answer(command);
+    if (reply !== undefined) return reply;
+    if (command.label === 'unknown') {
+      this.unknown.push(command.argv);
+      return {
+        code: 127,
+        stderr: `fake server: no rule for ${shellJoin(command.argv).slice(0, 200)}\n`,
+      };
+    }
+    return {};
+  }
+
+  /** An environment's directory: made, its releases listed, adopted, pointed at, removed. */
+  private changeDisk({ label, argv }: FakeCommand): Reply | undefined {
     const args = scriptArgs(argv);
-    switch (command.label) {
-      case 'list ports':
-        return {
-          stdout: [...this.listening, ...[...this.running].map(portOfUnit)]
-            .map((port) => `LISTEN 0 4096 127.0.0.1:${port} 0.0.0.0:*\n`)
-            .join(''),
-        };
+    switch (label) {
       case 'list releases':
         return { stdout: this.listing(args[0]!) };
       case 'prepare directories': {
@@ -406,61 +420,19 @@ export class FakeHost {
       case 'adopt staging': {
         const [from, to] = argv.slice(-2) as [string, string];
         const disk = this.diskOf(from);
-        const id = stagingIdOf(from);
-        if (disk === undefined || !disk.staging.delete(id)) {
+        if (disk === undefined || !disk.staging.delete(stagingIdOf(from))) {
           return { code: 1, stderr: `mv: cannot stat '${from}': No such file or directory\n` };
         }
         disk.releases.add(basename(to));
         return {};
       }
-      case 'write overrides':
-      case 'write release env':
-      case 'write unit':
-      case 'write file': {
-        const path = args[0]!;
-        const changed = this.files.get(path) !== stdin;
-        this.files.set(path, stdin ?? '');
-        return { stdout: changed ? 'changed\n' : 'unchanged\n' };
-      }
-      case 'install unit': {
-        const path = argv.find((a) => a.endsWith('@.service'))!;
-        this.files.set(path, stdin ?? '');
-        return {};
-      }
-      case 'point slot': {
-        const [target, link] = args as [string, string];
-        this.diskOf(link)?.links.set(basename(link), basename(target));
-        return {};
-      }
+      case 'point slot':
       case 'switch current': {
         const [target, link] = args as [string, string];
-        this.diskOf(link)?.links.set('current', basename(target));
+        const name = label === 'point slot' ? basename(link) : 'current';
+        this.diskOf(link)?.links.set(name, basename(target));
         return {};
       }
-      case 'start instance':
-        this.running.add(args[0]!);
-        return {};
-      case 'stop instance':
-        this.running.delete(argv.at(-1)!);
-        return {};
-      case 'retire old instance':
-        if (args[1]) this.running.delete(args[1]);
-        return {};
-      case 'health check': {
-        const unit = /toss-[a-z0-9-]+@\d+\.service/.exec(argv.join(' '))?.[0];
-        if (unit !== undefined && this.running.has(unit)) return {};
-        return {
-          code: 1,
-          stderr: `toss: nothing accepted a connection on 127.0.0.1:${portOf(argv)} within 30 s\n`,
-        };
-      }
-      case 'install site':
-      case 'install Caddyfile':
-        this.files.set(args[1]!, stdin ?? '');
-        return {};
-      case 'remove site':
-        this.files.delete(args[1]!);
-        return {};
       case 'remove releases': {
         const disk = this.diskOf(args[0]!);
         for (const path of args.slice(1)) {
@@ -472,9 +444,70 @@ export class FakeHost {
       case 'remove staging':
         for (const path of argv.slice(3)) this.diskOf(path)?.staging.delete(stagingIdOf(path));
         return {};
+      case 'test env dir':
+        return { code: this.disks.has(argv.at(-1)!) ? 0 : 1 };
+      default:
+        return undefined;
+    }
+  }
+
+  /** Instances started, stopped, retired, torn down, and the health check that finds them. */
+  private changeUnits({ label, argv }: FakeCommand): Reply | undefined {
+    const args = scriptArgs(argv);
+    switch (label) {
+      case 'start instance':
+        this.running.add(args[0]!);
+        return {};
+      case 'stop instance':
+        this.running.delete(argv.at(-1)!);
+        return {};
+      case 'retire old instance':
+        if (args[1]) this.running.delete(args[1]);
+        return {};
       case 'teardown units':
         this.files.delete(args[0]!);
         for (const unit of args.slice(1)) this.running.delete(unit);
+        return {};
+      case 'health check': {
+        const unit = /toss-[a-z0-9-]+@\d+\.service/.exec(argv.join(' '))?.[0];
+        if (unit !== undefined && this.running.has(unit)) return {};
+        return {
+          code: 1,
+          stderr: `toss: nothing accepted a connection on 127.0.0.1:${portOf(argv)} within 30 s\n`,
+        };
+      }
+      case 'list ports':
+        return {
+          stdout: [...this.listening, ...[...this.running].map(portOfUnit)]
+            .map((port) => `LISTEN 0 4096 127.0.0.1:${port} 0.0.0.0:*\n`)
+            .join(''),
+        };
+      default:
+        return undefined;
+    }
+  }
+
+  /** Files written from stdin (env files, units, Caddy's), removed with their environment. */
+  private changeFiles({ label, argv, stdin }: FakeCommand): Reply | undefined {
+    const args = scriptArgs(argv);
+    switch (label) {
+      case 'write overrides':
+      case 'write release env':
+      case 'write unit':
+      case 'write file': {
+        const changed = this.files.get(args[0]!) !== stdin;
+        this.files.set(args[0]!, stdin ?? '');
+        return { stdout: changed ? 'changed\n' : 'unchanged\n' };
+      }
+      case 'install unit':
+        this.files.set(argv.find((a) => a.endsWith('@.service'))!, stdin ?? '');
+        return {};
+      case 'install site':
+      case 'install Caddyfile':
+        this.files.set(args[1]!, stdin ?? '');
+        return {};
+      case 'remove site':
+        this.files.delete(args[1]!);
         return {};
       case 'remove environment': {
         const [envDir, overrides] = args as [string, string];
@@ -485,23 +518,24 @@ export class FakeHost {
         }
         return {};
       }
-      case 'test env dir':
-        return { code: this.disks.has(argv.at(-1)!) ? 0 : 1 };
+      default:
+        return undefined;
+    }
+  }
+
+  /** Commands that only answer. */
+  private answer({ label, argv }: FakeCommand): Reply | undefined {
+    switch (label) {
       case 'site check':
         return { stdout: '200\n' };
       case 'journal':
         return { stdout: 'app: listening\n' };
-      case 'caddy log':
-        return { stdout: '' };
       case 'systemd state':
         return { stdout: 'running\n' };
       case 'build':
-        return { stdout: `building: ${args[0]}\n` };
-      case 'unknown':
-        this.unknown.push(argv);
-        return { code: 127, stderr: `fake server: no rule for ${shellJoin(argv).slice(0, 200)}\n` };
+        return { stdout: `building: ${scriptArgs(argv)[0]}\n` };
       default:
-        return {};
+        return undefined;
     }
   }
 
@@ -831,45 +865,48 @@ function scriptArgs(argv: readonly string[]): string[] {
 export function labelOf(original: readonly string[]): string {
   const argv = unwrapNoFollow(original);
   const script = scriptOf(argv);
+  return script ? scriptLabel(script, argv) : commandLabel(argv);
+}
+
+/** A `sh -c SCRIPT` command, by its script's marker words. */
+function scriptLabel(script: string, argv: readonly string[]): string {
   const args = scriptArgs(argv);
-  if (script) {
-    if (script.includes('mkfifo') && argv.includes('systemd-run')) return 'build';
-    if (script.includes('useradd')) return 'ensure users';
-    if (script.includes('install -d') && args.some((a) => a.endsWith('/preserve'))) {
-      return 'prepare directories';
-    }
-    if (script.includes('daemon-reload') && argv.some((a) => a.includes('.toss-write'))) {
-      return 'install unit';
-    }
-    if (script.includes('.toss-write')) return writeLabel(args[0] ?? '');
-    if (script.includes('.toss-own')) return 'seal release';
-    if (/\bln -s\b/.test(script) && script.includes('preserve')) return 'link persistent dirs';
-    if (script.includes('ln -sfn') && script.includes('mv -Tf')) {
-      return args[0]?.startsWith('../releases/') ? 'point slot' : 'switch current';
-    }
-    if (script.includes('did not answer with 2xx') || script.includes('nothing accepted')) {
-      return 'health check';
-    }
-    if (script.includes('--resolve')) return 'site check';
-    if (script.includes('sport = :')) return 'port guard';
-    if (script.includes('systemctl restart') && script.includes('drain')) return 'start instance';
-    if (script.includes('start_drain')) return 'retire old instance';
-    if (script.includes('caddy validate') && script.includes('reload')) {
-      const [mode, file] = args;
-      if (mode === 'remove') return 'remove site';
-      if (mode === 'check') return 'secure Caddy admin';
-      return file === CADDYFILE ? 'install Caddyfile' : 'install site';
-    }
-    if (script.includes('.trash-')) return 'remove releases';
-    if (script.includes('WorkingDirectory')) return 'stop run unit';
-    if (script.includes('"$template"') && script.includes('daemon-reload')) return 'teardown units';
-    if (script.includes('-printf') && script.includes('link %f')) return 'list releases';
-    if (/rm -rf -- "\$1"/.test(script) && /rm -f -- "\$2"/.test(script)) {
-      return 'remove environment';
-    }
-    return 'unknown';
+  const has = (...words: string[]) => words.every((word) => script.includes(word));
+  if (has('mkfifo') && argv.includes('systemd-run')) return 'build';
+  if (has('useradd')) return 'ensure users';
+  if (has('install -d') && args.some((a) => a.endsWith('/preserve'))) return 'prepare directories';
+  if (has('daemon-reload') && argv.some((a) => a.includes('.toss-write'))) return 'install unit';
+  if (has('.toss-write')) return writeLabel(args[0] ?? '');
+  if (has('.toss-own')) return 'seal release';
+  if (/\bln -s\b/.test(script) && has('preserve')) return 'link persistent dirs';
+  if (has('ln -sfn', 'mv -Tf')) {
+    return args[0]?.startsWith('../releases/') ? 'point slot' : 'switch current';
   }
+  if (has('did not answer with 2xx') || has('nothing accepted')) return 'health check';
+  if (has('--resolve')) return 'site check';
+  if (has('sport = :')) return 'port guard';
+  if (has('systemctl restart', 'drain')) return 'start instance';
+  if (has('start_drain')) return 'retire old instance';
+  if (has('caddy validate', 'reload')) return caddyLabel(args);
+  if (has('.trash-')) return 'remove releases';
+  if (has('WorkingDirectory')) return 'stop run unit';
+  if (has('"$template"', 'daemon-reload')) return 'teardown units';
+  if (has('-printf', 'link %f')) return 'list releases';
+  if (has('rm -rf -- "$1"', 'rm -f -- "$2"')) return 'remove environment';
+  return 'unknown';
+}
+
+/** A Caddy change, by its mode and file. */
+function caddyLabel([mode, file]: readonly string[]): string {
+  if (mode === 'remove') return 'remove site';
+  if (mode === 'check') return 'secure Caddy admin';
+  return file === CADDYFILE ? 'install Caddyfile' : 'install site';
+}
+
+/** A plain command, by its program and verb. */
+function commandLabel(argv: readonly string[]): string {
   const [command, verb] = argv;
+  const unit = argv.at(-1) ?? '';
   if (command === 'ss') return 'list ports';
   if (command === 'systemd-run') return 'dependency';
   if (command === 'mv' && argv.includes('-T')) return 'adopt staging';
@@ -879,15 +916,11 @@ export function labelOf(original: readonly string[]): string {
   }
   if (command === 'test' && verb === '-e') return 'test env dir';
   if (command === 'df') return 'disk space';
-  if (command === 'journalctl') {
-    return argv.includes('caddy') ? 'caddy log' : 'journal';
-  }
-  if (command === 'systemctl') {
-    const unit = argv.at(-1) ?? '';
-    if (verb === 'daemon-reload') return 'daemon reload';
-    if (verb === 'is-system-running') return 'systemd state';
-    if (verb === 'stop' && unit.endsWith('.timer')) return 'stop drain timer';
-    if (verb === 'stop') return 'stop instance';
+  if (command === 'journalctl') return argv.includes('caddy') ? 'caddy log' : 'journal';
+  if (command === 'systemctl' && verb === 'daemon-reload') return 'daemon reload';
+  if (command === 'systemctl' && verb === 'is-system-running') return 'systemd state';
+  if (command === 'systemctl' && verb === 'stop') {
+    return unit.endsWith('.timer') ? 'stop drain timer' : 'stop instance';
   }
   return 'unknown';
 }

@@ -176,6 +176,23 @@ async function openPull(number: number) {
   return action('pull_request', prEvent('opened', number), `refs/pull/${number}/merge`);
 }
 
+/** The body of the one comment toss keeps on a pull request. */
+function stickyComment(number: number): string {
+  const ours = fake.comments(number).filter((c) => c.body.includes(MARKER));
+  expect(ours).toHaveLength(1);
+  return ours[0]!.body;
+}
+
+/**
+ * The secrets input is masked in the log and travels on stdin into the environment's overrides,
+ * never on a command line.
+ */
+function expectSecretsInputMaskedAndOnStdin(): void {
+  expect(stdout.join('')).toContain(`::add-mask::${SECRET}`);
+  expect(host.find('write overrides')[0]!.stdin).toContain(SECRET);
+  for (const command of host.commands()) expect(command.argv.join(' ')).not.toContain(SECRET);
+}
+
 describe('the action with a fake server and a fake GitHub', () => {
   it('pull request opened: comment, deployment in progress, deploy pr-11, success, comment live', async () => {
     const run = await openPull(11);
@@ -214,11 +231,10 @@ describe('the action with a fake server and a fake GitHub', () => {
       ['in_progress', ''],
       ['success', url],
     ]);
-    const comments = fake.comments(11).filter((c) => c.body.includes(MARKER));
-    expect(comments).toHaveLength(1);
-    expect(comments[0]!.body).toContain('Live');
-    expect(comments[0]!.body).toContain(url);
-    expect(comments[0]!.body).toContain(run.outputs.release);
+    expect(stickyComment(11)).toEqual(
+      expect.stringMatching(new RegExp(`Live[\\s\\S]*${run.outputs.release}`)),
+    );
+    expect(stickyComment(11)).toContain(url);
 
     // On the server: the deploy under the lock, then the sweep reads state and keeps pr-11.
     const environment = host.state('hello')!.environments['pr-11']!;
@@ -227,10 +243,7 @@ describe('the action with a fake server and a fake GitHub', () => {
     expect(host.calls.filter((c) => c.connection === 2).map((c) => `${c.kind} ${c.op}`)).toEqual([
       'state read',
     ]);
-    // The secrets input travels on stdin into the environment's overrides, never on a command line.
-    expect(host.find('write overrides')[0]!.stdin).toContain(SECRET);
-    for (const command of host.commands()) expect(command.argv.join(' ')).not.toContain(SECRET);
-    expect(stdout.join('')).toContain(`::add-mask::${SECRET}`);
+    expectSecretsInputMaskedAndOnStdin();
 
     // What the post step gets, and the job summary.
     expect(run.state).toMatchObject({ environment: 'pr-11', mainFinished: 'true' });
@@ -274,8 +287,7 @@ describe('the action with a fake server and a fake GitHub', () => {
     expect(host.lockHolder('hello')).toBeNull();
     expect(host.running.size).toBe(0);
 
-    const comment = fake.comments(11).find((c) => c.body.includes(MARKER))!;
-    expect(comment.body).toContain('Removed');
+    expect(stickyComment(11)).toContain('Removed');
     const deployment = fake.deployments().find((d) => d.environment === 'pr-11')!;
     expect(fake.statuses(deployment.id).map((s) => s.state)).toEqual([
       'in_progress',
@@ -308,9 +320,8 @@ describe('the action with a fake server and a fake GitHub', () => {
       ['in_progress', ''],
       ['failure', 'failed: Health check'],
     ]);
-    const comment = fake.comments(12).find((c) => c.body.includes(MARKER))!;
-    expect(comment.body).toContain('Deploy failed');
-    expect(comment.body).toContain('Health check');
+    expect(stickyComment(12)).toContain('Deploy failed');
+    expect(stickyComment(12)).toContain('Health check');
     expect(host.find('install site')).toEqual([]);
     expect(host.state('hello')!.environments['pr-12']).toBeUndefined();
     expect(run.state.mainFinished).toBe('true');

@@ -6,10 +6,10 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LockError } from '../../src/errors.js';
 import { deploy } from '../../src/pipeline/deploy.js';
-import type { DeployRequest } from '../../src/pipeline/request.js';
+import type { DeployRequest, DeployResult } from '../../src/pipeline/request.js';
 import { StepError } from '../../src/pipeline/step.js';
 import {
   ACTOR,
@@ -89,12 +89,17 @@ async function failure(promise: Promise<unknown>): Promise<StepError> {
   return error as StepError;
 }
 
-describe('deploy', () => {
-  it('first deploy: lock, names, env files, upload, build, start, health, route, switch, record', async () => {
-    freshHost();
-    const log = eventLog();
-    const result = await deploy(request(), log.sink);
+describe('a first deploy', () => {
+  let result: DeployResult;
+  let log: ReturnType<typeof eventLog>;
 
+  beforeAll(async () => {
+    freshHost();
+    log = eventLog();
+    result = await deploy(request(), log.sink);
+  });
+
+  it('serves production on the first port of its pair', () => {
     expect(result).toMatchObject({
       environment: 'production',
       url: 'https://shop.example.com/',
@@ -102,7 +107,9 @@ describe('deploy', () => {
       confirmed: true,
     });
     expect(result.release).toMatch(RELEASE_ID);
+  });
 
+  it('runs its commands in order: names, env files and upload, build, start, health, route, switch', () => {
     const phases: Phase[] = [
       // What the server has, read at once.
       { any: ['list ports', 'list releases'] },
@@ -130,8 +137,9 @@ describe('deploy', () => {
       inOrder(host.labels(), ['adopt staging', 'link persistent dirs', 'open release for build']),
     ).toBe(true);
     expect(inOrder(host.labels(), ['switch current', 'retire old instance'])).toBe(true);
+  });
 
-    // Key arguments: the build's commands, the port, the release.
+  it("names the build's commands, the port and the release in its commands", () => {
     const [ci, build] = host.find('build');
     expect(ci!.argv).toContain('npm ci');
     expect(build!.argv).toContain('npm run build');
@@ -146,16 +154,15 @@ describe('deploy', () => {
     );
     // A first deploy retires nothing.
     expect(host.find('retire old instance')[0]!.argv).toContain('');
+  });
 
-    // Secrets travel on stdin only: the env files get them, no command line names them.
+  it('sends secrets on stdin only, and the unit and site as they are written', () => {
     const env = host.find('write release env')[0]!;
     expect(env.argv.join(' ')).toContain(`/srv/shop/production/env/${result.release}.env`);
     expect(env.stdin).toContain(`DB_PASSWORD="${DB_SECRET}"`);
     expect(env.stdin).toContain(`API_KEY="${OVERRIDE}"`);
     expect(env.stdin).toContain('PORT="3000"');
-    const overrides = host.find('write overrides')[0]!;
-    expect(overrides.stdin).toBe(`API_KEY="${OVERRIDE}"\n`);
-    expect(overrides.stdin).not.toContain(DB_SECRET);
+    expect(host.find('write overrides')[0]!.stdin).toBe(`API_KEY="${OVERRIDE}"\n`);
     for (const command of host.commands()) {
       expect(command.argv.join(' ')).not.toContain(DB_SECRET);
       expect(command.argv.join(' ')).not.toContain(OVERRIDE);
@@ -164,20 +171,21 @@ describe('deploy', () => {
     expect(host.find('install site')[0]!.stdin).toMatch(
       /shop\.example\.com \{[\s\S]*reverse_proxy 127\.0\.0\.1:3000/,
     );
+  });
 
-    // The upload: tried alongside the lock (no releases directory yet), again once claimed.
+  it('uploads alongside the lock, and again once the claim made the directories', () => {
     const uploads = host.calls.filter((c) => c.kind === 'upload');
     expect(uploads.map((c) => c.ok === true)).toEqual([false, true]);
     expect(uploads[1]!.upload!.releaseDir).toMatch(
       /^\/srv\/shop\/production\/releases\/\.incoming-/,
     );
-    const uploadIndex = host.calls.indexOf(uploads[1]!);
-    const claimIndex = host.calls.findIndex((c) =>
+    const claimed = host.calls.findIndex((c) =>
       c.commands.some((x) => x.label === 'prepare directories'),
     );
-    expect(uploadIndex).toBeGreaterThan(claimIndex);
+    expect(host.calls.indexOf(uploads[1]!)).toBeGreaterThan(claimed);
+  });
 
-    // state.json: the lock is the first write, the record and the release the last one.
+  it('takes the lock in its first state write; the last one records the release and frees the lock', () => {
     const stateWrites = host.calls.filter((c) => c.kind === 'state' && c.wrote);
     expect(stateWrites[0]!.lockAfter).toMatch(/^[0-9a-f]{32}$/);
     expect(stateWrites.at(-1)!.lockAfter).toBeNull();
@@ -198,8 +206,9 @@ describe('deploy', () => {
       ports: [3000, 3001],
       hostNames: ['shop.example.com'],
     });
+  });
 
-    // What the server holds now.
+  it('leaves the instance running, the release current and no staging copy', () => {
     expect([...host.running]).toEqual(['toss-shop-production@3000.service']);
     expect(host.disk('shop', 'production')).toMatchObject({
       releases: new Set([result.release]),
@@ -207,42 +216,22 @@ describe('deploy', () => {
     });
     expect(host.disk('shop', 'production')!.links.get('current')).toBe(result.release);
     expect(host.connections).toBe(1);
+  });
 
-    // Events: the steps in the order the deploy guarantees; the secrets before any output.
+  it('reports its steps in the order the deploy guarantees, the secrets before any output', () => {
     const steps = log.steps();
+    const sequential = ['connect', 'lock', 'dependencies', 'names', 'prepare', 'deploy-script'];
+    const live = ['start', 'health', 'route'];
     expect(
-      inOrder(steps, [
-        'start connect',
-        'done connect',
-        'start lock',
-        'done lock',
-        'start dependencies',
-        'done dependencies',
-        'start names',
-        'done names',
-        'start prepare',
-        'done prepare',
-        'start deploy-script',
-        'done deploy-script',
-        'start start',
-        'done start',
-        'start health',
-        'done health',
-        'start route',
-        'done route',
-      ]),
+      inOrder(
+        steps,
+        [...sequential, ...live].flatMap((step) => [`start ${step}`, `done ${step}`]),
+      ),
     ).toBe(true);
     expect(steps.indexOf('done upload')).toBeLessThan(steps.indexOf('start deploy-script'));
     expect(steps.indexOf('done names')).toBeLessThan(steps.indexOf('done upload'));
     expect(steps.slice(steps.indexOf('done route') + 1).sort()).toEqual(
-      [
-        'start switch',
-        'done switch',
-        'start prune',
-        'done prune',
-        'start confirm',
-        'done confirm',
-      ].sort(),
+      ['switch', 'prune', 'confirm'].flatMap((step) => [`done ${step}`, `start ${step}`]).sort(),
     );
     expect(steps.filter((s) => s.startsWith('fail'))).toEqual([]);
     const secrets = log.events.findIndex((e) => e.type === 'secrets');
@@ -258,7 +247,9 @@ describe('deploy', () => {
       { type: 'output', step: 'deploy-script', line: 'building: npm run build' },
     ]);
   });
+});
 
+describe('deploy', () => {
   it('redeploy: the upload goes alongside the lock, the idle port takes over, the old instance retires', async () => {
     const { first } = await deployedHost();
     const log = eventLog();

@@ -6,10 +6,10 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { deploy } from '../../src/pipeline/deploy.js';
 import { remove } from '../../src/pipeline/remove.js';
-import type { DeployRequest, RemoveRequest } from '../../src/pipeline/request.js';
+import type { DeployRequest, RemoveRequest, RemoveResult } from '../../src/pipeline/request.js';
 import { ACTOR, eventLog, FakeHost, LOGIN, testConfig } from '../support/fake-server.js';
 
 const SOURCE = mkdtempSync(join(tmpdir(), 'toss-pipeline-src-'));
@@ -17,10 +17,6 @@ const PREVIEW_SITE = '/etc/caddy/toss/shop-pr-7.caddy';
 const PRODUCTION_SITE = '/etc/caddy/toss/shop-production.caddy';
 
 let host: FakeHost;
-
-beforeEach(() => {
-  host = new FakeHost();
-});
 
 afterEach(() => {
   expect(host.unknown).toEqual([]);
@@ -56,22 +52,28 @@ function removeRequest(environment: string, fields: Partial<RemoveRequest> = {})
   return { ...common(), environment, force: false, ...fields };
 }
 
-describe('remove', () => {
-  it('a preview: site first, then units, directory, names and record; production stays', async () => {
+describe('removing a preview', () => {
+  let result: RemoveResult;
+  let log: ReturnType<typeof eventLog>;
+  let productionSite: string | undefined;
+
+  beforeAll(async () => {
+    host = new FakeHost();
     await deployTo('production');
     await deployTo('pr-7', { pr: 7 });
-    const production = host.files.get(PRODUCTION_SITE);
+    productionSite = host.files.get(PRODUCTION_SITE);
     expect(host.files.has(PREVIEW_SITE)).toBe(true);
     expect([...host.running].sort()).toEqual([
       'toss-shop-pr-7@3002.service',
       'toss-shop-production@3000.service',
     ]);
     host.reset();
-    const log = eventLog();
+    log = eventLog();
+    result = await remove(removeRequest('pr-7'), log.sink);
+  });
 
-    const result = await remove(removeRequest('pr-7'), log.sink);
+  it('site first, then units, directory, names and record, under the lock', () => {
     expect(result).toEqual({ environment: 'pr-7', removed: true });
-
     expect(host.trace()).toEqual([
       'state read',
       // The lock.
@@ -90,6 +92,21 @@ describe('remove', () => {
       'state update (wrote)',
       'state update (wrote)',
     ]);
+    // The guarded commands ran as the lock's holder.
+    for (const label of ['remove site', 'teardown units', 'remove environment']) {
+      expect(host.find(label)[0]!.kind, label).toBe('guarded');
+    }
+    expect(log.steps()).toEqual([
+      'start connect',
+      'done connect',
+      'start lock',
+      'done lock',
+      'start remove',
+      'done remove',
+    ]);
+  });
+
+  it("names the preview's own site, units, timers and directories, nothing of production", () => {
     expect(host.find('remove site')[0]!.argv).toContain(PREVIEW_SITE);
     const teardown = host.find('teardown units')[0]!.argv;
     expect(teardown).toEqual(
@@ -100,7 +117,6 @@ describe('remove', () => {
         'toss-run-shop-pr-7.service',
       ]),
     );
-    expect(teardown.join(' ')).not.toContain('production');
     expect(host.find('stop drain timer').map((c) => c.argv.at(-1))).toEqual([
       'toss-drain-shop-pr-7-3002.timer',
       'toss-drain-shop-pr-7-3003.timer',
@@ -108,12 +124,12 @@ describe('remove', () => {
     expect(host.find('remove environment')[0]!.argv).toEqual(
       expect.arrayContaining(['/srv/shop/pr-7', '/srv/shop/.toss/secrets/overrides/pr-7.env']),
     );
-    // The guarded commands ran as the lock's holder.
-    for (const label of ['remove site', 'teardown units', 'remove environment']) {
-      expect(host.find(label)[0]!.kind, label).toBe('guarded');
+    for (const command of host.commands()) {
+      expect(command.argv.join(' ')).not.toContain('production');
     }
+  });
 
-    // Gone: the site, the units, the directory, the names, the record. Production is untouched.
+  it('leaves no site, unit, directory, name or record of it; production stays', () => {
     expect(host.files.has(PREVIEW_SITE)).toBe(false);
     expect(host.files.has('/etc/systemd/system/toss-shop-pr-7@.service')).toBe(false);
     expect(host.disk('shop', 'pr-7')).toBeUndefined();
@@ -122,17 +138,14 @@ describe('remove', () => {
     const state = host.state('shop')!;
     expect(Object.keys(state.environments)).toEqual(['production']);
     expect(state.lock).toBeNull();
-    expect(host.files.get(PRODUCTION_SITE)).toBe(production);
+    expect(host.files.get(PRODUCTION_SITE)).toBe(productionSite);
     expect(host.disk('shop', 'production')).toBeDefined();
+  });
+});
 
-    expect(log.steps()).toEqual([
-      'start connect',
-      'done connect',
-      'start lock',
-      'done lock',
-      'start remove',
-      'done remove',
-    ]);
+describe('remove', () => {
+  beforeEach(() => {
+    host = new FakeHost();
   });
 
   it('refuses production without force, before connecting', async () => {

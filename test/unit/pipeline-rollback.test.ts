@@ -6,9 +6,9 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { deploy } from '../../src/pipeline/deploy.js';
-import { rollback } from '../../src/pipeline/rollback.js';
+import { type RollbackResult, rollback } from '../../src/pipeline/rollback.js';
 import { StepError } from '../../src/pipeline/step.js';
 import { ACTOR, eventLog, FakeHost, LOGIN, testConfig } from '../support/fake-server.js';
 
@@ -48,26 +48,37 @@ async function deployAt(time: string, commit: string): Promise<string> {
   return result.release;
 }
 
-beforeEach(async () => {
+/** Production deployed twice, a minute apart; the log starts empty. */
+async function twoReleases() {
   host = new FakeHost();
   host.files.set('/srv/shop/.toss/secrets/production.env', `DB_PASSWORD=${DB_SECRET}\n`);
   older = await deployAt('2026-03-01T10:00:00Z', '1'.repeat(40));
   live = await deployAt('2026-03-01T10:01:00Z', '2'.repeat(40));
   vi.setSystemTime(new Date('2026-03-01T10:02:00Z'));
   host.reset();
-});
+}
 
 afterEach(() => {
-  vi.useRealTimers();
   expect(host.unknown).toEqual([]);
   expect(host.closed).toBe(host.connections);
 });
 
-describe('rollback', () => {
-  it('to the previous release: start on the idle port, health, route, switch, record', async () => {
+describe('rollback to the previous release', () => {
+  let result: RollbackResult;
+  let log: ReturnType<typeof eventLog>;
+
+  beforeAll(async () => {
+    await twoReleases();
+    log = eventLog();
+    result = await rollback(common(), log.sink);
+  });
+
+  afterAll(() => {
+    vi.useRealTimers();
+  });
+
+  it('brings the release before the live one back on the idle port', () => {
     expect(older < live).toBe(true);
-    const log = eventLog();
-    const result = await rollback(common(), log.sink);
     expect(result).toEqual({
       environment: 'production',
       release: older,
@@ -75,7 +86,9 @@ describe('rollback', () => {
       url: 'https://shop.example.com/',
       port: 3000,
     });
+  });
 
+  it('starts it, checks its health, routes, switches, in this order', () => {
     // The unit template is the one installed: written again at most unchanged, without a reload.
     const unitLabels = ['write unit', 'install unit', 'daemon reload'];
     for (const command of host.ran().filter((c) => unitLabels.includes(c.label))) {
@@ -96,19 +109,16 @@ describe('rollback', () => {
       'switch current',
       'retire old instance',
     ]);
-    // state.json: the lock first; the rollback recorded only once the switch is done; the lock
-    // released last.
-    const writes = host.calls.filter((c) => c.kind === 'state' && c.wrote);
-    expect(writes[0]!.lockAfter).toMatch(/^[0-9a-f]{32}$/);
-    expect(writes[0]!.stateAfter!.environments.production!.release).toBe(live);
-    const recorded = writes.find((c) => c.stateAfter!.environments.production!.release === older)!;
-    const switched = host.calls.findIndex((c) =>
-      c.commands.some((x) => x.label === 'retire old instance'),
-    );
-    expect(host.calls.indexOf(recorded)).toBeGreaterThan(switched);
-    expect(writes.at(-1)!.lockAfter).toBeNull();
-    expect(host.calls.at(-1)).toBe(writes.at(-1));
     expect(host.find('stop run unit')[0]!.kind).toBe('cleanup');
+    expect(log.steps()).toEqual(
+      ['connect', 'lock', 'start', 'health', 'route', 'switch'].flatMap((step) => [
+        `start ${step}`,
+        `done ${step}`,
+      ]),
+    );
+  });
+
+  it('names the release, its port and the one it retires', () => {
     const slot = host.find('point slot')[0]!.argv;
     expect(slot).toContain(`../releases/${older}`);
     expect(slot).toContain('/srv/shop/production/slots/3000');
@@ -126,32 +136,36 @@ describe('rollback', () => {
       type: 'secrets',
       values: expect.arrayContaining([DB_SECRET]),
     });
+  });
 
-    const production = host.state('shop')!.environments.production!;
-    expect(production).toMatchObject({
+  it('records it once switched, then frees the lock', () => {
+    const writes = host.calls.filter((c) => c.kind === 'state' && c.wrote);
+    expect(writes[0]!.lockAfter).toMatch(/^[0-9a-f]{32}$/);
+    expect(writes[0]!.stateAfter!.environments.production!.release).toBe(live);
+    const recorded = writes.find((c) => c.stateAfter!.environments.production!.release === older)!;
+    const switched = host.calls.findIndex((c) =>
+      c.commands.some((x) => x.label === 'retire old instance'),
+    );
+    expect(host.calls.indexOf(recorded)).toBeGreaterThan(switched);
+    expect(writes.at(-1)!.lockAfter).toBeNull();
+    expect(host.calls.at(-1)).toBe(writes.at(-1));
+    expect(host.state('shop')!.environments.production!).toMatchObject({
       release: older,
       previousRelease: live,
       livePort: 3000,
       commit: '1'.repeat(40),
     });
-    expect(host.lockHolder('shop')).toBeNull();
     expect(host.disk('shop', 'production')!.links.get('current')).toBe(older);
     expect([...host.running]).toEqual(['toss-shop-production@3000.service']);
     expect(host.files.get(SITE_FILE)).toContain('reverse_proxy 127.0.0.1:3000');
-    expect(log.steps()).toEqual([
-      'start connect',
-      'done connect',
-      'start lock',
-      'done lock',
-      'start start',
-      'done start',
-      'start health',
-      'done health',
-      'start route',
-      'done route',
-      'start switch',
-      'done switch',
-    ]);
+  });
+});
+
+describe('rollback', () => {
+  beforeEach(twoReleases);
+
+  afterEach(() => {
+    vi.useRealTimers();
   });
 
   it('a release failing its health check never gets traffic: the live one stays', async () => {
