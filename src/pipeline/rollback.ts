@@ -19,9 +19,9 @@ import { idlePort, startCheckRoute, switchTo } from './go-live.js';
 import { urlResolver } from './inspect.js';
 import { type HeldLock, withLockedSession } from './lock.js';
 import type { TargetRequest } from './request.js';
-import type { Server } from './server.js';
+import { lockLost, type Server } from './server.js';
 import { siteFor, unitFor } from './server-files.js';
-import { lockLost, openServer } from './session.js';
+import { openServer } from './session.js';
 import { step } from './step.js';
 
 export interface RollbackRequest extends TargetRequest {

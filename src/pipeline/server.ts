@@ -4,6 +4,7 @@
  * SSH session (session.ts) implements it for real servers; the unit tests hand the pipeline a
  * recording fake instead, so every step's remote commands can be checked without booting one.
  */
+import { LockError } from '../errors.js';
 import type { RunOptions, RunResult } from '../remote/connection.js';
 import type { Registry } from '../server/registry.js';
 import type { State } from '../server/state.js';
@@ -66,3 +67,13 @@ export interface Server {
 
 /** Opens the connection to a server for one app; the SSH session's `Session.open` by default. */
 export type OpenServer = (login: Login, app: string) => Promise<Server>;
+
+/** What every guarded step throws once this run no longer holds the app's lock. */
+export function lockLost(): LockError {
+  return new LockError(
+    'this run no longer holds the lock (it was broken or released); nothing more was changed',
+    {
+      hint: 'another run took over; check `toss lock status` and deploy again',
+    },
+  );
+}

@@ -18,7 +18,7 @@ import { appPaths, REGISTRY_FILE, REGISTRY_LOCK_FILE } from '../server/paths.js'
 import { parseRegistry, type Registry, serializeRegistry } from '../server/registry.js';
 import { parseState, type State, serializeState } from '../server/state.js';
 import type { Login } from './request.js';
-import type { OpenServer, RootRunOptions, Server } from './server.js';
+import { lockLost, type OpenServer, type RootRunOptions, type Server } from './server.js';
 import { type UploadParams, uploadRelease } from './upload.js';
 
 const CAS_ATTEMPTS = 20;
@@ -282,13 +282,4 @@ export function openServer(
   app: string,
 ): Promise<Server> {
   return (request.connect ?? Session.open)(request.login, app);
-}
-
-export function lockLost(): LockError {
-  return new LockError(
-    'this run no longer holds the lock (it was broken or released); nothing more was changed',
-    {
-      hint: 'another run took over; check `toss lock status` and deploy again',
-    },
-  );
 }

@@ -31,7 +31,7 @@ import type {
   Server,
   UploadParams,
 } from '../../src/pipeline/server.js';
-import { lockLost } from '../../src/pipeline/session.js';
+import { lockLost } from '../../src/pipeline/server.js';
 import { shellJoin } from '../../src/remote/quote.js';
 import { CADDY_ADMIN_ADDRESS } from '../../src/server/caddy-admin.js';
 import { CADDY_INVALID_EXIT } from '../../src/server/caddy-apply.js';
