@@ -7,7 +7,18 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          exclude: ['test/unit/pipeline-*.test.ts'],
           // Unit tests first (fast feedback), then the end-to-end ones with their own worker limit.
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        test: {
+          // The pipeline against a fake server: the files share one module graph (the whole
+          // pipeline), so they share their workers' imports instead of loading it once per file.
+          name: 'pipeline',
+          include: ['test/unit/pipeline-*.test.ts'],
+          isolate: false,
           sequence: { groupOrder: 0 },
         },
       },
