@@ -28,7 +28,8 @@ const LOCAL_RELATIVE_PATH = new RegExp(`^${LOCAL_SEGMENT}(?:/${LOCAL_SEGMENT})*$
 // literal excludes anyway; refusing them says so instead of quietly excluding a file named "!".
 const EXCLUDE_PLAIN = /^(?!!|[+-][ _,])/;
 // Lowercase DNS name of two or more labels; the last starts with a letter, so it is never an IP.
-const HOST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+export const HOST_NAME =
+  /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 /*
  * previewAuth lands in a Caddy site file (caddy-site.ts), so each value is one plain token from a
  * closed alphabet, checked here (before connecting) and again by the site builder:

@@ -14,7 +14,7 @@ import {
   parseExistingConfig,
 } from '../../config/init-files.js';
 import { parseConfigText } from '../../config/load.js';
-import type { TossConfig } from '../../config/schema.js';
+import { HOST_NAME, type TossConfig } from '../../config/schema.js';
 import { serverProblem } from '../../config/server.js';
 import { TossError, UsageError } from '../../errors.js';
 import { serverAddress } from '../../pipeline/health.js';
@@ -45,7 +45,6 @@ interface InitOptions {
   config: string;
 }
 
-const HOST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const FINGERPRINT = /^(?:SHA256:)?[A-Za-z0-9+/]{43}=?$/;
 
 function fingerprint(value: string): string {
