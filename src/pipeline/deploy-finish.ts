@@ -35,9 +35,8 @@ const CONFIRM_KNOWN_NAME_SECONDS = 15;
 export interface Routed {
   releaseId: string;
   ports: [number, number];
-  /** the port it serves on, and the one that served until now */
+  /** the port it serves on */
   port: number;
-  livePort: number | undefined;
   /** the port Caddy routed to before this deploy (undefined: none) */
   routedNow: number | undefined;
   before: EnvironmentState | undefined;
@@ -67,7 +66,8 @@ export async function finishDeploy(
       step(
         sink,
         'switch',
-        () => switchTo(server, env, routed.releaseId, routed.port, routed.livePort),
+        // What served until now: where Caddy routed, or what state says if it routed nowhere.
+        () => switchTo(server, env, routed.releaseId, routed.port, servedUntilNow(routed)),
         () => routed.releaseId,
       ),
       prune(server, env, doomed, sink),
@@ -82,6 +82,10 @@ export async function finishDeploy(
   );
   const [, confirmed] = await settleAll([recording, confirming] as const);
   return confirmed;
+}
+
+function servedUntilNow(routed: Routed): number | undefined {
+  return routed.routedNow ?? routed.before?.livePort;
 }
 
 function deployRecord(request: DeployRequest, view: ServerView, routed: Routed): DeployRecord {

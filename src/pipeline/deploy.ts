@@ -103,7 +103,7 @@ async function deployLocked(
   const routing = routingOf(config, env, view, hostName, routedNow);
   await startCheckRoute(server, sink, launch, health, routing, leftovers);
   const url = urlOf(config, hostName);
-  const finish = { releaseId, ports, port, livePort, routedNow, before, hostName, url };
+  const finish = { releaseId, ports, port, routedNow, before, hostName, url };
   const confirmed = await finishDeploy(server, request, config, env, view, lock, finish, sink);
   return { environment: env.environment, url, release: releaseId, port, confirmed };
 }

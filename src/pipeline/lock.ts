@@ -273,7 +273,7 @@ function startHeartbeat(session: Server, sink: EventSink): { stop(): void } {
  * The lock for a request from either door, as a timed `lock` step; a deploy adds its origin,
  * checked before the lock is taken.
  */
-export function lockForRequest(
+function lockForRequest(
   session: Server,
   request: TargetRequest,
   sink: EventSink,

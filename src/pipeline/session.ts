@@ -1,4 +1,4 @@
-import { LockError, RemoteCommandError, TossError } from '../errors.js';
+import { RemoteCommandError, TossError } from '../errors.js';
 import { type RunOptions, type RunResult, SshConnection } from '../remote/connection.js';
 import type { HostTrust } from '../remote/host-key-policy.js';
 import { shellJoin } from '../remote/quote.js';
