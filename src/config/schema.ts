@@ -73,6 +73,8 @@ const ROOT_EXPECTED = 'a relative directory like "." or "apps/web" (no leading "
 const EXCLUDE_EXPECTED = 'an rsync pattern like "*.log" or "/tmp/" (non-empty, one line)';
 const EXCLUDE_PLAIN_EXPECTED =
   'a plain exclude pattern: no "!" (rsync would clear the list, and patterns cannot be negated) and no "+ " or "- " rule prefix (.git, node_modules, .env*, .DS_Store and .toss are never uploaded)';
+const CACHE_EXPECTED =
+  'false, or an array of paths like ["~/.npm", ".next/cache"] (relative to root, under ~/, or absolute; no ".." parts)';
 const BRANCH_EXPECTED = 'branch names or patterns like "main" or "feature/*", without spaces';
 const DEPENDENCY_NAME_EXPECTED =
   'dependency names of letters, digits, ".", "_", "+" and "-", at most 64 characters';
@@ -124,6 +126,19 @@ const limits = {
   cpu: cpu.optional(),
   buildTimeout: buildTimeout.optional(),
 };
+
+/** A cache path: `~/…`, absolute, or relative to root; one line, no `..` part. */
+const cachePath = z
+  .string(expect(CACHE_EXPECTED))
+  .min(1, expect(CACHE_EXPECTED))
+  .max(1024, expect(CACHE_EXPECTED))
+  .refine((s) => !hasControl(s) && !isBlank(s), expect(CACHE_EXPECTED))
+  .refine((s) => !s.split('/').includes('..'), expect(CACHE_EXPECTED))
+  // "!" would make it an exclusion pattern; "~user/" names another user's home.
+  .refine(
+    (s) => !s.startsWith('!') && (!s.startsWith('~') || /^~\/./.test(s)),
+    expect(CACHE_EXPECTED),
+  );
 
 const persistentDir = z
   .string(expect(DIR_EXPECTED))
@@ -233,8 +248,29 @@ export const tossConfigSchema = z
       deployScript: z
         .array(command, expect(SCRIPT_EXPECTED))
         .min(1, expect(SCRIPT_EXPECTED))
+        .optional()
+        .default([])
         .describe(
-          'shell commands run in the new release directory on every deploy (install, build, migrate); the first failure aborts the deploy',
+          "shell commands run on the server in the new release directory on every deploy (install, build, migrate), as the environment's user; the first failure aborts the deploy",
+        ),
+      build: z
+        .array(command, expect(SCRIPT_EXPECTED))
+        .min(1, expect(SCRIPT_EXPECTED))
+        .optional()
+        .describe(
+          'shell commands run where toss runs (the CI runner, your machine), in root, before the upload; the tree they leave is uploaded as built (node_modules and ignored files included, minus exclude and .tossignore); the first failure stops the deploy before the server is touched',
+        ),
+      cache: z
+        .union(
+          [
+            z.literal(false),
+            z.array(cachePath, expect(CACHE_EXPECTED)).min(1, expect(CACHE_EXPECTED)),
+          ],
+          expect(CACHE_EXPECTED),
+        )
+        .optional()
+        .describe(
+          'GitHub Action only: paths saved after a successful build and restored before the next (like "~/.npm" or ".next/cache", relative ones inside root); default: detected from the lockfiles in root; false turns it off',
         ),
       dependencies: z
         .record(
@@ -344,7 +380,7 @@ export const tossConfigSchema = z
         .default([])
         .describe('rsync exclude patterns added to the defaults, .gitignore and .tossignore'),
     },
-    expect('a JSON object with at least "app", "server", "startCommand" and "deployScript"'),
+    expect('a JSON object with at least "app", "server" and "startCommand"'),
   )
   .describe(
     'toss.json: how toss deploys this repository to your server (rsync, systemd and Caddy over SSH)',

@@ -19,6 +19,8 @@ const full = {
   previewDomain: 'preview.myapp.com',
   startCommand: 'node server.js',
   deployScript: ['npm ci', 'npm run build', 'if [ -f x ]; then\n\techo ok\nfi'],
+  build: ['npm ci', 'npm run build'],
+  cache: ['~/.npm', '.next/cache', '/opt/cache'],
   dependencies: { ffmpeg: 'apt-get install -y ffmpeg', 'python3.12': 'apt-get install -y python3' },
   persistentDirs: ['uploads', 'data/db', '.cache'],
   keepReleases: 5,
@@ -140,14 +142,13 @@ describe('parseConfig: one line per problem', () => {
         'toss.json: app: required',
         'toss.json: server: required',
         'toss.json: startCommand: required',
-        'toss.json: deployScript: required',
       ],
     ],
     [
       'not an object',
       [],
       [
-        'toss.json: expected a JSON object with at least "app", "server", "startCommand" and "deployScript", got []',
+        'toss.json: expected a JSON object with at least "app", "server" and "startCommand", got []',
       ],
     ],
     ['app with capitals', with_({ app: 'MyApp' }), [`toss.json: app: ${APP}, got "MyApp"`]],
@@ -224,6 +225,36 @@ describe('parseConfig: one line per problem', () => {
         `toss.json: deployScript[1]: ${COMMAND}, got ""`,
         `toss.json: deployScript[2]: ${COMMAND}, got "a\\u0000b"`,
         `toss.json: deployScript[3]: ${COMMAND}, got 5`,
+      ],
+    ],
+    [
+      'build empty',
+      with_({ build: [] }),
+      [
+        'toss.json: build: expected a non-empty array of shell commands, like ["npm ci", "npm run build"], got []',
+      ],
+    ],
+    [
+      'build entry with a NUL',
+      with_({ build: ['npm ci', 'a\u0000b'] }),
+      [`toss.json: build[1]: ${COMMAND}, got "a\\u0000b"`],
+    ],
+    [
+      'cache true, empty, with "..", "!", "~user" and a blank path',
+      with_({ cache: true }),
+      [
+        'toss.json: cache: expected false, or an array of paths like ["~/.npm", ".next/cache"] (relative to root, under ~/, or absolute; no ".." parts), got true',
+      ],
+    ],
+    [
+      'cache paths that leave root, exclude, or name another home',
+      with_({ cache: ['../up', '!x', '~bob/.npm', ' ', '~'] }),
+      [
+        'toss.json: cache[0]: expected false, or an array of paths like ["~/.npm", ".next/cache"] (relative to root, under ~/, or absolute; no ".." parts), got "../up"',
+        'toss.json: cache[1]: expected false, or an array of paths like ["~/.npm", ".next/cache"] (relative to root, under ~/, or absolute; no ".." parts), got "!x"',
+        'toss.json: cache[2]: expected false, or an array of paths like ["~/.npm", ".next/cache"] (relative to root, under ~/, or absolute; no ".." parts), got "~bob/.npm"',
+        'toss.json: cache[3]: expected false, or an array of paths like ["~/.npm", ".next/cache"] (relative to root, under ~/, or absolute; no ".." parts), got " "',
+        'toss.json: cache[4]: expected false, or an array of paths like ["~/.npm", ".next/cache"] (relative to root, under ~/, or absolute; no ".." parts), got "~"',
       ],
     ],
     [
@@ -377,7 +408,7 @@ describe('toss.schema.json', () => {
     const schema = JSON.parse(renderJsonSchema());
     expect(schema.$id).toMatch(/toss\.schema\.json$/);
     expect(schema.additionalProperties).toBe(false);
-    expect(schema.required).toEqual(['app', 'server', 'startCommand', 'deployScript']);
+    expect(schema.required).toEqual(['app', 'server', 'startCommand']);
     for (const [name, field] of Object.entries<{ description?: string }>(schema.properties)) {
       expect(field.description, name).toBeTruthy();
     }
