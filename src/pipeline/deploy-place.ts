@@ -63,6 +63,7 @@ export function startUpload(server: Server, request: DeployRequest, env: EnvPath
       linkDest: env.currentLink,
       confineTo: env.releasesDir,
       excludes: request.config.exclude,
+      built: request.config.build !== undefined,
       signal: abort.signal,
     })
     // Without a releases directory (the environment's first deploy) rsync fails at once; then
@@ -77,6 +78,8 @@ export function startUpload(server: Server, request: DeployRequest, env: EnvPath
 /** What the environment is to be known by, decided before anything is placed. */
 export interface Claim {
   hostName: string;
+  /** the environment's public URL, for TOSS_URL */
+  url: string;
   origin: string;
   before: EnvironmentState | undefined;
   /** the port Caddy routes to now (what state says, if Caddy routes nowhere) */
@@ -102,7 +105,7 @@ export async function placeRelease(
   const [ports] = await settleAll([
     claimed.then(async (ports) => {
       const port = idlePort(ports, claim.livePort);
-      await writeEnvFiles(server, env, view, request.overrides, claim.releaseId, port, sink);
+      await writeEnvFiles(server, env, view, request.overrides, claim, port, sink);
       return ports;
     }),
     finishUpload(server, request, env, claim, upload, claimed, sink),
@@ -162,10 +165,11 @@ function writeEnvFiles(
   env: EnvPaths,
   view: ServerView,
   overrideArgs: string[],
-  releaseId: string,
+  claim: Claim,
   port: number,
   sink: EventSink,
 ): Promise<void> {
+  const { releaseId, url } = claim;
   return step(sink, 'prepare', async () => {
     const overrides = applyOverrideArgs(view.overrides, overrideArgs);
     const overridesText = serializeEnvFile(overrides);
@@ -174,6 +178,7 @@ function writeEnvFiles(
       environment: env.environment,
       releaseId,
       port,
+      url,
     });
     const releaseEnv = mergeEnv(view.secrets, overrides, variables);
     await settleAll([
@@ -222,6 +227,7 @@ function finishUpload(
           linkDest: claim.before ? env.releaseDir(claim.before.release) : undefined,
           confineTo: env.releasesDir,
           excludes: request.config.exclude,
+          built: request.config.build !== undefined,
         });
       }
       await server.batch([

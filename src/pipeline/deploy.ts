@@ -90,9 +90,10 @@ async function deployLocked(
   const releaseId = newReleaseId(new Date());
   const routedNow = routedPort(view.site);
   const livePort = routedNow ?? before?.livePort;
+  const url = urlOf(config, hostName);
   const leftovers = [removeReleasesArgv(env, [releaseId]), removeStagingArgv(env, [upload.id])];
   const ports = await undoOnFailure(server, leftovers, async () => {
-    const claim = { hostName, origin, before, livePort, releaseId };
+    const claim = { hostName, url, origin, before, livePort, releaseId };
     const placed = await placeRelease(server, request, config, env, view, claim, upload, sink);
     await runBuild(server, config, env, releaseId, sink);
     return placed;
@@ -102,7 +103,6 @@ async function deployLocked(
   const health = { check: config.healthCheck, failed: healthFailure };
   const routing = routingOf(config, env, view, hostName, routedNow);
   await startCheckRoute(server, sink, launch, health, routing, leftovers);
-  const url = urlOf(config, hostName);
   const finish = { releaseId, ports, port, routedNow, before, hostName, url };
   const confirmed = await finishDeploy(server, request, config, env, view, lock, finish, sink);
   return { environment: env.environment, url, release: releaseId, port, confirmed };

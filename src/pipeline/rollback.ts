@@ -240,6 +240,8 @@ function announceSecrets(
     environment: env.environment,
     releaseId: view.target,
     port: live.ports[0],
+    // Only the keys count here: the release's own TOSS_URL is not a secret.
+    url: '',
   });
   sink(
     secretsEvent(

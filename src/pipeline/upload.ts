@@ -21,6 +21,8 @@ export interface UploadParams {
    */
   confineTo: string;
   excludes: string[];
+  /** the tree is what toss.json's `build` left: node_modules and git-ignored files go up too */
+  built: boolean;
   /** stops rsync (the upload then fails) */
   signal?: AbortSignal | undefined;
 }
@@ -65,6 +67,7 @@ async function rsyncRelease(session: Session, params: UploadParams): Promise<voi
     remoteShell: tunnelRemoteShell(),
     linkDest: params.linkDest,
     excludes: params.excludes,
+    built: params.built,
     sudo,
   });
   await runRsync(

@@ -271,6 +271,8 @@ export interface TossVarsParams {
   releaseId: string;
   /** the port the release is started on (the unit sets PORT/TOSS_PORT again from its instance) */
   port: number;
+  /** the environment's public URL (OAuth callbacks, CORS, absolute links) */
+  url: string;
 }
 
 /** TOSS_* variables, PORT and HOST, as every release (and its deployScript) sees them. */
@@ -285,6 +287,7 @@ export function tossVariables(params: TossVarsParams): EnvEntries {
     ['TOSS_ENV_DIR', p.envDir],
     ['TOSS_PROD_DIR', envPaths(params.app, PRODUCTION).envDir],
     ['TOSS_CACHE_DIR', p.cacheDir],
+    ['TOSS_URL', params.url],
     ['PORT', String(params.port)],
     ['HOST', '127.0.0.1'],
   ]);

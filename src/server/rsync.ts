@@ -8,6 +8,12 @@ import { TossError } from '../errors.js';
 export const DEFAULT_EXCLUDES = ['.git', 'node_modules', '.env*', '.DS_Store', '.toss'];
 /** Per-directory ignore files, read at every level like git does. */
 export const DEFAULT_FILTER_FILES = ['.gitignore', '.tossignore'];
+/**
+ * A tree that toss.json's `build` made is uploaded as built: its node_modules and the files git
+ * ignores (dist/, .next/) are what the build produced, so only these and .tossignore are left out.
+ */
+export const BUILT_EXCLUDES = ['.git', '.env*', '.DS_Store', '.toss'];
+export const BUILT_FILTER_FILES = ['.tossignore'];
 
 /**
  * One word of rsync's `-e` string. rsync splits that string itself (not a shell): on spaces,
@@ -86,8 +92,8 @@ export interface RsyncParams {
   linkDest?: string | undefined;
   /** extra exclude patterns (toss.json `exclude`) */
   excludes?: string[] | undefined;
-  /** per-directory ignore files; default .gitignore and .tossignore */
-  filterFiles?: string[] | undefined;
+  /** the tree is a build's output: BUILT_EXCLUDES and BUILT_FILTER_FILES instead of the defaults */
+  built?: boolean | undefined;
   /** run the remote rsync through `sudo -n` (non-root login) */
   sudo: boolean;
 }
@@ -112,12 +118,13 @@ export function buildRsyncArgv(params: RsyncParams): string[] {
   // reads "!" or "+ .git" there as a file name, while `--exclude=!` would clear every exclude
   // before it and `--exclude=+ X` would include X. The built-ins come first and rsync stops at
   // the first rule that matches, so nothing later (a pattern, a .gitignore line) brings them back.
-  for (const pattern of [...DEFAULT_EXCLUDES, ...(params.excludes ?? [])]) {
+  const builtIn = params.built ? BUILT_EXCLUDES : DEFAULT_EXCLUDES;
+  for (const pattern of [...builtIn, ...(params.excludes ?? [])]) {
     if (/[\n\r]/.test(pattern)) throw new TossError(`unusable exclude ${JSON.stringify(pattern)}`);
     argv.push(`--filter=- ${pattern}`);
   }
   // `:- FILE`: merge FILE in every directory, each line an exclude (like nested .gitignore files).
-  for (const file of params.filterFiles ?? DEFAULT_FILTER_FILES) {
+  for (const file of params.built ? BUILT_FILTER_FILES : DEFAULT_FILTER_FILES) {
     if (!/^[A-Za-z0-9._-]+$/.test(file)) throw new TossError(`unusable filter file ${file}`);
     argv.push(`--filter=:- ${file}`);
   }

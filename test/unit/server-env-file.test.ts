@@ -192,6 +192,7 @@ describe('tossVariables', () => {
           environment: 'pr-1',
           releaseId: '20261127T223015Z-3fa9',
           port: 3001,
+          url: 'https://pr-1.preview.shop.test/',
         }),
       ),
     ).toEqual({
@@ -203,6 +204,7 @@ describe('tossVariables', () => {
       TOSS_ENV_DIR: '/srv/shop/pr-1',
       TOSS_PROD_DIR: '/srv/shop/production',
       TOSS_CACHE_DIR: '/srv/shop/pr-1/cache',
+      TOSS_URL: 'https://pr-1.preview.shop.test/',
       PORT: '3001',
       HOST: '127.0.0.1',
     });
