@@ -114,20 +114,7 @@ export function buildRsyncArgv(params: RsyncParams): string[] {
     if (!params.linkDest.startsWith('/')) throw new TossError('--link-dest must be absolute');
     argv.push(`--link-dest=${params.linkDest}`);
   }
-  // Every pattern goes in as `- PATTERN`, a rule whose pattern is the rest of the argument: rsync
-  // reads "!" or "+ .git" there as a file name, while `--exclude=!` would clear every exclude
-  // before it and `--exclude=+ X` would include X. The built-ins come first and rsync stops at
-  // the first rule that matches, so nothing later (a pattern, a .gitignore line) brings them back.
-  const builtIn = params.built ? BUILT_EXCLUDES : DEFAULT_EXCLUDES;
-  for (const pattern of [...builtIn, ...(params.excludes ?? [])]) {
-    if (/[\n\r]/.test(pattern)) throw new TossError(`unusable exclude ${JSON.stringify(pattern)}`);
-    argv.push(`--filter=- ${pattern}`);
-  }
-  // `:- FILE`: merge FILE in every directory, each line an exclude (like nested .gitignore files).
-  for (const file of params.built ? BUILT_FILTER_FILES : DEFAULT_FILTER_FILES) {
-    if (!/^[A-Za-z0-9._-]+$/.test(file)) throw new TossError(`unusable filter file ${file}`);
-    argv.push(`--filter=:- ${file}`);
-  }
+  argv.push(...filterArgs(params));
   if (params.sudo) argv.push('--rsync-path=sudo -n rsync');
   if (params.remoteShell === '') throw new TossError('rsync needs a remote shell');
   argv.push('-e', params.remoteShell);
@@ -136,6 +123,26 @@ export function buildRsyncArgv(params: RsyncParams): string[] {
   if (!path.startsWith('/')) throw new TossError(`remote path must be absolute: ${path}`);
   argv.push(`${TUNNEL_HOST}:${path.endsWith('/') ? path : `${path}/`}`);
   return argv;
+}
+
+/** What is left out of the upload: the built-in excludes, toss.json's, and the ignore files. */
+function filterArgs(params: RsyncParams): string[] {
+  const args: string[] = [];
+  // Every pattern goes in as `- PATTERN`, a rule whose pattern is the rest of the argument: rsync
+  // reads "!" or "+ .git" there as a file name, while `--exclude=!` would clear every exclude
+  // before it and `--exclude=+ X` would include X. The built-ins come first and rsync stops at
+  // the first rule that matches, so nothing later (a pattern, a .gitignore line) brings them back.
+  const builtIn = params.built ? BUILT_EXCLUDES : DEFAULT_EXCLUDES;
+  for (const pattern of [...builtIn, ...(params.excludes ?? [])]) {
+    if (/[\n\r]/.test(pattern)) throw new TossError(`unusable exclude ${JSON.stringify(pattern)}`);
+    args.push(`--filter=- ${pattern}`);
+  }
+  // `:- FILE`: merge FILE in every directory, each line an exclude (like nested .gitignore files).
+  for (const file of params.built ? BUILT_FILTER_FILES : DEFAULT_FILTER_FILES) {
+    if (!/^[A-Za-z0-9._-]+$/.test(file)) throw new TossError(`unusable filter file ${file}`);
+    args.push(`--filter=:- ${file}`);
+  }
+  return args;
 }
 
 // A relative path gets `./` so a leading `-` is no option and a `:` no remote host.

@@ -299,6 +299,58 @@ describe('buildRsyncArgv', () => {
       expect(statSync(join(release, 'lib')).mode & 0o777).toBe(0o755);
     },
   );
+  it.skipIf(!hasRsync)(
+    'a built tree goes up as built: node_modules and git-ignored files, never .git, .env*, .tossignore entries or exclude',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'toss-rsync-built-'));
+      const src = join(dir, 'src');
+      const files: Record<string, string> = {
+        'server.js': 'x',
+        '.gitignore': 'dist/\n*.log\nnode_modules/\n',
+        '.tossignore': 'secret.txt\n',
+        'secret.txt': 'x',
+        'app.log': 'x',
+        'dist/bundle.js': 'x',
+        '.env.local': 'x',
+        '.git/HEAD': 'x',
+        'node_modules/a/index.js': 'x',
+        'lib/.gitignore': 'generated.js\n',
+        'lib/generated.js': 'x',
+        'lib/.DS_Store': 'x',
+        'tmp/x': 'x',
+      };
+      for (const [name, content] of Object.entries(files)) {
+        mkdirSync(join(src, name, '..'), { recursive: true });
+        writeFileSync(join(src, name), content);
+      }
+      const release = join(dir, 'release');
+      const argv = buildRsyncArgv({
+        source: src,
+        dest: release,
+        remoteShell: 'sh',
+        excludes: ['/tmp/'],
+        built: true,
+        sudo: false,
+      });
+      const local = [...argv.slice(1, -4), argv.at(-2) as string, `${release}/`];
+      const run = spawnSync('rsync', local, { encoding: 'utf8' });
+      expect(run.stderr).toBe('');
+      const listed = spawnSync('find', ['.', '-type', 'f'], { cwd: release, encoding: 'utf8' })
+        .stdout.split('\n')
+        .filter(Boolean)
+        .sort();
+      expect(listed).toEqual([
+        './.gitignore',
+        './.tossignore',
+        './app.log',
+        './dist/bundle.js',
+        './lib/.gitignore',
+        './lib/generated.js',
+        './node_modules/a/index.js',
+        './server.js',
+      ]);
+    },
+  );
   // What an attacker would put in `exclude` or in the checkout's own ignore files to get the
   // job's token (.git/config) or .env files uploaded. Every case runs the real rsync through the
   // tunnel, with its server side as a separate process, as an upload does.
@@ -311,9 +363,14 @@ describe('buildRsyncArgv', () => {
     ['"!" after an ordinary pattern', ['*.log', '!', '+ .env']],
   ];
 
-  it.each(HOSTILE_EXCLUDES)(
-    'exclude %s: .git, .env*, node_modules, .DS_Store and .toss are never uploaded',
-    async (_name, excludes) => {
+  it.each(
+    HOSTILE_EXCLUDES.flatMap(([name, excludes]) => [
+      [name, excludes, false] as const,
+      [`${name}, built tree`, excludes, true] as const,
+    ]),
+  )(
+    'exclude %s: .git, .env*, .DS_Store and .toss are never uploaded (nor node_modules unless built)',
+    async (_name, excludes, built) => {
       const dir = mkdtempSync(join(tmpdir(), 'toss-rsync-hostile-'));
       const src = join(dir, 'src');
       const outside = join(dir, 'outside');
@@ -344,7 +401,8 @@ describe('buildRsyncArgv', () => {
         source: src,
         dest: release,
         remoteShell: tunnelRemoteShell(),
-        excludes,
+        excludes: [...excludes],
+        built,
         sudo: false,
       });
       await runRsync(argv, false, localFarEnd([]));
@@ -356,6 +414,7 @@ describe('buildRsyncArgv', () => {
         './.gitignore',
         './.tossignore',
         './key-link',
+        ...(built ? ['./node_modules/a/index.js'] : []),
         './server.js',
         './sub/.gitignore',
         './sub/keep.js',
