@@ -9,6 +9,7 @@ import { TossError } from '../errors.js';
 import { deploy } from '../pipeline/deploy.js';
 import { type EventSink, STEP_LABELS } from '../pipeline/events.js';
 import { recordedEnvironments } from '../pipeline/inspect.js';
+import type { LocalBuilder } from '../pipeline/local-build.js';
 import { remove } from '../pipeline/remove.js';
 import type { Actor, DeployResult, Login } from '../pipeline/request.js';
 import type { OpenServer } from '../pipeline/server.js';
@@ -17,9 +18,12 @@ import { sweepClosedPreviews } from '../pipeline/sweep.js';
 import { HostKeyRefusedError } from '../remote/host-key-policy.js';
 import { parseEnvFile } from '../server/env-file.js';
 import { routeBranchPreview } from './branch-match.js';
+import { actionBuildCache, type CacheReport } from './build-cache.js';
+import { cachePlan } from './cache-plan.js';
 import { type CommentParams, commentBody, commentMarker } from './comment.js';
 import { GitHubApi } from './github.js';
 import { type ActionInputs, Output, readInputs, setOutput } from './inputs.js';
+import { execCommand } from './local-runner.js';
 import { PostState } from './post-state.js';
 import { actionReporter, maskSecretValues, resumeCommands } from './reporter.js';
 import { type Resolution, refusedEvent, resolveRun } from './resolve.js';
@@ -213,11 +217,53 @@ interface Common {
 
 type DeployResolution = Extract<Resolution, { kind: 'deploy' }>;
 
+/**
+ * How this run builds: toss.json's `build` commands through @actions/exec, with the dependency
+ * cache around them when there is something to cache. Its report says what the build and the
+ * cache did, for the job summary.
+ */
+function runnerBuild(job: Job): { builder: LocalBuilder; note: () => string | undefined } {
+  const plan = cachePlan(job.config, job.sourceDir, process.cwd(), {
+    os: process.env.RUNNER_OS ?? process.platform,
+    arch: process.env.RUNNER_ARCH ?? process.arch,
+  });
+  const cache = plan ? actionBuildCache(plan) : undefined;
+  let buildMs: number | undefined;
+  const seen = job.sink;
+  job.sink = (event) => {
+    if (event.type === 'step-done' && event.step === 'build') buildMs = event.ms;
+    seen(event);
+  };
+  return {
+    builder: { run: execCommand, cache },
+    note: () => buildNote(job.config.build !== undefined, buildMs, cache?.report),
+  };
+}
+
+/** The job summary's line about the build on the runner and its cache. */
+function buildNote(
+  built: boolean,
+  ms: number | undefined,
+  cache: CacheReport | undefined,
+): string | undefined {
+  if (!built || ms === undefined) return undefined;
+  const took = `Built on the runner in ${(ms / 1000).toFixed(1)} s`;
+  if (cache?.restore === undefined) return `${took}; no dependency cache.`;
+  const restored = {
+    hit: `cache hit (\`${cache.matchedKey}\`)`,
+    partial: `cache restored from \`${cache.matchedKey}\``,
+    miss: 'cache miss (cold build)',
+    unavailable: 'cache unavailable (cold build)',
+  }[cache.restore];
+  return `${took}; ${restored}${cache.saved ? ', saved for the next run' : ''}.`;
+}
+
 /** A deploy, reported as it goes: sticky PR comment, GitHub Deployment, outputs and summary. */
 async function deployResolved(job: Job, resolution: DeployResolution): Promise<void> {
   const { environment, pr } = resolution;
   await comment(job, resolution, { status: 'deploying' });
   const deploymentId = await startDeployment(job, resolution);
+  const build = runnerBuild(job);
   try {
     const result = await deploy(
       {
@@ -230,12 +276,13 @@ async function deployResolved(job: Job, resolution: DeployResolution): Promise<v
         ...(pr !== undefined ? { pr } : {}),
         overrides: job.overrides,
         onLockAcquired: (token) => PostState.lockAcquired(token, environment),
+        builder: build.builder,
       },
       job.sink,
     );
-    await reportDeployed(job, resolution, deploymentId, result);
+    await reportDeployed(job, resolution, deploymentId, result, build.note());
   } catch (error) {
-    await reportFailed(job, resolution, deploymentId, error);
+    await reportFailed(job, resolution, deploymentId, error, build.note());
     throw error;
   }
 }
@@ -286,6 +333,7 @@ async function reportDeployed(
   resolution: DeployResolution,
   deploymentId: number | undefined,
   result: DeployResult,
+  note: string | undefined,
 ): Promise<void> {
   setOutput(Output.Url, result.url);
   setOutput(Output.Release, result.release);
@@ -302,16 +350,20 @@ async function reportDeployed(
     url: result.url,
     release: result.release,
   });
-  await writeSummary(job.config.app, [
-    {
-      environment: resolution.environment,
-      action: 'deployed',
-      url: result.url,
-      commit: resolution.sha,
-      release: result.release,
-      seconds: (performance.now() - job.started) / 1000,
-    },
-  ]);
+  await writeSummary(
+    job.config.app,
+    [
+      {
+        environment: resolution.environment,
+        action: 'deployed',
+        url: result.url,
+        commit: resolution.sha,
+        release: result.release,
+        seconds: (performance.now() - job.started) / 1000,
+      },
+    ],
+    note,
+  );
 }
 
 /** A failed deploy, said everywhere it was announced; reporting never hides the failure. */
@@ -320,6 +372,7 @@ async function reportFailed(
   resolution: DeployResolution,
   deploymentId: number | undefined,
   error: unknown,
+  note: string | undefined,
 ): Promise<void> {
   const step = error instanceof StepError ? STEP_LABELS[error.step] : undefined;
   if (deploymentId !== undefined) {
@@ -333,14 +386,18 @@ async function reportFailed(
   await comment(job, resolution, { status: 'failed', failedStep: step ?? 'deploy' }).catch(
     () => undefined,
   );
-  await writeSummary(job.config.app, [
-    {
-      environment: resolution.environment,
-      action: 'failed',
-      commit: resolution.sha,
-      seconds: (performance.now() - job.started) / 1000,
-    },
-  ]).catch(() => undefined);
+  await writeSummary(
+    job.config.app,
+    [
+      {
+        environment: resolution.environment,
+        action: 'failed',
+        commit: resolution.sha,
+        seconds: (performance.now() - job.started) / 1000,
+      },
+    ],
+    note,
+  ).catch(() => undefined);
 }
 
 /** After a removal: the pull request's comment says so, and its GitHub environment goes inactive. */

@@ -38,16 +38,34 @@ import { placeRelease, type StartedUpload, startUpload } from './deploy-place.js
 import { type EventSink, secretsEvent } from './events.js';
 import { idlePort, type Launch, type Routing, startCheckRoute } from './go-live.js';
 import { serverAddress } from './health.js';
+import { buildHere } from './local-build.js';
 import { type HeldLock, withLockedSession } from './lock.js';
 import type { DeployRequest, DeployResult } from './request.js';
 import type { Server } from './server.js';
 import { hostNameOf, siteFor, unitFor, urlOf } from './server-files.js';
 
-/** Deploys the working tree to one environment. */
-export function deploy(request: DeployRequest, sink: EventSink): Promise<DeployResult> {
-  const { app } = request.config;
-  const env = envPaths(app, validateEnvName(request.environment, 'environment'));
+/**
+ * Deploys the working tree to one environment: built here first when toss.json says `build`
+ * (nothing on the server changes before that succeeded), then placed, started and switched.
+ */
+export async function deploy(request: DeployRequest, sink: EventSink): Promise<DeployResult> {
+  const env = envPaths(request.config.app, validateEnvName(request.environment, 'environment'));
   const origin = normalizeOrigin(request.origin);
+  const built = await buildHere({ ...request, host: request.login.host }, env, sink);
+  try {
+    return await deployBuilt(request, env, origin, sink);
+  } finally {
+    await built.finish();
+  }
+}
+
+function deployBuilt(
+  request: DeployRequest,
+  env: EnvPaths,
+  origin: string,
+  sink: EventSink,
+): Promise<DeployResult> {
+  const { app } = request.config;
   return withLockedSession(
     request,
     sink,

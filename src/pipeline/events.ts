@@ -1,5 +1,8 @@
 /** What the pipeline tells its door while it works; the CLI prints it, the action groups it. */
 export type StepName =
+  | 'cache-restore'
+  | 'build'
+  | 'cache-save'
   | 'connect'
   | 'origin'
   | 'lock'
@@ -21,6 +24,9 @@ export type StepName =
   | 'app-setup';
 
 export const STEP_LABELS: Record<StepName, string> = {
+  'cache-restore': 'Restore build cache',
+  build: 'Build',
+  'cache-save': 'Save build cache',
   connect: 'Connect',
   origin: 'Verify origin',
   lock: 'Acquire lock',

@@ -1,5 +1,6 @@
 import type { TossConfig } from '../config/schema.js';
 import type { Login } from '../remote/login.js';
+import type { LocalBuilder } from './local-build.js';
 import type { OpenServer } from './server.js';
 
 export type { Login } from '../remote/login.js';
@@ -39,6 +40,8 @@ export interface DeployRequest extends TargetRequest {
   pr?: number;
   /** `KEY=VALUE` overrides stored for this environment; `KEY=` removes one */
   overrides: string[];
+  /** runs toss.json's `build` here, before the upload (needed when the config has one) */
+  builder?: LocalBuilder | undefined;
 }
 
 export interface DeployResult {

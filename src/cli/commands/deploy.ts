@@ -4,6 +4,7 @@ import { resolveSourceDir } from '../../config/source-dir.js';
 import { deploy } from '../../pipeline/deploy.js';
 import { applyOverrideArgs } from '../../server/env-file.js';
 import { loadContext, repositoryInfo } from '../context.js';
+import { runShellCommand } from '../local-runner.js';
 import { progressPrinter, useColor } from '../progress.js';
 
 export function collect(value: string, previous: string[]): string[] {
@@ -79,6 +80,8 @@ async function runDeploy(environment: string, options: DeployOptions): Promise<v
       commit: repo.commit,
       ...(repo.branch ? { branch: repo.branch } : {}),
       overrides: options.set,
+      // toss.json's `build` runs here, in root; `cache` is the action's alone.
+      builder: { run: runShellCommand },
     },
     cliPrinter(),
   );
