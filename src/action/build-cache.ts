@@ -36,6 +36,9 @@ export function actionBuildCache(plan: CachePlan): BuildCache & { report: CacheR
     },
     async save() {
       if (report.restore === 'hit') return { detail: `${plan.key} is cached as it is` };
+      // The client retries a failing service for about half a minute per call: a service that
+      // failed the restore is not asked again in the same run.
+      if (report.restore === 'unavailable') return { detail: 'skipped: the cache service failed' };
       const client: CacheClient = await import('@actions/cache');
       if (!client.isFeatureAvailable()) return unavailable('saved');
       const { result: id, warnings } = await watchingWarnings(() =>

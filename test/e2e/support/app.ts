@@ -13,7 +13,7 @@ import type { TestHost } from '../harness/types.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../../..');
-const EXAMPLE = join(ROOT, 'examples/hello');
+const EXAMPLES = join(ROOT, 'examples');
 
 export interface AppCheckout {
   dir: string;
@@ -24,14 +24,22 @@ export interface AppCheckout {
   config(): Record<string, unknown>;
 }
 
-/** A fresh git checkout of examples/hello (origin `git@github.com:octo/<app>.git`) aimed at `host`. */
+/**
+ * A fresh git checkout of examples/<example> (origin `git@github.com:octo/<app>.git`) aimed at
+ * `host`.
+ */
 export async function makeApp(
   host: TestHost,
   fields: Record<string, unknown> = {},
   origin = `git@github.com:octo/${String(fields.app ?? 'hello')}.git`,
+  example = 'hello',
 ): Promise<AppCheckout> {
   const dir = mkdtempSync(join(tmpdir(), 'toss-app-'));
-  cpSync(EXAMPLE, dir, { recursive: true });
+  cpSync(join(EXAMPLES, example), dir, {
+    recursive: true,
+    // What a clone would not have: an install or a build left in the example by hand.
+    filter: (source) => !/\/(?:node_modules|dist)$/.test(source),
+  });
   const git = (...args: string[]) =>
     run('git', ['-c', 'user.name=Test', '-c', 'user.email=test@example.com', ...args], {
       cwd: dir,

@@ -30,6 +30,8 @@ export interface ActionRunOptions {
   ref?: string;
   sha?: string;
   repository?: string;
+  /** more variables the runner gives the action (the cache service's, say) */
+  env?: Record<string, string>;
   /** STATE_* for the post step */
   state?: Record<string, string>;
   /** reuse the temp dir of the main step (post runs in the same job) */
@@ -93,6 +95,7 @@ export function runAction(options: ActionRunOptions): Promise<ActionRun> {
     GITHUB_STEP_SUMMARY: summary,
     RUNNER_TEMP: runnerTemp,
     RUNNER_OS: 'Linux',
+    ...options.env,
   };
   for (const [name, value] of Object.entries(options.inputs)) {
     env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
