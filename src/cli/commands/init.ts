@@ -4,14 +4,22 @@
  * server is touched, written only after provisioning succeeded.
  */
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { ENV_NAME_PATTERN } from '../../config/env-name.js';
 import {
+  type BuildPlace,
   buildConfigText,
   buildWorkflowText,
+  commandList,
+  defaultBuildPlace,
+  defaultCommands,
   type InitAnswers,
+  type ProjectCommands,
   parseExistingConfig,
+  projectCommands,
+  runnerNeedsNode,
+  type WorkflowOptions,
 } from '../../config/init-files.js';
 import { parseConfigText } from '../../config/load.js';
 import { HOST_NAME, type TossConfig } from '../../config/schema.js';
@@ -37,6 +45,8 @@ interface InitOptions {
   app?: string;
   domain?: string;
   start?: string;
+  buildOn?: BuildPlace;
+  build: string[];
   deployScript: string[];
   identity?: string;
   hostKey?: string;
@@ -79,19 +89,46 @@ function appFromDir(dir: string): string {
   return slug || 'app';
 }
 
-/** A start command and build steps guessed from package.json, as defaults to confirm. */
-async function guessCommands(dir: string): Promise<{ start?: string; script?: string[] }> {
-  const text = await readIfExists(join(dir, 'package.json'));
-  if (text === undefined) return {};
-  try {
-    const pkg = JSON.parse(text) as { scripts?: Record<string, string> };
-    const lock = await readIfExists(join(dir, 'package-lock.json'));
-    const script = [lock ? 'npm ci' : 'npm install'];
-    if (pkg.scripts?.build) script.push('npm run build');
-    return { ...(pkg.scripts?.start ? { start: 'npm start' } : {}), script };
-  } catch {
-    return {};
+const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+
+function buildPlace(value: string): BuildPlace {
+  if (value === 'runner' || value === 'server') return value;
+  throw new InvalidArgumentError('expected "runner" or "server"');
+}
+
+/**
+ * The directory deploys upload and builds run in: toss.json's `root` below its own directory, when
+ * the existing file names a usable one.
+ */
+function sourceDirOf(projectDir: string, existing: Record<string, unknown>): string {
+  const root = str(existing.root);
+  const usable = root && !isAbsolute(root) && !root.split(/[\\/]/).includes('..');
+  return usable ? join(projectDir, root) : projectDir;
+}
+
+/** What package.json in the source directory suggests, as defaults to confirm. */
+async function guessCommands(sourceDir: string): Promise<ProjectCommands> {
+  const packageJson = await readIfExists(join(sourceDir, 'package.json'));
+  const lockfile = await readIfExists(join(sourceDir, 'package-lock.json'));
+  return projectCommands(packageJson, lockfile !== undefined);
+}
+
+/**
+ * The Node version file the runner's setup-node should read, as a path from the repository root:
+ * .nvmrc or .node-version in the source directory, toss.json's directory or the repository root.
+ */
+async function nodeVersionFile(
+  dirs: readonly string[],
+  repoRoot: string,
+): Promise<string | undefined> {
+  for (const dir of new Set(dirs)) {
+    for (const name of ['.nvmrc', '.node-version']) {
+      const path = join(dir, name);
+      const text = await readIfExists(path);
+      if (text?.trim()) return relative(repoRoot, path).split(sep).join('/');
+    }
   }
+  return undefined;
 }
 
 type FileOutcome = 'created' | 'overwritten' | 'unchanged' | 'kept';
@@ -138,23 +175,32 @@ async function ask(
   return prompter.text({ ...question, validate });
 }
 
-async function askDeployScript(
+/** How a list of commands is asked for. */
+interface CommandsQuestion {
+  first: string;
+  next: string;
+  placeholder?: string | undefined;
+  /** whether at least one command is needed */
+  required: boolean;
+}
+
+/** A list of commands, one question each: the flag's when given, else typed (defaults offered). */
+async function askCommands(
   prompter: Prompter | undefined,
   flag: string[],
   defaults: string[] | undefined,
+  question: CommandsQuestion,
 ): Promise<string[] | undefined> {
   if (flag.length > 0 || prompter === undefined) return flag.length > 0 ? flag : defaults;
   const commands: string[] = [];
   for (;;) {
-    const suggestion = defaults?.[commands.length];
     const first = commands.length === 0;
     const answer = await prompter.text({
-      message: first
-        ? 'Deploy script: first command run in each new release (install, build)'
-        : 'Next deploy command (empty to finish)',
-      defaultValue: suggestion,
-      placeholder: first ? 'npm ci' : undefined,
-      validate: (v) => (first && !v.trim() ? 'at least one command is required' : undefined),
+      message: first ? question.first : question.next,
+      defaultValue: defaults?.[commands.length],
+      placeholder: first ? question.placeholder : undefined,
+      validate: (v) =>
+        first && question.required && !v.trim() ? 'at least one command is required' : undefined,
     });
     if (!answer.trim()) return commands;
     commands.push(answer.trim());
@@ -173,21 +219,10 @@ async function runInit(options: InitOptions): Promise<void> {
   const prompter = options.yes ? undefined : clackPrompter();
   if (prompter && !process.stdin.isTTY) {
     throw new UsageError('toss init asks its questions on a terminal, and there is none here', {
-      hint: 'for scripts and CI pass --yes with --server, --app, --start and --deploy-script (and --host-key SHA256:… to pin the server key)',
+      hint: 'for scripts and CI pass --yes with --server, --app, --start, and --build (built where toss runs) or --deploy-script (built on the server); --host-key SHA256:… pins the server key',
     });
   }
-  const configPath = resolve(options.config);
-  const projectDir = dirname(configPath);
-  const repo = await readRepository(projectDir);
-  const existing = parseExistingConfig(await readIfExists(configPath));
-  const answers = checkAnswers(
-    await askQuestions(prompter, options, existing, await guessCommands(projectDir), repo.root),
-  );
-  const files = await planFiles(
-    { configPath, projectDir, repo, configText: buildConfigText(answers, existing) },
-    options,
-    prompter,
-  );
+  const { projectDir, repo, files } = await planInit(options, prompter);
   const config = await configInEffect(files[0]);
 
   const ssh = await resolveServer(config.server, options.identity);
@@ -206,6 +241,32 @@ async function runInit(options: InitOptions): Promise<void> {
   if (recordedKey) await recordHostKey(ssh.knownHostsFile, result.hostKey.line);
   await writePlannedFiles(files);
   process.stdout.write(renderSummary(await summaryOf(config, ssh, result, recordedKey, files)));
+}
+
+/** The answers, then the files they make: everything decided before the server is touched. */
+async function planInit(
+  options: InitOptions,
+  prompter: Prompter | undefined,
+): Promise<{ projectDir: string; repo: Repository; files: [PlannedFile, PlannedFile] }> {
+  const configPath = resolve(options.config);
+  const projectDir = dirname(configPath);
+  const repo = await readRepository(projectDir);
+  const existing = parseExistingConfig(await readIfExists(configPath));
+  const sourceDir = sourceDirOf(projectDir, existing);
+  const project = await guessCommands(sourceDir);
+  const answers = checkAnswers(
+    await askQuestions(prompter, options, { existing, project, repoRoot: repo.root }),
+  );
+  const setupNode = runnerNeedsNode(answers, project)
+    ? { versionFile: await nodeVersionFile([sourceDir, projectDir, repo.root], repo.root) }
+    : undefined;
+  const configText = buildConfigText(answers, existing);
+  const files = await planFiles(
+    { configPath, projectDir, repo, configText, setupNode },
+    options,
+    prompter,
+  );
+  return { projectDir, repo, files };
 }
 
 /** What the server is provisioned for: the toss.json that will be in effect. */
@@ -268,27 +329,40 @@ async function readRepository(projectDir: string): Promise<Repository> {
   return { origin, root, defaultBranch };
 }
 
-const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
-const strs = (v: unknown) =>
-  Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined;
-
 /** The answers as given: flags first, then questions (defaults from toss.json or guesses). */
 interface RawAnswers {
   server: string | undefined;
   app: string | undefined;
   domain: string | undefined;
   startCommand: string | undefined;
+  place: BuildPlace;
+  build: string[] | undefined;
   deployScript: string[] | undefined;
+}
+
+/** What the defaults come from: the existing toss.json, package.json and the repository. */
+interface AnswerSources {
+  existing: Record<string, unknown>;
+  project: ProjectCommands;
+  repoRoot: string;
 }
 
 async function askQuestions(
   prompter: Prompter | undefined,
   options: InitOptions,
-  existing: Record<string, unknown>,
-  guess: { start?: string; script?: string[] },
-  repoRoot: string,
+  sources: AnswerSources,
 ): Promise<RawAnswers> {
   prompter?.intro('toss init');
+  const basics = await askBasics(prompter, options, sources);
+  return { ...basics, ...(await askBuild(prompter, options, sources)) };
+}
+
+/** The server, the app's name, its domain and how it starts. */
+async function askBasics(
+  prompter: Prompter | undefined,
+  options: InitOptions,
+  { existing, project, repoRoot }: AnswerSources,
+): Promise<Pick<RawAnswers, 'server' | 'app' | 'domain' | 'startCommand'>> {
   const server = await ask(
     prompter,
     options.server,
@@ -320,32 +394,107 @@ async function askQuestions(
     options.start,
     {
       message: 'Start command (must listen on $PORT)',
-      defaultValue: str(existing.startCommand) ?? guess.start,
+      defaultValue: str(existing.startCommand) ?? project.start,
       placeholder: 'node server.js',
     },
     problems.start,
   );
-  const deployScript = await askDeployScript(
+  return { server, app, domain, startCommand };
+}
+
+const SERVER_BUILD: CommandsQuestion = {
+  first: 'Deploy script: first command run in each new release (install, build)',
+  next: 'Next deploy command (empty to finish)',
+  placeholder: 'npm ci',
+  required: true,
+};
+const RUNNER_BUILD: CommandsQuestion = {
+  first: 'Build: first command run where toss runs, before the upload (install, build)',
+  next: 'Next build command (empty to finish)',
+  placeholder: 'npm ci',
+  required: true,
+};
+const AFTER_UPLOAD: CommandsQuestion = {
+  first:
+    'Deploy script: first command run on the server after the upload (migrations; empty for none)',
+  next: 'Next deploy command (empty to finish)',
+  required: false,
+};
+
+/** Where the app is built, then the commands for that place (and, after a runner build, the server's). */
+async function askBuild(
+  prompter: Prompter | undefined,
+  options: InitOptions,
+  { existing, project }: AnswerSources,
+): Promise<Pick<RawAnswers, 'place' | 'build' | 'deployScript'>> {
+  const suggested = defaultBuildPlace(existing, project);
+  const place = await askPlace(prompter, placeFromFlags(options, existing), suggested);
+  const defaults = defaultCommands(place, existing, project);
+  if (place === 'server') {
+    const deployScript = await askCommands(
+      prompter,
+      options.deployScript,
+      defaults.deployScript,
+      SERVER_BUILD,
+    );
+    return { place, build: undefined, deployScript };
+  }
+  const build = await askCommands(prompter, options.build, defaults.build, RUNNER_BUILD);
+  const deployScript = await askCommands(
     prompter,
     options.deployScript,
-    strs(existing.deployScript) ?? guess.script,
+    defaults.deployScript,
+    AFTER_UPLOAD,
   );
-  return { server, app, domain, startCommand, deployScript };
+  return { place, build, deployScript };
+}
+
+/**
+ * The place the flags name or imply: --build means the runner; --deploy-script alone means the
+ * server, unless toss.json builds on the runner already (then it is what runs after the upload).
+ */
+function placeFromFlags(
+  options: InitOptions,
+  existing: Record<string, unknown>,
+): BuildPlace | undefined {
+  if (options.buildOn === 'server' && options.build.length > 0) {
+    throw new UsageError('--build runs commands where toss runs, not with --build-on server', {
+      hint: 'pass the commands the server runs with --deploy-script, or build on the runner with --build-on runner',
+    });
+  }
+  if (options.buildOn) return options.buildOn;
+  if (options.build.length > 0) return 'runner';
+  if (options.deployScript.length === 0) return undefined;
+  return commandList(existing.build) ? 'runner' : 'server';
+}
+
+async function askPlace(
+  prompter: Prompter | undefined,
+  fromFlags: BuildPlace | undefined,
+  suggested: BuildPlace,
+): Promise<BuildPlace> {
+  if (fromFlags !== undefined || prompter === undefined) return fromFlags ?? suggested;
+  const onRunner = await prompter.confirm(
+    'Build on the CI runner (or this machine, when you deploy from it)? Recommended: the server then needs no toolchain; native modules must match its architecture and glibc. No: build on the server',
+    suggested === 'runner',
+  );
+  return onRunner ? 'runner' : 'server';
 }
 
 /** Refuses answers missing or malformed (flags are not validated as questions are). */
 function checkAnswers(raw: RawAnswers): InitAnswers {
-  const { server, app, domain, startCommand, deployScript } = raw;
+  const { server, app, domain, startCommand, place, build, deployScript } = raw;
   const missing = [
     server ? undefined : '--server',
     startCommand ? undefined : '--start',
-    deployScript?.length ? undefined : '--deploy-script',
+    place === 'runner' && !build?.length ? '--build' : undefined,
+    place === 'server' && !deployScript?.length ? '--deploy-script' : undefined,
   ].filter(Boolean);
   if (missing.length > 0) {
     throw new UsageError(
       `toss init --yes needs ${missing.join(', ')} (no toss.json to take them from)`,
       {
-        hint: 'example: toss init --yes --server root@203.0.113.10 --app myapp --start "node server.js" --deploy-script "npm ci"',
+        hint: 'example: toss init --yes --server root@203.0.113.10 --app myapp --start "node dist/server.js" --build "npm ci" --build "npm run build" (or --deploy-script "npm ci" to build on the server)',
       },
     );
   }
@@ -363,13 +512,20 @@ function checkAnswers(raw: RawAnswers): InitAnswers {
     app: app as string,
     domain: domain || undefined,
     startCommand: startCommand as string,
-    deployScript: deployScript as string[],
+    build: place === 'runner' ? build : undefined,
+    deployScript: deployScript ?? [],
   };
 }
 
 /** toss.json, then the workflow: each decided before anything is written. */
 async function planFiles(
-  where: { configPath: string; projectDir: string; repo: Repository; configText: string },
+  where: {
+    configPath: string;
+    projectDir: string;
+    repo: Repository;
+    configText: string;
+    setupNode: WorkflowOptions['setupNode'];
+  },
   options: InitOptions,
   prompter: Prompter | undefined,
 ): Promise<[PlannedFile, PlannedFile]> {
@@ -379,6 +535,7 @@ async function planFiles(
   const workflowText = buildWorkflowText({
     defaultBranch: repo.defaultBranch,
     workingDirectory: relative(repo.root, projectDir) || '.',
+    setupNode: where.setupNode,
   });
   return [
     await planFile(configPath, shown(configPath), where.configText, options, prompter),
@@ -436,8 +593,19 @@ export function registerInit(program: Command): void {
     .option('--domain <host>', 'production host name (default: sslip.io names)')
     .option('--start <command>', 'command that starts the app; it must listen on $PORT')
     .option(
+      '--build-on <place>',
+      'where the app is built: "runner" (where toss runs: the CI runner, or this machine) or "server"; default: where toss.json builds, else runner when package.json has a lockfile or a build script, else server',
+      buildPlace,
+    )
+    .option(
+      '--build <command>',
+      'command run where toss runs, before the upload (install, build); repeatable, in order; implies --build-on runner',
+      collect,
+      [],
+    )
+    .option(
       '--deploy-script <command>',
-      'command run in each new release (install, build); repeatable, in order',
+      'command run on the server in each new release: install and build there, or migrations after a runner build; repeatable, in order; alone, implies --build-on server unless toss.json has build',
       collect,
       [],
     )
@@ -462,6 +630,8 @@ export function registerInit(program: Command): void {
 Examples:
   toss init
   toss init --yes --server root@203.0.113.10 --app myapp --domain myapp.com \\
+    --start "node dist/server.js" --build "npm ci" --build "npm run build" --build "npm prune --omit=dev"
+  toss init --yes --server root@203.0.113.10 --app myapp --build-on server \\
     --start "node server.js" --deploy-script "npm ci" --deploy-script "npm run build"
   toss init --yes --host-key SHA256:4b3f…  --server deploy@myapp.com   pin the server's key`,
     )
