@@ -6,6 +6,7 @@
  * Remote work is batched: reads go out together, and consecutive guarded changes share one round
  * trip, so a redeploy costs about a dozen round trips over one connection, rsync's data included.
  */
+import type { NativeFile } from '../artifact/native-check.js';
 import { isProduction, validateEnvName } from '../config/env-name.js';
 import type { TossConfig } from '../config/schema.js';
 import { LockError, TossError } from '../errors.js';
@@ -40,9 +41,11 @@ import { idlePort, type Launch, type Routing, startCheckRoute } from './go-live.
 import { serverAddress } from './health.js';
 import { buildHere } from './local-build.js';
 import { type HeldLock, withLockedSession } from './lock.js';
+import { assertRunsOnServer, platformArgv, scanBuiltTree } from './native-step.js';
 import type { DeployRequest, DeployResult } from './request.js';
 import type { Server } from './server.js';
 import { hostNameOf, siteFor, unitFor, urlOf } from './server-files.js';
+import { step } from './step.js';
 
 /**
  * Deploys the working tree to one environment: built here first when toss.json says `build`
@@ -53,7 +56,8 @@ export async function deploy(request: DeployRequest, sink: EventSink): Promise<D
   const origin = normalizeOrigin(request.origin);
   const built = await buildHere({ ...request, host: request.login.host }, env, sink);
   try {
-    return await deployBuilt(request, env, origin, sink);
+    const natives = scanBuiltTree(request.config, request.sourceDir);
+    return await deployBuilt(request, env, origin, natives, sink);
   } finally {
     await built.finish();
   }
@@ -63,6 +67,7 @@ function deployBuilt(
   request: DeployRequest,
   env: EnvPaths,
   origin: string,
+  natives: Promise<NativeFile[]> | undefined,
   sink: EventSink,
 ): Promise<DeployResult> {
   const { app } = request.config;
@@ -83,7 +88,8 @@ function deployBuilt(
       explain: async (server, lock, error) =>
         (await preempted(server, env, lock.token, error)) ?? error,
     },
-    (server, lock, upload) => deployLocked(server, request, env, origin, lock, upload, sink),
+    (server, lock, upload) =>
+      deployLocked(server, request, env, { origin, natives }, lock, upload, sink),
   );
 }
 
@@ -92,7 +98,7 @@ async function deployLocked(
   server: Server,
   request: DeployRequest,
   env: EnvPaths,
-  origin: string,
+  { origin, natives }: { origin: string; natives: Promise<NativeFile[]> | undefined },
   lock: HeldLock,
   upload: StartedUpload,
   sink: EventSink,
@@ -103,7 +109,7 @@ async function deployLocked(
   const state = await dependenciesStep(server, config, env, lock.state, sink);
   assertRoomForPreview(config, env, state, before);
   const hostName = await hostNameFor(config, env, request.login.host, before, sink);
-  const view = await readServer(server, env);
+  const view = await readServer(server, env, natives !== undefined);
   announceSecrets(view, request.overrides, sink);
   const releaseId = newReleaseId(new Date());
   const routedNow = routedPort(view.site);
@@ -111,6 +117,7 @@ async function deployLocked(
   const url = urlOf(config, hostName);
   const leftovers = [removeReleasesArgv(env, [releaseId]), removeStagingArgv(env, [upload.id])];
   const ports = await undoOnFailure(server, leftovers, async () => {
+    if (natives) await step(sink, 'platform', () => assertRunsOnServer(natives, view.platform));
     const claim = { hostName, url, origin, before, livePort, releaseId };
     const placed = await placeRelease(server, request, config, env, view, claim, upload, sink);
     await runBuild(server, config, env, releaseId, sink);
@@ -243,10 +250,16 @@ export interface ServerView {
   unit: string | null;
   /** staging directories (by release id) */
   staging: string[];
+  /** what the server says of its processor and C library (read for a built tree only) */
+  platform?: string | undefined;
 }
 
-async function readServer(server: Server, env: EnvPaths): Promise<ServerView> {
-  const [registry, ss, files, releases] = await Promise.all([
+async function readServer(
+  server: Server,
+  env: EnvPaths,
+  withPlatform: boolean,
+): Promise<ServerView> {
+  const [registry, ss, files, releases, platform] = await Promise.all([
     server.readRegistry(),
     server.root(listeningPortsArgv()),
     server.readFiles([
@@ -257,6 +270,7 @@ async function readServer(server: Server, env: EnvPaths): Promise<ServerView> {
       env.unitTemplateFile,
     ]),
     server.root(listReleasesArgv(env)),
+    withPlatform ? server.root(platformArgv()) : undefined,
   ]);
   const [site = null, caddyfile = null, secrets = null, overrides = null, unit = null] = files;
   // A Caddyfile whose admin endpoint toss cannot make private is refused before anything starts.
@@ -272,6 +286,7 @@ async function readServer(server: Server, env: EnvPaths): Promise<ServerView> {
     links: parseReleaseLinks(releases.stdout),
     unit,
     staging: parseStagingList(releases.stdout),
+    platform: platform?.stdout,
   };
 }
 

@@ -7,6 +7,7 @@ export type StepName =
   | 'origin'
   | 'lock'
   | 'dependencies'
+  | 'platform'
   | 'names'
   | 'upload'
   | 'prepare'
@@ -31,6 +32,7 @@ export const STEP_LABELS: Record<StepName, string> = {
   origin: 'Verify origin',
   lock: 'Acquire lock',
   dependencies: 'Server dependencies',
+  platform: 'Check native code against the server',
   names: 'Claim names and ports',
   upload: 'Upload files',
   prepare: 'Prepare release',
