@@ -261,8 +261,13 @@ function buildNote(
 /** A deploy, reported as it goes: sticky PR comment, GitHub Deployment, outputs and summary. */
 async function deployResolved(job: Job, resolution: DeployResolution): Promise<void> {
   const { environment, pr } = resolution;
-  await comment(job, resolution, { status: 'deploying' });
-  const deploymentId = await startDeployment(job, resolution);
+  // Saying "deploying" (the comment, the Deployment) costs GitHub API round trips: they go out
+  // while the build and the server work, and every later report waits for them, so they land
+  // first. Should they fail, the run still fails, once the deploy is done.
+  const announced = comment(job, resolution, { status: 'deploying' }).then(() =>
+    startDeployment(job, resolution),
+  );
+  announced.catch(() => {});
   const build = runnerBuild(job);
   try {
     const result = await deploy(
@@ -280,8 +285,9 @@ async function deployResolved(job: Job, resolution: DeployResolution): Promise<v
       },
       job.sink,
     );
-    await reportDeployed(job, resolution, deploymentId, result, build.note());
+    await reportDeployed(job, resolution, await announced, result, build.note());
   } catch (error) {
+    const deploymentId = await announced.catch(() => undefined);
     await reportFailed(job, resolution, deploymentId, error, build.note());
     throw error;
   }

@@ -216,8 +216,10 @@ describe('the action with a fake server and a fake GitHub', () => {
       'issues/list-comments',
       'issues/update-comment',
     ]);
-    // The server is reached only once GitHub shows the deploy in progress; the sweep afterwards.
-    expect(run.requestsAtConnect).toEqual([5, 8]);
+    // The server is reached while GitHub is told (its round trips do not hold the deploy up);
+    // the sweep after the last report.
+    expect(run.requestsAtConnect[0]).toBeLessThan(5);
+    expect(run.requestsAtConnect[1]).toBe(8);
 
     const deployment = fake.deployments().at(-1)!;
     expect(String(deployment.id)).toBe(run.outputs['deployment-id']);
@@ -314,7 +316,8 @@ describe('the action with a fake server and a fake GitHub', () => {
       'issues/update-comment',
     ]);
     // No sweep after a failure.
-    expect(run.requestsAtConnect).toEqual([5]);
+    expect(run.requestsAtConnect).toHaveLength(1);
+    expect(run.requestsAtConnect[0]).toBeLessThan(5);
     const deployment = fake.deployments().at(-1)!;
     expect(fake.statuses(deployment.id).map((s) => [s.state, s.description])).toEqual([
       ['in_progress', ''],
