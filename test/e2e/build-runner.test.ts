@@ -18,6 +18,7 @@ let github: FakeGitHub;
 let cache: FakeCache;
 let app: AppCheckout;
 const MARKER = '<!-- toss:hello-ts -->';
+const pulls = new Set<number>();
 
 beforeAll(async () => {
   [[host], github, cache] = (await Promise.all([
@@ -50,7 +51,10 @@ function prRun(action: string, number: number, sha: string) {
   payload.number = number;
   payload.pull_request.number = number;
   payload.pull_request.head.sha = sha;
-  github.addPull({ number, state: 'open', headSha: sha, headRef: `feature-${number}` });
+  if (!pulls.has(number)) {
+    github.addPull({ number, state: 'open', headSha: sha, headRef: `feature-${number}` });
+    pulls.add(number);
+  }
   return { eventName: 'pull_request', payload, ref: `refs/pull/${number}/merge`, sha };
 }
 

@@ -337,6 +337,7 @@ describe('toss init on a server that has Caddy, as sudo and non-sudo users, and 
         ['App name', 'wizard\r'],
         ['Domain for production', '\r'],
         ['Start command', 'node server.js\r'],
+        ['Build on the CI runner', 'n'],
         ['Deploy script: first command', 'node build.js\r'],
         ['Next deploy command', '\r'],
         ['toss.json exists with other content. Overwrite it?', 'y'],
