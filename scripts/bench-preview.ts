@@ -8,7 +8,7 @@
  * one `ssh` restart.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestHost } from '../test/e2e/harness/types.js';
@@ -19,6 +19,12 @@ import { startFakeGitHub } from '../test/support/fake-github/server.js';
 import { example } from '../test/support/webhook-events.js';
 
 const PR = 7;
+/** examples/hello-ts's build, as its toss.json says it. */
+const BUILD = (
+  JSON.parse(readFileSync(join(import.meta.dirname, '../examples/hello-ts/toss.json'), 'utf8')) as {
+    build: string[];
+  }
+).build;
 
 export interface PreviewBench {
   /** ms from the action's start until the preview served the new commit */
@@ -68,7 +74,10 @@ async function liveAt(
 
 export async function benchPushToPreview(host: TestHost, runs: number, log: (t: string) => void) {
   const [github, cache] = await Promise.all([startFakeGitHub(), startFakeCache()]);
-  const home = mkdtempSync(join(tmpdir(), 'toss-bench-runner-home-'));
+  // The floor's npm cache stays warm; the runner's home is emptied before each run, as a fresh
+  // runner's /home/runner is (the same path, so the cache's ~/.npm lands where npm looks).
+  const home = mkdtempSync(join(tmpdir(), 'toss-bench-floor-home-'));
+  const runnerHome = mkdtempSync(join(tmpdir(), 'toss-bench-runner-home-'));
   try {
     const app = await makeApp(
       host,
@@ -86,7 +95,10 @@ export async function benchPushToPreview(host: TestHost, runs: number, log: (t: 
       let done = false;
       const started = performance.now();
       const live = liveAt(host, name, sha, () => done);
+      rmSync(runnerHome, { recursive: true, force: true });
+      mkdirSync(runnerHome);
       const result = await runAction({
+        home: runnerHome,
         eventName: 'pull_request',
         payload,
         ref: `refs/pull/${PR}/merge`,
@@ -112,8 +124,9 @@ export async function benchPushToPreview(host: TestHost, runs: number, log: (t: 
         steps.set(m[1] as string, Number(m[2]) * 1000);
       return { live: (await live) - started, action: ended - started, steps };
     };
-    log('push to preview: warm-up (cold cache, saves it)');
+    log('push to preview: warm-up (cold cache, saves it; the floor warms its own)');
     await push('0'.repeat(40));
+    await floor(host, app.dir, home);
     const result: PreviewBench = { live: [], action: [], steps: new Map(), floor: [] };
     for (let i = 1; i <= runs; i++) {
       log(`push to preview ${i}/${runs}`);
@@ -126,6 +139,7 @@ export async function benchPushToPreview(host: TestHost, runs: number, log: (t: 
     return result;
   } finally {
     rmSync(home, { recursive: true, force: true });
+    rmSync(runnerHome, { recursive: true, force: true });
     await Promise.all([cache.close(), github.close()]);
   }
 }
@@ -143,8 +157,7 @@ async function floor(host: TestHost, appDir: string, home: string): Promise<numb
     });
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home };
     const started = performance.now();
-    for (const command of ['npm ci', 'npm run build', 'npm prune --omit=dev'])
-      await sh(['/bin/sh', '-c', command], dir, env);
+    for (const command of BUILD) await sh(['/bin/sh', '-c', command], dir, env);
     const ssh = host.sshArgv('root').slice(0, -1);
     await sh([
       'rsync',

@@ -141,6 +141,7 @@ async function runCommands(
 ): Promise<void> {
   for (const [index, command] of commands.entries()) {
     sink({ type: 'output', step: 'build', line: `$ ${command}` });
+    const started = performance.now();
     const tail = new OutputTail();
     const status = await run(command, {
       cwd,
@@ -151,6 +152,8 @@ async function runCommands(
       },
     });
     if (status !== 0) throw buildFailure(index, command, status, tail.text());
+    const took = ((performance.now() - started) / 1000).toFixed(2);
+    sink({ type: 'output', step: 'build', line: `took ${took} s: ${command}` });
   }
 }
 

@@ -30,6 +30,11 @@ export interface ActionRunOptions {
   ref?: string;
   sha?: string;
   repository?: string;
+  /**
+   * The runner user's home, as every job of a runner image has it (/home/runner): the same path,
+   * and whatever the caller left there. Default: a new empty directory for this run.
+   */
+  home?: string;
   /** more variables the runner gives the action (the cache service's, say) */
   env?: Record<string, string>;
   /** STATE_* for the post step */
@@ -76,7 +81,7 @@ export function runAction(options: ActionRunOptions): Promise<ActionRun> {
   for (const f of [output, stateFile, summary]) writeFileSync(f, '');
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: mkdtempSync(join(tmpdir(), 'toss-runner-home-')),
+    HOME: options.home ?? mkdtempSync(join(tmpdir(), 'toss-runner-home-')),
     CI: 'true',
     GITHUB_ACTIONS: 'true',
     GITHUB_EVENT_NAME: options.eventName,
