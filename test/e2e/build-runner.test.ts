@@ -13,7 +13,15 @@ import { type FakeGitHub, startFakeGitHub } from '../support/fake-github/server.
 import { branchPush, branchPushExample, example } from '../support/webhook-events.js';
 import { bootHosts } from './harness/index.js';
 import type { TestHost } from './harness/types.js';
-import { type AppCheckout, fetchSite, inHost, makeApp, sslipName, toss } from './support/app.js';
+import {
+  type AppCheckout,
+  fetchSite,
+  inHost,
+  makeApp,
+  sslipName,
+  startProbe,
+  toss,
+} from './support/app.js';
 import { type ActionRun, runAction } from './support/runner.js';
 
 let host: TestHost;
@@ -189,13 +197,14 @@ describe('build on the runner', () => {
     expect(comment?.body).toContain('| Failed step | Build |');
     // No lock left, no environment, no staging: the server never heard of pr-23.
     expect(await inHost(host, ['cat', '/srv/hello-ts/.toss/state.json'])).toBe(stateBefore);
+    expect(await inHost(host, ['ls', '-A', '/srv/hello-ts'])).not.toContain('pr-23');
     expect(
       await inHost(host, [
         'sh',
         '-c',
-        'ls /srv/hello-ts; ls /srv/hello-ts/*/staging 2>/dev/null | wc -l',
+        'ls -d /srv/hello-ts/*/releases/.incoming-* 2>/dev/null | wc -l',
       ]),
-    ).not.toContain('pr-23');
+    ).toBe('0\n');
   });
 
   it('the cache service down: the deploy succeeds with a warning and a cold build', async () => {
@@ -221,5 +230,33 @@ describe('build with the CLI', () => {
     const page = await fetchSite(host, name);
     expect(page.body).toContain('pr-9');
     expect(page.body).toContain(`https://${name}/`);
+  });
+
+  it('an artifact with native code for another processor is refused before the switch; production keeps serving', async () => {
+    app.configure({ build });
+    const first = await toss(host, ['deploy', 'production'], { cwd: app.dir });
+    expect(first.code, first.output).toBe(0);
+    const name = sslipName(host, 'hello-ts', 'production');
+    // The page's build line says which build serves (its memory line changes by itself).
+    const builtLine = (body: string) => body.split('\n').find((l) => l.startsWith('built:'));
+    const live = builtLine((await fetchSite(host, name)).body);
+    expect(live).toBeDefined();
+    const releases = await inHost(host, ['ls', '-A', '/srv/hello-ts/production/releases']);
+    // A tool the build fetched for the wrong machine: an ELF executable for aarch64 (64-bit,
+    // little-endian), as a prebuilt download for an arm64 laptop would leave it.
+    const elf =
+      "const b=Buffer.alloc(64);b.write('\\x7fELF',0,'latin1');b[4]=2;b[5]=1;b[6]=1;b[16]=2;b[18]=183;b[20]=1;" +
+      "require('fs').mkdirSync('bin',{recursive:true});require('fs').writeFileSync('bin/tool',b,{mode:0o755})";
+    app.configure({ build: [...build, `node -e "${elf}"`] });
+    const probe = startProbe(host, name);
+    const run = await toss(host, ['deploy', 'production'], { cwd: app.dir });
+    const counts = await probe.stop();
+    expect(run.code).not.toBe(0);
+    expect(run.output).toContain('bin/tool is built for aarch64; the server is x86_64');
+    expect(run.output).toMatch(/Check native code against the server/);
+    expect(counts.failed, JSON.stringify(counts)).toBe(0);
+    expect(builtLine((await fetchSite(host, name)).body)).toBe(live);
+    // No new release, and no staging copy left behind.
+    expect(await inHost(host, ['ls', '-A', '/srv/hello-ts/production/releases'])).toBe(releases);
   });
 });
