@@ -43,8 +43,9 @@ import { buildHere } from './local-build.js';
 import { type HeldLock, withLockedSession } from './lock.js';
 import { assertRunsOnServer, platformArgv, scanBuiltTree } from './native-step.js';
 import type { DeployRequest, DeployResult } from './request.js';
-import type { Server } from './server.js';
+import type { OpenServer, Server } from './server.js';
 import { hostNameOf, siteFor, unitFor, urlOf } from './server-files.js';
+import { openServer } from './session.js';
 import { step } from './step.js';
 
 /**
@@ -54,13 +55,40 @@ import { step } from './step.js';
 export async function deploy(request: DeployRequest, sink: EventSink): Promise<DeployResult> {
   const env = envPaths(request.config.app, validateEnvName(request.environment, 'environment'));
   const origin = normalizeOrigin(request.origin);
-  const built = await buildHere({ ...request, host: request.login.host }, env, sink);
+  const early = connectDuringBuild(request);
+  const built = await buildHere({ ...request, host: request.login.host }, env, sink).catch(
+    async (error: unknown) => {
+      await early?.close();
+      throw error;
+    },
+  );
   try {
     const natives = scanBuiltTree(request.config, request.sourceDir);
-    return await deployBuilt(request, env, origin, natives, sink);
+    const connect = early?.connect ?? request.connect;
+    return await deployBuilt({ ...request, connect }, env, origin, natives, sink);
   } finally {
     await built.finish();
   }
+}
+
+/**
+ * With a build to run here first, the connection is opened while it runs (a login changes
+ * nothing on the server; the lock is taken only once the build is done), so the handshake is
+ * off the deploy's path. A build that fails closes it unused.
+ */
+function connectDuringBuild(
+  request: DeployRequest,
+): { connect: OpenServer; close: () => Promise<void> } | undefined {
+  if (request.config.build === undefined) return undefined;
+  const opening = openServer(request, request.config.app);
+  opening.catch(() => {});
+  return {
+    connect: () => opening,
+    close: async () => {
+      const server = await opening.catch(() => undefined);
+      await server?.close();
+    },
+  };
 }
 
 function deployBuilt(

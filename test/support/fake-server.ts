@@ -149,6 +149,8 @@ export class FakeHost {
   readonly running = new Set<string>();
   /** ports something other than toss's instances listens on */
   readonly listening = new Set<number>(BASE_LISTENING);
+  /** what the server says of its processor and C library */
+  platform = 'x86_64\nglibc 2.36';
   connections = 0;
   closed = 0;
   private readonly states = new Map<string, string>();
@@ -476,6 +478,8 @@ export class FakeHost {
           stderr: `toss: nothing accepted a connection on 127.0.0.1:${portOf(argv)} within 30 s\n`,
         };
       }
+      case 'platform':
+        return { stdout: `${this.platform}\n` };
       case 'list ports':
         return {
           stdout: [...this.listening, ...[...this.running].map(portOfUnit)]
@@ -893,6 +897,7 @@ function scriptLabel(script: string, argv: readonly string[]): string {
   if (has('"$template"', 'daemon-reload')) return 'teardown units';
   if (has('-printf', 'link %f')) return 'list releases';
   if (has('rm -rf -- "$1"', 'rm -f -- "$2"')) return 'remove environment';
+  if (has('uname -m', 'GNU_LIBC_VERSION')) return 'platform';
   return 'unknown';
 }
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LockError } from '../../src/errors.js';
 import { deploy } from '../../src/pipeline/deploy.js';
+import type { LocalBuilder } from '../../src/pipeline/local-build.js';
 import type { DeployRequest, DeployResult } from '../../src/pipeline/request.js';
 import { StepError } from '../../src/pipeline/step.js';
 import {
@@ -426,5 +427,67 @@ describe('deploy', () => {
     expect(liveView()).toEqual(live);
     expect(host.files.get(SITE_FILE)).toBe(site);
     expect(log.steps()).toContain('fail route');
+  });
+});
+
+describe('build where toss runs', () => {
+  /** A builder that records each command, its directory and environment, and answers `status`. */
+  function recordingBuilder(status: (command: string) => number) {
+    const ran: Array<{ command: string; cwd: string; env: Record<string, string> }> = [];
+    const builder: LocalBuilder = {
+      run: async (command, { cwd, env, onLine }) => {
+        ran.push({ command, cwd, env });
+        onLine(`output of ${command}`);
+        return status(command);
+      },
+    };
+    return { ran, builder };
+  }
+
+  it('runs before the lock with TOSS_* set and none of the inputs; the tree goes up as built', async () => {
+    freshHost();
+    const { ran, builder } = recordingBuilder(() => 0);
+    process.env.INPUT_SSH_KEY = 'private key text';
+    const config = { ...testConfig(), build: ['npm ci', 'npm run build'] };
+    try {
+      const log = eventLog();
+      await deploy(request({ config, builder, environment: 'pr-4' }), log.sink);
+      expect(ran.map((r) => r.command)).toEqual(['npm ci', 'npm run build']);
+      expect(ran[0]!.cwd).toBe(SOURCE);
+      expect(ran[0]!.env).toMatchObject({
+        TOSS_ENV: 'pr-4',
+        TOSS_APP: 'shop',
+        TOSS_COMMIT: 'a'.repeat(40),
+      });
+      expect(ran[0]!.env.TOSS_URL).toMatch(/^https:\/\/pr-4\.[^/]+\/$/);
+      expect(ran[0]!.env.INPUT_SSH_KEY).toBeUndefined();
+      expect(log.steps().indexOf('done build')).toBeLessThan(log.steps().indexOf('start lock'));
+      const uploads = host.calls.filter((c) => c.kind === 'upload');
+      expect(uploads.length).toBeGreaterThan(0);
+      for (const upload of uploads) expect(upload.upload?.built).toBe(true);
+    } finally {
+      delete process.env.INPUT_SSH_KEY;
+    }
+  });
+
+  it('a failing build: the lock is never taken, nothing is uploaded, the connection is closed', async () => {
+    await deployedHost();
+    const live = liveView();
+    const stateBefore = JSON.stringify(host.state('shop'));
+    const connections = host.connections;
+    const { ran, builder } = recordingBuilder((command) => (command === 'npm run build' ? 2 : 0));
+    const config = { ...testConfig(), build: ['npm ci', 'npm run build', 'never'] };
+    const log = eventLog();
+    const error = await failure(deploy(request({ config, builder }), log.sink));
+    expect(error.step).toBe('build');
+    expect(error.message).toContain('build[1] `npm run build` exited with 2');
+    expect(error.message).toContain('output of npm run build');
+    expect(ran.map((r) => r.command)).toEqual(['npm ci', 'npm run build']);
+    expect(host.calls).toEqual([]);
+    // The connection opened while the build ran, used for nothing, and closed (afterEach).
+    expect(host.connections).toBe(connections + 1);
+    expect(JSON.stringify(host.state('shop'))).toBe(stateBefore);
+    expect(liveView()).toEqual(live);
+    expect(log.steps()).not.toContain('start lock');
   });
 });

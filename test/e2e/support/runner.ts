@@ -49,6 +49,8 @@ export interface ActionRunOptions {
    * TypeScript entry through tsx under this Node, for tests of source changes not yet bundled.
    */
   entry?: 'dist' | 'source';
+  /** another bundle to run instead of the committed dist/index.js (an older build, to compare) */
+  bundle?: string;
 }
 
 /** `name<<DELIM\nvalue\nDELIM` blocks (and plain `name=value` lines) of GITHUB_OUTPUT/GITHUB_STATE. */
@@ -117,7 +119,7 @@ export function runAction(options: ActionRunOptions): Promise<ActionRun> {
               join(ROOT, 'src/index.ts'),
             ],
           ]
-        : [node24(), [join(ROOT, 'dist/index.js')]];
+        : [node24(), [options.bundle ?? join(ROOT, 'dist/index.js')]];
     const child = spawn(command, argv, {
       cwd: options.workspace,
       env,
