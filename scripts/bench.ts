@@ -9,6 +9,7 @@
  *   one-file redeploy   production again, one file changed and committed
  *   push to preview URL the action, examples/hello-ts built on the runner with a warm cache
  *                       (see bench-preview.ts)
+ *   action start        the action bundle's load to its first SSH byte (see bench-start.ts)
  * Floor: one `rsync -az --delete` of the tree to a fresh directory on the host plus one `ssh` that
  * runs `systemctl restart` of a trivial unit, with the same key and known_hosts.
  * Medians of --runs N (default 5), SSH logins per deploy (sshd's 'Accepted publickey' lines) and
@@ -26,6 +27,7 @@ import { bootHost, checkPrerequisites } from '../test/e2e/harness/index.js';
 import type { TestHost } from '../test/e2e/harness/types.js';
 import { inHost, sshLogins } from '../test/e2e/support/app.js';
 import { benchPushToPreview, reportPushToPreview } from './bench-preview.js';
+import { benchActionStart, reportActionStart } from './bench-start.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '..');
@@ -391,6 +393,8 @@ async function main(): Promise<void> {
 
     if (RUNS > 0) {
       reportPushToPreview(await benchPushToPreview(host, RUNS, log), median);
+      log('action start');
+      reportActionStart(await benchActionStart(RUNS, host.key), median);
       const part = (k: string) => secs(median(samples.floor.map((s) => s.steps.get(k) ?? 0)));
       console.log(
         `\nfloor split, median s: rsync ${part('rsync')}, ssh restart ${part('ssh restart')}; ` +

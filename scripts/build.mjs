@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Bundles the action (dist/index.js) and the CLI (dist/cli/index.js) with ncc, in parallel.
+// Bundles the action (dist/index.js, its cache worker dist/cache-worker/index.js) and the CLI
+// (dist/cli/index.js) with ncc, in parallel.
 import { spawn } from 'node:child_process';
 import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 
@@ -27,7 +28,13 @@ function bundle(entry, outDir) {
 }
 
 await rm('dist', { recursive: true, force: true });
-await Promise.all([bundle('src/index.ts', 'dist'), bundle('src/cli/index.ts', 'dist/cli')]);
+// The cache client runs in a worker thread of the action's, bundled on its own: the action's
+// main bundle never holds (or loads) it.
+await Promise.all([
+  bundle('src/index.ts', 'dist'),
+  bundle('src/action/cache-worker.ts', 'dist/cache-worker'),
+  bundle('src/cli/index.ts', 'dist/cli'),
+]);
 
 const cli = 'dist/cli/index.js';
 const text = await readFile(cli, 'utf8');
