@@ -79,7 +79,10 @@ export function runBuild(
       if (!env.isProduction) await stopYielding(server, env);
       if (failure !== undefined) throw failure;
     },
-    () => `${config.deployScript.length} command(s)`,
+    () =>
+      config.deployScript.length === 0
+        ? 'none in toss.json'
+        : `${config.deployScript.length} command(s)`,
   );
 }
 
