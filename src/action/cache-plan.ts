@@ -89,7 +89,8 @@ export function cachePlan(
   const hash = createHash('sha256');
   for (const name of lockfiles) hash.update(`${name}\0${present.get(name)}\0`);
   hash.update(JSON.stringify({ paths, build: config.build }));
-  const prefix = `toss-build-${config.app}-${runner.os}-${runner.arch}-`;
+  // "_" never appears in an app name: one app's restore key never matches another's keys.
+  const prefix = `toss-build_${config.app}_${runner.os}_${runner.arch}_`;
   return {
     paths,
     key: `${prefix}${hash.digest('hex').slice(0, 32)}`,

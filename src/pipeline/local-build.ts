@@ -114,7 +114,8 @@ export async function buildHere(
     hostNameOf(request.config, env, await serverAddress(request.host)),
   );
   const vars = { app: env.app, environment: env.environment, url, commit: request.commit };
-  if (builder.cache) await cacheStep(sink, 'cache-restore', builder.cache.restore());
+  const { cache } = builder;
+  if (cache) await cacheStep(sink, 'cache-restore', () => cache.restore());
   await step(
     sink,
     'build',
@@ -128,8 +129,9 @@ export async function buildHere(
       ),
     () => `${commands.length} command(s) in ${request.sourceDir}`,
   );
-  const { cache } = builder;
-  return { finish: async () => (cache ? cacheStep(sink, 'cache-save', cache.save()) : undefined) };
+  return {
+    finish: async () => (cache ? cacheStep(sink, 'cache-save', () => cache.save()) : undefined),
+  };
 }
 
 async function runCommands(
@@ -158,7 +160,12 @@ async function runCommands(
 }
 
 function buildFailure(index: number, command: string, status: number, tail: string): TossError {
-  const how = status > 128 ? `was killed (signal ${status - 128})` : `exited with ${status}`;
+  const how =
+    status > 128
+      ? `was killed (signal ${status - 128})`
+      : status === 128
+        ? 'was killed by a signal'
+        : `exited with ${status}`;
   return new TossError(
     `build[${index}] \`${command}\` ${how}; nothing was uploaded and the server was not touched${tail ? `:\n${tail}` : ''}`,
     {
@@ -171,12 +178,15 @@ function buildFailure(index: number, command: string, status: number, tail: stri
 async function cacheStep(
   sink: EventSink,
   name: 'cache-restore' | 'cache-save',
-  outcome: Promise<CacheOutcome>,
+  call: () => Promise<CacheOutcome>,
 ): Promise<void> {
   const result = await step(
     sink,
     name,
-    () => outcome.catch((error: unknown) => ({ detail: 'failed', warning: String(error) })),
+    () =>
+      Promise.resolve()
+        .then(call)
+        .catch((error: unknown) => ({ detail: 'failed', warning: String(error) })),
     (r) => r.detail,
   );
   if (result.warning) sink({ type: 'warning', message: result.warning });

@@ -150,7 +150,7 @@ describe('build on the runner', () => {
     const run = await action(prRun('synchronize', 21, sha('b')));
     expect(run.code, log(run)).toBe(0);
     expect(log(run)).toMatch(
-      /Restore build cache\n(?:.*\n)*?done in [\d.]+ s \(hit toss-build-hello-ts-Linux-/,
+      /Restore build cache\n(?:.*\n)*?done in [\d.]+ s \(hit toss-build_hello-ts_Linux_/,
     );
     expect(run.summary).toMatch(/cache hit/);
     const warm = buildSeconds(run);
