@@ -222,20 +222,25 @@ type DeployResolution = Extract<Resolution, { kind: 'deploy' }>;
  * cache around them when there is something to cache. Its report says what the build and the
  * cache did, for the job summary.
  */
-function runnerBuild(job: Job): { builder: LocalBuilder; note: () => string | undefined } {
+function runnerBuild(job: Job): {
+  builder: LocalBuilder;
+  /** the job's sink, noting how long the build took */
+  sink: EventSink;
+  note: () => string | undefined;
+} {
   const plan = cachePlan(job.config, job.sourceDir, process.cwd(), {
     os: process.env.RUNNER_OS ?? process.platform,
     arch: process.env.RUNNER_ARCH ?? process.arch,
   });
   const cache = plan ? actionBuildCache(plan) : undefined;
   let buildMs: number | undefined;
-  const seen = job.sink;
-  job.sink = (event) => {
+  const sink: EventSink = (event) => {
     if (event.type === 'step-done' && event.step === 'build') buildMs = event.ms;
-    seen(event);
+    job.sink(event);
   };
   return {
     builder: { run: execCommand, cache },
+    sink,
     note: () => buildNote(job.config.build !== undefined, buildMs, cache?.report),
   };
 }
@@ -283,7 +288,7 @@ async function deployResolved(job: Job, resolution: DeployResolution): Promise<v
         onLockAcquired: (token) => PostState.lockAcquired(token, environment),
         builder: build.builder,
       },
-      job.sink,
+      build.sink,
     );
     await reportDeployed(job, resolution, await announced, result, build.note());
   } catch (error) {
