@@ -715,6 +715,14 @@ describe('execCommand only', () => {
     expect(await execCommand('kill -TERM $$', { ...opts(), onLine: () => {} })).toBe(128);
   });
 
+  // exec's `input` option writes to stdin after a command this quick may have exited: an EPIPE
+  // it leaves unhandled, which ends the whole process. Stdin comes from /dev/null instead.
+  it('runs commands that exit at once, many times over, without a write to their stdin', async () => {
+    for (let i = 0; i < 30; i++) {
+      expect(await execCommand('true', { ...opts(), onLine: () => {} })).toBe(0);
+    }
+  });
+
   // @actions/exec leaves the child's stdin an open pipe unless `input` is given.
   it('closes stdin, so a command reading it ends at once', async () => {
     const status = await execCommand('timeout 1 cat', { ...opts(), onLine: () => {} });
