@@ -86,12 +86,14 @@ export async function benchPushToPreview(host: TestHost, runs: number, log: (t: 
       'hello-ts',
     );
     const name = sslipName(host, 'hello-ts', `pr-${PR}`);
+    let opened = false;
     const push = async (sha: string) => {
       const payload = structuredClone(example('pull_request', 'synchronize'));
       payload.number = PR;
       payload.pull_request.number = PR;
       payload.pull_request.head.sha = sha;
-      github.addPull({ number: PR, state: 'open', headSha: sha, headRef: 'feature' });
+      if (!opened) github.addPull({ number: PR, state: 'open', headSha: sha, headRef: 'feature' });
+      opened = true;
       let done = false;
       const started = performance.now();
       const live = liveAt(host, name, sha, () => done);
