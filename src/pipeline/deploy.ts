@@ -74,7 +74,9 @@ export async function deploy(request: DeployRequest, sink: EventSink): Promise<D
 /**
  * With a build to run here first, the connection is opened while it runs (a login changes
  * nothing on the server; the lock is taken only once the build is done), so the handshake is
- * off the deploy's path. A build that fails closes it unused.
+ * off the deploy's path. If that attempt failed meanwhile (the network blinked during a long
+ * build), the connect step tries once more, and says why if that fails too. A build that fails
+ * closes the connection unused.
  */
 function connectDuringBuild(
   request: DeployRequest,
@@ -83,7 +85,7 @@ function connectDuringBuild(
   const opening = openServer(request, request.config.app);
   opening.catch(() => {});
   return {
-    connect: () => opening,
+    connect: () => opening.catch(() => openServer(request, request.config.app)),
     close: async () => {
       const server = await opening.catch(() => undefined);
       await server?.close();

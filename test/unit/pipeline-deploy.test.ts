@@ -11,6 +11,7 @@ import { LockError } from '../../src/errors.js';
 import { deploy } from '../../src/pipeline/deploy.js';
 import type { LocalBuilder } from '../../src/pipeline/local-build.js';
 import type { DeployRequest, DeployResult } from '../../src/pipeline/request.js';
+import type { OpenServer } from '../../src/pipeline/server.js';
 import { StepError } from '../../src/pipeline/step.js';
 import {
   ACTOR,
@@ -489,5 +490,22 @@ describe('build where toss runs', () => {
     expect(JSON.stringify(host.state('shop'))).toBe(stateBefore);
     expect(liveView()).toEqual(live);
     expect(log.steps()).not.toContain('start lock');
+  });
+
+  it('a connection that failed while the build ran is tried again once the build is done', async () => {
+    freshHost();
+    const { builder } = recordingBuilder(() => 0);
+    const config = { ...testConfig(), build: ['npm run build'] };
+    let attempts = 0;
+    const flaky: OpenServer = (login, app) => {
+      attempts++;
+      return attempts === 1
+        ? Promise.reject(new Error('connect ECONNRESET'))
+        : host.connect(login, app);
+    };
+    const result = await deploy(request({ config, builder, connect: flaky }), eventLog().sink);
+    expect(attempts).toBe(2);
+    expect(result.environment).toBe('production');
+    expect(host.connections).toBe(1);
   });
 });
