@@ -30,6 +30,28 @@ const SSH = systemSshArgv({
   knownHostsFile: '/tmp/toss/known_hosts',
 });
 
+/** Writes `files` (relative path → content) under `root`, making their directories. */
+function writeTree(root: string, files: Record<string, string>, mode?: number): void {
+  for (const [name, content] of Object.entries(files)) {
+    mkdirSync(join(root, name, '..'), { recursive: true });
+    writeFileSync(join(root, name), content, mode === undefined ? {} : { mode });
+  }
+}
+
+/** Runs an upload's rsync argv with a local destination instead; its stderr. */
+function rsyncLocally(argv: string[], release: string): string {
+  const local = [...argv.slice(1, -4), argv.at(-2) as string, `${release}/`];
+  return spawnSync('rsync', local, { encoding: 'utf8' }).stderr;
+}
+
+/** `find . <tests>` in `dir`, sorted. */
+function filesIn(dir: string, tests: string[]): string[] {
+  return spawnSync('find', ['.', ...tests], { cwd: dir, encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter(Boolean)
+    .sort();
+}
+
 describe('systemSshArgv', () => {
   it('builds the exact ssh', () => {
     expect(SSH).toEqual([
@@ -258,10 +280,7 @@ describe('buildRsyncArgv', () => {
         'lib/.DS_Store': 'x',
         'tmp/x': 'x',
       };
-      for (const [name, content] of Object.entries(files)) {
-        mkdirSync(join(src, name, '..'), { recursive: true });
-        writeFileSync(join(src, name), content, { mode: 0o600 });
-      }
+      writeTree(src, files, 0o600);
       const live = join(dir, 'live');
       mkdirSync(live);
       writeFileSync(join(live, 'server.js'), 'same', { mode: 0o644 });
@@ -277,14 +296,8 @@ describe('buildRsyncArgv', () => {
         excludes: ['/tmp/'],
         sudo: false,
       });
-      // Same flags, local destination.
-      const local = [...argv.slice(1, -4), argv.at(-2) as string, `${release}/`];
-      const run = spawnSync('rsync', local, { encoding: 'utf8' });
-      expect(run.stderr).toBe('');
-      const listed = spawnSync('find', ['.', '-type', 'f'], { cwd: release, encoding: 'utf8' })
-        .stdout.split('\n')
-        .filter(Boolean)
-        .sort();
+      expect(rsyncLocally(argv, release)).toBe('');
+      const listed = filesIn(release, ['-type', 'f']);
       expect(listed).toEqual([
         './.gitignore',
         './.tossignore',
@@ -319,10 +332,7 @@ describe('buildRsyncArgv', () => {
         'lib/.DS_Store': 'x',
         'tmp/x': 'x',
       };
-      for (const [name, content] of Object.entries(files)) {
-        mkdirSync(join(src, name, '..'), { recursive: true });
-        writeFileSync(join(src, name), content);
-      }
+      writeTree(src, files);
       const release = join(dir, 'release');
       const argv = buildRsyncArgv({
         source: src,
@@ -332,13 +342,8 @@ describe('buildRsyncArgv', () => {
         built: true,
         sudo: false,
       });
-      const local = [...argv.slice(1, -4), argv.at(-2) as string, `${release}/`];
-      const run = spawnSync('rsync', local, { encoding: 'utf8' });
-      expect(run.stderr).toBe('');
-      const listed = spawnSync('find', ['.', '-type', 'f'], { cwd: release, encoding: 'utf8' })
-        .stdout.split('\n')
-        .filter(Boolean)
-        .sort();
+      expect(rsyncLocally(argv, release)).toBe('');
+      const listed = filesIn(release, ['-type', 'f']);
       expect(listed).toEqual([
         './.gitignore',
         './.tossignore',
@@ -391,10 +396,7 @@ describe('buildRsyncArgv', () => {
         'sub/.git/config': 'token',
         'sub/keep.js': 'x',
       };
-      for (const [name, content] of Object.entries(files)) {
-        mkdirSync(join(src, name, '..'), { recursive: true });
-        writeFileSync(join(src, name), content);
-      }
+      writeTree(src, files);
       symlinkSync(join(outside, 'id'), join(src, 'key-link'));
       const release = join(dir, 'release');
       const argv = buildRsyncArgv({
@@ -406,10 +408,7 @@ describe('buildRsyncArgv', () => {
         sudo: false,
       });
       await runRsync(argv, false, localFarEnd([]));
-      const listed = spawnSync('find', ['.', '!', '-type', 'd'], { cwd: release, encoding: 'utf8' })
-        .stdout.split('\n')
-        .filter(Boolean)
-        .sort();
+      const listed = filesIn(release, ['!', '-type', 'd']);
       expect(listed).toEqual([
         './.gitignore',
         './.tossignore',
