@@ -7,7 +7,6 @@
  * result, with the same warm npm cache: the build commands, one `rsync -az` of the built tree,
  * one `ssh` restart.
  */
-import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +16,7 @@ import { runAction } from '../test/e2e/support/runner.js';
 import { startFakeCache } from '../test/support/fake-cache/server.js';
 import { startFakeGitHub } from '../test/support/fake-github/server.js';
 import { example } from '../test/support/webhook-events.js';
+import { q, sh } from './bench-shell.js';
 
 const PR = 7;
 /** examples/hello-ts's build, as its toss.json says it. */
@@ -33,28 +33,6 @@ export interface PreviewBench {
   action: number[];
   steps: Map<string, number[]>;
   floor: number[];
-}
-
-const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
-
-function sh(argv: string[], cwd?: string, env?: NodeJS.ProcessEnv): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(argv[0] as string, argv.slice(1), {
-      cwd,
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c;
-    });
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0
-        ? resolvePromise()
-        : reject(new Error(`${argv.map(q).join(' ')} exited ${code}: ${stderr}`)),
-    );
-  });
 }
 
 /** Polls the preview until its page holds `text`; resolves with performance.now() then. */
@@ -148,7 +126,8 @@ export async function benchPushToPreview(host: TestHost, runs: number, log: (t: 
 
 /**
  * The same result by hand, with the npm cache warm: build the checkout's copy, rsync the built
- * tree to the host, restart a unit over ssh.
+ * tree to the host, restart a unit over ssh (`bench-floor`, the trivial unit bench.ts's own floor
+ * installs on the host before any scenario runs).
  */
 async function floor(host: TestHost, appDir: string, home: string): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'toss-bench-floor-'));

@@ -27,6 +27,7 @@ import { bootHost, checkPrerequisites } from '../test/e2e/harness/index.js';
 import type { TestHost } from '../test/e2e/harness/types.js';
 import { inHost, sshLogins } from '../test/e2e/support/app.js';
 import { benchPushToPreview, reportPushToPreview } from './bench-preview.js';
+import { q, sh } from './bench-shell.js';
 import { benchActionStart, reportActionStart } from './bench-start.js';
 
 const run = promisify(execFile);
@@ -39,7 +40,6 @@ const RUNS = runsArg >= 0 ? Number(args[runsArg + 1]) : 5;
 if (!Number.isInteger(RUNS) || RUNS < 0) throw new Error('--runs: expected a whole number ≥ 0');
 const STRICT = args.includes('--strict');
 
-const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
 const log = (text: string) => console.log(`bench: ${text}`);
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -152,22 +152,6 @@ async function timed(host: TestHost, body: () => Promise<void>): Promise<Sample>
   await body();
   const ms = performance.now() - started;
   return { ms, logins: (await sshLogins(host)) - before, steps: new Map() };
-}
-
-function sh(argv: string[]): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c;
-    });
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0
-        ? resolvePromise()
-        : reject(new Error(`${argv.map(q).join(' ')} exited ${code}: ${stderr}`)),
-    );
-  });
 }
 
 async function main(): Promise<void> {
