@@ -84,7 +84,9 @@ export function renderStatus(status: AppStatus, now = new Date()): string {
     `server:     ${status.server}`,
     `origin:     ${status.origin ?? '-'}`,
     `domain:     ${c.domain ?? '(sslip.io names)'}${c.previewDomain ? `, previews under ${c.previewDomain}` : ''}, tls ${c.tls}`,
-    `start:      ${c.startCommand}`,
+    c.static === null
+      ? `start:      ${c.startCommand}`
+      : `static:     ${c.static} (served by Caddy)`,
     `build:      ${c.deployScript.join(' && ') || '-'}`,
     `keep:       ${c.keepReleases} releases`,
     `previews:   ${renderPreviewPolicy(status.previewPolicy)}`,

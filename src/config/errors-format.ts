@@ -74,6 +74,8 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): string[] {
   }
   const found = valueAt(input, issue.path);
   if (issue.code === 'invalid_type' && !found.present) return [`${at(issue.path)}required`];
+  // A field required by a check across fields (startCommand unless static) has no value to show.
+  if (issue.code === 'custom' && !found.present) return [`${at(issue.path)}${issue.message}`];
   const got = REDACTED_PATHS.has(formatPath(issue.path)) ? '(not shown)' : formatValue(found.value);
   return [`${at(issue.path)}${issue.message}, got ${got}`];
 }

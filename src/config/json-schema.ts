@@ -19,6 +19,8 @@ export function buildJsonSchema(): Record<string, unknown> {
     $id: SCHEMA_ID,
     title: 'toss.json',
     ...rest,
+    // The zod refinement (an app or a static site, not both) does not carry over; this says it.
+    oneOf: [{ required: ['startCommand'] }, { required: ['static'] }],
   };
 }
 

@@ -16,6 +16,7 @@ const expect = (text: string) => ({ error: `expected ${text}` });
 const hasControl = (s: string) => /\p{Cc}/u.test(s);
 const hasControlButTabOrNewline = (s: string) => /(?![\t\n\r])\p{Cc}/u.test(s);
 const isBlank = (s: string) => s.trim().length === 0;
+const isObject = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 // A path segment that is neither empty, '.' nor '..'.
 const SEGMENT = String.raw`(?!\.{1,2}(?:/|$))[^/]+`;
@@ -55,6 +56,8 @@ const HOST_EXPECTED = 'a lowercase host name like "myapp.com"';
 const PREVIEW_DOMAIN_EXPECTED =
   'a lowercase host name like "preview.myapp.com", at most 189 characters so that preview names fit';
 const START_EXPECTED = 'a command on one line, like "node server.js"';
+const STATIC_EXPECTED = 'a relative directory like "dist" or "." (no leading "/", no "..")';
+const DRAIN_EXPECTED = 'a whole number of seconds from 0 to 3600';
 const SCRIPT_EXPECTED = 'a non-empty array of shell commands, like ["npm ci", "npm run build"]';
 const COMMAND_EXPECTED =
   'a non-empty shell command without control characters other than tab and newline';
@@ -244,7 +247,19 @@ export const tossConfigSchema = z
       startCommand: z
         .string(expect(START_EXPECTED))
         .refine((s) => !isBlank(s) && !hasControl(s), expect(START_EXPECTED))
-        .describe('command that starts the app (run by /bin/sh -c); it must listen on $PORT'),
+        .optional()
+        .describe(
+          'command that starts the app (run by /bin/sh -c); it must listen on $PORT. Required unless the site is static',
+        ),
+      static: z
+        .string(expect(STATIC_EXPECTED))
+        .max(255, expect(STATIC_EXPECTED))
+        .regex(LOCAL_RELATIVE_PATH, expect(STATIC_EXPECTED))
+        .refine((s) => !hasControl(s), expect(STATIC_EXPECTED))
+        .optional()
+        .describe(
+          'a static site: the directory of the release (after build and deployScript) that Caddy serves as files, like "dist" or "."; no process runs, so no startCommand',
+        ),
       deployScript: z
         .array(command, expect(SCRIPT_EXPECTED))
         .min(1, expect(SCRIPT_EXPECTED))
@@ -324,6 +339,21 @@ export const tossConfigSchema = z
         .describe(
           'seconds an instance has to finish its work after SIGTERM before it is killed (systemd TimeoutStopSec)',
         ),
+      readOnly: z
+        .boolean(expect('true or false'))
+        .default(false)
+        .describe(
+          'true: the release is read-only for the app (only persistentDirs, TOSS_CACHE_DIR and a private /tmp are writable); default false: the app may write in its release directory, and what it writes goes with the release',
+        ),
+      drainTimeout: z
+        .number(expect(DRAIN_EXPECTED))
+        .int(expect(DRAIN_EXPECTED))
+        .min(0, expect(DRAIN_EXPECTED))
+        .max(3600, expect(DRAIN_EXPECTED))
+        .default(30)
+        .describe(
+          'seconds the old instance may keep serving the requests it already accepted after the switch; it stops as soon as none are left',
+        ),
       branches: z
         .preprocess(
           rejectProtoKey,
@@ -380,8 +410,20 @@ export const tossConfigSchema = z
         .default([])
         .describe('rsync exclude patterns added to the defaults, .gitignore and .tossignore'),
     },
-    expect('a JSON object with at least "app", "server" and "startCommand"'),
+    expect('a JSON object with at least "app", "server" and "startCommand" (or "static")'),
   )
+  // Checked even when other fields have problems, so a file missing both says so with the rest.
+  .refine((config) => config.startCommand !== undefined || config.static !== undefined, {
+    path: ['startCommand'],
+    message: 'required (or "static" for a site served as files)',
+    when: (payload) => isObject(payload.value),
+  })
+  .refine((config) => config.startCommand === undefined || config.static === undefined, {
+    path: ['static'],
+    message:
+      'expected either "static" (a site served as files) or "startCommand" (an app), not both',
+    when: (payload) => isObject(payload.value),
+  })
   .describe(
     'toss.json: how toss deploys this repository to your server (rsync, systemd and Caddy over SSH)',
   );

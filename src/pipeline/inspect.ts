@@ -73,7 +73,10 @@ export interface AppStatus {
     domain: string | null;
     previewDomain: string | null;
     tls: string;
-    startCommand: string;
+    /** null for a static site */
+    startCommand: string | null;
+    /** the directory Caddy serves for a static site; null for an app */
+    static: string | null;
     deployScript: string[];
     keepReleases: number;
     maxPreviews: number;
@@ -291,7 +294,8 @@ export async function statusOfApp(config: TossConfig, login: Login): Promise<App
         domain: config.domain ?? null,
         previewDomain: config.previewDomain ?? null,
         tls: config.tls,
-        startCommand: config.startCommand,
+        startCommand: config.startCommand ?? null,
+        static: config.static ?? null,
         deployScript: config.deployScript,
         keepReleases: config.keepReleases,
         maxPreviews: config.maxPreviews,

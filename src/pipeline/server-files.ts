@@ -8,6 +8,7 @@
  * production recorded, never from the preview's own toss.json.
  */
 import type { TossConfig } from '../config/schema.js';
+import { TossError } from '../errors.js';
 import { buildSiteFile } from '../server/caddy-site.js';
 import { hostNameFor } from '../server/hostnames.js';
 import type { EnvPaths } from '../server/paths.js';
@@ -20,6 +21,9 @@ export function unitFor(
   env: EnvPaths,
   ports: readonly [number, number],
 ): string {
+  if (config.startCommand === undefined) {
+    throw new TossError(`${env.app} is a static site: it has no unit to run`);
+  }
   return buildUnitTemplate({
     paths: env,
     startCommand: config.startCommand,

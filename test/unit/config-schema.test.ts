@@ -26,6 +26,8 @@ const full = {
   keepReleases: 5,
   healthCheck: { path: '/up?full=1', timeout: 60 },
   stopTimeout: 45,
+  readOnly: true,
+  drainTimeout: 60,
   branches: { main: 'production', develop: 'staging', 'feature/*': 'preview' },
   tls: 'internal',
   previewAuth: {
@@ -71,6 +73,8 @@ describe('parseConfig: valid toss.json', () => {
       persistentDirs: [],
       keepReleases: 3,
       stopTimeout: 30,
+      readOnly: false,
+      drainTimeout: 30,
       tls: 'auto',
       maxPreviews: 20,
       root: '.',
@@ -90,6 +94,9 @@ describe('parseConfig: valid toss.json', () => {
     ['keepReleases at its minimum', { keepReleases: 2 }],
     ['stopTimeout at its bounds', { stopTimeout: 1 }],
     ['stopTimeout at its upper bound', { stopTimeout: 3600 }],
+    ['a drain of 0 (stop at once)', { drainTimeout: 0 }],
+    ['a static site instead of an app', { startCommand: undefined, static: 'dist' }],
+    ['a static site served from root', { startCommand: undefined, static: '.' }],
     ['memory "infinity" and a percentage', { resources: { memory: 'infinity', cpu: '250%' } }],
     ['memory as a share of RAM', { resources: { memory: '50%' } }],
     ['a punycode domain', { domain: 'xn--bcher-kva.example' }],
@@ -120,6 +127,30 @@ describe('parseConfig: one line per problem', () => {
       ['toss.json: stopTimeout: expected a whole number of seconds from 1 to 3600, got 0'],
     ],
     [
+      'both a static site and a startCommand',
+      with_({ static: 'dist' }),
+      [
+        'toss.json: static: expected either "static" (a site served as files) or "startCommand" (an app), not both, got "dist"',
+      ],
+    ],
+    [
+      'a static directory outside the release',
+      with_({ startCommand: undefined, static: '../site' }),
+      [
+        'toss.json: static: expected a relative directory like "dist" or "." (no leading "/", no ".."), got "../site"',
+      ],
+    ],
+    [
+      'readOnly as a word',
+      with_({ readOnly: 'yes' }),
+      ['toss.json: readOnly: expected true or false, got "yes"'],
+    ],
+    [
+      'a negative drainTimeout',
+      with_({ drainTimeout: -1 }),
+      ['toss.json: drainTimeout: expected a whole number of seconds from 0 to 3600, got -1'],
+    ],
+    [
       'keepReleases below 2',
       with_({ keepReleases: 1 }),
       ['toss.json: keepReleases: expected a whole number ≥ 2, got 1'],
@@ -141,14 +172,14 @@ describe('parseConfig: one line per problem', () => {
       [
         'toss.json: app: required',
         'toss.json: server: required',
-        'toss.json: startCommand: required',
+        'toss.json: startCommand: required (or "static" for a site served as files)',
       ],
     ],
     [
       'not an object',
       [],
       [
-        'toss.json: expected a JSON object with at least "app", "server" and "startCommand", got []',
+        'toss.json: expected a JSON object with at least "app", "server" and "startCommand" (or "static"), got []',
       ],
     ],
     ['app with capitals', with_({ app: 'MyApp' }), [`toss.json: app: ${APP}, got "MyApp"`]],
@@ -408,10 +439,14 @@ describe('toss.schema.json', () => {
     const schema = JSON.parse(renderJsonSchema());
     expect(schema.$id).toMatch(/toss\.schema\.json$/);
     expect(schema.additionalProperties).toBe(false);
-    expect(schema.required).toEqual(['app', 'server', 'startCommand']);
+    expect(schema.required).toEqual(['app', 'server']);
+    expect(schema.oneOf).toEqual([{ required: ['startCommand'] }, { required: ['static'] }]);
     for (const [name, field] of Object.entries<{ description?: string }>(schema.properties)) {
       expect(field.description, name).toBeTruthy();
     }
-    expect(Object.keys(schema.properties)).toEqual(Object.keys(full));
+    // `static` takes startCommand's place in a static site's file, so `full` cannot have both.
+    const keys = Object.keys(full);
+    keys.splice(keys.indexOf('startCommand') + 1, 0, 'static');
+    expect(Object.keys(schema.properties)).toEqual(keys);
   });
 });
