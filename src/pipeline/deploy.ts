@@ -38,7 +38,7 @@ import { finishDeploy } from './deploy-finish.js';
 import { placeRelease, type StartedUpload, startUpload } from './deploy-place.js';
 import { type EventSink, secretsEvent } from './events.js';
 import { idlePort, type Launch, type Routing, startCheckRoute } from './go-live.js';
-import { serverAddress } from './health.js';
+import { explainHealthFailure, type HealthFailure, serverAddress } from './health.js';
 import { buildHere } from './local-build.js';
 import { type HeldLock, withLockedSession } from './lock.js';
 import { assertRunsOnServer, platformArgv, scanBuiltTree } from './native-step.js';
@@ -155,7 +155,10 @@ async function deployLocked(
   });
   const port = idlePort(ports, livePort);
   const launch = freshRelease(config, env, view, releaseId, ports, port);
-  const health = { check: config.healthCheck, failed: healthFailure };
+  const health = {
+    check: config.healthCheck,
+    failed: (failure: HealthFailure) => healthFailure(failure, config.readOnly),
+  };
   const routing = routingOf(config, env, view, hostName, routedNow);
   await startCheckRoute(server, sink, launch, health, routing, leftovers);
   const finish = { releaseId, ports, port, routedNow, before, hostName, url };
@@ -347,12 +350,12 @@ async function undoOnFailure<T>(
   }
 }
 
-function healthFailure(failure: string): TossError {
+/** The hint fixes the cause the server's evidence shows; `readOnly` is toss.json's. */
+function healthFailure(failure: HealthFailure, readOnly: boolean): TossError {
+  const { details, fix } = explainHealthFailure(failure, { readOnly });
   return new TossError(
-    `the new release did not pass its health check; it never received traffic.\n${failure}`,
-    {
-      hint: 'fix the app so it listens on $PORT (and answers healthCheck.path), then deploy again',
-    },
+    `the new release did not pass its health check; it never received traffic.\n${details}`,
+    { hint: `${fix}, then deploy again` },
   );
 }
 

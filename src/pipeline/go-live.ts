@@ -16,7 +16,7 @@ import { pointSlotArgv, sealReleaseArgv, switchCurrentArgv } from '../server/rel
 import { stopInstanceArgv } from '../server/systemctl.js';
 import { applyCaddyChange } from './caddy-errors.js';
 import type { EventSink } from './events.js';
-import { checkInstanceHealth, withPortGuard } from './health.js';
+import { checkInstanceHealth, type HealthFailure, withPortGuard } from './health.js';
 import type { Server } from './server.js';
 import { step } from './step.js';
 
@@ -55,7 +55,7 @@ export async function startCheckRoute(
   server: Server,
   sink: EventSink,
   launch: Launch,
-  health: { check: HealthCheck | undefined; failed: (failure: string) => TossError },
+  health: { check: HealthCheck | undefined; failed: (failure: HealthFailure) => TossError },
   routing: Routing,
   undo: string[][] = [],
 ): Promise<void> {
@@ -105,7 +105,7 @@ function checkHealth(
   sink: EventSink,
   env: EnvPaths,
   port: number,
-  health: { check: HealthCheck | undefined; failed: (failure: string) => TossError },
+  health: { check: HealthCheck | undefined; failed: (failure: HealthFailure) => TossError },
 ): Promise<void> {
   return step(sink, 'health', async () => {
     const failure = await checkInstanceHealth(server, {

@@ -10,33 +10,58 @@ import {
   PORT_NOT_OURS_EXIT,
   PORT_TAKEN_EXIT,
   parseForeignListeners,
+  parseUnitListeners,
   portGuardArgv,
+  type UnitListener,
+  unitListenersArgv,
 } from '../server/port-owner.js';
 import { journalArgv } from '../server/systemctl.js';
+import { diagnoseHealthFailure } from './failure-hints.js';
 import type { Server } from './server.js';
 
 const JOURNAL_TAIL = 30;
 
+/** A new instance that did not answer: what the server showed when the check gave up. */
+export interface HealthFailure {
+  unit: string;
+  port: number;
+  /** what the check said, like `toss: nothing accepted a connection on 127.0.0.1:3001 within 30 s` */
+  check: string;
+  /** the last lines of the instance's journal since this release was pointed at its port */
+  journal: string;
+  /** what the instance's processes listened on then */
+  listeners: UnitListener[];
+}
+
 /**
  * Waits for a new instance to answer (healthCheck, or a TCP connect). Healthy: undefined;
- * otherwise what the check said and the last lines of the instance's journal. An answer from a
- * process that is not the instance (a squatter on its port) is no answer: that throws, naming it.
+ * otherwise what the check said, what the instance listened on and the last lines of its journal.
+ * An answer from a process that is not the instance (a squatter on its port) is no answer: that
+ * throws, naming it.
  */
 export async function checkInstanceHealth(
   session: Server,
   params: { app: string; environment: string; port: number; healthCheck?: HealthCheck | undefined },
-): Promise<string | undefined> {
+): Promise<HealthFailure | undefined> {
   const { app, environment, port, healthCheck } = params;
-  const unit = envPaths(app, environment).instanceUnit(port);
-  // One round trip: the check, then (only once it passed) who answered it.
+  const paths = envPaths(app, environment);
+  const unit = paths.instanceUnit(port);
+  // One round trip: the check, then (only once it passed) who answered it; or, once it failed,
+  // what the instance listened on and when its slot was pointed at this release (stderr).
   const check = healthCheckArgv({
     port,
     path: healthCheck?.path,
     timeoutSec: healthCheck?.timeout ?? 30,
   });
+  const listeners = unitListenersArgv(unit);
+  const pointedAt = ['stat', '-c', 'pointed %Y', '--', paths.slotLink(port)];
   const owner = portGuardArgv('owned', port, unit);
   const result = await session.root(
-    ['sh', '-c', `${shellJoin(check)} || exit 1\n${shellJoin(owner)}`],
+    [
+      'sh',
+      '-c',
+      `${shellJoin(check)} || { ${shellJoin(listeners)} >&2; ${shellJoin(pointedAt)} >&2 2>/dev/null; exit 1; }\n${shellJoin(owner)}`,
+    ],
     { allowFailure: true },
   );
   if (result.code === 0) return undefined;
@@ -44,11 +69,51 @@ export async function checkInstanceHealth(
     // The check passed, but not thanks to the instance: it must never get traffic.
     throw portError(app, environment, port, result.code, result.stderr);
   }
+  // The unit's journal before the slot was pointed is an earlier release's (the same port serves
+  // every other release): its errors would be the wrong ones to report.
+  const pointed = /^pointed ([0-9]+)$/m.exec(result.stderr)?.[1];
   const journal = await session.root(
-    journalArgv({ paths: envPaths(app, environment), port, lines: JOURNAL_TAIL }),
+    [
+      ...journalArgv({ paths, port, lines: JOURNAL_TAIL }),
+      ...(pointed === undefined ? [] : [`--since=@${pointed}`]),
+    ],
     { allowFailure: true },
   );
-  return `${result.stderr.trim()}\n--- last ${JOURNAL_TAIL} lines of ${unit} ---\n${journal.stdout.trim()}`;
+  const said = result.stderr
+    .split('\n')
+    .filter((line) => !/^(?:listener|pointed) /.test(line))
+    .join('\n');
+  return {
+    unit,
+    port,
+    check: said.trim(),
+    journal: journal.stdout.trim(),
+    listeners: parseUnitListeners(result.stderr),
+  };
+}
+
+/**
+ * A failed check as users read it: why, when the journal or the listeners show it (see
+ * failure-hints.ts), then what the check said and the journal's tail; and what to do about it.
+ * `readOnly`: toss.json's, which decides where the app may write.
+ */
+export function explainHealthFailure(
+  failure: HealthFailure,
+  options: { readOnly: boolean },
+): { details: string; fix: string } {
+  const { cause, fix } = diagnoseHealthFailure({
+    journal: failure.journal,
+    listeners: failure.listeners,
+    port: failure.port,
+    readOnly: options.readOnly,
+  });
+  const details = [
+    `${cause}.`,
+    failure.check,
+    `--- last ${JOURNAL_TAIL} lines of ${failure.unit} ---`,
+    failure.journal,
+  ];
+  return { details: details.filter((line) => line !== '').join('\n'), fix };
 }
 
 /**

@@ -16,6 +16,7 @@ import { type EnvironmentState, recordDeploy, type State } from '../server/state
 import { stopRunUnitArgv } from '../server/systemctl.js';
 import { type EventSink, secretsEvent } from './events.js';
 import { idlePort, startCheckRoute, switchTo } from './go-live.js';
+import { explainHealthFailure } from './health.js';
 import { urlResolver } from './inspect.js';
 import { type HeldLock, withLockedSession } from './lock.js';
 import type { TargetRequest } from './request.js';
@@ -164,11 +165,15 @@ async function rollbackLocked(
     },
     {
       check: config.healthCheck,
-      failed: (failure) =>
-        new TossError(
-          `release ${target} did not pass its health check; it never received traffic and ${live.release} stays live.\n${failure}`,
-          { hint: 'roll back to another release (toss releases lists them) or deploy a fix' },
-        ),
+      failed: (failure) => {
+        const { details, fix } = explainHealthFailure(failure, { readOnly: config.readOnly });
+        return new TossError(
+          `release ${target} did not pass its health check; it never received traffic and ${live.release} stays live.\n${details}`,
+          {
+            hint: `roll back to another release (toss releases lists them), or deploy a fix: ${fix}`,
+          },
+        );
+      },
     },
     {
       caddyfile: view.caddyfile,

@@ -128,3 +128,59 @@ export function parseForeignListenersByPort(stdout: string): Map<number, Foreign
   }
   return byPort;
 }
+
+// One `listener <address>\t<pid>\t<command name>` line per listening TCP socket of a process in
+// the unit's cgroup, found as the guard finds owners: ss's pids, then /proc/<pid>/cgroup, whose
+// paths (the v1 name=systemd line and the unified one alike) end with the unit.
+const UNIT_LISTENERS = `set -uf
+unit=$1
+ss -Htlnp | while IFS= read -r line; do
+  set -- $line
+  address=\${4-}
+  for pid in $(printf '%s\\n' "$line" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -un); do
+    cgroups=$(cat "/proc/$pid/cgroup" 2>/dev/null) || continue
+    mine=no
+    for path in $(printf '%s\\n' "$cgroups" | cut -d: -f3-); do
+      case $path in */"$unit" | */"$unit"/*) mine=yes ;; esac
+    done
+    [ "$mine" = yes ] || continue
+    comm=$(head -c 32 "/proc/$pid/comm" 2>/dev/null | tr -d '\\n' | tr -c '[:alnum:]._+-' '?')
+    printf 'listener %s\\t%s\\t%s\\n' "$address" "$pid" "$comm"
+  done
+done
+exit 0`;
+
+/** A TCP socket a unit's own process listens on. */
+export interface UnitListener {
+  /** as ss prints it: `127.0.0.1:3000`, `0.0.0.0:8000`, `*:8000`, `[::1]:3000` */
+  address: string;
+  port: number;
+  pid: number;
+  command: string;
+}
+
+/**
+ * What the processes of `unit` listen on (any port), as `listener` lines on stdout: why an
+ * instance that never answered on its own port did not, when it listened somewhere else.
+ */
+export function unitListenersArgv(unit: string): string[] {
+  if (!/^[A-Za-z0-9@._-]+\.service$/.test(unit)) {
+    throw new TossError(`invalid unit name ${JSON.stringify(unit)}`);
+  }
+  return ['sh', '-c', UNIT_LISTENERS, 'sh', unit];
+}
+
+/** The `listener` lines of unitListenersArgv's output (other lines are ignored), one per socket. */
+export function parseUnitListeners(output: string): UnitListener[] {
+  const found = new Map<string, UnitListener>();
+  for (const line of output.split('\n')) {
+    const m = /^listener (\S*:([0-9]+))\t([0-9]+)\t(.*)$/.exec(line);
+    if (!m) continue;
+    const [, address = '', port = '', pid = '', command = ''] = m;
+    // A socket shared by several processes (forked workers) is one listener.
+    if (!found.has(address)) {
+      found.set(address, { address, port: Number(port), pid: Number(pid), command });
+    }
+  }
+  return [...found.values()];
+}
