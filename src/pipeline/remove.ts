@@ -6,7 +6,6 @@
 import { validateEnvName } from '../config/env-name.js';
 import { TossError } from '../errors.js';
 import { removeCaddyFileArgv } from '../server/caddy-apply.js';
-import { drainUnit } from '../server/instances.js';
 import { removeEnvironmentArgv } from '../server/layout.js';
 import { type EnvPaths, envPaths } from '../server/paths.js';
 import {
@@ -155,14 +154,15 @@ function foreignOnly(env: EnvPaths, foreign: ForeignName[]): TossError {
   );
 }
 
-/** Site first, so traffic stops reaching the instances before they stop; then the units. */
+/**
+ * Site first, so traffic stops reaching the instances before they stop; then every unit of the
+ * environment in one command: the drains of both ports, the instances, the long-step unit, the
+ * template and the slice of its instances (see teardownUnitsArgv).
+ */
 async function stopServing(server: Server, env: EnvPaths, held: Holdings): Promise<void> {
   const ports = [...new Set([...(held.known?.ports ?? []), ...(held.claimed?.ports ?? [])])];
   if (held.site !== null) {
     await applyCaddyChange(() => server.guarded(removeCaddyFileArgv(env.siteFile)));
   }
   await server.guarded(teardownUnitsArgv(env, ports));
-  await server.cleanUpAsHolder(
-    ports.map((port) => ['systemctl', 'stop', '--', `${drainUnit(env, port)}.timer`]),
-  );
 }

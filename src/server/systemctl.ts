@@ -1,4 +1,5 @@
 /** systemctl and journalctl command lines for an environment's units. */
+import { drainUnit } from './instances.js';
 import type { EnvPaths } from './paths.js';
 
 export function stopInstanceArgv(p: EnvPaths, port: number): string[] {
@@ -35,13 +36,38 @@ export function stopRunUnitArgv(p: EnvPaths): string[] {
   return ['sh', '-c', STOP_RUN, 'sh', p.runUnit, p.envDir];
 }
 
+// Every unit is stopped on its own: one that is gone (a drain that already ran, a long step that
+// never started) fails alone. Instances are disabled first (their boot links) without a reload each:
+// the one daemon-reload after the template is deleted unloads them all. The slice systemd made for
+// the template's instances (system-toss\x2d<app>\x2d<env>.slice) stays active once started, even
+// empty: it is stopped last, when nothing of the template runs in it any more.
 const TEARDOWN = `set -u
-template=$1; shift
-${STOP_QUIETLY}
-rm -f -- "$template"
-systemctl daemon-reload`;
+template=$1 slice=$2; shift 2
+for unit in "$@"; do
+  systemctl disable --no-reload --quiet -- "$unit" 2>/dev/null
+  systemctl stop -- "$unit" 2>/dev/null
+  systemctl reset-failed -- "$unit" 2>/dev/null
+done
+rm -f -- "$template" || exit 1
+systemctl daemon-reload || exit 1
+systemctl stop -- "$slice" 2>/dev/null
+systemctl reset-failed -- "$slice" 2>/dev/null
+exit 0`;
 
-/** Remove: stop and disable the instances and the transient unit, delete the template, reload. */
+/**
+ * `system-toss\x2d<app>\x2d<env>.slice`: where systemd puts a template's instances. App and
+ * environment names are lowercase letters, digits and dashes, so escaping a dash is all the
+ * escaping systemd does to them.
+ */
+export function instanceSlice(p: EnvPaths): string {
+  const prefix = p.unitTemplate.slice(0, -'@.service'.length);
+  return `system-${prefix.replaceAll('-', '\\x2d')}.slice`;
+}
+
+/**
+ * Remove: stop the drains of both ports (timer and service), the instances and the long-step
+ * unit, clear their failed states, delete the template, reload, and stop the instances' slice.
+ */
 export function teardownUnitsArgv(p: EnvPaths, ports: number[]): string[] {
   return [
     'sh',
@@ -49,6 +75,8 @@ export function teardownUnitsArgv(p: EnvPaths, ports: number[]): string[] {
     TEARDOWN,
     'sh',
     p.unitTemplateFile,
+    instanceSlice(p),
+    ...ports.flatMap((port) => [`${drainUnit(p, port)}.timer`, `${drainUnit(p, port)}.service`]),
     ...ports.map((port) => p.instanceUnit(port)),
     p.runUnit,
   ];

@@ -281,8 +281,6 @@ describe('the action with a fake server and a fake GitHub', () => {
       'test env dir',
       'remove site',
       'teardown units',
-      'stop drain timer',
-      'stop drain timer',
       'remove environment',
     ]);
     expect(host.state('hello')!.environments['pr-11']).toBeUndefined();

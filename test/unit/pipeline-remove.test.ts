@@ -84,8 +84,6 @@ describe('removing a preview', () => {
       // Traffic stops reaching the instances before they stop.
       'remove site',
       'teardown units',
-      'stop drain timer',
-      'stop drain timer',
       'remove environment',
       'registry update (wrote)',
       // The record, then the lock's release.
@@ -106,21 +104,22 @@ describe('removing a preview', () => {
     ]);
   });
 
-  it("names the preview's own site, units, timers and directories, nothing of production", () => {
+  it("names the preview's own site, units, drains, slice and directories, nothing of production", () => {
     expect(host.find('remove site')[0]!.argv).toContain(PREVIEW_SITE);
     const teardown = host.find('teardown units')[0]!.argv;
     expect(teardown).toEqual(
       expect.arrayContaining([
         '/etc/systemd/system/toss-shop-pr-7@.service',
+        'system-toss\\x2dshop\\x2dpr\\x2d7.slice',
+        'toss-drain-shop-pr-7-3002.timer',
+        'toss-drain-shop-pr-7-3002.service',
+        'toss-drain-shop-pr-7-3003.timer',
+        'toss-drain-shop-pr-7-3003.service',
         'toss-shop-pr-7@3002.service',
         'toss-shop-pr-7@3003.service',
         'toss-run-shop-pr-7.service',
       ]),
     );
-    expect(host.find('stop drain timer').map((c) => c.argv.at(-1))).toEqual([
-      'toss-drain-shop-pr-7-3002.timer',
-      'toss-drain-shop-pr-7-3003.timer',
-    ]);
     expect(host.find('remove environment')[0]!.argv).toEqual(
       expect.arrayContaining(['/srv/shop/pr-7', '/srv/shop/.toss/secrets/overrides/pr-7.env']),
     );

@@ -9,7 +9,6 @@ import {
   journalArgv,
   stopInstanceArgv,
   stopRunUnitArgv,
-  teardownUnitsArgv,
 } from '../../src/server/systemctl.js';
 import {
   systemdEscapeDollar,
@@ -415,51 +414,10 @@ describe('systemctl', () => {
     expect(argv).toEqual(expected);
   });
 
-  it('stops the transient unit and tears the units down with values as arguments', () => {
+  it('stops the transient unit with values as arguments', () => {
     const stop = stopRunUnitArgv(envPaths('shop', 'pr-2'));
     expect(stop.slice(0, 2)).toEqual(['sh', '-c']);
     expect(stop.slice(3)).toEqual(['sh', 'toss-run-shop-pr-2.service', '/srv/shop/pr-2']);
-    const teardown = teardownUnitsArgv(envPaths('shop', 'pr-2'), [3002, 3003]);
-    expect(teardown.slice(3)).toEqual([
-      'sh',
-      '/etc/systemd/system/toss-shop-pr-2@.service',
-      'toss-shop-pr-2@3002.service',
-      'toss-shop-pr-2@3003.service',
-      'toss-run-shop-pr-2.service',
-    ]);
-    expect(teardown[2]).not.toContain('shop');
-  });
-
-  it('tears down with a fake systemctl, ignoring units that are gone', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'toss-systemctl-'));
-    const log = join(dir, 'log');
-    writeFileSync(
-      join(dir, 'systemctl'),
-      `#!/bin/sh\necho "$*" >> ${log}\ncase "$1" in disable|stop) exit 5;; esac\n`,
-      { mode: 0o755 },
-    );
-    const template = join(dir, 'toss-shop-pr-2@.service');
-    writeFileSync(template, '[Unit]\n');
-    const argv = teardownUnitsArgv(envPaths('shop', 'pr-2'), [3002]);
-    argv[4] = template;
-    const run = spawnSync(argv[0] as string, argv.slice(1), {
-      env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
-      encoding: 'utf8',
-    });
-    expect(run.status).toBe(0);
-    expect(spawnSync('cat', [log], { encoding: 'utf8' }).stdout).toBe(
-      [
-        'disable --now --quiet -- toss-shop-pr-2@3002.service',
-        'stop -- toss-shop-pr-2@3002.service',
-        'reset-failed -- toss-shop-pr-2@3002.service',
-        'disable --now --quiet -- toss-run-shop-pr-2.service',
-        'stop -- toss-run-shop-pr-2.service',
-        'reset-failed -- toss-run-shop-pr-2.service',
-        'daemon-reload',
-        '',
-      ].join('\n'),
-    );
-    expect(spawnSync('test', ['-e', template]).status).toBe(1);
   });
 });
 

@@ -1,0 +1,107 @@
+/**
+ * teardownUnitsArgv: what `toss remove` runs to leave no unit of an environment behind, checked
+ * by its arguments and by running its script against a fake systemctl that logs every call.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { envPaths } from '../../src/server/paths.js';
+import { instanceSlice, teardownUnitsArgv } from '../../src/server/systemctl.js';
+
+const PREVIEW = envPaths('shop', 'pr-2');
+const TEMPLATE_FILE = '/etc/systemd/system/toss-shop-pr-2@.service';
+
+/**
+ * Runs the teardown with a fake systemctl first on PATH and the template at a temporary path;
+ * `fake` is the body of the fake systemctl (its arguments in "$@"). Returns the exit status, the
+ * calls systemctl received, and whether the template is still there.
+ */
+function runTeardown(ports: number[], fake: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'toss-teardown-'));
+  const log = join(dir, 'calls');
+  writeFileSync(log, '');
+  writeFileSync(join(dir, 'systemctl'), `#!/bin/sh\necho "$*" >> "${log}"\n${fake}\n`, {
+    mode: 0o755,
+  });
+  const template = join(dir, 'toss-shop-pr-2@.service');
+  writeFileSync(template, '[Unit]\n');
+  const argv = teardownUnitsArgv(PREVIEW, ports).map((arg) =>
+    arg === TEMPLATE_FILE ? template : arg,
+  );
+  const run = spawnSync(argv[0]!, argv.slice(1), {
+    env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
+    encoding: 'utf8',
+  });
+  return {
+    status: run.status,
+    calls: readFileSync(log, 'utf8').split('\n').filter(Boolean),
+    templateLeft: existsSync(template),
+  };
+}
+
+/** The three calls the script makes for one unit. */
+function stopped(unit: string): string[] {
+  return [`disable --no-reload --quiet -- ${unit}`, `stop -- ${unit}`, `reset-failed -- ${unit}`];
+}
+
+describe('instanceSlice', () => {
+  it("names the slice systemd makes for the template's instances, dashes escaped", () => {
+    expect(instanceSlice(PREVIEW)).toBe('system-toss\\x2dshop\\x2dpr\\x2d2.slice');
+    expect(instanceSlice(envPaths('a-b', 'production'))).toBe(
+      'system-toss\\x2da\\x2db\\x2dproduction.slice',
+    );
+  });
+});
+
+describe('teardownUnitsArgv', () => {
+  it('passes every name as an argument: template, slice, drains, instances, long step', () => {
+    const argv = teardownUnitsArgv(PREVIEW, [3002, 3003]);
+    expect(argv.slice(0, 2)).toEqual(['sh', '-c']);
+    expect(argv.slice(3)).toEqual([
+      'sh',
+      TEMPLATE_FILE,
+      'system-toss\\x2dshop\\x2dpr\\x2d2.slice',
+      'toss-drain-shop-pr-2-3002.timer',
+      'toss-drain-shop-pr-2-3002.service',
+      'toss-drain-shop-pr-2-3003.timer',
+      'toss-drain-shop-pr-2-3003.service',
+      'toss-shop-pr-2@3002.service',
+      'toss-shop-pr-2@3003.service',
+      'toss-run-shop-pr-2.service',
+    ]);
+    expect(argv[2]).not.toContain('shop');
+  });
+
+  it('stops, disables and resets each unit, then deletes the template, reloads, stops the slice', () => {
+    const run = runTeardown([3002], 'exit 0');
+    expect(run.status).toBe(0);
+    expect(run.calls).toEqual([
+      ...stopped('toss-drain-shop-pr-2-3002.timer'),
+      ...stopped('toss-drain-shop-pr-2-3002.service'),
+      ...stopped('toss-shop-pr-2@3002.service'),
+      ...stopped('toss-run-shop-pr-2.service'),
+      'daemon-reload',
+      'stop -- system-toss\\x2dshop\\x2dpr\\x2d2.slice',
+      'reset-failed -- system-toss\\x2dshop\\x2dpr\\x2d2.slice',
+    ]);
+    expect(run.templateLeft).toBe(false);
+  });
+
+  it('goes on past units that are gone (systemctl failing for each) and still succeeds', () => {
+    const run = runTeardown([3002, 3003], 'case "$1" in daemon-reload) exit 0;; esac\nexit 5');
+    expect(run.status).toBe(0);
+    // Four drain units, two instances, the long step, then the slice after the reload.
+    const stops = run.calls.filter((call) => call.startsWith('stop -- '));
+    expect(stops).toHaveLength(8);
+    expect(run.calls.indexOf('daemon-reload')).toBe(run.calls.indexOf(stops.at(-1)!) - 1);
+    expect(run.templateLeft).toBe(false);
+  });
+
+  it('fails when systemd cannot reload, leaving the slice alone', () => {
+    const run = runTeardown([3002], 'case "$1" in daemon-reload) exit 1;; esac\nexit 0');
+    expect(run.status).toBe(1);
+    expect(run.calls.at(-1)).toBe('daemon-reload');
+  });
+});
