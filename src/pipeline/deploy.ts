@@ -180,7 +180,7 @@ function freshRelease(
     env,
     releaseId,
     port,
-    seal: true,
+    seal: { writable: !config.readOnly },
     unit,
     installedUnit: view.unit,
     detail: `port ${port}`,

@@ -12,7 +12,12 @@ import { ensureImportLine } from '../server/caddy-site.js';
 import { installUnitArgv, retireInstanceArgv, startInstanceArgv } from '../server/instances.js';
 import { CADDYFILE, type EnvPaths } from '../server/paths.js';
 import { portGuardArgv } from '../server/port-owner.js';
-import { pointSlotArgv, sealReleaseArgv, switchCurrentArgv } from '../server/release-files.js';
+import {
+  openReleaseToAppArgv,
+  pointSlotArgv,
+  sealReleaseArgv,
+  switchCurrentArgv,
+} from '../server/release-files.js';
 import { stopInstanceArgv } from '../server/systemctl.js';
 import { applyCaddyChange } from './caddy-errors.js';
 import type { EventSink } from './events.js';
@@ -26,8 +31,13 @@ export interface Launch {
   releaseId: string;
   /** the idle port it starts on */
   port: number;
-  /** a fresh upload is sealed (made root's and read-only) before it first starts */
-  seal: boolean;
+  /**
+   * A fresh upload is sealed (its files made root's and read-only) before it first starts;
+   * `writable`: then its directories become the app user's, so the app can add, replace and
+   * remove files in its own release (never change a shipped file's inode, which other releases
+   * may share as a hard link).
+   */
+  seal: { writable: boolean } | undefined;
   /** the unit template to install, and the one installed now (null: none yet) */
   unit: string;
   installedUnit: string | null;
@@ -86,6 +96,7 @@ function startRelease(server: Server, sink: EventSink, launch: Launch): Promise<
         server.batch(
           [
             ...(launch.seal ? [sealReleaseArgv(env, releaseId)] : []),
+            ...(launch.seal?.writable ? [openReleaseToAppArgv(env, releaseId)] : []),
             ...(install ? [installUnitArgv(env)] : []),
             pointSlotArgv(env, port, releaseId),
             portGuardArgv('free', port, env.instanceUnit(port)),

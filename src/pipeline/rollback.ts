@@ -158,7 +158,7 @@ async function rollbackLocked(
       env,
       releaseId: target,
       port,
-      seal: false,
+      seal: undefined,
       unit: unitFor(config, env, live.ports),
       installedUnit: view.unit,
       detail: `${target} on port ${port}`,

@@ -30,6 +30,7 @@ export function unitFor(
     ports,
     resources: environmentLimits(config, env.environment),
     stopTimeoutSec: config.stopTimeout,
+    writableRelease: !config.readOnly,
   });
 }
 

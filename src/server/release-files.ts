@@ -47,6 +47,17 @@ export function linkPersistentDirsArgv(
  * followed to what it names.
  */
 export function openReleaseForBuildArgv(p: EnvPaths, releaseId: string): string[] {
+  return openReleaseToAppArgv(p, releaseId);
+}
+
+/**
+ * After the seal, for a writable release: its directories become the app user's again, so the
+ * app can create, rename and delete entries in its own release while every shipped file stays
+ * root's and read-only (an in-place write would reach the other releases sharing its inode; a
+ * replacement is a new inode of this release's own). Root never follows what the app makes in
+ * there: everything root does under releases/ runs with no symlink followed (no-follow.ts).
+ */
+export function openReleaseToAppArgv(p: EnvPaths, releaseId: string): string[] {
   const user = envUser(p.app, p.environment);
   return noFollowArgv(p.releasesDir, [
     'find',

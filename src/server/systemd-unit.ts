@@ -23,6 +23,8 @@ export interface UnitTemplateParams {
   ports: readonly [number, number];
   /** seconds to wait after SIGTERM before SIGKILL (default 30) */
   stopTimeoutSec?: number | undefined;
+  /** the instance may write in its own release (default true); false keeps it read-only */
+  writableRelease?: boolean | undefined;
 }
 
 // toss.json's schema checks limits with these; they are checked again here because they land in a
@@ -137,7 +139,12 @@ export function buildUnitTemplate(params: UnitTemplateParams): string {
     ...(cpu === undefined ? [] : [`CPUQuota=${cpu}`]),
     ...sandboxProperties({
       app: p.app,
-      readWritePaths: [p.preserveDir, p.cacheDir],
+      // The instance's own release (its slot, resolved when it starts) when it may write there.
+      readWritePaths: [
+        p.preserveDir,
+        p.cacheDir,
+        ...(params.writableRelease === false ? [] : [`${p.slotsDir}/%i`]),
+      ],
       // Only its own environment's ports: a process of this unit can never squat another
       // environment's (or app's) idle port, nor a live one while its instance restarts. Enforced
       // only where systemd has its BPF framework (cgroup v2; Debian 12's systemd lacks it), so

@@ -94,7 +94,13 @@ describe('least privilege on the server', () => {
       expect(await show(unit, 'CapabilityBoundingSet')).toBe('');
       const env = unit.includes('-production@') ? 'production' : 'pr-5';
       const writable = (await show(unit, 'ReadWritePaths')).split(/\s+/).filter(Boolean);
-      expect(writable.sort()).toEqual([`/srv/${APP}/${env}/cache`, `/srv/${APP}/${env}/preserve`]);
+      // Its own release (through its port's slot), its persistent dirs and its cache.
+      const port = unit.replace(/^.*@(\d+)\.service$/, '$1');
+      expect(writable.sort()).toEqual([
+        `/srv/${APP}/${env}/cache`,
+        `/srv/${APP}/${env}/preserve`,
+        `/srv/${APP}/${env}/slots/${port}`,
+      ]);
     }
   });
 

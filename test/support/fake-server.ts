@@ -915,7 +915,7 @@ function commandLabel(argv: readonly string[]): string {
   if (command === 'ss') return 'list ports';
   if (command === 'systemd-run') return 'dependency';
   if (command === 'mv' && argv.includes('-T')) return 'adopt staging';
-  if (command === 'find' && argv.includes('chown')) return 'open release for build';
+  if (command === 'find' && argv.includes('chown')) return 'open release to app';
   if (command === 'rm' && argv.some((a) => a.includes(`/${STAGING_PREFIX}`))) {
     return 'remove staging';
   }

@@ -124,11 +124,11 @@ describe('a first deploy', () => {
           'write release env',
           'adopt staging',
           'link persistent dirs',
-          'open release for build',
+          'open release to app',
         ],
       },
       ['build', 'build'],
-      ['seal release', 'install unit', 'point slot', 'port guard', 'start instance'],
+      ['seal release', 'open release to app', 'install unit', 'point slot', 'port guard', 'start instance'],
       ['health check'],
       ['install site'],
       // Switch and the HTTPS check side by side.
@@ -136,7 +136,7 @@ describe('a first deploy', () => {
     ];
     expect(phased(host.labels(), phases)).toEqual(phaseView(phases));
     expect(
-      inOrder(host.labels(), ['adopt staging', 'link persistent dirs', 'open release for build']),
+      inOrder(host.labels(), ['adopt staging', 'link persistent dirs', 'open release to app']),
     ).toBe(true);
     expect(inOrder(host.labels(), ['switch current', 'retire old instance'])).toBe(true);
   });
@@ -268,11 +268,11 @@ describe('deploy', () => {
           'write release env',
           'adopt staging',
           'link persistent dirs',
-          'open release for build',
+          'open release to app',
         ],
       },
       ['build', 'build'],
-      ['seal release', 'point slot', 'port guard', 'start instance'],
+      ['seal release', 'open release to app', 'point slot', 'port guard', 'start instance'],
       ['health check'],
       ['install site'],
       { any: ['switch current', 'retire old instance', 'site check'] },
@@ -396,7 +396,7 @@ describe('deploy', () => {
     expect(host.labelsAfter('build')).toEqual([]);
     const refused = host.calls.filter((c) => c.refused);
     expect(refused.map((c) => [c.kind, c.commands.map((x) => x.label)])).toEqual([
-      ['batch', ['seal release', 'point slot', 'port guard', 'start instance']],
+      ['batch', ['seal release', 'open release to app', 'point slot', 'port guard', 'start instance']],
       ['cleanup', ['stop instance', 'remove releases', 'remove staging']],
     ]);
     // The new holder's lock stays; the old release keeps serving.

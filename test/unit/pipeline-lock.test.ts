@@ -142,7 +142,7 @@ describe('the lock', () => {
       "a production deploy took the lock and stopped pr-4's build; nothing of pr-4 changed",
     );
     // The build was refused, and so was the cleanup: the lock is production's now.
-    expect(host.labelsAfter('open release for build')).toEqual([]);
+    expect(host.labelsAfter('open release to app')).toEqual([]);
     expect(host.calls.filter((c) => c.refused).map((c) => c.kind)).toEqual(['start', 'cleanup']);
     expect(host.lockHolder('shop')?.by).toBe('dave');
     expect(host.state('shop')!.environments['pr-4']).toBeUndefined();

@@ -86,7 +86,7 @@ CPUQuota=150%
 UMask=0027
 NoNewPrivileges=yes
 ProtectSystem=strict
-ReadWritePaths=/srv/shop/production/preserve /srv/shop/production/cache
+ReadWritePaths=/srv/shop/production/preserve /srv/shop/production/cache /srv/shop/production/slots/%i
 InaccessiblePaths=-/srv/shop/.toss
 PrivateTmp=yes
 PrivateMounts=yes
@@ -141,7 +141,12 @@ describe('buildUnitTemplate', () => {
     expect(unit).toContain('SocketBindAllow=tcp:3004\nSocketBindAllow=tcp:3005\n');
     expect(unit).toContain('User=toss-shop_pv\nGroup=toss-shop_pv\n');
     expect(unit).toContain('WorkingDirectory=/srv/shop/pr-7/slots/%i\n');
-    expect(unit).toContain('ReadWritePaths=/srv/shop/pr-7/preserve /srv/shop/pr-7/cache\n');
+    expect(unit).toContain(
+      'ReadWritePaths=/srv/shop/pr-7/preserve /srv/shop/pr-7/cache /srv/shop/pr-7/slots/%i\n',
+    );
+    expect(buildUnitTemplate({ ...params, writableRelease: false })).toContain(
+      'ReadWritePaths=/srv/shop/production/preserve /srv/shop/production/cache\n',
+    );
     expect(unit).not.toMatch(/MemoryMax|CPUQuota/);
     expect(buildUnitTemplate({ ...params, stopTimeoutSec: 5 })).toContain('TimeoutStopSec=5\n');
   });

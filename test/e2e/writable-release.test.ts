@@ -1,0 +1,171 @@
+/**
+ * A release is the app's working directory, writable by default, on a real host: the app creates
+ * files and directories in it, replaces a shipped file, and none of it reaches another release
+ * (shipped files are hard-linked between releases and stay root's, so an in-place write is
+ * refused). A file the app replaced with a link to /etc/shadow, and a directory it replaced with a
+ * link to /etc, are never followed by the next deploy. `readOnly: true` keeps the release
+ * read-only.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bootHosts } from './harness/index.js';
+import type { TestHost } from './harness/types.js';
+import { type AppCheckout, fetchSite, inHost, makeApp, sslipName, toss } from './support/app.js';
+
+const APP = 'scribe';
+const SERVER = `import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+
+const routes = {
+  '/up': () => 'ok\\n',
+  '/': () => readFileSync('message.txt', 'utf8'),
+  '/lib': () => readFileSync('lib/shipped.txt', 'utf8'),
+  '/write': () => {
+    mkdirSync('tmp/cache', { recursive: true });
+    writeFileSync('tmp/cache/note', process.env.TOSS_RELEASE_DIR + '\\n');
+    return 'wrote\\n';
+  },
+  '/touch': () => {
+    writeFileSync('touched', 'yes\\n');
+    return 'touched\\n';
+  },
+  '/note': () => (existsSync('tmp/cache/note') ? readFileSync('tmp/cache/note', 'utf8') : 'none\\n'),
+  '/replace': () => {
+    rmSync('message.txt');
+    writeFileSync('message.txt', 'replaced by the app\\n');
+    return 'replaced\\n';
+  },
+  '/overwrite': () => {
+    writeFileSync('lib/shipped.txt', 'overwritten in place\\n');
+    return 'overwritten\\n';
+  },
+  '/plant': () => {
+    rmSync('message.txt');
+    symlinkSync('/etc/shadow', 'message.txt');
+    rmSync('lib', { recursive: true });
+    symlinkSync('/etc', 'lib');
+    return 'planted\\n';
+  },
+};
+
+createServer((request, response) => {
+  const route = routes[new URL(request.url, 'http://app').pathname];
+  try {
+    response.end(route ? route() : 'no such route\\n');
+  } catch (error) {
+    response.statusCode = 500;
+    response.end(String(error.code ?? error.message) + '\\n');
+  }
+}).listen(Number(process.env.PORT), process.env.HOST);
+`;
+
+let host: TestHost;
+let app: AppCheckout;
+const name = () => sslipName(host, APP, 'production');
+const get = async (path: string) => (await fetchSite(host, name(), path)).body;
+const getOk = async (path: string) => {
+  const res = await fetchSite(host, name(), path);
+  expect(res.status, `${path}: ${res.body}`).toBe(200);
+  return res.body;
+};
+
+async function deploy(args: string[] = []): Promise<string> {
+  const run = await toss(host, ['deploy', 'production', ...args], { cwd: app.dir });
+  expect(run.code, run.output).toBe(0);
+  return JSON.parse(await inHost(host, ['cat', `/srv/${APP}/.toss/state.json`])).environments
+    .production.release;
+}
+
+const releaseDir = (id: string) => `/srv/${APP}/production/releases/${id}`;
+const statOf = async (path: string) =>
+  (await inHost(host, ['stat', '-c', '%U:%G %a %h %i %F', '--', path])).trim();
+
+beforeAll(async () => {
+  [host] = (await bootHosts(1)) as [TestHost];
+  app = await makeApp(host, {
+    app: APP,
+    startCommand: 'node app.js',
+    deployScript: undefined,
+    persistentDirs: [],
+  });
+  mkdirSync(join(app.dir, 'lib'));
+  await app.commit('lib/shipped.txt', 'shipped\n');
+  await app.commit('message.txt', 'version 1\n');
+  await app.commit('app.js', SERVER);
+});
+afterAll(async () => {
+  await host?.shutdown();
+});
+
+describe('a writable release', () => {
+  let first: string;
+  let second: string;
+
+  it('lets the app create files and directories in its release', async () => {
+    first = await deploy();
+    expect(await getOk('/write')).toBe('wrote\n');
+    expect(await getOk('/note')).toBe(`${releaseDir(first)}\n`);
+    // What the app wrote is its own; what was shipped stays root's.
+    expect(await statOf(`${releaseDir(first)}/tmp/cache/note`)).toMatch(/^toss-scribe:/);
+    expect(await statOf(`${releaseDir(first)}/lib/shipped.txt`)).toMatch(/^root:root 644 /);
+  });
+
+  it('never lets a write reach another release', async () => {
+    await app.commit('message.txt', 'version 2\n');
+    const shippedBefore = await statOf(`${releaseDir(first)}/lib/shipped.txt`);
+    second = await deploy();
+    expect(second).not.toBe(first);
+    // A fresh release: nothing the first one wrote.
+    expect(await getOk('/note')).toBe('none\n');
+    // The unchanged shipped file is one inode in both releases, and stays read-only.
+    const shippedNow = await statOf(`${releaseDir(second)}/lib/shipped.txt`);
+    expect(shippedNow.split(' ')[3]).toBe(shippedBefore.split(' ')[3]);
+    expect(await get('/overwrite')).toBe('EACCES\n');
+    expect(await getOk('/lib')).toBe('shipped\n');
+    // A replacement is a new file of this release's own.
+    expect(await getOk('/replace')).toBe('replaced\n');
+    expect(await getOk('/')).toBe('replaced by the app\n');
+    expect(await inHost(host, ['cat', `${releaseDir(first)}/message.txt`])).toBe('version 1\n');
+  });
+
+  it('serves the original again after a rollback', async () => {
+    const run = await toss(host, ['rollback', 'production'], { cwd: app.dir });
+    expect(run.code, run.output).toBe(0);
+    expect(await getOk('/')).toBe('version 1\n');
+    // The first release's own writes are still its own.
+    expect(await getOk('/note')).toBe(`${releaseDir(first)}\n`);
+  });
+
+  it('never follows what the app planted in its release', async () => {
+    await app.commit('message.txt', 'version 3\n');
+    const third = await deploy();
+    const shadow = await statOf('/etc/shadow');
+    const etc = await statOf('/etc');
+    expect(await getOk('/plant')).toBe('planted\n');
+    expect(await statOf(`${releaseDir(third)}/message.txt`)).toMatch(/symbolic link$/);
+    expect(await statOf(`${releaseDir(third)}/lib`)).toMatch(/symbolic link$/);
+    // The next upload ships message.txt and lib/shipped.txt again; rsync reads the live release
+    // (--link-dest) and the seal walks the new one, both as root.
+    await app.commit('message.txt', 'version 4\n');
+    const fourth = await deploy();
+    expect(await statOf('/etc/shadow')).toBe(shadow);
+    expect(await statOf('/etc')).toBe(etc);
+    expect(await statOf(`${releaseDir(fourth)}/message.txt`)).toMatch(/regular file$/);
+    expect(await statOf(`${releaseDir(fourth)}/lib`)).toMatch(/directory$/);
+    expect(await getOk('/')).toBe('version 4\n');
+    expect(await getOk('/lib')).toBe('shipped\n');
+  });
+});
+
+describe('readOnly: true', () => {
+  it('keeps the release read-only for the app', async () => {
+    app.configure({ readOnly: true });
+    await app.commit('message.txt', 'version 5\n');
+    const id = await deploy();
+    expect(await get('/touch')).toBe('EROFS\n');
+    expect(await get('/replace')).toBe('EROFS\n');
+    expect(await getOk('/')).toBe('version 5\n');
+    expect(await statOf(releaseDir(id))).toMatch(/^root:root /);
+  });
+});
