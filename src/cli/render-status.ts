@@ -2,31 +2,46 @@
 import type { AppListing, AppStatus, EnvironmentListing, LockStatus } from '../pipeline/inspect.js';
 import type { KeptRelease } from '../pipeline/rollback.js';
 import { humanizeDuration } from '../server/lock.js';
-import { renderTable } from './table.js';
-
-export const TABLE_WIDTH = 100;
+import { type Column, renderTable } from './table.js';
 
 function ago(iso: string, now: Date): string {
   return `${humanizeDuration(now.getTime() - Date.parse(iso))} ago`;
 }
 
+// The URL is what people come to `toss list` for, to open or paste: it is never cut nor dropped,
+// and neither is the environment's name, which says whose URL it is. When the terminal is too
+// narrow, the other columns go in this order:
+//  1. RELEASE: the widest, and its timestamp repeats DEPLOYED; `toss releases` lists the ids a
+//     rollback needs.
+//  2. PORT: the live instance's port matters only when reading its journal or probing it by hand.
+//  3. BY: cut to a recognisable start first, then dropped: who deployed is seldom the question.
+//  4. COMMIT: identifies what runs, but the age already tells an old deploy from a new one.
+//  5. DEPLOYED: how old the deploy is.
+//  6. SERVICE: last, because it is how a failed instance shows.
+// `toss list --json` always has every field.
+const LISTING_COLUMNS: Column[] = [
+  { header: 'ENVIRONMENT' },
+  { header: 'URL' },
+  { header: 'PORT', dropOrder: 2 },
+  { header: 'RELEASE', dropOrder: 1 },
+  { header: 'COMMIT', dropOrder: 4 },
+  { header: 'DEPLOYED', dropOrder: 5 },
+  { header: 'BY', min: 12, dropOrder: 3 },
+  { header: 'SERVICE', dropOrder: 6 },
+];
+
+/**
+ * The environments' table, fitted to `maxWidth` columns (no limit by default) by dropping or
+ * cutting other columns; URLs are always whole, even when one alone is wider.
+ */
 export function renderListing(
   environments: readonly EnvironmentListing[],
   now: Date,
-  maxWidth = TABLE_WIDTH,
+  maxWidth = Number.POSITIVE_INFINITY,
 ): string {
   if (environments.length === 0) return 'no environments deployed yet (toss deploy production)';
   return renderTable(
-    [
-      { header: 'ENVIRONMENT', min: 11 },
-      { header: 'URL', min: 20 },
-      { header: 'PORT' },
-      { header: 'RELEASE', min: 20 },
-      { header: 'COMMIT', min: 7 },
-      { header: 'DEPLOYED', min: 8 },
-      { header: 'BY', min: 6 },
-      { header: 'SERVICE' },
-    ],
+    LISTING_COLUMNS,
     environments.map((e) => [
       e.name,
       e.url ?? '-',
@@ -41,8 +56,13 @@ export function renderListing(
   );
 }
 
-export function renderList(listing: AppListing, now = new Date()): string {
-  return `${renderListing(listing.environments, now)}\n`;
+/** `toss list`: the table within `maxWidth` columns (the terminal's; no limit when piped). */
+export function renderList(
+  listing: AppListing,
+  now = new Date(),
+  maxWidth = Number.POSITIVE_INFINITY,
+): string {
+  return `${renderListing(listing.environments, now, maxWidth)}\n`;
 }
 
 export function renderLock(lock: LockStatus | null, app: string): string {
@@ -77,7 +97,12 @@ function renderPreviewPolicy(policy: AppStatus['previewPolicy']): string {
   ].join('; ');
 }
 
-export function renderStatus(status: AppStatus, now = new Date()): string {
+/** `toss status`; its table of environments fits `maxWidth` as `toss list`'s does. */
+export function renderStatus(
+  status: AppStatus,
+  now = new Date(),
+  maxWidth = Number.POSITIVE_INFINITY,
+): string {
   const c = status.config;
   const out: string[] = [
     `app:        ${status.app}`,
@@ -91,7 +116,7 @@ export function renderStatus(status: AppStatus, now = new Date()): string {
     `keep:       ${c.keepReleases} releases`,
     `previews:   ${renderPreviewPolicy(status.previewPolicy)}`,
     '',
-    renderListing(status.environments, now),
+    renderListing(status.environments, now, maxWidth),
     '',
     'overrides (keys only):',
     ...(status.environments.length === 0

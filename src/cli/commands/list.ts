@@ -17,6 +17,17 @@ JSON (--json), stable; absent values are null:
         "service": "active" | "failed" | "inactive" | "activating" | … }  the live instance's state
     ] }`;
 
+/**
+ * The terminal's width when stdout is one; no limit when it is piped or redirected, so a script
+ * or a file gets every column and every URL as they are.
+ */
+export function terminalWidth(
+  stdout: { isTTY?: boolean; columns?: number } = process.stdout,
+): number {
+  if (stdout.isTTY && stdout.columns !== undefined && stdout.columns > 0) return stdout.columns;
+  return Number.POSITIVE_INFINITY;
+}
+
 export function registerList(program: Command): void {
   withServerOptions(
     program
@@ -26,7 +37,10 @@ export function registerList(program: Command): void {
   )
     .addHelpText(
       'after',
-      `${LIST_JSON_HELP}
+      `
+In a terminal the table fits its width: RELEASE, PORT, BY, COMMIT, DEPLOYED and SERVICE give
+way, in that order; ENVIRONMENT and URL are always whole. Piped, every column is printed.
+${LIST_JSON_HELP}
 
 Examples:
   toss list
@@ -36,7 +50,7 @@ Examples:
       const context = await loadContext(options);
       const listing = await listApp(context.config, context.login);
       if (options.json) printJson(listing);
-      else process.stdout.write(renderList(listing));
+      else process.stdout.write(renderList(listing, new Date(), terminalWidth()));
     });
 }
 
@@ -68,6 +82,6 @@ Examples:
       const context = await loadContext(options);
       const status = await statusOfApp(context.config, context.login);
       if (options.json) printJson(status);
-      else process.stdout.write(renderStatus(status));
+      else process.stdout.write(renderStatus(status, new Date(), terminalWidth()));
     });
 }
