@@ -51,11 +51,39 @@ async function livePort(environment: string): Promise<number> {
   return state.environments[environment].livePort as number;
 }
 
-/** Deploys a preview twice: the second deploy retires the first instance through a drain. */
-async function deployTwice(environment: string): Promise<number> {
+/** A connection to the old instance, held open from inside the host, that keeps its drain going. */
+const HOLD_UNIT = 'e2e-hold-connection.service';
+
+async function holdConnection(port: number): Promise<void> {
+  await inHost(host, [
+    'systemd-run',
+    '--quiet',
+    '--collect',
+    `--unit=${HOLD_UNIT}`,
+    '--',
+    'bash',
+    '-c',
+    'exec 3<>"/dev/tcp/127.0.0.1/$1" && sleep 300',
+    'bash',
+    String(port),
+  ]);
+  const deadline = Date.now() + 10_000;
+  const filter = `( dport = :${port} )`;
+  while ((await inHost(host, ['ss', '-Htn', 'state', 'established', filter])).trim() === '') {
+    if (Date.now() > deadline) throw new Error(`no connection to port ${port} within 10 s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * Deploys a preview twice: the second deploy retires the first instance through a drain, kept
+ * going by an open connection when `hold` is set. Returns the first instance's port.
+ */
+async function deployTwice(environment: string, hold: boolean): Promise<number> {
   await app.commit('message.txt', `${environment} once\n`);
   await tossOk(['deploy', environment]);
   const old = await livePort(environment);
+  if (hold) await holdConnection(old);
   await app.commit('message.txt', `${environment} twice\n`);
   await tossOk(['deploy', environment]);
   return old;
@@ -82,17 +110,18 @@ describe('toss remove pr-N', () => {
   });
 
   it('leaves no unit when it runs while the old instance is still draining', async () => {
-    const old = await deployTwice('pr-7');
+    const old = await deployTwice('pr-7', true);
     // Still there: the drain, the instance it will stop, the new one, the slice.
     const units = naming(await systemdUnits(), 'hello-pr-7').join('\n');
     expect(units).toContain(`toss-drain-hello-pr-7-${old}`);
-    expect(units).toContain(`toss-hello-pr-7@${old}.service`);
+    expect(await isActive(`toss-hello-pr-7@${old}.service`)).toBe(true);
     expect(units).toContain('system-toss-hello-pr-7.slice');
     await removeLeavesNothing('pr-7');
+    await host.exec(['systemctl', 'stop', HOLD_UNIT]);
   });
 
   it('leaves no unit when it runs after the drain stopped the old instance', async () => {
-    const old = await deployTwice('pr-8');
+    const old = await deployTwice('pr-8', false);
     const drained = Date.now() + 90_000;
     while (
       (await isActive(`toss-hello-pr-8@${old}.service`)) ||
