@@ -233,6 +233,8 @@ const WRITE_ERRORS_WITH_PATH = [
   /\[Errno (?:30|13|1)\] (?<said>[A-Za-z -]+): '(?<path>[^']+)'/,
   /\b(?<said>Read-only file system|Permission denied) @ \w+ - (?<path>\S+)/,
   /(?:^|[\s'‘"(])(?<path>\/[^\s'’"():]*)['’"]?(?:: | \()(?<said>read-only file system|permission denied)/i,
+  // Node's mkdirSync(path, { recursive: true }) reports a read-only file system as ENOENT.
+  /\bENOENT: (?<said>no such file or directory), mkdir '(?<path>\/[^']+)'/,
 ];
 
 // No path, but no doubt either: the error's code, or SQLite's words for it. A bare "permission
@@ -261,7 +263,7 @@ function notWritable(
   // A stack trace says the path once and the code again (Node's `code: 'EROFS'`): the path wins.
   const error = newest(messages, writeErrorWithPath) ?? newest(messages, writeErrorWithoutPath);
   if (error === undefined) return undefined;
-  const where = error.path === undefined ? '' : ` instead of under ${error.path}`;
+  const where = error.path === undefined ? '' : ` instead of ${error.path}`;
   const writable = readOnly
     ? 'toss.json sets "readOnly": true, so the release is read-only too and the app may write only there, in $TOSS_CACHE_DIR and in /tmp; remove "readOnly" to let it write in its release (what it writes there goes with the release)'
     : 'apart from those, the app may write only in its release directory (what it writes there goes with the release), in $TOSS_CACHE_DIR and in /tmp';

@@ -19,7 +19,10 @@ import { journalArgv } from '../server/systemctl.js';
 import { diagnoseHealthFailure } from './failure-hints.js';
 import type { Server } from './server.js';
 
+/** Journal lines shown in the error. */
 const JOURNAL_TAIL = 30;
+/** Journal lines read for the cause: a crash loop repeats itself, a stack trace is long. */
+const JOURNAL_READ = 100;
 
 /** A new instance that did not answer: what the server showed when the check gave up. */
 export interface HealthFailure {
@@ -27,7 +30,7 @@ export interface HealthFailure {
   port: number;
   /** what the check said, like `toss: nothing accepted a connection on 127.0.0.1:3001 within 30 s` */
   check: string;
-  /** the last lines of the instance's journal since this release was pointed at its port */
+  /** the instance's journal (its last lines) since this release was pointed at its port */
   journal: string;
   /** what the instance's processes listened on then */
   listeners: UnitListener[];
@@ -69,16 +72,10 @@ export async function checkInstanceHealth(
     // The check passed, but not thanks to the instance: it must never get traffic.
     throw portError(app, environment, port, result.code, result.stderr);
   }
-  // The unit's journal before the slot was pointed is an earlier release's (the same port serves
-  // every other release): its errors would be the wrong ones to report.
+  const journal = await session.root(journalArgv({ paths, port, lines: JOURNAL_READ }), {
+    allowFailure: true,
+  });
   const pointed = /^pointed ([0-9]+)$/m.exec(result.stderr)?.[1];
-  const journal = await session.root(
-    [
-      ...journalArgv({ paths, port, lines: JOURNAL_TAIL }),
-      ...(pointed === undefined ? [] : [`--since=@${pointed}`]),
-    ],
-    { allowFailure: true },
-  );
   const said = result.stderr
     .split('\n')
     .filter((line) => !/^(?:listener|pointed) /.test(line))
@@ -87,9 +84,34 @@ export async function checkInstanceHealth(
     unit,
     port,
     check: said.trim(),
-    journal: journal.stdout.trim(),
+    journal: journalSince(journal.stdout, pointed === undefined ? undefined : Number(pointed)),
     listeners: parseUnitListeners(result.stderr),
   };
+}
+
+// short-iso's time: `2025-03-01T10:00:00+0000`.
+const JOURNAL_TIME = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:[.,]\d+)?(?:Z|([+-]\d\d):?(\d\d))\s/;
+
+/**
+ * The journal's lines from `since` (seconds since the epoch) on. The same port serves every other
+ * release, so the unit's journal before its slot was pointed at this release is an earlier
+ * release's, whose errors would be the wrong ones to report. (journalctl's own --since would
+ * give the first lines after it, not the last.) A line without a time goes with the one before.
+ */
+export function journalSince(journal: string, since: number | undefined): string {
+  const lines = journal.trim().split('\n');
+  if (since === undefined) return lines.join('\n');
+  let keep = true;
+  return lines
+    .filter((line) => {
+      const m = JOURNAL_TIME.exec(line);
+      if (m) {
+        const offset = m[2] === undefined ? 'Z' : `${m[2]}:${m[3]}`;
+        keep = !(Date.parse(`${m[1]}${offset}`) < since * 1000);
+      }
+      return keep;
+    })
+    .join('\n');
 }
 
 /**
@@ -111,7 +133,7 @@ export function explainHealthFailure(
     `${cause}.`,
     failure.check,
     `--- last ${JOURNAL_TAIL} lines of ${failure.unit} ---`,
-    failure.journal,
+    failure.journal.split('\n').slice(-JOURNAL_TAIL).join('\n'),
   ];
   return { details: details.filter((line) => line !== '').join('\n'), fix };
 }

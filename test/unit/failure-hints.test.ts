@@ -11,7 +11,11 @@ import {
   diagnoseHealthFailure,
   type ListenerSeen,
 } from '../../src/pipeline/failure-hints.js';
-import { checkInstanceHealth, explainHealthFailure } from '../../src/pipeline/health.js';
+import {
+  checkInstanceHealth,
+  explainHealthFailure,
+  journalSince,
+} from '../../src/pipeline/health.js';
 import type { RunResult, Server } from '../../src/pipeline/server.js';
 import { parseUnitListeners, unitListenersArgv } from '../../src/server/port-owner.js';
 
@@ -73,10 +77,25 @@ describe('a release that cannot write where it tries to', () => {
     const { cause, fix } = diagnose(NODE_EROFS);
     expect(cause).toBe('it could not write /var/lib/shop/orders.json: read-only file system');
     expect(fix).toContain('"persistentDirs"');
-    expect(fix).toContain('instead of under /var/lib/shop/orders.json');
+    expect(fix).toContain('instead of /var/lib/shop/orders.json');
     // Releases are writable by default: nothing about readOnly unless toss.json sets it.
     expect(fix).not.toContain('"readOnly": true');
     expect(fix).toContain('in its release directory');
+  });
+
+  it('node: a recursive mkdir on a read-only file system, which Node reports as ENOENT', () => {
+    const { cause, fix } = diagnose([
+      'node:fs:1391',
+      "Error: ENOENT: no such file or directory, mkdir '/var/lib/shop'",
+      '    at mkdirSync (node:fs:1391:3)',
+      "  errno: -2, syscall: 'mkdir', code: 'ENOENT', path: '/var/lib/shop'",
+    ]);
+    expect(cause).toBe('it could not write /var/lib/shop: no such file or directory');
+    expect(fix).toContain('"persistentDirs"');
+    // A file the app only reads and lacks is another matter.
+    expect(
+      diagnose(["Error: ENOENT: no such file or directory, open '/srv/x/config.json'"]).cause,
+    ).toContain('listened on no port');
   });
 
   it('node: EACCES on mkdir', () => {
@@ -116,7 +135,7 @@ describe('a release that cannot write where it tries to', () => {
     ]);
     expect(cause).toBe('it could not write a file: read-only file system');
     expect(fix).toContain('"persistentDirs"');
-    expect(fix).not.toContain('instead of under');
+    expect(fix).not.toContain(' instead of ');
   });
 
   it('ruby: Errno::EROFS and Errno::EACCES', () => {
@@ -342,17 +361,27 @@ describe('the evidence', () => {
     expect(() => unitListenersArgv('x; reboot')).toThrow(/invalid unit/);
   });
 
-  it('one round trip gathers the check, the listeners and the slot time; the journal starts there', async () => {
+  it('one round trip gathers the check, the listeners and the slot time; older lines go', async () => {
     const calls: string[][] = [];
+    const stale = [
+      // The release before, on the same port, an hour earlier.
+      "2025-03-01T09:00:00+0000 web env[700]: Error: EROFS: read-only file system, open '/var/lib/x'",
+      '2025-03-01T09:00:00+0000 web env[700]:     at Object.openSync (node:fs:581:18)',
+    ];
+    const fresh = [
+      `2025-03-01T10:00:00+0000 web systemd[1]: Started toss shop production on port ${PORT}.`,
+      '2025-03-01T10:00:01+0000 web env[812]: Listening on 0.0.0.0:8000',
+    ];
     const session = fakeSession(calls, (argv) =>
       argv[0] === 'journalctl'
-        ? reply(0, '2025-03-01T10:00:01+0000 web env[812]: Listening on 0.0.0.0:8000\n')
+        ? reply(0, `${[...stale, ...fresh].join('\n')}\n`)
         : reply(
             1,
             '',
             [
               `toss: nothing accepted a connection on 127.0.0.1:${PORT} within 30 s`,
               'listener 0.0.0.0:8000\t812\tnode',
+              // 2025-03-01T10:00:00Z: the slot was pointed at the new release then.
               'pointed 1740823200',
               '',
             ].join('\n'),
@@ -364,13 +393,13 @@ describe('the evidence', () => {
       port: PORT,
     });
     expect(calls).toHaveLength(2);
-    expect(calls[1]).toContain('--since=@1740823200');
-    expect(calls[1]!.join(' ')).toContain(`--unit=${UNIT}`);
+    expect(calls[0]!.join(' ')).toContain(UNIT);
+    expect(calls[1]).toContain(`--unit=${UNIT}`);
     expect(failure).toEqual({
       unit: UNIT,
       port: PORT,
       check: `toss: nothing accepted a connection on 127.0.0.1:${PORT} within 30 s`,
-      journal: '2025-03-01T10:00:01+0000 web env[812]: Listening on 0.0.0.0:8000',
+      journal: fresh.join('\n'),
       listeners: [{ address: '0.0.0.0:8000', port: 8000, pid: 812, command: 'node' }],
     });
 
@@ -379,9 +408,33 @@ describe('the evidence', () => {
       'it was given PORT=3001 (with HOST=127.0.0.1) but listened on 0.0.0.0:8000 instead.',
       `toss: nothing accepted a connection on 127.0.0.1:${PORT} within 30 s`,
       `--- last 30 lines of ${UNIT} ---`,
-      '2025-03-01T10:00:01+0000 web env[812]: Listening on 0.0.0.0:8000',
+      ...fresh,
     ]);
     expect(fix).toContain('$PORT');
+  });
+
+  it('the journal is cut where the slot was pointed, whatever the offset; the error shows 30 lines', () => {
+    const lines = [
+      '2025-03-01T10:59:59+0100 web env[1]: before',
+      '    a continuation of the line before',
+      '2025-03-01T11:00:00+0100 web env[2]: at the second',
+      '    a continuation of it',
+      '2025-03-01T10:00:01Z web env[3]: after',
+    ];
+    expect(journalSince(lines.join('\n'), 1740823200).split('\n')).toEqual(lines.slice(2));
+    expect(journalSince(lines.join('\n'), undefined).split('\n')).toEqual(lines);
+
+    const long = Array.from(
+      { length: 100 },
+      (_, i) => `2025-03-01T10:00:01+0000 web env[812]: line ${i}`,
+    ).join('\n');
+    const { details } = explainHealthFailure(
+      { unit: UNIT, port: PORT, check: 'toss: …', journal: long, listeners: [] },
+      { readOnly: false },
+    );
+    expect(details).toContain('line 99');
+    expect(details).toContain('line 70');
+    expect(details).not.toContain('line 69');
   });
 
   it('the combined script runs for real: a port nobody answers fails, with no stray output', async () => {
@@ -401,8 +454,8 @@ describe('the evidence', () => {
       /^toss: http:\/\/127\.0\.0\.1:1\/up did not answer with 2xx or 3xx within 1 s: curl: /,
     );
     expect(failure?.listeners).toEqual([]);
-    // No slot here: no time, so the journal is read without --since.
-    expect(calls[1]!.some((a) => a.startsWith('--since'))).toBe(false);
+    // No slot here, so no time to cut the journal at: all of it stays.
+    expect(failure?.journal).toBe('-- No entries --');
   }, 15_000);
 });
 
