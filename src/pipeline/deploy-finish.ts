@@ -67,7 +67,7 @@ export async function finishDeploy(
         sink,
         'switch',
         // What served until now: where Caddy routed, or what state says if it routed nowhere.
-        () => switchTo(server, env, routed.releaseId, routed.port, servedUntilNow(routed)),
+        () => switchTo(server, env, routed, servedUntilNow(routed), config.drainTimeout),
         () => routed.releaseId,
       ),
       prune(server, env, doomed, sink),

@@ -167,18 +167,23 @@ function routeTo(
 
 /**
  * `current` points at the release, the new instance comes back after a reboot, and the one that
- * served until now stops after a drain. One round trip.
+ * served until now drains (at most `drainSeconds`) and stops. One round trip.
  */
 export function switchTo(
   server: Server,
   env: EnvPaths,
-  releaseId: string,
-  port: number,
+  target: { releaseId: string; port: number },
   oldPort: number | undefined,
+  drainSeconds: number,
 ): Promise<unknown> {
   return server.batch([
-    switchCurrentArgv(env, releaseId),
-    retireInstanceArgv(env, port, oldPort !== port ? oldPort : undefined),
+    switchCurrentArgv(env, target.releaseId),
+    retireInstanceArgv(
+      env,
+      target.port,
+      oldPort !== target.port ? oldPort : undefined,
+      drainSeconds,
+    ),
   ]);
 }
 

@@ -186,7 +186,7 @@ async function rollbackLocked(
     sink,
     'switch',
     async () => {
-      await switchTo(server, env, target, port, livePort);
+      await switchTo(server, env, { releaseId: target, port }, livePort, config.drainTimeout);
       await lock.finish((s) => recordRollback(s, env, live, target, port, request));
     },
     () => target,

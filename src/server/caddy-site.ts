@@ -8,10 +8,13 @@ import { assertAppName, assertEnvName, assertPort, CADDY_IMPORT_LINE } from './p
 
 export type TlsMode = 'auto' | 'internal' | 'off';
 
-export interface SiteParams {
+/** What serves: the live instance's port, or (a static site) the directory Caddy serves. */
+export type SiteTarget = { port: number; root?: undefined } | { root: string; port?: undefined };
+
+export type SiteParams = SiteTarget & SiteOptions;
+
+export interface SiteOptions {
   hostName: string;
-  /** the live port */
-  port: number;
   tls: TlsMode;
   basicAuth?: { user: string; passwordHash: string } | undefined;
   /** for the header comment */
@@ -29,7 +32,6 @@ export function buildSiteFile(params: SiteParams): string {
   if (host.length > 253 || !(HOST_NAME.test(host) || SSLIP_HOST_NAME.test(host))) {
     throw new TossError(`refusing to write a Caddy site for host name ${JSON.stringify(host)}`);
   }
-  const port = assertPort(params.port);
   const body: string[] = [];
   if (params.tls === 'internal') body.push('tls internal');
   if (params.basicAuth !== undefined) {
@@ -48,7 +50,7 @@ export function buildSiteFile(params: SiteParams): string {
     }
     body.push('basicauth {', `\t${user} ${passwordHash}`, '}');
   }
-  body.push(`reverse_proxy 127.0.0.1:${port}`);
+  body.push(...serve(params));
   const address = params.tls === 'off' ? `http://${host}` : host;
   const owner =
     params.app === undefined || params.environment === undefined
@@ -61,6 +63,34 @@ export function buildSiteFile(params: SiteParams): string {
     '}',
     '',
   ].join('\n');
+}
+
+/**
+ * An explicit upstream transport: without one, Caddy 2.6 keeps its idle connections to an old
+ * instance open for two minutes after a reload, and the drain (instances.ts) could not tell an
+ * idle instance from a busy one. With one, they close when the old configuration is unloaded.
+ * The rest are Caddy's own defaults but the idle time, kept below Node's 5 s keep-alive so Caddy
+ * never reuses a connection the app is closing.
+ */
+const UPSTREAM_TRANSPORT = [
+  '\ttransport http {',
+  '\t\tkeepalive 4s',
+  '\t\tkeepalive_interval 30s',
+  '\t\tkeepalive_idle_conns_per_host 32',
+  '\t}',
+];
+
+// A static site's directory: an absolute path of plain names, so it is one Caddyfile token.
+const STATIC_ROOT = /^\/(?:[A-Za-z0-9_-][A-Za-z0-9._-]*\/)*[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+
+function serve(target: SiteTarget): string[] {
+  if (target.port !== undefined) {
+    return [`reverse_proxy 127.0.0.1:${assertPort(target.port)} {`, ...UPSTREAM_TRANSPORT, '}'];
+  }
+  if (!STATIC_ROOT.test(target.root) || target.root.split('/').includes('..')) {
+    throw new TossError(`refusing to serve ${JSON.stringify(target.root)} as a static site`);
+  }
+  return [`root * ${target.root}`, 'encode zstd gzip', 'file_server'];
 }
 
 /**

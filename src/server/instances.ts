@@ -8,8 +8,44 @@ import { writeFileIfChangedArgv } from './write-file.js';
 /** Where `systemctl enable` puts the template's instances (its [Install] WantedBy=multi-user.target). */
 const BOOT_WANTS_DIR = `${SYSTEMD_DIR}/multi-user.target.wants`;
 
-/** Seconds the old instance keeps running after Caddy stopped sending it new requests. */
-export const DRAIN_SECONDS = 5;
+/**
+ * How the old instance drains once Caddy routes to the new one: it keeps serving the requests it
+ * already accepted and stops as soon as none are left, or when `drainTimeout` runs out.
+ *
+ * "None left" is read off the kernel: no established TCP connection to the old port. That means
+ * idle only because every toss site file gives Caddy an explicit upstream transport (see
+ * caddy-site.ts): Caddy 2.6 then closes its idle upstream connections when the old configuration
+ * is unloaded, and each connection still carrying a request closes after its response. The port
+ * must stay quiet for QUIET_MS in a row, not just once: a client whose connection Caddy accepted
+ * under the old configuration a moment before the reload (a slow TLS handshake) still sends its
+ * request there.
+ */
+export const DRAIN_QUIET_MS = 600;
+const DRAIN_POLL_MS = 100;
+
+// Root runs it in a transient unit named after the port (drainUnit); $1 the old instance, $2 its
+// port, $3 the limit in seconds, $4 the quiet time and $5 the poll interval in milliseconds.
+const DRAIN = `set -u
+old=$1 port=$2 limit=$3 quiet=$4 poll=$5
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+start=$(ms)
+end=$(( start + limit * 1000 ))
+idle_since=$start
+while :; do
+  now=$(ms)
+  if [ -n "$(ss -Htn state established "( sport = :$port )" 2>/dev/null)" ]; then
+    idle_since=$now
+  elif [ $(( now - idle_since )) -ge "$quiet" ]; then
+    echo "toss: no request left on port $port after $(( now - start )) ms; stopping $old"
+    break
+  fi
+  if [ "$now" -ge "$end" ]; then
+    echo "toss: port $port still had requests after $limit s (drainTimeout); stopping $old"
+    break
+  fi
+  sleep "0.$(printf '%03d' "$poll")"
+done
+exec systemctl stop -- "$old"`;
 
 // A drain of this port still pending (from a deploy seconds ago), or running, must not stop what
 // starts there now. systemd keeps transient units' files in /run/systemd/transient/ (and drains
@@ -23,7 +59,7 @@ if [ -e "$t.timer" ] || [ -e "$t.service" ]; then
 fi
 systemctl restart -- "$unit"`;
 
-/** Drain timers are named per port: `toss-drain-<app>-<env>-<port>`. */
+/** Drain units are named per port: `toss-drain-<app>-<env>-<port>`. */
 export function drainUnit(p: EnvPaths, port: number): string {
   return `toss-drain-${p.app}-${p.environment}-${port}`;
 }
@@ -36,39 +72,60 @@ export function startInstanceArgv(p: EnvPaths, port: number): string[] {
 // The boot links are what `systemctl enable --no-reload` makes for the template's one
 // WantedBy=multi-user.target (toss writes the template): made directly, no systemctl round trip,
 // and no daemon-reload, which links only read at boot do not need. --collect: a drain unit never
-// lingers as failed; one still pending for the old port (a deploy seconds ago) is replaced.
+// lingers as failed; one still running for the old port (a deploy seconds ago) is replaced.
 const RETIRE = `set -u
-new=$1 old=$2 drain=$3 seconds=$4 template=$5 wants=$6
+new=$1 old=$2 drain=$3 template=$4 wants=$5
+shift 5
 { [ -d "$wants" ] || mkdir -p -- "$wants"; } && ln -sfn -- "$template" "$wants/$new" || exit 1
 [ -n "$old" ] || exit 0
 rm -f -- "$wants/$old"
 start_drain() {
-  systemd-run --quiet --collect --unit="$drain" --on-active="$seconds" \\
-    --timer-property=AccuracySec=100ms -- systemctl stop -- "$old"
+  systemd-run --quiet --collect --unit="$drain" --service-type=exec \\
+    --description="toss: drain $old" -- "$@"
 }
-start_drain 2>/dev/null || {
-  systemctl stop -- "$drain.timer" 2>/dev/null
+start_drain "$@" 2>/dev/null || {
+  systemctl stop -- "$drain.timer" "$drain.service" 2>/dev/null
   systemctl reset-failed -- "$drain.timer" "$drain.service" 2>/dev/null
-  start_drain
+  start_drain "$@"
 }`;
 
-/** The new instance comes back after a reboot; the old one stops after the drain. */
+/**
+ * The new instance comes back after a reboot; the old one drains (see DRAIN) for at most
+ * `drainSeconds`, then stops.
+ */
 export function retireInstanceArgv(
   p: EnvPaths,
   newPort: number,
   oldPort: number | undefined,
+  drainSeconds: number,
 ): string[] {
+  if (!Number.isInteger(drainSeconds) || drainSeconds < 0 || drainSeconds > 3600) {
+    throw new TypeError(`invalid drain time ${drainSeconds}`);
+  }
+  const old = oldPort === undefined ? undefined : p.instanceUnit(oldPort);
   return [
     'sh',
     '-c',
     RETIRE,
     'sh',
     p.instanceUnit(newPort),
-    oldPort === undefined ? '' : p.instanceUnit(oldPort),
+    old ?? '',
     oldPort === undefined ? '' : drainUnit(p, oldPort),
-    String(DRAIN_SECONDS),
     p.unitTemplateFile,
     BOOT_WANTS_DIR,
+    ...(old === undefined
+      ? []
+      : [
+          'sh',
+          '-c',
+          DRAIN,
+          'sh',
+          old,
+          String(oldPort),
+          String(drainSeconds),
+          String(DRAIN_QUIET_MS),
+          String(DRAIN_POLL_MS),
+        ]),
   ];
 }
 

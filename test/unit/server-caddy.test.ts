@@ -16,23 +16,27 @@ import { buildSiteFile, ensureImportLine } from '../../src/server/caddy-site.js'
 import { hostNameFor, sslipLabel, usesSslip } from '../../src/server/hostnames.js';
 
 const HASH = '$2a$14$IjHTgaFGL865/vAW5IC6H.APHrPDltaJAIQ53tFi33ws0AOJuSemG';
+// Caddy's defaults but a short idle time, written out so Caddy drops idle upstream connections
+// when a reload unloads the old configuration (see caddy-site.ts).
+const TRANSPORT =
+  '\t\ttransport http {\n\t\t\tkeepalive 4s\n\t\t\tkeepalive_interval 30s\n\t\t\tkeepalive_idle_conns_per_host 32\n\t\t}\n';
 
 describe('buildSiteFile', () => {
   it.each([
     [
       'automatic HTTPS',
       { hostName: 'myapp.com', port: 3000, tls: 'auto' as const },
-      'myapp.com {\n\treverse_proxy 127.0.0.1:3000\n}\n',
+      `myapp.com {\n\treverse_proxy 127.0.0.1:3000 {\n${TRANSPORT}\t}\n}\n`,
     ],
     [
       'Caddy’s internal CA',
       { hostName: 'myapp.com', port: 3001, tls: 'internal' as const },
-      'myapp.com {\n\ttls internal\n\treverse_proxy 127.0.0.1:3001\n}\n',
+      `myapp.com {\n\ttls internal\n\treverse_proxy 127.0.0.1:3001 {\n${TRANSPORT}\t}\n}\n`,
     ],
     [
       'plain HTTP',
       { hostName: 'pr-1.shop.203-0-113-10.sslip.io', port: 3002, tls: 'off' as const },
-      'http://pr-1.shop.203-0-113-10.sslip.io {\n\treverse_proxy 127.0.0.1:3002\n}\n',
+      `http://pr-1.shop.203-0-113-10.sslip.io {\n\treverse_proxy 127.0.0.1:3002 {\n${TRANSPORT}\t}\n}\n`,
     ],
     [
       'basic auth',
@@ -42,10 +46,22 @@ describe('buildSiteFile', () => {
         tls: 'internal' as const,
         basicAuth: { user: 'team', passwordHash: HASH },
       },
-      `pr-42.preview.myapp.com {\n\ttls internal\n\tbasicauth {\n\t\tteam ${HASH}\n\t}\n\treverse_proxy 127.0.0.1:3003\n}\n`,
+      `pr-42.preview.myapp.com {\n\ttls internal\n\tbasicauth {\n\t\tteam ${HASH}\n\t}\n\treverse_proxy 127.0.0.1:3003 {\n${TRANSPORT}\t}\n}\n`,
     ],
   ])('%s', (_name, params, body) => {
     expect(buildSiteFile(params)).toBe(`# Managed by toss; rewritten on every deploy.\n${body}`);
+  });
+
+  it('serves a static site as files', () => {
+    expect(
+      buildSiteFile({
+        hostName: 'docs.myapp.com',
+        root: '/srv/docs/production/releases/x/dist',
+        tls: 'auto',
+      }),
+    ).toBe(
+      '# Managed by toss; rewritten on every deploy.\ndocs.myapp.com {\n\troot * /srv/docs/production/releases/x/dist\n\tencode zstd gzip\n\tfile_server\n}\n',
+    );
   });
 
   it('names the owner in the header', () => {
@@ -72,6 +88,10 @@ describe('buildSiteFile', () => {
     ['a plain password', { basicAuth: { user: 'team', passwordHash: 'hunter2' } }],
     ['a hash with a newline', { basicAuth: { user: 'team', passwordHash: `${HASH}\n}` } }],
     ['port 0', { port: 0 }],
+    ['a static root that is relative', { port: undefined, root: 'srv/site' }],
+    ['a static root with a space', { port: undefined, root: '/srv/my site' }],
+    ['a static root with a brace', { port: undefined, root: '/srv/site}' }],
+    ['a static root with ..', { port: undefined, root: '/srv/../etc' }],
   ])('refuses %s', (_name, change) => {
     expect(() =>
       buildSiteFile({ hostName: 'a.com', port: 3000, tls: 'auto', ...change }),

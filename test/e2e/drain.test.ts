@@ -1,0 +1,127 @@
+/**
+ * Long requests survive a deploy, on a real host: the old instance keeps serving what it accepted
+ * until it is done (up to drainTimeout), with an app that drops everything on SIGTERM, and stops
+ * within a second of Caddy's reload when only short requests were in flight.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bootHosts } from './harness/index.js';
+import type { TestHost } from './harness/types.js';
+import {
+  type AppCheckout,
+  fetchSite,
+  inHost,
+  makeApp,
+  sslipName,
+  startProbe,
+  toss,
+} from './support/app.js';
+
+const APP = 'longreq';
+// Exits at once on SIGTERM, as Python's http.server or a plain Node server does: a request in
+// flight when it stops is lost.
+const SERVER = `import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+
+const version = readFileSync('message.txt', 'utf8').trim();
+createServer((request, response) => {
+  const url = new URL(request.url, 'http://app');
+  if (url.pathname === '/slow') {
+    const seconds = Number(url.searchParams.get('s'));
+    setTimeout(() => response.end(version + ' after ' + seconds + ' s\\n'), seconds * 1000);
+  } else {
+    response.end(version + '\\n');
+  }
+}).listen(Number(process.env.PORT), process.env.HOST);
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+let host: TestHost;
+let app: AppCheckout;
+const name = () => sslipName(host, APP, 'production');
+
+async function deploy(): Promise<void> {
+  const run = await toss(host, ['deploy', 'production'], { cwd: app.dir });
+  expect(run.code, run.output).toBe(0);
+}
+
+async function livePort(): Promise<number> {
+  const state = JSON.parse(await inHost(host, ['cat', `/srv/${APP}/.toss/state.json`]));
+  return state.environments.production.livePort;
+}
+
+/** Journal lines of a unit with their times in seconds since the epoch. */
+async function journal(unit: string): Promise<{ at: number; text: string }[]> {
+  const out = await inHost(host, ['journalctl', '--no-pager', '-o', 'short-unix', '-u', unit]);
+  return out
+    .split('\n')
+    .map((line) => /^(\d+\.\d+) \S+ (.*)$/.exec(line))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ at: Number(m[1]), text: m[2] ?? '' }));
+}
+
+beforeAll(async () => {
+  [host] = (await bootHosts(1)) as [TestHost];
+  app = await makeApp(host, {
+    app: APP,
+    startCommand: 'node app.js',
+    deployScript: undefined,
+    persistentDirs: [],
+    healthCheck: { path: '/', timeout: 30 },
+  });
+  await app.commit('app.js', SERVER);
+  await app.commit('message.txt', 'version 1\n');
+  await deploy();
+});
+afterAll(async () => {
+  await host?.shutdown();
+});
+
+describe('the drain', () => {
+  it('lets a 20 s request started before a redeploy finish with 200 from the old release', async () => {
+    const oldPort = await livePort();
+    const slow = fetchSite(host, name(), '/slow?s=20', { timeoutMs: 40_000 });
+    await new Promise((r) => setTimeout(r, 1000));
+    await app.commit('message.txt', 'version 2\n');
+    const deployed = Date.now();
+    await deploy();
+    expect(Date.now() - deployed, 'the deploy does not wait for the drain').toBeLessThan(15_000);
+    // New requests go to the new release at once; the old one is still running.
+    expect((await fetchSite(host, name(), '/')).body).toBe('version 2\n');
+    const oldUnit = `toss-${APP}-production@${oldPort}.service`;
+    expect(await inHost(host, ['systemctl', 'is-active', oldUnit])).toBe('active\n');
+
+    const res = await slow;
+    expect(res.status, res.body).toBe(200);
+    expect(res.body).toBe('version 1 after 20 s\n');
+    // Then it stops, well before drainTimeout (30 s).
+    const finished = Date.now();
+    for (;;) {
+      const state = await host.exec(['systemctl', 'is-active', oldUnit]);
+      if (state.stdout.trim() !== 'active') break;
+      expect(Date.now() - finished, `${oldUnit} still running`).toBeLessThan(5000);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }, 120_000);
+
+  it('stops the old instance within a second of the switch when only short requests were in flight', async () => {
+    const oldPort = await livePort();
+    const oldUnit = `toss-${APP}-production@${oldPort}.service`;
+    await app.commit('message.txt', 'version 3\n');
+    const probe = startProbe(host, name(), 50);
+    await deploy();
+    // Let the drain finish and the probe go on over the new release for a moment.
+    await new Promise((r) => setTimeout(r, 3000));
+    const result = await probe.stop();
+    expect(result.failed, result.failures.join('\n')).toBe(0);
+    expect(result.ok).toBeGreaterThan(20);
+    expect(result.bodies).toContain('version 3\n');
+
+    // When systemd reloaded Caddy for the switch, and when it began stopping the old instance.
+    const reloads = (await journal('caddy')).filter((l) => /systemd\[1\]: Reloaded caddy/.test(l.text));
+    const stopping = (await journal(oldUnit)).filter((l) => /systemd\[1\]: Stopping /.test(l.text));
+    const reloaded = reloads[reloads.length - 1]!.at;
+    const stopped = stopping[stopping.length - 1]!.at;
+    expect(stopped).toBeGreaterThan(reloaded);
+    expect(stopped - reloaded, 'seconds from the reload to the stop').toBeLessThan(1);
+  }, 120_000);
+});
