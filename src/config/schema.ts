@@ -56,7 +56,11 @@ const HOST_EXPECTED = 'a lowercase host name like "myapp.com"';
 const PREVIEW_DOMAIN_EXPECTED =
   'a lowercase host name like "preview.myapp.com", at most 189 characters so that preview names fit';
 const START_EXPECTED = 'a command on one line, like "node server.js"';
-const STATIC_EXPECTED = 'a relative directory like "dist" or "." (no leading "/", no "..")';
+const STATIC_EXPECTED =
+  'a relative directory like "dist", "public/site" or "." (names of letters, digits, ".", "_" and "-", none starting with ".")';
+// A static site's directory becomes a path in a Caddy site file: plain names only.
+const STATIC_DIR =
+  /^(?:\.\/?|(?:\.\/)?[A-Za-z0-9_-][A-Za-z0-9._-]*(?:\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*\/?)$/;
 const DRAIN_EXPECTED = 'a whole number of seconds from 0 to 3600';
 const SCRIPT_EXPECTED = 'a non-empty array of shell commands, like ["npm ci", "npm run build"]';
 const COMMAND_EXPECTED =
@@ -254,7 +258,7 @@ export const tossConfigSchema = z
       static: z
         .string(expect(STATIC_EXPECTED))
         .max(255, expect(STATIC_EXPECTED))
-        .regex(LOCAL_RELATIVE_PATH, expect(STATIC_EXPECTED))
+        .regex(STATIC_DIR, expect(STATIC_EXPECTED))
         .refine((s) => !hasControl(s), expect(STATIC_EXPECTED))
         .optional()
         .describe(

@@ -42,6 +42,8 @@ export interface Routed {
   before: EnvironmentState | undefined;
   hostName: string;
   url: string;
+  /** a static site: Caddy serves the release's files, no instance runs */
+  staticSite?: boolean;
 }
 
 /**

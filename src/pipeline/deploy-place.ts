@@ -147,7 +147,9 @@ function claimNamesAndPorts(
       }
       await server.batch([
         ensureUsersArgv(env.app),
-        prepareEnvironmentArgv(env, config.persistentDirs),
+        prepareEnvironmentArgv(env, config.persistentDirs, {
+          staticSite: config.static !== undefined,
+        }),
       ]);
       return ports;
     },

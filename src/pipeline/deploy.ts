@@ -37,7 +37,13 @@ import { dependenciesStep, runBuild } from './build.js';
 import { finishDeploy } from './deploy-finish.js';
 import { placeRelease, type StartedUpload, startUpload } from './deploy-place.js';
 import { type EventSink, secretsEvent } from './events.js';
-import { idlePort, type Launch, type Routing, startCheckRoute } from './go-live.js';
+import {
+  checkStaticAndRoute,
+  idlePort,
+  type Launch,
+  type Routing,
+  startCheckRoute,
+} from './go-live.js';
 import { explainHealthFailure, type HealthFailure, serverAddress } from './health.js';
 import { buildHere } from './local-build.js';
 import { type HeldLock, withLockedSession } from './lock.js';
@@ -154,14 +160,20 @@ async function deployLocked(
     return placed;
   });
   const port = idlePort(ports, livePort);
-  const launch = freshRelease(config, env, view, releaseId, ports, port);
-  const health = {
-    check: config.healthCheck,
-    failed: (failure: HealthFailure) => healthFailure(failure, config.readOnly),
-  };
-  const routing = routingOf(config, env, view, hostName, routedNow);
-  await startCheckRoute(server, sink, launch, health, routing, leftovers);
-  const finish = { releaseId, ports, port, routedNow, before, hostName, url };
+  const routing = routingOf(config, env, view, hostName, routedNow, releaseId);
+  if (config.static === undefined) {
+    const launch = freshRelease(config, env, view, releaseId, ports, port);
+    const health = {
+      check: config.healthCheck,
+      failed: (failure: HealthFailure) => healthFailure(failure, config.readOnly),
+    };
+    await startCheckRoute(server, sink, launch, health, routing, leftovers);
+  } else {
+    const launch = { env, releaseId, dir: config.static, healthPath: config.healthCheck?.path };
+    await checkStaticAndRoute(server, sink, launch, routing, leftovers);
+  }
+  const staticSite = config.static !== undefined;
+  const finish = { releaseId, ports, port, routedNow, before, hostName, url, staticSite };
   const confirmed = await finishDeploy(server, request, config, env, view, lock, finish, sink);
   return { environment: env.environment, url, release: releaseId, port, confirmed };
 }
@@ -194,8 +206,9 @@ function routingOf(
   view: ServerView,
   hostName: string,
   routedNow: number | undefined,
+  releaseId: string,
 ): Routing {
-  const site = (port: number) => siteFor(config, env, hostName, port);
+  const site = (port: number) => siteFor(config, env, hostName, port, releaseId);
   return { caddyfile: view.caddyfile, site, siteNow: view.site, routedNow };
 }
 

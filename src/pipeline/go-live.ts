@@ -13,9 +13,11 @@ import { installUnitArgv, retireInstanceArgv, startInstanceArgv } from '../serve
 import { CADDYFILE, type EnvPaths } from '../server/paths.js';
 import { portGuardArgv } from '../server/port-owner.js';
 import {
+  checkStaticSiteArgv,
   openReleaseToAppArgv,
   pointSlotArgv,
   sealReleaseArgv,
+  staticSiteDir,
   switchCurrentArgv,
 } from '../server/release-files.js';
 import { stopInstanceArgv } from '../server/systemctl.js';
@@ -79,6 +81,47 @@ export async function startCheckRoute(
     await server
       .cleanUpAsHolder([stopInstanceArgv(launch.env, launch.port), ...undo])
       .catch(() => false);
+    throw error;
+  }
+}
+
+/** A static site's release to put live: no process, Caddy serves `dir` of it as files. */
+export interface StaticLaunch {
+  env: EnvPaths;
+  releaseId: string;
+  dir: string;
+  healthPath: string | undefined;
+}
+
+/**
+ * A static site goes live: its release sealed read-only (no process ever writes it), checked
+ * (the directory is there, with no link Caddy could follow out of it), then the site file
+ * points Caddy at it. On a failure before Caddy serves it, `undo` runs and what served keeps
+ * serving. Requests Caddy's old configuration is still answering read the old release, which
+ * the prune keeps.
+ */
+export async function checkStaticAndRoute(
+  server: Server,
+  sink: EventSink,
+  launch: StaticLaunch,
+  routing: Routing,
+  undo: string[][],
+): Promise<void> {
+  const { env, releaseId, dir, healthPath } = launch;
+  try {
+    await step(
+      sink,
+      'start',
+      () =>
+        server.batch([
+          sealReleaseArgv(env, releaseId),
+          checkStaticSiteArgv(env, releaseId, dir, healthPath),
+        ]),
+      () => `static site ${staticSiteDir(dir)}, no process`,
+    );
+    await routeTo(server, sink, env, 0, routing);
+  } catch (error) {
+    await server.cleanUpAsHolder(undo).catch(() => false);
     throw error;
   }
 }
@@ -172,10 +215,12 @@ function routeTo(
 export function switchTo(
   server: Server,
   env: EnvPaths,
-  target: { releaseId: string; port: number },
+  target: { releaseId: string; port: number; staticSite?: boolean | undefined },
   oldPort: number | undefined,
   drainSeconds: number,
 ): Promise<unknown> {
+  // A static site has no instance to keep across reboots, and none to retire.
+  if (target.staticSite) return server.batch([switchCurrentArgv(env, target.releaseId)]);
   return server.batch([
     switchCurrentArgv(env, target.releaseId),
     retireInstanceArgv(

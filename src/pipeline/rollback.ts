@@ -15,8 +15,8 @@ import { listReleasesArgv, parseReleaseList } from '../server/releases.js';
 import { type EnvironmentState, recordDeploy, type State } from '../server/state.js';
 import { stopRunUnitArgv } from '../server/systemctl.js';
 import { type EventSink, secretsEvent } from './events.js';
-import { idlePort, startCheckRoute, switchTo } from './go-live.js';
-import { explainHealthFailure } from './health.js';
+import { checkStaticAndRoute, idlePort, startCheckRoute, switchTo } from './go-live.js';
+import { explainHealthFailure, type HealthFailure } from './health.js';
 import { urlResolver } from './inspect.js';
 import { type HeldLock, withLockedSession } from './lock.js';
 import type { TargetRequest } from './request.js';
@@ -151,10 +151,22 @@ async function rollbackLocked(
   // A long step of an earlier run must not be left behind the instance we start (and once this
   // run's lock is broken, the unit may be the new holder's: guarded).
   if (!(await server.cleanUpAsHolder([stopRunUnitArgv(env)]))) throw lockLost();
-  await startCheckRoute(
-    server,
-    sink,
-    {
+  const routing = {
+    caddyfile: view.caddyfile,
+    site: (p: number) => siteFor(config, env, hostName, p, target),
+    siteNow: view.site,
+    routedNow,
+  };
+  if (config.static !== undefined) {
+    const launch = {
+      env,
+      releaseId: target,
+      dir: config.static,
+      healthPath: config.healthCheck?.path,
+    };
+    await checkStaticAndRoute(server, sink, launch, routing, []);
+  } else {
+    const launch = {
       env,
       releaseId: target,
       port,
@@ -162,36 +174,42 @@ async function rollbackLocked(
       unit: unitFor(config, env, live.ports),
       installedUnit: view.unit,
       detail: `${target} on port ${port}`,
-    },
-    {
-      check: config.healthCheck,
-      failed: (failure) => {
-        const { details, fix } = explainHealthFailure(failure, { readOnly: config.readOnly });
-        return new TossError(
-          `release ${target} did not pass its health check; it never received traffic and ${live.release} stays live.\n${details}`,
-          {
-            hint: `roll back to another release (toss releases lists them), or deploy a fix: ${fix}`,
-          },
-        );
-      },
-    },
-    {
-      caddyfile: view.caddyfile,
-      site: (p) => siteFor(config, env, hostName, p),
-      siteNow: view.site,
-      routedNow,
-    },
-  );
+    };
+    await startCheckRoute(server, sink, launch, rollbackHealth(config, target, live), routing);
+  }
   await step(
     sink,
     'switch',
     async () => {
-      await switchTo(server, env, { releaseId: target, port }, livePort, config.drainTimeout);
+      const staticSite = config.static !== undefined;
+      await switchTo(
+        server,
+        env,
+        { releaseId: target, port, staticSite },
+        livePort,
+        config.drainTimeout,
+      );
       await lock.finish((s) => recordRollback(s, env, live, target, port, request));
     },
     () => target,
   );
   return { environment: env.environment, release: target, from: live.release, url, port };
+}
+
+/** The rollback's health check: a failure keeps what is live and says how to go on. */
+function rollbackHealth(config: TossConfig, target: string, live: EnvironmentState) {
+  return {
+    check: config.healthCheck,
+    failed: (failure: HealthFailure) => {
+      const { details, fix } = explainHealthFailure(failure, { readOnly: config.readOnly });
+      return new TossError(
+        `release ${target} did not pass its health check; it never received traffic and ${live.release} stays live.\n${details}`,
+        {
+          hint: `roll back to another release (toss releases lists them), or deploy a fix: ${fix}`,
+        },
+      );
+    },
+  };
 }
 
 /** The rollback's target and the files it needs, read at once. */

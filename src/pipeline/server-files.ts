@@ -13,6 +13,7 @@ import { buildSiteFile } from '../server/caddy-site.js';
 import { hostNameFor } from '../server/hostnames.js';
 import type { EnvPaths } from '../server/paths.js';
 import { environmentLimits } from '../server/policy.js';
+import { staticSiteRoot } from '../server/release-files.js';
 import { buildUnitTemplate } from '../server/systemd-unit.js';
 
 /** The environment's unit template (`toss-<app>-<env>@.service`) for its two ports. */
@@ -34,16 +35,34 @@ export function unitFor(
   });
 }
 
-/** The environment's Caddy site, routing its host name to `port`; previews get previewAuth. */
-export function siteFor(config: TossConfig, env: EnvPaths, hostName: string, port: number): string {
+/**
+ * The environment's Caddy site, routing its host name to `port` (a static site: serving
+ * `releaseId`'s static directory); previews get previewAuth.
+ */
+export function siteFor(
+  config: TossConfig,
+  env: EnvPaths,
+  hostName: string,
+  port: number,
+  releaseId?: string,
+): string {
+  const target =
+    config.static === undefined
+      ? { port }
+      : { root: staticSiteRoot(env, requireRelease(releaseId), config.static) };
   return buildSiteFile({
     hostName,
-    port,
+    ...target,
     tls: config.tls,
     basicAuth: env.isProduction ? undefined : config.previewAuth,
     app: env.app,
     environment: env.environment,
   });
+}
+
+function requireRelease(releaseId: string | undefined): string {
+  if (releaseId === undefined) throw new TossError('a static site is served from a release');
+  return releaseId;
 }
 
 /** The environment's host name: its domain, a preview subdomain, or an sslip.io name. */

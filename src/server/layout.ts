@@ -30,11 +30,11 @@ const PREPARE = `set -eu
 app_dir=$1 toss_dir=$2 secrets=$3 overrides=$4 env_dir=$5 user=$6
 releases=$7 slots=$8 env_files=$9
 shift 9
-preserve=$1 cache=$2
-shift 2
+preserve=$1 cache=$2 env_mode=$3
+shift 3
 install -d -m 0755 -o root -g root -- "$app_dir"
 install -d -m 0700 -o root -g root -- "$toss_dir" "$secrets" "$overrides"
-install -d -m 0750 -o root -g "$user" -- "$env_dir"
+install -d -m "$env_mode" -o root -g "$user" -- "$env_dir"
 install -d -m 0755 -o root -g root -- "$releases" "$slots"
 install -d -m 0700 -o root -g root -- "$env_files"
 install -d -m 0750 -o "$user" -g "$user" -- "$preserve" "$cache"
@@ -65,10 +65,16 @@ function withParents(dirs: readonly string[]): string[] {
   return [...all].sort();
 }
 
-/** Creates (or repairs) the app's and the environment's directories with their owners and modes. */
+/**
+ * Creates (or repairs) the app's and the environment's directories with their owners and modes.
+ * A static site's environment directory can be passed through by everyone (0751, not listed):
+ * Caddy's own user reads its release, whose files are public on the web anyway; env files,
+ * preserve/ and cache/ keep their own modes.
+ */
 export function prepareEnvironmentArgv(
   p: EnvPaths,
   persistentDirs: readonly string[] = [],
+  options: { staticSite?: boolean } = {},
 ): string[] {
   const a = appPaths(p.app);
   return [
@@ -87,6 +93,7 @@ export function prepareEnvironmentArgv(
     p.envFilesDir,
     p.preserveDir,
     p.cacheDir,
+    options.staticSite ? '0751' : '0750',
     ...withParents(persistentDirs),
   ];
 }

@@ -2,6 +2,7 @@
  * What happens to a release directory on the server: persistent dirs linked in, opened to the
  * build, sealed, pointed at by a slot and `current`, deleted.
  */
+import { TossError } from '../errors.js';
 import { assertPersistentDir } from './layout.js';
 import { noFollowArgv } from './no-follow.js';
 import { assertReleaseId, type EnvPaths } from './paths.js';
@@ -155,4 +156,62 @@ export function removeStagingArgv(p: EnvPaths, stagingIds: readonly string[]): s
 /** The uploaded staging directory becomes the release (under the lock; it must not exist yet). */
 export function adoptStagingArgv(p: EnvPaths, stagingId: string, releaseId: string): string[] {
   return ['mv', '-T', '--', p.stagingDir(stagingId), p.releaseDir(releaseId)];
+}
+
+// The kernel follows no symlink under releases/ here (no-follow.ts): a directory on the way that
+// is a link fails the test as if it were missing. Caddy, which serves the files as its own user,
+// would follow links inside wherever they lead (another environment's files, Caddy's own keys),
+// so a static site with any link is refused. A healthCheck.path must be a file of the site.
+const CHECK_STATIC = `set -eu
+release=$1 dir=$2 page=$3
+site=$release
+[ "$dir" = . ] || site=$release/$dir
+if [ -L "$site" ] || ! [ -d "$site" ]; then
+  echo "toss: $dir is not a directory of the release (after build and deployScript)" >&2
+  exit 1
+fi
+cd -- "$site"
+links=$(find . -type l | head -n 10)
+if [ -n "$links" ]; then
+  echo "toss: $dir has symbolic links, which Caddy would follow wherever they lead:" >&2
+  printf '%s\\n' "$links" >&2
+  exit 1
+fi
+page=\${page%%\\?*}
+if [ -n "$page" ] && ! [ -f "./$page" ] && ! [ -f "./$page/index.html" ]; then
+  echo "toss: healthCheck.path $page is no file of $dir" >&2
+  exit 1
+fi`;
+
+/** A static site's directory (relative to the release, "." for all of it), cleaned up. */
+export function staticSiteDir(dir: string): string {
+  const parts = dir.split('/').filter((part) => part !== '' && part !== '.');
+  if (parts.some((part) => part === '..' || !/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(part))) {
+    throw new TossError(`invalid static site directory ${JSON.stringify(dir)}`);
+  }
+  return parts.length === 0 ? '.' : parts.join('/');
+}
+
+/** Where Caddy serves a static site's release from. */
+export function staticSiteRoot(p: EnvPaths, releaseId: string, dir: string): string {
+  const clean = staticSiteDir(dir);
+  return clean === '.' ? p.releaseDir(releaseId) : `${p.releaseDir(releaseId)}/${clean}`;
+}
+
+/** Checks that the release has the static site's directory, with no symlink in it. */
+export function checkStaticSiteArgv(
+  p: EnvPaths,
+  releaseId: string,
+  dir: string,
+  healthPath: string | undefined,
+): string[] {
+  return noFollowArgv(p.releasesDir, [
+    'sh',
+    '-c',
+    CHECK_STATIC,
+    'sh',
+    p.releaseDir(releaseId),
+    staticSiteDir(dir),
+    healthPath ?? '',
+  ]);
 }

@@ -97,6 +97,7 @@ describe('parseConfig: valid toss.json', () => {
     ['a drain of 0 (stop at once)', { drainTimeout: 0 }],
     ['a static site instead of an app', { startCommand: undefined, static: 'dist' }],
     ['a static site served from root', { startCommand: undefined, static: '.' }],
+    ['a static site in a subdirectory', { startCommand: undefined, static: './public/site/' }],
     ['memory "infinity" and a percentage', { resources: { memory: 'infinity', cpu: '250%' } }],
     ['memory as a share of RAM', { resources: { memory: '50%' } }],
     ['a punycode domain', { domain: 'xn--bcher-kva.example' }],
@@ -137,7 +138,7 @@ describe('parseConfig: one line per problem', () => {
       'a static directory outside the release',
       with_({ startCommand: undefined, static: '../site' }),
       [
-        'toss.json: static: expected a relative directory like "dist" or "." (no leading "/", no ".."), got "../site"',
+        'toss.json: static: expected a relative directory like "dist", "public/site" or "." (names of letters, digits, ".", "_" and "-", none starting with "."), got "../site"',
       ],
     ],
     [

@@ -77,11 +77,17 @@ describe('layout builders', () => {
       '/srv/shop/pr-1/env',
       '/srv/shop/pr-1/preserve',
       '/srv/shop/pr-1/cache',
+      // Only the environment's user may enter its directory.
+      '0750',
       'data',
       'data/db',
       'uploads',
     ]);
     expect(prepareEnvironmentArgv(envPaths('shop', 'production'))[9]).toBe('toss-shop');
+    // A static site's: Caddy's user passes through to serve its files.
+    expect(
+      prepareEnvironmentArgv(envPaths('shop', 'production'), [], { staticSite: true }).at(-1),
+    ).toBe('0751');
   });
 
   it.each(['', '/etc', '../x', 'a/../../b', 'a//b', './a', 'a\nb'])(
