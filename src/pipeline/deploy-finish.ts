@@ -102,6 +102,7 @@ function deployRecord(request: DeployRequest, view: ServerView, routed: Routed):
     branch: request.branch,
     branchPreview: request.ownedByBranch === true,
     pr: request.pr,
+    staticSite: routed.staticSite,
   };
   // What served until now, if state does not know it (a run killed after routing).
   const replaced =

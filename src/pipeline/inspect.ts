@@ -151,7 +151,8 @@ export function listingOf(
         runUrl: env.runUrl ?? null,
         branch: env.branch ?? null,
         pr: env.pr ?? null,
-        service: services[unit] ?? 'unknown',
+        // A static site has no instance: Caddy serves its files.
+        service: env.staticSite ? 'static' : (services[unit] ?? 'unknown'),
       };
     });
   return { version: 1, app, environments };

@@ -298,6 +298,7 @@ function recordRollback(
     branch: now.branch,
     branchPreview: now.branchPreview,
     pr: now.pr,
+    staticSite: now.staticSite,
   });
 }
 

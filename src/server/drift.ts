@@ -114,7 +114,7 @@ function environmentDrift(
   }
   const p = envPaths(facts.app, name);
   const warnings = takenPorts(facts, p, env);
-  if (!unitEnvs.has(name)) {
+  if (!unitEnvs.has(name) && !env.staticSite) {
     warnings.push({
       kind: 'unit-missing',
       environment: name,
@@ -130,7 +130,7 @@ function environmentDrift(
       fix: `toss deploy ${name}`,
     });
   }
-  return [...warnings, ...liveServiceDrift(facts.inventory, p, env)];
+  return env.staticSite ? warnings : [...warnings, ...liveServiceDrift(facts.inventory, p, env)];
 }
 
 /** The environment's ports that something other than its own instances listens on. */

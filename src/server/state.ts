@@ -40,6 +40,8 @@ export const environmentStateSchema = z.object({
   branchPreview: z.boolean().optional(),
   /** the pull request of a pr-<n> preview */
   pr: z.number().int().positive().optional(),
+  /** a static site: Caddy serves the release's files, no instance runs (its ports stay unused) */
+  staticSite: z.literal(true).optional(),
 });
 
 export const dependencyStateSchema = z.object({
@@ -102,6 +104,8 @@ export interface DeployRecord {
   /** see EnvironmentState.branchPreview */
   branchPreview?: boolean | undefined;
   pr?: number | undefined;
+  /** see EnvironmentState.staticSite */
+  staticSite?: boolean | undefined;
   /**
    * The release that really served until now, when state does not name it: a run that crashed
    * after routing left it live but unrecorded.
@@ -146,6 +150,7 @@ export function recordDeploy(state: State, environment: string, deploy: DeployRe
   if (deploy.branch !== undefined) next.branch = deploy.branch;
   if (deploy.branchPreview !== undefined) next.branchPreview = deploy.branchPreview;
   if (deploy.pr !== undefined) next.pr = deploy.pr;
+  if (deploy.staticSite) next.staticSite = true;
   return { ...state, environments: { ...state.environments, [environment]: next } };
 }
 

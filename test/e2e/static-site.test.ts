@@ -70,6 +70,13 @@ describe('a static site', () => {
     // Only the site directory is served: the rest of the release is not.
     expect((await fetchSite(host, name(), '/toss.json')).status).toBe(404);
     expect(await tossUnits()).not.toContain(APP);
+    // Day two knows it has no process: no drift about a unit or a service.
+    const list = await toss(host, ['list'], { cwd: app.dir });
+    expect(list.code, list.output).toBe(0);
+    expect(list.stdout).toMatch(/production\s.*static/);
+    const status = await toss(host, ['status'], { cwd: app.dir });
+    expect(status.code, status.output).toBe(0);
+    expect(status.output).not.toMatch(/unit template|not active|has failed/);
   });
 
   it('redeploys and rolls back without a failed request', async () => {
