@@ -117,7 +117,9 @@ describe('the drain', () => {
     expect(result.bodies).toContain('version 3\n');
 
     // When systemd reloaded Caddy for the switch, and when it began stopping the old instance.
-    const reloads = (await journal('caddy')).filter((l) => /systemd\[1\]: Reloaded caddy/.test(l.text));
+    const reloads = (await journal('caddy')).filter((l) =>
+      /systemd\[1\]: Reloaded caddy/.test(l.text),
+    );
     const stopping = (await journal(oldUnit)).filter((l) => /systemd\[1\]: Stopping /.test(l.text));
     const reloaded = reloads[reloads.length - 1]!.at;
     const stopped = stopping[stopping.length - 1]!.at;

@@ -128,7 +128,14 @@ describe('a first deploy', () => {
         ],
       },
       ['build', 'build'],
-      ['seal release', 'open release to app', 'install unit', 'point slot', 'port guard', 'start instance'],
+      [
+        'seal release',
+        'open release to app',
+        'install unit',
+        'point slot',
+        'port guard',
+        'start instance',
+      ],
       ['health check'],
       ['install site'],
       // Switch and the HTTPS check side by side.
@@ -264,12 +271,7 @@ describe('deploy', () => {
       { any: ['list ports', 'list releases'] },
       ['ensure users', 'prepare directories'],
       {
-        any: [
-          'write release env',
-          'adopt staging',
-          'link persistent dirs',
-          'open release to app',
-        ],
+        any: ['write release env', 'adopt staging', 'link persistent dirs', 'open release to app'],
       },
       ['build', 'build'],
       ['seal release', 'open release to app', 'point slot', 'port guard', 'start instance'],
@@ -396,7 +398,10 @@ describe('deploy', () => {
     expect(host.labelsAfter('build')).toEqual([]);
     const refused = host.calls.filter((c) => c.refused);
     expect(refused.map((c) => [c.kind, c.commands.map((x) => x.label)])).toEqual([
-      ['batch', ['seal release', 'open release to app', 'point slot', 'port guard', 'start instance']],
+      [
+        'batch',
+        ['seal release', 'open release to app', 'point slot', 'port guard', 'start instance'],
+      ],
       ['cleanup', ['stop instance', 'remove releases', 'remove staging']],
     ]);
     // The new holder's lock stays; the old release keeps serving.
