@@ -23,6 +23,13 @@ export const PACKAGES = [
   'python3',
   // Debian's own Node, for the example app.
   'nodejs',
+  // The runtimes examples/flask and examples/rack declare in toss.json `dependencies`: the test
+  // hosts have no route out, so the image carries them and the apt-get install a production
+  // deploy runs finds them installed.
+  'gunicorn',
+  'python3-flask',
+  'puma',
+  'ruby-rack',
 ];
 
 const DPKG_EXCLUDES = [

@@ -1,0 +1,3 @@
+module example.com/toss-go
+
+go 1.19
