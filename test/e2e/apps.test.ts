@@ -109,13 +109,13 @@ describe('several apps on one server', () => {
     ]);
     const site = (name: string) => inHost(host, ['cat', `/etc/caddy/toss/${name}.caddy`]);
     expect(await site('shop-production')).toContain(
-      `shop.test {\n\ttls internal\n\treverse_proxy 127.0.0.1:${port(shopState, 'production')}\n}`,
+      `shop.test {\n\ttls internal\n\treverse_proxy 127.0.0.1:${port(shopState, 'production')} {\n`,
     );
     expect(await site('shop-pr-1')).toContain(
-      `pr-1.preview.shop.test {\n\ttls internal\n\treverse_proxy 127.0.0.1:${port(shopState, 'pr-1')}\n}`,
+      `pr-1.preview.shop.test {\n\ttls internal\n\treverse_proxy 127.0.0.1:${port(shopState, 'pr-1')} {\n`,
     );
     expect(await site('shop-api-production')).toContain(
-      `${apiName('production')} {\n\ttls internal\n\treverse_proxy 127.0.0.1:${port(apiState, 'production')}\n}`,
+      `${apiName('production')} {\n\ttls internal\n\treverse_proxy 127.0.0.1:${port(apiState, 'production')} {\n`,
     );
     const reg = await registry();
     const ports = Object.values(reg.apps).flatMap((a) =>

@@ -40,6 +40,11 @@ const routes = {
     writeFileSync('lib/shipped.txt', 'overwritten in place\\n');
     return 'overwritten\\n';
   },
+  // Writes a file into another directory, e.g. another environment's release.
+  '/attack': (url) => {
+    writeFileSync(url.searchParams.get('dir') + '/planted-by-attack', 'x');
+    return 'wrote there\\n';
+  },
   '/plant': () => {
     rmSync('message.txt');
     symlinkSync('/etc/shadow', 'message.txt');
@@ -50,9 +55,10 @@ const routes = {
 };
 
 createServer((request, response) => {
-  const route = routes[new URL(request.url, 'http://app').pathname];
+  const url = new URL(request.url, 'http://app');
+  const route = routes[url.pathname];
   try {
-    response.end(route ? route() : 'no such route\\n');
+    response.end(route ? route(url) : 'no such route\\n');
   } catch (error) {
     response.statusCode = 500;
     response.end(String(error.code ?? error.message) + '\\n');
@@ -155,6 +161,28 @@ describe('a writable release', () => {
     expect(await statOf(`${releaseDir(fourth)}/lib`)).toMatch(/directory$/);
     expect(await getOk('/')).toBe('version 4\n');
     expect(await getOk('/lib')).toBe('shipped\n');
+  });
+});
+
+describe('previews', () => {
+  it("write only their own release, never another preview's or production's", async () => {
+    for (const env of ['pr-1', 'pr-2']) {
+      const run = await toss(host, ['deploy', env], { cwd: app.dir });
+      expect(run.code, run.output).toBe(0);
+    }
+    const state = JSON.parse(await inHost(host, ['cat', `/srv/${APP}/.toss/state.json`]));
+    const pr2 = `/srv/${APP}/pr-2/releases/${state.environments['pr-2'].release}`;
+    const prod = releaseDir(state.environments.production.release);
+    const attack = async (dir: string) =>
+      (await fetchSite(host, sslipName(host, APP, 'pr-1'), `/attack?dir=${dir}`)).body;
+    // Both previews run as the same user, and pr-2's release is that user's: only the mount
+    // namespace of pr-1's unit (its own release writable, the rest of /srv read-only) stops it.
+    expect(await attack(pr2)).toBe('EROFS\n');
+    expect(await attack(prod)).toMatch(/^(EACCES|EROFS)\n$/);
+    for (const dir of [pr2, prod]) {
+      const found = await host.exec(['test', '-e', `${dir}/planted-by-attack`]);
+      expect(found.code, `${dir}/planted-by-attack`).not.toBe(0);
+    }
   });
 });
 
