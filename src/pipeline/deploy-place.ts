@@ -129,22 +129,27 @@ function claimNamesAndPorts(
     sink,
     'names',
     async () => {
-      const existing = view.registry.apps[env.app]?.environments[env.environment];
-      const ports =
-        existing?.ports ?? claim.before?.ports ?? choosePorts(view.registry, view.listening);
+      // Ports are chosen from the registry the claim is made in (read under its lock), not the one
+      // read earlier: another app's first deploy may have claimed the ports that looked free.
+      const portsIn = (registry: Registry) =>
+        registry.apps[env.app]?.environments[env.environment]?.ports ??
+        claim.before?.ports ??
+        choosePorts(registry, view.listening);
       const claimed = (registry: Registry) =>
         setRegistryOrigin(
           claimNames(registry, env.app, env.environment, {
-            ports,
+            ports: portsIn(registry),
             hostNames: [claim.hostName],
             units: environmentUnits(env),
           }),
           env.app,
           claim.origin,
         );
-      if (serializeRegistry(claimed(view.registry)) !== serializeRegistry(view.registry)) {
-        await server.updateRegistry(claimed);
+      let registry = view.registry;
+      if (serializeRegistry(claimed(registry)) !== serializeRegistry(registry)) {
+        registry = await server.updateRegistry(claimed);
       }
+      const ports = portsIn(registry);
       await server.batch([
         ensureUsersArgv(env.app),
         prepareEnvironmentArgv(env, config.persistentDirs, {

@@ -249,4 +249,20 @@ describe('several apps on one server', () => {
     );
     expect((await fetchSite(host, apiName('production'))).body).toBe('Shop API again\n');
   });
+
+  it('gives three apps deployed for the first time at once three distinct pairs of ports', async () => {
+    const names = ['race-a', 'race-b', 'race-c'];
+    const apps = await Promise.all(names.map((app) => makeApp(host, { app })));
+    const runs = await Promise.all(
+      apps.map((app) => toss(host, ['deploy', 'production'], { cwd: app.dir })),
+    );
+    for (const run of runs) expect(run.code, run.output).toBe(0);
+    const ports = await Promise.all(
+      names.map(async (app) => (await stateOf(app)).environments.production!.ports),
+    );
+    expect(new Set(ports.flat()).size).toBe(6);
+    for (const app of names) {
+      expect((await fetchSite(host, sslipName(host, app, 'production'))).status).toBe(200);
+    }
+  });
 });
