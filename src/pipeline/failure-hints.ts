@@ -233,8 +233,9 @@ const WRITE_ERRORS_WITH_PATH = [
   /\[Errno (?:30|13|1)\] (?<said>[A-Za-z -]+): '(?<path>[^']+)'/,
   /\b(?<said>Read-only file system|Permission denied) @ \w+ - (?<path>\S+)/,
   /(?:^|[\s'‘"(])(?<path>\/[^\s'’"():]*)['’"]?(?:: | \()(?<said>read-only file system|permission denied)/i,
-  // Node's mkdirSync(path, { recursive: true }) reports a read-only file system as ENOENT.
-  /\bENOENT: (?<said>no such file or directory), mkdir '(?<path>\/[^']+)'/,
+  // Node's mkdirSync(path, { recursive: true }) reports a read-only file system as ENOENT, for a
+  // path in the working directory (a read-only release) as for any other.
+  /\bENOENT: (?<said>no such file or directory), mkdir '(?<path>[^']+)'/,
 ];
 
 // No path, but no doubt either: the error's code, or SQLite's words for it. A bare "permission

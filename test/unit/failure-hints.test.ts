@@ -92,6 +92,12 @@ describe('a release that cannot write where it tries to', () => {
     ]);
     expect(cause).toBe('it could not write /var/lib/shop: no such file or directory');
     expect(fix).toContain('"persistentDirs"');
+    // The same for a directory in its working directory, a release toss.json made read-only.
+    const relative = diagnose(["Error: ENOENT: no such file or directory, mkdir 'tmp'"], {
+      readOnly: true,
+    });
+    expect(relative.cause).toBe('it could not write tmp: no such file or directory');
+    expect(relative.fix).toContain('"persistentDirs"');
     // A file the app only reads and lacks is another matter.
     expect(
       diagnose(["Error: ENOENT: no such file or directory, open '/srv/x/config.json'"]).cause,
