@@ -385,7 +385,8 @@ export function nativeMismatchError(problems: readonly string[]): TossError {
       hint:
         "build on a machine of the server's architecture with the same or an older glibc than the server's " +
         "(a runner image matching the server's OS release, e.g. `runs-on: ubuntu-24.04-arm` for an arm64 server), " +
-        'or move the native build into `deployScript` so it runs on the server',
+        'or move the native build into `deployScript` so it runs on the server; ' +
+        "files the app never loads (a package manager installing every platform's binary, as npm 8 does with musl builds) can be left out with `exclude` or `.tossignore`",
     },
   );
 }

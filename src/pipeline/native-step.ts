@@ -5,6 +5,9 @@
  * is read: code the server cannot run fails the deploy before the release is placed, with the
  * reason, instead of as a crash loop the health check would catch later.
  */
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   findNativeFiles,
   type NativeFile,
@@ -22,13 +25,34 @@ export function scanBuiltTree(
   sourceDir: string,
 ): Promise<NativeFile[]> | undefined {
   if (config.build === undefined) return undefined;
-  const excluded = [...BUILT_EXCLUDES, ...config.exclude].map(excludeMatcher);
+  const ignored = tossignorePatterns(sourceDir);
+  const excluded = [...BUILT_EXCLUDES, ...config.exclude, ...ignored].map(excludeMatcher);
   const scan = findNativeFiles(sourceDir, {
     skip: (path, isDirectory) => excluded.some((matches) => matches(path, isDirectory)),
   });
   // Awaited later; a failed scan must not be an unhandled rejection meanwhile.
   scan.catch(() => {});
   return scan;
+}
+
+/**
+ * The plain exclude patterns of the tree's top-level `.tossignore`, which the upload leaves out
+ * too (rsync reads it as a merge file); comments, blank lines and rsync's include rules are not
+ * excludes. Nested `.tossignore` files are the upload's alone: a file they leave out is still
+ * checked here, which can only refuse more, never let through what the server cannot run.
+ */
+function tossignorePatterns(sourceDir: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(join(sourceDir, '.tossignore'), 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#') && !/^(?:!|\+ )/.test(line))
+    .map((line) => line.replace(/^- /, ''));
 }
 
 /** The command that prints the server's platform, for the deploy's first read. */

@@ -1,5 +1,9 @@
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { excludeMatcher } from '../../src/pipeline/native-step.js';
+import type { TossConfig } from '../../src/config/schema.js';
+import { excludeMatcher, scanBuiltTree } from '../../src/pipeline/native-step.js';
 
 describe('excludeMatcher: upload excludes as the native-code scan reads them', () => {
   it.each([
@@ -22,5 +26,21 @@ describe('excludeMatcher: upload excludes as the native-code scan reads them', (
     ['a+b(c)', 'aab(c)', false, false],
   ] as const)('%s on %s (dir: %s) → %s', (pattern, path, isDirectory, excluded) => {
     expect(excludeMatcher(pattern)(path, isDirectory)).toBe(excluded);
+  });
+});
+
+describe('scanBuiltTree', () => {
+  const config = { build: ['true'], exclude: [] } as unknown as TossConfig;
+
+  it('leaves out what the top-level .tossignore leaves out of the upload', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'toss-native-'));
+    mkdirSync(join(dir, 'musl'));
+    mkdirSync(join(dir, 'bin'));
+    copyFileSync('/bin/true', join(dir, 'musl', 'true'));
+    copyFileSync('/bin/true', join(dir, 'bin', 'true'));
+    const found = async () => (await scanBuiltTree(config, dir))!.map((f) => f.path).sort();
+    expect(await found()).toEqual(['bin/true', 'musl/true']);
+    writeFileSync(join(dir, '.tossignore'), '# not shipped\n\n/musl/\n+ bin/\n');
+    expect(await found()).toEqual(['bin/true']);
   });
 });
