@@ -66,19 +66,15 @@ export function buildSiteFile(params: SiteParams): string {
 }
 
 /**
- * An explicit upstream transport: without one, Caddy 2.6 keeps its idle connections to an old
- * instance open for two minutes after a reload, and the drain (instances.ts) could not tell an
- * idle instance from a busy one. With one, they close when the old configuration is unloaded.
- * The rest are Caddy's own defaults but the idle time, kept below Node's 5 s keep-alive so Caddy
- * never reuses a connection the app is closing.
+ * Caddy opens a connection to the instance per request and closes it after the response
+ * (`keepalive off`), so a connection to an instance's port is a request in flight and nothing
+ * else: the drain (instances.ts) stops an old instance once none is left. With keep-alive,
+ * Caddy 2.6 keeps idle connections to the old instance open after a reload: for two minutes
+ * without an explicit transport, and for the whole idle time after any request that reached the
+ * old configuration late (Go's transport then forgets it was told to close idle connections).
+ * A connection on loopback costs a few tens of microseconds.
  */
-const UPSTREAM_TRANSPORT = [
-  '\ttransport http {',
-  '\t\tkeepalive 4s',
-  '\t\tkeepalive_interval 30s',
-  '\t\tkeepalive_idle_conns_per_host 32',
-  '\t}',
-];
+const UPSTREAM_TRANSPORT = ['\ttransport http {', '\t\tkeepalive off', '\t}'];
 
 // A static site's directory: an absolute path of plain names, so it is one Caddyfile token.
 const STATIC_ROOT = /^\/(?:[A-Za-z0-9_-][A-Za-z0-9._-]*\/)*[A-Za-z0-9_-][A-Za-z0-9._-]*$/;

@@ -16,10 +16,9 @@ import { buildSiteFile, ensureImportLine } from '../../src/server/caddy-site.js'
 import { hostNameFor, sslipLabel, usesSslip } from '../../src/server/hostnames.js';
 
 const HASH = '$2a$14$IjHTgaFGL865/vAW5IC6H.APHrPDltaJAIQ53tFi33ws0AOJuSemG';
-// Caddy's defaults but a short idle time, written out so Caddy drops idle upstream connections
-// when a reload unloads the old configuration (see caddy-site.ts).
-const TRANSPORT =
-  '\t\ttransport http {\n\t\t\tkeepalive 4s\n\t\t\tkeepalive_interval 30s\n\t\t\tkeepalive_idle_conns_per_host 32\n\t\t}\n';
+// One connection per request, closed after it, so an open connection is a request in flight
+// (see caddy-site.ts).
+const TRANSPORT = '\t\ttransport http {\n\t\t\tkeepalive off\n\t\t}\n';
 
 describe('buildSiteFile', () => {
   it.each([
