@@ -13,12 +13,11 @@ const BOOT_WANTS_DIR = `${SYSTEMD_DIR}/multi-user.target.wants`;
  * already accepted and stops as soon as none are left, or when `drainTimeout` runs out.
  *
  * "None left" is read off the kernel: no established TCP connection to the old port. That means
- * idle only because every toss site file gives Caddy an explicit upstream transport (see
- * caddy-site.ts): Caddy 2.6 then closes its idle upstream connections when the old configuration
- * is unloaded, and each connection still carrying a request closes after its response. The port
- * must stay quiet for QUIET_MS in a row, not just once: a client whose connection Caddy accepted
- * under the old configuration a moment before the reload (a slow TLS handshake) still sends its
- * request there.
+ * idle only because every toss site file has Caddy open one connection per request and close it
+ * after the response (`keepalive off`, see caddy-site.ts): no idle connection is ever kept. The
+ * port must stay quiet for DRAIN_QUIET_MS in a row, not just once: a client whose connection
+ * Caddy accepted under the old configuration a moment before the reload (a slow TLS handshake)
+ * still sends its request there.
  */
 export const DRAIN_QUIET_MS = 600;
 const DRAIN_POLL_MS = 100;
