@@ -49,14 +49,19 @@ exec systemctl stop -- "$old"`;
 // A drain of this port still pending (from a deploy seconds ago), or running, must not stop what
 // starts there now. systemd keeps transient units' files in /run/systemd/transient/ (and drains
 // are --collect'ed), so only then is there something to stop. The template has
-// StartLimitIntervalSec=0: a failed instance restarts as is.
+// StartLimitIntervalSec=0: a failed instance restarts as is. An app that exits at once (its
+// program is missing) can end before systemd sees the exec (Type=exec), which fails the start
+// job; that is the app's failure, which the health check then names from the journal.
 const START = `set -u
 unit=$1 drain=$2
 t=/run/systemd/transient/$drain
 if [ -e "$t.timer" ] || [ -e "$t.service" ]; then
   systemctl stop -- "$drain.timer" "$drain.service" 2>/dev/null
 fi
-systemctl restart -- "$unit"`;
+err=$(systemctl restart -- "$unit" 2>&1) && exit 0
+case $(systemctl show -P Result -- "$unit") in exit-code | signal | core-dump) exit 0 ;; esac
+printf '%s\n' "$err" >&2
+exit 1`;
 
 /** Drain units are named per port: `toss-drain-<app>-<env>-<port>`. */
 export function drainUnit(p: EnvPaths, port: number): string {
