@@ -217,6 +217,58 @@ export const resourcesSchema = z
     'per-environment limits: systemd MemoryMax= and CPUQuota= of the app and its deployScript, and how long deployScript may run; previews always get the ones production last deployed with',
   );
 
+const ENV_KEY_EXPECTED = `environment names (${ENV_NAME_RULE})`;
+const DURATION_EXPECTED = 'a time like "30s", "15m", "2h" or "7d"';
+const SLEEP_EXPECTED = `${DURATION_EXPECTED.replace('a time', '"off" or a time')}, at least 10 seconds`;
+const DURATION = /^([1-9][0-9]{0,5})([smhd])$/;
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
+
+/** Seconds in a toss.json time like "15m" (the schema accepted it). */
+export function durationSeconds(text: string): number {
+  const match = DURATION.exec(text);
+  if (match === null) throw new TypeError(`not a time: ${JSON.stringify(text)}`);
+  return Number(match[1]) * UNIT_SECONDS[match[2] as keyof typeof UNIT_SECONDS];
+}
+
+const duration = z.string(expect(DURATION_EXPECTED)).regex(DURATION, expect(DURATION_EXPECTED));
+const sleepAfter = z
+  .string(expect(SLEEP_EXPECTED))
+  .refine(
+    (s) => s === 'off' || (DURATION.test(s) && durationSeconds(s) >= 10),
+    expect(SLEEP_EXPECTED),
+  );
+const FLOOR_EXPECTED = 'a size like "256M" or "1G", or "0" for no floor';
+const MEMORY_SIZE = /^(?:0|[1-9][0-9]{0,6}[KMG])$/;
+
+/** The one place a preview's idle time is decided (see sleepAfterOf). */
+export const DEFAULT_PREVIEW_SLEEP = '15m';
+export const DEFAULT_MEMORY_FLOOR = '256M';
+
+export const previewsSchema = z
+  .strictObject(
+    {
+      sleepAfter: sleepAfter
+        .default(DEFAULT_PREVIEW_SLEEP)
+        .describe(
+          'a preview with no request for this long stops, and starts again on the next request (which waits for it); "off" keeps previews running',
+        ),
+      ttl: duration
+        .optional()
+        .describe('a preview not deployed for this long is removed by `toss sweep`, like "14d"'),
+      memoryFloor: z
+        .string(expect(FLOOR_EXPECTED))
+        .regex(MEMORY_SIZE, expect(FLOOR_EXPECTED))
+        .default(DEFAULT_MEMORY_FLOOR)
+        .describe(
+          'memory the server keeps for production: a preview that would start with less available is refused (after idle previews are put to sleep)',
+        ),
+    },
+    expect('an object like {"sleepAfter": "15m", "ttl": "14d"}'),
+  )
+  .describe(
+    'how previews live on a shared server: sleeping when idle, removal, memory kept for production',
+  );
+
 export const tossConfigSchema = z
   .strictObject(
     {
@@ -386,6 +438,27 @@ export const tossConfigSchema = z
           'auto: automatic HTTPS from a public CA; internal: Caddy’s own CA (private networks, tests); off: plain HTTP',
         ),
       previewAuth: previewAuthSchema.optional(),
+      previews: previewsSchema.prefault({}),
+      sleepAfter: z
+        .preprocess(
+          rejectProtoKey,
+          z.record(
+            z
+              .string()
+              .max(ENV_NAME_MAX_LENGTH, expect(ENV_KEY_EXPECTED))
+              .regex(ENV_NAME_PATTERN, expect(ENV_KEY_EXPECTED)),
+            sleepAfter,
+            expect('an object mapping environments to idle times, like {"staging": "1h"}'),
+          ),
+        )
+        .optional()
+        .describe(
+          'named environments that sleep when idle, like {"staging": "1h"}; production sleeps only if named here',
+        ),
+      noindex: z
+        .boolean(expect('true or false'))
+        .default(false)
+        .describe('true: every environment answers with X-Robots-Tag: noindex; previews always do'),
       resources: resourcesSchema.optional(),
       maxPreviews: z
         .number(expect(MAX_PREVIEWS_EXPECTED))
@@ -439,4 +512,5 @@ export type TossConfigInput = z.input<typeof tossConfigSchema>;
 export type HealthCheck = z.output<typeof healthCheckSchema>;
 export type PreviewAuth = z.output<typeof previewAuthSchema>;
 export type Resources = z.output<typeof resourcesSchema>;
+export type Previews = z.output<typeof previewsSchema>;
 export type Tls = TossConfig['tls'];

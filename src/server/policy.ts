@@ -9,7 +9,10 @@
 import { z } from 'zod';
 import { isProduction } from '../config/env-name.js';
 import type { TossConfig } from '../config/schema.js';
-import { BASIC_AUTH_USER, BCRYPT_HASH } from '../config/schema.js';
+import { BASIC_AUTH_USER, BCRYPT_HASH, previewsSchema } from '../config/schema.js';
+
+/** What previews get before any production deploy recorded a policy: toss's defaults. */
+const DEFAULT_PREVIEWS = previewsSchema.parse({});
 
 /** Default build time limits, seconds (toss.json resources.buildTimeout). */
 export const PRODUCTION_BUILD_TIMEOUT = 1800;
@@ -40,6 +43,14 @@ export const policySchema = z.object({
     .optional(),
   maxPreviews: z.number().int().min(0),
   resources: limitsSchema.extend({ previews: limitsSchema.optional() }).optional(),
+  previews: z
+    .object({
+      sleepAfter: z.string(),
+      ttl: z.string().optional(),
+      memoryFloor: z.string(),
+    })
+    .optional(),
+  sleepAfter: z.record(z.string(), z.string()).optional(),
 });
 
 export type Policy = z.infer<typeof policySchema>;
@@ -51,6 +62,8 @@ const FIELDS = [
   'previewAuth',
   'maxPreviews',
   'resources',
+  'previews',
+  'sleepAfter',
   'healthCheck',
 ] as const;
 
@@ -65,6 +78,8 @@ export function policyFromConfig(config: TossConfig, release: string, now: Date)
   if (config.previewDomain !== undefined) policy.previewDomain = config.previewDomain;
   if (config.previewAuth !== undefined) policy.previewAuth = { ...config.previewAuth };
   if (config.resources !== undefined) policy.resources = structuredClone(config.resources);
+  policy.previews = { ...config.previews };
+  if (config.sleepAfter !== undefined) policy.sleepAfter = { ...config.sleepAfter };
   return policy;
 }
 
@@ -92,14 +107,10 @@ export function trustedConfig(
   delete trusted.domain;
   delete trusted.previewDomain;
   delete trusted.resources;
+  delete trusted.sleepAfter;
   trusted.maxPreviews = policy?.maxPreviews ?? 20;
-  if (policy !== undefined) {
-    delete trusted.previewAuth;
-    if (policy.domain !== undefined) trusted.domain = policy.domain;
-    if (policy.previewDomain !== undefined) trusted.previewDomain = policy.previewDomain;
-    if (policy.previewAuth !== undefined) trusted.previewAuth = { ...policy.previewAuth };
-    if (policy.resources !== undefined) trusted.resources = structuredClone(policy.resources);
-  }
+  trusted.previews = { ...(policy?.previews ?? DEFAULT_PREVIEWS) };
+  if (policy !== undefined) applyPolicy(trusted, policy);
   if (config.healthCheck !== undefined && config.healthCheck.timeout > PREVIEW_HEALTH_TIMEOUT) {
     trusted.healthCheck = { ...config.healthCheck, timeout: PREVIEW_HEALTH_TIMEOUT };
   }
@@ -107,6 +118,16 @@ export function trustedConfig(
     (field) => JSON.stringify(config[field] ?? null) !== JSON.stringify(trusted[field] ?? null),
   );
   return { config: trusted, overridden, recorded: policy !== undefined };
+}
+
+/** The recorded policy's fields over a non-production environment's configuration. */
+function applyPolicy(trusted: TossConfig, policy: Policy): void {
+  delete trusted.previewAuth;
+  if (policy.domain !== undefined) trusted.domain = policy.domain;
+  if (policy.previewDomain !== undefined) trusted.previewDomain = policy.previewDomain;
+  if (policy.previewAuth !== undefined) trusted.previewAuth = { ...policy.previewAuth };
+  if (policy.resources !== undefined) trusted.resources = structuredClone(policy.resources);
+  if (policy.sleepAfter !== undefined) trusted.sleepAfter = { ...policy.sleepAfter };
 }
 
 /** The notice a door prints when a preview's toss.json asked for other limits than it got. */

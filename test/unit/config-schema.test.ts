@@ -34,6 +34,9 @@ const full = {
     user: 'team',
     passwordHash: '$2a$14$ajq8Q7fbtFRQvXpdCq7Jcuy.Rx1h/L4J60Otx.gsPJBxBmmL1jWwW',
   },
+  previews: { sleepAfter: '30m', ttl: '14d', memoryFloor: '512M' },
+  sleepAfter: { staging: '2h', production: 'off' },
+  noindex: true,
   resources: { memory: '512M', cpu: '100%', previews: { memory: '256M', cpu: '50%' } },
   maxPreviews: 0,
   root: './apps/web',
@@ -76,6 +79,8 @@ describe('parseConfig: valid toss.json', () => {
       readOnly: false,
       drainTimeout: 30,
       tls: 'auto',
+      previews: { sleepAfter: '15m', memoryFloor: '256M' },
+      noindex: false,
       maxPreviews: 20,
       root: '.',
       exclude: [],
@@ -103,6 +108,10 @@ describe('parseConfig: valid toss.json', () => {
     ['a punycode domain', { domain: 'xn--bcher-kva.example' }],
     ['a branch named "preview"', { branches: { preview: 'preview' } }],
     ['an empty exclude list', { exclude: [] }],
+    ['previews that never sleep', { previews: { sleepAfter: 'off' } }],
+    ['a sleep of ten seconds', { previews: { sleepAfter: '10s' } }],
+    ['no memory floor', { previews: { memoryFloor: '0' } }],
+    ['production asked to sleep', { sleepAfter: { production: '1d' } }],
   ])('accepts %s', (_name, fields) => {
     expect(() => parseConfig(with_(fields))).not.toThrow();
   });
@@ -140,6 +149,25 @@ describe('parseConfig: one line per problem', () => {
       [
         'toss.json: static: expected a relative directory like "dist", "public/site" or "." (names of letters, digits, ".", "_" and "-", none starting with "."), got "../site"',
       ],
+    ],
+    [
+      'a sleep shorter than ten seconds',
+      with_({ previews: { sleepAfter: '5s' } }),
+      [
+        'toss.json: previews.sleepAfter: expected "off" or a time like "30s", "15m", "2h" or "7d", at least 10 seconds, got "5s"',
+      ],
+    ],
+    [
+      'a sleep time without its unit',
+      with_({ sleepAfter: { staging: '900' } }),
+      [
+        'toss.json: sleepAfter.staging: expected "off" or a time like "30s", "15m", "2h" or "7d", at least 10 seconds, got "900"',
+      ],
+    ],
+    [
+      'a ttl of no time',
+      with_({ previews: { ttl: '0d' } }),
+      ['toss.json: previews.ttl: expected a time like "30s", "15m", "2h" or "7d", got "0d"'],
     ],
     [
       'readOnly as a word',
