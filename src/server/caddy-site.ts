@@ -5,11 +5,17 @@
 import { BASIC_AUTH_USER, BCRYPT_HASH, isCaddyKeyword } from '../config/schema.js';
 import { TossError } from '../errors.js';
 import { assertAppName, assertEnvName, assertPort, CADDY_IMPORT_LINE } from './paths.js';
+import { wakeSocketPath } from './wake.js';
 
 export type TlsMode = 'auto' | 'internal' | 'off';
 
-/** What serves: the live instance's port, or (a static site) the directory Caddy serves. */
-export type SiteTarget = { port: number; root?: undefined } | { root: string; port?: undefined };
+/**
+ * What serves: the live instance's port (through its wake socket when the environment sleeps
+ * when idle), or (a static site) the directory Caddy serves.
+ */
+export type SiteTarget =
+  | { port: number; wake?: boolean | undefined; root?: undefined }
+  | { root: string; port?: undefined };
 
 export type SiteParams = SiteTarget & SiteOptions;
 
@@ -81,7 +87,10 @@ const STATIC_ROOT = /^\/(?:[A-Za-z0-9_-][A-Za-z0-9._-]*\/)*[A-Za-z0-9_-][A-Za-z0
 
 function serve(target: SiteTarget): string[] {
   if (target.port !== undefined) {
-    return [`reverse_proxy 127.0.0.1:${assertPort(target.port)} {`, ...UPSTREAM_TRANSPORT, '}'];
+    const upstream = target.wake
+      ? `unix/${wakeSocketPath(target.port)}`
+      : `127.0.0.1:${assertPort(target.port)}`;
+    return [`reverse_proxy ${upstream} {`, ...UPSTREAM_TRANSPORT, '}'];
   }
   if (!STATIC_ROOT.test(target.root) || target.root.split('/').includes('..')) {
     throw new TossError(`refusing to serve ${JSON.stringify(target.root)} as a static site`);

@@ -135,7 +135,10 @@ export function retireInstanceArgv(
 
 /** The port a site file proxies to (what really gets traffic), if it is one of ours. */
 export function routedPort(siteFile: string | null): number | undefined {
-  const match = siteFile === null ? null : /reverse_proxy\s+127\.0\.0\.1:(\d+)/.exec(siteFile);
+  const match =
+    siteFile === null
+      ? null
+      : /reverse_proxy\s+(?:127\.0\.0\.1:|unix\/\/run\/toss-wake\/)(\d+)\b/.exec(siteFile);
   return match ? Number(match[1]) : undefined;
 }
 
