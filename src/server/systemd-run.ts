@@ -7,7 +7,7 @@ import { TossError } from '../errors.js';
 import { EXIT } from './exit-codes.js';
 import { type EnvPaths, envPaths } from './paths.js';
 import { systemdEscapeDollar } from './systemd-quote.js';
-import { assertResources, sandboxProperties } from './systemd-unit.js';
+import { assertResources, priorityProperties, sandboxProperties } from './systemd-unit.js';
 import { envUser } from './users.js';
 
 export interface SystemdRunParams {
@@ -126,7 +126,8 @@ exit "$status"`;
 
 /**
  * One deployScript command in the new release, as the environment's user, with its env file,
- * confined as the app's own unit is (sandboxProperties) and bounded by `limits`.
+ * confined as the app's own unit is (sandboxProperties), below production as the app is
+ * (priorityProperties) and bounded by `limits`.
  */
 export function deployScriptRunArgv(params: DeployScriptRunParams): string[] {
   const p = params.paths;
@@ -146,6 +147,10 @@ export function deployScriptRunArgv(params: DeployScriptRunParams): string[] {
       ...(memory === undefined ? [] : [`MemoryMax=${memory}`]),
       ...(cpu === undefined ? [] : [`CPUQuota=${cpu}`]),
       ...(timeoutSec === undefined ? [] : [`RuntimeMaxSec=${timeoutSec}`]),
+      // A preview's build yields to production as its app does. It gets no default memory limit:
+      // a build's peak (a bundler, a compiler) is often far above the app's, and should memory
+      // run out its OOMScoreAdjust= makes it the kernel's first choice, not production.
+      ...priorityProperties(p.isProduction),
       // The build may write only into its own release, the persistent dirs and the cache.
       ...sandboxProperties({
         app: p.app,

@@ -45,6 +45,37 @@ export function assertResources(resources: UnitResources | undefined): void {
   }
 }
 
+/**
+ * Where production stands against every other environment on a shared server. systemd's
+ * default CPU and IO weight is 100: previews get a fifth of it, so under contention production
+ * gets five times the CPU time and disk bandwidth of a busy preview, and an idle production
+ * loses nothing (weights only matter when both want more). OOMScoreAdjust= raises a preview's
+ * badness, so when memory runs out the kernel kills a preview's process before production's.
+ */
+export const PRODUCTION_PRIORITY = { cpuWeight: 100, ioWeight: 100, oomScoreAdjust: 0 } as const;
+export const PREVIEW_PRIORITY = { cpuWeight: 20, ioWeight: 20, oomScoreAdjust: 500 } as const;
+/**
+ * A preview's MemoryMax= when the trusted configuration sets none: enough for a typical Node,
+ * Python or Ruby web process with room to spare, and small enough that a 2 GB server keeps
+ * production's share when a few previews are awake at once.
+ */
+export const DEFAULT_PREVIEW_MEMORY = '512M';
+
+/** The priority properties of an environment's processes, its app and its deployScript alike. */
+export function priorityProperties(isProduction: boolean): string[] {
+  const priority = isProduction ? PRODUCTION_PRIORITY : PREVIEW_PRIORITY;
+  return [
+    `CPUWeight=${priority.cpuWeight}`,
+    `IOWeight=${priority.ioWeight}`,
+    `OOMScoreAdjust=${priority.oomScoreAdjust}`,
+  ];
+}
+
+/** The memory limit an environment's app runs with: its own, or a preview's default. */
+export function appMemoryLimit(isProduction: boolean, memory: string | undefined) {
+  return memory ?? (isProduction ? undefined : DEFAULT_PREVIEW_MEMORY);
+}
+
 export interface SandboxParams {
   app: string;
   /** everything else is read-only (ProtectSystem=strict) */
@@ -103,8 +134,9 @@ export function sandboxProperties(params: SandboxParams): string[] {
 export function buildUnitTemplate(params: UnitTemplateParams): string {
   const p = params.paths;
   const user = envUser(p.app, p.environment);
-  const { memory, cpu } = params.resources ?? {};
+  const { cpu } = params.resources ?? {};
   assertResources(params.resources);
+  const memory = appMemoryLimit(p.isProduction, params.resources?.memory);
   const stopTimeout = params.stopTimeoutSec ?? 30;
   if (!Number.isInteger(stopTimeout) || stopTimeout < 1) {
     throw new TossError(`invalid stop timeout ${JSON.stringify(stopTimeout)}`);
@@ -137,6 +169,11 @@ export function buildUnitTemplate(params: UnitTemplateParams): string {
     `TimeoutStopSec=${stopTimeout}`,
     ...(memory === undefined ? [] : [`MemoryMax=${memory}`]),
     ...(cpu === undefined ? [] : [`CPUQuota=${cpu}`]),
+    // Weights count against siblings in the cgroup tree: left in the slice systemd makes per
+    // template, a preview's instance would only compete with its own other instance. In
+    // system.slice every environment's instances compete with each other and with Caddy.
+    'Slice=system.slice',
+    ...priorityProperties(p.isProduction),
     ...sandboxProperties({
       app: p.app,
       // The instance's own release (its slot, resolved when it starts) when it may write there.

@@ -83,6 +83,10 @@ KillMode=control-group
 TimeoutStopSec=30
 MemoryMax=512M
 CPUQuota=150%
+Slice=system.slice
+CPUWeight=100
+IOWeight=100
+OOMScoreAdjust=0
 UMask=0027
 NoNewPrivileges=yes
 ProtectSystem=strict
@@ -132,7 +136,7 @@ describe('buildUnitTemplate', () => {
     expect(buildUnitTemplate(params)).toBe(EXPECTED_UNIT);
   });
 
-  it('runs previews as the preview user, without limits when none are set', () => {
+  it('runs previews as the preview user, with the default memory limit when none is set', () => {
     const unit = buildUnitTemplate({
       paths: envPaths('shop', 'pr-7'),
       startCommand: 'npm start',
@@ -147,8 +151,29 @@ describe('buildUnitTemplate', () => {
     expect(buildUnitTemplate({ ...params, writableRelease: false })).toContain(
       'ReadWritePaths=/srv/shop/production/preserve /srv/shop/production/cache\n',
     );
-    expect(unit).not.toMatch(/MemoryMax|CPUQuota/);
+    expect(unit).toContain('\nMemoryMax=512M\n');
+    expect(unit).not.toMatch(/CPUQuota/);
     expect(buildUnitTemplate({ ...params, stopTimeoutSec: 5 })).toContain('TimeoutStopSec=5\n');
+  });
+
+  it('runs previews below production: lower weights, a higher OOM score', () => {
+    const preview = buildUnitTemplate({ ...params, paths: envPaths('shop', 'pr-7') });
+    expect(preview).toContain(
+      'Slice=system.slice\nCPUWeight=20\nIOWeight=20\nOOMScoreAdjust=500\n',
+    );
+    // A preview's own limit (from the trusted configuration) wins over the default.
+    expect(preview).toContain('\nMemoryMax=512M\nCPUQuota=150%\n');
+    const named = buildUnitTemplate({
+      ...params,
+      paths: envPaths('shop', 'staging'),
+      resources: { memory: '2G' },
+    });
+    expect(named).toContain('\nMemoryMax=2G\n');
+    expect(named).toContain('CPUWeight=20\n');
+    // Production has no memory limit unless toss.json sets one.
+    const production = buildUnitTemplate({ ...params, resources: undefined });
+    expect(production).not.toMatch(/MemoryMax/);
+    expect(production).toContain('CPUWeight=100\nIOWeight=100\nOOMScoreAdjust=0\n');
   });
 
   it('refuses ports that are not ports', () => {
@@ -233,6 +258,9 @@ describe('systemd-run', () => {
       `--working-directory=/srv/shop/pr-1/releases/${ID}`,
       '--setenv=HOME=/srv/shop/pr-1/cache',
       `--property=EnvironmentFile=/srv/shop/pr-1/env/${ID}.env`,
+      '--property=CPUWeight=20',
+      '--property=IOWeight=20',
+      '--property=OOMScoreAdjust=500',
       ...sandboxProperties({
         app: 'shop',
         readWritePaths: [
@@ -315,6 +343,18 @@ describe('systemd-run', () => {
       expect(build).toBeLessThanOrEqual(app);
     },
   );
+
+  it("runs production's build at production's priority", () => {
+    const argv = deployScriptRunArgv({
+      paths: envPaths('shop', 'production'),
+      releaseId: ID,
+      command: 'x',
+    });
+    for (const property of ['CPUWeight=100', 'IOWeight=100', 'OOMScoreAdjust=0']) {
+      expect(argv).toContain(`--property=${property}`);
+    }
+    expect(argv.join(' ')).not.toMatch(/MemoryMax/);
+  });
 
   it.each([
     [
