@@ -214,7 +214,7 @@ export const resourcesSchema = z
     expect('an object like {"memory": "512M", "cpu": "100%", "previews": {"memory": "256M"}}'),
   )
   .describe(
-    'per-environment limits: systemd MemoryMax= and CPUQuota= of the app and its deployScript, and how long deployScript may run; previews always get the ones production last deployed with',
+    'per-environment limits: systemd MemoryMax= and CPUQuota= of the app and its deployScript, and how long deployScript may run; previews always get the ones production last deployed with, and a preview app with no memory limit gets 512M (its deployScript none)',
   );
 
 const ENV_KEY_EXPECTED = `environment names (${ENV_NAME_RULE})`;
