@@ -1,7 +1,7 @@
 /** Boots one test host: overlay, netns + veth, own cgroup, nspawn; waits until SSH and Caddy are up. */
 import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cgroupPlan } from './cgroups.js';
+import { cgroupPlan, parseMemoryLimit } from './cgroups.js';
 import { execInHost, findInit, startNspawn } from './container.js';
 import { allocateLease, writeLease } from './lease.js';
 import { setupNetwork } from './network.js';
@@ -20,6 +20,11 @@ export interface BootOptions {
   timeoutMs?: number;
   /** `bare`: no Caddy and no rsync, for provisioning tests (caCert is '' until Caddy runs) */
   image?: Image;
+  /**
+   * The whole host's memory limit, like "2G" or "512M", set from outside on its cgroup: the
+   * host sees it as the limit of its own cgroup, as a container or a VPS sold as one does.
+   */
+  memoryLimit?: string;
 }
 
 function safePath(p: string): string {
@@ -90,10 +95,13 @@ export async function bootHost(options: BootOptions = {}): Promise<TestHost> {
     ]);
     personalise(lease.merged, n.name, key);
     await setupNetwork(lease.index);
-    const plan = cgroupPlan(n.name);
+    const memoryLimitBytes =
+      options.memoryLimit === undefined ? undefined : parseMemoryLimit(options.memoryLimit);
+    const plan = cgroupPlan(n.name, { memoryLimitBytes });
     lease.cgroups = plan.dirs;
     writeLease(lease);
     for (const d of plan.dirs) mkdirSync(d, { recursive: true });
+    for (const w of plan.writes) writeFileSync(w.path, w.value);
 
     const started = Date.now();
     const nspawnPid = startNspawn({

@@ -13,6 +13,24 @@ export interface CgroupPlan {
   keepUnit: boolean;
   /** cgroup dirs to create and move nspawn into before it starts */
   dirs: string[];
+  /** files to write once the dirs exist, before nspawn is moved in (the host's memory limit) */
+  writes: Array<{ path: string; value: string }>;
+  /** more systemd-nspawn options (the memory limit of its scope, with systemd as PID 1) */
+  nspawnArgs: string[];
+}
+
+export interface CgroupOptions {
+  /** the whole host's memory limit, bytes: it sees it as its own cgroup's limit */
+  memoryLimitBytes?: number | undefined;
+}
+
+/** "2G", "512M", "1073741824": bytes (K, M and G are powers of 1024). */
+export function parseMemoryLimit(text: string): number {
+  const match = /^([1-9][0-9]*)([KMG]?)$/.exec(text);
+  if (match === null)
+    throw new Error(`memoryLimit: expected a size like "2G" or "512M", got ${text}`);
+  const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[match[2] as '' | 'K' | 'M' | 'G'];
+  return Number(match[1]) * unit;
 }
 
 export function systemdIsPid1(): boolean {
@@ -25,16 +43,48 @@ export function systemdIsPid1(): boolean {
   }
 }
 
-export function cgroupPlan(name: string): CgroupPlan {
-  if (systemdIsPid1()) return { keepUnit: false, dirs: [] };
+export function cgroupPlan(name: string, options: CgroupOptions = {}): CgroupPlan {
+  const limit = options.memoryLimitBytes;
+  if (systemdIsPid1()) {
+    // nspawn runs in a scope of its own, which takes the limit as a unit property (untested here).
+    const nspawnArgs = limit === undefined ? [] : [`--property=MemoryMax=${limit}`];
+    return { keepUnit: false, dirs: [], writes: [], nspawnArgs };
+  }
   // Pure cgroup v2 mounted at the root (untested here), else the hybrid named + unified hierarchies.
   if (existsSync(join(ROOT, 'cgroup.controllers'))) {
-    return { keepUnit: true, dirs: [join(ROOT, name)] };
+    const dir = join(ROOT, name);
+    const writes =
+      limit === undefined ? [] : [{ path: join(dir, 'memory.max'), value: `${limit}` }];
+    return { keepUnit: true, dirs: [dir], writes, nspawnArgs: [] };
   }
   const dirs = ['systemd', 'unified']
     .filter((h) => existsSync(join(ROOT, h, 'cgroup.procs')))
     .map((h) => join(ROOT, h, name));
-  return { keepUnit: true, dirs };
+  if (limit === undefined) return { keepUnit: true, dirs, writes: [], nspawnArgs: [] };
+  const memory = v1MemoryDir(name);
+  return {
+    keepUnit: true,
+    dirs: [...dirs, memory],
+    writes: [{ path: join(memory, 'memory.limit_in_bytes'), value: `${limit}` }],
+    nspawnArgs: [],
+  };
+}
+
+/**
+ * The host's cgroup on the v1 memory hierarchy: a child of the one this process is in, so
+ * whatever bounds this process bounds the host too, and the host, in its own cgroup namespace,
+ * sees this cgroup's limit as its own.
+ */
+function v1MemoryDir(name: string): string {
+  const hierarchy = join(ROOT, 'memory');
+  if (!existsSync(join(hierarchy, 'cgroup.procs'))) {
+    throw new Error('memoryLimit needs the cgroup v1 memory hierarchy at /sys/fs/cgroup/memory');
+  }
+  const own = readFileSync('/proc/self/cgroup', 'utf8')
+    .split('\n')
+    .map((line) => line.split(':'))
+    .find((fields) => fields[1]?.split(',').includes('memory'))?.[2];
+  return join(hierarchy, own ?? '/', name);
 }
 
 /** Remove a cgroup tree leaves first (cgroupfs allows only rmdir), killing anything left inside. */

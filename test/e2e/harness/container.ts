@@ -29,6 +29,7 @@ export function startNspawn(o: NspawnOptions): number {
     o.merged,
     '-M',
     o.name,
+    ...o.cgroups.nspawnArgs,
   ];
   const procs = o.cgroups.dirs.map((d) => `${d}/cgroup.procs`);
   const argv = ['sh', '-c', ENTER_CGROUPS, 'sh', String(procs.length), ...procs, ...nspawn];
