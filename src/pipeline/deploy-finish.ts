@@ -17,6 +17,7 @@ import {
   recordPruned,
   type State,
 } from '../server/state.js';
+import { countIdleArgv, sleepNowArgv } from '../server/wake.js';
 import type { ServerView } from './deploy.js';
 import type { EventSink } from './events.js';
 import { switchTo } from './go-live.js';
@@ -44,6 +45,8 @@ export interface Routed {
   url: string;
   /** a static site: Caddy serves the release's files, no instance runs */
   staticSite?: boolean;
+  /** a sleeping environment: its idle time, and whether it slept when the deploy began */
+  sleep?: { seconds: number; wasAsleep: boolean } | undefined;
 }
 
 /**
@@ -63,27 +66,56 @@ export async function finishDeploy(
   const record = deployRecord(request, view, routed);
   const keep = env.isProduction ? config.keepReleases : PREVIEW_KEEP;
   const doomed = releasesToRemove(lock.state, env, view, record, keep);
-  const recording = (async () => {
-    await settleAll([
-      step(
-        sink,
-        'switch',
-        // What served until now: where Caddy routed, or what state says if it routed nowhere.
-        () => switchTo(server, env, routed, servedUntilNow(routed), config.drainTimeout),
-        () => routed.releaseId,
-      ),
-      prune(server, env, doomed, sink),
-    ] as const);
-    await lock.finish((state) => recordFinished(state, config, env, record, doomed.pruned));
-  })();
   const confirming = step(
     sink,
     'confirm',
     () => confirmSite(server, routed.hostName, routed.url, config.tls, !routed.before, sink),
     (ok) => (ok ? routed.url : 'not yet'),
   );
+  const recording = (async () => {
+    const target = { ...routed, sleeps: routed.sleep !== undefined };
+    await settleAll([
+      step(
+        sink,
+        'switch',
+        // What served until now: where Caddy routed, or what state says if it routed nowhere.
+        () => switchTo(server, env, target, servedUntilNow(routed), config.drainTimeout),
+        () => routed.releaseId,
+      ),
+      prune(server, env, doomed, sink),
+    ] as const);
+    await settle(server, env, routed, confirming, sink);
+    await lock.finish((state) => recordFinished(state, config, env, record, doomed.pruned));
+  })();
   const [, confirmed] = await settleAll([recording, confirming] as const);
   return confirmed;
+}
+
+/**
+ * A sleeping environment after its switch: one that slept when the deploy began goes back to
+ * sleep once the check through Caddy (which woke it) is done; one that was awake counts its idle
+ * time from now. Under the lock, so no later deploy's instance is put to sleep.
+ */
+async function settle(
+  server: Server,
+  env: EnvPaths,
+  routed: Routed,
+  confirming: Promise<boolean>,
+  sink: EventSink,
+): Promise<void> {
+  const { sleep } = routed;
+  if (sleep === undefined) return;
+  if (!sleep.wasAsleep) {
+    await server.batch([countIdleArgv(env, routed.port)]);
+    return;
+  }
+  await confirming.catch(() => false);
+  await step(
+    sink,
+    'sleep',
+    () => server.batch([sleepNowArgv(env, routed.port)]),
+    () => 'asleep again, as before the deploy',
+  );
 }
 
 function servedUntilNow(routed: Routed): number | undefined {
@@ -103,6 +135,7 @@ function deployRecord(request: DeployRequest, view: ServerView, routed: Routed):
     branchPreview: request.ownedByBranch === true,
     pr: request.pr,
     staticSite: routed.staticSite,
+    sleepAfter: routed.sleep?.seconds,
   };
   // What served until now, if state does not know it (a run killed after routing).
   const replaced =

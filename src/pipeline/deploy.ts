@@ -16,7 +16,7 @@ import { usesSslip } from '../server/hostnames.js';
 import { routedPort } from '../server/instances.js';
 import { checkOrigin, normalizeOrigin } from '../server/origin.js';
 import { CADDYFILE, type EnvPaths, envPaths } from '../server/paths.js';
-import { policyNotice, trustedConfig } from '../server/policy.js';
+import { policyNotice, sleepSecondsOf, trustedConfig } from '../server/policy.js';
 import { listeningPortsArgv, parseListeningPorts } from '../server/ports.js';
 import type { Registry } from '../server/registry.js';
 import { removeReleasesArgv, removeStagingArgv } from '../server/release-files.js';
@@ -33,6 +33,7 @@ import {
   previewsByAge,
   type State,
 } from '../server/state.js';
+import { buildWakeUnits } from '../server/wake.js';
 import { dependenciesStep, runBuild } from './build.js';
 import { finishDeploy } from './deploy-finish.js';
 import { placeRelease, type StartedUpload, startUpload } from './deploy-place.js';
@@ -160,9 +161,11 @@ async function deployLocked(
     return placed;
   });
   const port = idlePort(ports, livePort);
-  const routing = routingOf(config, env, view, hostName, routedNow, releaseId);
+  const sleepAfter = sleepSecondsOf(config, env.environment, isBranchPreview(request, before));
+  const wake = sleepAfter !== undefined;
+  const routing = routingOf(config, env, view, hostName, routedNow, releaseId, wake);
   if (config.static === undefined) {
-    const launch = freshRelease(config, env, view, releaseId, ports, port);
+    const launch = freshRelease(config, env, view, releaseId, ports, port, sleepAfter);
     const health = {
       check: config.healthCheck,
       failed: (failure: HealthFailure) => healthFailure(failure, config.readOnly),
@@ -173,7 +176,11 @@ async function deployLocked(
     await checkStaticAndRoute(server, sink, launch, routing, leftovers);
   }
   const staticSite = config.static !== undefined;
-  const finish = { releaseId, ports, port, routedNow, before, hostName, url, staticSite };
+  const sleep =
+    sleepAfter === undefined
+      ? undefined
+      : { seconds: sleepAfter, wasAsleep: wasAsleep(view, before, livePort) };
+  const finish = { releaseId, ports, port, routedNow, before, hostName, url, staticSite, sleep };
   const confirmed = await finishDeploy(server, request, config, env, view, lock, finish, sink);
   return { environment: env.environment, url, release: releaseId, port, confirmed };
 }
@@ -186,8 +193,19 @@ function freshRelease(
   releaseId: string,
   ports: [number, number],
   port: number,
+  sleepAfter: number | undefined,
 ): Launch {
   const unit = unitFor(config, env, ports);
+  const wake =
+    sleepAfter === undefined
+      ? undefined
+      : {
+          units: buildWakeUnits(env, {
+            sleepSeconds: sleepAfter,
+            startSeconds: config.healthCheck?.timeout ?? 30,
+          }),
+          installed: view.wakeUnits,
+        };
   return {
     env,
     releaseId,
@@ -195,8 +213,29 @@ function freshRelease(
     seal: { writable: !config.readOnly },
     unit,
     installedUnit: view.unit,
-    detail: `port ${port}`,
+    wake,
+    detail:
+      sleepAfter === undefined ? `port ${port}` : `port ${port}, sleeps after ${sleepAfter} s idle`,
   };
+}
+
+/** Whether the environment is a branch's own preview (this deploy's say, or state's). */
+function isBranchPreview(request: DeployRequest, before: EnvironmentState | undefined): boolean {
+  return request.ownedByBranch === true || before?.branchPreview === true;
+}
+
+/**
+ * A sleeping environment whose instance did not listen when the deploy began was asleep: the
+ * deploy leaves it asleep (an awake one keeps counting its idle time from the deploy's end).
+ */
+function wasAsleep(
+  view: ServerView,
+  before: EnvironmentState | undefined,
+  livePort: number | undefined,
+): boolean {
+  return (
+    before?.sleepAfter !== undefined && livePort !== undefined && !view.listening.has(livePort)
+  );
 }
 
 /** How Caddy reaches the environment's host name, from what the server has now. */
@@ -207,8 +246,9 @@ function routingOf(
   hostName: string,
   routedNow: number | undefined,
   releaseId: string,
+  wake: boolean,
 ): Routing {
-  const site = (port: number) => siteFor(config, env, hostName, port, releaseId);
+  const site = (port: number) => siteFor(config, env, hostName, port, releaseId, { wake });
   return { caddyfile: view.caddyfile, site, siteNow: view.site, routedNow };
 }
 
@@ -294,6 +334,8 @@ export interface ServerView {
   links: Map<string, string>;
   /** the environment's unit template as installed */
   unit: string | null;
+  /** its wake templates as installed (see wake.ts) */
+  wakeUnits: { socket: string | null; service: string | null };
   /** staging directories (by release id) */
   staging: string[];
   /** what the server says of its processor and C library (read for a built tree only) */
@@ -314,11 +356,14 @@ async function readServer(
       env.secretsFile,
       env.overridesFile,
       env.unitTemplateFile,
+      env.wakeSocketTemplateFile,
+      env.wakeServiceTemplateFile,
     ]),
     server.root(listReleasesArgv(env)),
     withPlatform ? server.root(platformArgv()) : undefined,
   ]);
   const [site = null, caddyfile = null, secrets = null, overrides = null, unit = null] = files;
+  const [, , , , , socket = null, service = null] = files;
   // A Caddyfile whose admin endpoint toss cannot make private is refused before anything starts.
   if (caddyfile !== null) ensureAdminSocket(caddyfile);
   return {
@@ -331,6 +376,7 @@ async function readServer(
     onDisk: parseReleaseList(releases.stdout),
     links: parseReleaseLinks(releases.stdout),
     unit,
+    wakeUnits: { socket, service },
     staging: parseStagingList(releases.stdout),
     platform: platform?.stdout,
   };

@@ -17,6 +17,7 @@ export type StepName =
   | 'route'
   | 'switch'
   | 'confirm'
+  | 'sleep'
   | 'prune'
   | 'remove'
   | 'server-check'
@@ -42,6 +43,7 @@ export const STEP_LABELS: Record<StepName, string> = {
   route: 'Route traffic (Caddy)',
   switch: 'Switch current',
   confirm: 'Confirm over HTTPS',
+  sleep: 'Back to sleep',
   prune: 'Prune old releases',
   remove: 'Remove environment',
   'server-check': 'Check server (OS, sudo)',

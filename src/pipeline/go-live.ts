@@ -21,6 +21,7 @@ import {
   switchCurrentArgv,
 } from '../server/release-files.js';
 import { stopInstanceArgv } from '../server/systemctl.js';
+import { listenWakeArgv, sleepNowArgv, stopWakeSocketArgv } from '../server/wake.js';
 import { applyCaddyChange } from './caddy-errors.js';
 import type { EventSink } from './events.js';
 import { checkInstanceHealth, type HealthFailure, withPortGuard } from './health.js';
@@ -43,8 +44,18 @@ export interface Launch {
   /** the unit template to install, and the one installed now (null: none yet) */
   unit: string;
   installedUnit: string | null;
+  /**
+   * A sleeping environment's wake templates, and the ones installed now: its socket listens
+   * once the instance started, for Caddy to reach it through (see wake.ts).
+   */
+  wake?: { units: WakeUnits; installed: WakeUnits } | undefined;
   /** what the `start` step reports */
   detail: string;
+}
+
+export interface WakeUnits {
+  socket: string | null;
+  service: string | null;
 }
 
 /** How Caddy reaches the release once it is healthy. */
@@ -78,8 +89,10 @@ export async function startCheckRoute(
   } catch (error) {
     // Best effort: a cleanup that fails too (the connection is gone) must not hide the step that
     // failed and why; a later run removes what is left.
+    const { env, port } = launch;
+    const wakeUnits = launch.wake ? [sleepNowArgv(env, port), stopWakeSocketArgv(env, port)] : [];
     await server
-      .cleanUpAsHolder([stopInstanceArgv(launch.env, launch.port), ...undo])
+      .cleanUpAsHolder([...wakeUnits, stopInstanceArgv(env, port), ...undo])
       .catch(() => false);
     throw error;
   }
@@ -128,8 +141,15 @@ export async function checkStaticAndRoute(
 
 /** The `start` step: unit template (when it changed), slot, port guard and the instance. */
 function startRelease(server: Server, sink: EventSink, launch: Launch): Promise<void> {
-  const { env, releaseId, port } = launch;
-  const install = launch.installedUnit !== launch.unit;
+  const { env, releaseId, port, wake } = launch;
+  const wakeChanged =
+    wake !== undefined &&
+    (wake.units.socket !== wake.installed.socket || wake.units.service !== wake.installed.service);
+  const install = launch.installedUnit !== launch.unit || wakeChanged;
+  const wakeUnits =
+    wake?.units.socket && wake.units.service
+      ? { socket: wake.units.socket, service: wake.units.service }
+      : undefined;
   return step(
     sink,
     'start',
@@ -140,10 +160,11 @@ function startRelease(server: Server, sink: EventSink, launch: Launch): Promise<
           [
             ...(launch.seal ? [sealReleaseArgv(env, releaseId)] : []),
             ...(launch.seal?.writable ? [openReleaseToAppArgv(env, releaseId)] : []),
-            ...(install ? [installUnitArgv(env)] : []),
+            ...(install ? [installUnitArgv(env, wakeUnits)] : []),
             pointSlotArgv(env, port, releaseId),
             portGuardArgv('free', port, env.instanceUnit(port)),
             startInstanceArgv(env, port),
+            ...(wake ? [listenWakeArgv(env, port)] : []),
           ],
           install ? { stdin: launch.unit } : {},
         ),
@@ -215,7 +236,12 @@ function routeTo(
 export function switchTo(
   server: Server,
   env: EnvPaths,
-  target: { releaseId: string; port: number; staticSite?: boolean | undefined },
+  target: {
+    releaseId: string;
+    port: number;
+    staticSite?: boolean | undefined;
+    sleeps?: boolean | undefined;
+  },
   oldPort: number | undefined,
   drainSeconds: number,
 ): Promise<unknown> {
@@ -225,7 +251,7 @@ export function switchTo(
     switchCurrentArgv(env, target.releaseId),
     retireInstanceArgv(
       env,
-      target.port,
+      { port: target.port, sleeps: target.sleeps === true },
       oldPort !== target.port ? oldPort : undefined,
       drainSeconds,
     ),

@@ -16,7 +16,7 @@ import {
   parseForeignListenersByPort,
 } from '../server/port-owner.js';
 import { foreignNames, type Registry } from '../server/registry.js';
-import { pendingDependencies, type State } from '../server/state.js';
+import { type EnvironmentState, pendingDependencies, type State } from '../server/state.js';
 import { serverAddress } from './health.js';
 import { isPidAlive } from './lock.js';
 import type { Login } from './request.js';
@@ -136,7 +136,6 @@ export function listingOf(
   const environments = Object.entries(state?.environments ?? {})
     .sort(byEnvironment)
     .map(([name, env]): EnvironmentListing => {
-      const unit = envPaths(app, name).instanceUnit(env.livePort);
       return {
         name,
         url: urlFor(name),
@@ -152,10 +151,26 @@ export function listingOf(
         branch: env.branch ?? null,
         pr: env.pr ?? null,
         // A static site has no instance: Caddy serves its files.
-        service: env.staticSite ? 'static' : (services[unit] ?? 'unknown'),
+        service: env.staticSite ? 'static' : serviceState(app, name, env, services),
       };
     });
   return { version: 1, app, environments };
+}
+
+/**
+ * The live instance's systemd state, or `sleeping`: a sleeping environment whose instance is
+ * stopped while its wake socket listens (the next request starts it).
+ */
+function serviceState(
+  app: string,
+  name: string,
+  env: EnvironmentState,
+  services: Record<string, string>,
+): string {
+  const p = envPaths(app, name);
+  const state = services[p.instanceUnit(env.livePort)] ?? 'unknown';
+  if (env.sleepAfter === undefined || state === 'active' || state === 'failed') return state;
+  return services[p.wakeSocketUnit(env.livePort)] === 'active' ? 'sleeping' : state;
 }
 
 export function lockStatusOf(lock: Lock | null | undefined, now: Date): LockStatus | null {
@@ -223,9 +238,12 @@ async function snapshot(session: Server): Promise<Snapshot> {
   const owned = Object.entries(state?.environments ?? {}).filter(
     ([name]) => foreignNames(registry, session.app, name).length === 0,
   );
-  const liveUnits = owned.map(([name, env]) =>
-    envPaths(session.app, name).instanceUnit(env.livePort),
-  );
+  // A sleeping environment's wake socket too: stopped instance and listening socket = asleep.
+  const liveUnits = owned.flatMap(([name, env]) => {
+    const p = envPaths(session.app, name);
+    const instance = p.instanceUnit(env.livePort);
+    return env.sleepAfter === undefined ? [instance] : [instance, p.wakeSocketUnit(env.livePort)];
+  });
   // Both ports of every environment of this app: whatever else listens there is reported.
   const portChecks = owned.flatMap(([name, env]) =>
     env.ports.map((port) => ({ port, unit: envPaths(session.app, name).instanceUnit(port) })),

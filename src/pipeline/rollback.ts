@@ -14,8 +14,15 @@ import { trustedConfig } from '../server/policy.js';
 import { listReleasesArgv, parseReleaseList } from '../server/releases.js';
 import { type EnvironmentState, recordDeploy, type State } from '../server/state.js';
 import { stopRunUnitArgv } from '../server/systemctl.js';
+import { buildWakeUnits, countIdleArgv } from '../server/wake.js';
 import { type EventSink, secretsEvent } from './events.js';
-import { checkStaticAndRoute, idlePort, startCheckRoute, switchTo } from './go-live.js';
+import {
+  checkStaticAndRoute,
+  idlePort,
+  type Launch,
+  startCheckRoute,
+  switchTo,
+} from './go-live.js';
 import { explainHealthFailure, type HealthFailure } from './health.js';
 import { urlResolver } from './inspect.js';
 import { type HeldLock, withLockedSession } from './lock.js';
@@ -151,9 +158,12 @@ async function rollbackLocked(
   // A long step of an earlier run must not be left behind the instance we start (and once this
   // run's lock is broken, the unit may be the new holder's: guarded).
   if (!(await server.cleanUpAsHolder([stopRunUnitArgv(env)]))) throw lockLost();
+  // A sleeping environment stays one, with the idle time its last deploy recorded.
+  const sleepAfter = config.static === undefined ? live.sleepAfter : undefined;
+  const wake = sleepAfter !== undefined;
   const routing = {
     caddyfile: view.caddyfile,
-    site: (p: number) => siteFor(config, env, hostName, p, target),
+    site: (p: number) => siteFor(config, env, hostName, p, target, { wake }),
     siteNow: view.site,
     routedNow,
   };
@@ -173,6 +183,7 @@ async function rollbackLocked(
       seal: undefined,
       unit: unitFor(config, env, live.ports),
       installedUnit: view.unit,
+      wake: wakeOf(config, env, sleepAfter, view),
       detail: `${target} on port ${port}`,
     };
     await startCheckRoute(server, sink, launch, rollbackHealth(config, target, live), routing);
@@ -185,15 +196,32 @@ async function rollbackLocked(
       await switchTo(
         server,
         env,
-        { releaseId: target, port, staticSite },
+        { releaseId: target, port, staticSite, sleeps: wake },
         livePort,
         config.drainTimeout,
       );
+      // Rolled back by someone who is looking: awake, counting its idle time from now.
+      if (wake) await server.batch([countIdleArgv(env, port)]);
       await lock.finish((s) => recordRollback(s, env, live, target, port, request));
     },
     () => target,
   );
   return { environment: env.environment, release: target, from: live.release, url, port };
+}
+
+/** A sleeping environment's wake templates to install, and the ones installed now. */
+function wakeOf(
+  config: TossConfig,
+  env: EnvPaths,
+  sleepAfter: number | undefined,
+  view: RollbackView,
+): Launch['wake'] {
+  if (sleepAfter === undefined) return undefined;
+  const startSeconds = config.healthCheck?.timeout ?? 30;
+  return {
+    units: buildWakeUnits(env, { sleepSeconds: sleepAfter, startSeconds }),
+    installed: view.wakeUnits,
+  };
 }
 
 /** The rollback's health check: a failure keeps what is live and says how to go on. */
@@ -218,6 +246,7 @@ interface RollbackView {
   site: string | null;
   caddyfile: string | null;
   unit: string | null;
+  wakeUnits: { socket: string | null; service: string | null };
   secrets: string | null;
   overrides: string | null;
   releaseEnv: string;
@@ -231,21 +260,33 @@ async function readRollbackView(
 ): Promise<RollbackView> {
   const onDisk = parseReleaseList((await server.root(listReleasesArgv(env))).stdout);
   const target = chooseRollbackTarget(env.environment, live, keptReleases(live, onDisk), wanted);
-  const [site = null, caddyfile = null, unit = null, secrets = null, overrides = null, releaseEnv] =
-    await server.readFiles([
-      env.siteFile,
-      CADDYFILE,
-      env.unitTemplateFile,
-      env.secretsFile,
-      env.overridesFile,
-      env.releaseEnvFile(target),
-    ]);
+  const files = await server.readFiles([
+    env.siteFile,
+    CADDYFILE,
+    env.unitTemplateFile,
+    env.secretsFile,
+    env.overridesFile,
+    env.releaseEnvFile(target),
+    env.wakeSocketTemplateFile,
+    env.wakeServiceTemplateFile,
+  ]);
+  const [site = null, caddyfile = null, unit = null, secrets = null, overrides = null] = files;
+  const [, , , , , releaseEnv, socket = null, service = null] = files;
   if (releaseEnv === null || releaseEnv === undefined) {
     throw new TossError(`release ${target} has lost its env file ${env.releaseEnvFile(target)}`, {
       hint: `deploy instead (toss deploy ${env.environment})`,
     });
   }
-  return { target, site, caddyfile, unit, secrets, overrides, releaseEnv };
+  return {
+    target,
+    site,
+    caddyfile,
+    unit,
+    wakeUnits: { socket, service },
+    secrets,
+    overrides,
+    releaseEnv,
+  };
 }
 
 /**
@@ -299,6 +340,7 @@ function recordRollback(
     branchPreview: now.branchPreview,
     pr: now.pr,
     staticSite: now.staticSite,
+    sleepAfter: now.sleepAfter,
   });
 }
 

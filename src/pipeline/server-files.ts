@@ -45,10 +45,11 @@ export function siteFor(
   hostName: string,
   port: number,
   releaseId?: string,
+  options: { wake?: boolean | undefined } = {},
 ): string {
   const target =
     config.static === undefined
-      ? { port }
+      ? { port, wake: options.wake }
       : { root: staticSiteRoot(env, requireRelease(releaseId), config.static) };
   return buildSiteFile({
     hostName,
@@ -57,7 +58,43 @@ export function siteFor(
     basicAuth: env.isProduction ? undefined : config.previewAuth,
     app: env.app,
     environment: env.environment,
+    certificate: env.isProduction ? undefined : config.previews.tls,
+    // Search engines never index a preview; production only when toss.json says so.
+    noindex: !env.isProduction || config.noindex,
+    wildcard: env.isProduction ? wildcardOf(config) : undefined,
   });
+}
+
+/**
+ * Under previews.tls "wildcard", production's site file also manages the previews' certificate,
+ * `*.<previewDomain>` (the parent of nested names; of flat ones, the domain they sit under).
+ */
+function wildcardOf(config: TossConfig): { domain: string; dns: string } | undefined {
+  const { previews } = config;
+  if (previews.tls !== 'wildcard' || previews.dns === undefined) return undefined;
+  const parent =
+    previews.hostNames === 'flat'
+      ? (config.previewDomain ?? config.domain)
+      : (config.previewDomain ??
+        (config.domain === undefined ? undefined : `preview.${config.domain}`));
+  return parent === undefined ? undefined : { domain: parent.toLowerCase(), dns: previews.dns };
+}
+
+/**
+ * Whether the environment's site gets its certificate on demand, so the Caddyfile needs the
+ * `on_demand_tls` ask endpoint (ensureOnDemandAsk in tls-ask.ts) before the site goes in.
+ */
+export function needsOnDemandAsk(config: TossConfig, env: EnvPaths): boolean {
+  return config.tls === 'auto' && !env.isProduction;
+}
+
+/**
+ * How the deploy's confirm step should reach the site: a preview whose certificate comes on
+ * demand is checked over plain HTTP (Caddy answers with its redirect), so that deploying it
+ * obtains no certificate; its first visitor's handshake does.
+ */
+export function confirmTlsOf(config: TossConfig, env: EnvPaths): 'auto' | 'internal' | 'off' {
+  return needsOnDemandAsk(config, env) ? 'off' : config.tls;
 }
 
 function requireRelease(releaseId: string | undefined): string {
@@ -77,6 +114,7 @@ export function hostNameOf(
     domain: config.domain,
     previewDomain: config.previewDomain,
     serverIp,
+    hostNames: config.previews.hostNames,
   });
 }
 

@@ -166,6 +166,7 @@ function liveServiceDrift(
   const name = p.environment;
   const unit = p.instanceUnit(env.livePort);
   const active = inventory.services[unit];
+  if (env.sleepAfter !== undefined && active !== 'failed') return sleepingDrift(inventory, p, env);
   if (active === 'failed') {
     return [
       {
@@ -187,6 +188,28 @@ function liveServiceDrift(
     ];
   }
   return [];
+}
+
+/**
+ * A sleeping environment's instance may be stopped (it sleeps) or running (awake): only a wake
+ * socket that does not listen is wrong, since then the next request cannot wake it.
+ */
+function sleepingDrift(
+  inventory: DriftFacts['inventory'],
+  p: EnvPaths,
+  env: EnvironmentState,
+): StatusWarning[] {
+  const socket = p.wakeSocketUnit(env.livePort);
+  const listening = inventory.services[socket];
+  if (listening === undefined || listening === 'active') return [];
+  return [
+    {
+      kind: 'service-inactive',
+      environment: p.environment,
+      message: `${socket} is ${listening}: ${p.environment} sleeps when idle, and no request can wake it`,
+      fix: `toss deploy ${p.environment}`,
+    },
+  ];
 }
 
 /** Unit templates and sites on the server for environments state.json does not record. */

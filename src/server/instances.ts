@@ -7,6 +7,8 @@ import { writeFileIfChangedArgv } from './write-file.js';
 
 /** Where `systemctl enable` puts the template's instances (its [Install] WantedBy=multi-user.target). */
 const BOOT_WANTS_DIR = `${SYSTEMD_DIR}/multi-user.target.wants`;
+/** Where a sleeping environment's wake socket is linked (its [Install] WantedBy=sockets.target). */
+const SOCKETS_WANTS_DIR = `${SYSTEMD_DIR}/sockets.target.wants`;
 
 /**
  * How the old instance drains once Caddy routes to the new one: it keeps serving the requests it
@@ -23,7 +25,8 @@ export const DRAIN_QUIET_MS = 600;
 const DRAIN_POLL_MS = 100;
 
 // Root runs it in a transient unit named after the port (drainUnit); $1 the old instance, $2 its
-// port, $3 the limit in seconds, $4 the quiet time and $5 the poll interval in milliseconds.
+// port, $3 the limit in seconds, $4 the quiet time and $5 the poll interval in milliseconds; any
+// further arguments are units to stop with it.
 const DRAIN = `set -u
 old=$1 port=$2 limit=$3 quiet=$4 poll=$5
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
@@ -44,6 +47,10 @@ while :; do
   fi
   sleep "0.$(printf '%03d' "$poll")"
 done
+shift 5
+# A sleeping environment's proxy and socket for the old port go too (its proxy's own stop would
+# stop the instance without waiting).
+[ "$#" -eq 0 ] || systemctl stop -- "$@" 2>/dev/null
 exec systemctl stop -- "$old"`;
 
 // A drain of this port still pending (from a deploy seconds ago), or running, must not stop what
@@ -73,16 +80,19 @@ export function startInstanceArgv(p: EnvPaths, port: number): string[] {
   return ['sh', '-c', START, 'sh', p.instanceUnit(port), drainUnit(p, port)];
 }
 
-// The boot links are what `systemctl enable --no-reload` makes for the template's one
-// WantedBy=multi-user.target (toss writes the template): made directly, no systemctl round trip,
-// and no daemon-reload, which links only read at boot do not need. --collect: a drain unit never
-// lingers as failed; one still running for the old port (a deploy seconds ago) is replaced.
+// The boot links are what `systemctl enable --no-reload` makes for the template's one WantedBy=
+// (toss writes the templates): made directly, no systemctl round trip, and no daemon-reload,
+// which links only read at boot do not need. An instance that runs all the time is linked into
+// multi-user.target; a sleeping one's socket into sockets.target instead. Every other link of
+// both ports goes. --collect: a drain unit never lingers as failed; one still running for the old
+// port (a deploy seconds ago) is replaced.
 const RETIRE = `set -u
-new=$1 old=$2 drain=$3 template=$4 wants=$5
-shift 5
-{ [ -d "$wants" ] || mkdir -p -- "$wants"; } && ln -sfn -- "$template" "$wants/$new" || exit 1
+link=$1 target=$2 old=$3 drain=$4
+shift 4
+{ [ -d "\${link%/*}" ] || mkdir -p -- "\${link%/*}"; } && ln -sfn -- "$target" "$link" || exit 1
+while [ "$1" != -- ]; do rm -f -- "$1"; shift; done
+shift
 [ -n "$old" ] || exit 0
-rm -f -- "$wants/$old"
 start_drain() {
   systemd-run --quiet --collect --unit="$drain" --service-type=exec \\
     --description="toss: drain $old" -- "$@"
@@ -93,43 +103,65 @@ start_drain "$@" 2>/dev/null || {
   start_drain "$@"
 }`;
 
+/** Where the instance (running all the time) or its wake socket (sleeping) is linked for boot. */
+function bootLinks(p: EnvPaths, port: number): { instance: string; socket: string } {
+  return {
+    instance: `${BOOT_WANTS_DIR}/${p.instanceUnit(port)}`,
+    socket: `${SOCKETS_WANTS_DIR}/${p.wakeSocketUnit(port)}`,
+  };
+}
+
 /**
- * The new instance comes back after a reboot; the old one drains (see DRAIN) for at most
- * `drainSeconds`, then stops.
+ * The new instance (or, for a sleeping environment, its wake socket) comes back after a reboot;
+ * the old one drains (see DRAIN) for at most `drainSeconds`, then stops with its wake units.
  */
 export function retireInstanceArgv(
   p: EnvPaths,
-  newPort: number,
+  target: { port: number; sleeps: boolean },
   oldPort: number | undefined,
   drainSeconds: number,
 ): string[] {
   if (!Number.isInteger(drainSeconds) || drainSeconds < 0 || drainSeconds > 3600) {
     throw new TypeError(`invalid drain time ${drainSeconds}`);
   }
-  const old = oldPort === undefined ? undefined : p.instanceUnit(oldPort);
+  const fresh = bootLinks(p, target.port);
+  const [link, linkTarget] = target.sleeps
+    ? [fresh.socket, p.wakeSocketTemplateFile]
+    : [fresh.instance, p.unitTemplateFile];
+  const unlink = [target.sleeps ? fresh.instance : fresh.socket];
+  if (oldPort !== undefined && oldPort !== target.port) {
+    const stale = bootLinks(p, oldPort);
+    unlink.push(stale.instance, stale.socket);
+  }
+  const retiring = oldPort !== undefined && oldPort !== target.port ? oldPort : undefined;
   return [
     'sh',
     '-c',
     RETIRE,
     'sh',
-    p.instanceUnit(newPort),
-    old ?? '',
-    oldPort === undefined ? '' : drainUnit(p, oldPort),
-    p.unitTemplateFile,
-    BOOT_WANTS_DIR,
-    ...(old === undefined
-      ? []
-      : [
-          'sh',
-          '-c',
-          DRAIN,
-          'sh',
-          old,
-          String(oldPort),
-          String(drainSeconds),
-          String(DRAIN_QUIET_MS),
-          String(DRAIN_POLL_MS),
-        ]),
+    link,
+    linkTarget,
+    retiring === undefined ? '' : p.instanceUnit(retiring),
+    retiring === undefined ? '' : drainUnit(p, retiring),
+    ...unlink,
+    '--',
+    ...(retiring === undefined ? [] : drainArgv(p, retiring, drainSeconds)),
+  ];
+}
+
+function drainArgv(p: EnvPaths, port: number, drainSeconds: number): string[] {
+  return [
+    'sh',
+    '-c',
+    DRAIN,
+    'sh',
+    p.instanceUnit(port),
+    String(port),
+    String(drainSeconds),
+    String(DRAIN_QUIET_MS),
+    String(DRAIN_POLL_MS),
+    p.wakeServiceUnit(port),
+    p.wakeSocketUnit(port),
   ];
 }
 
@@ -142,17 +174,44 @@ export function routedPort(siteFile: string | null): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-// The unit file is written only when it changed, and only then does systemd reload.
-const INSTALL_UNIT = `out=$("$@") || exit $?
-[ "$out" != changed ] || systemctl daemon-reload`;
+// The unit files are written only when they changed, and only then does systemd reload. The
+// instance template comes on stdin (the last command writes it); the wake templates, which hold
+// no user input but names and numbers, come as (path, text) pairs before "--".
+const INSTALL_UNITS = `set -u
+reload=no
+while [ "$1" != -- ]; do
+  file=$1 text=$2
+  shift 2
+  if [ "$(cat -- "$file" 2>/dev/null; echo .)" != "$text." ]; then
+    printf '%s' "$text" > "$file.toss-new" && chmod 644 -- "$file.toss-new" &&
+      mv -f -- "$file.toss-new" "$file" || exit 1
+    reload=yes
+  fi
+done
+shift
+out=$("$@") || exit $?
+[ "$out" != changed ] || reload=yes
+[ "$reload" = no ] || systemctl daemon-reload`;
 
-/** Writes stdin as the environment's template unit; daemon-reload only when it changed. */
-export function installUnitArgv(p: EnvPaths): string[] {
+/**
+ * Writes stdin as the environment's template unit, and the wake templates when it sleeps;
+ * daemon-reload only when one changed.
+ */
+export function installUnitArgv(
+  p: EnvPaths,
+  wake?: { socket: string; service: string } | undefined,
+): string[] {
+  const pairs =
+    wake === undefined
+      ? []
+      : [p.wakeSocketTemplateFile, wake.socket, p.wakeServiceTemplateFile, wake.service];
   return [
     'sh',
     '-c',
-    INSTALL_UNIT,
+    INSTALL_UNITS,
     'sh',
+    ...pairs,
+    '--',
     ...writeFileIfChangedArgv({ path: p.unitTemplateFile, mode: 0o644 }),
   ];
 }

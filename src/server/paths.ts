@@ -100,6 +100,13 @@ export function envPaths(app: string, environment: string) {
     unitTemplateFile: `${SYSTEMD_DIR}/toss-${stem}@.service`,
     /** `toss-<app>-<env>@<port>.service` */
     instanceUnit: (port: number) => `toss-${stem}@${assertPort(port)}.service`,
+    /** A sleeping environment's socket (Caddy connects there) and proxy (see wake.ts). */
+    wakeSocketTemplate: `toss-wake-${stem}@.socket`,
+    wakeServiceTemplate: `toss-wake-${stem}@.service`,
+    wakeSocketTemplateFile: `${SYSTEMD_DIR}/toss-wake-${stem}@.socket`,
+    wakeServiceTemplateFile: `${SYSTEMD_DIR}/toss-wake-${stem}@.service`,
+    wakeSocketUnit: (port: number) => `toss-wake-${stem}@${assertPort(port)}.socket`,
+    wakeServiceUnit: (port: number) => `toss-wake-${stem}@${assertPort(port)}.service`,
     /** Transient unit of long steps (deployScript, dependencies). */
     runUnit: `toss-run-${stem}.service`,
     siteFile: `${CADDY_SITES_DIR}/${stem}.caddy`,

@@ -50,7 +50,7 @@ export function serializeRegistry(registry: Registry): string {
  * give `toss-shop-api-x@.service`: recording them is what lets claimNames refuse the second.
  */
 export function environmentUnits(p: EnvPaths): string[] {
-  return [p.unitTemplate, p.runUnit, p.siteFile];
+  return [p.unitTemplate, p.runUnit, p.siteFile, p.wakeSocketTemplate, p.wakeServiceTemplate];
 }
 
 export interface Claim {

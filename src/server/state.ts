@@ -42,6 +42,8 @@ export const environmentStateSchema = z.object({
   pr: z.number().int().positive().optional(),
   /** a static site: Caddy serves the release's files, no instance runs (its ports stay unused) */
   staticSite: z.literal(true).optional(),
+  /** seconds without a request before it sleeps (its instance stops until the next request) */
+  sleepAfter: z.number().int().positive().optional(),
 });
 
 export const dependencyStateSchema = z.object({
@@ -106,6 +108,8 @@ export interface DeployRecord {
   pr?: number | undefined;
   /** see EnvironmentState.staticSite */
   staticSite?: boolean | undefined;
+  /** see EnvironmentState.sleepAfter */
+  sleepAfter?: number | undefined;
   /**
    * The release that really served until now, when state does not name it: a run that crashed
    * after routing left it live but unrecorded.
@@ -151,6 +155,7 @@ export function recordDeploy(state: State, environment: string, deploy: DeployRe
   if (deploy.branchPreview !== undefined) next.branchPreview = deploy.branchPreview;
   if (deploy.pr !== undefined) next.pr = deploy.pr;
   if (deploy.staticSite) next.staticSite = true;
+  if (deploy.sleepAfter !== undefined) next.sleepAfter = deploy.sleepAfter;
   return { ...state, environments: { ...state.environments, [environment]: next } };
 }
 

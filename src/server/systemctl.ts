@@ -42,13 +42,17 @@ export function stopRunUnitArgv(p: EnvPaths): string[] {
 // the template's instances (system-toss\x2d<app>\x2d<env>.slice) stays active once started, even
 // empty: it is stopped last, when nothing of the template runs in it any more.
 const TEARDOWN = `set -u
-template=$1 slice=$2; shift 2
+slice=$1; shift
+templates=
+while [ "$1" != -- ]; do templates="$templates $1"; shift; done
+shift
 for unit in "$@"; do
   systemctl disable --no-reload --quiet -- "$unit" 2>/dev/null
   systemctl stop -- "$unit" 2>/dev/null
   systemctl reset-failed -- "$unit" 2>/dev/null
 done
-rm -f -- "$template" || exit 1
+# Template paths are toss's own (/etc/systemd/system/toss-…@.service): no spaces to split on.
+rm -f -- $templates || exit 1
 systemctl daemon-reload || exit 1
 systemctl stop -- "$slice" 2>/dev/null
 systemctl reset-failed -- "$slice" 2>/dev/null
@@ -65,8 +69,9 @@ export function instanceSlice(p: EnvPaths): string {
 }
 
 /**
- * Remove: stop the drains of both ports (timer and service), the instances and the long-step
- * unit, clear their failed states, delete the template, reload, and stop the instances' slice.
+ * Remove: stop the drains of both ports (timer and service), the wake sockets and proxies, the
+ * instances and the long-step unit, clear their failed states, delete the templates, reload, and
+ * stop the instances' slice.
  */
 export function teardownUnitsArgv(p: EnvPaths, ports: number[]): string[] {
   return [
@@ -74,9 +79,14 @@ export function teardownUnitsArgv(p: EnvPaths, ports: number[]): string[] {
     '-c',
     TEARDOWN,
     'sh',
-    p.unitTemplateFile,
     instanceSlice(p),
+    p.unitTemplateFile,
+    p.wakeSocketTemplateFile,
+    p.wakeServiceTemplateFile,
+    '--',
     ...ports.flatMap((port) => [`${drainUnit(p, port)}.timer`, `${drainUnit(p, port)}.service`]),
+    // A sleeping environment's sockets first: a request now must not wake what goes.
+    ...ports.flatMap((port) => [p.wakeSocketUnit(port), p.wakeServiceUnit(port)]),
     ...ports.map((port) => p.instanceUnit(port)),
     p.runUnit,
   ];

@@ -1,15 +1,132 @@
 /**
- * Sleeping environments. Caddy proxies to a Unix socket systemd listens on (one per instance
- * port); the first connection starts a proxy service that starts the instance, waits until it
- * listens, then forwards every connection to it, and exits once no connection has come for the
- * idle time, which stops the instance.
+ * Sleeping environments, on systemd alone. Caddy proxies to a Unix socket systemd holds for the
+ * instance's port (`toss-wake-<app>-<env>@<port>.socket`, only root and Caddy may connect). The
+ * first connection starts the proxy service of that socket, which first starts the instance and
+ * waits until it listens (so no request meets a port nobody listens on yet), then hands every
+ * connection to it with `systemd-socket-proxyd`. The proxy exits once no connection has come for
+ * the idle time; stopping it stops the instance, which frees its memory. The socket stays: the
+ * next request wakes the environment again.
+ *
+ * Toss's own checks never go through the socket: the health check connects to the instance's
+ * port directly, and `list`/`status` read systemd's states.
  */
-import { assertPort } from './paths.js';
+import { TossError } from '../errors.js';
+import { assertPort, type EnvPaths } from './paths.js';
+import { systemdEscapeSpecifiers, systemdQuote } from './systemd-quote.js';
 
 /** Where the sockets Caddy reaches sleeping environments through live. */
 export const WAKE_SOCKET_DIR = '/run/toss-wake';
 
+/** Debian's and Ubuntu's path (merged /usr: /usr/lib/systemd too). */
+const SOCKET_PROXYD = '/lib/systemd/systemd-socket-proxyd';
+
 /** The socket for the instance on `port` (ports are unique on a server, so the path is too). */
 export function wakeSocketPath(port: number): string {
   return `${WAKE_SOCKET_DIR}/${assertPort(port)}.sock`;
+}
+
+// Root runs it before the proxy starts: the instance starts (a failure shows as a port that never
+// listens), then the proxy waits for its listener, looked at every 20 ms, at most $3 seconds.
+const WAKE = `set -u
+unit=$1 port=$2 limit=$3
+systemctl start -- "$unit" 2>/dev/null
+tries=$(( limit * 50 ))
+until [ -n "$(ss -Htln "sport = :$port" 2>/dev/null)" ]; do
+  tries=$(( tries - 1 ))
+  if [ "$tries" -le 0 ]; then
+    echo "toss: $unit did not listen on port $port within $limit s" >&2
+    exit 1
+  fi
+  sleep 0.02
+done`;
+
+export interface WakeParams {
+  /** seconds without a connection before the environment sleeps */
+  sleepSeconds: number;
+  /** seconds a waking instance has to listen */
+  startSeconds: number;
+}
+
+/** The socket and proxy templates of a sleeping environment. Same inputs, same bytes. */
+export function buildWakeUnits(
+  p: EnvPaths,
+  params: WakeParams,
+): { socket: string; service: string } {
+  const { sleepSeconds, startSeconds } = params;
+  for (const [name, value] of Object.entries(params)) {
+    if (!Number.isInteger(value) || value < 1 || value > 100 * 86_400) {
+      throw new TossError(`invalid ${name} ${JSON.stringify(value)} for a sleeping environment`);
+    }
+  }
+  const header = `# Managed by toss (app ${p.app}, environment ${p.environment}); rewritten on every deploy.`;
+  const description = systemdEscapeSpecifiers(`toss ${p.app} ${p.environment}`);
+  const instance = p.instanceUnit(1).replace('@1.service', '@%i.service');
+  const socket = [
+    header,
+    '[Unit]',
+    `Description=${description}: wakes on port %i`,
+    '',
+    '[Socket]',
+    `ListenStream=${WAKE_SOCKET_DIR}/%i.sock`,
+    // Caddy (and root) only: no app can wake, or reach, another environment through it.
+    'SocketUser=root',
+    'SocketGroup=caddy',
+    'SocketMode=0660',
+    'DirectoryMode=0755',
+    'RemoveOnStop=yes',
+    `Service=${p.wakeServiceTemplate.replace('@.service', '@%i.service')}`,
+    '',
+    '[Install]',
+    'WantedBy=sockets.target',
+    '',
+  ].join('\n');
+  const service = [
+    header,
+    '[Unit]',
+    `Description=${description}: proxy to port %i`,
+    `Requires=${p.wakeSocketTemplate.replace('@.socket', '@%i.socket')}`,
+    `After=${p.wakeSocketTemplate.replace('@.socket', '@%i.socket')}`,
+    '',
+    '[Service]',
+    'Type=exec',
+    `ExecStartPre=+/bin/sh -c ${systemdQuote(WAKE)} sh ${instance} %i ${startSeconds}`,
+    `ExecStart=${SOCKET_PROXYD} --exit-idle-time=${sleepSeconds}s 127.0.0.1:%i`,
+    // Idle (or stopped): the instance goes too. --no-block: a drain may be stopping it already.
+    `ExecStopPost=+/bin/systemctl stop --no-block -- ${instance}`,
+    'DynamicUser=yes',
+    'NoNewPrivileges=yes',
+    'PrivateTmp=yes',
+    'PrivateDevices=yes',
+    'ProtectSystem=strict',
+    'ProtectHome=yes',
+    '',
+  ].join('\n');
+  return { socket, service };
+}
+
+/** Starts the wake socket of the instance on `port` (it may already listen). */
+export function listenWakeArgv(p: EnvPaths, port: number): string[] {
+  return ['systemctl', 'start', '--', p.wakeSocketUnit(port)];
+}
+
+/** The wake socket of `port` stops listening (a failed deploy's; its proxy goes with it). */
+export function stopWakeSocketArgv(p: EnvPaths, port: number): string[] {
+  return ['systemctl', 'stop', '--', p.wakeSocketUnit(port)];
+}
+
+/**
+ * The instance on `port` sleeps now: its proxy and the instance stop, the socket keeps
+ * listening. Connections the proxy still carries are cut, so this is for a deploy's end, when
+ * nothing but toss's own check has used it.
+ */
+export function sleepNowArgv(p: EnvPaths, port: number): string[] {
+  return ['systemctl', 'stop', '--', p.wakeServiceUnit(port), p.instanceUnit(port)];
+}
+
+/**
+ * The idle countdown starts now (the proxy starts; the instance is already running, so it waits
+ * for nothing): an environment that was awake stays awake until nobody uses it.
+ */
+export function countIdleArgv(p: EnvPaths, port: number): string[] {
+  return ['systemctl', 'start', '--', p.wakeServiceUnit(port)];
 }
