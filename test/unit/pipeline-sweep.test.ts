@@ -4,6 +4,7 @@
  * and the sweep against the recording fake server: each removal says why.
  */
 import { describe, expect, it } from 'vitest';
+import { previewsSchema } from '../../src/config/schema.js';
 import {
   describeAge,
   type ExpiredPreview,
@@ -37,7 +38,7 @@ function policy(ttl: string | undefined): Policy {
     release: '20261101T000000Z-aaaa',
     recordedAt: NOW.toISOString(),
     maxPreviews: 20,
-    previews: { sleepAfter: '15m', memoryFloor: '256M', ...(ttl ? { ttl } : {}) },
+    previews: previewsSchema.parse(ttl === undefined ? {} : { ttl }),
   };
 }
 
