@@ -244,6 +244,16 @@ const MEMORY_SIZE = /^(?:0|[1-9][0-9]{0,6}[KMG])$/;
 export const DEFAULT_PREVIEW_SLEEP = '15m';
 export const DEFAULT_MEMORY_FLOOR = '256M';
 
+/**
+ * A Caddy DNS provider and its arguments, as `tls { dns … }` takes them: the provider's module
+ * name, then plain tokens or `{env.NAME}` placeholders, so credentials stay out of toss.json and
+ * the text is Caddyfile tokens and nothing else.
+ */
+export const DNS_PROVIDER =
+  /^[a-z][a-z0-9_]*(?: (?:\{env\.[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z0-9._:-]+))*$/;
+const DNS_PROVIDER_EXPECTED =
+  'a Caddy DNS provider and its arguments, like "cloudflare {env.CF_API_TOKEN}" (credentials as {env.NAME})';
+
 export const previewsSchema = z
   .strictObject(
     {
@@ -262,11 +272,36 @@ export const previewsSchema = z
         .describe(
           'memory the server keeps for production: a preview that would start with less available is refused (after idle previews are put to sleep)',
         ),
+      tls: z
+        .enum(['on-demand', 'wildcard'], expect('"on-demand" or "wildcard"'))
+        .default('on-demand')
+        .describe(
+          'with tls "auto": "on-demand" (default) gets a preview its own certificate at its first HTTPS visit, and only while it is deployed; "wildcard" serves every preview from one *.<previewDomain> certificate obtained by DNS challenge (needs a Caddy built with the DNS provider module named in previews.dns; Debian\'s Caddy has none)',
+        ),
+      dns: z
+        .string(expect(DNS_PROVIDER_EXPECTED))
+        .max(200, expect(DNS_PROVIDER_EXPECTED))
+        .regex(DNS_PROVIDER, expect(DNS_PROVIDER_EXPECTED))
+        .optional()
+        .describe(
+          'previews.tls "wildcard": the Caddy DNS provider and its arguments, credentials as {env.NAME} placeholders set in caddy.service\'s environment, like "cloudflare {env.CF_API_TOKEN}"',
+        ),
+      hostNames: z
+        .enum(['nested', 'flat'], expect('"nested" or "flat"'))
+        .default('nested')
+        .describe(
+          'preview host names: "nested" (default) pr-42.<previewDomain>; "flat" pr-42-<app>.<previewDomain or domain>, one label deep, for DNS proxies whose certificates cover one level only',
+        ),
     },
     expect('an object like {"sleepAfter": "15m", "ttl": "14d"}'),
   )
+  .refine((previews) => previews.tls !== 'wildcard' || previews.dns !== undefined, {
+    path: ['dns'],
+    message:
+      'required with previews.tls "wildcard": the DNS provider Caddy solves the challenge with, like "cloudflare {env.CF_API_TOKEN}"',
+  })
   .describe(
-    'how previews live on a shared server: sleeping when idle, removal, memory kept for production',
+    'how previews live on a shared server: sleeping when idle, removal, memory kept for production, their certificates and host names',
   );
 
 export const tossConfigSchema = z

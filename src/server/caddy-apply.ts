@@ -10,9 +10,11 @@
  * instead of reloaded. When all is in place this costs a file read and a stat, no round trip.
  */
 import { CADDY_ADMIN_DROPIN, CADDY_ADMIN_SOCKET, caddyAdminDropIn } from './caddy-admin.js';
+import { ON_DEMAND_MARKER } from './caddy-site.js';
 import { FLOCK_TIMEOUT_EXIT } from './cas.js';
 import { EXIT } from './exit-codes.js';
 import { CADDY_SITES_DIR, CADDYFILE, REGISTRY_LOCK_FILE } from './paths.js';
+import { TLS_ALLOW_DIR } from './tls-ask.js';
 
 /** Caddy's own validation failed (or did not finish); the previous file was restored. */
 export const CADDY_INVALID_EXIT = EXIT.caddyInvalid;
@@ -46,6 +48,7 @@ export const CADDY_ERROR_MAX = 300;
 // fd 9 (the registry flock) is closed for every child so none can outlive the script holding it.
 const APPLY = `set -u
 mode=$1 file=$2 lock=$3 caddyfile=$4 validate=$5 dropin=$6 socket=$7 sites=$8 dropin_text=$9
+allow=\${10} marker=\${11}
 umask 022
 [ -d "\${lock%/*}" ] || mkdir -p -- "\${lock%/*}" || exit 1
 exec 9>>"$lock" || exit 1
@@ -86,6 +89,22 @@ if [ "$mode" != check ]; then
     rm -f -- "$file"
   fi
 fi
+# The names that may get an on-demand certificate follow the site files: a site file's marker
+# line allows its name (a file named so, holding the site file's name) for as long as the file
+# is there. Written before Caddy reloads, so the first handshake after it finds its name.
+sync_allow() {
+  [ "$mode" != check ] && [ "$file" != "$caddyfile" ] || return 0
+  owner=\${file##*/}
+  for f in "$allow"/*; do
+    [ ! -f "$f" ] || [ "$(cat -- "$f")" != "$owner" ] || rm -f -- "$f"
+  done
+  [ -f "$file" ] || return 0
+  name=$(awk -v m="$marker" '$1 == "#" && $2 == m && NF == 3 && $3 ~ /^[a-z0-9][a-z0-9.-]*[a-z0-9]$/ && $3 !~ /[.][.]/ { print $3; exit }' "$file")
+  [ -n "$name" ] || return 0
+  [ -d "$allow" ] || install -d -m 0755 -o root -g root -- "$allow" || return 1
+  printf '%s\\n' "$owner" > "$allow/.new-$name" && mv -f -- "$allow/.new-$name" "$allow/$name"
+}
+sync_allow 9>&- || echo "toss: could not update $allow (previews' certificates may be refused)" >&2
 # The Caddyfile names the socket but Caddy has not opened it (its admin is still where an older
 # config put it): only a restart moves it, as caddy reload would look for the socket already.
 restart=no
@@ -96,6 +115,7 @@ fi
 restore() {
   [ "$mode" != check ] || return 0
   if [ -e "$old" ]; then mv -f -- "$old" "$file"; else rm -f -- "$file"; fi
+  sync_allow 9>&- || :
 }
 # As the caddy user, with its own environment: a site file can make Caddy read or create only
 # what Caddy itself could, never what only root can.
@@ -201,6 +221,8 @@ function applyArgv(mode: 'install' | 'remove' | 'check', file: string, validate:
     CADDY_ADMIN_SOCKET,
     CADDY_SITES_DIR,
     caddyAdminDropIn(),
+    TLS_ALLOW_DIR,
+    ON_DEMAND_MARKER.replace(/^# /, ''), // the marker's word after `#`
   ];
 }
 

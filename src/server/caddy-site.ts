@@ -2,7 +2,7 @@
  * Caddy site files (one per environment) and the one import line toss adds to the user's
  * Caddyfile. Syntax of Caddy 2.6 (what Debian ships): `basicauth`, not 2.8's `basic_auth`.
  */
-import { BASIC_AUTH_USER, BCRYPT_HASH, isCaddyKeyword } from '../config/schema.js';
+import { BASIC_AUTH_USER, BCRYPT_HASH, DNS_PROVIDER, isCaddyKeyword } from '../config/schema.js';
 import { TossError } from '../errors.js';
 import { assertAppName, assertEnvName, assertPort, CADDY_IMPORT_LINE } from './paths.js';
 import { wakeSocketPath } from './wake.js';
@@ -26,7 +26,21 @@ export interface SiteOptions {
   /** for the header comment */
   app?: string | undefined;
   environment?: string | undefined;
+  /**
+   * A preview's certificate under tls auto: `on-demand`, obtained at the first handshake once the
+   * ask endpoint allows the name (the file's marker line makes the apply script allow it, see
+   * caddy-apply.ts); `wildcard`, served from the `*.<previewDomain>` certificate production's
+   * site file manages (on demand as well, but never allowed: no certificate of its own).
+   */
+  certificate?: 'on-demand' | 'wildcard' | undefined;
+  /** answer with `X-Robots-Tag: noindex` */
+  noindex?: boolean | undefined;
+  /** production's site under previews.tls "wildcard": the previews' certificate, by DNS challenge */
+  wildcard?: { domain: string; dns: string } | undefined;
 }
+
+/** The line that tells the apply script a site's name may get an on-demand certificate. */
+export const ON_DEMAND_MARKER = '# toss-on-demand:';
 
 const HOST_NAME =
   /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -38,8 +52,8 @@ export function buildSiteFile(params: SiteParams): string {
   if (host.length > 253 || !(HOST_NAME.test(host) || SSLIP_HOST_NAME.test(host))) {
     throw new TossError(`refusing to write a Caddy site for host name ${JSON.stringify(host)}`);
   }
-  const body: string[] = [];
-  if (params.tls === 'internal') body.push('tls internal');
+  const body: string[] = [...tlsLines(params)];
+  if (params.noindex) body.push('header X-Robots-Tag noindex');
   if (params.basicAuth !== undefined) {
     // The same closed alphabets as the schema (see schema.ts): checked again because this text
     // becomes Caddy configuration, whoever called.
@@ -62,13 +76,59 @@ export function buildSiteFile(params: SiteParams): string {
     params.app === undefined || params.environment === undefined
       ? ''
       : ` (app ${assertAppName(params.app)}, environment ${assertEnvName(params.environment)})`;
+  const allowed =
+    params.tls === 'auto' && params.certificate === 'on-demand'
+      ? [`${ON_DEMAND_MARKER} ${host}`]
+      : [];
   return [
     `# Managed by toss${owner}; rewritten on every deploy.`,
+    ...allowed,
     `${address} {`,
     ...body.map((line) => `\t${line}`),
     '}',
+    ...wildcardSite(params),
     '',
   ].join('\n');
+}
+
+/**
+ * The site's own `tls` lines: Caddy's local CA, or (a preview under a public CA) a certificate
+ * obtained at the first handshake rather than at every reload. Caddy asks the `on_demand_tls`
+ * endpoint of the Caddyfile first (see tls-ask.ts), which allows only live previews' names.
+ */
+function tlsLines(params: SiteOptions): string[] {
+  if (params.tls === 'internal') return ['tls internal'];
+  if (params.tls === 'auto' && params.certificate !== undefined) {
+    return ['tls {', '\ton_demand', '}'];
+  }
+  return [];
+}
+
+/**
+ * The `*.<previewDomain>` site whose only job is to make Caddy obtain and renew the previews'
+ * wildcard certificate by DNS challenge (Caddy 2.6 obtains one certificate per site name, so
+ * previews' own sites cannot ask for it). Previews' on-demand handshakes find it in Caddy's
+ * cache or storage before they would ask for a certificate of their own; any other name under
+ * the domain reaches this site and is cut off.
+ */
+function wildcardSite(params: SiteOptions): string[] {
+  if (params.wildcard === undefined || params.tls !== 'auto') return [];
+  const { domain, dns } = params.wildcard;
+  if (domain.length > 251 || !HOST_NAME.test(domain) || !DNS_PROVIDER.test(dns)) {
+    throw new TossError(
+      `refusing the wildcard site *.${JSON.stringify(domain)} with DNS provider ${JSON.stringify(dns)}`,
+    );
+  }
+  return [
+    '',
+    '# The previews\' certificate (previews.tls "wildcard"), obtained by DNS challenge.',
+    `*.${domain} {`,
+    '\ttls {',
+    `\t\tdns ${dns}`,
+    '\t}',
+    '\tabort',
+    '}',
+  ];
 }
 
 /**

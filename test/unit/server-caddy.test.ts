@@ -1,5 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -192,6 +199,7 @@ describe('installing Caddy files', () => {
     const sites = join(dir, 'sites');
     const dropIn = join(dir, 'caddy.service.d', 'toss-admin.conf');
     const socket = join(dir, 'admin.sock');
+    const allow = join(dir, 'tls-allow');
     mkdirSync(sites);
     writeFileSync(caddyfile, 'import sites/*.caddy\n');
     if (options.dropIn !== null) {
@@ -235,6 +243,7 @@ describe('installing Caddy files', () => {
       patched[9] = dropIn;
       patched[10] = socket;
       patched[11] = sites;
+      patched[13] = allow;
       return spawnSync(patched[0] as string, patched.slice(1), {
         input,
         encoding: 'utf8',
@@ -242,7 +251,16 @@ describe('installing Caddy files', () => {
       });
     };
     const read = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8') : null);
-    return { dir, log, run, read, caddyfile, dropIn, site: join(sites, 'shop-pr-1.caddy') };
+    return {
+      dir,
+      log,
+      run,
+      read,
+      caddyfile,
+      dropIn,
+      allow,
+      site: join(sites, 'shop-pr-1.caddy'),
+    };
   }
 
   it('passes values as arguments', () => {
@@ -257,12 +275,42 @@ describe('installing Caddy files', () => {
       '/run/caddy/admin.sock',
       '/etc/caddy/toss',
       caddyAdminDropIn(),
+      '/var/lib/toss/tls-allow',
+      'toss-on-demand:',
     ]);
     expect(installCaddyFileArgv('/etc/caddy/toss/shop-pr-1.caddy', { validate: false })[8]).toBe(
       'no',
     );
     expect(removeCaddyFileArgv('/etc/caddy/toss/shop-pr-1.caddy')[4]).toBe('remove');
     expect(secureCaddyAdminArgv()[4]).toBe('check');
+  });
+
+  it("allows a site file's on-demand name while the file is there, and only its own", () => {
+    const s = fakeServer();
+    const marked = (host: string) => `# toss-on-demand: ${host}\n${host} {\n}\n`;
+    const allowed = () => (existsSync(s.allow) ? readdirSync(s.allow).sort() : []);
+    // Another site file's name stays whatever happens to this one.
+    mkdirSync(s.allow);
+    writeFileSync(join(s.allow, 'pr-2.example.test'), 'shop-pr-2.caddy\n');
+    expect(s.run(installCaddyFileArgv(s.site), marked('pr-1.example.test')).status).toBe(0);
+    expect(allowed()).toEqual(['pr-1.example.test', 'pr-2.example.test']);
+    expect(s.read(join(s.allow, 'pr-1.example.test'))).toBe('shop-pr-1.caddy\n');
+    // A new name replaces the old one (previewDomain changed).
+    expect(s.run(installCaddyFileArgv(s.site), marked('pr-1.other.test')).status).toBe(0);
+    expect(allowed()).toEqual(['pr-1.other.test', 'pr-2.example.test']);
+    // A file that fails validation is restored, and with it the name it allowed.
+    expect(
+      s.run(installCaddyFileArgv(s.site), `invalid\n${marked('pr-9.example.test')}`).status,
+    ).toBe(CADDY_INVALID_EXIT);
+    expect(allowed()).toEqual(['pr-1.other.test', 'pr-2.example.test']);
+    // Names outside the DNS alphabet are never written; an unmarked site allows nothing.
+    for (const host of ['../x', 'a/b', '..', '*.example.test']) {
+      expect(s.run(installCaddyFileArgv(s.site), marked(host)).status).toBe(0);
+      expect(allowed()).toEqual(['pr-2.example.test']);
+    }
+    expect(s.run(installCaddyFileArgv(s.site), marked('pr-1.example.test')).status).toBe(0);
+    expect(s.run(removeCaddyFileArgv(s.site)).status).toBe(0);
+    expect(allowed()).toEqual(['pr-2.example.test']);
   });
 
   it('without validation first, a failed reload restores the file and says what Caddy rejects', () => {
