@@ -136,10 +136,24 @@ export function renderStatus(
             `  ${d.name}: ${d.pending ? 'PENDING (next production deploy applies it)' : `applied ${d.appliedAt}`}`,
         )),
     '',
+    ...(status.certificates === undefined ? [] : [...renderCertificates(status.certificates), '']),
     status.warnings.length === 0 ? 'no warnings' : `warnings (${status.warnings.length}):`,
     ...status.warnings.map((w) => `  ! ${w.message}\n    fix: ${w.fix}`),
   ];
   return `${out.join('\n')}\n`;
+}
+
+/** This week's certificates per registered domain, as Caddy's storage on the server holds them. */
+function renderCertificates(certificates: NonNullable<AppStatus['certificates']> | null): string[] {
+  if (certificates === null) return ["certificates: Caddy's storage could not be read"];
+  if (certificates.length === 0) return ['certificates this week: none obtained'];
+  return [
+    'certificates this week (this server, every app; the public CA allows 50 per domain):',
+    ...certificates.flatMap((c) => [
+      `  ${c.domain}: ${c.thisWeek}`,
+      ...(c.warning === null ? [] : [`  ! ${c.warning}`]),
+    ]),
+  ];
 }
 
 function count(n: number | null): string {

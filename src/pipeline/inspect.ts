@@ -3,6 +3,12 @@
  * handful of reads; nothing changes and no lock is taken.
  */
 import type { TossConfig } from '../config/schema.js';
+import {
+  certificateWarning,
+  countCertificates,
+  type DomainCertificates,
+  recentCertificatesArgv,
+} from '../server/certificates.js';
 import { byEnvironment, findDrift, type StatusWarning } from '../server/drift.js';
 import { parseEnvFile } from '../server/env-file.js';
 import { hostNameFor } from '../server/hostnames.js';
@@ -107,6 +113,12 @@ export interface AppStatus {
   /** number of keys in each base secrets file; null when it does not exist */
   secrets: { production: number | null; preview: number | null };
   warnings: StatusWarning[];
+  /**
+   * Certificates Caddy obtained in the last 7 days, per registered domain, from its storage on
+   * this server (every app's); `warning` when near the public CA's weekly limit. null when
+   * Caddy's storage could not be read; absent where nothing asked for them.
+   */
+  certificates?: Array<DomainCertificates & { warning: string | null }> | null | undefined;
 }
 
 /** The recorded policy as `toss status` shows it (never the password hash). */
@@ -215,6 +227,7 @@ export async function urlResolver(
         domain: names.domain,
         previewDomain: names.previewDomain,
         serverIp,
+        hostNames: names.previews.hostNames,
       });
       return `${scheme}://${hostName}/`;
     } catch {
@@ -334,10 +347,21 @@ export async function statusOfApp(config: TossConfig, login: Login): Promise<App
       }),
       secrets: inventory.secretKeys,
       warnings: findDrift({ app: config.app, state, inventory, registry, listeners }),
+      certificates: await certificatesOf(session),
     };
   } finally {
     await session.close();
   }
+}
+
+/** This week's certificates in Caddy's storage; null when it could not be read. */
+async function certificatesOf(session: Server): Promise<AppStatus['certificates']> {
+  const run = await session.root(recentCertificatesArgv(), { allowFailure: true });
+  if (run.code !== 0) return null;
+  return countCertificates(run.stdout, new Date()).map((entry) => ({
+    ...entry,
+    warning: certificateWarning(entry) ?? null,
+  }));
 }
 
 function emptyDeps(): State {
