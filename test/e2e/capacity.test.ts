@@ -1,0 +1,249 @@
+/**
+ * Production first, on a real host booted with a 2 GiB memory limit set from outside on its
+ * cgroup: previews' units as systemd reads them (lower CPU and IO weights, a higher OOM score,
+ * a default memory limit) against production's, with the OOM score checked on the running
+ * processes; the server's available memory as toss reads it, from the limit and not this
+ * machine's MemAvailable; a preview past production's previews.ttl swept; and a preview refused
+ * when starting it would leave less than production's previews.memoryFloor, while production's
+ * own deploy under the same floor goes through.
+ *
+ * These hosts do not enforce per-unit cgroup settings (weights, MemoryMax): what is checked is
+ * what systemd was told. OOMScoreAdjust= is no cgroup setting: the kernel's per-process value is
+ * read from /proc.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tossConfigSchema } from '../../src/config/schema.js';
+import { assertMemoryForPreview } from '../../src/pipeline/capacity-check.js';
+import type { PipelineEvent } from '../../src/pipeline/events.js';
+import type { Login } from '../../src/pipeline/request.js';
+import { openServer } from '../../src/pipeline/session.js';
+import { sweepClosedPreviews } from '../../src/pipeline/sweep.js';
+import {
+  formatBytes,
+  memoryArgv,
+  parseMemory,
+  type ServerMemory,
+} from '../../src/server/capacity.js';
+import { envPaths } from '../../src/server/paths.js';
+import { trustedConfig } from '../../src/server/policy.js';
+import { parseState, type State } from '../../src/server/state.js';
+import { bootHosts } from './harness/index.js';
+import type { TestHost } from './harness/types.js';
+import { type AppCheckout, fetchSite, inHost, makeApp, sslipName, toss } from './support/app.js';
+
+const APP = 'roomy';
+const MiB = 1024 ** 2;
+const GiB = 1024 ** 3;
+const PREVIEW_LIMIT = 512 * MiB;
+
+let host: TestHost;
+let app: AppCheckout;
+
+async function deploy(env: string): Promise<void> {
+  const run = await toss(host, ['deploy', env], { cwd: app.dir });
+  expect(run.code, run.output).toBe(0);
+}
+
+async function state(): Promise<State> {
+  const state = parseState(await inHost(host, ['cat', `/srv/${APP}/.toss/state.json`]));
+  if (state === undefined) throw new Error('no state.json');
+  return state;
+}
+
+async function measure(): Promise<ServerMemory> {
+  const result = await host.exec(memoryArgv());
+  expect(result.code, result.stderr).toBe(0);
+  return parseMemory(result.stdout);
+}
+
+function login(): Login {
+  return {
+    host: host.ip,
+    port: 22,
+    user: 'root',
+    privateKey: host.key,
+    knownHosts: host.knownHostsLines.join('\n'),
+  };
+}
+
+const config = () => tossConfigSchema.parse(app.config());
+
+beforeAll(async () => {
+  [host] = (await bootHosts(1, { memoryLimit: '2G' })) as [TestHost];
+  app = await makeApp(host, {
+    app: APP,
+    // Awake previews, so their processes can be read; expired after a day.
+    previews: { sleepAfter: 'off', ttl: '1d' },
+  });
+  await deploy('production');
+  await deploy('pr-1');
+}, 240_000);
+afterAll(async () => {
+  await host?.shutdown();
+});
+
+/** systemd's view of an instance, and the OOM score of every process it runs. */
+async function instanceView(environment: string) {
+  const port = (await state()).environments[environment]?.livePort as number;
+  const unit = envPaths(APP, environment).instanceUnit(port);
+  const show = await inHost(host, [
+    'systemctl',
+    'show',
+    '-p',
+    'CPUWeight,IOWeight,OOMScoreAdjust,MemoryMax,Slice,ActiveState',
+    '--',
+    unit,
+  ]);
+  const properties = Object.fromEntries(
+    show
+      .trim()
+      .split('\n')
+      .map((l) => l.split('=', 2)),
+  );
+  const pids = (await inHost(host, ['ps', '-e', '-o', 'pid=,unit=']))
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields[1] === unit)
+    .map((fields) => fields[0] as string);
+  const scores = await Promise.all(
+    pids.map(async (pid) => (await inHost(host, ['cat', `/proc/${pid}/oom_score_adj`])).trim()),
+  );
+  return { unit, properties, scores };
+}
+
+describe('previews below production', () => {
+  it('systemd runs the preview with lower weights, a higher OOM score and a memory limit', async () => {
+    const preview = await instanceView('pr-1');
+    const production = await instanceView('production');
+    console.log(
+      `UNITS | ${preview.unit} ${JSON.stringify(preview.properties)} oom_score_adj ${preview.scores.join(',')} | ${production.unit} ${JSON.stringify(production.properties)} oom_score_adj ${production.scores.join(',')}`,
+    );
+    expect(preview.properties).toEqual({
+      CPUWeight: '20',
+      IOWeight: '20',
+      OOMScoreAdjust: '500',
+      MemoryMax: String(PREVIEW_LIMIT),
+      Slice: 'system.slice',
+      ActiveState: 'active',
+    });
+    expect(production.properties).toEqual({
+      CPUWeight: '100',
+      IOWeight: '100',
+      OOMScoreAdjust: '0',
+      MemoryMax: 'infinity',
+      Slice: 'system.slice',
+      ActiveState: 'active',
+    });
+    // The OOM score is in effect for every process of each (the shell and the app under it).
+    expect(preview.scores.length).toBeGreaterThan(0);
+    expect(new Set(preview.scores)).toEqual(new Set(['500']));
+    expect(production.scores.length).toBeGreaterThan(0);
+    expect(new Set(production.scores)).toEqual(new Set(['0']));
+    expect((await fetchSite(host, sslipName(host, APP, 'pr-1'))).status).toBe(200);
+  });
+});
+
+describe("the server's available memory", () => {
+  it("comes from the host's cgroup limit, not this machine's MemAvailable", async () => {
+    const memory = await measure();
+    console.log(
+      `MEMORY | available ${(memory.availableBytes / MiB).toFixed(0)} MiB from ${memory.source} | MemAvailable ${(memory.memAvailableBytes / MiB).toFixed(0)} MiB`,
+    );
+    expect(memory.cgroups.some((cgroup) => cgroup.limitBytes === 2 * GiB)).toBe(true);
+    expect(memory.source).toMatch(/^the memory limit of the server's cgroup \(v[12] /);
+    expect(memory.availableBytes).toBeLessThan(2 * GiB);
+    // Used: at least Caddy, sshd and the two apps.
+    expect(memory.availableBytes).toBeLessThan(2 * GiB - 20 * MiB);
+    // The host's /proc/meminfo shows this whole machine: more than the limit.
+    expect(memory.memAvailableBytes).toBeGreaterThan(memory.availableBytes);
+    // Each environment's instance, by unit.
+    const units = memory.units.map((u) => u.unit.replace(/@\d+\.service$/, ''));
+    expect(units).toEqual(expect.arrayContaining([`toss-${APP}-production`, `toss-${APP}-pr-1`]));
+  });
+});
+
+describe('previews.ttl', () => {
+  it('the sweep removes a preview last deployed longer ago than the ttl, saying why', async () => {
+    await deploy('pr-2');
+    // Two days ago, as state.json would say had it not been deployed since.
+    const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000).toISOString();
+    await inHost(host, [
+      'python3',
+      '-c',
+      `import json, sys
+p = '/srv/${APP}/.toss/state.json'
+s = json.load(open(p))
+s['environments']['pr-2']['deployedAt'] = sys.argv[1]
+json.dump(s, open(p, 'w'))`,
+      twoDaysAgo,
+    ]);
+    const events: PipelineEvent[] = [];
+    const removed = await sweepClosedPreviews(
+      {
+        config: config(),
+        login: login(),
+        actor: { by: 'capacity test' },
+        lockWaitSeconds: 0,
+        isClosed: async () => undefined,
+      },
+      (event) => events.push(event),
+    );
+    expect(removed).toEqual(['pr-2']);
+    const notices = events.flatMap((e) => (e.type === 'notice' ? [e.message] : []));
+    expect(notices).toContain(
+      `sweep: pr-2 was last deployed 2 days ago (${twoDaysAgo}), longer than previews.ttl (1d), removing pr-2`,
+    );
+    const after = await state();
+    expect(Object.keys(after.environments).sort()).toEqual(['pr-1', 'production']);
+    expect((await host.exec(['test', '-e', `/srv/${APP}/pr-2`])).code).not.toBe(0);
+    const units = await inHost(host, [
+      'systemctl',
+      'list-units',
+      '--all',
+      '--plain',
+      '--no-legend',
+    ]);
+    expect(units).not.toContain(`toss-${APP}-pr-2@`);
+  }, 120_000);
+});
+
+describe('previews.memoryFloor', () => {
+  it('refuses a preview that would leave production less than the floor; production deploys', async () => {
+    // A floor just above what a preview may leave: available − its 512 MiB limit, plus 256 MiB.
+    const before = await measure();
+    const floorMiB = Math.ceil((before.availableBytes - PREVIEW_LIMIT) / MiB) + 256;
+    app.configure({ previews: { sleepAfter: 'off', ttl: '1d', memoryFloor: `${floorMiB}M` } });
+    await app.commit('message.txt', 'Hello under a floor\n');
+    // Production is never refused for memory.
+    await deploy('production');
+    expect((await state()).policy?.previews?.memoryFloor).toBe(`${floorMiB}M`);
+
+    const server = await openServer({ login: login() }, APP);
+    try {
+      const pr3 = envPaths(APP, 'pr-3');
+      const trusted = trustedConfig(config(), 'pr-3', (await state()).policy).config;
+      const refusal = await assertMemoryForPreview(server, trusted, pr3).then(
+        () => undefined,
+        (error: Error & { hint?: string }) => error,
+      );
+      console.log(`FLOOR | ${floorMiB} MiB | ${refusal?.message}`);
+      expect(refusal?.message).toMatch(
+        new RegExp(
+          `^not enough memory to start pr-3: the server has [\\d.]+ [GM]iB available \\(the memory limit of the server's cgroup .*\\), the preview may use up to 512 MiB \\(its memory limit\\), and ${formatBytes(floorMiB * MiB).replace('.', '\\.')} is kept for production \\(previews\\.memoryFloor\\); previews running now, most memory first: ${APP} pr-1 \\(\\d+ MiB\\)$`,
+        ),
+      );
+      expect(refusal?.hint).toMatch(/toss remove <environment>/);
+      // Production under the same floor: no refusal.
+      await assertMemoryForPreview(server, config(), envPaths(APP, 'production'));
+      // And a floor 256 MiB below what the preview would leave lets it start.
+      const lower = Math.floor((before.availableBytes - PREVIEW_LIMIT) / MiB) - 256;
+      const roomy = { ...trusted, previews: { ...trusted.previews, memoryFloor: `${lower}M` } };
+      await assertMemoryForPreview(server, roomy, pr3);
+    } finally {
+      await server.close();
+    }
+    expect((await fetchSite(host, sslipName(host, APP, 'production'))).body).toContain(
+      'Hello under a floor',
+    );
+  }, 120_000);
+});
