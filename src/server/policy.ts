@@ -7,9 +7,15 @@
  * toss.json says. A pull request changes the policy by being merged and deployed to production.
  */
 import { z } from 'zod';
-import { isProduction } from '../config/env-name.js';
+import { isPrEnvName, isProduction } from '../config/env-name.js';
 import type { TossConfig } from '../config/schema.js';
-import { BASIC_AUTH_USER, BCRYPT_HASH, DNS_PROVIDER, previewsSchema } from '../config/schema.js';
+import {
+  BASIC_AUTH_USER,
+  BCRYPT_HASH,
+  DNS_PROVIDER,
+  durationSeconds,
+  previewsSchema,
+} from '../config/schema.js';
 
 /** What previews get before any production deploy recorded a policy: toss's defaults. */
 const DEFAULT_PREVIEWS = previewsSchema.parse({});
@@ -140,6 +146,24 @@ export function policyNotice(app: string, environment: string, trusted: TrustedC
   return trusted.recorded
     ? `${environment} follows the policy of ${app}'s last production deploy, not its own toss.json, for ${fields}: a preview's code cannot set its own limits (deploy the change to production to change them)`
     : `${environment} uses toss's defaults for ${fields}: no production deploy of ${app} has recorded its policy yet, and a preview's code cannot set its own limits (deploy production first)`;
+}
+
+/**
+ * Seconds without a request before the environment sleeps, or undefined: it runs all the time.
+ * Named environments (production included) sleep when toss.json's `sleepAfter` names them;
+ * previews (pull requests' and branches') by `previews.sleepAfter`; static sites never (no
+ * process). From the trusted configuration, so a pull request cannot keep its preview awake.
+ */
+export function sleepSecondsOf(
+  config: Pick<TossConfig, 'sleepAfter' | 'previews' | 'static'>,
+  environment: string,
+  branchPreview: boolean,
+): number | undefined {
+  if (config.static !== undefined) return undefined;
+  const named = config.sleepAfter?.[environment];
+  const preview = isPrEnvName(environment) || (branchPreview && !isProduction(environment));
+  const text = named ?? (preview ? config.previews.sleepAfter : 'off');
+  return text === 'off' ? undefined : durationSeconds(text);
 }
 
 /** Limits of an environment's app unit and deployScript, from its (trusted) configuration. */

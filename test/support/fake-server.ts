@@ -464,12 +464,19 @@ export class FakeHost {
         this.running.delete(argv.at(-1)!);
         return {};
       case 'retire old instance':
-        if (args[1]) this.running.delete(args[1]);
+        // link, its target, then the old instance ('' when there is none)
+        if (args[2]) this.running.delete(args[2]);
         return {};
-      case 'teardown units':
-        this.files.delete(args[0]!);
-        for (const unit of args.slice(1)) this.running.delete(unit);
+      case 'listen wake':
+      case 'count idle':
         return {};
+      case 'teardown units': {
+        // the slice, the template files up to "--", then the units
+        const end = args.indexOf('--');
+        for (const file of args.slice(1, end)) this.files.delete(file);
+        for (const unit of args.slice(end + 1)) this.running.delete(unit);
+        return {};
+      }
       case 'health check': {
         const unit = /toss-[a-z0-9-]+@\d+\.service/.exec(argv.join(' '))?.[0];
         if (unit !== undefined && this.running.has(unit)) return {};
@@ -894,7 +901,7 @@ function scriptLabel(script: string, argv: readonly string[]): string {
   if (has('caddy validate', 'reload')) return caddyLabel(args);
   if (has('.trash-')) return 'remove releases';
   if (has('WorkingDirectory')) return 'stop run unit';
-  if (has('"$template"', 'daemon-reload')) return 'teardown units';
+  if (has('$templates', 'daemon-reload')) return 'teardown units';
   if (has('-printf', 'link %f')) return 'list releases';
   if (has('rm -rf -- "$1"', 'rm -f -- "$2"')) return 'remove environment';
   if (has('uname -m', 'GNU_LIBC_VERSION')) return 'platform';
@@ -924,6 +931,10 @@ function commandLabel(argv: readonly string[]): string {
   if (command === 'journalctl') return argv.includes('caddy') ? 'caddy log' : 'journal';
   if (command === 'systemctl' && verb === 'daemon-reload') return 'daemon reload';
   if (command === 'systemctl' && verb === 'is-system-running') return 'systemd state';
+  if (command === 'systemctl' && verb === 'start' && unit.endsWith('.socket')) return 'listen wake';
+  if (command === 'systemctl' && verb === 'start' && unit.startsWith('toss-wake-')) {
+    return 'count idle';
+  }
   if (command === 'systemctl' && verb === 'stop') {
     return unit.endsWith('.timer') ? 'stop drain timer' : 'stop instance';
   }

@@ -89,6 +89,8 @@ describe('foreignNames', () => {
         { name: 'toss-shop-api-staging@.service', owner: SHOP_API_STAGING },
         { name: 'toss-run-shop-api-staging.service', owner: SHOP_API_STAGING },
         { name: '/etc/caddy/toss/shop-api-staging.caddy', owner: SHOP_API_STAGING },
+        { name: 'toss-wake-shop-api-staging@.socket', owner: SHOP_API_STAGING },
+        { name: 'toss-wake-shop-api-staging@.service', owner: SHOP_API_STAGING },
       ],
     ],
     ['nothing to the owner itself', registry, 'shop-api', 'staging', [], []],
@@ -103,6 +105,8 @@ describe('foreignNames', () => {
         { name: 'toss-shop-api-staging@.service', owner: SHOP_API_STAGING },
         { name: 'toss-run-shop-api-staging.service', owner: SHOP_API_STAGING },
         { name: '/etc/caddy/toss/shop-api-staging.caddy', owner: SHOP_API_STAGING },
+        { name: 'toss-wake-shop-api-staging@.socket', owner: SHOP_API_STAGING },
+        { name: 'toss-wake-shop-api-staging@.service', owner: SHOP_API_STAGING },
       ],
     ],
     [

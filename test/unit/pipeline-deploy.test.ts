@@ -297,7 +297,10 @@ describe('deploy', () => {
     }
     expect(host.find('point slot')[0]!.argv).toContain('/srv/shop/production/slots/3001');
     const retire = host.find('retire old instance')[0]!.argv;
-    expect(retire).toContain('toss-shop-production@3001.service');
+    // The new instance linked for boot, the old one retired.
+    expect(retire).toContain(
+      '/etc/systemd/system/multi-user.target.wants/toss-shop-production@3001.service',
+    );
     expect(retire).toContain('toss-shop-production@3000.service');
     expect(host.files.get(SITE_FILE)).toContain('reverse_proxy 127.0.0.1:3001');
 

@@ -127,7 +127,10 @@ describe('rollback to the previous release', () => {
     expect(host.find('install site')[0]!.stdin).toContain('reverse_proxy 127.0.0.1:3000');
     expect(host.find('switch current')[0]!.argv).toContain(`releases/${older}`);
     const retire = host.find('retire old instance')[0]!.argv;
-    expect(retire).toContain('toss-shop-production@3000.service');
+    // The new instance linked for boot, the old one retired.
+    expect(retire).toContain(
+      '/etc/systemd/system/multi-user.target.wants/toss-shop-production@3000.service',
+    );
     expect(retire).toContain('toss-shop-production@3001.service');
     // The release's own env file is read to mask its values.
     const read = host.calls.find((c) => c.kind === 'read')!;

@@ -84,6 +84,8 @@ describe('claimNames', () => {
         'toss-shop-api-x@.service',
         'toss-run-shop-api-x.service',
         '/etc/caddy/toss/shop-api-x.caddy',
+        'toss-wake-shop-api-x@.socket',
+        'toss-wake-shop-api-x@.service',
       ],
     });
     expect(registeredPorts(shop)).toEqual(new Set([3000, 3001]));
@@ -91,7 +93,7 @@ describe('claimNames', () => {
 
   it('refuses app shop-api env x after app shop env api-x: same unit and site names', () => {
     expect(() => claim(shop, 'shop-api', 'x', [3002, 3003], 'x.preview.shop-api.com')).toThrow(
-      'cannot deploy shop-api/x on this server: toss-shop-api-x@.service belongs to app shop (environment api-x); toss-run-shop-api-x.service belongs to app shop (environment api-x); /etc/caddy/toss/shop-api-x.caddy belongs to app shop (environment api-x)',
+      'cannot deploy shop-api/x on this server: toss-shop-api-x@.service belongs to app shop (environment api-x); toss-run-shop-api-x.service belongs to app shop (environment api-x); /etc/caddy/toss/shop-api-x.caddy belongs to app shop (environment api-x); toss-wake-shop-api-x@.socket belongs to app shop (environment api-x); toss-wake-shop-api-x@.service belongs to app shop (environment api-x)',
     );
   });
 

@@ -56,17 +56,24 @@ describe('instanceSlice', () => {
 });
 
 describe('teardownUnitsArgv', () => {
-  it('passes every name as an argument: template, slice, drains, instances, long step', () => {
+  it('passes every name as an argument: slice, templates, drains, wake units, instances, long step', () => {
     const argv = teardownUnitsArgv(PREVIEW, [3002, 3003]);
     expect(argv.slice(0, 2)).toEqual(['sh', '-c']);
     expect(argv.slice(3)).toEqual([
       'sh',
-      TEMPLATE_FILE,
       'system-toss\\x2dshop\\x2dpr\\x2d2.slice',
+      TEMPLATE_FILE,
+      '/etc/systemd/system/toss-wake-shop-pr-2@.socket',
+      '/etc/systemd/system/toss-wake-shop-pr-2@.service',
+      '--',
       'toss-drain-shop-pr-2-3002.timer',
       'toss-drain-shop-pr-2-3002.service',
       'toss-drain-shop-pr-2-3003.timer',
       'toss-drain-shop-pr-2-3003.service',
+      'toss-wake-shop-pr-2@3002.socket',
+      'toss-wake-shop-pr-2@3002.service',
+      'toss-wake-shop-pr-2@3003.socket',
+      'toss-wake-shop-pr-2@3003.service',
       'toss-shop-pr-2@3002.service',
       'toss-shop-pr-2@3003.service',
       'toss-run-shop-pr-2.service',
@@ -80,6 +87,8 @@ describe('teardownUnitsArgv', () => {
     expect(run.calls).toEqual([
       ...stopped('toss-drain-shop-pr-2-3002.timer'),
       ...stopped('toss-drain-shop-pr-2-3002.service'),
+      ...stopped('toss-wake-shop-pr-2@3002.socket'),
+      ...stopped('toss-wake-shop-pr-2@3002.service'),
       ...stopped('toss-shop-pr-2@3002.service'),
       ...stopped('toss-run-shop-pr-2.service'),
       'daemon-reload',
@@ -92,9 +101,10 @@ describe('teardownUnitsArgv', () => {
   it('goes on past units that are gone (systemctl failing for each) and still succeeds', () => {
     const run = runTeardown([3002, 3003], 'case "$1" in daemon-reload) exit 0;; esac\nexit 5');
     expect(run.status).toBe(0);
-    // Four drain units, two instances, the long step, then the slice after the reload.
+    // Four drain units, four wake units, two instances, the long step, then the slice after the
+    // reload.
     const stops = run.calls.filter((call) => call.startsWith('stop -- '));
-    expect(stops).toHaveLength(8);
+    expect(stops).toHaveLength(12);
     expect(run.calls.indexOf('daemon-reload')).toBe(run.calls.indexOf(stops.at(-1)!) - 1);
     expect(run.templateLeft).toBe(false);
   });
