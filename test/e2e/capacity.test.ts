@@ -3,7 +3,7 @@
  * cgroup: previews' units as systemd reads them (lower CPU and IO weights, a higher OOM score,
  * a default memory limit) against production's, with the OOM score checked on the running
  * processes; the server's available memory as toss reads it, from the limit and not this
- * machine's MemAvailable; a preview past production's previews.ttl swept; and a preview refused
+ * machine's MemAvailable; a preview past production's previews.ttl swept by `toss sweep`; and a preview refused
  * when starting it would leave less than production's previews.memoryFloor, while production's
  * own deploy under the same floor goes through.
  *
@@ -11,13 +11,15 @@
  * what systemd was told. OOMScoreAdjust= is no cgroup setting: the kernel's per-process value is
  * read from /proc.
  */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tossConfigSchema } from '../../src/config/schema.js';
 import { assertMemoryForPreview } from '../../src/pipeline/capacity-check.js';
-import type { PipelineEvent } from '../../src/pipeline/events.js';
 import type { Login } from '../../src/pipeline/request.js';
 import { openServer } from '../../src/pipeline/session.js';
-import { sweepClosedPreviews } from '../../src/pipeline/sweep.js';
 import {
   formatBytes,
   memoryArgv,
@@ -31,6 +33,8 @@ import { bootHosts } from './harness/index.js';
 import type { TestHost } from './harness/types.js';
 import { type AppCheckout, fetchSite, inHost, makeApp, sslipName, toss } from './support/app.js';
 
+const ROOT = resolve(import.meta.dirname, '../..');
+const SWEEP_CLI = join(ROOT, 'test/e2e/support/sweep-cli.ts');
 const APP = 'roomy';
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
@@ -67,6 +71,37 @@ function login(): Login {
 }
 
 const config = () => tossConfigSchema.parse(app.config());
+
+/** `toss sweep` in the app's checkout, logged in as `toss` (support/app.ts) logs in. */
+function sweepCli(): Promise<{ code: number; stdout: string; output: string }> {
+  const knownHosts = join(mkdtempSync(join(tmpdir(), 'toss-kh-')), 'known_hosts');
+  writeFileSync(knownHosts, `${host.knownHostsLines.join('\n')}\n`);
+  const argv = ['--import', join(ROOT, 'node_modules/tsx/dist/loader.mjs'), SWEEP_CLI, 'sweep'];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, argv, {
+      cwd: app.dir,
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: mkdtempSync(join(tmpdir(), 'toss-home-')),
+        TOSS_KNOWN_HOSTS: knownHosts,
+        TOSS_SSH_KEY: host.keyPath,
+        NO_COLOR: '1',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk;
+      output += chunk;
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, output }));
+  });
+}
 
 beforeAll(async () => {
   [host] = (await bootHosts(1, { memoryLimit: '2G' })) as [TestHost];
@@ -177,22 +212,13 @@ s['environments']['pr-2']['deployedAt'] = sys.argv[1]
 json.dump(s, open(p, 'w'))`,
       twoDaysAgo,
     ]);
-    const events: PipelineEvent[] = [];
-    const removed = await sweepClosedPreviews(
-      {
-        config: config(),
-        login: login(),
-        actor: { by: 'capacity test' },
-        lockWaitSeconds: 0,
-        isClosed: async () => undefined,
-      },
-      (event) => events.push(event),
-    );
-    expect(removed).toEqual(['pr-2']);
-    const notices = events.flatMap((e) => (e.type === 'notice' ? [e.message] : []));
-    expect(notices).toContain(
+    const run = await sweepCli();
+    expect(run.code, run.output).toBe(0);
+    console.log(`SWEEP | ${run.output.trim().split('\n').join(' | ')}`);
+    expect(run.output).toContain(
       `sweep: pr-2 was last deployed 2 days ago (${twoDaysAgo}), longer than previews.ttl (1d), removing pr-2`,
     );
+    expect(run.stdout).toMatch(/\nremoved pr-2\n$/);
     const after = await state();
     expect(Object.keys(after.environments).sort()).toEqual(['pr-1', 'production']);
     expect((await host.exec(['test', '-e', `/srv/${APP}/pr-2`])).code).not.toBe(0);

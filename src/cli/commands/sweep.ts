@@ -1,0 +1,38 @@
+import type { Command } from 'commander';
+import { sweepPreviews } from '../../pipeline/sweep.js';
+import { loadContext } from '../context.js';
+import { cliPrinter, seconds } from './deploy.js';
+
+/**
+ * `toss sweep`: the previews past production's previews.ttl go. Whether a pull request is closed
+ * only GitHub knows, and the CLI does not ask it: the action's sweep removes those.
+ */
+export function registerSweep(program: Command): void {
+  program
+    .command('sweep')
+    .description(
+      "remove previews last deployed longer ago than production's previews.ttl (the GitHub Action's sweep also removes those of closed pull requests)",
+    )
+    .option('--lock-wait <seconds>', 'wait this long for another deploy of this app', seconds, 0)
+    .option('-c, --config <path>', 'path of toss.json', 'toss.json')
+    .option('-i, --identity <path>', 'private key to log in with')
+    .addHelpText('after', '\nExample:\n  toss sweep')
+    .action(async (options: { lockWait: number; config: string; identity?: string }) => {
+      const context = await loadContext(options);
+      const removed = await sweepPreviews(
+        {
+          config: context.config,
+          login: context.login,
+          actor: context.actor,
+          lockWaitSeconds: options.lockWait,
+          isClosed: async () => undefined,
+        },
+        cliPrinter(),
+      );
+      process.stdout.write(
+        removed.length === 0
+          ? '\nno preview is past its ttl\n'
+          : `\nremoved ${removed.join(', ')}\n`,
+      );
+    });
+}
