@@ -24,6 +24,7 @@ import { switchTo } from './go-live.js';
 import type { HeldLock } from './lock.js';
 import type { DeployRequest } from './request.js';
 import type { Server } from './server.js';
+import { confirmTlsOf } from './server-files.js';
 import { settleAll } from './settle.js';
 import { step } from './step.js';
 
@@ -69,7 +70,15 @@ export async function finishDeploy(
   const confirming = step(
     sink,
     'confirm',
-    () => confirmSite(server, routed.hostName, routed.url, config.tls, !routed.before, sink),
+    () =>
+      confirmSite(
+        server,
+        routed.hostName,
+        routed.url,
+        confirmTlsOf(config, env),
+        !routed.before,
+        sink,
+      ),
     (ok) => (ok ? routed.url : 'not yet'),
   );
   const recording = (async () => {

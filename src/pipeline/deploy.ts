@@ -51,7 +51,7 @@ import { type HeldLock, withLockedSession } from './lock.js';
 import { assertRunsOnServer, platformArgv, scanBuiltTree } from './native-step.js';
 import type { DeployRequest, DeployResult } from './request.js';
 import type { OpenServer, Server } from './server.js';
-import { hostNameOf, siteFor, unitFor, urlOf } from './server-files.js';
+import { hostNameOf, needsOnDemandAsk, siteFor, unitFor, urlOf } from './server-files.js';
 import { openServer } from './session.js';
 import { step } from './step.js';
 
@@ -249,7 +249,8 @@ function routingOf(
   wake: boolean,
 ): Routing {
   const site = (port: number) => siteFor(config, env, hostName, port, releaseId, { wake });
-  return { caddyfile: view.caddyfile, site, siteNow: view.site, routedNow };
+  const onDemandAsk = needsOnDemandAsk(config, env);
+  return { caddyfile: view.caddyfile, site, siteNow: view.site, routedNow, onDemandAsk };
 }
 
 /** A preview's limits come from what production recorded, never from its own toss.json. */

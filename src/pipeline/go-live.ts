@@ -21,6 +21,7 @@ import {
   switchCurrentArgv,
 } from '../server/release-files.js';
 import { stopInstanceArgv } from '../server/systemctl.js';
+import { ensureOnDemandAsk } from '../server/tls-ask.js';
 import { listenWakeArgv, sleepNowArgv, stopWakeSocketArgv } from '../server/wake.js';
 import { applyCaddyChange } from './caddy-errors.js';
 import type { EventSink } from './events.js';
@@ -67,6 +68,8 @@ export interface Routing {
   /** the site file as read, and the port it routes to now */
   siteNow: string | null;
   routedNow: number | undefined;
+  /** the site's certificate comes on demand: the Caddyfile needs toss's `ask` (tls-ask.ts) */
+  onDemandAsk?: boolean | undefined;
 }
 
 /**
@@ -211,10 +214,21 @@ function routeTo(
         hint: 'run `toss init` to provision the server (it installs Caddy)',
       });
     }
-    const withImport = ensureImportLine(ensureAdminSocket(caddyfile).text);
-    if (withImport.text !== caddyfile) {
+    let text = ensureImportLine(ensureAdminSocket(caddyfile).text).text;
+    if (routing.onDemandAsk) {
+      const ask = ensureOnDemandAsk(text);
+      text = ask.text;
+      if (ask.userAsk !== undefined) {
+        sink({
+          type: 'warning',
+          message: `the Caddyfile's on_demand_tls asks ${ask.userAsk}: that endpoint decides which preview names get certificates, so it must allow ${env.environment}'s`,
+        });
+      }
+    }
+    if (text !== caddyfile) {
+      const edited = text;
       await applyCaddyChange(() =>
-        server.guarded(installCaddyFileArgv(CADDYFILE), { stdin: withImport.text }),
+        server.guarded(installCaddyFileArgv(CADDYFILE), { stdin: edited }),
       );
     }
     // Caddy runs the live site file already: one that differs only in the port needs no new

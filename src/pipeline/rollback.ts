@@ -28,7 +28,7 @@ import { urlResolver } from './inspect.js';
 import { type HeldLock, withLockedSession } from './lock.js';
 import type { TargetRequest } from './request.js';
 import { lockLost, type Server } from './server.js';
-import { siteFor, unitFor } from './server-files.js';
+import { needsOnDemandAsk, siteFor, unitFor } from './server-files.js';
 import { openServer } from './session.js';
 import { step } from './step.js';
 
@@ -166,6 +166,7 @@ async function rollbackLocked(
     site: (p: number) => siteFor(config, env, hostName, p, target, { wake }),
     siteNow: view.site,
     routedNow,
+    onDemandAsk: needsOnDemandAsk(config, env),
   };
   if (config.static !== undefined) {
     const launch = {
