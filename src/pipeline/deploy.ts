@@ -35,6 +35,7 @@ import {
 } from '../server/state.js';
 import { buildWakeUnits } from '../server/wake.js';
 import { dependenciesStep, runBuild } from './build.js';
+import { assertMemoryForPreview } from './capacity-check.js';
 import { finishDeploy } from './deploy-finish.js';
 import { placeRelease, type StartedUpload, startUpload } from './deploy-place.js';
 import { type EventSink, secretsEvent } from './events.js';
@@ -146,7 +147,12 @@ async function deployLocked(
   const state = await dependenciesStep(server, config, env, lock.state, sink);
   assertRoomForPreview(config, env, state, before);
   const hostName = await hostNameFor(config, env, request.login.host, before, sink);
-  const view = await readServer(server, env, natives !== undefined);
+  // A new preview is refused before anything changes when it would eat into the memory kept
+  // for production (capacity-check.ts); read alongside the rest.
+  const [view] = await Promise.all([
+    readServer(server, env, natives !== undefined),
+    before === undefined ? assertMemoryForPreview(server, config, env) : undefined,
+  ]);
   announceSecrets(view, request.overrides, sink);
   const releaseId = newReleaseId(new Date());
   const routedNow = routedPort(view.site);

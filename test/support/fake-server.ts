@@ -487,6 +487,9 @@ export class FakeHost {
       }
       case 'platform':
         return { stdout: `${this.platform}\n` };
+      case 'memory':
+        // A server with 4 GiB, half of it available, and no cgroup limit.
+        return { stdout: 'meminfo MemTotal 4194304\nmeminfo MemAvailable 2097152\n' };
       case 'list ports':
         return {
           stdout: [...this.listening, ...[...this.running].map(portOfUnit)]
@@ -905,6 +908,7 @@ function scriptLabel(script: string, argv: readonly string[]): string {
   if (has('-printf', 'link %f')) return 'list releases';
   if (has('rm -rf -- "$1"', 'rm -f -- "$2"')) return 'remove environment';
   if (has('uname -m', 'GNU_LIBC_VERSION')) return 'platform';
+  if (has('MemAvailable', 'memory.stat')) return 'memory';
   return 'unknown';
 }
 
