@@ -30,6 +30,9 @@ export const PACKAGES = [
   'python3-flask',
   'puma',
   'ruby-rack',
+  // A small ACME server (binaries only), so certificates from a CA like Let's Encrypt can be
+  // obtained on a host with no route out: tls-on-demand.test.ts writes its config and starts it.
+  'pebble',
 ];
 
 const DPKG_EXCLUDES = [
