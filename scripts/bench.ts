@@ -10,12 +10,15 @@
  *   push to preview URL the action, examples/hello-ts built on the runner with a warm cache
  *                       (see bench-preview.ts)
  *   action start        the action bundle's load to its first SSH byte (see bench-start.ts)
+ *   sleeping previews   wake times, and 50 previews plus production on a host limited to 2 GB
+ *                       (see bench-sleep.ts; alone with --sleep)
  * Floor: one `rsync -az --delete` of the tree to a fresh directory on the host plus one `ssh` that
  * runs `systemctl restart` of a trivial unit, with the same key and known_hosts.
  * Medians of --runs N (default 5), SSH logins per deploy (sshd's 'Accepted publickey' lines) and
  * the median duration of each pipeline step (the CLI's non-TTY "toss: <Step> done in N.Ns" lines).
  *
- *   npm run bench [-- --runs 5] [-- --strict]   --strict: exit 1 when a target is missed;
+ *   npm run bench [-- --runs 5] [-- --strict] [-- --sleep]
+ *                                                --strict: exit 1 when a target is missed;
  *                                                --runs 0: only the traced redeploy
  */
 import { execFile, spawn } from 'node:child_process';
@@ -28,6 +31,7 @@ import type { TestHost } from '../test/e2e/harness/types.js';
 import { inHost, sshLogins } from '../test/e2e/support/app.js';
 import { benchPushToPreview, reportPushToPreview } from './bench-preview.js';
 import { q, sh } from './bench-shell.js';
+import { benchSleep, reportSleep } from './bench-sleep.js';
 import { benchActionStart, reportActionStart } from './bench-start.js';
 
 const run = promisify(execFile);
@@ -39,6 +43,7 @@ const runsArg = args.indexOf('--runs');
 const RUNS = runsArg >= 0 ? Number(args[runsArg + 1]) : 5;
 if (!Number.isInteger(RUNS) || RUNS < 0) throw new Error('--runs: expected a whole number ≥ 0');
 const STRICT = args.includes('--strict');
+const SLEEP_ONLY = args.includes('--sleep');
 
 const log = (text: string) => console.log(`bench: ${text}`);
 const median = (xs: number[]) => {
@@ -154,9 +159,25 @@ async function timed(host: TestHost, body: () => Promise<void>): Promise<Sample>
   return { ms, logins: (await sshLogins(host)) - before, steps: new Map() };
 }
 
+/** Sleeping previews on a host of their own, limited to 2 GB from outside (bench-sleep.ts). */
+async function sleepingPreviews(): Promise<number> {
+  log('booting a test host limited to 2 GB for sleeping previews');
+  const host = await bootHost({ memoryLimit: '2G' });
+  try {
+    return reportSleep(await benchSleep(host, log), median);
+  } finally {
+    await host.shutdown();
+  }
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   checkPrerequisites();
+  if (SLEEP_ONLY) {
+    const missed = await sleepingPreviews();
+    if (missed > 0 && STRICT) process.exitCode = 1;
+    return;
+  }
   // A private copy of the bundle, so a rebuild of dist/ during the run cannot pull it away.
   const cliDir = tempDir('toss-bench-cli-');
   cpSync(join(ROOT, 'dist/cli'), cliDir, { recursive: true });
@@ -379,6 +400,7 @@ async function main(): Promise<void> {
       reportPushToPreview(await benchPushToPreview(host, RUNS, log), median);
       log('action start');
       reportActionStart(await benchActionStart(RUNS, host.key), median);
+      missed += await sleepingPreviews();
       const part = (k: string) => secs(median(samples.floor.map((s) => s.steps.get(k) ?? 0)));
       console.log(
         `\nfloor split, median s: rsync ${part('rsync')}, ssh restart ${part('ssh restart')}; ` +

@@ -13,6 +13,15 @@ export interface CommentParams {
   runUrl?: string | undefined;
   /** the step that failed (label), for `failed` */
   failedStep?: string | undefined;
+  /** seconds without a request before the preview sleeps (it wakes on the next one) */
+  sleepAfter?: number | undefined;
+}
+
+/** "15 min", "2 h", "45 s": an idle time as people say it. */
+export function idleTime(seconds: number): string {
+  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
 }
 
 export function commentMarker(app: string): string {
@@ -36,6 +45,12 @@ export function commentBody(p: CommentParams): string {
   if (p.failedStep) rows.push(['Failed step', p.failedStep]);
   if (p.commit) rows.push(['Commit', `\`${p.commit.slice(0, 7)}\``]);
   if (p.release && p.status === 'live') rows.push(['Release', `\`${p.release}\``]);
+  if (p.sleepAfter !== undefined && p.status !== 'removed' && p.status !== 'failed') {
+    rows.push([
+      'Sleeps',
+      `after ${idleTime(p.sleepAfter)} without a request; the next request wakes it (it waits for the app)`,
+    ]);
+  }
   rows.push(['Updated', time(p.at)]);
   if (p.runUrl) rows.push(['Run', `[logs](${p.runUrl})`]);
   const table = ['| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');

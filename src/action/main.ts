@@ -360,6 +360,7 @@ async function reportDeployed(
     status: result.confirmed ? 'live' : 'deploying',
     url: result.url,
     release: result.release,
+    sleepAfter: result.sleepAfter,
   });
   await writeSummary(
     job.config.app,

@@ -188,7 +188,7 @@ async function deployLocked(
       : { seconds: sleepAfter, wasAsleep: wasAsleep(view, before, livePort) };
   const finish = { releaseId, ports, port, routedNow, before, hostName, url, staticSite, sleep };
   const confirmed = await finishDeploy(server, request, config, env, view, lock, finish, sink);
-  return { environment: env.environment, url, release: releaseId, port, confirmed };
+  return { environment: env.environment, url, release: releaseId, port, confirmed, sleepAfter };
 }
 
 /** The new release as it starts: sealed first, its unit installed if it changed. */

@@ -51,6 +51,8 @@ export interface DeployResult {
   port: number;
   /** false when the HTTPS confirmation timed out (a warning was emitted) */
   confirmed: boolean;
+  /** a sleeping environment's idle time in seconds (the next request after it wakes it) */
+  sleepAfter?: number | undefined;
 }
 
 export interface RemoveRequest extends TargetRequest {

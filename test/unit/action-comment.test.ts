@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { commentBody, idleTime } from '../../src/action/comment.js';
+
+const base = {
+  app: 'shop',
+  environment: 'pr-4',
+  at: new Date('2026-11-29T10:00:00Z'),
+  url: 'https://pr-4.preview.shop.com/',
+  release: '20261129T100000Z-ab12',
+};
+
+describe('the PR comment of a sleeping preview', () => {
+  it('says when it sleeps and that the next request wakes it', () => {
+    const body = commentBody({ ...base, status: 'live', sleepAfter: 900 });
+    expect(body).toContain(
+      '| Sleeps | after 15 min without a request; the next request wakes it (it waits for the app) |',
+    );
+  });
+
+  it('says nothing of sleep for a preview that never sleeps, or one that failed or went', () => {
+    expect(commentBody({ ...base, status: 'live' })).not.toContain('Sleeps');
+    expect(commentBody({ ...base, status: 'failed', sleepAfter: 900 })).not.toContain('Sleeps');
+    expect(commentBody({ ...base, status: 'removed', sleepAfter: 900 })).not.toContain('Sleeps');
+  });
+
+  it.each([
+    [45, '45 s'],
+    [600, '10 min'],
+    [7200, '2 h'],
+    [90, '90 s'],
+  ])('idle time %i s reads %s', (seconds, text) => {
+    expect(idleTime(seconds)).toBe(text);
+  });
+});
