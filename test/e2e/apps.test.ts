@@ -112,7 +112,8 @@ describe('several apps on one server', () => {
       `shop.test {\n\ttls internal\n\treverse_proxy 127.0.0.1:${port(shopState, 'production')} {\n`,
     );
     expect(await site('shop-pr-1')).toContain(
-      `pr-1.preview.shop.test {\n\ttls internal\n\treverse_proxy 127.0.0.1:${port(shopState, 'pr-1')} {\n`,
+      // A preview sleeps when idle: Caddy reaches it through its wake socket, and it is not indexed.
+      `pr-1.preview.shop.test {\n\ttls internal\n\theader X-Robots-Tag noindex\n\treverse_proxy unix//run/toss-wake/${port(shopState, 'pr-1')}.sock {\n`,
     );
     expect(await site('shop-api-production')).toContain(
       `${apiName('production')} {\n\ttls internal\n\treverse_proxy 127.0.0.1:${port(apiState, 'production')} {\n`,
