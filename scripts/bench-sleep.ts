@@ -150,7 +150,11 @@ async function waitAllAsleep(host: TestHost, dir: string, count: number): Promis
 export async function benchSleep(host: TestHost, log: (t: string) => void): Promise<SleepBench> {
   const failures: string[] = [];
   const deployMs: number[] = [];
-  const hello = await makeApp(host, { app: 'nap', previews: { sleepAfter: `${SLEEP_AFTER}s` } });
+  const hello = await makeApp(host, {
+    app: 'nap',
+    maxPreviews: PREVIEWS + 5,
+    previews: { sleepAfter: `${SLEEP_AFTER}s` },
+  });
   await deployTimed(host, hello.dir, 'production', deployMs);
   for (let i = 1; i <= PREVIEWS; i++) {
     await deployTimed(host, hello.dir, `pr-${i}`, deployMs);

@@ -162,7 +162,13 @@ describe('a sleeping preview', () => {
     const { livePort } = await listed('pr-7');
     const run = await toss(host, ['remove', 'pr-7', '--force'], { cwd: app.dir });
     expect(run.code, run.output).toBe(0);
-    const units = await inHost(host, ['systemctl', 'list-units', '--all', '--plain', 'toss-wake-*']);
+    const units = await inHost(host, [
+      'systemctl',
+      'list-units',
+      '--all',
+      '--plain',
+      'toss-wake-*',
+    ]);
     expect(units).not.toContain(`toss-wake-${APP}-pr-7`);
     const files = await host.exec(['ls', `/run/toss-wake/${livePort}.sock`]);
     expect(files.code).not.toBe(0);
