@@ -5,11 +5,12 @@
  * processes; the server's available memory as toss reads it, from the limit and not this
  * machine's MemAvailable; a preview past production's previews.ttl swept by `toss sweep`; and a preview refused
  * when starting it would leave less than production's previews.memoryFloor, while production's
- * own deploy under the same floor goes through.
+ * own deploy under the same floor goes through. When the host does run out of memory (its limit
+ * is enforced by this machine's kernel), the OOM killer takes the preview's app, not production's.
  *
  * These hosts do not enforce per-unit cgroup settings (weights, MemoryMax): what is checked is
  * what systemd was told. OOMScoreAdjust= is no cgroup setting: the kernel's per-process value is
- * read from /proc.
+ * read from /proc, and its effect is seen under the whole host's limit.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -271,5 +272,76 @@ describe('previews.memoryFloor', () => {
     expect((await fetchSite(host, sslipName(host, APP, 'production'))).body).toContain(
       'Hello under a floor',
     );
+  }, 120_000);
+});
+
+/** Starts a unit of root's that holds `mib` MiB of touched memory, 16 MiB at a time. */
+async function startHog(name: string, mib: number): Promise<void> {
+  const script = `import time
+held = [b'\\x01' * (16 << 20) for _ in range(${Math.ceil(mib / 16)})]
+time.sleep(600)`;
+  await inHost(host, ['systemd-run', `--unit=${name}`, '--quiet', 'python3', '-c', script]);
+}
+
+async function unitFacts(unit: string): Promise<Record<string, string>> {
+  const show = await inHost(host, ['systemctl', 'show', '-p', 'MainPID,NRestarts', '--', unit]);
+  return Object.fromEntries(
+    show
+      .trim()
+      .split('\n')
+      .map((l) => l.split('=', 2)),
+  );
+}
+
+describe('when the host runs out of memory', () => {
+  // The whole host's limit is enforced by this machine's kernel (its memory cgroup), and the
+  // OOM killer ranks a cgroup's processes by size plus oom_score_adj: a preview's 500 counts as
+  // half the limit's worth, so its ~50 MiB app goes before processes of several hundred MiB, and
+  // long before production's app of the same size.
+  it("the kernel kills the preview's app, not production's", async () => {
+    const now = await state();
+    const previewUnit = envPaths(APP, 'pr-1').instanceUnit(
+      now.environments['pr-1']?.livePort as number,
+    );
+    const productionUnit = envPaths(APP, 'production').instanceUnit(
+      now.environments.production?.livePort as number,
+    );
+    const production = await unitFacts(productionUnit);
+    expect((await unitFacts(previewUnit)).NRestarts).toBe('0');
+    // Hogs of 400 MiB each (oom_score_adj 0), one after another, until memory runs out.
+    const hogs: string[] = [];
+    try {
+      while ((await unitFacts(previewUnit)).NRestarts === '0') {
+        expect(hogs.length, 'memory never ran out').toBeLessThan(8);
+        const hog = `capacity-hog-${hogs.length + 1}`;
+        hogs.push(hog);
+        await startHog(hog, 400);
+        await new Promise((r) => setTimeout(r, 1500));
+      }
+      const killed = await unitFacts(previewUnit);
+      const kept = await unitFacts(productionUnit);
+      // Once the preview's app is gone and memory is still short, the next victim is the biggest
+      // hog: production's app, as small as the preview's, is the last in line.
+      const alive = await host.exec(['systemctl', 'is-active', '--', ...hogs]);
+      const activeHogs = alive.stdout.split('\n').filter((l) => l === 'active').length;
+      console.log(
+        `OOM | ${hogs.length} hogs of 400 MiB, ${activeHogs} still running | preview restarts ${killed.NRestarts} | production MainPID ${production.MainPID} → ${kept.MainPID}, restarts ${kept.NRestarts}`,
+      );
+      expect(kept).toEqual(production);
+      expect(production.NRestarts).toBe('0');
+    } finally {
+      await host.exec(['systemctl', 'stop', '--', ...hogs]);
+    }
+    // Memory back, the preview comes back by itself (Restart=always) and answers again.
+    const since = Date.now();
+    const answer = () =>
+      fetchSite(host, sslipName(host, APP, 'pr-1'), '/', { timeoutMs: 5000 }).then(
+        (res) => res.status,
+        () => 0,
+      );
+    while ((await answer()) !== 200) {
+      expect(Date.now() - since, 'the preview did not come back').toBeLessThan(30_000);
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }, 120_000);
 });

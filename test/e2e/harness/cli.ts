@@ -3,6 +3,7 @@
  * (or `down N` from another terminal, or a crash) tears it down — nothing is left detached.
  *
  *   npm run testhost -- up [N]   boot host N (default: lowest free index), print how to reach it
+ *   npm run testhost -- up [N] --memory 2G   the same, the whole host limited to 2 GiB of memory
  *   npm run testhost -- down N   stop host N (signals the `up` that owns it; reclaims it if that died)
  *   npm run testhost -- list     hosts and their owners
  *   npm run testhost -- sweep    reclaim hosts whose owner process is gone
@@ -28,9 +29,9 @@ function parseIndex(arg: string | undefined): number | undefined {
   return n;
 }
 
-async function up(index: number | undefined): Promise<void> {
+async function up(index: number | undefined, memoryLimit: string | undefined): Promise<void> {
   checkPrerequisites();
-  const host = await bootHost({ index });
+  const host = await bootHost({ index, ...(memoryLimit === undefined ? {} : { memoryLimit }) });
   const n = hostNames(host.index);
   const init = readLease(n.dir)?.init?.pid;
   console.log(`
@@ -79,11 +80,23 @@ function list(): void {
   }
 }
 
+/** `up`'s arguments: an optional index and an optional `--memory SIZE`, in either order. */
+function upArgs(args: string[]): { index: number | undefined; memoryLimit: string | undefined } {
+  const at = args.indexOf('--memory');
+  const memoryLimit = at === -1 ? undefined : args[at + 1];
+  if (at !== -1 && memoryLimit === undefined)
+    throw new Error('usage: testhost up [N] [--memory 2G]');
+  const rest = at === -1 ? args : [...args.slice(0, at), ...args.slice(at + 2)];
+  return { index: parseIndex(rest[0]), memoryLimit };
+}
+
 async function main(argv: string[]): Promise<void> {
   const [cmd, arg] = argv;
   switch (cmd) {
-    case 'up':
-      return up(parseIndex(arg));
+    case 'up': {
+      const { index, memoryLimit } = upArgs(argv.slice(1));
+      return up(index, memoryLimit);
+    }
     case 'down': {
       const index = parseIndex(arg);
       if (index === undefined) throw new Error('usage: testhost down N');
@@ -98,7 +111,7 @@ async function main(argv: string[]): Promise<void> {
       console.log(await ensureRootfs());
       return;
     default:
-      throw new Error('usage: testhost up [N] | down N | list | sweep | build');
+      throw new Error('usage: testhost up [N] [--memory 2G] | down N | list | sweep | build');
   }
 }
 
