@@ -92,6 +92,8 @@ fi
 # The names that may get an on-demand certificate follow the site files: a site file's marker
 # line allows its name (a file named so, holding the site file's name) for as long as the file
 # is there. Written before Caddy reloads, so the first handshake after it finds its name.
+# Caddy (user caddy) looks the names up itself: the directory above the list, made 0700 when a
+# lock created it first, gets search permission (never read) for others, or every name is refused.
 sync_allow() {
   [ "$mode" != check ] && [ "$file" != "$caddyfile" ] || return 0
   owner=\${file##*/}
@@ -102,6 +104,7 @@ sync_allow() {
   name=$(awk -v m="$marker" '$1 == "#" && $2 == m && NF == 3 && $3 ~ /^[a-z0-9][a-z0-9.-]*[a-z0-9]$/ && $3 !~ /[.][.]/ { print $3; exit }' "$file")
   [ -n "$name" ] || return 0
   [ -d "$allow" ] || install -d -m 0755 -o root -g root -- "$allow" || return 1
+  chmod go+x -- "\${allow%/*}" || return 1
   printf '%s\\n' "$owner" > "$allow/.new-$name" && mv -f -- "$allow/.new-$name" "$allow/$name"
 }
 sync_allow 9>&- || echo "toss: could not update $allow (previews' certificates may be refused)" >&2
