@@ -272,6 +272,14 @@ describe('previews.memoryFloor', () => {
     expect((await fetchSite(host, sslipName(host, APP, 'production'))).body).toContain(
       'Hello under a floor',
     );
+    // The same through `toss deploy`: a new preview is refused before anything changes.
+    const refused = await toss(host, ['deploy', 'pr-3'], { cwd: app.dir });
+    console.log(`FLOOR | toss deploy pr-3 exit ${refused.code}`);
+    expect(refused.code, refused.output).not.toBe(0);
+    expect(refused.output).toContain('not enough memory to start pr-3: the server has ');
+    expect(refused.output).toContain(`${APP} pr-1 (`);
+    expect((await state()).environments['pr-3']).toBeUndefined();
+    expect((await host.exec(['test', '-e', `/srv/${APP}/pr-3`])).code).not.toBe(0);
   }, 120_000);
 });
 
