@@ -8,6 +8,7 @@ import { registerLogs, registerSsh } from './commands/logs.js';
 import { registerRemove } from './commands/remove.js';
 import { registerReleases, registerRollback } from './commands/rollback.js';
 import { registerSecrets } from './commands/secrets.js';
+import { registerSweep } from './commands/sweep.js';
 import { renderError } from './output.js';
 
 /** Builds the `toss` program; each command lives in its own file and registers itself here. */
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerLogs(program);
   registerSsh(program);
   registerSecrets(program);
+  registerSweep(program);
   registerLock(program);
   program.addHelpText(
     'after',

@@ -35,7 +35,6 @@ import type { TestHost } from './harness/types.js';
 import { type AppCheckout, fetchSite, inHost, makeApp, sslipName, toss } from './support/app.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const SWEEP_CLI = join(ROOT, 'test/e2e/support/sweep-cli.ts');
 const APP = 'roomy';
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
@@ -74,36 +73,6 @@ function login(): Login {
 const config = () => tossConfigSchema.parse(app.config());
 
 /** `toss sweep` in the app's checkout, logged in as `toss` (support/app.ts) logs in. */
-function sweepCli(): Promise<{ code: number; stdout: string; output: string }> {
-  const knownHosts = join(mkdtempSync(join(tmpdir(), 'toss-kh-')), 'known_hosts');
-  writeFileSync(knownHosts, `${host.knownHostsLines.join('\n')}\n`);
-  const argv = ['--import', join(ROOT, 'node_modules/tsx/dist/loader.mjs'), SWEEP_CLI, 'sweep'];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, argv, {
-      cwd: app.dir,
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        HOME: mkdtempSync(join(tmpdir(), 'toss-home-')),
-        TOSS_KNOWN_HOSTS: knownHosts,
-        TOSS_SSH_KEY: host.keyPath,
-        NO_COLOR: '1',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk;
-      output += chunk;
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, output }));
-  });
-}
-
 beforeAll(async () => {
   [host] = (await bootHosts(1, { memoryLimit: '2G' })) as [TestHost];
   app = await makeApp(host, {
@@ -213,7 +182,7 @@ s['environments']['pr-2']['deployedAt'] = sys.argv[1]
 json.dump(s, open(p, 'w'))`,
       twoDaysAgo,
     ]);
-    const run = await sweepCli();
+    const run = await toss(host, ['sweep'], { cwd: app.dir });
     expect(run.code, run.output).toBe(0);
     console.log(`SWEEP | ${run.output.trim().split('\n').join(' | ')}`);
     expect(run.output).toContain(
