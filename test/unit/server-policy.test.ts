@@ -6,6 +6,7 @@ import {
   PRODUCTION_BUILD_TIMEOUT,
   policyFromConfig,
   policyNotice,
+  sleepSecondsOf,
   trustedConfig,
 } from '../../src/server/policy.js';
 import { emptyState, parseState, recordPolicy, serializeState } from '../../src/server/state.js';
@@ -95,5 +96,42 @@ describe('policy', () => {
 
   it('says nothing when the preview asks for what it gets', () => {
     expect(trustedConfig(production, 'pr-9', policy).overridden).toEqual([]);
+  });
+});
+
+describe('who sleeps when idle', () => {
+  const named = config({ previews: { sleepAfter: '30m' }, sleepAfter: { staging: '1h' } });
+
+  it.each<[string, string, boolean, number | undefined]>([
+    ['a pull request preview, by previews.sleepAfter', 'pr-4', false, 1800],
+    ["a branch's own preview", 'feature-x', true, 1800],
+    ['an environment deployed by name, unless sleepAfter names it', 'qa', false, undefined],
+    ['a named environment sleepAfter names', 'staging', false, 3600],
+    ['production, not named', 'production', false, undefined],
+  ])('%s', (_what, environment, branchPreview, seconds) => {
+    expect(sleepSecondsOf(named, environment, branchPreview)).toBe(seconds);
+  });
+
+  it('previews sleep after 15 minutes by default, and never with "off"', () => {
+    expect(sleepSecondsOf(config(), 'pr-1', false)).toBe(900);
+    expect(sleepSecondsOf(config({ previews: { sleepAfter: 'off' } }), 'pr-1', false)).toBe(
+      undefined,
+    );
+  });
+
+  it('production sleeps only when named, and a static site never does', () => {
+    expect(sleepSecondsOf(config({ sleepAfter: { production: '2h' } }), 'production', false)).toBe(
+      7200,
+    );
+    const site = config({ startCommand: undefined, static: 'dist' });
+    expect(sleepSecondsOf(site, 'pr-1', false)).toBe(undefined);
+  });
+
+  it("a preview sleeps by production's recorded policy, not by its own toss.json", () => {
+    const recorded = policyFromConfig(named, '20261127T223015Z-3fa9', new Date(0));
+    const awakeForever = config({ previews: { sleepAfter: 'off' }, sleepAfter: { 'pr-4': 'off' } });
+    const trusted = trustedConfig(awakeForever, 'pr-4', recorded);
+    expect(sleepSecondsOf(trusted.config, 'pr-4', false)).toBe(1800);
+    expect(trusted.overridden).toEqual(expect.arrayContaining(['previews', 'sleepAfter']));
   });
 });
