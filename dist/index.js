@@ -54812,7 +54812,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5532:
+/***/ 9641:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -57838,6 +57838,7 @@ const STEP_LABELS = {
     route: 'Route traffic (Caddy)',
     switch: 'Switch current',
     confirm: 'Confirm over HTTPS',
+    sleep: 'Back to sleep',
     prune: 'Prune old releases',
     remove: 'Remove environment',
     'server-check': 'Check server (OS, sudo)',
@@ -67719,6 +67720,13 @@ function paths_envPaths(app, environment) {
         unitTemplateFile: `${paths_SYSTEMD_DIR}/toss-${stem}@.service`,
         /** `toss-<app>-<env>@<port>.service` */
         instanceUnit: (port) => `toss-${stem}@${assertPort(port)}.service`,
+        /** A sleeping environment's socket (Caddy connects there) and proxy (see wake.ts). */
+        wakeSocketTemplate: `toss-wake-${stem}@.socket`,
+        wakeServiceTemplate: `toss-wake-${stem}@.service`,
+        wakeSocketTemplateFile: `${paths_SYSTEMD_DIR}/toss-wake-${stem}@.socket`,
+        wakeServiceTemplateFile: `${paths_SYSTEMD_DIR}/toss-wake-${stem}@.service`,
+        wakeSocketUnit: (port) => `toss-wake-${stem}@${assertPort(port)}.socket`,
+        wakeServiceUnit: (port) => `toss-wake-${stem}@${assertPort(port)}.service`,
         /** Transient unit of long steps (deployScript, dependencies). */
         runUnit: `toss-run-${stem}.service`,
         siteFile: `${paths_CADDY_SITES_DIR}/${stem}.caddy`,
@@ -67846,6 +67854,34 @@ function assertResources(resources) {
     }
 }
 /**
+ * Where production stands against every other environment on a shared server. systemd's
+ * default CPU and IO weight is 100: previews get a fifth of it, so under contention production
+ * gets five times the CPU time and disk bandwidth of a busy preview, and an idle production
+ * loses nothing (weights only matter when both want more). OOMScoreAdjust= raises a preview's
+ * badness, so when memory runs out the kernel kills a preview's process before production's.
+ */
+const PRODUCTION_PRIORITY = { cpuWeight: 100, ioWeight: 100, oomScoreAdjust: 0 };
+const PREVIEW_PRIORITY = { cpuWeight: 20, ioWeight: 20, oomScoreAdjust: 500 };
+/**
+ * A preview's MemoryMax= when the trusted configuration sets none: enough for a typical Node,
+ * Python or Ruby web process with room to spare, and small enough that a 2 GB server keeps
+ * production's share when a few previews are awake at once.
+ */
+const DEFAULT_PREVIEW_MEMORY = '512M';
+/** The priority properties of an environment's processes, its app and its deployScript alike. */
+function priorityProperties(isProduction) {
+    const priority = isProduction ? PRODUCTION_PRIORITY : PREVIEW_PRIORITY;
+    return [
+        `CPUWeight=${priority.cpuWeight}`,
+        `IOWeight=${priority.ioWeight}`,
+        `OOMScoreAdjust=${priority.oomScoreAdjust}`,
+    ];
+}
+/** The memory limit an environment's app runs with: its own, or a preview's default. */
+function appMemoryLimit(isProduction, memory) {
+    return memory ?? (isProduction ? undefined : DEFAULT_PREVIEW_MEMORY);
+}
+/**
  * The confinement shared by the app's unit and the deployScript's transient unit: both run the
  * environment's code as its user, so one list keeps the build from ever being looser than the
  * app (a build is the same pull request's code, with the same reach).
@@ -67894,8 +67930,9 @@ function sandboxProperties(params) {
 function buildUnitTemplate(params) {
     const p = params.paths;
     const user = envUser(p.app, p.environment);
-    const { memory, cpu } = params.resources ?? {};
+    const { cpu } = params.resources ?? {};
     assertResources(params.resources);
+    const memory = appMemoryLimit(p.isProduction, params.resources?.memory);
     const stopTimeout = params.stopTimeoutSec ?? 30;
     if (!Number.isInteger(stopTimeout) || stopTimeout < 1) {
         throw new TossError(`invalid stop timeout ${JSON.stringify(stopTimeout)}`);
@@ -67928,6 +67965,11 @@ function buildUnitTemplate(params) {
         `TimeoutStopSec=${stopTimeout}`,
         ...(memory === undefined ? [] : [`MemoryMax=${memory}`]),
         ...(cpu === undefined ? [] : [`CPUQuota=${cpu}`]),
+        // Weights count against siblings in the cgroup tree: left in the slice systemd makes per
+        // template, a preview's instance would only compete with its own other instance. In
+        // system.slice every environment's instances compete with each other and with Caddy.
+        'Slice=system.slice',
+        ...priorityProperties(p.isProduction),
         ...sandboxProperties({
             app: p.app,
             // The instance's own release (its slot, resolved when it starts) when it may write there.
@@ -68227,7 +68269,62 @@ const resourcesSchema = strictObject({
         .optional()
         .describe('limits for preview environments, instead of the ones above'),
 }, expect('an object like {"memory": "512M", "cpu": "100%", "previews": {"memory": "256M"}}'))
-    .describe('per-environment limits: systemd MemoryMax= and CPUQuota= of the app and its deployScript, and how long deployScript may run; previews always get the ones production last deployed with');
+    .describe('per-environment limits: systemd MemoryMax= and CPUQuota= of the app and its deployScript, and how long deployScript may run; previews always get the ones production last deployed with, and a preview app with no memory limit gets 512M (its deployScript none)');
+const ENV_KEY_EXPECTED = `environment names (${ENV_NAME_RULE})`;
+const DURATION_EXPECTED = 'a time like "30s", "15m", "2h" or "7d"';
+const SLEEP_EXPECTED = `${DURATION_EXPECTED.replace('a time', '"off" or a time')}, at least 10 seconds`;
+const DURATION = /^([1-9][0-9]{0,5})([smhd])$/;
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 };
+/** Seconds in a toss.json time like "15m" (the schema accepted it). */
+function durationSeconds(text) {
+    const match = DURATION.exec(text);
+    if (match === null)
+        throw new TypeError(`not a time: ${JSON.stringify(text)}`);
+    return Number(match[1]) * UNIT_SECONDS[match[2]];
+}
+const schema_duration = schemas_string(expect(DURATION_EXPECTED)).regex(DURATION, expect(DURATION_EXPECTED));
+const sleepAfter = schemas_string(expect(SLEEP_EXPECTED))
+    .refine((s) => s === 'off' || (DURATION.test(s) && durationSeconds(s) >= 10), expect(SLEEP_EXPECTED));
+const FLOOR_EXPECTED = 'a size like "256M" or "1G", or "0" for no floor';
+const MEMORY_SIZE = /^(?:0|[1-9][0-9]{0,6}[KMG])$/;
+/** The one place a preview's idle time is decided (see sleepAfterOf). */
+const DEFAULT_PREVIEW_SLEEP = '15m';
+const DEFAULT_MEMORY_FLOOR = '256M';
+/**
+ * A Caddy DNS provider and its arguments, as `tls { dns … }` takes them: the provider's module
+ * name, then plain tokens or `{env.NAME}` placeholders, so credentials stay out of toss.json and
+ * the text is Caddyfile tokens and nothing else.
+ */
+const DNS_PROVIDER = /^[a-z][a-z0-9_]*(?: (?:\{env\.[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z0-9._:-]+))*$/;
+const DNS_PROVIDER_EXPECTED = 'a Caddy DNS provider and its arguments, like "cloudflare {env.CF_API_TOKEN}" (credentials as {env.NAME})';
+const previewsSchema = strictObject({
+    sleepAfter: sleepAfter
+        .default(DEFAULT_PREVIEW_SLEEP)
+        .describe('a preview with no request for this long stops, and starts again on the next request (which waits for it); "off" keeps previews running'),
+    ttl: schema_duration
+        .optional()
+        .describe('a preview not deployed for this long is removed by `toss sweep`, like "14d"'),
+    memoryFloor: schemas_string(expect(FLOOR_EXPECTED))
+        .regex(MEMORY_SIZE, expect(FLOOR_EXPECTED))
+        .default(DEFAULT_MEMORY_FLOOR)
+        .describe('memory the server keeps for production: a preview that would start with less available is refused (after idle previews are put to sleep)'),
+    tls: schemas_enum(['on-demand', 'wildcard'], expect('"on-demand" or "wildcard"'))
+        .default('on-demand')
+        .describe('with tls "auto": "on-demand" (default) gets a preview its own certificate at its first HTTPS visit, and only while it is deployed; "wildcard" serves every preview from one *.<previewDomain> certificate obtained by DNS challenge (needs a Caddy built with the DNS provider module named in previews.dns; Debian\'s Caddy has none)'),
+    dns: schemas_string(expect(DNS_PROVIDER_EXPECTED))
+        .max(200, expect(DNS_PROVIDER_EXPECTED))
+        .regex(DNS_PROVIDER, expect(DNS_PROVIDER_EXPECTED))
+        .optional()
+        .describe('previews.tls "wildcard": the Caddy DNS provider and its arguments, credentials as {env.NAME} placeholders set in caddy.service\'s environment, like "cloudflare {env.CF_API_TOKEN}"'),
+    hostNames: schemas_enum(['nested', 'flat'], expect('"nested" or "flat"'))
+        .default('nested')
+        .describe('preview host names: "nested" (default) pr-42.<previewDomain>; "flat" pr-42-<app>.<previewDomain or domain>, one label deep, for DNS proxies whose certificates cover one level only'),
+}, expect('an object like {"sleepAfter": "15m", "ttl": "14d"}'))
+    .refine((previews) => previews.tls !== 'wildcard' || previews.dns !== undefined, {
+    path: ['dns'],
+    message: 'required with previews.tls "wildcard": the DNS provider Caddy solves the challenge with, like "cloudflare {env.CF_API_TOKEN}"',
+})
+    .describe('how previews live on a shared server: sleeping when idle, removal, memory kept for production, their certificates and host names');
 const tossConfigSchema = strictObject({
     $schema: schemas_string(expect('the path or URL of toss.schema.json'))
         .optional()
@@ -68330,6 +68427,15 @@ const tossConfigSchema = strictObject({
         .default('auto')
         .describe('auto: automatic HTTPS from a public CA; internal: Caddy’s own CA (private networks, tests); off: plain HTTP'),
     previewAuth: previewAuthSchema.optional(),
+    previews: previewsSchema.prefault({}),
+    sleepAfter: preprocess(rejectProtoKey, record(schemas_string()
+        .max(ENV_NAME_MAX_LENGTH, expect(ENV_KEY_EXPECTED))
+        .regex(env_name_ENV_NAME_PATTERN, expect(ENV_KEY_EXPECTED)), sleepAfter, expect('an object mapping environments to idle times, like {"staging": "1h"}')))
+        .optional()
+        .describe('named environments that sleep when idle, like {"staging": "1h"}; production sleeps only if named here'),
+    noindex: schemas_boolean(expect('true or false'))
+        .default(false)
+        .describe('true: every environment answers with X-Robots-Tag: noindex; previews always do'),
     resources: resourcesSchema.optional(),
     maxPreviews: schemas_number(expect(MAX_PREVIEWS_EXPECTED))
         .int(expect(MAX_PREVIEWS_EXPECTED))
@@ -69025,9 +69131,14 @@ function tossVariables(params) {
 
 
 
+
+/** A DNS label's longest length. */
+const DNS_LABEL_MAX = 63;
+const hostnames_HASH_LENGTH = 6;
 /**
- * production → `domain`; previews → `<env>.<previewDomain or preview.<domain>>`; without a
- * domain → `<env>.<app>.<ip with - for . and :>.sslip.io`.
+ * production → `domain`; previews → `<env>.<previewDomain or preview.<domain>>`, or with flat
+ * names `<env>-<app>.<previewDomain or domain>`; without a domain →
+ * `<env>.<app>.<ip with - for . and :>.sslip.io`.
  */
 function hostnames_hostNameFor(params) {
     const env = assertEnvName(params.environment);
@@ -69036,15 +69147,40 @@ function hostnames_hostNameFor(params) {
             return params.domain.toLowerCase();
     }
     else {
-        const parent = params.previewDomain ??
-            (params.domain === undefined ? undefined : `preview.${params.domain}`);
-        if (parent !== undefined)
-            return `${env}.${parent}`.toLowerCase();
+        const preview = previewHostName(params, env);
+        if (preview !== undefined)
+            return preview;
     }
     if (params.serverIp === undefined) {
         throw new TossError(`no host name for ${params.app}/${env}: no domain in toss.json and no server IP to derive an sslip.io name from`);
     }
     return `${env}.${assertAppName(params.app)}.${sslipLabel(params.serverIp)}.sslip.io`;
+}
+/** A preview's name under its domain, nested or flat; undefined without a domain. */
+function previewHostName(params, env) {
+    if (params.hostNames === 'flat') {
+        const parent = params.previewDomain ?? params.domain;
+        if (parent === undefined)
+            return undefined;
+        return `${flatLabel(env, assertAppName(params.app))}.${parent}`.toLowerCase();
+    }
+    const parent = params.previewDomain ?? (params.domain === undefined ? undefined : `preview.${params.domain}`);
+    return parent === undefined ? undefined : `${env}.${parent}`.toLowerCase();
+}
+/**
+ * `<env>-<app>` as one DNS label. One longer than 63 characters keeps its start and ends in
+ * `-<6 hex of sha256(env/app)>`, so two long names that share a start still differ.
+ */
+function flatLabel(environment, app) {
+    const label = `${environment}-${app}`;
+    if (label.length <= DNS_LABEL_MAX)
+        return label;
+    const hash = (0,external_node_crypto_.createHash)('sha256')
+        .update(`${environment}/${app}`, 'utf8')
+        .digest('hex')
+        .slice(0, hostnames_HASH_LENGTH);
+    const start = label.slice(0, DNS_LABEL_MAX - hostnames_HASH_LENGTH - 1).replace(/-+$/, '');
+    return `${start}-${hash}`;
 }
 /** `203.0.113.10` → `203-0-113-10`; `2001:db8::1` → `2001-db8--1` (sslip.io's own forms). */
 function sslipLabel(ip) {
@@ -69106,6 +69242,8 @@ function write_file_writeFileIfChangedArgv(params) {
 
 /** Where `systemctl enable` puts the template's instances (its [Install] WantedBy=multi-user.target). */
 const BOOT_WANTS_DIR = `${paths_SYSTEMD_DIR}/multi-user.target.wants`;
+/** Where a sleeping environment's wake socket is linked (its [Install] WantedBy=sockets.target). */
+const SOCKETS_WANTS_DIR = `${paths_SYSTEMD_DIR}/sockets.target.wants`;
 /**
  * How the old instance drains once Caddy routes to the new one: it keeps serving the requests it
  * already accepted and stops as soon as none are left, or when `drainTimeout` runs out.
@@ -69120,7 +69258,8 @@ const BOOT_WANTS_DIR = `${paths_SYSTEMD_DIR}/multi-user.target.wants`;
 const DRAIN_QUIET_MS = 600;
 const DRAIN_POLL_MS = 100;
 // Root runs it in a transient unit named after the port (drainUnit); $1 the old instance, $2 its
-// port, $3 the limit in seconds, $4 the quiet time and $5 the poll interval in milliseconds.
+// port, $3 the limit in seconds, $4 the quiet time and $5 the poll interval in milliseconds; any
+// further arguments are units to stop with it.
 const DRAIN = `set -u
 old=$1 port=$2 limit=$3 quiet=$4 poll=$5
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
@@ -69141,6 +69280,10 @@ while :; do
   fi
   sleep "0.$(printf '%03d' "$poll")"
 done
+shift 5
+# A sleeping environment's proxy and socket for the old port go too (its proxy's own stop would
+# stop the instance without waiting).
+[ "$#" -eq 0 ] || systemctl stop -- "$@" 2>/dev/null
 exec systemctl stop -- "$old"`;
 // A drain of this port still pending (from a deploy seconds ago), or running, must not stop what
 // starts there now. systemd keeps transient units' files in /run/systemd/transient/ (and drains
@@ -69166,16 +69309,19 @@ function drainUnit(p, port) {
 function startInstanceArgv(p, port) {
     return ['sh', '-c', START, 'sh', p.instanceUnit(port), drainUnit(p, port)];
 }
-// The boot links are what `systemctl enable --no-reload` makes for the template's one
-// WantedBy=multi-user.target (toss writes the template): made directly, no systemctl round trip,
-// and no daemon-reload, which links only read at boot do not need. --collect: a drain unit never
-// lingers as failed; one still running for the old port (a deploy seconds ago) is replaced.
+// The boot links are what `systemctl enable --no-reload` makes for the template's one WantedBy=
+// (toss writes the templates): made directly, no systemctl round trip, and no daemon-reload,
+// which links only read at boot do not need. An instance that runs all the time is linked into
+// multi-user.target; a sleeping one's socket into sockets.target instead. Every other link of
+// both ports goes. --collect: a drain unit never lingers as failed; one still running for the old
+// port (a deploy seconds ago) is replaced.
 const RETIRE = `set -u
-new=$1 old=$2 drain=$3 template=$4 wants=$5
-shift 5
-{ [ -d "$wants" ] || mkdir -p -- "$wants"; } && ln -sfn -- "$template" "$wants/$new" || exit 1
+link=$1 target=$2 old=$3 drain=$4
+shift 4
+{ [ -d "\${link%/*}" ] || mkdir -p -- "\${link%/*}"; } && ln -sfn -- "$target" "$link" || exit 1
+while [ "$1" != -- ]; do rm -f -- "$1"; shift; done
+shift
 [ -n "$old" ] || exit 0
-rm -f -- "$wants/$old"
 start_drain() {
   systemd-run --quiet --collect --unit="$drain" --service-type=exec \\
     --description="toss: drain $old" -- "$@"
@@ -69185,55 +69331,100 @@ start_drain "$@" 2>/dev/null || {
   systemctl reset-failed -- "$drain.timer" "$drain.service" 2>/dev/null
   start_drain "$@"
 }`;
+/** Where the instance (running all the time) or its wake socket (sleeping) is linked for boot. */
+function bootLinks(p, port) {
+    return {
+        instance: `${BOOT_WANTS_DIR}/${p.instanceUnit(port)}`,
+        socket: `${SOCKETS_WANTS_DIR}/${p.wakeSocketUnit(port)}`,
+    };
+}
 /**
- * The new instance comes back after a reboot; the old one drains (see DRAIN) for at most
- * `drainSeconds`, then stops.
+ * The new instance (or, for a sleeping environment, its wake socket) comes back after a reboot;
+ * the old one drains (see DRAIN) for at most `drainSeconds`, then stops with its wake units.
  */
-function retireInstanceArgv(p, newPort, oldPort, drainSeconds) {
+function retireInstanceArgv(p, target, oldPort, drainSeconds) {
     if (!Number.isInteger(drainSeconds) || drainSeconds < 0 || drainSeconds > 3600) {
         throw new TypeError(`invalid drain time ${drainSeconds}`);
     }
-    const old = oldPort === undefined ? undefined : p.instanceUnit(oldPort);
+    const fresh = bootLinks(p, target.port);
+    const [link, linkTarget] = target.sleeps
+        ? [fresh.socket, p.wakeSocketTemplateFile]
+        : [fresh.instance, p.unitTemplateFile];
+    const unlink = [target.sleeps ? fresh.instance : fresh.socket];
+    if (oldPort !== undefined && oldPort !== target.port) {
+        const stale = bootLinks(p, oldPort);
+        unlink.push(stale.instance, stale.socket);
+    }
+    const retiring = oldPort !== undefined && oldPort !== target.port ? oldPort : undefined;
     return [
         'sh',
         '-c',
         RETIRE,
         'sh',
-        p.instanceUnit(newPort),
-        old ?? '',
-        oldPort === undefined ? '' : drainUnit(p, oldPort),
-        p.unitTemplateFile,
-        BOOT_WANTS_DIR,
-        ...(old === undefined
-            ? []
-            : [
-                'sh',
-                '-c',
-                DRAIN,
-                'sh',
-                old,
-                String(oldPort),
-                String(drainSeconds),
-                String(DRAIN_QUIET_MS),
-                String(DRAIN_POLL_MS),
-            ]),
+        link,
+        linkTarget,
+        retiring === undefined ? '' : p.instanceUnit(retiring),
+        retiring === undefined ? '' : drainUnit(p, retiring),
+        ...unlink,
+        '--',
+        ...(retiring === undefined ? [] : drainArgv(p, retiring, drainSeconds)),
+    ];
+}
+function drainArgv(p, port, drainSeconds) {
+    return [
+        'sh',
+        '-c',
+        DRAIN,
+        'sh',
+        p.instanceUnit(port),
+        String(port),
+        String(drainSeconds),
+        String(DRAIN_QUIET_MS),
+        String(DRAIN_POLL_MS),
+        p.wakeServiceUnit(port),
+        p.wakeSocketUnit(port),
     ];
 }
 /** The port a site file proxies to (what really gets traffic), if it is one of ours. */
 function routedPort(siteFile) {
-    const match = siteFile === null ? null : /reverse_proxy\s+127\.0\.0\.1:(\d+)/.exec(siteFile);
+    const match = siteFile === null
+        ? null
+        : /reverse_proxy\s+(?:127\.0\.0\.1:|unix\/\/run\/toss-wake\/)(\d+)\b/.exec(siteFile);
     return match ? Number(match[1]) : undefined;
 }
-// The unit file is written only when it changed, and only then does systemd reload.
-const INSTALL_UNIT = `out=$("$@") || exit $?
-[ "$out" != changed ] || systemctl daemon-reload`;
-/** Writes stdin as the environment's template unit; daemon-reload only when it changed. */
-function installUnitArgv(p) {
+// The unit files are written only when they changed, and only then does systemd reload. The
+// instance template comes on stdin (the last command writes it); the wake templates, which hold
+// no user input but names and numbers, come as (path, text) pairs before "--".
+const INSTALL_UNITS = `set -u
+reload=no
+while [ "$1" != -- ]; do
+  file=$1 text=$2
+  shift 2
+  if [ "$(cat -- "$file" 2>/dev/null; echo .)" != "$text." ]; then
+    printf '%s' "$text" > "$file.toss-new" && chmod 644 -- "$file.toss-new" &&
+      mv -f -- "$file.toss-new" "$file" || exit 1
+    reload=yes
+  fi
+done
+shift
+out=$("$@") || exit $?
+[ "$out" != changed ] || reload=yes
+[ "$reload" = no ] || systemctl daemon-reload`;
+/**
+ * Writes stdin as the environment's template unit, and the wake templates when it sleeps;
+ * daemon-reload only when one changed.
+ */
+function installUnitArgv(p, wake) {
+    const pairs = wake === undefined
+        ? []
+        : [p.wakeSocketTemplateFile, wake.socket, p.wakeServiceTemplateFile, wake.service];
     return [
         'sh',
         '-c',
-        INSTALL_UNIT,
+        INSTALL_UNITS,
         'sh',
+        ...pairs,
+        '--',
         ...write_file_writeFileIfChangedArgv({ path: p.unitTemplateFile, mode: 0o644 }),
     ];
 }
@@ -69314,6 +69505,8 @@ function iso_duration(params) {
 
 
 
+/** What previews get before any production deploy recorded a policy: toss's defaults. */
+const DEFAULT_PREVIEWS = previewsSchema.parse({});
 /** Default build time limits, seconds (toss.json resources.buildTimeout). */
 const PRODUCTION_BUILD_TIMEOUT = 1800;
 const PREVIEW_BUILD_TIMEOUT = 900;
@@ -69340,6 +69533,17 @@ const policySchema = object({
         .optional(),
     maxPreviews: schemas_number().int().min(0),
     resources: limitsSchema.extend({ previews: limitsSchema.optional() }).optional(),
+    previews: object({
+        sleepAfter: schemas_string(),
+        ttl: schemas_string().optional(),
+        memoryFloor: schemas_string(),
+        // Policies recorded before these fields existed get their defaults.
+        tls: schemas_enum(['on-demand', 'wildcard']).default('on-demand'),
+        dns: schemas_string().regex(DNS_PROVIDER).optional(),
+        hostNames: schemas_enum(['nested', 'flat']).default('nested'),
+    })
+        .optional(),
+    sleepAfter: record(schemas_string(), schemas_string()).optional(),
 });
 /** The fields of toss.json a policy holds, in the order notices name them. */
 const FIELDS = [
@@ -69348,6 +69552,8 @@ const FIELDS = [
     'previewAuth',
     'maxPreviews',
     'resources',
+    'previews',
+    'sleepAfter',
     'healthCheck',
 ];
 /** What a production deploy records. */
@@ -69365,6 +69571,9 @@ function policyFromConfig(config, release, now) {
         policy.previewAuth = { ...config.previewAuth };
     if (config.resources !== undefined)
         policy.resources = structuredClone(config.resources);
+    policy.previews = { ...config.previews };
+    if (config.sleepAfter !== undefined)
+        policy.sleepAfter = { ...config.sleepAfter };
     return policy;
 }
 /**
@@ -69380,23 +69589,30 @@ function policy_trustedConfig(config, environment, policy) {
     delete trusted.domain;
     delete trusted.previewDomain;
     delete trusted.resources;
+    delete trusted.sleepAfter;
     trusted.maxPreviews = policy?.maxPreviews ?? 20;
-    if (policy !== undefined) {
-        delete trusted.previewAuth;
-        if (policy.domain !== undefined)
-            trusted.domain = policy.domain;
-        if (policy.previewDomain !== undefined)
-            trusted.previewDomain = policy.previewDomain;
-        if (policy.previewAuth !== undefined)
-            trusted.previewAuth = { ...policy.previewAuth };
-        if (policy.resources !== undefined)
-            trusted.resources = structuredClone(policy.resources);
-    }
+    trusted.previews = { ...(policy?.previews ?? DEFAULT_PREVIEWS) };
+    if (policy !== undefined)
+        applyPolicy(trusted, policy);
     if (config.healthCheck !== undefined && config.healthCheck.timeout > PREVIEW_HEALTH_TIMEOUT) {
         trusted.healthCheck = { ...config.healthCheck, timeout: PREVIEW_HEALTH_TIMEOUT };
     }
     const overridden = FIELDS.filter((field) => JSON.stringify(config[field] ?? null) !== JSON.stringify(trusted[field] ?? null));
     return { config: trusted, overridden, recorded: policy !== undefined };
+}
+/** The recorded policy's fields over a non-production environment's configuration. */
+function applyPolicy(trusted, policy) {
+    delete trusted.previewAuth;
+    if (policy.domain !== undefined)
+        trusted.domain = policy.domain;
+    if (policy.previewDomain !== undefined)
+        trusted.previewDomain = policy.previewDomain;
+    if (policy.previewAuth !== undefined)
+        trusted.previewAuth = { ...policy.previewAuth };
+    if (policy.resources !== undefined)
+        trusted.resources = structuredClone(policy.resources);
+    if (policy.sleepAfter !== undefined)
+        trusted.sleepAfter = { ...policy.sleepAfter };
 }
 /** The notice a door prints when a preview's toss.json asked for other limits than it got. */
 function policyNotice(app, environment, trusted) {
@@ -69404,6 +69620,20 @@ function policyNotice(app, environment, trusted) {
     return trusted.recorded
         ? `${environment} follows the policy of ${app}'s last production deploy, not its own toss.json, for ${fields}: a preview's code cannot set its own limits (deploy the change to production to change them)`
         : `${environment} uses toss's defaults for ${fields}: no production deploy of ${app} has recorded its policy yet, and a preview's code cannot set its own limits (deploy production first)`;
+}
+/**
+ * Seconds without a request before the environment sleeps, or undefined: it runs all the time.
+ * Named environments (production included) sleep when toss.json's `sleepAfter` names them;
+ * previews (pull requests' and branches') by `previews.sleepAfter`; static sites never (no
+ * process). From the trusted configuration, so a pull request cannot keep its preview awake.
+ */
+function sleepSecondsOf(config, environment, branchPreview) {
+    if (config.static !== undefined)
+        return undefined;
+    const named = config.sleepAfter?.[environment];
+    const preview = isPrEnvName(environment) || (branchPreview && !env_name_isProduction(environment));
+    const text = named ?? (preview ? config.previews.sleepAfter : 'off');
+    return text === 'off' ? undefined : durationSeconds(text);
 }
 /** Limits of an environment's app unit and deployScript, from its (trusted) configuration. */
 function policy_environmentLimits(config, environment) {
@@ -70124,6 +70354,8 @@ const environmentStateSchema = object({
     pr: schemas_number().int().positive().optional(),
     /** a static site: Caddy serves the release's files, no instance runs (its ports stay unused) */
     staticSite: literal(true).optional(),
+    /** seconds without a request before it sleeps (its instance stops until the next request) */
+    sleepAfter: schemas_number().int().positive().optional(),
 });
 const dependencyStateSchema = object({
     command: schemas_string(),
@@ -70200,6 +70432,8 @@ function recordDeploy(state, environment, deploy) {
         next.pr = deploy.pr;
     if (deploy.staticSite)
         next.staticSite = true;
+    if (deploy.sleepAfter !== undefined)
+        next.sleepAfter = deploy.sleepAfter;
     return { ...state, environments: { ...state.environments, [environment]: next } };
 }
 /** Releases deleted from disk leave the list (the live and previous one never do). */
@@ -70244,6 +70478,121 @@ function previewsByAge(state) {
     return Object.entries(state.environments)
         .filter(([name]) => !env_name_isProduction(name))
         .sort(([, a], [, b]) => a.deployedAt < b.deployedAt ? -1 : a.deployedAt > b.deployedAt ? 1 : 0);
+}
+
+;// CONCATENATED MODULE: ./src/server/wake.ts
+/**
+ * Sleeping environments, on systemd alone. Caddy proxies to a Unix socket systemd holds for the
+ * instance's port (`toss-wake-<app>-<env>@<port>.socket`, only root and Caddy may connect). The
+ * first connection starts the proxy service of that socket, which first starts the instance and
+ * waits until it listens (so no request meets a port nobody listens on yet), then hands every
+ * connection to it with `systemd-socket-proxyd`. The proxy exits once no connection has come for
+ * the idle time; stopping it stops the instance, which frees its memory. The socket stays: the
+ * next request wakes the environment again.
+ *
+ * Toss's own checks never go through the socket: the health check connects to the instance's
+ * port directly, and `list`/`status` read systemd's states.
+ */
+
+
+
+/** Where the sockets Caddy reaches sleeping environments through live. */
+const WAKE_SOCKET_DIR = '/run/toss-wake';
+/** Debian's and Ubuntu's path (merged /usr: /usr/lib/systemd too). */
+const SOCKET_PROXYD = '/lib/systemd/systemd-socket-proxyd';
+/** The socket for the instance on `port` (ports are unique on a server, so the path is too). */
+function wakeSocketPath(port) {
+    return `${WAKE_SOCKET_DIR}/${assertPort(port)}.sock`;
+}
+// Root runs it before the proxy starts: the instance starts (a failure shows as a port that never
+// listens), then the proxy waits for its listener, looked at every 20 ms, at most $3 seconds.
+const WAKE = `set -u
+unit=$1 port=$2 limit=$3
+systemctl start -- "$unit" 2>/dev/null
+tries=$(( limit * 50 ))
+until [ -n "$(ss -Htln "sport = :$port" 2>/dev/null)" ]; do
+  tries=$(( tries - 1 ))
+  if [ "$tries" -le 0 ]; then
+    echo "toss: $unit did not listen on port $port within $limit s" >&2
+    exit 1
+  fi
+  sleep 0.02
+done`;
+/** The socket and proxy templates of a sleeping environment. Same inputs, same bytes. */
+function buildWakeUnits(p, params) {
+    const { sleepSeconds, startSeconds } = params;
+    for (const [name, value] of Object.entries(params)) {
+        if (!Number.isInteger(value) || value < 1 || value > 100 * 86_400) {
+            throw new TossError(`invalid ${name} ${JSON.stringify(value)} for a sleeping environment`);
+        }
+    }
+    const header = `# Managed by toss (app ${p.app}, environment ${p.environment}); rewritten on every deploy.`;
+    const description = systemdEscapeSpecifiers(`toss ${p.app} ${p.environment}`);
+    const instance = p.instanceUnit(1).replace('@1.service', '@%i.service');
+    const socket = [
+        header,
+        '[Unit]',
+        `Description=${description}: wakes on port %i`,
+        '',
+        '[Socket]',
+        `ListenStream=${WAKE_SOCKET_DIR}/%i.sock`,
+        // Caddy (and root) only: no app can wake, or reach, another environment through it.
+        'SocketUser=root',
+        'SocketGroup=caddy',
+        'SocketMode=0660',
+        'DirectoryMode=0755',
+        'RemoveOnStop=yes',
+        `Service=${p.wakeServiceTemplate.replace('@.service', '@%i.service')}`,
+        '',
+        '[Install]',
+        'WantedBy=sockets.target',
+        '',
+    ].join('\n');
+    const service = [
+        header,
+        '[Unit]',
+        `Description=${description}: proxy to port %i`,
+        `Requires=${p.wakeSocketTemplate.replace('@.socket', '@%i.socket')}`,
+        `After=${p.wakeSocketTemplate.replace('@.socket', '@%i.socket')}`,
+        '',
+        '[Service]',
+        'Type=exec',
+        `ExecStartPre=+/bin/sh -c ${systemdQuote(WAKE)} sh ${instance} %i ${startSeconds}`,
+        `ExecStart=${SOCKET_PROXYD} --exit-idle-time=${sleepSeconds}s 127.0.0.1:%i`,
+        // Idle (or stopped): the instance goes too. --no-block: a drain may be stopping it already.
+        `ExecStopPost=+/bin/systemctl stop --no-block -- ${instance}`,
+        'DynamicUser=yes',
+        'NoNewPrivileges=yes',
+        'PrivateTmp=yes',
+        'PrivateDevices=yes',
+        'ProtectSystem=strict',
+        'ProtectHome=yes',
+        '',
+    ].join('\n');
+    return { socket, service };
+}
+/** Starts the wake socket of the instance on `port` (it may already listen). */
+function listenWakeArgv(p, port) {
+    return ['systemctl', 'start', '--', p.wakeSocketUnit(port)];
+}
+/** The wake socket of `port` stops listening (a failed deploy's; its proxy goes with it). */
+function stopWakeSocketArgv(p, port) {
+    return ['systemctl', 'stop', '--', p.wakeSocketUnit(port)];
+}
+/**
+ * The instance on `port` sleeps now: its proxy and the instance stop, the socket keeps
+ * listening. Connections the proxy still carries are cut, so this is for a deploy's end, when
+ * nothing but toss's own check has used it.
+ */
+function sleepNowArgv(p, port) {
+    return ['systemctl', 'stop', '--', p.wakeServiceUnit(port), p.instanceUnit(port)];
+}
+/**
+ * The idle countdown starts now (the proxy starts; the instance is already running, so it waits
+ * for nothing): an environment that was awake stays awake until nobody uses it.
+ */
+function countIdleArgv(p, port) {
+    return ['systemctl', 'start', '--', p.wakeServiceUnit(port)];
 }
 
 ;// CONCATENATED MODULE: ./src/server/exit-codes.ts
@@ -70373,7 +70722,8 @@ fi
 exit "$status"`;
 /**
  * One deployScript command in the new release, as the environment's user, with its env file,
- * confined as the app's own unit is (sandboxProperties) and bounded by `limits`.
+ * confined as the app's own unit is (sandboxProperties), below production as the app is
+ * (priorityProperties) and bounded by `limits`.
  */
 function deployScriptRunArgv(params) {
     const p = params.paths;
@@ -70393,6 +70743,10 @@ function deployScriptRunArgv(params) {
             ...(memory === undefined ? [] : [`MemoryMax=${memory}`]),
             ...(cpu === undefined ? [] : [`CPUQuota=${cpu}`]),
             ...(timeoutSec === undefined ? [] : [`RuntimeMaxSec=${timeoutSec}`]),
+            // A preview's build yields to production as its app does. It gets no default memory limit:
+            // a build's peak (a bundler, a compiler) is often far above the app's, and should memory
+            // run out its OOMScoreAdjust= makes it the kernel's first choice, not production.
+            ...priorityProperties(p.isProduction),
             // The build may write only into its own release, the persistent dirs and the cache.
             ...sandboxProperties({
                 app: p.app,
@@ -70589,6 +70943,269 @@ async function stopYielding(server, env) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/server/capacity.ts
+/**
+ * How much memory the server has left for a preview, and the refusal when starting one would eat
+ * into what production keeps (toss.json `previews.memoryFloor`). Production's deploys are never
+ * refused for memory: this only ever stops a preview.
+ *
+ * "Available" is the smaller of the kernel's MemAvailable and, where the server itself runs in a
+ * cgroup with a memory limit (a container, a VPS sold as one), that limit minus what the cgroup
+ * uses. /proc/meminfo inside a container shows the whole machine's memory, so it alone would let
+ * previews start until the container's own limit kills something. What a cgroup uses counts its
+ * page cache too; the inactive part of the file cache is taken off, as the kernel reclaims it
+ * before anything is killed (the "working set" container runtimes report the same way).
+ */
+
+/**
+ * Prints what the server has, read-only, one fact a line:
+ *   meminfo <field> <kB>                                  MemTotal and MemAvailable
+ *   cgroup <v1|v2> <limit|max> <usage> <inactive file> <path>   the server's memory cgroup and
+ *                                                         each ancestor up to the mount's root
+ *   unit <unit> <rss kB>                                  resident memory of each toss unit
+ * The server's cgroup is PID 1's: inside a container with its own cgroup namespace that is the
+ * mount's root, elsewhere a path below it (a limit on any ancestor bounds it too, so each level
+ * is printed). A path with ".." (PID 1 outside this namespace's root) falls back to the root.
+ */
+const MEMORY_SCRIPT = `set -u
+awk '$1 == "MemTotal:" || $1 == "MemAvailable:" { sub(":", "", $1); print "meminfo", $1, $2 }' /proc/meminfo
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+  version=v2 base=/sys/fs/cgroup limit=memory.max usage=memory.current inactive=inactive_file
+  own=$(sed -n 's/^0:://p' /proc/1/cgroup)
+elif [ -f /sys/fs/cgroup/memory/memory.limit_in_bytes ]; then
+  version=v1 base=/sys/fs/cgroup/memory limit=memory.limit_in_bytes usage=memory.usage_in_bytes
+  inactive=total_inactive_file
+  own=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ { print $3; exit }' /proc/1/cgroup)
+else
+  version=
+fi
+if [ -n "$version" ]; then
+  case $own in *..*) own= ;; esac
+  dir=$base\${own%/}
+  [ -d "$dir" ] || dir=$base
+  while :; do
+    if [ -r "$dir/$limit" ] && [ -r "$dir/$usage" ]; then
+      cache=$(awk -v key="$inactive" '$1 == key { print $2 }' "$dir/memory.stat" 2>/dev/null)
+      echo "cgroup $version $(cat "$dir/$limit") $(cat "$dir/$usage") \${cache:-0} \${dir#"$base"}/"
+    fi
+    [ "$dir" = "$base" ] && break
+    dir=\${dir%/*}
+  done
+fi
+ps -e -o rss=,unit= 2>/dev/null |
+  awk '$2 ~ /^toss-.+[.]service$/ { rss[$2] += $1 } END { for (u in rss) print "unit", u, rss[u] }'
+exit 0`;
+/** One remote command, read-only, printing the server's memory figures (see parseMemory). */
+function memoryArgv() {
+    return ['sh', '-c', MEMORY_SCRIPT];
+}
+// v1 reports "no limit" as the largest page-aligned signed 64-bit number; anything this big is one.
+const NO_LIMIT = 2 ** 60;
+/** The server's available memory from memoryArgv's output. */
+function parseMemory(stdout) {
+    const meminfo = new Map();
+    const cgroups = [];
+    const units = [];
+    for (const line of stdout.split('\n')) {
+        const [kind, ...fields] = line.trim().split(/\s+/);
+        if (kind === 'meminfo' && fields.length === 2) {
+            meminfo.set(fields[0], kib(fields[1]));
+        }
+        else if (kind === 'cgroup' && fields.length >= 5) {
+            cgroups.push(parseCgroupLine(fields));
+        }
+        else if (kind === 'unit' && fields.length === 2) {
+            units.push({ unit: fields[0], bytes: kib(fields[1]) });
+        }
+    }
+    const memAvailable = meminfo.get('MemAvailable');
+    if (memAvailable === undefined) {
+        throw new TossError("could not read the server's available memory (MemAvailable)", {
+            hint: 'toss needs Linux 3.14 or later, whose /proc/meminfo has MemAvailable',
+        });
+    }
+    const limited = tightestCgroup(cgroups);
+    const fromCgroup = limited === undefined ? undefined : cgroupHeadroom(limited);
+    const useCgroup = limited !== undefined && fromCgroup !== undefined && fromCgroup < memAvailable;
+    return {
+        availableBytes: useCgroup ? fromCgroup : memAvailable,
+        source: useCgroup ? cgroupSource(limited) : 'MemAvailable in /proc/meminfo',
+        totalBytes: meminfo.get('MemTotal'),
+        memAvailableBytes: memAvailable,
+        cgroups,
+        units: units.sort((a, b) => b.bytes - a.bytes || a.unit.localeCompare(b.unit)),
+    };
+}
+function parseCgroupLine(fields) {
+    const [version, limit, usage, inactive, ...path] = fields;
+    if (version !== 'v1' && version !== 'v2')
+        throw new TossError(`unknown cgroup ${version}`);
+    const limitBytes = limit === 'max' ? undefined : bytes(limit);
+    return {
+        version,
+        path: path.join(' ').replace(/\/+$/, '') || '/',
+        limitBytes: limitBytes === undefined || limitBytes >= NO_LIMIT ? undefined : limitBytes,
+        usageBytes: bytes(usage),
+        inactiveFileBytes: bytes(inactive),
+    };
+}
+/** What a cgroup can still take before its limit: limit − (usage − inactive file cache). */
+function cgroupHeadroom(cgroup) {
+    if (cgroup.limitBytes === undefined)
+        return undefined;
+    const used = Math.max(0, cgroup.usageBytes - cgroup.inactiveFileBytes);
+    return Math.max(0, cgroup.limitBytes - used);
+}
+/** The limited cgroup (the server's own or an ancestor) with the least headroom. */
+function tightestCgroup(cgroups) {
+    let tightest;
+    for (const cgroup of cgroups) {
+        const room = cgroupHeadroom(cgroup);
+        if (room === undefined)
+            continue;
+        if (tightest === undefined || room < cgroupHeadroom(tightest))
+            tightest = cgroup;
+    }
+    return tightest;
+}
+function cgroupSource(cgroup) {
+    const used = Math.max(0, cgroup.usageBytes - cgroup.inactiveFileBytes);
+    return `the memory limit of the server's cgroup (${cgroup.version} ${cgroup.path}): ${formatBytes(cgroup.limitBytes)}, ${formatBytes(used)} in use`;
+}
+function bytes(text) {
+    if (text === undefined || !/^[0-9]+$/.test(text)) {
+        throw new TossError(`unexpected memory figure ${JSON.stringify(text)} from the server`);
+    }
+    return Number(text);
+}
+function kib(text) {
+    return bytes(text) * 1024;
+}
+const UNIT_BYTES = { K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+/**
+ * Bytes of a size as toss.json and systemd write it ("256M", "1G", "0", "512"; K, M, G and T are
+ * powers of 1024 as in systemd). A percentage ("50%", systemd's share of physical memory) needs
+ * `totalBytes`; "infinity" gives undefined.
+ */
+function sizeBytes(text, totalBytes) {
+    if (text === 'infinity')
+        return undefined;
+    const percent = /^([0-9]{1,3})%$/.exec(text);
+    if (percent !== null) {
+        if (totalBytes === undefined)
+            throw new TossError(`cannot size ${text} without the total`);
+        return Math.floor((totalBytes * Number(percent[1])) / 100);
+    }
+    const match = /^([0-9]{1,16})([KMGT]?)$/.exec(text);
+    if (match === null)
+        throw new TossError(`invalid size ${JSON.stringify(text)}`);
+    const unit = match[2] === '' ? 1 : UNIT_BYTES[match[2]];
+    return Number(match[1]) * unit;
+}
+/** "1.5 GiB", "300 MiB": sizes as people read them in a message. */
+function formatBytes(n) {
+    if (n >= 1024 ** 3)
+        return `${(n / 1024 ** 3).toFixed(1)} GiB`;
+    if (n >= 1024 ** 2)
+        return `${Math.round(n / 1024 ** 2)} MiB`;
+    return `${Math.round(n / 1024)} KiB`;
+}
+/**
+ * The server's running environments other than production, of every app, each with the memory
+ * its processes hold, most first. A unit belongs to the environment whose registry entry names
+ * it (or names its template, with the instance's port among its ports); units toss did not make
+ * are left out.
+ */
+function awakePreviews(units, registry) {
+    const totals = new Map();
+    for (const { unit, bytes: used } of units) {
+        const owner = ownerOf(unit, registry);
+        if (owner === undefined || owner.environment === 'production')
+            continue;
+        const key = `${owner.app}\0${owner.environment}`;
+        const entry = totals.get(key) ?? { ...owner, bytes: 0 };
+        entry.bytes += used;
+        totals.set(key, entry);
+    }
+    return [...totals.values()].sort((a, b) => b.bytes - a.bytes);
+}
+function ownerOf(unit, registry) {
+    const instance = /^(.+@)([0-9]{1,5})(\.service)$/.exec(unit);
+    const template = instance === null ? undefined : `${instance[1]}${instance[3]}`;
+    const port = instance === null ? undefined : Number(instance[2]);
+    for (const [app, entry] of Object.entries(registry.apps)) {
+        for (const [environment, env] of Object.entries(entry.environments)) {
+            const named = env.units.includes(unit);
+            const instanceOf = template !== undefined &&
+                env.units.includes(template) &&
+                env.ports.includes(port);
+            if (named || instanceOf)
+                return { app, environment };
+        }
+    }
+    return undefined;
+}
+/** How many of the hungriest awake previews a refusal names. */
+const NAMED_AWAKE = 5;
+/**
+ * Why the preview must not start, or undefined when it may: starting it could leave the server
+ * with less than the floor once it grows to its limit.
+ */
+function capacityProblem(check) {
+    if (check.floor <= 0 || check.available - check.need >= check.floor)
+        return undefined;
+    const source = check.source === undefined ? '' : ` (${check.source})`;
+    const awake = check.awake
+        .slice(0, NAMED_AWAKE)
+        .map((env) => `${env.app} ${env.environment} (${formatBytes(env.bytes)})`);
+    const using = awake.length === 0
+        ? 'no preview is running now'
+        : `previews running now, most memory first: ${awake.join(', ')}${check.awake.length > awake.length ? `, and ${check.awake.length - awake.length} more` : ''}`;
+    return new TossError(`not enough memory to start ${check.environment}: the server has ${formatBytes(check.available)} available${source}, the preview may use up to ${formatBytes(check.need)} (its memory limit), and ${formatBytes(check.floor)} is kept for production (previews.memoryFloor); ${using}`, {
+        hint: 'remove previews you no longer need (toss remove <environment>), or, in toss.json deployed to production, lower resources.previews.memory or previews.memoryFloor; production deploys are never refused for this',
+    });
+}
+
+;// CONCATENATED MODULE: ./src/pipeline/capacity-check.ts
+
+
+
+/**
+ * Throws the refusal (a TossError saying what is available, the floor, the preview's limit and
+ * the previews using most) when `env` is a preview that may not start now. `config` is the
+ * trusted configuration (policy.ts), so the floor and the limit are production's.
+ */
+async function assertMemoryForPreview(server, config, env) {
+    if (env.isProduction || config.static !== undefined)
+        return;
+    const floor = sizeBytes(config.previews.memoryFloor) ?? 0;
+    if (floor === 0)
+        return;
+    const [measured, registry] = await Promise.all([
+        server.root(memoryArgv()),
+        server.readRegistry(),
+    ]);
+    const memory = parseMemory(measured.stdout);
+    const problem = capacityProblem({
+        environment: env.environment,
+        available: memory.availableBytes,
+        floor,
+        need: previewNeed(config, env, memory.totalBytes),
+        awake: awakePreviews(memory.units, registry),
+        source: memory.source,
+    });
+    if (problem !== undefined)
+        throw problem;
+}
+/** What the preview may take: the MemoryMax= its unit gets ("infinity": the default's worth). */
+function previewNeed(config, env, totalBytes) {
+    const limit = appMemoryLimit(env.isProduction, policy_environmentLimits(config, env.environment).memory);
+    const fallback = sizeBytes(DEFAULT_PREVIEW_MEMORY);
+    if (limit === undefined || (limit.endsWith('%') && totalBytes === undefined))
+        return fallback;
+    return sizeBytes(limit, totalBytes) ?? fallback;
+}
+
 ;// CONCATENATED MODULE: ./src/server/health.ts
 /**
  * Checks that run ON the server: a new release answers on its port before it gets traffic, and
@@ -70674,6 +71291,136 @@ function assertTimeout(seconds) {
     if (Number.isInteger(seconds) && seconds >= 1 && seconds <= 3600)
         return seconds;
     throw new TossError(`invalid timeout ${JSON.stringify(seconds)}`);
+}
+
+;// CONCATENATED MODULE: ./src/server/caddy-site.ts
+/**
+ * Caddy site files (one per environment) and the one import line toss adds to the user's
+ * Caddyfile. Syntax of Caddy 2.6 (what Debian ships): `basicauth`, not 2.8's `basic_auth`.
+ */
+
+
+
+
+/** The line that tells the apply script a site's name may get an on-demand certificate. */
+const ON_DEMAND_MARKER = '# toss-on-demand:';
+const caddy_site_HOST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+// sslip.io IPv6 labels start with `-` (`--1` for ::1), so the per-label rule is looser there.
+const SSLIP_HOST_NAME = /^[a-z0-9-]+(?:\.[a-z0-9-]+)*\.sslip\.io$/;
+function buildSiteFile(params) {
+    const host = params.hostName;
+    if (host.length > 253 || !(caddy_site_HOST_NAME.test(host) || SSLIP_HOST_NAME.test(host))) {
+        throw new TossError(`refusing to write a Caddy site for host name ${JSON.stringify(host)}`);
+    }
+    const body = [...tlsLines(params)];
+    if (params.noindex)
+        body.push('header X-Robots-Tag noindex');
+    if (params.basicAuth !== undefined) {
+        // The same closed alphabets as the schema (see schema.ts): checked again because this text
+        // becomes Caddy configuration, whoever called.
+        const { user, passwordHash } = params.basicAuth;
+        if (!BASIC_AUTH_USER.test(user) || isCaddyKeyword(user)) {
+            throw new TossError(`refusing previewAuth.user ${JSON.stringify(user)}: not a plain user name (letters, digits, ".", "_", "-"; not "import")`);
+        }
+        if (!BCRYPT_HASH.test(passwordHash)) {
+            throw new TossError('refusing previewAuth.passwordHash: not a bcrypt hash with a cost from 04 to 14');
+        }
+        body.push('basicauth {', `\t${user} ${passwordHash}`, '}');
+    }
+    body.push(...serve(params));
+    const address = params.tls === 'off' ? `http://${host}` : host;
+    const owner = params.app === undefined || params.environment === undefined
+        ? ''
+        : ` (app ${assertAppName(params.app)}, environment ${assertEnvName(params.environment)})`;
+    const allowed = params.tls === 'auto' && params.certificate === 'on-demand'
+        ? [`${ON_DEMAND_MARKER} ${host}`]
+        : [];
+    return [
+        `# Managed by toss${owner}; rewritten on every deploy.`,
+        ...allowed,
+        `${address} {`,
+        ...body.map((line) => `\t${line}`),
+        '}',
+        ...wildcardSite(params),
+        '',
+    ].join('\n');
+}
+/**
+ * The site's own `tls` lines: Caddy's local CA, or (a preview under a public CA) a certificate
+ * obtained at the first handshake rather than at every reload. Caddy asks the `on_demand_tls`
+ * endpoint of the Caddyfile first (see tls-ask.ts), which allows only live previews' names.
+ */
+function tlsLines(params) {
+    if (params.tls === 'internal')
+        return ['tls internal'];
+    if (params.tls === 'auto' && params.certificate !== undefined) {
+        return ['tls {', '\ton_demand', '}'];
+    }
+    return [];
+}
+/**
+ * The `*.<previewDomain>` site whose only job is to make Caddy obtain and renew the previews'
+ * wildcard certificate by DNS challenge (Caddy 2.6 obtains one certificate per site name, so
+ * previews' own sites cannot ask for it). Previews' on-demand handshakes find it in Caddy's
+ * cache or storage before they would ask for a certificate of their own; any other name under
+ * the domain reaches this site and is cut off.
+ */
+function wildcardSite(params) {
+    if (params.wildcard === undefined || params.tls !== 'auto')
+        return [];
+    const { domain, dns } = params.wildcard;
+    if (domain.length > 251 || !caddy_site_HOST_NAME.test(domain) || !DNS_PROVIDER.test(dns)) {
+        throw new TossError(`refusing the wildcard site *.${JSON.stringify(domain)} with DNS provider ${JSON.stringify(dns)}`);
+    }
+    return [
+        '',
+        '# The previews\' certificate (previews.tls "wildcard"), obtained by DNS challenge.',
+        `*.${domain} {`,
+        '\ttls {',
+        `\t\tdns ${dns}`,
+        '\t}',
+        '\tabort',
+        '}',
+    ];
+}
+/**
+ * Caddy opens a connection to the instance per request and closes it after the response
+ * (`keepalive off`), so a connection to an instance's port is a request in flight and nothing
+ * else: the drain (instances.ts) stops an old instance once none is left. With keep-alive,
+ * Caddy 2.6 keeps idle connections to the old instance open after a reload: for two minutes
+ * without an explicit transport, and for the whole idle time after any request that reached the
+ * old configuration late (Go's transport then forgets it was told to close idle connections).
+ * A connection on loopback costs a few tens of microseconds.
+ */
+const UPSTREAM_TRANSPORT = ['\ttransport http {', '\t\tkeepalive off', '\t}'];
+// A static site's directory: an absolute path of plain names, so it is one Caddyfile token.
+const STATIC_ROOT = /^\/(?:[A-Za-z0-9_-][A-Za-z0-9._-]*\/)*[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+function serve(target) {
+    if (target.port !== undefined) {
+        const upstream = target.wake
+            ? `unix/${wakeSocketPath(target.port)}`
+            : `127.0.0.1:${assertPort(target.port)}`;
+        return [`reverse_proxy ${upstream} {`, ...UPSTREAM_TRANSPORT, '}'];
+    }
+    if (!STATIC_ROOT.test(target.root) || target.root.split('/').includes('..')) {
+        throw new TossError(`refusing to serve ${JSON.stringify(target.root)} as a static site`);
+    }
+    return [`root * ${target.root}`, 'encode zstd gzip', 'file_server'];
+}
+/**
+ * The user's Caddyfile with toss's import line added once at top level (the end of the file,
+ * after any global options block); every other byte stays as it was.
+ */
+function ensureImportLine(caddyfile) {
+    const present = caddyfile.split(/\r?\n/).some((line) => line.trimEnd() === CADDY_IMPORT_LINE);
+    if (present)
+        return { text: caddyfile, changed: false };
+    const base = caddyfile === '' || caddyfile.endsWith('\n') ? caddyfile : `${caddyfile}\n`;
+    const gap = base === '' ? '' : '\n';
+    return {
+        text: `${base}${gap}# Sites deployed by toss, one file per app environment.\n${CADDY_IMPORT_LINE}\n`,
+        changed: true,
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/server/cas.ts
@@ -70825,6 +71572,139 @@ function guardWith(script, name, params, argv) {
     return ['sh', '-c', script, 'sh', params.lockFile, params.stateFile, params.token, ...argv];
 }
 
+;// CONCATENATED MODULE: ./src/server/tls-ask.ts
+/**
+ * The gate of previews' on-demand certificates. A preview's site asks Caddy for its certificate
+ * at the first handshake (`tls { on_demand }`, see caddy-site.ts), and Caddy 2.6 first asks the
+ * Caddyfile's global `on_demand_tls { ask <url> }` endpoint with `?domain=<name>`: only a 200
+ * lets it order a certificate. toss's endpoint is a Caddy site on loopback that answers 200 when
+ * a file named after the name exists in a root-owned allow-list directory, and 404 otherwise
+ * (names outside a strict DNS alphabet included). The apply script (caddy-apply.ts) writes a
+ * name's file when a preview's site goes in and deletes it when the site goes, so an unknown or
+ * removed preview's name, and every other name, gets no certificate. Should Caddy fail to reach
+ * the endpoint, it refuses the certificate: the gate fails closed.
+ *
+ * The endpoint listens on a port below 1024 so that no app (none runs as root) can bind it first
+ * and answer 200 to everything. Caddy's `file` matcher joins the name to the directory after
+ * cleaning it as a path rooted at `/`, so `..` cannot leave the directory; the name check keeps
+ * `/`, `.`-only and empty names out before that.
+ */
+
+
+
+/** Root's directory of allowed names, one empty file per live preview's host name. */
+const TLS_ALLOW_DIR = `${REGISTRY_DIR}/tls-allow`;
+/** Loopback only, and privileged, so no app process can take the port first. */
+const ASK_PORT = 883;
+const ASK_ADDRESS = `http://127.0.0.1:${ASK_PORT}`;
+const ASK_URL = `${ASK_ADDRESS}/toss-preview-names`;
+/** A host name as toss writes one: lowercase DNS labels, at least two. */
+const ASKED_NAME = '^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$';
+/** The endpoint's site, as toss appends it to the Caddyfile. */
+function askSite() {
+    return [
+        '# toss: which names may get an on-demand certificate (the live previews), for Caddy only.',
+        `${ASK_ADDRESS} {`,
+        '\tbind 127.0.0.1',
+        '\t@preview {',
+        '\t\tpath /toss-preview-names',
+        `\t\tvars_regexp {query.domain} ${ASKED_NAME}`,
+        '\t\tfile {',
+        `\t\t\troot ${TLS_ALLOW_DIR}`,
+        '\t\t\ttry_files {query.domain}',
+        '\t\t}',
+        '\t}',
+        '\trespond @preview 200',
+        '\trespond 404',
+        '}',
+    ];
+}
+const ASK_OPTION = [
+    '\t# toss: previews get certificates on demand, only for the names this endpoint allows.',
+    '\ton_demand_tls {',
+    `\t\task ${ASK_URL}`,
+    '\t}',
+];
+/**
+ * The user's Caddyfile with toss's ask endpoint: `on_demand_tls { ask … }` goes first into the
+ * global options block (one is added at the top when there is none) and the endpoint's site at
+ * the end; every other byte stays. An `on_demand_tls` block of the user's own keeps its `ask`
+ * (it then decides for previews too: it must allow their names) or, having none, gets toss's.
+ */
+function ensureOnDemandAsk(caddyfile) {
+    const eol = caddyfile.includes('\r\n') ? '\r\n' : '\n';
+    const option = onDemandOption(caddyfile);
+    let text = caddyfile;
+    let userAsk;
+    if (option === undefined) {
+        text = insertGlobalLines(text, ASK_OPTION, eol);
+    }
+    else if (option.ask === undefined) {
+        text = insertAfterLine(text, option.line, [`\t\task ${ASK_URL}`], eol);
+    }
+    else if (option.ask !== ASK_URL) {
+        userAsk = option.ask;
+    }
+    if (!hasAskSite(text)) {
+        const base = text === '' || text.endsWith('\n') ? text : `${text}${eol}`;
+        text = `${base}${eol}${askSite().join(eol)}${eol}`;
+    }
+    return { text, changed: text !== caddyfile, userAsk };
+}
+/** The global `on_demand_tls` option: the line it opens its block on, and its `ask` URL. */
+function onDemandOption(caddyfile) {
+    const tokens = caddyfileTokens(caddyfile);
+    if (!isOpen(tokens[0]))
+        return undefined;
+    let depth = 1;
+    let option;
+    for (let i = 1; i < tokens.length && depth > 0; i++) {
+        const t = tokens[i];
+        if (isOpen(t))
+            depth++;
+        else if (!t.quoted && t.text === '}')
+            depth--;
+        else if (depth === 1 && tls_ask_isDirective(t, 'on_demand_tls'))
+            option = openOption(tokens, i);
+        else if (depth === 2 && option !== undefined && tls_ask_isDirective(t, 'ask')) {
+            option.ask = tokens[i + 1]?.text;
+        }
+    }
+    return option;
+}
+function tls_ask_isDirective(token, name) {
+    return token.first && !token.quoted && token.text === name;
+}
+/** The option at `tokens[at]`, which must open its block on its own line. */
+function openOption(tokens, at) {
+    const line = tokens[at]?.line ?? 0;
+    if (!isOpen(tokens[at + 1]) || tokens[at + 1]?.line !== line)
+        throw noBlock();
+    return { line, ask: undefined };
+}
+function isOpen(token) {
+    return token !== undefined && !token.quoted && token.text === '{';
+}
+function noBlock() {
+    return new TossError(`${CADDYFILE} has an on_demand_tls option toss cannot read (its block must open on the same line)`, { hint: `write it as \`on_demand_tls {\` … \`}\` on the server, then run the command again` });
+}
+/** `lines` after the line that opens the global options block, or a new block at the top. */
+function insertGlobalLines(caddyfile, lines, eol) {
+    const open = caddyfileTokens(caddyfile)[0];
+    if (isOpen(open))
+        return insertAfterLine(caddyfile, open?.line ?? 1, lines, eol);
+    return `${['{', ...lines, '}', '', ''].join(eol)}${caddyfile}`;
+}
+/** `lines` after line `line` (1-based) of the text. */
+function insertAfterLine(text, line, lines, eol) {
+    const all = text.split('\n');
+    all.splice(line, 0, ...lines.map((l) => (eol === '\r\n' ? `${l}\r` : l)));
+    return all.join('\n');
+}
+function hasAskSite(caddyfile) {
+    return caddyfile.split(/\r?\n/).some((line) => line.trimEnd() === `${ASK_ADDRESS} {`);
+}
+
 ;// CONCATENATED MODULE: ./src/server/caddy-apply.ts
 /**
  * Changing Caddy's configuration safely: under the server-wide registry lock (so two apps never
@@ -70837,6 +71717,8 @@ function guardWith(script, name, params, argv) {
  * but which has no socket yet (a server set up before, still listening on TCP) is restarted once
  * instead of reloaded. When all is in place this costs a file read and a stat, no round trip.
  */
+
+
 
 
 
@@ -70869,6 +71751,7 @@ const CADDY_ERROR_MAX = 300;
 // fd 9 (the registry flock) is closed for every child so none can outlive the script holding it.
 const APPLY = `set -u
 mode=$1 file=$2 lock=$3 caddyfile=$4 validate=$5 dropin=$6 socket=$7 sites=$8 dropin_text=$9
+allow=\${10} marker=\${11}
 umask 022
 [ -d "\${lock%/*}" ] || mkdir -p -- "\${lock%/*}" || exit 1
 exec 9>>"$lock" || exit 1
@@ -70909,6 +71792,25 @@ if [ "$mode" != check ]; then
     rm -f -- "$file"
   fi
 fi
+# The names that may get an on-demand certificate follow the site files: a site file's marker
+# line allows its name (a file named so, holding the site file's name) for as long as the file
+# is there. Written before Caddy reloads, so the first handshake after it finds its name.
+# Caddy (user caddy) looks the names up itself: the directory above the list, made 0700 when a
+# lock created it first, gets search permission (never read) for others, or every name is refused.
+sync_allow() {
+  [ "$mode" != check ] && [ "$file" != "$caddyfile" ] || return 0
+  owner=\${file##*/}
+  for f in "$allow"/*; do
+    [ ! -f "$f" ] || [ "$(cat -- "$f")" != "$owner" ] || rm -f -- "$f"
+  done
+  [ -f "$file" ] || return 0
+  name=$(awk -v m="$marker" '$1 == "#" && $2 == m && NF == 3 && $3 ~ /^[a-z0-9][a-z0-9.-]*[a-z0-9]$/ && $3 !~ /[.][.]/ { print $3; exit }' "$file")
+  [ -n "$name" ] || return 0
+  [ -d "$allow" ] || install -d -m 0755 -o root -g root -- "$allow" || return 1
+  chmod go+x -- "\${allow%/*}" || return 1
+  printf '%s\\n' "$owner" > "$allow/.new-$name" && mv -f -- "$allow/.new-$name" "$allow/$name"
+}
+sync_allow 9>&- || echo "toss: could not update $allow (previews' certificates may be refused)" >&2
 # The Caddyfile names the socket but Caddy has not opened it (its admin is still where an older
 # config put it): only a restart moves it, as caddy reload would look for the socket already.
 restart=no
@@ -70919,6 +71821,7 @@ fi
 restore() {
   [ "$mode" != check ] || return 0
   if [ -e "$old" ]; then mv -f -- "$old" "$file"; else rm -f -- "$file"; fi
+  sync_allow 9>&- || :
 }
 # As the caddy user, with its own environment: a site file can make Caddy read or create only
 # what Caddy itself could, never what only root can.
@@ -71023,6 +71926,8 @@ function applyArgv(mode, file, validate) {
         CADDY_ADMIN_SOCKET,
         paths_CADDY_SITES_DIR,
         caddyAdminDropIn(),
+        TLS_ALLOW_DIR,
+        ON_DEMAND_MARKER.replace(/^# /, ''), // the marker's word after `#`
     ];
 }
 /**
@@ -71046,87 +71951,6 @@ function removeCaddyFileArgv(file) {
  */
 function secureCaddyAdminArgv() {
     return applyArgv('check', '', false);
-}
-
-;// CONCATENATED MODULE: ./src/server/caddy-site.ts
-/**
- * Caddy site files (one per environment) and the one import line toss adds to the user's
- * Caddyfile. Syntax of Caddy 2.6 (what Debian ships): `basicauth`, not 2.8's `basic_auth`.
- */
-
-
-
-const caddy_site_HOST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-// sslip.io IPv6 labels start with `-` (`--1` for ::1), so the per-label rule is looser there.
-const SSLIP_HOST_NAME = /^[a-z0-9-]+(?:\.[a-z0-9-]+)*\.sslip\.io$/;
-function buildSiteFile(params) {
-    const host = params.hostName;
-    if (host.length > 253 || !(caddy_site_HOST_NAME.test(host) || SSLIP_HOST_NAME.test(host))) {
-        throw new TossError(`refusing to write a Caddy site for host name ${JSON.stringify(host)}`);
-    }
-    const body = [];
-    if (params.tls === 'internal')
-        body.push('tls internal');
-    if (params.basicAuth !== undefined) {
-        // The same closed alphabets as the schema (see schema.ts): checked again because this text
-        // becomes Caddy configuration, whoever called.
-        const { user, passwordHash } = params.basicAuth;
-        if (!BASIC_AUTH_USER.test(user) || isCaddyKeyword(user)) {
-            throw new TossError(`refusing previewAuth.user ${JSON.stringify(user)}: not a plain user name (letters, digits, ".", "_", "-"; not "import")`);
-        }
-        if (!BCRYPT_HASH.test(passwordHash)) {
-            throw new TossError('refusing previewAuth.passwordHash: not a bcrypt hash with a cost from 04 to 14');
-        }
-        body.push('basicauth {', `\t${user} ${passwordHash}`, '}');
-    }
-    body.push(...serve(params));
-    const address = params.tls === 'off' ? `http://${host}` : host;
-    const owner = params.app === undefined || params.environment === undefined
-        ? ''
-        : ` (app ${assertAppName(params.app)}, environment ${assertEnvName(params.environment)})`;
-    return [
-        `# Managed by toss${owner}; rewritten on every deploy.`,
-        `${address} {`,
-        ...body.map((line) => `\t${line}`),
-        '}',
-        '',
-    ].join('\n');
-}
-/**
- * Caddy opens a connection to the instance per request and closes it after the response
- * (`keepalive off`), so a connection to an instance's port is a request in flight and nothing
- * else: the drain (instances.ts) stops an old instance once none is left. With keep-alive,
- * Caddy 2.6 keeps idle connections to the old instance open after a reload: for two minutes
- * without an explicit transport, and for the whole idle time after any request that reached the
- * old configuration late (Go's transport then forgets it was told to close idle connections).
- * A connection on loopback costs a few tens of microseconds.
- */
-const UPSTREAM_TRANSPORT = ['\ttransport http {', '\t\tkeepalive off', '\t}'];
-// A static site's directory: an absolute path of plain names, so it is one Caddyfile token.
-const STATIC_ROOT = /^\/(?:[A-Za-z0-9_-][A-Za-z0-9._-]*\/)*[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
-function serve(target) {
-    if (target.port !== undefined) {
-        return [`reverse_proxy 127.0.0.1:${assertPort(target.port)} {`, ...UPSTREAM_TRANSPORT, '}'];
-    }
-    if (!STATIC_ROOT.test(target.root) || target.root.split('/').includes('..')) {
-        throw new TossError(`refusing to serve ${JSON.stringify(target.root)} as a static site`);
-    }
-    return [`root * ${target.root}`, 'encode zstd gzip', 'file_server'];
-}
-/**
- * The user's Caddyfile with toss's import line added once at top level (the end of the file,
- * after any global options block); every other byte stays as it was.
- */
-function ensureImportLine(caddyfile) {
-    const present = caddyfile.split(/\r?\n/).some((line) => line.trimEnd() === CADDY_IMPORT_LINE);
-    if (present)
-        return { text: caddyfile, changed: false };
-    const base = caddyfile === '' || caddyfile.endsWith('\n') ? caddyfile : `${caddyfile}\n`;
-    const gap = base === '' ? '' : '\n';
-    return {
-        text: `${base}${gap}# Sites deployed by toss, one file per app environment.\n${CADDY_IMPORT_LINE}\n`,
-        changed: true,
-    };
 }
 
 ;// CONCATENATED MODULE: ./src/server/port-owner.ts
@@ -71334,13 +72158,17 @@ function stopRunUnitArgv(p) {
 // the template's instances (system-toss\x2d<app>\x2d<env>.slice) stays active once started, even
 // empty: it is stopped last, when nothing of the template runs in it any more.
 const TEARDOWN = `set -u
-template=$1 slice=$2; shift 2
+slice=$1; shift
+templates=
+while [ "$1" != -- ]; do templates="$templates $1"; shift; done
+shift
 for unit in "$@"; do
   systemctl disable --no-reload --quiet -- "$unit" 2>/dev/null
   systemctl stop -- "$unit" 2>/dev/null
   systemctl reset-failed -- "$unit" 2>/dev/null
 done
-rm -f -- "$template" || exit 1
+# Template paths are toss's own (/etc/systemd/system/toss-…@.service): no spaces to split on.
+rm -f -- $templates || exit 1
 systemctl daemon-reload || exit 1
 systemctl stop -- "$slice" 2>/dev/null
 systemctl reset-failed -- "$slice" 2>/dev/null
@@ -71355,8 +72183,9 @@ function instanceSlice(p) {
     return `system-${prefix.replaceAll('-', '\\x2d')}.slice`;
 }
 /**
- * Remove: stop the drains of both ports (timer and service), the instances and the long-step
- * unit, clear their failed states, delete the template, reload, and stop the instances' slice.
+ * Remove: stop the drains of both ports (timer and service), the wake sockets and proxies, the
+ * instances and the long-step unit, clear their failed states, delete the templates, reload, and
+ * stop the instances' slice.
  */
 function teardownUnitsArgv(p, ports) {
     return [
@@ -71364,9 +72193,14 @@ function teardownUnitsArgv(p, ports) {
         '-c',
         TEARDOWN,
         'sh',
-        p.unitTemplateFile,
         instanceSlice(p),
+        p.unitTemplateFile,
+        p.wakeSocketTemplateFile,
+        p.wakeServiceTemplateFile,
+        '--',
         ...ports.flatMap((port) => [`${drainUnit(p, port)}.timer`, `${drainUnit(p, port)}.service`]),
+        // A sleeping environment's sockets first: a request now must not wake what goes.
+        ...ports.flatMap((port) => [p.wakeSocketUnit(port), p.wakeServiceUnit(port)]),
         ...ports.map((port) => p.instanceUnit(port)),
         p.runUnit,
     ];
@@ -71800,6 +72634,8 @@ async function health_serverAddress(host) {
 
 
 
+
+
 /**
  * Start, health check and route, in that order. On any failure before Caddy routes to the new
  * instance, it is stopped along with `undo` (a deploy's fresh release), only while this run still
@@ -71814,8 +72650,10 @@ async function startCheckRoute(server, sink, launch, health, routing, undo = [])
     catch (error) {
         // Best effort: a cleanup that fails too (the connection is gone) must not hide the step that
         // failed and why; a later run removes what is left.
+        const { env, port } = launch;
+        const wakeUnits = launch.wake ? [sleepNowArgv(env, port), stopWakeSocketArgv(env, port)] : [];
         await server
-            .cleanUpAsHolder([stopInstanceArgv(launch.env, launch.port), ...undo])
+            .cleanUpAsHolder([...wakeUnits, stopInstanceArgv(env, port), ...undo])
             .catch(() => false);
         throw error;
     }
@@ -71843,17 +72681,23 @@ async function checkStaticAndRoute(server, sink, launch, routing, undo) {
 }
 /** The `start` step: unit template (when it changed), slot, port guard and the instance. */
 function startRelease(server, sink, launch) {
-    const { env, releaseId, port } = launch;
-    const install = launch.installedUnit !== launch.unit;
+    const { env, releaseId, port, wake } = launch;
+    const wakeChanged = wake !== undefined &&
+        (wake.units.socket !== wake.installed.socket || wake.units.service !== wake.installed.service);
+    const install = launch.installedUnit !== launch.unit || wakeChanged;
+    const wakeUnits = wake?.units.socket && wake.units.service
+        ? { socket: wake.units.socket, service: wake.units.service }
+        : undefined;
     return step(sink, 'start', async () => {
         // Nothing else may listen on the port the instance starts on (see port-owner.ts).
         await withPortGuard({ app: env.app, environment: env.environment, port }, () => server.batch([
             ...(launch.seal ? [sealReleaseArgv(env, releaseId)] : []),
             ...(launch.seal?.writable ? [openReleaseToAppArgv(env, releaseId)] : []),
-            ...(install ? [installUnitArgv(env)] : []),
+            ...(install ? [installUnitArgv(env, wakeUnits)] : []),
             pointSlotArgv(env, port, releaseId),
             portGuardArgv('free', port, env.instanceUnit(port)),
             startInstanceArgv(env, port),
+            ...(wake ? [listenWakeArgv(env, port)] : []),
         ], install ? { stdin: launch.unit } : {}));
     }, () => launch.detail);
 }
@@ -71882,9 +72726,20 @@ function routeTo(server, sink, env, port, routing) {
                 hint: 'run `toss init` to provision the server (it installs Caddy)',
             });
         }
-        const withImport = ensureImportLine(ensureAdminSocket(caddyfile).text);
-        if (withImport.text !== caddyfile) {
-            await applyCaddyChange(() => server.guarded(installCaddyFileArgv(CADDYFILE), { stdin: withImport.text }));
+        let text = ensureImportLine(ensureAdminSocket(caddyfile).text).text;
+        if (routing.onDemandAsk) {
+            const ask = ensureOnDemandAsk(text);
+            text = ask.text;
+            if (ask.userAsk !== undefined) {
+                sink({
+                    type: 'warning',
+                    message: `the Caddyfile's on_demand_tls asks ${ask.userAsk}: that endpoint decides which preview names get certificates, so it must allow ${env.environment}'s`,
+                });
+            }
+        }
+        if (text !== caddyfile) {
+            const edited = text;
+            await applyCaddyChange(() => server.guarded(installCaddyFileArgv(CADDYFILE), { stdin: edited }));
         }
         // Caddy runs the live site file already: one that differs only in the port needs no new
         // validation (the reload itself is atomic; a failure restores the file).
@@ -71905,12 +72760,104 @@ function switchTo(server, env, target, oldPort, drainSeconds) {
         return server.batch([switchCurrentArgv(env, target.releaseId)]);
     return server.batch([
         switchCurrentArgv(env, target.releaseId),
-        retireInstanceArgv(env, target.port, oldPort !== target.port ? oldPort : undefined, drainSeconds),
+        retireInstanceArgv(env, { port: target.port, sleeps: target.sleeps === true }, oldPort !== target.port ? oldPort : undefined, drainSeconds),
     ]);
 }
 /** The port a release starts on: whichever of the two is not live. */
 function idlePort(ports, livePort) {
     return livePort === ports[0] ? ports[1] : ports[0];
+}
+
+;// CONCATENATED MODULE: ./src/pipeline/server-files.ts
+
+
+
+
+
+
+/** The environment's unit template (`toss-<app>-<env>@.service`) for its two ports. */
+function unitFor(config, env, ports) {
+    if (config.startCommand === undefined) {
+        throw new TossError(`${env.app} is a static site: it has no unit to run`);
+    }
+    return buildUnitTemplate({
+        paths: env,
+        startCommand: config.startCommand,
+        ports,
+        resources: policy_environmentLimits(config, env.environment),
+        stopTimeoutSec: config.stopTimeout,
+        writableRelease: !config.readOnly,
+    });
+}
+/**
+ * The environment's Caddy site, routing its host name to `port` (a static site: serving
+ * `releaseId`'s static directory); previews get previewAuth.
+ */
+function siteFor(config, env, hostName, port, releaseId, options = {}) {
+    const target = config.static === undefined
+        ? { port, wake: options.wake }
+        : { root: staticSiteRoot(env, requireRelease(releaseId), config.static) };
+    return buildSiteFile({
+        hostName,
+        ...target,
+        tls: config.tls,
+        basicAuth: env.isProduction ? undefined : config.previewAuth,
+        app: env.app,
+        environment: env.environment,
+        certificate: env.isProduction ? undefined : config.previews.tls,
+        // Search engines never index a preview; production only when toss.json says so.
+        noindex: !env.isProduction || config.noindex,
+        wildcard: env.isProduction ? wildcardOf(config) : undefined,
+    });
+}
+/**
+ * Under previews.tls "wildcard", production's site file also manages the previews' certificate,
+ * `*.<previewDomain>` (the parent of nested names; of flat ones, the domain they sit under).
+ */
+function wildcardOf(config) {
+    const { previews } = config;
+    if (previews.tls !== 'wildcard' || previews.dns === undefined)
+        return undefined;
+    const parent = previews.hostNames === 'flat'
+        ? (config.previewDomain ?? config.domain)
+        : (config.previewDomain ??
+            (config.domain === undefined ? undefined : `preview.${config.domain}`));
+    return parent === undefined ? undefined : { domain: parent.toLowerCase(), dns: previews.dns };
+}
+/**
+ * Whether the environment's site gets its certificate on demand, so the Caddyfile needs the
+ * `on_demand_tls` ask endpoint (ensureOnDemandAsk in tls-ask.ts) before the site goes in.
+ */
+function needsOnDemandAsk(config, env) {
+    return config.tls === 'auto' && !env.isProduction;
+}
+/**
+ * How the deploy's confirm step should reach the site: a preview whose certificate comes on
+ * demand is checked over plain HTTP (Caddy answers with its redirect), so that deploying it
+ * obtains no certificate; its first visitor's handshake does.
+ */
+function confirmTlsOf(config, env) {
+    return needsOnDemandAsk(config, env) ? 'off' : config.tls;
+}
+function requireRelease(releaseId) {
+    if (releaseId === undefined)
+        throw new TossError('a static site is served from a release');
+    return releaseId;
+}
+/** The environment's host name: its domain, a preview subdomain, or an sslip.io name. */
+function hostNameOf(config, env, serverIp) {
+    return hostnames_hostNameFor({
+        app: env.app,
+        environment: env.environment,
+        domain: config.domain,
+        previewDomain: config.previewDomain,
+        serverIp,
+        hostNames: config.previews.hostNames,
+    });
+}
+/** The environment's public URL for a host name. */
+function urlOf(config, hostName) {
+    return `${config.tls === 'off' ? 'http' : 'https'}://${hostName}/`;
 }
 
 ;// CONCATENATED MODULE: ./src/pipeline/settle.ts
@@ -71932,6 +72879,8 @@ async function settleAll(promises) {
 
 
 
+
+
 const PREVIEW_KEEP = 2;
 const STALE_STAGING_MS = 60 * 60 * 1000;
 const CONFIRM_NEW_NAME_SECONDS = 60;
@@ -71944,18 +72893,36 @@ async function finishDeploy(server, request, config, env, view, lock, routed, si
     const record = deployRecord(request, view, routed);
     const keep = env.isProduction ? config.keepReleases : PREVIEW_KEEP;
     const doomed = releasesToRemove(lock.state, env, view, record, keep);
+    const confirming = step(sink, 'confirm', () => confirmSite(server, routed.hostName, routed.url, confirmTlsOf(config, env), !routed.before, sink), (ok) => (ok ? routed.url : 'not yet'));
     const recording = (async () => {
+        const target = { ...routed, sleeps: routed.sleep !== undefined };
         await settleAll([
             step(sink, 'switch', 
             // What served until now: where Caddy routed, or what state says if it routed nowhere.
-            () => switchTo(server, env, routed, servedUntilNow(routed), config.drainTimeout), () => routed.releaseId),
+            () => switchTo(server, env, target, servedUntilNow(routed), config.drainTimeout), () => routed.releaseId),
             prune(server, env, doomed, sink),
         ]);
+        await deploy_finish_settle(server, env, routed, confirming, sink);
         await lock.finish((state) => recordFinished(state, config, env, record, doomed.pruned));
     })();
-    const confirming = step(sink, 'confirm', () => confirmSite(server, routed.hostName, routed.url, config.tls, !routed.before, sink), (ok) => (ok ? routed.url : 'not yet'));
     const [, confirmed] = await settleAll([recording, confirming]);
     return confirmed;
+}
+/**
+ * A sleeping environment after its switch: one that slept when the deploy began goes back to
+ * sleep once the check through Caddy (which woke it) is done; one that was awake counts its idle
+ * time from now. Under the lock, so no later deploy's instance is put to sleep.
+ */
+async function deploy_finish_settle(server, env, routed, confirming, sink) {
+    const { sleep } = routed;
+    if (sleep === undefined)
+        return;
+    if (!sleep.wasAsleep) {
+        await server.batch([countIdleArgv(env, routed.port)]);
+        return;
+    }
+    await confirming.catch(() => false);
+    await step(sink, 'sleep', () => server.batch([sleepNowArgv(env, routed.port)]), () => 'asleep again, as before the deploy');
 }
 function servedUntilNow(routed) {
     return routed.routedNow ?? routed.before?.livePort;
@@ -71973,6 +72940,7 @@ function deployRecord(request, view, routed) {
         branchPreview: request.ownedByBranch === true,
         pr: request.pr,
         staticSite: routed.staticSite,
+        sleepAfter: routed.sleep?.seconds,
     };
     // What served until now, if state does not know it (a run killed after routing).
     const replaced = routed.routedNow === undefined ? undefined : view.links.get(String(routed.routedNow));
@@ -72082,7 +73050,7 @@ function serializeRegistry(registry) {
  * give `toss-shop-api-x@.service`: recording them is what lets claimNames refuse the second.
  */
 function environmentUnits(p) {
-    return [p.unitTemplate, p.runUnit, p.siteFile];
+    return [p.unitTemplate, p.runUnit, p.siteFile, p.wakeSocketTemplate, p.wakeServiceTemplate];
 }
 /** Who else owns `name` (as a host name, unit or port), if anyone. */
 function findOwner(registry, app, environment, owns) {
@@ -72372,64 +73340,6 @@ class OutputTail {
         const lines = Buffer.concat(this.chunks).toString('utf8').trimEnd().split('\n');
         return lines.slice(-KEEP_LINES).join('\n');
     }
-}
-
-;// CONCATENATED MODULE: ./src/pipeline/server-files.ts
-
-
-
-
-
-
-/** The environment's unit template (`toss-<app>-<env>@.service`) for its two ports. */
-function unitFor(config, env, ports) {
-    if (config.startCommand === undefined) {
-        throw new TossError(`${env.app} is a static site: it has no unit to run`);
-    }
-    return buildUnitTemplate({
-        paths: env,
-        startCommand: config.startCommand,
-        ports,
-        resources: policy_environmentLimits(config, env.environment),
-        stopTimeoutSec: config.stopTimeout,
-        writableRelease: !config.readOnly,
-    });
-}
-/**
- * The environment's Caddy site, routing its host name to `port` (a static site: serving
- * `releaseId`'s static directory); previews get previewAuth.
- */
-function siteFor(config, env, hostName, port, releaseId) {
-    const target = config.static === undefined
-        ? { port }
-        : { root: staticSiteRoot(env, requireRelease(releaseId), config.static) };
-    return buildSiteFile({
-        hostName,
-        ...target,
-        tls: config.tls,
-        basicAuth: env.isProduction ? undefined : config.previewAuth,
-        app: env.app,
-        environment: env.environment,
-    });
-}
-function requireRelease(releaseId) {
-    if (releaseId === undefined)
-        throw new TossError('a static site is served from a release');
-    return releaseId;
-}
-/** The environment's host name: its domain, a preview subdomain, or an sslip.io name. */
-function hostNameOf(config, env, serverIp) {
-    return hostnames_hostNameFor({
-        app: env.app,
-        environment: env.environment,
-        domain: config.domain,
-        previewDomain: config.previewDomain,
-        serverIp,
-    });
-}
-/** The environment's public URL for a host name. */
-function urlOf(config, hostName) {
-    return `${config.tls === 'off' ? 'http' : 'https'}://${hostName}/`;
 }
 
 ;// CONCATENATED MODULE: ./src/pipeline/local-build.ts
@@ -76280,6 +77190,8 @@ function excludeMatcher(pattern) {
 
 
 
+
+
 /**
  * Deploys the working tree to one environment: built here first when toss.json says `build`
  * (nothing on the server changes before that succeeded), then placed, started and switched.
@@ -76345,7 +77257,12 @@ async function deployLocked(server, request, env, { origin, natives }, lock, upl
     const state = await dependenciesStep(server, config, env, lock.state, sink);
     assertRoomForPreview(config, env, state, before);
     const hostName = await deploy_hostNameFor(config, env, request.login.host, before, sink);
-    const view = await readServer(server, env, natives !== undefined);
+    // A new preview is refused before anything changes when it would eat into the memory kept
+    // for production (capacity-check.ts); read alongside the rest.
+    const [view] = await Promise.all([
+        readServer(server, env, natives !== undefined),
+        before === undefined ? assertMemoryForPreview(server, config, env) : undefined,
+    ]);
     announceSecrets(view, request.overrides, sink);
     const releaseId = newReleaseId(new Date());
     const routedNow = routedPort(view.site);
@@ -76361,9 +77278,11 @@ async function deployLocked(server, request, env, { origin, natives }, lock, upl
         return placed;
     });
     const port = idlePort(ports, livePort);
-    const routing = routingOf(config, env, view, hostName, routedNow, releaseId);
+    const sleepAfter = sleepSecondsOf(config, env.environment, isBranchPreview(request, before));
+    const wake = sleepAfter !== undefined;
+    const routing = routingOf(config, env, view, hostName, routedNow, releaseId, wake);
     if (config.static === undefined) {
-        const launch = freshRelease(config, env, view, releaseId, ports, port);
+        const launch = freshRelease(config, env, view, releaseId, ports, port, sleepAfter);
         const health = {
             check: config.healthCheck,
             failed: (failure) => healthFailure(failure, config.readOnly),
@@ -76375,13 +77294,25 @@ async function deployLocked(server, request, env, { origin, natives }, lock, upl
         await checkStaticAndRoute(server, sink, launch, routing, leftovers);
     }
     const staticSite = config.static !== undefined;
-    const finish = { releaseId, ports, port, routedNow, before, hostName, url, staticSite };
+    const sleep = sleepAfter === undefined
+        ? undefined
+        : { seconds: sleepAfter, wasAsleep: wasAsleep(view, before, livePort) };
+    const finish = { releaseId, ports, port, routedNow, before, hostName, url, staticSite, sleep };
     const confirmed = await finishDeploy(server, request, config, env, view, lock, finish, sink);
-    return { environment: env.environment, url, release: releaseId, port, confirmed };
+    return { environment: env.environment, url, release: releaseId, port, confirmed, sleepAfter };
 }
 /** The new release as it starts: sealed first, its unit installed if it changed. */
-function freshRelease(config, env, view, releaseId, ports, port) {
+function freshRelease(config, env, view, releaseId, ports, port, sleepAfter) {
     const unit = unitFor(config, env, ports);
+    const wake = sleepAfter === undefined
+        ? undefined
+        : {
+            units: buildWakeUnits(env, {
+                sleepSeconds: sleepAfter,
+                startSeconds: config.healthCheck?.timeout ?? 30,
+            }),
+            installed: view.wakeUnits,
+        };
     return {
         env,
         releaseId,
@@ -76389,13 +77320,26 @@ function freshRelease(config, env, view, releaseId, ports, port) {
         seal: { writable: !config.readOnly },
         unit,
         installedUnit: view.unit,
-        detail: `port ${port}`,
+        wake,
+        detail: sleepAfter === undefined ? `port ${port}` : `port ${port}, sleeps after ${sleepAfter} s idle`,
     };
 }
+/** Whether the environment is a branch's own preview (this deploy's say, or state's). */
+function isBranchPreview(request, before) {
+    return request.ownedByBranch === true || before?.branchPreview === true;
+}
+/**
+ * A sleeping environment whose instance did not listen when the deploy began was asleep: the
+ * deploy leaves it asleep (an awake one keeps counting its idle time from the deploy's end).
+ */
+function wasAsleep(view, before, livePort) {
+    return (before?.sleepAfter !== undefined && livePort !== undefined && !view.listening.has(livePort));
+}
 /** How Caddy reaches the environment's host name, from what the server has now. */
-function routingOf(config, env, view, hostName, routedNow, releaseId) {
-    const site = (port) => siteFor(config, env, hostName, port, releaseId);
-    return { caddyfile: view.caddyfile, site, siteNow: view.site, routedNow };
+function routingOf(config, env, view, hostName, routedNow, releaseId, wake) {
+    const site = (port) => siteFor(config, env, hostName, port, releaseId, { wake });
+    const onDemandAsk = needsOnDemandAsk(config, env);
+    return { caddyfile: view.caddyfile, site, siteNow: view.site, routedNow, onDemandAsk };
 }
 /** A preview's limits come from what production recorded, never from its own toss.json. */
 function trustedConfigOf(config, env, state, sink) {
@@ -76449,11 +77393,14 @@ async function readServer(server, env, withPlatform) {
             env.secretsFile,
             env.overridesFile,
             env.unitTemplateFile,
+            env.wakeSocketTemplateFile,
+            env.wakeServiceTemplateFile,
         ]),
         server.root(listReleasesArgv(env)),
         withPlatform ? server.root(platformArgv()) : undefined,
     ]);
     const [site = null, caddyfile = null, secrets = null, overrides = null, unit = null] = files;
+    const [, , , , , socket = null, service = null] = files;
     // A Caddyfile whose admin endpoint toss cannot make private is refused before anything starts.
     if (caddyfile !== null)
         ensureAdminSocket(caddyfile);
@@ -76467,6 +77414,7 @@ async function readServer(server, env, withPlatform) {
         onDisk: parseReleaseList(releases.stdout),
         links: parseReleaseLinks(releases.stdout),
         unit,
+        wakeUnits: { socket, service },
         staging: parseStagingList(releases.stdout),
         platform: platform?.stdout,
     };
@@ -76512,6 +77460,117 @@ async function preempted(server, env, token, error) {
         return undefined;
     }
     return new LockError(`a production deploy took the lock and stopped ${env.environment}'s deploy before its build was done; nothing of ${env.environment} changed`, { hint: `deploy ${env.environment} again once production's deploy is done` });
+}
+
+;// CONCATENATED MODULE: ./src/server/certificates.ts
+/**
+ * How many certificates Caddy obtained this week, per registered domain: Let's Encrypt allows
+ * 50 new certificates per registered domain per week, and previews on one domain can reach that.
+ * Read from Caddy's own storage (Debian's Caddy runs as user caddy, storage under
+ * /var/lib/caddy/.local/share/caddy): each certificate's notBefore, parsed here, on toss's side.
+ * Only this server's certificates are counted; the CA counts every server's.
+ */
+
+const CADDY_CERTIFICATES_DIR = '/var/lib/caddy/.local/share/caddy/certificates';
+/** Let's Encrypt's weekly limit per registered domain, and where `toss status` starts warning. */
+const WEEKLY_CERTIFICATE_LIMIT = 50;
+const WEEKLY_CERTIFICATE_WARNING = 40;
+const WEEK_MS = (/* unused pure expression or super */ null && (7 * 24 * 3600 * 1000));
+// Files written in the last 8 days only (notBefore decides; Let's Encrypt backdates it an hour).
+// `local` is Caddy's own CA (tls internal): no public CA counts those. Each file is printed
+// after a line naming it, so one unreadable file cannot shift the others.
+const certificates_LIST = (/* unused pure expression or super */ null && (`set -u
+dir=$1
+[ -d "$dir" ] || exit 0
+find "$dir" -mindepth 3 -maxdepth 3 -type f -name '*.crt' -mtime -8 ! -path "$dir/local/*" |
+while IFS= read -r f; do
+  printf '=== %s\\n' "$f"
+  cat -- "$f"
+done`));
+/** Prints Caddy's certificate files of the last days, each after a `=== <path>` line. */
+function certificates_recentCertificatesArgv() {
+    return ['sh', '-c', certificates_LIST, 'sh', CADDY_CERTIFICATES_DIR];
+}
+/** This week's certificates from `recentCertificatesArgv`'s output, per registered domain. */
+function certificates_countCertificates(listing, now) {
+    const byDomain = new Map();
+    for (const pem of listing.split(/^=== .*$/m)) {
+        const leaf = firstCertificate(pem);
+        if (leaf === undefined)
+            continue;
+        const issued = Date.parse(leaf.validFrom);
+        if (!(now.getTime() - issued < WEEK_MS))
+            continue;
+        const name = subjectName(leaf);
+        if (name === undefined)
+            continue;
+        const domain = registeredDomain(name);
+        const entry = byDomain.get(domain) ?? { domain, thisWeek: 0, names: [] };
+        entry.thisWeek++;
+        entry.names.push(name);
+        byDomain.set(domain, entry);
+    }
+    return [...byDomain.values()].sort((a, b) => b.thisWeek - a.thisWeek);
+}
+function firstCertificate(text) {
+    const match = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(text);
+    if (match === null)
+        return undefined;
+    try {
+        return new X509Certificate(match[0]);
+    }
+    catch {
+        return undefined;
+    }
+}
+/** The certificate's first DNS name (Caddy obtains one name per certificate), or its CN. */
+function subjectName(cert) {
+    const san = /DNS:([^,\s]+)/.exec(cert.subjectAltName ?? '')?.[1];
+    const cn = /CN=([^\n,]+)/.exec(cert.subject)?.[1];
+    return (san ?? cn)?.toLowerCase().replace(/^\*\./, '');
+}
+/**
+ * Second-level labels under which registries sell names (co.uk, com.au, …): a hand-written
+ * list of the common cases, not the whole Public Suffix List. A domain under a suffix missing
+ * here is counted under one label too few, which only merges counts (a warning comes earlier).
+ */
+const TWO_LABEL_SUFFIXES = new Set([
+    'co.uk',
+    'org.uk',
+    'ac.uk',
+    'gov.uk',
+    'me.uk',
+    'com.au',
+    'net.au',
+    'org.au',
+    'co.nz',
+    'org.nz',
+    'co.jp',
+    'ne.jp',
+    'or.jp',
+    'com.br',
+    'com.cn',
+    'co.in',
+    'co.za',
+    'com.mx',
+    'com.tr',
+    'com.sg',
+    'co.kr',
+    'com.ar',
+    'co.il',
+]);
+/** The public suffix and one label more: `pr-1.preview.example.co.uk` → `example.co.uk`. */
+function registeredDomain(hostName) {
+    const labels = hostName.toLowerCase().replace(/\.$/, '').split('.');
+    const two = labels.slice(-2).join('.');
+    const take = TWO_LABEL_SUFFIXES.has(two) ? 3 : 2;
+    return labels.slice(-take).join('.');
+}
+/** The warning `toss status` gives for a domain near the weekly limit, or undefined. */
+function certificates_certificateWarning(entry) {
+    if (entry.thisWeek < WEEKLY_CERTIFICATE_WARNING)
+        return undefined;
+    return `${entry.thisWeek} certificates for ${entry.domain} this week on this server: Let's Encrypt issues at most ${WEEKLY_CERTIFICATE_LIMIT} per registered domain per week, counting every server`;
 }
 
 ;// CONCATENATED MODULE: ./src/server/drift.ts
@@ -76627,6 +77686,8 @@ function liveServiceDrift(inventory, p, env) {
     const name = p.environment;
     const unit = p.instanceUnit(env.livePort);
     const active = inventory.services[unit];
+    if (env.sleepAfter !== undefined && active !== 'failed')
+        return sleepingDrift(inventory, p, env);
     if (active === 'failed') {
         return [
             {
@@ -76648,6 +77709,24 @@ function liveServiceDrift(inventory, p, env) {
         ];
     }
     return [];
+}
+/**
+ * A sleeping environment's instance may be stopped (it sleeps) or running (awake): only a wake
+ * socket that does not listen is wrong, since then the next request cannot wake it.
+ */
+function sleepingDrift(inventory, p, env) {
+    const socket = p.wakeSocketUnit(env.livePort);
+    const listening = inventory.services[socket];
+    if (listening === undefined || listening === 'active')
+        return [];
+    return [
+        {
+            kind: 'service-inactive',
+            environment: p.environment,
+            message: `${socket} is ${listening}: ${p.environment} sleeps when idle, and no request can wake it`,
+            fix: `toss deploy ${p.environment}`,
+        },
+    ];
 }
 /** Unit templates and sites on the server for environments state.json does not record. */
 function leftoverDrift(app, environments, { unitEnvs, siteEnvs }) {
@@ -76827,6 +77906,7 @@ function parseSystemctlShow(stdout) {
 
 
 
+
 /** The recorded policy as `toss status` shows it (never the password hash). */
 function previewPolicyOf(policy) {
     if (policy === undefined)
@@ -76848,7 +77928,6 @@ function listingOf(app, state, services, urlFor) {
     const environments = Object.entries(state?.environments ?? {})
         .sort(byEnvironment)
         .map(([name, env]) => {
-        const unit = envPaths(app, name).instanceUnit(env.livePort);
         return {
             name,
             url: urlFor(name),
@@ -76864,10 +77943,21 @@ function listingOf(app, state, services, urlFor) {
             branch: env.branch ?? null,
             pr: env.pr ?? null,
             // A static site has no instance: Caddy serves its files.
-            service: env.staticSite ? 'static' : (services[unit] ?? 'unknown'),
+            service: env.staticSite ? 'static' : serviceState(app, name, env, services),
         };
     });
     return { version: 1, app, environments };
+}
+/**
+ * The live instance's systemd state, or `sleeping`: a sleeping environment whose instance is
+ * stopped while its wake socket listens (the next request starts it).
+ */
+function serviceState(app, name, env, services) {
+    const p = envPaths(app, name);
+    const state = services[p.instanceUnit(env.livePort)] ?? 'unknown';
+    if (env.sleepAfter === undefined || state === 'active' || state === 'failed')
+        return state;
+    return services[p.wakeSocketUnit(env.livePort)] === 'active' ? 'sleeping' : state;
 }
 function lockStatusOf(lock, now) {
     if (lock == null)
@@ -76908,6 +77998,7 @@ async function urlResolver(config, login) {
                 domain: names.domain,
                 previewDomain: names.previewDomain,
                 serverIp,
+                hostNames: names.previews.hostNames,
             });
             return `${scheme}://${hostName}/`;
         }
@@ -76921,7 +78012,12 @@ async function snapshot(session) {
     // An environment whose names another app owns (see foreignNames) has no service of its own:
     // the unit of that name is the other app's, so its state is not asked for.
     const owned = Object.entries(state?.environments ?? {}).filter(([name]) => foreignNames(registry, session.app, name).length === 0);
-    const liveUnits = owned.map(([name, env]) => envPaths(session.app, name).instanceUnit(env.livePort));
+    // A sleeping environment's wake socket too: stopped instance and listening socket = asleep.
+    const liveUnits = owned.flatMap(([name, env]) => {
+        const p = envPaths(session.app, name);
+        const instance = p.instanceUnit(env.livePort);
+        return env.sleepAfter === undefined ? [instance] : [instance, p.wakeSocketUnit(env.livePort)];
+    });
     // Both ports of every environment of this app: whatever else listens there is reported.
     const portChecks = owned.flatMap(([name, env]) => env.ports.map((port) => ({ port, unit: envPaths(session.app, name).instanceUnit(port) })));
     const [inventoryRun, listenersRun] = await Promise.all([
@@ -77003,11 +78099,22 @@ async function statusOfApp(config, login) {
             }),
             secrets: inventory.secretKeys,
             warnings: findDrift({ app: config.app, state, inventory, registry, listeners }),
+            certificates: await certificatesOf(session),
         };
     }
     finally {
         await session.close();
     }
+}
+/** This week's certificates in Caddy's storage; null when it could not be read. */
+async function certificatesOf(session) {
+    const run = await session.root(recentCertificatesArgv(), { allowFailure: true });
+    if (run.code !== 0)
+        return null;
+    return countCertificates(run.stdout, new Date()).map((entry) => ({
+        ...entry,
+        warning: certificateWarning(entry) ?? null,
+    }));
 }
 function emptyDeps() {
     return { version: 1, app: '', environments: {}, dependencies: {}, lock: null };
@@ -77143,36 +78250,102 @@ async function stopServing(server, env, held) {
 }
 
 ;// CONCATENATED MODULE: ./src/pipeline/sweep.ts
+/**
+ * The sweep: previews nobody needs any more go, so neither a lost `closed` event nor a forgotten
+ * branch keeps one on the server for good. A preview goes when its pull request is closed, or
+ * when its last deploy is older than production's `previews.ttl` (read from the policy the last
+ * production deploy recorded, never from a preview's toss.json).
+ */
 
 
 
-/** Removes previews whose pull request is closed, so a lost `closed` event leaks nothing. */
-async function sweepClosedPreviews(request, sink) {
+
+/**
+ * A pull request's preview (`pr-<n>`, or one that recorded its pull request) or a branch's own
+ * preview. Environments deployed by name (staging, a demo) are someone's choice: the ttl leaves
+ * them alone, however old.
+ */
+function isDisposablePreview(name, env) {
+    if (env_name_isProduction(name))
+        return false;
+    return env.pr !== undefined || prNumberOf(name) !== undefined || env.branchPreview === true;
+}
+/**
+ * Previews whose last deploy is older than the recorded policy's `previews.ttl`, oldest first;
+ * none when production recorded no ttl.
+ */
+function expiredPreviews(state, now, keep = undefined) {
+    const ttl = state.policy?.previews?.ttl;
+    if (ttl === undefined)
+        return [];
+    const ttlSeconds = durationSeconds(ttl);
+    return Object.entries(state.environments)
+        .filter(([name, env]) => name !== keep && isDisposablePreview(name, env))
+        .map(([environment, env]) => ({
+        environment,
+        deployedAt: env.deployedAt,
+        ageSeconds: Math.floor((now.getTime() - Date.parse(env.deployedAt)) / 1000),
+    }))
+        .filter((preview) => preview.ageSeconds > ttlSeconds)
+        .sort((a, b) => b.ageSeconds - a.ageSeconds);
+}
+/** "15 days", "3 hours", "40 minutes", "12 seconds": an age as people say it. */
+function describeAge(seconds) {
+    const units = [
+        ['day', 86_400],
+        ['hour', 3600],
+        ['minute', 60],
+    ];
+    for (const [name, size] of units) {
+        if (seconds >= 2 * size)
+            return `${Math.floor(seconds / size)} ${name}s`;
+    }
+    return `${seconds} second${seconds === 1 ? '' : 's'}`;
+}
+async function readCandidates(request, now) {
     const session = await session_openServer(request, request.config.app);
-    let candidates;
     try {
         const state = await session.readState();
-        candidates = Object.entries(state?.environments ?? {})
+        if (state === undefined)
+            return { expired: [], ttl: undefined, pulls: [] };
+        const expired = expiredPreviews(state, now, request.keep);
+        const gone = new Set(expired.map((preview) => preview.environment));
+        const pulls = Object.entries(state.environments)
             .map(([name, env]) => [name, env.pr ?? prNumberOf(name)])
-            .filter((c) => c[1] !== undefined && c[0] !== request.keep);
+            .filter((c) => c[1] !== undefined && c[0] !== request.keep)
+            .filter(([name]) => !gone.has(name));
+        return { expired, ttl: state.policy?.previews?.ttl, pulls };
     }
     finally {
         await session.close();
     }
+}
+/**
+ * Removes previews past production's `previews.ttl` and previews whose pull request is closed,
+ * saying why each one goes; returns the environments removed.
+ */
+async function sweepClosedPreviews(request, sink) {
+    const { expired, ttl, pulls } = await readCandidates(request, request.now ?? new Date());
     const removed = [];
-    for (const [environment, pr] of candidates) {
-        if ((await request.isClosed(pr)) !== true)
-            continue;
-        sink({
-            type: 'notice',
-            message: `sweep: pull request #${pr} is closed, removing ${environment}`,
-        });
+    const removeOne = async (environment, why) => {
+        sink({ type: 'notice', message: `sweep: ${why}, removing ${environment}` });
         const result = await remove({ ...request, environment, force: false }, sink);
         if (result.removed)
             removed.push(environment);
+    };
+    for (const preview of expired) {
+        const age = describeAge(preview.ageSeconds);
+        await removeOne(preview.environment, `${preview.environment} was last deployed ${age} ago (${preview.deployedAt}), longer than previews.ttl (${ttl})`);
+    }
+    for (const [environment, pr] of pulls) {
+        if ((await request.isClosed(pr)) !== true)
+            continue;
+        await removeOne(environment, `pull request #${pr} is closed`);
     }
     return removed;
 }
+/** The same sweep under the name that says all it does. */
+const sweepPreviews = (/* unused pure expression or super */ null && (sweepClosedPreviews));
 
 ;// CONCATENATED MODULE: ./src/action/branch-match.ts
 
@@ -77471,6 +78644,14 @@ function forCacheClient(path, sourceDir, cwd) {
 
 ;// CONCATENATED MODULE: ./src/action/comment.ts
 /** The sticky PR comment: one per app per PR, found again by its hidden marker. */
+/** "15 min", "2 h", "45 s": an idle time as people say it. */
+function idleTime(seconds) {
+    if (seconds % 3600 === 0)
+        return `${seconds / 3600} h`;
+    if (seconds % 60 === 0)
+        return `${seconds / 60} min`;
+    return `${seconds} s`;
+}
 function commentMarker(app) {
     return `<!-- toss:${app} -->`;
 }
@@ -77492,6 +78673,12 @@ function commentBody(p) {
         rows.push(['Commit', `\`${p.commit.slice(0, 7)}\``]);
     if (p.release && p.status === 'live')
         rows.push(['Release', `\`${p.release}\``]);
+    if (p.sleepAfter !== undefined && p.status !== 'removed' && p.status !== 'failed') {
+        rows.push([
+            'Sleeps',
+            `after ${idleTime(p.sleepAfter)} without a request; the next request wakes it (it waits for the app)`,
+        ]);
+    }
     rows.push(['Updated', comment_time(p.at)]);
     if (p.runUrl)
         rows.push(['Run', `[logs](${p.runUrl})`]);
@@ -83487,6 +84674,7 @@ async function reportDeployed(job, resolution, deploymentId, result, note) {
         status: result.confirmed ? 'live' : 'deploying',
         url: result.url,
         release: result.release,
+        sleepAfter: result.sleepAfter,
     });
     await writeSummary(job.config.app, [
         {
@@ -83751,7 +84939,7 @@ g.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)((0,node_url__
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _dirname_shim_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6065);
-/* harmony import */ var _action_entry_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5532);
+/* harmony import */ var _action_entry_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9641);
 
 
 await (0,_action_entry_js__WEBPACK_IMPORTED_MODULE_1__/* .entry */ .f)();
