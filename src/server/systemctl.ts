@@ -68,6 +68,12 @@ export function instanceSlice(p: EnvPaths): string {
   return `system-${prefix.replaceAll('-', '\\x2d')}.slice`;
 }
 
+/** `system-toss\x2dwake\x2d<app>\x2d<env>.slice`, as instanceSlice names the instances' one. */
+function wakeSlice(p: EnvPaths): string {
+  const prefix = p.wakeServiceTemplate.slice(0, -'@.service'.length);
+  return `system-${prefix.replaceAll('-', '\\x2d')}.slice`;
+}
+
 /**
  * Remove: stop the drains of both ports (timer and service), the wake sockets and proxies, the
  * instances and the long-step unit, clear their failed states, delete the templates, reload, and
@@ -89,6 +95,8 @@ export function teardownUnitsArgv(p: EnvPaths, ports: number[]): string[] {
     ...ports.flatMap((port) => [p.wakeSocketUnit(port), p.wakeServiceUnit(port)]),
     ...ports.map((port) => p.instanceUnit(port)),
     p.runUnit,
+    // Where earlier wake proxies ran, before they went to system.slice.
+    wakeSlice(p),
   ];
 }
 

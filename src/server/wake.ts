@@ -74,6 +74,8 @@ export function buildWakeUnits(
     'SocketMode=0660',
     'DirectoryMode=0755',
     'RemoveOnStop=yes',
+    // Beside the instances, not in a slice of the template's own that would outlive it.
+    'Slice=system.slice',
     `Service=${p.wakeServiceTemplate.replace('@.service', '@%i.service')}`,
     '',
     '[Install]',
@@ -93,6 +95,9 @@ export function buildWakeUnits(
     `ExecStart=${SOCKET_PROXYD} --exit-idle-time=${sleepSeconds}s 127.0.0.1:%i`,
     // Idle (or stopped): the instance goes too. --no-block: a drain may be stopping it already.
     `ExecStopPost=+/bin/systemctl stop --no-block -- ${instance}`,
+    // Beside the instances (system.slice), not in a slice of the template's own that would
+    // outlive the environment.
+    'Slice=system.slice',
     'DynamicUser=yes',
     'NoNewPrivileges=yes',
     'PrivateTmp=yes',

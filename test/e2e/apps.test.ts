@@ -79,6 +79,8 @@ describe('several apps on one server', () => {
       'toss-shop-api-production@.service',
       'toss-shop-pr-1@.service',
       'toss-shop-production@.service',
+      // The preview's wake proxy: it sleeps when idle.
+      'toss-wake-shop-pr-1@.service',
     ]);
     const running = await lines([
       'sh',
@@ -90,6 +92,9 @@ describe('several apps on one server', () => {
         `toss-shop-api-production@${port(apiState, 'production')}.service`,
         `toss-shop-pr-1@${port(shopState, 'pr-1')}.service`,
         `toss-shop-production@${port(shopState, 'production')}.service`,
+        // The preview is awake, counting its idle time in its wake proxy, which holds its socket.
+        `toss-wake-shop-pr-1@${port(shopState, 'pr-1')}.service`,
+        `toss-wake-shop-pr-1@${port(shopState, 'pr-1')}.socket`,
       ].sort(),
     );
     // Each instance runs the release of its own app.

@@ -50,7 +50,9 @@ const roots = ['/sys/fs/cgroup/unified/system.slice', '/sys/fs/cgroup/systemd/sy
   '/sys/fs/cgroup/system.slice'];
 const started = () => roots.some((root) => {
   try {
-    return fs.readdirSync(root).some((s) => s.endsWith('.slice') && fs.existsSync(root + '/' + s + '/' + unit));
+    // Instances run in system.slice itself (and, in older releases, in a slice of their own).
+    return fs.existsSync(root + '/' + unit) ||
+      fs.readdirSync(root).some((s) => s.endsWith('.slice') && fs.existsSync(root + '/' + s + '/' + unit));
   } catch { return false; }
 });
 const timer = setInterval(() => {

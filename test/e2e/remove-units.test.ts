@@ -111,11 +111,12 @@ describe('toss remove pr-N', () => {
 
   it('leaves no unit when it runs while the old instance is still draining', async () => {
     const old = await deployTwice('pr-7', true);
-    // Still there: the drain, the instance it will stop, the new one, the slice.
+    // Still there: the drain, the instance it will stop, the new one with its wake socket and
+    // proxy (a preview sleeps when idle).
     const units = naming(await systemdUnits(), 'hello-pr-7').join('\n');
     expect(units).toContain(`toss-drain-hello-pr-7-${old}`);
     expect(await isActive(`toss-hello-pr-7@${old}.service`)).toBe(true);
-    expect(units).toContain('system-toss-hello-pr-7.slice');
+    expect(units).toContain('toss-wake-hello-pr-7@');
     await removeLeavesNothing('pr-7');
     await host.exec(['systemctl', 'stop', HOLD_UNIT]);
   });

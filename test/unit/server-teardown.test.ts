@@ -77,6 +77,7 @@ describe('teardownUnitsArgv', () => {
       'toss-shop-pr-2@3002.service',
       'toss-shop-pr-2@3003.service',
       'toss-run-shop-pr-2.service',
+      'system-toss\\x2dwake\\x2dshop\\x2dpr\\x2d2.slice',
     ]);
     expect(argv[2]).not.toContain('shop');
   });
@@ -91,6 +92,7 @@ describe('teardownUnitsArgv', () => {
       ...stopped('toss-wake-shop-pr-2@3002.service'),
       ...stopped('toss-shop-pr-2@3002.service'),
       ...stopped('toss-run-shop-pr-2.service'),
+      ...stopped('system-toss\\x2dwake\\x2dshop\\x2dpr\\x2d2.slice'),
       'daemon-reload',
       'stop -- system-toss\\x2dshop\\x2dpr\\x2d2.slice',
       'reset-failed -- system-toss\\x2dshop\\x2dpr\\x2d2.slice',
@@ -101,10 +103,10 @@ describe('teardownUnitsArgv', () => {
   it('goes on past units that are gone (systemctl failing for each) and still succeeds', () => {
     const run = runTeardown([3002, 3003], 'case "$1" in daemon-reload) exit 0;; esac\nexit 5');
     expect(run.status).toBe(0);
-    // Four drain units, four wake units, two instances, the long step, then the slice after the
-    // reload.
+    // Four drain units, four wake units, two instances, the long step, the wake proxies' old
+    // slice, then the instances' slice after the reload.
     const stops = run.calls.filter((call) => call.startsWith('stop -- '));
-    expect(stops).toHaveLength(12);
+    expect(stops).toHaveLength(13);
     expect(run.calls.indexOf('daemon-reload')).toBe(run.calls.indexOf(stops.at(-1)!) - 1);
     expect(run.templateLeft).toBe(false);
   });
