@@ -70542,6 +70542,8 @@ function buildWakeUnits(p, params) {
         'SocketMode=0660',
         'DirectoryMode=0755',
         'RemoveOnStop=yes',
+        // Beside the instances, not in a slice of the template's own that would outlive it.
+        'Slice=system.slice',
         `Service=${p.wakeServiceTemplate.replace('@.service', '@%i.service')}`,
         '',
         '[Install]',
@@ -70561,6 +70563,9 @@ function buildWakeUnits(p, params) {
         `ExecStart=${SOCKET_PROXYD} --exit-idle-time=${sleepSeconds}s 127.0.0.1:%i`,
         // Idle (or stopped): the instance goes too. --no-block: a drain may be stopping it already.
         `ExecStopPost=+/bin/systemctl stop --no-block -- ${instance}`,
+        // Beside the instances (system.slice), not in a slice of the template's own that would
+        // outlive the environment.
+        'Slice=system.slice',
         'DynamicUser=yes',
         'NoNewPrivileges=yes',
         'PrivateTmp=yes',
@@ -72182,6 +72187,11 @@ function instanceSlice(p) {
     const prefix = p.unitTemplate.slice(0, -'@.service'.length);
     return `system-${prefix.replaceAll('-', '\\x2d')}.slice`;
 }
+/** `system-toss\x2dwake\x2d<app>\x2d<env>.slice`, as instanceSlice names the instances' one. */
+function wakeSlice(p) {
+    const prefix = p.wakeServiceTemplate.slice(0, -'@.service'.length);
+    return `system-${prefix.replaceAll('-', '\\x2d')}.slice`;
+}
 /**
  * Remove: stop the drains of both ports (timer and service), the wake sockets and proxies, the
  * instances and the long-step unit, clear their failed states, delete the templates, reload, and
@@ -72203,6 +72213,8 @@ function teardownUnitsArgv(p, ports) {
         ...ports.flatMap((port) => [p.wakeSocketUnit(port), p.wakeServiceUnit(port)]),
         ...ports.map((port) => p.instanceUnit(port)),
         p.runUnit,
+        // Where earlier wake proxies ran, before they went to system.slice.
+        wakeSlice(p),
     ];
 }
 function journalArgv(params) {
