@@ -27,7 +27,10 @@ export interface SleepBench {
   deployMs: number[];
 }
 
-/** Time to the first byte of `https://<name>/`, ms; rejects on a non-2xx answer. */
+/**
+ * Time to the first byte of `https://<name>/` (the response's head), ms; rejects on a non-2xx
+ * answer, an error or a timeout, so a run never waits on a request that went nowhere.
+ */
 function firstByte(host: TestHost, name: string, timeoutMs = 30_000): Promise<number> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
@@ -43,19 +46,15 @@ function firstByte(host: TestHost, name: string, timeoutMs = 30_000): Promise<nu
         agent: false,
       },
       (res) => {
-        res.once('data', () => {
-          const ms = performance.now() - started;
-          res.resume();
-          res.on('end', () =>
-            (res.statusCode ?? 0) < 300
-              ? resolve(ms)
-              : reject(new Error(`${name}: HTTP ${res.statusCode}`)),
-          );
-        });
+        const ms = performance.now() - started;
+        res.resume();
+        if ((res.statusCode ?? 0) < 300) resolve(ms);
+        else reject(new Error(`${name}: HTTP ${res.statusCode}`));
       },
     );
     req.on('timeout', () => req.destroy(new Error(`${name}: timed out`)));
     req.on('error', reject);
+    req.on('close', () => reject(new Error(`${name}: closed without an answer`)));
     req.end();
   });
 }
@@ -94,6 +93,7 @@ async function wakeTimes(host: TestHost, app: string, env: string) {
     wake.push(await firstByte(host, name));
     awake.push(await firstByte(host, name));
   }
+  if (wake.length < WAKES) throw new Error(`${app} ${env}: only ${wake.length} wakes`);
   return { wake, awake };
 }
 
