@@ -83,17 +83,37 @@ async function putToSleep(host: TestHost, app: string, env: string): Promise<voi
   throw new Error(`${instance} did not stop`);
 }
 
-/** `wakes` sleeping→first byte times and as many awake ones of one preview. */
-async function wakeTimes(host: TestHost, app: string, env: string) {
+/**
+ * WAKES sleeping→first byte times and as many awake ones of one preview; a wake that fails is
+ * counted in `failures` with its reason (and the preview's journal tail), not retried.
+ */
+async function wakeTimes(host: TestHost, app: string, env: string, failures: string[]) {
   const name = sslipName(host, app, env);
   const wake: number[] = [];
   const awake: number[] = [];
   for (let i = 0; i < WAKES; i++) {
     await putToSleep(host, app, env);
-    wake.push(await firstByte(host, name));
-    awake.push(await firstByte(host, name));
+    try {
+      wake.push(await firstByte(host, name));
+      awake.push(await firstByte(host, name));
+    } catch (error) {
+      const port = await livePort(host, app, env);
+      const journal = await inHost(host, [
+        'journalctl',
+        '--no-pager',
+        '-o',
+        'cat',
+        '-n',
+        '8',
+        '-u',
+        `toss-wake-${app}-${env}@${port}.service`,
+      ]).catch(() => '');
+      failures.push(
+        `${name} wake ${i + 1}: ${(error as Error).message}; ${journal.replaceAll('\n', ' | ')}`,
+      );
+      await pause(2000);
+    }
   }
-  if (wake.length < WAKES) throw new Error(`${app} ${env}: only ${wake.length} wakes`);
   return { wake, awake };
 }
 
@@ -190,7 +210,7 @@ export async function benchSleep(host: TestHost, log: (t: string) => void): Prom
 
   log('sleep: wake times, examples/hello');
   const wakes = new Map<string, { wake: number[]; awake: number[] }>();
-  wakes.set('examples/hello (node)', await wakeTimes(host, 'nap', 'pr-1'));
+  wakes.set('examples/hello (node)', await wakeTimes(host, 'nap', 'pr-1', failures));
   log('sleep: wake times, examples/flask');
   const flask = await makeApp(
     host,
@@ -200,7 +220,7 @@ export async function benchSleep(host: TestHost, log: (t: string) => void): Prom
   );
   await deployTimed(host, flask.dir, 'production', []);
   await deployTimed(host, flask.dir, 'pr-1', []);
-  wakes.set('examples/flask (gunicorn)', await wakeTimes(host, 'napflask', 'pr-1'));
+  wakes.set('examples/flask (gunicorn)', await wakeTimes(host, 'napflask', 'pr-1', failures));
   const end = await memoryFigures(host);
   return {
     wakes,
@@ -230,6 +250,11 @@ export function reportSleep(b: SleepBench, median: (xs: number[]) => number): nu
     `${'wake, time to first byte'.padEnd(30)}${'median'.padStart(9)}${'worst'.padStart(9)}${'awake'.padStart(9)}${'ratio'.padStart(8)}   target`,
   );
   for (const [label, { wake, awake }] of b.wakes) {
+    if (wake.length === 0) {
+      console.log(`${label.padEnd(30)}no wake answered`);
+      missed++;
+      continue;
+    }
     const ratio = median(wake) / median(awake);
     const target = label.includes('hello') ? median(wake) < 1000 : undefined;
     if (target === false) missed++;
@@ -251,6 +276,10 @@ export function reportSleep(b: SleepBench, median: (xs: number[]) => number): nu
   console.log(
     `production p99 under a 20 ms probe: idle server ${ms(b.idleP99)} (${b.probeSamples[0]} requests), during the wakes ${ms(b.busyP99)} (${b.probeSamples[1]}): ${(b.busyP99 / b.idleP99).toFixed(2)}×, target ≤ 2×: ${within ? 'met' : 'MISSED'}`,
   );
-  if (b.failures.length > 0) console.log(`failures: ${b.failures.slice(0, 5).join('; ')}`);
+  if (b.failures.length > 0) {
+    missed++;
+    console.log(`${b.failures.length} failed request(s):`);
+    for (const failure of b.failures.slice(0, 10)) console.log(`  ${failure}`);
+  }
   return missed;
 }
