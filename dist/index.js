@@ -70556,6 +70556,9 @@ function buildWakeUnits(p, params) {
         `Description=${description}: proxy to port %i`,
         `Requires=${p.wakeSocketTemplate.replace('@.socket', '@%i.socket')}`,
         `After=${p.wakeSocketTemplate.replace('@.socket', '@%i.socket')}`,
+        // A preview woken often (tests, a reviewer's reloads) is started as often as it is woken;
+        // systemd's default (five starts in ten seconds) would answer the sixth wake with a 502.
+        'StartLimitIntervalSec=0',
         '',
         '[Service]',
         'Type=exec',

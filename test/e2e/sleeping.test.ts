@@ -93,7 +93,8 @@ describe('a sleeping preview', () => {
   it('wakes on the first HTTPS request, which gets the app’s answer', async () => {
     const { livePort } = await listed('pr-7');
     const times: number[] = [];
-    for (let i = 0; i < 5; i++) {
+    // More than five in ten seconds: systemd's default start limit would refuse the sixth.
+    for (let i = 0; i < 8; i++) {
       await sleepNow(livePort);
       const started = performance.now();
       const res = await fetchSite(host, prName(), '/', { timeoutMs: 30_000 });
@@ -103,7 +104,7 @@ describe('a sleeping preview', () => {
     }
     const sorted = [...times].sort((a, b) => a - b);
     console.log(
-      `WAKE | examples/hello | ${times.length} wakes | median ${sorted[2]?.toFixed(0)} ms | worst ${sorted.at(-1)?.toFixed(0)} ms`,
+      `WAKE | examples/hello | ${times.length} wakes | median ${sorted[4]?.toFixed(0)} ms | worst ${sorted.at(-1)?.toFixed(0)} ms`,
     );
   }, 120_000);
 
