@@ -67860,8 +67860,21 @@ function assertResources(resources) {
  * loses nothing (weights only matter when both want more). OOMScoreAdjust= raises a preview's
  * badness, so when memory runs out the kernel kills a preview's process before production's.
  */
-const PRODUCTION_PRIORITY = { cpuWeight: 100, ioWeight: 100, oomScoreAdjust: 0 };
-const PREVIEW_PRIORITY = { cpuWeight: 20, ioWeight: 20, oomScoreAdjust: 500 };
+const PRODUCTION_PRIORITY = {
+    cpuWeight: 100,
+    ioWeight: 100,
+    oomScoreAdjust: 0,
+    nice: 0,
+};
+// Nice= is the scheduler's own priority, not a cgroup's: it holds where cgroup weights do not
+// (processes sharing one CPU cgroup, as in a container), so production's requests come first
+// while previews start.
+const PREVIEW_PRIORITY = {
+    cpuWeight: 20,
+    ioWeight: 20,
+    oomScoreAdjust: 500,
+    nice: 10,
+};
 /**
  * A preview's MemoryMax= when the trusted configuration sets none: enough for a typical Node,
  * Python or Ruby web process with room to spare, and small enough that a 2 GB server keeps
@@ -67875,6 +67888,7 @@ function priorityProperties(isProduction) {
         `CPUWeight=${priority.cpuWeight}`,
         `IOWeight=${priority.ioWeight}`,
         `OOMScoreAdjust=${priority.oomScoreAdjust}`,
+        `Nice=${priority.nice}`,
     ];
 }
 /** The memory limit an environment's app runs with: its own, or a preview's default. */

@@ -52,8 +52,21 @@ export function assertResources(resources: UnitResources | undefined): void {
  * loses nothing (weights only matter when both want more). OOMScoreAdjust= raises a preview's
  * badness, so when memory runs out the kernel kills a preview's process before production's.
  */
-export const PRODUCTION_PRIORITY = { cpuWeight: 100, ioWeight: 100, oomScoreAdjust: 0 } as const;
-export const PREVIEW_PRIORITY = { cpuWeight: 20, ioWeight: 20, oomScoreAdjust: 500 } as const;
+export const PRODUCTION_PRIORITY = {
+  cpuWeight: 100,
+  ioWeight: 100,
+  oomScoreAdjust: 0,
+  nice: 0,
+} as const;
+// Nice= is the scheduler's own priority, not a cgroup's: it holds where cgroup weights do not
+// (processes sharing one CPU cgroup, as in a container), so production's requests come first
+// while previews start.
+export const PREVIEW_PRIORITY = {
+  cpuWeight: 20,
+  ioWeight: 20,
+  oomScoreAdjust: 500,
+  nice: 10,
+} as const;
 /**
  * A preview's MemoryMax= when the trusted configuration sets none: enough for a typical Node,
  * Python or Ruby web process with room to spare, and small enough that a 2 GB server keeps
@@ -68,6 +81,7 @@ export function priorityProperties(isProduction: boolean): string[] {
     `CPUWeight=${priority.cpuWeight}`,
     `IOWeight=${priority.ioWeight}`,
     `OOMScoreAdjust=${priority.oomScoreAdjust}`,
+    `Nice=${priority.nice}`,
   ];
 }
 

@@ -87,6 +87,7 @@ Slice=system.slice
 CPUWeight=100
 IOWeight=100
 OOMScoreAdjust=0
+Nice=0
 UMask=0027
 NoNewPrivileges=yes
 ProtectSystem=strict
@@ -159,7 +160,7 @@ describe('buildUnitTemplate', () => {
   it('runs previews below production: lower weights, a higher OOM score', () => {
     const preview = buildUnitTemplate({ ...params, paths: envPaths('shop', 'pr-7') });
     expect(preview).toContain(
-      'Slice=system.slice\nCPUWeight=20\nIOWeight=20\nOOMScoreAdjust=500\n',
+      'Slice=system.slice\nCPUWeight=20\nIOWeight=20\nOOMScoreAdjust=500\nNice=10\n',
     );
     // A preview's own limit (from the trusted configuration) wins over the default.
     expect(preview).toContain('\nMemoryMax=512M\nCPUQuota=150%\n');
@@ -173,7 +174,7 @@ describe('buildUnitTemplate', () => {
     // Production has no memory limit unless toss.json sets one.
     const production = buildUnitTemplate({ ...params, resources: undefined });
     expect(production).not.toMatch(/MemoryMax/);
-    expect(production).toContain('CPUWeight=100\nIOWeight=100\nOOMScoreAdjust=0\n');
+    expect(production).toContain('CPUWeight=100\nIOWeight=100\nOOMScoreAdjust=0\nNice=0\n');
   });
 
   it('refuses ports that are not ports', () => {
@@ -261,6 +262,7 @@ describe('systemd-run', () => {
       '--property=CPUWeight=20',
       '--property=IOWeight=20',
       '--property=OOMScoreAdjust=500',
+      '--property=Nice=10',
       ...sandboxProperties({
         app: 'shop',
         readWritePaths: [
