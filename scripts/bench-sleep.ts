@@ -75,7 +75,8 @@ async function putToSleep(host: TestHost, app: string, env: string): Promise<voi
   const port = await livePort(host, app, env);
   await inHost(host, ['systemctl', 'stop', '--', `toss-wake-${app}-${env}@${port}.service`]);
   const instance = `toss-${app}-${env}@${port}.service`;
-  for (let i = 0; i < 100; i++) {
+  // gunicorn's graceful stop takes seconds; the unit's own TimeoutStopSec bounds it (30 s).
+  for (let i = 0; i < 700; i++) {
     const state = await host.exec(['systemctl', 'is-active', '--', instance]);
     if (state.stdout.trim() === 'inactive') return;
     await pause(50);
