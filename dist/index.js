@@ -70681,8 +70681,11 @@ function systemdRunArgv(params) {
         // Unload even when it failed, so the next run can reuse the name.
         '--collect',
         ...(pipe ? ['--quiet'] : []),
-        // exec: a command that cannot be started fails the run instead of looking started.
-        '--service-type=exec',
+        // simple, not exec: with exec, a command that exits at once (`exit 3`) can end before systemd
+        // has seen the exec succeed; the start job then fails and systemd-run exits 1 instead of 3
+        // (9 of 40 runs on a busy host). A command that cannot be started still fails the run: its
+        // status is systemd's own (e.g. 217/USER, 200/CHDIR).
+        '--service-type=simple',
     ];
     if (params.user !== undefined)
         argv.push(`--uid=${params.user}`, `--gid=${params.user}`);
