@@ -7,7 +7,12 @@ import { TossError } from '../errors.js';
 import { EXIT } from './exit-codes.js';
 import { type EnvPaths, envPaths } from './paths.js';
 import { systemdEscapeDollar } from './systemd-quote.js';
-import { assertResources, priorityProperties, sandboxProperties } from './systemd-unit.js';
+import {
+  assertResources,
+  atEnvPriority,
+  priorityProperties,
+  sandboxProperties,
+} from './systemd-unit.js';
 import { envUser } from './users.js';
 
 export interface SystemdRunParams {
@@ -160,7 +165,7 @@ export function deployScriptRunArgv(params: DeployScriptRunParams): string[] {
         readWritePaths: [releaseDir, p.preserveDir, p.cacheDir],
       }),
     ],
-    command: params.command,
+    command: atEnvPriority(p.isProduction, params.command),
     output: 'relay',
   });
   // The relay adds the output properties and the command after systemd-run's own options.

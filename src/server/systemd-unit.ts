@@ -3,6 +3,7 @@
  * runs the release that `slots/<port>` points at.
  */
 import { TossError } from '../errors.js';
+import { shellQuote } from '../remote/quote.js';
 import { appPaths, assertPort, type EnvPaths } from './paths.js';
 import { systemdEscapeSpecifiers, systemdQuote } from './systemd-quote.js';
 import { envUser } from './users.js';
@@ -83,6 +84,23 @@ export function priorityProperties(isProduction: boolean): string[] {
     `OOMScoreAdjust=${priority.oomScoreAdjust}`,
     `Nice=${priority.nice}`,
   ];
+}
+
+/**
+ * The shell command that runs `command` at the environment's scheduling priority. Nice= alone is
+ * not enough where processes share one CPU cgroup (a container, these test hosts): there the
+ * kernel's autogroups (sched_autogroup, on in Debian's and Ubuntu's kernels) group processes by
+ * session, every systemd service starts its own session, and a nice value only counts inside its
+ * group, so five previews at Nice=10 still got as much CPU as production. The group's own nice
+ * (/proc/self/autogroup) is set too, by the process itself before it becomes the command (an
+ * ExecStartPost= would turn a command that exits at once into a failed start). Where the unit
+ * has a CPU cgroup of its own (cgroup v2 with CPUWeight=), autogroups do not apply and the
+ * write changes nothing; a kernel without them has no such file. A preview's code can undo it
+ * (write 0, or start a session): it is a courtesy that production's weights enforce.
+ */
+export function atEnvPriority(isProduction: boolean, command: string): string {
+  if (isProduction) return command;
+  return `echo ${PREVIEW_PRIORITY.nice} >/proc/self/autogroup 2>/dev/null; exec /bin/sh -c ${shellQuote(command)}`;
 }
 
 /** The memory limit an environment's app runs with: its own, or a preview's default. */
@@ -174,7 +192,7 @@ export function buildUnitTemplate(params: UnitTemplateParams): string {
     // HOME is writable for tools that insist on one; the env file may override it.
     `Environment=HOME=${p.cacheDir}`,
     // env(1) because EnvironmentFile= beats Environment=: the port must be the instance's own.
-    `ExecStart=/usr/bin/env PORT=%i TOSS_PORT=%i HOST=127.0.0.1 /bin/sh -c ${systemdQuote(params.startCommand)}`,
+    `ExecStart=/usr/bin/env PORT=%i TOSS_PORT=%i HOST=127.0.0.1 /bin/sh -c ${systemdQuote(atEnvPriority(p.isProduction, params.startCommand))}`,
     'Restart=always',
     'RestartSec=1',
     // SIGTERM to every process of the unit, so the app itself (not only the sh in front of it)

@@ -13,6 +13,7 @@
 import { TossError } from '../errors.js';
 import { assertPort, type EnvPaths } from './paths.js';
 import { systemdEscapeSpecifiers, systemdQuote } from './systemd-quote.js';
+import { PREVIEW_PRIORITY } from './systemd-unit.js';
 
 /** Where the sockets Caddy reaches sleeping environments through live. */
 export const WAKE_SOCKET_DIR = '/run/toss-wake';
@@ -61,6 +62,10 @@ export function buildWakeUnits(
   const header = `# Managed by toss (app ${p.app}, environment ${p.environment}); rewritten on every deploy.`;
   const description = systemdEscapeSpecifiers(`toss ${p.app} ${p.environment}`);
   const instance = p.instanceUnit(1).replace('@1.service', '@%i.service');
+  // Its scheduling group's nice too, as a preview's app (atEnvPriority says why).
+  const wake = p.isProduction
+    ? WAKE
+    : `echo ${PREVIEW_PRIORITY.nice} >/proc/self/autogroup 2>/dev/null\n${WAKE}`;
   const socket = [
     header,
     '[Unit]',
@@ -94,13 +99,15 @@ export function buildWakeUnits(
     '',
     '[Service]',
     'Type=exec',
-    `ExecStartPre=+/bin/sh -c ${systemdQuote(WAKE)} sh ${instance} %i ${startSeconds}`,
+    `ExecStartPre=+/bin/sh -c ${systemdQuote(wake)} sh ${instance} %i ${startSeconds}`,
     `ExecStart=${SOCKET_PROXYD} --exit-idle-time=${sleepSeconds}s 127.0.0.1:%i`,
     // Idle (or stopped): the instance goes too. --no-block: a drain may be stopping it already.
     `ExecStopPost=+/bin/systemctl stop --no-block -- ${instance}`,
     // Beside the instances (system.slice), not in a slice of the template's own that would
     // outlive the environment.
     'Slice=system.slice',
+    // A preview's wake (its polling, its proxy) yields to production as its app does.
+    ...(p.isProduction ? [] : [`Nice=${PREVIEW_PRIORITY.nice}`]),
     'DynamicUser=yes',
     'NoNewPrivileges=yes',
     'PrivateTmp=yes',

@@ -113,7 +113,15 @@ async function instanceView(environment: string) {
   const scores = await Promise.all(
     pids.map(async (pid) => (await inHost(host, ['cat', `/proc/${pid}/oom_score_adj`])).trim()),
   );
-  return { unit, properties, scores };
+  // The scheduler's view: each process's nice and its session group's (atEnvPriority).
+  const nices = await Promise.all(
+    pids.map(async (pid) => {
+      const nice = (await inHost(host, ['ps', '-o', 'ni=', '-p', pid])).trim();
+      const group = (await inHost(host, ['cat', `/proc/${pid}/autogroup`])).trim();
+      return `${nice} ${group.replace(/^\/autogroup-\d+ /, '')}`;
+    }),
+  );
+  return { unit, properties, scores, nices };
 }
 
 describe('previews below production', () => {
@@ -121,7 +129,7 @@ describe('previews below production', () => {
     const preview = await instanceView('pr-1');
     const production = await instanceView('production');
     console.log(
-      `UNITS | ${preview.unit} ${JSON.stringify(preview.properties)} oom_score_adj ${preview.scores.join(',')} | ${production.unit} ${JSON.stringify(production.properties)} oom_score_adj ${production.scores.join(',')}`,
+      `UNITS | ${preview.unit} ${JSON.stringify(preview.properties)} oom_score_adj ${preview.scores.join(',')} nice ${preview.nices.join(',')} | ${production.unit} ${JSON.stringify(production.properties)} oom_score_adj ${production.scores.join(',')} nice ${production.nices.join(',')}`,
     );
     expect(preview.properties).toEqual({
       CPUWeight: '20',
@@ -144,6 +152,10 @@ describe('previews below production', () => {
     expect(new Set(preview.scores)).toEqual(new Set(['500']));
     expect(production.scores.length).toBeGreaterThan(0);
     expect(new Set(production.scores)).toEqual(new Set(['0']));
+    // Nice 10 for the preview's processes and their scheduling group, which is what counts
+    // between sessions where cgroup weights do not apply (as here); production stays at 0.
+    expect(new Set(preview.nices)).toEqual(new Set(['10 nice 10']));
+    expect(new Set(production.nices)).toEqual(new Set(['0 nice 0']));
     expect((await fetchSite(host, sslipName(host, APP, 'pr-1'))).status).toBe(200);
   });
 });

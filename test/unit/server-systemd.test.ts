@@ -23,7 +23,11 @@ import {
   deployScriptRunArgv,
   systemdRunArgv,
 } from '../../src/server/systemd-run.js';
-import { buildUnitTemplate, sandboxProperties } from '../../src/server/systemd-unit.js';
+import {
+  atEnvPriority,
+  buildUnitTemplate,
+  sandboxProperties,
+} from '../../src/server/systemd-unit.js';
 
 const ID = '20261127T223015Z-3fa9';
 
@@ -201,6 +205,25 @@ describe('buildUnitTemplate', () => {
   });
 });
 
+describe('atEnvPriority', () => {
+  it("leaves production's command as it is", () => {
+    expect(atEnvPriority(true, 'npm start')).toBe('npm start');
+  });
+
+  it("runs a preview's command unchanged, as the same process, after its group's nice", () => {
+    // Run by the real sh: quotes, arguments, variables and the exit status are the command's own,
+    // and the command is exec'd (same pid as the wrapper).
+    const command = `printf '%s|' "it's" "$HOME" "$$" 'a "b" \\c'; exit 7`;
+    const run = spawnSync('/bin/sh', ['-c', `echo $$; ${atEnvPriority(false, command)}`], {
+      encoding: 'utf8',
+      env: { HOME: '/h', PATH: process.env.PATH },
+    });
+    const pid = run.stdout.split('\n')[0] as string;
+    expect(run.stdout).toBe(`${pid}\nit's|/h|${pid}|a "b" \\c|`);
+    expect(run.status).toBe(7);
+  });
+});
+
 describe('systemd-run', () => {
   it('builds the generic command line', () => {
     expect(
@@ -246,7 +269,11 @@ describe('systemd-run', () => {
     });
     // The relay script, then the command ($ escaped for systemd), then systemd-run's options.
     expect(argv.slice(0, 2)).toEqual(['sh', '-c']);
-    expect(argv.slice(3, 5)).toEqual(['sh', 'npm run build $$HOME']);
+    // A preview's command sets its scheduling group's nice first (atEnvPriority).
+    expect(argv.slice(3, 5)).toEqual([
+      'sh',
+      "echo 10 >/proc/self/autogroup 2>/dev/null; exec /bin/sh -c 'npm run build $$HOME'",
+    ]);
     const run = argv.slice(5);
     expect(run).toEqual([
       'systemd-run',
