@@ -12,10 +12,6 @@
  * what systemd was told. OOMScoreAdjust= is no cgroup setting: the kernel's per-process value is
  * read from /proc, and its effect is seen under the whole host's limit.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tossConfigSchema } from '../../src/config/schema.js';
 import { assertMemoryForPreview } from '../../src/pipeline/capacity-check.js';
@@ -34,7 +30,6 @@ import { bootHosts } from './harness/index.js';
 import type { TestHost } from './harness/types.js';
 import { type AppCheckout, fetchSite, inHost, makeApp, sslipName, toss } from './support/app.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const APP = 'roomy';
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
