@@ -67627,6 +67627,37 @@ function preprocess(fn, schema) {
     });
 }
 
+;// CONCATENATED MODULE: ./src/remote/quote.ts
+/**
+ * THE quoting function. Every remote command line in toss is built from an argv array with
+ * `shellJoin`; no other code may put a value into a command string.
+ *
+ * The remote side is the login user's shell (`sh -c` semantics): POSIX single quotes keep every
+ * byte literal except `'` itself, which is written as `'\''`.
+ */
+
+// Words made only of these characters mean the same unquoted in sh, bash, dash and zsh.
+const SAFE_WORD = /^[A-Za-z0-9_@+:,./-][A-Za-z0-9_@+=:,./-]*$/;
+/** Quote one argument so the remote shell passes it to the program byte for byte. */
+function shellQuote(arg) {
+    if (typeof arg !== 'string') {
+        throw new TypeError(`shellQuote: expected a string, got ${typeof arg}`);
+    }
+    // A C string cannot hold NUL: the argument would be cut short on the server.
+    if (arg.includes('\0')) {
+        throw new TossError('a command argument contains a NUL byte, which no program can receive', {
+            hint: 'remove the NUL character from the value',
+        });
+    }
+    if (SAFE_WORD.test(arg))
+        return arg;
+    return `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+/** Join an argv array into one command line for the remote shell. */
+function shellJoin(argv) {
+    return argv.map(shellQuote).join(' ');
+}
+
 ;// CONCATENATED MODULE: ./src/server/paths.ts
 /**
  * Where everything lives on the server. Every path, unit and file name toss uses is built here,
@@ -67837,6 +67868,7 @@ function envUser(app, environment) {
 
 
 
+
 // toss.json's schema checks limits with these; they are checked again here because they land in a
 // unit file, whoever called.
 /** systemd MemoryMax=: bytes with an optional K/M/G/T suffix, a percentage of RAM, or infinity. */
@@ -67890,6 +67922,23 @@ function priorityProperties(isProduction) {
         `OOMScoreAdjust=${priority.oomScoreAdjust}`,
         `Nice=${priority.nice}`,
     ];
+}
+/**
+ * The shell command that runs `command` at the environment's scheduling priority. Nice= alone is
+ * not enough where processes share one CPU cgroup (a container, these test hosts): there the
+ * kernel's autogroups (sched_autogroup, on in Debian's and Ubuntu's kernels) group processes by
+ * session, every systemd service starts its own session, and a nice value only counts inside its
+ * group, so five previews at Nice=10 still got as much CPU as production. The group's own nice
+ * (/proc/self/autogroup) is set too, by the process itself before it becomes the command (an
+ * ExecStartPost= would turn a command that exits at once into a failed start). Where the unit
+ * has a CPU cgroup of its own (cgroup v2 with CPUWeight=), autogroups do not apply and the
+ * write changes nothing; a kernel without them has no such file. A preview's code can undo it
+ * (write 0, or start a session): it is a courtesy that production's weights enforce.
+ */
+function atEnvPriority(isProduction, command) {
+    if (isProduction)
+        return command;
+    return `echo ${PREVIEW_PRIORITY.nice} >/proc/self/autogroup 2>/dev/null; exec /bin/sh -c ${shellQuote(command)}`;
 }
 /** The memory limit an environment's app runs with: its own, or a preview's default. */
 function appMemoryLimit(isProduction, memory) {
@@ -67970,7 +68019,7 @@ function buildUnitTemplate(params) {
         // HOME is writable for tools that insist on one; the env file may override it.
         `Environment=HOME=${p.cacheDir}`,
         // env(1) because EnvironmentFile= beats Environment=: the port must be the instance's own.
-        `ExecStart=/usr/bin/env PORT=%i TOSS_PORT=%i HOST=127.0.0.1 /bin/sh -c ${systemdQuote(params.startCommand)}`,
+        `ExecStart=/usr/bin/env PORT=%i TOSS_PORT=%i HOST=127.0.0.1 /bin/sh -c ${systemdQuote(atEnvPriority(p.isProduction, params.startCommand))}`,
         'Restart=always',
         'RestartSec=1',
         // SIGTERM to every process of the unit, so the app itself (not only the sh in front of it)
@@ -69807,37 +69856,6 @@ function removeEnvironmentArgv(p) {
     return ['sh', '-c', REMOVE_ENV, 'sh', p.envDir, p.overridesFile];
 }
 
-;// CONCATENATED MODULE: ./src/remote/quote.ts
-/**
- * THE quoting function. Every remote command line in toss is built from an argv array with
- * `shellJoin`; no other code may put a value into a command string.
- *
- * The remote side is the login user's shell (`sh -c` semantics): POSIX single quotes keep every
- * byte literal except `'` itself, which is written as `'\''`.
- */
-
-// Words made only of these characters mean the same unquoted in sh, bash, dash and zsh.
-const SAFE_WORD = /^[A-Za-z0-9_@+:,./-][A-Za-z0-9_@+=:,./-]*$/;
-/** Quote one argument so the remote shell passes it to the program byte for byte. */
-function shellQuote(arg) {
-    if (typeof arg !== 'string') {
-        throw new TypeError(`shellQuote: expected a string, got ${typeof arg}`);
-    }
-    // A C string cannot hold NUL: the argument would be cut short on the server.
-    if (arg.includes('\0')) {
-        throw new TossError('a command argument contains a NUL byte, which no program can receive', {
-            hint: 'remove the NUL character from the value',
-        });
-    }
-    if (SAFE_WORD.test(arg))
-        return arg;
-    return `'${arg.replaceAll("'", `'\\''`)}'`;
-}
-/** Join an argv array into one command line for the remote shell. */
-function shellJoin(argv) {
-    return argv.map(shellQuote).join(' ');
-}
-
 ;// CONCATENATED MODULE: ./src/server/no-follow.ts
 /**
  * Root's work on files an environment's user could have shaped (a release the build wrote, the
@@ -70510,6 +70528,7 @@ function previewsByAge(state) {
 
 
 
+
 /** Where the sockets Caddy reaches sleeping environments through live. */
 const WAKE_SOCKET_DIR = '/run/toss-wake';
 /** Debian's and Ubuntu's path (merged /usr: /usr/lib/systemd too). */
@@ -70543,6 +70562,10 @@ function buildWakeUnits(p, params) {
     const header = `# Managed by toss (app ${p.app}, environment ${p.environment}); rewritten on every deploy.`;
     const description = systemdEscapeSpecifiers(`toss ${p.app} ${p.environment}`);
     const instance = p.instanceUnit(1).replace('@1.service', '@%i.service');
+    // Its scheduling group's nice too, as a preview's app (atEnvPriority says why).
+    const wake = p.isProduction
+        ? WAKE
+        : `echo ${PREVIEW_PRIORITY.nice} >/proc/self/autogroup 2>/dev/null\n${WAKE}`;
     const socket = [
         header,
         '[Unit]',
@@ -70576,13 +70599,15 @@ function buildWakeUnits(p, params) {
         '',
         '[Service]',
         'Type=exec',
-        `ExecStartPre=+/bin/sh -c ${systemdQuote(WAKE)} sh ${instance} %i ${startSeconds}`,
+        `ExecStartPre=+/bin/sh -c ${systemdQuote(wake)} sh ${instance} %i ${startSeconds}`,
         `ExecStart=${SOCKET_PROXYD} --exit-idle-time=${sleepSeconds}s 127.0.0.1:%i`,
         // Idle (or stopped): the instance goes too. --no-block: a drain may be stopping it already.
         `ExecStopPost=+/bin/systemctl stop --no-block -- ${instance}`,
         // Beside the instances (system.slice), not in a slice of the template's own that would
         // outlive the environment.
         'Slice=system.slice',
+        // A preview's wake (its polling, its proxy) yields to production as its app does.
+        ...(p.isProduction ? [] : [`Nice=${PREVIEW_PRIORITY.nice}`]),
         'DynamicUser=yes',
         'NoNewPrivileges=yes',
         'PrivateTmp=yes',
@@ -70778,7 +70803,7 @@ function deployScriptRunArgv(params) {
                 readWritePaths: [releaseDir, p.preserveDir, p.cacheDir],
             }),
         ],
-        command: params.command,
+        command: atEnvPriority(p.isProduction, params.command),
         output: 'relay',
     });
     // The relay adds the output properties and the command after systemd-run's own options.
