@@ -28,17 +28,31 @@ export function wakeSocketPath(port: number): string {
 
 // Root runs it before the proxy starts: the instance starts (a failure shows as a port that never
 // listens), then the proxy waits for its listener, looked at every 20 ms, at most $3 seconds.
+// A preview's wake ($4 = 1) first takes the server's wake lock, so previews start one at a time:
+// many starting at once (systemd setting up each sandbox at full priority, then each runtime
+// loading) slowed production's answers by more than Nice= could give back. The lock is held for
+// at most WAKE_LOCK_SECONDS of waiting for others and of starting, so an app that never listens
+// holds back other previews' wakes by that much, not its whole start time.
+const WAKE_LOCK = `${WAKE_SOCKET_DIR}/.wake.lock`;
+export const WAKE_LOCK_SECONDS = 2;
 const WAKE = `set -u
-unit=$1 port=$2 limit=$3
-systemctl start -- "$unit" 2>/dev/null
+unit=$1 port=$2 limit=$3 serial=$4
+if [ "$serial" = 1 ]; then
+  exec 9>${WAKE_LOCK}
+  flock -w ${WAKE_LOCK_SECONDS * 5} 9 || :
+fi
+held=${WAKE_LOCK_SECONDS * 50}
+systemctl start -- "$unit" 2>/dev/null 9>&-
 tries=$(( limit * 50 ))
-until [ -n "$(ss -Htln "sport = :$port" 2>/dev/null)" ]; do
+until [ -n "$(ss -Htln "sport = :$port" 2>/dev/null 9>&-)" ]; do
   tries=$(( tries - 1 ))
   if [ "$tries" -le 0 ]; then
     echo "toss: $unit did not listen on port $port within $limit s" >&2
     exit 1
   fi
-  sleep 0.02
+  held=$(( held - 1 ))
+  [ "$held" -eq 0 ] && exec 9>&-
+  sleep 0.02 9>&-
 done`;
 
 export interface WakeParams {
@@ -99,7 +113,7 @@ export function buildWakeUnits(
     '',
     '[Service]',
     'Type=exec',
-    `ExecStartPre=+/bin/sh -c ${systemdQuote(wake)} sh ${instance} %i ${startSeconds}`,
+    `ExecStartPre=+/bin/sh -c ${systemdQuote(wake)} sh ${instance} %i ${startSeconds} ${p.isProduction ? 0 : 1}`,
     `ExecStart=${SOCKET_PROXYD} --exit-idle-time=${sleepSeconds}s 127.0.0.1:%i`,
     // Idle (or stopped): the instance goes too. --no-block: a drain may be stopping it already.
     `ExecStopPost=+/bin/systemctl stop --no-block -- ${instance}`,

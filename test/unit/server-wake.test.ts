@@ -38,7 +38,11 @@ describe('buildWakeUnits', () => {
     const instance = preview.instanceUnit(1).replace('@1.service', '@%i.service');
     const [pre] = setting(service, 'ExecStartPre');
     expect(pre).toMatch(/^ExecStartPre=\+\/bin\/sh -c "/);
-    expect(pre?.endsWith(`" sh ${instance} %i 30`)).toBe(true);
+    // A preview's wake takes the wake lock (last argument 1); production's never waits for it.
+    expect(pre?.endsWith(`" sh ${instance} %i 30 1`)).toBe(true);
+    const [prodPre] = setting(buildWakeUnits(production, params).service, 'ExecStartPre');
+    expect(prodPre?.endsWith(' %i 30 0')).toBe(true);
+    expect(pre).toContain('flock -w 10 9');
     expect(setting(service, 'ExecStart')).toEqual([
       'ExecStart=/lib/systemd/systemd-socket-proxyd --exit-idle-time=900s 127.0.0.1:%i',
     ]);
