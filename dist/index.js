@@ -68302,6 +68302,18 @@ const persistentDir = schemas_string(expect(DIR_EXPECTED))
     .max(255, expect(DIR_EXPECTED))
     .regex(RELATIVE_PATH, expect(DIR_EXPECTED))
     .refine((s) => !hasControl(s), expect(DIR_EXPECTED));
+const SEED_EXPECTED = 'a relative path to an SQL file in the release, like "db/seed.sql"';
+const databaseSchema = strictObject({
+    engine: literal('postgres', expect('"postgres"'))
+        .describe("PostgreSQL from the server's own packages (Debian's and Ubuntu's postgresql)"),
+    seed: schemas_string(expect(SEED_EXPECTED))
+        .max(255, expect(SEED_EXPECTED))
+        .regex(RELATIVE_PATH, expect(SEED_EXPECTED))
+        .refine((s) => !hasControl(s), expect(SEED_EXPECTED))
+        .optional()
+        .describe("SQL file in the release, run with psql as the previews' role into the app's template database when it changes; every new preview's database starts as a copy of that template (without it, previews start empty)"),
+}, expect('an object like {"engine": "postgres", "seed": "db/seed.sql"}'))
+    .describe("a PostgreSQL database per environment on the server, reached without a password over the local socket (DATABASE_URL, PGHOST, PGDATABASE, PGUSER in every release and deployScript); production's is created once and kept, each preview's is a fresh copy of the seed's template, dropped with the preview");
 const healthCheckSchema = strictObject({
     path: schemas_string(expect(HEALTH_PATH_EXPECTED))
         .max(1024, expect(HEALTH_PATH_EXPECTED))
@@ -68500,6 +68512,7 @@ const tossConfigSchema = strictObject({
         .default(false)
         .describe('true: every environment answers with X-Robots-Tag: noindex; previews always do'),
     resources: resourcesSchema.optional(),
+    database: databaseSchema.optional(),
     maxPreviews: schemas_number(expect(MAX_PREVIEWS_EXPECTED))
         .int(expect(MAX_PREVIEWS_EXPECTED))
         .min(0, expect(MAX_PREVIEWS_EXPECTED))
@@ -70539,17 +70552,31 @@ function wakeSocketPath(port) {
 }
 // Root runs it before the proxy starts: the instance starts (a failure shows as a port that never
 // listens), then the proxy waits for its listener, looked at every 20 ms, at most $3 seconds.
+// A preview's wake ($4 = 1) first takes the server's wake lock, so previews start one at a time:
+// many starting at once (systemd setting up each sandbox at full priority, then each runtime
+// loading) slowed production's answers by more than Nice= could give back. The lock is held for
+// at most WAKE_LOCK_SECONDS of waiting for others and of starting, so an app that never listens
+// holds back other previews' wakes by that much, not its whole start time.
+const WAKE_LOCK = `${WAKE_SOCKET_DIR}/.wake.lock`;
+const WAKE_LOCK_SECONDS = 2;
 const WAKE = `set -u
-unit=$1 port=$2 limit=$3
-systemctl start -- "$unit" 2>/dev/null
+unit=$1 port=$2 limit=$3 serial=$4
+if [ "$serial" = 1 ]; then
+  exec 9>${WAKE_LOCK}
+  flock -w ${WAKE_LOCK_SECONDS * 5} 9 || :
+fi
+held=${WAKE_LOCK_SECONDS * 50}
+systemctl start -- "$unit" 2>/dev/null 9>&-
 tries=$(( limit * 50 ))
-until [ -n "$(ss -Htln "sport = :$port" 2>/dev/null)" ]; do
+until [ -n "$(ss -Htln "sport = :$port" 2>/dev/null 9>&-)" ]; do
   tries=$(( tries - 1 ))
   if [ "$tries" -le 0 ]; then
     echo "toss: $unit did not listen on port $port within $limit s" >&2
     exit 1
   fi
-  sleep 0.02
+  held=$(( held - 1 ))
+  [ "$held" -eq 0 ] && exec 9>&-
+  sleep 0.02 9>&-
 done`;
 /** The socket and proxy templates of a sleeping environment. Same inputs, same bytes. */
 function buildWakeUnits(p, params) {
@@ -70599,7 +70626,7 @@ function buildWakeUnits(p, params) {
         '',
         '[Service]',
         'Type=exec',
-        `ExecStartPre=+/bin/sh -c ${systemdQuote(wake)} sh ${instance} %i ${startSeconds}`,
+        `ExecStartPre=+/bin/sh -c ${systemdQuote(wake)} sh ${instance} %i ${startSeconds} ${p.isProduction ? 0 : 1}`,
         `ExecStart=${SOCKET_PROXYD} --exit-idle-time=${sleepSeconds}s 127.0.0.1:%i`,
         // Idle (or stopped): the instance goes too. --no-block: a drain may be stopping it already.
         `ExecStopPost=+/bin/systemctl stop --no-block -- ${instance}`,
