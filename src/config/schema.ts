@@ -153,6 +153,30 @@ const persistentDir = z
   .regex(RELATIVE_PATH, expect(DIR_EXPECTED))
   .refine((s) => !hasControl(s), expect(DIR_EXPECTED));
 
+const SEED_EXPECTED = 'a relative path to an SQL file in the release, like "db/seed.sql"';
+
+export const databaseSchema = z
+  .strictObject(
+    {
+      engine: z
+        .literal('postgres', expect('"postgres"'))
+        .describe("PostgreSQL from the server's own packages (Debian's and Ubuntu's postgresql)"),
+      seed: z
+        .string(expect(SEED_EXPECTED))
+        .max(255, expect(SEED_EXPECTED))
+        .regex(RELATIVE_PATH, expect(SEED_EXPECTED))
+        .refine((s) => !hasControl(s), expect(SEED_EXPECTED))
+        .optional()
+        .describe(
+          "SQL file in the release, run with psql as the previews' role into the app's template database when it changes; every new preview's database starts as a copy of that template (without it, previews start empty)",
+        ),
+    },
+    expect('an object like {"engine": "postgres", "seed": "db/seed.sql"}'),
+  )
+  .describe(
+    "a PostgreSQL database per environment on the server, reached without a password over the local socket (DATABASE_URL, PGHOST, PGDATABASE, PGUSER in every release and deployScript); production's is created once and kept, each preview's is a fresh copy of the seed's template, dropped with the preview",
+  );
+
 export const healthCheckSchema = z
   .strictObject(
     {
@@ -495,6 +519,7 @@ export const tossConfigSchema = z
         .default(false)
         .describe('true: every environment answers with X-Robots-Tag: noindex; previews always do'),
       resources: resourcesSchema.optional(),
+      database: databaseSchema.optional(),
       maxPreviews: z
         .number(expect(MAX_PREVIEWS_EXPECTED))
         .int(expect(MAX_PREVIEWS_EXPECTED))
@@ -548,4 +573,5 @@ export type HealthCheck = z.output<typeof healthCheckSchema>;
 export type PreviewAuth = z.output<typeof previewAuthSchema>;
 export type Resources = z.output<typeof resourcesSchema>;
 export type Previews = z.output<typeof previewsSchema>;
+export type Database = z.output<typeof databaseSchema>;
 export type Tls = TossConfig['tls'];
