@@ -105,7 +105,8 @@ export async function placeRelease(
   const [ports] = await settleAll([
     claimed.then(async (ports) => {
       const port = idlePort(ports, claim.livePort);
-      await writeEnvFiles(server, env, view, request.overrides, claim, port, sink);
+      const database = config.database !== undefined;
+      await writeEnvFiles(server, env, view, request.overrides, claim, port, database, sink);
       return ports;
     }),
     finishUpload(server, request, env, claim, upload, claimed, sink),
@@ -164,7 +165,7 @@ function claimNamesAndPorts(
 
 /**
  * The `prepare` step: the environment's overrides and the release's env file (secrets, overrides
- * and toss's own variables for the port it starts on). Secret values travel on stdin only; the
+ * and toss's own variables for the port it starts on, its database's when it has one). Secret values travel on stdin only; the
  * one command reading it is the file writer.
  */
 function writeEnvFiles(
@@ -174,6 +175,7 @@ function writeEnvFiles(
   overrideArgs: string[],
   claim: Claim,
   port: number,
+  database: boolean,
   sink: EventSink,
 ): Promise<void> {
   const { releaseId, url } = claim;
@@ -186,6 +188,7 @@ function writeEnvFiles(
       releaseId,
       port,
       url,
+      database,
     });
     const releaseEnv = mergeEnv(view.secrets, overrides, variables);
     await settleAll([

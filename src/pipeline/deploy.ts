@@ -36,6 +36,7 @@ import {
 import { buildWakeUnits } from '../server/wake.js';
 import { dependenciesStep, runBuild } from './build.js';
 import { assertMemoryForPreview } from './capacity-check.js';
+import { databaseStep } from './database-step.js';
 import { finishDeploy } from './deploy-finish.js';
 import { placeRelease, type StartedUpload, startUpload } from './deploy-place.js';
 import { type EventSink, secretsEvent } from './events.js';
@@ -163,6 +164,7 @@ async function deployLocked(
     if (natives) await step(sink, 'platform', () => assertRunsOnServer(natives, view.platform));
     const claim = { hostName, url, origin, before, livePort, releaseId };
     const placed = await placeRelease(server, request, config, env, view, claim, upload, sink);
+    await databaseStep(server, config, env, request.sourceDir, releaseId, sink);
     await runBuild(server, config, env, releaseId, sink);
     return placed;
   });

@@ -11,6 +11,7 @@ export type StepName =
   | 'names'
   | 'upload'
   | 'prepare'
+  | 'database'
   | 'deploy-script'
   | 'start'
   | 'health'
@@ -37,6 +38,7 @@ export const STEP_LABELS: Record<StepName, string> = {
   names: 'Claim names and ports',
   upload: 'Upload files',
   prepare: 'Prepare release',
+  database: 'Database',
   'deploy-script': 'Run deployScript',
   start: 'Start new release',
   health: 'Health check',

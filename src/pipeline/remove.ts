@@ -6,6 +6,12 @@
 import { validateEnvName } from '../config/env-name.js';
 import { TossError } from '../errors.js';
 import { removeCaddyFileArgv } from '../server/caddy-apply.js';
+import {
+  databaseName,
+  dropDatabaseRun,
+  listDatabasesRun,
+  parseDatabaseList,
+} from '../server/database.js';
 import { removeEnvironmentArgv } from '../server/layout.js';
 import { type EnvPaths, envPaths } from '../server/paths.js';
 import {
@@ -56,7 +62,9 @@ export function remove(request: RemoveRequest, sink: EventSink): Promise<RemoveR
       },
     },
     (server, lock) =>
-      step(sink, 'remove', () => removeLocked(server, request.branch, env, lock.state, sink)),
+      step(sink, 'remove', () =>
+        removeLocked(server, request.branch, env, lock.state, request.dropDatabase === true, sink),
+      ),
   );
 }
 
@@ -70,6 +78,8 @@ interface Holdings {
   unit: string | null;
   /** whether its directory exists */
   leftovers: boolean;
+  /** its database, when PostgreSQL answers and has one */
+  database: string | undefined;
 }
 
 async function removeLocked(
@@ -77,11 +87,16 @@ async function removeLocked(
   branch: string | undefined,
   env: EnvPaths,
   state: State,
+  dropDatabase: boolean,
   sink: EventSink,
 ): Promise<RemoveResult> {
   const { app, environment } = env;
   const held = await readHoldings(server, env, state);
-  const ownsSomething = held.known !== undefined || held.claimed !== undefined || held.leftovers;
+  // Production's database outlives it unless asked; every other environment's goes with it (an
+  // orphan one `toss status` found included).
+  const dropsDatabase = held.database !== undefined && (!env.isProduction || dropDatabase);
+  const ownsSomething =
+    held.known !== undefined || held.claimed !== undefined || held.leftovers || dropsDatabase;
   assertBranchOwns(env, held.known, branch);
   // Unit and site names are `<app>-<env>`, which another app can produce too (shop/api-staging,
   // shop-api/staging): whatever another app owns is never touched, whatever this app's own
@@ -107,6 +122,18 @@ async function removeLocked(
     await stopServing(server, env, held);
   }
   await server.guarded(removeEnvironmentArgv(env));
+  if (held.database !== undefined) {
+    if (dropsDatabase) {
+      // Its instances are stopped: what still holds a connection (a shell) is ended.
+      const drop = dropDatabaseRun(app, environment);
+      await server.guarded(drop.argv, { stdin: drop.stdin });
+    } else {
+      sink({
+        type: 'notice',
+        message: `kept production's database ${held.database}; \`toss remove production --force --drop-database\` drops it`,
+      });
+    }
+  }
   await server.updateRegistry((r) => freeEnvironment(r, app, environment));
   await server.updateStateAsHolder((s) => recordRemove(s, environment));
   return { environment, removed: true };
@@ -114,10 +141,19 @@ async function removeLocked(
 
 async function readHoldings(server: Server, env: EnvPaths, state: State): Promise<Holdings> {
   // state as the lock's own write left it: no second read of state.json.
-  const registry = await server.readRegistry();
-  const [site = null, unit = null] = await server.readFiles([env.siteFile, env.unitTemplateFile]);
-  const leftovers = await server.root(['test', '-e', env.envDir], { allowFailure: true });
+  const listing = listDatabasesRun(env.app);
+  const [registry, [site = null, unit = null], leftovers, databases] = await Promise.all([
+    server.readRegistry(),
+    server.readFiles([env.siteFile, env.unitTemplateFile]),
+    server.root(['test', '-e', env.envDir], { allowFailure: true }),
+    // Without PostgreSQL (or with it stopped) there is no database to drop.
+    server.root(listing.argv, { stdin: listing.stdin, allowFailure: true }),
+  ]);
+  const name = databaseName(env.app, env.environment);
+  const hasDatabase =
+    databases.code === 0 && parseDatabaseList(databases.stdout).some((d) => d.name === name);
   return {
+    database: hasDatabase ? name : undefined,
     known: state.environments[env.environment],
     claimed: registeredEnvironment(registry, env.app, env.environment),
     registry,

@@ -58,6 +58,8 @@ export interface DeployResult {
 export interface RemoveRequest extends TargetRequest {
   /** allow removing production */
   force: boolean;
+  /** production's database goes too (every other environment's always does) */
+  dropDatabase?: boolean;
   /** the branch whose preview this is (branch deletion): refused unless state says it owns it */
   branch?: string;
 }

@@ -305,8 +305,10 @@ function announceSecrets(
     environment: env.environment,
     releaseId: view.target,
     port: live.ports[0],
-    // Only the keys count here: the release's own TOSS_URL is not a secret.
+    // Only the keys count here: the release's own TOSS_URL (and its database's names) are no
+    // secrets.
     url: '',
+    database: true,
   });
   sink(
     secretsEvent(

@@ -5,6 +5,7 @@
  */
 import { PRODUCTION } from '../config/env-name.js';
 import { ConfigError } from '../errors.js';
+import { databaseVariables } from './database.js';
 import { envPaths } from './paths.js';
 
 export type EnvEntries = Map<string, string>;
@@ -273,6 +274,8 @@ export interface TossVarsParams {
   port: number;
   /** the environment's public URL (OAuth callbacks, CORS, absolute links) */
   url: string;
+  /** toss.json has `database`: DATABASE_URL and libpq's PG* variables for its own database */
+  database?: boolean | undefined;
 }
 
 /** TOSS_* variables, PORT and HOST, as every release (and its deployScript) sees them. */
@@ -290,5 +293,6 @@ export function tossVariables(params: TossVarsParams): EnvEntries {
     ['TOSS_URL', params.url],
     ['PORT', String(params.port)],
     ['HOST', '127.0.0.1'],
+    ...(params.database ? databaseVariables(p.app, p.environment) : []),
   ]);
 }

@@ -61,6 +61,8 @@ export const policySchema = z.object({
     })
     .optional(),
   sleepAfter: z.record(z.string(), z.string()).optional(),
+  /** whether previews get a database (production's toss.json says); each brings its own seed */
+  database: z.object({ engine: z.literal('postgres') }).optional(),
 });
 
 export type Policy = z.infer<typeof policySchema>;
@@ -75,6 +77,7 @@ const FIELDS = [
   'previews',
   'sleepAfter',
   'healthCheck',
+  'database',
 ] as const;
 
 /** What a production deploy records. */
@@ -90,6 +93,7 @@ export function policyFromConfig(config: TossConfig, release: string, now: Date)
   if (config.resources !== undefined) policy.resources = structuredClone(config.resources);
   policy.previews = { ...config.previews };
   if (config.sleepAfter !== undefined) policy.sleepAfter = { ...config.sleepAfter };
+  if (config.database !== undefined) policy.database = { engine: config.database.engine };
   return policy;
 }
 
@@ -120,7 +124,7 @@ export function trustedConfig(
   delete trusted.sleepAfter;
   trusted.maxPreviews = policy?.maxPreviews ?? 20;
   trusted.previews = { ...(policy?.previews ?? DEFAULT_PREVIEWS) };
-  if (policy !== undefined) applyPolicy(trusted, policy);
+  if (policy !== undefined) applyPolicy(trusted, config, policy);
   if (config.healthCheck !== undefined && config.healthCheck.timeout > PREVIEW_HEALTH_TIMEOUT) {
     trusted.healthCheck = { ...config.healthCheck, timeout: PREVIEW_HEALTH_TIMEOUT };
   }
@@ -131,13 +135,20 @@ export function trustedConfig(
 }
 
 /** The recorded policy's fields over a non-production environment's configuration. */
-function applyPolicy(trusted: TossConfig, policy: Policy): void {
+function applyPolicy(trusted: TossConfig, config: TossConfig, policy: Policy): void {
   delete trusted.previewAuth;
   if (policy.domain !== undefined) trusted.domain = policy.domain;
   if (policy.previewDomain !== undefined) trusted.previewDomain = policy.previewDomain;
   if (policy.previewAuth !== undefined) trusted.previewAuth = { ...policy.previewAuth };
   if (policy.resources !== undefined) trusted.resources = structuredClone(policy.resources);
   if (policy.sleepAfter !== undefined) trusted.sleepAfter = { ...policy.sleepAfter };
+  // Whether there is a database is production's say (it provisions PostgreSQL); what a preview's
+  // starts from is its own seed, run with no more rights than its own code.
+  delete trusted.database;
+  if (policy.database !== undefined) {
+    trusted.database = { ...policy.database };
+    if (config.database?.seed !== undefined) trusted.database.seed = config.database.seed;
+  }
 }
 
 /** The notice a door prints when a preview's toss.json asked for other limits than it got. */

@@ -147,6 +147,8 @@ export class FakeHost {
   readonly files = new Map<string, string>();
   /** instance units running */
   readonly running = new Set<string>();
+  /** PostgreSQL's databases by name; undefined: no PostgreSQL (psql fails) */
+  databases: Set<string> | undefined;
   /** ports something other than toss's instances listens on */
   readonly listening = new Set<number>(BASE_LISTENING);
   /** what the server says of its processor and C library */
@@ -548,6 +550,23 @@ export class FakeHost {
         return { stdout: 'running\n' };
       case 'build':
         return { stdout: `building: ${scriptArgs(argv)[0]}\n` };
+      case 'list databases':
+      case 'sql': {
+        if (this.databases === undefined) {
+          return { code: 1, stderr: 'runuser: user postgres does not exist\n' };
+        }
+        const vars = psqlVariables(argv);
+        if (label === 'sql') {
+          // What each run makes or drops, by the variables it is given (see database.ts).
+          if (vars.tpl !== undefined && vars.db === undefined) this.databases.add(vars.tpl);
+          else if (vars.db !== undefined && vars.role !== undefined) this.databases.add(vars.db);
+          else if (vars.db !== undefined) this.databases.delete(vars.db);
+          return {};
+        }
+        const prefix = vars.prefix ?? '';
+        const names = [...this.databases].filter((name) => name.startsWith(prefix));
+        return { stdout: names.map((name) => `${name}\t\n`).join('') };
+      }
       default:
         return undefined;
     }
@@ -912,6 +931,18 @@ function scriptLabel(script: string, argv: readonly string[]): string {
   return 'unknown';
 }
 
+/** psql's `-v name=value` variables of a command (ON_ERROR_STOP aside). */
+function psqlVariables(argv: readonly string[]): Record<string, string> {
+  const vars: Record<string, string> = {};
+  argv.forEach((arg, i) => {
+    const value = argv[i + 1];
+    if (arg !== '-v' || value === undefined) return;
+    const eq = value.indexOf('=');
+    vars[value.slice(0, eq)] = value.slice(eq + 1);
+  });
+  return vars;
+}
+
 /** A Caddy change, by its mode and file. */
 function caddyLabel([mode, file]: readonly string[]): string {
   if (mode === 'remove') return 'remove site';
@@ -931,6 +962,10 @@ function commandLabel(argv: readonly string[]): string {
     return 'remove staging';
   }
   if (command === 'test' && verb === '-e') return 'test env dir';
+  if (command === 'runuser' && argv.includes('psql')) {
+    const vars = psqlVariables(argv);
+    return vars.prefix !== undefined && vars.tpl === undefined ? 'list databases' : 'sql';
+  }
   if (command === 'df') return 'disk space';
   if (command === 'journalctl') return argv.includes('caddy') ? 'caddy log' : 'journal';
   if (command === 'systemctl' && verb === 'daemon-reload') return 'daemon reload';

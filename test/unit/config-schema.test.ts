@@ -44,6 +44,7 @@ const full = {
   sleepAfter: { staging: '2h', production: 'off' },
   noindex: true,
   resources: { memory: '512M', cpu: '100%', previews: { memory: '256M', cpu: '50%' } },
+  database: { engine: 'postgres', seed: 'db/seed.sql' },
   maxPreviews: 0,
   root: './apps/web',
   exclude: ['*.log', '/tmp/'],

@@ -279,6 +279,7 @@ describe('the action with a fake server and a fake GitHub', () => {
       .flatMap((c) => c.commands.filter((x) => x.ran).map((x) => x.label));
     expect(removal).toEqual([
       'test env dir',
+      'list databases',
       'remove site',
       'teardown units',
       'remove environment',

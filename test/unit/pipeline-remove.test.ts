@@ -81,6 +81,7 @@ describe('removing a preview', () => {
       'registry read',
       'read files',
       'test env dir',
+      'list databases',
       // Traffic stops reaching the instances before they stop.
       'remove site',
       'teardown units',
@@ -175,6 +176,7 @@ describe('remove', () => {
       'registry read',
       'read files',
       'test env dir',
+      'list databases',
       'state update (wrote)',
     ]);
     expect(host.calls.some((c) => c.kind === 'guarded' || c.kind === 'batch')).toBe(false);

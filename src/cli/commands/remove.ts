@@ -9,6 +9,10 @@ export function registerRemove(program: Command): void {
     .description('tear an environment down: service, site, files, overrides, ports')
     .argument('<environment>', 'environment name')
     .option('-f, --force', 'allow removing production')
+    .option(
+      '--drop-database',
+      "with production: drop its database too (it is kept otherwise); other environments' always go",
+    )
     .option('--lock-wait <seconds>', 'wait this long for another deploy of this app', seconds, 0)
     .option('-c, --config <path>', 'path of toss.json', 'toss.json')
     .option('-i, --identity <path>', 'private key to log in with')
@@ -16,7 +20,13 @@ export function registerRemove(program: Command): void {
     .action(
       async (
         environment: string,
-        options: { force?: boolean; lockWait: number; config: string; identity?: string },
+        options: {
+          force?: boolean;
+          dropDatabase?: boolean;
+          lockWait: number;
+          config: string;
+          identity?: string;
+        },
       ) => {
         const context = await loadContext(options);
         const result = await remove(
@@ -27,6 +37,7 @@ export function registerRemove(program: Command): void {
             actor: context.actor,
             lockWaitSeconds: options.lockWait,
             force: Boolean(options.force),
+            dropDatabase: Boolean(options.dropDatabase),
           },
           cliPrinter(),
         );

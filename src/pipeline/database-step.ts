@@ -1,0 +1,139 @@
+/**
+ * The `database` step of a deploy (toss.json `database`, see server/database.ts): production's
+ * database is made once and kept; any other environment's is made on its first deploy as a copy
+ * of the app's template for its seed, the template seeded first when no template has that seed
+ * yet. It runs after the upload (the seed is a file of the release) and before deployScript (whose
+ * migrations need the database).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TossConfig } from '../config/schema.js';
+import { RemoteCommandError, TossError } from '../errors.js';
+import {
+  type AppDatabase,
+  cloneDatabaseRun,
+  databaseName,
+  dropDatabaseByNameRun,
+  EMPTY_TEMPLATE,
+  ensureDatabaseRun,
+  listDatabasesRun,
+  parseDatabaseList,
+  prepareTemplateRun,
+  type SqlRun,
+  sealTemplateRun,
+  seedCommand,
+  seedHash,
+  templateName,
+} from '../server/database.js';
+import type { EnvPaths } from '../server/paths.js';
+import { deployScriptRunArgv } from '../server/systemd-run.js';
+import type { EventSink } from './events.js';
+import { runUnit } from './long-step.js';
+import type { Server } from './server.js';
+import { step } from './step.js';
+
+/** The app's databases as PostgreSQL lists them; a TossError saying how to fix a missing one. */
+export async function readDatabases(server: Pick<Server, 'root'>, app: string) {
+  const run = listDatabasesRun(app);
+  const result = await server.root(run.argv, { stdin: run.stdin, allowFailure: true });
+  if (result.code !== 0) {
+    const said = result.stderr.trim().split('\n').at(-1) || `exit ${result.code ?? 'signal'}`;
+    throw new TossError(
+      `toss.json has "database", but PostgreSQL does not answer on the server (${said}); nothing live was touched`,
+      {
+        hint: 'run `toss init` (it installs and starts PostgreSQL), or `apt-get install postgresql` on the server, then deploy again',
+      },
+    );
+  }
+  return parseDatabaseList(result.stdout);
+}
+
+/** An SQL run under the lock. */
+function guardedSql(server: Server, run: SqlRun) {
+  return server.guarded(run.argv, { stdin: run.stdin });
+}
+
+export function databaseStep(
+  server: Server,
+  config: TossConfig,
+  env: EnvPaths,
+  sourceDir: string,
+  releaseId: string,
+  sink: EventSink,
+): Promise<string | undefined> {
+  const database = config.database;
+  if (database === undefined) return Promise.resolve(undefined);
+  return step(
+    sink,
+    'database',
+    async () => {
+      const existing = await readDatabases(server, env.app);
+      const name = databaseName(env.app, env.environment);
+      const has = (db: string) => existing.some((d: AppDatabase) => d.name === db);
+      if (env.isProduction) {
+        if (has(name)) return `${name}, kept`;
+        await guardedSql(server, ensureDatabaseRun(env.app, env.environment));
+        return `${name}, created empty`;
+      }
+      if (has(name)) return `${name}, kept`;
+      let template = EMPTY_TEMPLATE;
+      let made = '';
+      if (database.seed !== undefined) {
+        const hash = seedHash(await readSeed(sourceDir, database.seed));
+        template = templateName(env.app, hash);
+        if (!has(template)) {
+          await seedTemplate(server, env, releaseId, template, database.seed, hash, sink);
+          made = `, template ${template} seeded from ${database.seed}`;
+        }
+      }
+      await guardedSql(server, cloneDatabaseRun(env.app, env.environment, template));
+      return `${name}, a copy of ${template}${made}`;
+    },
+    (detail) => detail ?? '',
+  );
+}
+
+async function readSeed(sourceDir: string, seed: string): Promise<Buffer> {
+  try {
+    return await readFile(join(sourceDir, seed));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new TossError(
+      `toss.json database.seed ${JSON.stringify(seed)} cannot be read here (${code}); nothing live was touched`,
+      { hint: 'commit the seed file, or fix database.seed (a path relative to root)' },
+    );
+  }
+}
+
+/**
+ * A new template: made empty, seeded by psql as the previews' user in the deployScript sandbox,
+ * then sealed. A seed that fails leaves the half-made template dropped and every older one as it
+ * was; the error shows psql's own words (the file, line and statement that failed).
+ */
+async function seedTemplate(
+  server: Server,
+  env: EnvPaths,
+  releaseId: string,
+  template: string,
+  seed: string,
+  hash: string,
+  sink: EventSink,
+): Promise<void> {
+  await guardedSql(server, prepareTemplateRun(env.app, template));
+  const argv = deployScriptRunArgv({
+    paths: env,
+    releaseId,
+    command: seedCommand(template, seed),
+  });
+  try {
+    await runUnit(server, 'database', argv, sink, `database.seed ${seed}`);
+  } catch (error) {
+    await guardedSql(server, dropDatabaseByNameRun(template)).catch(() => undefined);
+    if (!(error instanceof RemoteCommandError)) throw error;
+    throw new RemoteCommandError(error.command, error.exitCode, error.outputTail, {
+      message: error.message,
+      hint: `fix ${seed} (psql names its file, line and statement above) and deploy again; the templates and databases already there are unchanged`,
+    });
+  }
+  await guardedSql(server, sealTemplateRun(env.app, template, hash));
+}
