@@ -21,6 +21,11 @@ export const PACKAGES = [
   'iproute2',
   'procps',
   'python3',
+  // Priority "required" in Debian 12, so on every real server; mmdebstrap's apt variant leaves it
+  // out. It must be in the image: inside a booted host systemd-nspawn bind-mounts /etc/localtime,
+  // so tzdata's postinst fails there and with it anything that depends on it (postgresql, which
+  // toss init installs on the bare image).
+  'tzdata',
   // Debian's own Node, for the example app.
   'nodejs',
   // The runtimes examples/flask and examples/rack declare in toss.json `dependencies`: the test
@@ -30,6 +35,12 @@ export const PACKAGES = [
   'python3-flask',
   'puma',
   'ruby-rack',
+  // A database per environment (toss.json `database`): Debian 12's PostgreSQL 15, whose package
+  // creates and starts the cluster 15/main on /var/run/postgresql, port 5432, with local peer
+  // authentication; and the driver examples/notes uses. The bare image has no PostgreSQL: toss
+  // init installs it there, from the local repository (support/apt-repo.ts).
+  'postgresql',
+  'python3-psycopg2',
   // A small ACME server (binaries only), so certificates from a CA like Let's Encrypt can be
   // obtained on a host with no route out: tls-on-demand.test.ts writes its config and starts it.
   'pebble',
@@ -45,10 +56,11 @@ const DPKG_EXCLUDES = [
 
 /**
  * `default`: everything toss needs already installed. `bare`: the same minus what `toss init`
- * installs (Caddy, rsync), a fresh VPS for provisioning tests.
+ * installs (Caddy, rsync, and PostgreSQL for an app with a database), a fresh VPS for
+ * provisioning tests.
  */
 export type Image = 'default' | 'bare';
-const BARE_WITHOUT = new Set(['caddy', 'rsync']);
+const BARE_WITHOUT = new Set(['caddy', 'rsync', 'postgresql']);
 
 export const CUSTOMIZE_SCRIPT = fileURLToPath(new URL('./rootfs-customize.sh', import.meta.url));
 

@@ -1,7 +1,7 @@
 /**
  * Packages for a host without a route out: a flat apt repository of .debs downloaded on this
- * machine (caddy, rsync and what they depend on), served over HTTP on this machine's side of the
- * host's veth, the only address the host can reach.
+ * machine (caddy, rsync, postgresql and what they depend on), served over HTTP on this machine's
+ * side of the host's veth, the only address the host can reach.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -16,8 +16,11 @@ import type { TestHost } from '../harness/types.js';
 
 const run = promisify(execFile);
 
-/** What a bare host lacks for `toss init`; with their dependency closure (installed ones are skipped by apt). */
-const PACKAGES = ['caddy', 'rsync'];
+/**
+ * What a bare host lacks for `toss init` (postgresql for an app with a database); with their
+ * dependency closure (installed ones are skipped by apt).
+ */
+const PACKAGES = ['caddy', 'rsync', 'postgresql'];
 
 async function dependencyClosure(packages: string[]): Promise<string[]> {
   const { stdout } = await run('apt-cache', [
