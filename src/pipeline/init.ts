@@ -3,6 +3,7 @@
  * check the system before changing anything, then provision only what is missing, so a re-run
  * reports nothing to change.
  */
+import type { Database } from '../config/schema.js';
 import { RemoteCommandError, TossError } from '../errors.js';
 import {
   HostKeyRefusedError,
@@ -18,7 +19,9 @@ import { CADDYFILE } from '../server/paths.js';
 import {
   appLayoutArgv,
   assertSupportedOs,
+  databasePackages,
   enableCaddyArgv,
+  ensurePostgresArgv,
   installFailureHint,
   installPackagesArgv,
   type OsRelease,
@@ -26,6 +29,7 @@ import {
   parseOsRelease,
   parseProbe,
   probeArgv,
+  requiredPackages,
   type ServerSnapshot,
 } from '../server/provision.js';
 import { emptyState, pendingDependencies } from '../server/state.js';
@@ -56,6 +60,8 @@ export interface InitRequest {
   origin: string;
   /** toss.json `dependencies`: run as root, recorded in state */
   dependencies: Record<string, string>;
+  /** toss.json `database`: PostgreSQL installed and running (provision.ts decides the packages) */
+  database?: Database | undefined;
   actor: Actor;
   trust: InitTrust;
 }
@@ -79,16 +85,22 @@ export async function initServer(request: InitRequest, sink: EventSink): Promise
   try {
     const hostKey = session.conn.hostKey;
     if (hostKey.source === 'accepted-new') sink(acceptedNewNotice(hostKey));
+    const packages = requiredPackages(request);
     const { os, snapshot } = await step(
       sink,
       'server-check',
-      () => checkServer(session, origin),
+      () => checkServer(session, origin, packages),
       (r) => `${r.os.prettyName}, ${session.conn.isRoot ? 'root' : 'passwordless sudo'}`,
     );
     const changes: string[] = [];
     const said = (d: string) => d;
-    await step(sink, 'packages', () => installMissing(session, snapshot, sink, changes), said);
-    await step(sink, 'caddy', () => configureCaddy(session, snapshot, changes), said);
+    const installed = await step(
+      sink,
+      'packages',
+      () => installMissing(session, snapshot, packages, request, sink, changes),
+      (r) => r.said,
+    );
+    await step(sink, 'caddy', () => configureCaddy(session, installed.snapshot, changes), said);
     await step(sink, 'app-setup', () => setUpApp(session, snapshot, origin, changes), said);
     await step(
       sink,
@@ -116,11 +128,12 @@ function acceptedNewNotice(hostKey: VerifiedHostKey): PipelineEvent {
 async function checkServer(
   session: Session,
   origin: string,
+  packages: readonly string[],
 ): Promise<{ os: OsRelease; snapshot: ServerSnapshot }> {
   const release = await session.conn.run(osReleaseArgv(), { allowFailure: true });
   const os = release.code === 0 ? parseOsRelease(release.stdout) : undefined;
   assertSupportedOs(os);
-  const snapshot = parseProbe((await session.root(probeArgv(session.app))).stdout);
+  const snapshot = await probe(session, packages);
   if (snapshot.stateExists) {
     checkOrigin(session.app, (await session.readState())?.origin, origin);
   }
@@ -158,25 +171,45 @@ async function openTrusted(request: InitRequest): Promise<Session> {
   }
 }
 
+async function probe(session: Session, packages: readonly string[]): Promise<ServerSnapshot> {
+  return parseProbe((await session.root(probeArgv(session.app, packages))).stdout, packages);
+}
+
+/**
+ * The missing packages installed, then PostgreSQL running when toss.json has a database. Returns
+ * the server as it is now: after an install, probed again (a package's postinst enables and
+ * starts its service).
+ */
 async function installMissing(
   session: Session,
   snapshot: ServerSnapshot,
+  packages: readonly string[],
+  config: { database?: Database | undefined },
   sink: EventSink,
   changes: string[],
-): Promise<string> {
+): Promise<{ snapshot: ServerSnapshot; said: string }> {
   const missing = snapshot.missingPackages;
-  if (missing.length === 0) return 'already installed';
-  const argv = installPackagesArgv(missing);
-  const { code, tail } = await streamAsRoot(session, 'packages', argv, sink, { guarded: false });
-  if (code !== 0) {
-    const output = tail.join('\n');
-    throw new RemoteCommandError(`apt-get install ${missing.join(' ')}`, code, output, {
-      message: `installing ${missing.join(', ')} failed (exit ${code ?? 'signal'}):\n${output}`,
-      hint: installFailureHint(output),
-    });
+  const done: string[] = [];
+  let now = snapshot;
+  if (missing.length > 0) {
+    const argv = installPackagesArgv(missing);
+    const { code, tail } = await streamAsRoot(session, 'packages', argv, sink, { guarded: false });
+    if (code !== 0) {
+      const output = tail.join('\n');
+      throw new RemoteCommandError(`apt-get install ${missing.join(' ')}`, code, output, {
+        message: `installing ${missing.join(', ')} failed (exit ${code ?? 'signal'}):\n${output}`,
+        hint: installFailureHint(output),
+      });
+    }
+    done.push(`installed ${missing.join(', ')}`);
+    now = await probe(session, packages);
   }
-  changes.push(`installed ${missing.join(', ')}`);
-  return `installed ${missing.join(', ')}`;
+  if (databasePackages(config).length > 0 && !(now.postgresEnabled && now.postgresReady)) {
+    const ensured = await session.root(ensurePostgresArgv());
+    done.push(...ensured.stdout.split('\n').filter((line) => line.trim() !== ''));
+  }
+  changes.push(...done);
+  return { snapshot: now, said: done.length ? done.join('; ') : 'already installed' };
 }
 
 async function configureCaddy(
@@ -185,11 +218,9 @@ async function configureCaddy(
   changes: string[],
 ): Promise<string> {
   const done: string[] = [];
-  // A fresh install is already enabled and running (Debian's postinst); probe before acting.
-  const after = snapshot.missingPackages.includes('caddy')
-    ? parseProbe((await session.root(probeArgv(session.app))).stdout)
-    : snapshot;
-  if (!after.caddyEnabled || !after.caddyActive) {
+  // A fresh install is already enabled and running (Debian's postinst): the snapshot is the one
+  // probed after installing.
+  if (!snapshot.caddyEnabled || !snapshot.caddyActive) {
     await session.root(enableCaddyArgv());
     done.push('enabled and started Caddy');
   }

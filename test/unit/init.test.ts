@@ -22,12 +22,17 @@ import {
 import { SCHEMA_ID } from '../../src/config/json-schema.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
-import type { InitResult } from '../../src/pipeline/init.js';
+import { type InitResult, initServer } from '../../src/pipeline/init.js';
 import {
   assertSupportedOs,
+  databasePackages,
+  ensurePostgresArgv,
   installPackagesArgv,
   parseOsRelease,
   parseProbe,
+  probeArgv,
+  REQUIRED_PACKAGES,
+  requiredPackages,
 } from '../../src/server/provision.js';
 
 // The server side of init, replaced: these tests run the command's questions and files only.
@@ -309,6 +314,27 @@ describe('toss init --yes in a repository', () => {
     ).rejects.toThrow(/--build runs commands where toss runs/);
     expect(() => readFileSync(join(repo, 'other/toss.json'))).toThrow();
   });
+
+  it("provisions for toss.json's database: passed to the server side, kept in the file", async () => {
+    const database = { engine: 'postgres', seed: 'db/seed.sql' };
+    writeFileSync(
+      join(repo, 'toss.json'),
+      JSON.stringify({
+        app: 'shop',
+        server: 'root@203.0.113.10',
+        startCommand: 'gunicorn app:app',
+        deployScript: ['python3 db/migrate.py'],
+        database,
+      }),
+    );
+    const { config } = await init('--force');
+    expect(config.database).toEqual(database);
+    expect(vi.mocked(initServer).mock.lastCall?.[0].database).toEqual(database);
+
+    rmSync(join(repo, 'toss.json'));
+    await init('--start', 'node server.js', '--deploy-script', 'npm ci');
+    expect(vi.mocked(initServer).mock.lastCall?.[0].database).toBeUndefined();
+  });
 });
 
 describe('the GitHub workflow', () => {
@@ -416,16 +442,66 @@ describe('provisioning builders', () => {
 
   it('reads the probe', () => {
     const snapshot = parseProbe(
-      'package caddy no\npackage rsync yes\ncaddy-enabled no\ncaddy-active no\nuser yes\nuser no\nlayout no\nstate no\n',
+      'package caddy no\npackage rsync yes\ncaddy-enabled no\ncaddy-active no\npostgres-enabled no\npostgres-ready no\nuser yes\nuser no\nlayout no\nstate no\n',
     );
     expect(snapshot).toEqual({
       missingPackages: ['caddy'],
       caddyEnabled: false,
       caddyActive: false,
+      postgresEnabled: false,
+      postgresReady: false,
       usersPresent: false,
       layoutOk: false,
       stateExists: false,
     });
+  });
+
+  it('needs PostgreSQL only for a toss.json with database, and says so in one place', () => {
+    const database = { engine: 'postgres' as const };
+    expect(databasePackages({})).toEqual([]);
+    expect(databasePackages({ database })).toEqual(['postgresql']);
+    expect(requiredPackages({})).toEqual([...REQUIRED_PACKAGES]);
+    expect(requiredPackages({ database: { ...database, seed: 'db/seed.sql' } })).toEqual([
+      'caddy',
+      'rsync',
+      'postgresql',
+    ]);
+  });
+
+  it('probes the packages it is given, as parameters after the fixed ones', () => {
+    const packages = requiredPackages({ database: { engine: 'postgres' } });
+    const argv = probeArgv('shop', packages);
+    expect(argv.slice(-5)).toEqual(['/var/run/postgresql', '5432', 'caddy', 'rsync', 'postgresql']);
+    expect(argv[2]).not.toContain('postgresql\n');
+    expect(argv[2]).toContain('shift 4\n');
+    expect(() => probeArgv('shop', ['postgresql;reboot'])).toThrow(/invalid package name/);
+    expect(probeArgv('shop')).toEqual(probeArgv('shop', REQUIRED_PACKAGES));
+  });
+
+  it('reads PostgreSQL from the probe and refuses an answer about other packages', () => {
+    const packages = ['caddy', 'rsync', 'postgresql'];
+    const rest = 'caddy-enabled yes\ncaddy-active yes\nuser yes\nuser yes\nlayout yes\nstate yes\n';
+    const snapshot = parseProbe(
+      `package caddy yes\npackage rsync yes\npackage postgresql no\npostgres-enabled yes\npostgres-ready no\n${rest}`,
+      packages,
+    );
+    expect(snapshot).toMatchObject({
+      missingPackages: ['postgresql'],
+      postgresEnabled: true,
+      postgresReady: false,
+    });
+    // A probe of caddy and rsync only cannot stand for one that was asked about PostgreSQL.
+    expect(() => parseProbe(`package caddy yes\npackage rsync yes\n${rest}`, packages)).toThrow(
+      /could not read the server's state/,
+    );
+  });
+
+  it('starts PostgreSQL with the socket and port as parameters, waiting for it', () => {
+    const argv = ensurePostgresArgv();
+    expect(argv.slice(0, 2)).toEqual(['sh', '-c']);
+    expect(argv.slice(3)).toEqual(['sh', '/var/run/postgresql', '5432']);
+    expect(argv[2]).not.toContain('/var/run/postgresql');
+    expect(argv[2]).toContain('pg_isready -q -h "$socket_dir" -p "$port"');
   });
 
   it('passes package names as parameters, never in the script', () => {

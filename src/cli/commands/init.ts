@@ -232,6 +232,7 @@ async function runInit(options: InitOptions): Promise<void> {
       app: config.app,
       origin: repo.origin,
       dependencies: config.dependencies,
+      database: config.database,
       actor: await localActor(projectDir),
       trust: hostTrust(options, prompter, ssh.knownHostsFile),
     },
@@ -586,7 +587,7 @@ export function registerInit(program: Command): void {
   program
     .command('init')
     .description(
-      'set up a server and this repository: test SSH, provision (Caddy, rsync, users, /srv/<app>), write toss.json and the GitHub workflow',
+      'set up a server and this repository: test SSH, provision (Caddy, rsync, PostgreSQL when toss.json has database, users, /srv/<app>), write toss.json and the GitHub workflow',
     )
     .option('--server <target>', 'SSH target: user@host[:port] or a ~/.ssh/config alias')
     .option('--app <name>', 'app name (default: the repository directory name)')
