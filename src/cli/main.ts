@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
+import { registerDb } from './commands/db.js';
 import { registerDeploy } from './commands/deploy.js';
 import { registerInit } from './commands/init.js';
 import { registerList, registerStatus } from './commands/list.js';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerStatus(program);
   registerLogs(program);
   registerSsh(program);
+  registerDb(program);
   registerSecrets(program);
   registerSweep(program);
   registerLock(program);
@@ -43,7 +45,8 @@ Examples:
   toss remove pr-42             tear a preview down
   toss status                   environments, lock and drift, with the commands that fix it
   toss rollback production      put the previous release live again
-  toss logs production -f       follow the service's journal`,
+  toss logs production -f       follow the service's journal
+  toss db shell pr-42           psql in a preview's own database`,
   );
   return program;
 }
