@@ -40,8 +40,10 @@ export function renderListing(
   maxWidth = Number.POSITIVE_INFINITY,
 ): string {
   if (environments.length === 0) return 'no environments deployed yet (toss deploy production)';
+  // An app with databases gets their names last, the first column to go when space is short.
+  const databases = environments.some((e) => e.database !== null);
   return renderTable(
-    LISTING_COLUMNS,
+    databases ? [...LISTING_COLUMNS, { header: 'DATABASE', dropOrder: 0 }] : LISTING_COLUMNS,
     environments.map((e) => [
       e.name,
       e.url ?? '-',
@@ -51,6 +53,7 @@ export function renderListing(
       ago(e.deployedAt, now),
       e.by,
       e.service,
+      ...(databases ? [e.database ?? '-'] : []),
     ]),
     maxWidth,
   );
@@ -125,6 +128,9 @@ export function renderStatus(
           (e) => `  ${e.name}: ${e.overrideKeys.length ? e.overrideKeys.join(', ') : '-'}`,
         )),
     `secrets:    production ${count(status.secrets.production)}, preview ${count(status.secrets.preview)}`,
+    ...(status.databases === null || status.databases.length === 0
+      ? []
+      : [`databases:  ${status.databases.join(', ')}`]),
     '',
     renderLock(status.lock, status.app).trimEnd(),
     '',

@@ -26,16 +26,16 @@ import {
   templateName,
 } from '../server/database.js';
 import type { EnvPaths } from '../server/paths.js';
-import { deployScriptRunArgv } from '../server/systemd-run.js';
+import { ensurePostgresArgv, installFailureHint, POSTGRES_PACKAGE } from '../server/provision.js';
+import { dependencyRunArgv, deployScriptRunArgv } from '../server/systemd-run.js';
 import type { EventSink } from './events.js';
-import { runUnit } from './long-step.js';
+import { runUnit, streamAsRoot } from './long-step.js';
 import type { Server } from './server.js';
 import { step } from './step.js';
 
 /** The app's databases as PostgreSQL lists them; a TossError saying how to fix a missing one. */
 export async function readDatabases(server: Pick<Server, 'root'>, app: string) {
-  const run = listDatabasesRun(app);
-  const result = await server.root(run.argv, { stdin: run.stdin, allowFailure: true });
+  const result = await listDatabases(server, app);
   if (result.code !== 0) {
     const said = result.stderr.trim().split('\n').at(-1) || `exit ${result.code ?? 'signal'}`;
     throw new TossError(
@@ -46,6 +46,36 @@ export async function readDatabases(server: Pick<Server, 'root'>, app: string) {
     );
   }
   return parseDatabaseList(result.stdout);
+}
+
+function listDatabases(server: Pick<Server, 'root'>, app: string) {
+  const run = listDatabasesRun(app);
+  return server.root(run.argv, { stdin: run.stdin, allowFailure: true });
+}
+
+/**
+ * Production's deploy installs PostgreSQL when the server has none answering, as `toss init`
+ * does (a database added to toss.json after init): Debian's package in a UTF-8 locale (the
+ * cluster it creates takes its encoding from there), then the cluster enabled and started.
+ */
+async function installPostgres(server: Server, sink: EventSink): Promise<void> {
+  const argv = dependencyRunArgv({
+    app: server.app,
+    command: `export DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8; apt-get install -y --no-install-recommends ${POSTGRES_PACKAGE}`,
+  });
+  const run = await streamAsRoot(server, 'database', argv, sink, { guarded: true });
+  if (run.code !== 0) {
+    throw new RemoteCommandError(
+      `apt-get install ${POSTGRES_PACKAGE}`,
+      run.code,
+      run.tail.join('\n'),
+      {
+        message: `installing PostgreSQL failed (exit ${run.code ?? 'signal'}); nothing live was touched:\n${run.tail.join('\n')}`,
+        hint: installFailureHint(run.tail.join('\n')),
+      },
+    );
+  }
+  await server.guarded(ensurePostgresArgv());
 }
 
 /** An SQL run under the lock. */
@@ -67,13 +97,18 @@ export function databaseStep(
     sink,
     'database',
     async () => {
+      let installed = '';
+      if (env.isProduction && (await listDatabases(server, env.app)).code !== 0) {
+        await installPostgres(server, sink);
+        installed = ' (PostgreSQL installed)';
+      }
       const existing = await readDatabases(server, env.app);
       const name = databaseName(env.app, env.environment);
       const has = (db: string) => existing.some((d: AppDatabase) => d.name === db);
       if (env.isProduction) {
-        if (has(name)) return `${name}, kept`;
+        if (has(name)) return `${name}, kept${installed}`;
         await guardedSql(server, ensureDatabaseRun(env.app, env.environment));
-        return `${name}, created empty`;
+        return `${name}, created empty${installed}`;
       }
       if (has(name)) return `${name}, kept`;
       let template = EMPTY_TEMPLATE;

@@ -9,6 +9,7 @@ import {
   type DomainCertificates,
   recentCertificatesArgv,
 } from '../server/certificates.js';
+import { databaseName, listDatabasesRun, parseDatabaseList } from '../server/database.js';
 import { byEnvironment, findDrift, type StatusWarning } from '../server/drift.js';
 import { parseEnvFile } from '../server/env-file.js';
 import { hostNameFor } from '../server/hostnames.js';
@@ -47,6 +48,8 @@ export interface EnvironmentListing {
   pr: number | null;
   /** systemd ActiveState of the live instance: active, failed, inactive, activating, … */
   service: string;
+  /** its PostgreSQL database (toss.json database), null when it has none */
+  database: string | null;
 }
 
 export interface AppListing {
@@ -110,6 +113,11 @@ export interface AppStatus {
     appliedAt: string | null;
     pending: boolean;
   }>;
+  /**
+   * The app's PostgreSQL databases, its templates (`…__seed_…`) included; null when PostgreSQL
+   * did not answer (not installed, or stopped)
+   */
+  databases: string[] | null;
   /** number of keys in each base secrets file; null when it does not exist */
   secrets: { production: number | null; preview: number | null };
   warnings: StatusWarning[];
@@ -144,6 +152,7 @@ export function listingOf(
   state: State | undefined,
   services: Record<string, string>,
   urlFor: (environment: string) => string | null,
+  databases: readonly string[] = [],
 ): AppListing {
   const environments = Object.entries(state?.environments ?? {})
     .sort(byEnvironment)
@@ -164,6 +173,7 @@ export function listingOf(
         pr: env.pr ?? null,
         // A static site has no instance: Caddy serves its files.
         service: env.staticSite ? 'static' : serviceState(app, name, env, services),
+        database: databases.includes(databaseName(app, name)) ? databaseName(app, name) : null,
       };
     });
   return { version: 1, app, environments };
@@ -242,6 +252,8 @@ interface Snapshot {
   inventory: Inventory;
   /** port → processes listening there that are not the environment's instances */
   listeners: Map<number, ForeignListener[]>;
+  /** the app's databases; undefined when PostgreSQL did not answer (or is not installed) */
+  databases: string[] | undefined;
 }
 
 async function snapshot(session: Server): Promise<Snapshot> {
@@ -261,15 +273,19 @@ async function snapshot(session: Server): Promise<Snapshot> {
   const portChecks = owned.flatMap(([name, env]) =>
     env.ports.map((port) => ({ port, unit: envPaths(session.app, name).instanceUnit(port) })),
   );
-  const [inventoryRun, listenersRun] = await Promise.all([
+  const listing = listDatabasesRun(session.app);
+  const [inventoryRun, listenersRun, databasesRun] = await Promise.all([
     session.root(inventoryArgv(session.app, liveUnits)),
     portChecks.length === 0
       ? Promise.resolve(undefined)
       : session.root(foreignListenersArgv(portChecks), { allowFailure: true }),
+    session.root(listing.argv, { stdin: listing.stdin, allowFailure: true }),
   ]);
   const inventory = parseInventory(inventoryRun.stdout);
   const listeners = parseForeignListenersByPort(listenersRun?.stdout ?? '');
-  return { state, registry, inventory, listeners };
+  const databases =
+    databasesRun.code === 0 ? parseDatabaseList(databasesRun.stdout).map((d) => d.name) : undefined;
+  return { state, registry, inventory, listeners, databases };
 }
 
 /**
@@ -293,8 +309,14 @@ export async function listApp(config: TossConfig, login: Login): Promise<AppList
   const urlFor = await urlResolver(config, login);
   const session = await openServer({ login }, config.app);
   try {
-    const { state, inventory } = await snapshot(session);
-    return listingOf(config.app, state, inventory.services, (env) => urlFor(env, state?.policy));
+    const { state, inventory, databases } = await snapshot(session);
+    return listingOf(
+      config.app,
+      state,
+      inventory.services,
+      (env) => urlFor(env, state?.policy),
+      databases,
+    );
   } finally {
     await session.close();
   }
@@ -304,9 +326,13 @@ export async function statusOfApp(config: TossConfig, login: Login): Promise<App
   const urlFor = await urlResolver(config, login);
   const session = await openServer({ login }, config.app);
   try {
-    const { state, registry, inventory, listeners } = await snapshot(session);
-    const listing = listingOf(config.app, state, inventory.services, (env) =>
-      urlFor(env, state?.policy),
+    const { state, registry, inventory, listeners, databases } = await snapshot(session);
+    const listing = listingOf(
+      config.app,
+      state,
+      inventory.services,
+      (env) => urlFor(env, state?.policy),
+      databases,
     );
     const environments = [];
     for (const env of listing.environments) {
@@ -346,7 +372,8 @@ export async function statusOfApp(config: TossConfig, login: Login): Promise<App
         };
       }),
       secrets: inventory.secretKeys,
-      warnings: findDrift({ app: config.app, state, inventory, registry, listeners }),
+      databases: databases ?? null,
+      warnings: findDrift({ app: config.app, state, inventory, registry, listeners, databases }),
       certificates: await certificatesOf(session),
     };
   } finally {

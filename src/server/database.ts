@@ -190,6 +190,11 @@ function templatePrefix(app: string): string {
   return `toss_${assertAppName(app)}__seed_`;
 }
 
+/** Whether `name` is one of the app's templates (not an environment's database). */
+export function isTemplateName(app: string, name: string): boolean {
+  return name.startsWith(templatePrefix(app));
+}
+
 /**
  * A preview's database as a copy of `template` (template0: empty), owned by the previews' role
  * (the seeded objects already are), closed to others. With `replace`, an existing one is dropped

@@ -4,6 +4,7 @@
  * warnings go out.
  */
 import { ENV_NAME_PATTERN, isProduction } from '../config/env-name.js';
+import { appDatabasePrefix, databaseName, isTemplateName } from './database.js';
 import type { Inventory } from './inventory.js';
 import { type EnvPaths, envPaths } from './paths.js';
 import { describeListener, type ForeignListener } from './port-owner.js';
@@ -19,7 +20,8 @@ export type WarningKind =
   | 'site-without-unit'
   | 'service-failed'
   | 'service-inactive'
-  | 'secrets-empty';
+  | 'secrets-empty'
+  | 'database-orphan';
 
 export interface StatusWarning {
   kind: WarningKind;
@@ -41,6 +43,8 @@ export interface DriftFacts {
   registry?: Registry | undefined;
   /** processes listening on an environment's ports that are not its instances (by port) */
   listeners?: ReadonlyMap<number, readonly ForeignListener[]> | undefined;
+  /** the app's databases (database.ts names); undefined when PostgreSQL was not asked or absent */
+  databases?: readonly string[] | undefined;
 }
 
 /** The environment a unit template or site file name of `app` stands for, if it is one. */
@@ -67,6 +71,36 @@ export function findDrift(facts: DriftFacts): StatusWarning[] {
   }
   warnings.push(...leftoverDrift(facts.app, environments, onServer));
   warnings.push(...emptySecrets(facts.app, Object.keys(environments), facts.inventory));
+  warnings.push(...orphanDatabases(facts.app, environments, facts.databases ?? []));
+  return warnings;
+}
+
+/**
+ * Databases of the app with no environment (a removal that could not reach PostgreSQL, a
+ * production removed without --drop-database); templates are not environments'.
+ */
+function orphanDatabases(
+  app: string,
+  environments: State['environments'],
+  databases: readonly string[],
+): StatusWarning[] {
+  const owned = new Set(Object.keys(environments).map((env) => databaseName(app, env)));
+  const warnings: StatusWarning[] = [];
+  for (const name of databases) {
+    if (owned.has(name) || isTemplateName(app, name)) continue;
+    const env = name.slice(appDatabasePrefix(app).length);
+    const byName = ENV_NAME_PATTERN.test(env) && databaseName(app, env) === name;
+    warnings.push({
+      kind: 'database-orphan',
+      environment: null,
+      message: `database ${name} belongs to no environment of ${app}${byName && isProduction(env) ? ' (production was removed and its database kept)' : ''}`,
+      fix: !byName
+        ? `runuser -u postgres -- dropdb --force ${name} (as root on the server)`
+        : isProduction(env)
+          ? 'toss remove production --force --drop-database'
+          : `toss remove ${env}`,
+    });
+  }
   return warnings;
 }
 

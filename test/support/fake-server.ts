@@ -550,6 +550,14 @@ export class FakeHost {
         return { stdout: 'running\n' };
       case 'build':
         return { stdout: `building: ${scriptArgs(argv)[0]}\n` };
+      case 'dependency':
+        // Installing PostgreSQL gives the server one (with no databases yet).
+        if (argv.join(' ').includes('apt-get install -y --no-install-recommends postgresql')) {
+          this.databases ??= new Set();
+        }
+        return {};
+      case 'ensure postgres':
+        return {};
       case 'list databases':
       case 'sql': {
         if (this.databases === undefined) {
@@ -928,6 +936,7 @@ function scriptLabel(script: string, argv: readonly string[]): string {
   if (has('rm -rf -- "$1"', 'rm -f -- "$2"')) return 'remove environment';
   if (has('uname -m', 'GNU_LIBC_VERSION')) return 'platform';
   if (has('MemAvailable', 'memory.stat')) return 'memory';
+  if (has('pg_createcluster')) return 'ensure postgres';
   return 'unknown';
 }
 

@@ -122,6 +122,7 @@ function statusFixture(): AppStatus {
     environments: [],
     lock: null,
     dependencies: [],
+    databases: null,
     secrets: { production: null, preview: null },
     warnings: [],
   };

@@ -33,6 +33,7 @@ function environment(name: string, url: string, fields: Partial<EnvironmentListi
     branch: null,
     pr: null,
     service: 'active',
+    database: null,
     ...fields,
   } satisfies EnvironmentListing;
 }
@@ -103,6 +104,21 @@ describe('toss list at a terminal width, with long preview URLs', () => {
     expect(table).toBe(renderListing(ENVIRONMENTS, NOW));
   });
 
+  it("names each environment's database last when the app has any, and drops it first", () => {
+    const withDb = [
+      environment('production', PRODUCTION_URL, { database: 'toss_shop_production' }),
+      environment('pr-1234', PREVIEW_URL, { pr: 1234 }),
+    ];
+    const wide = renderListing(withDb, NOW, 300);
+    expect(headers(wide).at(-1)).toBe('DATABASE');
+    expect(rowOf(wide, 'production')).toContain('toss_shop_production');
+    expect(rowOf(wide, 'pr-1234').trimEnd().endsWith('-')).toBe(true);
+    // Just wide enough for the table without it: it goes, and nothing else does.
+    const without = renderListing(withDb.map((e) => ({ ...e, database: null })), NOW);
+    const width = Math.max(...without.split('\n').map((line) => line.length));
+    expect(renderListing(withDb, NOW, width)).toBe(without);
+  });
+
   it('prints a URL wider than the terminal whole, with the name, every column else gone', () => {
     const environments = [...ENVIRONMENTS, environment(BRANCH_ENV, BRANCH_URL)];
     for (const width of [40, 80, 120]) {
@@ -155,6 +171,7 @@ function statusWith(environments: EnvironmentListing[]): AppStatus {
     environments: environments.map((e) => ({ ...e, overrideKeys: [] })),
     lock: null,
     dependencies: [],
+    databases: null,
     secrets: { production: null, preview: null },
     warnings: [],
   } as AppStatus;

@@ -110,10 +110,22 @@ describe('listingOf (toss list --json)', () => {
           branch: null,
           pr: null,
           service: 'active',
+          database: null,
         },
         expect.objectContaining({ name: 'pr-3', pr: 3, livePort: 3003, service: 'failed' }),
       ],
     });
+  });
+
+  it("names an environment's database when PostgreSQL lists it", () => {
+    const listing = listingOf(
+      'hello',
+      state({ production: env(), 'pr-3': env({ pr: 3 }) }),
+      {},
+      () => null,
+      ['toss_hello_production', 'toss_hello__seed_abc'],
+    );
+    expect(listing.environments.map((e) => e.database)).toEqual(['toss_hello_production', null]);
   });
 
   it('says unknown for an instance systemctl did not report', () => {
@@ -141,6 +153,36 @@ describe('findDrift', () => {
 
   it('finds nothing when state and server agree', () => {
     expect(findDrift({ app: 'hello', state: twoEnvs, inventory: inventory() })).toEqual([]);
+  });
+
+  it('reports a database no environment has, with the command that drops it', () => {
+    const warnings = findDrift({
+      app: 'hello',
+      state: twoEnvs,
+      inventory: inventory(),
+      databases: [
+        'toss_hello_production',
+        'toss_hello_pr-3',
+        // Templates are nobody's environment and never drift.
+        `toss_hello__seed_${'a'.repeat(46)}`,
+        'toss_hello_pr-9',
+      ],
+    });
+    expect(warnings).toEqual([
+      {
+        kind: 'database-orphan',
+        environment: null,
+        message: 'database toss_hello_pr-9 belongs to no environment of hello',
+        fix: 'toss remove pr-9',
+      },
+    ]);
+    const kept = findDrift({
+      app: 'hello',
+      state: state({ 'pr-3': env({ ports: [3002, 3003], livePort: 3002 }) }),
+      inventory: inventory({ unitTemplates: ['toss-hello-pr-3@.service'] }),
+      databases: ['toss_hello_production'],
+    }).filter((w) => w.kind === 'database-orphan');
+    expect(kept.map((w) => w.fix)).toEqual(['toss remove production --force --drop-database']);
   });
 
   it('names the deploy that repairs a missing unit template or site', () => {

@@ -135,11 +135,25 @@ describe('a database per environment', () => {
     expect(host.databases!.has('toss_shop_production')).toBe(false);
   });
 
-  it('says how to install PostgreSQL when the server has none, before anything goes live', async () => {
+  it("production's deploy installs PostgreSQL when the server has none", async () => {
     host.databases = undefined;
-    const { run } = deployTo('production');
+    const { run, log } = deployTo('production');
+    await run;
+    expect(host.databases).toEqual(new Set(['toss_shop_production']));
+    const labels = host.calls.flatMap((c) => c.commands.filter((x) => x.ran).map((x) => x.label));
+    expect(labels).toEqual(expect.arrayContaining(['dependency', 'ensure postgres']));
+    const done = log.events.find((e) => e.type === 'step-done' && e.step === 'database');
+    expect(done).toMatchObject({
+      detail: 'toss_shop_production, created empty (PostgreSQL installed)',
+    });
+  });
+
+  it('a preview says how to install PostgreSQL when the server has none, before anything goes live', async () => {
+    host.databases = undefined;
+    // Before any production deploy, a preview goes by its own toss.json; it never installs.
+    const { run } = deployTo('pr-1', { pr: 1 });
     await expect(run).rejects.toThrow(/PostgreSQL does not answer on the server/);
-    expect(host.running.size).toBe(0);
+    expect(host.running.has('toss-shop-pr-1@3002.service')).toBe(false);
   });
 
   it("a preview gets a database only when production's policy has one", async () => {
