@@ -1,7 +1,7 @@
 /**
  * PostgreSQL in a test host (Debian 12's postgresql, cluster 15/main). The default image has it
- * installed and started at boot, but the harness's readiness check does not wait for it (most
- * tests never use it): a test that does calls waitForPostgres first.
+ * installed but not started at boot (its start.conf says manual: most tests never use it, and it
+ * slowed every boot): a test that does calls waitForPostgres first, which starts it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestHost } from '../harness/types.js';
@@ -10,9 +10,11 @@ import type { TestHost } from '../harness/types.js';
 export const PG_SOCKET_DIR = '/var/run/postgresql';
 export const PG_PORT = '5432';
 
-/** Waits until the host's PostgreSQL accepts connections on its socket (`pg_isready`). */
+/** Starts the host's PostgreSQL and waits until it accepts connections on its socket (`pg_isready`). */
 export async function waitForPostgres(host: TestHost, timeoutMs = 30_000): Promise<void> {
   const started = Date.now();
+  const ready = await host.exec(['pg_isready', '-q', '-h', PG_SOCKET_DIR, '-p', PG_PORT]);
+  if (ready.code !== 0) await host.exec(['systemctl', 'start', 'postgresql@15-main']);
   for (;;) {
     const r = await host.exec(['pg_isready', '-h', PG_SOCKET_DIR, '-p', PG_PORT]);
     if (r.code === 0) return;
