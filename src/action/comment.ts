@@ -15,6 +15,8 @@ export interface CommentParams {
   failedStep?: string | undefined;
   /** seconds without a request before the preview sleeps (it wakes on the next one) */
   sleepAfter?: number | undefined;
+  /** the preview's PostgreSQL database and what it started from (DeployResult.database) */
+  database?: { name: string; from: string } | undefined;
 }
 
 /** "15 min", "2 h", "45 s": an idle time as people say it. */
@@ -37,6 +39,25 @@ const HEADLINE: Record<CommentStatus, string> = {
 
 const time = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
+/** What the live environment runs with: its sleep and its database. */
+function runtimeRows(p: CommentParams): Array<[string, string]> {
+  const rows: Array<[string, string]> = [];
+  if (p.sleepAfter !== undefined && p.status !== 'removed' && p.status !== 'failed') {
+    rows.push([
+      'Sleeps',
+      `after ${idleTime(p.sleepAfter)} without a request; the next request wakes it (it waits for the app)`,
+    ]);
+  }
+  if (p.database !== undefined && p.status === 'live') {
+    const from = p.database.from === 'kept' ? 'its own data, kept across deploys' : p.database.from;
+    rows.push([
+      'Database',
+      `\`${p.database.name}\` (PostgreSQL; ${from}; \`toss db shell ${p.environment}\`; dropped with the preview)`,
+    ]);
+  }
+  return rows;
+}
+
 /** Markdown body; no output of the deploy goes in (it may hold what a build printed). */
 export function commentBody(p: CommentParams): string {
   const rows: Array<[string, string]> = [['Status', HEADLINE[p.status]]];
@@ -45,12 +66,7 @@ export function commentBody(p: CommentParams): string {
   if (p.failedStep) rows.push(['Failed step', p.failedStep]);
   if (p.commit) rows.push(['Commit', `\`${p.commit.slice(0, 7)}\``]);
   if (p.release && p.status === 'live') rows.push(['Release', `\`${p.release}\``]);
-  if (p.sleepAfter !== undefined && p.status !== 'removed' && p.status !== 'failed') {
-    rows.push([
-      'Sleeps',
-      `after ${idleTime(p.sleepAfter)} without a request; the next request wakes it (it waits for the app)`,
-    ]);
-  }
+  rows.push(...runtimeRows(p));
   rows.push(['Updated', time(p.at)]);
   if (p.runUrl) rows.push(['Run', `[logs](${p.runUrl})`]);
   const table = ['| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');

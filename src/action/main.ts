@@ -361,6 +361,7 @@ async function reportDeployed(
     url: result.url,
     release: result.release,
     sleepAfter: result.sleepAfter,
+    database: result.database,
   });
   await writeSummary(
     job.config.app,

@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import type { TossConfig } from '../config/schema.js';
 import { RemoteCommandError, TossError } from '../errors.js';
 import {
-  type AppDatabase,
   cloneDatabaseRun,
   databaseName,
   dropDatabaseByNameRun,
@@ -30,12 +29,11 @@ import { ensurePostgresArgv, installFailureHint, POSTGRES_PACKAGE } from '../ser
 import { dependencyRunArgv, deployScriptRunArgv } from '../server/systemd-run.js';
 import type { EventSink } from './events.js';
 import { runUnit, streamAsRoot } from './long-step.js';
-import type { Server } from './server.js';
+import type { RunResult, Server } from './server.js';
 import { step } from './step.js';
 
-/** The app's databases as PostgreSQL lists them; a TossError saying how to fix a missing one. */
-export async function readDatabases(server: Pick<Server, 'root'>, app: string) {
-  const result = await listDatabases(server, app);
+/** The app's databases as PostgreSQL listed them; a TossError saying how to fix a missing one. */
+function databasesOrThrow(result: RunResult) {
   if (result.code !== 0) {
     const said = result.stderr.trim().split('\n').at(-1) || `exit ${result.code ?? 'signal'}`;
     throw new TossError(
@@ -90,42 +88,68 @@ export function databaseStep(
   sourceDir: string,
   releaseId: string,
   sink: EventSink,
-): Promise<string | undefined> {
+): Promise<DatabaseResult | undefined> {
   const database = config.database;
   if (database === undefined) return Promise.resolve(undefined);
   return step(
     sink,
     'database',
     async () => {
+      let listed = await listDatabases(server, env.app);
       let installed = '';
-      if (env.isProduction && (await listDatabases(server, env.app)).code !== 0) {
+      if (env.isProduction && listed.code !== 0) {
         await installPostgres(server, sink);
         installed = ' (PostgreSQL installed)';
+        listed = await listDatabases(server, env.app);
       }
-      const existing = await readDatabases(server, env.app);
+      const existing = new Set(databasesOrThrow(listed).map((d) => d.name));
       const name = databaseName(env.app, env.environment);
-      const has = (db: string) => existing.some((d: AppDatabase) => d.name === db);
+      if (existing.has(name)) return { name, from: 'kept', detail: `${name}, kept${installed}` };
       if (env.isProduction) {
-        if (has(name)) return `${name}, kept${installed}`;
         await guardedSql(server, ensureDatabaseRun(env.app, env.environment));
-        return `${name}, created empty${installed}`;
+        return { name, from: 'empty', detail: `${name}, created empty${installed}` };
       }
-      if (has(name)) return `${name}, kept`;
-      let template = EMPTY_TEMPLATE;
-      let made = '';
-      if (database.seed !== undefined) {
-        const hash = seedHash(await readSeed(sourceDir, database.seed));
-        template = templateName(env.app, hash);
-        if (!has(template)) {
-          await seedTemplate(server, env, releaseId, template, database.seed, hash, sink);
-          made = `, template ${template} seeded from ${database.seed}`;
-        }
-      }
-      await guardedSql(server, cloneDatabaseRun(env.app, env.environment, template));
-      return `${name}, a copy of ${template}${made}`;
+      return copyForPreview(server, env, sourceDir, releaseId, database.seed, existing, sink);
     },
-    (detail) => detail ?? '',
+    (result) => result.detail,
   );
+}
+
+/**
+ * A new non-production environment's database: a copy of the template of its seed, which is made
+ * first when no template has that seed yet; template0 (empty) without a seed.
+ */
+async function copyForPreview(
+  server: Server,
+  env: EnvPaths,
+  sourceDir: string,
+  releaseId: string,
+  seed: string | undefined,
+  existing: ReadonlySet<string>,
+  sink: EventSink,
+): Promise<DatabaseResult> {
+  const name = databaseName(env.app, env.environment);
+  let template = EMPTY_TEMPLATE;
+  let made = '';
+  if (seed !== undefined) {
+    const hash = seedHash(await readSeed(sourceDir, seed));
+    template = templateName(env.app, hash);
+    if (!existing.has(template)) {
+      await seedTemplate(server, env, releaseId, template, seed, hash, sink);
+      made = `, template ${template} seeded from ${seed}`;
+    }
+  }
+  await guardedSql(server, cloneDatabaseRun(env.app, env.environment, template));
+  const from = seed === undefined ? 'empty' : `a copy of ${seed}`;
+  return { name, from, detail: `${name}, a copy of ${template}${made}` };
+}
+
+/** The step's outcome: the database's name, what it started from (kept, empty, a seed's copy). */
+export interface DatabaseResult {
+  name: string;
+  /** `kept` (it was there), `empty`, or `a copy of <seed>` */
+  from: string;
+  detail: string;
 }
 
 async function readSeed(sourceDir: string, seed: string): Promise<Buffer> {

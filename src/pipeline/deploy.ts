@@ -160,13 +160,13 @@ async function deployLocked(
   const livePort = routedNow ?? before?.livePort;
   const url = urlOf(config, hostName);
   const leftovers = [removeReleasesArgv(env, [releaseId]), removeStagingArgv(env, [upload.id])];
-  const ports = await undoOnFailure(server, leftovers, async () => {
+  const { placed: ports, db } = await undoOnFailure(server, leftovers, async () => {
     if (natives) await step(sink, 'platform', () => assertRunsOnServer(natives, view.platform));
     const claim = { hostName, url, origin, before, livePort, releaseId };
     const placed = await placeRelease(server, request, config, env, view, claim, upload, sink);
-    await databaseStep(server, config, env, request.sourceDir, releaseId, sink);
+    const db = await databaseStep(server, config, env, request.sourceDir, releaseId, sink);
     await runBuild(server, config, env, releaseId, sink);
-    return placed;
+    return { placed, db };
   });
   const port = idlePort(ports, livePort);
   const sleepAfter = sleepSecondsOf(config, env.environment, isBranchPreview(request, before));
@@ -190,7 +190,16 @@ async function deployLocked(
       : { seconds: sleepAfter, wasAsleep: wasAsleep(view, before, livePort) };
   const finish = { releaseId, ports, port, routedNow, before, hostName, url, staticSite, sleep };
   const confirmed = await finishDeploy(server, request, config, env, view, lock, finish, sink);
-  return { environment: env.environment, url, release: releaseId, port, confirmed, sleepAfter };
+  const database = db === undefined ? undefined : { name: db.name, from: db.from };
+  return {
+    environment: env.environment,
+    url,
+    release: releaseId,
+    port,
+    confirmed,
+    sleepAfter,
+    database,
+  };
 }
 
 /** The new release as it starts: sealed first, its unit installed if it changed. */

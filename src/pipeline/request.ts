@@ -53,6 +53,8 @@ export interface DeployResult {
   confirmed: boolean;
   /** a sleeping environment's idle time in seconds (the next request after it wakes it) */
   sleepAfter?: number | undefined;
+  /** the environment's PostgreSQL database (toss.json database), and what it started from */
+  database?: { name: string; from: string } | undefined;
 }
 
 export interface RemoveRequest extends TargetRequest {

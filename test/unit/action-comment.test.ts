@@ -32,3 +32,16 @@ describe('the PR comment of a sleeping preview', () => {
     expect(idleTime(seconds)).toBe(text);
   });
 });
+
+describe('the PR comment of a preview with a database', () => {
+  it('names the database, what it started from and how to open it', () => {
+    const database = { name: 'toss_shop_pr-4', from: 'a copy of db/seed.sql' };
+    const body = commentBody({ ...base, status: 'live', database });
+    expect(body).toContain(
+      '| Database | `toss_shop_pr-4` (PostgreSQL; a copy of db/seed.sql; `toss db shell pr-4`; dropped with the preview) |',
+    );
+    const kept = commentBody({ ...base, status: 'live', database: { ...database, from: 'kept' } });
+    expect(kept).toContain('its own data, kept across deploys');
+    expect(commentBody({ ...base, status: 'failed', database })).not.toContain('Database');
+  });
+});
