@@ -19,6 +19,7 @@ import {
   parseDatabaseList,
   prepareTemplateRun,
   type SqlRun,
+  sealedComment,
   sealTemplateRun,
   seedCommand,
   seedHash,
@@ -102,7 +103,7 @@ export function databaseStep(
         installed = ' (PostgreSQL installed)';
         listed = await listDatabases(server, env.app);
       }
-      const existing = new Set(databasesOrThrow(listed).map((d) => d.name));
+      const existing = new Map(databasesOrThrow(listed).map((d) => [d.name, d.comment]));
       const name = databaseName(env.app, env.environment);
       if (existing.has(name)) return { name, from: 'kept', detail: `${name}, kept${installed}` };
       if (env.isProduction) {
@@ -125,7 +126,7 @@ async function copyForPreview(
   sourceDir: string,
   releaseId: string,
   seed: string | undefined,
-  existing: ReadonlySet<string>,
+  existing: ReadonlyMap<string, string>,
   sink: EventSink,
 ): Promise<DatabaseResult> {
   const name = databaseName(env.app, env.environment);
@@ -134,7 +135,8 @@ async function copyForPreview(
   if (seed !== undefined) {
     const hash = seedHash(await readSeed(sourceDir, seed));
     template = templateName(env.app, hash);
-    if (!existing.has(template)) {
+    // Only a sealed template counts: one a crashed deploy left half-seeded is made again.
+    if (existing.get(template) !== sealedComment(hash)) {
       await seedTemplate(server, env, releaseId, template, seed, hash, sink);
       made = `, template ${template} seeded from ${seed}`;
     }

@@ -174,7 +174,7 @@ export function sealTemplateRun(app: string, template: string, seedHash: string)
   return {
     argv: psqlArgv({
       tpl: template,
-      note: `toss seed sha256:${seedHash}`,
+      note: sealedComment(seedHash),
       prefix: templatePrefix(app),
     }),
     stdin: `SELECT format('ALTER DATABASE %I OWNER TO postgres', :'tpl') \\gexec
@@ -184,6 +184,11 @@ SELECT format('ALTER DATABASE %I IS_TEMPLATE false', datname) ${older} \\gexec
 SELECT format('DROP DATABASE %I WITH (FORCE)', datname) ${older} \\gexec
 `,
   };
+}
+
+/** The comment of a sealed template: the mark that its seed ran to the end. */
+export function sealedComment(seedHash: string): string {
+  return `toss seed sha256:${seedHash}`;
 }
 
 function templatePrefix(app: string): string {

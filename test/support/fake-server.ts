@@ -149,6 +149,8 @@ export class FakeHost {
   readonly running = new Set<string>();
   /** PostgreSQL's databases by name; undefined: no PostgreSQL (psql fails) */
   databases: Set<string> | undefined;
+  /** their comments (a sealed template's says so) */
+  readonly databaseComments = new Map<string, string>();
   /** ports something other than toss's instances listens on */
   readonly listening = new Set<number>(BASE_LISTENING);
   /** what the server says of its processor and C library */
@@ -566,14 +568,18 @@ export class FakeHost {
         const vars = psqlVariables(argv);
         if (label === 'sql') {
           // What each run makes or drops, by the variables it is given (see database.ts).
-          if (vars.tpl !== undefined && vars.db === undefined) this.databases.add(vars.tpl);
+          if (vars.tpl !== undefined && vars.db === undefined) {
+            this.databases.add(vars.tpl);
+            if (vars.note !== undefined) this.databaseComments.set(vars.tpl, vars.note);
+          }
           else if (vars.db !== undefined && vars.role !== undefined) this.databases.add(vars.db);
           else if (vars.db !== undefined) this.databases.delete(vars.db);
           return {};
         }
         const prefix = vars.prefix ?? '';
         const names = [...this.databases].filter((name) => name.startsWith(prefix));
-        return { stdout: names.map((name) => `${name}\t\n`).join('') };
+        const comment = (name: string) => this.databaseComments.get(name) ?? '';
+        return { stdout: names.map((name) => `${name}\t${comment(name)}\n`).join('') };
       }
       default:
         return undefined;

@@ -96,6 +96,17 @@ describe('a database per environment', () => {
     expect(sqlRuns()).toEqual([]);
   });
 
+  it('seeds again a template a crashed deploy left unsealed, instead of copying it', async () => {
+    await deployTo('production').run;
+    const template = templateName('shop', seedHash(SEED));
+    host.databases!.add(template);
+    host.reset();
+    await deployTo('pr-1', { pr: 1 }).run;
+    const ran = host.calls.flatMap((c) => c.commands.filter((x) => x.ran));
+    expect(ran.some((x) => x.argv.join(' ').includes(`-d ${template} -f db/seed.sql`))).toBe(true);
+    expect(host.databaseComments.get(template)).toBe(`toss seed sha256:${seedHash(SEED)}`);
+  });
+
   it('gives every release DATABASE_URL and the PG variables of its own database', async () => {
     await deployTo('production').run;
     await deployTo('pr-1', { pr: 1 }).run;
