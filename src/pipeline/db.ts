@@ -21,6 +21,7 @@ import {
   listDatabasesRun,
   PG_SOCKET_DIR,
   parseDatabaseList,
+  SEALED_PREFIX,
 } from '../server/database.js';
 import { envPaths } from '../server/paths.js';
 import { interactiveSshArgv } from '../server/shell.js';
@@ -33,7 +34,6 @@ import { HOST_KEY_ALIAS, withSshFiles } from './ssh-files.js';
 import { step } from './step.js';
 
 /** A sealed template's comment starts with this (sealTemplateRun); a half-made one has none. */
-const SEALED_COMMENT = 'toss seed sha256:';
 
 /** An environment's database and the role its processes reach it as. */
 export interface DatabaseTarget {
@@ -107,7 +107,7 @@ export function dbDumpArgv(target: DatabaseTarget): string[] {
 export function newestTemplate(app: string, databases: readonly AppDatabase[]): string {
   const prefix = `${appDatabasePrefix(app)}_seed_`;
   const sealed = databases.filter(
-    (d) => d.name.startsWith(prefix) && d.comment.startsWith(SEALED_COMMENT),
+    (d) => d.name.startsWith(prefix) && d.comment.startsWith(SEALED_PREFIX),
   );
   return sealed.at(-1)?.name ?? EMPTY_TEMPLATE;
 }

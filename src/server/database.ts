@@ -188,8 +188,9 @@ SELECT format('DROP DATABASE %I WITH (FORCE)', datname) ${older} \\gexec
 
 /** The comment of a sealed template: the mark that its seed ran to the end. */
 export function sealedComment(seedHash: string): string {
-  return `toss seed sha256:${seedHash}`;
+  return `${SEALED_PREFIX}${seedHash}`;
 }
+export const SEALED_PREFIX = 'toss seed sha256:';
 
 function templatePrefix(app: string): string {
   return `toss_${assertAppName(app)}__seed_`;
