@@ -571,8 +571,7 @@ export class FakeHost {
           if (vars.tpl !== undefined && vars.db === undefined) {
             this.databases.add(vars.tpl);
             if (vars.note !== undefined) this.databaseComments.set(vars.tpl, vars.note);
-          }
-          else if (vars.db !== undefined && vars.role !== undefined) this.databases.add(vars.db);
+          } else if (vars.db !== undefined && vars.role !== undefined) this.databases.add(vars.db);
           else if (vars.db !== undefined) this.databases.delete(vars.db);
           return {};
         }

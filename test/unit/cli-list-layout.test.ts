@@ -114,7 +114,10 @@ describe('toss list at a terminal width, with long preview URLs', () => {
     expect(rowOf(wide, 'production')).toContain('toss_shop_production');
     expect(rowOf(wide, 'pr-1234').trimEnd().endsWith('-')).toBe(true);
     // Just wide enough for the table without it: it goes, and nothing else does.
-    const without = renderListing(withDb.map((e) => ({ ...e, database: null })), NOW);
+    const without = renderListing(
+      withDb.map((e) => ({ ...e, database: null })),
+      NOW,
+    );
     const width = Math.max(...without.split('\n').map((line) => line.length));
     expect(renderListing(withDb, NOW, width)).toBe(without);
   });
