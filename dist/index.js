@@ -54812,7 +54812,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9641:
+/***/ 6522:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -57771,7 +57771,7 @@ function getIDToken(aud) {
  * Errors a user can act on. Each kind is a class; doors (CLI, action) render them once.
  * `hint` says what to do next.
  */
-class TossError extends Error {
+class errors_TossError extends Error {
     name = 'TossError';
     hint;
     constructor(message, options) {
@@ -57780,7 +57780,7 @@ class TossError extends Error {
     }
 }
 /** toss.json or an input is invalid; `problems` holds one line per problem. */
-class ConfigError extends TossError {
+class ConfigError extends errors_TossError {
     name = 'ConfigError';
     problems;
     constructor(problems, options) {
@@ -57789,19 +57789,19 @@ class ConfigError extends TossError {
     }
 }
 /** A usage error at a door (bad argument, unknown flag): exit status 2. */
-class UsageError extends (/* unused pure expression or super */ null && (TossError)) {
+class UsageError extends (/* unused pure expression or super */ null && (errors_TossError)) {
     name = 'UsageError';
 }
 /** The SSH connection could not be made or was lost. */
-class ConnectionError extends TossError {
+class ConnectionError extends errors_TossError {
     name = 'ConnectionError';
 }
 /** The server's host key is unknown or changed. Never bypassed. */
-class HostKeyError extends TossError {
+class HostKeyError extends errors_TossError {
     name = 'HostKeyError';
 }
 /** A remote command exited non-zero. */
-class RemoteCommandError extends TossError {
+class RemoteCommandError extends errors_TossError {
     name = 'RemoteCommandError';
     command;
     exitCode;
@@ -57815,7 +57815,7 @@ class RemoteCommandError extends TossError {
     }
 }
 /** Another deploy holds the app's lock. */
-class LockError extends TossError {
+class LockError extends errors_TossError {
     name = 'LockError';
 }
 
@@ -57832,6 +57832,7 @@ const STEP_LABELS = {
     names: 'Claim names and ports',
     upload: 'Upload files',
     prepare: 'Prepare release',
+    database: 'Database',
     'deploy-script': 'Run deployScript',
     start: 'Start new release',
     health: 'Health check',
@@ -67645,7 +67646,7 @@ function shellQuote(arg) {
     }
     // A C string cannot hold NUL: the argument would be cut short on the server.
     if (arg.includes('\0')) {
-        throw new TossError('a command argument contains a NUL byte, which no program can receive', {
+        throw new errors_TossError('a command argument contains a NUL byte, which no program can receive', {
             hint: 'remove the NUL character from the value',
         });
     }
@@ -67667,7 +67668,7 @@ function shellJoin(argv) {
 
 
 const SRV_ROOT = '/srv';
-const REGISTRY_DIR = '/var/lib/toss';
+const paths_REGISTRY_DIR = '/var/lib/toss';
 const REGISTRY_FILE = '/var/lib/toss/registry.json';
 const REGISTRY_LOCK_FILE = '/var/lib/toss/registry.lock';
 const paths_SYSTEMD_DIR = '/etc/systemd/system';
@@ -67683,17 +67684,17 @@ function assertAppName(app) {
     if (typeof app === 'string' && app.length <= APP_MAX_LENGTH && env_name_ENV_NAME_PATTERN.test(app)) {
         return app;
     }
-    throw new TossError(`invalid app name ${JSON.stringify(app)}`);
+    throw new errors_TossError(`invalid app name ${JSON.stringify(app)}`);
 }
 function assertEnvName(environment) {
     if (isEnvName(environment))
         return environment;
-    throw new TossError(`invalid environment name ${JSON.stringify(environment)}`);
+    throw new errors_TossError(`invalid environment name ${JSON.stringify(environment)}`);
 }
 function assertPort(port) {
     if (Number.isInteger(port) && port >= 1 && port <= 65535)
         return port;
-    throw new TossError(`invalid port ${JSON.stringify(port)}`);
+    throw new errors_TossError(`invalid port ${JSON.stringify(port)}`);
 }
 /** The app-wide paths: `/srv/<app>` and its `.toss/` (state, lock file, secrets). */
 function paths_appPaths(app) {
@@ -67771,7 +67772,7 @@ function isReleaseId(id) {
 function assertReleaseId(id) {
     if (isReleaseId(id))
         return id;
-    throw new TossError(`invalid release id ${JSON.stringify(id)}`);
+    throw new errors_TossError(`invalid release id ${JSON.stringify(id)}`);
 }
 
 ;// CONCATENATED MODULE: ./src/server/systemd-quote.ts
@@ -67843,7 +67844,7 @@ const PREFIX = 'toss-';
 const PREVIEW_SUFFIX = '_pv';
 const users_HASH_LENGTH = 6;
 /** `toss-<app>` and `toss-<app>_pv`; a long app name is cut and gets `_<6 hex of sha256(app)>`. */
-function appUsers(app) {
+function users_appUsers(app) {
     const name = assertAppName(app);
     const room = USER_NAME_MAX - PREFIX.length - PREVIEW_SUFFIX.length;
     let stem = name;
@@ -67856,7 +67857,7 @@ function appUsers(app) {
 /** The user an environment's processes and deployScript run as. */
 function envUser(app, environment) {
     const cls = environmentClass(environment);
-    return appUsers(app)[cls];
+    return users_appUsers(app)[cls];
 }
 
 ;// CONCATENATED MODULE: ./src/server/systemd-unit.ts
@@ -67879,10 +67880,10 @@ const CPU_QUOTA = /^[1-9][0-9]{0,4}%$/;
 function assertResources(resources) {
     const { memory, cpu } = resources ?? {};
     if (memory !== undefined && !MEMORY_MAX.test(memory)) {
-        throw new TossError(`invalid memory limit ${JSON.stringify(memory)}`);
+        throw new errors_TossError(`invalid memory limit ${JSON.stringify(memory)}`);
     }
     if (cpu !== undefined && !CPU_QUOTA.test(cpu)) {
-        throw new TossError(`invalid CPU limit ${JSON.stringify(cpu)}`);
+        throw new errors_TossError(`invalid CPU limit ${JSON.stringify(cpu)}`);
     }
 }
 /**
@@ -67998,7 +67999,7 @@ function buildUnitTemplate(params) {
     const memory = appMemoryLimit(p.isProduction, params.resources?.memory);
     const stopTimeout = params.stopTimeoutSec ?? 30;
     if (!Number.isInteger(stopTimeout) || stopTimeout < 1) {
-        throw new TossError(`invalid stop timeout ${JSON.stringify(stopTimeout)}`);
+        throw new errors_TossError(`invalid stop timeout ${JSON.stringify(stopTimeout)}`);
     }
     const ports = params.ports.map(assertPort);
     const description = systemdEscapeSpecifiers(`toss ${p.app} ${p.environment}`);
@@ -68944,7 +68945,7 @@ function ensureAdminSocket(caddyfile) {
         if (current[0] === CADDY_ADMIN_ADDRESS)
             return { text: caddyfile, changed: false };
         const shown = current.length ? current.join(' ') : '(no address: localhost:2019)';
-        throw new TossError(`${CADDYFILE} sets Caddy's admin endpoint to ${shown}; toss needs it on the Unix socket ${CADDY_ADMIN_SOCKET}, where only root and the caddy user can reach it (on a TCP address any local process, a preview's app included, can reconfigure Caddy)`, {
+        throw new errors_TossError(`${CADDYFILE} sets Caddy's admin endpoint to ${shown}; toss needs it on the Unix socket ${CADDY_ADMIN_SOCKET}, where only root and the caddy user can reach it (on a TCP address any local process, a preview's app included, can reconfigure Caddy)`, {
             hint: `remove the \`admin\` line from the global options block of ${CADDYFILE} on the server (toss adds \`admin ${CADDY_ADMIN_ADDRESS}\` itself; tools that used the admin API can reach it as root through that socket), then run the command again`,
         });
     }
@@ -68961,12 +68962,236 @@ function ensureAdminSocket(caddyfile) {
     return { text: `${block}${caddyfile}`, changed: true };
 }
 
+;// CONCATENATED MODULE: ./src/server/database.ts
+/**
+ * A PostgreSQL database per environment, on the server's own PostgreSQL, with no password
+ * anywhere. Each environment's processes run as its system user (users.ts), and PostgreSQL's
+ * peer authentication on the local socket (Debian's default `local all all peer`) lets a process
+ * in only as the role of the same name. So the roles are the users: `toss-<app>` for production,
+ * `toss-<app>_pv` for the app's previews. Every database toss makes is owned by its
+ * environment's role and closed to everyone else (CONNECT revoked from PUBLIC), so production's
+ * role cannot open a preview's database, the previews' role cannot open production's, and
+ * another app's roles open neither. Roles get no superuser, CREATEDB or CREATEROLE.
+ *
+ * A preview's database starts as a copy of the app's template for its seed: a database made
+ * once per seed content (its sha-256 in the name), seeded by the previews' role through psql in
+ * the deployScript sandbox (a pull request's seed runs with no more rights than its own app),
+ * then handed to postgres and closed to connections, so no preview can change what the next one
+ * starts from. CREATE DATABASE … TEMPLATE copies it (STRATEGY FILE_COPY: a file copy after a
+ * checkpoint, which for a template of some size beats WAL_LOG's page-by-page logging).
+ *
+ * Root runs the SQL as postgres with psql, the script on stdin and every name as a psql variable
+ * (`:"db"` is an identifier, `:'db'` a literal, quoted by psql): no name is ever spliced into SQL
+ * or a shell.
+ */
+
+
+
+
+
+/** Where Debian's and Ubuntu's PostgreSQL listens (its unix_socket_directories). */
+const database_PG_SOCKET_DIR = '/var/run/postgresql';
+/** PostgreSQL's NAMEDATALEN - 1: longer identifiers are cut. */
+const PG_NAME_MAX = 63;
+const database_HASH_LENGTH = 8;
+/** How many of an app's templates are kept: the newest, and the one before for open PRs. */
+const TEMPLATES_KEPT = 3;
+/** `toss_<app>_<env>` (`_` never occurs in app or environment names, so no two envs share one). */
+function database_databaseName(app, environment) {
+    const p = paths_envPaths(assertAppName(app), environment);
+    const name = `toss_${p.app}_${p.environment}`;
+    if (name.length <= PG_NAME_MAX)
+        return name;
+    const hash = (0,external_node_crypto_.createHash)('sha256').update(name, 'utf8').digest('hex').slice(0, database_HASH_LENGTH);
+    return `${name.slice(0, PG_NAME_MAX - database_HASH_LENGTH - 1)}_${hash}`;
+}
+/** The prefix of every database of the app: its environments' and its templates'. */
+function database_appDatabasePrefix(app) {
+    return `toss_${assertAppName(app)}_`;
+}
+/** The app's template for the seed whose sha-256 is `seedHash` (`__` never occurs in an env's). */
+function templateName(app, seedHash) {
+    if (!/^[0-9a-f]{64}$/.test(seedHash))
+        throw new errors_TossError('invalid seed hash');
+    const stem = `toss_${assertAppName(app)}__seed_`;
+    // App names are at most 40 characters: 5 + 40 + 7 + 11 = 63.
+    return `${stem}${seedHash.slice(0, PG_NAME_MAX - stem.length)}`;
+}
+/** The template of an app with no seed: previews start empty. */
+const EMPTY_TEMPLATE = 'template0';
+/** The role an environment's processes reach PostgreSQL as: its system user. */
+function databaseRole(app, environment) {
+    return envUser(app, environment);
+}
+/**
+ * What every release (and its deployScript) gets: DATABASE_URL in the form libpq, psycopg,
+ * node-postgres, Prisma and Rails read as "this database over that socket", and libpq's own
+ * variables, so `psql` with no arguments opens it.
+ */
+function databaseVariables(app, environment) {
+    const db = database_databaseName(app, environment);
+    const role = databaseRole(app, environment);
+    return new Map([
+        ['DATABASE_URL', `postgresql://${role}@localhost/${db}?host=${database_PG_SOCKET_DIR}`],
+        ['PGHOST', database_PG_SOCKET_DIR],
+        ['PGDATABASE', db],
+        ['PGUSER', role],
+    ]);
+}
+/** psql as postgres on the local socket, stopping at the first error, the script on stdin. */
+function psqlArgv(variables) {
+    const argv = ['runuser', '-u', 'postgres', '--', 'psql', '-X', '-q', '-At'];
+    argv.push('-v', 'ON_ERROR_STOP=1', '-d', 'postgres');
+    for (const [key, value] of Object.entries(variables)) {
+        if (!/^[a-z_]+$/.test(key) || /[\0\n]/.test(value))
+            throw new TypeError(`bad psql variable`);
+        argv.push('-v', `${key}=${value}`);
+    }
+    return [...argv, '-f', '-'];
+}
+// The role exists, can log in (peer only: it has no password) and nothing more.
+const ENSURE_ROLE = `SELECT format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION', :'role')
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \\gexec
+`;
+// Owned by the role, closed to every other.
+const CLOSE_TO_OTHERS = `SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'db') \\gexec
+`;
+/** Probe: whether PostgreSQL answers, and which of the app's databases exist, with comments. */
+function database_listDatabasesRun(app) {
+    return {
+        argv: psqlArgv({ prefix: database_appDatabasePrefix(app) }),
+        // starts_with, not LIKE: `_` is a LIKE wildcard.
+        stdin: `SELECT datname || '\t' || coalesce(shobj_description(oid, 'pg_database'), '')
+FROM pg_database WHERE starts_with(datname, :'prefix') ORDER BY oid;
+`,
+    };
+}
+function database_parseDatabaseList(stdout) {
+    return stdout
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => {
+        const tab = line.indexOf('\t');
+        return tab === -1
+            ? { name: line, comment: '' }
+            : { name: line.slice(0, tab), comment: line.slice(tab + 1) };
+    });
+}
+/**
+ * Production's database (or any named environment's started empty): the role, and the database
+ * if missing. Never dropped or replaced here.
+ */
+function ensureDatabaseRun(app, environment) {
+    const db = database_databaseName(app, environment);
+    const role = databaseRole(app, environment);
+    return {
+        argv: psqlArgv({ role, db }),
+        stdin: `${ENSURE_ROLE}SELECT format('CREATE DATABASE %I OWNER %I TEMPLATE template0', :'db', :'role')
+WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \\gexec
+${CLOSE_TO_OTHERS}`,
+    };
+}
+/**
+ * A template to seed: made empty for the previews' role, which is the only one that may connect
+ * while psql runs the seed as that role. A leftover of a seed that failed is replaced.
+ */
+function prepareTemplateRun(app, template) {
+    const role = databaseRole(app, 'pr-1');
+    return {
+        argv: psqlArgv({ role, tpl: template }),
+        stdin: `${ENSURE_ROLE}SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', :'tpl') \\gexec
+SELECT format('CREATE DATABASE %I OWNER %I TEMPLATE template0', :'tpl', :'role') \\gexec
+SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'tpl') \\gexec
+`,
+    };
+}
+/**
+ * A seeded template is sealed: owned by postgres (its owner could open it again), a template no
+ * one may connect to, its seed hash in its comment. Of the app's templates, the newest
+ * TEMPLATES_KEPT stay; older ones are dropped (previews made from them keep their copies).
+ */
+function sealTemplateRun(app, template, seedHash) {
+    const older = `FROM pg_database WHERE starts_with(datname, :'prefix') AND oid NOT IN
+  (SELECT oid FROM pg_database WHERE starts_with(datname, :'prefix') ORDER BY oid DESC LIMIT ${TEMPLATES_KEPT})`;
+    return {
+        argv: psqlArgv({
+            tpl: template,
+            note: sealedComment(seedHash),
+            prefix: templatePrefix(app),
+        }),
+        stdin: `SELECT format('ALTER DATABASE %I OWNER TO postgres', :'tpl') \\gexec
+SELECT format('ALTER DATABASE %I WITH IS_TEMPLATE true ALLOW_CONNECTIONS false', :'tpl') \\gexec
+SELECT format('COMMENT ON DATABASE %I IS %L', :'tpl', :'note') \\gexec
+SELECT format('ALTER DATABASE %I IS_TEMPLATE false', datname) ${older} \\gexec
+SELECT format('DROP DATABASE %I WITH (FORCE)', datname) ${older} \\gexec
+`,
+    };
+}
+/** The comment of a sealed template: the mark that its seed ran to the end. */
+function sealedComment(seedHash) {
+    return `${SEALED_PREFIX}${seedHash}`;
+}
+const SEALED_PREFIX = 'toss seed sha256:';
+function templatePrefix(app) {
+    return `toss_${assertAppName(app)}__seed_`;
+}
+/** Whether `name` is one of the app's templates (not an environment's database). */
+function database_isTemplateName(app, name) {
+    return name.startsWith(templatePrefix(app));
+}
+/**
+ * A preview's database as a copy of `template` (template0: empty), owned by the previews' role
+ * (the seeded objects already are), closed to others. With `replace`, an existing one is dropped
+ * first, its connections ended (`toss db reset`); without, an existing one is kept.
+ */
+function cloneDatabaseRun(app, environment, template, options = {}) {
+    const db = database_databaseName(app, environment);
+    const role = databaseRole(app, environment);
+    const drop = options.replace
+        ? `SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', :'db') \\gexec\n`
+        : '';
+    return {
+        argv: psqlArgv({ role, db, tpl: template, note: `toss copy of ${template}` }),
+        stdin: `${ENSURE_ROLE}${drop}SELECT format('CREATE DATABASE %I OWNER %I TEMPLATE %I STRATEGY FILE_COPY', :'db', :'role', :'tpl')
+WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \\gexec
+SELECT format('COMMENT ON DATABASE %I IS %L', :'db', :'note') \\gexec
+${CLOSE_TO_OTHERS}`,
+    };
+}
+/** Drops an environment's database, ending its connections first (PostgreSQL 13+). */
+function dropDatabaseRun(app, environment) {
+    return dropDatabaseByNameRun(database_databaseName(app, environment));
+}
+/** Drops a database by name (an orphan `toss status` found); names outside toss's are refused. */
+function dropDatabaseByNameRun(name) {
+    if (!/^toss_[a-z0-9_-]+$/.test(name))
+        throw new errors_TossError(`not a toss database: ${name}`);
+    return {
+        argv: psqlArgv({ db: name }),
+        stdin: `SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', :'db') \\gexec
+`,
+    };
+}
+/** sha-256 of a seed's content, hex. */
+function seedHash(content) {
+    return (0,external_node_crypto_.createHash)('sha256').update(content).digest('hex');
+}
+/**
+ * The command that seeds `template`, run in the deployScript sandbox as the previews' user in the
+ * release: psql with the seed file, stopping at the first failing statement (psql names the
+ * file and line).
+ */
+function seedCommand(template, seedPath) {
+    return shellJoin(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', template, '-f', seedPath]);
+}
+
 ;// CONCATENATED MODULE: ./src/server/env-file.ts
 /**
  * Secrets and env files. Users write dotenv; systemd reads what we write (EnvironmentFile=, see
  * systemd.exec(5)). The parser is strict and names the line of every problem; the serializer
  * writes a form systemd reads back byte for byte.
  */
+
 
 
 
@@ -69198,6 +69423,7 @@ function tossVariables(params) {
         ['TOSS_URL', params.url],
         ['PORT', String(params.port)],
         ['HOST', '127.0.0.1'],
+        ...(params.database ? databaseVariables(p.app, p.environment) : []),
     ]);
 }
 
@@ -69228,7 +69454,7 @@ function hostnames_hostNameFor(params) {
             return preview;
     }
     if (params.serverIp === undefined) {
-        throw new TossError(`no host name for ${params.app}/${env}: no domain in toss.json and no server IP to derive an sslip.io name from`);
+        throw new errors_TossError(`no host name for ${params.app}/${env}: no domain in toss.json and no server IP to derive an sslip.io name from`);
     }
     return `${env}.${assertAppName(params.app)}.${sslipLabel(params.serverIp)}.sslip.io`;
 }
@@ -69266,7 +69492,7 @@ function sslipLabel(ip) {
     if (version === 6 && !ip.includes('%') && !ip.includes('.')) {
         return ip.toLowerCase().replaceAll(':', '-');
     }
-    throw new TossError(`cannot derive an sslip.io name from ${JSON.stringify(ip)}: not an IP address`);
+    throw new errors_TossError(`cannot derive an sslip.io name from ${JSON.stringify(ip)}: not an IP address`);
 }
 /** sslip.io names share certificate rate limits; the doors print this once. */
 function usesSslip(hostName) {
@@ -69516,7 +69742,7 @@ function installUnitArgv(p, wake) {
 function normalizeOrigin(url) {
     let rest = url.trim();
     if (rest === '')
-        throw new TossError('the repository has no origin URL');
+        throw new errors_TossError('the repository has no origin URL');
     const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(rest);
     if (scheme) {
         rest = rest.slice(scheme[0].length);
@@ -69547,7 +69773,7 @@ function checkOrigin(app, recorded, current) {
         return;
     if (normalizeOrigin(recorded) === normalizeOrigin(current))
         return;
-    throw new TossError(`app "${app}" on this server is deployed from ${recorded}, not from ${current}`, {
+    throw new errors_TossError(`app "${app}" on this server is deployed from ${recorded}, not from ${current}`, {
         hint: 'pick another "app" name in toss.json, or remove the other app from the server first',
     });
 }
@@ -69620,6 +69846,8 @@ const policySchema = object({
     })
         .optional(),
     sleepAfter: record(schemas_string(), schemas_string()).optional(),
+    /** whether previews get a database (production's toss.json says); each brings its own seed */
+    database: object({ engine: literal('postgres') }).optional(),
 });
 /** The fields of toss.json a policy holds, in the order notices name them. */
 const FIELDS = [
@@ -69631,6 +69859,7 @@ const FIELDS = [
     'previews',
     'sleepAfter',
     'healthCheck',
+    'database',
 ];
 /** What a production deploy records. */
 function policyFromConfig(config, release, now) {
@@ -69650,6 +69879,8 @@ function policyFromConfig(config, release, now) {
     policy.previews = { ...config.previews };
     if (config.sleepAfter !== undefined)
         policy.sleepAfter = { ...config.sleepAfter };
+    if (config.database !== undefined)
+        policy.database = { engine: config.database.engine };
     return policy;
 }
 /**
@@ -69669,7 +69900,7 @@ function policy_trustedConfig(config, environment, policy) {
     trusted.maxPreviews = policy?.maxPreviews ?? 20;
     trusted.previews = { ...(policy?.previews ?? DEFAULT_PREVIEWS) };
     if (policy !== undefined)
-        applyPolicy(trusted, policy);
+        applyPolicy(trusted, config, policy);
     if (config.healthCheck !== undefined && config.healthCheck.timeout > PREVIEW_HEALTH_TIMEOUT) {
         trusted.healthCheck = { ...config.healthCheck, timeout: PREVIEW_HEALTH_TIMEOUT };
     }
@@ -69677,7 +69908,7 @@ function policy_trustedConfig(config, environment, policy) {
     return { config: trusted, overridden, recorded: policy !== undefined };
 }
 /** The recorded policy's fields over a non-production environment's configuration. */
-function applyPolicy(trusted, policy) {
+function applyPolicy(trusted, config, policy) {
     delete trusted.previewAuth;
     if (policy.domain !== undefined)
         trusted.domain = policy.domain;
@@ -69689,6 +69920,14 @@ function applyPolicy(trusted, policy) {
         trusted.resources = structuredClone(policy.resources);
     if (policy.sleepAfter !== undefined)
         trusted.sleepAfter = { ...policy.sleepAfter };
+    // Whether there is a database is production's say (it provisions PostgreSQL); what a preview's
+    // starts from is its own seed, run with no more rights than its own code.
+    delete trusted.database;
+    if (policy.database !== undefined) {
+        trusted.database = { ...policy.database };
+        if (config.database?.seed !== undefined)
+            trusted.database.seed = config.database.seed;
+    }
 }
 /** The notice a door prints when a preview's toss.json asked for other limits than it got. */
 function policyNotice(app, environment, trusted) {
@@ -69749,7 +69988,7 @@ function choosePorts(registry, listeningPorts, from = FIRST_PORT) {
         if (free(p) && free(p + 1))
             return [p, p + 1];
     }
-    throw new TossError(`no two free ports from ${from} up on this server`);
+    throw new errors_TossError(`no two free ports from ${from} up on this server`);
 }
 /** TCP ports something listens on, one socket a line, no header. */
 function listeningPortsArgv() {
@@ -69787,7 +70026,7 @@ for user in "$@"; do
 done`;
 /** Creates the app's production and preview users if missing. */
 function ensureUsersArgv(app) {
-    const users = appUsers(app);
+    const users = users_appUsers(app);
     return ['sh', '-c', ENSURE_USERS, 'sh', users.production, users.preview];
 }
 // `install -d` also resets mode and owner of a directory that exists, so a re-run converges. Only
@@ -69819,7 +70058,7 @@ done' sh "$@"`;
 function assertPersistentDir(dir) {
     const parts = dir.split('/');
     if (dir === '' || parts.some((p) => p === '' || p === '.' || p === '..') || /\p{Cc}/u.test(dir)) {
-        throw new TossError(`invalid persistent directory ${JSON.stringify(dir)}`);
+        throw new errors_TossError(`invalid persistent directory ${JSON.stringify(dir)}`);
     }
     return dir;
 }
@@ -70070,7 +70309,7 @@ fi`;
 function staticSiteDir(dir) {
     const parts = dir.split('/').filter((part) => part !== '' && part !== '.');
     if (parts.some((part) => part === '..' || !/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/.test(part))) {
-        throw new TossError(`invalid static site directory ${JSON.stringify(dir)}`);
+        throw new errors_TossError(`invalid static site directory ${JSON.stringify(dir)}`);
     }
     return parts.length === 0 ? '.' : parts.join('/');
 }
@@ -70101,7 +70340,7 @@ function checkStaticSiteArgv(p, releaseId, dir, healthPath) {
 /** `20261127T223015Z-3fa9`: UTC time to the second, so ids sort by time; 4 hex keep them apart. */
 function newReleaseId(now, suffix = (0,external_node_crypto_.randomBytes)(2).toString('hex')) {
     if (!/^[0-9a-f]{4}$/.test(suffix))
-        throw new TossError(`invalid release id suffix ${suffix}`);
+        throw new errors_TossError(`invalid release id suffix ${suffix}`);
     const stamp = now
         .toISOString()
         .replace(/\.\d{3}Z$/, 'Z')
@@ -70112,7 +70351,7 @@ function newReleaseId(now, suffix = (0,external_node_crypto_.randomBytes)(2).toS
 /** The releases to delete, oldest first: all but the newest `keep`, never live or previous. */
 function releasesToPrune(releases, params) {
     if (!Number.isInteger(params.keep) || params.keep < 1) {
-        throw new TossError(`invalid number of releases to keep: ${params.keep}`);
+        throw new errors_TossError(`invalid number of releases to keep: ${params.keep}`);
     }
     const ids = [...new Set(releases)].filter(isReleaseId).sort();
     const kept = new Set([params.live, params.previous].filter((id) => id !== undefined));
@@ -70184,7 +70423,7 @@ function parseJsonText(text, file, hint) {
     }
     catch (error) {
         const message = `${file} is not valid JSON: ${error.message}`;
-        throw new TossError(message, hint === undefined ? undefined : { hint });
+        throw new errors_TossError(message, hint === undefined ? undefined : { hint });
     }
 }
 /** `json` as `schema` reads it; otherwise a TossError listing each problem by its path. */
@@ -70192,7 +70431,7 @@ function parseJsonShape(schema, json, file, what) {
     const result = schema.safeParse(json);
     if (!result.success) {
         const problems = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-        throw new TossError(`${file} is not a valid ${what}:\n${problems.join('\n')}`);
+        throw new errors_TossError(`${file} is not a valid ${what}:\n${problems.join('\n')}`);
     }
     return result.data;
 }
@@ -70430,7 +70669,7 @@ function parseState(text, file = 'state.json') {
     const json = parseJsonText(text, file, 'fix or delete the file on the server (toss recreates what it can)');
     const version = json?.version;
     if (typeof version === 'number' && version > 1) {
-        throw new TossError(`${file} was written by a newer toss (version ${version})`, {
+        throw new errors_TossError(`${file} was written by a newer toss (version ${version})`, {
             hint: 'upgrade toss',
         });
     }
@@ -70583,7 +70822,7 @@ function buildWakeUnits(p, params) {
     const { sleepSeconds, startSeconds } = params;
     for (const [name, value] of Object.entries(params)) {
         if (!Number.isInteger(value) || value < 1 || value > 100 * 86_400) {
-            throw new TossError(`invalid ${name} ${JSON.stringify(value)} for a sleeping environment`);
+            throw new errors_TossError(`invalid ${name} ${JSON.stringify(value)} for a sleeping environment`);
         }
     }
     const header = `# Managed by toss (app ${p.app}, environment ${p.environment}); rewritten on every deploy.`;
@@ -70808,7 +71047,7 @@ function deployScriptRunArgv(params) {
     const { memory, cpu, timeoutSec } = params.limits ?? {};
     assertResources({ memory, cpu });
     if (timeoutSec !== undefined && (!Number.isInteger(timeoutSec) || timeoutSec < 1)) {
-        throw new TossError(`invalid build time limit ${JSON.stringify(timeoutSec)}`);
+        throw new errors_TossError(`invalid build time limit ${JSON.stringify(timeoutSec)}`);
     }
     const run = systemdRunArgv({
         unit: p.runUnit,
@@ -70931,7 +71170,7 @@ async function assertSystemdUsable(session) {
     if (SYSTEMD_STATES.has(state))
         return;
     const said = state || check.stderr.trim().split('\n')[0] || `exit ${check.code ?? 'signal'}`;
-    throw new TossError(`systemd is not usable on the server (\`systemctl is-system-running\`: ${said}); toss runs deployScript and the app as systemd units; nothing live was touched`, { hint: 'deploy to a server that boots with systemd (Debian and Ubuntu do), or repair it' });
+    throw new errors_TossError(`systemd is not usable on the server (\`systemctl is-system-running\`: ${said}); toss runs deployScript and the app as systemd units; nothing live was touched`, { hint: 'deploy to a server that boots with systemd (Debian and Ubuntu do), or repair it' });
 }
 /**
  * Applies the pending dependencies in order, each as root in production's transient unit under
@@ -70971,7 +71210,7 @@ function dependenciesStep(server, config, env, state, sink) {
         if (pending.length === 0)
             return state;
         if (!env.isProduction) {
-            throw new TossError(`server dependencies not applied yet: ${pending.join(', ')}; previews never apply them`, { hint: 'deploy production (or run toss init) first: it applies dependencies as root' });
+            throw new errors_TossError(`server dependencies not applied yet: ${pending.join(', ')}; previews never apply them`, { hint: 'deploy production (or run toss init) first: it applies dependencies as root' });
         }
         const applied = await applyDependencies(server, pending, config.dependencies, sink, (d, run) => unitFailure(server, `dependency ${d.name}`, run));
         return applied ?? state;
@@ -71097,7 +71336,7 @@ function parseMemory(stdout) {
     }
     const memAvailable = meminfo.get('MemAvailable');
     if (memAvailable === undefined) {
-        throw new TossError("could not read the server's available memory (MemAvailable)", {
+        throw new errors_TossError("could not read the server's available memory (MemAvailable)", {
             hint: 'toss needs Linux 3.14 or later, whose /proc/meminfo has MemAvailable',
         });
     }
@@ -71116,7 +71355,7 @@ function parseMemory(stdout) {
 function parseCgroupLine(fields) {
     const [version, limit, usage, inactive, ...path] = fields;
     if (version !== 'v1' && version !== 'v2')
-        throw new TossError(`unknown cgroup ${version}`);
+        throw new errors_TossError(`unknown cgroup ${version}`);
     const limitBytes = limit === 'max' ? undefined : bytes(limit);
     return {
         version,
@@ -71151,7 +71390,7 @@ function cgroupSource(cgroup) {
 }
 function bytes(text) {
     if (text === undefined || !/^[0-9]+$/.test(text)) {
-        throw new TossError(`unexpected memory figure ${JSON.stringify(text)} from the server`);
+        throw new errors_TossError(`unexpected memory figure ${JSON.stringify(text)} from the server`);
     }
     return Number(text);
 }
@@ -71170,12 +71409,12 @@ function sizeBytes(text, totalBytes) {
     const percent = /^([0-9]{1,3})%$/.exec(text);
     if (percent !== null) {
         if (totalBytes === undefined)
-            throw new TossError(`cannot size ${text} without the total`);
+            throw new errors_TossError(`cannot size ${text} without the total`);
         return Math.floor((totalBytes * Number(percent[1])) / 100);
     }
     const match = /^([0-9]{1,16})([KMGT]?)$/.exec(text);
     if (match === null)
-        throw new TossError(`invalid size ${JSON.stringify(text)}`);
+        throw new errors_TossError(`invalid size ${JSON.stringify(text)}`);
     const unit = match[2] === '' ? 1 : UNIT_BYTES[match[2]];
     return Number(match[1]) * unit;
 }
@@ -71238,7 +71477,7 @@ function capacityProblem(check) {
     const using = awake.length === 0
         ? 'no preview is running now'
         : `previews running now, most memory first: ${awake.join(', ')}${check.awake.length > awake.length ? `, and ${check.awake.length - awake.length} more` : ''}`;
-    return new TossError(`not enough memory to start ${check.environment}: the server has ${formatBytes(check.available)} available${source}, the preview may use up to ${formatBytes(check.need)} (its memory limit), and ${formatBytes(check.floor)} is kept for production (previews.memoryFloor); ${using}`, {
+    return new errors_TossError(`not enough memory to start ${check.environment}: the server has ${formatBytes(check.available)} available${source}, the preview may use up to ${formatBytes(check.need)} (its memory limit), and ${formatBytes(check.floor)} is kept for production (previews.memoryFloor); ${using}`, {
         hint: 'remove previews you no longer need (toss remove <environment>), or, in toss.json deployed to production, lower resources.previews.memory or previews.memoryFloor; production deploys are never refused for this',
     });
 }
@@ -71283,6 +71522,384 @@ function previewNeed(config, env, totalBytes) {
     return sizeBytes(limit, totalBytes) ?? fallback;
 }
 
+;// CONCATENATED MODULE: ./src/server/provision.ts
+
+
+
+
+/** What `toss init` needs installed for every app; the package is also the command's name. */
+const REQUIRED_PACKAGES = (/* unused pure expression or super */ null && (['caddy', 'rsync']));
+/**
+ * Debian's and Ubuntu's PostgreSQL: the release's current major version (15 on Debian 12, 16 on
+ * Ubuntu 24.04), whose postinst creates the cluster `<version>/main` on port 5432 and starts it.
+ */
+const POSTGRES_PACKAGE = 'postgresql';
+/** The port of that cluster (on Debian's socket directory, PG_SOCKET_DIR), as DATABASE_URL assumes. */
+const POSTGRES_PORT = 5432;
+/**
+ * The one place that decides a server needs PostgreSQL: toss.json has \`database\`. Its packages,
+ * none without.
+ */
+function databasePackages(config) {
+    return config.database ? [POSTGRES_PACKAGE] : [];
+}
+/** Everything \`toss init\` installs for this toss.json, in order. */
+function requiredPackages(config) {
+    return [...REQUIRED_PACKAGES, ...databasePackages(config)];
+}
+/** `/etc/os-release` (os-release(5)): KEY=value lines, values optionally quoted. */
+function parseOsRelease(text) {
+    const fields = {};
+    for (const line of text.split('\n')) {
+        const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+        if (!m?.[1] || m[2] === undefined)
+            continue;
+        let value = m[2];
+        if (/^(["']).*\1$/.test(value))
+            value = value.slice(1, -1).replace(/\\(["$`\\])/g, '$1');
+        fields[m[1]] = value;
+    }
+    return {
+        id: (fields.ID ?? '').toLowerCase(),
+        idLike: (fields.ID_LIKE ?? '').toLowerCase().split(/\s+/).filter(Boolean),
+        versionId: fields.VERSION_ID ?? '',
+        prettyName: fields.PRETTY_NAME ?? fields.NAME ?? (fields.ID || 'an unknown system'),
+    };
+}
+/** Refuses anything but Debian, Ubuntu and their derivatives (apt + systemd), before any change. */
+function assertSupportedOs(os) {
+    const family = os ? [os.id, ...os.idLike] : [];
+    if (family.includes('debian') || family.includes('ubuntu'))
+        return;
+    const what = os ? os.prettyName : 'a system without /etc/os-release';
+    throw new TossError(`toss init provisions Debian and Ubuntu servers (apt, systemd); this server runs ${what}. Nothing was changed.`, {
+        hint: 'use a Debian 12+ or Ubuntu 22.04+ server, or install Caddy, rsync and systemd yourself and run `toss deploy` directly',
+    });
+}
+// Prints `key value` lines; every check is read-only.
+const PROBE = (/* unused pure expression or super */ null && (`set -u
+app_dir=$1 toss_dir=$2 secrets=$3 overrides=$4 state=$5 prod_env=$6 preview_env=$7
+prod_user=$8 preview_user=$9
+shift 9
+sites=$1 registry=$2 pg_socket=$3 pg_port=$4
+shift 4
+for pkg in "$@"; do
+  if [ "$(dpkg-query -W -f='\${db:Status-Status}' "$pkg" 2>/dev/null)" = installed ]; then
+    echo "package $pkg yes"
+  else
+    echo "package $pkg no"
+  fi
+done
+enabled=no active=no
+systemctl is-enabled --quiet caddy 2>/dev/null && enabled=yes
+systemctl is-active --quiet caddy 2>/dev/null && active=yes
+echo "caddy-enabled $enabled"
+echo "caddy-active $active"
+pg_enabled=no pg_ready=no
+systemctl is-enabled --quiet postgresql 2>/dev/null && pg_enabled=yes
+command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h "$pg_socket" -p "$pg_port" && pg_ready=yes
+echo "postgres-enabled $pg_enabled"
+echo "postgres-ready $pg_ready"
+for user in "$prod_user" "$preview_user"; do
+  if id -u -- "$user" >/dev/null 2>&1; then echo "user yes"; else echo "user no"; fi
+done
+dir_ok() { # path mode: exists, root-owned, with that mode
+  [ -d "$1" ] && [ "$(stat -c '%U:%G %a' -- "$1")" = "root:root $2" ]
+}
+file_ok() {
+  [ -f "$1" ] && [ "$(stat -c '%U:%G %a' -- "$1")" = "root:root 600" ]
+}
+layout=yes
+dir_ok "$sites" 755 && dir_ok "$registry" 755 &&
+  dir_ok "$app_dir" 755 && dir_ok "$toss_dir" 700 && dir_ok "$secrets" 700 && dir_ok "$overrides" 700 &&
+  file_ok "$prod_env" && file_ok "$preview_env" || layout=no
+echo "layout $layout"
+if [ -e "$state" ]; then echo "state yes"; else echo "state no"; fi`));
+/** Reads, as root, what provisioning would change, `packages` (requiredPackages) among it. */
+function probeArgv(app, packages = REQUIRED_PACKAGES) {
+    const a = appPaths(app);
+    const users = appUsers(app);
+    return [
+        'sh',
+        '-c',
+        PROBE,
+        'sh',
+        a.appDir,
+        a.tossDir,
+        a.secretsDir,
+        a.overridesDir,
+        a.stateFile,
+        a.secretsFile('production'),
+        a.secretsFile('preview'),
+        users.production,
+        users.preview,
+        CADDY_SITES_DIR,
+        REGISTRY_DIR,
+        PG_SOCKET_DIR,
+        String(POSTGRES_PORT),
+        ...packageNames(packages),
+    ];
+}
+/** The probe's answer; `packages` as given to probeArgv. */
+function parseProbe(stdout, packages = REQUIRED_PACKAGES) {
+    const lines = stdout.split('\n').map((l) => l.trim().split(/\s+/));
+    const value = (key) => lines.filter((l) => l[0] === key).map((l) => l[l.length - 1]);
+    const found = lines.filter((l) => l[0] === 'package' && l.length === 3);
+    if (found.length !== packages.length || value('layout').length !== 1) {
+        throw new TossError(`could not read the server's state; the probe printed:\n${stdout.trim()}`);
+    }
+    return {
+        missingPackages: found.filter((l) => l[2] !== 'yes').map((l) => l[1]),
+        caddyEnabled: value('caddy-enabled')[0] === 'yes',
+        caddyActive: value('caddy-active')[0] === 'yes',
+        postgresEnabled: value('postgres-enabled')[0] === 'yes',
+        postgresReady: value('postgres-ready')[0] === 'yes',
+        usersPresent: value('user').length === 2 && value('user').every((v) => v === 'yes'),
+        layoutOk: value('layout')[0] === 'yes',
+        stateExists: value('state')[0] === 'yes',
+    };
+}
+const INSTALL = (/* unused pure expression or super */ null && (`set -eu
+export DEBIAN_FRONTEND=noninteractive
+apt-get -q -o DPkg::Lock::Timeout=120 update
+apt-get -q -y -o DPkg::Lock::Timeout=120 --no-install-recommends install -- "$@"`));
+function packageNames(packages) {
+    for (const name of packages) {
+        if (!/^[a-z0-9][a-z0-9+.-]+$/.test(name))
+            throw new TossError(`invalid package name ${name}`);
+    }
+    return packages;
+}
+/** `apt-get update` then install the packages (Debian 12 and Ubuntu 24.04 ship caddy). */
+function installPackagesArgv(packages) {
+    return ['sh', '-c', INSTALL, 'sh', ...packageNames(packages)];
+}
+/** Says what to do when apt has no caddy (older releases, Ubuntu without universe). */
+function installFailureHint(output) {
+    if (/Unable to locate package caddy|Package 'caddy' has no installation candidate/.test(output)) {
+        return "this release's repositories have no caddy package: add Caddy's own apt repository (https://caddyserver.com/docs/install#debian-ubuntu-raspbian), then run toss init again";
+    }
+    if (/Temporary failure resolving|Could not connect|Failed to fetch/.test(output)) {
+        return 'the server could not reach its package mirror: check its network and /etc/apt/sources.list*, then run toss init again';
+    }
+    return 'fix the apt problem shown above on the server, then run toss init again (it is safe to repeat)';
+}
+/** Caddy starts now and at boot; a unit already enabled and running is left alone. */
+function enableCaddyArgv() {
+    return ['systemctl', 'enable', '--now', 'caddy'];
+}
+// The cluster on the port: started if stopped, created with the newest installed server if there is
+// none (postgresql-common's createcluster.conf may have said no), in UTF-8 whatever the locale of
+// the SSH session (often none: C would give SQL_ASCII databases); postgresql.service, which starts
+// the clusters at boot, enabled. Prints one line per change, then waits for connections.
+const ENSURE_POSTGRES = `set -eu
+socket_dir=$1 port=$2
+ready() { pg_isready -q -h "$socket_dir" -p "$port"; }
+if ! systemctl is-enabled --quiet postgresql; then
+  systemctl enable --quiet postgresql
+  echo 'enabled PostgreSQL at boot'
+fi
+read -r version name status <<EOF || :
+$(pg_lsclusters -h | awk -v port="$port" '$3 == port { print $1, $2, $4; exit }')
+EOF
+if [ -z "$version" ]; then
+  version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+  [ -n "$version" ] || { echo 'no PostgreSQL server is installed in /usr/lib/postgresql' >&2; exit 1; }
+  name=main status=down
+  pg_createcluster --locale C.UTF-8 --port "$port" -- "$version" "$name" >/dev/null
+  echo "created the PostgreSQL cluster $version/$name"
+fi
+case $status in
+  online*) ;;
+  *)
+    systemctl start "postgresql@$version-$name"
+    echo "started PostgreSQL $version/$name"
+    ;;
+esac
+tries=0
+until ready; do
+  tries=$((tries + 1))
+  if [ "$tries" -ge 60 ]; then
+    echo "PostgreSQL $version/$name does not accept connections on $socket_dir port $port after 30 s:" >&2
+    pg_lsclusters >&2
+    exit 1
+  fi
+  sleep 0.5
+done`;
+/**
+ * PostgreSQL running on Debian's socket and port, now and at boot (run only when the probe says it
+ * is not). Prints what it changed, a line each.
+ */
+function ensurePostgresArgv() {
+    return ['sh', '-c', ENSURE_POSTGRES, 'sh', database_PG_SOCKET_DIR, String(POSTGRES_PORT)];
+}
+// Modes and owners as layout.ts's prepare sets them, so init and deploy agree.
+const APP_LAYOUT = (/* unused pure expression or super */ null && (`set -eu
+app_dir=$1 toss_dir=$2 secrets=$3 overrides=$4 prod_env=$5 preview_env=$6 sites=$7 registry=$8
+install -d -m 0755 -o root -g root -- "$app_dir" "$sites"
+install -d -m 0700 -o root -g root -- "$toss_dir" "$secrets" "$overrides"
+install -d -m 0755 -o root -g root -- "$registry"
+for file in "$prod_env" "$preview_env"; do
+  [ -e "$file" ] || : >"$file"
+  chown root:root -- "$file"
+  chmod 0600 -- "$file"
+done`));
+/** `/srv/<app>/.toss/` with empty secrets files (root 0600); existing secrets are kept. */
+function appLayoutArgv(app) {
+    const a = appPaths(app);
+    return [
+        'sh',
+        '-c',
+        APP_LAYOUT,
+        'sh',
+        a.appDir,
+        a.tossDir,
+        a.secretsDir,
+        a.overridesDir,
+        a.secretsFile('production'),
+        a.secretsFile('preview'),
+        CADDY_SITES_DIR,
+        REGISTRY_DIR,
+    ];
+}
+/** The read-only checks `init` runs before changing anything. */
+function osReleaseArgv() {
+    return ['cat', '/etc/os-release'];
+}
+
+;// CONCATENATED MODULE: ./src/pipeline/database-step.ts
+/**
+ * The `database` step of a deploy (toss.json `database`, see server/database.ts): production's
+ * database is made once and kept; any other environment's is made on its first deploy as a copy
+ * of the app's template for its seed, the template seeded first when no template has that seed
+ * yet. It runs after the upload (the seed is a file of the release) and before deployScript (whose
+ * migrations need the database).
+ */
+
+
+
+
+
+
+
+
+/** The app's databases as PostgreSQL listed them; a TossError saying how to fix a missing one. */
+function databasesOrThrow(result) {
+    if (result.code !== 0) {
+        const said = result.stderr.trim().split('\n').at(-1) || `exit ${result.code ?? 'signal'}`;
+        throw new errors_TossError(`toss.json has "database", but PostgreSQL does not answer on the server (${said}); nothing live was touched`, {
+            hint: 'run `toss init` (it installs and starts PostgreSQL), or `apt-get install postgresql` on the server, then deploy again',
+        });
+    }
+    return database_parseDatabaseList(result.stdout);
+}
+function listDatabases(server, app) {
+    const run = database_listDatabasesRun(app);
+    return server.root(run.argv, { stdin: run.stdin, allowFailure: true });
+}
+/**
+ * Production's deploy installs PostgreSQL when the server has none answering, as `toss init`
+ * does (a database added to toss.json after init): Debian's package in a UTF-8 locale (the
+ * cluster it creates takes its encoding from there), then the cluster enabled and started.
+ */
+async function installPostgres(server, sink) {
+    const argv = dependencyRunArgv({
+        app: server.app,
+        command: `export DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8; apt-get install -y --no-install-recommends ${POSTGRES_PACKAGE}`,
+    });
+    const run = await streamAsRoot(server, 'database', argv, sink, { guarded: true });
+    if (run.code !== 0) {
+        throw new RemoteCommandError(`apt-get install ${POSTGRES_PACKAGE}`, run.code, run.tail.join('\n'), {
+            message: `installing PostgreSQL failed (exit ${run.code ?? 'signal'}); nothing live was touched:\n${run.tail.join('\n')}`,
+            hint: installFailureHint(run.tail.join('\n')),
+        });
+    }
+    await server.guarded(ensurePostgresArgv());
+}
+/** An SQL run under the lock. */
+function guardedSql(server, run) {
+    return server.guarded(run.argv, { stdin: run.stdin });
+}
+function databaseStep(server, config, env, sourceDir, releaseId, sink) {
+    const database = config.database;
+    if (database === undefined)
+        return Promise.resolve(undefined);
+    return step(sink, 'database', async () => {
+        let listed = await listDatabases(server, env.app);
+        let installed = '';
+        if (env.isProduction && listed.code !== 0) {
+            await installPostgres(server, sink);
+            installed = ' (PostgreSQL installed)';
+            listed = await listDatabases(server, env.app);
+        }
+        const existing = new Map(databasesOrThrow(listed).map((d) => [d.name, d.comment]));
+        const name = database_databaseName(env.app, env.environment);
+        if (existing.has(name))
+            return { name, from: 'kept', detail: `${name}, kept${installed}` };
+        if (env.isProduction) {
+            await guardedSql(server, ensureDatabaseRun(env.app, env.environment));
+            return { name, from: 'empty', detail: `${name}, created empty${installed}` };
+        }
+        return copyForPreview(server, env, sourceDir, releaseId, database.seed, existing, sink);
+    }, (result) => result.detail);
+}
+/**
+ * A new non-production environment's database: a copy of the template of its seed, which is made
+ * first when no template has that seed yet; template0 (empty) without a seed.
+ */
+async function copyForPreview(server, env, sourceDir, releaseId, seed, existing, sink) {
+    const name = database_databaseName(env.app, env.environment);
+    let template = EMPTY_TEMPLATE;
+    let made = '';
+    if (seed !== undefined) {
+        const hash = seedHash(await readSeed(sourceDir, seed));
+        template = templateName(env.app, hash);
+        // Only a sealed template counts: one a crashed deploy left half-seeded is made again.
+        if (existing.get(template) !== sealedComment(hash)) {
+            await seedTemplate(server, env, releaseId, template, seed, hash, sink);
+            made = `, template ${template} seeded from ${seed}`;
+        }
+    }
+    await guardedSql(server, cloneDatabaseRun(env.app, env.environment, template));
+    const from = seed === undefined ? 'empty' : `a copy of ${seed}`;
+    return { name, from, detail: `${name}, a copy of ${template}${made}` };
+}
+async function readSeed(sourceDir, seed) {
+    try {
+        return await (0,promises_namespaceObject.readFile)((0,external_node_path_.join)(sourceDir, seed));
+    }
+    catch (error) {
+        const code = error.code ?? String(error);
+        throw new errors_TossError(`toss.json database.seed ${JSON.stringify(seed)} cannot be read here (${code}); nothing live was touched`, { hint: 'commit the seed file, or fix database.seed (a path relative to root)' });
+    }
+}
+/**
+ * A new template: made empty, seeded by psql as the previews' user in the deployScript sandbox,
+ * then sealed. A seed that fails leaves the half-made template dropped and every older one as it
+ * was; the error shows psql's own words (the file, line and statement that failed).
+ */
+async function seedTemplate(server, env, releaseId, template, seed, hash, sink) {
+    await guardedSql(server, prepareTemplateRun(env.app, template));
+    const argv = deployScriptRunArgv({
+        paths: env,
+        releaseId,
+        command: seedCommand(template, seed),
+    });
+    try {
+        await runUnit(server, 'database', argv, sink, `database.seed ${seed}`);
+    }
+    catch (error) {
+        await guardedSql(server, dropDatabaseByNameRun(template)).catch(() => undefined);
+        if (!(error instanceof RemoteCommandError))
+            throw error;
+        throw new RemoteCommandError(error.command, error.exitCode, error.outputTail, {
+            message: error.message,
+            hint: `fix ${seed} (psql names its file, line and statement above) and deploy again; the templates and databases already there are unchanged`,
+        });
+    }
+    await guardedSql(server, sealTemplateRun(env.app, template, hash));
+}
+
 ;// CONCATENATED MODULE: ./src/server/health.ts
 /**
  * Checks that run ON the server: a new release answers on its port before it gets traffic, and
@@ -71320,7 +71937,7 @@ function healthCheckArgv(params) {
     if (params.path === undefined)
         return ['sh', '-c', TCP_CHECK, 'sh', port, timeout];
     if (!/^\/[^\s\p{Cc}]*$/u.test(params.path)) {
-        throw new TossError(`invalid health check path ${JSON.stringify(params.path)}`);
+        throw new errors_TossError(`invalid health check path ${JSON.stringify(params.path)}`);
     }
     return ['sh', '-c', HTTP_CHECK, 'sh', port, params.path, timeout];
 }
@@ -71351,7 +71968,7 @@ exit 1`;
  */
 function siteCheckArgv(params) {
     if (!/^[a-z0-9.-]+$/.test(params.hostName)) {
-        throw new TossError(`invalid host name ${JSON.stringify(params.hostName)}`);
+        throw new errors_TossError(`invalid host name ${JSON.stringify(params.hostName)}`);
     }
     return [
         'sh',
@@ -71367,7 +71984,7 @@ function siteCheckArgv(params) {
 function assertTimeout(seconds) {
     if (Number.isInteger(seconds) && seconds >= 1 && seconds <= 3600)
         return seconds;
-    throw new TossError(`invalid timeout ${JSON.stringify(seconds)}`);
+    throw new errors_TossError(`invalid timeout ${JSON.stringify(seconds)}`);
 }
 
 ;// CONCATENATED MODULE: ./src/server/caddy-site.ts
@@ -71387,7 +72004,7 @@ const SSLIP_HOST_NAME = /^[a-z0-9-]+(?:\.[a-z0-9-]+)*\.sslip\.io$/;
 function buildSiteFile(params) {
     const host = params.hostName;
     if (host.length > 253 || !(caddy_site_HOST_NAME.test(host) || SSLIP_HOST_NAME.test(host))) {
-        throw new TossError(`refusing to write a Caddy site for host name ${JSON.stringify(host)}`);
+        throw new errors_TossError(`refusing to write a Caddy site for host name ${JSON.stringify(host)}`);
     }
     const body = [...tlsLines(params)];
     if (params.noindex)
@@ -71397,10 +72014,10 @@ function buildSiteFile(params) {
         // becomes Caddy configuration, whoever called.
         const { user, passwordHash } = params.basicAuth;
         if (!BASIC_AUTH_USER.test(user) || isCaddyKeyword(user)) {
-            throw new TossError(`refusing previewAuth.user ${JSON.stringify(user)}: not a plain user name (letters, digits, ".", "_", "-"; not "import")`);
+            throw new errors_TossError(`refusing previewAuth.user ${JSON.stringify(user)}: not a plain user name (letters, digits, ".", "_", "-"; not "import")`);
         }
         if (!BCRYPT_HASH.test(passwordHash)) {
-            throw new TossError('refusing previewAuth.passwordHash: not a bcrypt hash with a cost from 04 to 14');
+            throw new errors_TossError('refusing previewAuth.passwordHash: not a bcrypt hash with a cost from 04 to 14');
         }
         body.push('basicauth {', `\t${user} ${passwordHash}`, '}');
     }
@@ -71447,7 +72064,7 @@ function wildcardSite(params) {
         return [];
     const { domain, dns } = params.wildcard;
     if (domain.length > 251 || !caddy_site_HOST_NAME.test(domain) || !DNS_PROVIDER.test(dns)) {
-        throw new TossError(`refusing the wildcard site *.${JSON.stringify(domain)} with DNS provider ${JSON.stringify(dns)}`);
+        throw new errors_TossError(`refusing the wildcard site *.${JSON.stringify(domain)} with DNS provider ${JSON.stringify(dns)}`);
     }
     return [
         '',
@@ -71480,7 +72097,7 @@ function serve(target) {
         return [`reverse_proxy ${upstream} {`, ...UPSTREAM_TRANSPORT, '}'];
     }
     if (!STATIC_ROOT.test(target.root) || target.root.split('/').includes('..')) {
-        throw new TossError(`refusing to serve ${JSON.stringify(target.root)} as a static site`);
+        throw new errors_TossError(`refusing to serve ${JSON.stringify(target.root)} as a static site`);
     }
     return [`root * ${target.root}`, 'encode zstd gzip', 'file_server'];
 }
@@ -71553,7 +72170,7 @@ function parseReadWithSha(stdout) {
     if (first === ABSENT)
         return { sha: ABSENT, content: null };
     if (!/^[0-9a-f]{64}$/.test(first)) {
-        throw new TossError(`unexpected output while reading a file with its checksum: ${first}`);
+        throw new errors_TossError(`unexpected output while reading a file with its checksum: ${first}`);
     }
     return { sha: first, content: stdout.slice(newline + 1) };
 }
@@ -71588,7 +72205,7 @@ sync -- "\${file%/*}" 2>/dev/null || true`;
  */
 function casWriteArgv(params) {
     if (params.expectedSha !== ABSENT && !/^[0-9a-f]{64}$/.test(params.expectedSha)) {
-        throw new TossError(`invalid expected checksum ${JSON.stringify(params.expectedSha)}`);
+        throw new errors_TossError(`invalid expected checksum ${JSON.stringify(params.expectedSha)}`);
     }
     const mode = params.mode ?? 0o600;
     if (!Number.isInteger(mode) || mode < 0 || mode > 0o777)
@@ -71643,7 +72260,7 @@ function guardedStartArgv(params, argv) {
 }
 function guardWith(script, name, params, argv) {
     if (!/^[0-9a-f]{16,64}$/.test(params.token))
-        throw new TossError('invalid lock token');
+        throw new errors_TossError('invalid lock token');
     if (argv.length === 0)
         throw new TypeError(`${name} needs a command`);
     return ['sh', '-c', script, 'sh', params.lockFile, params.stateFile, params.token, ...argv];
@@ -71670,7 +72287,7 @@ function guardWith(script, name, params, argv) {
 
 
 /** Root's directory of allowed names, one empty file per live preview's host name. */
-const TLS_ALLOW_DIR = `${REGISTRY_DIR}/tls-allow`;
+const TLS_ALLOW_DIR = `${paths_REGISTRY_DIR}/tls-allow`;
 /** Loopback only, and privileged, so no app process can take the port first. */
 const ASK_PORT = 883;
 const ASK_ADDRESS = `http://127.0.0.1:${ASK_PORT}`;
@@ -71763,7 +72380,7 @@ function isOpen(token) {
     return token !== undefined && !token.quoted && token.text === '{';
 }
 function noBlock() {
-    return new TossError(`${CADDYFILE} has an on_demand_tls option toss cannot read (its block must open on the same line)`, { hint: `write it as \`on_demand_tls {\` … \`}\` on the server, then run the command again` });
+    return new errors_TossError(`${CADDYFILE} has an on_demand_tls option toss cannot read (its block must open on the same line)`, { hint: `write it as \`on_demand_tls {\` … \`}\` on the server, then run the command again` });
 }
 /** `lines` after the line that opens the global options block, or a new block at the top. */
 function insertGlobalLines(caddyfile, lines, eol) {
@@ -72080,7 +72697,7 @@ exit 0`;
  */
 function portGuardArgv(mode, port, unit) {
     if (!/^[A-Za-z0-9@._-]+\.service$/.test(unit)) {
-        throw new TossError(`invalid unit name ${JSON.stringify(unit)}`);
+        throw new errors_TossError(`invalid unit name ${JSON.stringify(unit)}`);
     }
     return ['sh', '-c', port_owner_GUARD, 'sh', mode, String(assertPort(port)), unit];
 }
@@ -72177,7 +72794,7 @@ exit 0`;
  */
 function unitListenersArgv(unit) {
     if (!/^[A-Za-z0-9@._-]+\.service$/.test(unit)) {
-        throw new TossError(`invalid unit name ${JSON.stringify(unit)}`);
+        throw new errors_TossError(`invalid unit name ${JSON.stringify(unit)}`);
     }
     return ['sh', '-c', UNIT_LISTENERS, 'sh', unit];
 }
@@ -72329,19 +72946,19 @@ async function applyCaddyChange(change) {
         const detail = output ? `:\n${output}` : '';
         switch (error.exitCode) {
             case CADDY_INVALID_EXIT:
-                throw new TossError(`Caddy rejected the configuration (\`caddy validate --config ${CADDYFILE}\` failed${output ? '' : ' without saying why; is the caddy binary working?'}); it ran as the caddy user, the previous site file was restored and Caddy keeps serving the old config${detail}`, {
+                throw new errors_TossError(`Caddy rejected the configuration (\`caddy validate --config ${CADDYFILE}\` failed${output ? '' : ' without saying why; is the caddy binary working?'}); it ran as the caddy user, the previous site file was restored and Caddy keeps serving the old config${detail}`, {
                     hint: `run \`sudo -u caddy caddy validate --config ${CADDYFILE} --adapter caddyfile\` on the server and fix what it reports (toss adds only an import line and the admin socket to the Caddyfile; every file Caddy reads must be readable by the caddy user), then deploy again`,
                 });
             case CADDY_RELOAD_TIMEOUT_EXIT:
-                throw new TossError(`Caddy did not finish reloading in time; the previous site file was restored and Caddy was restarted with it (open connections to every site were cut)${detail}`, { hint: `${JOURNAL_HINT}; then deploy again` });
+                throw new errors_TossError(`Caddy did not finish reloading in time; the previous site file was restored and Caddy was restarted with it (open connections to every site were cut)${detail}`, { hint: `${JOURNAL_HINT}; then deploy again` });
             case CADDY_RELOAD_EXIT:
-                throw new TossError(`\`systemctl reload caddy\` failed; the previous site file was restored and Caddy serves the previous configuration${detail}`, { hint: JOURNAL_HINT });
+                throw new errors_TossError(`\`systemctl reload caddy\` failed; the previous site file was restored and Caddy serves the previous configuration${detail}`, { hint: JOURNAL_HINT });
             case CADDY_DOWN_EXIT:
-                throw new TossError(`Caddy is not running: the change was rolled back, but Caddy did not start with the previous configuration either, so no site is served${detail}`, {
+                throw new errors_TossError(`Caddy is not running: the change was rolled back, but Caddy did not start with the previous configuration either, so no site is served${detail}`, {
                     hint: `${JOURNAL_HINT}, fix what stops it (\`sudo -u caddy caddy validate --config ${CADDYFILE} --adapter caddyfile\`), then \`systemctl restart caddy\``,
                 });
             case CADDY_ADMIN_EXIT:
-                throw new TossError(`could not install ${CADDY_ADMIN_DROPIN}, which keeps Caddy's admin endpoint private; nothing was changed${detail}`, { hint: 'check that /etc/systemd/system is writable (disk space, read-only root)' });
+                throw new errors_TossError(`could not install ${CADDY_ADMIN_DROPIN}, which keeps Caddy's admin endpoint private; nothing was changed${detail}`, { hint: 'check that /etc/systemd/system is writable (disk space, read-only root)' });
             default:
                 throw error;
         }
@@ -72687,9 +73304,9 @@ function portError(app, environment, port, code, stderr) {
     const unit = paths_envPaths(app, environment).instanceUnit(port);
     const squatters = parseForeignListeners(stderr).map(port_owner_describeListener);
     if (code === PORT_NOT_OURS_EXIT || squatters.length === 0) {
-        return new TossError(`port ${port} answered the health check, but ${unit} was not listening on it any more; the new release never received traffic`, { hint: `check \`journalctl -u ${unit}\` on the server, then deploy again` });
+        return new errors_TossError(`port ${port} answered the health check, but ${unit} was not listening on it any more; the new release never received traffic`, { hint: `check \`journalctl -u ${unit}\` on the server, then deploy again` });
     }
-    return new TossError(`port ${port}, which toss gave ${app}/${environment}, is taken by ${squatters.join('; ')}; the new release did not get it and never received traffic; what was live keeps serving`, {
+    return new errors_TossError(`port ${port}, which toss gave ${app}/${environment}, is taken by ${squatters.join('; ')}; the new release did not get it and never received traffic; what was live keeps serving`, {
         hint: `nothing but toss's ${unit} may listen on it: stop that process on the server (as root), find out how it got there, then deploy again`,
     });
 }
@@ -72806,7 +73423,7 @@ function routeTo(server, sink, env, port, routing) {
     return step(sink, 'route', async () => {
         const { caddyfile } = routing;
         if (caddyfile === null) {
-            throw new TossError(`${CADDYFILE} does not exist: Caddy is not installed on the server`, {
+            throw new errors_TossError(`${CADDYFILE} does not exist: Caddy is not installed on the server`, {
                 hint: 'run `toss init` to provision the server (it installs Caddy)',
             });
         }
@@ -72862,7 +73479,7 @@ function idlePort(ports, livePort) {
 /** The environment's unit template (`toss-<app>-<env>@.service`) for its two ports. */
 function unitFor(config, env, ports) {
     if (config.startCommand === undefined) {
-        throw new TossError(`${env.app} is a static site: it has no unit to run`);
+        throw new errors_TossError(`${env.app} is a static site: it has no unit to run`);
     }
     return buildUnitTemplate({
         paths: env,
@@ -72925,7 +73542,7 @@ function confirmTlsOf(config, env) {
 }
 function requireRelease(releaseId) {
     if (releaseId === undefined)
-        throw new TossError('a static site is served from a release');
+        throw new errors_TossError('a static site is served from a release');
     return releaseId;
 }
 /** The environment's host name: its domain, a preview subdomain, or an sslip.io name. */
@@ -73171,7 +73788,7 @@ function claimNames(registry, app, environment, claim) {
             problems.push(`port ${p} belongs to app ${o.app} (environment ${o.environment})`);
     }
     if (problems.length > 0) {
-        throw new TossError(`cannot deploy ${app}/${environment} on this server: ${problems.join('; ')}`, {
+        throw new errors_TossError(`cannot deploy ${app}/${environment} on this server: ${problems.join('; ')}`, {
             hint: 'rename the app or the environment, or remove the other one from the server first',
         });
     }
@@ -73299,7 +73916,8 @@ async function placeRelease(server, request, config, env, view, claim, upload, s
     const [ports] = await settleAll([
         claimed.then(async (ports) => {
             const port = idlePort(ports, claim.livePort);
-            await writeEnvFiles(server, env, view, request.overrides, claim, port, sink);
+            const database = config.database !== undefined;
+            await writeEnvFiles(server, env, view, request.overrides, claim, port, database, sink);
             return ports;
         }),
         finishUpload(server, request, env, claim, upload, claimed, sink),
@@ -73338,10 +73956,10 @@ function claimNamesAndPorts(server, config, env, view, claim, sink) {
 }
 /**
  * The `prepare` step: the environment's overrides and the release's env file (secrets, overrides
- * and toss's own variables for the port it starts on). Secret values travel on stdin only; the
+ * and toss's own variables for the port it starts on, its database's when it has one). Secret values travel on stdin only; the
  * one command reading it is the file writer.
  */
-function writeEnvFiles(server, env, view, overrideArgs, claim, port, sink) {
+function writeEnvFiles(server, env, view, overrideArgs, claim, port, database, sink) {
     const { releaseId, url } = claim;
     return step(sink, 'prepare', async () => {
         const overrides = applyOverrideArgs(view.overrides, overrideArgs);
@@ -73352,6 +73970,7 @@ function writeEnvFiles(server, env, view, overrideArgs, claim, port, sink) {
             releaseId,
             port,
             url,
+            database,
         });
         const releaseEnv = mergeEnv(view.secrets, overrides, variables);
         await settleAll([
@@ -73470,7 +74089,7 @@ async function buildHere(request, env, sink) {
         return { finish: async () => { } };
     const { builder } = request;
     if (builder === undefined)
-        throw new TossError('toss.json has build, but nothing here can run it');
+        throw new errors_TossError('toss.json has build, but nothing here can run it');
     const url = urlOf(request.config, hostNameOf(request.config, env, await health_serverAddress(request.host)));
     const vars = { app: env.app, environment: env.environment, url, commit: request.commit };
     const { cache } = builder;
@@ -73506,7 +74125,7 @@ function buildFailure(index, command, status, tail) {
         : status === 128
             ? 'was killed by a signal'
             : `exited with ${status}`;
-    return new TossError(`build[${index}] \`${command}\` ${how}; nothing was uploaded and the server was not touched${tail ? `:\n${tail}` : ''}`, {
+    return new errors_TossError(`build[${index}] \`${command}\` ${how}; nothing was uploaded and the server was not touched${tail ? `:\n${tail}` : ''}`, {
         hint: 'fix the command in toss.json build (or the code it builds) and deploy again; it runs in root with TOSS_ENV, TOSS_APP, TOSS_URL and TOSS_COMMIT set',
     });
 }
@@ -75796,7 +76415,7 @@ function rsyncShellWord(word) {
     if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word))
         return word;
     if (/[\0\n\r\t]/.test(word))
-        throw new TossError(`unusable ssh argument ${JSON.stringify(word)}`);
+        throw new errors_TossError(`unusable ssh argument ${JSON.stringify(word)}`);
     return `'${word.replaceAll("'", "''")}'`;
 }
 /** The host name rsync hands its remote shell: the tunnel knows only the one connection. */
@@ -75823,7 +76442,7 @@ function parseTunnelFrame(frame, sudo) {
     const command = remote.join(' ');
     const expected = `${sudo ? 'sudo -n ' : ''}rsync --server `;
     if (host !== TUNNEL_HOST || !command.startsWith(expected)) {
-        throw new TossError(`rsync asked its tunnel for something else than its server: ${command}`);
+        throw new errors_TossError(`rsync asked its tunnel for something else than its server: ${command}`);
     }
     return { command, rest: frame.subarray(read.end) };
 }
@@ -75844,7 +76463,7 @@ function frameWords(frame) {
         if (count === undefined) {
             count = /^\d{1,4}$/.test(word) ? Number(word) : Number.NaN;
             if (!(count >= 2))
-                throw new TossError(`rsync's tunnel sent a bad frame (${word})`);
+                throw new errors_TossError(`rsync's tunnel sent a bad frame (${word})`);
         }
         else
             words.push(word);
@@ -75865,19 +76484,19 @@ function buildRsyncArgv(params) {
     ];
     if (params.linkDest !== undefined) {
         if (!params.linkDest.startsWith('/'))
-            throw new TossError('--link-dest must be absolute');
+            throw new errors_TossError('--link-dest must be absolute');
         argv.push(`--link-dest=${params.linkDest}`);
     }
     argv.push(...filterArgs(params));
     if (params.sudo)
         argv.push('--rsync-path=sudo -n rsync');
     if (params.remoteShell === '')
-        throw new TossError('rsync needs a remote shell');
+        throw new errors_TossError('rsync needs a remote shell');
     argv.push('-e', params.remoteShell);
     argv.push(localSource(params.source));
     const path = params.dest;
     if (!path.startsWith('/'))
-        throw new TossError(`remote path must be absolute: ${path}`);
+        throw new errors_TossError(`remote path must be absolute: ${path}`);
     argv.push(`${TUNNEL_HOST}:${path.endsWith('/') ? path : `${path}/`}`);
     return argv;
 }
@@ -75891,13 +76510,13 @@ function filterArgs(params) {
     const builtIn = params.built ? BUILT_EXCLUDES : DEFAULT_EXCLUDES;
     for (const pattern of [...builtIn, ...(params.excludes ?? [])]) {
         if (/[\n\r]/.test(pattern))
-            throw new TossError(`unusable exclude ${JSON.stringify(pattern)}`);
+            throw new errors_TossError(`unusable exclude ${JSON.stringify(pattern)}`);
         args.push(`--filter=- ${pattern}`);
     }
     // `:- FILE`: merge FILE in every directory, each line an exclude (like nested .gitignore files).
     for (const file of params.built ? BUILT_FILTER_FILES : DEFAULT_FILTER_FILES) {
         if (!/^[A-Za-z0-9._-]+$/.test(file))
-            throw new TossError(`unusable filter file ${file}`);
+            throw new errors_TossError(`unusable filter file ${file}`);
         args.push(`--filter=:- ${file}`);
     }
     return args;
@@ -75905,7 +76524,7 @@ function filterArgs(params) {
 // A relative path gets `./` so a leading `-` is no option and a `:` no remote host.
 function localSource(source) {
     if (source === '')
-        throw new TossError('rsync needs a source directory');
+        throw new errors_TossError('rsync needs a source directory');
     const path = source.startsWith('/') || source.startsWith('./') ? source : `./${source}`;
     return path.endsWith('/') ? path : `${path}/`;
 }
@@ -75941,7 +76560,7 @@ async function diskFull(session, releaseDir) {
     const availableKb = Number(fields?.[3]);
     if (!Number.isFinite(availableKb) || availableKb >= 1024)
         return undefined;
-    return new TossError(`the server's disk is full: ${availableKb} KiB left for ${parent}${fields?.[5] && fields[5] !== parent ? ` (on ${fields[5]})` : ''}; the upload failed and nothing live was touched`, {
+    return new errors_TossError(`the server's disk is full: ${availableKb} KiB left for ${parent}${fields?.[5] && fields[5] !== parent ? ` (on ${fields[5]})` : ''}; the upload failed and nothing live was touched`, {
         hint: 'free space on the server (old releases of other apps, logs: journalctl --vacuum-size=100M), then deploy again',
     });
 }
@@ -76047,7 +76666,7 @@ class TunnelledRsync {
     }
 }
 function spawnFailure(error) {
-    return new TossError(error.code === 'ENOENT' ? 'rsync is not installed on this machine' : `rsync: ${error.message}`, { hint: 'install rsync (apt-get install rsync, brew install rsync)' });
+    return new errors_TossError(error.code === 'ENOENT' ? 'rsync is not installed on this machine' : `rsync: ${error.message}`, { hint: 'install rsync (apt-get install rsync, brew install rsync)' });
 }
 /** Why the run failed, both sides' stderr included; undefined when both sides succeeded. */
 function rsyncFailure(code, signal, server, stderr) {
@@ -76060,7 +76679,7 @@ function rsyncFailure(code, signal, server, stderr) {
         .slice(-upload_TAIL_LINES)
         .join('\n');
     const status = code !== 0 ? (signal ?? `exit ${code}`) : `server side exit ${server?.code ?? server?.signal}`;
-    return new TossError(`rsync failed (${status})${tail ? `:\n${tail}` : ''}`, {
+    return new errors_TossError(`rsync failed (${status})${tail ? `:\n${tail}` : ''}`, {
         hint: 'check that rsync is installed on the server and the disk is not full',
     });
 }
@@ -76149,7 +76768,7 @@ class Session {
     /** A command as root that runs only while this run still holds the app's lock. */
     async guarded(argv, options = {}) {
         if (this.token === undefined)
-            throw new TossError('internal: guarded step without the lock');
+            throw new errors_TossError('internal: guarded step without the lock');
         const { stateFile, stateLockFile } = this.paths;
         try {
             return await this.root(guardedArgv({ stateFile, lockFile: stateLockFile, token: this.token }, argv), options);
@@ -76178,7 +76797,7 @@ class Session {
      */
     async guardedStart(argv, options = {}) {
         if (this.token === undefined)
-            throw new TossError('internal: guarded step without the lock');
+            throw new errors_TossError('internal: guarded step without the lock');
         const { stateFile, stateLockFile } = this.paths;
         const result = await this.root(guardedStartArgv({ stateFile, lockFile: stateLockFile, token: this.token }, argv), { ...options, allowFailure: true });
         // The command itself may exit 76 too: only a lock we no longer hold makes it a LockError.
@@ -76240,7 +76859,7 @@ class Session {
                 throw new RemoteCommandError(`write ${file}`, result.code, result.stderr.trim());
             }
         }
-        throw new TossError(`${file} kept changing while toss tried to update it`, {
+        throw new errors_TossError(`${file} kept changing while toss tried to update it`, {
             hint: 'another toss run is updating this server; try again',
         });
     }
@@ -77161,7 +77780,7 @@ function summarise(problems) {
 }
 /** The error that stops a deploy whose artifact holds native code the server cannot run. */
 function nativeMismatchError(problems) {
-    return new TossError(`the built artifact holds native code that cannot run on the server:\n${problems.map((line) => `  ${line}`).join('\n')}`, {
+    return new errors_TossError(`the built artifact holds native code that cannot run on the server:\n${problems.map((line) => `  ${line}`).join('\n')}`, {
         hint: "build on a machine of the server's architecture with the same or an older glibc than the server's " +
             "(a runner image matching the server's OS release, e.g. `runs-on: ubuntu-24.04-arm` for an arm64 server), " +
             'or move the native build into `deployScript` so it runs on the server; ' +
@@ -77276,6 +77895,7 @@ function excludeMatcher(pattern) {
 
 
 
+
 /**
  * Deploys the working tree to one environment: built here first when toss.json says `build`
  * (nothing on the server changes before that succeeded), then placed, started and switched.
@@ -77353,13 +77973,14 @@ async function deployLocked(server, request, env, { origin, natives }, lock, upl
     const livePort = routedNow ?? before?.livePort;
     const url = urlOf(config, hostName);
     const leftovers = [removeReleasesArgv(env, [releaseId]), removeStagingArgv(env, [upload.id])];
-    const ports = await undoOnFailure(server, leftovers, async () => {
+    const { placed: ports, db } = await undoOnFailure(server, leftovers, async () => {
         if (natives)
             await step(sink, 'platform', () => assertRunsOnServer(natives, view.platform));
         const claim = { hostName, url, origin, before, livePort, releaseId };
         const placed = await placeRelease(server, request, config, env, view, claim, upload, sink);
+        const db = await databaseStep(server, config, env, request.sourceDir, releaseId, sink);
         await runBuild(server, config, env, releaseId, sink);
-        return placed;
+        return { placed, db };
     });
     const port = idlePort(ports, livePort);
     const sleepAfter = sleepSecondsOf(config, env.environment, isBranchPreview(request, before));
@@ -77383,7 +78004,16 @@ async function deployLocked(server, request, env, { origin, natives }, lock, upl
         : { seconds: sleepAfter, wasAsleep: wasAsleep(view, before, livePort) };
     const finish = { releaseId, ports, port, routedNow, before, hostName, url, staticSite, sleep };
     const confirmed = await finishDeploy(server, request, config, env, view, lock, finish, sink);
-    return { environment: env.environment, url, release: releaseId, port, confirmed, sleepAfter };
+    const database = db === undefined ? undefined : { name: db.name, from: db.from };
+    return {
+        environment: env.environment,
+        url,
+        release: releaseId,
+        port,
+        confirmed,
+        sleepAfter,
+        database,
+    };
 }
 /** The new release as it starts: sealed first, its unit installed if it changed. */
 function freshRelease(config, env, view, releaseId, ports, port, sleepAfter) {
@@ -77442,7 +78072,7 @@ function assertBranchOwns(request, env, before) {
     const owner = before.branch === undefined
         ? 'no branch (a named environment)'
         : `branch ${JSON.stringify(before.branch)}`;
-    throw new TossError(`refusing to deploy branch ${JSON.stringify(request.branch)}'s preview into ${env.environment}: state says it belongs to ${owner}`, { hint: 'rename the branch, or map it to its own environment in toss.json branches' });
+    throw new errors_TossError(`refusing to deploy branch ${JSON.stringify(request.branch)}'s preview into ${env.environment}: state says it belongs to ${owner}`, { hint: 'rename the branch, or map it to its own environment in toss.json branches' });
 }
 /** A new preview is refused once the app has maxPreviews of them. */
 function assertRoomForPreview(config, env, state, before) {
@@ -77452,7 +78082,7 @@ function assertRoomForPreview(config, env, state, before) {
     if (previews.length < config.maxPreviews)
         return;
     const oldest = previews.slice(0, 3).map(([name]) => name);
-    throw new TossError(`${config.app} already has ${previews.length} previews (maxPreviews is ${config.maxPreviews}); oldest: ${oldest.join(', ')}`, {
+    throw new errors_TossError(`${config.app} already has ${previews.length} previews (maxPreviews is ${config.maxPreviews}); oldest: ${oldest.join(', ')}`, {
         hint: `remove some (toss remove ${oldest[0]}), or raise maxPreviews in toss.json and deploy production`,
     });
 }
@@ -77522,7 +78152,7 @@ async function undoOnFailure(server, undo, work) {
 /** The hint fixes the cause the server's evidence shows; `readOnly` is toss.json's. */
 function healthFailure(failure, readOnly) {
     const { details, fix } = explainHealthFailure(failure, { readOnly });
-    return new TossError(`the new release did not pass its health check; it never received traffic.\n${details}`, { hint: `${fix}, then deploy again` });
+    return new errors_TossError(`the new release did not pass its health check; it never received traffic.\n${details}`, { hint: `${fix}, then deploy again` });
 }
 /** No lock, no deploy: the upload stops, and what it copied (all or part) goes again. */
 async function abandonUpload(server, upload) {
@@ -77667,6 +78297,7 @@ function certificates_certificateWarning(entry) {
 
 
 
+
 /** The environment a unit template or site file name of `app` stands for, if it is one. */
 function environmentOf(name, prefix, suffix) {
     if (!name.startsWith(prefix) || !name.endsWith(suffix))
@@ -77688,6 +78319,32 @@ function drift_findDrift(facts) {
     }
     warnings.push(...leftoverDrift(facts.app, environments, onServer));
     warnings.push(...emptySecrets(facts.app, Object.keys(environments), facts.inventory));
+    warnings.push(...orphanDatabases(facts.app, environments, facts.databases ?? []));
+    return warnings;
+}
+/**
+ * Databases of the app with no environment (a removal that could not reach PostgreSQL, a
+ * production removed without --drop-database); templates are not environments'.
+ */
+function orphanDatabases(app, environments, databases) {
+    const owned = new Set(Object.keys(environments).map((env) => databaseName(app, env)));
+    const warnings = [];
+    for (const name of databases) {
+        if (owned.has(name) || isTemplateName(app, name))
+            continue;
+        const env = name.slice(appDatabasePrefix(app).length);
+        const byName = ENV_NAME_PATTERN.test(env) && databaseName(app, env) === name;
+        warnings.push({
+            kind: 'database-orphan',
+            environment: null,
+            message: `database ${name} belongs to no environment of ${app}${byName && isProduction(env) ? ' (production was removed and its database kept)' : ''}`,
+            fix: !byName
+                ? `runuser -u postgres -- dropdb --force ${name} (as root on the server)`
+                : isProduction(env)
+                    ? 'toss remove production --force --drop-database'
+                    : `toss remove ${env}`,
+        });
+    }
     return warnings;
 }
 /** Environments of the app's unit templates and site files, leaving out another app's names. */
@@ -77991,6 +78648,7 @@ function parseSystemctlShow(stdout) {
 
 
 
+
 /** The recorded policy as `toss status` shows it (never the password hash). */
 function previewPolicyOf(policy) {
     if (policy === undefined)
@@ -78008,7 +78666,7 @@ function previewPolicyOf(policy) {
     };
 }
 /** The environments of the state, production first, with their live instance's state. */
-function listingOf(app, state, services, urlFor) {
+function listingOf(app, state, services, urlFor, databases = []) {
     const environments = Object.entries(state?.environments ?? {})
         .sort(byEnvironment)
         .map(([name, env]) => {
@@ -78028,6 +78686,7 @@ function listingOf(app, state, services, urlFor) {
             pr: env.pr ?? null,
             // A static site has no instance: Caddy serves its files.
             service: env.staticSite ? 'static' : serviceState(app, name, env, services),
+            database: databases.includes(databaseName(app, name)) ? databaseName(app, name) : null,
         };
     });
     return { version: 1, app, environments };
@@ -78104,15 +78763,18 @@ async function snapshot(session) {
     });
     // Both ports of every environment of this app: whatever else listens there is reported.
     const portChecks = owned.flatMap(([name, env]) => env.ports.map((port) => ({ port, unit: envPaths(session.app, name).instanceUnit(port) })));
-    const [inventoryRun, listenersRun] = await Promise.all([
+    const listing = listDatabasesRun(session.app);
+    const [inventoryRun, listenersRun, databasesRun] = await Promise.all([
         session.root(inventoryArgv(session.app, liveUnits)),
         portChecks.length === 0
             ? Promise.resolve(undefined)
             : session.root(foreignListenersArgv(portChecks), { allowFailure: true }),
+        session.root(listing.argv, { stdin: listing.stdin, allowFailure: true }),
     ]);
     const inventory = parseInventory(inventoryRun.stdout);
     const listeners = parseForeignListenersByPort(listenersRun?.stdout ?? '');
-    return { state, registry, inventory, listeners };
+    const databases = databasesRun.code === 0 ? parseDatabaseList(databasesRun.stdout).map((d) => d.name) : undefined;
+    return { state, registry, inventory, listeners, databases };
 }
 /**
  * The app's environments as state.json records them (read without the lock): what a door needs
@@ -78131,8 +78793,8 @@ async function listApp(config, login) {
     const urlFor = await urlResolver(config, login);
     const session = await openServer({ login }, config.app);
     try {
-        const { state, inventory } = await snapshot(session);
-        return listingOf(config.app, state, inventory.services, (env) => urlFor(env, state?.policy));
+        const { state, inventory, databases } = await snapshot(session);
+        return listingOf(config.app, state, inventory.services, (env) => urlFor(env, state?.policy), databases);
     }
     finally {
         await session.close();
@@ -78142,8 +78804,8 @@ async function statusOfApp(config, login) {
     const urlFor = await urlResolver(config, login);
     const session = await openServer({ login }, config.app);
     try {
-        const { state, registry, inventory, listeners } = await snapshot(session);
-        const listing = listingOf(config.app, state, inventory.services, (env) => urlFor(env, state?.policy));
+        const { state, registry, inventory, listeners, databases } = await snapshot(session);
+        const listing = listingOf(config.app, state, inventory.services, (env) => urlFor(env, state?.policy), databases);
         const environments = [];
         for (const env of listing.environments) {
             environments.push({ ...env, overrideKeys: await overrideKeys(session, env.name) });
@@ -78182,7 +78844,8 @@ async function statusOfApp(config, login) {
                 };
             }),
             secrets: inventory.secretKeys,
-            warnings: findDrift({ app: config.app, state, inventory, registry, listeners }),
+            databases: databases ?? null,
+            warnings: findDrift({ app: config.app, state, inventory, registry, listeners, databases }),
             certificates: await certificatesOf(session),
         };
     }
@@ -78234,13 +78897,14 @@ async function overrideKeys(session, environment) {
 
 
 
+
 /** Removes an environment; production only with `force`. */
 function remove(request, sink) {
     const { app } = request.config;
     const env = paths_envPaths(app, validateEnvName(request.environment, 'environment'));
     const environment = env.environment;
     if (env.isProduction && !request.force) {
-        return Promise.reject(new TossError('refusing to remove production without --force', {
+        return Promise.reject(new errors_TossError('refusing to remove production without --force', {
             hint: `toss remove production --force deletes ${app}'s production site, service and data`,
         }));
     }
@@ -78254,12 +78918,15 @@ function remove(request, sink) {
             });
             return { environment, removed: false };
         },
-    }, (server, lock) => step(sink, 'remove', () => removeLocked(server, request.branch, env, lock.state, sink)));
+    }, (server, lock) => step(sink, 'remove', () => removeLocked(server, request.branch, env, lock.state, request.dropDatabase === true, sink)));
 }
-async function removeLocked(server, branch, env, state, sink) {
+async function removeLocked(server, branch, env, state, dropDatabase, sink) {
     const { app, environment } = env;
     const held = await readHoldings(server, env, state);
-    const ownsSomething = held.known !== undefined || held.claimed !== undefined || held.leftovers;
+    // Production's database outlives it unless asked; every other environment's goes with it (an
+    // orphan one `toss status` found included).
+    const dropsDatabase = held.database !== undefined && (!env.isProduction || dropDatabase);
+    const ownsSomething = held.known !== undefined || held.claimed !== undefined || held.leftovers || dropsDatabase;
     remove_assertBranchOwns(env, held.known, branch);
     // Unit and site names are `<app>-<env>`, which another app can produce too (shop/api-staging,
     // shop-api/staging): whatever another app owns is never touched, whatever this app's own
@@ -78287,16 +78954,37 @@ async function removeLocked(server, branch, env, state, sink) {
         await stopServing(server, env, held);
     }
     await server.guarded(removeEnvironmentArgv(env));
+    if (held.database !== undefined) {
+        if (dropsDatabase) {
+            // Its instances are stopped: what still holds a connection (a shell) is ended.
+            const drop = dropDatabaseRun(app, environment);
+            await server.guarded(drop.argv, { stdin: drop.stdin });
+        }
+        else {
+            sink({
+                type: 'notice',
+                message: `kept production's database ${held.database}; \`toss remove production --force --drop-database\` drops it`,
+            });
+        }
+    }
     await server.updateRegistry((r) => freeEnvironment(r, app, environment));
     await server.updateStateAsHolder((s) => recordRemove(s, environment));
     return { environment, removed: true };
 }
 async function readHoldings(server, env, state) {
     // state as the lock's own write left it: no second read of state.json.
-    const registry = await server.readRegistry();
-    const [site = null, unit = null] = await server.readFiles([env.siteFile, env.unitTemplateFile]);
-    const leftovers = await server.root(['test', '-e', env.envDir], { allowFailure: true });
+    const listing = database_listDatabasesRun(env.app);
+    const [registry, [site = null, unit = null], leftovers, databases] = await Promise.all([
+        server.readRegistry(),
+        server.readFiles([env.siteFile, env.unitTemplateFile]),
+        server.root(['test', '-e', env.envDir], { allowFailure: true }),
+        // Without PostgreSQL (or with it stopped) there is no database to drop.
+        server.root(listing.argv, { stdin: listing.stdin, allowFailure: true }),
+    ]);
+    const name = database_databaseName(env.app, env.environment);
+    const hasDatabase = databases.code === 0 && database_parseDatabaseList(databases.stdout).some((d) => d.name === name);
     return {
+        database: hasDatabase ? name : undefined,
         known: state.environments[env.environment],
         claimed: registeredEnvironment(registry, env.app, env.environment),
         registry,
@@ -78312,11 +79000,11 @@ function remove_assertBranchOwns(env, known, branch) {
     const owner = known.branch === undefined
         ? 'no branch (a named environment)'
         : `branch ${JSON.stringify(known.branch)}`;
-    throw new TossError(`refusing to remove ${env.app}/${env.environment} for branch ${JSON.stringify(branch)}: state says it belongs to ${owner}`, { hint: `remove it by name if it should go: toss remove ${env.environment}` });
+    throw new errors_TossError(`refusing to remove ${env.app}/${env.environment} for branch ${JSON.stringify(branch)}: state says it belongs to ${owner}`, { hint: `remove it by name if it should go: toss remove ${env.environment}` });
 }
 function foreignOnly(env, foreign) {
     const owner = foreign[0].owner;
-    return new TossError(`refusing to remove ${env.app}/${env.environment}: ${registry_describeForeignNames(foreign)}; ${env.app} has nothing named ${env.environment} on this server`, {
+    return new errors_TossError(`refusing to remove ${env.app}/${env.environment}: ${registry_describeForeignNames(foreign)}; ${env.app} has nothing named ${env.environment} on this server`, {
         hint: `to remove that environment, run toss remove ${owner.environment} in app ${owner.app}'s checkout`,
     });
 }
@@ -78746,6 +79434,24 @@ const HEADLINE = {
     removed: '🗑️ Removed',
 };
 const comment_time = (d) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+/** What the live environment runs with: its sleep and its database. */
+function runtimeRows(p) {
+    const rows = [];
+    if (p.sleepAfter !== undefined && p.status !== 'removed' && p.status !== 'failed') {
+        rows.push([
+            'Sleeps',
+            `after ${idleTime(p.sleepAfter)} without a request; the next request wakes it (it waits for the app)`,
+        ]);
+    }
+    if (p.database !== undefined && p.status === 'live') {
+        const from = p.database.from === 'kept' ? 'its own data, kept across deploys' : p.database.from;
+        rows.push([
+            'Database',
+            `\`${p.database.name}\` (PostgreSQL; ${from}; \`toss db shell ${p.environment}\`; dropped with the preview)`,
+        ]);
+    }
+    return rows;
+}
 /** Markdown body; no output of the deploy goes in (it may hold what a build printed). */
 function commentBody(p) {
     const rows = [['Status', HEADLINE[p.status]]];
@@ -78757,12 +79463,7 @@ function commentBody(p) {
         rows.push(['Commit', `\`${p.commit.slice(0, 7)}\``]);
     if (p.release && p.status === 'live')
         rows.push(['Release', `\`${p.release}\``]);
-    if (p.sleepAfter !== undefined && p.status !== 'removed' && p.status !== 'failed') {
-        rows.push([
-            'Sleeps',
-            `after ${idleTime(p.sleepAfter)} without a request; the next request wakes it (it waits for the app)`,
-        ]);
-    }
+    rows.push(...runtimeRows(p));
     rows.push(['Updated', comment_time(p.at)]);
     if (p.runUrl)
         rows.push(['Run', `[logs](${p.runUrl})`]);
@@ -84137,7 +84838,7 @@ function actionReporter() {
 
 
 /** The event payload lacks a field GitHub always sends: the run was not started by GitHub as expected. */
-class EventPayloadError extends TossError {
+class EventPayloadError extends errors_TossError {
     name = 'EventPayloadError';
 }
 /**
@@ -84421,7 +85122,7 @@ function readRunnerContext(env = process.env) {
     const repository = env.GITHUB_REPOSITORY ?? '';
     const [owner, repo] = repository.split('/');
     if (!owner || !repo) {
-        throw new TossError('GITHUB_REPOSITORY is not set: toss/deploy runs inside a GitHub Actions job');
+        throw new errors_TossError('GITHUB_REPOSITORY is not set: toss/deploy runs inside a GitHub Actions job');
     }
     const payload = readEventPayload(env.GITHUB_EVENT_PATH);
     const serverUrl = env.GITHUB_SERVER_URL ?? 'https://github.com';
@@ -84449,7 +85150,7 @@ function readEventPayload(path) {
         return JSON.parse((0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8'));
     }
     catch (error) {
-        throw new TossError(`cannot read the event payload ${path}: ${error.message}`);
+        throw new errors_TossError(`cannot read the event payload ${path}: ${error.message}`);
     }
 }
 /** The address of this run (and of its attempt, when the runner says which), or undefined outside a run. */
@@ -84610,7 +85311,7 @@ async function sweepOnly(job) {
 async function removeResolved(job, resolution) {
     const { environment, branch, pr } = resolution;
     if (env_name_isProduction(environment))
-        throw new TossError('the action never removes production');
+        throw new errors_TossError('the action never removes production');
     const result = await remove({
         ...job.common,
         environment,
@@ -84759,6 +85460,7 @@ async function reportDeployed(job, resolution, deploymentId, result, note) {
         url: result.url,
         release: result.release,
         sleepAfter: result.sleepAfter,
+        database: result.database,
     });
     await writeSummary(job.config.app, [
         {
@@ -84838,7 +85540,7 @@ function maskSecrets(text) {
  */
 function prepareLogin(inputs, config) {
     if (!inputs.sshKey)
-        throw new TossError('the ssh-key input is empty');
+        throw new errors_TossError('the ssh-key input is empty');
     const server = parseServer(inputs.server || config.server, inputs.server ? 'input server' : 'server');
     return {
         host: server.host,
@@ -84853,7 +85555,7 @@ function describeFailure(error, inputs, login) {
     const cause = error instanceof StepError ? error.cause : error;
     if (cause instanceof HostKeyRefusedError && !inputs.knownHosts.trim()) {
         const line = cause.presented?.line;
-        return new TossError(`the known-hosts input is empty, so ${login.host}'s host key cannot be verified.${line ? `\nThe server presented (UNVERIFIED):\n${line}` : ''}`, {
+        return new errors_TossError(`the known-hosts input is empty, so ${login.host}'s host key cannot be verified.${line ? `\nThe server presented (UNVERIFIED):\n${line}` : ''}`, {
             hint: "compare that key with the server's own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the server), then store the line as a secret and pass it as known-hosts",
         });
     }
@@ -84992,7 +85694,7 @@ function fail(error) {
     const step = error instanceof StepError ? STEP_LABELS[error.step] : undefined;
     const cause = error instanceof StepError ? error.cause : error;
     const message = cause instanceof Error ? cause.message : String(cause);
-    const hint = cause instanceof TossError && cause.hint ? `\nhint: ${cause.hint}` : '';
+    const hint = cause instanceof errors_TossError && cause.hint ? `\nhint: ${cause.hint}` : '';
     core_error(`${step ? `${step} failed: ` : ''}${message}${hint}`, {
         title: step ? `toss: ${step} failed` : 'toss failed',
     });
@@ -85023,7 +85725,7 @@ g.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)((0,node_url__
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _dirname_shim_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6065);
-/* harmony import */ var _action_entry_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9641);
+/* harmony import */ var _action_entry_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6522);
 
 
 await (0,_action_entry_js__WEBPACK_IMPORTED_MODULE_1__/* .entry */ .f)();
