@@ -12,12 +12,16 @@
  *   action start        the action bundle's load to its first SSH byte (see bench-start.ts)
  *   sleeping previews   wake times, and 50 previews plus production on a host limited to 2 GB
  *                       (see bench-sleep.ts; alone with --sleep)
+ *   databases           a preview's database from a ~100 MB template (FILE_COPY, WAL_LOG,
+ *                       pg_dump | psql, against cp -a + sync of its files), and what a database
+ *                       adds to a preview's first deploy of examples/notes (see bench-database.ts;
+ *                       alone with --database)
  * Floor: one `rsync -az --delete` of the tree to a fresh directory on the host plus one `ssh` that
  * runs `systemctl restart` of a trivial unit, with the same key and known_hosts.
  * Medians of --runs N (default 5), SSH logins per deploy (sshd's 'Accepted publickey' lines) and
  * the median duration of each pipeline step (the CLI's non-TTY "toss: <Step> done in N.Ns" lines).
  *
- *   npm run bench [-- --runs 5] [-- --strict] [-- --sleep]
+ *   npm run bench [-- --runs 5] [-- --strict] [-- --sleep] [-- --database]
  *                                                --strict: exit 1 when a target is missed;
  *                                                --runs 0: only the traced redeploy
  */
@@ -29,6 +33,7 @@ import { promisify } from 'node:util';
 import { bootHost, checkPrerequisites } from '../test/e2e/harness/index.js';
 import type { TestHost } from '../test/e2e/harness/types.js';
 import { inHost, sshLogins } from '../test/e2e/support/app.js';
+import { benchDatabase, reportDatabase } from './bench-database.js';
 import { benchPushToPreview, reportPushToPreview } from './bench-preview.js';
 import { q, sh } from './bench-shell.js';
 import { benchSleep, reportSleep } from './bench-sleep.js';
@@ -44,6 +49,7 @@ const RUNS = runsArg >= 0 ? Number(args[runsArg + 1]) : 5;
 if (!Number.isInteger(RUNS) || RUNS < 0) throw new Error('--runs: expected a whole number ≥ 0');
 const STRICT = args.includes('--strict');
 const SLEEP_ONLY = args.includes('--sleep');
+const DATABASE_ONLY = args.includes('--database');
 
 const log = (text: string) => console.log(`bench: ${text}`);
 const median = (xs: number[]) => {
@@ -170,12 +176,29 @@ async function sleepingPreviews(): Promise<number> {
   }
 }
 
+/** Databases on a host of their own (bench-database.ts). */
+async function databases(): Promise<number> {
+  log('booting a test host for databases');
+  const host = await bootHost();
+  try {
+    return reportDatabase(await benchDatabase(host, log), median);
+  } finally {
+    await host.shutdown();
+  }
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   checkPrerequisites();
-  if (SLEEP_ONLY) {
-    const missed = await sleepingPreviews();
-    if (missed > 0 && STRICT) process.exitCode = 1;
+  if (SLEEP_ONLY || DATABASE_ONLY) {
+    let missed = 0;
+    if (SLEEP_ONLY) missed += await sleepingPreviews();
+    if (DATABASE_ONLY) missed += await databases();
+    console.log(`\nbench wall time ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    if (missed > 0) {
+      console.log(`${missed} target(s) missed`);
+      if (STRICT) process.exitCode = 1;
+    }
     return;
   }
   // A private copy of the bundle, so a rebuild of dist/ during the run cannot pull it away.
@@ -401,6 +424,7 @@ async function main(): Promise<void> {
       log('action start');
       reportActionStart(await benchActionStart(RUNS, host.key), median);
       missed += await sleepingPreviews();
+      missed += await databases();
       const part = (k: string) => secs(median(samples.floor.map((s) => s.steps.get(k) ?? 0)));
       console.log(
         `\nfloor split, median s: rsync ${part('rsync')}, ssh restart ${part('ssh restart')}; ` +
