@@ -6,7 +6,6 @@
  * session. psql and pg_dump run as the environment's system user, so peer authentication lets
  * them in as its role and nothing more: no password, no superuser.
  */
-import { spawn } from 'node:child_process';
 import { validateEnvName } from '../config/env-name.js';
 import type { TossConfig } from '../config/schema.js';
 import { TossError } from '../errors.js';
@@ -30,6 +29,7 @@ import { withLockedSession } from './lock.js';
 import type { Login, TargetRequest } from './request.js';
 import type { OpenServer, Server } from './server.js';
 import { openServer, Session } from './session.js';
+import { runInteractive } from './shell.js';
 import { HOST_KEY_ALIAS, withSshFiles } from './ssh-files.js';
 import { step } from './step.js';
 
@@ -197,27 +197,6 @@ export async function openDatabaseShell(
   } finally {
     await close();
   }
-}
-
-function runInteractive(argv: string[]): Promise<number> {
-  const [command, ...args] = argv as [string, ...string[]];
-  // Ctrl-C belongs to psql (it cancels the running query); toss must not die of it.
-  const ignore = () => {};
-  process.on('SIGINT', ignore);
-  return new Promise<number>((resolve, reject) => {
-    const child = spawn(command, args, { stdio: 'inherit' });
-    child.on('error', (error: NodeJS.ErrnoException) => {
-      reject(
-        new TossError(
-          error.code === 'ENOENT'
-            ? 'ssh is not installed on this machine'
-            : `ssh: ${error.message}`,
-          { hint: 'install the OpenSSH client (apt-get install openssh-client)' },
-        ),
-      );
-    });
-    child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
-  }).finally(() => process.off('SIGINT', ignore));
 }
 
 export interface ResetResult {

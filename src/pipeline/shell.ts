@@ -75,9 +75,11 @@ export async function openShell(
   }
 }
 
-function runInteractive(argv: string[]): Promise<number> {
+/** Runs the system ssh in this terminal; resolves with its exit status. */
+export function runInteractive(argv: string[]): Promise<number> {
   const [command, ...args] = argv as [string, ...string[]];
-  // Ctrl-C belongs to the remote shell (ssh puts the terminal in raw mode); toss must not die of it.
+  // Ctrl-C belongs to the remote program (ssh puts the terminal in raw mode; psql cancels its
+  // query); toss must not die of it.
   const ignore = () => {};
   process.on('SIGINT', ignore);
   return new Promise<number>((resolve, reject) => {
