@@ -98,8 +98,11 @@ describe('day-two commands against a real server', () => {
           'branch',
           'pr',
           'service',
+          'database',
         ].sort(),
       );
+      // This app has no database: null, never missing.
+      expect(env.database).toBeNull();
     }
     const table = await tossOk(['list']);
     const lines = table.stdout.trimEnd().split('\n');
