@@ -68977,8 +68977,12 @@ function ensureAdminSocket(caddyfile) {
  * once per seed content (its sha-256 in the name), seeded by the previews' role through psql in
  * the deployScript sandbox (a pull request's seed runs with no more rights than its own app),
  * then handed to postgres and closed to connections, so no preview can change what the next one
- * starts from. CREATE DATABASE … TEMPLATE copies it (STRATEGY FILE_COPY: a file copy after a
- * checkpoint, which for a template of some size beats WAL_LOG's page-by-page logging).
+ * starts from. CREATE DATABASE … TEMPLATE copies it with STRATEGY FILE_COPY: the template's files
+ * copied and synced, everything on disk when it returns (measured on a 101 MiB template: 1.5×
+ * a bare `cp -a` + sync). WAL_LOG returns about as fast but leaves the copy's pages to a later
+ * checkpoint and writes the whole database to the write-ahead log: twice the time once that
+ * checkpoint is counted. FILE_COPY's cost is its two checkpoints, which flush every dirty page of
+ * the server, production's included (`npm run bench -- --database`).
  *
  * Root runs the SQL as postgres with psql, the script on stdin and every name as a psql variable
  * (`:"db"` is an identifier, `:'db'` a literal, quoted by psql): no name is ever spliced into SQL
