@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { TossConfig } from '../config/schema.js';
 import { RemoteCommandError, TossError } from '../errors.js';
 import {
+  type AppDatabase,
   cloneDatabaseRun,
   databaseName,
   dropDatabaseByNameRun,
@@ -33,21 +34,26 @@ import { runUnit, streamAsRoot } from './long-step.js';
 import type { RunResult, Server } from './server.js';
 import { step } from './step.js';
 
-/** The app's databases as PostgreSQL listed them; a TossError saying how to fix a missing one. */
-function databasesOrThrow(result: RunResult) {
-  if (result.code !== 0) {
-    const said = result.stderr.trim().split('\n').at(-1) || `exit ${result.code ?? 'signal'}`;
-    throw new TossError(
-      `toss.json has "database", but PostgreSQL does not answer on the server (${said}); nothing live was touched`,
-      {
-        hint: 'run `toss init` (it installs and starts PostgreSQL), or `apt-get install postgresql` on the server, then deploy again',
-      },
-    );
-  }
-  return parseDatabaseList(result.stdout);
+/**
+ * The app's databases as PostgreSQL listed them; a TossError saying how to fix a PostgreSQL that
+ * does not answer (for an app whose toss.json has no database: that it has none).
+ */
+export function databasesOrThrow(
+  result: RunResult,
+  config: Pick<TossConfig, 'app' | 'database'>,
+): AppDatabase[] {
+  if (result.code === 0) return parseDatabaseList(result.stdout);
+  const said = result.stderr.trim().split('\n').at(-1) || `exit ${result.code ?? 'signal'}`;
+  throw new TossError(`PostgreSQL does not answer on the server (${said})`, {
+    hint:
+      config.database === undefined
+        ? `${config.app} has no database: add "database" to toss.json and deploy`
+        : 'run `toss init` (it installs and starts PostgreSQL), or `apt-get install postgresql` on the server, then deploy again',
+  });
 }
 
-function listDatabases(server: Pick<Server, 'root'>, app: string) {
+/** `listDatabasesRun` as root; a PostgreSQL that does not answer is a non-zero exit, not thrown. */
+export function listDatabases(server: Pick<Server, 'root'>, app: string): Promise<RunResult> {
   const run = listDatabasesRun(app);
   return server.root(run.argv, { stdin: run.stdin, allowFailure: true });
 }
@@ -103,7 +109,7 @@ export function databaseStep(
         installed = ' (PostgreSQL installed)';
         listed = await listDatabases(server, env.app);
       }
-      const existing = new Map(databasesOrThrow(listed).map((d) => [d.name, d.comment]));
+      const existing = new Map(databasesOrThrow(listed, config).map((d) => [d.name, d.comment]));
       const name = databaseName(env.app, env.environment);
       if (existing.has(name)) return { name, from: 'kept', detail: `${name}, kept${installed}` };
       if (env.isProduction) {

@@ -17,23 +17,20 @@ import {
   databaseName,
   databaseRole,
   EMPTY_TEMPLATE,
-  listDatabasesRun,
   PG_SOCKET_DIR,
-  parseDatabaseList,
   SEALED_PREFIX,
 } from '../server/database.js';
 import { envPaths } from '../server/paths.js';
 import { interactiveSshArgv } from '../server/shell.js';
+import { databasesOrThrow, listDatabases } from './database-step.js';
 import type { EventSink } from './events.js';
 import { withLockedSession } from './lock.js';
 import type { Login, TargetRequest } from './request.js';
 import type { OpenServer, Server } from './server.js';
 import { openServer, Session } from './session.js';
-import { runInteractive } from './shell.js';
+import { requireEnvironment, runInteractive } from './shell.js';
 import { HOST_KEY_ALIAS, withSshFiles } from './ssh-files.js';
 import { step } from './step.js';
-
-/** A sealed template's comment starts with this (sealTemplateRun); a half-made one has none. */
 
 /** An environment's database and the role its processes reach it as. */
 export interface DatabaseTarget {
@@ -113,31 +110,6 @@ export function newestTemplate(app: string, databases: readonly AppDatabase[]): 
 }
 
 /** The environment is in state.json; else what is there (or that nothing was deployed). */
-async function requireEnvironment(server: Server, app: string, environment: string) {
-  const state = await server.readState();
-  if (state?.environments[environment] !== undefined) return;
-  const known = Object.keys(state?.environments ?? {}).sort();
-  throw new TossError(`${app} has no environment ${environment} on this server`, {
-    hint: known.length
-      ? `environments: ${known.join(', ')}`
-      : `deploy it first (toss deploy ${environment})`,
-  });
-}
-
-/** The app's databases; a TossError saying what to do when PostgreSQL does not answer. */
-async function listDatabases(server: Server, config: TossConfig): Promise<AppDatabase[]> {
-  const run = listDatabasesRun(config.app);
-  const result = await server.root(run.argv, { stdin: run.stdin, allowFailure: true });
-  if (result.code === 0) return parseDatabaseList(result.stdout);
-  const said = result.stderr.trim().split('\n').at(-1) || `exit ${result.code ?? 'signal'}`;
-  throw new TossError(`PostgreSQL does not answer on the server (${said})`, {
-    hint:
-      config.database === undefined
-        ? `${config.app} has no database: add "database" to toss.json and deploy`
-        : 'run `toss init` (it installs and starts PostgreSQL), or `apt-get install postgresql` on the server, then deploy again',
-  });
-}
-
 /**
  * The environment exists and has its database on the server; the app's databases as listed.
  * Refused, with what to do, when either is missing.
@@ -147,8 +119,8 @@ export async function requireDatabase(
   config: TossConfig,
   target: DatabaseTarget,
 ): Promise<AppDatabase[]> {
-  await requireEnvironment(server, config.app, target.environment);
-  const databases = await listDatabases(server, config);
+  await requireEnvironment(server, target.environment);
+  const databases = databasesOrThrow(await listDatabases(server, config.app), config);
   if (databases.some((d) => d.name === target.database)) return databases;
   throw new TossError(
     `${target.environment} of ${config.app} has no database (${target.database} is not on the server)`,

@@ -9,7 +9,7 @@ import {
   type DomainCertificates,
   recentCertificatesArgv,
 } from '../server/certificates.js';
-import { databaseName, listDatabasesRun, parseDatabaseList } from '../server/database.js';
+import { databaseName, parseDatabaseList } from '../server/database.js';
 import { byEnvironment, findDrift, type StatusWarning } from '../server/drift.js';
 import { parseEnvFile } from '../server/env-file.js';
 import { hostNameFor } from '../server/hostnames.js';
@@ -24,6 +24,7 @@ import {
 } from '../server/port-owner.js';
 import { foreignNames, type Registry } from '../server/registry.js';
 import { type EnvironmentState, pendingDependencies, type State } from '../server/state.js';
+import { listDatabases } from './database-step.js';
 import { serverAddress } from './health.js';
 import { isPidAlive } from './lock.js';
 import type { Login } from './request.js';
@@ -273,13 +274,12 @@ async function snapshot(session: Server): Promise<Snapshot> {
   const portChecks = owned.flatMap(([name, env]) =>
     env.ports.map((port) => ({ port, unit: envPaths(session.app, name).instanceUnit(port) })),
   );
-  const listing = listDatabasesRun(session.app);
   const [inventoryRun, listenersRun, databasesRun] = await Promise.all([
     session.root(inventoryArgv(session.app, liveUnits)),
     portChecks.length === 0
       ? Promise.resolve(undefined)
       : session.root(foreignListenersArgv(portChecks), { allowFailure: true }),
-    session.root(listing.argv, { stdin: listing.stdin, allowFailure: true }),
+    listDatabases(session, session.app),
   ]);
   const inventory = parseInventory(inventoryRun.stdout);
   const listeners = parseForeignListenersByPort(listenersRun?.stdout ?? '');

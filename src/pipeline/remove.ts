@@ -6,12 +6,7 @@
 import { validateEnvName } from '../config/env-name.js';
 import { TossError } from '../errors.js';
 import { removeCaddyFileArgv } from '../server/caddy-apply.js';
-import {
-  databaseName,
-  dropDatabaseRun,
-  listDatabasesRun,
-  parseDatabaseList,
-} from '../server/database.js';
+import { databaseName, dropDatabaseRun, parseDatabaseList } from '../server/database.js';
 import { removeEnvironmentArgv } from '../server/layout.js';
 import { type EnvPaths, envPaths } from '../server/paths.js';
 import {
@@ -30,6 +25,7 @@ import {
 } from '../server/state.js';
 import { teardownUnitsArgv } from '../server/systemctl.js';
 import { applyCaddyChange } from './caddy-errors.js';
+import { listDatabases } from './database-step.js';
 import type { EventSink } from './events.js';
 import { withLockedSession } from './lock.js';
 import type { RemoveRequest, RemoveResult } from './request.js';
@@ -141,13 +137,12 @@ async function removeLocked(
 
 async function readHoldings(server: Server, env: EnvPaths, state: State): Promise<Holdings> {
   // state as the lock's own write left it: no second read of state.json.
-  const listing = listDatabasesRun(env.app);
   const [registry, [site = null, unit = null], leftovers, databases] = await Promise.all([
     server.readRegistry(),
     server.readFiles([env.siteFile, env.unitTemplateFile]),
     server.root(['test', '-e', env.envDir], { allowFailure: true }),
     // Without PostgreSQL (or with it stopped) there is no database to drop.
-    server.root(listing.argv, { stdin: listing.stdin, allowFailure: true }),
+    listDatabases(server, env.app),
   ]);
   const name = databaseName(env.app, env.environment);
   const hasDatabase =

@@ -10,14 +10,19 @@ import { enterShellCommand, enterUserShellCommand, interactiveSshArgv } from '..
 import { journalArgv } from '../server/systemctl.js';
 import { envUser } from '../server/users.js';
 import type { Login } from './request.js';
+import type { Server } from './server.js';
 import { Session } from './session.js';
 import { HOST_KEY_ALIAS, withSshFiles } from './ssh-files.js';
 
-async function requireEnvironment(session: Session, environment: string): Promise<void> {
-  const state = await session.readState();
+/** Refuses, listing the ones there are, an environment state.json does not have. */
+export async function requireEnvironment(
+  server: Pick<Server, 'app' | 'readState'>,
+  environment: string,
+): Promise<void> {
+  const state = await server.readState();
   if (state?.environments[environment] === undefined) {
     const known = Object.keys(state?.environments ?? {}).sort();
-    throw new TossError(`${session.app} has no environment ${environment} on this server`, {
+    throw new TossError(`${server.app} has no environment ${environment} on this server`, {
       hint: known.length
         ? `environments: ${known.join(', ')}`
         : `deploy it first (toss deploy ${environment})`,
