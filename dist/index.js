@@ -69061,7 +69061,7 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \\gexec
 const CLOSE_TO_OTHERS = `SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'db') \\gexec
 `;
 /** Probe: whether PostgreSQL answers, and which of the app's databases exist, with comments. */
-function database_listDatabasesRun(app) {
+function listDatabasesRun(app) {
     return {
         argv: psqlArgv({ prefix: database_appDatabasePrefix(app) }),
         // starts_with, not LIKE: `_` is a LIKE wildcard.
@@ -71787,18 +71787,23 @@ function osReleaseArgv() {
 
 
 
-/** The app's databases as PostgreSQL listed them; a TossError saying how to fix a missing one. */
-function databasesOrThrow(result) {
-    if (result.code !== 0) {
-        const said = result.stderr.trim().split('\n').at(-1) || `exit ${result.code ?? 'signal'}`;
-        throw new errors_TossError(`toss.json has "database", but PostgreSQL does not answer on the server (${said}); nothing live was touched`, {
-            hint: 'run `toss init` (it installs and starts PostgreSQL), or `apt-get install postgresql` on the server, then deploy again',
-        });
-    }
-    return database_parseDatabaseList(result.stdout);
+/**
+ * The app's databases as PostgreSQL listed them; a TossError saying how to fix a PostgreSQL that
+ * does not answer (for an app whose toss.json has no database: that it has none).
+ */
+function databasesOrThrow(result, config) {
+    if (result.code === 0)
+        return database_parseDatabaseList(result.stdout);
+    const said = result.stderr.trim().split('\n').at(-1) || `exit ${result.code ?? 'signal'}`;
+    throw new errors_TossError(`PostgreSQL does not answer on the server (${said})`, {
+        hint: config.database === undefined
+            ? `${config.app} has no database: add "database" to toss.json and deploy`
+            : 'run `toss init` (it installs and starts PostgreSQL), or `apt-get install postgresql` on the server, then deploy again',
+    });
 }
-function listDatabases(server, app) {
-    const run = database_listDatabasesRun(app);
+/** `listDatabasesRun` as root; a PostgreSQL that does not answer is a non-zero exit, not thrown. */
+function database_step_listDatabases(server, app) {
+    const run = listDatabasesRun(app);
     return server.root(run.argv, { stdin: run.stdin, allowFailure: true });
 }
 /**
@@ -71829,14 +71834,14 @@ function databaseStep(server, config, env, sourceDir, releaseId, sink) {
     if (database === undefined)
         return Promise.resolve(undefined);
     return step(sink, 'database', async () => {
-        let listed = await listDatabases(server, env.app);
+        let listed = await database_step_listDatabases(server, env.app);
         let installed = '';
         if (env.isProduction && listed.code !== 0) {
             await installPostgres(server, sink);
             installed = ' (PostgreSQL installed)';
-            listed = await listDatabases(server, env.app);
+            listed = await database_step_listDatabases(server, env.app);
         }
-        const existing = new Map(databasesOrThrow(listed).map((d) => [d.name, d.comment]));
+        const existing = new Map(databasesOrThrow(listed, config).map((d) => [d.name, d.comment]));
         const name = database_databaseName(env.app, env.environment);
         if (existing.has(name))
             return { name, from: 'kept', detail: `${name}, kept${installed}` };
@@ -78653,6 +78658,7 @@ function parseSystemctlShow(stdout) {
 
 
 
+
 /** The recorded policy as `toss status` shows it (never the password hash). */
 function previewPolicyOf(policy) {
     if (policy === undefined)
@@ -78767,13 +78773,12 @@ async function snapshot(session) {
     });
     // Both ports of every environment of this app: whatever else listens there is reported.
     const portChecks = owned.flatMap(([name, env]) => env.ports.map((port) => ({ port, unit: envPaths(session.app, name).instanceUnit(port) })));
-    const listing = listDatabasesRun(session.app);
     const [inventoryRun, listenersRun, databasesRun] = await Promise.all([
         session.root(inventoryArgv(session.app, liveUnits)),
         portChecks.length === 0
             ? Promise.resolve(undefined)
             : session.root(foreignListenersArgv(portChecks), { allowFailure: true }),
-        session.root(listing.argv, { stdin: listing.stdin, allowFailure: true }),
+        listDatabases(session, session.app),
     ]);
     const inventory = parseInventory(inventoryRun.stdout);
     const listeners = parseForeignListenersByPort(listenersRun?.stdout ?? '');
@@ -78902,6 +78907,7 @@ async function overrideKeys(session, environment) {
 
 
 
+
 /** Removes an environment; production only with `force`. */
 function remove(request, sink) {
     const { app } = request.config;
@@ -78977,13 +78983,12 @@ async function removeLocked(server, branch, env, state, dropDatabase, sink) {
 }
 async function readHoldings(server, env, state) {
     // state as the lock's own write left it: no second read of state.json.
-    const listing = database_listDatabasesRun(env.app);
     const [registry, [site = null, unit = null], leftovers, databases] = await Promise.all([
         server.readRegistry(),
         server.readFiles([env.siteFile, env.unitTemplateFile]),
         server.root(['test', '-e', env.envDir], { allowFailure: true }),
         // Without PostgreSQL (or with it stopped) there is no database to drop.
-        server.root(listing.argv, { stdin: listing.stdin, allowFailure: true }),
+        database_step_listDatabases(server, env.app),
     ]);
     const name = database_databaseName(env.app, env.environment);
     const hasDatabase = databases.code === 0 && database_parseDatabaseList(databases.stdout).some((d) => d.name === name);
