@@ -42,6 +42,8 @@ export interface DeployRequest extends TargetRequest {
   overrides: string[];
   /** runs toss.json's `build` here, before the upload (needed when the config has one) */
   builder?: LocalBuilder | undefined;
+  /** deploy even when nothing changed since the live release (fingerprint.ts) */
+  force?: boolean | undefined;
 }
 
 export interface DeployResult {
@@ -49,6 +51,11 @@ export interface DeployResult {
   url: string;
   release: string;
   port: number;
+  /**
+   * true when nothing changed since the live release and it was healthy: no new release was
+   * made, nothing on the server changed (fingerprint.ts)
+   */
+  unchanged?: boolean | undefined;
   /** false when the HTTPS confirmation timed out (a warning was emitted) */
   confirmed: boolean;
   /** a sleeping environment's idle time in seconds (the next request after it wakes it) */
