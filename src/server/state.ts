@@ -44,6 +44,11 @@ export const environmentStateSchema = z.object({
   staticSite: z.literal(true).optional(),
   /** seconds without a request before it sleeps (its instance stops until the next request) */
   sleepAfter: z.number().int().positive().optional(),
+  /**
+   * What the live release was made from (fingerprint.ts): a deploy of the same tree, config and
+   * variables changes nothing. Absent after a rollback, and in state written before it existed.
+   */
+  fingerprint: z.string().optional(),
 });
 
 export const dependencyStateSchema = z.object({
