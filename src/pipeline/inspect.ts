@@ -17,11 +17,8 @@ import { type Inventory, inventoryArgv, parseInventory } from '../server/invento
 import { describeLock, isDeadProcessLock, isLockStale, type Lock } from '../server/lock.js';
 import { envPaths } from '../server/paths.js';
 import { environmentLimits, type Policy, trustedConfig } from '../server/policy.js';
-import {
-  type ForeignListener,
-  foreignListenersArgv,
-  parseForeignListenersByPort,
-} from '../server/port-owner.js';
+import { foreignListenersOnceArgv } from '../server/port-listeners.js';
+import { type ForeignListener, parseForeignListenersByPort } from '../server/port-owner.js';
 import { foreignNames, type Registry } from '../server/registry.js';
 import { type EnvironmentState, pendingDependencies, type State } from '../server/state.js';
 import { listDatabases } from './database-step.js';
@@ -257,7 +254,11 @@ interface Snapshot {
   databases: string[] | undefined;
 }
 
-async function snapshot(session: Server): Promise<Snapshot> {
+/**
+ * What list and status read, each kind in one command whatever the number of environments.
+ * `listeners`: who else holds the environments' ports, which only status reports.
+ */
+async function snapshot(session: Server, options: { listeners: boolean }): Promise<Snapshot> {
   const [state, registry] = await Promise.all([session.readState(), session.readRegistry()]);
   // An environment whose names another app owns (see foreignNames) has no service of its own:
   // the unit of that name is the other app's, so its state is not asked for.
@@ -274,15 +275,18 @@ async function snapshot(session: Server): Promise<Snapshot> {
   const portChecks = owned.flatMap(([name, env]) =>
     env.ports.map((port) => ({ port, unit: envPaths(session.app, name).instanceUnit(port) })),
   );
-  const [inventoryRun, listenersRun, databasesRun] = await Promise.all([
+  const listenersRun = async () => {
+    if (!options.listeners || portChecks.length === 0) return undefined;
+    const { argv, stdin } = foreignListenersOnceArgv(portChecks);
+    return session.root(argv, { stdin, allowFailure: true });
+  };
+  const [inventoryRun, listenersResult, databasesRun] = await Promise.all([
     session.root(inventoryArgv(session.app, liveUnits)),
-    portChecks.length === 0
-      ? Promise.resolve(undefined)
-      : session.root(foreignListenersArgv(portChecks), { allowFailure: true }),
+    listenersRun(),
     listDatabases(session, session.app),
   ]);
   const inventory = parseInventory(inventoryRun.stdout);
-  const listeners = parseForeignListenersByPort(listenersRun?.stdout ?? '');
+  const listeners = parseForeignListenersByPort(listenersResult?.stdout ?? '');
   const databases =
     databasesRun.code === 0 ? parseDatabaseList(databasesRun.stdout).map((d) => d.name) : undefined;
   return { state, registry, inventory, listeners, databases };
@@ -309,7 +313,7 @@ export async function listApp(config: TossConfig, login: Login): Promise<AppList
   const urlFor = await urlResolver(config, login);
   const session = await openServer({ login }, config.app);
   try {
-    const { state, inventory, databases } = await snapshot(session);
+    const { state, inventory, databases } = await snapshot(session, { listeners: false });
     return listingOf(
       config.app,
       state,
@@ -326,7 +330,9 @@ export async function statusOfApp(config: TossConfig, login: Login): Promise<App
   const urlFor = await urlResolver(config, login);
   const session = await openServer({ login }, config.app);
   try {
-    const { state, registry, inventory, listeners, databases } = await snapshot(session);
+    const { state, registry, inventory, listeners, databases } = await snapshot(session, {
+      listeners: true,
+    });
     const listing = listingOf(
       config.app,
       state,
@@ -334,10 +340,15 @@ export async function statusOfApp(config: TossConfig, login: Login): Promise<App
       (env) => urlFor(env, state?.policy),
       databases,
     );
-    const environments = [];
-    for (const env of listing.environments) {
-      environments.push({ ...env, overrideKeys: await overrideKeys(session, env.name) });
-    }
+    const keys = await overrideKeys(
+      session,
+      listing.environments.map((env) => env.name),
+      inventory.overrideFiles,
+    );
+    const environments = listing.environments.map((env) => ({
+      ...env,
+      overrideKeys: keys.get(env.name) ?? [],
+    }));
     const pending = new Set(pendingDependencies(state ?? emptyDeps(), config.dependencies));
     const names = new Set([
       ...Object.keys(config.dependencies),
@@ -395,10 +406,27 @@ function emptyDeps(): State {
   return { version: 1, app: '', environments: {}, dependencies: {}, lock: null };
 }
 
-/** The names of an environment's overrides; the values are read but never kept. */
-async function overrideKeys(session: Server, environment: string): Promise<string[]> {
-  const file = envPaths(session.app, environment).overridesFile;
-  const text = (await session.readFiles([file]))[0] ?? null;
+/**
+ * The names of each environment's overrides; the values are read but never kept. Only the files
+ * the inventory found are read, all in one command.
+ */
+async function overrideKeys(
+  session: Server,
+  environments: readonly string[],
+  overrideFiles: readonly string[],
+): Promise<Map<string, string[]>> {
+  const present = new Set(overrideFiles);
+  const names = environments.filter((name) => present.has(`${name}.env`));
+  const files = names.map((name) => envPaths(session.app, name).overridesFile);
+  const texts = files.length === 0 ? [] : await session.readFiles(files);
+  const keys = new Map<string, string[]>();
+  names.forEach((name, i) => {
+    keys.set(name, keysOf(texts[i] ?? null, files[i] as string));
+  });
+  return keys;
+}
+
+function keysOf(text: string | null, file: string): string[] {
   if (text === null) return [];
   try {
     return [...parseEnvFile(text, file).keys()].sort();
