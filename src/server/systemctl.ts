@@ -37,14 +37,21 @@ export function stopRunUnitArgv(p: EnvPaths): string[] {
 }
 
 // Every unit is stopped on its own: one that is gone (a drain that already ran, a long step that
-// never started) fails alone. Instances are disabled first (their boot links) without a reload each:
-// the one daemon-reload after the template is deleted unloads them all. The slice systemd made for
-// the template's instances (system-toss\x2d<app>\x2d<env>.slice) stays active once started, even
-// empty: it is stopped last, when nothing of the template runs in it any more.
-const TEARDOWN = `set -u
+// never started) fails alone. Instances are disabled first (their boot links) without a reload each.
+// systemd unloads a stopped unit nothing refers to by itself; one it still keeps (a boot link it
+// read at an earlier daemon-reload: the target wants it) goes only with a daemon-reload, which
+// re-reads every unit on the server, so it runs only when one of the environment's units is still
+// loaded once the templates are deleted. The slice systemd made for the template's instances
+// (system-toss\x2d<app>\x2d<env>.slice) stays active once started, even empty: it is stopped
+// last, when nothing of the template runs in it any more.
+const TEARDOWN = `set -uf
 slice=$1; shift
-templates=
-while [ "$1" != -- ]; do templates="$templates $1"; shift; done
+templates= patterns=
+while [ "$1" != -- ]; do
+  templates="$templates $1" name=\${1##*/}
+  patterns="$patterns \${name%%@*}@*"
+  shift
+done
 shift
 for unit in "$@"; do
   systemctl disable --no-reload --quiet -- "$unit" 2>/dev/null
@@ -53,7 +60,8 @@ for unit in "$@"; do
 done
 # Template paths are toss's own (/etc/systemd/system/toss-…@.service): no spaces to split on.
 rm -f -- $templates || exit 1
-systemctl daemon-reload || exit 1
+loaded=$(systemctl list-units --all --plain --no-legend --full -- "$@" $patterns) || loaded=unknown
+[ -z "$loaded" ] || systemctl daemon-reload || exit 1
 systemctl stop -- "$slice" 2>/dev/null
 systemctl reset-failed -- "$slice" 2>/dev/null
 exit 0`;

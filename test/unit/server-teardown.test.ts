@@ -82,7 +82,10 @@ describe('teardownUnitsArgv', () => {
     expect(argv[2]).not.toContain('shop');
   });
 
-  it('stops, disables and resets each unit, then deletes the template, reloads, stops the slice', () => {
+  const LISTED =
+    'list-units --all --plain --no-legend --full -- toss-drain-shop-pr-2-3002.timer toss-drain-shop-pr-2-3002.service toss-wake-shop-pr-2@3002.socket toss-wake-shop-pr-2@3002.service toss-shop-pr-2@3002.service toss-run-shop-pr-2.service system-toss\\x2dwake\\x2dshop\\x2dpr\\x2d2.slice toss-shop-pr-2@* toss-wake-shop-pr-2@* toss-wake-shop-pr-2@*';
+
+  it('stops, disables and resets each unit, deletes the template, and without a reload when nothing is left loaded stops the slice', () => {
     const run = runTeardown([3002], 'exit 0');
     expect(run.status).toBe(0);
     expect(run.calls).toEqual([
@@ -93,18 +96,60 @@ describe('teardownUnitsArgv', () => {
       ...stopped('toss-shop-pr-2@3002.service'),
       ...stopped('toss-run-shop-pr-2.service'),
       ...stopped('system-toss\\x2dwake\\x2dshop\\x2dpr\\x2d2.slice'),
-      'daemon-reload',
+      LISTED,
       'stop -- system-toss\\x2dshop\\x2dpr\\x2d2.slice',
       'reset-failed -- system-toss\\x2dshop\\x2dpr\\x2d2.slice',
     ]);
     expect(run.templateLeft).toBe(false);
   });
 
+  it('reloads when a unit of the environment is still loaded (a boot link systemd read), before the slice', () => {
+    const run = runTeardown(
+      [3002],
+      'case "$1" in list-units) echo "toss-shop-pr-2@3002.service not-found inactive dead";; esac\nexit 0',
+    );
+    expect(run.status).toBe(0);
+    expect(run.calls.slice(-4)).toEqual([
+      LISTED,
+      'daemon-reload',
+      'stop -- system-toss\\x2dshop\\x2dpr\\x2d2.slice',
+      'reset-failed -- system-toss\\x2dshop\\x2dpr\\x2d2.slice',
+    ]);
+  });
+
+  it('reloads when systemd cannot say what is loaded', () => {
+    const run = runTeardown([3002], 'case "$1" in list-units) exit 1;; esac\nexit 0');
+    expect(run.status).toBe(0);
+    expect(run.calls).toContain('daemon-reload');
+  });
+
+  it('never expands its unit patterns against files where it runs', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'toss-teardown-cwd-'));
+    writeFileSync(join(dir, 'toss-wake-shop-pr-2@x'), '');
+    const argv = teardownUnitsArgv(PREVIEW, [3002]);
+    const fake = mkdtempSync(join(tmpdir(), 'toss-teardown-bin-'));
+    const log = join(fake, 'calls');
+    writeFileSync(join(fake, 'systemctl'), `#!/bin/sh\necho "$*" >> "${log}"\n`, { mode: 0o755 });
+    spawnSync(
+      argv[0]!,
+      argv.slice(1).map((a) => (a === TEMPLATE_FILE ? join(fake, 'gone@.service') : a)),
+      {
+        cwd: dir,
+        env: { ...process.env, PATH: `${fake}:${process.env.PATH}` },
+      },
+    );
+    const listed = readFileSync(log, 'utf8')
+      .split('\n')
+      .find((c) => c.startsWith('list-units'));
+    expect(listed).toContain(' toss-wake-shop-pr-2@*');
+    expect(listed).not.toContain('toss-wake-shop-pr-2@x');
+  });
+
   it('goes on past units that are gone (systemctl failing for each) and still succeeds', () => {
     const run = runTeardown([3002, 3003], 'case "$1" in daemon-reload) exit 0;; esac\nexit 5');
     expect(run.status).toBe(0);
     // Four drain units, four wake units, two instances, the long step, the wake proxies' old
-    // slice, then the instances' slice after the reload.
+    // slice, then (list-units failed, so after a reload) the instances' slice.
     const stops = run.calls.filter((call) => call.startsWith('stop -- '));
     expect(stops).toHaveLength(13);
     expect(run.calls.indexOf('daemon-reload')).toBe(run.calls.indexOf(stops.at(-1)!) - 1);
@@ -112,7 +157,10 @@ describe('teardownUnitsArgv', () => {
   });
 
   it('fails when systemd cannot reload, leaving the slice alone', () => {
-    const run = runTeardown([3002], 'case "$1" in daemon-reload) exit 1;; esac\nexit 0');
+    const run = runTeardown(
+      [3002],
+      'case "$1" in list-units) echo loaded;; daemon-reload) exit 1;; esac\nexit 0',
+    );
     expect(run.status).toBe(1);
     expect(run.calls.at(-1)).toBe('daemon-reload');
   });
