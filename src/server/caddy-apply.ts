@@ -97,9 +97,15 @@ fi
 sync_allow() {
   [ "$mode" != check ] && [ "$file" != "$caddyfile" ] || return 0
   owner=\${file##*/}
-  for f in "$allow"/*; do
-    [ ! -f "$f" ] || [ "$(cat -- "$f")" != "$owner" ] || rm -f -- "$f"
-  done
+  # The names this site file allowed before go: one awk over every name's file (a process per
+  # name grew with the previews). A name's file holds its owner and a newline.
+  if [ -d "$allow" ]; then
+    find "$allow" -mindepth 1 -maxdepth 1 -type f ! -name '.*' -exec awk -v owner="$owner" '
+      function check() { sub(/\\n+$/, "", text); if (name != "" && text == owner) print name }
+      FNR == 1 { check(); name = FILENAME; text = $0; next }
+      { text = text "\\n" $0 }
+      END { check() }' {} + | while IFS= read -r f; do rm -f -- "$f"; done
+  fi
   [ -f "$file" ] || return 0
   name=$(awk -v m="$marker" '$1 == "#" && $2 == m && NF == 3 && $3 ~ /^[a-z0-9][a-z0-9.-]*[a-z0-9]$/ && $3 !~ /[.][.]/ { print $3; exit }' "$file")
   [ -n "$name" ] || return 0
