@@ -48,6 +48,8 @@ export interface Routed {
   staticSite?: boolean;
   /** a sleeping environment: its idle time, and whether it slept when the deploy began */
   sleep?: { seconds: number; wasAsleep: boolean } | undefined;
+  /** what the release was made from (fingerprint.ts) */
+  fingerprint?: string | undefined;
 }
 
 /**
@@ -145,6 +147,7 @@ function deployRecord(request: DeployRequest, view: ServerView, routed: Routed):
     pr: request.pr,
     staticSite: routed.staticSite,
     sleepAfter: routed.sleep?.seconds,
+    fingerprint: routed.fingerprint,
   };
   // What served until now, if state does not know it (a run killed after routing).
   const replaced =

@@ -40,6 +40,7 @@ import { databaseStep } from './database-step.js';
 import { finishDeploy } from './deploy-finish.js';
 import { placeRelease, type StartedUpload, startUpload } from './deploy-place.js';
 import { type EventSink, secretsEvent } from './events.js';
+import { fingerprintOf, hashUploadTree, unchangedDeploy } from './fingerprint.js';
 import {
   checkStaticAndRoute,
   idlePort,
@@ -110,6 +111,20 @@ function deployBuilt(
   sink: EventSink,
 ): Promise<DeployResult> {
   const { app } = request.config;
+  // The upload's file list, hashed while connecting (fingerprint.ts).
+  const files = hashUploadTree(request.sourceDir, {
+    excludes: request.config.exclude,
+    built: request.config.build !== undefined,
+  });
+  const unchanged = {
+    request,
+    env,
+    origin,
+    files,
+    verify: (before: EnvironmentState) => assertBranchOwns(request, env, before),
+    sleepAfter: (config: TossConfig, before: EnvironmentState) =>
+      sleepSecondsOf(config, env.environment, isBranchPreview(request, before)),
+  };
   return withLockedSession(
     request,
     sink,
@@ -121,6 +136,8 @@ function deployBuilt(
         // A repository with another origin never takes the lock, let alone deploys.
         verify: (state) => checkOrigin(app, state.origin, origin),
       },
+      // Nothing changed since the live release, and it is healthy: nothing to do (fingerprint.ts).
+      before: request.force ? undefined : (server) => unchangedDeploy(server, unchanged, sink),
       // The upload needs no lock: it fills a staging directory no other run looks at, which
       // becomes the release only under the lock. So it runs while the lock is taken.
       alongside: { start: (server) => startUpload(server, request, env), abandon: abandonUpload },
@@ -128,7 +145,7 @@ function deployBuilt(
         (await preempted(server, env, lock.token, error)) ?? error,
     },
     (server, lock, upload) =>
-      deployLocked(server, request, env, { origin, natives }, lock, upload, sink),
+      deployLocked(server, request, env, { origin, natives, files }, lock, upload, sink),
   );
 }
 
@@ -137,7 +154,15 @@ async function deployLocked(
   server: Server,
   request: DeployRequest,
   env: EnvPaths,
-  { origin, natives }: { origin: string; natives: Promise<NativeFile[]> | undefined },
+  {
+    origin,
+    natives,
+    files,
+  }: {
+    origin: string;
+    natives: Promise<NativeFile[]> | undefined;
+    files: Promise<string | undefined>;
+  },
   lock: HeldLock,
   upload: StartedUpload,
   sink: EventSink,
@@ -155,6 +180,7 @@ async function deployLocked(
     before === undefined ? assertMemoryForPreview(server, config, env) : undefined,
   ]);
   announceSecrets(view, request.overrides, sink);
+  const fingerprint = await fingerprintFor(files, config, hostName, view, request.overrides);
   const releaseId = newReleaseId(new Date());
   const routedNow = routedPort(view.site);
   const livePort = routedNow ?? before?.livePort;
@@ -188,7 +214,10 @@ async function deployLocked(
     sleepAfter === undefined
       ? undefined
       : { seconds: sleepAfter, wasAsleep: wasAsleep(view, before, livePort) };
-  const finish = { releaseId, ports, port, routedNow, before, hostName, url, staticSite, sleep };
+  const finish = {
+    ...{ releaseId, ports, port, routedNow, before, hostName, url, staticSite, sleep },
+    fingerprint,
+  };
   const confirmed = await finishDeploy(server, request, config, env, view, lock, finish, sink);
   const database = db === undefined ? undefined : { name: db.name, from: db.from };
   return {
@@ -398,6 +427,25 @@ async function readServer(
     staging: parseStagingList(releases.stdout),
     platform: platform?.stdout,
   };
+}
+
+/** The release's fingerprint, recorded with it; undefined when the file list could not be made. */
+async function fingerprintFor(
+  files: Promise<string | undefined>,
+  config: TossConfig,
+  hostName: string,
+  view: ServerView,
+  overrides: string[],
+): Promise<string | undefined> {
+  const hash = await files;
+  if (hash === undefined) return undefined;
+  return fingerprintOf({
+    files: hash,
+    config,
+    hostName,
+    secrets: view.secrets,
+    overrides: applyOverrideArgs(view.overrides, overrides),
+  });
 }
 
 /** Every secret value is masked before anything can print what the build or journal says. */

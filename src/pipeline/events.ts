@@ -5,6 +5,7 @@ export type StepName =
   | 'cache-save'
   | 'connect'
   | 'origin'
+  | 'compare'
   | 'lock'
   | 'dependencies'
   | 'platform'
@@ -32,6 +33,7 @@ export const STEP_LABELS: Record<StepName, string> = {
   'cache-save': 'Save build cache',
   connect: 'Connect',
   origin: 'Verify origin',
+  compare: 'Compare with the live release',
   lock: 'Acquire lock',
   dependencies: 'Server dependencies',
   platform: 'Check native code against the server',

@@ -126,7 +126,7 @@ export function buildRsyncArgv(params: RsyncParams): string[] {
 }
 
 /** What is left out of the upload: the built-in excludes, toss.json's, and the ignore files. */
-function filterArgs(params: RsyncParams): string[] {
+export function filterArgs(params: Pick<RsyncParams, 'excludes' | 'built'>): string[] {
   const args: string[] = [];
   // Every pattern goes in as `- PATTERN`, a rule whose pattern is the rest of the argument: rsync
   // reads "!" or "+ .git" there as a file name, while `--exclude=!` would clear every exclude

@@ -115,6 +115,8 @@ export interface DeployRecord {
   staticSite?: boolean | undefined;
   /** see EnvironmentState.sleepAfter */
   sleepAfter?: number | undefined;
+  /** see EnvironmentState.fingerprint */
+  fingerprint?: string | undefined;
   /**
    * The release that really served until now, when state does not name it: a run that crashed
    * after routing left it live but unrecorded.
@@ -161,6 +163,7 @@ export function recordDeploy(state: State, environment: string, deploy: DeployRe
   if (deploy.pr !== undefined) next.pr = deploy.pr;
   if (deploy.staticSite) next.staticSite = true;
   if (deploy.sleepAfter !== undefined) next.sleepAfter = deploy.sleepAfter;
+  if (deploy.fingerprint !== undefined) next.fingerprint = deploy.fingerprint;
   return { ...state, environments: { ...state.environments, [environment]: next } };
 }
 

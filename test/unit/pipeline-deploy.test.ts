@@ -3,7 +3,7 @@
  * what travels on stdin, the events, and what a failed step leaves behind (a failed build, a
  * failed health check, a lock lost mid-deploy, Caddy refusing the site).
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -40,8 +40,12 @@ afterEach(() => {
   expect(host.closed).toBe(host.connections);
 });
 
+/**
+ * A deploy of `commit`: the tree holds a file that says which, so a new commit is a change (the
+ * same one again is a no-change deploy, see fingerprint.ts).
+ */
 function request(fields: Partial<DeployRequest> = {}): DeployRequest {
-  return {
+  const req: DeployRequest = {
     config: testConfig(),
     login: LOGIN,
     environment: 'production',
@@ -54,6 +58,8 @@ function request(fields: Partial<DeployRequest> = {}): DeployRequest {
     overrides: [`API_KEY=${OVERRIDE}`],
     ...fields,
   };
+  writeFileSync(join(SOURCE, 'commit'), `${req.commit}\n`);
+  return req;
 }
 
 function freshHost(): FakeHost {
@@ -281,15 +287,24 @@ describe('deploy', () => {
     ];
     expect(phased(host.labels(), phases)).toEqual(phaseView(phases));
 
-    // The upload went first, before the lock was taken, hard-linking against what is live.
-    expect(host.calls[0]!.kind).toBe('upload');
-    expect(host.calls[0]!.ok).toBe(true);
-    expect(host.calls[0]!.upload!.linkDest).toBe('/srv/shop/production/current');
+    // First the reads that compare the tree with the live release's (fingerprint.ts); then the
+    // upload, before the lock was taken, hard-linking against what is live.
+    expect(host.trace().slice(0, 2)).toEqual(['state read', 'read files']);
+    expect(host.calls[2]!.kind).toBe('upload');
+    expect(host.calls[2]!.ok).toBe(true);
+    expect(host.calls[2]!.upload!.linkDest).toBe('/srv/shop/production/current');
     expect(host.calls.filter((c) => c.kind === 'upload')).toHaveLength(1);
     // The names were already claimed: no registry write.
     expect(host.calls.some((c) => c.kind === 'registry' && c.wrote)).toBe(false);
     expect(log.events).toContainEqual(
       expect.objectContaining({ type: 'step-done', step: 'upload', detail: 'alongside the lock' }),
+    );
+    expect(log.events).toContainEqual(
+      expect.objectContaining({
+        type: 'step-done',
+        step: 'compare',
+        detail: 'files changed: deploying',
+      }),
     );
 
     for (const label of ['start instance', 'health check']) {
@@ -436,6 +451,91 @@ describe('deploy', () => {
     expect(liveView()).toEqual(live);
     expect(host.files.get(SITE_FILE)).toBe(site);
     expect(log.steps()).toContain('fail route');
+  });
+});
+
+describe('a deploy that changes nothing', () => {
+  it('the same tree, config and variables again: unchanged, still live; nothing written, no lock', async () => {
+    const { first, site } = await deployedHost();
+    const log = eventLog();
+    const result = await deploy(request({ commit: '1'.repeat(40) }), log.sink);
+    expect(result).toMatchObject({
+      unchanged: true,
+      release: first.release,
+      port: first.port,
+      url: first.url,
+    });
+    // Reads only: state and files, then the live release's links and its health check.
+    expect(host.trace()).toEqual(['state read', 'read files', 'list releases', 'health check']);
+    expect(host.calls.some((c) => c.wrote)).toBe(false);
+    expect(host.lockHolder('shop')).toBeNull();
+    expect(host.files.get(SITE_FILE)).toBe(site);
+    expect(host.state('shop')!.environments.production!.release).toBe(first.release);
+    expect(log.steps()).toEqual(['start connect', 'done connect', 'start compare', 'done compare']);
+    expect(log.events).toContainEqual(
+      expect.objectContaining({
+        step: 'compare',
+        detail: `unchanged since release ${first.release}, still live`,
+      }),
+    );
+  });
+
+  it('--force deploys anyway, and records the same fingerprint again', async () => {
+    const { first } = await deployedHost();
+    const before = host.state('shop')!.environments.production!.fingerprint;
+    const log = eventLog();
+    const result = await deploy(request({ commit: '1'.repeat(40), force: true }), log.sink);
+    expect(result.unchanged).toBeUndefined();
+    expect(result.release).not.toBe(first.release);
+    expect(result.port).toBe(3001);
+    expect(log.steps()).not.toContain('start compare');
+    expect(before).toMatch(/^v1 files:[0-9a-f]{32} config:[0-9a-f]{32} variables:[0-9a-f]{32}$/);
+    expect(host.state('shop')!.environments.production!.fingerprint).toBe(before);
+  });
+
+  it('a changed override, toss.json or secret is a change; the step says which', async () => {
+    const cases: Array<[string, (r: DeployRequest) => DeployRequest, string]> = [
+      ['override', (r) => ({ ...r, overrides: ['API_KEY=another'] }), 'variables changed'],
+      [
+        'toss.json',
+        (r) => ({ ...r, config: { ...r.config, startCommand: 'node other.js' } }),
+        'toss.json changed',
+      ],
+      [
+        'secret',
+        (r) => {
+          host.files.set(SECRETS_FILE, 'DB_PASSWORD=rotated\n');
+          return r;
+        },
+        'variables changed',
+      ],
+    ];
+    for (const [, change, said] of cases) {
+      const { first } = await deployedHost();
+      const log = eventLog();
+      const result = await deploy(change(request({ commit: '1'.repeat(40) })), log.sink);
+      expect(result.unchanged).toBeUndefined();
+      expect(result.release).not.toBe(first.release);
+      expect(log.events).toContainEqual(
+        expect.objectContaining({ step: 'compare', detail: `${said}: deploying` }),
+      );
+      host.reset();
+    }
+  });
+
+  it('a live instance that does not answer is redeployed, not reported live', async () => {
+    const { first } = await deployedHost();
+    host.running.clear();
+    const log = eventLog();
+    const result = await deploy(request({ commit: '1'.repeat(40) }), log.sink);
+    expect(result.unchanged).toBeUndefined();
+    expect(result.release).not.toBe(first.release);
+    expect(log.events).toContainEqual(
+      expect.objectContaining({
+        step: 'compare',
+        detail: 'unchanged, but it did not pass its health check: deploying',
+      }),
+    );
   });
 });
 

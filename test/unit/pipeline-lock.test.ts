@@ -3,7 +3,7 @@
  * at once, a stale one is broken with a warning and its run unit stopped, production preempts a
  * preview's build, and a preview whose build production stopped says so.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -18,8 +18,12 @@ const MINUTE = 60_000;
 
 let host: FakeHost;
 
+/**
+ * A deploy of `commit`: the tree holds a file that says which, so a new commit is a change (the
+ * same one again is a no-change deploy, see fingerprint.ts).
+ */
 function request(fields: Partial<DeployRequest> = {}): DeployRequest {
-  return {
+  const req: DeployRequest = {
     config: testConfig(),
     login: LOGIN,
     environment: 'production',
@@ -32,6 +36,8 @@ function request(fields: Partial<DeployRequest> = {}): DeployRequest {
     overrides: [],
     ...fields,
   };
+  writeFileSync(join(SOURCE, 'commit'), `${req.commit}\n`);
+  return req;
 }
 
 async function failure(promise: Promise<unknown>): Promise<StepError> {
@@ -69,7 +75,14 @@ describe('the lock', () => {
     expect(error.message).not.toContain('waited');
 
     // The copy uploaded alongside the lock attempt is removed; nothing else touches the server.
-    expect(host.trace()).toEqual(['upload', 'state update', 'remove staging']);
+    // The reads that compare with the live release see the lock held, and leave it to the lock.
+    expect(host.trace()).toEqual([
+      'state read',
+      'read files',
+      'upload',
+      'state update',
+      'remove staging',
+    ]);
     expect(host.find('remove staging')[0]!.kind).toBe('root');
     expect(host.disk('shop', 'production')!.staging).toEqual(new Set());
     expect(host.lockHolder('shop')).toEqual(theirs);
@@ -92,7 +105,7 @@ describe('the lock', () => {
       ),
     ]);
     // Right after the lock is taken, before anything else: the old holder's long step stops.
-    expect(host.trace().slice(0, 3)).toEqual(['upload', 'state update (wrote)', 'stop run unit']);
+    expect(host.trace().slice(2, 5)).toEqual(['upload', 'state update (wrote)', 'stop run unit']);
     const stop = host.find('stop run unit')[0]!;
     expect(stop.kind).toBe('root');
     expect(stop.argv).toContain('toss-run-shop-production.service');
@@ -111,7 +124,7 @@ describe('the lock', () => {
         "stopping pr-3's build to deploy production first (deploy pr-3 again afterwards): carol on other-runner",
       ),
     ]);
-    expect(host.trace().slice(0, 3)).toEqual(['upload', 'state update (wrote)', 'stop run unit']);
+    expect(host.trace().slice(2, 5)).toEqual(['upload', 'state update (wrote)', 'stop run unit']);
     expect(host.find('stop run unit')[0]!.argv).toContain('toss-run-shop-pr-3.service');
     expect(host.lockHolder('shop')).toBeNull();
   });

@@ -3,7 +3,7 @@
  * passes its health check, gets the traffic and becomes current; one that fails its health check
  * never gets traffic and the live release stays.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -35,6 +35,8 @@ function common() {
 async function deployAt(time: string, commit: string): Promise<string> {
   // Release ids carry the time to the second: a minute apart, they sort in deploy order.
   vi.setSystemTime(new Date(time));
+  // A new commit is a new tree (the same one again would be a no-change deploy).
+  writeFileSync(join(SOURCE, 'commit'), `${commit}\n`);
   const result = await deploy(
     {
       ...common(),
