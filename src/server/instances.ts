@@ -176,21 +176,33 @@ export function routedPort(siteFile: string | null): number | undefined {
 
 // The unit files are written only when they changed, and only then does systemd reload. The
 // instance template comes on stdin (the last command writes it); the wake templates, which hold
-// no user input but names and numbers, come as (path, text) pairs before "--".
-const INSTALL_UNITS = `set -u
-reload=no
+// no user input but names and numbers, come as (path, text) pairs before "--". A daemon-reload
+// re-reads every unit on the server, so a new environment's files alone (none was there before)
+// go without one: systemd reads a unit file it has not loaded when the unit is first asked for.
+// Only a unit of the environment it still holds (loaded before its files were deleted) needs it.
+const INSTALL_UNITS = `set -uf
+template=$1 patterns=$2
+shift 2
+reload=no fresh=no
 while [ "$1" != -- ]; do
   file=$1 text=$2
   shift 2
   if [ "$(cat -- "$file" 2>/dev/null; echo .)" != "$text." ]; then
+    if [ -e "$file" ]; then reload=yes; else fresh=yes; fi
     printf '%s' "$text" > "$file.toss-new" && chmod 644 -- "$file.toss-new" &&
       mv -f -- "$file.toss-new" "$file" || exit 1
-    reload=yes
   fi
 done
 shift
+existed=no
+[ ! -e "$template" ] || existed=yes
 out=$("$@") || exit $?
-[ "$out" != changed ] || reload=yes
+[ "$out" != changed ] || [ "$existed" = no ] || reload=yes
+[ "$out" != changed ] || [ "$existed" = yes ] || fresh=yes
+if [ "$reload" = no ] && [ "$fresh" = yes ]; then
+  loaded=$(systemctl list-units --all --plain --no-legend --full -- $patterns) || loaded=unknown
+  [ -z "$loaded" ] || reload=yes
+fi
 [ "$reload" = no ] || systemctl daemon-reload`;
 
 /**
@@ -205,11 +217,15 @@ export function installUnitArgv(
     wake === undefined
       ? []
       : [p.wakeSocketTemplateFile, wake.socket, p.wakeServiceTemplateFile, wake.service];
+  const name = (file: string) => file.slice(file.lastIndexOf('/') + 1);
+  const pattern = (file: string) => `${name(file).slice(0, name(file).indexOf('@'))}@*`;
   return [
     'sh',
     '-c',
     INSTALL_UNITS,
     'sh',
+    p.unitTemplateFile,
+    `${pattern(p.unitTemplateFile)} ${pattern(p.wakeSocketTemplateFile)}`,
     ...pairs,
     '--',
     ...writeFileIfChangedArgv({ path: p.unitTemplateFile, mode: 0o644 }),
