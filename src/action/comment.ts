@@ -17,6 +17,8 @@ export interface CommentParams {
   sleepAfter?: number | undefined;
   /** the preview's PostgreSQL database and what it started from (DeployResult.database) */
   database?: { name: string; from: string } | undefined;
+  /** nothing changed since the live release: it still serves, nothing was redeployed */
+  unchanged?: boolean | undefined;
 }
 
 /** "15 min", "2 h", "45 s": an idle time as people say it. */
@@ -65,7 +67,14 @@ export function commentBody(p: CommentParams): string {
     rows.push(['URL', p.status === 'live' ? p.url : `${p.url} (not live yet)`]);
   if (p.failedStep) rows.push(['Failed step', p.failedStep]);
   if (p.commit) rows.push(['Commit', `\`${p.commit.slice(0, 7)}\``]);
-  if (p.release && p.status === 'live') rows.push(['Release', `\`${p.release}\``]);
+  if (p.release && p.status === 'live') {
+    rows.push([
+      'Release',
+      p.unchanged
+        ? `\`${p.release}\`, unchanged: same files, toss.json and variables, so nothing was redeployed`
+        : `\`${p.release}\``,
+    ]);
+  }
   rows.push(...runtimeRows(p));
   rows.push(['Updated', time(p.at)]);
   if (p.runUrl) rows.push(['Run', `[logs](${p.runUrl})`]);

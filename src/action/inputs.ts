@@ -16,6 +16,7 @@ export const Input = {
   Secrets: 'secrets',
   LockWait: 'lock-wait',
   Command: 'command',
+  Force: 'force',
 } as const;
 
 const bool = (name: string) =>
@@ -49,6 +50,8 @@ const schema = z.object({
     .string()
     .regex(/^\d+$/, 'lock-wait: expected a whole number of seconds')
     .transform(Number),
+  /** deploy even when nothing changed since the live release */
+  force: bool('force'),
   /** what to do: resolve from the event, or force one */
   command: z.enum(['auto', 'deploy', 'remove', 'sweep'], {
     error: 'command: expected auto, deploy, remove or sweep',
@@ -65,6 +68,7 @@ export const INPUT_DEFAULTS: Record<string, string> = {
   [Input.Deployment]: 'true',
   [Input.LockWait]: '600',
   [Input.Command]: 'auto',
+  [Input.Force]: 'false',
 };
 
 /** Reads and validates every input once; the key and secret values are masked first. */
@@ -94,6 +98,7 @@ export function readInputs(get: (name: string) => string = (n) => core.getInput(
     secrets: raw(Input.Secrets),
     lockWait: raw(Input.LockWait).trim(),
     command: raw(Input.Command).trim(),
+    force: raw(Input.Force).trim().toLowerCase(),
   });
   if (!result.success) {
     throw new ConfigError(result.error.issues.map((issue) => `input ${issue.message}`));
@@ -111,7 +116,7 @@ export const Output = {
 } as const;
 
 /** What the run did, as the `action` output says it. */
-export type ActionOutcome = 'deployed' | 'removed' | 'skipped';
+export type ActionOutcome = 'deployed' | 'unchanged' | 'removed' | 'skipped';
 
 /** Sets one of the action's outputs. */
 export function setOutput(name: (typeof Output)[keyof typeof Output], value: string): void {

@@ -285,6 +285,7 @@ async function deployResolved(job: Job, resolution: DeployResolution): Promise<v
         ...(resolution.branch ? { branch: resolution.branch, ownedByBranch: true } : {}),
         ...(pr !== undefined ? { pr } : {}),
         overrides: job.overrides,
+        force: job.inputs.force,
         onLockAcquired: (token) => PostState.lockAcquired(token, environment),
         builder: build.builder,
       },
@@ -348,7 +349,8 @@ async function reportDeployed(
 ): Promise<void> {
   setOutput(Output.Url, result.url);
   setOutput(Output.Release, result.release);
-  setOutput(Output.Action, 'deployed');
+  const action = result.unchanged ? 'unchanged' : 'deployed';
+  setOutput(Output.Action, action);
   if (deploymentId !== undefined) {
     await job.github!.setDeploymentStatus(deploymentId, 'success', {
       logUrl: job.ctx.runUrl,
@@ -362,13 +364,14 @@ async function reportDeployed(
     release: result.release,
     sleepAfter: result.sleepAfter,
     database: result.database,
+    unchanged: result.unchanged,
   });
   await writeSummary(
     job.config.app,
     [
       {
         environment: resolution.environment,
-        action: 'deployed',
+        action,
         url: result.url,
         commit: resolution.sha,
         release: result.release,

@@ -2,7 +2,7 @@ import * as core from '@actions/core';
 
 export interface SummaryRow {
   environment: string;
-  action: 'deployed' | 'removed' | 'skipped' | 'failed';
+  action: 'deployed' | 'unchanged' | 'removed' | 'skipped' | 'failed';
   url?: string | undefined;
   commit?: string | undefined;
   release?: string | undefined;

@@ -147,6 +147,8 @@ export class FakeHost {
   readonly files = new Map<string, string>();
   /** instance units running */
   readonly running = new Set<string>();
+  /** wake sockets listening */
+  readonly sockets = new Set<string>();
   /** PostgreSQL's databases by name; undefined: no PostgreSQL (psql fails) */
   databases: Set<string> | undefined;
   /** their comments (a sealed template's says so) */
@@ -466,19 +468,27 @@ export class FakeHost {
         return {};
       case 'stop instance':
         this.running.delete(argv.at(-1)!);
+        this.sockets.delete(argv.at(-1)!);
         return {};
       case 'retire old instance':
         // link, its target, then the old instance ('' when there is none)
         if (args[2]) this.running.delete(args[2]);
         return {};
       case 'listen wake':
+        this.sockets.add(argv.at(-1)!);
+        return {};
       case 'count idle':
         return {};
+      case 'unit active':
+        return this.sockets.has(argv.at(-1)!) || this.running.has(argv.at(-1)!) ? {} : { code: 3 };
       case 'teardown units': {
         // the slice, the template files up to "--", then the units
         const end = args.indexOf('--');
         for (const file of args.slice(1, end)) this.files.delete(file);
-        for (const unit of args.slice(end + 1)) this.running.delete(unit);
+        for (const unit of args.slice(end + 1)) {
+          this.running.delete(unit);
+          this.sockets.delete(unit);
+        }
         return {};
       }
       case 'health check': {
@@ -984,6 +994,7 @@ function commandLabel(argv: readonly string[]): string {
   if (command === 'journalctl') return argv.includes('caddy') ? 'caddy log' : 'journal';
   if (command === 'systemctl' && verb === 'daemon-reload') return 'daemon reload';
   if (command === 'systemctl' && verb === 'is-system-running') return 'systemd state';
+  if (command === 'systemctl' && verb === 'is-active') return 'unit active';
   if (command === 'systemctl' && verb === 'start' && unit.endsWith('.socket')) return 'listen wake';
   if (command === 'systemctl' && verb === 'start' && unit.startsWith('toss-wake-')) {
     return 'count idle';

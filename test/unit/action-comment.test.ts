@@ -45,3 +45,14 @@ describe('the PR comment of a preview with a database', () => {
     expect(commentBody({ ...base, status: 'failed', database })).not.toContain('Database');
   });
 });
+
+describe('the PR comment of a deploy that changed nothing', () => {
+  it('says the release still live is unchanged and nothing was redeployed', () => {
+    const body = commentBody({ ...base, status: 'live', unchanged: true });
+    expect(body).toContain('**[https://pr-4.preview.shop.com/](https://pr-4.preview.shop.com/)**');
+    expect(body).toContain(
+      '| Release | `20261129T100000Z-ab12`, unchanged: same files, toss.json and variables, so nothing was redeployed |',
+    );
+    expect(commentBody({ ...base, status: 'live' })).not.toContain('unchanged');
+  });
+});

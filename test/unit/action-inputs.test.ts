@@ -52,13 +52,16 @@ describe('action.yml and the input parser', () => {
       deployment: true,
       lockWait: 600,
       command: 'auto',
+      force: false,
     });
+    expect(readInputs((n) => (n === Input.Force ? 'true' : '')).force).toBe(true);
   });
 
   it.each([
     [Input.LockWait, 'ten', 'input lock-wait: expected a whole number of seconds'],
     [Input.Command, 'nuke', 'input command: expected auto, deploy, remove or sweep'],
     [Input.Comment, 'yes', 'input comment: expected true or false'],
+    [Input.Force, 'always', 'input force: expected true or false'],
   ])('rejects %s=%s', (name, value, message) => {
     const get = (n: string) => (n === name ? value : '');
     expect(() => readInputs(get)).toThrow(ConfigError);

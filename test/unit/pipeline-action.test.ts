@@ -254,6 +254,30 @@ describe('the action with a fake server and a fake GitHub', () => {
     expect(run.summary).toContain('deployed');
   });
 
+  it('a run that changes nothing: action unchanged, the comment says so, nothing on the server changes', async () => {
+    const first = await openPull(11);
+    expect(first.error).toBeUndefined();
+    const writesBefore = host.calls.filter((c) => c.wrote).length;
+    // The same head pushed again (a re-run, or a push that only touched what is not uploaded).
+    const again = await action('pull_request', prEvent('synchronize', 11), 'refs/pull/11/merge');
+    expect(again.error).toBeUndefined();
+    expect(again.outputs).toMatchObject({
+      environment: 'pr-11',
+      action: 'unchanged',
+      release: first.outputs.release,
+      url: first.outputs.url,
+    });
+    // Reads only: no upload, no lock, nothing written.
+    expect(host.calls.filter((c) => c.wrote)).toHaveLength(writesBefore);
+    expect(host.find('switch current')).toHaveLength(1);
+    expect(stickyComment(11)).toContain(
+      `\`${first.outputs.release}\`, unchanged: same files, toss.json and variables, so nothing was redeployed`,
+    );
+    const deployment = fake.deployments().at(-1)!;
+    expect(fake.statuses(deployment.id).map((s) => s.state)).toEqual(['in_progress', 'success']);
+    expect(again.summary).toContain('unchanged');
+  });
+
   it('pull request closed: pr-11 removed on the server, comment says removed, deployment inactive', async () => {
     expect((await openPull(11)).error).toBeUndefined();
     fake.updatePull(11, { state: 'closed' });
