@@ -285,7 +285,7 @@ async function snapshot(session: Server, options: { listeners: boolean }): Promi
     listenersRun(),
     listDatabases(session, session.app),
   ]);
-  const inventory = parseInventory(inventoryRun.stdout);
+  const inventory = parseInventory(inventoryRun.stdout, liveUnits);
   const listeners = parseForeignListenersByPort(listenersResult?.stdout ?? '');
   const databases =
     databasesRun.code === 0 ? parseDatabaseList(databasesRun.stdout).map((d) => d.name) : undefined;

@@ -26,9 +26,14 @@ done
 echo '[overrides]'
 for f in "$secrets"/overrides/*.env; do [ -e "$f" ] && printf '%s\\n' "\${f##*/}"; done
 echo '[services]'
-[ "$#" -eq 0 ] || systemctl show --property=Id,ActiveState -- "$@"`;
+[ "$#" -eq 0 ] || systemctl list-units --all --plain --no-legend --full -- "$@"`;
 
-/** Lists the app's server-side pieces; `liveUnits` are instance units to report the state of. */
+/**
+ * Lists the app's server-side pieces; `liveUnits` are instance units to report the state of. Their
+ * states come from the units systemd has loaded, in one call: `systemctl show` of each unit costs
+ * a load of each (tens of ms a unit on a busy server), and a unit systemd has not loaded is
+ * inactive.
+ */
 export function inventoryArgv(app: string, liveUnits: readonly string[]): string[] {
   const a = appPaths(app);
   return [
@@ -57,7 +62,11 @@ export interface Inventory {
   services: Record<string, string>;
 }
 
-export function parseInventory(stdout: string): Inventory {
+/**
+ * `requested`: the units asked about (inventoryArgv's liveUnits); each one systemd did not list
+ * is not loaded, so inactive.
+ */
+export function parseInventory(stdout: string, requested: readonly string[] = []): Inventory {
   const sections = new Map<string, string[]>();
   let current: string[] | undefined;
   for (const line of stdout.split('\n')) {
@@ -80,8 +89,24 @@ export function parseInventory(stdout: string): Inventory {
     siteFiles: nonEmpty('sites').sort(),
     secretKeys,
     overrideFiles: nonEmpty('overrides').sort(),
-    services: parseSystemctlShow((sections.get('services') ?? []).join('\n')),
+    services: {
+      ...Object.fromEntries(requested.map((unit) => [unit, 'inactive'])),
+      ...parseListUnits((sections.get('services') ?? []).join('\n')),
+    },
   };
+}
+
+/**
+ * `systemctl list-units --all --plain --no-legend --full` lines (`<unit> <load> <active> <sub>
+ * <description>`) → unit → ActiveState.
+ */
+export function parseListUnits(stdout: string): Record<string, string> {
+  const states: Record<string, string> = {};
+  for (const line of stdout.split('\n')) {
+    const [unit, load, active] = line.trim().split(/\s+/);
+    if (unit && load && active) states[unit] = active;
+  }
+  return states;
 }
 
 /** `Id=…`/`ActiveState=…` blocks (systemctl show of several units) → unit → ActiveState. */

@@ -302,14 +302,19 @@ describe('inventory parsing', () => {
       '[overrides]',
       'production.env',
       '[services]',
-      'Id=toss-hello-production@3000.service',
-      'ActiveState=active',
-      '',
-      'ActiveState=failed',
-      'Id=toss-hello-pr-3@3002.service',
+      'toss-hello-production@3000.service loaded active   running hello production',
+      'toss-hello-pr-3@3002.service       loaded failed   failed  hello pr-3',
+      'toss-wake-hello-pr-4@3004.socket   loaded active   listening toss hello pr-4: wakes on port 3004',
       '',
     ].join('\n');
-    expect(parseInventory(stdout)).toEqual({
+    // A unit systemd did not list is not loaded: inactive (pr-4's instance sleeps).
+    const requested = [
+      'toss-hello-production@3000.service',
+      'toss-hello-pr-3@3002.service',
+      'toss-hello-pr-4@3004.service',
+      'toss-wake-hello-pr-4@3004.socket',
+    ];
+    expect(parseInventory(stdout, requested)).toEqual({
       unitTemplates: ['toss-hello-production@.service'],
       siteFiles: ['hello-production.caddy'],
       secretKeys: { production: 3, preview: null },
@@ -317,8 +322,11 @@ describe('inventory parsing', () => {
       services: {
         'toss-hello-production@3000.service': 'active',
         'toss-hello-pr-3@3002.service': 'failed',
+        'toss-hello-pr-4@3004.service': 'inactive',
+        'toss-wake-hello-pr-4@3004.socket': 'active',
       },
     });
+    expect(parseInventory('[services]\n').services).toEqual({});
     expect(parseSystemctlShow('')).toEqual({});
   });
 });
