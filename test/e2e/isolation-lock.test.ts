@@ -91,7 +91,9 @@ describe('lock identity per machine', () => {
     const done = await deploying;
     expect(done.code, done.output).toBe(0);
     expect((await readState()).lock).toBeNull();
-    // Another run on this machine records the same identity.
+    // Another run on this machine records the same identity. A new commit: a deploy of the
+    // same files, toss.json and variables would find nothing to do and take no lock.
+    await app.commit('message.txt', 'second\n');
     const again = run(['deploy', 'production']);
     await until('the second deploy taking the lock', async () => {
       const text = await inHost(host, ['cat', STATE]).catch(() => '');
