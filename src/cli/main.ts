@@ -10,9 +10,13 @@ import { registerRemove } from './commands/remove.js';
 import { registerReleases, registerRollback } from './commands/rollback.js';
 import { registerSecrets } from './commands/secrets.js';
 import { registerSweep } from './commands/sweep.js';
-import { renderError } from './output.js';
 
-/** Builds the `toss` program; each command lives in its own file and registers itself here. */
+/**
+ * Builds the `toss` program; each command lives in its own file and registers itself here. The
+ * command files hold only what commander needs (names, options, help); an action loads the code
+ * that does the work when it runs, so `toss --help` and usage errors never load ssh2, zod or the
+ * pipeline (test/unit/cli-start.test.ts checks it).
+ */
 export function buildProgram(): Command {
   const program = new Command('toss')
     .description(
@@ -62,6 +66,7 @@ export async function main(argv: string[]): Promise<number> {
       // --help and --version end through here with exit code 0.
       return error.exitCode === 0 ? 0 : 2;
     }
+    const { renderError } = await import('./output.js');
     return renderError(error);
   }
 }

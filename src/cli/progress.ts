@@ -62,3 +62,12 @@ export function useColor(
 ): boolean {
   return Boolean(stream.isTTY) && !env.NO_COLOR;
 }
+
+/** The printer every command that runs pipeline steps uses: on stdout, in color on a terminal. */
+export function cliPrinter(): (event: PipelineEvent) => void {
+  return progressPrinter({
+    tty: Boolean(process.stdout.isTTY),
+    color: useColor(process.stdout),
+    write: (text) => process.stdout.write(text),
+  });
+}

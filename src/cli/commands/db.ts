@@ -1,10 +1,7 @@
 import type { Command } from 'commander';
 import { TossError } from '../../errors.js';
-import { dumpDatabase, openDatabaseShell, resetDatabase } from '../../pipeline/db.js';
-import { EMPTY_TEMPLATE } from '../../server/database.js';
-import { loadContext } from '../context.js';
 import { withServerOptions } from './common.js';
-import { cliPrinter, seconds } from './deploy.js';
+import { seconds } from './deploy.js';
 
 interface ServerOptions {
   config: string;
@@ -50,6 +47,11 @@ Examples:
   toss db shell pr-42`,
     )
     .action(async (environment: string, options: ServerOptions) => {
+      // Loaded when the command runs (as in every command): --help loads none of it.
+      const [{ loadContext }, { openDatabaseShell }] = await Promise.all([
+        import('../context.js'),
+        import('../../pipeline/db.js'),
+      ]);
       const context = await loadContext(options);
       const code = await openDatabaseShell(context.login, context.config, environment);
       // 255 is ssh's own failure; any other status is psql's.
@@ -82,6 +84,13 @@ Examples:
   toss db reset pr-42`,
     )
     .action(async (environment: string, options: ServerOptions & { lockWait: number }) => {
+      const [{ loadContext }, { resetDatabase }, { EMPTY_TEMPLATE }, { cliPrinter }] =
+        await Promise.all([
+          import('../context.js'),
+          import('../../pipeline/db.js'),
+          import('../../server/database.js'),
+          import('../progress.js'),
+        ]);
       const context = await loadContext(options);
       const result = await resetDatabase(
         {
@@ -121,6 +130,10 @@ Examples:
   toss db dump production | gzip > production.sql.gz`,
     )
     .action(async (environment: string, options: ServerOptions) => {
+      const [{ loadContext }, { dumpDatabase }] = await Promise.all([
+        import('../context.js'),
+        import('../../pipeline/db.js'),
+      ]);
       const context = await loadContext(options);
       const { bytes } = await dumpDatabase({
         config: context.config,

@@ -1,11 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
-import { resolveSourceDir } from '../../config/source-dir.js';
-import { deploy } from '../../pipeline/deploy.js';
-import { applyOverrideArgs } from '../../server/env-file.js';
-import { loadContext, repositoryInfo } from '../context.js';
-import { runShellCommand } from '../local-runner.js';
-import { progressPrinter, useColor } from '../progress.js';
+import { repositoryInfo } from '../git.js';
 
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -14,14 +9,6 @@ export function collect(value: string, previous: string[]): string[] {
 export function seconds(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number of seconds');
   return Number(value);
-}
-
-export function cliPrinter() {
-  return progressPrinter({
-    tty: Boolean(process.stdout.isTTY),
-    color: useColor(process.stdout),
-    write: (text) => process.stdout.write(text),
-  });
 }
 
 export function registerDeploy(program: Command): void {
@@ -36,6 +23,7 @@ export function registerDeploy(program: Command): void {
       [],
     )
     .option('--lock-wait <seconds>', 'wait this long for another deploy of this app', seconds, 0)
+    .option('--force', 'deploy even when nothing changed since the live release')
     .option('-c, --config <path>', 'path of toss.json', 'toss.json')
     .option(
       '-i, --identity <path>',
@@ -55,16 +43,34 @@ Examples:
 interface DeployOptions {
   set: string[];
   lockWait: number;
+  force?: boolean;
   config: string;
   identity?: string;
 }
 
 async function runDeploy(environment: string, options: DeployOptions): Promise<void> {
-  // Bad -s pairs are refused here, before any connection (the pipeline checks them again).
-  applyOverrideArgs(new Map(), options.set);
-  // The repository is read while the config and SSH settings are; a config error wins.
+  // The repository is read (git, in child processes) while the rest loads and the config and SSH
+  // settings are read; a bad -s pair, then a config error, still win.
   const repoRead = repositoryInfo(dirname(resolve(options.config)));
   repoRead.catch(() => {});
+  // Loaded here, not at the top: --help and usage errors load none of it (ssh2, zod, the pipeline).
+  const [
+    { applyOverrideArgs },
+    { resolveSourceDir },
+    { deploy },
+    { loadContext },
+    { runShellCommand },
+    { cliPrinter },
+  ] = await Promise.all([
+    import('../../server/env-file.js'),
+    import('../../config/source-dir.js'),
+    import('../../pipeline/deploy.js'),
+    import('../context.js'),
+    import('../local-runner.js'),
+    import('../progress.js'),
+  ]);
+  // Bad -s pairs are refused here, before any connection (the pipeline checks them again).
+  applyOverrideArgs(new Map(), options.set);
   const context = await loadContext(options);
   const sourceDir = resolveSourceDir(context.projectDir, context.config.root, context.configPath);
   const repo = await repoRead;
@@ -80,12 +86,15 @@ async function runDeploy(environment: string, options: DeployOptions): Promise<v
       commit: repo.commit,
       ...(repo.branch ? { branch: repo.branch } : {}),
       overrides: options.set,
+      force: options.force === true,
       // toss.json's `build` runs here, in root; `cache` is the action's alone.
       builder: { run: runShellCommand },
     },
     cliPrinter(),
   );
   process.stdout.write(
-    `\n${result.environment} is live at ${result.url} (release ${result.release})\n`,
+    result.unchanged
+      ? `\n${result.environment} is unchanged, still live at ${result.url} (release ${result.release}); --force deploys anyway\n`
+      : `\n${result.environment} is live at ${result.url} (release ${result.release})\n`,
   );
 }

@@ -1,8 +1,13 @@
 import type { Command } from 'commander';
-import { listApp, statusOfApp } from '../../pipeline/inspect.js';
-import { loadContext } from '../context.js';
-import { renderList, renderStatus } from '../render-status.js';
 import { printJson, withServerOptions } from './common.js';
+
+/** What list and status run on, loaded when one runs: --help loads none of it. */
+const load = () =>
+  Promise.all([
+    import('../context.js'),
+    import('../../pipeline/inspect.js'),
+    import('../render-status.js'),
+  ]);
 
 export const LIST_JSON_HELP = `
 JSON (--json), stable; absent values are null:
@@ -47,6 +52,7 @@ Examples:
   toss list --json | jq -r '.environments[].url'`,
     )
     .action(async (options: { json?: boolean; config: string; identity?: string }) => {
+      const [{ loadContext }, { listApp }, { renderList }] = await load();
       const context = await loadContext(options);
       const listing = await listApp(context.config, context.login);
       if (options.json) printJson(listing);
@@ -79,6 +85,7 @@ Examples:
   toss status --json | jq '.warnings'`,
     )
     .action(async (options: { json?: boolean; config: string; identity?: string }) => {
+      const [{ loadContext }, { statusOfApp }, { renderStatus }] = await load();
       const context = await loadContext(options);
       const status = await statusOfApp(context.config, context.login);
       if (options.json) printJson(status);

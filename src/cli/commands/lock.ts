@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { readLockStatus, releaseLockAsAdmin } from '../../pipeline/lock-admin.js';
-import { loadContext } from '../context.js';
-import { renderLock } from '../render-status.js';
 import { printJson, withServerOptions } from './common.js';
+
+/** What the lock commands run on, loaded when one runs: --help loads none of it. */
+const load = () => Promise.all([import('../context.js'), import('../../pipeline/lock-admin.js')]);
 
 export function registerLock(program: Command): void {
   const lock = program
@@ -24,6 +24,10 @@ Examples:
   )
     .addHelpText('after', '\nExamples:\n  toss lock status\n  toss lock status --json')
     .action(async (options: { json?: boolean; config: string; identity?: string }) => {
+      const [[{ loadContext }, { readLockStatus }], { renderLock }] = await Promise.all([
+        load(),
+        import('../render-status.js'),
+      ]);
       const context = await loadContext(options);
       const status = await readLockStatus(context.login, context.config.app);
       if (options.json) printJson(status);
@@ -37,6 +41,7 @@ Examples:
   )
     .addHelpText('after', '\nExamples:\n  toss lock release\n  toss lock release --force')
     .action(async (options: { force?: boolean; config: string; identity?: string }) => {
+      const [{ loadContext }, { releaseLockAsAdmin }] = await load();
       const context = await loadContext(options);
       const result = await releaseLockAsAdmin(context.login, context.config.app, {
         force: Boolean(options.force),

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { TossError } from '../../errors.js';
-import { openShell, streamLogs } from '../../pipeline/shell.js';
-import { loadContext } from '../context.js';
 import { lineCount, withServerOptions } from './common.js';
+
+/** What logs and ssh run on, loaded when one runs: --help loads none of it. */
+const load = () => Promise.all([import('../context.js'), import('../../pipeline/shell.js')]);
 
 export function registerLogs(program: Command): void {
   withServerOptions(
@@ -26,6 +27,7 @@ Examples:
         environment: string,
         options: { lines: number; follow?: boolean; config: string; identity?: string },
       ) => {
+        const [{ loadContext }, { streamLogs }] = await load();
         const context = await loadContext(options);
         const abort = new AbortController();
         const onSignal = () => abort.abort();
@@ -74,6 +76,7 @@ Examples:
         environment: string,
         options: { config: string; identity?: string; root?: boolean },
       ) => {
+        const [{ loadContext }, { openShell }] = await load();
         const context = await loadContext(options);
         if (options.root) {
           process.stderr.write(

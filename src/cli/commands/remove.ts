@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { remove } from '../../pipeline/remove.js';
-import { loadContext } from '../context.js';
-import { cliPrinter, seconds } from './deploy.js';
+import { seconds } from './deploy.js';
 
 export function registerRemove(program: Command): void {
   program
@@ -28,6 +26,12 @@ export function registerRemove(program: Command): void {
           identity?: string;
         },
       ) => {
+        // Loaded when the command runs: --help loads none of it.
+        const [{ loadContext }, { remove }, { cliPrinter }] = await Promise.all([
+          import('../context.js'),
+          import('../../pipeline/remove.js'),
+          import('../progress.js'),
+        ]);
         const context = await loadContext(options);
         const result = await remove(
           {

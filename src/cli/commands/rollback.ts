@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { readKeptReleases, rollback } from '../../pipeline/rollback.js';
-import { loadContext } from '../context.js';
-import { renderReleases } from '../render-status.js';
 import { withServerOptions } from './common.js';
-import { cliPrinter, seconds } from './deploy.js';
+import { seconds } from './deploy.js';
+
+/** What rollback and releases run on, loaded when one runs: --help loads none of it. */
+const load = () => Promise.all([import('../context.js'), import('../../pipeline/rollback.js')]);
 
 export function registerRollback(program: Command): void {
   withServerOptions(
@@ -29,6 +29,10 @@ Examples:
         release: string | undefined,
         options: { lockWait: number; config: string; identity?: string },
       ) => {
+        const [[{ loadContext }, { rollback }], { cliPrinter }] = await Promise.all([
+          load(),
+          import('../progress.js'),
+        ]);
         const context = await loadContext(options);
         const result = await rollback(
           {
@@ -57,6 +61,10 @@ export function registerReleases(program: Command): void {
   )
     .addHelpText('after', '\nExamples:\n  toss releases production')
     .action(async (environment: string, options: { config: string; identity?: string }) => {
+      const [[{ loadContext }, { readKeptReleases }], { renderReleases }] = await Promise.all([
+        load(),
+        import('../render-status.js'),
+      ]);
       const context = await loadContext(options);
       const kept = await readKeptReleases(context.login, context.config.app, environment);
       process.stdout.write(renderReleases(environment, kept));

@@ -1,13 +1,18 @@
 import { constants } from 'node:fs';
 import { chmod, open, readFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError } from 'commander';
-import { formatDotenv, parseDotenv } from '../../config/dotenv.js';
 import { TossError } from '../../errors.js';
-import { pullSecrets, pushSecrets } from '../../pipeline/secrets.js';
 import type { EnvironmentClass } from '../../server/paths.js';
 import { isSecretClass } from '../../server/secrets.js';
-import { loadContext } from '../context.js';
 import { withServerOptions } from './common.js';
+
+/** What push and pull run on, loaded when one runs: --help loads none of it. */
+const load = () =>
+  Promise.all([
+    import('../context.js'),
+    import('../../pipeline/secrets.js'),
+    import('../../config/dotenv.js'),
+  ]);
 
 function secretClass(value: string): EnvironmentClass {
   if (!isSecretClass(value)) throw new InvalidArgumentError('expected production or preview');
@@ -62,6 +67,7 @@ Examples:
 }
 
 async function push(cls: EnvironmentClass, options: SecretsOptions): Promise<void> {
+  const [{ loadContext }, { pushSecrets }, { parseDotenv }] = await load();
   const text = await readLocal(options.file);
   const entries = parseDotenv(text, options.file);
   const context = await loadContext(options);
@@ -85,6 +91,7 @@ function registerPull(secrets: Command): void {
 }
 
 async function pull(cls: EnvironmentClass, options: SecretsOptions): Promise<void> {
+  const [{ loadContext }, { pullSecrets }, { formatDotenv }] = await load();
   const context = await loadContext(options);
   const result = await pullSecrets(context.login, context.config.app, cls);
   if (result.entries === null) {

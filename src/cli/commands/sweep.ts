@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { sweepPreviews } from '../../pipeline/sweep.js';
-import { loadContext } from '../context.js';
-import { cliPrinter, seconds } from './deploy.js';
+import { seconds } from './deploy.js';
 
 /**
  * `toss sweep`: the previews past production's previews.ttl go. Whether a pull request is closed
@@ -18,6 +16,12 @@ export function registerSweep(program: Command): void {
     .option('-i, --identity <path>', 'private key to log in with')
     .addHelpText('after', '\nExample:\n  toss sweep')
     .action(async (options: { lockWait: number; config: string; identity?: string }) => {
+      // Loaded when the command runs: --help loads none of it.
+      const [{ loadContext }, { sweepPreviews }, { cliPrinter }] = await Promise.all([
+        import('../context.js'),
+        import('../../pipeline/sweep.js'),
+        import('../progress.js'),
+      ]);
       const context = await loadContext(options);
       const removed = await sweepPreviews(
         {
