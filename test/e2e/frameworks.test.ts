@@ -185,6 +185,8 @@ describe('the framework examples on a real server', () => {
   it.concurrent('redeploys each production with zero failed requests; what the app wrote stays with its release', async () => {
     await eachApp(SERVER_APPS, async (name) => {
       const before = await liveRelease(name, 'production');
+      // A new commit, as a push would bring: the same tree again is "unchanged, still live".
+      await apps[name].commit('VERSION', '2\n');
       await withoutFailedRequests(name, ['deploy', 'production']);
       expect(await liveRelease(name, 'production')).not.toBe(before);
       await expectPage(name, 'production');
