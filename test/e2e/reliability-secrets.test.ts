@@ -164,8 +164,12 @@ describe('keys and secrets in the action', () => {
       payload.pull_request.title = title;
       payload.pull_request.body = title;
       payload.pull_request.head.sha = `${'ec26c3e57ca3a959ca5aad62de7213c562f8'}${String(1000 + i)}`;
+      // Each synchronize brings a new commit, so each run is a full deploy (the same tree again
+      // would be "unchanged, still live").
+      await app.commit('VERSION', `${i}\n`);
       const run = await action({ eventName: 'pull_request', payload });
       expect(run.code, log(run)).toBe(0);
+      expect(run.outputs.action, log(run)).toBe('deployed');
       const comments = fake.comments(77);
       expect(comments).toHaveLength(1);
       const body = String((comments[0] as { body?: string }).body ?? '');
