@@ -246,10 +246,17 @@ describe('the deploy lock against a real server', () => {
   it('leaves state.json valid after all that, and a re-run succeeds', async () => {
     const text = await inHost(host, ['cat', STATE]);
     expect(() => stateSchema.parse(JSON.parse(text))).not.toThrow();
+    const before = await readState();
     await withDeployScript(['node build.js']);
+    // A new commit: this tree and toss.json are the live release's, which a deploy would leave
+    // as it is ("unchanged, still live"), and the re-run is meant to go through the lock again.
+    await app.commit('VERSION', 're-run\n');
     await deployOk();
     const state = await readState();
     expect(state.lock).toBeNull();
+    expect(state.environments.production?.release).not.toBe(
+      before.environments.production?.release,
+    );
     expect((await fetchSite(host, prodName())).body).toBe('node build.js\n');
   });
 });
