@@ -21,12 +21,18 @@ export interface CliContext {
   actor: Actor;
 }
 
-/** Loads toss.json and resolves how to log in to its server (ssh config, keys, known_hosts). */
-export async function loadContext(options: CommonOptions): Promise<CliContext> {
+/**
+ * Loads toss.json and resolves how to log in to its server (ssh config, keys, known_hosts).
+ * `actor` is localActor(the config's directory) when the caller started it already.
+ */
+export async function loadContext(
+  options: CommonOptions,
+  started: { actor?: Promise<Actor> } = {},
+): Promise<CliContext> {
   const configPath = resolve(options.config ?? 'toss.json');
   const projectDir = dirname(configPath);
   // git runs (a child process) while toss.json is read and checked; a config error still wins.
-  const actorRead = localActor(projectDir);
+  const actorRead = started.actor ?? localActor(projectDir);
   actorRead.catch(() => {});
   const config = await loadConfig(configPath);
   const [target, actor] = await Promise.all([

@@ -1,6 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
-import { repositoryInfo } from '../git.js';
+import { localActor, repositoryInfo } from '../git.js';
 
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -49,10 +49,13 @@ interface DeployOptions {
 }
 
 async function runDeploy(environment: string, options: DeployOptions): Promise<void> {
-  // The repository is read (git, in child processes) while the rest loads and the config and SSH
-  // settings are read; a bad -s pair, then a config error, still win.
-  const repoRead = repositoryInfo(dirname(resolve(options.config)));
+  // git runs (child processes, started while this process is still small) while the rest loads
+  // and the config and SSH settings are read; a bad -s pair, then a config error, still win.
+  const projectDir = dirname(resolve(options.config));
+  const repoRead = repositoryInfo(projectDir);
   repoRead.catch(() => {});
+  const actor = localActor(projectDir);
+  actor.catch(() => {});
   // Loaded here, not at the top: --help and usage errors load none of it (ssh2, zod, the pipeline).
   const [
     { applyOverrideArgs },
@@ -71,7 +74,7 @@ async function runDeploy(environment: string, options: DeployOptions): Promise<v
   ]);
   // Bad -s pairs are refused here, before any connection (the pipeline checks them again).
   applyOverrideArgs(new Map(), options.set);
-  const context = await loadContext(options);
+  const context = await loadContext(options, { actor });
   const sourceDir = resolveSourceDir(context.projectDir, context.config.root, context.configPath);
   const repo = await repoRead;
   const result = await deploy(
