@@ -1,8 +1,11 @@
 /**
  * Changing Caddy's configuration safely: under the server-wide registry lock (so two apps never
- * reload at once), the new file goes in, the whole config is validated as the caddy user, Caddy
- * reloads gracefully within a time limit, and on any failure the previous file comes back and
- * Caddy is left running the last good config (restarted with it if it hung or stopped).
+ * reload at once), the new file goes in, is validated as the caddy user (a site file on its own,
+ * with the Caddyfile's global options; the Caddyfile with everything it imports), Caddy reloads
+ * gracefully within a time limit (a reload that Caddy refuses changes nothing it serves), and on
+ * any failure the previous file comes back, what Caddy refused is validated in full for its
+ * message, and Caddy is left running the last good config (restarted with it if it hung or
+ * stopped). Nothing validates every site before each change: that cost grew with the sites.
  *
  * Every run also makes sure Caddy's admin endpoint stays private (see caddy-admin.ts): the
  * systemd drop-in is (re)written when it differs, and a Caddy whose Caddyfile names the socket
@@ -127,13 +130,31 @@ restore() {
   sync_allow 9>&- || :
 }
 # As the caddy user, with its own environment: a site file can make Caddy read or create only
-# what Caddy itself could, never what only root can.
+# what Caddy itself could, never what only root can. $1: the config, the Caddyfile by default.
 check_config() {
   out=$(timeout -k 5 ${CADDY_VALIDATE_TIMEOUT_S} setpriv --reuid=caddy --regid=caddy --init-groups --reset-env \\
-    caddy validate --config "$caddyfile" --adapter caddyfile 2>&1 9>&-)
+    caddy validate --config "\${1:-$caddyfile}" --adapter caddyfile 2>&1 9>&-)
   checked=$?
   [ "$checked" -ne 137 ] || checked=124
   [ "$checked" -eq 0 ]
+}
+# Before the reload, a new site file is checked on its own: in a copy of the Caddyfile (beside it,
+# so its own imports resolve alike) whose import of toss's sites names this file alone. Checking
+# every site costs as much as every site (seconds with a few hundred), and the reload checks the
+# whole config anyway and refuses it as a whole: what it refuses is then checked in full below.
+# The Caddyfile itself, and a change without a file of its own, are checked in full first.
+whole=yes
+precheck() {
+  if [ "$mode" != install ] || [ "$file" = "$caddyfile" ]; then check_config; return; fi
+  whole=no
+  copy=\${caddyfile%/*}/.Caddyfile.toss-check
+  awk -v sites="$sites/*.caddy" -v one="$file" '
+    $1 == "import" && $2 == sites && NF == 2 { print "import " one; next }
+    { print }' "$caddyfile" > "$copy" && chmod 0644 -- "$copy" || { rm -f -- "$copy"; return 1; }
+  check_config "$copy"
+  status=$?
+  rm -f -- "$copy"
+  return $status
 }
 invalid() {
   if [ "$checked" -eq 124 ]; then
@@ -145,7 +166,7 @@ invalid() {
 }
 if [ "$mode" = check ]; then
   :
-elif [ "$validate" = yes ] && ! check_config; then
+elif [ "$validate" = yes ] && ! precheck 9>&-; then
   restore
   invalid
 fi
@@ -189,9 +210,10 @@ if [ "$applied" -eq 0 ]; then
   exit 0
 fi
 said=$(journal_said)
-# Not validated before (a port-only change): what has Caddy against the new config?
+# Not validated in full before (a port-only change, a site checked on its own, a removal): what
+# has Caddy against the new config?
 rejected=no
-if [ "$mode" != check ] && [ "$validate" = no ] && [ "$applied" -ne 124 ] && ! check_config; then
+if [ "$mode" != check ] && { [ "$validate" = no ] || [ "$whole" = no ]; } && [ "$applied" -ne 124 ] && ! check_config; then
   rejected=yes
 fi
 restore
@@ -236,8 +258,8 @@ function applyArgv(mode: 'install' | 'remove' | 'check', file: string, validate:
 }
 
 /**
- * Write stdin to `file` (a site file or the Caddyfile itself), validate, reload; roll back on
- * failure. `validate: false` skips the separate validation, for a change that cannot make a valid
+ * Write stdin to `file` (a site file or the Caddyfile itself), validate (a site file on its own),
+ * reload; roll back on failure. `validate: false` skips the separate validation, for a change that cannot make a valid
  * config invalid (the reload still refuses a bad one, atomically). A new Caddyfile that moves
  * the admin endpoint is loaded through the old one (`systemctl reload` would look for the new
  * socket before Caddy has opened it), or, failing that, applied with a restart.
@@ -246,9 +268,12 @@ export function installCaddyFileArgv(file: string, options: { validate?: boolean
   return applyArgv('install', file, options.validate ?? true);
 }
 
-/** Delete a site file, validate, reload; roll back on failure. */
+/**
+ * Delete a site file and reload; roll back on failure. Taking a site away cannot make the others
+ * invalid; the reload still refuses a config Caddy rejects, which is then validated for its message.
+ */
 export function removeCaddyFileArgv(file: string): string[] {
-  return applyArgv('remove', file, true);
+  return applyArgv('remove', file, false);
 }
 
 /**

@@ -219,13 +219,13 @@ describe('installing Caddy files', () => {
     });
     writeFileSync(
       join(bin, 'caddy'),
-      `#!/bin/sh\necho "caddy $*" >> ${log}\n${reload}if cat ${sites}/*.caddy 2>/dev/null | grep -q invalid; then echo '{"level":"info","msg":"using provided configuration"}' >&2; echo "$(${said})" >&2; echo 'Error: bad site' >&2; exit 1; fi\n`,
+      `#!/bin/sh\necho "caddy $*" >> ${log}\n${reload}[ "$1" != validate ] || cp "$3" ${join(dir, 'validated')}\nif [ "$1" = validate ] && [ "$3" = ${caddyfile} ] && [ -e ${join(dir, 'clash')} ] && ! grep -q good ${sites}/*.caddy; then echo 'Error: ambiguous site definition' >&2; exit 1; fi\nif cat ${sites}/*.caddy 2>/dev/null | grep -q invalid; then echo '{"level":"info","msg":"using provided configuration"}' >&2; echo "$(${said})" >&2; echo 'Error: bad site' >&2; exit 1; fi\n`,
       { mode: 0o755 },
     );
     // Like Caddy's own reload, systemctl reload fails on a config with an invalid site.
     writeFileSync(
       join(bin, 'systemctl'),
-      `#!/bin/sh\necho "systemctl $*" >> ${log}\ncase "$1" in is-active) exit 0;; daemon-reload) exit 0;; esac\nif cat ${sites}/*.caddy 2>/dev/null | grep -q invalid; then echo 'Reloading caddy.service - Caddy...' >> ${journal}; echo "$(${said})" >> ${journal}; echo 'Job for caddy.service failed.' >&2; exit 1; fi\n`,
+      `#!/bin/sh\necho "systemctl $*" >> ${log}\ncase "$1" in is-active) exit 0;; daemon-reload) exit 0;; esac\nif [ -e ${join(dir, 'clash')} ] && ! grep -q good ${sites}/*.caddy; then echo 'Job for caddy.service failed.' >&2; exit 1; fi\nif cat ${sites}/*.caddy 2>/dev/null | grep -q invalid; then echo 'Reloading caddy.service - Caddy...' >> ${journal}; echo "$(${said})" >> ${journal}; echo 'Job for caddy.service failed.' >&2; exit 1; fi\n`,
       { mode: 0o755 },
     );
     writeFileSync(
@@ -339,12 +339,55 @@ describe('installing Caddy files', () => {
     expect(s.read(s.log)).toBe(
       [
         'setpriv --reuid=caddy --regid=caddy --init-groups --reset-env',
-        `caddy validate --config ${s.caddyfile} --adapter caddyfile`,
+        `caddy validate --config ${join(s.dir, '.Caddyfile.toss-check')} --adapter caddyfile`,
         'systemctl reload-or-restart caddy',
         '',
       ].join('\n'),
     );
     expect(s.read(`${s.site}.toss-old`)).toBeNull();
+  });
+
+  it('validates a new site on its own: a copy of the Caddyfile that imports that file alone', () => {
+    const s = fakeServer();
+    const sites = join(s.dir, 'sites');
+    writeFileSync(
+      s.caddyfile,
+      `{\n\temail ops@example.test\n}\nimport ${sites}/*.caddy\nimport other/*\n`,
+    );
+    expect(s.run(installCaddyFileArgv(s.site), 'good {\n}\n').status).toBe(0);
+    expect(s.read(join(s.dir, 'validated'))).toBe(
+      `{\n\temail ops@example.test\n}\nimport ${s.site}\nimport other/*\n`,
+    );
+    // The copy goes; a rejected site is still refused and restored.
+    expect(s.read(join(s.dir, '.Caddyfile.toss-check'))).toBeNull();
+    expect(s.run(installCaddyFileArgv(s.site), 'invalid {\n}\n').status).toBe(CADDY_INVALID_EXIT);
+    expect(s.read(s.site)).toBe('good {\n}\n');
+  });
+
+  it('validates the Caddyfile itself in full', () => {
+    const s = fakeServer();
+    expect(s.run(installCaddyFileArgv(s.caddyfile), 'import sites/*.caddy\n').status).toBe(0);
+    expect(s.read(s.log)).toContain(`caddy validate --config ${s.caddyfile} --adapter caddyfile`);
+  });
+
+  it('a site that passes on its own but that the whole config rejects: refused, restored, said', () => {
+    // The reload refuses the whole config (here: a site that clashes with another one).
+    const s = fakeServer();
+    expect(s.run(installCaddyFileArgv(s.site), 'good {\n}\n').status).toBe(0);
+    writeFileSync(join(s.dir, 'clash'), '');
+    const r = s.run(installCaddyFileArgv(s.site), 'better {\n}\n');
+    expect(r.status).toBe(CADDY_INVALID_EXIT);
+    expect(r.stderr).toBe('Error: ambiguous site definition\n');
+    expect(s.read(s.site)).toBe('good {\n}\n');
+    const log = s.read(s.log)?.split('\n') ?? [];
+    // After the failed reload: the full check (for Caddy's message), then the restored config.
+    expect(log.slice(-6, -1)).toEqual([
+      'systemctl reload-or-restart caddy',
+      'setpriv --reuid=caddy --regid=caddy --init-groups --reset-env',
+      `caddy validate --config ${s.caddyfile} --adapter caddyfile`,
+      'systemctl reload caddy',
+      'systemctl is-active --quiet caddy',
+    ]);
   });
 
   it('restores the previous site when validation fails', () => {
