@@ -19,7 +19,7 @@ import { envPaths } from '../server/paths.js';
 import { environmentLimits, type Policy, trustedConfig } from '../server/policy.js';
 import { foreignListenersOnceArgv } from '../server/port-listeners.js';
 import { type ForeignListener, parseForeignListenersByPort } from '../server/port-owner.js';
-import { foreignNames, type Registry } from '../server/registry.js';
+import { foreignNames, type Registry, unitOwners } from '../server/registry.js';
 import { type EnvironmentState, pendingDependencies, type State } from '../server/state.js';
 import { listDatabases } from './database-step.js';
 import { serverAddress } from './health.js';
@@ -152,9 +152,11 @@ export function listingOf(
   urlFor: (environment: string) => string | null,
   databases: readonly string[] = [],
 ): AppListing {
+  const present = new Set(databases);
   const environments = Object.entries(state?.environments ?? {})
     .sort(byEnvironment)
     .map(([name, env]): EnvironmentListing => {
+      const database = databaseName(app, name);
       return {
         name,
         url: urlFor(name),
@@ -171,7 +173,7 @@ export function listingOf(
         pr: env.pr ?? null,
         // A static site has no instance: Caddy serves its files.
         service: env.staticSite ? 'static' : serviceState(app, name, env, services),
-        database: databases.includes(databaseName(app, name)) ? databaseName(app, name) : null,
+        database: present.has(database) ? database : null,
       };
     });
   return { version: 1, app, environments };
@@ -262,8 +264,9 @@ async function snapshot(session: Server, options: { listeners: boolean }): Promi
   const [state, registry] = await Promise.all([session.readState(), session.readRegistry()]);
   // An environment whose names another app owns (see foreignNames) has no service of its own:
   // the unit of that name is the other app's, so its state is not asked for.
+  const owners = unitOwners(registry);
   const owned = Object.entries(state?.environments ?? {}).filter(
-    ([name]) => foreignNames(registry, session.app, name).length === 0,
+    ([name]) => foreignNames(registry, session.app, name, [], owners).length === 0,
   );
   // A sleeping environment's wake socket too: stopped instance and listening socket = asleep.
   const liveUnits = owned.flatMap(([name, env]) => {

@@ -8,7 +8,13 @@ import { appDatabasePrefix, databaseName, isTemplateName } from './database.js';
 import type { Inventory } from './inventory.js';
 import { type EnvPaths, envPaths } from './paths.js';
 import { describeListener, type ForeignListener } from './port-owner.js';
-import { describeForeignNames, foreignNames, type Registry } from './registry.js';
+import {
+  describeForeignNames,
+  foreignNames,
+  type Registry,
+  type UnitOwners,
+  unitOwners,
+} from './registry.js';
 import type { EnvironmentState, State } from './state.js';
 
 export type WarningKind =
@@ -54,17 +60,15 @@ function environmentOf(name: string, prefix: string, suffix: string): string | u
   return ENV_NAME_PATTERN.test(env) ? env : undefined;
 }
 
-function ownedByAnotherApp(registry: Registry | undefined, app: string, name: string): boolean {
-  if (registry === undefined) return false;
-  return Object.entries(registry.apps).some(
-    ([other, entry]) =>
-      other !== app && Object.values(entry.environments).some((e) => e.units.includes(name)),
-  );
+function ownedByAnotherApp(owners: UnitOwners | undefined, app: string, name: string): boolean {
+  return owners?.get(name)?.some((o) => o.app !== app) ?? false;
 }
 
 export function findDrift(facts: DriftFacts): StatusWarning[] {
   const environments = facts.state?.environments ?? {};
-  const onServer = environmentsOnServer(facts);
+  // Who owns which name, gathered once: every environment and file below asks.
+  const owners = facts.registry === undefined ? undefined : unitOwners(facts.registry);
+  const onServer = environmentsOnServer(facts, owners);
   const warnings: StatusWarning[] = [];
   for (const [name, env] of Object.entries(environments).sort(byEnvironment)) {
     warnings.push(...environmentDrift(facts, name, env, onServer));
@@ -108,22 +112,27 @@ function orphanDatabases(
 interface OnServer {
   unitEnvs: Set<string>;
   siteEnvs: Set<string>;
+  /** the registry's owners of each name; undefined without a registry */
+  owners: UnitOwners | undefined;
 }
 
 /** Environments of the app's unit templates and site files, leaving out another app's names. */
-function environmentsOnServer({ app, inventory, registry }: DriftFacts): OnServer {
+function environmentsOnServer(
+  { app, inventory }: DriftFacts,
+  owners: UnitOwners | undefined,
+): OnServer {
   const unitEnvs = new Set<string>();
   const siteEnvs = new Set<string>();
   for (const file of inventory.unitTemplates) {
     const env = environmentOf(file, `toss-${app}-`, '@.service');
-    if (env !== undefined && !ownedByAnotherApp(registry, app, file)) unitEnvs.add(env);
+    if (env !== undefined && !ownedByAnotherApp(owners, app, file)) unitEnvs.add(env);
   }
   for (const file of inventory.siteFiles) {
     const env = environmentOf(file, `${app}-`, '.caddy');
     if (env === undefined) continue;
-    if (!ownedByAnotherApp(registry, app, `/etc/caddy/toss/${file}`)) siteEnvs.add(env);
+    if (!ownedByAnotherApp(owners, app, `/etc/caddy/toss/${file}`)) siteEnvs.add(env);
   }
-  return { unitEnvs, siteEnvs };
+  return { unitEnvs, siteEnvs, owners };
 }
 
 /** What is wrong with one environment that state.json records. */
@@ -131,11 +140,12 @@ function environmentDrift(
   facts: DriftFacts,
   name: string,
   env: EnvironmentState,
-  { unitEnvs, siteEnvs }: OnServer,
+  { unitEnvs, siteEnvs, owners }: OnServer,
 ): StatusWarning[] {
   // Its unit, site and service are another app's: none of them says anything about this one,
   // and the only repair is dropping this app's own records (remove leaves the rest alone).
-  const foreign = facts.registry ? foreignNames(facts.registry, facts.app, name) : [];
+  const foreign =
+    facts.registry && owners ? foreignNames(facts.registry, facts.app, name, [], owners) : [];
   if (foreign.length > 0) {
     return [
       {

@@ -189,10 +189,11 @@ export function foreignNames(
   app: string,
   environment: string,
   files: ReadonlyArray<readonly [path: string, text: string | null]> = [],
+  owners: UnitOwners = unitOwners(registry),
 ): ForeignName[] {
   const found: ForeignName[] = [];
   for (const name of environmentUnits(envPaths(app, environment))) {
-    const owner = findOwner(registry, app, environment, (e) => e.units.includes(name));
+    const owner = otherUnitOwner(owners, app, environment, name);
     if (owner) found.push({ name, owner });
   }
   for (const [path, text] of files) {
@@ -202,6 +203,38 @@ export function foreignNames(
     found.push({ name: path, owner });
   }
   return found;
+}
+
+/** Unit and site names → the app environments that own each, in the registry's order. */
+export type UnitOwners = ReadonlyMap<string, readonly Owner[]>;
+
+/**
+ * Who owns each unit and site name of the registry, in one pass: looking a name up is then one
+ * map lookup, not a walk of every environment of every app (which, done for every environment,
+ * grew with the square of the environments on the server).
+ */
+export function unitOwners(registry: Registry): UnitOwners {
+  const owners = new Map<string, Owner[]>();
+  for (const [app, entry] of Object.entries(registry.apps)) {
+    for (const [environment, env] of Object.entries(entry.environments)) {
+      for (const unit of env.units) {
+        const list = owners.get(unit);
+        if (list === undefined) owners.set(unit, [{ app, environment }]);
+        else list.push({ app, environment });
+      }
+    }
+  }
+  return owners;
+}
+
+/** The first app environment other than (app, environment) that owns unit or site name `name`. */
+export function otherUnitOwner(
+  owners: UnitOwners,
+  app: string,
+  environment: string,
+  name: string,
+): Owner | undefined {
+  return owners.get(name)?.find((o) => o.app !== app || o.environment !== environment);
 }
 
 /** `toss-shop-api-staging@.service belongs to app shop-api (environment staging)`, joined. */
