@@ -50,7 +50,7 @@ await chmod(cli, 0o755);
 // paths: the same on every checkout). ncc minifies the entry alone, so the chunks are minified
 // here: whitespace, comments and syntax, names kept (as ncc keeps function and class names).
 // Measured on `toss deploy`'s start, unminified chunks cost ~20 ms of CPU more than these.
-// esbuild is the one tsx and vitest install (package-lock.json pins it); legal comments stay.
+// esbuild: a devDependency at the version tsx and vitest bring (one copy); legal comments stay.
 for (const name of await readdir('dist/cli')) {
   if (!/^\d+\.index\.js$/.test(name)) continue;
   const file = `dist/cli/${name}`;
