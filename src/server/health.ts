@@ -7,13 +7,15 @@ import { TossError } from '../errors.js';
 import { assertPort } from './paths.js';
 
 // --globoff: a path with [ ] or { } is a URL, not a curl glob. 2xx and 3xx pass (-f fails ≥ 400).
+// Both checks look again every 20 ms: an app is usually up 100–300 ms after its start, and each
+// look after it was up is time the deploy waits for nothing (a look costs a curl or bash spawn).
 const HTTP_CHECK = `set -u
 url="http://127.0.0.1:$1$2" timeout=$3
 deadline=$(( $(date +%s) + timeout ))
 while :; do
   if err=$(curl --globoff -fsS -o /dev/null --max-time 2 "$url" 2>&1); then exit 0; fi
   [ "$(date +%s)" -lt "$deadline" ] || break
-  sleep 0.05
+  sleep 0.02
 done
 echo "toss: $url did not answer with 2xx or 3xx within $timeout s: $err" >&2
 exit 1`;
@@ -25,7 +27,7 @@ deadline=$(( $(date +%s) + timeout ))
 while :; do
   if timeout 1 bash -c ': < "/dev/tcp/127.0.0.1/$1"' bash "$port" 2>/dev/null; then exit 0; fi
   [ "$(date +%s)" -lt "$deadline" ] || break
-  sleep 0.05
+  sleep 0.02
 done
 echo "toss: nothing accepted a connection on 127.0.0.1:$port within $timeout s" >&2
 exit 1`;
