@@ -163,7 +163,8 @@ export interface UnchangedCheck {
  * Before the lock: when nothing changed since the live release and it is healthy, the deploy's
  * result without a new release (nothing on the server changes, no lock is taken); undefined
  * otherwise, and the deploy goes ahead. The state read here is the one the lock's compare-and-swap
- * starts from, so a deploy that goes ahead pays no extra round trip for it.
+ * starts from (no second read); the upload starts once this says the release changed, one round
+ * trip later than it would without the comparison.
  */
 export async function unchangedDeploy(
   server: Server,
