@@ -147,6 +147,7 @@ interface Measure {
   failures: string[];
   probed: { count: number };
   traces: Map<string, string> | undefined;
+  log: (text: string) => void;
 }
 
 /** One size's figures for one app; leaves the app with as many environments as it found. */
@@ -183,6 +184,11 @@ async function measureAt(m: Measure, size: number, apps: number): Promise<ScaleR
     samples.sweep.push((await cli(checkout.dir, ['sweep'])).ms);
   }
   if (m.traces !== undefined) await traceAt(m, label);
+  // Each size's figures as soon as they are in, so a run cut short still says something.
+  const figures = FIGURES.map(
+    (f) => `${f} ${samples[f].map((ms) => (ms / 1000).toFixed(2)).join('/')}`,
+  );
+  m.log(`scale: ${label}: ${figures.join(', ')} s`);
   return { size, apps, samples };
 }
 
@@ -250,6 +256,7 @@ async function oneAppBench(
     failures: result.failures,
     probed: { count: 0 },
     traces: trace ? result.traces : undefined,
+    log,
   };
   await cli(checkout.dir, ['deploy', 'production']);
   const production = startProbe(host, sslipName(host, app, 'production'), 50);
@@ -301,6 +308,7 @@ async function manyAppsBench(
     failures: result.failures,
     probed: { count: 0 },
     traces: trace ? result.traces : undefined,
+    log,
   };
   const production = startProbe(host, sslipName(host, app, 'production'), 50);
   try {
