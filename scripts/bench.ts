@@ -215,7 +215,7 @@ async function databases(): Promise<number> {
 function printTrace(label: string, traced: Sample & { output: string }): void {
   const commands = traced.output.split('\n').filter((l) => l.startsWith('toss-trace: '));
   console.log(
-    `\none traced ${label} redeploy (${secs(traced.ms)} s, ${traced.logins} logins): ` +
+    `\none traced ${label} deploy (${secs(traced.ms)} s, ${traced.logins} logins): ` +
       `${commands.length} remote commands and rsync (start and duration in s from the CLI's start):`,
   );
   for (const line of commands) console.log(`  ${line.slice('toss-trace: '.length)}`);
@@ -456,6 +456,8 @@ async function onOneHost(): Promise<number> {
       writeFileSync(changed, `${fileText(777)}// traced change\n`);
       touchAll(app.files);
       printTrace('one-file', await deploy('production', { TOSS_TRACE: '1' }));
+      touchAll(app.files);
+      printTrace('cold', await deploy('cold-traced', { TOSS_TRACE: '1' }));
     }
     if (rounds > 0) {
       const part = (k: string) => secs(median(samples.floor.map((s) => s.steps.get(k) ?? 0)));
