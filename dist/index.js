@@ -54812,7 +54812,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6522:
+/***/ 3240:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -57826,6 +57826,7 @@ const STEP_LABELS = {
     'cache-save': 'Save build cache',
     connect: 'Connect',
     origin: 'Verify origin',
+    compare: 'Compare with the live release',
     lock: 'Acquire lock',
     dependencies: 'Server dependencies',
     platform: 'Check native code against the server',
@@ -67691,7 +67692,7 @@ function assertEnvName(environment) {
         return environment;
     throw new errors_TossError(`invalid environment name ${JSON.stringify(environment)}`);
 }
-function assertPort(port) {
+function paths_assertPort(port) {
     if (Number.isInteger(port) && port >= 1 && port <= 65535)
         return port;
     throw new errors_TossError(`invalid port ${JSON.stringify(port)}`);
@@ -67744,21 +67745,21 @@ function paths_envPaths(app, environment) {
         stagingDir: (releaseId) => `${releasesDir}/${STAGING_PREFIX}${assertReleaseId(releaseId)}`,
         releaseEnvFile: (releaseId) => `${envFilesDir}/${assertReleaseId(releaseId)}.env`,
         /** `slots/<port>` → `../releases/<id>`: the release the instance on that port runs. */
-        slotLink: (port) => `${slotsDir}/${assertPort(port)}`,
+        slotLink: (port) => `${slotsDir}/${paths_assertPort(port)}`,
         /** `env/slot-<port>.env` → `<id>.env`: the env file of the instance on that port. */
-        slotEnvFile: (port) => `${envFilesDir}/slot-${assertPort(port)}.env`,
+        slotEnvFile: (port) => `${envFilesDir}/slot-${paths_assertPort(port)}.env`,
         /** `toss-<app>-<env>@.service` */
         unitTemplate: `toss-${stem}@.service`,
         unitTemplateFile: `${paths_SYSTEMD_DIR}/toss-${stem}@.service`,
         /** `toss-<app>-<env>@<port>.service` */
-        instanceUnit: (port) => `toss-${stem}@${assertPort(port)}.service`,
+        instanceUnit: (port) => `toss-${stem}@${paths_assertPort(port)}.service`,
         /** A sleeping environment's socket (Caddy connects there) and proxy (see wake.ts). */
         wakeSocketTemplate: `toss-wake-${stem}@.socket`,
         wakeServiceTemplate: `toss-wake-${stem}@.service`,
         wakeSocketTemplateFile: `${paths_SYSTEMD_DIR}/toss-wake-${stem}@.socket`,
         wakeServiceTemplateFile: `${paths_SYSTEMD_DIR}/toss-wake-${stem}@.service`,
-        wakeSocketUnit: (port) => `toss-wake-${stem}@${assertPort(port)}.socket`,
-        wakeServiceUnit: (port) => `toss-wake-${stem}@${assertPort(port)}.service`,
+        wakeSocketUnit: (port) => `toss-wake-${stem}@${paths_assertPort(port)}.socket`,
+        wakeServiceUnit: (port) => `toss-wake-${stem}@${paths_assertPort(port)}.service`,
         /** Transient unit of long steps (deployScript, dependencies). */
         runUnit: `toss-run-${stem}.service`,
         siteFile: `${paths_CADDY_SITES_DIR}/${stem}.caddy`,
@@ -68001,7 +68002,7 @@ function buildUnitTemplate(params) {
     if (!Number.isInteger(stopTimeout) || stopTimeout < 1) {
         throw new errors_TossError(`invalid stop timeout ${JSON.stringify(stopTimeout)}`);
     }
-    const ports = params.ports.map(assertPort);
+    const ports = params.ports.map(paths_assertPort);
     const description = systemdEscapeSpecifiers(`toss ${p.app} ${p.environment}`);
     const lines = [
         `# Managed by toss (app ${p.app}, environment ${p.environment}); rewritten on every deploy.`,
@@ -69700,21 +69701,33 @@ function routedPort(siteFile) {
 }
 // The unit files are written only when they changed, and only then does systemd reload. The
 // instance template comes on stdin (the last command writes it); the wake templates, which hold
-// no user input but names and numbers, come as (path, text) pairs before "--".
-const INSTALL_UNITS = `set -u
-reload=no
+// no user input but names and numbers, come as (path, text) pairs before "--". A daemon-reload
+// re-reads every unit on the server, so a new environment's files alone (none was there before)
+// go without one: systemd reads a unit file it has not loaded when the unit is first asked for.
+// Only a unit of the environment it still holds (loaded before its files were deleted) needs it.
+const INSTALL_UNITS = `set -uf
+template=$1 patterns=$2
+shift 2
+reload=no fresh=no
 while [ "$1" != -- ]; do
   file=$1 text=$2
   shift 2
   if [ "$(cat -- "$file" 2>/dev/null; echo .)" != "$text." ]; then
+    if [ -e "$file" ]; then reload=yes; else fresh=yes; fi
     printf '%s' "$text" > "$file.toss-new" && chmod 644 -- "$file.toss-new" &&
       mv -f -- "$file.toss-new" "$file" || exit 1
-    reload=yes
   fi
 done
 shift
+existed=no
+[ ! -e "$template" ] || existed=yes
 out=$("$@") || exit $?
-[ "$out" != changed ] || reload=yes
+[ "$out" != changed ] || [ "$existed" = no ] || reload=yes
+[ "$out" != changed ] || [ "$existed" = yes ] || fresh=yes
+if [ "$reload" = no ] && [ "$fresh" = yes ]; then
+  loaded=$(systemctl list-units --all --plain --no-legend --full -- $patterns) || loaded=unknown
+  [ -z "$loaded" ] || reload=yes
+fi
 [ "$reload" = no ] || systemctl daemon-reload`;
 /**
  * Writes stdin as the environment's template unit, and the wake templates when it sleeps;
@@ -69724,11 +69737,15 @@ function installUnitArgv(p, wake) {
     const pairs = wake === undefined
         ? []
         : [p.wakeSocketTemplateFile, wake.socket, p.wakeServiceTemplateFile, wake.service];
+    const name = (file) => file.slice(file.lastIndexOf('/') + 1);
+    const pattern = (file) => `${name(file).slice(0, name(file).indexOf('@'))}@*`;
     return [
         'sh',
         '-c',
         INSTALL_UNITS,
         'sh',
+        p.unitTemplateFile,
+        `${pattern(p.unitTemplateFile)} ${pattern(p.wakeSocketTemplateFile)}`,
         ...pairs,
         '--',
         ...write_file_writeFileIfChangedArgv({ path: p.unitTemplateFile, mode: 0o644 }),
@@ -70058,6 +70075,21 @@ for dir in "$@"; do
   mkdir -p -- "$dir" 2>/dev/null ||
     echo "toss: preserve/$dir is no directory the app can use (a link it made?); left as it is" >&2
 done' sh "$@"`;
+// What a new environment's upload needs before the lock, made only where missing: the app's
+// directory (root 0755, as PREPARE makes it), the environment's (root-only 0700 until PREPARE,
+// under the lock, gives it to root:<user>), and its releases directory (root 0755). Nothing in
+// them belongs to an app user yet, and no app user can write where they are made.
+const PREPARE_STAGING = `set -eu
+[ -d "$1" ] || install -d -m 0755 -o root -g root -- "$1"
+[ -d "$2" ] || install -d -m 0700 -o root -g root -- "$2"
+[ -d "$3" ] || install -d -m 0755 -o root -g root -- "$3"`;
+/**
+ * A new environment's releases directory, so that its first upload can run while the lock is
+ * being taken, as every later one does.
+ */
+function prepareStagingArgv(p) {
+    return ['sh', '-c', PREPARE_STAGING, 'sh', paths_appPaths(p.app).appDir, p.envDir, p.releasesDir];
+}
 /** Checks a persistentDirs entry again: it becomes a path under preserve/ and the release. */
 function assertPersistentDir(dir) {
     const parts = dir.split('/');
@@ -70644,6 +70676,11 @@ const environmentStateSchema = object({
     staticSite: literal(true).optional(),
     /** seconds without a request before it sleeps (its instance stops until the next request) */
     sleepAfter: schemas_number().int().positive().optional(),
+    /**
+     * What the live release was made from (fingerprint.ts): a deploy of the same tree, config and
+     * variables changes nothing. Absent after a rollback, and in state written before it existed.
+     */
+    fingerprint: schemas_string().optional(),
 });
 const dependencyStateSchema = object({
     command: schemas_string(),
@@ -70722,6 +70759,8 @@ function recordDeploy(state, environment, deploy) {
         next.staticSite = true;
     if (deploy.sleepAfter !== undefined)
         next.sleepAfter = deploy.sleepAfter;
+    if (deploy.fingerprint !== undefined)
+        next.fingerprint = deploy.fingerprint;
     return { ...state, environments: { ...state.environments, [environment]: next } };
 }
 /** Releases deleted from disk leave the list (the live and previous one never do). */
@@ -70791,7 +70830,7 @@ const WAKE_SOCKET_DIR = '/run/toss-wake';
 const SOCKET_PROXYD = '/lib/systemd/systemd-socket-proxyd';
 /** The socket for the instance on `port` (ports are unique on a server, so the path is too). */
 function wakeSocketPath(port) {
-    return `${WAKE_SOCKET_DIR}/${assertPort(port)}.sock`;
+    return `${WAKE_SOCKET_DIR}/${paths_assertPort(port)}.sock`;
 }
 // Root runs it before the proxy starts: the instance starts (a failure shows as a port that never
 // listens), then the proxy waits for its listener, looked at every 20 ms, at most $3 seconds.
@@ -71918,13 +71957,15 @@ async function seedTemplate(server, env, releaseId, template, seed, hash, sink) 
 
 
 // --globoff: a path with [ ] or { } is a URL, not a curl glob. 2xx and 3xx pass (-f fails ≥ 400).
+// Both checks look again every 20 ms: an app is usually up 100–300 ms after its start, and each
+// look after it was up is time the deploy waits for nothing (a look costs a curl or bash spawn).
 const HTTP_CHECK = `set -u
 url="http://127.0.0.1:$1$2" timeout=$3
 deadline=$(( $(date +%s) + timeout ))
 while :; do
   if err=$(curl --globoff -fsS -o /dev/null --max-time 2 "$url" 2>&1); then exit 0; fi
   [ "$(date +%s)" -lt "$deadline" ] || break
-  sleep 0.05
+  sleep 0.02
 done
 echo "toss: $url did not answer with 2xx or 3xx within $timeout s: $err" >&2
 exit 1`;
@@ -71935,13 +71976,13 @@ deadline=$(( $(date +%s) + timeout ))
 while :; do
   if timeout 1 bash -c ': < "/dev/tcp/127.0.0.1/$1"' bash "$port" 2>/dev/null; then exit 0; fi
   [ "$(date +%s)" -lt "$deadline" ] || break
-  sleep 0.05
+  sleep 0.02
 done
 echo "toss: nothing accepted a connection on 127.0.0.1:$port within $timeout s" >&2
 exit 1`;
 /** Exit 0 once healthy; 1 with the last error on stderr after `timeoutSec`. */
 function healthCheckArgv(params) {
-    const port = String(assertPort(params.port));
+    const port = String(paths_assertPort(params.port));
     const timeout = String(assertTimeout(params.timeoutSec));
     if (params.path === undefined)
         return ['sh', '-c', TCP_CHECK, 'sh', port, timeout];
@@ -72102,7 +72143,7 @@ function serve(target) {
     if (target.port !== undefined) {
         const upstream = target.wake
             ? `unix/${wakeSocketPath(target.port)}`
-            : `127.0.0.1:${assertPort(target.port)}`;
+            : `127.0.0.1:${paths_assertPort(target.port)}`;
         return [`reverse_proxy ${upstream} {`, ...UPSTREAM_TRANSPORT, '}'];
     }
     if (!STATIC_ROOT.test(target.root) || target.root.split('/').includes('..')) {
@@ -72411,9 +72452,12 @@ function hasAskSite(caddyfile) {
 ;// CONCATENATED MODULE: ./src/server/caddy-apply.ts
 /**
  * Changing Caddy's configuration safely: under the server-wide registry lock (so two apps never
- * reload at once), the new file goes in, the whole config is validated as the caddy user, Caddy
- * reloads gracefully within a time limit, and on any failure the previous file comes back and
- * Caddy is left running the last good config (restarted with it if it hung or stopped).
+ * reload at once), the new file goes in, is validated as the caddy user (a site file on its own,
+ * with the Caddyfile's global options; the Caddyfile with everything it imports), Caddy reloads
+ * gracefully within a time limit (a reload that Caddy refuses changes nothing it serves), and on
+ * any failure the previous file comes back, what Caddy refused is validated in full for its
+ * message, and Caddy is left running the last good config (restarted with it if it hung or
+ * stopped). Nothing validates every site before each change: that cost grew with the sites.
  *
  * Every run also makes sure Caddy's admin endpoint stays private (see caddy-admin.ts): the
  * systemd drop-in is (re)written when it differs, and a Caddy whose Caddyfile names the socket
@@ -72503,9 +72547,15 @@ fi
 sync_allow() {
   [ "$mode" != check ] && [ "$file" != "$caddyfile" ] || return 0
   owner=\${file##*/}
-  for f in "$allow"/*; do
-    [ ! -f "$f" ] || [ "$(cat -- "$f")" != "$owner" ] || rm -f -- "$f"
-  done
+  # The names this site file allowed before go: one awk over every name's file (a process per
+  # name grew with the previews). A name's file holds its owner and a newline.
+  if [ -d "$allow" ]; then
+    find "$allow" -mindepth 1 -maxdepth 1 -type f ! -name '.*' -exec awk -v owner="$owner" '
+      function check() { sub(/\\n+$/, "", text); if (name != "" && text == owner) print name }
+      FNR == 1 { check(); name = FILENAME; text = $0; next }
+      { text = text "\\n" $0 }
+      END { check() }' {} + | while IFS= read -r f; do rm -f -- "$f"; done
+  fi
   [ -f "$file" ] || return 0
   name=$(awk -v m="$marker" '$1 == "#" && $2 == m && NF == 3 && $3 ~ /^[a-z0-9][a-z0-9.-]*[a-z0-9]$/ && $3 !~ /[.][.]/ { print $3; exit }' "$file")
   [ -n "$name" ] || return 0
@@ -72527,13 +72577,31 @@ restore() {
   sync_allow 9>&- || :
 }
 # As the caddy user, with its own environment: a site file can make Caddy read or create only
-# what Caddy itself could, never what only root can.
+# what Caddy itself could, never what only root can. $1: the config, the Caddyfile by default.
 check_config() {
   out=$(timeout -k 5 ${CADDY_VALIDATE_TIMEOUT_S} setpriv --reuid=caddy --regid=caddy --init-groups --reset-env \\
-    caddy validate --config "$caddyfile" --adapter caddyfile 2>&1 9>&-)
+    caddy validate --config "\${1:-$caddyfile}" --adapter caddyfile 2>&1 9>&-)
   checked=$?
   [ "$checked" -ne 137 ] || checked=124
   [ "$checked" -eq 0 ]
+}
+# Before the reload, a new site file is checked on its own: in a copy of the Caddyfile (beside it,
+# so its own imports resolve alike) whose import of toss's sites names this file alone. Checking
+# every site costs as much as every site (seconds with a few hundred), and the reload checks the
+# whole config anyway and refuses it as a whole: what it refuses is then checked in full below.
+# The Caddyfile itself, and a change without a file of its own, are checked in full first.
+whole=yes
+precheck() {
+  if [ "$mode" != install ] || [ "$file" = "$caddyfile" ]; then check_config; return; fi
+  whole=no
+  copy=\${caddyfile%/*}/.Caddyfile.toss-check
+  awk -v sites="$sites/*.caddy" -v one="$file" '
+    $1 == "import" && $2 == sites && NF == 2 { print "import " one; next }
+    { print }' "$caddyfile" > "$copy" && chmod 0644 -- "$copy" || { rm -f -- "$copy"; return 1; }
+  check_config "$copy"
+  status=$?
+  rm -f -- "$copy"
+  return $status
 }
 invalid() {
   if [ "$checked" -eq 124 ]; then
@@ -72545,7 +72613,7 @@ invalid() {
 }
 if [ "$mode" = check ]; then
   :
-elif [ "$validate" = yes ] && ! check_config; then
+elif [ "$validate" = yes ] && ! precheck 9>&-; then
   restore
   invalid
 fi
@@ -72589,9 +72657,10 @@ if [ "$applied" -eq 0 ]; then
   exit 0
 fi
 said=$(journal_said)
-# Not validated before (a port-only change): what has Caddy against the new config?
+# Not validated in full before (a port-only change, a site checked on its own, a removal): what
+# has Caddy against the new config?
 rejected=no
-if [ "$mode" != check ] && [ "$validate" = no ] && [ "$applied" -ne 124 ] && ! check_config; then
+if [ "$mode" != check ] && { [ "$validate" = no ] || [ "$whole" = no ]; } && [ "$applied" -ne 124 ] && ! check_config; then
   rejected=yes
 fi
 restore
@@ -72634,8 +72703,8 @@ function applyArgv(mode, file, validate) {
     ];
 }
 /**
- * Write stdin to `file` (a site file or the Caddyfile itself), validate, reload; roll back on
- * failure. `validate: false` skips the separate validation, for a change that cannot make a valid
+ * Write stdin to `file` (a site file or the Caddyfile itself), validate (a site file on its own),
+ * reload; roll back on failure. `validate: false` skips the separate validation, for a change that cannot make a valid
  * config invalid (the reload still refuses a bad one, atomically). A new Caddyfile that moves
  * the admin endpoint is loaded through the old one (`systemctl reload` would look for the new
  * socket before Caddy has opened it), or, failing that, applied with a restart.
@@ -72643,9 +72712,12 @@ function applyArgv(mode, file, validate) {
 function installCaddyFileArgv(file, options = {}) {
     return applyArgv('install', file, options.validate ?? true);
 }
-/** Delete a site file, validate, reload; roll back on failure. */
+/**
+ * Delete a site file and reload; roll back on failure. Taking a site away cannot make the others
+ * invalid; the reload still refuses a config Caddy rejects, which is then validated for its message.
+ */
 function removeCaddyFileArgv(file) {
-    return applyArgv('remove', file, true);
+    return applyArgv('remove', file, false);
 }
 /**
  * Only the admin endpoint: the drop-in in place, and Caddy moved to the socket if its Caddyfile
@@ -72708,7 +72780,7 @@ function portGuardArgv(mode, port, unit) {
     if (!/^[A-Za-z0-9@._-]+\.service$/.test(unit)) {
         throw new errors_TossError(`invalid unit name ${JSON.stringify(unit)}`);
     }
-    return ['sh', '-c', port_owner_GUARD, 'sh', mode, String(assertPort(port)), unit];
+    return ['sh', '-c', port_owner_GUARD, 'sh', mode, String(paths_assertPort(port)), unit];
 }
 /** The `foreign` lines of a guard's stderr. */
 function parseForeignListeners(stdout) {
@@ -72755,7 +72827,7 @@ exit 0`));
  * Who else listens on these ports (each with the instance unit that alone may): for `toss status`,
  * which names a process that took an environment's port, e.g. while its instance restarted.
  */
-function port_owner_foreignListenersArgv(checks) {
+function foreignListenersArgv(checks) {
     const args = checks.flatMap(({ port, unit }) => [String(port), unit]);
     // The guard validates each pair: build it once per pair to keep that check.
     for (const { port, unit } of checks)
@@ -72856,14 +72928,21 @@ function stopRunUnitArgv(p) {
     return ['sh', '-c', STOP_RUN, 'sh', p.runUnit, p.envDir];
 }
 // Every unit is stopped on its own: one that is gone (a drain that already ran, a long step that
-// never started) fails alone. Instances are disabled first (their boot links) without a reload each:
-// the one daemon-reload after the template is deleted unloads them all. The slice systemd made for
-// the template's instances (system-toss\x2d<app>\x2d<env>.slice) stays active once started, even
-// empty: it is stopped last, when nothing of the template runs in it any more.
-const TEARDOWN = `set -u
+// never started) fails alone. Instances are disabled first (their boot links) without a reload each.
+// systemd unloads a stopped unit nothing refers to by itself; one it still keeps (a boot link it
+// read at an earlier daemon-reload: the target wants it) goes only with a daemon-reload, which
+// re-reads every unit on the server, so it runs only when one of the environment's units is still
+// loaded once the templates are deleted. The slice systemd made for the template's instances
+// (system-toss\x2d<app>\x2d<env>.slice) stays active once started, even empty: it is stopped
+// last, when nothing of the template runs in it any more.
+const TEARDOWN = `set -uf
 slice=$1; shift
-templates=
-while [ "$1" != -- ]; do templates="$templates $1"; shift; done
+templates= patterns=
+while [ "$1" != -- ]; do
+  templates="$templates $1" name=\${1##*/}
+  patterns="$patterns \${name%%@*}@*"
+  shift
+done
 shift
 for unit in "$@"; do
   systemctl disable --no-reload --quiet -- "$unit" 2>/dev/null
@@ -72872,7 +72951,8 @@ for unit in "$@"; do
 done
 # Template paths are toss's own (/etc/systemd/system/toss-…@.service): no spaces to split on.
 rm -f -- $templates || exit 1
-systemctl daemon-reload || exit 1
+loaded=$(systemctl list-units --all --plain --no-legend --full -- "$@" $patterns) || loaded=unknown
+[ -z "$loaded" ] || systemctl daemon-reload || exit 1
 systemctl stop -- "$slice" 2>/dev/null
 systemctl reset-failed -- "$slice" 2>/dev/null
 exit 0`;
@@ -73651,6 +73731,7 @@ function deployRecord(request, view, routed) {
         pr: request.pr,
         staticSite: routed.staticSite,
         sleepAfter: routed.sleep?.seconds,
+        fingerprint: routed.fingerprint,
     };
     // What served until now, if state does not know it (a run killed after routing).
     const replaced = routed.routedNow === undefined ? undefined : view.links.get(String(routed.routedNow));
@@ -73856,10 +73937,10 @@ function managedBy(text) {
  * header of the file on the server names who it was written for. A destructive step refuses
  * every name listed here.
  */
-function registry_foreignNames(registry, app, environment, files = []) {
+function registry_foreignNames(registry, app, environment, files = [], owners = registry_unitOwners(registry)) {
     const found = [];
     for (const name of environmentUnits(paths_envPaths(app, environment))) {
-        const owner = findOwner(registry, app, environment, (e) => e.units.includes(name));
+        const owner = otherUnitOwner(owners, app, environment, name);
         if (owner)
             found.push({ name, owner });
     }
@@ -73872,6 +73953,30 @@ function registry_foreignNames(registry, app, environment, files = []) {
         found.push({ name: path, owner });
     }
     return found;
+}
+/**
+ * Who owns each unit and site name of the registry, in one pass: looking a name up is then one
+ * map lookup, not a walk of every environment of every app (which, done for every environment,
+ * grew with the square of the environments on the server).
+ */
+function registry_unitOwners(registry) {
+    const owners = new Map();
+    for (const [app, entry] of Object.entries(registry.apps)) {
+        for (const [environment, env] of Object.entries(entry.environments)) {
+            for (const unit of env.units) {
+                const list = owners.get(unit);
+                if (list === undefined)
+                    owners.set(unit, [{ app, environment }]);
+                else
+                    list.push({ app, environment });
+            }
+        }
+    }
+    return owners;
+}
+/** The first app environment other than (app, environment) that owns unit or site name `name`. */
+function otherUnitOwner(owners, app, environment, name) {
+    return owners.get(name)?.find((o) => o.app !== app || o.environment !== environment);
 }
 /** `toss-shop-api-staging@.service belongs to app shop-api (environment staging)`, joined. */
 function registry_describeForeignNames(names) {
@@ -73896,23 +74001,24 @@ function registry_describeForeignNames(names) {
  * (for clearing a crashed run's); the release id comes with the lock, so release ids sort in the
  * order releases were made.
  */
-function startUpload(server, request, env) {
+function startUpload(server, request, env, newEnvironment) {
     const id = newReleaseId(new Date());
     const abort = new AbortController();
     const started = performance.now();
-    const early = server
-        .upload({
+    const upload = () => server.upload({
         sourceDir: request.sourceDir,
         releaseDir: env.stagingDir(id),
         // Unchanged files become hard links to whatever is live (rsync follows the link).
-        linkDest: env.currentLink,
+        linkDest: newEnvironment ? undefined : env.currentLink,
         confineTo: env.releasesDir,
         excludes: request.config.exclude,
         built: request.config.build !== undefined,
         signal: abort.signal,
-    })
-        // Without a releases directory (the environment's first deploy) rsync fails at once; then
-        // the upload runs again under the lock and reports for itself.
+    });
+    // A new environment has no releases directory yet: made first (see prepareStagingArgv).
+    const early = (newEnvironment ? server.root(prepareStagingArgv(env)).then(upload) : upload())
+        // Should it fail (no releases directory when a deploy with --force made the environment's
+        // first release), the upload runs again under the lock and reports for itself.
         .then(() => true, () => false);
     return { env, id, started, abort, early };
 }
@@ -74023,6 +74129,381 @@ function finishUpload(server, request, env, claim, upload, claimed, sink) {
         ]);
         return alongside ? 'alongside the lock' : undefined;
     }, (d) => d);
+}
+
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: ./src/server/rsync.ts
+/**
+ * The rsync that uploads a working tree into a new release. Its remote shell is a tunnel through
+ * toss's own SSH connection: one login, and the host key is verified once, by toss.
+ */
+
+/** Never uploaded, whatever the ignore files say. */
+const DEFAULT_EXCLUDES = ['.git', 'node_modules', '.env*', '.DS_Store', '.toss'];
+/** Per-directory ignore files, read at every level like git does. */
+const DEFAULT_FILTER_FILES = ['.gitignore', '.tossignore'];
+/**
+ * A tree that toss.json's `build` made is uploaded as built: its node_modules and the files git
+ * ignores (dist/, .next/) are what the build produced, so only these and .tossignore are left out.
+ */
+const BUILT_EXCLUDES = ['.git', '.env*', '.DS_Store', '.toss'];
+const BUILT_FILTER_FILES = ['.tossignore'];
+/**
+ * One word of rsync's `-e` string. rsync splits that string itself (not a shell): on spaces,
+ * with '…' or "…" keeping spaces and a doubled quote inside standing for itself; no backslashes.
+ */
+function rsyncShellWord(word) {
+    if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word))
+        return word;
+    if (/[\0\n\r\t]/.test(word))
+        throw new errors_TossError(`unusable ssh argument ${JSON.stringify(word)}`);
+    return `'${word.replaceAll("'", "''")}'`;
+}
+/** The host name rsync hands its remote shell: the tunnel knows only the one connection. */
+const TUNNEL_HOST = 'toss-connection';
+// rsync runs this as its remote shell, with `toss-connection rsync --server …` as "$@". It tells
+// toss the command on fd 3 (a socket toss gave rsync, which rsync passes on): the argument count,
+// then each argument, NUL-terminated. Then fd 3 carries the data both ways: rsync's writes to the
+// remote rsync's stdin, its stdout back. toss ends fd 3 when the remote rsync has exited; then the
+// copy towards the server is stopped too. No value is in the script.
+const TUNNEL_SCRIPT = 'printf "%s\\0" "$#" "$@" >&3 || exit 1; exec 4<&0; cat <&4 >&3 & cat <&3; kill $! 2>/dev/null; exit 0';
+/** rsync's `-e` for the tunnel: `sh -c <script> toss-rsync-tunnel`. */
+function tunnelRemoteShell() {
+    return ['sh', '-c', TUNNEL_SCRIPT, 'toss-rsync-tunnel'].map(rsyncShellWord).join(' ');
+}
+/**
+ * The command line rsync asked the tunnel to run, from the NUL-terminated words of its frame, or
+ * undefined while the frame is incomplete. Throws unless it is rsync's own server side.
+ */
+function parseTunnelFrame(frame, sudo) {
+    const read = frameWords(frame);
+    if (read === undefined)
+        return undefined;
+    const [host, ...remote] = read.words;
+    const command = remote.join(' ');
+    const expected = `${sudo ? 'sudo -n ' : ''}rsync --server `;
+    if (host !== TUNNEL_HOST || !command.startsWith(expected)) {
+        throw new errors_TossError(`rsync asked its tunnel for something else than its server: ${command}`);
+    }
+    return { command, rest: frame.subarray(read.end) };
+}
+/**
+ * The words of a frame (its leading count, at least 2, not among them) and the offset just past
+ * the last one, or undefined while some are still missing. Throws on a bad count.
+ */
+function frameWords(frame) {
+    const words = [];
+    let at = 0;
+    let count;
+    while (count === undefined || words.length < count) {
+        const end = frame.indexOf(0, at);
+        if (end === -1)
+            return undefined;
+        const word = frame.subarray(at, end).toString('utf8');
+        at = end + 1;
+        if (count === undefined) {
+            count = /^\d{1,4}$/.test(word) ? Number(word) : Number.NaN;
+            if (!(count >= 2))
+                throw new errors_TossError(`rsync's tunnel sent a bad frame (${word})`);
+        }
+        else
+            words.push(word);
+    }
+    return { words, end: at };
+}
+function buildRsyncArgv(params) {
+    const argv = [
+        'rsync',
+        // Not -a: owner, group and times stay the server's (times would defeat --link-dest on a
+        // fresh CI checkout, whose mtimes are all new).
+        '-rlpz',
+        // Content decides what changed, not mtimes.
+        '--checksum',
+        '--delete',
+        // Readable by the app user whatever the client's umask was; executables stay executable.
+        '--chmod=D0755,Fu+rw,Fgo+rX,Fgo-w',
+    ];
+    if (params.linkDest !== undefined) {
+        if (!params.linkDest.startsWith('/'))
+            throw new errors_TossError('--link-dest must be absolute');
+        argv.push(`--link-dest=${params.linkDest}`);
+    }
+    argv.push(...filterArgs(params));
+    if (params.sudo)
+        argv.push('--rsync-path=sudo -n rsync');
+    if (params.remoteShell === '')
+        throw new errors_TossError('rsync needs a remote shell');
+    argv.push('-e', params.remoteShell);
+    argv.push(localSource(params.source));
+    const path = params.dest;
+    if (!path.startsWith('/'))
+        throw new errors_TossError(`remote path must be absolute: ${path}`);
+    argv.push(`${TUNNEL_HOST}:${path.endsWith('/') ? path : `${path}/`}`);
+    return argv;
+}
+/** What is left out of the upload: the built-in excludes, toss.json's, and the ignore files. */
+function filterArgs(params) {
+    const args = [];
+    // Every pattern goes in as `- PATTERN`, a rule whose pattern is the rest of the argument: rsync
+    // reads "!" or "+ .git" there as a file name, while `--exclude=!` would clear every exclude
+    // before it and `--exclude=+ X` would include X. The built-ins come first and rsync stops at
+    // the first rule that matches, so nothing later (a pattern, a .gitignore line) brings them back.
+    const builtIn = params.built ? BUILT_EXCLUDES : DEFAULT_EXCLUDES;
+    for (const pattern of [...builtIn, ...(params.excludes ?? [])]) {
+        if (/[\n\r]/.test(pattern))
+            throw new errors_TossError(`unusable exclude ${JSON.stringify(pattern)}`);
+        args.push(`--filter=- ${pattern}`);
+    }
+    // `:- FILE`: merge FILE in every directory, each line an exclude (like nested .gitignore files).
+    for (const file of params.built ? BUILT_FILTER_FILES : DEFAULT_FILTER_FILES) {
+        if (!/^[A-Za-z0-9._-]+$/.test(file))
+            throw new errors_TossError(`unusable filter file ${file}`);
+        args.push(`--filter=:- ${file}`);
+    }
+    return args;
+}
+// A relative path gets `./` so a leading `-` is no option and a `:` no remote host.
+function localSource(source) {
+    if (source === '')
+        throw new errors_TossError('rsync needs a source directory');
+    const path = source.startsWith('/') || source.startsWith('./') ? source : `./${source}`;
+    return path.endsWith('/') ? path : `${path}/`;
+}
+
+;// CONCATENATED MODULE: ./src/version.ts
+/** The toss version, shown by `toss --version` and recorded in state. */
+const VERSION = '0.1.0';
+
+;// CONCATENATED MODULE: ./src/pipeline/fingerprint.ts
+/**
+ * A release's fingerprint: what it was made from. A deploy whose fingerprint is the live
+ * release's, onto a live release that is healthy and routed as a deploy would route it, changes
+ * nothing on the server: it says "unchanged, still live" and ends before the lock (`--force`, or
+ * the action's `force` input, deploys anyway).
+ *
+ * Three parts, each a SHA-256 (128 bits kept), recorded in state.json with the release:
+ *   files      the upload's file list as rsync itself makes it here, with the same filters as the
+ *              upload (excludes, .gitignore, .tossignore): every path, its permissions, a
+ *              symlink's target and each file's checksum (`rsync -n --checksum`, nothing written).
+ *              So whatever the upload would leave out, the fingerprint leaves out too; mtimes,
+ *              which a fresh checkout sets anew, are not in it.
+ *   config     toss.json as the environment gets it (a preview's after production's policy, see
+ *              policy.ts), its host name, and the version of toss: what shapes the unit, the site,
+ *              the build on the server and the database.
+ *   variables  the environment's secrets and overrides (after this deploy's `-s`): what its env
+ *              file is made of.
+ * Computed where it is cheapest: the file list on the machine that deploys, while the SSH
+ * connection is being made (about 70 ms for 2,000 files here); the rest from reads that a deploy
+ * makes anyway. A build on the runner is fingerprinted by its output, so a build that is not
+ * reproducible makes every deploy a change, which is the safe side.
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+const PARTS = ['files', 'config', 'variables'];
+const fingerprint_PREFIX = 'v1';
+/**
+ * The upload's file list, hashed: a local `rsync --dry-run --checksum` into an empty directory,
+ * with the upload's own filters. Undefined when rsync cannot make it (then nothing is compared
+ * and the deploy goes ahead as always).
+ */
+async function hashUploadTree(sourceDir, params) {
+    const empty = await (0,promises_namespaceObject.mkdtemp)((0,external_node_path_.join)((0,external_node_os_namespaceObject.tmpdir)(), 'toss-fingerprint-'));
+    try {
+        const source = sourceDir.endsWith('/') ? sourceDir : `${sourceDir}/`;
+        const argv = [
+            '-rlpn',
+            '--checksum',
+            ...filterArgs(params),
+            // checksum, permissions, path and symlink target: one line per file or directory.
+            '--out-format=%C %B %n%L',
+            source,
+            `${empty}/`,
+        ];
+        return await new Promise((resolve) => {
+            const hash = (0,external_node_crypto_.createHash)('sha256');
+            const child = (0,external_node_child_process_namespaceObject.spawn)('rsync', argv, { stdio: ['ignore', 'pipe', 'ignore'] });
+            child.stdout.on('data', (chunk) => hash.update(chunk));
+            child.on('error', () => resolve(undefined));
+            child.on('close', (code) => resolve(code === 0 ? hash.digest('hex') : undefined));
+        });
+    }
+    catch {
+        return undefined;
+    }
+    finally {
+        await (0,promises_namespaceObject.rmdir)(empty).catch(() => { });
+    }
+}
+/** `v1 files:<hex> config:<hex> variables:<hex>` */
+function fingerprintOf(inputs) {
+    const digest = (text) => (0,external_node_crypto_.createHash)('sha256').update(text).digest('hex').slice(0, 32);
+    const entries = (map) => [...map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const parts = {
+        files: inputs.files.slice(0, 32),
+        config: digest(canonicalJson({ toss: VERSION, hostName: inputs.hostName, config: inputs.config })),
+        variables: digest(JSON.stringify({ secrets: entries(inputs.secrets), overrides: entries(inputs.overrides) })),
+    };
+    return [fingerprint_PREFIX, ...PARTS.map((part) => `${part}:${parts[part]}`)].join(' ');
+}
+/**
+ * What differs between two fingerprints, as people say it: "files and variables changed";
+ * undefined when they are the same.
+ */
+function describeChange(was, now) {
+    if (was === now)
+        return undefined;
+    if (was === undefined)
+        return 'no fingerprint recorded for the live release';
+    if (!was.startsWith(`${fingerprint_PREFIX} `))
+        return 'recorded by another version of toss';
+    const partsOf = (fp) => new Map(fp.split(' ').map((p) => p.split(':')));
+    const a = partsOf(was);
+    const b = partsOf(now);
+    const changed = PARTS.filter((part) => a.get(part) !== b.get(part)).map((part) => part === 'config' ? 'toss.json' : part);
+    const last = changed.pop();
+    return `${changed.length ? `${changed.join(', ')} and ` : ''}${last ?? 'something'} changed`;
+}
+/** Keys sorted at every level, so the same value always gives the same text. */
+function canonicalJson(value) {
+    return JSON.stringify(value, (_key, v) => v !== null && typeof v === 'object' && !Array.isArray(v)
+        ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
+        : v);
+}
+/**
+ * Before the lock: when nothing changed since the live release and it is healthy, the deploy's
+ * result without a new release (nothing on the server changes, no lock is taken); undefined
+ * otherwise, and the deploy goes ahead. The state read here is the one the lock's compare-and-swap
+ * starts from (no second read); the upload starts once this says the release changed, one round
+ * trip later than it would without the comparison.
+ */
+async function unchangedDeploy(server, check, sink) {
+    const { request, env } = check;
+    const [files, state, texts] = await Promise.all([
+        check.files,
+        server.readState(),
+        server.readFiles([env.secretsFile, env.overridesFile, env.siteFile, env.unitTemplateFile]),
+    ]);
+    const before = state?.environments[env.environment];
+    check.seen?.(before);
+    // Nothing to compare with (a first deploy), or another run holds the lock: the lock decides.
+    if (files === undefined || state === undefined || before === undefined || state.lock) {
+        return undefined;
+    }
+    checkOrigin(env.app, state.origin, check.origin);
+    check.verify(before);
+    return step(sink, 'compare', async () => {
+        const [secrets = null, overrides = null, site = null, unit = null] = texts;
+        const config = policy_trustedConfig(request.config, env.environment, state.policy).config;
+        const hostName = hostNameOf(config, env, await health_serverAddress(request.login.host));
+        const fingerprint = fingerprintOf({
+            files,
+            config,
+            hostName,
+            secrets: env_file_parseEnvFile(secrets ?? '', env.secretsFile),
+            overrides: applyOverrideArgs(env_file_parseEnvFile(overrides ?? '', env.overridesFile), request.overrides),
+        });
+        const change = describeChange(before.fingerprint, fingerprint);
+        if (change !== undefined)
+            return { result: undefined, detail: `${change}: deploying` };
+        const sleepAfter = check.sleepAfter(config, before);
+        const drift = await liveDrift(server, {
+            config,
+            env,
+            before,
+            hostName,
+            site,
+            unit,
+            sleepAfter,
+        });
+        if (drift !== undefined)
+            return { result: undefined, detail: `unchanged, but ${drift}: deploying` };
+        const result = {
+            environment: env.environment,
+            url: urlOf(config, hostName),
+            release: before.release,
+            port: before.livePort,
+            confirmed: true,
+            unchanged: true,
+            sleepAfter,
+            database: config.database === undefined
+                ? undefined
+                : { name: database_databaseName(env.app, env.environment), from: 'kept' },
+        };
+        return { result, detail: `unchanged since release ${before.release}, still live` };
+    }, (outcome) => outcome.detail).then((outcome) => outcome.result);
+}
+/**
+ * Why the live release is not what a deploy of the same fingerprint would leave, or not healthy;
+ * undefined when it is both. Its site and unit must be the ones a deploy would write, `current`
+ * and its port's slot must point at it, and it must answer: its health check within a second,
+ * from its own unit (a sleeping one: its socket listening, so that nothing is woken; a static
+ * site: nothing runs).
+ */
+async function liveDrift(server, live) {
+    const written = writtenDrift(live);
+    if (written !== undefined)
+        return written;
+    const { config, env, before, sleepAfter } = live;
+    const port = before.livePort;
+    const isStatic = config.static !== undefined;
+    const answers = isStatic
+        ? undefined
+        : sleepAfter !== undefined
+            ? ['systemctl', 'is-active', '--quiet', '--', env.wakeSocketUnit(port)]
+            : [
+                'sh',
+                '-c',
+                `${shellJoin(healthCheckArgv({ port, path: config.healthCheck?.path, timeoutSec: 1 }))} && ${shellJoin(portGuardArgv('owned', port, env.instanceUnit(port)))}`,
+            ];
+    const [links, answer] = await Promise.all([
+        server.root(listReleasesArgv(env)),
+        answers === undefined ? undefined : server.root(answers, { allowFailure: true }),
+    ]);
+    const linked = parseReleaseLinks(links.stdout);
+    if (linked.get('current') !== before.release)
+        return '`current` is not the live release';
+    if (!isStatic && linked.get(String(port)) !== before.release) {
+        return `port ${port}'s slot is not the live release`;
+    }
+    if (answer !== undefined && answer.code !== 0) {
+        return sleepAfter !== undefined
+            ? 'its wake socket is not listening'
+            : 'it did not pass its health check';
+    }
+    return undefined;
+}
+/** The live release's site and unit against what a deploy would write now. */
+function writtenDrift(live) {
+    const { config, env, before, sleepAfter } = live;
+    if (before.sleepAfter !== sleepAfter)
+        return 'its sleep changed';
+    const wake = sleepAfter !== undefined;
+    if (live.site !== siteFor(config, env, live.hostName, before.livePort, before.release, { wake })) {
+        return 'its Caddy site is not what toss.json makes';
+    }
+    if (config.static === undefined && live.unit !== unitFor(config, env, before.ports)) {
+        return 'its unit is not what toss.json makes';
+    }
+    return undefined;
 }
 
 ;// CONCATENATED MODULE: ./src/remote/output-tail.ts
@@ -74147,8 +74628,6 @@ async function cacheStep(sink, name, call) {
         sink({ type: 'warning', message: result.warning });
 }
 
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: external "node:timers/promises"
 const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
 ;// CONCATENATED MODULE: ./src/pipeline/machine-id.ts
@@ -76398,146 +76877,6 @@ function lockLost() {
     });
 }
 
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./src/server/rsync.ts
-/**
- * The rsync that uploads a working tree into a new release. Its remote shell is a tunnel through
- * toss's own SSH connection: one login, and the host key is verified once, by toss.
- */
-
-/** Never uploaded, whatever the ignore files say. */
-const DEFAULT_EXCLUDES = ['.git', 'node_modules', '.env*', '.DS_Store', '.toss'];
-/** Per-directory ignore files, read at every level like git does. */
-const DEFAULT_FILTER_FILES = ['.gitignore', '.tossignore'];
-/**
- * A tree that toss.json's `build` made is uploaded as built: its node_modules and the files git
- * ignores (dist/, .next/) are what the build produced, so only these and .tossignore are left out.
- */
-const BUILT_EXCLUDES = ['.git', '.env*', '.DS_Store', '.toss'];
-const BUILT_FILTER_FILES = ['.tossignore'];
-/**
- * One word of rsync's `-e` string. rsync splits that string itself (not a shell): on spaces,
- * with '…' or "…" keeping spaces and a doubled quote inside standing for itself; no backslashes.
- */
-function rsyncShellWord(word) {
-    if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word))
-        return word;
-    if (/[\0\n\r\t]/.test(word))
-        throw new errors_TossError(`unusable ssh argument ${JSON.stringify(word)}`);
-    return `'${word.replaceAll("'", "''")}'`;
-}
-/** The host name rsync hands its remote shell: the tunnel knows only the one connection. */
-const TUNNEL_HOST = 'toss-connection';
-// rsync runs this as its remote shell, with `toss-connection rsync --server …` as "$@". It tells
-// toss the command on fd 3 (a socket toss gave rsync, which rsync passes on): the argument count,
-// then each argument, NUL-terminated. Then fd 3 carries the data both ways: rsync's writes to the
-// remote rsync's stdin, its stdout back. toss ends fd 3 when the remote rsync has exited; then the
-// copy towards the server is stopped too. No value is in the script.
-const TUNNEL_SCRIPT = 'printf "%s\\0" "$#" "$@" >&3 || exit 1; exec 4<&0; cat <&4 >&3 & cat <&3; kill $! 2>/dev/null; exit 0';
-/** rsync's `-e` for the tunnel: `sh -c <script> toss-rsync-tunnel`. */
-function tunnelRemoteShell() {
-    return ['sh', '-c', TUNNEL_SCRIPT, 'toss-rsync-tunnel'].map(rsyncShellWord).join(' ');
-}
-/**
- * The command line rsync asked the tunnel to run, from the NUL-terminated words of its frame, or
- * undefined while the frame is incomplete. Throws unless it is rsync's own server side.
- */
-function parseTunnelFrame(frame, sudo) {
-    const read = frameWords(frame);
-    if (read === undefined)
-        return undefined;
-    const [host, ...remote] = read.words;
-    const command = remote.join(' ');
-    const expected = `${sudo ? 'sudo -n ' : ''}rsync --server `;
-    if (host !== TUNNEL_HOST || !command.startsWith(expected)) {
-        throw new errors_TossError(`rsync asked its tunnel for something else than its server: ${command}`);
-    }
-    return { command, rest: frame.subarray(read.end) };
-}
-/**
- * The words of a frame (its leading count, at least 2, not among them) and the offset just past
- * the last one, or undefined while some are still missing. Throws on a bad count.
- */
-function frameWords(frame) {
-    const words = [];
-    let at = 0;
-    let count;
-    while (count === undefined || words.length < count) {
-        const end = frame.indexOf(0, at);
-        if (end === -1)
-            return undefined;
-        const word = frame.subarray(at, end).toString('utf8');
-        at = end + 1;
-        if (count === undefined) {
-            count = /^\d{1,4}$/.test(word) ? Number(word) : Number.NaN;
-            if (!(count >= 2))
-                throw new errors_TossError(`rsync's tunnel sent a bad frame (${word})`);
-        }
-        else
-            words.push(word);
-    }
-    return { words, end: at };
-}
-function buildRsyncArgv(params) {
-    const argv = [
-        'rsync',
-        // Not -a: owner, group and times stay the server's (times would defeat --link-dest on a
-        // fresh CI checkout, whose mtimes are all new).
-        '-rlpz',
-        // Content decides what changed, not mtimes.
-        '--checksum',
-        '--delete',
-        // Readable by the app user whatever the client's umask was; executables stay executable.
-        '--chmod=D0755,Fu+rw,Fgo+rX,Fgo-w',
-    ];
-    if (params.linkDest !== undefined) {
-        if (!params.linkDest.startsWith('/'))
-            throw new errors_TossError('--link-dest must be absolute');
-        argv.push(`--link-dest=${params.linkDest}`);
-    }
-    argv.push(...filterArgs(params));
-    if (params.sudo)
-        argv.push('--rsync-path=sudo -n rsync');
-    if (params.remoteShell === '')
-        throw new errors_TossError('rsync needs a remote shell');
-    argv.push('-e', params.remoteShell);
-    argv.push(localSource(params.source));
-    const path = params.dest;
-    if (!path.startsWith('/'))
-        throw new errors_TossError(`remote path must be absolute: ${path}`);
-    argv.push(`${TUNNEL_HOST}:${path.endsWith('/') ? path : `${path}/`}`);
-    return argv;
-}
-/** What is left out of the upload: the built-in excludes, toss.json's, and the ignore files. */
-function filterArgs(params) {
-    const args = [];
-    // Every pattern goes in as `- PATTERN`, a rule whose pattern is the rest of the argument: rsync
-    // reads "!" or "+ .git" there as a file name, while `--exclude=!` would clear every exclude
-    // before it and `--exclude=+ X` would include X. The built-ins come first and rsync stops at
-    // the first rule that matches, so nothing later (a pattern, a .gitignore line) brings them back.
-    const builtIn = params.built ? BUILT_EXCLUDES : DEFAULT_EXCLUDES;
-    for (const pattern of [...builtIn, ...(params.excludes ?? [])]) {
-        if (/[\n\r]/.test(pattern))
-            throw new errors_TossError(`unusable exclude ${JSON.stringify(pattern)}`);
-        args.push(`--filter=- ${pattern}`);
-    }
-    // `:- FILE`: merge FILE in every directory, each line an exclude (like nested .gitignore files).
-    for (const file of params.built ? BUILT_FILTER_FILES : DEFAULT_FILTER_FILES) {
-        if (!/^[A-Za-z0-9._-]+$/.test(file))
-            throw new errors_TossError(`unusable filter file ${file}`);
-        args.push(`--filter=:- ${file}`);
-    }
-    return args;
-}
-// A relative path gets `./` so a leading `-` is no option and a `:` no remote host.
-function localSource(source) {
-    if (source === '')
-        throw new errors_TossError('rsync needs a source directory');
-    const path = source.startsWith('/') || source.startsWith('./') ? source : `./${source}`;
-    return path.endsWith('/') ? path : `${path}/`;
-}
-
 ;// CONCATENATED MODULE: ./src/pipeline/upload.ts
 
 
@@ -77905,6 +78244,7 @@ function excludeMatcher(pattern) {
 
 
 
+
 /**
  * Deploys the working tree to one environment: built here first when toss.json says `build`
  * (nothing on the server changes before that succeeded), then placed, started and switched.
@@ -77948,6 +78288,24 @@ function connectDuringBuild(request) {
 }
 function deployBuilt(request, env, origin, natives, sink) {
     const { app } = request.config;
+    // The upload's file list, hashed while connecting (fingerprint.ts).
+    const files = hashUploadTree(request.sourceDir, {
+        excludes: request.config.exclude,
+        built: request.config.build !== undefined,
+    });
+    // What the comparison saw: a new environment's upload makes its releases directory first.
+    let newEnvironment = false;
+    const unchanged = {
+        request,
+        env,
+        origin,
+        files,
+        seen: (before) => {
+            newEnvironment = before === undefined;
+        },
+        verify: (before) => assertBranchOwns(request, env, before),
+        sleepAfter: (config, before) => sleepSecondsOf(config, env.environment, isBranchPreview(request, before)),
+    };
     return withLockedSession(request, sink, {
         checks: {
             origin,
@@ -77956,14 +78314,19 @@ function deployBuilt(request, env, origin, natives, sink) {
             // A repository with another origin never takes the lock, let alone deploys.
             verify: (state) => checkOrigin(app, state.origin, origin),
         },
+        // Nothing changed since the live release, and it is healthy: nothing to do (fingerprint.ts).
+        before: request.force ? undefined : (server) => unchangedDeploy(server, unchanged, sink),
         // The upload needs no lock: it fills a staging directory no other run looks at, which
         // becomes the release only under the lock. So it runs while the lock is taken.
-        alongside: { start: (server) => startUpload(server, request, env), abandon: abandonUpload },
+        alongside: {
+            start: (server) => startUpload(server, request, env, newEnvironment),
+            abandon: abandonUpload,
+        },
         explain: async (server, lock, error) => (await preempted(server, env, lock.token, error)) ?? error,
-    }, (server, lock, upload) => deployLocked(server, request, env, { origin, natives }, lock, upload, sink));
+    }, (server, lock, upload) => deployLocked(server, request, env, { origin, natives, files }, lock, upload, sink));
 }
 /** The deploy under the lock, step by step. */
-async function deployLocked(server, request, env, { origin, natives }, lock, upload, sink) {
+async function deployLocked(server, request, env, { origin, natives, files, }, lock, upload, sink) {
     const config = trustedConfigOf(request.config, env, lock.state, sink);
     const before = lock.state.environments[env.environment];
     assertBranchOwns(request, env, before);
@@ -77977,6 +78340,7 @@ async function deployLocked(server, request, env, { origin, natives }, lock, upl
         before === undefined ? assertMemoryForPreview(server, config, env) : undefined,
     ]);
     announceSecrets(view, request.overrides, sink);
+    const fingerprint = await fingerprintFor(files, config, hostName, view, request.overrides);
     const releaseId = newReleaseId(new Date());
     const routedNow = routedPort(view.site);
     const livePort = routedNow ?? before?.livePort;
@@ -78011,7 +78375,10 @@ async function deployLocked(server, request, env, { origin, natives }, lock, upl
     const sleep = sleepAfter === undefined
         ? undefined
         : { seconds: sleepAfter, wasAsleep: wasAsleep(view, before, livePort) };
-    const finish = { releaseId, ports, port, routedNow, before, hostName, url, staticSite, sleep };
+    const finish = {
+        ...{ releaseId, ports, port, routedNow, before, hostName, url, staticSite, sleep },
+        fingerprint,
+    };
     const confirmed = await finishDeploy(server, request, config, env, view, lock, finish, sink);
     const database = db === undefined ? undefined : { name: db.name, from: db.from };
     return {
@@ -78141,6 +78508,19 @@ async function readServer(server, env, withPlatform) {
         staging: parseStagingList(releases.stdout),
         platform: platform?.stdout,
     };
+}
+/** The release's fingerprint, recorded with it; undefined when the file list could not be made. */
+async function fingerprintFor(files, config, hostName, view, overrides) {
+    const hash = await files;
+    if (hash === undefined)
+        return undefined;
+    return fingerprintOf({
+        files: hash,
+        config,
+        hostName,
+        secrets: view.secrets,
+        overrides: applyOverrideArgs(view.overrides, overrides),
+    });
 }
 /** Every secret value is masked before anything can print what the build or journal says. */
 function announceSecrets(view, overrides, sink) {
@@ -78314,14 +78694,14 @@ function environmentOf(name, prefix, suffix) {
     const env = name.slice(prefix.length, name.length - suffix.length);
     return ENV_NAME_PATTERN.test(env) ? env : undefined;
 }
-function ownedByAnotherApp(registry, app, name) {
-    if (registry === undefined)
-        return false;
-    return Object.entries(registry.apps).some(([other, entry]) => other !== app && Object.values(entry.environments).some((e) => e.units.includes(name)));
+function ownedByAnotherApp(owners, app, name) {
+    return owners?.get(name)?.some((o) => o.app !== app) ?? false;
 }
 function drift_findDrift(facts) {
     const environments = facts.state?.environments ?? {};
-    const onServer = environmentsOnServer(facts);
+    // Who owns which name, gathered once: every environment and file below asks.
+    const owners = facts.registry === undefined ? undefined : unitOwners(facts.registry);
+    const onServer = environmentsOnServer(facts, owners);
     const warnings = [];
     for (const [name, env] of Object.entries(environments).sort(drift_byEnvironment)) {
         warnings.push(...environmentDrift(facts, name, env, onServer));
@@ -78357,28 +78737,28 @@ function orphanDatabases(app, environments, databases) {
     return warnings;
 }
 /** Environments of the app's unit templates and site files, leaving out another app's names. */
-function environmentsOnServer({ app, inventory, registry }) {
+function environmentsOnServer({ app, inventory }, owners) {
     const unitEnvs = new Set();
     const siteEnvs = new Set();
     for (const file of inventory.unitTemplates) {
         const env = environmentOf(file, `toss-${app}-`, '@.service');
-        if (env !== undefined && !ownedByAnotherApp(registry, app, file))
+        if (env !== undefined && !ownedByAnotherApp(owners, app, file))
             unitEnvs.add(env);
     }
     for (const file of inventory.siteFiles) {
         const env = environmentOf(file, `${app}-`, '.caddy');
         if (env === undefined)
             continue;
-        if (!ownedByAnotherApp(registry, app, `/etc/caddy/toss/${file}`))
+        if (!ownedByAnotherApp(owners, app, `/etc/caddy/toss/${file}`))
             siteEnvs.add(env);
     }
-    return { unitEnvs, siteEnvs };
+    return { unitEnvs, siteEnvs, owners };
 }
 /** What is wrong with one environment that state.json records. */
-function environmentDrift(facts, name, env, { unitEnvs, siteEnvs }) {
+function environmentDrift(facts, name, env, { unitEnvs, siteEnvs, owners }) {
     // Its unit, site and service are another app's: none of them says anything about this one,
     // and the only repair is dropping this app's own records (remove leaves the rest alone).
-    const foreign = facts.registry ? foreignNames(facts.registry, facts.app, name) : [];
+    const foreign = facts.registry && owners ? foreignNames(facts.registry, facts.app, name, [], owners) : [];
     if (foreign.length > 0) {
         return [
             {
@@ -78580,8 +78960,13 @@ done
 echo '[overrides]'
 for f in "$secrets"/overrides/*.env; do [ -e "$f" ] && printf '%s\\n' "\${f##*/}"; done
 echo '[services]'
-[ "$#" -eq 0 ] || systemctl show --property=Id,ActiveState -- "$@"`));
-/** Lists the app's server-side pieces; `liveUnits` are instance units to report the state of. */
+[ "$#" -eq 0 ] || systemctl list-units --all --plain --no-legend --full -- "$@"`));
+/**
+ * Lists the app's server-side pieces; `liveUnits` are instance units to report the state of. Their
+ * states come from the units systemd has loaded, in one call: `systemctl show` of each unit costs
+ * a load of each (tens of ms a unit on a busy server), and a unit systemd has not loaded is
+ * inactive.
+ */
 function inventory_inventoryArgv(app, liveUnits) {
     const a = appPaths(app);
     return [
@@ -78596,7 +78981,11 @@ function inventory_inventoryArgv(app, liveUnits) {
         ...liveUnits,
     ];
 }
-function inventory_parseInventory(stdout) {
+/**
+ * `requested`: the units asked about (inventoryArgv's liveUnits); each one systemd did not list
+ * is not loaded, so inactive.
+ */
+function inventory_parseInventory(stdout, requested = []) {
     const sections = new Map();
     let current;
     for (const line of stdout.split('\n')) {
@@ -78621,8 +79010,24 @@ function inventory_parseInventory(stdout) {
         siteFiles: nonEmpty('sites').sort(),
         secretKeys,
         overrideFiles: nonEmpty('overrides').sort(),
-        services: parseSystemctlShow((sections.get('services') ?? []).join('\n')),
+        services: {
+            ...Object.fromEntries(requested.map((unit) => [unit, 'inactive'])),
+            ...parseListUnits((sections.get('services') ?? []).join('\n')),
+        },
     };
+}
+/**
+ * `systemctl list-units --all --plain --no-legend --full` lines (`<unit> <load> <active> <sub>
+ * <description>`) → unit → ActiveState.
+ */
+function parseListUnits(stdout) {
+    const states = {};
+    for (const line of stdout.split('\n')) {
+        const [unit, load, active] = line.trim().split(/\s+/);
+        if (unit && load && active)
+            states[unit] = active;
+    }
+    return states;
 }
 /** `Id=…`/`ActiveState=…` blocks (systemctl show of several units) → unit → ActiveState. */
 function parseSystemctlShow(stdout) {
@@ -78642,7 +79047,87 @@ function parseSystemctlShow(stdout) {
     return states;
 }
 
+;// CONCATENATED MODULE: ./src/server/port-listeners.ts
+/**
+ * Who else listens on many environments' ports, in one pass: what `toss status` reports as a
+ * taken port. port-owner.ts's guard answers for one port (one `ss -p` walk of every process's open
+ * files per port); asked for every port of every environment that cost grew with the square of
+ * the environments. Here one `ss -Htlnp` lists every listener, awk keeps the sockets on the ports
+ * asked about, and each of their processes is matched to the port's unit by its cgroup, as the
+ * guard does it. The output is the guard's (see parseForeignListenersByPort).
+ */
+
+
+// stdin: `<port> <unit>` lines, read before ss's listing. One `foreign <port> <pid>\t<user>\t<unit or cgroup>\t<command>`
+// line per process listening on a port asked about that is not in the port's unit's cgroup, and
+// one `foreign <port> -\t-\t-\t-` per port with a listening socket no process could be found for.
+// /proc/<pid>/cgroup names the unit as the last component of its cgroup path (the v1
+// name=systemd line and the unified one alike); a path that only passes through the unit
+// (`…/<unit>/…`) is the unit's too. Only a foreign process costs a command (stat for its owner).
+const port_listeners_LISTENERS = (/* unused pure expression or super */ null && (`set -uf
+{ cat; echo --; ss -Htlnp; } | awk '
+  !listed { if ($0 == "--") listed = 1; else unit[$1] = $2; next }
+  {
+    port = $4
+    sub(/.*:/, "", port)
+    if (!(port in unit)) next
+    rest = $0
+    found = 0
+    while (match(rest, /pid=[0-9]+/)) {
+      pid = substr(rest, RSTART + 4, RLENGTH - 4)
+      rest = substr(rest, RSTART + RLENGTH)
+      found = 1
+      if (!((port, pid) in seen)) { seen[port, pid] = 1; order[++n] = port SUBSEP pid }
+    }
+    if (!found) orphan[port] = 1
+  }
+  END {
+    for (port in orphan) printf "foreign %s -\\t-\\t-\\t-\\n", port
+    for (i = 1; i <= n; i++) {
+      split(order[i], key, SUBSEP)
+      port = key[1]; pid = key[2]; want = unit[port]
+      file = "/proc/" pid "/cgroup"
+      mine = 0; named = ""; readable = 0
+      while ((getline line < file) > 0) {
+        readable = 1
+        path = line
+        sub(/^[^:]*:[^:]*:/, "", path)
+        count = split(path, part, "/")
+        for (k = 1; k <= count; k++) if (part[k] == want) mine = 1
+        if (named == "" && (line ~ /^0::/ || line ~ /^[0-9]*:name=systemd:/)) named = part[count]
+      }
+      close(file)
+      if (!readable || mine) continue
+      user = "?"
+      command = "stat -c %U /proc/" pid " 2>/dev/null"
+      if ((command | getline owner) > 0) user = owner
+      close(command)
+      comm = ""
+      file = "/proc/" pid "/comm"
+      if ((getline comm < file) <= 0) comm = ""
+      close(file)
+      comm = substr(comm, 1, 32)
+      gsub(/[^A-Za-z0-9._+-]/, "?", comm)
+      printf "foreign %s %s\\t%s\\t%s\\t%s\\n", port, pid, user, named, comm
+    }
+  }'
+exit 0`));
+/**
+ * Who else listens on these ports (each with the instance unit that alone may), for
+ * `toss status`: one command and one listing of the server's sockets however many ports.
+ */
+function port_listeners_foreignListenersOnceArgv(checks) {
+    const lines = checks.map(({ port, unit }) => {
+        if (!/^[A-Za-z0-9@._-]+\.service$/.test(unit)) {
+            throw new TossError(`invalid unit name ${JSON.stringify(unit)}`);
+        }
+        return `${assertPort(port)} ${unit}\n`;
+    });
+    return { argv: ['sh', '-c', port_listeners_LISTENERS], stdin: lines.join('') };
+}
+
 ;// CONCATENATED MODULE: ./src/pipeline/inspect.ts
+
 
 
 
@@ -78677,9 +79162,11 @@ function previewPolicyOf(policy) {
 }
 /** The environments of the state, production first, with their live instance's state. */
 function listingOf(app, state, services, urlFor, databases = []) {
+    const present = new Set(databases);
     const environments = Object.entries(state?.environments ?? {})
         .sort(byEnvironment)
         .map(([name, env]) => {
+        const database = databaseName(app, name);
         return {
             name,
             url: urlFor(name),
@@ -78696,7 +79183,7 @@ function listingOf(app, state, services, urlFor, databases = []) {
             pr: env.pr ?? null,
             // A static site has no instance: Caddy serves its files.
             service: env.staticSite ? 'static' : serviceState(app, name, env, services),
-            database: databases.includes(databaseName(app, name)) ? databaseName(app, name) : null,
+            database: present.has(database) ? database : null,
         };
     });
     return { version: 1, app, environments };
@@ -78760,11 +79247,16 @@ async function urlResolver(config, login) {
         }
     };
 }
-async function snapshot(session) {
+/**
+ * What list and status read, each kind in one command whatever the number of environments.
+ * `listeners`: who else holds the environments' ports, which only status reports.
+ */
+async function snapshot(session, options) {
     const [state, registry] = await Promise.all([session.readState(), session.readRegistry()]);
     // An environment whose names another app owns (see foreignNames) has no service of its own:
     // the unit of that name is the other app's, so its state is not asked for.
-    const owned = Object.entries(state?.environments ?? {}).filter(([name]) => foreignNames(registry, session.app, name).length === 0);
+    const owners = unitOwners(registry);
+    const owned = Object.entries(state?.environments ?? {}).filter(([name]) => foreignNames(registry, session.app, name, [], owners).length === 0);
     // A sleeping environment's wake socket too: stopped instance and listening socket = asleep.
     const liveUnits = owned.flatMap(([name, env]) => {
         const p = envPaths(session.app, name);
@@ -78773,15 +79265,19 @@ async function snapshot(session) {
     });
     // Both ports of every environment of this app: whatever else listens there is reported.
     const portChecks = owned.flatMap(([name, env]) => env.ports.map((port) => ({ port, unit: envPaths(session.app, name).instanceUnit(port) })));
-    const [inventoryRun, listenersRun, databasesRun] = await Promise.all([
+    const listenersRun = async () => {
+        if (!options.listeners || portChecks.length === 0)
+            return undefined;
+        const { argv, stdin } = foreignListenersOnceArgv(portChecks);
+        return session.root(argv, { stdin, allowFailure: true });
+    };
+    const [inventoryRun, listenersResult, databasesRun] = await Promise.all([
         session.root(inventoryArgv(session.app, liveUnits)),
-        portChecks.length === 0
-            ? Promise.resolve(undefined)
-            : session.root(foreignListenersArgv(portChecks), { allowFailure: true }),
+        listenersRun(),
         listDatabases(session, session.app),
     ]);
-    const inventory = parseInventory(inventoryRun.stdout);
-    const listeners = parseForeignListenersByPort(listenersRun?.stdout ?? '');
+    const inventory = parseInventory(inventoryRun.stdout, liveUnits);
+    const listeners = parseForeignListenersByPort(listenersResult?.stdout ?? '');
     const databases = databasesRun.code === 0 ? parseDatabaseList(databasesRun.stdout).map((d) => d.name) : undefined;
     return { state, registry, inventory, listeners, databases };
 }
@@ -78802,7 +79298,7 @@ async function listApp(config, login) {
     const urlFor = await urlResolver(config, login);
     const session = await openServer({ login }, config.app);
     try {
-        const { state, inventory, databases } = await snapshot(session);
+        const { state, inventory, databases } = await snapshot(session, { listeners: false });
         return listingOf(config.app, state, inventory.services, (env) => urlFor(env, state?.policy), databases);
     }
     finally {
@@ -78813,12 +79309,15 @@ async function statusOfApp(config, login) {
     const urlFor = await urlResolver(config, login);
     const session = await openServer({ login }, config.app);
     try {
-        const { state, registry, inventory, listeners, databases } = await snapshot(session);
+        const { state, registry, inventory, listeners, databases } = await snapshot(session, {
+            listeners: true,
+        });
         const listing = listingOf(config.app, state, inventory.services, (env) => urlFor(env, state?.policy), databases);
-        const environments = [];
-        for (const env of listing.environments) {
-            environments.push({ ...env, overrideKeys: await overrideKeys(session, env.name) });
-        }
+        const keys = await overrideKeys(session, listing.environments.map((env) => env.name), inventory.overrideFiles);
+        const environments = listing.environments.map((env) => ({
+            ...env,
+            overrideKeys: keys.get(env.name) ?? [],
+        }));
         const pending = new Set(pendingDependencies(state ?? emptyDeps(), config.dependencies));
         const names = new Set([
             ...Object.keys(config.dependencies),
@@ -78875,10 +79374,22 @@ async function certificatesOf(session) {
 function emptyDeps() {
     return { version: 1, app: '', environments: {}, dependencies: {}, lock: null };
 }
-/** The names of an environment's overrides; the values are read but never kept. */
-async function overrideKeys(session, environment) {
-    const file = envPaths(session.app, environment).overridesFile;
-    const text = (await session.readFiles([file]))[0] ?? null;
+/**
+ * The names of each environment's overrides; the values are read but never kept. Only the files
+ * the inventory found are read, all in one command.
+ */
+async function overrideKeys(session, environments, overrideFiles) {
+    const present = new Set(overrideFiles);
+    const names = environments.filter((name) => present.has(`${name}.env`));
+    const files = names.map((name) => envPaths(session.app, name).overridesFile);
+    const texts = files.length === 0 ? [] : await session.readFiles(files);
+    const keys = new Map();
+    names.forEach((name, i) => {
+        keys.set(name, keysOf(texts[i] ?? null, files[i]));
+    });
+    return keys;
+}
+function keysOf(text, file) {
     if (text === null)
         return [];
     try {
@@ -79470,8 +79981,14 @@ function commentBody(p) {
         rows.push(['Failed step', p.failedStep]);
     if (p.commit)
         rows.push(['Commit', `\`${p.commit.slice(0, 7)}\``]);
-    if (p.release && p.status === 'live')
-        rows.push(['Release', `\`${p.release}\``]);
+    if (p.release && p.status === 'live') {
+        rows.push([
+            'Release',
+            p.unchanged
+                ? `\`${p.release}\`, unchanged: same files, toss.json and variables, so nothing was redeployed`
+                : `\`${p.release}\``,
+        ]);
+    }
     rows.push(...runtimeRows(p));
     rows.push(['Updated', comment_time(p.at)]);
     if (p.runUrl)
@@ -79760,10 +80277,10 @@ function Collection() {
 
 
 // pkg/dist-src/version.js
-var VERSION = "0.0.0-development";
+var dist_bundle_VERSION = "0.0.0-development";
 
 // pkg/dist-src/defaults.js
-var userAgent = `octokit-endpoint.js/${VERSION} ${getUserAgent()}`;
+var userAgent = `octokit-endpoint.js/${dist_bundle_VERSION} ${getUserAgent()}`;
 var DEFAULTS = {
   method: "GET",
   baseUrl: "https://api.github.com",
@@ -81043,12 +81560,12 @@ class RequestError extends Error {
 
 
 // pkg/dist-src/version.js
-var dist_bundle_VERSION = "10.0.16";
+var request_dist_bundle_VERSION = "10.0.16";
 
 // pkg/dist-src/defaults.js
 var defaults_default = {
   headers: {
-    "user-agent": `octokit-request.js/${dist_bundle_VERSION} ${getUserAgent()}`
+    "user-agent": `octokit-request.js/${request_dist_bundle_VERSION} ${getUserAgent()}`
   }
 };
 
@@ -84609,6 +85126,7 @@ const Input = {
     Secrets: 'secrets',
     LockWait: 'lock-wait',
     Command: 'command',
+    Force: 'force',
 };
 const bool = (name) => schemas_enum(['true', 'false'], { error: `${name}: expected true or false` })
     .transform((v) => v === 'true');
@@ -84637,6 +85155,8 @@ const schema = object({
     lockWait: schemas_string()
         .regex(/^\d+$/, 'lock-wait: expected a whole number of seconds')
         .transform(Number),
+    /** deploy even when nothing changed since the live release */
+    force: bool('force'),
     /** what to do: resolve from the event, or force one */
     command: schemas_enum(['auto', 'deploy', 'remove', 'sweep'], {
         error: 'command: expected auto, deploy, remove or sweep',
@@ -84650,6 +85170,7 @@ const INPUT_DEFAULTS = {
     [Input.Deployment]: 'true',
     [Input.LockWait]: '600',
     [Input.Command]: 'auto',
+    [Input.Force]: 'false',
 };
 /** Reads and validates every input once; the key and secret values are masked first. */
 function readInputs(get = (n) => getInput(n)) {
@@ -84679,6 +85200,7 @@ function readInputs(get = (n) => getInput(n)) {
         secrets: raw(Input.Secrets),
         lockWait: raw(Input.LockWait).trim(),
         command: raw(Input.Command).trim(),
+        force: raw(Input.Force).trim().toLowerCase(),
     });
     if (!result.success) {
         throw new ConfigError(result.error.issues.map((issue) => `input ${issue.message}`));
@@ -85412,6 +85934,7 @@ async function deployResolved(job, resolution) {
             ...(resolution.branch ? { branch: resolution.branch, ownedByBranch: true } : {}),
             ...(pr !== undefined ? { pr } : {}),
             overrides: job.overrides,
+            force: job.inputs.force,
             onLockAcquired: (token) => PostState.lockAcquired(token, environment),
             builder: build.builder,
         }, build.sink);
@@ -85456,7 +85979,8 @@ async function startDeployment(job, resolution) {
 async function reportDeployed(job, resolution, deploymentId, result, note) {
     inputs_setOutput(Output.Url, result.url);
     inputs_setOutput(Output.Release, result.release);
-    inputs_setOutput(Output.Action, 'deployed');
+    const action = result.unchanged ? 'unchanged' : 'deployed';
+    inputs_setOutput(Output.Action, action);
     if (deploymentId !== undefined) {
         await job.github.setDeploymentStatus(deploymentId, 'success', {
             logUrl: job.ctx.runUrl,
@@ -85470,11 +85994,12 @@ async function reportDeployed(job, resolution, deploymentId, result, note) {
         release: result.release,
         sleepAfter: result.sleepAfter,
         database: result.database,
+        unchanged: result.unchanged,
     });
     await writeSummary(job.config.app, [
         {
             environment: resolution.environment,
-            action: 'deployed',
+            action,
             url: result.url,
             commit: resolution.sha,
             release: result.release,
@@ -85734,7 +86259,7 @@ g.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)((0,node_url__
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _dirname_shim_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6065);
-/* harmony import */ var _action_entry_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6522);
+/* harmony import */ var _action_entry_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3240);
 
 
 await (0,_action_entry_js__WEBPACK_IMPORTED_MODULE_1__/* .entry */ .f)();
