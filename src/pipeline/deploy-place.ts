@@ -10,7 +10,7 @@ import {
   serializeEnvFile,
   tossVariables,
 } from '../server/env-file.js';
-import { ensureUsersArgv, prepareEnvironmentArgv, prepareStagingArgv } from '../server/layout.js';
+import { ensureUsersArgv, prepareEnvironmentArgv } from '../server/layout.js';
 import type { EnvPaths } from '../server/paths.js';
 import { choosePorts } from '../server/ports.js';
 import {
@@ -51,30 +51,23 @@ export interface StartedUpload {
  * (for clearing a crashed run's); the release id comes with the lock, so release ids sort in the
  * order releases were made.
  */
-export function startUpload(
-  server: Server,
-  request: DeployRequest,
-  env: EnvPaths,
-  newEnvironment: boolean,
-): StartedUpload {
+export function startUpload(server: Server, request: DeployRequest, env: EnvPaths): StartedUpload {
   const id = newReleaseId(new Date());
   const abort = new AbortController();
   const started = performance.now();
-  const upload = () =>
-    server.upload({
+  const early = server
+    .upload({
       sourceDir: request.sourceDir,
       releaseDir: env.stagingDir(id),
       // Unchanged files become hard links to whatever is live (rsync follows the link).
-      linkDest: newEnvironment ? undefined : env.currentLink,
+      linkDest: env.currentLink,
       confineTo: env.releasesDir,
       excludes: request.config.exclude,
       built: request.config.build !== undefined,
       signal: abort.signal,
-    });
-  // A new environment has no releases directory yet: made first (see prepareStagingArgv).
-  const early = (newEnvironment ? server.root(prepareStagingArgv(env)).then(upload) : upload())
-    // Should it fail (no releases directory when a deploy with --force made the environment's
-    // first release), the upload runs again under the lock and reports for itself.
+    })
+    // Without a releases directory (the environment's first deploy) rsync fails at once; then
+    // the upload runs again under the lock and reports for itself.
     .then(
       () => true,
       () => false,

@@ -116,16 +116,11 @@ function deployBuilt(
     excludes: request.config.exclude,
     built: request.config.build !== undefined,
   });
-  // What the comparison saw: a new environment's upload makes its releases directory first.
-  let newEnvironment = false;
   const unchanged = {
     request,
     env,
     origin,
     files,
-    seen: (before: EnvironmentState | undefined) => {
-      newEnvironment = before === undefined;
-    },
     verify: (before: EnvironmentState) => assertBranchOwns(request, env, before),
     sleepAfter: (config: TossConfig, before: EnvironmentState) =>
       sleepSecondsOf(config, env.environment, isBranchPreview(request, before)),
@@ -145,10 +140,7 @@ function deployBuilt(
       before: request.force ? undefined : (server) => unchangedDeploy(server, unchanged, sink),
       // The upload needs no lock: it fills a staging directory no other run looks at, which
       // becomes the release only under the lock. So it runs while the lock is taken.
-      alongside: {
-        start: (server) => startUpload(server, request, env, newEnvironment),
-        abandon: abandonUpload,
-      },
+      alongside: { start: (server) => startUpload(server, request, env), abandon: abandonUpload },
       explain: async (server, lock, error) =>
         (await preempted(server, env, lock.token, error)) ?? error,
     },

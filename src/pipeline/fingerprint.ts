@@ -155,8 +155,6 @@ export interface UnchangedCheck {
   files: Promise<string | undefined>;
   /** refuses a deploy the lock path would refuse (a branch's preview owned by another) */
   verify: (before: EnvironmentState) => void;
-  /** told what state says of the environment (undefined: a new one), once it is read */
-  seen?: (before: EnvironmentState | undefined) => void;
   /** the sleep a deploy would give the environment (policy.ts sleepSecondsOf) */
   sleepAfter: (config: TossConfig, before: EnvironmentState) => number | undefined;
 }
@@ -180,7 +178,6 @@ export async function unchangedDeploy(
     server.readFiles([env.secretsFile, env.overridesFile, env.siteFile, env.unitTemplateFile]),
   ]);
   const before = state?.environments[env.environment];
-  check.seen?.(before);
   // Nothing to compare with (a first deploy), or another run holds the lock: the lock decides.
   if (files === undefined || state === undefined || before === undefined || state.lock) {
     return undefined;

@@ -46,23 +46,6 @@ for dir in "$@"; do
     echo "toss: preserve/$dir is no directory the app can use (a link it made?); left as it is" >&2
 done' sh "$@"`;
 
-// What a new environment's upload needs before the lock, made only where missing: the app's
-// directory (root 0755, as PREPARE makes it), the environment's (root-only 0700 until PREPARE,
-// under the lock, gives it to root:<user>), and its releases directory (root 0755). Nothing in
-// them belongs to an app user yet, and no app user can write where they are made.
-const PREPARE_STAGING = `set -eu
-[ -d "$1" ] || install -d -m 0755 -o root -g root -- "$1"
-[ -d "$2" ] || install -d -m 0700 -o root -g root -- "$2"
-[ -d "$3" ] || install -d -m 0755 -o root -g root -- "$3"`;
-
-/**
- * A new environment's releases directory, so that its first upload can run while the lock is
- * being taken, as every later one does.
- */
-export function prepareStagingArgv(p: EnvPaths): string[] {
-  return ['sh', '-c', PREPARE_STAGING, 'sh', appPaths(p.app).appDir, p.envDir, p.releasesDir];
-}
-
 /** Checks a persistentDirs entry again: it becomes a path under preserve/ and the release. */
 export function assertPersistentDir(dir: string): string {
   const parts = dir.split('/');

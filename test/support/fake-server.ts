@@ -417,13 +417,6 @@ export class FakeHost {
     switch (label) {
       case 'list releases':
         return { stdout: this.listing(args[0]!) };
-      case 'prepare staging': {
-        const envDir = args[1]!;
-        if (!this.disks.has(envDir)) {
-          this.disks.set(envDir, { releases: new Set(), staging: new Set(), links: new Map() });
-        }
-        return {};
-      }
       case 'prepare directories': {
         const releases = args.find((a) => a.endsWith('/releases'))!;
         const envDir = releases.replace(/\/releases$/, '');
@@ -938,7 +931,6 @@ function scriptLabel(script: string, argv: readonly string[]): string {
   if (has('mkfifo') && argv.includes('systemd-run')) return 'build';
   if (has('useradd')) return 'ensure users';
   if (has('install -d') && args.some((a) => a.endsWith('/preserve'))) return 'prepare directories';
-  if (has('install -d -m 0700') && args.at(-1)?.endsWith('/releases')) return 'prepare staging';
   if (has('daemon-reload') && argv.some((a) => a.includes('.toss-write'))) return 'install unit';
   if (has('.toss-write')) return writeLabel(args[0] ?? '');
   if (has('.toss-own')) return 'seal release';

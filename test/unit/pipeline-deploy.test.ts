@@ -119,9 +119,8 @@ describe('a first deploy', () => {
 
   it('runs its commands in order: names, env files and upload, build, start, health, route, switch', () => {
     const phases: Phase[] = [
-      // What the server has, read at once; meanwhile the new environment's releases directory
-      // is made for the upload.
-      { any: ['prepare staging', 'list ports', 'list releases'] },
+      // What the server has, read at once.
+      { any: ['list ports', 'list releases'] },
       // The names claimed, then the directories made.
       ['ensure users', 'prepare directories'],
       // The env files and the release's placement go side by side.
@@ -189,22 +188,16 @@ describe('a first deploy', () => {
     );
   });
 
-  it('uploads alongside the lock, its releases directory made first (root-only until claimed)', () => {
+  it('uploads alongside the lock, and again once the claim made the directories', () => {
     const uploads = host.calls.filter((c) => c.kind === 'upload');
-    expect(uploads.map((c) => c.ok === true)).toEqual([true]);
-    expect(uploads[0]!.upload!.releaseDir).toMatch(
+    expect(uploads.map((c) => c.ok === true)).toEqual([false, true]);
+    expect(uploads[1]!.upload!.releaseDir).toMatch(
       /^\/srv\/shop\/production\/releases\/\.incoming-/,
     );
-    const staging = host.find('prepare staging');
-    expect(staging.map((c) => c.argv.slice(-3))).toEqual([
-      ['/srv/shop', '/srv/shop/production', '/srv/shop/production/releases'],
-    ]);
-    expect(staging[0]!.argv.join(' ')).toContain('install -d -m 0700 -o root -g root');
-    const index = (label: string) =>
-      host.calls.findIndex((c) => c.commands.some((x) => x.label === label));
-    // Before the upload, and before the lock and the claim (which give the directory its owner).
-    expect(index('prepare staging')).toBeLessThan(host.calls.indexOf(uploads[0]!));
-    expect(index('prepare staging')).toBeLessThan(index('prepare directories'));
+    const claimed = host.calls.findIndex((c) =>
+      c.commands.some((x) => x.label === 'prepare directories'),
+    );
+    expect(host.calls.indexOf(uploads[1]!)).toBeGreaterThan(claimed);
   });
 
   it('takes the lock in its first state write; the last one records the release and frees the lock', () => {
