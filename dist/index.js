@@ -70075,21 +70075,6 @@ for dir in "$@"; do
   mkdir -p -- "$dir" 2>/dev/null ||
     echo "toss: preserve/$dir is no directory the app can use (a link it made?); left as it is" >&2
 done' sh "$@"`;
-// What a new environment's upload needs before the lock, made only where missing: the app's
-// directory (root 0755, as PREPARE makes it), the environment's (root-only 0700 until PREPARE,
-// under the lock, gives it to root:<user>), and its releases directory (root 0755). Nothing in
-// them belongs to an app user yet, and no app user can write where they are made.
-const PREPARE_STAGING = `set -eu
-[ -d "$1" ] || install -d -m 0755 -o root -g root -- "$1"
-[ -d "$2" ] || install -d -m 0700 -o root -g root -- "$2"
-[ -d "$3" ] || install -d -m 0755 -o root -g root -- "$3"`;
-/**
- * A new environment's releases directory, so that its first upload can run while the lock is
- * being taken, as every later one does.
- */
-function prepareStagingArgv(p) {
-    return ['sh', '-c', PREPARE_STAGING, 'sh', paths_appPaths(p.app).appDir, p.envDir, p.releasesDir];
-}
 /** Checks a persistentDirs entry again: it becomes a path under preserve/ and the release. */
 function assertPersistentDir(dir) {
     const parts = dir.split('/');
@@ -74001,24 +73986,23 @@ function registry_describeForeignNames(names) {
  * (for clearing a crashed run's); the release id comes with the lock, so release ids sort in the
  * order releases were made.
  */
-function startUpload(server, request, env, newEnvironment) {
+function startUpload(server, request, env) {
     const id = newReleaseId(new Date());
     const abort = new AbortController();
     const started = performance.now();
-    const upload = () => server.upload({
+    const early = server
+        .upload({
         sourceDir: request.sourceDir,
         releaseDir: env.stagingDir(id),
         // Unchanged files become hard links to whatever is live (rsync follows the link).
-        linkDest: newEnvironment ? undefined : env.currentLink,
+        linkDest: env.currentLink,
         confineTo: env.releasesDir,
         excludes: request.config.exclude,
         built: request.config.build !== undefined,
         signal: abort.signal,
-    });
-    // A new environment has no releases directory yet: made first (see prepareStagingArgv).
-    const early = (newEnvironment ? server.root(prepareStagingArgv(env)).then(upload) : upload())
-        // Should it fail (no releases directory when a deploy with --force made the environment's
-        // first release), the upload runs again under the lock and reports for itself.
+    })
+        // Without a releases directory (the environment's first deploy) rsync fails at once; then
+        // the upload runs again under the lock and reports for itself.
         .then(() => true, () => false);
     return { env, id, started, abort, early };
 }
@@ -74403,7 +74387,6 @@ async function unchangedDeploy(server, check, sink) {
         server.readFiles([env.secretsFile, env.overridesFile, env.siteFile, env.unitTemplateFile]),
     ]);
     const before = state?.environments[env.environment];
-    check.seen?.(before);
     // Nothing to compare with (a first deploy), or another run holds the lock: the lock decides.
     if (files === undefined || state === undefined || before === undefined || state.lock) {
         return undefined;
@@ -78293,16 +78276,11 @@ function deployBuilt(request, env, origin, natives, sink) {
         excludes: request.config.exclude,
         built: request.config.build !== undefined,
     });
-    // What the comparison saw: a new environment's upload makes its releases directory first.
-    let newEnvironment = false;
     const unchanged = {
         request,
         env,
         origin,
         files,
-        seen: (before) => {
-            newEnvironment = before === undefined;
-        },
         verify: (before) => assertBranchOwns(request, env, before),
         sleepAfter: (config, before) => sleepSecondsOf(config, env.environment, isBranchPreview(request, before)),
     };
@@ -78318,10 +78296,7 @@ function deployBuilt(request, env, origin, natives, sink) {
         before: request.force ? undefined : (server) => unchangedDeploy(server, unchanged, sink),
         // The upload needs no lock: it fills a staging directory no other run looks at, which
         // becomes the release only under the lock. So it runs while the lock is taken.
-        alongside: {
-            start: (server) => startUpload(server, request, env, newEnvironment),
-            abandon: abandonUpload,
-        },
+        alongside: { start: (server) => startUpload(server, request, env), abandon: abandonUpload },
         explain: async (server, lock, error) => (await preempted(server, env, lock.token, error)) ?? error,
     }, (server, lock, upload) => deployLocked(server, request, env, { origin, natives, files }, lock, upload, sink));
 }
