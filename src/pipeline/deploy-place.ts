@@ -11,7 +11,7 @@ import {
   tossVariables,
 } from '../server/env-file.js';
 import { ensureUsersArgv, prepareEnvironmentArgv } from '../server/layout.js';
-import type { EnvPaths } from '../server/paths.js';
+import { type EnvPaths, INCOMING_DIR, incomingDir } from '../server/paths.js';
 import { choosePorts } from '../server/ports.js';
 import {
   claimNames,
@@ -24,6 +24,9 @@ import {
   adoptStagingArgv,
   linkPersistentDirsArgv,
   openReleaseForBuildArgv,
+  prepareIncomingArgv,
+  removeIncomingArgv,
+  removeStagingArgv,
 } from '../server/release-files.js';
 import { newReleaseId } from '../server/releases.js';
 import type { EnvironmentState } from '../server/state.js';
@@ -44,35 +47,64 @@ export interface StartedUpload {
   abort: AbortController;
   /** false when it could not run before the lock (the environment's first deploy) or failed */
   early: Promise<boolean>;
+  /**
+   * A first upload's directory under INCOMING_DIR (the environment had no directories to stage
+   * in); undefined when staging is `releases/.incoming-<id>`.
+   */
+  incoming: string | undefined;
+  /** set once the deploy's own cleanup covers the staging directory (abandon leaves it then) */
+  handedOver: boolean;
 }
 
 /**
  * Starts uploading into a staging directory before the lock is held. Its name says when it began
  * (for clearing a crashed run's); the release id comes with the lock, so release ids sort in the
- * order releases were made.
+ * order releases were made. `first`: the state read before the lock has no such environment, so
+ * it has no releases directory to stage in (its directories are made under the lock): the upload
+ * goes to a directory of its own under INCOMING_DIR instead, renamed into place under the lock.
  */
-export function startUpload(server: Server, request: DeployRequest, env: EnvPaths): StartedUpload {
+export function startUpload(
+  server: Server,
+  request: DeployRequest,
+  env: EnvPaths,
+  first = false,
+): StartedUpload {
   const id = newReleaseId(new Date());
   const abort = new AbortController();
   const started = performance.now();
-  const early = server
-    .upload({
-      sourceDir: request.sourceDir,
-      releaseDir: env.stagingDir(id),
-      // Unchanged files become hard links to whatever is live (rsync follows the link).
-      linkDest: env.currentLink,
-      confineTo: env.releasesDir,
-      excludes: request.config.exclude,
-      built: request.config.build !== undefined,
-      signal: abort.signal,
-    })
-    // Without a releases directory (the environment's first deploy) rsync fails at once; then
-    // the upload runs again under the lock and reports for itself.
-    .then(
-      () => true,
-      () => false,
-    );
-  return { env, id, started, abort, early };
+  const incoming = first ? incomingDir(env.app, env.environment, id) : undefined;
+  const params = {
+    sourceDir: request.sourceDir,
+    excludes: request.config.exclude,
+    built: request.config.build !== undefined,
+    signal: abort.signal,
+  };
+  const upload =
+    incoming === undefined
+      ? server.upload({
+          ...params,
+          releaseDir: env.stagingDir(id),
+          // Unchanged files become hard links to whatever is live (rsync follows the link).
+          linkDest: env.currentLink,
+          confineTo: env.releasesDir,
+        })
+      : server
+          .root(prepareIncomingArgv())
+          .then(() => server.upload({ ...params, releaseDir: incoming, confineTo: INCOMING_DIR }));
+  // Without a releases directory (a first deploy the state did not show as one) rsync fails at
+  // once; then the upload runs again under the lock and reports for itself.
+  const early = upload.then(
+    () => true,
+    () => false,
+  );
+  return { env, id, started, abort, early, incoming, handedOver: false };
+}
+
+/** Removes what the upload made, wherever it staged (after a failure, or with no lock). */
+export function removeUploadArgv(upload: StartedUpload): string[] {
+  return upload.incoming === undefined
+    ? removeStagingArgv(upload.env, [upload.id])
+    : removeIncomingArgv(upload.incoming);
 }
 
 /** What the environment is to be known by, decided before anything is placed. */
@@ -240,8 +272,11 @@ function finishUpload(
           built: request.config.build !== undefined,
         });
       }
+      const staged = alongside ? (upload.incoming ?? env.stagingDir(upload.id)) : undefined;
       await server.batch([
-        adoptStagingArgv(env, upload.id, claim.releaseId),
+        adoptStagingArgv(env, upload.id, claim.releaseId, staged),
+        // A first upload that failed before the lock: what it left in INCOMING_DIR goes.
+        ...(!alongside && upload.incoming ? [removeIncomingArgv(upload.incoming)] : []),
         linkPersistentDirsArgv(env, claim.releaseId, request.config.persistentDirs),
         openReleaseForBuildArgv(env, claim.releaseId),
       ]);

@@ -38,7 +38,7 @@ import { dependenciesStep, runBuild } from './build.js';
 import { assertMemoryForPreview } from './capacity-check.js';
 import { databaseStep } from './database-step.js';
 import { finishDeploy } from './deploy-finish.js';
-import { placeRelease, type StartedUpload, startUpload } from './deploy-place.js';
+import { placeRelease, removeUploadArgv, type StartedUpload, startUpload } from './deploy-place.js';
 import { type EventSink, secretsEvent } from './events.js';
 import { fingerprintOf, hashUploadTree, unchangedDeploy } from './fingerprint.js';
 import {
@@ -116,6 +116,9 @@ function deployBuilt(
     excludes: request.config.exclude,
     built: request.config.build !== undefined,
   });
+  // The environment's first deploy, as the state read before the lock shows it (the upload then
+  // stages where no directory of the environment's is needed: deploy-place.ts).
+  let first = false;
   const unchanged = {
     request,
     env,
@@ -124,6 +127,9 @@ function deployBuilt(
     verify: (before: EnvironmentState) => assertBranchOwns(request, env, before),
     sleepAfter: (config: TossConfig, before: EnvironmentState) =>
       sleepSecondsOf(config, env.environment, isBranchPreview(request, before)),
+    known: (present: boolean) => {
+      first = !present;
+    },
   };
   return withLockedSession(
     request,
@@ -140,7 +146,10 @@ function deployBuilt(
       before: request.force ? undefined : (server) => unchangedDeploy(server, unchanged, sink),
       // The upload needs no lock: it fills a staging directory no other run looks at, which
       // becomes the release only under the lock. So it runs while the lock is taken.
-      alongside: { start: (server) => startUpload(server, request, env), abandon: abandonUpload },
+      alongside: {
+        start: (server) => startUpload(server, request, env, first),
+        abandon: abandonUpload,
+      },
       explain: async (server, lock, error) =>
         (await preempted(server, env, lock.token, error)) ?? error,
     },
@@ -185,7 +194,13 @@ async function deployLocked(
   const routedNow = routedPort(view.site);
   const livePort = routedNow ?? before?.livePort;
   const url = urlOf(config, hostName);
-  const leftovers = [removeReleasesArgv(env, [releaseId]), removeStagingArgv(env, [upload.id])];
+  const leftovers = [
+    removeReleasesArgv(env, [releaseId]),
+    removeStagingArgv(env, [upload.id]),
+    ...(upload.incoming ? [removeUploadArgv(upload)] : []),
+  ];
+  // From here a failure's cleanup (leftovers) removes the staging copy, wherever it is.
+  upload.handedOver = true;
   const { placed: ports, db } = await undoOnFailure(server, leftovers, async () => {
     if (natives) await step(sink, 'platform', () => assertRunsOnServer(natives, view.platform));
     const claim = { hostName, url, origin, before, livePort, releaseId };
@@ -484,13 +499,15 @@ function healthFailure(failure: HealthFailure, readOnly: boolean): TossError {
   );
 }
 
-/** No lock, no deploy: the upload stops, and what it copied (all or part) goes again. */
+/**
+ * No lock, or a deploy that failed before its upload became the release: the upload stops, and
+ * what it copied (all or part) goes again.
+ */
 async function abandonUpload(server: Server, upload: StartedUpload): Promise<void> {
+  if (upload.handedOver) return;
   upload.abort.abort();
   await upload.early;
-  await server
-    .root(removeStagingArgv(upload.env, [upload.id]), { allowFailure: true })
-    .catch(() => {});
+  await server.root(removeUploadArgv(upload), { allowFailure: true }).catch(() => {});
 }
 
 /**

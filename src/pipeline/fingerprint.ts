@@ -157,6 +157,8 @@ export interface UnchangedCheck {
   verify: (before: EnvironmentState) => void;
   /** the sleep a deploy would give the environment (policy.ts sleepSecondsOf) */
   sleepAfter: (config: TossConfig, before: EnvironmentState) => number | undefined;
+  /** told whether the state read here has the environment (the upload stages by it) */
+  known?: (present: boolean) => void;
 }
 
 /**
@@ -172,16 +174,16 @@ export async function unchangedDeploy(
   sink: EventSink,
 ): Promise<DeployResult | undefined> {
   const { request, env } = check;
-  const [files, state, texts] = await Promise.all([
-    check.files,
+  const [state, texts] = await Promise.all([
     server.readState(),
     server.readFiles([env.secretsFile, env.overridesFile, env.siteFile, env.unitTemplateFile]),
   ]);
   const before = state?.environments[env.environment];
+  check.known?.(before !== undefined);
   // Nothing to compare with (a first deploy), or another run holds the lock: the lock decides.
-  if (files === undefined || state === undefined || before === undefined || state.lock) {
-    return undefined;
-  }
+  if (state === undefined || before === undefined || state.lock) return undefined;
+  const files = await check.files;
+  if (files === undefined) return undefined;
   checkOrigin(env.app, state.origin, check.origin);
   check.verify(before);
   return step(

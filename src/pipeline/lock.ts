@@ -344,6 +344,9 @@ export async function withLockedSession<T, A = undefined>(
     try {
       return await work(server, lock, alongside);
     } catch (error) {
+      // What went on alongside and was not made use of (an upload refused before it became the
+      // release) goes; what was made use of, the work's own cleanup handled.
+      if (run.alongside) await run.alongside.abandon(server, alongside);
       throw run.explain ? await run.explain(server, lock, error) : error;
     } finally {
       // After a failed step; a run that went through released the lock with its record.

@@ -61,6 +61,19 @@ export function appPaths(app: string) {
 /** Staging directories (`releases/.incoming-<id>`): never a release id, so never pruned as one. */
 export const STAGING_PREFIX = '.incoming-';
 
+/**
+ * Where an environment's first upload goes while the lock is being taken: root's alone (0700),
+ * beside the apps on the same filesystem (so adopting it is a rename), never an app's name (app
+ * names have no dot). The environment's own directories are made only under the lock, so a first
+ * deploy refused there leaves nothing of the environment behind.
+ */
+export const INCOMING_DIR = `${SRV_ROOT}/.toss-incoming`;
+
+/** `/srv/.toss-incoming/<app>.<env>.<id>`: one first upload's staging directory. */
+export function incomingDir(app: string, environment: string, stagingId: string): string {
+  return `${INCOMING_DIR}/${assertAppName(app)}.${assertEnvName(environment)}.${assertReleaseId(stagingId)}`;
+}
+
 /** The paths and names of one environment of an app. */
 export function envPaths(app: string, environment: string) {
   const a = appPaths(app);

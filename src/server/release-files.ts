@@ -5,7 +5,7 @@
 import { TossError } from '../errors.js';
 import { assertPersistentDir } from './layout.js';
 import { noFollowArgv } from './no-follow.js';
-import { assertReleaseId, type EnvPaths } from './paths.js';
+import { assertReleaseId, type EnvPaths, INCOMING_DIR } from './paths.js';
 import { envUser } from './users.js';
 
 // realpath -m refuses a parent that is a symlink out of the release (the repository could ship one).
@@ -153,9 +153,37 @@ export function removeStagingArgv(p: EnvPaths, stagingIds: readonly string[]): s
   return ['rm', '-rf', '--', ...stagingIds.map((id) => p.stagingDir(id))];
 }
 
-/** The uploaded staging directory becomes the release (under the lock; it must not exist yet). */
-export function adoptStagingArgv(p: EnvPaths, stagingId: string, releaseId: string): string[] {
-  return ['mv', '-T', '--', p.stagingDir(stagingId), p.releaseDir(releaseId)];
+/**
+ * The uploaded staging directory (`releases/.incoming-<id>`, or a first upload's under
+ * INCOMING_DIR) becomes the release (under the lock; it must not exist yet).
+ */
+export function adoptStagingArgv(
+  p: EnvPaths,
+  stagingId: string,
+  releaseId: string,
+  from: string = p.stagingDir(stagingId),
+): string[] {
+  return ['mv', '-T', '--', from, p.releaseDir(releaseId)];
+}
+
+// The first upload's directory: made root's alone; what a crashed run left there over two hours
+// ago goes (uploads take seconds; the staging directory's own name says which run it was).
+const PREPARE_INCOMING = `set -eu
+dir=$1
+install -d -m 0700 -o root -g root -- "$dir"
+find "$dir" -mindepth 1 -maxdepth 1 -mmin +120 -exec rm -rf -- {} + 2>/dev/null || :`;
+
+/** Makes INCOMING_DIR for a first upload (see paths.ts), clearing crashed runs' leftovers. */
+export function prepareIncomingArgv(): string[] {
+  return ['sh', '-c', PREPARE_INCOMING, 'sh', INCOMING_DIR];
+}
+
+/** Deletes one first upload's staging directory under INCOMING_DIR. */
+export function removeIncomingArgv(dir: string): string[] {
+  if (!dir.startsWith(`${INCOMING_DIR}/`) || dir.includes('/', INCOMING_DIR.length + 1)) {
+    throw new TypeError(`not a first upload's directory: ${dir}`);
+  }
+  return ['rm', '-rf', '--', dir];
 }
 
 // The kernel follows no symlink under releases/ here (no-follow.ts): a directory on the way that

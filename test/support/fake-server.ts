@@ -40,6 +40,7 @@ import {
   appPaths,
   CADDY_IMPORT_LINE,
   CADDYFILE,
+  INCOMING_DIR,
   isReleaseId,
   REGISTRY_FILE,
   STAGING_PREFIX,
@@ -155,6 +156,10 @@ export class FakeHost {
   readonly databaseComments = new Map<string, string>();
   /** ports something other than toss's instances listens on */
   readonly listening = new Set<number>(BASE_LISTENING);
+  /** first uploads' staging directories under INCOMING_DIR (made there, not yet adopted) */
+  readonly incoming = new Set<string>();
+  /** whether INCOMING_DIR was made */
+  incomingReady = false;
   /** what the server says of its processor and C library */
   platform = 'x86_64\nglibc 2.36';
   connections = 0;
@@ -359,6 +364,13 @@ export class FakeHost {
   /** @internal */
   upload(params: UploadParams): void {
     if (params.signal?.aborted) throw new Error('rsync: stopped (the deploy gave up)');
+    if (params.confineTo === INCOMING_DIR) {
+      if (!this.incomingReady) {
+        throw new RemoteCommandError('rsync', 11, `rsync: mkdir "${params.releaseDir}" failed`);
+      }
+      this.incoming.add(params.releaseDir);
+      return;
+    }
     const disk = this.disks.get(params.confineTo.replace(/\/releases$/, ''));
     if (disk === undefined) {
       throw new RemoteCommandError(
@@ -425,8 +437,22 @@ export class FakeHost {
         }
         return {};
       }
+      case 'prepare incoming':
+        this.incomingReady = true;
+        return {};
+      case 'remove incoming':
+        this.incoming.delete(argv.at(-1)!);
+        return {};
       case 'adopt staging': {
         const [from, to] = argv.slice(-2) as [string, string];
+        if (from.startsWith(`${INCOMING_DIR}/`)) {
+          const target = this.diskOf(to);
+          if (!this.incoming.delete(from) || target === undefined) {
+            return { code: 1, stderr: `mv: cannot move '${from}' to '${to}'\n` };
+          }
+          target.releases.add(basename(to));
+          return {};
+        }
         const disk = this.diskOf(from);
         if (disk === undefined || !disk.staging.delete(stagingIdOf(from))) {
           return { code: 1, stderr: `mv: cannot stat '${from}': No such file or directory\n` };
@@ -951,6 +977,7 @@ function scriptLabel(script: string, argv: readonly string[]): string {
   if (has('rm -rf -- "$1"', 'rm -f -- "$2"')) return 'remove environment';
   if (has('uname -m', 'GNU_LIBC_VERSION')) return 'platform';
   if (has('MemAvailable', 'memory.stat')) return 'memory';
+  if (has('install -d -m 0700', '-mmin +120')) return 'prepare incoming';
   if (has('pg_createcluster')) return 'ensure postgres';
   return 'unknown';
 }
@@ -982,6 +1009,7 @@ function commandLabel(argv: readonly string[]): string {
   if (command === 'systemd-run') return 'dependency';
   if (command === 'mv' && argv.includes('-T')) return 'adopt staging';
   if (command === 'find' && argv.includes('chown')) return 'open release to app';
+  if (command === 'rm' && argv.at(-1)?.startsWith(`${INCOMING_DIR}/`)) return 'remove incoming';
   if (command === 'rm' && argv.some((a) => a.includes(`/${STAGING_PREFIX}`))) {
     return 'remove staging';
   }

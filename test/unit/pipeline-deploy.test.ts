@@ -119,8 +119,8 @@ describe('a first deploy', () => {
 
   it('runs its commands in order: names, env files and upload, build, start, health, route, switch', () => {
     const phases: Phase[] = [
-      // What the server has, read at once.
-      { any: ['list ports', 'list releases'] },
+      // What the server has, read at once; the first upload's directory made alongside.
+      { any: ['list ports', 'list releases', 'prepare incoming'] },
       // The names claimed, then the directories made.
       ['ensure users', 'prepare directories'],
       // The env files and the release's placement go side by side.
@@ -188,16 +188,41 @@ describe('a first deploy', () => {
     );
   });
 
-  it('uploads alongside the lock, and again once the claim made the directories', () => {
+  it('uploads alongside the lock into a directory of its own, adopted once the claim made the directories', () => {
     const uploads = host.calls.filter((c) => c.kind === 'upload');
-    expect(uploads.map((c) => c.ok === true)).toEqual([false, true]);
-    expect(uploads[1]!.upload!.releaseDir).toMatch(
-      /^\/srv\/shop\/production\/releases\/\.incoming-/,
-    );
-    const claimed = host.calls.findIndex((c) =>
-      c.commands.some((x) => x.label === 'prepare directories'),
-    );
-    expect(host.calls.indexOf(uploads[1]!)).toBeGreaterThan(claimed);
+    expect(uploads.map((c) => c.ok === true)).toEqual([true]);
+    const staged = uploads[0]!.upload!;
+    expect(staged.releaseDir).toMatch(/^\/srv\/\.toss-incoming\/shop\.production\.\d{8}T\d{6}Z-/);
+    expect(staged.confineTo).toBe('/srv/.toss-incoming');
+    expect(staged.linkDest).toBeUndefined();
+    const index = (label: string) =>
+      host.calls.findIndex((c) => c.commands.some((x) => x.label === label));
+    expect(index('prepare incoming')).toBeLessThan(host.calls.indexOf(uploads[0]!));
+    expect(index('adopt staging')).toBeGreaterThan(index('prepare directories'));
+    expect(host.find('adopt staging')[0]!.argv.slice(-2)).toEqual([
+      staged.releaseDir,
+      `/srv/shop/production/releases/${result.release}`,
+    ]);
+    expect([...host.incoming]).toEqual([]);
+  });
+
+  it('with --force (no state read before the lock) the upload runs again once the claim made the directories', async () => {
+    const saved = host;
+    try {
+      freshHost();
+      await deploy(request({ force: true }), eventLog().sink);
+      const uploads = host.calls.filter((c) => c.kind === 'upload');
+      expect(uploads.map((c) => c.ok === true)).toEqual([false, true]);
+      expect(uploads[1]!.upload!.releaseDir).toMatch(
+        /^\/srv\/shop\/production\/releases\/\.incoming-/,
+      );
+      const claimed = host.calls.findIndex((c) =>
+        c.commands.some((x) => x.label === 'prepare directories'),
+      );
+      expect(host.calls.indexOf(uploads[1]!)).toBeGreaterThan(claimed);
+    } finally {
+      host = saved;
+    }
   });
 
   it('takes the lock in its first state write; the last one records the release and frees the lock', () => {
@@ -328,6 +353,23 @@ describe('deploy', () => {
     });
     expect(production.releases).toEqual([first.release, result.release].sort());
     expect([...host.running]).toEqual(['toss-shop-production@3001.service']);
+    expect(host.lockHolder('shop')).toBeNull();
+  });
+
+  it("a preview's first deploy refused under the lock (the memory kept for production) leaves no upload behind", async () => {
+    await deployedHost();
+    // 64 MiB available on a 4 GiB server: no room for a new preview.
+    host.on('memory', { stdout: 'meminfo MemTotal 4194304\nmeminfo MemAvailable 65536\n' });
+    const error = await deploy(request({ environment: 'pr-9' }), eventLog().sink).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(String(error)).toMatch(/memory/i);
+    // It was uploaded alongside the lock, into a directory of its own, which went again.
+    expect(host.calls.filter((c) => c.kind === 'upload').map((c) => c.ok)).toEqual([true]);
+    expect([...host.incoming]).toEqual([]);
+    expect(host.labels()).toContain('remove incoming');
+    expect(host.disk('shop', 'pr-9')).toBeUndefined();
     expect(host.lockHolder('shop')).toBeNull();
   });
 
