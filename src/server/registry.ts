@@ -93,7 +93,7 @@ function isStrings(value: unknown): value is string[] {
 }
 
 export function serializeRegistry(registry: Registry): string {
-  return `${JSON.stringify(registrySchema.parse(registry), null, 2)}\n`;
+  return `${JSON.stringify(fastRegistry(registry) ?? registrySchema.parse(registry), null, 2)}\n`;
 }
 
 /**

@@ -203,7 +203,7 @@ function fastEnvironment(value: unknown): EnvironmentState | undefined {
 
 /** Stable text: the same state always gives the same bytes. */
 export function serializeState(state: State): string {
-  return `${JSON.stringify(stateSchema.parse(state), null, 2)}\n`;
+  return `${JSON.stringify(fastState(state) ?? stateSchema.parse(state), null, 2)}\n`;
 }
 
 export interface DeployRecord {

@@ -5,8 +5,20 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fastRegistry, parseRegistry, registrySchema } from '../../src/server/registry.js';
-import { fastState, parseState, stateSchema } from '../../src/server/state.js';
+import {
+  fastRegistry,
+  parseRegistry,
+  type Registry,
+  registrySchema,
+  serializeRegistry,
+} from '../../src/server/registry.js';
+import {
+  fastState,
+  parseState,
+  type State,
+  serializeState,
+  stateSchema,
+} from '../../src/server/state.js';
 
 const RUNS = 1000;
 
@@ -104,6 +116,20 @@ describe('fastState', () => {
     expect(accepted).toBeGreaterThan(RUNS / 20);
   }, 30_000);
 
+  it('serializes what the schema serializes (objects built in memory: undefined values too)', () => {
+    fc.assert(
+      fc.property(state, (raw) => {
+        const schema = stateSchema.safeParse(raw);
+        if (!schema.success) {
+          expect(() => serializeState(raw as State)).toThrow();
+          return;
+        }
+        expect(serializeState(raw as State)).toBe(`${JSON.stringify(schema.data, null, 2)}\n`);
+      }),
+      { numRuns: RUNS },
+    );
+  }, 30_000);
+
   it('parses a state toss wrote as the schema does', () => {
     const text = JSON.stringify({
       version: 1,
@@ -183,6 +209,22 @@ describe('fastRegistry', () => {
     );
     // Well-formed input is common enough that the comparison means something.
     expect(accepted).toBeGreaterThan(RUNS / 20);
+  }, 30_000);
+
+  it('serializes what the schema serializes', () => {
+    fc.assert(
+      fc.property(registry, (raw) => {
+        const schema = registrySchema.safeParse(raw);
+        if (!schema.success) {
+          expect(() => serializeRegistry(raw as Registry)).toThrow();
+          return;
+        }
+        expect(serializeRegistry(raw as Registry)).toBe(
+          `${JSON.stringify(schema.data, null, 2)}\n`,
+        );
+      }),
+      { numRuns: RUNS },
+    );
   }, 30_000);
 
   it('an empty file is an empty registry', () => {
