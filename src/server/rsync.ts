@@ -104,15 +104,15 @@ export function buildRsyncArgv(params: RsyncParams): string[] {
     // Not -a: owner, group and times stay the server's (times would defeat --link-dest on a
     // fresh CI checkout, whose mtimes are all new).
     '-rlpz',
-    // Content decides what changed, not mtimes.
-    '--checksum',
     '--delete',
     // Readable by the app user whatever the client's umask was; executables stay executable.
     '--chmod=D0755,Fu+rw,Fgo+rX,Fgo-w',
   ];
   if (params.linkDest !== undefined) {
     if (!params.linkDest.startsWith('/')) throw new TossError('--link-dest must be absolute');
-    argv.push(`--link-dest=${params.linkDest}`);
+    // Content decides what changed, not mtimes. With nothing to compare with (a first upload
+    // into a fresh directory) every file goes anyway: no checksum is read first.
+    argv.push('--checksum', `--link-dest=${params.linkDest}`);
   }
   argv.push(...filterArgs(params));
   if (params.sudo) argv.push('--rsync-path=sudo -n rsync');

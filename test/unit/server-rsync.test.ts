@@ -154,9 +154,9 @@ describe('buildRsyncArgv', () => {
     ).toEqual([
       'rsync',
       '-rlpz',
-      '--checksum',
       '--delete',
       '--chmod=D0755,Fu+rw,Fgo+rX,Fgo-w',
+      '--checksum',
       `--link-dest=${LIVE}`,
       '--filter=- .git',
       '--filter=- node_modules',
@@ -175,7 +175,7 @@ describe('buildRsyncArgv', () => {
     ]);
   });
 
-  it('leaves out sudo and --link-dest for a root first deploy; protects odd sources', () => {
+  it('leaves out sudo, --link-dest and --checksum for a root first deploy; protects odd sources', () => {
     const argv = buildRsyncArgv({
       source: '-weird:dir',
       dest: RELEASE,
@@ -185,6 +185,8 @@ describe('buildRsyncArgv', () => {
     expect(argv.some((a) => a.startsWith('--link-dest') || a.startsWith('--rsync-path'))).toBe(
       false,
     );
+    // Nothing to compare with: every file goes, no checksum is read before.
+    expect(argv).not.toContain('--checksum');
     expect(argv.slice(-2)).toEqual(['./-weird:dir/', `toss-connection:${RELEASE}/`]);
   });
 
