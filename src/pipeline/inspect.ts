@@ -254,16 +254,28 @@ interface Snapshot {
   listeners: Map<number, ForeignListener[]>;
   /** the app's databases; undefined when PostgreSQL did not answer (or is not installed) */
   databases: string[] | undefined;
+  /** this week's certificates (status only; undefined for list) */
+  certificates?: AppStatus['certificates'];
 }
 
 /**
- * What list and status read, each kind in one command whatever the number of environments.
- * `listeners`: who else holds the environments' ports, which only status reports.
+ * What list and status read, each kind in one command whatever the number of environments, and
+ * all at once: the inventory, the databases and the certificates need nothing from state.json, so
+ * they go out with its read (one round trip for list). `listeners`: who else holds the
+ * environments' ports, which only status reports (their ports come from state.json).
  */
-async function snapshot(session: Server, options: { listeners: boolean }): Promise<Snapshot> {
+async function snapshot(
+  session: Server,
+  options: { listeners: boolean; certificates?: boolean },
+): Promise<Snapshot> {
+  const inventoryRun = session.root(inventoryArgv(session.app));
+  const databasesRun = listDatabases(session, session.app);
+  const certificatesRun = options.certificates ? certificatesOf(session) : undefined;
+  // Rejections are taken up below; until then they must not count as unhandled.
+  for (const run of [inventoryRun, databasesRun, certificatesRun]) run?.catch(() => {});
   const [state, registry] = await Promise.all([session.readState(), session.readRegistry()]);
   // An environment whose names another app owns (see foreignNames) has no service of its own:
-  // the unit of that name is the other app's, so its state is not asked for.
+  // the unit of that name is the other app's, so its state is not kept.
   const owners = unitOwners(registry);
   const owned = Object.entries(state?.environments ?? {}).filter(
     ([name]) => foreignNames(registry, session.app, name, [], owners).length === 0,
@@ -283,16 +295,19 @@ async function snapshot(session: Server, options: { listeners: boolean }): Promi
     const { argv, stdin } = foreignListenersOnceArgv(portChecks);
     return session.root(argv, { stdin, allowFailure: true });
   };
-  const [inventoryRun, listenersResult, databasesRun] = await Promise.all([
-    session.root(inventoryArgv(session.app, liveUnits)),
+  const [inventoryDone, listenersResult, databasesDone, certificates] = await Promise.all([
+    inventoryRun,
     listenersRun(),
-    listDatabases(session, session.app),
+    databasesRun,
+    certificatesRun,
   ]);
-  const inventory = parseInventory(inventoryRun.stdout, liveUnits);
+  const inventory = parseInventory(inventoryDone.stdout, liveUnits);
   const listeners = parseForeignListenersByPort(listenersResult?.stdout ?? '');
   const databases =
-    databasesRun.code === 0 ? parseDatabaseList(databasesRun.stdout).map((d) => d.name) : undefined;
-  return { state, registry, inventory, listeners, databases };
+    databasesDone.code === 0
+      ? parseDatabaseList(databasesDone.stdout).map((d) => d.name)
+      : undefined;
+  return { state, registry, inventory, listeners, databases, certificates };
 }
 
 /**
@@ -333,9 +348,10 @@ export async function statusOfApp(config: TossConfig, login: Login): Promise<App
   const urlFor = await urlResolver(config, login);
   const session = await openServer({ login }, config.app);
   try {
-    const { state, registry, inventory, listeners, databases } = await snapshot(session, {
-      listeners: true,
-    });
+    const { state, registry, inventory, listeners, databases, certificates } = await snapshot(
+      session,
+      { listeners: true, certificates: true },
+    );
     const listing = listingOf(
       config.app,
       state,
@@ -388,7 +404,7 @@ export async function statusOfApp(config: TossConfig, login: Login): Promise<App
       secrets: inventory.secretKeys,
       databases: databases ?? null,
       warnings: findDrift({ app: config.app, state, inventory, registry, listeners, databases }),
-      certificates: await certificatesOf(session),
+      certificates,
     };
   } finally {
     await session.close();

@@ -308,10 +308,14 @@ function emptySecrets(
   return warnings;
 }
 
+// One collator for every comparison: localeCompare with options builds one per call (~0.1 ms
+// each in a cold start, tens of ms to sort 200 environments).
+const NAMES = new Intl.Collator('en', { numeric: true });
+
 /** production first, then by name. */
 export function byEnvironment([a]: [string, unknown], [b]: [string, unknown]): number {
   if (a === b) return 0;
   if (isProduction(a)) return -1;
   if (isProduction(b)) return 1;
-  return a.localeCompare(b, 'en', { numeric: true });
+  return NAMES.compare(a, b);
 }

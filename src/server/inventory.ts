@@ -26,27 +26,18 @@ done
 echo '[overrides]'
 for f in "$secrets"/overrides/*.env; do [ -e "$f" ] && printf '%s\\n' "\${f##*/}"; done
 echo '[services]'
-[ "$#" -eq 0 ] || systemctl list-units --all --plain --no-legend --full -- "$@"`;
+systemctl list-units --all --plain --no-legend --full -- "toss-$app-*@*.service" "toss-wake-$app-*@*.socket"`;
 
 /**
- * Lists the app's server-side pieces; `liveUnits` are instance units to report the state of. Their
- * states come from the units systemd has loaded, in one call: `systemctl show` of each unit costs
- * a load of each (tens of ms a unit on a busy server), and a unit systemd has not loaded is
- * inactive.
+ * Lists the app's server-side pieces, and the state of every instance and wake socket of the
+ * app's names that systemd has loaded, in one call: `systemctl show` of each unit costs a load of
+ * each (tens of ms a unit on a busy server), and a unit systemd has not loaded is inactive. It
+ * needs nothing from state.json, so it runs alongside its read (parseInventory keeps the units
+ * asked about: `<app>-<env>` names can be another app's too).
  */
-export function inventoryArgv(app: string, liveUnits: readonly string[]): string[] {
+export function inventoryArgv(app: string): string[] {
   const a = appPaths(app);
-  return [
-    'sh',
-    '-c',
-    INVENTORY,
-    'sh',
-    app,
-    SYSTEMD_DIR,
-    CADDY_SITES_DIR,
-    a.secretsDir,
-    ...liveUnits,
-  ];
+  return ['sh', '-c', INVENTORY, 'sh', app, SYSTEMD_DIR, CADDY_SITES_DIR, a.secretsDir];
 }
 
 export interface Inventory {
@@ -63,8 +54,9 @@ export interface Inventory {
 }
 
 /**
- * `requested`: the units asked about (inventoryArgv's liveUnits); each one systemd did not list
- * is not loaded, so inactive.
+ * `requested`: the units asked about (the live instances and wake sockets of the environments
+ * that are the app's own); each one systemd did not list is not loaded, so inactive. No other
+ * unit is kept.
  */
 export function parseInventory(stdout: string, requested: readonly string[] = []): Inventory {
   const sections = new Map<string, string[]>();
@@ -89,11 +81,17 @@ export function parseInventory(stdout: string, requested: readonly string[] = []
     siteFiles: nonEmpty('sites').sort(),
     secretKeys,
     overrideFiles: nonEmpty('overrides').sort(),
-    services: {
-      ...Object.fromEntries(requested.map((unit) => [unit, 'inactive'])),
-      ...parseListUnits((sections.get('services') ?? []).join('\n')),
-    },
+    services: servicesOf(parseListUnits((sections.get('services') ?? []).join('\n')), requested),
   };
+}
+
+function servicesOf(
+  listed: Record<string, string>,
+  requested: readonly string[],
+): Record<string, string> {
+  const services: Record<string, string> = {};
+  for (const unit of requested) services[unit] = listed[unit] ?? 'inactive';
+  return services;
 }
 
 /**
