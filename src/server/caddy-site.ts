@@ -5,6 +5,7 @@
 import { BASIC_AUTH_USER, BCRYPT_HASH, DNS_PROVIDER, isCaddyKeyword } from '../config/schema.js';
 import { TossError } from '../errors.js';
 import { assertAppName, assertEnvName, assertPort, CADDY_IMPORT_LINE } from './paths.js';
+import { isAskableName } from './tls-ask.js';
 import { wakeSocketPath } from './wake.js';
 
 export type TlsMode = 'auto' | 'internal' | 'off';
@@ -76,10 +77,7 @@ export function buildSiteFile(params: SiteParams): string {
     params.app === undefined || params.environment === undefined
       ? ''
       : ` (app ${assertAppName(params.app)}, environment ${assertEnvName(params.environment)})`;
-  const allowed =
-    params.tls === 'auto' && params.certificate === 'on-demand'
-      ? [`${ON_DEMAND_MARKER} ${host}`]
-      : [];
+  const allowed = allowsOnDemand(params) ? [`${ON_DEMAND_MARKER} ${host}`] : [];
   return [
     `# Managed by toss${owner}; rewritten on every deploy.`,
     ...allowed,
@@ -92,12 +90,33 @@ export function buildSiteFile(params: SiteParams): string {
 }
 
 /**
+ * Whether the site's name may get a certificate on demand (the apply script writes its name in
+ * the ask endpoint's allow-list): a preview's under a public CA, and every name under Caddy's
+ * local CA that the endpoint can allow.
+ */
+function allowsOnDemand(params: SiteOptions): boolean {
+  if (params.tls === 'internal') return isAskableName(params.hostName);
+  return params.tls === 'auto' && params.certificate === 'on-demand';
+}
+
+/**
  * The site's own `tls` lines: Caddy's local CA, or (a preview under a public CA) a certificate
  * obtained at the first handshake rather than at every reload. Caddy asks the `on_demand_tls`
- * endpoint of the Caddyfile first (see tls-ask.ts), which allows only live previews' names.
+ * endpoint of the Caddyfile first (see tls-ask.ts), which allows only live previews' names (and,
+ * under the local CA, the sites' own).
+ *
+ * Under the local CA a site's certificate is `on_demand` too, for Caddy 2.6's reloads: each one
+ * starts a new certificate cache, and the new listener takes handshakes (SO_REUSEPORT) before
+ * the certificates of every managed site are loaded into it again, one by one (~0.4 ms each,
+ * 80 ms at 200 sites): a handshake in between got "no certificate available" (a TLS internal
+ * error alert). An on-demand site's handshake loads its certificate from storage when the cache
+ * lacks it. The deploy's confirm step (over HTTPS) makes the first handshake, so the certificate
+ * still comes at deploy; Caddy 2.7 keeps one cache across reloads (caddyserver/caddy#5623).
  */
 function tlsLines(params: SiteOptions): string[] {
-  if (params.tls === 'internal') return ['tls internal'];
+  if (params.tls === 'internal') {
+    return allowsOnDemand(params) ? ['tls internal {', '\ton_demand', '}'] : ['tls internal'];
+  }
   if (params.tls === 'auto' && params.certificate !== undefined) {
     return ['tls {', '\ton_demand', '}'];
   }

@@ -29,6 +29,11 @@ export const ASK_URL = `${ASK_ADDRESS}/toss-preview-names`;
 const ASKED_NAME =
   '^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$';
 
+/** Whether the ask endpoint can allow `name` (sslip.io's IPv6 labels, `--1`, it cannot). */
+export function isAskableName(name: string): boolean {
+  return new RegExp(ASKED_NAME).test(name);
+}
+
 /** The endpoint's site, as toss appends it to the Caddyfile. */
 export function askSite(): string[] {
   return [

@@ -114,14 +114,14 @@ describe('several apps on one server', () => {
     ]);
     const site = (name: string) => inHost(host, ['cat', `/etc/caddy/toss/${name}.caddy`]);
     expect(await site('shop-production')).toContain(
-      `shop.test {\n\ttls internal\n\treverse_proxy 127.0.0.1:${port(shopState, 'production')} {\n`,
+      `shop.test {\n\ttls internal {\n\t\ton_demand\n\t}\n\treverse_proxy 127.0.0.1:${port(shopState, 'production')} {\n`,
     );
     expect(await site('shop-pr-1')).toContain(
       // A preview sleeps when idle: Caddy reaches it through its wake socket, and it is not indexed.
-      `pr-1.preview.shop.test {\n\ttls internal\n\theader X-Robots-Tag noindex\n\treverse_proxy unix//run/toss-wake/${port(shopState, 'pr-1')}.sock {\n`,
+      `pr-1.preview.shop.test {\n\ttls internal {\n\t\ton_demand\n\t}\n\theader X-Robots-Tag noindex\n\treverse_proxy unix//run/toss-wake/${port(shopState, 'pr-1')}.sock {\n`,
     );
     expect(await site('shop-api-production')).toContain(
-      `${apiName('production')} {\n\ttls internal\n\treverse_proxy 127.0.0.1:${port(apiState, 'production')} {\n`,
+      `${apiName('production')} {\n\ttls internal {\n\t\ton_demand\n\t}\n\treverse_proxy 127.0.0.1:${port(apiState, 'production')} {\n`,
     );
     const reg = await registry();
     const ports = Object.values(reg.apps).flatMap((a) =>

@@ -37,7 +37,7 @@ describe('buildSiteFile', () => {
     [
       'Caddy’s internal CA',
       { hostName: 'myapp.com', port: 3001, tls: 'internal' as const },
-      `myapp.com {\n\ttls internal\n\treverse_proxy 127.0.0.1:3001 {\n${TRANSPORT}\t}\n}\n`,
+      `# toss-on-demand: myapp.com\nmyapp.com {\n\ttls internal {\n\t\ton_demand\n\t}\n\treverse_proxy 127.0.0.1:3001 {\n${TRANSPORT}\t}\n}\n`,
     ],
     [
       'plain HTTP',
@@ -52,7 +52,7 @@ describe('buildSiteFile', () => {
         tls: 'internal' as const,
         basicAuth: { user: 'team', passwordHash: HASH },
       },
-      `pr-42.preview.myapp.com {\n\ttls internal\n\tbasicauth {\n\t\tteam ${HASH}\n\t}\n\treverse_proxy 127.0.0.1:3003 {\n${TRANSPORT}\t}\n}\n`,
+      `# toss-on-demand: pr-42.preview.myapp.com\npr-42.preview.myapp.com {\n\ttls internal {\n\t\ton_demand\n\t}\n\tbasicauth {\n\t\tteam ${HASH}\n\t}\n\treverse_proxy 127.0.0.1:3003 {\n${TRANSPORT}\t}\n}\n`,
     ],
   ])('%s', (_name, params, body) => {
     expect(buildSiteFile(params)).toBe(`# Managed by toss; rewritten on every deploy.\n${body}`);

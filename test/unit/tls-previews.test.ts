@@ -110,16 +110,28 @@ describe('preview sites', () => {
     );
   });
 
-  it('tls internal or off: no on-demand certificate and no marker', () => {
-    for (const tls of ['internal', 'off'] as const) {
-      const site = buildSiteFile({
-        hostName: 'pr-1.x.test',
-        port: 3001,
-        tls,
-        certificate: 'on-demand',
-      });
-      expect(site).not.toContain('on_demand');
+  it('tls off: no on-demand certificate and no marker', () => {
+    const site = buildSiteFile({
+      hostName: 'pr-1.x.test',
+      port: 3001,
+      tls: 'off',
+      certificate: 'on-demand',
+    });
+    expect(site).not.toContain('on_demand');
+    expect(site).not.toContain(ON_DEMAND_MARKER);
+  });
+
+  it('tls internal: every site on demand and allowed (its certificate survives a reload)', () => {
+    for (const environment of ['production', 'pr-1']) {
+      const host = `${environment}.shop.203-0-113-10.sslip.io`;
+      const site = buildSiteFile({ hostName: host, port: 3001, tls: 'internal' });
+      expect(site).toContain(`\n${ON_DEMAND_MARKER} ${host}\n${host} {\n`);
+      expect(site).toContain('\ttls internal {\n\t\ton_demand\n\t}\n');
     }
+    // A name the ask endpoint cannot allow (sslip.io's IPv6 labels) keeps a managed certificate.
+    const v6 = buildSiteFile({ hostName: 'shop.--1.sslip.io', port: 3001, tls: 'internal' });
+    expect(v6).toContain('\ttls internal\n');
+    expect(v6).not.toContain(ON_DEMAND_MARKER);
   });
 
   it('wildcard: previews on demand but never allowed; production manages *.<previewDomain>', () => {
