@@ -82,19 +82,26 @@ function wildcardOf(config: TossConfig): { domain: string; dns: string } | undef
 
 /**
  * Whether the environment's site gets its certificate on demand, so the Caddyfile needs the
- * `on_demand_tls` ask endpoint (ensureOnDemandAsk in tls-ask.ts) before the site goes in.
+ * `on_demand_tls` ask endpoint (ensureOnDemandAsk in tls-ask.ts) before the site goes in: a
+ * preview's under a public CA, and every site's under Caddy's local CA (see tlsLines in
+ * caddy-site.ts; Caddy 2.7 and later refuse on-demand sites without an ask).
  */
 export function needsOnDemandAsk(config: TossConfig, env: EnvPaths): boolean {
+  return config.tls === 'internal' || isPublicPreview(config, env);
+}
+
+function isPublicPreview(config: TossConfig, env: EnvPaths): boolean {
   return config.tls === 'auto' && !env.isProduction;
 }
 
 /**
  * How the deploy's confirm step should reach the site: a preview whose certificate comes on
- * demand is checked over plain HTTP (Caddy answers with its redirect), so that deploying it
- * obtains no certificate; its first visitor's handshake does.
+ * demand from a public CA is checked over plain HTTP (Caddy answers with its redirect), so that
+ * deploying it obtains no certificate; its first visitor's handshake does. Under the local CA
+ * the confirm's handshake gets the site its certificate.
  */
 export function confirmTlsOf(config: TossConfig, env: EnvPaths): 'auto' | 'internal' | 'off' {
-  return needsOnDemandAsk(config, env) ? 'off' : config.tls;
+  return isPublicPreview(config, env) ? 'off' : config.tls;
 }
 
 function requireRelease(releaseId: string | undefined): string {
