@@ -16,6 +16,9 @@
  * is a miss.
  * Targets: the next deploy at 200 within 1.2× of the one at 2; list and status under 1 s at 200;
  * remove at 200 within 1.2× of the one at 2.
+ *
+ * For a shorter look while working on it: TOSS_BENCH_SCALE_SIZES=2,200 (the sizes of the one-app
+ * host) and TOSS_BENCH_SCALE_APPS=0 (no twenty-app host).
  */
 
 import { spawn } from 'node:child_process';
@@ -324,7 +327,7 @@ export async function benchScale(
   log: (s: string) => void,
   options: ScaleOptions = {},
 ): Promise<ScaleResult> {
-  const sizes = options.sizes ?? DEFAULT_SIZES;
+  const sizes = options.sizes ?? sizesFromEnv() ?? DEFAULT_SIZES;
   const result: ScaleResult = {
     oneApp: [],
     manyApps: [],
@@ -343,7 +346,7 @@ export async function benchScale(
     } finally {
       await host.shutdown();
     }
-    const apps = options.apps ?? APPS;
+    const apps = options.apps ?? appsFromEnv() ?? APPS;
     if (apps > 0) {
       log(`scale: booting a test host for ${apps} apps`);
       const many = await bootHost();
@@ -366,6 +369,26 @@ export async function benchScale(
     rmSync(scratch, { recursive: true, force: true });
   }
   return result;
+}
+
+function sizesFromEnv(): number[] | undefined {
+  const text = process.env.TOSS_BENCH_SCALE_SIZES;
+  if (text === undefined || text === '') return undefined;
+  const sizes = text.split(',').map(Number);
+  if (!sizes.every((n) => Number.isInteger(n) && n >= 2)) {
+    throw new Error(`TOSS_BENCH_SCALE_SIZES: expected sizes of 2 or more, got ${text}`);
+  }
+  return sizes;
+}
+
+function appsFromEnv(): number | undefined {
+  const text = process.env.TOSS_BENCH_SCALE_APPS;
+  if (text === undefined || text === '') return undefined;
+  const apps = Number(text);
+  if (!Number.isInteger(apps) || apps < 0) {
+    throw new Error(`TOSS_BENCH_SCALE_APPS: expected a number of apps, got ${text}`);
+  }
+  return apps;
 }
 
 const LABELS: Record<Figure, string> = {
