@@ -2,6 +2,7 @@
  * Read-only looks at an app on the server: `toss list` and `toss status`. One connection, a
  * handful of reads; nothing changes and no lock is taken.
  */
+import { isProduction } from '../config/env-name.js';
 import type { TossConfig } from '../config/schema.js';
 import {
   certificateWarning,
@@ -227,10 +228,21 @@ export async function urlResolver(
 ): Promise<(environment: string, policy?: Policy) => string | null> {
   const serverIp = await serverAddress(login.host);
   const scheme = config.tls === 'off' ? 'http' : 'https';
+  // Every preview's names come from the same policy: worked out once, not per environment.
+  const previews = new Map<Policy | undefined, TossConfig>();
+  const namesOf = (environment: string, policy: Policy | undefined) => {
+    if (isProduction(environment)) return trustedConfig(config, environment, policy).config;
+    let names = previews.get(policy);
+    if (names === undefined) {
+      names = trustedConfig(config, environment, policy).config;
+      previews.set(policy, names);
+    }
+    return names;
+  };
   return (environment, policy) => {
     try {
       // A preview's names are the ones production recorded (policy.ts), as its deploy used.
-      const names = trustedConfig(config, environment, policy).config;
+      const names = namesOf(environment, policy);
       const hostName = hostNameFor({
         app: config.app,
         environment,

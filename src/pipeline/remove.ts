@@ -27,7 +27,7 @@ import { teardownUnitsArgv } from '../server/systemctl.js';
 import { applyCaddyChange } from './caddy-errors.js';
 import { listDatabases } from './database-step.js';
 import type { EventSink } from './events.js';
-import { withLockedSession } from './lock.js';
+import { type HeldLock, withLockedSession } from './lock.js';
 import type { RemoveRequest, RemoveResult } from './request.js';
 import type { Server } from './server.js';
 import { step } from './step.js';
@@ -59,7 +59,7 @@ export function remove(request: RemoveRequest, sink: EventSink): Promise<RemoveR
     },
     (server, lock) =>
       step(sink, 'remove', () =>
-        removeLocked(server, request.branch, env, lock.state, request.dropDatabase === true, sink),
+        removeLocked(server, request.branch, env, lock, request.dropDatabase === true, sink),
       ),
   );
 }
@@ -82,12 +82,12 @@ async function removeLocked(
   server: Server,
   branch: string | undefined,
   env: EnvPaths,
-  state: State,
+  lock: HeldLock,
   dropDatabase: boolean,
   sink: EventSink,
 ): Promise<RemoveResult> {
   const { app, environment } = env;
-  const held = await readHoldings(server, env, state);
+  const held = await readHoldings(server, env, lock.state);
   // Production's database outlives it unless asked; every other environment's goes with it (an
   // orphan one `toss status` found included).
   const dropsDatabase = held.database !== undefined && (!env.isProduction || dropDatabase);
@@ -131,7 +131,8 @@ async function removeLocked(
     }
   }
   await server.updateRegistry((r) => freeEnvironment(r, app, environment));
-  await server.updateStateAsHolder((s) => recordRemove(s, environment));
+  // The record and the lock's release in one write of state.json.
+  await lock.finish((s) => recordRemove(s, environment));
   return { environment, removed: true };
 }
 

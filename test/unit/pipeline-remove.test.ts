@@ -87,10 +87,10 @@ describe('removing a preview', () => {
       'teardown units',
       'remove environment',
       'registry update (wrote)',
-      // The record, then the lock's release.
-      'state update (wrote)',
+      // The record and the lock's release, in one write.
       'state update (wrote)',
     ]);
+    expect(host.lockHolder('shop')).toBeNull();
     // The guarded commands ran as the lock's holder.
     for (const label of ['remove site', 'teardown units', 'remove environment']) {
       expect(host.find(label)[0]!.kind, label).toBe('guarded');
