@@ -1,10 +1,11 @@
 import { dirname, resolve } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import type { TossConfig } from '../config/schema.js';
-import { parseServer } from '../config/server.js';
 import type { Actor, Login } from '../pipeline/request.js';
-import { resolveSshTarget, type SshTarget } from '../remote/ssh-target.js';
 import { localActor } from './git.js';
+import { loginFrom, resolveServer } from './login.js';
+
+export { loginFrom, resolveServer };
 
 /** Options every command shares. */
 export interface CommonOptions {
@@ -40,28 +41,4 @@ export async function loadContext(
     actorRead,
   ]);
   return { config, configPath, projectDir, login: loginFrom(target), actor };
-}
-
-/** toss.json's `server` resolved the way ssh would: ~/.ssh/config, the key to use, known_hosts. */
-export function resolveServer(server: string, identity: string | undefined): Promise<SshTarget> {
-  const target = parseServer(server);
-  return resolveSshTarget({
-    host: target.host,
-    ...(target.userGiven ? { user: target.user } : {}),
-    ...(target.portGiven ? { port: target.port } : {}),
-    ...(identity ? { identity } : {}),
-  });
-}
-
-/** The login the pipeline uses: the target's own fields, without those only the CLI needs. */
-export function loginFrom(target: SshTarget): Login {
-  return {
-    host: target.host,
-    port: target.port,
-    user: target.user,
-    knownHosts: target.knownHosts,
-    ...(target.privateKey ? { privateKey: target.privateKey } : {}),
-    ...(target.identityFile ? { identityFile: target.identityFile } : {}),
-    ...(target.agent ? { agent: target.agent } : {}),
-  };
 }

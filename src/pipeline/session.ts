@@ -1,6 +1,7 @@
 import { RemoteCommandError, TossError } from '../errors.js';
-import { type RunOptions, type RunResult, SshConnection } from '../remote/connection.js';
+import type { RunOptions, RunResult, SshConnection } from '../remote/connection.js';
 import type { HostTrust } from '../remote/host-key-policy.js';
+import { connectLogin } from '../remote/login.js';
 import { shellJoin } from '../remote/quote.js';
 import {
   ABSENT,
@@ -47,20 +48,18 @@ export class Session implements Server {
   ) {}
 
   /** `trust` is for `toss init` only: accept a host known_hosts does not list yet. */
-  static async open(login: Login, app: string, trust?: HostTrust): Promise<Session> {
-    const conn = await SshConnection.connect({
-      ...(trust ? { trust } : {}),
-      host: login.host,
-      port: login.port,
-      username: login.user,
-      knownHosts: login.knownHosts,
-      ...(login.privateKey ? { privateKey: login.privateKey } : {}),
-      ...(!login.privateKey && login.identityFile ? { privateKeyPath: login.identityFile } : {}),
-      ...(login.agent ? { agent: login.agent } : {}),
-    });
+  static async open(
+    login: Login,
+    app: string,
+    trust?: HostTrust,
+    signal?: AbortSignal,
+  ): Promise<Session> {
+    return Session.adopt(await connectLogin(login, { trust, signal }), login, app);
+  }
+
+  /** A session over a connection connectLogin made (the CLI's deploy starts it early). */
+  static async adopt(conn: SshConnection, login: Login, app: string): Promise<Session> {
     const session = new Session(conn, app, login);
-    // Most of a run's commands are root's: their runners open while the first ones go out.
-    conn.warmRunners(conn.isRoot ? 3 : 2, true);
     if (!conn.isRoot) {
       try {
         await conn.checkSudo();

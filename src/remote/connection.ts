@@ -62,6 +62,8 @@ export interface ConnectOptions {
   keepaliveIntervalMs?: number;
   /** unanswered keepalives tolerated; ssh2 gives up at the next one: 5 s × (2 + 1) = 15 s */
   keepaliveCountMax?: number;
+  /** gives up connecting (the socket goes at once); a connection already made is not touched */
+  signal?: AbortSignal;
 }
 
 export interface RunOptions {
@@ -173,6 +175,9 @@ export class SshConnection {
     const privateKey = await loadPrivateKey(options);
     const hostKeys = new HostKeyCheck(options, target.port);
     const ssh = new NodeSSH();
+    options.signal?.throwIfAborted();
+    const giveUp = () => ssh.connection?.destroy();
+    options.signal?.addEventListener('abort', giveUp, { once: true });
     try {
       const connecting = ssh.connect(connectConfig(options, target, privateKey, hostKeys));
       // From the first packet: the handshake and login are five request/response exchanges, and
@@ -182,7 +187,10 @@ export class SshConnection {
       await connecting;
     } catch (err) {
       ssh.connection?.destroy();
+      if (options.signal?.aborted) throw options.signal.reason;
       throw hostKeys.refusal ?? connectFailure(err, hostKeys.lookup, target);
+    } finally {
+      options.signal?.removeEventListener('abort', giveUp);
     }
     const client = ssh.connection;
     const verified = hostKeys.verified;

@@ -1,3 +1,6 @@
+import { SshConnection } from './connection.js';
+import type { HostTrust } from './host-key-policy.js';
+
 /** How to log in: resolved by the door (CLI: ~/.ssh; action: inputs), used by the pipeline as is. */
 export interface Login {
   host: string;
@@ -11,4 +14,27 @@ export interface Login {
   agent?: string;
   /** known_hosts text the host key must be found in */
   knownHosts: string;
+}
+
+/**
+ * Connects as `login` says, host key checked; the runners most of a run's commands use start
+ * opening at once (root's: three, or two and sudo's check for another user).
+ */
+export async function connectLogin(
+  login: Login,
+  options: { trust?: HostTrust | undefined; signal?: AbortSignal | undefined } = {},
+): Promise<SshConnection> {
+  const conn = await SshConnection.connect({
+    ...(options.trust ? { trust: options.trust } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    host: login.host,
+    port: login.port,
+    username: login.user,
+    knownHosts: login.knownHosts,
+    ...(login.privateKey ? { privateKey: login.privateKey } : {}),
+    ...(!login.privateKey && login.identityFile ? { privateKeyPath: login.identityFile } : {}),
+    ...(login.agent ? { agent: login.agent } : {}),
+  });
+  conn.warmRunners(conn.isRoot ? 3 : 2, true);
+  return conn;
 }

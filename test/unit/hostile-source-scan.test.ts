@@ -67,6 +67,7 @@ describe('host keys are always verified (source scan)', () => {
       // the policy that implements (and limits) the option, and the plumbing that carries it
       'src/remote/host-key-policy.ts',
       'src/remote/connection.ts',
+      'src/remote/login.ts',
       'src/pipeline/session.ts',
     ]);
     const outside = acceptNew.filter((h) => !allowed.has(h.split(':')[0]!));
@@ -74,6 +75,9 @@ describe('host keys are always verified (source scan)', () => {
     // Session.open's third argument (trust) is passed only by init.
     const trustCallers = hits(sources, /Session\.open\([^)]*,[^)]*,/).map((h) => h.split(':')[0]);
     expect(new Set(trustCallers)).toEqual(new Set(['src/pipeline/init.ts']));
+    // connectLogin's trust option is passed on by Session.open alone.
+    const loginTrust = hits(sources, /connectLogin\([^)]*trust/).map((h) => h.split(':')[0]);
+    expect(new Set(loginTrust)).toEqual(new Set(['src/pipeline/session.ts']));
     // `trust:` given to a connection anywhere else is a bypass.
     const trustProps = hits(sources, /\btrust\s*:/).map((h) => h.split(':')[0]);
     for (const file of trustProps) expect(allowed.has(file!), file).toBe(true);

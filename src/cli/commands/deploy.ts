@@ -1,5 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
+import type { EarlyConnection } from '../early-connect.js';
 import { localActor, repositoryInfo } from '../git.js';
 
 export function collect(value: string, previous: string[]): string[] {
@@ -56,31 +57,51 @@ async function runDeploy(environment: string, options: DeployOptions): Promise<v
   repoRead.catch(() => {});
   const actor = localActor(projectDir);
   actor.catch(() => {});
-  // Loaded here, not at the top: --help and usage errors load none of it (ssh2, zod, the pipeline).
-  const [
-    { applyOverrideArgs },
-    { resolveSourceDir },
-    { deploy },
-    { loadContext },
-    { runShellCommand },
-    { cliPrinter },
-  ] = await Promise.all([
-    import('../../server/env-file.js'),
-    import('../../config/source-dir.js'),
-    import('../../pipeline/deploy.js'),
-    import('../context.js'),
-    import('../local-runner.js'),
-    import('../progress.js'),
-  ]);
   // Bad -s pairs are refused here, before any connection (the pipeline checks them again).
+  const [{ applyOverrideArgs }, { connectEarly }] = await Promise.all([
+    import('../../server/env-file.js'),
+    import('../early-connect.js'),
+  ]);
   applyOverrideArgs(new Map(), options.set);
+  // The login starts now, while the pipeline loads and toss.json is checked (early-connect.ts).
+  const early = connectEarly(resolve(options.config), options.identity);
+  try {
+    await deployWith(environment, options, { repoRead, actor, early });
+  } finally {
+    await early.close();
+  }
+}
+
+async function deployWith(
+  environment: string,
+  options: DeployOptions,
+  started: {
+    repoRead: ReturnType<typeof repositoryInfo>;
+    actor: ReturnType<typeof localActor>;
+    early: EarlyConnection;
+  },
+): Promise<void> {
+  const { repoRead, actor, early } = started;
+  // Loaded here, not at the top: --help and usage errors load none of it (ssh2, zod, the pipeline);
+  // and only once the login is under way, so its round trips overlap this process's loading.
+  await early.started;
+  const [{ resolveSourceDir }, { deploy }, { loadContext }, { runShellCommand }, { cliPrinter }] =
+    await Promise.all([
+      import('../../config/source-dir.js'),
+      import('../../pipeline/deploy.js'),
+      import('../context.js'),
+      import('../local-runner.js'),
+      import('../progress.js'),
+    ]);
   const context = await loadContext(options, { actor });
   const sourceDir = resolveSourceDir(context.projectDir, context.config.root, context.configPath);
   const repo = await repoRead;
+  const connect = await early.connectFor(context);
   const result = await deploy(
     {
       config: context.config,
       login: context.login,
+      ...(connect ? { connect } : {}),
       environment,
       actor: context.actor,
       lockWaitSeconds: options.lockWait,
