@@ -282,8 +282,12 @@ function pass(s: Collected, bytes: Buffer): void {
 
 /** How many bytes at the end of `bytes` are the start of `marker` (and may continue in the next chunk). */
 function markerPrefixAtEnd(bytes: Buffer, marker: Buffer): number {
+  // Compared in place, and only where the marker's first byte is: a copy of each candidate per
+  // chunk cost tens of milliseconds of garbage for a state.json of 200 environments.
+  const first = marker[0];
   for (let k = Math.min(bytes.length, marker.length - 1); k > 0; k--) {
-    if (bytes.subarray(bytes.length - k).equals(marker.subarray(0, k))) return k;
+    if (bytes[bytes.length - k] !== first) continue;
+    if (marker.compare(bytes, bytes.length - k, bytes.length, 0, k) === 0) return k;
   }
   return 0;
 }
