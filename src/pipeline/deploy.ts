@@ -212,7 +212,7 @@ async function deployLocked(
   const port = idlePort(ports, livePort);
   const sleepAfter = sleepSecondsOf(config, env.environment, isBranchPreview(request, before));
   const wake = sleepAfter !== undefined;
-  const routing = routingOf(config, env, view, hostName, routedNow, releaseId, wake);
+  const routing = routingOf(config, env, view, hostName, releaseId, wake);
   if (config.static === undefined) {
     const launch = freshRelease(config, env, view, releaseId, ports, port, sleepAfter);
     const health = {
@@ -305,13 +305,12 @@ function routingOf(
   env: EnvPaths,
   view: ServerView,
   hostName: string,
-  routedNow: number | undefined,
   releaseId: string,
   wake: boolean,
 ): Routing {
   const site = (port: number) => siteFor(config, env, hostName, port, releaseId, { wake });
   const onDemandAsk = needsOnDemandAsk(config, env);
-  return { caddyfile: view.caddyfile, site, siteNow: view.site, routedNow, onDemandAsk };
+  return { caddyfile: view.caddyfile, site, onDemandAsk };
 }
 
 /** A preview's limits come from what production recorded, never from its own toss.json. */

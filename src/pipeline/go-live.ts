@@ -65,9 +65,6 @@ export interface Routing {
   caddyfile: string | null;
   /** the site file for a port */
   site: (port: number) => string;
-  /** the site file as read, and the port it routes to now */
-  siteNow: string | null;
-  routedNow: number | undefined;
   /** the site's certificate comes on demand: the Caddyfile needs toss's `ask` (tls-ask.ts) */
   onDemandAsk?: boolean | undefined;
 }
@@ -231,12 +228,12 @@ function routeTo(
         server.guarded(installCaddyFileArgv(CADDYFILE), { stdin: edited }),
       );
     }
-    // Caddy runs the live site file already: one that differs only in the port needs no new
-    // validation (the reload itself is atomic; a failure restores the file).
-    const { routedNow, siteNow } = routing;
-    const validate = routedNow === undefined || siteNow !== routing.site(routedNow);
+    // A site file is not validated on its own first (a separate `caddy validate`, 50–100 ms on
+    // every first deploy): the reload is atomic and refuses an invalid config as a whole, the
+    // file then comes back, and what Caddy refused is validated in full for its message
+    // (caddy-apply.ts). Only a changed Caddyfile is validated before its reload, above.
     await applyCaddyChange(() =>
-      server.guarded(installCaddyFileArgv(env.siteFile, { validate }), {
+      server.guarded(installCaddyFileArgv(env.siteFile, { validate: false }), {
         stdin: routing.site(port),
       }),
     );

@@ -164,8 +164,6 @@ async function rollbackLocked(
   const routing = {
     caddyfile: view.caddyfile,
     site: (p: number) => siteFor(config, env, hostName, p, target, { wake }),
-    siteNow: view.site,
-    routedNow,
     onDemandAsk: needsOnDemandAsk(config, env),
   };
   if (config.static !== undefined) {
