@@ -26,20 +26,17 @@ import { mkdtemp, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TossConfig } from '../config/schema.js';
-import { shellJoin } from '../remote/quote.js';
 import { databaseName } from '../server/database.js';
 import { applyOverrideArgs, parseEnvFile } from '../server/env-file.js';
-import { healthCheckArgv } from '../server/health.js';
 import { checkOrigin } from '../server/origin.js';
 import type { EnvPaths } from '../server/paths.js';
 import { trustedConfig } from '../server/policy.js';
-import { portGuardArgv } from '../server/port-owner.js';
 import { listReleasesArgv, parseReleaseLinks } from '../server/releases.js';
 import { filterArgs } from '../server/rsync.js';
 import type { EnvironmentState } from '../server/state.js';
 import { VERSION } from '../version.js';
 import type { EventSink } from './events.js';
-import { serverAddress } from './health.js';
+import { answersAsInstanceArgv, serverAddress } from './health.js';
 import type { DeployRequest, DeployResult } from './request.js';
 import type { Server } from './server.js';
 import { hostNameOf, siteFor, unitFor, urlOf } from './server-files.js';
@@ -263,11 +260,7 @@ async function liveDrift(server: Server, live: Live): Promise<string | undefined
     ? undefined
     : sleepAfter !== undefined
       ? ['systemctl', 'is-active', '--quiet', '--', env.wakeSocketUnit(port)]
-      : [
-          'sh',
-          '-c',
-          `${shellJoin(healthCheckArgv({ port, path: config.healthCheck?.path, timeoutSec: 1 }))} && ${shellJoin(portGuardArgv('owned', port, env.instanceUnit(port)))}`,
-        ];
+      : answersAsInstanceArgv(env.instanceUnit(port), port, config.healthCheck?.path, 1);
   const [links, answer] = await Promise.all([
     server.root(listReleasesArgv(env)),
     answers === undefined ? undefined : server.root(answers, { allowFailure: true }),

@@ -37,6 +37,20 @@ export interface HealthFailure {
 }
 
 /**
+ * One command: the instance on `port` passes its health check within `timeoutSec`, and what
+ * answered is that instance (not a squatter on its port). Exit 0 only then.
+ */
+export function answersAsInstanceArgv(
+  unit: string,
+  port: number,
+  path: string | undefined,
+  timeoutSec: number,
+): string[] {
+  const check = healthCheckArgv({ port, path, timeoutSec });
+  return ['sh', '-c', `${shellJoin(check)} && ${shellJoin(portGuardArgv('owned', port, unit))}`];
+}
+
+/**
  * Waits for a new instance to answer (healthCheck, or a TCP connect). Healthy: undefined;
  * otherwise what the check said, what the instance listened on and the last lines of its journal.
  * An answer from a process that is not the instance (a squatter on its port) is no answer: that
