@@ -158,6 +158,10 @@ describe('several apps on one server', () => {
     expect((await stateOf('shop')).environments['api-x']).toBeUndefined();
     expect((await registry()).apps.shop!.environments['api-x']).toBeUndefined();
     expect((await host.exec(['test', '-e', '/srv/shop/api-x'])).code).not.toBe(0);
+    // Its first upload (staged outside the app while the lock was taken) went with the refusal.
+    expect((await host.exec(['sh', '-c', 'ls -A /srv/.toss-incoming 2>/dev/null'])).stdout).toBe(
+      '',
+    );
   });
 
   it('refuses a second app claiming the same domain', async () => {
@@ -250,6 +254,10 @@ describe('several apps on one server', () => {
     expect(await stateOf('shop-api')).toEqual(stateBefore);
     expect(await registry()).toEqual(registryBefore);
     expect((await host.exec(['test', '-e', '/srv/shop-api/pr-5'])).code).not.toBe(0);
+    // Its first upload (staged outside the app while the lock was taken) went with the refusal.
+    expect((await host.exec(['sh', '-c', 'ls -A /srv/.toss-incoming 2>/dev/null'])).stdout).toBe(
+      '',
+    );
     expect((await host.exec(['test', '-e', '/etc/caddy/toss/shop-api-pr-5.caddy'])).code).not.toBe(
       0,
     );

@@ -256,6 +256,10 @@ describe('previews.memoryFloor', () => {
     expect(refused.output).toContain(`${APP} pr-1 (`);
     expect((await state()).environments['pr-3']).toBeUndefined();
     expect((await host.exec(['test', '-e', `/srv/${APP}/pr-3`])).code).not.toBe(0);
+    // Its first upload (staged outside the app while the lock was taken) went with the refusal.
+    expect((await host.exec(['sh', '-c', 'ls -A /srv/.toss-incoming 2>/dev/null'])).stdout).toBe(
+      '',
+    );
   }, 120_000);
 });
 
