@@ -54812,7 +54812,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3240:
+/***/ 6975:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -67715,6 +67715,17 @@ function paths_appPaths(app) {
 }
 /** Staging directories (`releases/.incoming-<id>`): never a release id, so never pruned as one. */
 const STAGING_PREFIX = '.incoming-';
+/**
+ * Where an environment's first upload goes while the lock is being taken: root's alone (0700),
+ * beside the apps on the same filesystem (so adopting it is a rename), never an app's name (app
+ * names have no dot). The environment's own directories are made only under the lock, so a first
+ * deploy refused there leaves nothing of the environment behind.
+ */
+const INCOMING_DIR = `${SRV_ROOT}/.toss-incoming`;
+/** `/srv/.toss-incoming/<app>.<env>.<id>`: one first upload's staging directory. */
+function incomingDir(app, environment, stagingId) {
+    return `${INCOMING_DIR}/${assertAppName(app)}.${assertEnvName(environment)}.${assertReleaseId(stagingId)}`;
+}
 /** The paths and names of one environment of an app. */
 function paths_envPaths(app, environment) {
     const a = paths_appPaths(app);
@@ -70298,9 +70309,29 @@ function removeReleasesArgv(p, releaseIds) {
 function removeStagingArgv(p, stagingIds) {
     return ['rm', '-rf', '--', ...stagingIds.map((id) => p.stagingDir(id))];
 }
-/** The uploaded staging directory becomes the release (under the lock; it must not exist yet). */
-function adoptStagingArgv(p, stagingId, releaseId) {
-    return ['mv', '-T', '--', p.stagingDir(stagingId), p.releaseDir(releaseId)];
+/**
+ * The uploaded staging directory (`releases/.incoming-<id>`, or a first upload's under
+ * INCOMING_DIR) becomes the release (under the lock; it must not exist yet).
+ */
+function adoptStagingArgv(p, stagingId, releaseId, from = p.stagingDir(stagingId)) {
+    return ['mv', '-T', '--', from, p.releaseDir(releaseId)];
+}
+// The first upload's directory: made root's alone; what a crashed run left there over two hours
+// ago goes (uploads take seconds; the staging directory's own name says which run it was).
+const PREPARE_INCOMING = `set -eu
+dir=$1
+install -d -m 0700 -o root -g root -- "$dir"
+find "$dir" -mindepth 1 -maxdepth 1 -mmin +120 -exec rm -rf -- {} + 2>/dev/null || :`;
+/** Makes INCOMING_DIR for a first upload (see paths.ts), clearing crashed runs' leftovers. */
+function prepareIncomingArgv() {
+    return ['sh', '-c', PREPARE_INCOMING, 'sh', INCOMING_DIR];
+}
+/** Deletes one first upload's staging directory under INCOMING_DIR. */
+function removeIncomingArgv(dir) {
+    if (!dir.startsWith(`${INCOMING_DIR}/`) || dir.includes('/', INCOMING_DIR.length + 1)) {
+        throw new TypeError(`not a first upload's directory: ${dir}`);
+    }
+    return ['rm', '-rf', '--', dir];
 }
 // The kernel follows no symlink under releases/ here (no-follow.ts): a directory on the way that
 // is a link fails the test as if it were missing. Caddy, which serves the files as its own user,
@@ -70699,11 +70730,113 @@ function parseState(text, file = 'state.json') {
             hint: 'upgrade toss',
         });
     }
-    return parseJsonShape(stateSchema, json, file, 'toss state');
+    return fastState(json) ?? parseJsonShape(stateSchema, json, file, 'toss state');
+}
+/**
+ * What parseState's schema makes of `json` when its environments are well formed, or undefined
+ * (the schema then says what is wrong). Each environment is checked by hand: the schema's own
+ * parse of one costs ~0.4 ms in a command's cold start, 80 ms of a `toss list` at 200
+ * environments; this costs a few. It accepts only what the schema accepts and gives what the
+ * schema gives (unknown keys dropped, keys in the schema's order): a property test holds it to that.
+ */
+function fastState(json) {
+    if (!isRecord(json) || json.version !== 1 || typeof json.app !== 'string')
+        return undefined;
+    if (json.origin !== undefined && typeof json.origin !== 'string')
+        return undefined;
+    if (!isRecord(json.environments))
+        return undefined;
+    const environments = {};
+    for (const name of Object.keys(json.environments)) {
+        if (name.length > ENV_NAME_MAX_LENGTH || !env_name_ENV_NAME_PATTERN.test(name))
+            return undefined;
+        const env = fastEnvironment(json.environments[name]);
+        if (env === undefined)
+            return undefined;
+        environments[name] = env;
+    }
+    // The rest is small: the schema's own parts parse it.
+    const shape = stateSchema.shape;
+    const dependencies = shape.dependencies.safeParse(json.dependencies);
+    const lock = shape.lock.safeParse(json.lock);
+    const policy = shape.policy.safeParse(json.policy);
+    if (!dependencies.success || !lock.success || !policy.success)
+        return undefined;
+    return {
+        version: 1,
+        app: json.app,
+        ...(json.origin === undefined ? {} : { origin: json.origin }),
+        environments,
+        dependencies: dependencies.data,
+        lock: lock.data,
+        ...(policy.data === undefined ? {} : { policy: policy.data }),
+    };
+}
+const DATETIME = datetime({});
+function isRecord(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+const isString = (value) => typeof value === 'string';
+const isPort = (value) => Number.isInteger(value) && value >= 1 && value <= 65535;
+const isPositiveInt = (value) => Number.isSafeInteger(value) && value > 0;
+const isRelease = (value) => typeof value === 'string' && isReleaseId(value);
+function copyRecord(record) {
+    const copy = {};
+    for (const key of Object.keys(record))
+        copy[key] = record[key];
+    return copy;
+}
+/** environmentStateSchema's fields, checked as it checks them. */
+const ENVIRONMENT_FIELDS = {
+    ports: {
+        check: (v) => Array.isArray(v) && v.length === 2 && isPort(v[0]) && isPort(v[1]),
+        copy: (v) => [v[0], v[1]],
+    },
+    livePort: { check: isPort },
+    release: { check: isRelease },
+    previousRelease: { check: isRelease, optional: true },
+    releases: {
+        check: (v) => Array.isArray(v) && v.every(isRelease),
+        copy: (v) => [...v],
+    },
+    commit: { check: isString },
+    commits: {
+        // A `__proto__` key is left to the schema, whatever it makes of it.
+        check: (v) => isRecord(v) && Object.keys(v).every((k) => k !== '__proto__' && isString(v[k])),
+        optional: true,
+        copy: copyRecord,
+    },
+    deployedAt: { check: (v) => typeof v === 'string' && DATETIME.test(v) },
+    by: { check: isString },
+    runUrl: { check: isString, optional: true },
+    branch: { check: isString, optional: true },
+    branchPreview: { check: (v) => typeof v === 'boolean', optional: true },
+    pr: { check: isPositiveInt, optional: true },
+    staticSite: { check: (v) => v === true, optional: true },
+    sleepAfter: { check: isPositiveInt, optional: true },
+    fingerprint: { check: isString, optional: true },
+};
+const ENVIRONMENT_KEYS = Object.keys(environmentStateSchema.shape);
+/** One environment as environmentStateSchema parses it, or undefined when it would refuse it. */
+function fastEnvironment(value) {
+    if (!isRecord(value))
+        return undefined;
+    // Keys in the schema's order; an optional one only when the input has it.
+    const out = {};
+    for (const key of ENVIRONMENT_KEYS) {
+        const field = ENVIRONMENT_FIELDS[key];
+        const item = value[key];
+        if (item === undefined && field.optional)
+            continue;
+        if (!field.check(item))
+            return undefined;
+        out[key] = field.copy ? field.copy(item) : item;
+    }
+    return out;
 }
 /** Stable text: the same state always gives the same bytes. */
 function serializeState(state) {
-    return `${JSON.stringify(stateSchema.parse(state), null, 2)}\n`;
+    return `${JSON.stringify(fastState(state) ?? stateSchema.parse(state), null, 2)}\n`;
 }
 /**
  * Whether `env` is `branch`'s own preview, which that branch's pushes deploy and its deletion
@@ -72022,11 +72155,149 @@ function assertTimeout(seconds) {
     throw new errors_TossError(`invalid timeout ${JSON.stringify(seconds)}`);
 }
 
+;// CONCATENATED MODULE: ./src/server/tls-ask.ts
+/**
+ * The gate of previews' on-demand certificates. A preview's site asks Caddy for its certificate
+ * at the first handshake (`tls { on_demand }`, see caddy-site.ts), and Caddy 2.6 first asks the
+ * Caddyfile's global `on_demand_tls { ask <url> }` endpoint with `?domain=<name>`: only a 200
+ * lets it order a certificate. toss's endpoint is a Caddy site on loopback that answers 200 when
+ * a file named after the name exists in a root-owned allow-list directory, and 404 otherwise
+ * (names outside a strict DNS alphabet included). The apply script (caddy-apply.ts) writes a
+ * name's file when a preview's site goes in and deletes it when the site goes, so an unknown or
+ * removed preview's name, and every other name, gets no certificate. Should Caddy fail to reach
+ * the endpoint, it refuses the certificate: the gate fails closed.
+ *
+ * The endpoint listens on a port below 1024 so that no app (none runs as root) can bind it first
+ * and answer 200 to everything. Caddy's `file` matcher joins the name to the directory after
+ * cleaning it as a path rooted at `/`, so `..` cannot leave the directory; the name check keeps
+ * `/`, `.`-only and empty names out before that.
+ */
+
+
+
+/** Root's directory of allowed names, one empty file per live preview's host name. */
+const TLS_ALLOW_DIR = `${paths_REGISTRY_DIR}/tls-allow`;
+/** Loopback only, and privileged, so no app process can take the port first. */
+const ASK_PORT = 883;
+const ASK_ADDRESS = `http://127.0.0.1:${ASK_PORT}`;
+const ASK_URL = `${ASK_ADDRESS}/toss-preview-names`;
+/** A host name as toss writes one: lowercase DNS labels, at least two. */
+const ASKED_NAME = '^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$';
+/** Whether the ask endpoint can allow `name` (sslip.io's IPv6 labels, `--1`, it cannot). */
+function isAskableName(name) {
+    return new RegExp(ASKED_NAME).test(name);
+}
+/** The endpoint's site, as toss appends it to the Caddyfile. */
+function askSite() {
+    return [
+        '# toss: which names may get an on-demand certificate (the live previews), for Caddy only.',
+        `${ASK_ADDRESS} {`,
+        '\tbind 127.0.0.1',
+        '\t@preview {',
+        '\t\tpath /toss-preview-names',
+        `\t\tvars_regexp {query.domain} ${ASKED_NAME}`,
+        '\t\tfile {',
+        `\t\t\troot ${TLS_ALLOW_DIR}`,
+        '\t\t\ttry_files {query.domain}',
+        '\t\t}',
+        '\t}',
+        '\trespond @preview 200',
+        '\trespond 404',
+        '}',
+    ];
+}
+const ASK_OPTION = [
+    '\t# toss: previews get certificates on demand, only for the names this endpoint allows.',
+    '\ton_demand_tls {',
+    `\t\task ${ASK_URL}`,
+    '\t}',
+];
+/**
+ * The user's Caddyfile with toss's ask endpoint: `on_demand_tls { ask … }` goes first into the
+ * global options block (one is added at the top when there is none) and the endpoint's site at
+ * the end; every other byte stays. An `on_demand_tls` block of the user's own keeps its `ask`
+ * (it then decides for previews too: it must allow their names) or, having none, gets toss's.
+ */
+function ensureOnDemandAsk(caddyfile) {
+    const eol = caddyfile.includes('\r\n') ? '\r\n' : '\n';
+    const option = onDemandOption(caddyfile);
+    let text = caddyfile;
+    let userAsk;
+    if (option === undefined) {
+        text = insertGlobalLines(text, ASK_OPTION, eol);
+    }
+    else if (option.ask === undefined) {
+        text = insertAfterLine(text, option.line, [`\t\task ${ASK_URL}`], eol);
+    }
+    else if (option.ask !== ASK_URL) {
+        userAsk = option.ask;
+    }
+    if (!hasAskSite(text)) {
+        const base = text === '' || text.endsWith('\n') ? text : `${text}${eol}`;
+        text = `${base}${eol}${askSite().join(eol)}${eol}`;
+    }
+    return { text, changed: text !== caddyfile, userAsk };
+}
+/** The global `on_demand_tls` option: the line it opens its block on, and its `ask` URL. */
+function onDemandOption(caddyfile) {
+    const tokens = caddyfileTokens(caddyfile);
+    if (!isOpen(tokens[0]))
+        return undefined;
+    let depth = 1;
+    let option;
+    for (let i = 1; i < tokens.length && depth > 0; i++) {
+        const t = tokens[i];
+        if (isOpen(t))
+            depth++;
+        else if (!t.quoted && t.text === '}')
+            depth--;
+        else if (depth === 1 && tls_ask_isDirective(t, 'on_demand_tls'))
+            option = openOption(tokens, i);
+        else if (depth === 2 && option !== undefined && tls_ask_isDirective(t, 'ask')) {
+            option.ask = tokens[i + 1]?.text;
+        }
+    }
+    return option;
+}
+function tls_ask_isDirective(token, name) {
+    return token.first && !token.quoted && token.text === name;
+}
+/** The option at `tokens[at]`, which must open its block on its own line. */
+function openOption(tokens, at) {
+    const line = tokens[at]?.line ?? 0;
+    if (!isOpen(tokens[at + 1]) || tokens[at + 1]?.line !== line)
+        throw noBlock();
+    return { line, ask: undefined };
+}
+function isOpen(token) {
+    return token !== undefined && !token.quoted && token.text === '{';
+}
+function noBlock() {
+    return new errors_TossError(`${CADDYFILE} has an on_demand_tls option toss cannot read (its block must open on the same line)`, { hint: `write it as \`on_demand_tls {\` … \`}\` on the server, then run the command again` });
+}
+/** `lines` after the line that opens the global options block, or a new block at the top. */
+function insertGlobalLines(caddyfile, lines, eol) {
+    const open = caddyfileTokens(caddyfile)[0];
+    if (isOpen(open))
+        return insertAfterLine(caddyfile, open?.line ?? 1, lines, eol);
+    return `${['{', ...lines, '}', '', ''].join(eol)}${caddyfile}`;
+}
+/** `lines` after line `line` (1-based) of the text. */
+function insertAfterLine(text, line, lines, eol) {
+    const all = text.split('\n');
+    all.splice(line, 0, ...lines.map((l) => (eol === '\r\n' ? `${l}\r` : l)));
+    return all.join('\n');
+}
+function hasAskSite(caddyfile) {
+    return caddyfile.split(/\r?\n/).some((line) => line.trimEnd() === `${ASK_ADDRESS} {`);
+}
+
 ;// CONCATENATED MODULE: ./src/server/caddy-site.ts
 /**
  * Caddy site files (one per environment) and the one import line toss adds to the user's
  * Caddyfile. Syntax of Caddy 2.6 (what Debian ships): `basicauth`, not 2.8's `basic_auth`.
  */
+
 
 
 
@@ -72061,9 +72332,7 @@ function buildSiteFile(params) {
     const owner = params.app === undefined || params.environment === undefined
         ? ''
         : ` (app ${assertAppName(params.app)}, environment ${assertEnvName(params.environment)})`;
-    const allowed = params.tls === 'auto' && params.certificate === 'on-demand'
-        ? [`${ON_DEMAND_MARKER} ${host}`]
-        : [];
+    const allowed = allowsOnDemand(params) ? [`${ON_DEMAND_MARKER} ${host}`] : [];
     return [
         `# Managed by toss${owner}; rewritten on every deploy.`,
         ...allowed,
@@ -72075,13 +72344,33 @@ function buildSiteFile(params) {
     ].join('\n');
 }
 /**
+ * Whether the site's name may get a certificate on demand (the apply script writes its name in
+ * the ask endpoint's allow-list): a preview's under a public CA, and every name under Caddy's
+ * local CA that the endpoint can allow.
+ */
+function allowsOnDemand(params) {
+    if (params.tls === 'internal')
+        return isAskableName(params.hostName);
+    return params.tls === 'auto' && params.certificate === 'on-demand';
+}
+/**
  * The site's own `tls` lines: Caddy's local CA, or (a preview under a public CA) a certificate
  * obtained at the first handshake rather than at every reload. Caddy asks the `on_demand_tls`
- * endpoint of the Caddyfile first (see tls-ask.ts), which allows only live previews' names.
+ * endpoint of the Caddyfile first (see tls-ask.ts), which allows only live previews' names (and,
+ * under the local CA, the sites' own).
+ *
+ * Under the local CA a site's certificate is `on_demand` too, for Caddy 2.6's reloads: each one
+ * starts a new certificate cache, and the new listener takes handshakes (SO_REUSEPORT) before
+ * the certificates of every managed site are loaded into it again, one by one (~0.4 ms each,
+ * 80 ms at 200 sites): a handshake in between got "no certificate available" (a TLS internal
+ * error alert). An on-demand site's handshake loads its certificate from storage when the cache
+ * lacks it. The deploy's confirm step (over HTTPS) makes the first handshake, so the certificate
+ * still comes at deploy; Caddy 2.7 keeps one cache across reloads (caddyserver/caddy#5623).
  */
 function tlsLines(params) {
-    if (params.tls === 'internal')
-        return ['tls internal'];
+    if (params.tls === 'internal') {
+        return allowsOnDemand(params) ? ['tls internal {', '\ton_demand', '}'] : ['tls internal'];
+    }
     if (params.tls === 'auto' && params.certificate !== undefined) {
         return ['tls {', '\ton_demand', '}'];
     }
@@ -72299,139 +72588,6 @@ function guardWith(script, name, params, argv) {
     if (argv.length === 0)
         throw new TypeError(`${name} needs a command`);
     return ['sh', '-c', script, 'sh', params.lockFile, params.stateFile, params.token, ...argv];
-}
-
-;// CONCATENATED MODULE: ./src/server/tls-ask.ts
-/**
- * The gate of previews' on-demand certificates. A preview's site asks Caddy for its certificate
- * at the first handshake (`tls { on_demand }`, see caddy-site.ts), and Caddy 2.6 first asks the
- * Caddyfile's global `on_demand_tls { ask <url> }` endpoint with `?domain=<name>`: only a 200
- * lets it order a certificate. toss's endpoint is a Caddy site on loopback that answers 200 when
- * a file named after the name exists in a root-owned allow-list directory, and 404 otherwise
- * (names outside a strict DNS alphabet included). The apply script (caddy-apply.ts) writes a
- * name's file when a preview's site goes in and deletes it when the site goes, so an unknown or
- * removed preview's name, and every other name, gets no certificate. Should Caddy fail to reach
- * the endpoint, it refuses the certificate: the gate fails closed.
- *
- * The endpoint listens on a port below 1024 so that no app (none runs as root) can bind it first
- * and answer 200 to everything. Caddy's `file` matcher joins the name to the directory after
- * cleaning it as a path rooted at `/`, so `..` cannot leave the directory; the name check keeps
- * `/`, `.`-only and empty names out before that.
- */
-
-
-
-/** Root's directory of allowed names, one empty file per live preview's host name. */
-const TLS_ALLOW_DIR = `${paths_REGISTRY_DIR}/tls-allow`;
-/** Loopback only, and privileged, so no app process can take the port first. */
-const ASK_PORT = 883;
-const ASK_ADDRESS = `http://127.0.0.1:${ASK_PORT}`;
-const ASK_URL = `${ASK_ADDRESS}/toss-preview-names`;
-/** A host name as toss writes one: lowercase DNS labels, at least two. */
-const ASKED_NAME = '^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$';
-/** The endpoint's site, as toss appends it to the Caddyfile. */
-function askSite() {
-    return [
-        '# toss: which names may get an on-demand certificate (the live previews), for Caddy only.',
-        `${ASK_ADDRESS} {`,
-        '\tbind 127.0.0.1',
-        '\t@preview {',
-        '\t\tpath /toss-preview-names',
-        `\t\tvars_regexp {query.domain} ${ASKED_NAME}`,
-        '\t\tfile {',
-        `\t\t\troot ${TLS_ALLOW_DIR}`,
-        '\t\t\ttry_files {query.domain}',
-        '\t\t}',
-        '\t}',
-        '\trespond @preview 200',
-        '\trespond 404',
-        '}',
-    ];
-}
-const ASK_OPTION = [
-    '\t# toss: previews get certificates on demand, only for the names this endpoint allows.',
-    '\ton_demand_tls {',
-    `\t\task ${ASK_URL}`,
-    '\t}',
-];
-/**
- * The user's Caddyfile with toss's ask endpoint: `on_demand_tls { ask … }` goes first into the
- * global options block (one is added at the top when there is none) and the endpoint's site at
- * the end; every other byte stays. An `on_demand_tls` block of the user's own keeps its `ask`
- * (it then decides for previews too: it must allow their names) or, having none, gets toss's.
- */
-function ensureOnDemandAsk(caddyfile) {
-    const eol = caddyfile.includes('\r\n') ? '\r\n' : '\n';
-    const option = onDemandOption(caddyfile);
-    let text = caddyfile;
-    let userAsk;
-    if (option === undefined) {
-        text = insertGlobalLines(text, ASK_OPTION, eol);
-    }
-    else if (option.ask === undefined) {
-        text = insertAfterLine(text, option.line, [`\t\task ${ASK_URL}`], eol);
-    }
-    else if (option.ask !== ASK_URL) {
-        userAsk = option.ask;
-    }
-    if (!hasAskSite(text)) {
-        const base = text === '' || text.endsWith('\n') ? text : `${text}${eol}`;
-        text = `${base}${eol}${askSite().join(eol)}${eol}`;
-    }
-    return { text, changed: text !== caddyfile, userAsk };
-}
-/** The global `on_demand_tls` option: the line it opens its block on, and its `ask` URL. */
-function onDemandOption(caddyfile) {
-    const tokens = caddyfileTokens(caddyfile);
-    if (!isOpen(tokens[0]))
-        return undefined;
-    let depth = 1;
-    let option;
-    for (let i = 1; i < tokens.length && depth > 0; i++) {
-        const t = tokens[i];
-        if (isOpen(t))
-            depth++;
-        else if (!t.quoted && t.text === '}')
-            depth--;
-        else if (depth === 1 && tls_ask_isDirective(t, 'on_demand_tls'))
-            option = openOption(tokens, i);
-        else if (depth === 2 && option !== undefined && tls_ask_isDirective(t, 'ask')) {
-            option.ask = tokens[i + 1]?.text;
-        }
-    }
-    return option;
-}
-function tls_ask_isDirective(token, name) {
-    return token.first && !token.quoted && token.text === name;
-}
-/** The option at `tokens[at]`, which must open its block on its own line. */
-function openOption(tokens, at) {
-    const line = tokens[at]?.line ?? 0;
-    if (!isOpen(tokens[at + 1]) || tokens[at + 1]?.line !== line)
-        throw noBlock();
-    return { line, ask: undefined };
-}
-function isOpen(token) {
-    return token !== undefined && !token.quoted && token.text === '{';
-}
-function noBlock() {
-    return new errors_TossError(`${CADDYFILE} has an on_demand_tls option toss cannot read (its block must open on the same line)`, { hint: `write it as \`on_demand_tls {\` … \`}\` on the server, then run the command again` });
-}
-/** `lines` after the line that opens the global options block, or a new block at the top. */
-function insertGlobalLines(caddyfile, lines, eol) {
-    const open = caddyfileTokens(caddyfile)[0];
-    if (isOpen(open))
-        return insertAfterLine(caddyfile, open?.line ?? 1, lines, eol);
-    return `${['{', ...lines, '}', '', ''].join(eol)}${caddyfile}`;
-}
-/** `lines` after line `line` (1-based) of the text. */
-function insertAfterLine(text, line, lines, eol) {
-    const all = text.split('\n');
-    all.splice(line, 0, ...lines.map((l) => (eol === '\r\n' ? `${l}\r` : l)));
-    return all.join('\n');
-}
-function hasAskSite(caddyfile) {
-    return caddyfile.split(/\r?\n/).some((line) => line.trimEnd() === `${ASK_ADDRESS} {`);
 }
 
 ;// CONCATENATED MODULE: ./src/server/caddy-apply.ts
@@ -72883,6 +73039,7 @@ function parseUnitListeners(output) {
 ;// CONCATENATED MODULE: ./src/server/systemctl.ts
 /** systemctl and journalctl command lines for an environment's units. */
 
+
 function stopInstanceArgv(p, port) {
     return ['systemctl', 'stop', '--', p.instanceUnit(port)];
 }
@@ -72913,7 +73070,10 @@ function stopRunUnitArgv(p) {
     return ['sh', '-c', STOP_RUN, 'sh', p.runUnit, p.envDir];
 }
 // Every unit is stopped on its own: one that is gone (a drain that already ran, a long step that
-// never started) fails alone. Instances are disabled first (their boot links) without a reload each.
+// never started) fails alone. Instances and wake sockets are disabled first (their boot links)
+// without a reload each; only a unit with a link in a directory of ${SYSTEMD_DIR} is enabled,
+// and disabling one scans every unit file there (30 ms a unit with 200 environments), so the
+// others (transient drains and long steps, the slice, a sleeping environment's instances) are not.
 // systemd unloads a stopped unit nothing refers to by itself; one it still keeps (a boot link it
 // read at an earlier daemon-reload: the target wants it) goes only with a daemon-reload, which
 // re-reads every unit on the server, so it runs only when one of the environment's units is still
@@ -72929,8 +73089,16 @@ while [ "$1" != -- ]; do
   shift
 done
 shift
+enabled() {
+  set +f
+  for link in ${paths_SYSTEMD_DIR}/*/"$1"; do
+    if [ -L "$link" ]; then set -f; return 0; fi
+  done
+  set -f
+  return 1
+}
 for unit in "$@"; do
-  systemctl disable --no-reload --quiet -- "$unit" 2>/dev/null
+  ! enabled "$unit" || systemctl disable --no-reload --quiet -- "$unit" 2>/dev/null
   systemctl stop -- "$unit" 2>/dev/null
   systemctl reset-failed -- "$unit" 2>/dev/null
 done
@@ -73269,6 +73437,14 @@ const JOURNAL_TAIL = 30;
 /** Journal lines read for the cause: a crash loop repeats itself, a stack trace is long. */
 const JOURNAL_READ = 100;
 /**
+ * One command: the instance on `port` passes its health check within `timeoutSec`, and what
+ * answered is that instance (not a squatter on its port). Exit 0 only then.
+ */
+function answersAsInstanceArgv(unit, port, path, timeoutSec) {
+    const check = healthCheckArgv({ port, path, timeoutSec });
+    return ['sh', '-c', `${shellJoin(check)} && ${shellJoin(portGuardArgv('owned', port, unit))}`];
+}
+/**
  * Waits for a new instance to answer (healthCheck, or a TCP connect). Healthy: undefined;
  * otherwise what the check said, what the instance listened on and the last lines of its journal.
  * An answer from a process that is not the instance (a squatter on its port) is no answer: that
@@ -73516,11 +73692,11 @@ function routeTo(server, sink, env, port, routing) {
             const edited = text;
             await applyCaddyChange(() => server.guarded(installCaddyFileArgv(CADDYFILE), { stdin: edited }));
         }
-        // Caddy runs the live site file already: one that differs only in the port needs no new
-        // validation (the reload itself is atomic; a failure restores the file).
-        const { routedNow, siteNow } = routing;
-        const validate = routedNow === undefined || siteNow !== routing.site(routedNow);
-        await applyCaddyChange(() => server.guarded(installCaddyFileArgv(env.siteFile, { validate }), {
+        // A site file is not validated on its own first (a separate `caddy validate`, 50–100 ms on
+        // every first deploy): the reload is atomic and refuses an invalid config as a whole, the
+        // file then comes back, and what Caddy refused is validated in full for its message
+        // (caddy-apply.ts). Only a changed Caddyfile is validated before its reload, above.
+        await applyCaddyChange(() => server.guarded(installCaddyFileArgv(env.siteFile, { validate: false }), {
             stdin: routing.site(port),
         }));
     });
@@ -73601,18 +73777,24 @@ function wildcardOf(config) {
 }
 /**
  * Whether the environment's site gets its certificate on demand, so the Caddyfile needs the
- * `on_demand_tls` ask endpoint (ensureOnDemandAsk in tls-ask.ts) before the site goes in.
+ * `on_demand_tls` ask endpoint (ensureOnDemandAsk in tls-ask.ts) before the site goes in: a
+ * preview's under a public CA, and every site's under Caddy's local CA (see tlsLines in
+ * caddy-site.ts; Caddy 2.7 and later refuse on-demand sites without an ask).
  */
 function needsOnDemandAsk(config, env) {
+    return config.tls === 'internal' || isPublicPreview(config, env);
+}
+function isPublicPreview(config, env) {
     return config.tls === 'auto' && !env.isProduction;
 }
 /**
  * How the deploy's confirm step should reach the site: a preview whose certificate comes on
- * demand is checked over plain HTTP (Caddy answers with its redirect), so that deploying it
- * obtains no certificate; its first visitor's handshake does.
+ * demand from a public CA is checked over plain HTTP (Caddy answers with its redirect), so that
+ * deploying it obtains no certificate; its first visitor's handshake does. Under the local CA
+ * the confirm's handshake gets the site its certificate.
  */
 function confirmTlsOf(config, env) {
-    return needsOnDemandAsk(config, env) ? 'off' : config.tls;
+    return isPublicPreview(config, env) ? 'off' : config.tls;
 }
 function requireRelease(releaseId) {
     if (releaseId === undefined)
@@ -73816,10 +73998,62 @@ function emptyRegistry() {
 function parseRegistry(text, file = 'registry.json') {
     if (text === null)
         return emptyRegistry();
-    return parseJsonShape(registrySchema, parseJsonText(text, file), file, 'toss registry');
+    const json = parseJsonText(text, file);
+    return fastRegistry(json) ?? parseJsonShape(registrySchema, json, file, 'toss registry');
+}
+/**
+ * What registrySchema makes of `json`, checked by hand, or undefined when it would refuse it (the
+ * schema then says why): its parse of every environment of every app cost tens of milliseconds
+ * of a command's cold start at 200 environments. Same output as the schema (unknown keys
+ * dropped, keys in its order; a property test holds it to that).
+ */
+function fastRegistry(json) {
+    if (!registry_isRecord(json) || json.version !== 1 || !registry_isRecord(json.apps))
+        return undefined;
+    const apps = {};
+    for (const app of Object.keys(json.apps)) {
+        const entry = fastApp(json.apps[app]);
+        if (app === '__proto__' || entry === undefined)
+            return undefined;
+        apps[app] = entry;
+    }
+    return { version: 1, apps };
+}
+function fastApp(entry) {
+    if (!registry_isRecord(entry) || !registry_isRecord(entry.environments))
+        return undefined;
+    if (entry.origin !== undefined && typeof entry.origin !== 'string')
+        return undefined;
+    const environments = {};
+    for (const name of Object.keys(entry.environments)) {
+        const env = entry.environments[name];
+        if (name === '__proto__' || !registry_isRecord(env))
+            return undefined;
+        const { ports, hostNames, units } = env;
+        if (!Array.isArray(ports) || ports.length !== 2 || !registry_isPort(ports[0]) || !registry_isPort(ports[1])) {
+            return undefined;
+        }
+        if (!isStrings(hostNames) || !isStrings(units))
+            return undefined;
+        environments[name] = {
+            ports: [ports[0], ports[1]],
+            hostNames: [...hostNames],
+            units: [...units],
+        };
+    }
+    return entry.origin === undefined ? { environments } : { origin: entry.origin, environments };
+}
+function registry_isRecord(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+function registry_isPort(value) {
+    return Number.isInteger(value) && value >= 1 && value <= 65535;
+}
+function isStrings(value) {
+    return Array.isArray(value) && value.every((item) => typeof item === 'string');
 }
 function serializeRegistry(registry) {
-    return `${JSON.stringify(registrySchema.parse(registry), null, 2)}\n`;
+    return `${JSON.stringify(fastRegistry(registry) ?? registrySchema.parse(registry), null, 2)}\n`;
 }
 /**
  * The names an environment owns besides its host name. `shop`/`api-x` and `shop-api`/`x` both
@@ -73981,30 +74215,46 @@ function registry_describeForeignNames(names) {
 
 
 
+
 /**
  * Starts uploading into a staging directory before the lock is held. Its name says when it began
  * (for clearing a crashed run's); the release id comes with the lock, so release ids sort in the
- * order releases were made.
+ * order releases were made. `first`: the state read before the lock has no such environment, so
+ * it has no releases directory to stage in (its directories are made under the lock): the upload
+ * goes to a directory of its own under INCOMING_DIR instead, renamed into place under the lock.
  */
-function startUpload(server, request, env) {
+function startUpload(server, request, env, first = false) {
     const id = newReleaseId(new Date());
     const abort = new AbortController();
     const started = performance.now();
-    const early = server
-        .upload({
+    const incoming = first ? incomingDir(env.app, env.environment, id) : undefined;
+    const params = {
         sourceDir: request.sourceDir,
-        releaseDir: env.stagingDir(id),
-        // Unchanged files become hard links to whatever is live (rsync follows the link).
-        linkDest: env.currentLink,
-        confineTo: env.releasesDir,
         excludes: request.config.exclude,
         built: request.config.build !== undefined,
         signal: abort.signal,
-    })
-        // Without a releases directory (the environment's first deploy) rsync fails at once; then
-        // the upload runs again under the lock and reports for itself.
-        .then(() => true, () => false);
-    return { env, id, started, abort, early };
+    };
+    const upload = incoming === undefined
+        ? server.upload({
+            ...params,
+            releaseDir: env.stagingDir(id),
+            // Unchanged files become hard links to whatever is live (rsync follows the link).
+            linkDest: env.currentLink,
+            confineTo: env.releasesDir,
+        })
+        : server
+            .root(prepareIncomingArgv())
+            .then(() => server.upload({ ...params, releaseDir: incoming, confineTo: INCOMING_DIR }));
+    // Without a releases directory (a first deploy the state did not show as one) rsync fails at
+    // once; then the upload runs again under the lock and reports for itself.
+    const early = upload.then(() => true, () => false);
+    return { env, id, started, abort, early, incoming, handedOver: false };
+}
+/** Removes what the upload made, wherever it staged (after a failure, or with no lock). */
+function removeUploadArgv(upload) {
+    return upload.incoming === undefined
+        ? removeStagingArgv(upload.env, [upload.id])
+        : removeIncomingArgv(upload.incoming);
 }
 /**
  * Names, ports and env files side by side with the release directory; resolves with the
@@ -74106,8 +74356,11 @@ function finishUpload(server, request, env, claim, upload, claimed, sink) {
                 built: request.config.build !== undefined,
             });
         }
+        const staged = alongside ? (upload.incoming ?? env.stagingDir(upload.id)) : undefined;
         await server.batch([
-            adoptStagingArgv(env, upload.id, claim.releaseId),
+            adoptStagingArgv(env, upload.id, claim.releaseId, staged),
+            // A first upload that failed before the lock: what it left in INCOMING_DIR goes.
+            ...(!alongside && upload.incoming ? [removeIncomingArgv(upload.incoming)] : []),
             linkPersistentDirsArgv(env, claim.releaseId, request.config.persistentDirs),
             openReleaseForBuildArgv(env, claim.releaseId),
         ]);
@@ -74204,8 +74457,6 @@ function buildRsyncArgv(params) {
         // Not -a: owner, group and times stay the server's (times would defeat --link-dest on a
         // fresh CI checkout, whose mtimes are all new).
         '-rlpz',
-        // Content decides what changed, not mtimes.
-        '--checksum',
         '--delete',
         // Readable by the app user whatever the client's umask was; executables stay executable.
         '--chmod=D0755,Fu+rw,Fgo+rX,Fgo-w',
@@ -74213,7 +74464,9 @@ function buildRsyncArgv(params) {
     if (params.linkDest !== undefined) {
         if (!params.linkDest.startsWith('/'))
             throw new errors_TossError('--link-dest must be absolute');
-        argv.push(`--link-dest=${params.linkDest}`);
+        // Content decides what changed, not mtimes. With nothing to compare with (a first upload
+        // into a fresh directory) every file goes anyway: no checksum is read first.
+        argv.push('--checksum', `--link-dest=${params.linkDest}`);
     }
     argv.push(...filterArgs(params));
     if (params.sudo)
@@ -74284,9 +74537,6 @@ const VERSION = '0.1.0';
  * makes anyway. A build on the runner is fingerprinted by its output, so a build that is not
  * reproducible makes every deploy a change, which is the safe side.
  */
-
-
-
 
 
 
@@ -74381,16 +74631,18 @@ function canonicalJson(value) {
  */
 async function unchangedDeploy(server, check, sink) {
     const { request, env } = check;
-    const [files, state, texts] = await Promise.all([
-        check.files,
+    const [state, texts] = await Promise.all([
         server.readState(),
         server.readFiles([env.secretsFile, env.overridesFile, env.siteFile, env.unitTemplateFile]),
     ]);
     const before = state?.environments[env.environment];
+    check.known?.(before !== undefined);
     // Nothing to compare with (a first deploy), or another run holds the lock: the lock decides.
-    if (files === undefined || state === undefined || before === undefined || state.lock) {
+    if (state === undefined || before === undefined || state.lock)
         return undefined;
-    }
+    const files = await check.files;
+    if (files === undefined)
+        return undefined;
     checkOrigin(env.app, state.origin, check.origin);
     check.verify(before);
     return step(sink, 'compare', async () => {
@@ -74452,11 +74704,7 @@ async function liveDrift(server, live) {
         ? undefined
         : sleepAfter !== undefined
             ? ['systemctl', 'is-active', '--quiet', '--', env.wakeSocketUnit(port)]
-            : [
-                'sh',
-                '-c',
-                `${shellJoin(healthCheckArgv({ port, path: config.healthCheck?.path, timeoutSec: 1 }))} && ${shellJoin(portGuardArgv('owned', port, env.instanceUnit(port)))}`,
-            ];
+            : answersAsInstanceArgv(env.instanceUnit(port), port, config.healthCheck?.path, 1);
     const [links, answer] = await Promise.all([
         server.root(listReleasesArgv(env)),
         answers === undefined ? undefined : server.root(answers, { allowFailure: true }),
@@ -75888,8 +76136,13 @@ function pass(s, bytes) {
 }
 /** How many bytes at the end of `bytes` are the start of `marker` (and may continue in the next chunk). */
 function markerPrefixAtEnd(bytes, marker) {
+    // Compared in place, and only where the marker's first byte is: a copy of each candidate per
+    // chunk cost tens of milliseconds of garbage for a state.json of 200 environments.
+    const first = marker[0];
     for (let k = Math.min(bytes.length, marker.length - 1); k > 0; k--) {
-        if (bytes.subarray(bytes.length - k).equals(marker.subarray(0, k)))
+        if (bytes[bytes.length - k] !== first)
+            continue;
+        if (marker.compare(bytes, bytes.length - k, bytes.length, 0, k) === 0)
             return k;
     }
     return 0;
@@ -76391,12 +76644,25 @@ class SshConnection {
         const privateKey = await loadPrivateKey(options);
         const hostKeys = new HostKeyCheck(options, target.port);
         const ssh = new NodeSSH();
+        options.signal?.throwIfAborted();
+        const giveUp = () => ssh.connection?.destroy();
+        options.signal?.addEventListener('abort', giveUp, { once: true });
         try {
-            await ssh.connect(connectConfig(options, target, privateKey, hostKeys));
+            const connecting = ssh.connect(connectConfig(options, target, privateKey, hostKeys));
+            // From the first packet: the handshake and login are five request/response exchanges, and
+            // with Nagle's algorithm against the server's delayed ACKs each waited ~40 ms (240 ms to
+            // log in on a LAN, 80 ms without). node-ssh makes its client and socket synchronously.
+            ssh.connection?.setNoDelay(true);
+            await connecting;
         }
         catch (err) {
             ssh.connection?.destroy();
+            if (options.signal?.aborted)
+                throw options.signal.reason;
             throw hostKeys.refusal ?? connectFailure(err, hostKeys.lookup, target);
+        }
+        finally {
+            options.signal?.removeEventListener('abort', giveUp);
         }
         const client = ssh.connection;
         const verified = hostKeys.verified;
@@ -76845,6 +77111,28 @@ function safetyTimer(timeoutMs, onTimeout) {
     return setTimeout(onTimeout, timeoutMs + TIMEOUT_SAFETY_MS);
 }
 
+;// CONCATENATED MODULE: ./src/remote/login.ts
+
+/**
+ * Connects as `login` says, host key checked; the runners most of a run's commands use start
+ * opening at once (root's: three, or two and sudo's check for another user).
+ */
+async function connectLogin(login, options = {}) {
+    const conn = await SshConnection.connect({
+        ...(options.trust ? { trust: options.trust } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+        host: login.host,
+        port: login.port,
+        username: login.user,
+        knownHosts: login.knownHosts,
+        ...(login.privateKey ? { privateKey: login.privateKey } : {}),
+        ...(!login.privateKey && login.identityFile ? { privateKeyPath: login.identityFile } : {}),
+        ...(login.agent ? { agent: login.agent } : {}),
+    });
+    conn.warmRunners(conn.isRoot ? 3 : 2, true);
+    return conn;
+}
+
 ;// CONCATENATED MODULE: ./src/pipeline/server.ts
 /**
  * What the pipeline needs from a server, and nothing more: the one seam between the steps of a
@@ -77046,20 +77334,12 @@ class Session {
         this.login = login;
     }
     /** `trust` is for `toss init` only: accept a host known_hosts does not list yet. */
-    static async open(login, app, trust) {
-        const conn = await SshConnection.connect({
-            ...(trust ? { trust } : {}),
-            host: login.host,
-            port: login.port,
-            username: login.user,
-            knownHosts: login.knownHosts,
-            ...(login.privateKey ? { privateKey: login.privateKey } : {}),
-            ...(!login.privateKey && login.identityFile ? { privateKeyPath: login.identityFile } : {}),
-            ...(login.agent ? { agent: login.agent } : {}),
-        });
+    static async open(login, app, trust, signal) {
+        return Session.adopt(await connectLogin(login, { trust, signal }), login, app);
+    }
+    /** A session over a connection connectLogin made (the CLI's deploy starts it early). */
+    static async adopt(conn, login, app) {
         const session = new Session(conn, app, login);
-        // Most of a run's commands are root's: their runners open while the first ones go out.
-        conn.warmRunners(conn.isRoot ? 3 : 2, true);
         if (!conn.isRoot) {
             try {
                 await conn.checkSudo();
@@ -77459,6 +77739,10 @@ async function withLockedSession(request, sink, run, work) {
             return await work(server, lock, alongside);
         }
         catch (error) {
+            // What went on alongside and was not made use of (an upload refused before it became the
+            // release) goes; what was made use of, the work's own cleanup handled.
+            if (run.alongside)
+                await run.alongside.abandon(server, alongside);
             throw run.explain ? await run.explain(server, lock, error) : error;
         }
         finally {
@@ -78276,6 +78560,9 @@ function deployBuilt(request, env, origin, natives, sink) {
         excludes: request.config.exclude,
         built: request.config.build !== undefined,
     });
+    // The environment's first deploy, as the state read before the lock shows it (the upload then
+    // stages where no directory of the environment's is needed: deploy-place.ts).
+    let first = false;
     const unchanged = {
         request,
         env,
@@ -78283,6 +78570,9 @@ function deployBuilt(request, env, origin, natives, sink) {
         files,
         verify: (before) => assertBranchOwns(request, env, before),
         sleepAfter: (config, before) => sleepSecondsOf(config, env.environment, isBranchPreview(request, before)),
+        known: (present) => {
+            first = !present;
+        },
     };
     return withLockedSession(request, sink, {
         checks: {
@@ -78296,7 +78586,10 @@ function deployBuilt(request, env, origin, natives, sink) {
         before: request.force ? undefined : (server) => unchangedDeploy(server, unchanged, sink),
         // The upload needs no lock: it fills a staging directory no other run looks at, which
         // becomes the release only under the lock. So it runs while the lock is taken.
-        alongside: { start: (server) => startUpload(server, request, env), abandon: abandonUpload },
+        alongside: {
+            start: (server) => startUpload(server, request, env, first),
+            abandon: abandonUpload,
+        },
         explain: async (server, lock, error) => (await preempted(server, env, lock.token, error)) ?? error,
     }, (server, lock, upload) => deployLocked(server, request, env, { origin, natives, files }, lock, upload, sink));
 }
@@ -78320,7 +78613,13 @@ async function deployLocked(server, request, env, { origin, natives, files, }, l
     const routedNow = routedPort(view.site);
     const livePort = routedNow ?? before?.livePort;
     const url = urlOf(config, hostName);
-    const leftovers = [removeReleasesArgv(env, [releaseId]), removeStagingArgv(env, [upload.id])];
+    const leftovers = [
+        removeReleasesArgv(env, [releaseId]),
+        removeStagingArgv(env, [upload.id]),
+        ...(upload.incoming ? [removeUploadArgv(upload)] : []),
+    ];
+    // From here a failure's cleanup (leftovers) removes the staging copy, wherever it is.
+    upload.handedOver = true;
     const { placed: ports, db } = await undoOnFailure(server, leftovers, async () => {
         if (natives)
             await step(sink, 'platform', () => assertRunsOnServer(natives, view.platform));
@@ -78333,7 +78632,7 @@ async function deployLocked(server, request, env, { origin, natives, files, }, l
     const port = idlePort(ports, livePort);
     const sleepAfter = sleepSecondsOf(config, env.environment, isBranchPreview(request, before));
     const wake = sleepAfter !== undefined;
-    const routing = routingOf(config, env, view, hostName, routedNow, releaseId, wake);
+    const routing = routingOf(config, env, view, hostName, releaseId, wake);
     if (config.static === undefined) {
         const launch = freshRelease(config, env, view, releaseId, ports, port, sleepAfter);
         const health = {
@@ -78401,10 +78700,10 @@ function wasAsleep(view, before, livePort) {
     return (before?.sleepAfter !== undefined && livePort !== undefined && !view.listening.has(livePort));
 }
 /** How Caddy reaches the environment's host name, from what the server has now. */
-function routingOf(config, env, view, hostName, routedNow, releaseId, wake) {
+function routingOf(config, env, view, hostName, releaseId, wake) {
     const site = (port) => siteFor(config, env, hostName, port, releaseId, { wake });
     const onDemandAsk = needsOnDemandAsk(config, env);
-    return { caddyfile: view.caddyfile, site, siteNow: view.site, routedNow, onDemandAsk };
+    return { caddyfile: view.caddyfile, site, onDemandAsk };
 }
 /** A preview's limits come from what production recorded, never from its own toss.json. */
 function trustedConfigOf(config, env, state, sink) {
@@ -78518,13 +78817,16 @@ function healthFailure(failure, readOnly) {
     const { details, fix } = explainHealthFailure(failure, { readOnly });
     return new errors_TossError(`the new release did not pass its health check; it never received traffic.\n${details}`, { hint: `${fix}, then deploy again` });
 }
-/** No lock, no deploy: the upload stops, and what it copied (all or part) goes again. */
+/**
+ * No lock, or a deploy that failed before its upload became the release: the upload stops, and
+ * what it copied (all or part) goes again.
+ */
 async function abandonUpload(server, upload) {
+    if (upload.handedOver)
+        return;
     upload.abort.abort();
     await upload.early;
-    await server
-        .root(removeStagingArgv(upload.env, [upload.id]), { allowFailure: true })
-        .catch(() => { });
+    await server.root(removeUploadArgv(upload), { allowFailure: true }).catch(() => { });
 }
 /**
  * A preview deploy's lost lock, when a production deploy took it (before the preview's build
@@ -78878,6 +79180,9 @@ function emptySecrets(app, names, inventory) {
     }
     return warnings;
 }
+// One collator for every comparison: localeCompare with options builds one per call (~0.1 ms
+// each in a cold start, tens of ms to sort 200 environments).
+const NAMES = new Intl.Collator('en', { numeric: true });
 /** production first, then by name. */
 function drift_byEnvironment([a], [b]) {
     if (a === b)
@@ -78886,7 +79191,7 @@ function drift_byEnvironment([a], [b]) {
         return -1;
     if (isProduction(b))
         return 1;
-    return a.localeCompare(b, 'en', { numeric: true });
+    return NAMES.compare(a, b);
 }
 
 ;// CONCATENATED MODULE: ./src/server/secrets.ts
@@ -78935,30 +79240,22 @@ done
 echo '[overrides]'
 for f in "$secrets"/overrides/*.env; do [ -e "$f" ] && printf '%s\\n' "\${f##*/}"; done
 echo '[services]'
-[ "$#" -eq 0 ] || systemctl list-units --all --plain --no-legend --full -- "$@"`));
+systemctl list-units --all --plain --no-legend --full -- "toss-$app-*@*.service" "toss-wake-$app-*@*.socket"`));
 /**
- * Lists the app's server-side pieces; `liveUnits` are instance units to report the state of. Their
- * states come from the units systemd has loaded, in one call: `systemctl show` of each unit costs
- * a load of each (tens of ms a unit on a busy server), and a unit systemd has not loaded is
- * inactive.
+ * Lists the app's server-side pieces, and the state of every instance and wake socket of the
+ * app's names that systemd has loaded, in one call: `systemctl show` of each unit costs a load of
+ * each (tens of ms a unit on a busy server), and a unit systemd has not loaded is inactive. It
+ * needs nothing from state.json, so it runs alongside its read (parseInventory keeps the units
+ * asked about: `<app>-<env>` names can be another app's too).
  */
-function inventory_inventoryArgv(app, liveUnits) {
+function inventory_inventoryArgv(app) {
     const a = appPaths(app);
-    return [
-        'sh',
-        '-c',
-        INVENTORY,
-        'sh',
-        app,
-        SYSTEMD_DIR,
-        CADDY_SITES_DIR,
-        a.secretsDir,
-        ...liveUnits,
-    ];
+    return ['sh', '-c', INVENTORY, 'sh', app, SYSTEMD_DIR, CADDY_SITES_DIR, a.secretsDir];
 }
 /**
- * `requested`: the units asked about (inventoryArgv's liveUnits); each one systemd did not list
- * is not loaded, so inactive.
+ * `requested`: the units asked about (the live instances and wake sockets of the environments
+ * that are the app's own); each one systemd did not list is not loaded, so inactive. No other
+ * unit is kept.
  */
 function inventory_parseInventory(stdout, requested = []) {
     const sections = new Map();
@@ -78985,11 +79282,14 @@ function inventory_parseInventory(stdout, requested = []) {
         siteFiles: nonEmpty('sites').sort(),
         secretKeys,
         overrideFiles: nonEmpty('overrides').sort(),
-        services: {
-            ...Object.fromEntries(requested.map((unit) => [unit, 'inactive'])),
-            ...parseListUnits((sections.get('services') ?? []).join('\n')),
-        },
+        services: servicesOf(parseListUnits((sections.get('services') ?? []).join('\n')), requested),
     };
+}
+function servicesOf(listed, requested) {
+    const services = {};
+    for (const unit of requested)
+        services[unit] = listed[unit] ?? 'inactive';
+    return services;
 }
 /**
  * `systemctl list-units --all --plain --no-legend --full` lines (`<unit> <load> <active> <sub>
@@ -79102,6 +79402,11 @@ function port_listeners_foreignListenersOnceArgv(checks) {
 }
 
 ;// CONCATENATED MODULE: ./src/pipeline/inspect.ts
+/**
+ * Read-only looks at an app on the server: `toss list` and `toss status`. One connection, a
+ * handful of reads; nothing changes and no lock is taken.
+ */
+
 
 
 
@@ -79203,10 +79508,22 @@ function isAbandonedLock(lock, now, thisMachine) {
 async function urlResolver(config, login) {
     const serverIp = await serverAddress(login.host);
     const scheme = config.tls === 'off' ? 'http' : 'https';
+    // Every preview's names come from the same policy: worked out once, not per environment.
+    const previews = new Map();
+    const namesOf = (environment, policy) => {
+        if (isProduction(environment))
+            return trustedConfig(config, environment, policy).config;
+        let names = previews.get(policy);
+        if (names === undefined) {
+            names = trustedConfig(config, environment, policy).config;
+            previews.set(policy, names);
+        }
+        return names;
+    };
     return (environment, policy) => {
         try {
             // A preview's names are the ones production recorded (policy.ts), as its deploy used.
-            const names = trustedConfig(config, environment, policy).config;
+            const names = namesOf(environment, policy);
             const hostName = hostNameFor({
                 app: config.app,
                 environment,
@@ -79223,13 +79540,21 @@ async function urlResolver(config, login) {
     };
 }
 /**
- * What list and status read, each kind in one command whatever the number of environments.
- * `listeners`: who else holds the environments' ports, which only status reports.
+ * What list and status read, each kind in one command whatever the number of environments, and
+ * all at once: the inventory, the databases and the certificates need nothing from state.json, so
+ * they go out with its read (one round trip for list). `listeners`: who else holds the
+ * environments' ports, which only status reports (their ports come from state.json).
  */
 async function snapshot(session, options) {
+    const inventoryRun = session.root(inventoryArgv(session.app));
+    const databasesRun = listDatabases(session, session.app);
+    const certificatesRun = options.certificates ? certificatesOf(session) : undefined;
+    // Rejections are taken up below; until then they must not count as unhandled.
+    for (const run of [inventoryRun, databasesRun, certificatesRun])
+        run?.catch(() => { });
     const [state, registry] = await Promise.all([session.readState(), session.readRegistry()]);
     // An environment whose names another app owns (see foreignNames) has no service of its own:
-    // the unit of that name is the other app's, so its state is not asked for.
+    // the unit of that name is the other app's, so its state is not kept.
     const owners = unitOwners(registry);
     const owned = Object.entries(state?.environments ?? {}).filter(([name]) => foreignNames(registry, session.app, name, [], owners).length === 0);
     // A sleeping environment's wake socket too: stopped instance and listening socket = asleep.
@@ -79246,15 +79571,18 @@ async function snapshot(session, options) {
         const { argv, stdin } = foreignListenersOnceArgv(portChecks);
         return session.root(argv, { stdin, allowFailure: true });
     };
-    const [inventoryRun, listenersResult, databasesRun] = await Promise.all([
-        session.root(inventoryArgv(session.app, liveUnits)),
+    const [inventoryDone, listenersResult, databasesDone, certificates] = await Promise.all([
+        inventoryRun,
         listenersRun(),
-        listDatabases(session, session.app),
+        databasesRun,
+        certificatesRun,
     ]);
-    const inventory = parseInventory(inventoryRun.stdout, liveUnits);
+    const inventory = parseInventory(inventoryDone.stdout, liveUnits);
     const listeners = parseForeignListenersByPort(listenersResult?.stdout ?? '');
-    const databases = databasesRun.code === 0 ? parseDatabaseList(databasesRun.stdout).map((d) => d.name) : undefined;
-    return { state, registry, inventory, listeners, databases };
+    const databases = databasesDone.code === 0
+        ? parseDatabaseList(databasesDone.stdout).map((d) => d.name)
+        : undefined;
+    return { state, registry, inventory, listeners, databases, certificates };
 }
 /**
  * The app's environments as state.json records them (read without the lock): what a door needs
@@ -79284,9 +79612,7 @@ async function statusOfApp(config, login) {
     const urlFor = await urlResolver(config, login);
     const session = await openServer({ login }, config.app);
     try {
-        const { state, registry, inventory, listeners, databases } = await snapshot(session, {
-            listeners: true,
-        });
+        const { state, registry, inventory, listeners, databases, certificates } = await snapshot(session, { listeners: true, certificates: true });
         const listing = listingOf(config.app, state, inventory.services, (env) => urlFor(env, state?.policy), databases);
         const keys = await overrideKeys(session, listing.environments.map((env) => env.name), inventory.overrideFiles);
         const environments = listing.environments.map((env) => ({
@@ -79329,7 +79655,7 @@ async function statusOfApp(config, login) {
             secrets: inventory.secretKeys,
             databases: databases ?? null,
             warnings: findDrift({ app: config.app, state, inventory, registry, listeners, databases }),
-            certificates: await certificatesOf(session),
+            certificates,
         };
     }
     finally {
@@ -79414,11 +79740,11 @@ function remove(request, sink) {
             });
             return { environment, removed: false };
         },
-    }, (server, lock) => step(sink, 'remove', () => removeLocked(server, request.branch, env, lock.state, request.dropDatabase === true, sink)));
+    }, (server, lock) => step(sink, 'remove', () => removeLocked(server, request.branch, env, lock, request.dropDatabase === true, sink)));
 }
-async function removeLocked(server, branch, env, state, dropDatabase, sink) {
+async function removeLocked(server, branch, env, lock, dropDatabase, sink) {
     const { app, environment } = env;
-    const held = await readHoldings(server, env, state);
+    const held = await readHoldings(server, env, lock.state);
     // Production's database outlives it unless asked; every other environment's goes with it (an
     // orphan one `toss status` found included).
     const dropsDatabase = held.database !== undefined && (!env.isProduction || dropDatabase);
@@ -79464,7 +79790,8 @@ async function removeLocked(server, branch, env, state, dropDatabase, sink) {
         }
     }
     await server.updateRegistry((r) => freeEnvironment(r, app, environment));
-    await server.updateStateAsHolder((s) => recordRemove(s, environment));
+    // The record and the lock's release in one write of state.json.
+    await lock.finish((s) => recordRemove(s, environment));
     return { environment, removed: true };
 }
 async function readHoldings(server, env, state) {
@@ -86234,7 +86561,7 @@ g.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)((0,node_url__
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _dirname_shim_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6065);
-/* harmony import */ var _action_entry_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3240);
+/* harmony import */ var _action_entry_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6975);
 
 
 await (0,_action_entry_js__WEBPACK_IMPORTED_MODULE_1__/* .entry */ .f)();
