@@ -218,7 +218,7 @@ function routeTo(
       if (ask.userAsk !== undefined) {
         sink({
           type: 'warning',
-          message: `the Caddyfile's on_demand_tls asks ${ask.userAsk}: that endpoint decides which preview names get certificates, so it must allow ${env.environment}'s`,
+          message: `the Caddyfile's on_demand_tls asks ${ask.userAsk}: that endpoint decides which names get on-demand certificates (previews', and under tls internal every site's), so it must allow ${env.environment}'s`,
         });
       }
     }
