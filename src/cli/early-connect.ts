@@ -1,94 +1,43 @@
 /**
- * `toss deploy` logs in while the rest of it loads. Loading the pipeline and the config schema,
- * and checking toss.json, take a few hundred milliseconds of this process's time; the SSH
- * handshake and the server's first session are round trips that leave it idle. So the server
- * named in toss.json, as written, is resolved and connected to first, and the connection is used
- * only when the checked config names the same server, app and login; otherwise (or when the
- * deploy fails before it connects) it is closed unused. A login changes nothing on the server,
- * and the host key is checked as on any connection.
+ * `toss deploy` logs in while the pipeline loads. Once toss.json and the source directory have
+ * passed their checks (a refused config never logs in), the login starts; loading the pipeline
+ * takes this process's time while the SSH handshake and the server's first sessions are round
+ * trips that leave it idle. The deploy's connect step then takes that connection; when the deploy
+ * fails before it gets there, the connection is closed, and a login still under way is given up.
  */
-import { readFile } from 'node:fs/promises';
 import type { Login } from '../pipeline/request.js';
 import type { OpenServer } from '../pipeline/server.js';
-import type { SshConnection } from '../remote/connection.js';
-import type { CliContext } from './context.js';
-
-interface Started {
-  server: string;
-  app: string;
-  login: Login;
-  opening: Promise<SshConnection>;
-}
+import { connectLogin } from '../remote/login.js';
 
 export interface EarlyConnection {
-  /** settles once the login is under way (or will not be tried): load the rest after it */
-  started: Promise<unknown>;
-  /** The connect function for this context: the early connection first, when it fits. */
-  connectFor(context: CliContext): Promise<OpenServer | undefined>;
-  /** Closes the early connection unless the deploy took it. */
+  /** The connect function for the deploy: this connection first (for the same login and app). */
+  connect(): Promise<OpenServer>;
+  /** Closes the connection unless the deploy took it. */
   close(): Promise<void>;
 }
 
-/** Starts connecting to toss.json's server as written; never throws (the checked path reports). */
-export function connectEarly(configPath: string, identity: string | undefined): EarlyConnection {
+/** Starts logging in as `login` for `app`; a failure is reported by whoever takes it. */
+export function connectEarly(login: Login, app: string): EarlyConnection {
   const abort = new AbortController();
-  const started = start(configPath, identity, abort.signal).catch(() => undefined);
+  const opening = connectLogin(login, { signal: abort.signal });
+  opening.catch(() => {});
+  const same = JSON.stringify(login);
   let taken = false;
-  let closed = false;
-  const close = async () => {
-    closed = true;
-    const early = await started;
-    if (early === undefined || taken) return;
-    // A login still under way (a server that does not answer) is given up, not waited for.
-    abort.abort();
-    const conn = await early.opening.catch(() => undefined);
-    await conn?.dispose();
-  };
   return {
-    async connectFor(context) {
-      const early = await started;
-      if (early === undefined || closed) return undefined;
-      const fits =
-        early.server === context.config.server &&
-        early.app === context.config.app &&
-        JSON.stringify(early.login) === JSON.stringify(context.login);
-      if (!fits) {
-        await close();
-        return undefined;
-      }
+    async connect() {
       const { Session } = await import('../pipeline/session.js');
-      return (login, app) => {
-        if (taken || app !== early.app || JSON.stringify(login) !== JSON.stringify(early.login)) {
-          return Session.open(login, app);
-        }
+      return (to, forApp) => {
+        if (taken || forApp !== app || JSON.stringify(to) !== same) return Session.open(to, forApp);
         taken = true;
-        return early.opening.then((conn) => Session.adopt(conn, login, app));
+        return opening.then((conn) => Session.adopt(conn, to, forApp));
       };
     },
-    started,
-    close,
+    async close() {
+      if (taken) return;
+      taken = true;
+      abort.abort();
+      const conn = await opening.catch(() => undefined);
+      await conn?.dispose();
+    },
   };
-}
-
-async function start(
-  configPath: string,
-  identity: string | undefined,
-  signal: AbortSignal,
-): Promise<Started | undefined> {
-  const text = await readFile(configPath, 'utf8');
-  const json = JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text) as unknown;
-  if (typeof json !== 'object' || json === null) return undefined;
-  const { server, app } = json as { server?: unknown; app?: unknown };
-  if (typeof server !== 'string' || typeof app !== 'string') return undefined;
-  // Only what logging in needs: not the pipeline, not the config schema.
-  const [{ resolveServer, loginFrom }, { connectLogin }] = await Promise.all([
-    import('./login.js'),
-    import('../remote/login.js'),
-  ]);
-  const login = loginFrom(await resolveServer(server, identity));
-  if (signal.aborted) return undefined;
-  const opening = connectLogin(login, { signal });
-  // Used or closed later; a failure here is reported by the connect step, if it is used at all.
-  opening.catch(() => {});
-  return { server, app, login, opening };
 }

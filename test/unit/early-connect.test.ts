@@ -1,19 +1,17 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { CliContext } from '../../src/cli/context.js';
 import { connectEarly } from '../../src/cli/early-connect.js';
-import { parseConfig } from '../../src/config/load.js';
+import type { Login } from '../../src/remote/login.js';
 
 // A server that accepts and never answers: a login to it stays under way until given up.
 let listener: Server;
 let port: number;
 const sockets: { socket: Socket; closed: Promise<void> }[] = [];
 let dir: string;
-const savedEnv = { ...process.env };
 
 beforeAll(async () => {
   listener = createServer((socket) => {
@@ -26,11 +24,6 @@ beforeAll(async () => {
   port = (listener.address() as { port: number }).port;
   dir = mkdtempSync(join(tmpdir(), 'toss-early-'));
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'key')]);
-  writeFileSync(join(dir, 'known_hosts'), '');
-  process.env.HOME = dir;
-  process.env.TOSS_SSH_KEY = join(dir, 'key');
-  process.env.TOSS_KNOWN_HOSTS = join(dir, 'known_hosts');
-  delete process.env.SSH_AUTH_SOCK;
 });
 
 afterEach(() => {
@@ -38,19 +31,19 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  process.env = savedEnv;
   rmSync(dir, { recursive: true, force: true });
   await new Promise<void>((r) => listener.close(() => r()));
 });
 
-function tossJson(fields: Record<string, unknown>): string {
-  const path = join(dir, `toss-${Math.random().toString(36).slice(2)}.json`);
-  writeFileSync(path, JSON.stringify(fields));
-  return path;
+function login(): Login {
+  return {
+    host: '127.0.0.1',
+    port,
+    user: 'root',
+    knownHosts: '',
+    identityFile: join(dir, 'key'),
+  };
 }
-
-const config = (server: string) =>
-  parseConfig({ app: 'shop', server, startCommand: 'node server.js' });
 
 async function connected(): Promise<{ socket: Socket; closed: Promise<void> }> {
   for (let i = 0; i < 200 && sockets.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
@@ -59,42 +52,25 @@ async function connected(): Promise<{ socket: Socket; closed: Promise<void> }> {
 }
 
 describe('connectEarly', () => {
-  it("connects to toss.json's server as written, before the config is checked", async () => {
-    const path = tossJson({ app: 'shop', server: `root@127.0.0.1:${port}` });
-    const early = connectEarly(path, undefined);
-    await early.started;
+  it('starts connecting at once; closed unused, a login still under way is given up', async () => {
+    const early = connectEarly(login(), 'shop');
     const { closed } = await connected();
     // The server never answers: closing gives the login up at once instead of waiting it out.
     await early.close();
     await closed;
   });
 
-  it('does not use a connection to another server than the checked config names, and closes it', async () => {
-    const path = tossJson({ app: 'shop', server: `root@127.0.0.1:${port}` });
-    const early = connectEarly(path, undefined);
-    await early.started;
-    const { closed } = await connected();
-    const context = {
-      config: config('root@127.0.0.2'),
-      configPath: path,
-      projectDir: dir,
-      login: { host: '127.0.0.2', port: 22, user: 'root', knownHosts: '' },
-      actor: { name: 'me', kind: 'local' },
-    } as unknown as CliContext;
-    expect(await early.connectFor(context)).toBeUndefined();
-    await closed;
+  it('hands the connection to the connect step for the same login and app only', async () => {
+    const early = connectEarly(login(), 'shop');
+    await connected();
+    const connect = await early.connect();
+    // Another app (or login) gets a connection of its own, not this one.
+    const other = connect(login(), 'other').catch((e: unknown) => e);
+    for (let i = 0; i < 200 && sockets.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(sockets.length).toBe(2);
     await early.close();
-  });
-
-  it('tries nothing for a toss.json that is not JSON or names no server', async () => {
-    for (const text of ['{ not json', JSON.stringify({ app: 'shop' }), '[]']) {
-      const path = join(dir, 'bad.json');
-      writeFileSync(path, text);
-      const early = connectEarly(path, undefined);
-      await early.started;
-      await early.close();
-    }
-    await new Promise((r) => setTimeout(r, 50));
-    expect(sockets).toEqual([]);
+    await sockets[0]!.closed;
+    for (const { socket } of sockets) socket.destroy();
+    expect(await other).toBeInstanceOf(Error);
   });
 });

@@ -1,6 +1,5 @@
 import { dirname, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
-import type { EarlyConnection } from '../early-connect.js';
 import { localActor, repositoryInfo } from '../git.js';
 
 export function collect(value: string, previous: string[]): string[] {
@@ -57,68 +56,64 @@ async function runDeploy(environment: string, options: DeployOptions): Promise<v
   repoRead.catch(() => {});
   const actor = localActor(projectDir);
   actor.catch(() => {});
-  // Bad -s pairs are refused here, before any connection (the pipeline checks them again).
-  const [{ applyOverrideArgs }, { connectEarly }] = await Promise.all([
+  // Loaded here, not at the top: --help and usage errors load none of it (ssh2, zod, the pipeline).
+  const [
+    { applyOverrideArgs },
+    { resolveSourceDir },
+    { loadContext },
+    { connectEarly },
+    { validateEnvName },
+    { normalizeOrigin },
+  ] = await Promise.all([
     import('../../server/env-file.js'),
+    import('../../config/source-dir.js'),
+    import('../context.js'),
     import('../early-connect.js'),
+    import('../../config/env-name.js'),
+    import('../../server/origin.js'),
   ]);
+  // Bad -s pairs are refused here, before any connection (the pipeline checks them again).
   applyOverrideArgs(new Map(), options.set);
-  // The login starts now, while the pipeline loads and toss.json is checked (early-connect.ts).
-  const early = connectEarly(resolve(options.config), options.identity);
-  try {
-    await deployWith(environment, options, { repoRead, actor, early });
-  } finally {
-    await early.close();
-  }
-}
-
-async function deployWith(
-  environment: string,
-  options: DeployOptions,
-  started: {
-    repoRead: ReturnType<typeof repositoryInfo>;
-    actor: ReturnType<typeof localActor>;
-    early: EarlyConnection;
-  },
-): Promise<void> {
-  const { repoRead, actor, early } = started;
-  // Loaded here, not at the top: --help and usage errors load none of it (ssh2, zod, the pipeline);
-  // and only once the login is under way, so its round trips overlap this process's loading.
-  await early.started;
-  const [{ resolveSourceDir }, { deploy }, { loadContext }, { runShellCommand }, { cliPrinter }] =
-    await Promise.all([
-      import('../../config/source-dir.js'),
-      import('../../pipeline/deploy.js'),
-      import('../context.js'),
-      import('../local-runner.js'),
-      import('../progress.js'),
-    ]);
   const context = await loadContext(options, { actor });
   const sourceDir = resolveSourceDir(context.projectDir, context.config.root, context.configPath);
   const repo = await repoRead;
-  const connect = await early.connectFor(context);
-  const result = await deploy(
-    {
-      config: context.config,
-      login: context.login,
-      ...(connect ? { connect } : {}),
-      environment,
-      actor: context.actor,
-      lockWaitSeconds: options.lockWait,
-      sourceDir,
-      origin: repo.origin,
-      commit: repo.commit,
-      ...(repo.branch ? { branch: repo.branch } : {}),
-      overrides: options.set,
-      force: options.force === true,
-      // toss.json's `build` runs here, in root; `cache` is the action's alone.
-      builder: { run: runShellCommand },
-    },
-    cliPrinter(),
-  );
-  process.stdout.write(
-    result.unchanged
-      ? `\n${result.environment} is unchanged, still live at ${result.url} (release ${result.release}); --force deploys anyway\n`
-      : `\n${result.environment} is live at ${result.url} (release ${result.release})\n`,
-  );
+  // What the deploy checks before it connects, checked here first (it checks them again).
+  validateEnvName(environment, 'environment');
+  normalizeOrigin(repo.origin);
+  // Every check of the input passed: the login starts now, while the pipeline loads.
+  const early = connectEarly(context.login, context.config.app);
+  try {
+    const [{ deploy }, { runShellCommand }, { cliPrinter }] = await Promise.all([
+      import('../../pipeline/deploy.js'),
+      import('../local-runner.js'),
+      import('../progress.js'),
+    ]);
+    const connect = await early.connect();
+    const result = await deploy(
+      {
+        config: context.config,
+        login: context.login,
+        connect,
+        environment,
+        actor: context.actor,
+        lockWaitSeconds: options.lockWait,
+        sourceDir,
+        origin: repo.origin,
+        commit: repo.commit,
+        ...(repo.branch ? { branch: repo.branch } : {}),
+        overrides: options.set,
+        force: options.force === true,
+        // toss.json's `build` runs here, in root; `cache` is the action's alone.
+        builder: { run: runShellCommand },
+      },
+      cliPrinter(),
+    );
+    process.stdout.write(
+      result.unchanged
+        ? `\n${result.environment} is unchanged, still live at ${result.url} (release ${result.release}); --force deploys anyway\n`
+        : `\n${result.environment} is live at ${result.url} (release ${result.release})\n`,
+    );
+  } finally {
+    await early.close();
+  }
 }
