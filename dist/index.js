@@ -73069,8 +73069,12 @@ ${STOP_QUIETLY}`;
 function stopRunUnitArgv(p) {
     return ['sh', '-c', STOP_RUN, 'sh', p.runUnit, p.envDir];
 }
-// Every unit is stopped on its own: one that is gone (a drain that already ran, a long step that
-// never started) fails alone. Instances and wake sockets are disabled first (their boot links)
+// Units are stopped and reset in as few systemctl calls as there are groups: each call acts on
+// every unit it knows and only names the ones it does not (a drain that already ran, a long step
+// that never started: "not loaded"), so one that is gone fails alone; a call per unit cost about
+// 20 ms each, 0.2–0.4 s per remove. Drains and wake units (a sleeping environment's socket: a
+// request now must not wake what goes) are stopped before the instances, the long step and the
+// slices. Instances and wake sockets are disabled first (their boot links)
 // without a reload each; only a unit with a link in a directory of ${SYSTEMD_DIR} is enabled,
 // and disabling one scans every unit file there (30 ms a unit with 200 environments), so the
 // others (transient drains and long steps, the slice, a sleeping environment's instances) are not.
@@ -73097,11 +73101,19 @@ enabled() {
   set -f
   return 1
 }
+first= later=
 for unit in "$@"; do
   ! enabled "$unit" || systemctl disable --no-reload --quiet -- "$unit" 2>/dev/null
-  systemctl stop -- "$unit" 2>/dev/null
-  systemctl reset-failed -- "$unit" 2>/dev/null
+  case $unit in
+    toss-drain-* | toss-wake-*) first="$first $unit" ;;
+    *) later="$later $unit" ;;
+  esac
 done
+# Unit names are toss's own (letters, digits, - @ . and \\x2d): no spaces to split on, and -f
+# keeps them from being globs.
+[ -z "$first" ] || systemctl stop -- $first 2>/dev/null
+[ -z "$later" ] || systemctl stop -- $later 2>/dev/null
+systemctl reset-failed -- "$@" 2>/dev/null
 # Template paths are toss's own (/etc/systemd/system/toss-…@.service): no spaces to split on.
 rm -f -- $templates || exit 1
 loaded=$(systemctl list-units --all --plain --no-legend --full -- "$@" $patterns) || loaded=unknown

@@ -212,11 +212,19 @@ enabled() {
   set -f
   return 1
 }
+first= later=
 for unit in "$@"; do
   ! enabled "$unit" || systemctl disable --no-reload --quiet -- "$unit" 2>/dev/null
-  systemctl stop -- "$unit" 2>/dev/null
-  systemctl reset-failed -- "$unit" 2>/dev/null
+  case $unit in
+    toss-drain-* | toss-wake-*) first="$first $unit" ;;
+    *) later="$later $unit" ;;
+  esac
 done
+# Unit names are toss's own (letters, digits, - @ . and \\x2d): no spaces to split on, and -f
+# keeps them from being globs.
+[ -z "$first" ] || systemctl stop -- $first 2>/dev/null
+[ -z "$later" ] || systemctl stop -- $later 2>/dev/null
+systemctl reset-failed -- "$@" 2>/dev/null
 # Template paths are toss's own (/etc/systemd/system/toss-\u2026@.service): no spaces to split on.
 rm -f -- $templates || exit 1
 loaded=$(systemctl list-units --all --plain --no-legend --full -- "$@" $patterns) || loaded=unknown

@@ -41,12 +41,13 @@ function runTeardown(ports: number[], fake: string) {
   };
 }
 
-/** The three calls the script makes for one unit. */
-// Stopped and reset; `disable` only for a unit linked in a directory of /etc/systemd/system (an
-// enabled instance or wake socket), and none is where these tests run.
-function stopped(unit: string): string[] {
-  return [`stop -- ${unit}`, `reset-failed -- ${unit}`];
-}
+// Stopped in two calls (drains and wake units first) and reset in one; `disable` only for a unit
+// linked in a directory of /etc/systemd/system (an enabled instance or wake socket), and none is
+// where these tests run.
+const FIRST_3002 =
+  'toss-drain-shop-pr-2-3002.timer toss-drain-shop-pr-2-3002.service toss-wake-shop-pr-2@3002.socket toss-wake-shop-pr-2@3002.service';
+const LATER_3002 =
+  'toss-shop-pr-2@3002.service toss-run-shop-pr-2.service system-toss\\x2dwake\\x2dshop\\x2dpr\\x2d2.slice';
 
 describe('instanceSlice', () => {
   it("names the slice systemd makes for the template's instances, dashes escaped", () => {
@@ -87,17 +88,13 @@ describe('teardownUnitsArgv', () => {
   const LISTED =
     'list-units --all --plain --no-legend --full -- toss-drain-shop-pr-2-3002.timer toss-drain-shop-pr-2-3002.service toss-wake-shop-pr-2@3002.socket toss-wake-shop-pr-2@3002.service toss-shop-pr-2@3002.service toss-run-shop-pr-2.service system-toss\\x2dwake\\x2dshop\\x2dpr\\x2d2.slice toss-shop-pr-2@* toss-wake-shop-pr-2@* toss-wake-shop-pr-2@*';
 
-  it('stops, disables and resets each unit, deletes the template, and without a reload when nothing is left loaded stops the slice', () => {
+  it('stops and resets the units in three calls (drains and wake units first), deletes the template, and without a reload when nothing is left loaded stops the slice', () => {
     const run = runTeardown([3002], 'exit 0');
     expect(run.status).toBe(0);
     expect(run.calls).toEqual([
-      ...stopped('toss-drain-shop-pr-2-3002.timer'),
-      ...stopped('toss-drain-shop-pr-2-3002.service'),
-      ...stopped('toss-wake-shop-pr-2@3002.socket'),
-      ...stopped('toss-wake-shop-pr-2@3002.service'),
-      ...stopped('toss-shop-pr-2@3002.service'),
-      ...stopped('toss-run-shop-pr-2.service'),
-      ...stopped('system-toss\\x2dwake\\x2dshop\\x2dpr\\x2d2.slice'),
+      `stop -- ${FIRST_3002}`,
+      `stop -- ${LATER_3002}`,
+      `reset-failed -- ${FIRST_3002} ${LATER_3002}`,
       LISTED,
       'stop -- system-toss\\x2dshop\\x2dpr\\x2d2.slice',
       'reset-failed -- system-toss\\x2dshop\\x2dpr\\x2d2.slice',
@@ -150,10 +147,13 @@ describe('teardownUnitsArgv', () => {
   it('goes on past units that are gone (systemctl failing for each) and still succeeds', () => {
     const run = runTeardown([3002, 3003], 'case "$1" in daemon-reload) exit 0;; esac\nexit 5');
     expect(run.status).toBe(0);
-    // Four drain units, four wake units, two instances, the long step, the wake proxies' old
-    // slice, then (list-units failed, so after a reload) the instances' slice.
+    // Drains and wake units of both ports, then both instances, the long step and the wake
+    // proxies' old slice, then (list-units failed, so after a reload) the instances' slice.
     const stops = run.calls.filter((call) => call.startsWith('stop -- '));
-    expect(stops).toHaveLength(13);
+    expect(stops).toHaveLength(3);
+    expect(stops[0]?.split(' ')).toHaveLength(2 + 8);
+    expect(stops[1]?.split(' ')).toHaveLength(2 + 4);
+    expect(run.calls).toContainEqual(expect.stringMatching(/^reset-failed -- (\S+ ){11}\S+$/));
     expect(run.calls.indexOf('daemon-reload')).toBe(run.calls.indexOf(stops.at(-1)!) - 1);
     expect(run.templateLeft).toBe(false);
   });
