@@ -1,5 +1,6 @@
 /** One network namespace per host, joined to this machine by a veth pair (no route beyond). */
 import { hostNames } from './paths.js';
+import { privateNetns } from './private-network.js';
 import { runOk, runSync } from './proc.js';
 
 export async function setupNetwork(index: number): Promise<void> {
@@ -32,9 +33,14 @@ export async function setupNetwork(index: number): Promise<void> {
   await runOk(['ip', 'netns', 'exec', n.netns, 'sysctl', '-qw', 'net.ipv4.tcp_migrate_req=1']);
 }
 
-/** Idempotent: deleting the namespace also destroys the veth pair; the link del covers a half-made one. */
+/**
+ * Idempotent: deleting the namespace also destroys the veth pair; the link del covers a half-made
+ * one. A private network whose id is this index (see private-network.ts) goes too: its owner may
+ * have died before tearing it down.
+ */
 export function teardownNetworkSync(index: number): void {
   const n = hostNames(index);
   runSync(['ip', 'netns', 'delete', n.netns]);
   runSync(['ip', 'link', 'delete', n.hostVeth]);
+  runSync(['ip', 'netns', 'delete', privateNetns(index)]);
 }
