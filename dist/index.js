@@ -77066,11 +77066,30 @@ function connectConfig(options, target, privateKey, hostKeys) {
         config.passphrase = options.passphrase;
     if (options.agent)
         config.agent = options.agent;
+    if (options.authGate)
+        config.authHandler = gatedAuth(options.authGate, privateKey, options.agent);
     // The server must present a key of a type we know for it, not just its favourite one.
     const { algorithms } = hostKeys;
     if (algorithms)
         config.algorithms = { serverHostKey: algorithms };
     return config;
+}
+/**
+ * ssh2's own order of methods (none, then the key, then the agent), each asked for only once
+ * `gate` resolved; when it rejects, none at all (ssh2 then ends the connection).
+ */
+function gatedAuth(gate, privateKey, agent) {
+    const methods = ['none'];
+    if (privateKey !== undefined)
+        methods.push('publickey');
+    if (agent)
+        methods.push('agent');
+    let next = 0;
+    return (_left, _partial, callback) => {
+        // ssh2 takes `false` for "no method left" (client.js, doNextAuth); its types omit it.
+        const answer = callback;
+        gate.then(() => answer(next < methods.length ? methods[next++] : false), () => answer(false));
+    };
 }
 /** The error for a failed connect or handshake that was not a refused host key. */
 function connectFailure(err, lookup, target) {
@@ -77133,6 +77152,7 @@ async function connectLogin(login, options = {}) {
     const conn = await SshConnection.connect({
         ...(options.trust ? { trust: options.trust } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.authGate ? { authGate: options.authGate } : {}),
         host: login.host,
         port: login.port,
         username: login.user,

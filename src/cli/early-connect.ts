@@ -1,13 +1,19 @@
 /**
- * `toss deploy` logs in while the pipeline loads. Once toss.json and the source directory have
- * passed their checks (a refused config never logs in), the login starts; loading the pipeline
- * takes this process's time while the SSH handshake and the server's first sessions are round
- * trips that leave it idle. The deploy's connect step then takes that connection; when the deploy
- * fails before it gets there, the connection is closed, and a login still under way is given up.
+ * `toss deploy` logs in while it loads and checks. toss.json's `server` is read as written, and
+ * the connection to it starts at once: TCP, the key exchange and the host key check go ahead while
+ * this process loads the config schema and the pipeline and checks the input, but no key is
+ * offered until every check passed (`proceed`). A refused config, environment name or origin
+ * therefore never logs in: the server sees a connection that ends before authentication.
+ *
+ * The deploy's connect step then takes that connection, for the same login and app only (the
+ * checked config could resolve to another); when the deploy fails before it gets there, the
+ * connection is closed, and a handshake still under way is given up.
  */
+import { readFile } from 'node:fs/promises';
 import type { Login } from '../pipeline/request.js';
 import type { OpenServer } from '../pipeline/server.js';
 import { connectLogin } from '../remote/login.js';
+import { loginFrom, resolveServer } from './login.js';
 
 export interface EarlyConnection {
   /** The connect function for the deploy: this connection first (for the same login and app). */
@@ -16,10 +22,25 @@ export interface EarlyConnection {
   close(): Promise<void>;
 }
 
-/** Starts logging in as `login` for `app`; a failure is reported by whoever takes it. */
-export function connectEarly(login: Login, app: string): EarlyConnection {
+/** An early connection whose authentication waits for `proceed`. */
+export interface GatedConnection extends EarlyConnection {
+  /**
+   * Resolves once the connection is under way (or it is clear none starts): wait for it before
+   * loading anything big, so the few reads it needs first are not queued behind that.
+   */
+  started: Promise<void>;
+  /** Every check passed: the login may authenticate now. */
+  proceed(): void;
+}
+
+/**
+ * Starts logging in as `login` for `app`; a failure is reported by whoever takes it, after one
+ * more attempt (a handshake that waited long for its gate may have timed out meanwhile).
+ * With `gate`, authentication waits for it.
+ */
+export function connectEarly(login: Login, app: string, gate?: Promise<void>): EarlyConnection {
   const abort = new AbortController();
-  const opening = connectLogin(login, { signal: abort.signal });
+  const opening = connectLogin(login, { signal: abort.signal, authGate: gate });
   opening.catch(() => {});
   const same = JSON.stringify(login);
   let taken = false;
@@ -29,7 +50,10 @@ export function connectEarly(login: Login, app: string): EarlyConnection {
       return (to, forApp) => {
         if (taken || forApp !== app || JSON.stringify(to) !== same) return Session.open(to, forApp);
         taken = true;
-        return opening.then((conn) => Session.adopt(conn, to, forApp));
+        return opening.then(
+          (conn) => Session.adopt(conn, to, forApp),
+          () => Session.open(to, forApp),
+        );
       };
     },
     async close() {
@@ -38,6 +62,44 @@ export function connectEarly(login: Login, app: string): EarlyConnection {
       abort.abort();
       const conn = await opening.catch(() => undefined);
       await conn?.dispose();
+    },
+  };
+}
+
+/**
+ * Reads `app` and `server` from toss.json as written (nothing checked yet but their being
+ * strings and the server's syntax) and starts the connection, authentication held back until
+ * `proceed`. When the file cannot be read that way, nothing starts: the deploy's connect step
+ * then logs in as usual once the checked config says where.
+ */
+export function connectBeforeChecks(
+  configPath: string,
+  identity: string | undefined,
+): GatedConnection {
+  let open: () => void = () => {};
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  const starting = readFile(configPath, 'utf8')
+    .then(async (text) => {
+      const { app, server } = JSON.parse(text) as { app?: unknown; server?: unknown };
+      if (typeof app !== 'string' || typeof server !== 'string') return undefined;
+      return connectEarly(loginFrom(await resolveServer(server, identity)), app, gate);
+    })
+    .catch(() => undefined);
+  return {
+    started: starting.then(() => {}),
+    proceed: () => open(),
+    async connect() {
+      // Taking the connection is the decision to log in.
+      open();
+      const early = await starting;
+      if (early) return early.connect();
+      const { Session } = await import('../pipeline/session.js');
+      return Session.open;
+    },
+    async close() {
+      await (await starting)?.close();
     },
   };
 }

@@ -9,7 +9,14 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
-import type { Client, ClientChannel, ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';
+import type {
+  AuthenticationType,
+  AuthHandlerMiddleware,
+  Client,
+  ClientChannel,
+  ConnectConfig,
+  ServerHostKeyAlgorithm,
+} from 'ssh2';
 import { ConnectionError, RemoteCommandError } from '../errors.js';
 import {
   buildCommandLine,
@@ -64,6 +71,12 @@ export interface ConnectOptions {
   keepaliveCountMax?: number;
   /** gives up connecting (the socket goes at once); a connection already made is not touched */
   signal?: AbortSignal;
+  /**
+   * Authentication waits for this: the TCP connection, the key exchange and the host key check
+   * go ahead, no key is offered until it resolves (and none ever when it rejects). Nothing is a
+   * login before that, on the server or in its logs.
+   */
+  authGate?: Promise<void>;
 }
 
 export interface RunOptions {
@@ -624,10 +637,34 @@ function connectConfig(
   if (privateKey !== undefined) config.privateKey = privateKey;
   if (options.passphrase !== undefined) config.passphrase = options.passphrase;
   if (options.agent) config.agent = options.agent;
+  if (options.authGate) config.authHandler = gatedAuth(options.authGate, privateKey, options.agent);
   // The server must present a key of a type we know for it, not just its favourite one.
   const { algorithms } = hostKeys;
   if (algorithms) config.algorithms = { serverHostKey: algorithms as ServerHostKeyAlgorithm[] };
   return config;
+}
+
+/**
+ * ssh2's own order of methods (none, then the key, then the agent), each asked for only once
+ * `gate` resolved; when it rejects, none at all (ssh2 then ends the connection).
+ */
+function gatedAuth(
+  gate: Promise<void>,
+  privateKey: string | undefined,
+  agent: string | undefined,
+): AuthHandlerMiddleware {
+  const methods: AuthenticationType[] = ['none'];
+  if (privateKey !== undefined) methods.push('publickey');
+  if (agent) methods.push('agent');
+  let next = 0;
+  return (_left, _partial, callback) => {
+    // ssh2 takes `false` for "no method left" (client.js, doNextAuth); its types omit it.
+    const answer = callback as (next: AuthenticationType | false) => void;
+    gate.then(
+      () => answer(next < methods.length ? (methods[next++] as AuthenticationType) : false),
+      () => answer(false),
+    );
+  };
 }
 
 /** The error for a failed connect or handshake that was not a refused host key. */

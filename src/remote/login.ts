@@ -22,11 +22,17 @@ export interface Login {
  */
 export async function connectLogin(
   login: Login,
-  options: { trust?: HostTrust | undefined; signal?: AbortSignal | undefined } = {},
+  options: {
+    trust?: HostTrust | undefined;
+    signal?: AbortSignal | undefined;
+    /** authentication waits for it (see ConnectOptions.authGate) */
+    authGate?: Promise<void> | undefined;
+  } = {},
 ): Promise<SshConnection> {
   const conn = await SshConnection.connect({
     ...(options.trust ? { trust: options.trust } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.authGate ? { authGate: options.authGate } : {}),
     host: login.host,
     port: login.port,
     username: login.user,

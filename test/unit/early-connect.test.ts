@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { connectEarly } from '../../src/cli/early-connect.js';
+import { connectBeforeChecks, connectEarly } from '../../src/cli/early-connect.js';
 import type { Login } from '../../src/remote/login.js';
 
 // A server that accepts and never answers: a login to it stays under way until given up.
@@ -72,5 +72,109 @@ describe('connectEarly', () => {
     await sockets[0]!.closed;
     for (const { socket } of sockets) socket.destroy();
     expect(await other).toBeInstanceOf(Error);
+  });
+});
+
+// A real SSH server (ssh2's, in this process) that records each authentication attempt.
+describe('authentication held back until the checks passed', () => {
+  let sshServer: import('ssh2').Server;
+  let sshPort: number;
+  let knownHosts: string;
+  const seen: { connections: number; methods: string[] } = { connections: 0, methods: [] };
+
+  beforeAll(async () => {
+    const { Server: SshServer, utils } = await import('ssh2');
+    const hostKey = utils.generateKeyPairSync('ed25519');
+    sshServer = new SshServer({ hostKeys: [hostKey.private] }, (client) => {
+      seen.connections++;
+      client.on('error', () => {});
+      client.on('authentication', (ctx) => {
+        seen.methods.push(ctx.method);
+        if (ctx.method === 'publickey') ctx.accept();
+        else ctx.reject(['publickey']);
+      });
+      // Sessions (the runners toss warms) are refused: only the login matters here.
+      client.on('session', (_accept, reject) => reject());
+    });
+    await new Promise<void>((r) => sshServer.listen(0, '127.0.0.1', () => r()));
+    sshPort = (sshServer.address() as { port: number }).port;
+    knownHosts = `[127.0.0.1]:${sshPort} ${hostKey.public}\n`;
+  });
+
+  afterAll(async () => {
+    await new Promise<void>((r) => sshServer.close(() => r()));
+  });
+
+  const sshLogin = (): Login => ({
+    host: '127.0.0.1',
+    port: sshPort,
+    user: 'root',
+    knownHosts,
+    identityFile: join(dir, 'key'),
+  });
+
+  async function until(what: () => boolean): Promise<void> {
+    for (let i = 0; i < 300 && !what(); i++) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  it('connects and checks the host key at once, but offers no key before the gate opens', async () => {
+    seen.connections = 0;
+    seen.methods = [];
+    let open: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    const early = connectEarly(sshLogin(), 'shop', gate);
+    await until(() => seen.connections === 1);
+    // Time for a whole handshake on loopback, and then some: still no authentication.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(seen.methods).toEqual([]);
+    open();
+    await until(() => seen.methods.includes('publickey'));
+    expect(seen.methods).toEqual(['none', 'publickey']);
+    await early.close();
+  });
+
+  it('never authenticates when the checks fail and the connection is closed', async () => {
+    seen.connections = 0;
+    seen.methods = [];
+    const early = connectEarly(sshLogin(), 'shop', new Promise<void>(() => {}));
+    await until(() => seen.connections === 1);
+    await new Promise((r) => setTimeout(r, 200));
+    await early.close();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen.methods).toEqual([]);
+  });
+
+  it('starts from toss.json as written, and not at all when it is not JSON with app and server', async () => {
+    const config = join(dir, 'toss.json');
+    const env = { TOSS_KNOWN_HOSTS: process.env.TOSS_KNOWN_HOSTS, HOME: process.env.HOME };
+    writeFileSync(join(dir, 'known_hosts'), knownHosts);
+    process.env.TOSS_KNOWN_HOSTS = join(dir, 'known_hosts');
+    process.env.HOME = dir;
+    try {
+      seen.connections = 0;
+      seen.methods = [];
+      writeFileSync(config, '{ "app": "shop", "server": ');
+      const broken = connectBeforeChecks(config, join(dir, 'key'));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(seen.connections).toBe(0);
+      await broken.close();
+
+      writeFileSync(config, JSON.stringify({ app: 'shop', server: `root@127.0.0.1:${sshPort}` }));
+      const early = connectBeforeChecks(config, join(dir, 'key'));
+      await until(() => seen.connections === 1);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(seen.methods).toEqual([]);
+      early.proceed();
+      await until(() => seen.methods.includes('publickey'));
+      expect(seen.methods).toEqual(['none', 'publickey']);
+      await early.close();
+    } finally {
+      for (const [k, v] of Object.entries(env)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
   });
 });

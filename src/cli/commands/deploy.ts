@@ -56,33 +56,37 @@ async function runDeploy(environment: string, options: DeployOptions): Promise<v
   repoRead.catch(() => {});
   const actor = localActor(projectDir);
   actor.catch(() => {});
-  // Loaded here, not at the top: --help and usage errors load none of it (ssh2, zod, the pipeline).
-  const [
-    { applyOverrideArgs },
-    { resolveSourceDir },
-    { loadContext },
-    { connectEarly },
-    { validateEnvName },
-    { normalizeOrigin },
-  ] = await Promise.all([
-    import('../../server/env-file.js'),
-    import('../../config/source-dir.js'),
-    import('../context.js'),
-    import('../early-connect.js'),
-    import('../../config/env-name.js'),
-    import('../../server/origin.js'),
-  ]);
-  // Bad -s pairs are refused here, before any connection (the pipeline checks them again).
-  applyOverrideArgs(new Map(), options.set);
-  const context = await loadContext(options, { actor });
-  const sourceDir = resolveSourceDir(context.projectDir, context.config.root, context.configPath);
-  const repo = await repoRead;
-  // What the deploy checks before it connects, checked here first (it checks them again).
-  validateEnvName(environment, 'environment');
-  normalizeOrigin(repo.origin);
-  // Every check of the input passed: the login starts now, while the pipeline loads.
-  const early = connectEarly(context.login, context.config.app);
+  // The connection to toss.json's server starts first, while everything else loads and is
+  // checked; it authenticates only once every check passed (early-connect.ts).
+  const { connectBeforeChecks } = await import('../early-connect.js');
+  const early = connectBeforeChecks(resolve(options.config), options.identity);
+  await early.started;
   try {
+    // Loaded here, not at the top: --help and usage errors load none of it (ssh2, zod, the
+    // pipeline).
+    const [
+      { applyOverrideArgs },
+      { resolveSourceDir },
+      { loadContext },
+      { validateEnvName },
+      { normalizeOrigin },
+    ] = await Promise.all([
+      import('../../server/env-file.js'),
+      import('../../config/source-dir.js'),
+      import('../context.js'),
+      import('../../config/env-name.js'),
+      import('../../server/origin.js'),
+    ]);
+    // Bad -s pairs are refused here, before any login (the pipeline checks them again).
+    applyOverrideArgs(new Map(), options.set);
+    const context = await loadContext(options, { actor });
+    const sourceDir = resolveSourceDir(context.projectDir, context.config.root, context.configPath);
+    const repo = await repoRead;
+    // What the deploy checks before it connects, checked here first (it checks them again).
+    validateEnvName(environment, 'environment');
+    normalizeOrigin(repo.origin);
+    // Every check of the input passed: the login may authenticate now, while the pipeline loads.
+    early.proceed();
     const [{ deploy }, { runShellCommand }, { cliPrinter }] = await Promise.all([
       import('../../pipeline/deploy.js'),
       import('../local-runner.js'),
