@@ -73074,10 +73074,9 @@ function stopRunUnitArgv(p) {
 // that never started: "not loaded"), so one that is gone fails alone; a call per unit cost about
 // 20 ms each, 0.2–0.4 s per remove. Drains and wake units (a sleeping environment's socket: a
 // request now must not wake what goes) are stopped before the instances, the long step and the
-// slices. Instances and wake sockets are disabled first (their boot links)
-// without a reload each; only a unit with a link in a directory of ${SYSTEMD_DIR} is enabled,
-// and disabling one scans every unit file there (30 ms a unit with 200 environments), so the
-// others (transient drains and long steps, the slice, a sleeping environment's instances) are not.
+// slices. Instances and wake sockets are disabled first: their boot links (toss made them, see
+// instances.ts) are deleted directly, as `systemctl disable --no-reload` would, without its scan
+// of every unit file there (30 ms a unit with 200 environments, growing with them).
 // systemd unloads a stopped unit nothing refers to by itself; one it still keeps (a boot link it
 // read at an earlier daemon-reload: the target wants it) goes only with a daemon-reload, which
 // re-reads every unit on the server, so it runs only when one of the environment's units is still
@@ -73093,17 +73092,16 @@ while [ "$1" != -- ]; do
   shift
 done
 shift
-enabled() {
+unlink_boot() {
   set +f
   for link in ${paths_SYSTEMD_DIR}/*/"$1"; do
-    if [ -L "$link" ]; then set -f; return 0; fi
+    [ ! -L "$link" ] || rm -f -- "$link"
   done
   set -f
-  return 1
 }
 first= later=
 for unit in "$@"; do
-  ! enabled "$unit" || systemctl disable --no-reload --quiet -- "$unit" 2>/dev/null
+  unlink_boot "$unit"
   case $unit in
     toss-drain-* | toss-wake-*) first="$first $unit" ;;
     *) later="$later $unit" ;;

@@ -96,17 +96,16 @@ while [ "$1" != -- ]; do
   shift
 done
 shift
-enabled() {
+unlink_boot() {
   set +f
   for link in ${_paths_js__WEBPACK_IMPORTED_MODULE_1__.wj}/*/"$1"; do
-    if [ -L "$link" ]; then set -f; return 0; fi
+    [ ! -L "$link" ] || rm -f -- "$link"
   done
   set -f
-  return 1
 }
 first= later=
 for unit in "$@"; do
-  ! enabled "$unit" || systemctl disable --no-reload --quiet -- "$unit" 2>/dev/null
+  unlink_boot "$unit"
   case $unit in
     toss-drain-* | toss-wake-*) first="$first $unit" ;;
     *) later="$later $unit" ;;

@@ -89,6 +89,21 @@ async function deployTwice(environment: string, hold: boolean): Promise<number> 
   return old;
 }
 
+/** Every link in a `*.wants` (or other) directory of /etc/systemd/system. */
+async function bootLinks(): Promise<string[]> {
+  const found = await inHost(host, [
+    'find',
+    '/etc/systemd/system',
+    '-mindepth',
+    '2',
+    '-maxdepth',
+    '2',
+    '-type',
+    'l',
+  ]);
+  return found.split('\n').filter((line) => line !== '');
+}
+
 async function isActive(unit: string): Promise<boolean> {
   return (await host.exec(['systemctl', 'is-active', '--quiet', '--', unit])).code === 0;
 }
@@ -97,9 +112,12 @@ async function isActive(unit: string): Promise<boolean> {
 async function removeLeavesNothing(environment: string): Promise<void> {
   const stem = `hello-${environment}`;
   const before = naming(await systemdUnits(), stem);
+  // The links that bring it back after a reboot (a sleeping preview's wake socket), made by toss.
+  expect(naming(await bootLinks(), stem)).not.toEqual([]);
   await tossOk(['remove', environment]);
   const units = await systemdUnits();
   expect(naming(units, stem), `before remove:\n${before.join('\n')}`).toEqual([]);
+  expect(naming(await bootLinks(), stem)).toEqual([]);
   expect(naming(units, 'hello-production').join('\n')).toContain('toss-hello-production@');
   expect((await fetchSite(host, sslipName(host, 'hello', 'production'))).status).toBe(200);
 }

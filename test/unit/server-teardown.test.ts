@@ -41,7 +41,7 @@ function runTeardown(ports: number[], fake: string) {
   };
 }
 
-// Stopped in two calls (drains and wake units first) and reset in one; `disable` only for a unit
+// Stopped in two calls (drains and wake units first) and reset in one; boot links deleted only for a unit
 // linked in a directory of /etc/systemd/system (an enabled instance or wake socket), and none is
 // where these tests run.
 const FIRST_3002 =
