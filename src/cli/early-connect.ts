@@ -22,6 +22,11 @@ export interface EarlyConnection {
   close(): Promise<void>;
 }
 
+/** An early connection that says which login and app it was made for. */
+interface OwnedConnection extends EarlyConnection {
+  isFor(login: Login, app: string): boolean;
+}
+
 /** An early connection whose authentication waits for `proceed`. */
 export interface GatedConnection extends EarlyConnection {
   /**
@@ -29,8 +34,11 @@ export interface GatedConnection extends EarlyConnection {
    * loading anything big, so the few reads it needs first are not queued behind that.
    */
   started: Promise<void>;
-  /** Every check passed: the login may authenticate now. */
-  proceed(): void;
+  /**
+   * Every check passed and the checked config logs in as `login` for `app`: the connection may
+   * authenticate now if it was made for those; one made for others is closed unused.
+   */
+  proceed(login: Login, app: string): void;
 }
 
 /**
@@ -38,17 +46,19 @@ export interface GatedConnection extends EarlyConnection {
  * more attempt (a handshake that waited long for its gate may have timed out meanwhile).
  * With `gate`, authentication waits for it.
  */
-export function connectEarly(login: Login, app: string, gate?: Promise<void>): EarlyConnection {
+export function connectEarly(login: Login, app: string, gate?: Promise<void>): OwnedConnection {
   const abort = new AbortController();
   const opening = connectLogin(login, { signal: abort.signal, authGate: gate });
   opening.catch(() => {});
   const same = JSON.stringify(login);
+  const isFor = (to: Login, forApp: string) => forApp === app && JSON.stringify(to) === same;
   let taken = false;
   return {
+    isFor,
     async connect() {
       const { Session } = await import('../pipeline/session.js');
       return (to, forApp) => {
-        if (taken || forApp !== app || JSON.stringify(to) !== same) return Session.open(to, forApp);
+        if (taken || !isFor(to, forApp)) return Session.open(to, forApp);
         taken = true;
         return opening.then(
           (conn) => Session.adopt(conn, to, forApp),
@@ -89,10 +99,13 @@ export function connectBeforeChecks(
     .catch(() => undefined);
   return {
     started: starting.then(() => {}),
-    proceed: () => open(),
+    proceed(login, app) {
+      void starting.then((early) => {
+        if (early?.isFor(login, app)) open();
+        else void early?.close();
+      });
+    },
     async connect() {
-      // Taking the connection is the decision to log in.
-      open();
       const early = await starting;
       if (early) return early.connect();
       const { Session } = await import('../pipeline/session.js');

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectBeforeChecks, connectEarly } from '../../src/cli/early-connect.js';
+import { loginFrom, resolveServer } from '../../src/cli/login.js';
 import type { Login } from '../../src/remote/login.js';
 
 // A server that accepts and never answers: a login to it stays under way until given up.
@@ -146,7 +147,7 @@ describe('authentication held back until the checks passed', () => {
     expect(seen.methods).toEqual([]);
   });
 
-  it('starts from toss.json as written, and not at all when it is not JSON with app and server', async () => {
+  it('starts from toss.json as written (not at all unless JSON with app and server); authenticates only for the login the checked config makes', async () => {
     const config = join(dir, 'toss.json');
     const env = { TOSS_KNOWN_HOSTS: process.env.TOSS_KNOWN_HOSTS, HOME: process.env.HOME };
     writeFileSync(join(dir, 'known_hosts'), knownHosts);
@@ -166,7 +167,16 @@ describe('authentication held back until the checks passed', () => {
       await until(() => seen.connections === 1);
       await new Promise((r) => setTimeout(r, 200));
       expect(seen.methods).toEqual([]);
-      early.proceed();
+      // Checked, the config logs in elsewhere: this connection goes without authenticating.
+      const elsewhere = connectBeforeChecks(config, join(dir, 'key'));
+      await until(() => seen.connections === 2);
+      // What the CLI's loadContext resolves from the checked config, the same way.
+      const checked = loginFrom(await resolveServer(`root@127.0.0.1:${sshPort}`, join(dir, 'key')));
+      elsewhere.proceed({ ...checked, user: 'deploy' }, 'shop');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(seen.methods).toEqual([]);
+      await elsewhere.close();
+      early.proceed(checked, 'shop');
       await until(() => seen.methods.includes('publickey'));
       expect(seen.methods).toEqual(['none', 'publickey']);
       await early.close();

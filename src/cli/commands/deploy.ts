@@ -86,7 +86,7 @@ async function runDeploy(environment: string, options: DeployOptions): Promise<v
     validateEnvName(environment, 'environment');
     normalizeOrigin(repo.origin);
     // Every check of the input passed: the login may authenticate now, while the pipeline loads.
-    early.proceed();
+    early.proceed(context.login, context.config.app);
     const [{ deploy }, { runShellCommand }, { cliPrinter }] = await Promise.all([
       import('../../pipeline/deploy.js'),
       import('../local-runner.js'),
