@@ -307,6 +307,16 @@ async function onOneHost(): Promise<number> {
       `printf '[Service]\\nExecStart=/bin/sleep infinity\\n' > /etc/systemd/system/bench-floor.service &&
        systemctl daemon-reload && systemctl start bench-floor && mkdir -p /root/bench-floor`,
     ]);
+    // A reference beside the floor: the same upload, then a restart of the bench app itself
+    // (node server.js, as toss starts it but with no sandbox, health gate or Caddy) until it
+    // listens. The targets stay against the floor; this says how much of a deploy is the app's
+    // own start on this host.
+    await inHost(host, [
+      'sh',
+      '-c',
+      `printf '[Service]\\nEnvironment=PORT=3999\\nWorkingDirectory=/root/bench-floor/current\\nExecStart=/usr/bin/node server.js\\n' > /etc/systemd/system/bench-floor-app.service &&
+       systemctl daemon-reload`,
+    ]);
     const sshBase = host.sshArgv('root').slice(0, -1);
     let floorRun = 0;
     const floor = async () => {
@@ -332,6 +342,32 @@ async function onOneHost(): Promise<number> {
       sample.steps = parts;
       return sample;
     };
+    const floorWithApp = async () => {
+      floorRun++;
+      return timed(host, async () => {
+        await sh([
+          'rsync',
+          '-az',
+          '--delete',
+          '--exclude=.git',
+          '-e',
+          sshBase.map(q).join(' '),
+          `${app.dir}/`,
+          `root@${host.ip}:/root/bench-floor/run${floorRun}/`,
+        ]);
+        await sh([
+          ...host.sshArgv(
+            'root',
+            'sh',
+            '-c',
+            q(
+              `ln -sfn run${floorRun} /root/bench-floor/current && systemctl restart bench-floor-app && ` +
+                `until bash -c ': < /dev/tcp/127.0.0.1/3999' 2>/dev/null; do sleep 0.02; done`,
+            ),
+          ),
+        ]);
+      });
+    };
     // What any run of the CLI pays before its first step: node loading the bundle.
     const startup: number[] = [];
     const measureStartup = async () => {
@@ -340,8 +376,9 @@ async function onOneHost(): Promise<number> {
       startup.push(performance.now() - t);
     };
 
-    const samples: Record<'floor' | 'cold' | 'nochange' | 'onefile', Sample[]> = {
+    const samples: Record<'floor' | 'floorApp' | 'cold' | 'nochange' | 'onefile', Sample[]> = {
       floor: [],
+      floorApp: [],
       cold: [],
       nochange: [],
       onefile: [],
@@ -358,6 +395,8 @@ async function onOneHost(): Promise<number> {
       log(`round ${i}/${RUNS}`);
       touchAll(app.files);
       samples.floor.push(await floor());
+      touchAll(app.files);
+      samples.floorApp.push(await floorWithApp());
       await measureStartup();
       touchAll(app.files);
       samples.cold.push(await deploy(`cold-${i}`));
@@ -423,6 +462,15 @@ async function onOneHost(): Promise<number> {
       console.log('\nsamples (s):');
       for (const [label, list] of rows)
         console.log(`  ${label.padEnd(32)}${list.map((s) => secs(s.ms)).join('  ')}`);
+      const appFloorMs = median(samples.floorApp.map((s) => s.ms));
+      const against = (list: Sample[]) =>
+        `${(median(list.map((s) => s.ms)) / appFloorMs).toFixed(2)}×`;
+      console.log(
+        `\nreference, not a target: the floor with the app's own start (rsync -az, then ssh: restart ` +
+          `node server.js unsandboxed and wait until it listens): ${secs(appFloorMs)} s ` +
+          `(${samples.floorApp.map((s) => secs(s.ms)).join('  ')}); against it cold ` +
+          `${against(samples.cold)}, one-file ${against(samples.onefile)}`,
+      );
 
       // Where the time goes: median per step, and what is left (node start-up, config, exit).
       const deploys = rows.slice(1);
