@@ -3,7 +3,7 @@
  * what travels on stdin, the events, and what a failed step leaves behind (a failed build, a
  * failed health check, a lock lost mid-deploy, Caddy refusing the site).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -640,6 +640,53 @@ describe('build where toss runs', () => {
     expect(JSON.stringify(host.state('shop'))).toBe(stateBefore);
     expect(liveView()).toEqual(live);
     expect(log.steps()).not.toContain('start lock');
+  });
+
+  it('native code for another machine, found while the upload still runs: the upload stops first, no staging copy is left', async () => {
+    await deployedHost();
+    const live = liveView();
+    // The build leaves an ELF executable for aarch64; the server is x86_64.
+    const elf = Buffer.alloc(64);
+    elf.write('\x7fELF', 0, 'latin1');
+    Object.assign(elf, { 4: 2, 5: 1, 6: 1, 16: 2, 18: 183, 20: 1 });
+    const builder: LocalBuilder = {
+      run: async () => {
+        mkdirSync(join(SOURCE, 'bin'), { recursive: true });
+        writeFileSync(join(SOURCE, 'bin/tool'), elf, { mode: 0o755 });
+        return 0;
+      },
+    };
+    // rsync is slow to get going here: it is still running when the platform check fails.
+    const settled: string[] = [];
+    const slowUpload: OpenServer = async (login, app) => {
+      const server = await host.connect(login, app);
+      const upload = server.upload.bind(server);
+      server.upload = async (params) => {
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        try {
+          await upload(params);
+          settled.push('uploaded');
+        } catch (error) {
+          settled.push('stopped');
+          throw error;
+        }
+      };
+      return server;
+    };
+    const config = { ...testConfig(), build: ['make tool'] };
+    try {
+      const error = await failure(
+        deploy(request({ config, builder, connect: slowUpload }), eventLog().sink),
+      );
+      expect(error.step).toBe('platform');
+      expect(error.message).toContain('bin/tool is built for aarch64; the server is x86_64');
+      // Stopped before the cleanup ran, so nothing made the staging directory again after it.
+      expect(settled).toEqual(['stopped']);
+      expect([...(host.disk('shop', 'production')?.staging ?? [])]).toEqual([]);
+      expect(liveView()).toEqual(live);
+    } finally {
+      rmSync(join(SOURCE, 'bin'), { recursive: true, force: true });
+    }
   });
 
   it('a connection that failed while the build ran is tried again once the build is done', async () => {
