@@ -319,21 +319,24 @@ async function onOneHost(): Promise<number> {
     ]);
     const sshBase = host.sshArgv('root').slice(0, -1);
     let floorRun = 0;
+    // The whole tree to a fresh directory of the host, over plain ssh.
+    const rsyncTree = (run: number) =>
+      sh([
+        'rsync',
+        '-az',
+        '--delete',
+        '--exclude=.git',
+        '-e',
+        sshBase.map(q).join(' '),
+        `${app.dir}/`,
+        `root@${host.ip}:/root/bench-floor/run${run}/`,
+      ]);
     const floor = async () => {
       floorRun++;
       const parts = new Map<string, number>();
       const sample = await timed(host, async () => {
         let t = performance.now();
-        await sh([
-          'rsync',
-          '-az',
-          '--delete',
-          '--exclude=.git',
-          '-e',
-          sshBase.map(q).join(' '),
-          `${app.dir}/`,
-          `root@${host.ip}:/root/bench-floor/run${floorRun}/`,
-        ]);
+        await rsyncTree(floorRun);
         parts.set('rsync', performance.now() - t);
         t = performance.now();
         await sh([...host.sshArgv('root', 'systemctl', 'restart', 'bench-floor')]);
@@ -345,16 +348,7 @@ async function onOneHost(): Promise<number> {
     const floorWithApp = async () => {
       floorRun++;
       return timed(host, async () => {
-        await sh([
-          'rsync',
-          '-az',
-          '--delete',
-          '--exclude=.git',
-          '-e',
-          sshBase.map(q).join(' '),
-          `${app.dir}/`,
-          `root@${host.ip}:/root/bench-floor/run${floorRun}/`,
-        ]);
+        await rsyncTree(floorRun);
         await sh([
           ...host.sshArgv(
             'root',
