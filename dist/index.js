@@ -78648,21 +78648,19 @@ async function deployLocked(server, request, env, { origin, natives, files, }, l
         removeStagingArgv(env, [upload.id]),
         ...(upload.incoming ? [removeUploadArgv(upload)] : []),
     ];
+    // Native code for another machine is refused while nothing is placed: the upload, which may
+    // still be running, is what withLockedSession abandons (stopped and settled, then removed).
+    if (natives)
+        await step(sink, 'platform', () => assertRunsOnServer(natives, view.platform));
     // From here a failure's cleanup (leftovers) removes the staging copy, wherever it is.
     upload.handedOver = true;
     const { placed: ports, db } = await undoOnFailure(server, leftovers, async () => {
-        if (natives)
-            await step(sink, 'platform', () => assertRunsOnServer(natives, view.platform));
         const claim = { hostName, url, origin, before, livePort, releaseId };
         const placed = await placeRelease(server, request, config, env, view, claim, upload, sink);
         const db = await databaseStep(server, config, env, request.sourceDir, releaseId, sink);
         await runBuild(server, config, env, releaseId, sink);
         return { placed, db };
-    }, 
-    // A step that fails before the release took the upload (the platform check) may fail while
-    // rsync still runs: stopped and settled first, it cannot make its directory again after the
-    // cleanup removed it.
-    () => settleUpload(upload));
+    });
     const port = idlePort(ports, livePort);
     const sleepAfter = sleepSecondsOf(config, env.environment, isBranchPreview(request, before));
     const wake = sleepAfter !== undefined;
@@ -78835,22 +78833,16 @@ function announceSecrets(view, overrides, sink) {
     sink(secretsEvent(view.secrets.values(), view.overrides.values(), applyOverrideArgs(new Map(), overrides).values()));
 }
 /** Runs `work`; when it fails, `undo` runs (while this run holds the lock) before the error. */
-async function undoOnFailure(server, undo, work, first) {
+async function undoOnFailure(server, undo, work) {
     try {
         return await work();
     }
     catch (error) {
         // Best effort: a cleanup that fails too (the connection is gone) must not hide the step that
         // failed and why; a re-run removes what is left (orphans are pruned).
-        await first?.().catch(() => { });
         await server.cleanUpAsHolder(undo).catch(() => false);
         throw error;
     }
-}
-/** The upload stopped (a finished one is left as it is) and done, whatever its outcome. */
-async function settleUpload(upload) {
-    upload.abort.abort();
-    await upload.early;
 }
 /** The hint fixes the cause the server's evidence shows; `readOnly` is toss.json's. */
 function healthFailure(failure, readOnly) {
