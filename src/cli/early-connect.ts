@@ -92,8 +92,8 @@ export function connectBeforeChecks(
   });
   const starting = readFile(configPath, 'utf8')
     .then(async (text) => {
-      const { app, server } = JSON.parse(text) as { app?: unknown; server?: unknown };
-      if (typeof app !== 'string' || typeof server !== 'string') return undefined;
+      const { app, server } = serverAsWritten(text);
+      if (app === undefined || server === undefined) return undefined;
       return connectEarly(loginFrom(await resolveServer(server, identity)), app, gate);
     })
     .catch(() => undefined);
@@ -115,4 +115,13 @@ export function connectBeforeChecks(
       await (await starting)?.close();
     },
   };
+}
+
+/** toss.json's `app` and `server` when both are strings; the schema checks them later. */
+function serverAsWritten(text: string): { app?: string; server?: string } {
+  // A byte-order mark (editors on Windows) is dropped, as the config loader does.
+  const json: unknown = JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text);
+  if (typeof json !== 'object' || json === null) return {};
+  const { app, server } = json as { app?: unknown; server?: unknown };
+  return typeof app === 'string' && typeof server === 'string' ? { app, server } : {};
 }

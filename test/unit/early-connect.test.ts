@@ -162,7 +162,11 @@ describe('authentication held back until the checks passed', () => {
       expect(seen.connections).toBe(0);
       await broken.close();
 
-      writeFileSync(config, JSON.stringify({ app: 'shop', server: `root@127.0.0.1:${sshPort}` }));
+      // Saved with a byte-order mark, as editors on Windows may.
+      writeFileSync(
+        config,
+        `\uFEFF${JSON.stringify({ app: 'shop', server: `root@127.0.0.1:${sshPort}` })}`,
+      );
       const early = connectBeforeChecks(config, join(dir, 'key'));
       await until(() => seen.connections === 1);
       await new Promise((r) => setTimeout(r, 200));
