@@ -73099,22 +73099,19 @@ unlink_boot() {
   done
   set -f
 }
-first= later=
-for unit in "$@"; do
-  unlink_boot "$unit"
-  case $unit in
-    toss-drain-* | toss-wake-*) first="$first $unit" ;;
-    *) later="$later $unit" ;;
-  esac
-done
-# Unit names are toss's own (letters, digits, - @ . and \\x2d): no spaces to split on, and -f
-# keeps them from being globs.
+# The units stopped first, up to "--", then the others. Unit names are toss's own (letters,
+# digits, - @ . and \\x2d): no spaces to split on, and -f keeps them from being globs.
+first=
+while [ "$1" != -- ]; do first="$first $1"; shift; done
+shift
+later="$*"
+for unit in $first $later; do unlink_boot "$unit"; done
 [ -z "$first" ] || systemctl stop -- $first 2>/dev/null
 [ -z "$later" ] || systemctl stop -- $later 2>/dev/null
-systemctl reset-failed -- "$@" 2>/dev/null
+systemctl reset-failed -- $first $later 2>/dev/null
 # Template paths are toss's own (/etc/systemd/system/toss-…@.service): no spaces to split on.
 rm -f -- $templates || exit 1
-loaded=$(systemctl list-units --all --plain --no-legend --full -- "$@" $patterns) || loaded=unknown
+loaded=$(systemctl list-units --all --plain --no-legend --full -- $first $later $patterns) || loaded=unknown
 [ -z "$loaded" ] || systemctl daemon-reload || exit 1
 systemctl stop -- "$slice" 2>/dev/null
 systemctl reset-failed -- "$slice" 2>/dev/null
@@ -73149,9 +73146,11 @@ function teardownUnitsArgv(p, ports) {
         p.wakeSocketTemplateFile,
         p.wakeServiceTemplateFile,
         '--',
+        // Stopped first: the drains, and a sleeping environment's sockets (a request now must not
+        // wake what goes) with their proxies.
         ...ports.flatMap((port) => [`${drainUnit(p, port)}.timer`, `${drainUnit(p, port)}.service`]),
-        // A sleeping environment's sockets first: a request now must not wake what goes.
         ...ports.flatMap((port) => [p.wakeSocketUnit(port), p.wakeServiceUnit(port)]),
+        '--',
         ...ports.map((port) => p.instanceUnit(port)),
         p.runUnit,
         // Where earlier wake proxies ran, before they went to system.slice.

@@ -211,26 +211,23 @@ unlink_boot() {
   done
   set -f
 }
-first= later=
-for unit in "$@"; do
-  unlink_boot "$unit"
-  case $unit in
-    toss-drain-* | toss-wake-*) first="$first $unit" ;;
-    *) later="$later $unit" ;;
-  esac
-done
-# Unit names are toss's own (letters, digits, - @ . and \\x2d): no spaces to split on, and -f
-# keeps them from being globs.
+# The units stopped first, up to "--", then the others. Unit names are toss's own (letters,
+# digits, - @ . and \\x2d): no spaces to split on, and -f keeps them from being globs.
+first=
+while [ "$1" != -- ]; do first="$first $1"; shift; done
+shift
+later="$*"
+for unit in $first $later; do unlink_boot "$unit"; done
 [ -z "$first" ] || systemctl stop -- $first 2>/dev/null
 [ -z "$later" ] || systemctl stop -- $later 2>/dev/null
-systemctl reset-failed -- "$@" 2>/dev/null
+systemctl reset-failed -- $first $later 2>/dev/null
 # Template paths are toss's own (/etc/systemd/system/toss-\u2026@.service): no spaces to split on.
 rm -f -- $templates || exit 1
-loaded=$(systemctl list-units --all --plain --no-legend --full -- "$@" $patterns) || loaded=unknown
+loaded=$(systemctl list-units --all --plain --no-legend --full -- $first $later $patterns) || loaded=unknown
 [ -z "$loaded" ] || systemctl daemon-reload || exit 1
 systemctl stop -- "$slice" 2>/dev/null
 systemctl reset-failed -- "$slice" 2>/dev/null
-exit 0`;function instanceSlice(p){return`system-${p.unitTemplate.slice(0,-9).replaceAll("-","\\x2d")}.slice`}function wakeSlice(p){return`system-${p.wakeServiceTemplate.slice(0,-9).replaceAll("-","\\x2d")}.slice`}function teardownUnitsArgv(p,ports){return["sh","-c",TEARDOWN,"sh",instanceSlice(p),p.unitTemplateFile,p.wakeSocketTemplateFile,p.wakeServiceTemplateFile,"--",...ports.flatMap(port=>[`${(0,_instances_js__WEBPACK_IMPORTED_MODULE_0__.dX)(p,port)}.timer`,`${(0,_instances_js__WEBPACK_IMPORTED_MODULE_0__.dX)(p,port)}.service`]),...ports.flatMap(port=>[p.wakeSocketUnit(port),p.wakeServiceUnit(port)]),...ports.map(port=>p.instanceUnit(port)),p.runUnit,wakeSlice(p)]}function journalArgv(params){const p=params.paths,unit=params.port===void 0?p.unitTemplate.replace("@.service","@*"):p.instanceUnit(params.port),lines=params.lines??100;if(!Number.isInteger(lines)||lines<0)throw new TypeError(`invalid line count ${lines}`);return["journalctl","--no-pager","--output=short-iso",`--unit=${unit}`,`--lines=${lines}`,...params.follow?["--follow"]:[]]}}),9128:((__unused_webpack_module,__webpack_exports__,__webpack_require__)=>{__webpack_require__.d(__webpack_exports__,{ao:()=>deployScriptRunArgv,b6:()=>dependencyRunArgv,jl:()=>deployScriptFailure});var _config_env_name_js__WEBPACK_IMPORTED_MODULE_0__=__webpack_require__(1613),_errors_js__WEBPACK_IMPORTED_MODULE_1__=__webpack_require__(3916),_exit_codes_js__WEBPACK_IMPORTED_MODULE_2__=__webpack_require__(7880),_paths_js__WEBPACK_IMPORTED_MODULE_3__=__webpack_require__(1819),_systemd_quote_js__WEBPACK_IMPORTED_MODULE_4__=__webpack_require__(2513),_systemd_unit_js__WEBPACK_IMPORTED_MODULE_5__=__webpack_require__(8323),_users_js__WEBPACK_IMPORTED_MODULE_6__=__webpack_require__(5407);const ENV_KEY=/^[A-Za-z_][A-Za-z0-9_]*$/;function systemdRunArgv(params){const pipe=params.output!=="relay",argv=["systemd-run",`--unit=${params.unit}`,"--wait",...pipe?["--pipe"]:[],"--collect",...pipe?["--quiet"]:[],"--service-type=simple"];params.user!==void 0&&argv.push(`--uid=${params.user}`,`--gid=${params.user}`),params.cwd!==void 0&&argv.push(`--working-directory=${params.cwd}`);for(const[key,value]of Object.entries(params.env??{})){if(!ENV_KEY.test(key)||/[\0\n]/.test(value))throw new TypeError(`invalid environment variable ${JSON.stringify(key)}`);argv.push(`--setenv=${key}=${value}`)}params.envFile!==void 0&&argv.push(`--property=EnvironmentFile=${params.envFile}`);for(const property of params.properties??[])argv.push(`--property=${property}`);return argv.push("--","/bin/sh","-c",(0,_systemd_quote_js__WEBPACK_IMPORTED_MODULE_4__.rv)(params.command)),argv}const BUILD_TIMEOUT_EXIT=_exit_codes_js__WEBPACK_IMPORTED_MODULE_2__.d.buildTimeout,BUILD_TIMEOUT_MARKER="toss: the command was stopped at its time limit",RELAY=`set -u
+exit 0`;function instanceSlice(p){return`system-${p.unitTemplate.slice(0,-9).replaceAll("-","\\x2d")}.slice`}function wakeSlice(p){return`system-${p.wakeServiceTemplate.slice(0,-9).replaceAll("-","\\x2d")}.slice`}function teardownUnitsArgv(p,ports){return["sh","-c",TEARDOWN,"sh",instanceSlice(p),p.unitTemplateFile,p.wakeSocketTemplateFile,p.wakeServiceTemplateFile,"--",...ports.flatMap(port=>[`${(0,_instances_js__WEBPACK_IMPORTED_MODULE_0__.dX)(p,port)}.timer`,`${(0,_instances_js__WEBPACK_IMPORTED_MODULE_0__.dX)(p,port)}.service`]),...ports.flatMap(port=>[p.wakeSocketUnit(port),p.wakeServiceUnit(port)]),"--",...ports.map(port=>p.instanceUnit(port)),p.runUnit,wakeSlice(p)]}function journalArgv(params){const p=params.paths,unit=params.port===void 0?p.unitTemplate.replace("@.service","@*"):p.instanceUnit(params.port),lines=params.lines??100;if(!Number.isInteger(lines)||lines<0)throw new TypeError(`invalid line count ${lines}`);return["journalctl","--no-pager","--output=short-iso",`--unit=${unit}`,`--lines=${lines}`,...params.follow?["--follow"]:[]]}}),9128:((__unused_webpack_module,__webpack_exports__,__webpack_require__)=>{__webpack_require__.d(__webpack_exports__,{ao:()=>deployScriptRunArgv,b6:()=>dependencyRunArgv,jl:()=>deployScriptFailure});var _config_env_name_js__WEBPACK_IMPORTED_MODULE_0__=__webpack_require__(1613),_errors_js__WEBPACK_IMPORTED_MODULE_1__=__webpack_require__(3916),_exit_codes_js__WEBPACK_IMPORTED_MODULE_2__=__webpack_require__(7880),_paths_js__WEBPACK_IMPORTED_MODULE_3__=__webpack_require__(1819),_systemd_quote_js__WEBPACK_IMPORTED_MODULE_4__=__webpack_require__(2513),_systemd_unit_js__WEBPACK_IMPORTED_MODULE_5__=__webpack_require__(8323),_users_js__WEBPACK_IMPORTED_MODULE_6__=__webpack_require__(5407);const ENV_KEY=/^[A-Za-z_][A-Za-z0-9_]*$/;function systemdRunArgv(params){const pipe=params.output!=="relay",argv=["systemd-run",`--unit=${params.unit}`,"--wait",...pipe?["--pipe"]:[],"--collect",...pipe?["--quiet"]:[],"--service-type=simple"];params.user!==void 0&&argv.push(`--uid=${params.user}`,`--gid=${params.user}`),params.cwd!==void 0&&argv.push(`--working-directory=${params.cwd}`);for(const[key,value]of Object.entries(params.env??{})){if(!ENV_KEY.test(key)||/[\0\n]/.test(value))throw new TypeError(`invalid environment variable ${JSON.stringify(key)}`);argv.push(`--setenv=${key}=${value}`)}params.envFile!==void 0&&argv.push(`--property=EnvironmentFile=${params.envFile}`);for(const property of params.properties??[])argv.push(`--property=${property}`);return argv.push("--","/bin/sh","-c",(0,_systemd_quote_js__WEBPACK_IMPORTED_MODULE_4__.rv)(params.command)),argv}const BUILD_TIMEOUT_EXIT=_exit_codes_js__WEBPACK_IMPORTED_MODULE_2__.d.buildTimeout,BUILD_TIMEOUT_MARKER="toss: the command was stopped at its time limit",RELAY=`set -u
 umask 077
 command=$1
 shift

@@ -77,12 +77,27 @@ describe('teardownUnitsArgv', () => {
       'toss-wake-shop-pr-2@3002.service',
       'toss-wake-shop-pr-2@3003.socket',
       'toss-wake-shop-pr-2@3003.service',
+      '--',
       'toss-shop-pr-2@3002.service',
       'toss-shop-pr-2@3003.service',
       'toss-run-shop-pr-2.service',
       'system-toss\\x2dwake\\x2dshop\\x2dpr\\x2d2.slice',
     ]);
     expect(argv[2]).not.toContain('shop');
+  });
+
+  it('puts the instances among the units stopped last by what they are, not by their names (an app named wake)', () => {
+    const argv = teardownUnitsArgv(envPaths('wake', 'pr-2'), [3002]);
+    const units = argv.slice(argv.indexOf('--') + 1);
+    const first = units.slice(0, units.indexOf('--'));
+    const later = units.slice(units.indexOf('--') + 1);
+    expect(first).toEqual([
+      'toss-drain-wake-pr-2-3002.timer',
+      'toss-drain-wake-pr-2-3002.service',
+      'toss-wake-wake-pr-2@3002.socket',
+      'toss-wake-wake-pr-2@3002.service',
+    ]);
+    expect(later).toContain('toss-wake-pr-2@3002.service');
   });
 
   const LISTED =
