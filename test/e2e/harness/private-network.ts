@@ -58,15 +58,9 @@ export async function connectHosts(hosts: readonly TestHost[]): Promise<PrivateN
     for (const host of hosts) {
       const hostNetns = hostNames(host.index).netns;
       const port = bridgePort(host);
-      await runOk(
-        ['ip', '-n', hostNetns, 'link', 'add', 'eth1', 'type', 'veth'].concat([
-          'peer',
-          'name',
-          port,
-          'netns',
-          netns,
-        ]),
-      );
+      // Born in the host's namespace, its peer moved to the bridge's: gone with the host.
+      const veth = ['link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', port, 'netns', netns];
+      await runOk(['ip', '-n', hostNetns, ...veth]);
       await runOk(['ip', '-n', netns, 'link', 'set', port, 'master', 'br0', 'up']);
       await runOk(['ip', '-n', hostNetns, 'addr', 'add', `${addressOf(host)}/24`, 'dev', 'eth1']);
       await runOk(['ip', '-n', hostNetns, 'link', 'set', 'eth1', 'up']);
