@@ -286,6 +286,7 @@ async function deployResolved(job: Job, resolution: DeployResolution): Promise<v
         ...(pr !== undefined ? { pr } : {}),
         overrides: job.overrides,
         force: job.inputs.force,
+        fleet: fleetLogins(job.common.login, job.config),
         onLockAcquired: (token) => PostState.lockAcquired(token, environment),
         builder: build.builder,
       },
@@ -476,6 +477,14 @@ function prepareLogin(inputs: ActionInputs, config: TossConfig): Login {
     privateKey: inputs.sshKey.endsWith('\n') ? inputs.sshKey : `${inputs.sshKey}\n`,
     knownHosts: inputs.knownHosts,
   };
+}
+
+/** toss.json's other servers, logged in to with the same key and known-hosts as the first. */
+function fleetLogins(first: Login, config: TossConfig): Login[] {
+  return (config.servers ?? []).map((entry, i) => {
+    const server = parseServer(entry.server, `servers[${i}].server`);
+    return { ...first, host: server.host, port: server.port, user: server.user };
+  });
 }
 
 /** Adds what to do to errors the action user can fix. */

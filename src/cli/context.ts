@@ -19,6 +19,8 @@ export interface CliContext {
   /** the directory holding toss.json (the repository, or a subdirectory of it) */
   projectDir: string;
   login: Login;
+  /** how to log in to each of toss.json's `servers`, in order */
+  fleet: Login[];
   actor: Actor;
 }
 
@@ -36,9 +38,17 @@ export async function loadContext(
   const actorRead = started.actor ?? localActor(projectDir);
   actorRead.catch(() => {});
   const config = await loadConfig(configPath);
-  const [target, actor] = await Promise.all([
+  const [target, actor, fleet] = await Promise.all([
     resolveServer(config.server, options.identity),
     actorRead,
+    Promise.all((config.servers ?? []).map((s) => resolveServer(s.server, options.identity))),
   ]);
-  return { config, configPath, projectDir, login: loginFrom(target), actor };
+  return {
+    config,
+    configPath,
+    projectDir,
+    login: loginFrom(target),
+    fleet: fleet.map(loginFrom),
+    actor,
+  };
 }

@@ -15,7 +15,11 @@ export function progressPrinter(options: ProgressOptions): (event: PipelineEvent
   const paint: Paint = (code, text) => (options.color ? `\x1b[${code}m${text}\x1b[0m` : text);
   return (event) => {
     const text = render(event, options.tty, paint);
-    if (text !== undefined) options.write(text);
+    if (text === undefined) return;
+    // Production on several servers: each line says whose it is.
+    options.write(
+      event.server === undefined ? text : `${paint('35', `[${event.server}]`)} ${text}`,
+    );
   };
 }
 

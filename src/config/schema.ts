@@ -200,6 +200,90 @@ export const healthCheckSchema = z
     'HTTP check a new release must pass before it gets traffic; without it, a TCP connect to $PORT',
   );
 
+const PRIVATE_EXPECTED = 'an IPv4 address on a private network, like "10.0.0.2"';
+// RFC 1918 and the shared address space: the front reaches the web servers there, never over
+// the internet in plain HTTP.
+const PRIVATE_IPV4 =
+  /^(?:10\.(?:25[0-5]|2[0-4]\d|1?\d?\d)|172\.(?:1[6-9]|2\d|3[01])|192\.168|100\.(?:6[4-9]|[7-9]\d|1[01]\d|12[0-7]))(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){2}$/;
+const privateAddress = z
+  .string(expect(PRIVATE_EXPECTED))
+  .regex(PRIVATE_IPV4, expect(PRIVATE_EXPECTED));
+const BATCH_EXPECTED = 'a whole number of servers from 1 to 100';
+const INTERNAL_PORT_EXPECTED = 'a port from 1024 to 65535';
+
+export const fleetServerSchema = z
+  .strictObject(
+    {
+      server: z
+        .string(expect(SERVER_EXPECTED))
+        .superRefine((value, ctx) => {
+          const problem = serverProblem(value);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        })
+        .describe('SSH target, as `server` takes one'),
+      role: z
+        .enum(['web', 'worker'], expect('"web" or "worker"'))
+        .default('web')
+        .describe(
+          "web: runs startCommand behind the server's own Caddy; worker: runs worker.startCommand, no site, no traffic",
+        ),
+      private: privateAddress
+        .optional()
+        .describe(
+          "the server's private address, which the front reaches it at (needed with front)",
+        ),
+    },
+    expect('an object like {"server": "deploy@web2.example.com", "private": "10.0.0.3"}'),
+  )
+  .describe('one more server production runs on');
+
+export const frontSchema = z
+  .strictObject(
+    {
+      private: privateAddress.describe("the first server's private address"),
+      port: z
+        .number(expect(INTERNAL_PORT_EXPECTED))
+        .int(expect(INTERNAL_PORT_EXPECTED))
+        .min(1024, expect(INTERNAL_PORT_EXPECTED))
+        .max(65535, expect(INTERNAL_PORT_EXPECTED))
+        .default(9080)
+        .describe(
+          "the port every web server's Caddy answers production on, bound to its private address only",
+        ),
+    },
+    expect('an object like {"private": "10.0.0.2", "port": 9080}'),
+  )
+  .describe(
+    "the first server's Caddy balances production's name across every web server over the private network, with active health checks; without it, point DNS at every web server",
+  );
+
+export const workerSchema = z
+  .strictObject(
+    {
+      startCommand: z
+        .string(expect(START_EXPECTED))
+        .refine((s) => !isBlank(s) && !hasControl(s), expect(START_EXPECTED))
+        .describe('the command worker servers run from the same release (no port is served)'),
+    },
+    expect('an object like {"startCommand": "node worker.js"}'),
+  )
+  .describe('what a server with role worker runs');
+
+export const rolloutSchema = z
+  .strictObject(
+    {
+      batch: z
+        .number(expect(BATCH_EXPECTED))
+        .int(expect(BATCH_EXPECTED))
+        .min(1, expect(BATCH_EXPECTED))
+        .max(100, expect(BATCH_EXPECTED))
+        .default(1)
+        .describe('servers started, health-checked and switched together'),
+    },
+    expect('an object like {"batch": 1}'),
+  )
+  .describe('how production goes live across its servers');
+
 export const previewAuthSchema = z
   .strictObject(
     {
@@ -351,6 +435,17 @@ export const tossConfigSchema = z
         .describe(
           'SSH target: "host", "user@host", "user@host:port", "user@[2001:db8::1]:2222" or a ~/.ssh/config alias; user defaults to root, port to 22',
         ),
+      servers: z
+        .array(fleetServerSchema, expect('an array of servers, like [{"server": "deploy@web2"}]'))
+        .min(1, expect('at least one server (or leave "servers" out)'))
+        .max(50, expect('at most 50 servers'))
+        .optional()
+        .describe(
+          'more servers production runs on, besides `server` (which holds the lock and the previews); every deploy of production goes to all of them, rolling and health-gated',
+        ),
+      front: frontSchema.optional(),
+      worker: workerSchema.optional(),
+      rollout: rolloutSchema.optional(),
       domain: hostName(HOST_EXPECTED, 253)
         .optional()
         .describe(
@@ -561,9 +656,60 @@ export const tossConfigSchema = z
       'expected either "static" (a site served as files) or "startCommand" (an app), not both',
     when: (payload) => isObject(payload.value),
   })
+  .superRefine((config, ctx) => fleetProblems(config, ctx))
   .describe(
     'toss.json: how toss deploys this repository to your server (rsync, systemd and Caddy over SSH)',
   );
+
+/** What servers, front and worker must agree on, beyond each field's own checks. */
+function fleetProblems(
+  config: {
+    server: string;
+    servers?: { server: string; role: string; private?: string | undefined }[] | undefined;
+    front?: { private: string } | undefined;
+    worker?: unknown;
+    static?: string | undefined;
+  },
+  ctx: { addIssue: (issue: z.core.$ZodRawIssue) => void },
+): void {
+  const servers = config.servers ?? [];
+  const issue = (path: (string | number)[], message: string) =>
+    ctx.addIssue({ code: 'custom', path, message, input: config });
+  const seen = new Set([config.server]);
+  servers.forEach((entry, i) => {
+    if (seen.has(entry.server)) {
+      issue(
+        ['servers', i, 'server'],
+        `expected each server once (${entry.server} is there already)`,
+      );
+    }
+    seen.add(entry.server);
+    if (config.front !== undefined && entry.role === 'web' && entry.private === undefined) {
+      issue(
+        ['servers', i, 'private'],
+        'required with "front": the address the front reaches it at',
+      );
+    }
+  });
+  if (servers.some((entry) => entry.role === 'worker') && config.worker === undefined) {
+    issue(['worker'], 'required when a server has role "worker": {"startCommand": "…"}');
+  }
+  if (config.front !== undefined && servers.length === 0) {
+    issue(['front'], 'expected "servers" too: a front balances across several web servers');
+  }
+  if (servers.length > 0 && config.static !== undefined) {
+    issue(
+      ['servers'],
+      'expected one server for a static site (serve it from a CDN or DNS instead)',
+    );
+  }
+  const privates = [config.front?.private, ...servers.map((entry) => entry.private)].filter(
+    (address): address is string => address !== undefined,
+  );
+  if (new Set(privates).size !== privates.length) {
+    issue(['servers'], 'expected a different private address for each server');
+  }
+}
 
 /** toss.json after validation, defaults applied. */
 export type TossConfig = z.output<typeof tossConfigSchema>;
@@ -575,3 +721,4 @@ export type Resources = z.output<typeof resourcesSchema>;
 export type Previews = z.output<typeof previewsSchema>;
 export type Database = z.output<typeof databaseSchema>;
 export type Tls = TossConfig['tls'];
+export type FleetServer = z.output<typeof fleetServerSchema>;

@@ -50,6 +50,10 @@ export interface Routed {
   sleep?: { seconds: number; wasAsleep: boolean } | undefined;
   /** what the release was made from (fingerprint.ts) */
   fingerprint?: string | undefined;
+  /** false: this server does not serve the site's name itself (a worker, or behind a front) */
+  confirm?: boolean | undefined;
+  /** the lock is released (with the record) only once this resolves (fleet.ts) */
+  releaseAfter?: (() => Promise<void>) | undefined;
 }
 
 /**
@@ -69,20 +73,23 @@ export async function finishDeploy(
   const record = deployRecord(request, view, routed);
   const keep = env.isProduction ? config.keepReleases : PREVIEW_KEEP;
   const doomed = releasesToRemove(lock.state, env, view, record, keep);
-  const confirming = step(
-    sink,
-    'confirm',
-    () =>
-      confirmSite(
-        server,
-        routed.hostName,
-        routed.url,
-        confirmTlsOf(config, env),
-        !routed.before,
-        sink,
-      ),
-    (ok) => (ok ? routed.url : 'not yet'),
-  );
+  const confirming =
+    routed.confirm === false
+      ? Promise.resolve(true)
+      : step(
+          sink,
+          'confirm',
+          () =>
+            confirmSite(
+              server,
+              routed.hostName,
+              routed.url,
+              confirmTlsOf(config, env),
+              !routed.before,
+              sink,
+            ),
+          (ok) => (ok ? routed.url : 'not yet'),
+        );
   const recording = (async () => {
     const target = { ...routed, sleeps: routed.sleep !== undefined };
     await settleAll([
@@ -96,6 +103,7 @@ export async function finishDeploy(
       prune(server, env, doomed, sink),
     ] as const);
     await settle(server, env, routed, confirming, sink);
+    await routed.releaseAfter?.();
     await lock.finish((state) => recordFinished(state, config, env, record, doomed.pruned));
   })();
   const [, confirmed] = await settleAll([recording, confirming] as const);

@@ -11,6 +11,7 @@ import { isProduction, validateEnvName } from '../config/env-name.js';
 import type { TossConfig } from '../config/schema.js';
 import { LockError, TossError } from '../errors.js';
 import { ensureAdminSocket } from '../server/caddy-admin.js';
+import { installCaddyFileArgv, removeCaddyFileArgv } from '../server/caddy-apply.js';
 import { applyOverrideArgs, parseEnvFile } from '../server/env-file.js';
 import { usesSslip } from '../server/hostnames.js';
 import { routedPort } from '../server/instances.js';
@@ -33,14 +34,27 @@ import {
   previewsByAge,
   type State,
 } from '../server/state.js';
-import { buildWakeUnits } from '../server/wake.js';
+import { stopInstanceArgv } from '../server/systemctl.js';
+import { buildWakeUnits, sleepNowArgv, stopWakeSocketArgv } from '../server/wake.js';
 import { dependenciesStep, runBuild } from './build.js';
+import { applyCaddyChange } from './caddy-errors.js';
 import { assertMemoryForPreview } from './capacity-check.js';
 import { databaseStep } from './database-step.js';
 import { finishDeploy } from './deploy-finish.js';
 import { placeRelease, removeUploadArgv, type StartedUpload, startUpload } from './deploy-place.js';
 import { type EventSink, secretsEvent } from './events.js';
 import { fingerprintOf, hashUploadTree, unchangedDeploy } from './fingerprint.js';
+import {
+  connectAll,
+  fleetOf,
+  isFleetDeploy,
+  membersToDeploy,
+  namedFailure,
+  Rollout,
+  type ServerPart,
+  serverSink,
+  siteOf,
+} from './fleet.js';
 import {
   checkStaticAndRoute,
   idlePort,
@@ -65,6 +79,7 @@ import { step } from './step.js';
 export async function deploy(request: DeployRequest, sink: EventSink): Promise<DeployResult> {
   const env = envPaths(request.config.app, validateEnvName(request.environment, 'environment'));
   const origin = normalizeOrigin(request.origin);
+  if (isFleetDeploy(request.config, env)) return deployToFleet(request, env, origin, sink);
   const early = connectDuringBuild(request);
   const built = await buildHere({ ...request, host: request.login.host }, env, sink).catch(
     async (error: unknown) => {
@@ -103,12 +118,92 @@ function connectDuringBuild(
   };
 }
 
+/**
+ * Production on several servers (fleet.ts): built here once, every server connected before
+ * anything changes, then each server's deploy runs in the rollout's order.
+ */
+async function deployToFleet(
+  request: DeployRequest,
+  env: EnvPaths,
+  origin: string,
+  sink: EventSink,
+): Promise<DeployResult> {
+  const { config } = request;
+  const members = membersToDeploy(
+    fleetOf(config, request.login, request.fleet ?? []),
+    request.skipServers ?? [],
+  );
+  const built = await buildHere({ ...request, host: request.login.host }, env, sink);
+  try {
+    const natives = scanBuiltTree(config, request.sourceDir);
+    const servers = await step(
+      sink,
+      'connect',
+      () => connectAll(members, config.app, request.connect, undefined),
+      () => members.map((m) => m.name).join(', '),
+    );
+    const names = members.map((m) => m.name);
+    const rollout = new Rollout(names, config.rollout?.batch ?? 1);
+    const releaseId = newReleaseId(new Date());
+    const hostName = hostNameOf(config, env, await serverAddress(request.login.host));
+    const upstreams = members
+      .filter((m) => m.role === 'web' && m.private !== undefined && config.front !== undefined)
+      .map((m) => `${m.private}:${config.front!.port}`);
+    const runs = members.map(async (member, index) => {
+      const part: ServerPart = {
+        member,
+        first: index === 0,
+        releaseId,
+        hostName,
+        config: (c) =>
+          member.role === 'worker'
+            ? { ...c, startCommand: c.worker?.startCommand, healthCheck: undefined }
+            : c,
+        site: siteOf(config, env, member, index === 0, upstreams, hostName),
+        confirm: member.role === 'web' && (config.front === undefined || index === 0),
+        order: rollout.order(index),
+        turn: () => rollout.turn(index),
+        routed: () => rollout.routed(index),
+        failed: (error) => rollout.fail(index, error),
+      };
+      const server = servers[index]!;
+      // The action's post step releases the first server's lock only: the others' tokens are
+      // their own, and each one's run releases it.
+      const { lockToken, onLockAcquired, ...common } = request;
+      const own: DeployRequest = {
+        ...common,
+        ...(index === 0 ? { lockToken, onLockAcquired } : {}),
+        login: member.login,
+        connect: async () => server,
+        // Every server deploys, so that none is left on another release (fleet.ts).
+        force: true,
+      };
+      try {
+        return await deployBuilt(own, env, origin, natives, serverSink(sink, member.name), part);
+      } catch (error) {
+        rollout.fail(index, error);
+        throw error;
+      } finally {
+        rollout.done(index);
+      }
+    });
+    const settled = await Promise.allSettled(runs);
+    const errors = settled.map((s) => (s.status === 'rejected' ? s.reason : undefined));
+    if (errors.some((e) => e !== undefined)) throw namedFailure(rollout, names, errors);
+    const results = settled.map((s) => (s as PromiseFulfilledResult<DeployResult>).value);
+    return { ...results[0]!, confirmed: results.every((r) => r.confirmed), servers: names };
+  } finally {
+    await built.finish();
+  }
+}
+
 function deployBuilt(
   request: DeployRequest,
   env: EnvPaths,
   origin: string,
   natives: Promise<NativeFile[]> | undefined,
   sink: EventSink,
+  part?: ServerPart,
 ): Promise<DeployResult> {
   const { app } = request.config;
   // The upload's file list, hashed while connecting (fingerprint.ts).
@@ -152,9 +247,25 @@ function deployBuilt(
       },
       explain: async (server, lock, error) =>
         (await preempted(server, env, lock.token, error)) ?? error,
+      order: part?.order,
     },
-    (server, lock, upload) =>
-      deployLocked(server, request, env, { origin, natives, files }, lock, upload, sink),
+    async (server, lock, upload) => {
+      try {
+        return await deployLocked(
+          server,
+          request,
+          env,
+          { origin, natives, files, part },
+          lock,
+          upload,
+          sink,
+        );
+      } catch (error) {
+        // The other servers stop now, before this one's cleanup (fleet.ts).
+        part?.failed(error);
+        throw error;
+      }
+    },
   );
 }
 
@@ -167,21 +278,25 @@ async function deployLocked(
     origin,
     natives,
     files,
+    part,
   }: {
     origin: string;
     natives: Promise<NativeFile[]> | undefined;
     files: Promise<string | undefined>;
+    part?: ServerPart | undefined;
   },
   lock: HeldLock,
   upload: StartedUpload,
   sink: EventSink,
 ): Promise<DeployResult> {
-  const config = trustedConfigOf(request.config, env, lock.state, sink);
+  const trusted = trustedConfigOf(request.config, env, lock.state, sink);
+  const config = part ? part.config(trusted) : trusted;
   const before = lock.state.environments[env.environment];
   assertBranchOwns(request, env, before);
   const state = await dependenciesStep(server, config, env, lock.state, sink);
   assertRoomForPreview(config, env, state, before);
-  const hostName = await hostNameFor(config, env, request.login.host, before, sink);
+  const hostName =
+    part?.hostName ?? (await hostNameFor(config, env, request.login.host, before, sink));
   // A new preview is refused before anything changes when it would eat into the memory kept
   // for production (capacity-check.ts); read alongside the rest.
   const [view] = await Promise.all([
@@ -190,7 +305,7 @@ async function deployLocked(
   ]);
   announceSecrets(view, request.overrides, sink);
   const fingerprint = await fingerprintFor(files, config, hostName, view, request.overrides);
-  const releaseId = newReleaseId(new Date());
+  const releaseId = part?.releaseId ?? newReleaseId(new Date());
   const routedNow = routedPort(view.site);
   const livePort = routedNow ?? before?.livePort;
   const url = urlOf(config, hostName);
@@ -215,17 +330,8 @@ async function deployLocked(
   const sleepAfter = sleepSecondsOf(config, env.environment, isBranchPreview(request, before));
   const wake = sleepAfter !== undefined;
   const routing = routingOf(config, env, view, hostName, releaseId, wake);
-  if (config.static === undefined) {
-    const launch = freshRelease(config, env, view, releaseId, ports, port, sleepAfter);
-    const health = {
-      check: config.healthCheck,
-      failed: (failure: HealthFailure) => healthFailure(failure, config.readOnly),
-    };
-    await startCheckRoute(server, sink, launch, health, routing, leftovers);
-  } else {
-    const launch = { env, releaseId, dir: config.static, healthPath: config.healthCheck?.path };
-    await checkStaticAndRoute(server, sink, launch, routing, leftovers);
-  }
+  const live = { releaseId, ports, port, sleepAfter, routing, leftovers };
+  await putLive(server, sink, config, env, view, live, part);
   const staticSite = config.static !== undefined;
   const sleep =
     sleepAfter === undefined
@@ -234,6 +340,7 @@ async function deployLocked(
   const finish = {
     ...{ releaseId, ports, port, routedNow, before, hostName, url, staticSite, sleep },
     fingerprint,
+    ...(part ? { confirm: part.confirm, releaseAfter: part.order.releaseAfter } : {}),
   };
   const confirmed = await finishDeploy(server, request, config, env, view, lock, finish, sink);
   const database = db === undefined ? undefined : { name: db.name, from: db.from };
@@ -246,6 +353,91 @@ async function deployLocked(
     sleepAfter,
     database,
   };
+}
+
+/**
+ * The release goes live on this server: an app's instance started, checked and routed (one
+ * server of several: in its batch's turn, then held until every server is routed); a static
+ * site checked and routed.
+ */
+async function putLive(
+  server: Server,
+  sink: EventSink,
+  config: TossConfig,
+  env: EnvPaths,
+  view: ServerView,
+  live: {
+    releaseId: string;
+    ports: [number, number];
+    port: number;
+    sleepAfter: number | undefined;
+    routing: Routing;
+    leftovers: string[][];
+  },
+  part: ServerPart | undefined,
+): Promise<void> {
+  const { releaseId, ports, port, sleepAfter, routing, leftovers } = live;
+  if (config.static === undefined) {
+    const launch = freshRelease(config, env, view, releaseId, ports, port, sleepAfter);
+    const health = {
+      check: config.healthCheck,
+      failed: (failure: HealthFailure) => healthFailure(failure, config.readOnly),
+      worker: part?.member.role === 'worker',
+    };
+    if (part === undefined) {
+      await startCheckRoute(server, sink, launch, health, routing, leftovers);
+    } else {
+      // This server's batch goes when the one before it is routed (fleet.ts).
+      await undoOnFailure(server, leftovers, () => part.turn());
+      const site = part.site;
+      const own = site && { ...routing, site: (p: number) => site(p, routing.site) };
+      await startCheckRoute(server, sink, launch, health, own, leftovers);
+      await holdRouted(server, sink, part, launch, view, leftovers);
+    }
+  } else {
+    const launch = { env, releaseId, dir: config.static, healthPath: config.healthCheck?.path };
+    await checkStaticAndRoute(server, sink, launch, routing, leftovers);
+  }
+}
+
+/**
+ * One server of several is routed; it waits for every other one. When any of them failed, its
+ * Caddy site goes back to what it was (the old instance never stopped), and the new instance and
+ * release go, while this run holds its lock.
+ */
+async function holdRouted(
+  server: Server,
+  sink: EventSink,
+  part: ServerPart,
+  launch: Launch,
+  view: ServerView,
+  leftovers: string[][],
+): Promise<void> {
+  try {
+    await part.routed();
+  } catch (error) {
+    const { env, port } = launch;
+    if (part.site !== undefined) {
+      await step(
+        sink,
+        'route-back',
+        () =>
+          applyCaddyChange(() =>
+            view.site === null
+              ? server.guarded(removeCaddyFileArgv(env.siteFile))
+              : server.guarded(installCaddyFileArgv(env.siteFile, { validate: false }), {
+                  stdin: view.site,
+                }),
+          ),
+        () => (view.site === null ? 'no site, as before' : 'the release it served before'),
+      ).catch(() => {});
+    }
+    const wakeUnits = launch.wake ? [sleepNowArgv(env, port), stopWakeSocketArgv(env, port)] : [];
+    await server
+      .cleanUpAsHolder([...wakeUnits, stopInstanceArgv(env, port), ...leftovers])
+      .catch(() => false);
+    throw error;
+  }
 }
 
 /** The new release as it starts: sealed first, its unit installed if it changed. */

@@ -17,6 +17,7 @@ export type StepName =
   | 'start'
   | 'health'
   | 'route'
+  | 'route-back'
   | 'switch'
   | 'confirm'
   | 'sleep'
@@ -45,6 +46,7 @@ export const STEP_LABELS: Record<StepName, string> = {
   start: 'Start new release',
   health: 'Health check',
   route: 'Route traffic (Caddy)',
+  'route-back': 'Route back to the previous release',
   switch: 'Switch current',
   confirm: 'Confirm over HTTPS',
   sleep: 'Back to sleep',
@@ -56,7 +58,7 @@ export const STEP_LABELS: Record<StepName, string> = {
   'app-setup': 'Create app users and directories',
 };
 
-export type PipelineEvent =
+export type PipelineEvent = (
   | { type: 'step-start'; step: StepName }
   | { type: 'step-done'; step: StepName; ms: number; detail?: string }
   | { type: 'step-fail'; step: StepName; ms: number; error: unknown }
@@ -67,7 +69,11 @@ export type PipelineEvent =
    * sent before any build or journal output: a door that prints to a shared log masks them.
    */
   | { type: 'secrets'; values: string[] }
-  | { type: 'warning'; message: string };
+  | { type: 'warning'; message: string }
+) & {
+  /** the server it happened on, when production runs on several (fleet.ts) */
+  server?: string | undefined;
+};
 
 export type EventSink = (event: PipelineEvent) => void;
 

@@ -25,7 +25,12 @@ import { ensureOnDemandAsk } from '../server/tls-ask.js';
 import { listenWakeArgv, sleepNowArgv, stopWakeSocketArgv } from '../server/wake.js';
 import { applyCaddyChange } from './caddy-errors.js';
 import type { EventSink } from './events.js';
-import { checkInstanceHealth, type HealthFailure, withPortGuard } from './health.js';
+import {
+  checkInstanceHealth,
+  checkWorkerRunning,
+  type HealthFailure,
+  withPortGuard,
+} from './health.js';
 import type { Server } from './server.js';
 import { step } from './step.js';
 
@@ -78,14 +83,15 @@ export async function startCheckRoute(
   server: Server,
   sink: EventSink,
   launch: Launch,
-  health: { check: HealthCheck | undefined; failed: (failure: HealthFailure) => TossError },
-  routing: Routing,
+  health: InstanceHealth,
+  routing: Routing | undefined,
   undo: string[][] = [],
 ): Promise<void> {
   try {
     await startRelease(server, sink, launch);
     await checkHealth(server, sink, launch.env, launch.port, health);
-    await routeTo(server, sink, launch.env, launch.port, routing);
+    // A worker (fleet.ts) gets no site: nothing routes to it.
+    if (routing !== undefined) await routeTo(server, sink, launch.env, launch.port, routing);
   } catch (error) {
     // Best effort: a cleanup that fails too (the connection is gone) must not hide the step that
     // failed and why; a later run removes what is left.
@@ -96,6 +102,13 @@ export async function startCheckRoute(
       .catch(() => false);
     throw error;
   }
+}
+
+/** How a new instance proves it is up: its health check, or (a worker) that it keeps running. */
+export interface InstanceHealth {
+  check: HealthCheck | undefined;
+  failed: (failure: HealthFailure) => TossError;
+  worker?: boolean | undefined;
 }
 
 /** A static site's release to put live: no process, Caddy serves `dir` of it as files. */
@@ -180,15 +193,13 @@ function checkHealth(
   sink: EventSink,
   env: EnvPaths,
   port: number,
-  health: { check: HealthCheck | undefined; failed: (failure: HealthFailure) => TossError },
+  health: InstanceHealth,
 ): Promise<void> {
   return step(sink, 'health', async () => {
-    const failure = await checkInstanceHealth(server, {
-      app: env.app,
-      environment: env.environment,
-      port,
-      healthCheck: health.check,
-    });
+    const target = { app: env.app, environment: env.environment, port };
+    const failure = health.worker
+      ? await checkWorkerRunning(server, target)
+      : await checkInstanceHealth(server, { ...target, healthCheck: health.check });
     if (failure !== undefined) throw health.failed(failure);
   });
 }

@@ -112,6 +112,41 @@ const JOURNAL_TIME = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:[.,]\d+)?(?:Z|([+-]\d\
  * release's, whose errors would be the wrong ones to report. (journalctl's own --since would
  * give the first lines after it, not the last.) A line without a time goes with the one before.
  */
+/** How long a worker must keep running after its start to count as up. */
+export const WORKER_SETTLE_SECONDS = 3;
+
+/**
+ * A worker (fleet.ts) serves nothing to ask: it is up when its unit is still active, never
+ * restarted, a few seconds after it started.
+ */
+export async function checkWorkerRunning(
+  session: Server,
+  params: { app: string; environment: string; port: number },
+): Promise<HealthFailure | undefined> {
+  const { app, environment, port } = params;
+  const paths = envPaths(app, environment);
+  const unit = paths.instanceUnit(port);
+  await session.root(['sleep', String(WORKER_SETTLE_SECONDS)]);
+  const shown = await session.root(
+    ['systemctl', 'show', '--property=ActiveState,SubState,NRestarts', '--', unit],
+    { allowFailure: true },
+  );
+  const field = (name: string) => new RegExp(`^${name}=(.*)$`, 'm').exec(shown.stdout)?.[1];
+  const state = field('ActiveState');
+  const restarts = field('NRestarts') ?? '0';
+  if (state === 'active' && restarts === '0') return undefined;
+  const journal = await session.root(journalArgv({ paths, port, lines: JOURNAL_READ }), {
+    allowFailure: true,
+  });
+  return {
+    unit,
+    port,
+    check: `toss: the worker did not keep running for ${WORKER_SETTLE_SECONDS} s (${state ?? 'unknown'}/${field('SubState') ?? '?'}, restarted ${restarts} times)`,
+    journal: journalSince(journal.stdout, undefined),
+    listeners: [],
+  };
+}
+
 export function journalSince(journal: string, since: number | undefined): string {
   const lines = journal.trim().split('\n');
   if (since === undefined) return lines.join('\n');

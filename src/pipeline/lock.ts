@@ -312,6 +312,16 @@ export interface LockedRun<T, A> {
   alongside?: { start: (server: Server) => A; abandon: (server: Server, work: A) => Promise<void> };
   /** a clearer error for a failure under the lock, e.g. a preview stopped by production */
   explain?: (server: Server, lock: HeldLock, error: unknown) => Promise<unknown>;
+  /**
+   * One server of several (fleet.ts): the lock is taken only once this resolves (the first
+   * server's lock is held), `locked` says it was, and a failed run releases it only once
+   * `releaseAfter` resolves (the first server's, after every other server's).
+   */
+  order?: {
+    beforeLock: () => Promise<void>;
+    locked: () => void;
+    releaseAfter: () => Promise<void>;
+  };
 }
 
 /**
@@ -335,12 +345,15 @@ export async function withLockedSession<T, A = undefined>(
     const early = await run.before?.(server);
     if (early !== undefined) return early;
     const alongside = run.alongside?.start(server) as A;
-    const lock = await lockForRequest(server, request, sink, run.checks).catch(
-      async (error: unknown) => {
-        if (run.alongside) await run.alongside.abandon(server, alongside);
-        throw error;
-      },
-    );
+    const lock = await (async () => {
+      await run.order?.beforeLock();
+      const held = await lockForRequest(server, request, sink, run.checks);
+      run.order?.locked();
+      return held;
+    })().catch(async (error: unknown) => {
+      if (run.alongside) await run.alongside.abandon(server, alongside);
+      throw error;
+    });
     try {
       return await work(server, lock, alongside);
     } catch (error) {
@@ -350,6 +363,7 @@ export async function withLockedSession<T, A = undefined>(
       throw run.explain ? await run.explain(server, lock, error) : error;
     } finally {
       // After a failed step; a run that went through released the lock with its record.
+      await run.order?.releaseAfter().catch(() => {});
       await lock.release();
     }
   } finally {

@@ -44,6 +44,10 @@ export interface DeployRequest extends TargetRequest {
   builder?: LocalBuilder | undefined;
   /** deploy even when nothing changed since the live release (fingerprint.ts) */
   force?: boolean | undefined;
+  /** how to log in to each of toss.json's `servers`, in order (fleet.ts) */
+  fleet?: Login[] | undefined;
+  /** servers (as toss.json names them) production's deploy leaves out this time */
+  skipServers?: string[] | undefined;
 }
 
 export interface DeployResult {
@@ -62,6 +66,8 @@ export interface DeployResult {
   sleepAfter?: number | undefined;
   /** the environment's PostgreSQL database (toss.json database), and what it started from */
   database?: { name: string; from: string } | undefined;
+  /** the servers it went live on, when production runs on several (fleet.ts) */
+  servers?: string[] | undefined;
 }
 
 export interface RemoveRequest extends TargetRequest {

@@ -15,8 +15,20 @@ export type TlsMode = 'auto' | 'internal' | 'off';
  * when idle), or (a static site) the directory Caddy serves.
  */
 export type SiteTarget =
-  | { port: number; wake?: boolean | undefined; root?: undefined }
-  | { root: string; port?: undefined };
+  | { port: number; wake?: boolean | undefined; root?: undefined; balance?: undefined }
+  | { root: string; port?: undefined; balance?: undefined }
+  | { balance: Balance; port?: undefined; root?: undefined };
+
+/**
+ * A front's site: the name balanced across every web server's private site (see
+ * buildPrivateSite), each checked actively so one that is down or reloading gets no request.
+ */
+export interface Balance {
+  /** `10.0.0.2:9080`, … */
+  upstreams: string[];
+  /** the health check's path */
+  healthUri: string;
+}
 
 export type SiteParams = SiteTarget & SiteOptions;
 
@@ -165,16 +177,73 @@ const UPSTREAM_TRANSPORT = ['\ttransport http {', '\t\tkeepalive off', '\t}'];
 const STATIC_ROOT = /^\/(?:[A-Za-z0-9_-][A-Za-z0-9._-]*\/)*[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 
 function serve(target: SiteTarget): string[] {
-  if (target.port !== undefined) {
-    const upstream = target.wake
-      ? `unix/${wakeSocketPath(target.port)}`
-      : `127.0.0.1:${assertPort(target.port)}`;
-    return [`reverse_proxy ${upstream} {`, ...UPSTREAM_TRANSPORT, '}'];
-  }
+  if (target.port !== undefined) return proxyTo(target.port, target.wake);
+  if (target.balance !== undefined) return balanceAcross(target.balance);
   if (!STATIC_ROOT.test(target.root) || target.root.split('/').includes('..')) {
     throw new TossError(`refusing to serve ${JSON.stringify(target.root)} as a static site`);
   }
   return [`root * ${target.root}`, 'encode zstd gzip', 'file_server'];
+}
+
+/** reverse_proxy to the live instance on loopback (or its wake socket). */
+function proxyTo(port: number, wake: boolean | undefined): string[] {
+  const upstream = wake ? `unix/${wakeSocketPath(port)}` : `127.0.0.1:${assertPort(port)}`;
+  return [`reverse_proxy ${upstream} {`, ...UPSTREAM_TRANSPORT, '}'];
+}
+
+const PRIVATE_UPSTREAM = /^(?:\d{1,3}\.){3}\d{1,3}:\d{1,5}$/;
+const HEALTH_URI = /^\/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$/;
+
+/**
+ * The front's balancing: a request is tried on another server for up to 5 s when one refuses
+ * it, and each server's health path is asked every second, so one that fails stops getting
+ * requests within about a second; a new connection per request, as with a local instance.
+ */
+function balanceAcross(balance: Balance): string[] {
+  for (const upstream of balance.upstreams) {
+    if (!PRIVATE_UPSTREAM.test(upstream)) {
+      throw new TossError(`refusing to balance to ${JSON.stringify(upstream)}`);
+    }
+  }
+  if (!HEALTH_URI.test(balance.healthUri)) {
+    throw new TossError(`refusing the health path ${JSON.stringify(balance.healthUri)}`);
+  }
+  return [
+    `reverse_proxy ${balance.upstreams.join(' ')} {`,
+    '\tlb_policy round_robin',
+    '\tlb_try_duration 5s',
+    '\tlb_try_interval 100ms',
+    `\thealth_uri ${balance.healthUri}`,
+    '\thealth_interval 1s',
+    '\thealth_timeout 2s',
+    ...UPSTREAM_TRANSPORT,
+    '}',
+  ];
+}
+
+/**
+ * A web server's own site for the front: plain HTTP on its private address only (`bind`), to
+ * its live instance. The front reaches it over the private network; nothing else can.
+ */
+export function buildPrivateSite(params: {
+  address: string;
+  port: number;
+  target: { port: number; wake?: boolean | undefined };
+  app: string;
+  environment: string;
+}): string {
+  const { address, port } = params;
+  if (!PRIVATE_UPSTREAM.test(`${address}:${port}`)) {
+    throw new TossError(`refusing the private address ${JSON.stringify(address)}`);
+  }
+  return [
+    `# Managed by toss (app ${assertAppName(params.app)}, environment ${assertEnvName(params.environment)}, for the front); rewritten on every deploy.`,
+    `http://${address}:${assertPort(port)} {`,
+    `\tbind ${address}`,
+    ...proxyTo(params.target.port, params.target.wake).map((line) => `\t${line}`),
+    '}',
+    '',
+  ].join('\n');
 }
 
 /**

@@ -15,6 +15,13 @@ const full = {
   $schema: './node_modules/toss/toss.schema.json',
   app: 'my-app2',
   server: 'deploy@[2001:db8::1]:2222',
+  servers: [
+    { server: 'deploy@web2.myapp.com', role: 'web', private: '10.0.0.3' },
+    { server: 'jobs', role: 'worker' },
+  ],
+  front: { private: '10.0.0.2', port: 9080 },
+  worker: { startCommand: 'node worker.js' },
+  rollout: { batch: 2 },
   domain: 'myapp.com',
   previewDomain: 'preview.myapp.com',
   startCommand: 'node server.js',
@@ -462,6 +469,59 @@ describe('parseConfig: one line per problem', () => {
     expect(() => parseConfig(with_({ tls: 1 }), 'configs/toss.json')).toThrow(
       'configs/toss.json: tls: expected "auto", "internal" or "off", got 1',
     );
+  });
+});
+
+describe('servers', () => {
+  const base = { app: 'shop', server: 'web1', startCommand: 'node server.js' };
+
+  it('takes web servers by default and a worker with its command', () => {
+    const config = parseConfig({
+      ...base,
+      servers: [{ server: 'web2' }, { server: 'jobs', role: 'worker' }],
+      worker: { startCommand: 'node worker.js' },
+    });
+    expect(config.servers).toEqual([
+      { server: 'web2', role: 'web' },
+      { server: 'jobs', role: 'worker' },
+    ]);
+    expect(config.rollout).toBeUndefined();
+  });
+
+  it.each([
+    [
+      'a worker without worker.startCommand',
+      { servers: [{ server: 'jobs', role: 'worker' }] },
+      'worker: required when a server has role "worker"',
+    ],
+    [
+      'a web server without a private address behind a front',
+      { servers: [{ server: 'web2' }], front: { private: '10.0.0.2' } },
+      'servers[0].private: required with "front"',
+    ],
+    [
+      'the same server twice',
+      { servers: [{ server: 'web1' }] },
+      'servers[0].server: expected each server once',
+    ],
+    [
+      'a public address as a private one',
+      { servers: [{ server: 'web2', private: '203.0.113.9' }], front: { private: '10.0.0.2' } },
+      'expected an IPv4 address on a private network',
+    ],
+    [
+      'two servers on one private address',
+      { servers: [{ server: 'web2', private: '10.0.0.2' }], front: { private: '10.0.0.2' } },
+      'expected a different private address for each server',
+    ],
+    ['a front without servers', { front: { private: '10.0.0.2' } }, 'front: expected "servers" too'],
+    [
+      'a static site on several servers',
+      { startCommand: undefined, static: 'dist', servers: [{ server: 'web2' }] },
+      'expected one server for a static site',
+    ],
+  ])('refuses %s', (_what, more, message) => {
+    expect(problems({ ...base, ...more }).join('\n')).toContain(message);
   });
 });
 

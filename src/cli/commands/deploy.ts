@@ -24,6 +24,12 @@ export function registerDeploy(program: Command): void {
     )
     .option('--lock-wait <seconds>', 'wait this long for another deploy of this app', seconds, 0)
     .option('--force', 'deploy even when nothing changed since the live release')
+    .option(
+      '--skip-server <server>',
+      'production on several servers: leave this one (as toss.json names it) out; `toss status` shows it as drift; repeatable',
+      collect,
+      [],
+    )
     .option('-c, --config <path>', 'path of toss.json', 'toss.json')
     .option(
       '-i, --identity <path>',
@@ -44,6 +50,7 @@ interface DeployOptions {
   set: string[];
   lockWait: number;
   force?: boolean;
+  skipServer: string[];
   config: string;
   identity?: string;
 }
@@ -107,6 +114,8 @@ async function runDeploy(environment: string, options: DeployOptions): Promise<v
         ...(repo.branch ? { branch: repo.branch } : {}),
         overrides: options.set,
         force: options.force === true,
+        fleet: context.fleet,
+        skipServers: options.skipServer,
         // toss.json's `build` runs here, in root; `cache` is the action's alone.
         builder: { run: runShellCommand },
       },

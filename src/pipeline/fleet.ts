@@ -1,0 +1,308 @@
+/**
+ * Production on several servers (toss.json `servers`): one deploy, one lock, rolling and
+ * health-gated, never a silent mix of releases.
+ *
+ * Each server runs the one-server deploy (deploy.ts) over its own connection, with its own
+ * state.json, lock and fencing token; this module orders them:
+ *
+ * 1. Every server is connected, in parallel, before anything changes; one that cannot be reached
+ *    fails the deploy naming it (or is left out with `--skip-server`).
+ * 2. The first server's lock is the app's lock: every other server takes its own only once the
+ *    first one's is held, and the first one's is released only after every other's. A second
+ *    deploy is refused (or waits) at the first server, before it touches any other.
+ * 3. The release (one id everywhere) uploads to every server at once and is prepared on each.
+ * 4. In batches of `rollout.batch`, each server starts it on its idle port, checks its health
+ *    and routes its Caddy to it; the next batch starts only once this one is routed.
+ * 5. Every server keeps its old instance running until the last batch is routed: only then do
+ *    they all switch `current` and retire the old instances. A failure anywhere before that
+ *    routes every server that was routed back to its old instance (its Caddy site as it was),
+ *    stops the new instances, and the deploy fails naming the server that failed.
+ */
+import type { FleetServer, TossConfig } from '../config/schema.js';
+import { TossError } from '../errors.js';
+import { type Balance, buildPrivateSite, buildSiteFile } from '../server/caddy-site.js';
+import type { EnvPaths } from '../server/paths.js';
+import type { EventSink, PipelineEvent } from './events.js';
+import type { DeployRequest, Login } from './request.js';
+import type { Server } from './server.js';
+import { openServer } from './session.js';
+import { StepError } from './step.js';
+
+/** One server of production's, as toss.json names it, and how to log in to it. */
+export interface FleetMember {
+  /** the SSH target as written in toss.json (`server`, or an entry of `servers`) */
+  name: string;
+  login: Login;
+  role: 'web' | 'worker';
+  /** its private address (with a front) */
+  private?: string | undefined;
+}
+
+/** What one server's deploy needs from the others (see deploy.ts). */
+export interface ServerPart {
+  member: FleetMember;
+  /** the first server: it holds the app's lock */
+  first: boolean;
+  /** one release id on every server */
+  releaseId: string;
+  /** the public name, the same on every server */
+  hostName?: string | undefined;
+  /** the config this server runs: a worker's startCommand, no health path */
+  config: (config: TossConfig) => TossConfig;
+  /** the site this server's Caddy gets for a port; undefined: none (a worker) */
+  site?: ((port: number, publicSite: (port: number) => string) => string) | undefined;
+  /** whether this server serves the public name itself (confirmed over HTTPS here) */
+  confirm: boolean;
+  order: { beforeLock: () => Promise<void>; locked: () => void; releaseAfter: () => Promise<void> };
+  /** resolves when this server's batch may start; throws once the rollout stopped */
+  turn: () => Promise<void>;
+  /** this server is routed: resolves once every server is, throws once the rollout stopped */
+  routed: () => Promise<void>;
+  /** this server's deploy failed under its lock: every other one stops (before its cleanup) */
+  failed: (error: unknown) => void;
+}
+
+/** What toss.json says production runs on: `server` first, then `servers`. */
+export function fleetOf(config: TossConfig, first: Login, logins: Login[]): FleetMember[] {
+  const more = config.servers ?? [];
+  if (logins.length !== more.length) {
+    throw new TossError(`expected a login for each of the ${more.length} servers in toss.json`);
+  }
+  return [
+    { name: config.server, login: first, role: 'web', private: config.front?.private },
+    ...more.map((entry: FleetServer, i) => ({
+      name: entry.server,
+      login: logins[i]!,
+      role: entry.role,
+      private: entry.private,
+    })),
+  ];
+}
+
+/** Whether a deploy of `env` goes to several servers: production, when toss.json names more. */
+export function isFleetDeploy(config: TossConfig, env: EnvPaths): boolean {
+  return env.isProduction && (config.servers?.length ?? 0) > 0;
+}
+
+/** The members a deploy goes to, without the skipped ones (each must name a server). */
+export function membersToDeploy(members: FleetMember[], skip: readonly string[]): FleetMember[] {
+  for (const name of skip) {
+    if (!members.some((m) => m.name === name)) {
+      throw new TossError(
+        `--skip-server ${JSON.stringify(name)} is not one of toss.json's servers (${members.map((m) => m.name).join(', ')})`,
+      );
+    }
+  }
+  if (skip.includes(members[0]!.name)) {
+    throw new TossError(
+      `cannot skip ${members[0]!.name}: the first server holds the app's lock and record`,
+      { hint: 'make another server the first one (`server` in toss.json) while it is away' },
+    );
+  }
+  return members.filter((m) => !skip.includes(m.name));
+}
+
+/**
+ * Opens every member's connection at once; one that fails closes the others and fails the
+ * deploy naming it, before anything changed anywhere.
+ */
+export async function connectAll(
+  members: FleetMember[],
+  app: string,
+  connect: DeployRequest['connect'],
+  first: Promise<Server> | undefined,
+): Promise<Server[]> {
+  const opening = members.map((m, i) =>
+    i === 0 && first !== undefined ? first : openServer({ login: m.login, connect }, app),
+  );
+  const settled = await Promise.allSettled(opening);
+  const failed = settled.findIndex((s) => s.status === 'rejected');
+  if (failed === -1) return settled.map((s) => (s as PromiseFulfilledResult<Server>).value);
+  await Promise.all(
+    settled.map((s) => (s.status === 'fulfilled' ? s.value.close().catch(() => {}) : undefined)),
+  );
+  const name = members[failed]!.name;
+  const reason = (settled[failed] as PromiseRejectedResult).reason as Error;
+  throw new TossError(
+    `cannot reach ${name}: ${reason.message}\nnothing changed on any server`,
+    failed === 0
+      ? { hint: `bring ${name} back: it holds the app's lock and record`, cause: reason }
+      : {
+          hint: `bring it back and deploy again, or deploy to the others: toss deploy production --skip-server ${name}`,
+          cause: reason,
+        },
+  );
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+/** The deploy stopped because another server failed: this one went back. */
+export class RolloutStopped extends TossError {
+  override name = 'RolloutStopped';
+}
+
+/**
+ * The order of a rollout across `count` servers in batches of `batch`: which may start, who is
+ * routed, who failed first. Every wait ends when any server fails.
+ */
+export class Rollout {
+  private failure: { index: number; error: unknown } | undefined;
+  private readonly batchRouted: Deferred[];
+  private readonly left: number[];
+  private readonly allRouted = deferred();
+  private readonly firstLocked = deferred();
+  private readonly othersDone: Deferred[];
+  private routedCount = 0;
+
+  constructor(
+    private readonly names: string[],
+    private readonly batch: number,
+  ) {
+    const batches = Math.ceil(names.length / batch);
+    this.batchRouted = Array.from({ length: batches }, deferred);
+    this.left = Array.from({ length: batches }, (_, b) =>
+      Math.min(batch, names.length - b * batch),
+    );
+    this.othersDone = names.map(deferred);
+  }
+
+  /** The first failure, if any: the server's index and its error. */
+  get failed(): { index: number; error: unknown } | undefined {
+    return this.failure;
+  }
+
+  fail(index: number, error: unknown): void {
+    if (this.failure === undefined) this.failure = { index, error };
+    for (const d of [...this.batchRouted, this.allRouted, this.firstLocked]) d.resolve();
+  }
+
+  /** Server `index` is done, whichever way (the first server's lock waits for the others). */
+  done(index: number): void {
+    this.othersDone[index]!.resolve();
+  }
+
+  private check(): void {
+    if (this.failure === undefined) return;
+    const name = this.names[this.failure.index];
+    throw new RolloutStopped(`stopped: ${name} failed`);
+  }
+
+  order(index: number): ServerPart['order'] {
+    if (index === 0) {
+      return {
+        beforeLock: async () => {},
+        locked: () => this.firstLocked.resolve(),
+        releaseAfter: async () => {
+          await Promise.all(this.othersDone.slice(1).map((d) => d.promise));
+        },
+      };
+    }
+    return {
+      beforeLock: async () => {
+        await this.firstLocked.promise;
+        this.check();
+      },
+      locked: () => {},
+      releaseAfter: async () => {},
+    };
+  }
+
+  async turn(index: number): Promise<void> {
+    const b = Math.floor(index / this.batch);
+    if (b > 0) await this.batchRouted[b - 1]!.promise;
+    this.check();
+  }
+
+  async routed(index: number): Promise<void> {
+    this.check();
+    const b = Math.floor(index / this.batch);
+    this.left[b]!--;
+    if (this.left[b] === 0) this.batchRouted[b]!.resolve();
+    this.routedCount++;
+    if (this.routedCount === this.names.length) this.allRouted.resolve();
+    await this.allRouted.promise;
+    this.check();
+  }
+}
+
+/** Step events of one server, tagged with its name so the doors can tell them apart. */
+export function serverSink(sink: EventSink, name: string): EventSink {
+  return (event: PipelineEvent) => {
+    if (event.type === 'secrets') return sink(event);
+    sink({ ...event, server: name });
+  };
+}
+
+/**
+ * The site each web server's Caddy gets. With a front: every web server answers on its
+ * private address only, and the first server also balances the public name across them all.
+ * Without one: each serves the public name itself (DNS points at all of them).
+ */
+export function siteOf(
+  config: TossConfig,
+  env: EnvPaths,
+  member: FleetMember,
+  first: boolean,
+  upstreams: string[],
+  hostName: string,
+): ((port: number, publicSite: (port: number) => string) => string) | undefined {
+  if (member.role === 'worker') return undefined;
+  const front = config.front;
+  if (front === undefined) return (port, publicSite) => publicSite(port);
+  const address = member.private;
+  if (address === undefined) throw new TossError(`${member.name} has no private address`);
+  return (port, _publicSite) => {
+    const own = buildPrivateSite({
+      address,
+      port: front.port,
+      target: { port },
+      app: env.app,
+      environment: env.environment,
+    });
+    if (!first) return own;
+    const balance: Balance = { upstreams, healthUri: config.healthCheck?.path ?? '/' };
+    const publicSite = buildSiteFile({
+      hostName,
+      balance,
+      tls: config.tls,
+      app: env.app,
+      environment: env.environment,
+      noindex: config.noindex,
+    });
+    return `${own}\n${publicSite}`;
+  };
+}
+
+/** The failure a fleet deploy reports: the first server's own error, naming it. */
+export function namedFailure(rollout: Rollout, names: string[], errors: unknown[]): unknown {
+  const first = rollout.failed;
+  const index = first?.index ?? errors.findIndex((e) => e !== undefined);
+  const error = first?.error ?? errors[index];
+  const inner = error instanceof StepError ? error.cause : error;
+  const name = names[index];
+  const routedBack = errors.some((e, i) => i !== index && isStopped(e));
+  const suffix = routedBack
+    ? '\nevery server that had switched went back to the release it served before; none serves this one'
+    : '';
+  if (inner instanceof Error) {
+    inner.message = `${name}: ${inner.message}${suffix}`;
+    if (error instanceof StepError) error.message = inner.message;
+  }
+  return error;
+}
+
+function isStopped(error: unknown): boolean {
+  const inner = error instanceof StepError ? error.cause : error;
+  return inner instanceof RolloutStopped;
+}
