@@ -21,6 +21,7 @@
 import type { FleetServer, TossConfig } from '../config/schema.js';
 import { TossError } from '../errors.js';
 import { type Balance, buildPrivateSite, buildSiteFile } from '../server/caddy-site.js';
+import type { StatusWarning } from '../server/drift.js';
 import type { EnvPaths } from '../server/paths.js';
 import type { EventSink, PipelineEvent } from './events.js';
 import type { DeployRequest, Login } from './request.js';
@@ -305,4 +306,66 @@ export function namedFailure(rollout: Rollout, names: string[], errors: unknown[
 function isStopped(error: unknown): boolean {
   const inner = error instanceof StepError ? error.cause : error;
   return inner instanceof RolloutStopped;
+}
+
+/** What one of production's other servers runs, as its own state.json says. */
+export interface ServerRelease {
+  name: string;
+  /** production's live release there; null: none; undefined: the server could not be read */
+  release: string | null | undefined;
+  /** why it could not be read */
+  error?: string | undefined;
+}
+
+/**
+ * Production's drift across its servers: each server whose release is not the first server's
+ * (skipped by a deploy, failed, or unreachable now), with the command that brings it in line.
+ */
+export function fleetDrift(first: string | null, others: ServerRelease[]): StatusWarning[] {
+  const fix = 'toss deploy production';
+  const warnings: StatusWarning[] = [];
+  for (const other of others) {
+    if (other.release === undefined) {
+      warnings.push({
+        kind: 'server-drift',
+        environment: 'production',
+        message: `${other.name} could not be read: ${other.error ?? 'unknown error'}`,
+        fix: `bring ${other.name} back, then ${fix}`,
+      });
+    } else if (other.release !== first) {
+      const runs = other.release === null ? 'runs no release' : `runs release ${other.release}`;
+      const theFirst =
+        first === null ? 'the first server runs none' : `the first server runs ${first}`;
+      warnings.push({
+        kind: 'server-drift',
+        environment: 'production',
+        message: `${other.name} ${runs}, but ${theFirst} (a deploy skipped it, or failed there)`,
+        fix,
+      });
+    }
+  }
+  return warnings;
+}
+
+/** Production's release on each of the other servers, read in parallel; none is changed. */
+export async function readFleetReleases(
+  app: string,
+  members: FleetMember[],
+  connect?: DeployRequest['connect'],
+): Promise<ServerRelease[]> {
+  return Promise.all(
+    members.map(async (member) => {
+      try {
+        const server = await openServer({ login: member.login, connect }, app);
+        try {
+          const state = await server.readState();
+          return { name: member.name, release: state?.environments.production?.release ?? null };
+        } finally {
+          await server.close();
+        }
+      } catch (error) {
+        return { name: member.name, release: undefined, error: (error as Error).message };
+      }
+    }),
+  );
 }

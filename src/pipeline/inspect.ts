@@ -23,6 +23,7 @@ import { type ForeignListener, parseForeignListenersByPort } from '../server/por
 import { foreignNames, type Registry, unitOwners } from '../server/registry.js';
 import { type EnvironmentState, pendingDependencies, type State } from '../server/state.js';
 import { listDatabases } from './database-step.js';
+import { fleetDrift, fleetOf, readFleetReleases } from './fleet.js';
 import { serverAddress } from './health.js';
 import { isPidAlive } from './lock.js';
 import type { Login } from './request.js';
@@ -356,8 +357,15 @@ export async function listApp(config: TossConfig, login: Login): Promise<AppList
   }
 }
 
-export async function statusOfApp(config: TossConfig, login: Login): Promise<AppStatus> {
+export async function statusOfApp(
+  config: TossConfig,
+  login: Login,
+  fleet: Login[] = [],
+): Promise<AppStatus> {
   const urlFor = await urlResolver(config, login);
+  // Production's other servers (toss.json `servers`) are read alongside, for their drift.
+  const others = fleetOf(config, login, fleet).slice(1);
+  const releases = readFleetReleases(config.app, others);
   const session = await openServer({ login }, config.app);
   try {
     const { state, registry, inventory, listeners, databases, certificates } = await snapshot(
@@ -415,7 +423,10 @@ export async function statusOfApp(config: TossConfig, login: Login): Promise<App
       }),
       secrets: inventory.secretKeys,
       databases: databases ?? null,
-      warnings: findDrift({ app: config.app, state, inventory, registry, listeners, databases }),
+      warnings: [
+        ...findDrift({ app: config.app, state, inventory, registry, listeners, databases }),
+        ...fleetDrift(state?.environments.production?.release ?? null, await releases),
+      ],
       certificates,
     };
   } finally {

@@ -27,7 +27,8 @@ export type WarningKind =
   | 'service-failed'
   | 'service-inactive'
   | 'secrets-empty'
-  | 'database-orphan';
+  | 'database-orphan'
+  | 'server-drift';
 
 export interface StatusWarning {
   kind: WarningKind;

@@ -514,7 +514,11 @@ describe('servers', () => {
       { servers: [{ server: 'web2', private: '10.0.0.2' }], front: { private: '10.0.0.2' } },
       'expected a different private address for each server',
     ],
-    ['a front without servers', { front: { private: '10.0.0.2' } }, 'front: expected "servers" too'],
+    [
+      'a front without servers',
+      { front: { private: '10.0.0.2' } },
+      'front: expected "servers" too',
+    ],
     [
       'a static site on several servers',
       { startCommand: undefined, static: 'dist', servers: [{ server: 'web2' }] },

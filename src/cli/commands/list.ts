@@ -87,7 +87,7 @@ Examples:
     .action(async (options: { json?: boolean; config: string; identity?: string }) => {
       const [{ loadContext }, { statusOfApp }, { renderStatus }] = await load();
       const context = await loadContext(options);
-      const status = await statusOfApp(context.config, context.login);
+      const status = await statusOfApp(context.config, context.login, context.fleet);
       if (options.json) printJson(status);
       else process.stdout.write(renderStatus(status, new Date(), terminalWidth()));
     });

@@ -1,0 +1,314 @@
+/**
+ * Production on several servers, on four real hosts that reach one another over a private
+ * network: three web servers behind the first one's Caddy (the front), and a worker. Rolling,
+ * health-gated deploys with a probe through the front; a release that fails on the second host;
+ * a host that is down; the worker; two deploys at once.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bootHosts } from './harness/index.js';
+import { connectHosts, type PrivateNetwork } from './harness/private-network.js';
+import { run } from './harness/proc.js';
+import type { TestHost } from './harness/types.js';
+import {
+  type AppCheckout,
+  fetchSite,
+  inHost,
+  makeApp,
+  sslipName,
+  startProbe,
+  type TossRun,
+  toss,
+} from './support/app.js';
+
+const APP = 'fleet';
+const FRONT_PORT = 9080;
+const REFUSE = '/etc/toss-test-refuse';
+// Answers with its version and the host it runs on; refuses to start where REFUSE names its
+// version (a release that fails its health check on one host only).
+const SERVER = `import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { hostname } from 'node:os';
+
+const version = readFileSync('message.txt', 'utf8').trim();
+if (existsSync('${REFUSE}') && readFileSync('${REFUSE}', 'utf8').trim() === version) {
+  console.error('refusing to start ' + version + ' here');
+  process.exit(1);
+}
+createServer((request, response) => {
+  response.end(version + ' on ' + hostname() + '\\n');
+}).listen(Number(process.env.PORT), process.env.HOST);
+`;
+const WORKER = `import { readFileSync } from 'node:fs';
+
+const version = readFileSync('message.txt', 'utf8').trim();
+console.log('worker ' + version + ' started');
+setInterval(() => console.log('worker ' + version + ' working'), 1000);
+`;
+
+let hosts: TestHost[] = [];
+let net: PrivateNetwork;
+let app: AppCheckout;
+let knownHosts: string;
+const h = (i: number) => hosts[i]!;
+const target = (host: TestHost) => `root@${host.ip}`;
+const front = () => h(0);
+const name = () => sslipName(front(), APP, 'production');
+const web = () => hosts.slice(0, 3);
+
+function deploy(...more: string[]): Promise<TossRun> {
+  return toss(front(), ['deploy', 'production', ...more], {
+    cwd: app.dir,
+    env: { TOSS_KNOWN_HOSTS: knownHosts },
+  });
+}
+
+async function deployOk(...more: string[]): Promise<TossRun> {
+  const result = await deploy(...more);
+  expect(result.code, result.output).toBe(0);
+  return result;
+}
+
+async function stateOf(host: TestHost): Promise<{
+  lock: unknown;
+  environments: Record<string, { release: string; livePort: number }>;
+}> {
+  return JSON.parse(await inHost(host, ['cat', `/srv/${APP}/.toss/state.json`]));
+}
+
+async function releaseOn(host: TestHost): Promise<string | undefined> {
+  return (await stateOf(host)).environments.production?.release;
+}
+
+/** What a web host's own private site answers (from the front, over the private network). */
+async function servedBy(host: TestHost): Promise<string> {
+  const url = `http://${net.addressOf(host)}:${FRONT_PORT}/`;
+  const answer = await front().exec(['curl', '-fsS', '--max-time', '5', url]);
+  expect(answer.code, answer.stderr).toBe(0);
+  return answer.stdout;
+}
+
+async function hostnameOf(host: TestHost): Promise<string> {
+  return (await inHost(host, ['hostname'])).trim();
+}
+
+async function workerPid(): Promise<string> {
+  const port = (await stateOf(h(3))).environments.production!.livePort;
+  const unit = `toss-${APP}-production@${port}.service`;
+  return (await inHost(h(3), ['systemctl', 'show', '--value', '--property=MainPID', unit])).trim();
+}
+
+beforeAll(async () => {
+  hosts = await bootHosts(4);
+  net = await connectHosts(hosts);
+  const dir = mkdtempSync(join(tmpdir(), 'toss-kh-'));
+  knownHosts = join(dir, 'known_hosts');
+  writeFileSync(knownHosts, `${hosts.flatMap((x) => x.knownHostsLines).join('\n')}\n`);
+  app = await makeApp(front(), {
+    app: APP,
+    startCommand: 'node app.js',
+    deployScript: undefined,
+    persistentDirs: [],
+    healthCheck: { path: '/', timeout: 10 },
+    servers: [
+      { server: target(h(1)), private: net.addressOf(h(1)) },
+      { server: target(h(2)), private: net.addressOf(h(2)) },
+      { server: target(h(3)), role: 'worker' },
+    ],
+    front: { private: net.addressOf(h(0)), port: FRONT_PORT },
+    worker: { startCommand: 'node worker.js' },
+  });
+  await app.commit('app.js', SERVER);
+  await app.commit('worker.js', WORKER);
+  await app.commit('message.txt', 'version 1\n');
+  await deployOk();
+}, 300_000);
+
+afterAll(async () => {
+  net?.teardown();
+  await Promise.all(hosts.map((x) => x.shutdown()));
+});
+
+describe('production on three web servers behind a front, and a worker', () => {
+  it('redeploys with zero failed requests through the front; all three serve the new release', async () => {
+    const pidBefore = await workerPid();
+    await app.commit('message.txt', 'version 2\n');
+    const probe = startProbe(front(), name(), 50);
+    const deployed = await deployOk();
+    await new Promise((r) => setTimeout(r, 2000));
+    const result = await probe.stop();
+    expect(result.failed, result.failures.join('\n')).toBe(0);
+    expect(result.ok).toBeGreaterThan(20);
+    const release = await releaseOn(h(0));
+    for (const host of web()) {
+      expect(await servedBy(host)).toBe(`version 2 on ${await hostnameOf(host)}\n`);
+      expect(await releaseOn(host)).toBe(release);
+    }
+    // The front balanced across all three.
+    for (const host of web()) {
+      expect([...result.bodies]).toContain(`version 2 on ${await hostnameOf(host)}\n`);
+    }
+    // Every step line says which server it ran on.
+    for (const host of hosts) expect(deployed.stdout).toContain(`[${target(host)}]`);
+    // The worker restarted with the release.
+    expect(await releaseOn(h(3))).toBe(release);
+    expect(await workerPid()).not.toBe(pidBefore);
+    console.log(
+      `FLEET | redeploy through the front: ${result.ok} ok, ${result.failed} failed; bodies: ${[...result.bodies].map((b) => b.trim()).join(' | ')}`,
+    );
+  }, 180_000);
+
+  it('gives the public name only to the front; the web servers answer on their private address', async () => {
+    const sites = await inHost(front(), ['sh', '-c', `cat /etc/caddy/toss/${APP}*.caddy`]);
+    expect(sites).toContain(`${name()} {`);
+    expect(sites).toMatch(/lb_try_duration/);
+    for (const host of web().slice(1)) {
+      const own = await inHost(host, ['sh', '-c', `cat /etc/caddy/toss/${APP}*.caddy`]);
+      expect(own).not.toContain(name());
+      expect(own).toContain(`http://${net.addressOf(host)}:${FRONT_PORT} {`);
+      expect(own).toContain(`bind ${net.addressOf(host)}`);
+      // Not from this machine: the private site is bound to the private address only.
+      const direct = await run(
+        ['curl', '-sS', '--max-time', '3', `http://${host.ip}:${FRONT_PORT}/`],
+        {
+          timeoutMs: 10_000,
+        },
+      );
+      expect(direct.code).not.toBe(0);
+    }
+  });
+
+  it('runs the worker with its own command, with no site, and restarts it with each release', async () => {
+    const worker = h(3);
+    const sites = await inHost(worker, ['sh', '-c', 'ls /etc/caddy/toss/ 2>/dev/null || true']);
+    expect(sites).not.toContain(APP);
+    const port = (await stateOf(worker)).environments.production!.livePort;
+    const unit = `toss-${APP}-production@${port}.service`;
+    expect(await inHost(worker, ['systemctl', 'is-active', unit])).toBe('active\n');
+    const journal = await inHost(worker, ['journalctl', '--no-pager', '-o', 'cat', '-u', unit]);
+    expect(journal).toContain('worker version 2 started');
+    // Nothing answers on its port: it serves nothing.
+    const listening = await worker.exec([
+      'curl',
+      '-sS',
+      '--max-time',
+      '2',
+      `http://127.0.0.1:${port}/`,
+    ]);
+    expect(listening.code).not.toBe(0);
+  });
+
+  it('a release failing its health check on the second host: the first goes back, the third is never switched', async () => {
+    const before = await Promise.all(web().map(releaseOn));
+    await h(1).exec(['sh', '-c', `echo 'version 3' > ${REFUSE}`]);
+    try {
+      await app.commit('message.txt', 'version 3\n');
+      const probe = startProbe(front(), name(), 50);
+      const failed = await deploy();
+      await new Promise((r) => setTimeout(r, 2000));
+      const result = await probe.stop();
+      expect(failed.code, failed.output).not.toBe(0);
+      expect(failed.stderr).toContain(target(h(1)));
+      expect(failed.stderr).toMatch(/health check/);
+      expect(result.failed, result.failures.join('\n')).toBe(0);
+      expect([...result.bodies].some((b) => b.startsWith('version 3'))).toBe(false);
+      for (const host of web()) {
+        expect(await servedBy(host)).toBe(`version 2 on ${await hostnameOf(host)}\n`);
+      }
+      expect(await Promise.all(web().map(releaseOn))).toEqual(before);
+      // The first host went back; the third never started version 3.
+      expect(failed.stdout).toContain(`[${target(h(0))}]`);
+      expect(failed.output).toMatch(/Route back to the previous release/);
+      const third = await inHost(h(2), [
+        'journalctl',
+        '--no-pager',
+        '-o',
+        'cat',
+        '-u',
+        `toss-${APP}-production@*`,
+      ]);
+      expect(third).not.toContain('version 3');
+      for (const host of hosts) expect((await stateOf(host)).lock).toBeNull();
+      console.log(
+        `FLEET | health failure on host two: ${result.ok} ok, ${result.failed} failed through the front; error: ${failed.stderr.trim().split('\n')[0]}`,
+      );
+    } finally {
+      await h(1).exec(['rm', '-f', REFUSE]);
+    }
+  }, 180_000);
+
+  it('a host that is down: the deploy fails before any host changes; --skip-server deploys the others and status shows the drift', async () => {
+    const down = h(2);
+    const before = await Promise.all(hosts.map(releaseOn));
+    await app.commit('message.txt', 'version 4\n');
+    await run(['ip', 'link', 'set', down.hostVeth, 'down']);
+    let skipped: TossRun;
+    try {
+      const failed = await deploy();
+      expect(failed.code, failed.output).not.toBe(0);
+      expect(failed.stderr).toContain(`cannot reach ${target(down)}`);
+      expect(failed.stderr).toContain('nothing changed on any server');
+      expect(failed.stderr).toContain(`--skip-server ${target(down)}`);
+      for (const [i, host] of hosts.entries()) {
+        if (host === down) continue;
+        expect(await releaseOn(host)).toBe(before[i]);
+        expect((await stateOf(host)).lock).toBeNull();
+        const staging = await inHost(host, ['sh', '-c', `ls -a /srv/${APP}/production/releases/`]);
+        expect(staging).not.toContain('.incoming');
+      }
+      skipped = await deployOk('--skip-server', target(down));
+    } finally {
+      await run(['ip', 'link', 'set', down.hostVeth, 'up']);
+    }
+    expect(skipped.stdout).not.toContain(`[${target(down)}]`);
+    for (const host of [h(0), h(1)]) {
+      expect(await servedBy(host)).toBe(`version 4 on ${await hostnameOf(host)}\n`);
+    }
+    expect(await servedBy(down)).toBe(`version 2 on ${await hostnameOf(down)}\n`);
+    const status = await toss(front(), ['status', '--json'], {
+      cwd: app.dir,
+      env: { TOSS_KNOWN_HOSTS: knownHosts },
+    });
+    expect(status.code, status.output).toBe(0);
+    const warnings = (
+      JSON.parse(status.stdout) as { warnings: { kind: string; message: string; fix: string }[] }
+    ).warnings;
+    const drift = warnings.filter((w) => w.kind === 'server-drift');
+    expect(drift).toHaveLength(1);
+    expect(drift[0]!.message).toContain(target(down));
+    expect(drift[0]!.fix).toBe('toss deploy production');
+    // The fixing command brings it in line.
+    await deployOk();
+    const after = await toss(front(), ['status', '--json'], {
+      cwd: app.dir,
+      env: { TOSS_KNOWN_HOSTS: knownHosts },
+    });
+    const left = (JSON.parse(after.stdout) as { warnings: { kind: string }[] }).warnings;
+    expect(left.filter((w) => w.kind === 'server-drift')).toEqual([]);
+    expect(await servedBy(down)).toBe(`version 4 on ${await hostnameOf(down)}\n`);
+  }, 240_000);
+
+  it('two deploys at once: one lock for the app across all hosts', async () => {
+    await app.commit('message.txt', 'version 5\n');
+    const [a, b] = await Promise.all([deploy(), deploy()]);
+    const results = [a, b];
+    const won = results.filter((r) => r.code === 0);
+    const lost = results.filter((r) => r.code !== 0);
+    expect(won, results.map((r) => r.output).join('\n----\n')).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    expect(lost[0]!.stderr).toMatch(/lock/i);
+    expect(lost[0]!.stderr).toContain(target(h(0)));
+    const release = await releaseOn(h(0));
+    for (const host of hosts) {
+      expect(await releaseOn(host)).toBe(release);
+      expect((await stateOf(host)).lock).toBeNull();
+    }
+    for (const host of web()) {
+      expect(await servedBy(host)).toBe(`version 5 on ${await hostnameOf(host)}\n`);
+    }
+    const served = await fetchSite(front(), name(), '/');
+    expect(served.body).toMatch(/^version 5 on /);
+  }, 180_000);
+});
