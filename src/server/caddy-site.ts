@@ -223,7 +223,9 @@ function balanceAcross(balance: Balance): string[] {
 
 /**
  * A web server's own site for the front: plain HTTP on its private address only (`bind`), to
- * its live instance. The front reaches it over the private network; nothing else can.
+ * its live instance. The front reaches it over the private network; nothing else can. It
+ * answers any Host: the front passes the public name on, so the app sees the name it is
+ * served under. (So `front.port` is one app's on a server.)
  */
 export function buildPrivateSite(params: {
   address: string;
@@ -238,7 +240,7 @@ export function buildPrivateSite(params: {
   }
   return [
     `# Managed by toss (app ${assertAppName(params.app)}, environment ${assertEnvName(params.environment)}, for the front); rewritten on every deploy.`,
-    `http://${address}:${assertPort(port)} {`,
+    `http://:${assertPort(port)} {`,
     `\tbind ${address}`,
     ...proxyTo(params.target.port, params.target.wake).map((line) => `\t${line}`),
     '}',
