@@ -233,7 +233,7 @@ describe('production on three web servers behind a front, and a worker', () => {
       // The first host went back; the third never started version 3.
       expect(failed.stdout).toContain(`[${target(h(0))}]`);
       expect(failed.output).toMatch(/Route back to the previous release/);
-      const third = await inHost(h(2), [
+      const thirdJournal = await inHost(h(2), [
         'journalctl',
         '--no-pager',
         '-o',
