@@ -8029,7 +8029,7 @@ module.exports = {
   Server: __nccwpck_require__(2605),
   utils: {
     parseKey,
-    ...__nccwpck_require__(3489),
+    ...__nccwpck_require__(5870),
     sftp: {
       flagsToString,
       OPEN_MODE,
@@ -8042,7 +8042,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3489:
+/***/ 5870:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -54812,7 +54812,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6975:
+/***/ 3489:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -57838,6 +57838,7 @@ const STEP_LABELS = {
     start: 'Start new release',
     health: 'Health check',
     route: 'Route traffic (Caddy)',
+    'route-back': 'Route back to the previous release',
     switch: 'Switch current',
     confirm: 'Confirm over HTTPS',
     sleep: 'Back to sleep',
@@ -68341,6 +68342,55 @@ const healthCheckSchema = strictObject({
         .describe('seconds the new release has to become healthy before the deploy fails'),
 }, expect('an object like {"path": "/up", "timeout": 30}'))
     .describe('HTTP check a new release must pass before it gets traffic; without it, a TCP connect to $PORT');
+const PRIVATE_EXPECTED = 'an IPv4 address on a private network, like "10.0.0.2"';
+// RFC 1918 and the shared address space: the front reaches the web servers there, never over
+// the internet in plain HTTP.
+const PRIVATE_IPV4 = /^(?:10\.(?:25[0-5]|2[0-4]\d|1?\d?\d)|172\.(?:1[6-9]|2\d|3[01])|192\.168|100\.(?:6[4-9]|[7-9]\d|1[01]\d|12[0-7]))(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){2}$/;
+const privateAddress = schemas_string(expect(PRIVATE_EXPECTED))
+    .regex(PRIVATE_IPV4, expect(PRIVATE_EXPECTED));
+const BATCH_EXPECTED = 'a whole number of servers from 1 to 100';
+const INTERNAL_PORT_EXPECTED = 'a port from 1024 to 65535';
+const fleetServerSchema = strictObject({
+    server: schemas_string(expect(SERVER_EXPECTED))
+        .superRefine((value, ctx) => {
+        const problem = serverProblem(value);
+        if (problem)
+            ctx.addIssue({ code: 'custom', message: problem });
+    })
+        .describe('SSH target, as `server` takes one'),
+    role: schemas_enum(['web', 'worker'], expect('"web" or "worker"'))
+        .default('web')
+        .describe("web: runs startCommand behind the server's own Caddy; worker: runs worker.startCommand, no site, no traffic"),
+    private: privateAddress
+        .optional()
+        .describe("the server's private address, which the front reaches it at (needed with front)"),
+}, expect('an object like {"server": "deploy@web2.example.com", "private": "10.0.0.3"}'))
+    .describe('one more server production runs on');
+const frontSchema = strictObject({
+    private: privateAddress.describe("the first server's private address"),
+    port: schemas_number(expect(INTERNAL_PORT_EXPECTED))
+        .int(expect(INTERNAL_PORT_EXPECTED))
+        .min(1024, expect(INTERNAL_PORT_EXPECTED))
+        .max(65535, expect(INTERNAL_PORT_EXPECTED))
+        .default(9080)
+        .describe("the port every web server's Caddy answers production on, bound to its private address only"),
+}, expect('an object like {"private": "10.0.0.2", "port": 9080}'))
+    .describe("the first server's Caddy balances production's name across every web server over the private network, with active health checks; without it, point DNS at every web server");
+const workerSchema = strictObject({
+    startCommand: schemas_string(expect(START_EXPECTED))
+        .refine((s) => !isBlank(s) && !hasControl(s), expect(START_EXPECTED))
+        .describe('the command worker servers run from the same release (no port is served)'),
+}, expect('an object like {"startCommand": "node worker.js"}'))
+    .describe('what a server with role worker runs');
+const rolloutSchema = strictObject({
+    batch: schemas_number(expect(BATCH_EXPECTED))
+        .int(expect(BATCH_EXPECTED))
+        .min(1, expect(BATCH_EXPECTED))
+        .max(100, expect(BATCH_EXPECTED))
+        .default(1)
+        .describe('servers started, health-checked and switched together'),
+}, expect('an object like {"batch": 1}'))
+    .describe('how production goes live across its servers');
 const previewAuthSchema = strictObject({
     user: schemas_string(expect(AUTH_USER_EXPECTED))
         .regex(BASIC_AUTH_USER, expect(AUTH_USER_EXPECTED))
@@ -68428,6 +68478,14 @@ const tossConfigSchema = strictObject({
             ctx.addIssue({ code: 'custom', message: problem });
     })
         .describe('SSH target: "host", "user@host", "user@host:port", "user@[2001:db8::1]:2222" or a ~/.ssh/config alias; user defaults to root, port to 22'),
+    servers: array(fleetServerSchema, expect('an array of servers, like [{"server": "deploy@web2"}]'))
+        .min(1, expect('at least one server (or leave "servers" out)'))
+        .max(50, expect('at most 50 servers'))
+        .optional()
+        .describe('more servers production runs on, besides `server` (which holds the lock and the previews); every deploy of production goes to all of them, rolling and health-gated'),
+    front: frontSchema.optional(),
+    worker: workerSchema.optional(),
+    rollout: rolloutSchema.optional(),
     domain: hostName(HOST_EXPECTED, 253)
         .optional()
         .describe('production host name; without it, sslip.io names derived from the server IP are used'),
@@ -68557,7 +68615,36 @@ const tossConfigSchema = strictObject({
     message: 'expected either "static" (a site served as files) or "startCommand" (an app), not both',
     when: (payload) => isObject(payload.value),
 })
+    .superRefine((config, ctx) => fleetProblems(config, ctx))
     .describe('toss.json: how toss deploys this repository to your server (rsync, systemd and Caddy over SSH)');
+/** What servers, front and worker must agree on, beyond each field's own checks. */
+function fleetProblems(config, ctx) {
+    const servers = config.servers ?? [];
+    const issue = (path, message) => ctx.addIssue({ code: 'custom', path, message, input: config });
+    const seen = new Set([config.server]);
+    servers.forEach((entry, i) => {
+        if (seen.has(entry.server)) {
+            issue(['servers', i, 'server'], `expected each server once (${entry.server} is there already)`);
+        }
+        seen.add(entry.server);
+        if (config.front !== undefined && entry.role === 'web' && entry.private === undefined) {
+            issue(['servers', i, 'private'], 'required with "front": the address the front reaches it at');
+        }
+    });
+    if (servers.some((entry) => entry.role === 'worker') && config.worker === undefined) {
+        issue(['worker'], 'required when a server has role "worker": {"startCommand": "…"}');
+    }
+    if (config.front !== undefined && servers.length === 0) {
+        issue(['front'], 'expected "servers" too: a front balances across several web servers');
+    }
+    if (servers.length > 0 && config.static !== undefined) {
+        issue(['servers'], 'expected one server for a static site (serve it from a CDN or DNS instead)');
+    }
+    const privates = [config.front?.private, ...servers.map((entry) => entry.private)].filter((address) => address !== undefined);
+    if (new Set(privates).size !== privates.length) {
+        issue(['servers'], 'expected a different private address for each server');
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/config/load.ts
 
@@ -68972,6 +69059,954 @@ function ensureAdminSocket(caddyfile) {
     }
     const block = ['{', ...ADMIN_LINES, '}', '', ''].join(eol);
     return { text: `${block}${caddyfile}`, changed: true };
+}
+
+;// CONCATENATED MODULE: ./src/server/tls-ask.ts
+/**
+ * The gate of previews' on-demand certificates. A preview's site asks Caddy for its certificate
+ * at the first handshake (`tls { on_demand }`, see caddy-site.ts), and Caddy 2.6 first asks the
+ * Caddyfile's global `on_demand_tls { ask <url> }` endpoint with `?domain=<name>`: only a 200
+ * lets it order a certificate. toss's endpoint is a Caddy site on loopback that answers 200 when
+ * a file named after the name exists in a root-owned allow-list directory, and 404 otherwise
+ * (names outside a strict DNS alphabet included). The apply script (caddy-apply.ts) writes a
+ * name's file when a preview's site goes in and deletes it when the site goes, so an unknown or
+ * removed preview's name, and every other name, gets no certificate. Should Caddy fail to reach
+ * the endpoint, it refuses the certificate: the gate fails closed.
+ *
+ * The endpoint listens on a port below 1024 so that no app (none runs as root) can bind it first
+ * and answer 200 to everything. Caddy's `file` matcher joins the name to the directory after
+ * cleaning it as a path rooted at `/`, so `..` cannot leave the directory; the name check keeps
+ * `/`, `.`-only and empty names out before that.
+ */
+
+
+
+/** Root's directory of allowed names, one empty file per live preview's host name. */
+const TLS_ALLOW_DIR = `${paths_REGISTRY_DIR}/tls-allow`;
+/** Loopback only, and privileged, so no app process can take the port first. */
+const ASK_PORT = 883;
+const ASK_ADDRESS = `http://127.0.0.1:${ASK_PORT}`;
+const ASK_URL = `${ASK_ADDRESS}/toss-preview-names`;
+/** A host name as toss writes one: lowercase DNS labels, at least two. */
+const ASKED_NAME = '^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$';
+/** Whether the ask endpoint can allow `name` (sslip.io's IPv6 labels, `--1`, it cannot). */
+function isAskableName(name) {
+    return new RegExp(ASKED_NAME).test(name);
+}
+/** The endpoint's site, as toss appends it to the Caddyfile. */
+function askSite() {
+    return [
+        '# toss: which names may get an on-demand certificate (the live previews), for Caddy only.',
+        `${ASK_ADDRESS} {`,
+        '\tbind 127.0.0.1',
+        '\t@preview {',
+        '\t\tpath /toss-preview-names',
+        `\t\tvars_regexp {query.domain} ${ASKED_NAME}`,
+        '\t\tfile {',
+        `\t\t\troot ${TLS_ALLOW_DIR}`,
+        '\t\t\ttry_files {query.domain}',
+        '\t\t}',
+        '\t}',
+        '\trespond @preview 200',
+        '\trespond 404',
+        '}',
+    ];
+}
+const ASK_OPTION = [
+    '\t# toss: previews get certificates on demand, only for the names this endpoint allows.',
+    '\ton_demand_tls {',
+    `\t\task ${ASK_URL}`,
+    '\t}',
+];
+/**
+ * The user's Caddyfile with toss's ask endpoint: `on_demand_tls { ask … }` goes first into the
+ * global options block (one is added at the top when there is none) and the endpoint's site at
+ * the end; every other byte stays. An `on_demand_tls` block of the user's own keeps its `ask`
+ * (it then decides for previews too: it must allow their names) or, having none, gets toss's.
+ */
+function ensureOnDemandAsk(caddyfile) {
+    const eol = caddyfile.includes('\r\n') ? '\r\n' : '\n';
+    const option = onDemandOption(caddyfile);
+    let text = caddyfile;
+    let userAsk;
+    if (option === undefined) {
+        text = insertGlobalLines(text, ASK_OPTION, eol);
+    }
+    else if (option.ask === undefined) {
+        text = insertAfterLine(text, option.line, [`\t\task ${ASK_URL}`], eol);
+    }
+    else if (option.ask !== ASK_URL) {
+        userAsk = option.ask;
+    }
+    if (!hasAskSite(text)) {
+        const base = text === '' || text.endsWith('\n') ? text : `${text}${eol}`;
+        text = `${base}${eol}${askSite().join(eol)}${eol}`;
+    }
+    return { text, changed: text !== caddyfile, userAsk };
+}
+/** The global `on_demand_tls` option: the line it opens its block on, and its `ask` URL. */
+function onDemandOption(caddyfile) {
+    const tokens = caddyfileTokens(caddyfile);
+    if (!isOpen(tokens[0]))
+        return undefined;
+    let depth = 1;
+    let option;
+    for (let i = 1; i < tokens.length && depth > 0; i++) {
+        const t = tokens[i];
+        if (isOpen(t))
+            depth++;
+        else if (!t.quoted && t.text === '}')
+            depth--;
+        else if (depth === 1 && tls_ask_isDirective(t, 'on_demand_tls'))
+            option = openOption(tokens, i);
+        else if (depth === 2 && option !== undefined && tls_ask_isDirective(t, 'ask')) {
+            option.ask = tokens[i + 1]?.text;
+        }
+    }
+    return option;
+}
+function tls_ask_isDirective(token, name) {
+    return token.first && !token.quoted && token.text === name;
+}
+/** The option at `tokens[at]`, which must open its block on its own line. */
+function openOption(tokens, at) {
+    const line = tokens[at]?.line ?? 0;
+    if (!isOpen(tokens[at + 1]) || tokens[at + 1]?.line !== line)
+        throw noBlock();
+    return { line, ask: undefined };
+}
+function isOpen(token) {
+    return token !== undefined && !token.quoted && token.text === '{';
+}
+function noBlock() {
+    return new errors_TossError(`${CADDYFILE} has an on_demand_tls option toss cannot read (its block must open on the same line)`, { hint: `write it as \`on_demand_tls {\` … \`}\` on the server, then run the command again` });
+}
+/** `lines` after the line that opens the global options block, or a new block at the top. */
+function insertGlobalLines(caddyfile, lines, eol) {
+    const open = caddyfileTokens(caddyfile)[0];
+    if (isOpen(open))
+        return insertAfterLine(caddyfile, open?.line ?? 1, lines, eol);
+    return `${['{', ...lines, '}', '', ''].join(eol)}${caddyfile}`;
+}
+/** `lines` after line `line` (1-based) of the text. */
+function insertAfterLine(text, line, lines, eol) {
+    const all = text.split('\n');
+    all.splice(line, 0, ...lines.map((l) => (eol === '\r\n' ? `${l}\r` : l)));
+    return all.join('\n');
+}
+function hasAskSite(caddyfile) {
+    return caddyfile.split(/\r?\n/).some((line) => line.trimEnd() === `${ASK_ADDRESS} {`);
+}
+
+;// CONCATENATED MODULE: ./src/server/wake.ts
+/**
+ * Sleeping environments, on systemd alone. Caddy proxies to a Unix socket systemd holds for the
+ * instance's port (`toss-wake-<app>-<env>@<port>.socket`, only root and Caddy may connect). The
+ * first connection starts the proxy service of that socket, which first starts the instance and
+ * waits until it listens (so no request meets a port nobody listens on yet), then hands every
+ * connection to it with `systemd-socket-proxyd`. The proxy exits once no connection has come for
+ * the idle time; stopping it stops the instance, which frees its memory. The socket stays: the
+ * next request wakes the environment again.
+ *
+ * Toss's own checks never go through the socket: the health check connects to the instance's
+ * port directly, and `list`/`status` read systemd's states.
+ */
+
+
+
+
+/** Where the sockets Caddy reaches sleeping environments through live. */
+const WAKE_SOCKET_DIR = '/run/toss-wake';
+/** Debian's and Ubuntu's path (merged /usr: /usr/lib/systemd too). */
+const SOCKET_PROXYD = '/lib/systemd/systemd-socket-proxyd';
+/** The socket for the instance on `port` (ports are unique on a server, so the path is too). */
+function wakeSocketPath(port) {
+    return `${WAKE_SOCKET_DIR}/${paths_assertPort(port)}.sock`;
+}
+// Root runs it before the proxy starts: the instance starts (a failure shows as a port that never
+// listens), then the proxy waits for its listener, looked at every 20 ms, at most $3 seconds.
+// A preview's wake ($4 = 1) first takes the server's wake lock, so previews start one at a time:
+// many starting at once (systemd setting up each sandbox at full priority, then each runtime
+// loading) slowed production's answers by more than Nice= could give back. The lock is held for
+// at most WAKE_LOCK_SECONDS of waiting for others and of starting, so an app that never listens
+// holds back other previews' wakes by that much, not its whole start time.
+const WAKE_LOCK = `${WAKE_SOCKET_DIR}/.wake.lock`;
+const WAKE_LOCK_SECONDS = 2;
+const WAKE = `set -u
+unit=$1 port=$2 limit=$3 serial=$4
+if [ "$serial" = 1 ]; then
+  exec 9>${WAKE_LOCK}
+  flock -w ${WAKE_LOCK_SECONDS * 5} 9 || :
+fi
+held=${WAKE_LOCK_SECONDS * 50}
+systemctl start -- "$unit" 2>/dev/null 9>&-
+tries=$(( limit * 50 ))
+until [ -n "$(ss -Htln "sport = :$port" 2>/dev/null 9>&-)" ]; do
+  tries=$(( tries - 1 ))
+  if [ "$tries" -le 0 ]; then
+    echo "toss: $unit did not listen on port $port within $limit s" >&2
+    exit 1
+  fi
+  held=$(( held - 1 ))
+  [ "$held" -eq 0 ] && exec 9>&-
+  sleep 0.02 9>&-
+done`;
+/** The socket and proxy templates of a sleeping environment. Same inputs, same bytes. */
+function buildWakeUnits(p, params) {
+    const { sleepSeconds, startSeconds } = params;
+    for (const [name, value] of Object.entries(params)) {
+        if (!Number.isInteger(value) || value < 1 || value > 100 * 86_400) {
+            throw new errors_TossError(`invalid ${name} ${JSON.stringify(value)} for a sleeping environment`);
+        }
+    }
+    const header = `# Managed by toss (app ${p.app}, environment ${p.environment}); rewritten on every deploy.`;
+    const description = systemdEscapeSpecifiers(`toss ${p.app} ${p.environment}`);
+    const instance = p.instanceUnit(1).replace('@1.service', '@%i.service');
+    // Its scheduling group's nice too, as a preview's app (atEnvPriority says why).
+    const wake = p.isProduction
+        ? WAKE
+        : `echo ${PREVIEW_PRIORITY.nice} >/proc/self/autogroup 2>/dev/null\n${WAKE}`;
+    const socket = [
+        header,
+        '[Unit]',
+        `Description=${description}: wakes on port %i`,
+        '',
+        '[Socket]',
+        `ListenStream=${WAKE_SOCKET_DIR}/%i.sock`,
+        // Caddy (and root) only: no app can wake, or reach, another environment through it.
+        'SocketUser=root',
+        'SocketGroup=caddy',
+        'SocketMode=0660',
+        'DirectoryMode=0755',
+        'RemoveOnStop=yes',
+        // Beside the instances, not in a slice of the template's own that would outlive it.
+        'Slice=system.slice',
+        `Service=${p.wakeServiceTemplate.replace('@.service', '@%i.service')}`,
+        '',
+        '[Install]',
+        'WantedBy=sockets.target',
+        '',
+    ].join('\n');
+    const service = [
+        header,
+        '[Unit]',
+        `Description=${description}: proxy to port %i`,
+        `Requires=${p.wakeSocketTemplate.replace('@.socket', '@%i.socket')}`,
+        `After=${p.wakeSocketTemplate.replace('@.socket', '@%i.socket')}`,
+        // A preview woken often (tests, a reviewer's reloads) is started as often as it is woken;
+        // systemd's default (five starts in ten seconds) would answer the sixth wake with a 502.
+        'StartLimitIntervalSec=0',
+        '',
+        '[Service]',
+        'Type=exec',
+        `ExecStartPre=+/bin/sh -c ${systemdQuote(wake)} sh ${instance} %i ${startSeconds} ${p.isProduction ? 0 : 1}`,
+        `ExecStart=${SOCKET_PROXYD} --exit-idle-time=${sleepSeconds}s 127.0.0.1:%i`,
+        // Idle (or stopped): the instance goes too. --no-block: a drain may be stopping it already.
+        `ExecStopPost=+/bin/systemctl stop --no-block -- ${instance}`,
+        // Beside the instances (system.slice), not in a slice of the template's own that would
+        // outlive the environment.
+        'Slice=system.slice',
+        // A preview's wake (its polling, its proxy) yields to production as its app does.
+        ...(p.isProduction ? [] : [`Nice=${PREVIEW_PRIORITY.nice}`]),
+        'DynamicUser=yes',
+        'NoNewPrivileges=yes',
+        'PrivateTmp=yes',
+        'PrivateDevices=yes',
+        'ProtectSystem=strict',
+        'ProtectHome=yes',
+        '',
+    ].join('\n');
+    return { socket, service };
+}
+/** Starts the wake socket of the instance on `port` (it may already listen). */
+function listenWakeArgv(p, port) {
+    return ['systemctl', 'start', '--', p.wakeSocketUnit(port)];
+}
+/** The wake socket of `port` stops listening (a failed deploy's; its proxy goes with it). */
+function stopWakeSocketArgv(p, port) {
+    return ['systemctl', 'stop', '--', p.wakeSocketUnit(port)];
+}
+/**
+ * The instance on `port` sleeps now: its proxy and the instance stop, the socket keeps
+ * listening. Connections the proxy still carries are cut, so this is for a deploy's end, when
+ * nothing but toss's own check has used it.
+ */
+function sleepNowArgv(p, port) {
+    return ['systemctl', 'stop', '--', p.wakeServiceUnit(port), p.instanceUnit(port)];
+}
+/**
+ * The idle countdown starts now (the proxy starts; the instance is already running, so it waits
+ * for nothing): an environment that was awake stays awake until nobody uses it.
+ */
+function countIdleArgv(p, port) {
+    return ['systemctl', 'start', '--', p.wakeServiceUnit(port)];
+}
+
+;// CONCATENATED MODULE: ./src/server/caddy-site.ts
+/**
+ * Caddy site files (one per environment) and the one import line toss adds to the user's
+ * Caddyfile. Syntax of Caddy 2.6 (what Debian ships): `basicauth`, not 2.8's `basic_auth`.
+ */
+
+
+
+
+
+/** The line that tells the apply script a site's name may get an on-demand certificate. */
+const ON_DEMAND_MARKER = '# toss-on-demand:';
+const caddy_site_HOST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+// sslip.io IPv6 labels start with `-` (`--1` for ::1), so the per-label rule is looser there.
+const SSLIP_HOST_NAME = /^[a-z0-9-]+(?:\.[a-z0-9-]+)*\.sslip\.io$/;
+function buildSiteFile(params) {
+    const host = params.hostName;
+    if (host.length > 253 || !(caddy_site_HOST_NAME.test(host) || SSLIP_HOST_NAME.test(host))) {
+        throw new errors_TossError(`refusing to write a Caddy site for host name ${JSON.stringify(host)}`);
+    }
+    const body = [...tlsLines(params)];
+    if (params.noindex)
+        body.push('header X-Robots-Tag noindex');
+    if (params.basicAuth !== undefined) {
+        // The same closed alphabets as the schema (see schema.ts): checked again because this text
+        // becomes Caddy configuration, whoever called.
+        const { user, passwordHash } = params.basicAuth;
+        if (!BASIC_AUTH_USER.test(user) || isCaddyKeyword(user)) {
+            throw new errors_TossError(`refusing previewAuth.user ${JSON.stringify(user)}: not a plain user name (letters, digits, ".", "_", "-"; not "import")`);
+        }
+        if (!BCRYPT_HASH.test(passwordHash)) {
+            throw new errors_TossError('refusing previewAuth.passwordHash: not a bcrypt hash with a cost from 04 to 14');
+        }
+        body.push('basicauth {', `\t${user} ${passwordHash}`, '}');
+    }
+    body.push(...serve(params));
+    const address = params.tls === 'off' ? `http://${host}` : host;
+    const owner = params.app === undefined || params.environment === undefined
+        ? ''
+        : ` (app ${assertAppName(params.app)}, environment ${assertEnvName(params.environment)})`;
+    const allowed = allowsOnDemand(params) ? [`${ON_DEMAND_MARKER} ${host}`] : [];
+    return [
+        `# Managed by toss${owner}; rewritten on every deploy.`,
+        ...allowed,
+        `${address} {`,
+        ...body.map((line) => `\t${line}`),
+        '}',
+        ...wildcardSite(params),
+        '',
+    ].join('\n');
+}
+/**
+ * Whether the site's name may get a certificate on demand (the apply script writes its name in
+ * the ask endpoint's allow-list): a preview's under a public CA, and every name under Caddy's
+ * local CA that the endpoint can allow.
+ */
+function allowsOnDemand(params) {
+    if (params.tls === 'internal')
+        return isAskableName(params.hostName);
+    return params.tls === 'auto' && params.certificate === 'on-demand';
+}
+/**
+ * The site's own `tls` lines: Caddy's local CA, or (a preview under a public CA) a certificate
+ * obtained at the first handshake rather than at every reload. Caddy asks the `on_demand_tls`
+ * endpoint of the Caddyfile first (see tls-ask.ts), which allows only live previews' names (and,
+ * under the local CA, the sites' own).
+ *
+ * Under the local CA a site's certificate is `on_demand` too, for Caddy 2.6's reloads: each one
+ * starts a new certificate cache, and the new listener takes handshakes (SO_REUSEPORT) before
+ * the certificates of every managed site are loaded into it again, one by one (~0.4 ms each,
+ * 80 ms at 200 sites): a handshake in between got "no certificate available" (a TLS internal
+ * error alert). An on-demand site's handshake loads its certificate from storage when the cache
+ * lacks it. The deploy's confirm step (over HTTPS) makes the first handshake, so the certificate
+ * still comes at deploy; Caddy 2.7 keeps one cache across reloads (caddyserver/caddy#5623).
+ */
+function tlsLines(params) {
+    if (params.tls === 'internal') {
+        return allowsOnDemand(params) ? ['tls internal {', '\ton_demand', '}'] : ['tls internal'];
+    }
+    if (params.tls === 'auto' && params.certificate !== undefined) {
+        return ['tls {', '\ton_demand', '}'];
+    }
+    return [];
+}
+/**
+ * The `*.<previewDomain>` site whose only job is to make Caddy obtain and renew the previews'
+ * wildcard certificate by DNS challenge (Caddy 2.6 obtains one certificate per site name, so
+ * previews' own sites cannot ask for it). Previews' on-demand handshakes find it in Caddy's
+ * cache or storage before they would ask for a certificate of their own; any other name under
+ * the domain reaches this site and is cut off.
+ */
+function wildcardSite(params) {
+    if (params.wildcard === undefined || params.tls !== 'auto')
+        return [];
+    const { domain, dns } = params.wildcard;
+    if (domain.length > 251 || !caddy_site_HOST_NAME.test(domain) || !DNS_PROVIDER.test(dns)) {
+        throw new errors_TossError(`refusing the wildcard site *.${JSON.stringify(domain)} with DNS provider ${JSON.stringify(dns)}`);
+    }
+    return [
+        '',
+        '# The previews\' certificate (previews.tls "wildcard"), obtained by DNS challenge.',
+        `*.${domain} {`,
+        '\ttls {',
+        `\t\tdns ${dns}`,
+        '\t}',
+        '\tabort',
+        '}',
+    ];
+}
+/**
+ * Caddy opens a connection to the instance per request and closes it after the response
+ * (`keepalive off`), so a connection to an instance's port is a request in flight and nothing
+ * else: the drain (instances.ts) stops an old instance once none is left. With keep-alive,
+ * Caddy 2.6 keeps idle connections to the old instance open after a reload: for two minutes
+ * without an explicit transport, and for the whole idle time after any request that reached the
+ * old configuration late (Go's transport then forgets it was told to close idle connections).
+ * A connection on loopback costs a few tens of microseconds.
+ */
+const UPSTREAM_TRANSPORT = ['\ttransport http {', '\t\tkeepalive off', '\t}'];
+// A static site's directory: an absolute path of plain names, so it is one Caddyfile token.
+const STATIC_ROOT = /^\/(?:[A-Za-z0-9_-][A-Za-z0-9._-]*\/)*[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+function serve(target) {
+    if (target.port !== undefined)
+        return proxyTo(target.port, target.wake);
+    if (target.balance !== undefined)
+        return balanceAcross(target.balance);
+    if (!STATIC_ROOT.test(target.root) || target.root.split('/').includes('..')) {
+        throw new errors_TossError(`refusing to serve ${JSON.stringify(target.root)} as a static site`);
+    }
+    return [`root * ${target.root}`, 'encode zstd gzip', 'file_server'];
+}
+/** reverse_proxy to the live instance on loopback (or its wake socket). */
+function proxyTo(port, wake) {
+    const upstream = wake ? `unix/${wakeSocketPath(port)}` : `127.0.0.1:${paths_assertPort(port)}`;
+    return [`reverse_proxy ${upstream} {`, ...UPSTREAM_TRANSPORT, '}'];
+}
+const PRIVATE_UPSTREAM = /^(?:\d{1,3}\.){3}\d{1,3}:\d{1,5}$/;
+const HEALTH_URI = /^\/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$/;
+/**
+ * The front's balancing: a request is tried on another server for up to 5 s when one refuses
+ * it, and each server's health path is asked every second, so one that fails stops getting
+ * requests within about a second; a new connection per request, as with a local instance.
+ */
+function balanceAcross(balance) {
+    for (const upstream of balance.upstreams) {
+        if (!PRIVATE_UPSTREAM.test(upstream)) {
+            throw new errors_TossError(`refusing to balance to ${JSON.stringify(upstream)}`);
+        }
+    }
+    if (!HEALTH_URI.test(balance.healthUri)) {
+        throw new errors_TossError(`refusing the health path ${JSON.stringify(balance.healthUri)}`);
+    }
+    return [
+        `reverse_proxy ${balance.upstreams.join(' ')} {`,
+        '\tlb_policy round_robin',
+        '\tlb_try_duration 5s',
+        '\tlb_try_interval 100ms',
+        `\thealth_uri ${balance.healthUri}`,
+        '\thealth_interval 1s',
+        '\thealth_timeout 2s',
+        ...UPSTREAM_TRANSPORT,
+        '}',
+    ];
+}
+/**
+ * A web server's own site for the front: plain HTTP on its private address only (`bind`), to
+ * its live instance. The front reaches it over the private network; nothing else can. It
+ * answers any Host: the front passes the public name on, so the app sees the name it is
+ * served under. (So `front.port` is one app's on a server.)
+ */
+function buildPrivateSite(params) {
+    const { address, port } = params;
+    if (!PRIVATE_UPSTREAM.test(`${address}:${port}`)) {
+        throw new errors_TossError(`refusing the private address ${JSON.stringify(address)}`);
+    }
+    return [
+        `# Managed by toss (app ${assertAppName(params.app)}, environment ${assertEnvName(params.environment)}, for the front); rewritten on every deploy.`,
+        `http://:${paths_assertPort(port)} {`,
+        `\tbind ${address}`,
+        ...proxyTo(params.target.port, params.target.wake).map((line) => `\t${line}`),
+        '}',
+        '',
+    ].join('\n');
+}
+/**
+ * The user's Caddyfile with toss's import line added once at top level (the end of the file,
+ * after any global options block); every other byte stays as it was.
+ */
+function ensureImportLine(caddyfile) {
+    const present = caddyfile.split(/\r?\n/).some((line) => line.trimEnd() === CADDY_IMPORT_LINE);
+    if (present)
+        return { text: caddyfile, changed: false };
+    const base = caddyfile === '' || caddyfile.endsWith('\n') ? caddyfile : `${caddyfile}\n`;
+    const gap = base === '' ? '' : '\n';
+    return {
+        text: `${base}${gap}# Sites deployed by toss, one file per app environment.\n${CADDY_IMPORT_LINE}\n`,
+        changed: true,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/server/exit-codes.ts
+/**
+ * Every exit status toss's own server-side scripts use to say what happened, in one table. The
+ * pipeline turns each into an error that names the cause (caddy-errors.ts, health.ts, session.ts).
+ *
+ * A number means one thing within one remote command: the same number appears twice below only
+ * for scripts that never run in the same command (a Caddy change and a port guard are separate
+ * round trips, and a file read runs alone). The guarded wrapper (cas.ts) may run around any of
+ * them, so its numbers (73–76) are used by nothing else.
+ */
+const EXIT = {
+    /** caddy-apply.ts: Caddy's own validation failed (or did not finish); the file was restored */
+    caddyInvalid: 65,
+    /** caddy-apply.ts: `systemctl reload caddy` failed; the previous file was restored */
+    caddyReload: 66,
+    /** command-line.ts: the file to read does not exist (EX_NOINPUT; cat never uses it) */
+    missingFile: 66,
+    /** caddy-apply.ts: the reload did not finish in time; restored and Caddy restarted on it */
+    caddyReloadTimeout: 67,
+    /** port-owner.ts: something other than the expected unit listens on the port */
+    portTaken: 67,
+    /** caddy-apply.ts: Caddy is not running and did not start on the previous config either */
+    caddyDown: 68,
+    /** port-owner.ts: after a healthy check, nothing of the expected unit listens on the port */
+    portNotOurs: 68,
+    /** caddy-apply.ts: the drop-in keeping Caddy's admin socket private could not be installed */
+    caddyAdmin: 69,
+    /** cas.ts: the flock stayed taken for too long */
+    flockTimeout: 73,
+    /** cas.ts: stdin did not arrive whole (the client died mid-write); nothing was written */
+    casIncomplete: 74,
+    /** cas.ts: the file changed since it was read: read again, recompute, retry */
+    casConflict: 75,
+    /** cas.ts: the app's lock is no longer held by this token; the step changed nothing */
+    tokenMismatch: 76,
+    /** systemd-run.ts: a deployScript command was stopped at its time limit (as timeout(1)) */
+    buildTimeout: 124,
+};
+
+;// CONCATENATED MODULE: ./src/server/cas.ts
+/**
+ * Compare-and-swap of a JSON file on the server (state.json, registry.json), so all logic stays
+ * on the client and the server needs only coreutils and flock. The client reads the file with
+ * its sha256, computes the next content, and sends it on stdin to one command that, under
+ * flock, writes it only if the file still has that sha256. Scripts are constants: values
+ * arrive as "$1", "$2"….
+ */
+
+
+
+/** The file changed since it was read: read again, recompute, retry. */
+const CAS_CONFLICT_EXIT = EXIT.casConflict;
+/** stdin did not arrive whole (the client died mid-write): nothing was written. */
+const CAS_INCOMPLETE_EXIT = EXIT.casIncomplete;
+/** The flock stayed taken for too long. */
+const FLOCK_TIMEOUT_EXIT = EXIT.flockTimeout;
+/** The app's lock is no longer held by this token: the step must not change anything. */
+const TOKEN_MISMATCH_EXIT = EXIT.tokenMismatch;
+/** What readWithShaArgv prints for a missing file, and what casWriteArgv expects to create one. */
+const ABSENT = 'absent';
+function sha256Hex(text) {
+    return (0,external_node_crypto_.createHash)('sha256').update(text, 'utf8').digest('hex');
+}
+// Opens the lock file and waits at most 60 s for the flock. A missing directory is made 0700
+// (its parents 0755, so /srv/<app> stays traversable for the app users).
+const TAKE_FLOCK = (mode) => `dir=\${lock%/*}
+[ -d "$dir" ] || (umask 022 && mkdir -p -m 0700 -- "$dir") || exit 1
+exec 9>>"$lock" || exit 1
+flock ${mode} -w 60 9 || { echo "toss: $lock is still locked after 60 s" >&2; exit ${FLOCK_TIMEOUT_EXIT}; }`;
+const READ = `set -u
+file=$1 lock=$2
+umask 077
+# No directory yet: no file either, and a read creates nothing.
+[ -d "\${lock%/*}" ] || { echo ${ABSENT}; exit 0; }
+${TAKE_FLOCK('-s')}
+if [ -e "$file" ]; then
+  sha=$(sha256sum < "$file") || exit 1
+  echo "\${sha%% *}"
+  exec cat -- "$file"
+fi
+echo ${ABSENT}`;
+/** Prints the file's sha256 (or `absent`) on the first line, then the file, under a shared flock. */
+function readWithShaArgv(file, lockFile) {
+    return ['sh', '-c', READ, 'sh', file, lockFile];
+}
+/** Splits readWithShaArgv's output (the raw stdout, not trimmed). */
+function parseReadWithSha(stdout) {
+    const newline = stdout.indexOf('\n');
+    const first = newline === -1 ? stdout : stdout.slice(0, newline);
+    if (first === ABSENT)
+        return { sha: ABSENT, content: null };
+    if (!/^[0-9a-f]{64}$/.test(first)) {
+        throw new errors_TossError(`unexpected output while reading a file with its checksum: ${first}`);
+    }
+    return { sha: first, content: stdout.slice(newline + 1) };
+}
+const WRITE = `set -u
+file=$1 lock=$2 want=$3 newsha=$4 mode=$5
+umask 077
+${TAKE_FLOCK('-x')}
+if [ -e "$file" ]; then
+  have=$(sha256sum < "$file") || exit 1
+else
+  have=${ABSENT}
+fi
+if [ "\${have%% *}" != "$want" ]; then
+  echo "toss: $file changed since it was read" >&2
+  exit ${CAS_CONFLICT_EXIT}
+fi
+tmp=$file.toss-tmp.$$
+trap 'rm -f -- "$tmp"' EXIT
+cat > "$tmp" || exit 1
+got=$(sha256sum < "$tmp") || exit 1
+if [ "\${got%% *}" != "$newsha" ]; then
+  echo "toss: the new $file arrived incomplete; nothing was written" >&2
+  exit ${CAS_INCOMPLETE_EXIT}
+fi
+# umask 077 made it 0600 already.
+{ [ "$mode" = 0600 ] || chmod -- "$mode" "$tmp"; } && sync -- "$tmp" && mv -f -- "$tmp" "$file" || exit 1
+trap - EXIT
+sync -- "\${file%/*}" 2>/dev/null || true`;
+/**
+ * The command and its stdin. Exit 0: written; CAS_CONFLICT_EXIT: someone else wrote first (read
+ * again and retry); CAS_INCOMPLETE_EXIT: stdin was cut short, nothing written.
+ */
+function casWriteArgv(params) {
+    if (params.expectedSha !== ABSENT && !/^[0-9a-f]{64}$/.test(params.expectedSha)) {
+        throw new errors_TossError(`invalid expected checksum ${JSON.stringify(params.expectedSha)}`);
+    }
+    const mode = params.mode ?? 0o600;
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o777)
+        throw new TypeError(`bad mode ${mode}`);
+    return {
+        argv: [
+            'sh',
+            '-c',
+            WRITE,
+            'sh',
+            params.file,
+            params.lockFile,
+            params.expectedSha,
+            sha256Hex(params.content),
+            mode.toString(8).padStart(4, '0'),
+        ],
+        stdin: params.content,
+    };
+}
+// The token sits in the file as `"token": "<hex>"` (serializeState's fixed layout). A shared
+// flock: the holder's guarded steps may run side by side, while anything that writes state.json
+// (breaking the lock included) takes it exclusively and so waits for the steps in flight.
+const GUARD_CHECK = `set -u
+lock=$1 file=$2 token=$3
+shift 3
+${TAKE_FLOCK('-s')}
+if ! grep -Fq -- "\\"token\\": \\"$token\\"" "$file" 2>/dev/null; then
+  echo "toss: this deploy no longer holds the lock (it was broken or released)" >&2
+  exit ${TOKEN_MISMATCH_EXIT}
+fi`;
+const GUARD = `${GUARD_CHECK}
+"$@" 9>&-`;
+// Closing fd 9 drops the flock before the long command starts.
+const GUARD_THEN_UNLOCK = `${GUARD_CHECK}
+exec 9>&-
+exec "$@"`;
+/**
+ * Runs `argv` under the state flock only while `token` still holds the app's lock, so a holder
+ * whose lock was broken changes nothing. The flock is held while argv runs: short steps only.
+ */
+function guardedArgv(params, argv) {
+    return guardWith(GUARD, 'guardedArgv', params, argv);
+}
+/**
+ * For long steps (deployScript, dependencies as transient units): checks the token under the
+ * state flock, then drops the flock and runs `argv`. Holding it for minutes would block the
+ * heartbeat and every other client's read of state.json (flock times out after 60 s); breaking
+ * the lock stops the step's transient unit instead, so a broken lock still ends the step.
+ */
+function guardedStartArgv(params, argv) {
+    return guardWith(GUARD_THEN_UNLOCK, 'guardedStartArgv', params, argv);
+}
+function guardWith(script, name, params, argv) {
+    if (!/^[0-9a-f]{16,64}$/.test(params.token))
+        throw new errors_TossError('invalid lock token');
+    if (argv.length === 0)
+        throw new TypeError(`${name} needs a command`);
+    return ['sh', '-c', script, 'sh', params.lockFile, params.stateFile, params.token, ...argv];
+}
+
+;// CONCATENATED MODULE: ./src/server/caddy-apply.ts
+/**
+ * Changing Caddy's configuration safely: under the server-wide registry lock (so two apps never
+ * reload at once), the new file goes in, is validated as the caddy user (a site file on its own,
+ * with the Caddyfile's global options; the Caddyfile with everything it imports), Caddy reloads
+ * gracefully within a time limit (a reload that Caddy refuses changes nothing it serves), and on
+ * any failure the previous file comes back, what Caddy refused is validated in full for its
+ * message, and Caddy is left running the last good config (restarted with it if it hung or
+ * stopped). Nothing validates every site before each change: that cost grew with the sites.
+ *
+ * Every run also makes sure Caddy's admin endpoint stays private (see caddy-admin.ts): the
+ * systemd drop-in is (re)written when it differs, and a Caddy whose Caddyfile names the socket
+ * but which has no socket yet (a server set up before, still listening on TCP) is restarted once
+ * instead of reloaded. When all is in place this costs a file read and a stat, no round trip.
+ */
+
+
+
+
+
+
+/** Caddy's own validation failed (or did not finish); the previous file was restored. */
+const CADDY_INVALID_EXIT = EXIT.caddyInvalid;
+/** `systemctl reload caddy` failed; the previous file was restored and Caddy runs it. */
+const CADDY_RELOAD_EXIT = EXIT.caddyReload;
+/** The reload did not finish in time; the previous file was restored and Caddy restarted on it. */
+const CADDY_RELOAD_TIMEOUT_EXIT = EXIT.caddyReloadTimeout;
+/** Caddy is not running and did not start again on the previous config either. */
+const CADDY_DOWN_EXIT = EXIT.caddyDown;
+/** The drop-in that keeps Caddy's admin socket private could not be installed; nothing changed. */
+const CADDY_ADMIN_EXIT = EXIT.caddyAdmin;
+/**
+ * Time limits, in seconds. A validation or reload takes 20–150 ms on a small server; these leave
+ * two orders of magnitude for a large config while keeping the locks' holders (the app's state
+ * flock is held around this step, and other clients give up on it after 60 s) bounded even on
+ * the worst path: a hung reload (RELOAD) then a restart (RESTART, which includes Caddy's own
+ * 5 s stop timeout).
+ */
+const CADDY_VALIDATE_TIMEOUT_S = 20;
+const CADDY_RELOAD_TIMEOUT_S = 15;
+const CADDY_RESTART_TIMEOUT_S = 30;
+/** Where Caddy 2.6 listens for its admin API unless its config says otherwise. */
+const CADDY_DEFAULT_ADMIN = 'localhost:2019';
+/** Caddy's error text is cut to this many characters before it leaves the server. */
+const CADDY_ERROR_MAX = 300;
+// Temp and backup names end in .toss-new/.toss-old so the `*.caddy` import never picks them up.
+// fd 9 (the registry flock) is closed for every child so none can outlive the script holding it.
+const APPLY = `set -u
+mode=$1 file=$2 lock=$3 caddyfile=$4 validate=$5 dropin=$6 socket=$7 sites=$8 dropin_text=$9
+allow=\${10} marker=\${11}
+umask 022
+[ -d "\${lock%/*}" ] || mkdir -p -- "\${lock%/*}" || exit 1
+exec 9>>"$lock" || exit 1
+flock -w 120 9 || { echo "toss: $lock is still locked after 120 s" >&2; exit ${FLOCK_TIMEOUT_EXIT}; }
+if [ "$(cat -- "$dropin" 2>/dev/null)" != "$dropin_text" ]; then
+  { mkdir -p -- "\${dropin%/*}" && printf '%s\\n' "$dropin_text" > "$dropin.toss-new" &&
+    mv -f -- "$dropin.toss-new" "$dropin" && systemctl daemon-reload 9>&-; } ||
+    { echo "toss: could not install $dropin" >&2; exit ${CADDY_ADMIN_EXIT}; }
+fi
+# Caddy's last "Error:" line, only where it cannot quote a file toss does not write: an adapter
+# error located in another file (one a site imported, say) is named but not quoted.
+caddy_said() {
+  awk -v caddyfile="$caddyfile:" -v sites="$sites/" -v max=${CADDY_ERROR_MAX} '
+    /^(Reloading|Starting) / { last = "" }
+    /^Error: / { last = $0 }
+    END {
+      if (last == "") exit
+      lead = "Error: adapting config using caddyfile: "
+      if (index(last, lead) == 1) {
+        rest = substr(last, length(lead) + 1)
+        ok = index(rest, caddyfile) == 1
+        if (!ok && index(rest, sites) == 1) ok = substr(rest, length(sites) + 1) ~ /^[a-z0-9-]+[.]caddy:[0-9]/
+        if (!ok) { print "Error: in a file toss does not write (not quoted here; run caddy validate on the server)"; exit }
+      }
+      print substr(last, 1, max)
+    }'
+}
+journal_said() {
+  journalctl -u caddy -n 40 -o cat --no-pager 2>/dev/null 9>&- | caddy_said
+}
+if [ "$mode" != check ]; then
+  new=$file.toss-new old=$file.toss-old
+  if [ -e "$file" ]; then cp -p -- "$file" "$old" || exit 1; else rm -f -- "$old"; fi
+  if [ "$mode" = install ]; then
+    [ -d "\${file%/*}" ] || mkdir -p -- "\${file%/*}" || exit 1
+    cat > "$new" && chmod 0644 -- "$new" && mv -f -- "$new" "$file" || exit 1
+  else
+    rm -f -- "$file"
+  fi
+fi
+# The names that may get an on-demand certificate follow the site files: a site file's marker
+# line allows its name (a file named so, holding the site file's name) for as long as the file
+# is there. Written before Caddy reloads, so the first handshake after it finds its name.
+# Caddy (user caddy) looks the names up itself: the directory above the list, made 0700 when a
+# lock created it first, gets search permission (never read) for others, or every name is refused.
+sync_allow() {
+  [ "$mode" != check ] && [ "$file" != "$caddyfile" ] || return 0
+  owner=\${file##*/}
+  # The names this site file allowed before go: one awk over every name's file (a process per
+  # name grew with the previews). A name's file holds its owner and a newline.
+  if [ -d "$allow" ]; then
+    find "$allow" -mindepth 1 -maxdepth 1 -type f ! -name '.*' -exec awk -v owner="$owner" '
+      function check() { sub(/\\n+$/, "", text); if (name != "" && text == owner) print name }
+      FNR == 1 { check(); name = FILENAME; text = $0; next }
+      { text = text "\\n" $0 }
+      END { check() }' {} + | while IFS= read -r f; do rm -f -- "$f"; done
+  fi
+  [ -f "$file" ] || return 0
+  name=$(awk -v m="$marker" '$1 == "#" && $2 == m && NF == 3 && $3 ~ /^[a-z0-9][a-z0-9.-]*[a-z0-9]$/ && $3 !~ /[.][.]/ { print $3; exit }' "$file")
+  [ -n "$name" ] || return 0
+  [ -d "$allow" ] || install -d -m 0755 -o root -g root -- "$allow" || return 1
+  chmod go+x -- "\${allow%/*}" || return 1
+  printf '%s\\n' "$owner" > "$allow/.new-$name" && mv -f -- "$allow/.new-$name" "$allow/$name"
+}
+sync_allow 9>&- || echo "toss: could not update $allow (previews' certificates may be refused)" >&2
+# The Caddyfile names the socket but Caddy has not opened it (its admin is still where an older
+# config put it): only a restart moves it, as caddy reload would look for the socket already.
+restart=no
+if [ ! -S "$socket" ] && awk -v want="unix/$socket" '$1 == "admin" && $2 == want { found = 1 } END { exit !found }' "$caddyfile" 2>/dev/null; then
+  restart=yes
+fi
+[ "$mode" != check ] || [ "$restart" = yes ] || exit 0
+restore() {
+  [ "$mode" != check ] || return 0
+  if [ -e "$old" ]; then mv -f -- "$old" "$file"; else rm -f -- "$file"; fi
+  sync_allow 9>&- || :
+}
+# As the caddy user, with its own environment: a site file can make Caddy read or create only
+# what Caddy itself could, never what only root can. $1: the config, the Caddyfile by default.
+check_config() {
+  out=$(timeout -k 5 ${CADDY_VALIDATE_TIMEOUT_S} setpriv --reuid=caddy --regid=caddy --init-groups --reset-env \\
+    caddy validate --config "\${1:-$caddyfile}" --adapter caddyfile 2>&1 9>&-)
+  checked=$?
+  [ "$checked" -ne 137 ] || checked=124
+  [ "$checked" -eq 0 ]
+}
+# Before the reload, a new site file is checked on its own: in a copy of the Caddyfile (beside it,
+# so its own imports resolve alike) whose import of toss's sites names this file alone. Checking
+# every site costs as much as every site (seconds with a few hundred), and the reload checks the
+# whole config anyway and refuses it as a whole: what it refuses is then checked in full below.
+# The Caddyfile itself, and a change without a file of its own, are checked in full first.
+whole=yes
+precheck() {
+  if [ "$mode" != install ] || [ "$file" = "$caddyfile" ]; then check_config; return; fi
+  whole=no
+  copy=\${caddyfile%/*}/.Caddyfile.toss-check
+  awk -v sites="$sites/*.caddy" -v one="$file" '
+    $1 == "import" && $2 == sites && NF == 2 { print "import " one; next }
+    { print }' "$caddyfile" > "$copy" && chmod 0644 -- "$copy" || { rm -f -- "$copy"; return 1; }
+  check_config "$copy"
+  status=$?
+  rm -f -- "$copy"
+  return $status
+}
+invalid() {
+  if [ "$checked" -eq 124 ]; then
+    echo "toss: caddy validate did not finish within ${CADDY_VALIDATE_TIMEOUT_S} s" >&2
+  else
+    printf '%s\\n' "$out" | caddy_said >&2
+  fi
+  exit ${CADDY_INVALID_EXIT}
+}
+if [ "$mode" = check ]; then
+  :
+elif [ "$validate" = yes ] && ! precheck 9>&-; then
+  restore
+  invalid
+fi
+# Moving the admin endpoint: the running Caddy still listens where the old config put it, which
+# can only be its default (a Caddyfile with an admin address of its own is refused before this).
+# Loading the new config through that endpoint moves it without dropping a connection (the
+# directory comes from the drop-in at the next start; made by hand this once). A restart, a brief
+# gap for every site, is the fallback.
+move_admin() {
+  install -d -m 0700 -o caddy -g caddy -- "\${socket%/*}" 9>&- || return 1
+  timeout -k 5 ${CADDY_RELOAD_TIMEOUT_S} setpriv --reuid=caddy --regid=caddy --init-groups --reset-env \
+    caddy reload --config "$caddyfile" --adapter caddyfile --address ${CADDY_DEFAULT_ADMIN} --force \
+    >/dev/null 2>&1 9>&- || return 1
+  for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+    [ ! -S "$socket" ] || return 0
+    sleep 0.1
+  done
+  return 1
+}
+# Caddy 2.6 on Linux binds a new SO_REUSEPORT listener for each config it loads and closes the
+# old one; the kernel resets every connection still queued on the closed listener (a visitor sees
+# ECONNRESET) unless it may hand them to the new one. Best effort: kernels before 5.14 lack the
+# setting, and a container may not own it.
+[ "$(cat /proc/sys/net/ipv4/tcp_migrate_req 2>/dev/null)" = 1 ] ||
+  { echo 1 > /proc/sys/net/ipv4/tcp_migrate_req; } 2>/dev/null 9>&- || :
+if [ "$restart" = yes ]; then
+  if move_admin; then
+    restart=moved applied=0
+  else
+    timeout -k 5 ${CADDY_RESTART_TIMEOUT_S} systemctl restart caddy >/dev/null 2>&1 9>&-
+    applied=$?
+  fi
+else
+  timeout -k 5 ${CADDY_RELOAD_TIMEOUT_S} systemctl reload-or-restart caddy >/dev/null 2>&1 9>&-
+  applied=$?
+fi
+[ "$applied" -ne 137 ] || applied=124
+if [ "$applied" -eq 0 ]; then
+  [ "$mode" = check ] || rm -f -- "$old"
+  case $restart in yes) echo "restarted" ;; moved) echo "moved" ;; esac
+  exit 0
+fi
+said=$(journal_said)
+# Not validated in full before (a port-only change, a site checked on its own, a removal): what
+# has Caddy against the new config?
+rejected=no
+if [ "$mode" != check ] && { [ "$validate" = no ] || [ "$whole" = no ]; } && [ "$applied" -ne 124 ] && ! check_config; then
+  rejected=yes
+fi
+restore
+# Caddy keeps the old config after a failed reload; reloading the restored file only makes
+# what runs and what is on disk agree. A hung Caddy, or one that stopped, is restarted instead.
+if [ "$applied" -ne 124 ] && [ "$restart" = no ]; then
+  timeout -k 5 ${CADDY_RELOAD_TIMEOUT_S} systemctl reload caddy >/dev/null 2>&1 9>&-
+fi
+[ "$applied" -ne 124 ] || echo "toss: the reload did not finish within ${CADDY_RELOAD_TIMEOUT_S} s" >&2
+if [ "$applied" -eq 124 ] || ! systemctl is-active --quiet caddy 9>&-; then
+  if ! timeout -k 5 ${CADDY_RESTART_TIMEOUT_S} systemctl restart caddy >/dev/null 2>&1 9>&-; then
+    [ -z "$said" ] || printf '%s\\n' "$said" >&2
+    echo "toss: Caddy is not running and did not start with the previous configuration either" >&2
+    journal_said >&2
+    exit ${CADDY_DOWN_EXIT}
+  fi
+  echo "toss: Caddy was restarted with the previous configuration" >&2
+fi
+[ "$rejected" = no ] || invalid
+[ "$applied" -ne 124 ] || exit ${CADDY_RELOAD_TIMEOUT_EXIT}
+[ -z "$said" ] || printf '%s\\n' "$said" >&2
+exit ${CADDY_RELOAD_EXIT}`;
+function applyArgv(mode, file, validate) {
+    return [
+        'sh',
+        '-c',
+        APPLY,
+        'sh',
+        mode,
+        file,
+        REGISTRY_LOCK_FILE,
+        CADDYFILE,
+        validate ? 'yes' : 'no',
+        CADDY_ADMIN_DROPIN,
+        CADDY_ADMIN_SOCKET,
+        paths_CADDY_SITES_DIR,
+        caddyAdminDropIn(),
+        TLS_ALLOW_DIR,
+        ON_DEMAND_MARKER.replace(/^# /, ''), // the marker's word after `#`
+    ];
+}
+/**
+ * Write stdin to `file` (a site file or the Caddyfile itself), validate (a site file on its own),
+ * reload; roll back on failure. `validate: false` skips the separate validation, for a change that cannot make a valid
+ * config invalid (the reload still refuses a bad one, atomically). A new Caddyfile that moves
+ * the admin endpoint is loaded through the old one (`systemctl reload` would look for the new
+ * socket before Caddy has opened it), or, failing that, applied with a restart.
+ */
+function installCaddyFileArgv(file, options = {}) {
+    return applyArgv('install', file, options.validate ?? true);
+}
+/**
+ * Delete a site file and reload; roll back on failure. Taking a site away cannot make the others
+ * invalid; the reload still refuses a config Caddy rejects, which is then validated for its message.
+ */
+function removeCaddyFileArgv(file) {
+    return applyArgv('remove', file, false);
+}
+/**
+ * Only the admin endpoint: the drop-in in place, and Caddy moved to the socket if its Caddyfile
+ * names it while Caddy still listens elsewhere (then it prints `moved`, or `restarted` when only a
+ * restart did it). For `toss init` on a server whose Caddyfile is already right.
+ */
+function secureCaddyAdminArgv() {
+    return applyArgv('check', '', false);
 }
 
 ;// CONCATENATED MODULE: ./src/server/database.ts
@@ -70925,188 +71960,144 @@ function previewsByAge(state) {
         .sort(([, a], [, b]) => a.deployedAt < b.deployedAt ? -1 : a.deployedAt > b.deployedAt ? 1 : 0);
 }
 
-;// CONCATENATED MODULE: ./src/server/wake.ts
-/**
- * Sleeping environments, on systemd alone. Caddy proxies to a Unix socket systemd holds for the
- * instance's port (`toss-wake-<app>-<env>@<port>.socket`, only root and Caddy may connect). The
- * first connection starts the proxy service of that socket, which first starts the instance and
- * waits until it listens (so no request meets a port nobody listens on yet), then hands every
- * connection to it with `systemd-socket-proxyd`. The proxy exits once no connection has come for
- * the idle time; stopping it stops the instance, which frees its memory. The socket stays: the
- * next request wakes the environment again.
- *
- * Toss's own checks never go through the socket: the health check connects to the instance's
- * port directly, and `list`/`status` read systemd's states.
- */
+;// CONCATENATED MODULE: ./src/server/systemctl.ts
+/** systemctl and journalctl command lines for an environment's units. */
 
 
-
-
-/** Where the sockets Caddy reaches sleeping environments through live. */
-const WAKE_SOCKET_DIR = '/run/toss-wake';
-/** Debian's and Ubuntu's path (merged /usr: /usr/lib/systemd too). */
-const SOCKET_PROXYD = '/lib/systemd/systemd-socket-proxyd';
-/** The socket for the instance on `port` (ports are unique on a server, so the path is too). */
-function wakeSocketPath(port) {
-    return `${WAKE_SOCKET_DIR}/${paths_assertPort(port)}.sock`;
+function stopInstanceArgv(p, port) {
+    return ['systemctl', 'stop', '--', p.instanceUnit(port)];
 }
-// Root runs it before the proxy starts: the instance starts (a failure shows as a port that never
-// listens), then the proxy waits for its listener, looked at every 20 ms, at most $3 seconds.
-// A preview's wake ($4 = 1) first takes the server's wake lock, so previews start one at a time:
-// many starting at once (systemd setting up each sandbox at full priority, then each runtime
-// loading) slowed production's answers by more than Nice= could give back. The lock is held for
-// at most WAKE_LOCK_SECONDS of waiting for others and of starting, so an app that never listens
-// holds back other previews' wakes by that much, not its whole start time.
-const WAKE_LOCK = `${WAKE_SOCKET_DIR}/.wake.lock`;
-const WAKE_LOCK_SECONDS = 2;
-const WAKE = `set -u
-unit=$1 port=$2 limit=$3 serial=$4
-if [ "$serial" = 1 ]; then
-  exec 9>${WAKE_LOCK}
-  flock -w ${WAKE_LOCK_SECONDS * 5} 9 || :
-fi
-held=${WAKE_LOCK_SECONDS * 50}
-systemctl start -- "$unit" 2>/dev/null 9>&-
-tries=$(( limit * 50 ))
-until [ -n "$(ss -Htln "sport = :$port" 2>/dev/null 9>&-)" ]; do
-  tries=$(( tries - 1 ))
-  if [ "$tries" -le 0 ]; then
-    echo "toss: $unit did not listen on port $port within $limit s" >&2
-    exit 1
-  fi
-  held=$(( held - 1 ))
-  [ "$held" -eq 0 ] && exec 9>&-
-  sleep 0.02 9>&-
+/** Exit 0 when the instance is running. */
+function isActiveArgv(p, port) {
+    return ['systemctl', 'is-active', '--quiet', '--', p.instanceUnit(port)];
+}
+// A unit that is not loaded makes stop/disable fail; being gone is what we want, so that is fine.
+const STOP_QUIETLY = `for unit in "$@"; do
+  systemctl disable --now --quiet -- "$unit" 2>/dev/null || systemctl stop -- "$unit" 2>/dev/null || true
+  systemctl reset-failed -- "$unit" 2>/dev/null || true
 done`;
-/** The socket and proxy templates of a sleeping environment. Same inputs, same bytes. */
-function buildWakeUnits(p, params) {
-    const { sleepSeconds, startSeconds } = params;
-    for (const [name, value] of Object.entries(params)) {
-        if (!Number.isInteger(value) || value < 1 || value > 100 * 86_400) {
-            throw new errors_TossError(`invalid ${name} ${JSON.stringify(value)} for a sleeping environment`);
-        }
-    }
-    const header = `# Managed by toss (app ${p.app}, environment ${p.environment}); rewritten on every deploy.`;
-    const description = systemdEscapeSpecifiers(`toss ${p.app} ${p.environment}`);
-    const instance = p.instanceUnit(1).replace('@1.service', '@%i.service');
-    // Its scheduling group's nice too, as a preview's app (atEnvPriority says why).
-    const wake = p.isProduction
-        ? WAKE
-        : `echo ${PREVIEW_PRIORITY.nice} >/proc/self/autogroup 2>/dev/null\n${WAKE}`;
-    const socket = [
-        header,
-        '[Unit]',
-        `Description=${description}: wakes on port %i`,
-        '',
-        '[Socket]',
-        `ListenStream=${WAKE_SOCKET_DIR}/%i.sock`,
-        // Caddy (and root) only: no app can wake, or reach, another environment through it.
-        'SocketUser=root',
-        'SocketGroup=caddy',
-        'SocketMode=0660',
-        'DirectoryMode=0755',
-        'RemoveOnStop=yes',
-        // Beside the instances, not in a slice of the template's own that would outlive it.
-        'Slice=system.slice',
-        `Service=${p.wakeServiceTemplate.replace('@.service', '@%i.service')}`,
-        '',
-        '[Install]',
-        'WantedBy=sockets.target',
-        '',
-    ].join('\n');
-    const service = [
-        header,
-        '[Unit]',
-        `Description=${description}: proxy to port %i`,
-        `Requires=${p.wakeSocketTemplate.replace('@.socket', '@%i.socket')}`,
-        `After=${p.wakeSocketTemplate.replace('@.socket', '@%i.socket')}`,
-        // A preview woken often (tests, a reviewer's reloads) is started as often as it is woken;
-        // systemd's default (five starts in ten seconds) would answer the sixth wake with a 502.
-        'StartLimitIntervalSec=0',
-        '',
-        '[Service]',
-        'Type=exec',
-        `ExecStartPre=+/bin/sh -c ${systemdQuote(wake)} sh ${instance} %i ${startSeconds} ${p.isProduction ? 0 : 1}`,
-        `ExecStart=${SOCKET_PROXYD} --exit-idle-time=${sleepSeconds}s 127.0.0.1:%i`,
-        // Idle (or stopped): the instance goes too. --no-block: a drain may be stopping it already.
-        `ExecStopPost=+/bin/systemctl stop --no-block -- ${instance}`,
-        // Beside the instances (system.slice), not in a slice of the template's own that would
-        // outlive the environment.
-        'Slice=system.slice',
-        // A preview's wake (its polling, its proxy) yields to production as its app does.
-        ...(p.isProduction ? [] : [`Nice=${PREVIEW_PRIORITY.nice}`]),
-        'DynamicUser=yes',
-        'NoNewPrivileges=yes',
-        'PrivateTmp=yes',
-        'PrivateDevices=yes',
-        'ProtectSystem=strict',
-        'ProtectHome=yes',
-        '',
-    ].join('\n');
-    return { socket, service };
+// `<app>-<env>` can name another app's unit too (shop/api-staging and shop-api/staging): a build
+// runs in its own release directory, so one that runs anywhere else under /srv is not this
+// environment's and is left alone. Dependencies run at / (production's only, whose name no other
+// app environment can produce).
+const STOP_RUN = `set -u
+unit=$1 dir=$2
+wd=$(systemctl show -p WorkingDirectory --value -- "$unit" 2>/dev/null)
+case $wd in
+  '' | / | "$dir"/*) ;;
+  *) echo "toss: $unit runs in $wd, not in $dir: not this environment's, left alone" >&2; exit 0 ;;
+esac
+set -- "$unit"
+${STOP_QUIETLY}`;
+/** Stop the environment's transient unit (a long step whose lock was broken or released). */
+function stopRunUnitArgv(p) {
+    return ['sh', '-c', STOP_RUN, 'sh', p.runUnit, p.envDir];
 }
-/** Starts the wake socket of the instance on `port` (it may already listen). */
-function listenWakeArgv(p, port) {
-    return ['systemctl', 'start', '--', p.wakeSocketUnit(port)];
+// Units are stopped and reset in as few systemctl calls as there are groups: each call acts on
+// every unit it knows and only names the ones it does not (a drain that already ran, a long step
+// that never started: "not loaded"), so one that is gone fails alone; a call per unit cost about
+// 20 ms each, 0.2–0.4 s per remove. Drains and wake units (a sleeping environment's socket: a
+// request now must not wake what goes) are stopped before the instances, the long step and the
+// slices. Instances and wake sockets are disabled first: their boot links (toss made them, see
+// instances.ts) are deleted directly, as `systemctl disable --no-reload` would, without its scan
+// of every unit file there (30 ms a unit with 200 environments, growing with them).
+// systemd unloads a stopped unit nothing refers to by itself; one it still keeps (a boot link it
+// read at an earlier daemon-reload: the target wants it) goes only with a daemon-reload, which
+// re-reads every unit on the server, so it runs only when one of the environment's units is still
+// loaded once the templates are deleted. The slice systemd made for the template's instances
+// (system-toss\x2d<app>\x2d<env>.slice) stays active once started, even empty: it is stopped
+// last, when nothing of the template runs in it any more.
+const TEARDOWN = `set -uf
+slice=$1; shift
+templates= patterns=
+while [ "$1" != -- ]; do
+  templates="$templates $1" name=\${1##*/}
+  patterns="$patterns \${name%%@*}@*"
+  shift
+done
+shift
+unlink_boot() {
+  set +f
+  for link in ${paths_SYSTEMD_DIR}/*/"$1"; do
+    [ ! -L "$link" ] || rm -f -- "$link"
+  done
+  set -f
 }
-/** The wake socket of `port` stops listening (a failed deploy's; its proxy goes with it). */
-function stopWakeSocketArgv(p, port) {
-    return ['systemctl', 'stop', '--', p.wakeSocketUnit(port)];
+# The units stopped first, up to "--", then the others. Unit names are toss's own (letters,
+# digits, - @ . and \\x2d): no spaces to split on, and -f keeps them from being globs.
+first=
+while [ "$1" != -- ]; do first="$first $1"; shift; done
+shift
+later="$*"
+for unit in $first $later; do unlink_boot "$unit"; done
+[ -z "$first" ] || systemctl stop -- $first 2>/dev/null
+[ -z "$later" ] || systemctl stop -- $later 2>/dev/null
+systemctl reset-failed -- $first $later 2>/dev/null
+# Template paths are toss's own (/etc/systemd/system/toss-…@.service): no spaces to split on.
+rm -f -- $templates || exit 1
+loaded=$(systemctl list-units --all --plain --no-legend --full -- $first $later $patterns) || loaded=unknown
+[ -z "$loaded" ] || systemctl daemon-reload || exit 1
+systemctl stop -- "$slice" 2>/dev/null
+systemctl reset-failed -- "$slice" 2>/dev/null
+exit 0`;
+/**
+ * `system-toss\x2d<app>\x2d<env>.slice`: where systemd puts a template's instances. App and
+ * environment names are lowercase letters, digits and dashes, so escaping a dash is all the
+ * escaping systemd does to them.
+ */
+function instanceSlice(p) {
+    const prefix = p.unitTemplate.slice(0, -'@.service'.length);
+    return `system-${prefix.replaceAll('-', '\\x2d')}.slice`;
+}
+/** `system-toss\x2dwake\x2d<app>\x2d<env>.slice`, as instanceSlice names the instances' one. */
+function wakeSlice(p) {
+    const prefix = p.wakeServiceTemplate.slice(0, -'@.service'.length);
+    return `system-${prefix.replaceAll('-', '\\x2d')}.slice`;
 }
 /**
- * The instance on `port` sleeps now: its proxy and the instance stop, the socket keeps
- * listening. Connections the proxy still carries are cut, so this is for a deploy's end, when
- * nothing but toss's own check has used it.
+ * Remove: stop the drains of both ports (timer and service), the wake sockets and proxies, the
+ * instances and the long-step unit, clear their failed states, delete the templates, reload, and
+ * stop the instances' slice.
  */
-function sleepNowArgv(p, port) {
-    return ['systemctl', 'stop', '--', p.wakeServiceUnit(port), p.instanceUnit(port)];
+function teardownUnitsArgv(p, ports) {
+    return [
+        'sh',
+        '-c',
+        TEARDOWN,
+        'sh',
+        instanceSlice(p),
+        p.unitTemplateFile,
+        p.wakeSocketTemplateFile,
+        p.wakeServiceTemplateFile,
+        '--',
+        // Stopped first: the drains, and a sleeping environment's sockets (a request now must not
+        // wake what goes) with their proxies.
+        ...ports.flatMap((port) => [`${drainUnit(p, port)}.timer`, `${drainUnit(p, port)}.service`]),
+        ...ports.flatMap((port) => [p.wakeSocketUnit(port), p.wakeServiceUnit(port)]),
+        '--',
+        ...ports.map((port) => p.instanceUnit(port)),
+        p.runUnit,
+        // Where earlier wake proxies ran, before they went to system.slice.
+        wakeSlice(p),
+    ];
 }
-/**
- * The idle countdown starts now (the proxy starts; the instance is already running, so it waits
- * for nothing): an environment that was awake stays awake until nobody uses it.
- */
-function countIdleArgv(p, port) {
-    return ['systemctl', 'start', '--', p.wakeServiceUnit(port)];
+function journalArgv(params) {
+    const p = params.paths;
+    const unit = params.port === undefined
+        ? p.unitTemplate.replace('@.service', '@*')
+        : p.instanceUnit(params.port);
+    const lines = params.lines ?? 100;
+    if (!Number.isInteger(lines) || lines < 0)
+        throw new TypeError(`invalid line count ${lines}`);
+    return [
+        'journalctl',
+        '--no-pager',
+        '--output=short-iso',
+        `--unit=${unit}`,
+        `--lines=${lines}`,
+        ...(params.follow ? ['--follow'] : []),
+    ];
 }
-
-;// CONCATENATED MODULE: ./src/server/exit-codes.ts
-/**
- * Every exit status toss's own server-side scripts use to say what happened, in one table. The
- * pipeline turns each into an error that names the cause (caddy-errors.ts, health.ts, session.ts).
- *
- * A number means one thing within one remote command: the same number appears twice below only
- * for scripts that never run in the same command (a Caddy change and a port guard are separate
- * round trips, and a file read runs alone). The guarded wrapper (cas.ts) may run around any of
- * them, so its numbers (73–76) are used by nothing else.
- */
-const EXIT = {
-    /** caddy-apply.ts: Caddy's own validation failed (or did not finish); the file was restored */
-    caddyInvalid: 65,
-    /** caddy-apply.ts: `systemctl reload caddy` failed; the previous file was restored */
-    caddyReload: 66,
-    /** command-line.ts: the file to read does not exist (EX_NOINPUT; cat never uses it) */
-    missingFile: 66,
-    /** caddy-apply.ts: the reload did not finish in time; restored and Caddy restarted on it */
-    caddyReloadTimeout: 67,
-    /** port-owner.ts: something other than the expected unit listens on the port */
-    portTaken: 67,
-    /** caddy-apply.ts: Caddy is not running and did not start on the previous config either */
-    caddyDown: 68,
-    /** port-owner.ts: after a healthy check, nothing of the expected unit listens on the port */
-    portNotOurs: 68,
-    /** caddy-apply.ts: the drop-in keeping Caddy's admin socket private could not be installed */
-    caddyAdmin: 69,
-    /** cas.ts: the flock stayed taken for too long */
-    flockTimeout: 73,
-    /** cas.ts: stdin did not arrive whole (the client died mid-write); nothing was written */
-    casIncomplete: 74,
-    /** cas.ts: the file changed since it was read: read again, recompute, retry */
-    casConflict: 75,
-    /** cas.ts: the app's lock is no longer held by this token; the step changed nothing */
-    tokenMismatch: 76,
-    /** systemd-run.ts: a deployScript command was stopped at its time limit (as timeout(1)) */
-    buildTimeout: 124,
-};
 
 ;// CONCATENATED MODULE: ./src/server/systemd-run.ts
 /**
@@ -71417,6 +72408,47 @@ async function stopYielding(server, env) {
         .then(() => true, (error) => (error instanceof LockError ? false : Promise.reject(error)));
     if (!held) {
         throw new LockError(`a production deploy took the lock and stopped ${env.environment}'s build; nothing of ${env.environment} changed`, { hint: `deploy ${env.environment} again once production's deploy is done` });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/pipeline/caddy-errors.ts
+
+
+
+
+const JOURNAL_HINT = 'check `systemctl status caddy` and `journalctl -u caddy` on the server';
+/**
+ * Runs a Caddy change (installCaddyFileArgv / removeCaddyFileArgv / secureCaddyAdminArgv) and
+ * turns its documented exit codes into errors that name the cause instead of quoting the whole
+ * script. The script already cut Caddy's words down to its last error line.
+ */
+async function applyCaddyChange(change) {
+    try {
+        return await change();
+    }
+    catch (error) {
+        if (!(error instanceof RemoteCommandError))
+            throw error;
+        const output = error.outputTail.trim();
+        const detail = output ? `:\n${output}` : '';
+        switch (error.exitCode) {
+            case CADDY_INVALID_EXIT:
+                throw new errors_TossError(`Caddy rejected the configuration (\`caddy validate --config ${CADDYFILE}\` failed${output ? '' : ' without saying why; is the caddy binary working?'}); it ran as the caddy user, the previous site file was restored and Caddy keeps serving the old config${detail}`, {
+                    hint: `run \`sudo -u caddy caddy validate --config ${CADDYFILE} --adapter caddyfile\` on the server and fix what it reports (toss adds only an import line and the admin socket to the Caddyfile; every file Caddy reads must be readable by the caddy user), then deploy again`,
+                });
+            case CADDY_RELOAD_TIMEOUT_EXIT:
+                throw new errors_TossError(`Caddy did not finish reloading in time; the previous site file was restored and Caddy was restarted with it (open connections to every site were cut)${detail}`, { hint: `${JOURNAL_HINT}; then deploy again` });
+            case CADDY_RELOAD_EXIT:
+                throw new errors_TossError(`\`systemctl reload caddy\` failed; the previous site file was restored and Caddy serves the previous configuration${detail}`, { hint: JOURNAL_HINT });
+            case CADDY_DOWN_EXIT:
+                throw new errors_TossError(`Caddy is not running: the change was rolled back, but Caddy did not start with the previous configuration either, so no site is served${detail}`, {
+                    hint: `${JOURNAL_HINT}, fix what stops it (\`sudo -u caddy caddy validate --config ${CADDYFILE} --adapter caddyfile\`), then \`systemctl restart caddy\``,
+                });
+            case CADDY_ADMIN_EXIT:
+                throw new errors_TossError(`could not install ${CADDY_ADMIN_DROPIN}, which keeps Caddy's admin endpoint private; nothing was changed${detail}`, { hint: 'check that /etc/systemd/system is writable (disk space, read-only root)' });
+            default:
+                throw error;
+        }
     }
 }
 
@@ -72155,720 +73187,6 @@ function assertTimeout(seconds) {
     throw new errors_TossError(`invalid timeout ${JSON.stringify(seconds)}`);
 }
 
-;// CONCATENATED MODULE: ./src/server/tls-ask.ts
-/**
- * The gate of previews' on-demand certificates. A preview's site asks Caddy for its certificate
- * at the first handshake (`tls { on_demand }`, see caddy-site.ts), and Caddy 2.6 first asks the
- * Caddyfile's global `on_demand_tls { ask <url> }` endpoint with `?domain=<name>`: only a 200
- * lets it order a certificate. toss's endpoint is a Caddy site on loopback that answers 200 when
- * a file named after the name exists in a root-owned allow-list directory, and 404 otherwise
- * (names outside a strict DNS alphabet included). The apply script (caddy-apply.ts) writes a
- * name's file when a preview's site goes in and deletes it when the site goes, so an unknown or
- * removed preview's name, and every other name, gets no certificate. Should Caddy fail to reach
- * the endpoint, it refuses the certificate: the gate fails closed.
- *
- * The endpoint listens on a port below 1024 so that no app (none runs as root) can bind it first
- * and answer 200 to everything. Caddy's `file` matcher joins the name to the directory after
- * cleaning it as a path rooted at `/`, so `..` cannot leave the directory; the name check keeps
- * `/`, `.`-only and empty names out before that.
- */
-
-
-
-/** Root's directory of allowed names, one empty file per live preview's host name. */
-const TLS_ALLOW_DIR = `${paths_REGISTRY_DIR}/tls-allow`;
-/** Loopback only, and privileged, so no app process can take the port first. */
-const ASK_PORT = 883;
-const ASK_ADDRESS = `http://127.0.0.1:${ASK_PORT}`;
-const ASK_URL = `${ASK_ADDRESS}/toss-preview-names`;
-/** A host name as toss writes one: lowercase DNS labels, at least two. */
-const ASKED_NAME = '^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$';
-/** Whether the ask endpoint can allow `name` (sslip.io's IPv6 labels, `--1`, it cannot). */
-function isAskableName(name) {
-    return new RegExp(ASKED_NAME).test(name);
-}
-/** The endpoint's site, as toss appends it to the Caddyfile. */
-function askSite() {
-    return [
-        '# toss: which names may get an on-demand certificate (the live previews), for Caddy only.',
-        `${ASK_ADDRESS} {`,
-        '\tbind 127.0.0.1',
-        '\t@preview {',
-        '\t\tpath /toss-preview-names',
-        `\t\tvars_regexp {query.domain} ${ASKED_NAME}`,
-        '\t\tfile {',
-        `\t\t\troot ${TLS_ALLOW_DIR}`,
-        '\t\t\ttry_files {query.domain}',
-        '\t\t}',
-        '\t}',
-        '\trespond @preview 200',
-        '\trespond 404',
-        '}',
-    ];
-}
-const ASK_OPTION = [
-    '\t# toss: previews get certificates on demand, only for the names this endpoint allows.',
-    '\ton_demand_tls {',
-    `\t\task ${ASK_URL}`,
-    '\t}',
-];
-/**
- * The user's Caddyfile with toss's ask endpoint: `on_demand_tls { ask … }` goes first into the
- * global options block (one is added at the top when there is none) and the endpoint's site at
- * the end; every other byte stays. An `on_demand_tls` block of the user's own keeps its `ask`
- * (it then decides for previews too: it must allow their names) or, having none, gets toss's.
- */
-function ensureOnDemandAsk(caddyfile) {
-    const eol = caddyfile.includes('\r\n') ? '\r\n' : '\n';
-    const option = onDemandOption(caddyfile);
-    let text = caddyfile;
-    let userAsk;
-    if (option === undefined) {
-        text = insertGlobalLines(text, ASK_OPTION, eol);
-    }
-    else if (option.ask === undefined) {
-        text = insertAfterLine(text, option.line, [`\t\task ${ASK_URL}`], eol);
-    }
-    else if (option.ask !== ASK_URL) {
-        userAsk = option.ask;
-    }
-    if (!hasAskSite(text)) {
-        const base = text === '' || text.endsWith('\n') ? text : `${text}${eol}`;
-        text = `${base}${eol}${askSite().join(eol)}${eol}`;
-    }
-    return { text, changed: text !== caddyfile, userAsk };
-}
-/** The global `on_demand_tls` option: the line it opens its block on, and its `ask` URL. */
-function onDemandOption(caddyfile) {
-    const tokens = caddyfileTokens(caddyfile);
-    if (!isOpen(tokens[0]))
-        return undefined;
-    let depth = 1;
-    let option;
-    for (let i = 1; i < tokens.length && depth > 0; i++) {
-        const t = tokens[i];
-        if (isOpen(t))
-            depth++;
-        else if (!t.quoted && t.text === '}')
-            depth--;
-        else if (depth === 1 && tls_ask_isDirective(t, 'on_demand_tls'))
-            option = openOption(tokens, i);
-        else if (depth === 2 && option !== undefined && tls_ask_isDirective(t, 'ask')) {
-            option.ask = tokens[i + 1]?.text;
-        }
-    }
-    return option;
-}
-function tls_ask_isDirective(token, name) {
-    return token.first && !token.quoted && token.text === name;
-}
-/** The option at `tokens[at]`, which must open its block on its own line. */
-function openOption(tokens, at) {
-    const line = tokens[at]?.line ?? 0;
-    if (!isOpen(tokens[at + 1]) || tokens[at + 1]?.line !== line)
-        throw noBlock();
-    return { line, ask: undefined };
-}
-function isOpen(token) {
-    return token !== undefined && !token.quoted && token.text === '{';
-}
-function noBlock() {
-    return new errors_TossError(`${CADDYFILE} has an on_demand_tls option toss cannot read (its block must open on the same line)`, { hint: `write it as \`on_demand_tls {\` … \`}\` on the server, then run the command again` });
-}
-/** `lines` after the line that opens the global options block, or a new block at the top. */
-function insertGlobalLines(caddyfile, lines, eol) {
-    const open = caddyfileTokens(caddyfile)[0];
-    if (isOpen(open))
-        return insertAfterLine(caddyfile, open?.line ?? 1, lines, eol);
-    return `${['{', ...lines, '}', '', ''].join(eol)}${caddyfile}`;
-}
-/** `lines` after line `line` (1-based) of the text. */
-function insertAfterLine(text, line, lines, eol) {
-    const all = text.split('\n');
-    all.splice(line, 0, ...lines.map((l) => (eol === '\r\n' ? `${l}\r` : l)));
-    return all.join('\n');
-}
-function hasAskSite(caddyfile) {
-    return caddyfile.split(/\r?\n/).some((line) => line.trimEnd() === `${ASK_ADDRESS} {`);
-}
-
-;// CONCATENATED MODULE: ./src/server/caddy-site.ts
-/**
- * Caddy site files (one per environment) and the one import line toss adds to the user's
- * Caddyfile. Syntax of Caddy 2.6 (what Debian ships): `basicauth`, not 2.8's `basic_auth`.
- */
-
-
-
-
-
-/** The line that tells the apply script a site's name may get an on-demand certificate. */
-const ON_DEMAND_MARKER = '# toss-on-demand:';
-const caddy_site_HOST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-// sslip.io IPv6 labels start with `-` (`--1` for ::1), so the per-label rule is looser there.
-const SSLIP_HOST_NAME = /^[a-z0-9-]+(?:\.[a-z0-9-]+)*\.sslip\.io$/;
-function buildSiteFile(params) {
-    const host = params.hostName;
-    if (host.length > 253 || !(caddy_site_HOST_NAME.test(host) || SSLIP_HOST_NAME.test(host))) {
-        throw new errors_TossError(`refusing to write a Caddy site for host name ${JSON.stringify(host)}`);
-    }
-    const body = [...tlsLines(params)];
-    if (params.noindex)
-        body.push('header X-Robots-Tag noindex');
-    if (params.basicAuth !== undefined) {
-        // The same closed alphabets as the schema (see schema.ts): checked again because this text
-        // becomes Caddy configuration, whoever called.
-        const { user, passwordHash } = params.basicAuth;
-        if (!BASIC_AUTH_USER.test(user) || isCaddyKeyword(user)) {
-            throw new errors_TossError(`refusing previewAuth.user ${JSON.stringify(user)}: not a plain user name (letters, digits, ".", "_", "-"; not "import")`);
-        }
-        if (!BCRYPT_HASH.test(passwordHash)) {
-            throw new errors_TossError('refusing previewAuth.passwordHash: not a bcrypt hash with a cost from 04 to 14');
-        }
-        body.push('basicauth {', `\t${user} ${passwordHash}`, '}');
-    }
-    body.push(...serve(params));
-    const address = params.tls === 'off' ? `http://${host}` : host;
-    const owner = params.app === undefined || params.environment === undefined
-        ? ''
-        : ` (app ${assertAppName(params.app)}, environment ${assertEnvName(params.environment)})`;
-    const allowed = allowsOnDemand(params) ? [`${ON_DEMAND_MARKER} ${host}`] : [];
-    return [
-        `# Managed by toss${owner}; rewritten on every deploy.`,
-        ...allowed,
-        `${address} {`,
-        ...body.map((line) => `\t${line}`),
-        '}',
-        ...wildcardSite(params),
-        '',
-    ].join('\n');
-}
-/**
- * Whether the site's name may get a certificate on demand (the apply script writes its name in
- * the ask endpoint's allow-list): a preview's under a public CA, and every name under Caddy's
- * local CA that the endpoint can allow.
- */
-function allowsOnDemand(params) {
-    if (params.tls === 'internal')
-        return isAskableName(params.hostName);
-    return params.tls === 'auto' && params.certificate === 'on-demand';
-}
-/**
- * The site's own `tls` lines: Caddy's local CA, or (a preview under a public CA) a certificate
- * obtained at the first handshake rather than at every reload. Caddy asks the `on_demand_tls`
- * endpoint of the Caddyfile first (see tls-ask.ts), which allows only live previews' names (and,
- * under the local CA, the sites' own).
- *
- * Under the local CA a site's certificate is `on_demand` too, for Caddy 2.6's reloads: each one
- * starts a new certificate cache, and the new listener takes handshakes (SO_REUSEPORT) before
- * the certificates of every managed site are loaded into it again, one by one (~0.4 ms each,
- * 80 ms at 200 sites): a handshake in between got "no certificate available" (a TLS internal
- * error alert). An on-demand site's handshake loads its certificate from storage when the cache
- * lacks it. The deploy's confirm step (over HTTPS) makes the first handshake, so the certificate
- * still comes at deploy; Caddy 2.7 keeps one cache across reloads (caddyserver/caddy#5623).
- */
-function tlsLines(params) {
-    if (params.tls === 'internal') {
-        return allowsOnDemand(params) ? ['tls internal {', '\ton_demand', '}'] : ['tls internal'];
-    }
-    if (params.tls === 'auto' && params.certificate !== undefined) {
-        return ['tls {', '\ton_demand', '}'];
-    }
-    return [];
-}
-/**
- * The `*.<previewDomain>` site whose only job is to make Caddy obtain and renew the previews'
- * wildcard certificate by DNS challenge (Caddy 2.6 obtains one certificate per site name, so
- * previews' own sites cannot ask for it). Previews' on-demand handshakes find it in Caddy's
- * cache or storage before they would ask for a certificate of their own; any other name under
- * the domain reaches this site and is cut off.
- */
-function wildcardSite(params) {
-    if (params.wildcard === undefined || params.tls !== 'auto')
-        return [];
-    const { domain, dns } = params.wildcard;
-    if (domain.length > 251 || !caddy_site_HOST_NAME.test(domain) || !DNS_PROVIDER.test(dns)) {
-        throw new errors_TossError(`refusing the wildcard site *.${JSON.stringify(domain)} with DNS provider ${JSON.stringify(dns)}`);
-    }
-    return [
-        '',
-        '# The previews\' certificate (previews.tls "wildcard"), obtained by DNS challenge.',
-        `*.${domain} {`,
-        '\ttls {',
-        `\t\tdns ${dns}`,
-        '\t}',
-        '\tabort',
-        '}',
-    ];
-}
-/**
- * Caddy opens a connection to the instance per request and closes it after the response
- * (`keepalive off`), so a connection to an instance's port is a request in flight and nothing
- * else: the drain (instances.ts) stops an old instance once none is left. With keep-alive,
- * Caddy 2.6 keeps idle connections to the old instance open after a reload: for two minutes
- * without an explicit transport, and for the whole idle time after any request that reached the
- * old configuration late (Go's transport then forgets it was told to close idle connections).
- * A connection on loopback costs a few tens of microseconds.
- */
-const UPSTREAM_TRANSPORT = ['\ttransport http {', '\t\tkeepalive off', '\t}'];
-// A static site's directory: an absolute path of plain names, so it is one Caddyfile token.
-const STATIC_ROOT = /^\/(?:[A-Za-z0-9_-][A-Za-z0-9._-]*\/)*[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
-function serve(target) {
-    if (target.port !== undefined) {
-        const upstream = target.wake
-            ? `unix/${wakeSocketPath(target.port)}`
-            : `127.0.0.1:${paths_assertPort(target.port)}`;
-        return [`reverse_proxy ${upstream} {`, ...UPSTREAM_TRANSPORT, '}'];
-    }
-    if (!STATIC_ROOT.test(target.root) || target.root.split('/').includes('..')) {
-        throw new errors_TossError(`refusing to serve ${JSON.stringify(target.root)} as a static site`);
-    }
-    return [`root * ${target.root}`, 'encode zstd gzip', 'file_server'];
-}
-/**
- * The user's Caddyfile with toss's import line added once at top level (the end of the file,
- * after any global options block); every other byte stays as it was.
- */
-function ensureImportLine(caddyfile) {
-    const present = caddyfile.split(/\r?\n/).some((line) => line.trimEnd() === CADDY_IMPORT_LINE);
-    if (present)
-        return { text: caddyfile, changed: false };
-    const base = caddyfile === '' || caddyfile.endsWith('\n') ? caddyfile : `${caddyfile}\n`;
-    const gap = base === '' ? '' : '\n';
-    return {
-        text: `${base}${gap}# Sites deployed by toss, one file per app environment.\n${CADDY_IMPORT_LINE}\n`,
-        changed: true,
-    };
-}
-
-;// CONCATENATED MODULE: ./src/server/cas.ts
-/**
- * Compare-and-swap of a JSON file on the server (state.json, registry.json), so all logic stays
- * on the client and the server needs only coreutils and flock. The client reads the file with
- * its sha256, computes the next content, and sends it on stdin to one command that, under
- * flock, writes it only if the file still has that sha256. Scripts are constants: values
- * arrive as "$1", "$2"….
- */
-
-
-
-/** The file changed since it was read: read again, recompute, retry. */
-const CAS_CONFLICT_EXIT = EXIT.casConflict;
-/** stdin did not arrive whole (the client died mid-write): nothing was written. */
-const CAS_INCOMPLETE_EXIT = EXIT.casIncomplete;
-/** The flock stayed taken for too long. */
-const FLOCK_TIMEOUT_EXIT = EXIT.flockTimeout;
-/** The app's lock is no longer held by this token: the step must not change anything. */
-const TOKEN_MISMATCH_EXIT = EXIT.tokenMismatch;
-/** What readWithShaArgv prints for a missing file, and what casWriteArgv expects to create one. */
-const ABSENT = 'absent';
-function sha256Hex(text) {
-    return (0,external_node_crypto_.createHash)('sha256').update(text, 'utf8').digest('hex');
-}
-// Opens the lock file and waits at most 60 s for the flock. A missing directory is made 0700
-// (its parents 0755, so /srv/<app> stays traversable for the app users).
-const TAKE_FLOCK = (mode) => `dir=\${lock%/*}
-[ -d "$dir" ] || (umask 022 && mkdir -p -m 0700 -- "$dir") || exit 1
-exec 9>>"$lock" || exit 1
-flock ${mode} -w 60 9 || { echo "toss: $lock is still locked after 60 s" >&2; exit ${FLOCK_TIMEOUT_EXIT}; }`;
-const READ = `set -u
-file=$1 lock=$2
-umask 077
-# No directory yet: no file either, and a read creates nothing.
-[ -d "\${lock%/*}" ] || { echo ${ABSENT}; exit 0; }
-${TAKE_FLOCK('-s')}
-if [ -e "$file" ]; then
-  sha=$(sha256sum < "$file") || exit 1
-  echo "\${sha%% *}"
-  exec cat -- "$file"
-fi
-echo ${ABSENT}`;
-/** Prints the file's sha256 (or `absent`) on the first line, then the file, under a shared flock. */
-function readWithShaArgv(file, lockFile) {
-    return ['sh', '-c', READ, 'sh', file, lockFile];
-}
-/** Splits readWithShaArgv's output (the raw stdout, not trimmed). */
-function parseReadWithSha(stdout) {
-    const newline = stdout.indexOf('\n');
-    const first = newline === -1 ? stdout : stdout.slice(0, newline);
-    if (first === ABSENT)
-        return { sha: ABSENT, content: null };
-    if (!/^[0-9a-f]{64}$/.test(first)) {
-        throw new errors_TossError(`unexpected output while reading a file with its checksum: ${first}`);
-    }
-    return { sha: first, content: stdout.slice(newline + 1) };
-}
-const WRITE = `set -u
-file=$1 lock=$2 want=$3 newsha=$4 mode=$5
-umask 077
-${TAKE_FLOCK('-x')}
-if [ -e "$file" ]; then
-  have=$(sha256sum < "$file") || exit 1
-else
-  have=${ABSENT}
-fi
-if [ "\${have%% *}" != "$want" ]; then
-  echo "toss: $file changed since it was read" >&2
-  exit ${CAS_CONFLICT_EXIT}
-fi
-tmp=$file.toss-tmp.$$
-trap 'rm -f -- "$tmp"' EXIT
-cat > "$tmp" || exit 1
-got=$(sha256sum < "$tmp") || exit 1
-if [ "\${got%% *}" != "$newsha" ]; then
-  echo "toss: the new $file arrived incomplete; nothing was written" >&2
-  exit ${CAS_INCOMPLETE_EXIT}
-fi
-# umask 077 made it 0600 already.
-{ [ "$mode" = 0600 ] || chmod -- "$mode" "$tmp"; } && sync -- "$tmp" && mv -f -- "$tmp" "$file" || exit 1
-trap - EXIT
-sync -- "\${file%/*}" 2>/dev/null || true`;
-/**
- * The command and its stdin. Exit 0: written; CAS_CONFLICT_EXIT: someone else wrote first (read
- * again and retry); CAS_INCOMPLETE_EXIT: stdin was cut short, nothing written.
- */
-function casWriteArgv(params) {
-    if (params.expectedSha !== ABSENT && !/^[0-9a-f]{64}$/.test(params.expectedSha)) {
-        throw new errors_TossError(`invalid expected checksum ${JSON.stringify(params.expectedSha)}`);
-    }
-    const mode = params.mode ?? 0o600;
-    if (!Number.isInteger(mode) || mode < 0 || mode > 0o777)
-        throw new TypeError(`bad mode ${mode}`);
-    return {
-        argv: [
-            'sh',
-            '-c',
-            WRITE,
-            'sh',
-            params.file,
-            params.lockFile,
-            params.expectedSha,
-            sha256Hex(params.content),
-            mode.toString(8).padStart(4, '0'),
-        ],
-        stdin: params.content,
-    };
-}
-// The token sits in the file as `"token": "<hex>"` (serializeState's fixed layout). A shared
-// flock: the holder's guarded steps may run side by side, while anything that writes state.json
-// (breaking the lock included) takes it exclusively and so waits for the steps in flight.
-const GUARD_CHECK = `set -u
-lock=$1 file=$2 token=$3
-shift 3
-${TAKE_FLOCK('-s')}
-if ! grep -Fq -- "\\"token\\": \\"$token\\"" "$file" 2>/dev/null; then
-  echo "toss: this deploy no longer holds the lock (it was broken or released)" >&2
-  exit ${TOKEN_MISMATCH_EXIT}
-fi`;
-const GUARD = `${GUARD_CHECK}
-"$@" 9>&-`;
-// Closing fd 9 drops the flock before the long command starts.
-const GUARD_THEN_UNLOCK = `${GUARD_CHECK}
-exec 9>&-
-exec "$@"`;
-/**
- * Runs `argv` under the state flock only while `token` still holds the app's lock, so a holder
- * whose lock was broken changes nothing. The flock is held while argv runs: short steps only.
- */
-function guardedArgv(params, argv) {
-    return guardWith(GUARD, 'guardedArgv', params, argv);
-}
-/**
- * For long steps (deployScript, dependencies as transient units): checks the token under the
- * state flock, then drops the flock and runs `argv`. Holding it for minutes would block the
- * heartbeat and every other client's read of state.json (flock times out after 60 s); breaking
- * the lock stops the step's transient unit instead, so a broken lock still ends the step.
- */
-function guardedStartArgv(params, argv) {
-    return guardWith(GUARD_THEN_UNLOCK, 'guardedStartArgv', params, argv);
-}
-function guardWith(script, name, params, argv) {
-    if (!/^[0-9a-f]{16,64}$/.test(params.token))
-        throw new errors_TossError('invalid lock token');
-    if (argv.length === 0)
-        throw new TypeError(`${name} needs a command`);
-    return ['sh', '-c', script, 'sh', params.lockFile, params.stateFile, params.token, ...argv];
-}
-
-;// CONCATENATED MODULE: ./src/server/caddy-apply.ts
-/**
- * Changing Caddy's configuration safely: under the server-wide registry lock (so two apps never
- * reload at once), the new file goes in, is validated as the caddy user (a site file on its own,
- * with the Caddyfile's global options; the Caddyfile with everything it imports), Caddy reloads
- * gracefully within a time limit (a reload that Caddy refuses changes nothing it serves), and on
- * any failure the previous file comes back, what Caddy refused is validated in full for its
- * message, and Caddy is left running the last good config (restarted with it if it hung or
- * stopped). Nothing validates every site before each change: that cost grew with the sites.
- *
- * Every run also makes sure Caddy's admin endpoint stays private (see caddy-admin.ts): the
- * systemd drop-in is (re)written when it differs, and a Caddy whose Caddyfile names the socket
- * but which has no socket yet (a server set up before, still listening on TCP) is restarted once
- * instead of reloaded. When all is in place this costs a file read and a stat, no round trip.
- */
-
-
-
-
-
-
-/** Caddy's own validation failed (or did not finish); the previous file was restored. */
-const CADDY_INVALID_EXIT = EXIT.caddyInvalid;
-/** `systemctl reload caddy` failed; the previous file was restored and Caddy runs it. */
-const CADDY_RELOAD_EXIT = EXIT.caddyReload;
-/** The reload did not finish in time; the previous file was restored and Caddy restarted on it. */
-const CADDY_RELOAD_TIMEOUT_EXIT = EXIT.caddyReloadTimeout;
-/** Caddy is not running and did not start again on the previous config either. */
-const CADDY_DOWN_EXIT = EXIT.caddyDown;
-/** The drop-in that keeps Caddy's admin socket private could not be installed; nothing changed. */
-const CADDY_ADMIN_EXIT = EXIT.caddyAdmin;
-/**
- * Time limits, in seconds. A validation or reload takes 20–150 ms on a small server; these leave
- * two orders of magnitude for a large config while keeping the locks' holders (the app's state
- * flock is held around this step, and other clients give up on it after 60 s) bounded even on
- * the worst path: a hung reload (RELOAD) then a restart (RESTART, which includes Caddy's own
- * 5 s stop timeout).
- */
-const CADDY_VALIDATE_TIMEOUT_S = 20;
-const CADDY_RELOAD_TIMEOUT_S = 15;
-const CADDY_RESTART_TIMEOUT_S = 30;
-/** Where Caddy 2.6 listens for its admin API unless its config says otherwise. */
-const CADDY_DEFAULT_ADMIN = 'localhost:2019';
-/** Caddy's error text is cut to this many characters before it leaves the server. */
-const CADDY_ERROR_MAX = 300;
-// Temp and backup names end in .toss-new/.toss-old so the `*.caddy` import never picks them up.
-// fd 9 (the registry flock) is closed for every child so none can outlive the script holding it.
-const APPLY = `set -u
-mode=$1 file=$2 lock=$3 caddyfile=$4 validate=$5 dropin=$6 socket=$7 sites=$8 dropin_text=$9
-allow=\${10} marker=\${11}
-umask 022
-[ -d "\${lock%/*}" ] || mkdir -p -- "\${lock%/*}" || exit 1
-exec 9>>"$lock" || exit 1
-flock -w 120 9 || { echo "toss: $lock is still locked after 120 s" >&2; exit ${FLOCK_TIMEOUT_EXIT}; }
-if [ "$(cat -- "$dropin" 2>/dev/null)" != "$dropin_text" ]; then
-  { mkdir -p -- "\${dropin%/*}" && printf '%s\\n' "$dropin_text" > "$dropin.toss-new" &&
-    mv -f -- "$dropin.toss-new" "$dropin" && systemctl daemon-reload 9>&-; } ||
-    { echo "toss: could not install $dropin" >&2; exit ${CADDY_ADMIN_EXIT}; }
-fi
-# Caddy's last "Error:" line, only where it cannot quote a file toss does not write: an adapter
-# error located in another file (one a site imported, say) is named but not quoted.
-caddy_said() {
-  awk -v caddyfile="$caddyfile:" -v sites="$sites/" -v max=${CADDY_ERROR_MAX} '
-    /^(Reloading|Starting) / { last = "" }
-    /^Error: / { last = $0 }
-    END {
-      if (last == "") exit
-      lead = "Error: adapting config using caddyfile: "
-      if (index(last, lead) == 1) {
-        rest = substr(last, length(lead) + 1)
-        ok = index(rest, caddyfile) == 1
-        if (!ok && index(rest, sites) == 1) ok = substr(rest, length(sites) + 1) ~ /^[a-z0-9-]+[.]caddy:[0-9]/
-        if (!ok) { print "Error: in a file toss does not write (not quoted here; run caddy validate on the server)"; exit }
-      }
-      print substr(last, 1, max)
-    }'
-}
-journal_said() {
-  journalctl -u caddy -n 40 -o cat --no-pager 2>/dev/null 9>&- | caddy_said
-}
-if [ "$mode" != check ]; then
-  new=$file.toss-new old=$file.toss-old
-  if [ -e "$file" ]; then cp -p -- "$file" "$old" || exit 1; else rm -f -- "$old"; fi
-  if [ "$mode" = install ]; then
-    [ -d "\${file%/*}" ] || mkdir -p -- "\${file%/*}" || exit 1
-    cat > "$new" && chmod 0644 -- "$new" && mv -f -- "$new" "$file" || exit 1
-  else
-    rm -f -- "$file"
-  fi
-fi
-# The names that may get an on-demand certificate follow the site files: a site file's marker
-# line allows its name (a file named so, holding the site file's name) for as long as the file
-# is there. Written before Caddy reloads, so the first handshake after it finds its name.
-# Caddy (user caddy) looks the names up itself: the directory above the list, made 0700 when a
-# lock created it first, gets search permission (never read) for others, or every name is refused.
-sync_allow() {
-  [ "$mode" != check ] && [ "$file" != "$caddyfile" ] || return 0
-  owner=\${file##*/}
-  # The names this site file allowed before go: one awk over every name's file (a process per
-  # name grew with the previews). A name's file holds its owner and a newline.
-  if [ -d "$allow" ]; then
-    find "$allow" -mindepth 1 -maxdepth 1 -type f ! -name '.*' -exec awk -v owner="$owner" '
-      function check() { sub(/\\n+$/, "", text); if (name != "" && text == owner) print name }
-      FNR == 1 { check(); name = FILENAME; text = $0; next }
-      { text = text "\\n" $0 }
-      END { check() }' {} + | while IFS= read -r f; do rm -f -- "$f"; done
-  fi
-  [ -f "$file" ] || return 0
-  name=$(awk -v m="$marker" '$1 == "#" && $2 == m && NF == 3 && $3 ~ /^[a-z0-9][a-z0-9.-]*[a-z0-9]$/ && $3 !~ /[.][.]/ { print $3; exit }' "$file")
-  [ -n "$name" ] || return 0
-  [ -d "$allow" ] || install -d -m 0755 -o root -g root -- "$allow" || return 1
-  chmod go+x -- "\${allow%/*}" || return 1
-  printf '%s\\n' "$owner" > "$allow/.new-$name" && mv -f -- "$allow/.new-$name" "$allow/$name"
-}
-sync_allow 9>&- || echo "toss: could not update $allow (previews' certificates may be refused)" >&2
-# The Caddyfile names the socket but Caddy has not opened it (its admin is still where an older
-# config put it): only a restart moves it, as caddy reload would look for the socket already.
-restart=no
-if [ ! -S "$socket" ] && awk -v want="unix/$socket" '$1 == "admin" && $2 == want { found = 1 } END { exit !found }' "$caddyfile" 2>/dev/null; then
-  restart=yes
-fi
-[ "$mode" != check ] || [ "$restart" = yes ] || exit 0
-restore() {
-  [ "$mode" != check ] || return 0
-  if [ -e "$old" ]; then mv -f -- "$old" "$file"; else rm -f -- "$file"; fi
-  sync_allow 9>&- || :
-}
-# As the caddy user, with its own environment: a site file can make Caddy read or create only
-# what Caddy itself could, never what only root can. $1: the config, the Caddyfile by default.
-check_config() {
-  out=$(timeout -k 5 ${CADDY_VALIDATE_TIMEOUT_S} setpriv --reuid=caddy --regid=caddy --init-groups --reset-env \\
-    caddy validate --config "\${1:-$caddyfile}" --adapter caddyfile 2>&1 9>&-)
-  checked=$?
-  [ "$checked" -ne 137 ] || checked=124
-  [ "$checked" -eq 0 ]
-}
-# Before the reload, a new site file is checked on its own: in a copy of the Caddyfile (beside it,
-# so its own imports resolve alike) whose import of toss's sites names this file alone. Checking
-# every site costs as much as every site (seconds with a few hundred), and the reload checks the
-# whole config anyway and refuses it as a whole: what it refuses is then checked in full below.
-# The Caddyfile itself, and a change without a file of its own, are checked in full first.
-whole=yes
-precheck() {
-  if [ "$mode" != install ] || [ "$file" = "$caddyfile" ]; then check_config; return; fi
-  whole=no
-  copy=\${caddyfile%/*}/.Caddyfile.toss-check
-  awk -v sites="$sites/*.caddy" -v one="$file" '
-    $1 == "import" && $2 == sites && NF == 2 { print "import " one; next }
-    { print }' "$caddyfile" > "$copy" && chmod 0644 -- "$copy" || { rm -f -- "$copy"; return 1; }
-  check_config "$copy"
-  status=$?
-  rm -f -- "$copy"
-  return $status
-}
-invalid() {
-  if [ "$checked" -eq 124 ]; then
-    echo "toss: caddy validate did not finish within ${CADDY_VALIDATE_TIMEOUT_S} s" >&2
-  else
-    printf '%s\\n' "$out" | caddy_said >&2
-  fi
-  exit ${CADDY_INVALID_EXIT}
-}
-if [ "$mode" = check ]; then
-  :
-elif [ "$validate" = yes ] && ! precheck 9>&-; then
-  restore
-  invalid
-fi
-# Moving the admin endpoint: the running Caddy still listens where the old config put it, which
-# can only be its default (a Caddyfile with an admin address of its own is refused before this).
-# Loading the new config through that endpoint moves it without dropping a connection (the
-# directory comes from the drop-in at the next start; made by hand this once). A restart, a brief
-# gap for every site, is the fallback.
-move_admin() {
-  install -d -m 0700 -o caddy -g caddy -- "\${socket%/*}" 9>&- || return 1
-  timeout -k 5 ${CADDY_RELOAD_TIMEOUT_S} setpriv --reuid=caddy --regid=caddy --init-groups --reset-env \
-    caddy reload --config "$caddyfile" --adapter caddyfile --address ${CADDY_DEFAULT_ADMIN} --force \
-    >/dev/null 2>&1 9>&- || return 1
-  for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
-    [ ! -S "$socket" ] || return 0
-    sleep 0.1
-  done
-  return 1
-}
-# Caddy 2.6 on Linux binds a new SO_REUSEPORT listener for each config it loads and closes the
-# old one; the kernel resets every connection still queued on the closed listener (a visitor sees
-# ECONNRESET) unless it may hand them to the new one. Best effort: kernels before 5.14 lack the
-# setting, and a container may not own it.
-[ "$(cat /proc/sys/net/ipv4/tcp_migrate_req 2>/dev/null)" = 1 ] ||
-  { echo 1 > /proc/sys/net/ipv4/tcp_migrate_req; } 2>/dev/null 9>&- || :
-if [ "$restart" = yes ]; then
-  if move_admin; then
-    restart=moved applied=0
-  else
-    timeout -k 5 ${CADDY_RESTART_TIMEOUT_S} systemctl restart caddy >/dev/null 2>&1 9>&-
-    applied=$?
-  fi
-else
-  timeout -k 5 ${CADDY_RELOAD_TIMEOUT_S} systemctl reload-or-restart caddy >/dev/null 2>&1 9>&-
-  applied=$?
-fi
-[ "$applied" -ne 137 ] || applied=124
-if [ "$applied" -eq 0 ]; then
-  [ "$mode" = check ] || rm -f -- "$old"
-  case $restart in yes) echo "restarted" ;; moved) echo "moved" ;; esac
-  exit 0
-fi
-said=$(journal_said)
-# Not validated in full before (a port-only change, a site checked on its own, a removal): what
-# has Caddy against the new config?
-rejected=no
-if [ "$mode" != check ] && { [ "$validate" = no ] || [ "$whole" = no ]; } && [ "$applied" -ne 124 ] && ! check_config; then
-  rejected=yes
-fi
-restore
-# Caddy keeps the old config after a failed reload; reloading the restored file only makes
-# what runs and what is on disk agree. A hung Caddy, or one that stopped, is restarted instead.
-if [ "$applied" -ne 124 ] && [ "$restart" = no ]; then
-  timeout -k 5 ${CADDY_RELOAD_TIMEOUT_S} systemctl reload caddy >/dev/null 2>&1 9>&-
-fi
-[ "$applied" -ne 124 ] || echo "toss: the reload did not finish within ${CADDY_RELOAD_TIMEOUT_S} s" >&2
-if [ "$applied" -eq 124 ] || ! systemctl is-active --quiet caddy 9>&-; then
-  if ! timeout -k 5 ${CADDY_RESTART_TIMEOUT_S} systemctl restart caddy >/dev/null 2>&1 9>&-; then
-    [ -z "$said" ] || printf '%s\\n' "$said" >&2
-    echo "toss: Caddy is not running and did not start with the previous configuration either" >&2
-    journal_said >&2
-    exit ${CADDY_DOWN_EXIT}
-  fi
-  echo "toss: Caddy was restarted with the previous configuration" >&2
-fi
-[ "$rejected" = no ] || invalid
-[ "$applied" -ne 124 ] || exit ${CADDY_RELOAD_TIMEOUT_EXIT}
-[ -z "$said" ] || printf '%s\\n' "$said" >&2
-exit ${CADDY_RELOAD_EXIT}`;
-function applyArgv(mode, file, validate) {
-    return [
-        'sh',
-        '-c',
-        APPLY,
-        'sh',
-        mode,
-        file,
-        REGISTRY_LOCK_FILE,
-        CADDYFILE,
-        validate ? 'yes' : 'no',
-        CADDY_ADMIN_DROPIN,
-        CADDY_ADMIN_SOCKET,
-        paths_CADDY_SITES_DIR,
-        caddyAdminDropIn(),
-        TLS_ALLOW_DIR,
-        ON_DEMAND_MARKER.replace(/^# /, ''), // the marker's word after `#`
-    ];
-}
-/**
- * Write stdin to `file` (a site file or the Caddyfile itself), validate (a site file on its own),
- * reload; roll back on failure. `validate: false` skips the separate validation, for a change that cannot make a valid
- * config invalid (the reload still refuses a bad one, atomically). A new Caddyfile that moves
- * the admin endpoint is loaded through the old one (`systemctl reload` would look for the new
- * socket before Caddy has opened it), or, failing that, applied with a restart.
- */
-function installCaddyFileArgv(file, options = {}) {
-    return applyArgv('install', file, options.validate ?? true);
-}
-/**
- * Delete a site file and reload; roll back on failure. Taking a site away cannot make the others
- * invalid; the reload still refuses a config Caddy rejects, which is then validated for its message.
- */
-function removeCaddyFileArgv(file) {
-    return applyArgv('remove', file, false);
-}
-/**
- * Only the admin endpoint: the drop-in in place, and Caddy moved to the socket if its Caddyfile
- * names it while Caddy still listens elsewhere (then it prints `moved`, or `restarted` when only a
- * restart did it). For `toss init` on a server whose Caddyfile is already right.
- */
-function secureCaddyAdminArgv() {
-    return applyArgv('check', '', false);
-}
-
 ;// CONCATENATED MODULE: ./src/server/port-owner.ts
 /**
  * Who listens on a port. Traffic must reach only the instance toss started for it: any local
@@ -73034,186 +73352,6 @@ function parseUnitListeners(output) {
         }
     }
     return [...found.values()];
-}
-
-;// CONCATENATED MODULE: ./src/server/systemctl.ts
-/** systemctl and journalctl command lines for an environment's units. */
-
-
-function stopInstanceArgv(p, port) {
-    return ['systemctl', 'stop', '--', p.instanceUnit(port)];
-}
-/** Exit 0 when the instance is running. */
-function isActiveArgv(p, port) {
-    return ['systemctl', 'is-active', '--quiet', '--', p.instanceUnit(port)];
-}
-// A unit that is not loaded makes stop/disable fail; being gone is what we want, so that is fine.
-const STOP_QUIETLY = `for unit in "$@"; do
-  systemctl disable --now --quiet -- "$unit" 2>/dev/null || systemctl stop -- "$unit" 2>/dev/null || true
-  systemctl reset-failed -- "$unit" 2>/dev/null || true
-done`;
-// `<app>-<env>` can name another app's unit too (shop/api-staging and shop-api/staging): a build
-// runs in its own release directory, so one that runs anywhere else under /srv is not this
-// environment's and is left alone. Dependencies run at / (production's only, whose name no other
-// app environment can produce).
-const STOP_RUN = `set -u
-unit=$1 dir=$2
-wd=$(systemctl show -p WorkingDirectory --value -- "$unit" 2>/dev/null)
-case $wd in
-  '' | / | "$dir"/*) ;;
-  *) echo "toss: $unit runs in $wd, not in $dir: not this environment's, left alone" >&2; exit 0 ;;
-esac
-set -- "$unit"
-${STOP_QUIETLY}`;
-/** Stop the environment's transient unit (a long step whose lock was broken or released). */
-function stopRunUnitArgv(p) {
-    return ['sh', '-c', STOP_RUN, 'sh', p.runUnit, p.envDir];
-}
-// Units are stopped and reset in as few systemctl calls as there are groups: each call acts on
-// every unit it knows and only names the ones it does not (a drain that already ran, a long step
-// that never started: "not loaded"), so one that is gone fails alone; a call per unit cost about
-// 20 ms each, 0.2–0.4 s per remove. Drains and wake units (a sleeping environment's socket: a
-// request now must not wake what goes) are stopped before the instances, the long step and the
-// slices. Instances and wake sockets are disabled first: their boot links (toss made them, see
-// instances.ts) are deleted directly, as `systemctl disable --no-reload` would, without its scan
-// of every unit file there (30 ms a unit with 200 environments, growing with them).
-// systemd unloads a stopped unit nothing refers to by itself; one it still keeps (a boot link it
-// read at an earlier daemon-reload: the target wants it) goes only with a daemon-reload, which
-// re-reads every unit on the server, so it runs only when one of the environment's units is still
-// loaded once the templates are deleted. The slice systemd made for the template's instances
-// (system-toss\x2d<app>\x2d<env>.slice) stays active once started, even empty: it is stopped
-// last, when nothing of the template runs in it any more.
-const TEARDOWN = `set -uf
-slice=$1; shift
-templates= patterns=
-while [ "$1" != -- ]; do
-  templates="$templates $1" name=\${1##*/}
-  patterns="$patterns \${name%%@*}@*"
-  shift
-done
-shift
-unlink_boot() {
-  set +f
-  for link in ${paths_SYSTEMD_DIR}/*/"$1"; do
-    [ ! -L "$link" ] || rm -f -- "$link"
-  done
-  set -f
-}
-# The units stopped first, up to "--", then the others. Unit names are toss's own (letters,
-# digits, - @ . and \\x2d): no spaces to split on, and -f keeps them from being globs.
-first=
-while [ "$1" != -- ]; do first="$first $1"; shift; done
-shift
-later="$*"
-for unit in $first $later; do unlink_boot "$unit"; done
-[ -z "$first" ] || systemctl stop -- $first 2>/dev/null
-[ -z "$later" ] || systemctl stop -- $later 2>/dev/null
-systemctl reset-failed -- $first $later 2>/dev/null
-# Template paths are toss's own (/etc/systemd/system/toss-…@.service): no spaces to split on.
-rm -f -- $templates || exit 1
-loaded=$(systemctl list-units --all --plain --no-legend --full -- $first $later $patterns) || loaded=unknown
-[ -z "$loaded" ] || systemctl daemon-reload || exit 1
-systemctl stop -- "$slice" 2>/dev/null
-systemctl reset-failed -- "$slice" 2>/dev/null
-exit 0`;
-/**
- * `system-toss\x2d<app>\x2d<env>.slice`: where systemd puts a template's instances. App and
- * environment names are lowercase letters, digits and dashes, so escaping a dash is all the
- * escaping systemd does to them.
- */
-function instanceSlice(p) {
-    const prefix = p.unitTemplate.slice(0, -'@.service'.length);
-    return `system-${prefix.replaceAll('-', '\\x2d')}.slice`;
-}
-/** `system-toss\x2dwake\x2d<app>\x2d<env>.slice`, as instanceSlice names the instances' one. */
-function wakeSlice(p) {
-    const prefix = p.wakeServiceTemplate.slice(0, -'@.service'.length);
-    return `system-${prefix.replaceAll('-', '\\x2d')}.slice`;
-}
-/**
- * Remove: stop the drains of both ports (timer and service), the wake sockets and proxies, the
- * instances and the long-step unit, clear their failed states, delete the templates, reload, and
- * stop the instances' slice.
- */
-function teardownUnitsArgv(p, ports) {
-    return [
-        'sh',
-        '-c',
-        TEARDOWN,
-        'sh',
-        instanceSlice(p),
-        p.unitTemplateFile,
-        p.wakeSocketTemplateFile,
-        p.wakeServiceTemplateFile,
-        '--',
-        // Stopped first: the drains, and a sleeping environment's sockets (a request now must not
-        // wake what goes) with their proxies.
-        ...ports.flatMap((port) => [`${drainUnit(p, port)}.timer`, `${drainUnit(p, port)}.service`]),
-        ...ports.flatMap((port) => [p.wakeSocketUnit(port), p.wakeServiceUnit(port)]),
-        '--',
-        ...ports.map((port) => p.instanceUnit(port)),
-        p.runUnit,
-        // Where earlier wake proxies ran, before they went to system.slice.
-        wakeSlice(p),
-    ];
-}
-function journalArgv(params) {
-    const p = params.paths;
-    const unit = params.port === undefined
-        ? p.unitTemplate.replace('@.service', '@*')
-        : p.instanceUnit(params.port);
-    const lines = params.lines ?? 100;
-    if (!Number.isInteger(lines) || lines < 0)
-        throw new TypeError(`invalid line count ${lines}`);
-    return [
-        'journalctl',
-        '--no-pager',
-        '--output=short-iso',
-        `--unit=${unit}`,
-        `--lines=${lines}`,
-        ...(params.follow ? ['--follow'] : []),
-    ];
-}
-
-;// CONCATENATED MODULE: ./src/pipeline/caddy-errors.ts
-
-
-
-
-const JOURNAL_HINT = 'check `systemctl status caddy` and `journalctl -u caddy` on the server';
-/**
- * Runs a Caddy change (installCaddyFileArgv / removeCaddyFileArgv / secureCaddyAdminArgv) and
- * turns its documented exit codes into errors that name the cause instead of quoting the whole
- * script. The script already cut Caddy's words down to its last error line.
- */
-async function applyCaddyChange(change) {
-    try {
-        return await change();
-    }
-    catch (error) {
-        if (!(error instanceof RemoteCommandError))
-            throw error;
-        const output = error.outputTail.trim();
-        const detail = output ? `:\n${output}` : '';
-        switch (error.exitCode) {
-            case CADDY_INVALID_EXIT:
-                throw new errors_TossError(`Caddy rejected the configuration (\`caddy validate --config ${CADDYFILE}\` failed${output ? '' : ' without saying why; is the caddy binary working?'}); it ran as the caddy user, the previous site file was restored and Caddy keeps serving the old config${detail}`, {
-                    hint: `run \`sudo -u caddy caddy validate --config ${CADDYFILE} --adapter caddyfile\` on the server and fix what it reports (toss adds only an import line and the admin socket to the Caddyfile; every file Caddy reads must be readable by the caddy user), then deploy again`,
-                });
-            case CADDY_RELOAD_TIMEOUT_EXIT:
-                throw new errors_TossError(`Caddy did not finish reloading in time; the previous site file was restored and Caddy was restarted with it (open connections to every site were cut)${detail}`, { hint: `${JOURNAL_HINT}; then deploy again` });
-            case CADDY_RELOAD_EXIT:
-                throw new errors_TossError(`\`systemctl reload caddy\` failed; the previous site file was restored and Caddy serves the previous configuration${detail}`, { hint: JOURNAL_HINT });
-            case CADDY_DOWN_EXIT:
-                throw new errors_TossError(`Caddy is not running: the change was rolled back, but Caddy did not start with the previous configuration either, so no site is served${detail}`, {
-                    hint: `${JOURNAL_HINT}, fix what stops it (\`sudo -u caddy caddy validate --config ${CADDYFILE} --adapter caddyfile\`), then \`systemctl restart caddy\``,
-                });
-            case CADDY_ADMIN_EXIT:
-                throw new errors_TossError(`could not install ${CADDY_ADMIN_DROPIN}, which keeps Caddy's admin endpoint private; nothing was changed${detail}`, { hint: 'check that /etc/systemd/system is writable (disk space, read-only root)' });
-            default:
-                throw error;
-        }
-    }
 }
 
 ;// CONCATENATED MODULE: external "node:dns/promises"
@@ -73508,6 +73646,34 @@ const JOURNAL_TIME = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:[.,]\d+)?(?:Z|([+-]\d\
  * release's, whose errors would be the wrong ones to report. (journalctl's own --since would
  * give the first lines after it, not the last.) A line without a time goes with the one before.
  */
+/** How long a worker must keep running after its start to count as up. */
+const WORKER_SETTLE_SECONDS = 3;
+/**
+ * A worker (fleet.ts) serves nothing to ask: it is up when its unit is still active, never
+ * restarted, a few seconds after it started.
+ */
+async function checkWorkerRunning(session, params) {
+    const { app, environment, port } = params;
+    const paths = paths_envPaths(app, environment);
+    const unit = paths.instanceUnit(port);
+    await session.root(['sleep', String(WORKER_SETTLE_SECONDS)]);
+    const shown = await session.root(['systemctl', 'show', '--property=ActiveState,SubState,NRestarts', '--', unit], { allowFailure: true });
+    const field = (name) => new RegExp(`^${name}=(.*)$`, 'm').exec(shown.stdout)?.[1];
+    const state = field('ActiveState');
+    const restarts = field('NRestarts') ?? '0';
+    if (state === 'active' && restarts === '0')
+        return undefined;
+    const journal = await session.root(journalArgv({ paths, port, lines: JOURNAL_READ }), {
+        allowFailure: true,
+    });
+    return {
+        unit,
+        port,
+        check: `toss: the worker did not keep running for ${WORKER_SETTLE_SECONDS} s (${state ?? 'unknown'}/${field('SubState') ?? '?'}, restarted ${restarts} times)`,
+        journal: journalSince(journal.stdout, undefined),
+        listeners: [],
+    };
+}
 function journalSince(journal, since) {
     const lines = journal.trim().split('\n');
     if (since === undefined)
@@ -73605,7 +73771,9 @@ async function startCheckRoute(server, sink, launch, health, routing, undo = [])
     try {
         await startRelease(server, sink, launch);
         await checkHealth(server, sink, launch.env, launch.port, health);
-        await routeTo(server, sink, launch.env, launch.port, routing);
+        // A worker (fleet.ts) gets no site: nothing routes to it.
+        if (routing !== undefined)
+            await routeTo(server, sink, launch.env, launch.port, routing);
     }
     catch (error) {
         // Best effort: a cleanup that fails too (the connection is gone) must not hide the step that
@@ -73664,12 +73832,10 @@ function startRelease(server, sink, launch) {
 /** The `health` step: the new instance must answer before it can get any traffic. */
 function checkHealth(server, sink, env, port, health) {
     return step(sink, 'health', async () => {
-        const failure = await checkInstanceHealth(server, {
-            app: env.app,
-            environment: env.environment,
-            port,
-            healthCheck: health.check,
-        });
+        const target = { app: env.app, environment: env.environment, port };
+        const failure = health.worker
+            ? await checkWorkerRunning(server, target)
+            : await checkInstanceHealth(server, { ...target, healthCheck: health.check });
         if (failure !== undefined)
             throw health.failed(failure);
     });
@@ -73859,7 +74025,9 @@ async function finishDeploy(server, request, config, env, view, lock, routed, si
     const record = deployRecord(request, view, routed);
     const keep = env.isProduction ? config.keepReleases : PREVIEW_KEEP;
     const doomed = releasesToRemove(lock.state, env, view, record, keep);
-    const confirming = step(sink, 'confirm', () => confirmSite(server, routed.hostName, routed.url, confirmTlsOf(config, env), !routed.before, sink), (ok) => (ok ? routed.url : 'not yet'));
+    const confirming = routed.confirm === false
+        ? Promise.resolve(true)
+        : step(sink, 'confirm', () => confirmSite(server, routed.hostName, routed.url, confirmTlsOf(config, env), !routed.before, sink), (ok) => (ok ? routed.url : 'not yet'));
     const recording = (async () => {
         const target = { ...routed, sleeps: routed.sleep !== undefined };
         await settleAll([
@@ -73869,6 +74037,7 @@ async function finishDeploy(server, request, config, env, view, lock, routed, si
             prune(server, env, doomed, sink),
         ]);
         await deploy_finish_settle(server, env, routed, confirming, sink);
+        await routed.releaseAfter?.();
         await lock.finish((state) => recordFinished(state, config, env, record, doomed.pruned));
     })();
     const [, confirmed] = await settleAll([recording, confirming]);
@@ -74744,201 +74913,6 @@ function writtenDrift(live) {
         return 'its unit is not what toss.json makes';
     }
     return undefined;
-}
-
-;// CONCATENATED MODULE: ./src/remote/output-tail.ts
-/** The last lines of a command's output (stderr and stdout as they arrived), for error messages. */
-const KEEP_BYTES = 16 * 1024;
-const KEEP_LINES = 20;
-class OutputTail {
-    chunks = [];
-    size = 0;
-    /** The tail of already collected output (stderr first: that is where failures speak). */
-    static of(...texts) {
-        const tail = new OutputTail();
-        for (const text of texts)
-            if (text)
-                tail.push(Buffer.from(text.endsWith('\n') ? text : `${text}\n`));
-        return tail.text();
-    }
-    push(chunk) {
-        this.chunks.push(chunk);
-        this.size += chunk.length;
-        // Only the end matters: drop whole chunks beyond what the last lines can need.
-        while (this.chunks.length > 1 && this.size - this.chunks[0].length >= KEEP_BYTES) {
-            this.size -= this.chunks.shift().length;
-        }
-    }
-    text() {
-        const lines = Buffer.concat(this.chunks).toString('utf8').trimEnd().split('\n');
-        return lines.slice(-KEEP_LINES).join('\n');
-    }
-}
-
-;// CONCATENATED MODULE: ./src/pipeline/local-build.ts
-
-
-
-
-
-/**
- * Variables a build must not see: the action's inputs (the SSH key, the secrets input), its
- * saved state (the lock token), the runner's tokens and the files that set the job's outputs,
- * state and environment. The build is the checkout's own code; it gets what a workflow step gets,
- * not what toss was given.
- */
-const WITHHELD = [
-    /^INPUT_/,
-    /^STATE_/,
-    /^ACTIONS_(?:RUNTIME_TOKEN|RUNTIME_URL|RESULTS_URL|CACHE_URL|CACHE_SERVICE_V2|ID_TOKEN_REQUEST_TOKEN|ID_TOKEN_REQUEST_URL)$/,
-    /^GITHUB_(?:OUTPUT|STATE|ENV|PATH|STEP_SUMMARY)$/,
-    /^TOSS_SSH_KEY$/,
-];
-/** The build's environment: toss's own minus what it must not see, plus TOSS_* for the build. */
-function buildEnvironment(base, vars) {
-    const env = {};
-    for (const [key, value] of Object.entries(base)) {
-        if (value !== undefined && !WITHHELD.some((pattern) => pattern.test(key)))
-            env[key] = value;
-    }
-    return {
-        ...env,
-        TOSS_ENV: vars.environment,
-        TOSS_APP: vars.app,
-        TOSS_URL: vars.url,
-        TOSS_COMMIT: vars.commit,
-    };
-}
-/**
- * Restores the cache, runs `build` command by command (the first failure stops the deploy, its
- * output's end in the error), and starts saving the cache. Without `build`, nothing happens.
- */
-async function buildHere(request, env, sink) {
-    const commands = request.config.build;
-    if (commands === undefined)
-        return { finish: async () => { } };
-    const { builder } = request;
-    if (builder === undefined)
-        throw new errors_TossError('toss.json has build, but nothing here can run it');
-    const url = urlOf(request.config, hostNameOf(request.config, env, await health_serverAddress(request.host)));
-    const vars = { app: env.app, environment: env.environment, url, commit: request.commit };
-    const { cache } = builder;
-    if (cache)
-        await cacheStep(sink, 'cache-restore', () => cache.restore());
-    await step(sink, 'build', () => runCommands(builder.run, commands, request.sourceDir, buildEnvironment(process.env, vars), sink), () => `${commands.length} command(s) in ${request.sourceDir}`);
-    return {
-        finish: async () => (cache ? cacheStep(sink, 'cache-save', () => cache.save()) : undefined),
-    };
-}
-async function runCommands(run, commands, cwd, env, sink) {
-    for (const [index, command] of commands.entries()) {
-        sink({ type: 'output', step: 'build', line: `$ ${command}` });
-        const started = performance.now();
-        const tail = new OutputTail();
-        const status = await run(command, {
-            cwd,
-            env,
-            onLine: (line) => {
-                tail.push(Buffer.from(`${line}\n`));
-                sink({ type: 'output', step: 'build', line });
-            },
-        });
-        if (status !== 0)
-            throw buildFailure(index, command, status, tail.text());
-        const took = ((performance.now() - started) / 1000).toFixed(2);
-        sink({ type: 'output', step: 'build', line: `took ${took} s: ${command}` });
-    }
-}
-function buildFailure(index, command, status, tail) {
-    const how = status > 128
-        ? `was killed (signal ${status - 128})`
-        : status === 128
-            ? 'was killed by a signal'
-            : `exited with ${status}`;
-    return new errors_TossError(`build[${index}] \`${command}\` ${how}; nothing was uploaded and the server was not touched${tail ? `:\n${tail}` : ''}`, {
-        hint: 'fix the command in toss.json build (or the code it builds) and deploy again; it runs in root with TOSS_ENV, TOSS_APP, TOSS_URL and TOSS_COMMIT set',
-    });
-}
-/** A cache step: reported like any step, its warning said, never the deploy's failure. */
-async function cacheStep(sink, name, call) {
-    const result = await step(sink, name, () => Promise.resolve()
-        .then(call)
-        .catch((error) => ({ detail: 'failed', warning: String(error) })), (r) => r.detail);
-    if (result.warning)
-        sink({ type: 'warning', message: result.warning });
-}
-
-;// CONCATENATED MODULE: external "node:timers/promises"
-const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
-;// CONCATENATED MODULE: ./src/pipeline/machine-id.ts
-/**
- * This machine's identity for the deploy lock (see machineIdentity in src/server/lock.ts): the
- * lock's dead-process rule applies only to a lock taken under the same identity.
- */
-
-
-
-
-
-const MACHINE_ID_FILES = ['/etc/machine-id', '/var/lib/dbus/machine-id'];
-const ID = /^[0-9a-f]{32}$/;
-let machine_id_cached;
-/** This machine's identity, the same for every run here until it reboots. */
-function machineId() {
-    machine_id_cached ??= machineIdentity({
-        machineId: systemMachineId() ?? configMachineId(),
-        bootId: readTrimmed('/proc/sys/kernel/random/boot_id'),
-        pidNamespace: readLink('/proc/self/ns/pid'),
-    });
-    return machine_id_cached;
-}
-function systemMachineId() {
-    for (const file of MACHINE_ID_FILES) {
-        const id = readTrimmed(file);
-        // An empty or "uninitialized" machine-id (a fresh image) identifies nothing.
-        if (id !== undefined && ID.test(id))
-            return id;
-    }
-    return undefined;
-}
-/**
- * Without a machine-id (macOS, some containers): a random id kept in the user's config directory,
- * made on first use. If it cannot be kept, this process's own random id: then no other run is
- * ever taken for this machine's, and its locks go by their heartbeat alone.
- */
-function configMachineId() {
-    const base = process.env.XDG_CONFIG_HOME || (0,external_node_path_.join)((0,external_node_os_namespaceObject.homedir)(), '.config');
-    const file = (0,external_node_path_.join)(base, 'toss', 'machine-id');
-    const kept = readTrimmed(file);
-    if (kept !== undefined && ID.test(kept))
-        return kept;
-    const fresh = (0,external_node_crypto_.randomBytes)(16).toString('hex');
-    try {
-        (0,external_node_fs_namespaceObject.mkdirSync)((0,external_node_path_.join)(base, 'toss'), { recursive: true, mode: 0o700 });
-        // `wx`: two first runs at once keep whichever id was written first.
-        (0,external_node_fs_namespaceObject.writeFileSync)(file, `${fresh}\n`, { mode: 0o600, flag: 'wx' });
-        return fresh;
-    }
-    catch {
-        const other = readTrimmed(file);
-        return other !== undefined && ID.test(other) ? other : fresh;
-    }
-}
-function readTrimmed(file) {
-    try {
-        return (0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8').trim();
-    }
-    catch {
-        return undefined;
-    }
-}
-function readLink(file) {
-    try {
-        return (0,external_node_fs_namespaceObject.readlinkSync)(file);
-    }
-    catch {
-        return undefined;
-    }
 }
 
 // EXTERNAL MODULE: ./node_modules/is-stream/index.js
@@ -76387,6 +76361,35 @@ function serverKeyFile(keyType) {
     return `/etc/ssh/ssh_host_${name}_key.pub`;
 }
 
+;// CONCATENATED MODULE: ./src/remote/output-tail.ts
+/** The last lines of a command's output (stderr and stdout as they arrived), for error messages. */
+const KEEP_BYTES = 16 * 1024;
+const KEEP_LINES = 20;
+class OutputTail {
+    chunks = [];
+    size = 0;
+    /** The tail of already collected output (stderr first: that is where failures speak). */
+    static of(...texts) {
+        const tail = new OutputTail();
+        for (const text of texts)
+            if (text)
+                tail.push(Buffer.from(text.endsWith('\n') ? text : `${text}\n`));
+        return tail.text();
+    }
+    push(chunk) {
+        this.chunks.push(chunk);
+        this.size += chunk.length;
+        // Only the end matters: drop whole chunks beyond what the last lines can need.
+        while (this.chunks.length > 1 && this.size - this.chunks[0].length >= KEEP_BYTES) {
+            this.size -= this.chunks.shift().length;
+        }
+    }
+    text() {
+        const lines = Buffer.concat(this.chunks).toString('utf8').trimEnd().split('\n');
+        return lines.slice(-KEEP_LINES).join('\n');
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/remote/runner-pool.ts
 // Runners kept open at once: commands beyond run on channels of their own. sshd allows 10
 // sessions per connection (MaxSessions) and streaming commands need theirs.
@@ -77539,6 +77542,434 @@ function session_openServer(request, app) {
     return (request.connect ?? Session.open)(request.login, app);
 }
 
+;// CONCATENATED MODULE: ./src/pipeline/fleet.ts
+
+
+
+
+/** What toss.json says production runs on: `server` first, then `servers`. */
+function fleet_fleetOf(config, first, logins) {
+    const more = config.servers ?? [];
+    if (logins.length !== more.length) {
+        throw new errors_TossError(`expected a login for each of the ${more.length} servers in toss.json`);
+    }
+    return [
+        { name: config.server, login: first, role: 'web', private: config.front?.private },
+        ...more.map((entry, i) => ({
+            name: entry.server,
+            login: logins[i],
+            role: entry.role,
+            private: entry.private,
+        })),
+    ];
+}
+/** Whether a deploy of `env` goes to several servers: production, when toss.json names more. */
+function isFleetDeploy(config, env) {
+    return env.isProduction && (config.servers?.length ?? 0) > 0;
+}
+/** The members a deploy goes to, without the skipped ones (each must name a server). */
+function membersToDeploy(members, skip) {
+    for (const name of skip) {
+        if (!members.some((m) => m.name === name)) {
+            throw new errors_TossError(`--skip-server ${JSON.stringify(name)} is not one of toss.json's servers (${members.map((m) => m.name).join(', ')})`);
+        }
+    }
+    if (skip.includes(members[0].name)) {
+        throw new errors_TossError(`cannot skip ${members[0].name}: the first server holds the app's lock and record`, { hint: 'make another server the first one (`server` in toss.json) while it is away' });
+    }
+    return members.filter((m) => !skip.includes(m.name));
+}
+/**
+ * Opens every member's connection at once; one that fails closes the others and fails the
+ * deploy naming it, before anything changed anywhere.
+ */
+async function connectAll(members, app, connect, first) {
+    const opening = members.map((m, i) => i === 0 && first !== undefined ? first : session_openServer({ login: m.login, connect }, app));
+    const settled = await Promise.allSettled(opening);
+    const failed = settled.findIndex((s) => s.status === 'rejected');
+    if (failed === -1)
+        return settled.map((s) => s.value);
+    await Promise.all(settled.map((s) => (s.status === 'fulfilled' ? s.value.close().catch(() => { }) : undefined)));
+    const name = members[failed].name;
+    const reason = settled[failed].reason;
+    throw new errors_TossError(`cannot reach ${name}: ${reason.message}\nnothing changed on any server`, failed === 0
+        ? { hint: `bring ${name} back: it holds the app's lock and record`, cause: reason }
+        : {
+            hint: `bring it back and deploy again, or deploy to the others: toss deploy production --skip-server ${name}`,
+            cause: reason,
+        });
+}
+function deferred() {
+    let resolve;
+    const promise = new Promise((r) => {
+        resolve = r;
+    });
+    return { promise, resolve };
+}
+/** The deploy stopped because another server failed: this one went back. */
+class RolloutStopped extends errors_TossError {
+    name = 'RolloutStopped';
+}
+/**
+ * The order of a rollout across `count` servers in batches of `batch`: which may start, who is
+ * routed, who failed first. Every wait ends when any server fails.
+ */
+class Rollout {
+    names;
+    batch;
+    failure;
+    batchRouted;
+    left;
+    allRouted = deferred();
+    firstLocked = deferred();
+    othersDone;
+    routedCount = 0;
+    constructor(names, batch) {
+        this.names = names;
+        this.batch = batch;
+        const batches = Math.ceil(names.length / batch);
+        this.batchRouted = Array.from({ length: batches }, deferred);
+        this.left = Array.from({ length: batches }, (_, b) => Math.min(batch, names.length - b * batch));
+        this.othersDone = names.map(deferred);
+    }
+    /** The first failure, if any: the server's index and its error. */
+    get failed() {
+        return this.failure;
+    }
+    fail(index, error) {
+        if (this.failure === undefined)
+            this.failure = { index, error };
+        for (const d of [...this.batchRouted, this.allRouted, this.firstLocked])
+            d.resolve();
+    }
+    /** Server `index` is done, whichever way (the first server's lock waits for the others). */
+    done(index) {
+        this.othersDone[index].resolve();
+    }
+    check() {
+        if (this.failure === undefined)
+            return;
+        const name = this.names[this.failure.index];
+        throw new RolloutStopped(`stopped: ${name} failed`);
+    }
+    order(index) {
+        if (index === 0) {
+            return {
+                beforeLock: async () => { },
+                locked: () => this.firstLocked.resolve(),
+                releaseAfter: async () => {
+                    await Promise.all(this.othersDone.slice(1).map((d) => d.promise));
+                },
+            };
+        }
+        return {
+            beforeLock: async () => {
+                await this.firstLocked.promise;
+                this.check();
+            },
+            locked: () => { },
+            releaseAfter: async () => { },
+        };
+    }
+    async turn(index) {
+        const b = Math.floor(index / this.batch);
+        if (b > 0)
+            await this.batchRouted[b - 1].promise;
+        this.check();
+    }
+    async routed(index) {
+        this.check();
+        const b = Math.floor(index / this.batch);
+        this.left[b]--;
+        if (this.left[b] === 0)
+            this.batchRouted[b].resolve();
+        this.routedCount++;
+        if (this.routedCount === this.names.length)
+            this.allRouted.resolve();
+        await this.allRouted.promise;
+        this.check();
+    }
+}
+/** Step events of one server, tagged with its name so the doors can tell them apart. */
+function serverSink(sink, name) {
+    return (event) => {
+        if (event.type === 'secrets')
+            return sink(event);
+        sink({ ...event, server: name });
+    };
+}
+/**
+ * The site each web server's Caddy gets. With a front: every web server answers on its
+ * private address only, and the first server also balances the public name across them all.
+ * Without one: each serves the public name itself (DNS points at all of them).
+ */
+function siteOf(config, env, member, first, upstreams, hostName) {
+    if (member.role === 'worker')
+        return undefined;
+    const front = config.front;
+    if (front === undefined)
+        return (port, publicSite) => publicSite(port);
+    const address = member.private;
+    if (address === undefined)
+        throw new errors_TossError(`${member.name} has no private address`);
+    return (port, _publicSite) => {
+        const own = buildPrivateSite({
+            address,
+            port: front.port,
+            target: { port },
+            app: env.app,
+            environment: env.environment,
+        });
+        if (!first)
+            return own;
+        const balance = { upstreams, healthUri: config.healthCheck?.path ?? '/' };
+        const publicSite = buildSiteFile({
+            hostName,
+            balance,
+            tls: config.tls,
+            app: env.app,
+            environment: env.environment,
+            noindex: config.noindex,
+        });
+        return `${own}\n${publicSite}`;
+    };
+}
+/** The failure a fleet deploy reports: the first server's own error, naming it. */
+function namedFailure(rollout, names, errors) {
+    const first = rollout.failed;
+    const index = first?.index ?? errors.findIndex((e) => e !== undefined);
+    const error = first?.error ?? errors[index];
+    const inner = error instanceof StepError ? error.cause : error;
+    const name = names[index];
+    const routedBack = errors.some((e, i) => i !== index && isStopped(e));
+    const suffix = routedBack
+        ? '\nevery server that had switched went back to the release it served before; none serves this one'
+        : '';
+    if (inner instanceof Error) {
+        inner.message = `${name}: ${inner.message}${suffix}`;
+        if (error instanceof StepError)
+            error.message = inner.message;
+    }
+    return error;
+}
+function isStopped(error) {
+    const inner = error instanceof StepError ? error.cause : error;
+    return inner instanceof RolloutStopped;
+}
+/**
+ * Production's drift across its servers: each server whose release is not the first server's
+ * (skipped by a deploy, failed, or unreachable now), with the command that brings it in line.
+ */
+function fleet_fleetDrift(first, others) {
+    const fix = 'toss deploy production';
+    const warnings = [];
+    for (const other of others) {
+        if (other.release === undefined) {
+            warnings.push({
+                kind: 'server-drift',
+                environment: 'production',
+                message: `${other.name} could not be read: ${other.error ?? 'unknown error'}`,
+                fix: `bring ${other.name} back, then ${fix}`,
+            });
+        }
+        else if (other.release !== first) {
+            const runs = other.release === null ? 'runs no release' : `runs release ${other.release}`;
+            const theFirst = first === null ? 'the first server runs none' : `the first server runs ${first}`;
+            warnings.push({
+                kind: 'server-drift',
+                environment: 'production',
+                message: `${other.name} ${runs}, but ${theFirst} (a deploy skipped it, or failed there)`,
+                fix,
+            });
+        }
+    }
+    return warnings;
+}
+/** Production's release on each of the other servers, read in parallel; none is changed. */
+async function fleet_readFleetReleases(app, members, connect) {
+    return Promise.all(members.map(async (member) => {
+        try {
+            const server = await openServer({ login: member.login, connect }, app);
+            try {
+                const state = await server.readState();
+                return { name: member.name, release: state?.environments.production?.release ?? null };
+            }
+            finally {
+                await server.close();
+            }
+        }
+        catch (error) {
+            return { name: member.name, release: undefined, error: error.message };
+        }
+    }));
+}
+
+;// CONCATENATED MODULE: ./src/pipeline/local-build.ts
+
+
+
+
+
+/**
+ * Variables a build must not see: the action's inputs (the SSH key, the secrets input), its
+ * saved state (the lock token), the runner's tokens and the files that set the job's outputs,
+ * state and environment. The build is the checkout's own code; it gets what a workflow step gets,
+ * not what toss was given.
+ */
+const WITHHELD = [
+    /^INPUT_/,
+    /^STATE_/,
+    /^ACTIONS_(?:RUNTIME_TOKEN|RUNTIME_URL|RESULTS_URL|CACHE_URL|CACHE_SERVICE_V2|ID_TOKEN_REQUEST_TOKEN|ID_TOKEN_REQUEST_URL)$/,
+    /^GITHUB_(?:OUTPUT|STATE|ENV|PATH|STEP_SUMMARY)$/,
+    /^TOSS_SSH_KEY$/,
+];
+/** The build's environment: toss's own minus what it must not see, plus TOSS_* for the build. */
+function buildEnvironment(base, vars) {
+    const env = {};
+    for (const [key, value] of Object.entries(base)) {
+        if (value !== undefined && !WITHHELD.some((pattern) => pattern.test(key)))
+            env[key] = value;
+    }
+    return {
+        ...env,
+        TOSS_ENV: vars.environment,
+        TOSS_APP: vars.app,
+        TOSS_URL: vars.url,
+        TOSS_COMMIT: vars.commit,
+    };
+}
+/**
+ * Restores the cache, runs `build` command by command (the first failure stops the deploy, its
+ * output's end in the error), and starts saving the cache. Without `build`, nothing happens.
+ */
+async function buildHere(request, env, sink) {
+    const commands = request.config.build;
+    if (commands === undefined)
+        return { finish: async () => { } };
+    const { builder } = request;
+    if (builder === undefined)
+        throw new errors_TossError('toss.json has build, but nothing here can run it');
+    const url = urlOf(request.config, hostNameOf(request.config, env, await health_serverAddress(request.host)));
+    const vars = { app: env.app, environment: env.environment, url, commit: request.commit };
+    const { cache } = builder;
+    if (cache)
+        await cacheStep(sink, 'cache-restore', () => cache.restore());
+    await step(sink, 'build', () => runCommands(builder.run, commands, request.sourceDir, buildEnvironment(process.env, vars), sink), () => `${commands.length} command(s) in ${request.sourceDir}`);
+    return {
+        finish: async () => (cache ? cacheStep(sink, 'cache-save', () => cache.save()) : undefined),
+    };
+}
+async function runCommands(run, commands, cwd, env, sink) {
+    for (const [index, command] of commands.entries()) {
+        sink({ type: 'output', step: 'build', line: `$ ${command}` });
+        const started = performance.now();
+        const tail = new OutputTail();
+        const status = await run(command, {
+            cwd,
+            env,
+            onLine: (line) => {
+                tail.push(Buffer.from(`${line}\n`));
+                sink({ type: 'output', step: 'build', line });
+            },
+        });
+        if (status !== 0)
+            throw buildFailure(index, command, status, tail.text());
+        const took = ((performance.now() - started) / 1000).toFixed(2);
+        sink({ type: 'output', step: 'build', line: `took ${took} s: ${command}` });
+    }
+}
+function buildFailure(index, command, status, tail) {
+    const how = status > 128
+        ? `was killed (signal ${status - 128})`
+        : status === 128
+            ? 'was killed by a signal'
+            : `exited with ${status}`;
+    return new errors_TossError(`build[${index}] \`${command}\` ${how}; nothing was uploaded and the server was not touched${tail ? `:\n${tail}` : ''}`, {
+        hint: 'fix the command in toss.json build (or the code it builds) and deploy again; it runs in root with TOSS_ENV, TOSS_APP, TOSS_URL and TOSS_COMMIT set',
+    });
+}
+/** A cache step: reported like any step, its warning said, never the deploy's failure. */
+async function cacheStep(sink, name, call) {
+    const result = await step(sink, name, () => Promise.resolve()
+        .then(call)
+        .catch((error) => ({ detail: 'failed', warning: String(error) })), (r) => r.detail);
+    if (result.warning)
+        sink({ type: 'warning', message: result.warning });
+}
+
+;// CONCATENATED MODULE: external "node:timers/promises"
+const external_node_timers_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:timers/promises");
+;// CONCATENATED MODULE: ./src/pipeline/machine-id.ts
+/**
+ * This machine's identity for the deploy lock (see machineIdentity in src/server/lock.ts): the
+ * lock's dead-process rule applies only to a lock taken under the same identity.
+ */
+
+
+
+
+
+const MACHINE_ID_FILES = ['/etc/machine-id', '/var/lib/dbus/machine-id'];
+const ID = /^[0-9a-f]{32}$/;
+let machine_id_cached;
+/** This machine's identity, the same for every run here until it reboots. */
+function machineId() {
+    machine_id_cached ??= machineIdentity({
+        machineId: systemMachineId() ?? configMachineId(),
+        bootId: readTrimmed('/proc/sys/kernel/random/boot_id'),
+        pidNamespace: readLink('/proc/self/ns/pid'),
+    });
+    return machine_id_cached;
+}
+function systemMachineId() {
+    for (const file of MACHINE_ID_FILES) {
+        const id = readTrimmed(file);
+        // An empty or "uninitialized" machine-id (a fresh image) identifies nothing.
+        if (id !== undefined && ID.test(id))
+            return id;
+    }
+    return undefined;
+}
+/**
+ * Without a machine-id (macOS, some containers): a random id kept in the user's config directory,
+ * made on first use. If it cannot be kept, this process's own random id: then no other run is
+ * ever taken for this machine's, and its locks go by their heartbeat alone.
+ */
+function configMachineId() {
+    const base = process.env.XDG_CONFIG_HOME || (0,external_node_path_.join)((0,external_node_os_namespaceObject.homedir)(), '.config');
+    const file = (0,external_node_path_.join)(base, 'toss', 'machine-id');
+    const kept = readTrimmed(file);
+    if (kept !== undefined && ID.test(kept))
+        return kept;
+    const fresh = (0,external_node_crypto_.randomBytes)(16).toString('hex');
+    try {
+        (0,external_node_fs_namespaceObject.mkdirSync)((0,external_node_path_.join)(base, 'toss'), { recursive: true, mode: 0o700 });
+        // `wx`: two first runs at once keep whichever id was written first.
+        (0,external_node_fs_namespaceObject.writeFileSync)(file, `${fresh}\n`, { mode: 0o600, flag: 'wx' });
+        return fresh;
+    }
+    catch {
+        const other = readTrimmed(file);
+        return other !== undefined && ID.test(other) ? other : fresh;
+    }
+}
+function readTrimmed(file) {
+    try {
+        return (0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8').trim();
+    }
+    catch {
+        return undefined;
+    }
+}
+function readLink(file) {
+    try {
+        return (0,external_node_fs_namespaceObject.readlinkSync)(file);
+    }
+    catch {
+        return undefined;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/pipeline/lock.ts
 
 
@@ -77759,7 +78190,12 @@ async function withLockedSession(request, sink, run, work) {
         if (early !== undefined)
             return early;
         const alongside = run.alongside?.start(server);
-        const lock = await lockForRequest(server, request, sink, run.checks).catch(async (error) => {
+        const lock = await (async () => {
+            await run.order?.beforeLock();
+            const held = await lockForRequest(server, request, sink, run.checks);
+            run.order?.locked();
+            return held;
+        })().catch(async (error) => {
             if (run.alongside)
                 await run.alongside.abandon(server, alongside);
             throw error;
@@ -77776,6 +78212,7 @@ async function withLockedSession(request, sink, run, work) {
         }
         finally {
             // After a failed step; a run that went through released the lock with its record.
+            await run.order?.releaseAfter().catch(() => { });
             await lock.release();
         }
     }
@@ -78541,6 +78978,10 @@ function excludeMatcher(pattern) {
 
 
 
+
+
+
+
 /**
  * Deploys the working tree to one environment: built here first when toss.json says `build`
  * (nothing on the server changes before that succeeded), then placed, started and switched.
@@ -78548,6 +78989,8 @@ function excludeMatcher(pattern) {
 async function deploy(request, sink) {
     const env = paths_envPaths(request.config.app, validateEnvName(request.environment, 'environment'));
     const origin = normalizeOrigin(request.origin);
+    if (isFleetDeploy(request.config, env))
+        return deployToFleet(request, env, origin, sink);
     const early = connectDuringBuild(request);
     const built = await buildHere({ ...request, host: request.login.host }, env, sink).catch(async (error) => {
         await early?.close();
@@ -78582,7 +79025,75 @@ function connectDuringBuild(request) {
         },
     };
 }
-function deployBuilt(request, env, origin, natives, sink) {
+/**
+ * Production on several servers (fleet.ts): built here once, every server connected before
+ * anything changes, then each server's deploy runs in the rollout's order.
+ */
+async function deployToFleet(request, env, origin, sink) {
+    const { config } = request;
+    const members = membersToDeploy(fleet_fleetOf(config, request.login, request.fleet ?? []), request.skipServers ?? []);
+    const built = await buildHere({ ...request, host: request.login.host }, env, sink);
+    try {
+        const natives = scanBuiltTree(config, request.sourceDir);
+        const servers = await step(sink, 'connect', () => connectAll(members, config.app, request.connect, undefined), () => members.map((m) => m.name).join(', '));
+        const names = members.map((m) => m.name);
+        const rollout = new Rollout(names, config.rollout?.batch ?? 1);
+        const releaseId = newReleaseId(new Date());
+        const hostName = hostNameOf(config, env, await health_serverAddress(request.login.host));
+        const upstreams = members
+            .filter((m) => m.role === 'web' && m.private !== undefined && config.front !== undefined)
+            .map((m) => `${m.private}:${config.front.port}`);
+        const runs = members.map(async (member, index) => {
+            const part = {
+                member,
+                first: index === 0,
+                releaseId,
+                hostName,
+                config: (c) => member.role === 'worker'
+                    ? { ...c, startCommand: c.worker?.startCommand, healthCheck: undefined }
+                    : c,
+                site: siteOf(config, env, member, index === 0, upstreams, hostName),
+                confirm: member.role === 'web' && (config.front === undefined || index === 0),
+                order: rollout.order(index),
+                turn: () => rollout.turn(index),
+                routed: () => rollout.routed(index),
+                failed: (error) => rollout.fail(index, error),
+            };
+            const server = servers[index];
+            // The action's post step releases the first server's lock only: the others' tokens are
+            // their own, and each one's run releases it.
+            const { lockToken, onLockAcquired, ...common } = request;
+            const own = {
+                ...common,
+                ...(index === 0 ? { lockToken, onLockAcquired } : {}),
+                login: member.login,
+                connect: async () => server,
+                // Every server deploys, so that none is left on another release (fleet.ts).
+                force: true,
+            };
+            try {
+                return await deployBuilt(own, env, origin, natives, serverSink(sink, member.name), part);
+            }
+            catch (error) {
+                rollout.fail(index, error);
+                throw error;
+            }
+            finally {
+                rollout.done(index);
+            }
+        });
+        const settled = await Promise.allSettled(runs);
+        const errors = settled.map((s) => (s.status === 'rejected' ? s.reason : undefined));
+        if (errors.some((e) => e !== undefined))
+            throw namedFailure(rollout, names, errors);
+        const results = settled.map((s) => s.value);
+        return { ...results[0], confirmed: results.every((r) => r.confirmed), servers: names };
+    }
+    finally {
+        await built.finish();
+    }
+}
+function deployBuilt(request, env, origin, natives, sink, part) {
     const { app } = request.config;
     // The upload's file list, hashed while connecting (fingerprint.ts).
     const files = hashUploadTree(request.sourceDir, {
@@ -78620,16 +79131,27 @@ function deployBuilt(request, env, origin, natives, sink) {
             abandon: abandonUpload,
         },
         explain: async (server, lock, error) => (await preempted(server, env, lock.token, error)) ?? error,
-    }, (server, lock, upload) => deployLocked(server, request, env, { origin, natives, files }, lock, upload, sink));
+        order: part?.order,
+    }, async (server, lock, upload) => {
+        try {
+            return await deployLocked(server, request, env, { origin, natives, files, part }, lock, upload, sink);
+        }
+        catch (error) {
+            // The other servers stop now, before this one's cleanup (fleet.ts).
+            part?.failed(error);
+            throw error;
+        }
+    });
 }
 /** The deploy under the lock, step by step. */
-async function deployLocked(server, request, env, { origin, natives, files, }, lock, upload, sink) {
-    const config = trustedConfigOf(request.config, env, lock.state, sink);
+async function deployLocked(server, request, env, { origin, natives, files, part, }, lock, upload, sink) {
+    const trusted = trustedConfigOf(request.config, env, lock.state, sink);
+    const config = part ? part.config(trusted) : trusted;
     const before = lock.state.environments[env.environment];
     assertBranchOwns(request, env, before);
     const state = await dependenciesStep(server, config, env, lock.state, sink);
     assertRoomForPreview(config, env, state, before);
-    const hostName = await deploy_hostNameFor(config, env, request.login.host, before, sink);
+    const hostName = part?.hostName ?? (await deploy_hostNameFor(config, env, request.login.host, before, sink));
     // A new preview is refused before anything changes when it would eat into the memory kept
     // for production (capacity-check.ts); read alongside the rest.
     const [view] = await Promise.all([
@@ -78638,7 +79160,7 @@ async function deployLocked(server, request, env, { origin, natives, files, }, l
     ]);
     announceSecrets(view, request.overrides, sink);
     const fingerprint = await fingerprintFor(files, config, hostName, view, request.overrides);
-    const releaseId = newReleaseId(new Date());
+    const releaseId = part?.releaseId ?? newReleaseId(new Date());
     const routedNow = routedPort(view.site);
     const livePort = routedNow ?? before?.livePort;
     const url = urlOf(config, hostName);
@@ -78664,18 +79186,8 @@ async function deployLocked(server, request, env, { origin, natives, files, }, l
     const sleepAfter = sleepSecondsOf(config, env.environment, isBranchPreview(request, before));
     const wake = sleepAfter !== undefined;
     const routing = routingOf(config, env, view, hostName, releaseId, wake);
-    if (config.static === undefined) {
-        const launch = freshRelease(config, env, view, releaseId, ports, port, sleepAfter);
-        const health = {
-            check: config.healthCheck,
-            failed: (failure) => healthFailure(failure, config.readOnly),
-        };
-        await startCheckRoute(server, sink, launch, health, routing, leftovers);
-    }
-    else {
-        const launch = { env, releaseId, dir: config.static, healthPath: config.healthCheck?.path };
-        await checkStaticAndRoute(server, sink, launch, routing, leftovers);
-    }
+    const live = { releaseId, ports, port, sleepAfter, routing, leftovers };
+    await putLive(server, sink, config, env, view, live, part);
     const staticSite = config.static !== undefined;
     const sleep = sleepAfter === undefined
         ? undefined
@@ -78683,6 +79195,7 @@ async function deployLocked(server, request, env, { origin, natives, files, }, l
     const finish = {
         ...{ releaseId, ports, port, routedNow, before, hostName, url, staticSite, sleep },
         fingerprint,
+        ...(part ? { confirm: part.confirm, releaseAfter: part.order.releaseAfter } : {}),
     };
     const confirmed = await finishDeploy(server, request, config, env, view, lock, finish, sink);
     const database = db === undefined ? undefined : { name: db.name, from: db.from };
@@ -78695,6 +79208,62 @@ async function deployLocked(server, request, env, { origin, natives, files, }, l
         sleepAfter,
         database,
     };
+}
+/**
+ * The release goes live on this server: an app's instance started, checked and routed (one
+ * server of several: in its batch's turn, then held until every server is routed); a static
+ * site checked and routed.
+ */
+async function putLive(server, sink, config, env, view, live, part) {
+    const { releaseId, ports, port, sleepAfter, routing, leftovers } = live;
+    if (config.static === undefined) {
+        const launch = freshRelease(config, env, view, releaseId, ports, port, sleepAfter);
+        const health = {
+            check: config.healthCheck,
+            failed: (failure) => healthFailure(failure, config.readOnly),
+            worker: part?.member.role === 'worker',
+        };
+        if (part === undefined) {
+            await startCheckRoute(server, sink, launch, health, routing, leftovers);
+        }
+        else {
+            // This server's batch goes when the one before it is routed (fleet.ts).
+            await undoOnFailure(server, leftovers, () => part.turn());
+            const site = part.site;
+            const own = site && { ...routing, site: (p) => site(p, routing.site) };
+            await startCheckRoute(server, sink, launch, health, own, leftovers);
+            await holdRouted(server, sink, part, launch, view, leftovers);
+        }
+    }
+    else {
+        const launch = { env, releaseId, dir: config.static, healthPath: config.healthCheck?.path };
+        await checkStaticAndRoute(server, sink, launch, routing, leftovers);
+    }
+}
+/**
+ * One server of several is routed; it waits for every other one. When any of them failed, its
+ * Caddy site goes back to what it was (the old instance never stopped), and the new instance and
+ * release go, while this run holds its lock.
+ */
+async function holdRouted(server, sink, part, launch, view, leftovers) {
+    try {
+        await part.routed();
+    }
+    catch (error) {
+        const { env, port } = launch;
+        if (part.site !== undefined) {
+            await step(sink, 'route-back', () => applyCaddyChange(() => view.site === null
+                ? server.guarded(removeCaddyFileArgv(env.siteFile))
+                : server.guarded(installCaddyFileArgv(env.siteFile, { validate: false }), {
+                    stdin: view.site,
+                })), () => (view.site === null ? 'no site, as before' : 'the release it served before')).catch(() => { });
+        }
+        const wakeUnits = launch.wake ? [sleepNowArgv(env, port), stopWakeSocketArgv(env, port)] : [];
+        await server
+            .cleanUpAsHolder([...wakeUnits, stopInstanceArgv(env, port), ...leftovers])
+            .catch(() => false);
+        throw error;
+    }
 }
 /** The new release as it starts: sealed first, its unit installed if it changed. */
 function freshRelease(config, env, view, releaseId, ports, port, sleepAfter) {
@@ -79455,6 +80024,7 @@ function port_listeners_foreignListenersOnceArgv(checks) {
 
 
 
+
 /** The recorded policy as `toss status` shows it (never the password hash). */
 function previewPolicyOf(policy) {
     if (policy === undefined)
@@ -79639,8 +80209,11 @@ async function listApp(config, login) {
         await session.close();
     }
 }
-async function statusOfApp(config, login) {
+async function statusOfApp(config, login, fleet = []) {
     const urlFor = await urlResolver(config, login);
+    // Production's other servers (toss.json `servers`) are read alongside, for their drift.
+    const others = fleetOf(config, login, fleet).slice(1);
+    const releases = readFleetReleases(config.app, others);
     const session = await openServer({ login }, config.app);
     try {
         const { state, registry, inventory, listeners, databases, certificates } = await snapshot(session, { listeners: true, certificates: true });
@@ -79685,7 +80258,10 @@ async function statusOfApp(config, login) {
             }),
             secrets: inventory.secretKeys,
             databases: databases ?? null,
-            warnings: findDrift({ app: config.app, state, inventory, registry, listeners, databases }),
+            warnings: [
+                ...findDrift({ app: config.app, state, inventory, registry, listeners, databases }),
+                ...fleetDrift(state?.environments.production?.release ?? null, await releases),
+            ],
             certificates,
         };
     }
@@ -86268,6 +86844,7 @@ async function deployResolved(job, resolution) {
             ...(pr !== undefined ? { pr } : {}),
             overrides: job.overrides,
             force: job.inputs.force,
+            fleet: fleetLogins(job.common.login, job.config),
             onLockAcquired: (token) => PostState.lockAcquired(token, environment),
             builder: build.builder,
         }, build.sink);
@@ -86416,6 +86993,13 @@ function prepareLogin(inputs, config) {
         privateKey: inputs.sshKey.endsWith('\n') ? inputs.sshKey : `${inputs.sshKey}\n`,
         knownHosts: inputs.knownHosts,
     };
+}
+/** toss.json's other servers, logged in to with the same key and known-hosts as the first. */
+function fleetLogins(first, config) {
+    return (config.servers ?? []).map((entry, i) => {
+        const server = parseServer(entry.server, `servers[${i}].server`);
+        return { ...first, host: server.host, port: server.port, user: server.user };
+    });
 }
 /** Adds what to do to errors the action user can fix. */
 function describeFailure(error, inputs, login) {
@@ -86592,7 +87176,7 @@ g.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)((0,node_url__
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _dirname_shim_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6065);
-/* harmony import */ var _action_entry_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6975);
+/* harmony import */ var _action_entry_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3489);
 
 
 await (0,_action_entry_js__WEBPACK_IMPORTED_MODULE_1__/* .entry */ .f)();

@@ -21,6 +21,8 @@
  *                       alone with --scale)
  *   CLI start           `toss --version` against `node -e 0`, and `toss deploy` to its first SSH
  *                       byte (see bench-start.ts)
+ *   fleet               production on three hosts behind a front against one host, one-file
+ *                       redeploys (see bench-fleet.ts; alone with --fleet)
  * Floor: one `rsync -az --delete` of the tree to a fresh directory on the host plus one `ssh` that
  * runs `systemctl restart` of a trivial unit, with the same key and known_hosts.
  * Medians of --runs N (default 5), SSH logins per deploy (sshd's 'Accepted publickey' lines) and
@@ -28,10 +30,10 @@
  *
  * Targets (issue 18): no-change ≤ 1.1×, one-file ≤ 1.5×, cold ≤ 1.3× the floor, one SSH login each.
  *
- *   npm run bench [-- --runs 5] [-- --strict] [-- --only deploys,preview,start,sleep,database,scale]
+ *   npm run bench [-- --runs 5] [-- --strict] [-- --only deploys,preview,start,sleep,database,scale,fleet]
  *                                                --strict: exit 1 when a target is missed;
  *                                                --runs 0: only the traced redeploy;
- *                                                --sleep, --database, --scale: that part alone
+ *                                                --sleep, --database, --scale, --fleet: that part alone
  */
 import { execFile, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
@@ -41,7 +43,9 @@ import { promisify } from 'node:util';
 import { bootHost, checkPrerequisites } from '../test/e2e/harness/index.js';
 import type { TestHost } from '../test/e2e/harness/types.js';
 import { inHost, sshLogins } from '../test/e2e/support/app.js';
+import { fileText, makeBenchApp, touchAll } from './bench-app.js';
 import { benchDatabase, reportDatabase } from './bench-database.js';
+import { benchFleet, reportFleet } from './bench-fleet.js';
 import { benchPushToPreview, reportPushToPreview } from './bench-preview.js';
 import { benchScale, reportScale } from './bench-scale.js';
 import { q, sh } from './bench-shell.js';
@@ -62,13 +66,13 @@ const runsArg = args.indexOf('--runs');
 const RUNS = runsArg >= 0 ? Number(args[runsArg + 1]) : 5;
 if (!Number.isInteger(RUNS) || RUNS < 0) throw new Error('--runs: expected a whole number ≥ 0');
 const STRICT = args.includes('--strict');
-const PARTS = ['deploys', 'preview', 'start', 'sleep', 'database', 'scale'] as const;
+const PARTS = ['deploys', 'preview', 'start', 'sleep', 'database', 'scale', 'fleet'] as const;
 type Part = (typeof PARTS)[number];
 const onlyArg = args.indexOf('--only');
 const ONLY = new Set<Part>(
   onlyArg >= 0
     ? (String(args[onlyArg + 1]).split(',') as Part[])
-    : (['sleep', 'database', 'scale'] as const).filter((p) => args.includes(`--${p}`)),
+    : (['sleep', 'database', 'scale', 'fleet'] as const).filter((p) => args.includes(`--${p}`)),
 );
 for (const part of ONLY) {
   if (!PARTS.includes(part)) throw new Error(`--only: expected some of ${PARTS.join(', ')}`);
@@ -94,85 +98,6 @@ const removeTempDirs = () => {
   for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 };
 process.on('exit', removeTempDirs);
-
-// ---- the app ------------------------------------------------------------------------------------
-
-const WORDS =
-  'const let return function import export async await if else for while new this value state config server request response error result item list map set key'.split(
-    ' ',
-  );
-
-/** ~2 KB of source-like text, different for every file (so rsync cannot dedupe across files). */
-function fileText(seed: number): string {
-  let x = (seed * 2654435761) >>> 0 || 1;
-  const next = () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-  let text = `// file ${seed}\n`;
-  while (text.length < 2000) {
-    const words = Array.from({ length: 6 + (next() % 6) }, () => WORDS[next() % WORDS.length]);
-    text += `${words.join(' ')} ${next().toString(36)};\n`;
-  }
-  return text;
-}
-
-const SERVER_JS = `// Bench app: answers every request on $PORT.
-import { createServer } from 'node:http';
-createServer((_req, res) => res.end('bench\\n')).listen(Number(process.env.PORT), process.env.HOST ?? '127.0.0.1');
-for (const s of ['SIGTERM', 'SIGINT']) process.on(s, () => process.exit(0));
-`;
-
-async function makeBenchApp(host: TestHost): Promise<{ dir: string; files: string[] }> {
-  const dir = tempDir('toss-bench-app-');
-  const files: string[] = [];
-  let n = 0;
-  for (let a = 0; a < 20; a++)
-    for (let b = 0; b < 10; b++) {
-      const sub = join(dir, 'src', `mod${String(a).padStart(2, '0')}`, `part${b}`);
-      mkdirSync(sub, { recursive: true });
-      for (let c = 0; c < 10; c++) {
-        const file = join(sub, `file${c}.js`);
-        writeFileSync(file, fileText(n++));
-        files.push(file);
-      }
-    }
-  const extra: Record<string, string> = {
-    'server.js': SERVER_JS,
-    'package.json': `${JSON.stringify({ name: APP, private: true, type: 'module' }, null, 2)}\n`,
-    'toss.json': `${JSON.stringify(
-      {
-        app: APP,
-        server: `root@${host.ip}`,
-        tls: 'internal',
-        startCommand: 'node server.js',
-        deployScript: ['true'],
-      },
-      null,
-      2,
-    )}\n`,
-  };
-  for (const [name, text] of Object.entries(extra)) {
-    writeFileSync(join(dir, name), text);
-    files.push(join(dir, name));
-  }
-  const git = (...a: string[]) =>
-    run('git', ['-c', 'user.name=Bench', '-c', 'user.email=bench@example.com', ...a], { cwd: dir });
-  await git('init', '-q', '-b', 'main');
-  await git('remote', 'add', 'origin', `git@github.com:octo/${APP}.git`);
-  await git('add', '-A');
-  await git('commit', '-qm', 'init');
-  return { dir, files };
-}
-
-/** Every file new to the filesystem, as in a fresh CI checkout. */
-function touchAll(files: string[]): void {
-  const now = new Date();
-  for (const f of files) utimesSync(f, now, now);
-}
 
 // ---- measuring ----------------------------------------------------------------------------------
 
@@ -238,6 +163,7 @@ async function main(): Promise<void> {
   if (runs('sleep')) missed += await sleepingPreviews();
   if (runs('database')) missed += await databases();
   if (runs('scale')) missed += await scale();
+  if (runs('fleet')) missed += reportFleet(await benchFleet(Math.max(RUNS, 1), log), median);
   console.log(`\nbench wall time ${((Date.now() - started) / 1000).toFixed(0)} s`);
   if (missed > 0) {
     console.log(`${missed} target(s) missed`);
@@ -257,7 +183,7 @@ async function onOneHost(): Promise<number> {
   const host = await bootHost();
   try {
     log(`${host.name} up at ${host.ip}; generating the 2,000-file app`);
-    const app = await makeBenchApp(host);
+    const app = await makeBenchApp(tempDir('toss-bench-app-'), APP, { server: `root@${host.ip}` });
     const home = tempDir('toss-bench-home-');
 
     const deploy = async (
