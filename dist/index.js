@@ -73763,13 +73763,16 @@ async function health_serverAddress(host) {
 
 
 /**
- * Start, health check and route, in that order. On any failure before Caddy routes to the new
- * instance, it is stopped along with `undo` (a deploy's fresh release), only while this run still
- * holds the lock; the step's error is what is thrown.
+ * Start, health check and route, in that order (`turn`, when given, is awaited between the start
+ * and the check). On any failure before Caddy routes to the new instance, it is stopped along
+ * with `undo` (a deploy's fresh release), only while this run still holds the lock; the step's
+ * error is what is thrown.
  */
-async function startCheckRoute(server, sink, launch, health, routing, undo = []) {
+async function startCheckRoute(server, sink, launch, health, routing, undo = [], turn) {
     try {
         await startRelease(server, sink, launch);
+        // One server of several (fleet.ts) checks and routes in its batch's turn; it started at once.
+        await turn?.();
         await checkHealth(server, sink, launch.env, launch.port, health);
         // A worker (fleet.ts) gets no site: nothing routes to it.
         if (routing !== undefined)
@@ -79227,11 +79230,11 @@ async function putLive(server, sink, config, env, view, live, part) {
             await startCheckRoute(server, sink, launch, health, routing, leftovers);
         }
         else {
-            // This server's batch goes when the one before it is routed (fleet.ts).
-            await undoOnFailure(server, leftovers, () => part.turn());
+            // Every server starts the release at once (nothing routes to it yet); its health check
+            // and route wait for its batch's turn, once the batch before it is routed (fleet.ts).
             const site = part.site;
             const own = site && { ...routing, site: (p) => site(p, routing.site) };
-            await startCheckRoute(server, sink, launch, health, own, leftovers);
+            await startCheckRoute(server, sink, launch, health, own, leftovers, part.turn);
             await holdRouted(server, sink, part, launch, view, leftovers);
         }
     }

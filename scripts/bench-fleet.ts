@@ -20,8 +20,20 @@ export interface FleetFigures {
   cold: { one: number; three: number };
   one: number[];
   three: number[];
+  /** three hosts in one batch (`rollout.batch: 3`): all checked and routed at once */
+  together: number[];
+  /** the one-host deploys' step lines: "step" → ms */
+  oneSteps: Map<string, number>[];
   /** the three-host deploys' step lines, per server: "[server] step" → ms */
   steps: Map<string, number>[];
+}
+
+function stepsOf(output: string): Map<string, number> {
+  const steps = new Map<string, number>();
+  for (const m of output.matchAll(/^(?:\[(\S+)\] )?toss: (.+) done in ([\d.]+)s/gm)) {
+    steps.set(m[1] === undefined ? (m[2] as string) : `${m[1]} ${m[2]}`, Number(m[3]) * 1000);
+  }
+  return steps;
 }
 
 /** Deploys production with the CLI bundle in `dir`; resolves with its wall time and output. */
@@ -74,13 +86,18 @@ export async function benchFleet(runs: number, log: (s: string) => void): Promis
       TOSS_SSH_KEY: a.keyPath,
     };
     const one = await makeBenchApp(join(temp, 'one'), 'solo', { server: `root@${a.ip}` });
-    const three = await makeBenchApp(join(temp, 'three'), 'fleet', {
+    const fleet = (port: number) => ({
       server: `root@${a.ip}`,
       servers: [
         { server: `root@${b.ip}`, private: net.addressOf(b) },
         { server: `root@${c.ip}`, private: net.addressOf(c) },
       ],
-      front: { private: net.addressOf(a), port: 9080 },
+      front: { private: net.addressOf(a), port },
+    });
+    const three = await makeBenchApp(join(temp, 'three'), 'fleet', fleet(9080));
+    const together = await makeBenchApp(join(temp, 'together'), 'together', {
+      ...fleet(9081),
+      rollout: { batch: 3 },
     });
     const deploy = async (app: { dir: string; files: string[] }) => {
       touchAll(app.files);
@@ -88,23 +105,26 @@ export async function benchFleet(runs: number, log: (s: string) => void): Promis
     };
     log('fleet: first deploys (one host, three hosts)');
     const cold = { one: (await deploy(one)).ms, three: (await deploy(three)).ms };
-    const figures: FleetFigures = { runs, cold, one: [], three: [], steps: [] };
+    await deploy(together);
+    const figures: FleetFigures = {
+      ...{ runs, cold, one: [], three: [], together: [] },
+      ...{ oneSteps: [], steps: [] },
+    };
     for (let i = 1; i <= runs; i++) {
       log(`fleet: round ${i}/${runs}`);
-      // Alternating which goes first, so a drift of the machine's speed hits both alike.
-      const order = i % 2 ? [one, three] : [three, one];
+      // Rotating which goes first, so a drift of the machine's speed hits all alike.
+      const apps = [one, three, together];
+      const order = [...apps.slice(i % 3), ...apps.slice(0, i % 3)];
       for (const app of order) {
         await changeOneFile(app.dir, app.files[777]!, 777, String(i));
         const { ms, output } = await deploy(app);
-        if (app === one) figures.one.push(ms);
-        else {
+        if (app === one) {
+          figures.one.push(ms);
+          figures.oneSteps.push(stepsOf(output));
+        } else if (app === three) {
           figures.three.push(ms);
-          const steps = new Map<string, number>();
-          for (const m of output.matchAll(/^(?:\[(\S+)\] )?toss: (.+) done in ([\d.]+)s/gm)) {
-            steps.set(`${m[1] ?? '-'} ${m[2]}`, Number(m[3]) * 1000);
-          }
-          figures.steps.push(steps);
-        }
+          figures.steps.push(stepsOf(output));
+        } else figures.together.push(ms);
       }
     }
     return figures;
@@ -132,14 +152,22 @@ export function reportFleet(f: FleetFigures, median: (xs: number[]) => number): 
   console.log(
     `  ratio ${ratio.toFixed(2)}× (paired ${paired.toFixed(2)}×); target ≤ 1.5×: ${met ? 'met' : 'MISSED'}`,
   );
+  const together = median(f.together);
+  console.log(
+    `  three hosts in one batch (rollout.batch 3, not the default) ${secs(together)} s, ${(together / one).toFixed(2)}× (${f.together.map(secs).join('  ')})`,
+  );
   console.log(
     `  first deploys: one host ${secs(f.cold.one)} s, three hosts ${secs(f.cold.three)} s`,
   );
-  const names = [...new Set(f.steps.flatMap((s) => [...s.keys()]))];
-  if (names.length > 0) {
-    console.log('  three hosts, per server and step, median s:');
+  for (const [label, list] of [
+    ['one host, per step', f.oneSteps],
+    ['three hosts, per server and step', f.steps],
+  ] as const) {
+    const names = [...new Set(list.flatMap((s) => [...s.keys()]))];
+    if (names.length === 0) continue;
+    console.log(`  ${label}, median s:`);
     for (const name of names) {
-      console.log(`    ${name.padEnd(58)}${secs(median(f.steps.map((s) => s.get(name) ?? 0)))}`);
+      console.log(`    ${name.padEnd(58)}${secs(median(list.map((s) => s.get(name) ?? 0)))}`);
     }
   }
   return met ? 0 : 1;

@@ -387,11 +387,11 @@ async function putLive(
     if (part === undefined) {
       await startCheckRoute(server, sink, launch, health, routing, leftovers);
     } else {
-      // This server's batch goes when the one before it is routed (fleet.ts).
-      await undoOnFailure(server, leftovers, () => part.turn());
+      // Every server starts the release at once (nothing routes to it yet); its health check
+      // and route wait for its batch's turn, once the batch before it is routed (fleet.ts).
       const site = part.site;
       const own = site && { ...routing, site: (p: number) => site(p, routing.site) };
-      await startCheckRoute(server, sink, launch, health, own, leftovers);
+      await startCheckRoute(server, sink, launch, health, own, leftovers, part.turn);
       await holdRouted(server, sink, part, launch, view, leftovers);
     }
   } else {

@@ -11,8 +11,9 @@
  *    first one's is held, and the first one's is released only after every other's. A second
  *    deploy is refused (or waits) at the first server, before it touches any other.
  * 3. The release (one id everywhere) uploads to every server at once and is prepared on each.
- * 4. In batches of `rollout.batch`, each server starts it on its idle port, checks its health
- *    and routes its Caddy to it; the next batch starts only once this one is routed.
+ * 4. Every server starts it on its idle port at once (no traffic reaches it yet). Then, in
+ *    batches of `rollout.batch`, each server checks its health and routes its Caddy to it; the
+ *    next batch is checked only once this one is routed.
  * 5. Every server keeps its old instance running until the last batch is routed: only then do
  *    they all switch `current` and retire the old instances. A failure anywhere before that
  *    routes every server that was routed back to its old instance (its Caddy site as it was),

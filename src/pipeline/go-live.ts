@@ -75,9 +75,10 @@ export interface Routing {
 }
 
 /**
- * Start, health check and route, in that order. On any failure before Caddy routes to the new
- * instance, it is stopped along with `undo` (a deploy's fresh release), only while this run still
- * holds the lock; the step's error is what is thrown.
+ * Start, health check and route, in that order (`turn`, when given, is awaited between the start
+ * and the check). On any failure before Caddy routes to the new instance, it is stopped along
+ * with `undo` (a deploy's fresh release), only while this run still holds the lock; the step's
+ * error is what is thrown.
  */
 export async function startCheckRoute(
   server: Server,
@@ -86,9 +87,12 @@ export async function startCheckRoute(
   health: InstanceHealth,
   routing: Routing | undefined,
   undo: string[][] = [],
+  turn?: () => Promise<void>,
 ): Promise<void> {
   try {
     await startRelease(server, sink, launch);
+    // One server of several (fleet.ts) checks and routes in its batch's turn; it started at once.
+    await turn?.();
     await checkHealth(server, sink, launch.env, launch.port, health);
     // A worker (fleet.ts) gets no site: nothing routes to it.
     if (routing !== undefined) await routeTo(server, sink, launch.env, launch.port, routing);
