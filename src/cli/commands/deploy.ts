@@ -1,5 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
+import type { OpenServer } from '../../pipeline/server.js';
+import type { Login } from '../../remote/login.js';
 import { localActor, repositoryInfo } from '../git.js';
 
 export function collect(value: string, previous: string[]): string[] {
@@ -68,6 +70,7 @@ async function runDeploy(environment: string, options: DeployOptions): Promise<v
   const { connectBeforeChecks } = await import('../early-connect.js');
   const early = connectBeforeChecks(resolve(options.config), options.identity);
   await early.started;
+  let closeOthers = async () => {};
   try {
     // Loaded here, not at the top: --help and usage errors load none of it (ssh2, zod, the
     // pipeline).
@@ -99,7 +102,9 @@ async function runDeploy(environment: string, options: DeployOptions): Promise<v
       import('../local-runner.js'),
       import('../progress.js'),
     ]);
-    const connect = await early.connect();
+    const others = preopened(await early.connect(), context, environment, options.skipServer);
+    closeOthers = others.close;
+    const { connect } = others;
     const result = await deploy(
       {
         config: context.config,
@@ -128,5 +133,43 @@ async function runDeploy(environment: string, options: DeployOptions): Promise<v
     );
   } finally {
     await early.close();
+    await closeOthers();
   }
+}
+
+/**
+ * Production on several servers: the other servers' logins start now, alongside the first
+ * server's early one, rather than once the pipeline has loaded (a login changes nothing; the
+ * deploy still connects every server before any change, fleet.ts). One the deploy does not take
+ * is closed at the end.
+ */
+function preopened(
+  connect: OpenServer,
+  context: { config: { app: string; servers?: { server: string }[] | undefined }; fleet: Login[] },
+  environment: string,
+  skip: string[],
+): { connect: OpenServer; close: () => Promise<void> } {
+  const { app, servers = [] } = context.config;
+  if (environment !== 'production' || servers.length === 0) {
+    return { connect, close: async () => {} };
+  }
+  const opening = context.fleet
+    .filter((_login, i) => !skip.includes(servers[i]?.server ?? ''))
+    .map((login) => ({ login, server: connect(login, app), taken: false }));
+  for (const o of opening) o.server.catch(() => {});
+  return {
+    connect: (login, forApp) => {
+      const match = opening.find((o) => !o.taken && o.login === login && forApp === app);
+      if (match === undefined) return connect(login, forApp);
+      match.taken = true;
+      return match.server;
+    },
+    close: async () => {
+      await Promise.all(
+        opening
+          .filter((o) => !o.taken)
+          .map((o) => o.server.then((server) => server.close()).catch(() => {})),
+      );
+    },
+  };
 }
