@@ -69061,954 +69061,6 @@ function ensureAdminSocket(caddyfile) {
     return { text: `${block}${caddyfile}`, changed: true };
 }
 
-;// CONCATENATED MODULE: ./src/server/tls-ask.ts
-/**
- * The gate of previews' on-demand certificates. A preview's site asks Caddy for its certificate
- * at the first handshake (`tls { on_demand }`, see caddy-site.ts), and Caddy 2.6 first asks the
- * Caddyfile's global `on_demand_tls { ask <url> }` endpoint with `?domain=<name>`: only a 200
- * lets it order a certificate. toss's endpoint is a Caddy site on loopback that answers 200 when
- * a file named after the name exists in a root-owned allow-list directory, and 404 otherwise
- * (names outside a strict DNS alphabet included). The apply script (caddy-apply.ts) writes a
- * name's file when a preview's site goes in and deletes it when the site goes, so an unknown or
- * removed preview's name, and every other name, gets no certificate. Should Caddy fail to reach
- * the endpoint, it refuses the certificate: the gate fails closed.
- *
- * The endpoint listens on a port below 1024 so that no app (none runs as root) can bind it first
- * and answer 200 to everything. Caddy's `file` matcher joins the name to the directory after
- * cleaning it as a path rooted at `/`, so `..` cannot leave the directory; the name check keeps
- * `/`, `.`-only and empty names out before that.
- */
-
-
-
-/** Root's directory of allowed names, one empty file per live preview's host name. */
-const TLS_ALLOW_DIR = `${paths_REGISTRY_DIR}/tls-allow`;
-/** Loopback only, and privileged, so no app process can take the port first. */
-const ASK_PORT = 883;
-const ASK_ADDRESS = `http://127.0.0.1:${ASK_PORT}`;
-const ASK_URL = `${ASK_ADDRESS}/toss-preview-names`;
-/** A host name as toss writes one: lowercase DNS labels, at least two. */
-const ASKED_NAME = '^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$';
-/** Whether the ask endpoint can allow `name` (sslip.io's IPv6 labels, `--1`, it cannot). */
-function isAskableName(name) {
-    return new RegExp(ASKED_NAME).test(name);
-}
-/** The endpoint's site, as toss appends it to the Caddyfile. */
-function askSite() {
-    return [
-        '# toss: which names may get an on-demand certificate (the live previews), for Caddy only.',
-        `${ASK_ADDRESS} {`,
-        '\tbind 127.0.0.1',
-        '\t@preview {',
-        '\t\tpath /toss-preview-names',
-        `\t\tvars_regexp {query.domain} ${ASKED_NAME}`,
-        '\t\tfile {',
-        `\t\t\troot ${TLS_ALLOW_DIR}`,
-        '\t\t\ttry_files {query.domain}',
-        '\t\t}',
-        '\t}',
-        '\trespond @preview 200',
-        '\trespond 404',
-        '}',
-    ];
-}
-const ASK_OPTION = [
-    '\t# toss: previews get certificates on demand, only for the names this endpoint allows.',
-    '\ton_demand_tls {',
-    `\t\task ${ASK_URL}`,
-    '\t}',
-];
-/**
- * The user's Caddyfile with toss's ask endpoint: `on_demand_tls { ask … }` goes first into the
- * global options block (one is added at the top when there is none) and the endpoint's site at
- * the end; every other byte stays. An `on_demand_tls` block of the user's own keeps its `ask`
- * (it then decides for previews too: it must allow their names) or, having none, gets toss's.
- */
-function ensureOnDemandAsk(caddyfile) {
-    const eol = caddyfile.includes('\r\n') ? '\r\n' : '\n';
-    const option = onDemandOption(caddyfile);
-    let text = caddyfile;
-    let userAsk;
-    if (option === undefined) {
-        text = insertGlobalLines(text, ASK_OPTION, eol);
-    }
-    else if (option.ask === undefined) {
-        text = insertAfterLine(text, option.line, [`\t\task ${ASK_URL}`], eol);
-    }
-    else if (option.ask !== ASK_URL) {
-        userAsk = option.ask;
-    }
-    if (!hasAskSite(text)) {
-        const base = text === '' || text.endsWith('\n') ? text : `${text}${eol}`;
-        text = `${base}${eol}${askSite().join(eol)}${eol}`;
-    }
-    return { text, changed: text !== caddyfile, userAsk };
-}
-/** The global `on_demand_tls` option: the line it opens its block on, and its `ask` URL. */
-function onDemandOption(caddyfile) {
-    const tokens = caddyfileTokens(caddyfile);
-    if (!isOpen(tokens[0]))
-        return undefined;
-    let depth = 1;
-    let option;
-    for (let i = 1; i < tokens.length && depth > 0; i++) {
-        const t = tokens[i];
-        if (isOpen(t))
-            depth++;
-        else if (!t.quoted && t.text === '}')
-            depth--;
-        else if (depth === 1 && tls_ask_isDirective(t, 'on_demand_tls'))
-            option = openOption(tokens, i);
-        else if (depth === 2 && option !== undefined && tls_ask_isDirective(t, 'ask')) {
-            option.ask = tokens[i + 1]?.text;
-        }
-    }
-    return option;
-}
-function tls_ask_isDirective(token, name) {
-    return token.first && !token.quoted && token.text === name;
-}
-/** The option at `tokens[at]`, which must open its block on its own line. */
-function openOption(tokens, at) {
-    const line = tokens[at]?.line ?? 0;
-    if (!isOpen(tokens[at + 1]) || tokens[at + 1]?.line !== line)
-        throw noBlock();
-    return { line, ask: undefined };
-}
-function isOpen(token) {
-    return token !== undefined && !token.quoted && token.text === '{';
-}
-function noBlock() {
-    return new errors_TossError(`${CADDYFILE} has an on_demand_tls option toss cannot read (its block must open on the same line)`, { hint: `write it as \`on_demand_tls {\` … \`}\` on the server, then run the command again` });
-}
-/** `lines` after the line that opens the global options block, or a new block at the top. */
-function insertGlobalLines(caddyfile, lines, eol) {
-    const open = caddyfileTokens(caddyfile)[0];
-    if (isOpen(open))
-        return insertAfterLine(caddyfile, open?.line ?? 1, lines, eol);
-    return `${['{', ...lines, '}', '', ''].join(eol)}${caddyfile}`;
-}
-/** `lines` after line `line` (1-based) of the text. */
-function insertAfterLine(text, line, lines, eol) {
-    const all = text.split('\n');
-    all.splice(line, 0, ...lines.map((l) => (eol === '\r\n' ? `${l}\r` : l)));
-    return all.join('\n');
-}
-function hasAskSite(caddyfile) {
-    return caddyfile.split(/\r?\n/).some((line) => line.trimEnd() === `${ASK_ADDRESS} {`);
-}
-
-;// CONCATENATED MODULE: ./src/server/wake.ts
-/**
- * Sleeping environments, on systemd alone. Caddy proxies to a Unix socket systemd holds for the
- * instance's port (`toss-wake-<app>-<env>@<port>.socket`, only root and Caddy may connect). The
- * first connection starts the proxy service of that socket, which first starts the instance and
- * waits until it listens (so no request meets a port nobody listens on yet), then hands every
- * connection to it with `systemd-socket-proxyd`. The proxy exits once no connection has come for
- * the idle time; stopping it stops the instance, which frees its memory. The socket stays: the
- * next request wakes the environment again.
- *
- * Toss's own checks never go through the socket: the health check connects to the instance's
- * port directly, and `list`/`status` read systemd's states.
- */
-
-
-
-
-/** Where the sockets Caddy reaches sleeping environments through live. */
-const WAKE_SOCKET_DIR = '/run/toss-wake';
-/** Debian's and Ubuntu's path (merged /usr: /usr/lib/systemd too). */
-const SOCKET_PROXYD = '/lib/systemd/systemd-socket-proxyd';
-/** The socket for the instance on `port` (ports are unique on a server, so the path is too). */
-function wakeSocketPath(port) {
-    return `${WAKE_SOCKET_DIR}/${paths_assertPort(port)}.sock`;
-}
-// Root runs it before the proxy starts: the instance starts (a failure shows as a port that never
-// listens), then the proxy waits for its listener, looked at every 20 ms, at most $3 seconds.
-// A preview's wake ($4 = 1) first takes the server's wake lock, so previews start one at a time:
-// many starting at once (systemd setting up each sandbox at full priority, then each runtime
-// loading) slowed production's answers by more than Nice= could give back. The lock is held for
-// at most WAKE_LOCK_SECONDS of waiting for others and of starting, so an app that never listens
-// holds back other previews' wakes by that much, not its whole start time.
-const WAKE_LOCK = `${WAKE_SOCKET_DIR}/.wake.lock`;
-const WAKE_LOCK_SECONDS = 2;
-const WAKE = `set -u
-unit=$1 port=$2 limit=$3 serial=$4
-if [ "$serial" = 1 ]; then
-  exec 9>${WAKE_LOCK}
-  flock -w ${WAKE_LOCK_SECONDS * 5} 9 || :
-fi
-held=${WAKE_LOCK_SECONDS * 50}
-systemctl start -- "$unit" 2>/dev/null 9>&-
-tries=$(( limit * 50 ))
-until [ -n "$(ss -Htln "sport = :$port" 2>/dev/null 9>&-)" ]; do
-  tries=$(( tries - 1 ))
-  if [ "$tries" -le 0 ]; then
-    echo "toss: $unit did not listen on port $port within $limit s" >&2
-    exit 1
-  fi
-  held=$(( held - 1 ))
-  [ "$held" -eq 0 ] && exec 9>&-
-  sleep 0.02 9>&-
-done`;
-/** The socket and proxy templates of a sleeping environment. Same inputs, same bytes. */
-function buildWakeUnits(p, params) {
-    const { sleepSeconds, startSeconds } = params;
-    for (const [name, value] of Object.entries(params)) {
-        if (!Number.isInteger(value) || value < 1 || value > 100 * 86_400) {
-            throw new errors_TossError(`invalid ${name} ${JSON.stringify(value)} for a sleeping environment`);
-        }
-    }
-    const header = `# Managed by toss (app ${p.app}, environment ${p.environment}); rewritten on every deploy.`;
-    const description = systemdEscapeSpecifiers(`toss ${p.app} ${p.environment}`);
-    const instance = p.instanceUnit(1).replace('@1.service', '@%i.service');
-    // Its scheduling group's nice too, as a preview's app (atEnvPriority says why).
-    const wake = p.isProduction
-        ? WAKE
-        : `echo ${PREVIEW_PRIORITY.nice} >/proc/self/autogroup 2>/dev/null\n${WAKE}`;
-    const socket = [
-        header,
-        '[Unit]',
-        `Description=${description}: wakes on port %i`,
-        '',
-        '[Socket]',
-        `ListenStream=${WAKE_SOCKET_DIR}/%i.sock`,
-        // Caddy (and root) only: no app can wake, or reach, another environment through it.
-        'SocketUser=root',
-        'SocketGroup=caddy',
-        'SocketMode=0660',
-        'DirectoryMode=0755',
-        'RemoveOnStop=yes',
-        // Beside the instances, not in a slice of the template's own that would outlive it.
-        'Slice=system.slice',
-        `Service=${p.wakeServiceTemplate.replace('@.service', '@%i.service')}`,
-        '',
-        '[Install]',
-        'WantedBy=sockets.target',
-        '',
-    ].join('\n');
-    const service = [
-        header,
-        '[Unit]',
-        `Description=${description}: proxy to port %i`,
-        `Requires=${p.wakeSocketTemplate.replace('@.socket', '@%i.socket')}`,
-        `After=${p.wakeSocketTemplate.replace('@.socket', '@%i.socket')}`,
-        // A preview woken often (tests, a reviewer's reloads) is started as often as it is woken;
-        // systemd's default (five starts in ten seconds) would answer the sixth wake with a 502.
-        'StartLimitIntervalSec=0',
-        '',
-        '[Service]',
-        'Type=exec',
-        `ExecStartPre=+/bin/sh -c ${systemdQuote(wake)} sh ${instance} %i ${startSeconds} ${p.isProduction ? 0 : 1}`,
-        `ExecStart=${SOCKET_PROXYD} --exit-idle-time=${sleepSeconds}s 127.0.0.1:%i`,
-        // Idle (or stopped): the instance goes too. --no-block: a drain may be stopping it already.
-        `ExecStopPost=+/bin/systemctl stop --no-block -- ${instance}`,
-        // Beside the instances (system.slice), not in a slice of the template's own that would
-        // outlive the environment.
-        'Slice=system.slice',
-        // A preview's wake (its polling, its proxy) yields to production as its app does.
-        ...(p.isProduction ? [] : [`Nice=${PREVIEW_PRIORITY.nice}`]),
-        'DynamicUser=yes',
-        'NoNewPrivileges=yes',
-        'PrivateTmp=yes',
-        'PrivateDevices=yes',
-        'ProtectSystem=strict',
-        'ProtectHome=yes',
-        '',
-    ].join('\n');
-    return { socket, service };
-}
-/** Starts the wake socket of the instance on `port` (it may already listen). */
-function listenWakeArgv(p, port) {
-    return ['systemctl', 'start', '--', p.wakeSocketUnit(port)];
-}
-/** The wake socket of `port` stops listening (a failed deploy's; its proxy goes with it). */
-function stopWakeSocketArgv(p, port) {
-    return ['systemctl', 'stop', '--', p.wakeSocketUnit(port)];
-}
-/**
- * The instance on `port` sleeps now: its proxy and the instance stop, the socket keeps
- * listening. Connections the proxy still carries are cut, so this is for a deploy's end, when
- * nothing but toss's own check has used it.
- */
-function sleepNowArgv(p, port) {
-    return ['systemctl', 'stop', '--', p.wakeServiceUnit(port), p.instanceUnit(port)];
-}
-/**
- * The idle countdown starts now (the proxy starts; the instance is already running, so it waits
- * for nothing): an environment that was awake stays awake until nobody uses it.
- */
-function countIdleArgv(p, port) {
-    return ['systemctl', 'start', '--', p.wakeServiceUnit(port)];
-}
-
-;// CONCATENATED MODULE: ./src/server/caddy-site.ts
-/**
- * Caddy site files (one per environment) and the one import line toss adds to the user's
- * Caddyfile. Syntax of Caddy 2.6 (what Debian ships): `basicauth`, not 2.8's `basic_auth`.
- */
-
-
-
-
-
-/** The line that tells the apply script a site's name may get an on-demand certificate. */
-const ON_DEMAND_MARKER = '# toss-on-demand:';
-const caddy_site_HOST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-// sslip.io IPv6 labels start with `-` (`--1` for ::1), so the per-label rule is looser there.
-const SSLIP_HOST_NAME = /^[a-z0-9-]+(?:\.[a-z0-9-]+)*\.sslip\.io$/;
-function buildSiteFile(params) {
-    const host = params.hostName;
-    if (host.length > 253 || !(caddy_site_HOST_NAME.test(host) || SSLIP_HOST_NAME.test(host))) {
-        throw new errors_TossError(`refusing to write a Caddy site for host name ${JSON.stringify(host)}`);
-    }
-    const body = [...tlsLines(params)];
-    if (params.noindex)
-        body.push('header X-Robots-Tag noindex');
-    if (params.basicAuth !== undefined) {
-        // The same closed alphabets as the schema (see schema.ts): checked again because this text
-        // becomes Caddy configuration, whoever called.
-        const { user, passwordHash } = params.basicAuth;
-        if (!BASIC_AUTH_USER.test(user) || isCaddyKeyword(user)) {
-            throw new errors_TossError(`refusing previewAuth.user ${JSON.stringify(user)}: not a plain user name (letters, digits, ".", "_", "-"; not "import")`);
-        }
-        if (!BCRYPT_HASH.test(passwordHash)) {
-            throw new errors_TossError('refusing previewAuth.passwordHash: not a bcrypt hash with a cost from 04 to 14');
-        }
-        body.push('basicauth {', `\t${user} ${passwordHash}`, '}');
-    }
-    body.push(...serve(params));
-    const address = params.tls === 'off' ? `http://${host}` : host;
-    const owner = params.app === undefined || params.environment === undefined
-        ? ''
-        : ` (app ${assertAppName(params.app)}, environment ${assertEnvName(params.environment)})`;
-    const allowed = allowsOnDemand(params) ? [`${ON_DEMAND_MARKER} ${host}`] : [];
-    return [
-        `# Managed by toss${owner}; rewritten on every deploy.`,
-        ...allowed,
-        `${address} {`,
-        ...body.map((line) => `\t${line}`),
-        '}',
-        ...wildcardSite(params),
-        '',
-    ].join('\n');
-}
-/**
- * Whether the site's name may get a certificate on demand (the apply script writes its name in
- * the ask endpoint's allow-list): a preview's under a public CA, and every name under Caddy's
- * local CA that the endpoint can allow.
- */
-function allowsOnDemand(params) {
-    if (params.tls === 'internal')
-        return isAskableName(params.hostName);
-    return params.tls === 'auto' && params.certificate === 'on-demand';
-}
-/**
- * The site's own `tls` lines: Caddy's local CA, or (a preview under a public CA) a certificate
- * obtained at the first handshake rather than at every reload. Caddy asks the `on_demand_tls`
- * endpoint of the Caddyfile first (see tls-ask.ts), which allows only live previews' names (and,
- * under the local CA, the sites' own).
- *
- * Under the local CA a site's certificate is `on_demand` too, for Caddy 2.6's reloads: each one
- * starts a new certificate cache, and the new listener takes handshakes (SO_REUSEPORT) before
- * the certificates of every managed site are loaded into it again, one by one (~0.4 ms each,
- * 80 ms at 200 sites): a handshake in between got "no certificate available" (a TLS internal
- * error alert). An on-demand site's handshake loads its certificate from storage when the cache
- * lacks it. The deploy's confirm step (over HTTPS) makes the first handshake, so the certificate
- * still comes at deploy; Caddy 2.7 keeps one cache across reloads (caddyserver/caddy#5623).
- */
-function tlsLines(params) {
-    if (params.tls === 'internal') {
-        return allowsOnDemand(params) ? ['tls internal {', '\ton_demand', '}'] : ['tls internal'];
-    }
-    if (params.tls === 'auto' && params.certificate !== undefined) {
-        return ['tls {', '\ton_demand', '}'];
-    }
-    return [];
-}
-/**
- * The `*.<previewDomain>` site whose only job is to make Caddy obtain and renew the previews'
- * wildcard certificate by DNS challenge (Caddy 2.6 obtains one certificate per site name, so
- * previews' own sites cannot ask for it). Previews' on-demand handshakes find it in Caddy's
- * cache or storage before they would ask for a certificate of their own; any other name under
- * the domain reaches this site and is cut off.
- */
-function wildcardSite(params) {
-    if (params.wildcard === undefined || params.tls !== 'auto')
-        return [];
-    const { domain, dns } = params.wildcard;
-    if (domain.length > 251 || !caddy_site_HOST_NAME.test(domain) || !DNS_PROVIDER.test(dns)) {
-        throw new errors_TossError(`refusing the wildcard site *.${JSON.stringify(domain)} with DNS provider ${JSON.stringify(dns)}`);
-    }
-    return [
-        '',
-        '# The previews\' certificate (previews.tls "wildcard"), obtained by DNS challenge.',
-        `*.${domain} {`,
-        '\ttls {',
-        `\t\tdns ${dns}`,
-        '\t}',
-        '\tabort',
-        '}',
-    ];
-}
-/**
- * Caddy opens a connection to the instance per request and closes it after the response
- * (`keepalive off`), so a connection to an instance's port is a request in flight and nothing
- * else: the drain (instances.ts) stops an old instance once none is left. With keep-alive,
- * Caddy 2.6 keeps idle connections to the old instance open after a reload: for two minutes
- * without an explicit transport, and for the whole idle time after any request that reached the
- * old configuration late (Go's transport then forgets it was told to close idle connections).
- * A connection on loopback costs a few tens of microseconds.
- */
-const UPSTREAM_TRANSPORT = ['\ttransport http {', '\t\tkeepalive off', '\t}'];
-// A static site's directory: an absolute path of plain names, so it is one Caddyfile token.
-const STATIC_ROOT = /^\/(?:[A-Za-z0-9_-][A-Za-z0-9._-]*\/)*[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
-function serve(target) {
-    if (target.port !== undefined)
-        return proxyTo(target.port, target.wake);
-    if (target.balance !== undefined)
-        return balanceAcross(target.balance);
-    if (!STATIC_ROOT.test(target.root) || target.root.split('/').includes('..')) {
-        throw new errors_TossError(`refusing to serve ${JSON.stringify(target.root)} as a static site`);
-    }
-    return [`root * ${target.root}`, 'encode zstd gzip', 'file_server'];
-}
-/** reverse_proxy to the live instance on loopback (or its wake socket). */
-function proxyTo(port, wake) {
-    const upstream = wake ? `unix/${wakeSocketPath(port)}` : `127.0.0.1:${paths_assertPort(port)}`;
-    return [`reverse_proxy ${upstream} {`, ...UPSTREAM_TRANSPORT, '}'];
-}
-const PRIVATE_UPSTREAM = /^(?:\d{1,3}\.){3}\d{1,3}:\d{1,5}$/;
-const HEALTH_URI = /^\/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$/;
-/**
- * The front's balancing: a request is tried on another server for up to 5 s when one refuses
- * it, and each server's health path is asked every second, so one that fails stops getting
- * requests within about a second; a new connection per request, as with a local instance.
- */
-function balanceAcross(balance) {
-    for (const upstream of balance.upstreams) {
-        if (!PRIVATE_UPSTREAM.test(upstream)) {
-            throw new errors_TossError(`refusing to balance to ${JSON.stringify(upstream)}`);
-        }
-    }
-    if (!HEALTH_URI.test(balance.healthUri)) {
-        throw new errors_TossError(`refusing the health path ${JSON.stringify(balance.healthUri)}`);
-    }
-    return [
-        `reverse_proxy ${balance.upstreams.join(' ')} {`,
-        '\tlb_policy round_robin',
-        '\tlb_try_duration 5s',
-        '\tlb_try_interval 100ms',
-        `\thealth_uri ${balance.healthUri}`,
-        '\thealth_interval 1s',
-        '\thealth_timeout 2s',
-        ...UPSTREAM_TRANSPORT,
-        '}',
-    ];
-}
-/**
- * A web server's own site for the front: plain HTTP on its private address only (`bind`), to
- * its live instance. The front reaches it over the private network; nothing else can. It
- * answers any Host: the front passes the public name on, so the app sees the name it is
- * served under. (So `front.port` is one app's on a server.)
- */
-function buildPrivateSite(params) {
-    const { address, port } = params;
-    if (!PRIVATE_UPSTREAM.test(`${address}:${port}`)) {
-        throw new errors_TossError(`refusing the private address ${JSON.stringify(address)}`);
-    }
-    return [
-        `# Managed by toss (app ${assertAppName(params.app)}, environment ${assertEnvName(params.environment)}, for the front); rewritten on every deploy.`,
-        `http://:${paths_assertPort(port)} {`,
-        `\tbind ${address}`,
-        ...proxyTo(params.target.port, params.target.wake).map((line) => `\t${line}`),
-        '}',
-        '',
-    ].join('\n');
-}
-/**
- * The user's Caddyfile with toss's import line added once at top level (the end of the file,
- * after any global options block); every other byte stays as it was.
- */
-function ensureImportLine(caddyfile) {
-    const present = caddyfile.split(/\r?\n/).some((line) => line.trimEnd() === CADDY_IMPORT_LINE);
-    if (present)
-        return { text: caddyfile, changed: false };
-    const base = caddyfile === '' || caddyfile.endsWith('\n') ? caddyfile : `${caddyfile}\n`;
-    const gap = base === '' ? '' : '\n';
-    return {
-        text: `${base}${gap}# Sites deployed by toss, one file per app environment.\n${CADDY_IMPORT_LINE}\n`,
-        changed: true,
-    };
-}
-
-;// CONCATENATED MODULE: ./src/server/exit-codes.ts
-/**
- * Every exit status toss's own server-side scripts use to say what happened, in one table. The
- * pipeline turns each into an error that names the cause (caddy-errors.ts, health.ts, session.ts).
- *
- * A number means one thing within one remote command: the same number appears twice below only
- * for scripts that never run in the same command (a Caddy change and a port guard are separate
- * round trips, and a file read runs alone). The guarded wrapper (cas.ts) may run around any of
- * them, so its numbers (73–76) are used by nothing else.
- */
-const EXIT = {
-    /** caddy-apply.ts: Caddy's own validation failed (or did not finish); the file was restored */
-    caddyInvalid: 65,
-    /** caddy-apply.ts: `systemctl reload caddy` failed; the previous file was restored */
-    caddyReload: 66,
-    /** command-line.ts: the file to read does not exist (EX_NOINPUT; cat never uses it) */
-    missingFile: 66,
-    /** caddy-apply.ts: the reload did not finish in time; restored and Caddy restarted on it */
-    caddyReloadTimeout: 67,
-    /** port-owner.ts: something other than the expected unit listens on the port */
-    portTaken: 67,
-    /** caddy-apply.ts: Caddy is not running and did not start on the previous config either */
-    caddyDown: 68,
-    /** port-owner.ts: after a healthy check, nothing of the expected unit listens on the port */
-    portNotOurs: 68,
-    /** caddy-apply.ts: the drop-in keeping Caddy's admin socket private could not be installed */
-    caddyAdmin: 69,
-    /** cas.ts: the flock stayed taken for too long */
-    flockTimeout: 73,
-    /** cas.ts: stdin did not arrive whole (the client died mid-write); nothing was written */
-    casIncomplete: 74,
-    /** cas.ts: the file changed since it was read: read again, recompute, retry */
-    casConflict: 75,
-    /** cas.ts: the app's lock is no longer held by this token; the step changed nothing */
-    tokenMismatch: 76,
-    /** systemd-run.ts: a deployScript command was stopped at its time limit (as timeout(1)) */
-    buildTimeout: 124,
-};
-
-;// CONCATENATED MODULE: ./src/server/cas.ts
-/**
- * Compare-and-swap of a JSON file on the server (state.json, registry.json), so all logic stays
- * on the client and the server needs only coreutils and flock. The client reads the file with
- * its sha256, computes the next content, and sends it on stdin to one command that, under
- * flock, writes it only if the file still has that sha256. Scripts are constants: values
- * arrive as "$1", "$2"….
- */
-
-
-
-/** The file changed since it was read: read again, recompute, retry. */
-const CAS_CONFLICT_EXIT = EXIT.casConflict;
-/** stdin did not arrive whole (the client died mid-write): nothing was written. */
-const CAS_INCOMPLETE_EXIT = EXIT.casIncomplete;
-/** The flock stayed taken for too long. */
-const FLOCK_TIMEOUT_EXIT = EXIT.flockTimeout;
-/** The app's lock is no longer held by this token: the step must not change anything. */
-const TOKEN_MISMATCH_EXIT = EXIT.tokenMismatch;
-/** What readWithShaArgv prints for a missing file, and what casWriteArgv expects to create one. */
-const ABSENT = 'absent';
-function sha256Hex(text) {
-    return (0,external_node_crypto_.createHash)('sha256').update(text, 'utf8').digest('hex');
-}
-// Opens the lock file and waits at most 60 s for the flock. A missing directory is made 0700
-// (its parents 0755, so /srv/<app> stays traversable for the app users).
-const TAKE_FLOCK = (mode) => `dir=\${lock%/*}
-[ -d "$dir" ] || (umask 022 && mkdir -p -m 0700 -- "$dir") || exit 1
-exec 9>>"$lock" || exit 1
-flock ${mode} -w 60 9 || { echo "toss: $lock is still locked after 60 s" >&2; exit ${FLOCK_TIMEOUT_EXIT}; }`;
-const READ = `set -u
-file=$1 lock=$2
-umask 077
-# No directory yet: no file either, and a read creates nothing.
-[ -d "\${lock%/*}" ] || { echo ${ABSENT}; exit 0; }
-${TAKE_FLOCK('-s')}
-if [ -e "$file" ]; then
-  sha=$(sha256sum < "$file") || exit 1
-  echo "\${sha%% *}"
-  exec cat -- "$file"
-fi
-echo ${ABSENT}`;
-/** Prints the file's sha256 (or `absent`) on the first line, then the file, under a shared flock. */
-function readWithShaArgv(file, lockFile) {
-    return ['sh', '-c', READ, 'sh', file, lockFile];
-}
-/** Splits readWithShaArgv's output (the raw stdout, not trimmed). */
-function parseReadWithSha(stdout) {
-    const newline = stdout.indexOf('\n');
-    const first = newline === -1 ? stdout : stdout.slice(0, newline);
-    if (first === ABSENT)
-        return { sha: ABSENT, content: null };
-    if (!/^[0-9a-f]{64}$/.test(first)) {
-        throw new errors_TossError(`unexpected output while reading a file with its checksum: ${first}`);
-    }
-    return { sha: first, content: stdout.slice(newline + 1) };
-}
-const WRITE = `set -u
-file=$1 lock=$2 want=$3 newsha=$4 mode=$5
-umask 077
-${TAKE_FLOCK('-x')}
-if [ -e "$file" ]; then
-  have=$(sha256sum < "$file") || exit 1
-else
-  have=${ABSENT}
-fi
-if [ "\${have%% *}" != "$want" ]; then
-  echo "toss: $file changed since it was read" >&2
-  exit ${CAS_CONFLICT_EXIT}
-fi
-tmp=$file.toss-tmp.$$
-trap 'rm -f -- "$tmp"' EXIT
-cat > "$tmp" || exit 1
-got=$(sha256sum < "$tmp") || exit 1
-if [ "\${got%% *}" != "$newsha" ]; then
-  echo "toss: the new $file arrived incomplete; nothing was written" >&2
-  exit ${CAS_INCOMPLETE_EXIT}
-fi
-# umask 077 made it 0600 already.
-{ [ "$mode" = 0600 ] || chmod -- "$mode" "$tmp"; } && sync -- "$tmp" && mv -f -- "$tmp" "$file" || exit 1
-trap - EXIT
-sync -- "\${file%/*}" 2>/dev/null || true`;
-/**
- * The command and its stdin. Exit 0: written; CAS_CONFLICT_EXIT: someone else wrote first (read
- * again and retry); CAS_INCOMPLETE_EXIT: stdin was cut short, nothing written.
- */
-function casWriteArgv(params) {
-    if (params.expectedSha !== ABSENT && !/^[0-9a-f]{64}$/.test(params.expectedSha)) {
-        throw new errors_TossError(`invalid expected checksum ${JSON.stringify(params.expectedSha)}`);
-    }
-    const mode = params.mode ?? 0o600;
-    if (!Number.isInteger(mode) || mode < 0 || mode > 0o777)
-        throw new TypeError(`bad mode ${mode}`);
-    return {
-        argv: [
-            'sh',
-            '-c',
-            WRITE,
-            'sh',
-            params.file,
-            params.lockFile,
-            params.expectedSha,
-            sha256Hex(params.content),
-            mode.toString(8).padStart(4, '0'),
-        ],
-        stdin: params.content,
-    };
-}
-// The token sits in the file as `"token": "<hex>"` (serializeState's fixed layout). A shared
-// flock: the holder's guarded steps may run side by side, while anything that writes state.json
-// (breaking the lock included) takes it exclusively and so waits for the steps in flight.
-const GUARD_CHECK = `set -u
-lock=$1 file=$2 token=$3
-shift 3
-${TAKE_FLOCK('-s')}
-if ! grep -Fq -- "\\"token\\": \\"$token\\"" "$file" 2>/dev/null; then
-  echo "toss: this deploy no longer holds the lock (it was broken or released)" >&2
-  exit ${TOKEN_MISMATCH_EXIT}
-fi`;
-const GUARD = `${GUARD_CHECK}
-"$@" 9>&-`;
-// Closing fd 9 drops the flock before the long command starts.
-const GUARD_THEN_UNLOCK = `${GUARD_CHECK}
-exec 9>&-
-exec "$@"`;
-/**
- * Runs `argv` under the state flock only while `token` still holds the app's lock, so a holder
- * whose lock was broken changes nothing. The flock is held while argv runs: short steps only.
- */
-function guardedArgv(params, argv) {
-    return guardWith(GUARD, 'guardedArgv', params, argv);
-}
-/**
- * For long steps (deployScript, dependencies as transient units): checks the token under the
- * state flock, then drops the flock and runs `argv`. Holding it for minutes would block the
- * heartbeat and every other client's read of state.json (flock times out after 60 s); breaking
- * the lock stops the step's transient unit instead, so a broken lock still ends the step.
- */
-function guardedStartArgv(params, argv) {
-    return guardWith(GUARD_THEN_UNLOCK, 'guardedStartArgv', params, argv);
-}
-function guardWith(script, name, params, argv) {
-    if (!/^[0-9a-f]{16,64}$/.test(params.token))
-        throw new errors_TossError('invalid lock token');
-    if (argv.length === 0)
-        throw new TypeError(`${name} needs a command`);
-    return ['sh', '-c', script, 'sh', params.lockFile, params.stateFile, params.token, ...argv];
-}
-
-;// CONCATENATED MODULE: ./src/server/caddy-apply.ts
-/**
- * Changing Caddy's configuration safely: under the server-wide registry lock (so two apps never
- * reload at once), the new file goes in, is validated as the caddy user (a site file on its own,
- * with the Caddyfile's global options; the Caddyfile with everything it imports), Caddy reloads
- * gracefully within a time limit (a reload that Caddy refuses changes nothing it serves), and on
- * any failure the previous file comes back, what Caddy refused is validated in full for its
- * message, and Caddy is left running the last good config (restarted with it if it hung or
- * stopped). Nothing validates every site before each change: that cost grew with the sites.
- *
- * Every run also makes sure Caddy's admin endpoint stays private (see caddy-admin.ts): the
- * systemd drop-in is (re)written when it differs, and a Caddy whose Caddyfile names the socket
- * but which has no socket yet (a server set up before, still listening on TCP) is restarted once
- * instead of reloaded. When all is in place this costs a file read and a stat, no round trip.
- */
-
-
-
-
-
-
-/** Caddy's own validation failed (or did not finish); the previous file was restored. */
-const CADDY_INVALID_EXIT = EXIT.caddyInvalid;
-/** `systemctl reload caddy` failed; the previous file was restored and Caddy runs it. */
-const CADDY_RELOAD_EXIT = EXIT.caddyReload;
-/** The reload did not finish in time; the previous file was restored and Caddy restarted on it. */
-const CADDY_RELOAD_TIMEOUT_EXIT = EXIT.caddyReloadTimeout;
-/** Caddy is not running and did not start again on the previous config either. */
-const CADDY_DOWN_EXIT = EXIT.caddyDown;
-/** The drop-in that keeps Caddy's admin socket private could not be installed; nothing changed. */
-const CADDY_ADMIN_EXIT = EXIT.caddyAdmin;
-/**
- * Time limits, in seconds. A validation or reload takes 20–150 ms on a small server; these leave
- * two orders of magnitude for a large config while keeping the locks' holders (the app's state
- * flock is held around this step, and other clients give up on it after 60 s) bounded even on
- * the worst path: a hung reload (RELOAD) then a restart (RESTART, which includes Caddy's own
- * 5 s stop timeout).
- */
-const CADDY_VALIDATE_TIMEOUT_S = 20;
-const CADDY_RELOAD_TIMEOUT_S = 15;
-const CADDY_RESTART_TIMEOUT_S = 30;
-/** Where Caddy 2.6 listens for its admin API unless its config says otherwise. */
-const CADDY_DEFAULT_ADMIN = 'localhost:2019';
-/** Caddy's error text is cut to this many characters before it leaves the server. */
-const CADDY_ERROR_MAX = 300;
-// Temp and backup names end in .toss-new/.toss-old so the `*.caddy` import never picks them up.
-// fd 9 (the registry flock) is closed for every child so none can outlive the script holding it.
-const APPLY = `set -u
-mode=$1 file=$2 lock=$3 caddyfile=$4 validate=$5 dropin=$6 socket=$7 sites=$8 dropin_text=$9
-allow=\${10} marker=\${11}
-umask 022
-[ -d "\${lock%/*}" ] || mkdir -p -- "\${lock%/*}" || exit 1
-exec 9>>"$lock" || exit 1
-flock -w 120 9 || { echo "toss: $lock is still locked after 120 s" >&2; exit ${FLOCK_TIMEOUT_EXIT}; }
-if [ "$(cat -- "$dropin" 2>/dev/null)" != "$dropin_text" ]; then
-  { mkdir -p -- "\${dropin%/*}" && printf '%s\\n' "$dropin_text" > "$dropin.toss-new" &&
-    mv -f -- "$dropin.toss-new" "$dropin" && systemctl daemon-reload 9>&-; } ||
-    { echo "toss: could not install $dropin" >&2; exit ${CADDY_ADMIN_EXIT}; }
-fi
-# Caddy's last "Error:" line, only where it cannot quote a file toss does not write: an adapter
-# error located in another file (one a site imported, say) is named but not quoted.
-caddy_said() {
-  awk -v caddyfile="$caddyfile:" -v sites="$sites/" -v max=${CADDY_ERROR_MAX} '
-    /^(Reloading|Starting) / { last = "" }
-    /^Error: / { last = $0 }
-    END {
-      if (last == "") exit
-      lead = "Error: adapting config using caddyfile: "
-      if (index(last, lead) == 1) {
-        rest = substr(last, length(lead) + 1)
-        ok = index(rest, caddyfile) == 1
-        if (!ok && index(rest, sites) == 1) ok = substr(rest, length(sites) + 1) ~ /^[a-z0-9-]+[.]caddy:[0-9]/
-        if (!ok) { print "Error: in a file toss does not write (not quoted here; run caddy validate on the server)"; exit }
-      }
-      print substr(last, 1, max)
-    }'
-}
-journal_said() {
-  journalctl -u caddy -n 40 -o cat --no-pager 2>/dev/null 9>&- | caddy_said
-}
-if [ "$mode" != check ]; then
-  new=$file.toss-new old=$file.toss-old
-  if [ -e "$file" ]; then cp -p -- "$file" "$old" || exit 1; else rm -f -- "$old"; fi
-  if [ "$mode" = install ]; then
-    [ -d "\${file%/*}" ] || mkdir -p -- "\${file%/*}" || exit 1
-    cat > "$new" && chmod 0644 -- "$new" && mv -f -- "$new" "$file" || exit 1
-  else
-    rm -f -- "$file"
-  fi
-fi
-# The names that may get an on-demand certificate follow the site files: a site file's marker
-# line allows its name (a file named so, holding the site file's name) for as long as the file
-# is there. Written before Caddy reloads, so the first handshake after it finds its name.
-# Caddy (user caddy) looks the names up itself: the directory above the list, made 0700 when a
-# lock created it first, gets search permission (never read) for others, or every name is refused.
-sync_allow() {
-  [ "$mode" != check ] && [ "$file" != "$caddyfile" ] || return 0
-  owner=\${file##*/}
-  # The names this site file allowed before go: one awk over every name's file (a process per
-  # name grew with the previews). A name's file holds its owner and a newline.
-  if [ -d "$allow" ]; then
-    find "$allow" -mindepth 1 -maxdepth 1 -type f ! -name '.*' -exec awk -v owner="$owner" '
-      function check() { sub(/\\n+$/, "", text); if (name != "" && text == owner) print name }
-      FNR == 1 { check(); name = FILENAME; text = $0; next }
-      { text = text "\\n" $0 }
-      END { check() }' {} + | while IFS= read -r f; do rm -f -- "$f"; done
-  fi
-  [ -f "$file" ] || return 0
-  name=$(awk -v m="$marker" '$1 == "#" && $2 == m && NF == 3 && $3 ~ /^[a-z0-9][a-z0-9.-]*[a-z0-9]$/ && $3 !~ /[.][.]/ { print $3; exit }' "$file")
-  [ -n "$name" ] || return 0
-  [ -d "$allow" ] || install -d -m 0755 -o root -g root -- "$allow" || return 1
-  chmod go+x -- "\${allow%/*}" || return 1
-  printf '%s\\n' "$owner" > "$allow/.new-$name" && mv -f -- "$allow/.new-$name" "$allow/$name"
-}
-sync_allow 9>&- || echo "toss: could not update $allow (previews' certificates may be refused)" >&2
-# The Caddyfile names the socket but Caddy has not opened it (its admin is still where an older
-# config put it): only a restart moves it, as caddy reload would look for the socket already.
-restart=no
-if [ ! -S "$socket" ] && awk -v want="unix/$socket" '$1 == "admin" && $2 == want { found = 1 } END { exit !found }' "$caddyfile" 2>/dev/null; then
-  restart=yes
-fi
-[ "$mode" != check ] || [ "$restart" = yes ] || exit 0
-restore() {
-  [ "$mode" != check ] || return 0
-  if [ -e "$old" ]; then mv -f -- "$old" "$file"; else rm -f -- "$file"; fi
-  sync_allow 9>&- || :
-}
-# As the caddy user, with its own environment: a site file can make Caddy read or create only
-# what Caddy itself could, never what only root can. $1: the config, the Caddyfile by default.
-check_config() {
-  out=$(timeout -k 5 ${CADDY_VALIDATE_TIMEOUT_S} setpriv --reuid=caddy --regid=caddy --init-groups --reset-env \\
-    caddy validate --config "\${1:-$caddyfile}" --adapter caddyfile 2>&1 9>&-)
-  checked=$?
-  [ "$checked" -ne 137 ] || checked=124
-  [ "$checked" -eq 0 ]
-}
-# Before the reload, a new site file is checked on its own: in a copy of the Caddyfile (beside it,
-# so its own imports resolve alike) whose import of toss's sites names this file alone. Checking
-# every site costs as much as every site (seconds with a few hundred), and the reload checks the
-# whole config anyway and refuses it as a whole: what it refuses is then checked in full below.
-# The Caddyfile itself, and a change without a file of its own, are checked in full first.
-whole=yes
-precheck() {
-  if [ "$mode" != install ] || [ "$file" = "$caddyfile" ]; then check_config; return; fi
-  whole=no
-  copy=\${caddyfile%/*}/.Caddyfile.toss-check
-  awk -v sites="$sites/*.caddy" -v one="$file" '
-    $1 == "import" && $2 == sites && NF == 2 { print "import " one; next }
-    { print }' "$caddyfile" > "$copy" && chmod 0644 -- "$copy" || { rm -f -- "$copy"; return 1; }
-  check_config "$copy"
-  status=$?
-  rm -f -- "$copy"
-  return $status
-}
-invalid() {
-  if [ "$checked" -eq 124 ]; then
-    echo "toss: caddy validate did not finish within ${CADDY_VALIDATE_TIMEOUT_S} s" >&2
-  else
-    printf '%s\\n' "$out" | caddy_said >&2
-  fi
-  exit ${CADDY_INVALID_EXIT}
-}
-if [ "$mode" = check ]; then
-  :
-elif [ "$validate" = yes ] && ! precheck 9>&-; then
-  restore
-  invalid
-fi
-# Moving the admin endpoint: the running Caddy still listens where the old config put it, which
-# can only be its default (a Caddyfile with an admin address of its own is refused before this).
-# Loading the new config through that endpoint moves it without dropping a connection (the
-# directory comes from the drop-in at the next start; made by hand this once). A restart, a brief
-# gap for every site, is the fallback.
-move_admin() {
-  install -d -m 0700 -o caddy -g caddy -- "\${socket%/*}" 9>&- || return 1
-  timeout -k 5 ${CADDY_RELOAD_TIMEOUT_S} setpriv --reuid=caddy --regid=caddy --init-groups --reset-env \
-    caddy reload --config "$caddyfile" --adapter caddyfile --address ${CADDY_DEFAULT_ADMIN} --force \
-    >/dev/null 2>&1 9>&- || return 1
-  for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
-    [ ! -S "$socket" ] || return 0
-    sleep 0.1
-  done
-  return 1
-}
-# Caddy 2.6 on Linux binds a new SO_REUSEPORT listener for each config it loads and closes the
-# old one; the kernel resets every connection still queued on the closed listener (a visitor sees
-# ECONNRESET) unless it may hand them to the new one. Best effort: kernels before 5.14 lack the
-# setting, and a container may not own it.
-[ "$(cat /proc/sys/net/ipv4/tcp_migrate_req 2>/dev/null)" = 1 ] ||
-  { echo 1 > /proc/sys/net/ipv4/tcp_migrate_req; } 2>/dev/null 9>&- || :
-if [ "$restart" = yes ]; then
-  if move_admin; then
-    restart=moved applied=0
-  else
-    timeout -k 5 ${CADDY_RESTART_TIMEOUT_S} systemctl restart caddy >/dev/null 2>&1 9>&-
-    applied=$?
-  fi
-else
-  timeout -k 5 ${CADDY_RELOAD_TIMEOUT_S} systemctl reload-or-restart caddy >/dev/null 2>&1 9>&-
-  applied=$?
-fi
-[ "$applied" -ne 137 ] || applied=124
-if [ "$applied" -eq 0 ]; then
-  [ "$mode" = check ] || rm -f -- "$old"
-  case $restart in yes) echo "restarted" ;; moved) echo "moved" ;; esac
-  exit 0
-fi
-said=$(journal_said)
-# Not validated in full before (a port-only change, a site checked on its own, a removal): what
-# has Caddy against the new config?
-rejected=no
-if [ "$mode" != check ] && { [ "$validate" = no ] || [ "$whole" = no ]; } && [ "$applied" -ne 124 ] && ! check_config; then
-  rejected=yes
-fi
-restore
-# Caddy keeps the old config after a failed reload; reloading the restored file only makes
-# what runs and what is on disk agree. A hung Caddy, or one that stopped, is restarted instead.
-if [ "$applied" -ne 124 ] && [ "$restart" = no ]; then
-  timeout -k 5 ${CADDY_RELOAD_TIMEOUT_S} systemctl reload caddy >/dev/null 2>&1 9>&-
-fi
-[ "$applied" -ne 124 ] || echo "toss: the reload did not finish within ${CADDY_RELOAD_TIMEOUT_S} s" >&2
-if [ "$applied" -eq 124 ] || ! systemctl is-active --quiet caddy 9>&-; then
-  if ! timeout -k 5 ${CADDY_RESTART_TIMEOUT_S} systemctl restart caddy >/dev/null 2>&1 9>&-; then
-    [ -z "$said" ] || printf '%s\\n' "$said" >&2
-    echo "toss: Caddy is not running and did not start with the previous configuration either" >&2
-    journal_said >&2
-    exit ${CADDY_DOWN_EXIT}
-  fi
-  echo "toss: Caddy was restarted with the previous configuration" >&2
-fi
-[ "$rejected" = no ] || invalid
-[ "$applied" -ne 124 ] || exit ${CADDY_RELOAD_TIMEOUT_EXIT}
-[ -z "$said" ] || printf '%s\\n' "$said" >&2
-exit ${CADDY_RELOAD_EXIT}`;
-function applyArgv(mode, file, validate) {
-    return [
-        'sh',
-        '-c',
-        APPLY,
-        'sh',
-        mode,
-        file,
-        REGISTRY_LOCK_FILE,
-        CADDYFILE,
-        validate ? 'yes' : 'no',
-        CADDY_ADMIN_DROPIN,
-        CADDY_ADMIN_SOCKET,
-        paths_CADDY_SITES_DIR,
-        caddyAdminDropIn(),
-        TLS_ALLOW_DIR,
-        ON_DEMAND_MARKER.replace(/^# /, ''), // the marker's word after `#`
-    ];
-}
-/**
- * Write stdin to `file` (a site file or the Caddyfile itself), validate (a site file on its own),
- * reload; roll back on failure. `validate: false` skips the separate validation, for a change that cannot make a valid
- * config invalid (the reload still refuses a bad one, atomically). A new Caddyfile that moves
- * the admin endpoint is loaded through the old one (`systemctl reload` would look for the new
- * socket before Caddy has opened it), or, failing that, applied with a restart.
- */
-function installCaddyFileArgv(file, options = {}) {
-    return applyArgv('install', file, options.validate ?? true);
-}
-/**
- * Delete a site file and reload; roll back on failure. Taking a site away cannot make the others
- * invalid; the reload still refuses a config Caddy rejects, which is then validated for its message.
- */
-function removeCaddyFileArgv(file) {
-    return applyArgv('remove', file, false);
-}
-/**
- * Only the admin endpoint: the drop-in in place, and Caddy moved to the socket if its Caddyfile
- * names it while Caddy still listens elsewhere (then it prints `moved`, or `restarted` when only a
- * restart did it). For `toss init` on a server whose Caddyfile is already right.
- */
-function secureCaddyAdminArgv() {
-    return applyArgv('check', '', false);
-}
-
 ;// CONCATENATED MODULE: ./src/server/database.ts
 /**
  * A PostgreSQL database per environment, on the server's own PostgreSQL, with no password
@@ -71960,144 +71012,188 @@ function previewsByAge(state) {
         .sort(([, a], [, b]) => a.deployedAt < b.deployedAt ? -1 : a.deployedAt > b.deployedAt ? 1 : 0);
 }
 
-;// CONCATENATED MODULE: ./src/server/systemctl.ts
-/** systemctl and journalctl command lines for an environment's units. */
+;// CONCATENATED MODULE: ./src/server/wake.ts
+/**
+ * Sleeping environments, on systemd alone. Caddy proxies to a Unix socket systemd holds for the
+ * instance's port (`toss-wake-<app>-<env>@<port>.socket`, only root and Caddy may connect). The
+ * first connection starts the proxy service of that socket, which first starts the instance and
+ * waits until it listens (so no request meets a port nobody listens on yet), then hands every
+ * connection to it with `systemd-socket-proxyd`. The proxy exits once no connection has come for
+ * the idle time; stopping it stops the instance, which frees its memory. The socket stays: the
+ * next request wakes the environment again.
+ *
+ * Toss's own checks never go through the socket: the health check connects to the instance's
+ * port directly, and `list`/`status` read systemd's states.
+ */
 
 
-function stopInstanceArgv(p, port) {
-    return ['systemctl', 'stop', '--', p.instanceUnit(port)];
+
+
+/** Where the sockets Caddy reaches sleeping environments through live. */
+const WAKE_SOCKET_DIR = '/run/toss-wake';
+/** Debian's and Ubuntu's path (merged /usr: /usr/lib/systemd too). */
+const SOCKET_PROXYD = '/lib/systemd/systemd-socket-proxyd';
+/** The socket for the instance on `port` (ports are unique on a server, so the path is too). */
+function wakeSocketPath(port) {
+    return `${WAKE_SOCKET_DIR}/${paths_assertPort(port)}.sock`;
 }
-/** Exit 0 when the instance is running. */
-function isActiveArgv(p, port) {
-    return ['systemctl', 'is-active', '--quiet', '--', p.instanceUnit(port)];
-}
-// A unit that is not loaded makes stop/disable fail; being gone is what we want, so that is fine.
-const STOP_QUIETLY = `for unit in "$@"; do
-  systemctl disable --now --quiet -- "$unit" 2>/dev/null || systemctl stop -- "$unit" 2>/dev/null || true
-  systemctl reset-failed -- "$unit" 2>/dev/null || true
+// Root runs it before the proxy starts: the instance starts (a failure shows as a port that never
+// listens), then the proxy waits for its listener, looked at every 20 ms, at most $3 seconds.
+// A preview's wake ($4 = 1) first takes the server's wake lock, so previews start one at a time:
+// many starting at once (systemd setting up each sandbox at full priority, then each runtime
+// loading) slowed production's answers by more than Nice= could give back. The lock is held for
+// at most WAKE_LOCK_SECONDS of waiting for others and of starting, so an app that never listens
+// holds back other previews' wakes by that much, not its whole start time.
+const WAKE_LOCK = `${WAKE_SOCKET_DIR}/.wake.lock`;
+const WAKE_LOCK_SECONDS = 2;
+const WAKE = `set -u
+unit=$1 port=$2 limit=$3 serial=$4
+if [ "$serial" = 1 ]; then
+  exec 9>${WAKE_LOCK}
+  flock -w ${WAKE_LOCK_SECONDS * 5} 9 || :
+fi
+held=${WAKE_LOCK_SECONDS * 50}
+systemctl start -- "$unit" 2>/dev/null 9>&-
+tries=$(( limit * 50 ))
+until [ -n "$(ss -Htln "sport = :$port" 2>/dev/null 9>&-)" ]; do
+  tries=$(( tries - 1 ))
+  if [ "$tries" -le 0 ]; then
+    echo "toss: $unit did not listen on port $port within $limit s" >&2
+    exit 1
+  fi
+  held=$(( held - 1 ))
+  [ "$held" -eq 0 ] && exec 9>&-
+  sleep 0.02 9>&-
 done`;
-// `<app>-<env>` can name another app's unit too (shop/api-staging and shop-api/staging): a build
-// runs in its own release directory, so one that runs anywhere else under /srv is not this
-// environment's and is left alone. Dependencies run at / (production's only, whose name no other
-// app environment can produce).
-const STOP_RUN = `set -u
-unit=$1 dir=$2
-wd=$(systemctl show -p WorkingDirectory --value -- "$unit" 2>/dev/null)
-case $wd in
-  '' | / | "$dir"/*) ;;
-  *) echo "toss: $unit runs in $wd, not in $dir: not this environment's, left alone" >&2; exit 0 ;;
-esac
-set -- "$unit"
-${STOP_QUIETLY}`;
-/** Stop the environment's transient unit (a long step whose lock was broken or released). */
-function stopRunUnitArgv(p) {
-    return ['sh', '-c', STOP_RUN, 'sh', p.runUnit, p.envDir];
+/** The socket and proxy templates of a sleeping environment. Same inputs, same bytes. */
+function buildWakeUnits(p, params) {
+    const { sleepSeconds, startSeconds } = params;
+    for (const [name, value] of Object.entries(params)) {
+        if (!Number.isInteger(value) || value < 1 || value > 100 * 86_400) {
+            throw new errors_TossError(`invalid ${name} ${JSON.stringify(value)} for a sleeping environment`);
+        }
+    }
+    const header = `# Managed by toss (app ${p.app}, environment ${p.environment}); rewritten on every deploy.`;
+    const description = systemdEscapeSpecifiers(`toss ${p.app} ${p.environment}`);
+    const instance = p.instanceUnit(1).replace('@1.service', '@%i.service');
+    // Its scheduling group's nice too, as a preview's app (atEnvPriority says why).
+    const wake = p.isProduction
+        ? WAKE
+        : `echo ${PREVIEW_PRIORITY.nice} >/proc/self/autogroup 2>/dev/null\n${WAKE}`;
+    const socket = [
+        header,
+        '[Unit]',
+        `Description=${description}: wakes on port %i`,
+        '',
+        '[Socket]',
+        `ListenStream=${WAKE_SOCKET_DIR}/%i.sock`,
+        // Caddy (and root) only: no app can wake, or reach, another environment through it.
+        'SocketUser=root',
+        'SocketGroup=caddy',
+        'SocketMode=0660',
+        'DirectoryMode=0755',
+        'RemoveOnStop=yes',
+        // Beside the instances, not in a slice of the template's own that would outlive it.
+        'Slice=system.slice',
+        `Service=${p.wakeServiceTemplate.replace('@.service', '@%i.service')}`,
+        '',
+        '[Install]',
+        'WantedBy=sockets.target',
+        '',
+    ].join('\n');
+    const service = [
+        header,
+        '[Unit]',
+        `Description=${description}: proxy to port %i`,
+        `Requires=${p.wakeSocketTemplate.replace('@.socket', '@%i.socket')}`,
+        `After=${p.wakeSocketTemplate.replace('@.socket', '@%i.socket')}`,
+        // A preview woken often (tests, a reviewer's reloads) is started as often as it is woken;
+        // systemd's default (five starts in ten seconds) would answer the sixth wake with a 502.
+        'StartLimitIntervalSec=0',
+        '',
+        '[Service]',
+        'Type=exec',
+        `ExecStartPre=+/bin/sh -c ${systemdQuote(wake)} sh ${instance} %i ${startSeconds} ${p.isProduction ? 0 : 1}`,
+        `ExecStart=${SOCKET_PROXYD} --exit-idle-time=${sleepSeconds}s 127.0.0.1:%i`,
+        // Idle (or stopped): the instance goes too. --no-block: a drain may be stopping it already.
+        `ExecStopPost=+/bin/systemctl stop --no-block -- ${instance}`,
+        // Beside the instances (system.slice), not in a slice of the template's own that would
+        // outlive the environment.
+        'Slice=system.slice',
+        // A preview's wake (its polling, its proxy) yields to production as its app does.
+        ...(p.isProduction ? [] : [`Nice=${PREVIEW_PRIORITY.nice}`]),
+        'DynamicUser=yes',
+        'NoNewPrivileges=yes',
+        'PrivateTmp=yes',
+        'PrivateDevices=yes',
+        'ProtectSystem=strict',
+        'ProtectHome=yes',
+        '',
+    ].join('\n');
+    return { socket, service };
 }
-// Units are stopped and reset in as few systemctl calls as there are groups: each call acts on
-// every unit it knows and only names the ones it does not (a drain that already ran, a long step
-// that never started: "not loaded"), so one that is gone fails alone; a call per unit cost about
-// 20 ms each, 0.2–0.4 s per remove. Drains and wake units (a sleeping environment's socket: a
-// request now must not wake what goes) are stopped before the instances, the long step and the
-// slices. Instances and wake sockets are disabled first: their boot links (toss made them, see
-// instances.ts) are deleted directly, as `systemctl disable --no-reload` would, without its scan
-// of every unit file there (30 ms a unit with 200 environments, growing with them).
-// systemd unloads a stopped unit nothing refers to by itself; one it still keeps (a boot link it
-// read at an earlier daemon-reload: the target wants it) goes only with a daemon-reload, which
-// re-reads every unit on the server, so it runs only when one of the environment's units is still
-// loaded once the templates are deleted. The slice systemd made for the template's instances
-// (system-toss\x2d<app>\x2d<env>.slice) stays active once started, even empty: it is stopped
-// last, when nothing of the template runs in it any more.
-const TEARDOWN = `set -uf
-slice=$1; shift
-templates= patterns=
-while [ "$1" != -- ]; do
-  templates="$templates $1" name=\${1##*/}
-  patterns="$patterns \${name%%@*}@*"
-  shift
-done
-shift
-unlink_boot() {
-  set +f
-  for link in ${paths_SYSTEMD_DIR}/*/"$1"; do
-    [ ! -L "$link" ] || rm -f -- "$link"
-  done
-  set -f
+/** Starts the wake socket of the instance on `port` (it may already listen). */
+function listenWakeArgv(p, port) {
+    return ['systemctl', 'start', '--', p.wakeSocketUnit(port)];
 }
-# The units stopped first, up to "--", then the others. Unit names are toss's own (letters,
-# digits, - @ . and \\x2d): no spaces to split on, and -f keeps them from being globs.
-first=
-while [ "$1" != -- ]; do first="$first $1"; shift; done
-shift
-later="$*"
-for unit in $first $later; do unlink_boot "$unit"; done
-[ -z "$first" ] || systemctl stop -- $first 2>/dev/null
-[ -z "$later" ] || systemctl stop -- $later 2>/dev/null
-systemctl reset-failed -- $first $later 2>/dev/null
-# Template paths are toss's own (/etc/systemd/system/toss-…@.service): no spaces to split on.
-rm -f -- $templates || exit 1
-loaded=$(systemctl list-units --all --plain --no-legend --full -- $first $later $patterns) || loaded=unknown
-[ -z "$loaded" ] || systemctl daemon-reload || exit 1
-systemctl stop -- "$slice" 2>/dev/null
-systemctl reset-failed -- "$slice" 2>/dev/null
-exit 0`;
-/**
- * `system-toss\x2d<app>\x2d<env>.slice`: where systemd puts a template's instances. App and
- * environment names are lowercase letters, digits and dashes, so escaping a dash is all the
- * escaping systemd does to them.
- */
-function instanceSlice(p) {
-    const prefix = p.unitTemplate.slice(0, -'@.service'.length);
-    return `system-${prefix.replaceAll('-', '\\x2d')}.slice`;
-}
-/** `system-toss\x2dwake\x2d<app>\x2d<env>.slice`, as instanceSlice names the instances' one. */
-function wakeSlice(p) {
-    const prefix = p.wakeServiceTemplate.slice(0, -'@.service'.length);
-    return `system-${prefix.replaceAll('-', '\\x2d')}.slice`;
+/** The wake socket of `port` stops listening (a failed deploy's; its proxy goes with it). */
+function stopWakeSocketArgv(p, port) {
+    return ['systemctl', 'stop', '--', p.wakeSocketUnit(port)];
 }
 /**
- * Remove: stop the drains of both ports (timer and service), the wake sockets and proxies, the
- * instances and the long-step unit, clear their failed states, delete the templates, reload, and
- * stop the instances' slice.
+ * The instance on `port` sleeps now: its proxy and the instance stop, the socket keeps
+ * listening. Connections the proxy still carries are cut, so this is for a deploy's end, when
+ * nothing but toss's own check has used it.
  */
-function teardownUnitsArgv(p, ports) {
-    return [
-        'sh',
-        '-c',
-        TEARDOWN,
-        'sh',
-        instanceSlice(p),
-        p.unitTemplateFile,
-        p.wakeSocketTemplateFile,
-        p.wakeServiceTemplateFile,
-        '--',
-        // Stopped first: the drains, and a sleeping environment's sockets (a request now must not
-        // wake what goes) with their proxies.
-        ...ports.flatMap((port) => [`${drainUnit(p, port)}.timer`, `${drainUnit(p, port)}.service`]),
-        ...ports.flatMap((port) => [p.wakeSocketUnit(port), p.wakeServiceUnit(port)]),
-        '--',
-        ...ports.map((port) => p.instanceUnit(port)),
-        p.runUnit,
-        // Where earlier wake proxies ran, before they went to system.slice.
-        wakeSlice(p),
-    ];
+function sleepNowArgv(p, port) {
+    return ['systemctl', 'stop', '--', p.wakeServiceUnit(port), p.instanceUnit(port)];
 }
-function journalArgv(params) {
-    const p = params.paths;
-    const unit = params.port === undefined
-        ? p.unitTemplate.replace('@.service', '@*')
-        : p.instanceUnit(params.port);
-    const lines = params.lines ?? 100;
-    if (!Number.isInteger(lines) || lines < 0)
-        throw new TypeError(`invalid line count ${lines}`);
-    return [
-        'journalctl',
-        '--no-pager',
-        '--output=short-iso',
-        `--unit=${unit}`,
-        `--lines=${lines}`,
-        ...(params.follow ? ['--follow'] : []),
-    ];
+/**
+ * The idle countdown starts now (the proxy starts; the instance is already running, so it waits
+ * for nothing): an environment that was awake stays awake until nobody uses it.
+ */
+function countIdleArgv(p, port) {
+    return ['systemctl', 'start', '--', p.wakeServiceUnit(port)];
 }
+
+;// CONCATENATED MODULE: ./src/server/exit-codes.ts
+/**
+ * Every exit status toss's own server-side scripts use to say what happened, in one table. The
+ * pipeline turns each into an error that names the cause (caddy-errors.ts, health.ts, session.ts).
+ *
+ * A number means one thing within one remote command: the same number appears twice below only
+ * for scripts that never run in the same command (a Caddy change and a port guard are separate
+ * round trips, and a file read runs alone). The guarded wrapper (cas.ts) may run around any of
+ * them, so its numbers (73–76) are used by nothing else.
+ */
+const EXIT = {
+    /** caddy-apply.ts: Caddy's own validation failed (or did not finish); the file was restored */
+    caddyInvalid: 65,
+    /** caddy-apply.ts: `systemctl reload caddy` failed; the previous file was restored */
+    caddyReload: 66,
+    /** command-line.ts: the file to read does not exist (EX_NOINPUT; cat never uses it) */
+    missingFile: 66,
+    /** caddy-apply.ts: the reload did not finish in time; restored and Caddy restarted on it */
+    caddyReloadTimeout: 67,
+    /** port-owner.ts: something other than the expected unit listens on the port */
+    portTaken: 67,
+    /** caddy-apply.ts: Caddy is not running and did not start on the previous config either */
+    caddyDown: 68,
+    /** port-owner.ts: after a healthy check, nothing of the expected unit listens on the port */
+    portNotOurs: 68,
+    /** caddy-apply.ts: the drop-in keeping Caddy's admin socket private could not be installed */
+    caddyAdmin: 69,
+    /** cas.ts: the flock stayed taken for too long */
+    flockTimeout: 73,
+    /** cas.ts: stdin did not arrive whole (the client died mid-write); nothing was written */
+    casIncomplete: 74,
+    /** cas.ts: the file changed since it was read: read again, recompute, retry */
+    casConflict: 75,
+    /** cas.ts: the app's lock is no longer held by this token; the step changed nothing */
+    tokenMismatch: 76,
+    /** systemd-run.ts: a deployScript command was stopped at its time limit (as timeout(1)) */
+    buildTimeout: 124,
+};
 
 ;// CONCATENATED MODULE: ./src/server/systemd-run.ts
 /**
@@ -72408,47 +71504,6 @@ async function stopYielding(server, env) {
         .then(() => true, (error) => (error instanceof LockError ? false : Promise.reject(error)));
     if (!held) {
         throw new LockError(`a production deploy took the lock and stopped ${env.environment}'s build; nothing of ${env.environment} changed`, { hint: `deploy ${env.environment} again once production's deploy is done` });
-    }
-}
-
-;// CONCATENATED MODULE: ./src/pipeline/caddy-errors.ts
-
-
-
-
-const JOURNAL_HINT = 'check `systemctl status caddy` and `journalctl -u caddy` on the server';
-/**
- * Runs a Caddy change (installCaddyFileArgv / removeCaddyFileArgv / secureCaddyAdminArgv) and
- * turns its documented exit codes into errors that name the cause instead of quoting the whole
- * script. The script already cut Caddy's words down to its last error line.
- */
-async function applyCaddyChange(change) {
-    try {
-        return await change();
-    }
-    catch (error) {
-        if (!(error instanceof RemoteCommandError))
-            throw error;
-        const output = error.outputTail.trim();
-        const detail = output ? `:\n${output}` : '';
-        switch (error.exitCode) {
-            case CADDY_INVALID_EXIT:
-                throw new errors_TossError(`Caddy rejected the configuration (\`caddy validate --config ${CADDYFILE}\` failed${output ? '' : ' without saying why; is the caddy binary working?'}); it ran as the caddy user, the previous site file was restored and Caddy keeps serving the old config${detail}`, {
-                    hint: `run \`sudo -u caddy caddy validate --config ${CADDYFILE} --adapter caddyfile\` on the server and fix what it reports (toss adds only an import line and the admin socket to the Caddyfile; every file Caddy reads must be readable by the caddy user), then deploy again`,
-                });
-            case CADDY_RELOAD_TIMEOUT_EXIT:
-                throw new errors_TossError(`Caddy did not finish reloading in time; the previous site file was restored and Caddy was restarted with it (open connections to every site were cut)${detail}`, { hint: `${JOURNAL_HINT}; then deploy again` });
-            case CADDY_RELOAD_EXIT:
-                throw new errors_TossError(`\`systemctl reload caddy\` failed; the previous site file was restored and Caddy serves the previous configuration${detail}`, { hint: JOURNAL_HINT });
-            case CADDY_DOWN_EXIT:
-                throw new errors_TossError(`Caddy is not running: the change was rolled back, but Caddy did not start with the previous configuration either, so no site is served${detail}`, {
-                    hint: `${JOURNAL_HINT}, fix what stops it (\`sudo -u caddy caddy validate --config ${CADDYFILE} --adapter caddyfile\`), then \`systemctl restart caddy\``,
-                });
-            case CADDY_ADMIN_EXIT:
-                throw new errors_TossError(`could not install ${CADDY_ADMIN_DROPIN}, which keeps Caddy's admin endpoint private; nothing was changed${detail}`, { hint: 'check that /etc/systemd/system is writable (disk space, read-only root)' });
-            default:
-                throw error;
-        }
     }
 }
 
@@ -73187,6 +72242,771 @@ function assertTimeout(seconds) {
     throw new errors_TossError(`invalid timeout ${JSON.stringify(seconds)}`);
 }
 
+;// CONCATENATED MODULE: ./src/server/tls-ask.ts
+/**
+ * The gate of previews' on-demand certificates. A preview's site asks Caddy for its certificate
+ * at the first handshake (`tls { on_demand }`, see caddy-site.ts), and Caddy 2.6 first asks the
+ * Caddyfile's global `on_demand_tls { ask <url> }` endpoint with `?domain=<name>`: only a 200
+ * lets it order a certificate. toss's endpoint is a Caddy site on loopback that answers 200 when
+ * a file named after the name exists in a root-owned allow-list directory, and 404 otherwise
+ * (names outside a strict DNS alphabet included). The apply script (caddy-apply.ts) writes a
+ * name's file when a preview's site goes in and deletes it when the site goes, so an unknown or
+ * removed preview's name, and every other name, gets no certificate. Should Caddy fail to reach
+ * the endpoint, it refuses the certificate: the gate fails closed.
+ *
+ * The endpoint listens on a port below 1024 so that no app (none runs as root) can bind it first
+ * and answer 200 to everything. Caddy's `file` matcher joins the name to the directory after
+ * cleaning it as a path rooted at `/`, so `..` cannot leave the directory; the name check keeps
+ * `/`, `.`-only and empty names out before that.
+ */
+
+
+
+/** Root's directory of allowed names, one empty file per live preview's host name. */
+const TLS_ALLOW_DIR = `${paths_REGISTRY_DIR}/tls-allow`;
+/** Loopback only, and privileged, so no app process can take the port first. */
+const ASK_PORT = 883;
+const ASK_ADDRESS = `http://127.0.0.1:${ASK_PORT}`;
+const ASK_URL = `${ASK_ADDRESS}/toss-preview-names`;
+/** A host name as toss writes one: lowercase DNS labels, at least two. */
+const ASKED_NAME = '^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$';
+/** Whether the ask endpoint can allow `name` (sslip.io's IPv6 labels, `--1`, it cannot). */
+function isAskableName(name) {
+    return new RegExp(ASKED_NAME).test(name);
+}
+/** The endpoint's site, as toss appends it to the Caddyfile. */
+function askSite() {
+    return [
+        '# toss: which names may get an on-demand certificate (the live previews), for Caddy only.',
+        `${ASK_ADDRESS} {`,
+        '\tbind 127.0.0.1',
+        '\t@preview {',
+        '\t\tpath /toss-preview-names',
+        `\t\tvars_regexp {query.domain} ${ASKED_NAME}`,
+        '\t\tfile {',
+        `\t\t\troot ${TLS_ALLOW_DIR}`,
+        '\t\t\ttry_files {query.domain}',
+        '\t\t}',
+        '\t}',
+        '\trespond @preview 200',
+        '\trespond 404',
+        '}',
+    ];
+}
+const ASK_OPTION = [
+    '\t# toss: previews get certificates on demand, only for the names this endpoint allows.',
+    '\ton_demand_tls {',
+    `\t\task ${ASK_URL}`,
+    '\t}',
+];
+/**
+ * The user's Caddyfile with toss's ask endpoint: `on_demand_tls { ask … }` goes first into the
+ * global options block (one is added at the top when there is none) and the endpoint's site at
+ * the end; every other byte stays. An `on_demand_tls` block of the user's own keeps its `ask`
+ * (it then decides for previews too: it must allow their names) or, having none, gets toss's.
+ */
+function ensureOnDemandAsk(caddyfile) {
+    const eol = caddyfile.includes('\r\n') ? '\r\n' : '\n';
+    const option = onDemandOption(caddyfile);
+    let text = caddyfile;
+    let userAsk;
+    if (option === undefined) {
+        text = insertGlobalLines(text, ASK_OPTION, eol);
+    }
+    else if (option.ask === undefined) {
+        text = insertAfterLine(text, option.line, [`\t\task ${ASK_URL}`], eol);
+    }
+    else if (option.ask !== ASK_URL) {
+        userAsk = option.ask;
+    }
+    if (!hasAskSite(text)) {
+        const base = text === '' || text.endsWith('\n') ? text : `${text}${eol}`;
+        text = `${base}${eol}${askSite().join(eol)}${eol}`;
+    }
+    return { text, changed: text !== caddyfile, userAsk };
+}
+/** The global `on_demand_tls` option: the line it opens its block on, and its `ask` URL. */
+function onDemandOption(caddyfile) {
+    const tokens = caddyfileTokens(caddyfile);
+    if (!isOpen(tokens[0]))
+        return undefined;
+    let depth = 1;
+    let option;
+    for (let i = 1; i < tokens.length && depth > 0; i++) {
+        const t = tokens[i];
+        if (isOpen(t))
+            depth++;
+        else if (!t.quoted && t.text === '}')
+            depth--;
+        else if (depth === 1 && tls_ask_isDirective(t, 'on_demand_tls'))
+            option = openOption(tokens, i);
+        else if (depth === 2 && option !== undefined && tls_ask_isDirective(t, 'ask')) {
+            option.ask = tokens[i + 1]?.text;
+        }
+    }
+    return option;
+}
+function tls_ask_isDirective(token, name) {
+    return token.first && !token.quoted && token.text === name;
+}
+/** The option at `tokens[at]`, which must open its block on its own line. */
+function openOption(tokens, at) {
+    const line = tokens[at]?.line ?? 0;
+    if (!isOpen(tokens[at + 1]) || tokens[at + 1]?.line !== line)
+        throw noBlock();
+    return { line, ask: undefined };
+}
+function isOpen(token) {
+    return token !== undefined && !token.quoted && token.text === '{';
+}
+function noBlock() {
+    return new errors_TossError(`${CADDYFILE} has an on_demand_tls option toss cannot read (its block must open on the same line)`, { hint: `write it as \`on_demand_tls {\` … \`}\` on the server, then run the command again` });
+}
+/** `lines` after the line that opens the global options block, or a new block at the top. */
+function insertGlobalLines(caddyfile, lines, eol) {
+    const open = caddyfileTokens(caddyfile)[0];
+    if (isOpen(open))
+        return insertAfterLine(caddyfile, open?.line ?? 1, lines, eol);
+    return `${['{', ...lines, '}', '', ''].join(eol)}${caddyfile}`;
+}
+/** `lines` after line `line` (1-based) of the text. */
+function insertAfterLine(text, line, lines, eol) {
+    const all = text.split('\n');
+    all.splice(line, 0, ...lines.map((l) => (eol === '\r\n' ? `${l}\r` : l)));
+    return all.join('\n');
+}
+function hasAskSite(caddyfile) {
+    return caddyfile.split(/\r?\n/).some((line) => line.trimEnd() === `${ASK_ADDRESS} {`);
+}
+
+;// CONCATENATED MODULE: ./src/server/caddy-site.ts
+/**
+ * Caddy site files (one per environment) and the one import line toss adds to the user's
+ * Caddyfile. Syntax of Caddy 2.6 (what Debian ships): `basicauth`, not 2.8's `basic_auth`.
+ */
+
+
+
+
+
+/** The line that tells the apply script a site's name may get an on-demand certificate. */
+const ON_DEMAND_MARKER = '# toss-on-demand:';
+const caddy_site_HOST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+// sslip.io IPv6 labels start with `-` (`--1` for ::1), so the per-label rule is looser there.
+const SSLIP_HOST_NAME = /^[a-z0-9-]+(?:\.[a-z0-9-]+)*\.sslip\.io$/;
+function buildSiteFile(params) {
+    const host = params.hostName;
+    if (host.length > 253 || !(caddy_site_HOST_NAME.test(host) || SSLIP_HOST_NAME.test(host))) {
+        throw new errors_TossError(`refusing to write a Caddy site for host name ${JSON.stringify(host)}`);
+    }
+    const body = [...tlsLines(params)];
+    if (params.noindex)
+        body.push('header X-Robots-Tag noindex');
+    if (params.basicAuth !== undefined) {
+        // The same closed alphabets as the schema (see schema.ts): checked again because this text
+        // becomes Caddy configuration, whoever called.
+        const { user, passwordHash } = params.basicAuth;
+        if (!BASIC_AUTH_USER.test(user) || isCaddyKeyword(user)) {
+            throw new errors_TossError(`refusing previewAuth.user ${JSON.stringify(user)}: not a plain user name (letters, digits, ".", "_", "-"; not "import")`);
+        }
+        if (!BCRYPT_HASH.test(passwordHash)) {
+            throw new errors_TossError('refusing previewAuth.passwordHash: not a bcrypt hash with a cost from 04 to 14');
+        }
+        body.push('basicauth {', `\t${user} ${passwordHash}`, '}');
+    }
+    body.push(...serve(params));
+    const address = params.tls === 'off' ? `http://${host}` : host;
+    const owner = params.app === undefined || params.environment === undefined
+        ? ''
+        : ` (app ${assertAppName(params.app)}, environment ${assertEnvName(params.environment)})`;
+    const allowed = allowsOnDemand(params) ? [`${ON_DEMAND_MARKER} ${host}`] : [];
+    return [
+        `# Managed by toss${owner}; rewritten on every deploy.`,
+        ...allowed,
+        `${address} {`,
+        ...body.map((line) => `\t${line}`),
+        '}',
+        ...wildcardSite(params),
+        '',
+    ].join('\n');
+}
+/**
+ * Whether the site's name may get a certificate on demand (the apply script writes its name in
+ * the ask endpoint's allow-list): a preview's under a public CA, and every name under Caddy's
+ * local CA that the endpoint can allow.
+ */
+function allowsOnDemand(params) {
+    if (params.tls === 'internal')
+        return isAskableName(params.hostName);
+    return params.tls === 'auto' && params.certificate === 'on-demand';
+}
+/**
+ * The site's own `tls` lines: Caddy's local CA, or (a preview under a public CA) a certificate
+ * obtained at the first handshake rather than at every reload. Caddy asks the `on_demand_tls`
+ * endpoint of the Caddyfile first (see tls-ask.ts), which allows only live previews' names (and,
+ * under the local CA, the sites' own).
+ *
+ * Under the local CA a site's certificate is `on_demand` too, for Caddy 2.6's reloads: each one
+ * starts a new certificate cache, and the new listener takes handshakes (SO_REUSEPORT) before
+ * the certificates of every managed site are loaded into it again, one by one (~0.4 ms each,
+ * 80 ms at 200 sites): a handshake in between got "no certificate available" (a TLS internal
+ * error alert). An on-demand site's handshake loads its certificate from storage when the cache
+ * lacks it. The deploy's confirm step (over HTTPS) makes the first handshake, so the certificate
+ * still comes at deploy; Caddy 2.7 keeps one cache across reloads (caddyserver/caddy#5623).
+ */
+function tlsLines(params) {
+    if (params.tls === 'internal') {
+        return allowsOnDemand(params) ? ['tls internal {', '\ton_demand', '}'] : ['tls internal'];
+    }
+    if (params.tls === 'auto' && params.certificate !== undefined) {
+        return ['tls {', '\ton_demand', '}'];
+    }
+    return [];
+}
+/**
+ * The `*.<previewDomain>` site whose only job is to make Caddy obtain and renew the previews'
+ * wildcard certificate by DNS challenge (Caddy 2.6 obtains one certificate per site name, so
+ * previews' own sites cannot ask for it). Previews' on-demand handshakes find it in Caddy's
+ * cache or storage before they would ask for a certificate of their own; any other name under
+ * the domain reaches this site and is cut off.
+ */
+function wildcardSite(params) {
+    if (params.wildcard === undefined || params.tls !== 'auto')
+        return [];
+    const { domain, dns } = params.wildcard;
+    if (domain.length > 251 || !caddy_site_HOST_NAME.test(domain) || !DNS_PROVIDER.test(dns)) {
+        throw new errors_TossError(`refusing the wildcard site *.${JSON.stringify(domain)} with DNS provider ${JSON.stringify(dns)}`);
+    }
+    return [
+        '',
+        '# The previews\' certificate (previews.tls "wildcard"), obtained by DNS challenge.',
+        `*.${domain} {`,
+        '\ttls {',
+        `\t\tdns ${dns}`,
+        '\t}',
+        '\tabort',
+        '}',
+    ];
+}
+/**
+ * Caddy opens a connection to the instance per request and closes it after the response
+ * (`keepalive off`), so a connection to an instance's port is a request in flight and nothing
+ * else: the drain (instances.ts) stops an old instance once none is left. With keep-alive,
+ * Caddy 2.6 keeps idle connections to the old instance open after a reload: for two minutes
+ * without an explicit transport, and for the whole idle time after any request that reached the
+ * old configuration late (Go's transport then forgets it was told to close idle connections).
+ * A connection on loopback costs a few tens of microseconds.
+ */
+const UPSTREAM_TRANSPORT = ['\ttransport http {', '\t\tkeepalive off', '\t}'];
+// A static site's directory: an absolute path of plain names, so it is one Caddyfile token.
+const STATIC_ROOT = /^\/(?:[A-Za-z0-9_-][A-Za-z0-9._-]*\/)*[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+function serve(target) {
+    if (target.port !== undefined)
+        return proxyTo(target.port, target.wake);
+    if (target.balance !== undefined)
+        return balanceAcross(target.balance);
+    if (!STATIC_ROOT.test(target.root) || target.root.split('/').includes('..')) {
+        throw new errors_TossError(`refusing to serve ${JSON.stringify(target.root)} as a static site`);
+    }
+    return [`root * ${target.root}`, 'encode zstd gzip', 'file_server'];
+}
+/** reverse_proxy to the live instance on loopback (or its wake socket). */
+function proxyTo(port, wake) {
+    const upstream = wake ? `unix/${wakeSocketPath(port)}` : `127.0.0.1:${paths_assertPort(port)}`;
+    return [`reverse_proxy ${upstream} {`, ...UPSTREAM_TRANSPORT, '}'];
+}
+const PRIVATE_UPSTREAM = /^(?:\d{1,3}\.){3}\d{1,3}:\d{1,5}$/;
+const HEALTH_URI = /^\/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$/;
+/**
+ * The front's balancing: a request is tried on another server for up to 5 s when one refuses
+ * it, and each server's health path is asked every second, so one that fails stops getting
+ * requests within about a second; a new connection per request, as with a local instance.
+ */
+function balanceAcross(balance) {
+    for (const upstream of balance.upstreams) {
+        if (!PRIVATE_UPSTREAM.test(upstream)) {
+            throw new errors_TossError(`refusing to balance to ${JSON.stringify(upstream)}`);
+        }
+    }
+    if (!HEALTH_URI.test(balance.healthUri)) {
+        throw new errors_TossError(`refusing the health path ${JSON.stringify(balance.healthUri)}`);
+    }
+    return [
+        `reverse_proxy ${balance.upstreams.join(' ')} {`,
+        '\tlb_policy round_robin',
+        '\tlb_try_duration 5s',
+        '\tlb_try_interval 100ms',
+        `\thealth_uri ${balance.healthUri}`,
+        '\thealth_interval 1s',
+        '\thealth_timeout 2s',
+        ...UPSTREAM_TRANSPORT,
+        '}',
+    ];
+}
+/**
+ * A web server's own site for the front: plain HTTP on its private address only (`bind`), to
+ * its live instance. The front reaches it over the private network; nothing else can. It
+ * answers any Host: the front passes the public name on, so the app sees the name it is
+ * served under. (So `front.port` is one app's on a server.)
+ */
+function buildPrivateSite(params) {
+    const { address, port } = params;
+    if (!PRIVATE_UPSTREAM.test(`${address}:${port}`)) {
+        throw new errors_TossError(`refusing the private address ${JSON.stringify(address)}`);
+    }
+    return [
+        `# Managed by toss (app ${assertAppName(params.app)}, environment ${assertEnvName(params.environment)}, for the front); rewritten on every deploy.`,
+        `http://:${paths_assertPort(port)} {`,
+        `\tbind ${address}`,
+        ...proxyTo(params.target.port, params.target.wake).map((line) => `\t${line}`),
+        '}',
+        '',
+    ].join('\n');
+}
+/**
+ * The user's Caddyfile with toss's import line added once at top level (the end of the file,
+ * after any global options block); every other byte stays as it was.
+ */
+function ensureImportLine(caddyfile) {
+    const present = caddyfile.split(/\r?\n/).some((line) => line.trimEnd() === CADDY_IMPORT_LINE);
+    if (present)
+        return { text: caddyfile, changed: false };
+    const base = caddyfile === '' || caddyfile.endsWith('\n') ? caddyfile : `${caddyfile}\n`;
+    const gap = base === '' ? '' : '\n';
+    return {
+        text: `${base}${gap}# Sites deployed by toss, one file per app environment.\n${CADDY_IMPORT_LINE}\n`,
+        changed: true,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/server/cas.ts
+/**
+ * Compare-and-swap of a JSON file on the server (state.json, registry.json), so all logic stays
+ * on the client and the server needs only coreutils and flock. The client reads the file with
+ * its sha256, computes the next content, and sends it on stdin to one command that, under
+ * flock, writes it only if the file still has that sha256. Scripts are constants: values
+ * arrive as "$1", "$2"….
+ */
+
+
+
+/** The file changed since it was read: read again, recompute, retry. */
+const CAS_CONFLICT_EXIT = EXIT.casConflict;
+/** stdin did not arrive whole (the client died mid-write): nothing was written. */
+const CAS_INCOMPLETE_EXIT = EXIT.casIncomplete;
+/** The flock stayed taken for too long. */
+const FLOCK_TIMEOUT_EXIT = EXIT.flockTimeout;
+/** The app's lock is no longer held by this token: the step must not change anything. */
+const TOKEN_MISMATCH_EXIT = EXIT.tokenMismatch;
+/** What readWithShaArgv prints for a missing file, and what casWriteArgv expects to create one. */
+const ABSENT = 'absent';
+function sha256Hex(text) {
+    return (0,external_node_crypto_.createHash)('sha256').update(text, 'utf8').digest('hex');
+}
+// Opens the lock file and waits at most 60 s for the flock. A missing directory is made 0700
+// (its parents 0755, so /srv/<app> stays traversable for the app users).
+const TAKE_FLOCK = (mode) => `dir=\${lock%/*}
+[ -d "$dir" ] || (umask 022 && mkdir -p -m 0700 -- "$dir") || exit 1
+exec 9>>"$lock" || exit 1
+flock ${mode} -w 60 9 || { echo "toss: $lock is still locked after 60 s" >&2; exit ${FLOCK_TIMEOUT_EXIT}; }`;
+const READ = `set -u
+file=$1 lock=$2
+umask 077
+# No directory yet: no file either, and a read creates nothing.
+[ -d "\${lock%/*}" ] || { echo ${ABSENT}; exit 0; }
+${TAKE_FLOCK('-s')}
+if [ -e "$file" ]; then
+  sha=$(sha256sum < "$file") || exit 1
+  echo "\${sha%% *}"
+  exec cat -- "$file"
+fi
+echo ${ABSENT}`;
+/** Prints the file's sha256 (or `absent`) on the first line, then the file, under a shared flock. */
+function readWithShaArgv(file, lockFile) {
+    return ['sh', '-c', READ, 'sh', file, lockFile];
+}
+/** Splits readWithShaArgv's output (the raw stdout, not trimmed). */
+function parseReadWithSha(stdout) {
+    const newline = stdout.indexOf('\n');
+    const first = newline === -1 ? stdout : stdout.slice(0, newline);
+    if (first === ABSENT)
+        return { sha: ABSENT, content: null };
+    if (!/^[0-9a-f]{64}$/.test(first)) {
+        throw new errors_TossError(`unexpected output while reading a file with its checksum: ${first}`);
+    }
+    return { sha: first, content: stdout.slice(newline + 1) };
+}
+const WRITE = `set -u
+file=$1 lock=$2 want=$3 newsha=$4 mode=$5
+umask 077
+${TAKE_FLOCK('-x')}
+if [ -e "$file" ]; then
+  have=$(sha256sum < "$file") || exit 1
+else
+  have=${ABSENT}
+fi
+if [ "\${have%% *}" != "$want" ]; then
+  echo "toss: $file changed since it was read" >&2
+  exit ${CAS_CONFLICT_EXIT}
+fi
+tmp=$file.toss-tmp.$$
+trap 'rm -f -- "$tmp"' EXIT
+cat > "$tmp" || exit 1
+got=$(sha256sum < "$tmp") || exit 1
+if [ "\${got%% *}" != "$newsha" ]; then
+  echo "toss: the new $file arrived incomplete; nothing was written" >&2
+  exit ${CAS_INCOMPLETE_EXIT}
+fi
+# umask 077 made it 0600 already.
+{ [ "$mode" = 0600 ] || chmod -- "$mode" "$tmp"; } && sync -- "$tmp" && mv -f -- "$tmp" "$file" || exit 1
+trap - EXIT
+sync -- "\${file%/*}" 2>/dev/null || true`;
+/**
+ * The command and its stdin. Exit 0: written; CAS_CONFLICT_EXIT: someone else wrote first (read
+ * again and retry); CAS_INCOMPLETE_EXIT: stdin was cut short, nothing written.
+ */
+function casWriteArgv(params) {
+    if (params.expectedSha !== ABSENT && !/^[0-9a-f]{64}$/.test(params.expectedSha)) {
+        throw new errors_TossError(`invalid expected checksum ${JSON.stringify(params.expectedSha)}`);
+    }
+    const mode = params.mode ?? 0o600;
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o777)
+        throw new TypeError(`bad mode ${mode}`);
+    return {
+        argv: [
+            'sh',
+            '-c',
+            WRITE,
+            'sh',
+            params.file,
+            params.lockFile,
+            params.expectedSha,
+            sha256Hex(params.content),
+            mode.toString(8).padStart(4, '0'),
+        ],
+        stdin: params.content,
+    };
+}
+// The token sits in the file as `"token": "<hex>"` (serializeState's fixed layout). A shared
+// flock: the holder's guarded steps may run side by side, while anything that writes state.json
+// (breaking the lock included) takes it exclusively and so waits for the steps in flight.
+const GUARD_CHECK = `set -u
+lock=$1 file=$2 token=$3
+shift 3
+${TAKE_FLOCK('-s')}
+if ! grep -Fq -- "\\"token\\": \\"$token\\"" "$file" 2>/dev/null; then
+  echo "toss: this deploy no longer holds the lock (it was broken or released)" >&2
+  exit ${TOKEN_MISMATCH_EXIT}
+fi`;
+const GUARD = `${GUARD_CHECK}
+"$@" 9>&-`;
+// Closing fd 9 drops the flock before the long command starts.
+const GUARD_THEN_UNLOCK = `${GUARD_CHECK}
+exec 9>&-
+exec "$@"`;
+/**
+ * Runs `argv` under the state flock only while `token` still holds the app's lock, so a holder
+ * whose lock was broken changes nothing. The flock is held while argv runs: short steps only.
+ */
+function guardedArgv(params, argv) {
+    return guardWith(GUARD, 'guardedArgv', params, argv);
+}
+/**
+ * For long steps (deployScript, dependencies as transient units): checks the token under the
+ * state flock, then drops the flock and runs `argv`. Holding it for minutes would block the
+ * heartbeat and every other client's read of state.json (flock times out after 60 s); breaking
+ * the lock stops the step's transient unit instead, so a broken lock still ends the step.
+ */
+function guardedStartArgv(params, argv) {
+    return guardWith(GUARD_THEN_UNLOCK, 'guardedStartArgv', params, argv);
+}
+function guardWith(script, name, params, argv) {
+    if (!/^[0-9a-f]{16,64}$/.test(params.token))
+        throw new errors_TossError('invalid lock token');
+    if (argv.length === 0)
+        throw new TypeError(`${name} needs a command`);
+    return ['sh', '-c', script, 'sh', params.lockFile, params.stateFile, params.token, ...argv];
+}
+
+;// CONCATENATED MODULE: ./src/server/caddy-apply.ts
+/**
+ * Changing Caddy's configuration safely: under the server-wide registry lock (so two apps never
+ * reload at once), the new file goes in, is validated as the caddy user (a site file on its own,
+ * with the Caddyfile's global options; the Caddyfile with everything it imports), Caddy reloads
+ * gracefully within a time limit (a reload that Caddy refuses changes nothing it serves), and on
+ * any failure the previous file comes back, what Caddy refused is validated in full for its
+ * message, and Caddy is left running the last good config (restarted with it if it hung or
+ * stopped). Nothing validates every site before each change: that cost grew with the sites.
+ *
+ * Every run also makes sure Caddy's admin endpoint stays private (see caddy-admin.ts): the
+ * systemd drop-in is (re)written when it differs, and a Caddy whose Caddyfile names the socket
+ * but which has no socket yet (a server set up before, still listening on TCP) is restarted once
+ * instead of reloaded. When all is in place this costs a file read and a stat, no round trip.
+ */
+
+
+
+
+
+
+/** Caddy's own validation failed (or did not finish); the previous file was restored. */
+const CADDY_INVALID_EXIT = EXIT.caddyInvalid;
+/** `systemctl reload caddy` failed; the previous file was restored and Caddy runs it. */
+const CADDY_RELOAD_EXIT = EXIT.caddyReload;
+/** The reload did not finish in time; the previous file was restored and Caddy restarted on it. */
+const CADDY_RELOAD_TIMEOUT_EXIT = EXIT.caddyReloadTimeout;
+/** Caddy is not running and did not start again on the previous config either. */
+const CADDY_DOWN_EXIT = EXIT.caddyDown;
+/** The drop-in that keeps Caddy's admin socket private could not be installed; nothing changed. */
+const CADDY_ADMIN_EXIT = EXIT.caddyAdmin;
+/**
+ * Time limits, in seconds. A validation or reload takes 20–150 ms on a small server; these leave
+ * two orders of magnitude for a large config while keeping the locks' holders (the app's state
+ * flock is held around this step, and other clients give up on it after 60 s) bounded even on
+ * the worst path: a hung reload (RELOAD) then a restart (RESTART, which includes Caddy's own
+ * 5 s stop timeout).
+ */
+const CADDY_VALIDATE_TIMEOUT_S = 20;
+const CADDY_RELOAD_TIMEOUT_S = 15;
+const CADDY_RESTART_TIMEOUT_S = 30;
+/** Where Caddy 2.6 listens for its admin API unless its config says otherwise. */
+const CADDY_DEFAULT_ADMIN = 'localhost:2019';
+/** Caddy's error text is cut to this many characters before it leaves the server. */
+const CADDY_ERROR_MAX = 300;
+// Temp and backup names end in .toss-new/.toss-old so the `*.caddy` import never picks them up.
+// fd 9 (the registry flock) is closed for every child so none can outlive the script holding it.
+const APPLY = `set -u
+mode=$1 file=$2 lock=$3 caddyfile=$4 validate=$5 dropin=$6 socket=$7 sites=$8 dropin_text=$9
+allow=\${10} marker=\${11}
+umask 022
+[ -d "\${lock%/*}" ] || mkdir -p -- "\${lock%/*}" || exit 1
+exec 9>>"$lock" || exit 1
+flock -w 120 9 || { echo "toss: $lock is still locked after 120 s" >&2; exit ${FLOCK_TIMEOUT_EXIT}; }
+if [ "$(cat -- "$dropin" 2>/dev/null)" != "$dropin_text" ]; then
+  { mkdir -p -- "\${dropin%/*}" && printf '%s\\n' "$dropin_text" > "$dropin.toss-new" &&
+    mv -f -- "$dropin.toss-new" "$dropin" && systemctl daemon-reload 9>&-; } ||
+    { echo "toss: could not install $dropin" >&2; exit ${CADDY_ADMIN_EXIT}; }
+fi
+# Caddy's last "Error:" line, only where it cannot quote a file toss does not write: an adapter
+# error located in another file (one a site imported, say) is named but not quoted.
+caddy_said() {
+  awk -v caddyfile="$caddyfile:" -v sites="$sites/" -v max=${CADDY_ERROR_MAX} '
+    /^(Reloading|Starting) / { last = "" }
+    /^Error: / { last = $0 }
+    END {
+      if (last == "") exit
+      lead = "Error: adapting config using caddyfile: "
+      if (index(last, lead) == 1) {
+        rest = substr(last, length(lead) + 1)
+        ok = index(rest, caddyfile) == 1
+        if (!ok && index(rest, sites) == 1) ok = substr(rest, length(sites) + 1) ~ /^[a-z0-9-]+[.]caddy:[0-9]/
+        if (!ok) { print "Error: in a file toss does not write (not quoted here; run caddy validate on the server)"; exit }
+      }
+      print substr(last, 1, max)
+    }'
+}
+journal_said() {
+  journalctl -u caddy -n 40 -o cat --no-pager 2>/dev/null 9>&- | caddy_said
+}
+if [ "$mode" != check ]; then
+  new=$file.toss-new old=$file.toss-old
+  if [ -e "$file" ]; then cp -p -- "$file" "$old" || exit 1; else rm -f -- "$old"; fi
+  if [ "$mode" = install ]; then
+    [ -d "\${file%/*}" ] || mkdir -p -- "\${file%/*}" || exit 1
+    cat > "$new" && chmod 0644 -- "$new" && mv -f -- "$new" "$file" || exit 1
+  else
+    rm -f -- "$file"
+  fi
+fi
+# The names that may get an on-demand certificate follow the site files: a site file's marker
+# line allows its name (a file named so, holding the site file's name) for as long as the file
+# is there. Written before Caddy reloads, so the first handshake after it finds its name.
+# Caddy (user caddy) looks the names up itself: the directory above the list, made 0700 when a
+# lock created it first, gets search permission (never read) for others, or every name is refused.
+sync_allow() {
+  [ "$mode" != check ] && [ "$file" != "$caddyfile" ] || return 0
+  owner=\${file##*/}
+  # The names this site file allowed before go: one awk over every name's file (a process per
+  # name grew with the previews). A name's file holds its owner and a newline.
+  if [ -d "$allow" ]; then
+    find "$allow" -mindepth 1 -maxdepth 1 -type f ! -name '.*' -exec awk -v owner="$owner" '
+      function check() { sub(/\\n+$/, "", text); if (name != "" && text == owner) print name }
+      FNR == 1 { check(); name = FILENAME; text = $0; next }
+      { text = text "\\n" $0 }
+      END { check() }' {} + | while IFS= read -r f; do rm -f -- "$f"; done
+  fi
+  [ -f "$file" ] || return 0
+  name=$(awk -v m="$marker" '$1 == "#" && $2 == m && NF == 3 && $3 ~ /^[a-z0-9][a-z0-9.-]*[a-z0-9]$/ && $3 !~ /[.][.]/ { print $3; exit }' "$file")
+  [ -n "$name" ] || return 0
+  [ -d "$allow" ] || install -d -m 0755 -o root -g root -- "$allow" || return 1
+  chmod go+x -- "\${allow%/*}" || return 1
+  printf '%s\\n' "$owner" > "$allow/.new-$name" && mv -f -- "$allow/.new-$name" "$allow/$name"
+}
+sync_allow 9>&- || echo "toss: could not update $allow (previews' certificates may be refused)" >&2
+# The Caddyfile names the socket but Caddy has not opened it (its admin is still where an older
+# config put it): only a restart moves it, as caddy reload would look for the socket already.
+restart=no
+if [ ! -S "$socket" ] && awk -v want="unix/$socket" '$1 == "admin" && $2 == want { found = 1 } END { exit !found }' "$caddyfile" 2>/dev/null; then
+  restart=yes
+fi
+[ "$mode" != check ] || [ "$restart" = yes ] || exit 0
+restore() {
+  [ "$mode" != check ] || return 0
+  if [ -e "$old" ]; then mv -f -- "$old" "$file"; else rm -f -- "$file"; fi
+  sync_allow 9>&- || :
+}
+# As the caddy user, with its own environment: a site file can make Caddy read or create only
+# what Caddy itself could, never what only root can. $1: the config, the Caddyfile by default.
+check_config() {
+  out=$(timeout -k 5 ${CADDY_VALIDATE_TIMEOUT_S} setpriv --reuid=caddy --regid=caddy --init-groups --reset-env \\
+    caddy validate --config "\${1:-$caddyfile}" --adapter caddyfile 2>&1 9>&-)
+  checked=$?
+  [ "$checked" -ne 137 ] || checked=124
+  [ "$checked" -eq 0 ]
+}
+# Before the reload, a new site file is checked on its own: in a copy of the Caddyfile (beside it,
+# so its own imports resolve alike) whose import of toss's sites names this file alone. Checking
+# every site costs as much as every site (seconds with a few hundred), and the reload checks the
+# whole config anyway and refuses it as a whole: what it refuses is then checked in full below.
+# The Caddyfile itself, and a change without a file of its own, are checked in full first.
+whole=yes
+precheck() {
+  if [ "$mode" != install ] || [ "$file" = "$caddyfile" ]; then check_config; return; fi
+  whole=no
+  copy=\${caddyfile%/*}/.Caddyfile.toss-check
+  awk -v sites="$sites/*.caddy" -v one="$file" '
+    $1 == "import" && $2 == sites && NF == 2 { print "import " one; next }
+    { print }' "$caddyfile" > "$copy" && chmod 0644 -- "$copy" || { rm -f -- "$copy"; return 1; }
+  check_config "$copy"
+  status=$?
+  rm -f -- "$copy"
+  return $status
+}
+invalid() {
+  if [ "$checked" -eq 124 ]; then
+    echo "toss: caddy validate did not finish within ${CADDY_VALIDATE_TIMEOUT_S} s" >&2
+  else
+    printf '%s\\n' "$out" | caddy_said >&2
+  fi
+  exit ${CADDY_INVALID_EXIT}
+}
+if [ "$mode" = check ]; then
+  :
+elif [ "$validate" = yes ] && ! precheck 9>&-; then
+  restore
+  invalid
+fi
+# Moving the admin endpoint: the running Caddy still listens where the old config put it, which
+# can only be its default (a Caddyfile with an admin address of its own is refused before this).
+# Loading the new config through that endpoint moves it without dropping a connection (the
+# directory comes from the drop-in at the next start; made by hand this once). A restart, a brief
+# gap for every site, is the fallback.
+move_admin() {
+  install -d -m 0700 -o caddy -g caddy -- "\${socket%/*}" 9>&- || return 1
+  timeout -k 5 ${CADDY_RELOAD_TIMEOUT_S} setpriv --reuid=caddy --regid=caddy --init-groups --reset-env \
+    caddy reload --config "$caddyfile" --adapter caddyfile --address ${CADDY_DEFAULT_ADMIN} --force \
+    >/dev/null 2>&1 9>&- || return 1
+  for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+    [ ! -S "$socket" ] || return 0
+    sleep 0.1
+  done
+  return 1
+}
+# Caddy 2.6 on Linux binds a new SO_REUSEPORT listener for each config it loads and closes the
+# old one; the kernel resets every connection still queued on the closed listener (a visitor sees
+# ECONNRESET) unless it may hand them to the new one. Best effort: kernels before 5.14 lack the
+# setting, and a container may not own it.
+[ "$(cat /proc/sys/net/ipv4/tcp_migrate_req 2>/dev/null)" = 1 ] ||
+  { echo 1 > /proc/sys/net/ipv4/tcp_migrate_req; } 2>/dev/null 9>&- || :
+if [ "$restart" = yes ]; then
+  if move_admin; then
+    restart=moved applied=0
+  else
+    timeout -k 5 ${CADDY_RESTART_TIMEOUT_S} systemctl restart caddy >/dev/null 2>&1 9>&-
+    applied=$?
+  fi
+else
+  timeout -k 5 ${CADDY_RELOAD_TIMEOUT_S} systemctl reload-or-restart caddy >/dev/null 2>&1 9>&-
+  applied=$?
+fi
+[ "$applied" -ne 137 ] || applied=124
+if [ "$applied" -eq 0 ]; then
+  [ "$mode" = check ] || rm -f -- "$old"
+  case $restart in yes) echo "restarted" ;; moved) echo "moved" ;; esac
+  exit 0
+fi
+said=$(journal_said)
+# Not validated in full before (a port-only change, a site checked on its own, a removal): what
+# has Caddy against the new config?
+rejected=no
+if [ "$mode" != check ] && { [ "$validate" = no ] || [ "$whole" = no ]; } && [ "$applied" -ne 124 ] && ! check_config; then
+  rejected=yes
+fi
+restore
+# Caddy keeps the old config after a failed reload; reloading the restored file only makes
+# what runs and what is on disk agree. A hung Caddy, or one that stopped, is restarted instead.
+if [ "$applied" -ne 124 ] && [ "$restart" = no ]; then
+  timeout -k 5 ${CADDY_RELOAD_TIMEOUT_S} systemctl reload caddy >/dev/null 2>&1 9>&-
+fi
+[ "$applied" -ne 124 ] || echo "toss: the reload did not finish within ${CADDY_RELOAD_TIMEOUT_S} s" >&2
+if [ "$applied" -eq 124 ] || ! systemctl is-active --quiet caddy 9>&-; then
+  if ! timeout -k 5 ${CADDY_RESTART_TIMEOUT_S} systemctl restart caddy >/dev/null 2>&1 9>&-; then
+    [ -z "$said" ] || printf '%s\\n' "$said" >&2
+    echo "toss: Caddy is not running and did not start with the previous configuration either" >&2
+    journal_said >&2
+    exit ${CADDY_DOWN_EXIT}
+  fi
+  echo "toss: Caddy was restarted with the previous configuration" >&2
+fi
+[ "$rejected" = no ] || invalid
+[ "$applied" -ne 124 ] || exit ${CADDY_RELOAD_TIMEOUT_EXIT}
+[ -z "$said" ] || printf '%s\\n' "$said" >&2
+exit ${CADDY_RELOAD_EXIT}`;
+function applyArgv(mode, file, validate) {
+    return [
+        'sh',
+        '-c',
+        APPLY,
+        'sh',
+        mode,
+        file,
+        REGISTRY_LOCK_FILE,
+        CADDYFILE,
+        validate ? 'yes' : 'no',
+        CADDY_ADMIN_DROPIN,
+        CADDY_ADMIN_SOCKET,
+        paths_CADDY_SITES_DIR,
+        caddyAdminDropIn(),
+        TLS_ALLOW_DIR,
+        ON_DEMAND_MARKER.replace(/^# /, ''), // the marker's word after `#`
+    ];
+}
+/**
+ * Write stdin to `file` (a site file or the Caddyfile itself), validate (a site file on its own),
+ * reload; roll back on failure. `validate: false` skips the separate validation, for a change that cannot make a valid
+ * config invalid (the reload still refuses a bad one, atomically). A new Caddyfile that moves
+ * the admin endpoint is loaded through the old one (`systemctl reload` would look for the new
+ * socket before Caddy has opened it), or, failing that, applied with a restart.
+ */
+function installCaddyFileArgv(file, options = {}) {
+    return applyArgv('install', file, options.validate ?? true);
+}
+/**
+ * Delete a site file and reload; roll back on failure. Taking a site away cannot make the others
+ * invalid; the reload still refuses a config Caddy rejects, which is then validated for its message.
+ */
+function removeCaddyFileArgv(file) {
+    return applyArgv('remove', file, false);
+}
+/**
+ * Only the admin endpoint: the drop-in in place, and Caddy moved to the socket if its Caddyfile
+ * names it while Caddy still listens elsewhere (then it prints `moved`, or `restarted` when only a
+ * restart did it). For `toss init` on a server whose Caddyfile is already right.
+ */
+function secureCaddyAdminArgv() {
+    return applyArgv('check', '', false);
+}
+
 ;// CONCATENATED MODULE: ./src/server/port-owner.ts
 /**
  * Who listens on a port. Traffic must reach only the instance toss started for it: any local
@@ -73352,6 +73172,186 @@ function parseUnitListeners(output) {
         }
     }
     return [...found.values()];
+}
+
+;// CONCATENATED MODULE: ./src/server/systemctl.ts
+/** systemctl and journalctl command lines for an environment's units. */
+
+
+function stopInstanceArgv(p, port) {
+    return ['systemctl', 'stop', '--', p.instanceUnit(port)];
+}
+/** Exit 0 when the instance is running. */
+function isActiveArgv(p, port) {
+    return ['systemctl', 'is-active', '--quiet', '--', p.instanceUnit(port)];
+}
+// A unit that is not loaded makes stop/disable fail; being gone is what we want, so that is fine.
+const STOP_QUIETLY = `for unit in "$@"; do
+  systemctl disable --now --quiet -- "$unit" 2>/dev/null || systemctl stop -- "$unit" 2>/dev/null || true
+  systemctl reset-failed -- "$unit" 2>/dev/null || true
+done`;
+// `<app>-<env>` can name another app's unit too (shop/api-staging and shop-api/staging): a build
+// runs in its own release directory, so one that runs anywhere else under /srv is not this
+// environment's and is left alone. Dependencies run at / (production's only, whose name no other
+// app environment can produce).
+const STOP_RUN = `set -u
+unit=$1 dir=$2
+wd=$(systemctl show -p WorkingDirectory --value -- "$unit" 2>/dev/null)
+case $wd in
+  '' | / | "$dir"/*) ;;
+  *) echo "toss: $unit runs in $wd, not in $dir: not this environment's, left alone" >&2; exit 0 ;;
+esac
+set -- "$unit"
+${STOP_QUIETLY}`;
+/** Stop the environment's transient unit (a long step whose lock was broken or released). */
+function stopRunUnitArgv(p) {
+    return ['sh', '-c', STOP_RUN, 'sh', p.runUnit, p.envDir];
+}
+// Units are stopped and reset in as few systemctl calls as there are groups: each call acts on
+// every unit it knows and only names the ones it does not (a drain that already ran, a long step
+// that never started: "not loaded"), so one that is gone fails alone; a call per unit cost about
+// 20 ms each, 0.2–0.4 s per remove. Drains and wake units (a sleeping environment's socket: a
+// request now must not wake what goes) are stopped before the instances, the long step and the
+// slices. Instances and wake sockets are disabled first: their boot links (toss made them, see
+// instances.ts) are deleted directly, as `systemctl disable --no-reload` would, without its scan
+// of every unit file there (30 ms a unit with 200 environments, growing with them).
+// systemd unloads a stopped unit nothing refers to by itself; one it still keeps (a boot link it
+// read at an earlier daemon-reload: the target wants it) goes only with a daemon-reload, which
+// re-reads every unit on the server, so it runs only when one of the environment's units is still
+// loaded once the templates are deleted. The slice systemd made for the template's instances
+// (system-toss\x2d<app>\x2d<env>.slice) stays active once started, even empty: it is stopped
+// last, when nothing of the template runs in it any more.
+const TEARDOWN = `set -uf
+slice=$1; shift
+templates= patterns=
+while [ "$1" != -- ]; do
+  templates="$templates $1" name=\${1##*/}
+  patterns="$patterns \${name%%@*}@*"
+  shift
+done
+shift
+unlink_boot() {
+  set +f
+  for link in ${paths_SYSTEMD_DIR}/*/"$1"; do
+    [ ! -L "$link" ] || rm -f -- "$link"
+  done
+  set -f
+}
+# The units stopped first, up to "--", then the others. Unit names are toss's own (letters,
+# digits, - @ . and \\x2d): no spaces to split on, and -f keeps them from being globs.
+first=
+while [ "$1" != -- ]; do first="$first $1"; shift; done
+shift
+later="$*"
+for unit in $first $later; do unlink_boot "$unit"; done
+[ -z "$first" ] || systemctl stop -- $first 2>/dev/null
+[ -z "$later" ] || systemctl stop -- $later 2>/dev/null
+systemctl reset-failed -- $first $later 2>/dev/null
+# Template paths are toss's own (/etc/systemd/system/toss-…@.service): no spaces to split on.
+rm -f -- $templates || exit 1
+loaded=$(systemctl list-units --all --plain --no-legend --full -- $first $later $patterns) || loaded=unknown
+[ -z "$loaded" ] || systemctl daemon-reload || exit 1
+systemctl stop -- "$slice" 2>/dev/null
+systemctl reset-failed -- "$slice" 2>/dev/null
+exit 0`;
+/**
+ * `system-toss\x2d<app>\x2d<env>.slice`: where systemd puts a template's instances. App and
+ * environment names are lowercase letters, digits and dashes, so escaping a dash is all the
+ * escaping systemd does to them.
+ */
+function instanceSlice(p) {
+    const prefix = p.unitTemplate.slice(0, -'@.service'.length);
+    return `system-${prefix.replaceAll('-', '\\x2d')}.slice`;
+}
+/** `system-toss\x2dwake\x2d<app>\x2d<env>.slice`, as instanceSlice names the instances' one. */
+function wakeSlice(p) {
+    const prefix = p.wakeServiceTemplate.slice(0, -'@.service'.length);
+    return `system-${prefix.replaceAll('-', '\\x2d')}.slice`;
+}
+/**
+ * Remove: stop the drains of both ports (timer and service), the wake sockets and proxies, the
+ * instances and the long-step unit, clear their failed states, delete the templates, reload, and
+ * stop the instances' slice.
+ */
+function teardownUnitsArgv(p, ports) {
+    return [
+        'sh',
+        '-c',
+        TEARDOWN,
+        'sh',
+        instanceSlice(p),
+        p.unitTemplateFile,
+        p.wakeSocketTemplateFile,
+        p.wakeServiceTemplateFile,
+        '--',
+        // Stopped first: the drains, and a sleeping environment's sockets (a request now must not
+        // wake what goes) with their proxies.
+        ...ports.flatMap((port) => [`${drainUnit(p, port)}.timer`, `${drainUnit(p, port)}.service`]),
+        ...ports.flatMap((port) => [p.wakeSocketUnit(port), p.wakeServiceUnit(port)]),
+        '--',
+        ...ports.map((port) => p.instanceUnit(port)),
+        p.runUnit,
+        // Where earlier wake proxies ran, before they went to system.slice.
+        wakeSlice(p),
+    ];
+}
+function journalArgv(params) {
+    const p = params.paths;
+    const unit = params.port === undefined
+        ? p.unitTemplate.replace('@.service', '@*')
+        : p.instanceUnit(params.port);
+    const lines = params.lines ?? 100;
+    if (!Number.isInteger(lines) || lines < 0)
+        throw new TypeError(`invalid line count ${lines}`);
+    return [
+        'journalctl',
+        '--no-pager',
+        '--output=short-iso',
+        `--unit=${unit}`,
+        `--lines=${lines}`,
+        ...(params.follow ? ['--follow'] : []),
+    ];
+}
+
+;// CONCATENATED MODULE: ./src/pipeline/caddy-errors.ts
+
+
+
+
+const JOURNAL_HINT = 'check `systemctl status caddy` and `journalctl -u caddy` on the server';
+/**
+ * Runs a Caddy change (installCaddyFileArgv / removeCaddyFileArgv / secureCaddyAdminArgv) and
+ * turns its documented exit codes into errors that name the cause instead of quoting the whole
+ * script. The script already cut Caddy's words down to its last error line.
+ */
+async function applyCaddyChange(change) {
+    try {
+        return await change();
+    }
+    catch (error) {
+        if (!(error instanceof RemoteCommandError))
+            throw error;
+        const output = error.outputTail.trim();
+        const detail = output ? `:\n${output}` : '';
+        switch (error.exitCode) {
+            case CADDY_INVALID_EXIT:
+                throw new errors_TossError(`Caddy rejected the configuration (\`caddy validate --config ${CADDYFILE}\` failed${output ? '' : ' without saying why; is the caddy binary working?'}); it ran as the caddy user, the previous site file was restored and Caddy keeps serving the old config${detail}`, {
+                    hint: `run \`sudo -u caddy caddy validate --config ${CADDYFILE} --adapter caddyfile\` on the server and fix what it reports (toss adds only an import line and the admin socket to the Caddyfile; every file Caddy reads must be readable by the caddy user), then deploy again`,
+                });
+            case CADDY_RELOAD_TIMEOUT_EXIT:
+                throw new errors_TossError(`Caddy did not finish reloading in time; the previous site file was restored and Caddy was restarted with it (open connections to every site were cut)${detail}`, { hint: `${JOURNAL_HINT}; then deploy again` });
+            case CADDY_RELOAD_EXIT:
+                throw new errors_TossError(`\`systemctl reload caddy\` failed; the previous site file was restored and Caddy serves the previous configuration${detail}`, { hint: JOURNAL_HINT });
+            case CADDY_DOWN_EXIT:
+                throw new errors_TossError(`Caddy is not running: the change was rolled back, but Caddy did not start with the previous configuration either, so no site is served${detail}`, {
+                    hint: `${JOURNAL_HINT}, fix what stops it (\`sudo -u caddy caddy validate --config ${CADDYFILE} --adapter caddyfile\`), then \`systemctl restart caddy\``,
+                });
+            case CADDY_ADMIN_EXIT:
+                throw new errors_TossError(`could not install ${CADDY_ADMIN_DROPIN}, which keeps Caddy's admin endpoint private; nothing was changed${detail}`, { hint: 'check that /etc/systemd/system is writable (disk space, read-only root)' });
+            default:
+                throw error;
+        }
+    }
 }
 
 ;// CONCATENATED MODULE: external "node:dns/promises"
@@ -77550,6 +77550,10 @@ function session_openServer(request, app) {
 
 
 
+
+
+
+
 /** What toss.json says production runs on: `server` first, then `servers`. */
 function fleet_fleetOf(config, first, logins) {
     const more = config.servers ?? [];
@@ -77565,6 +77569,58 @@ function fleet_fleetOf(config, first, logins) {
             private: entry.private,
         })),
     ];
+}
+/**
+ * Runs `work` (a deploy or a rollback) on every member over its open connection, in the
+ * rollout's order (see the top of this file); resolves with each server's result, or throws the
+ * failure of the server that failed first, naming it.
+ */
+async function runFleet(request, env, members, servers, shared, sink, work) {
+    const { config } = request;
+    const names = members.map((m) => m.name);
+    const rollout = new Rollout(names, config.rollout?.batch ?? 1);
+    const upstreams = members
+        .filter((m) => m.role === 'web' && m.private !== undefined && config.front !== undefined)
+        .map((m) => `${m.private}:${config.front.port}`);
+    const runs = members.map(async (member, index) => {
+        const part = {
+            member,
+            first: index === 0,
+            ...shared,
+            config: (c) => member.role === 'worker'
+                ? { ...c, startCommand: c.worker?.startCommand, healthCheck: undefined }
+                : c,
+            site: siteOf(config, env, member, index === 0, upstreams, shared.hostName),
+            confirm: member.role === 'web' && (config.front === undefined || index === 0),
+            order: rollout.order(index),
+            turn: () => rollout.turn(index),
+            routed: () => rollout.routed(index),
+            failed: (error) => rollout.fail(index, error),
+        };
+        const server = servers[index];
+        // The action's post step releases the first server's lock only: the others' tokens are
+        // their own, and each one's run releases it.
+        const own = { ...request, login: member.login, connect: async () => server };
+        if (index > 0) {
+            delete own.lockToken;
+            delete own.onLockAcquired;
+        }
+        try {
+            return await work(own, part, serverSink(sink, member.name));
+        }
+        catch (error) {
+            rollout.fail(index, error);
+            throw error;
+        }
+        finally {
+            rollout.done(index);
+        }
+    });
+    const settled = await Promise.allSettled(runs);
+    const errors = settled.map((s) => (s.status === 'rejected' ? s.reason : undefined));
+    if (errors.some((e) => e !== undefined))
+        throw namedFailure(rollout, names, errors);
+    return settled.map((s) => s.value);
 }
 /** Whether a deploy of `env` goes to several servers: production, when toss.json names more. */
 function isFleetDeploy(config, env) {
@@ -77691,6 +77747,31 @@ class Rollout {
             this.allRouted.resolve();
         await this.allRouted.promise;
         this.check();
+    }
+}
+/**
+ * One server of several is routed; it waits for every other one. When any of them failed, its
+ * Caddy site goes back to what it was (`previousSite`; the old instance never stopped), and the
+ * new instance and `undo` (a deploy's new release) go, while this run holds its lock.
+ */
+async function holdRouted(server, sink, part, launch, previousSite, undo) {
+    try {
+        await part.routed();
+    }
+    catch (error) {
+        const { env, port } = launch;
+        if (part.site !== undefined) {
+            await step(sink, 'route-back', () => applyCaddyChange(() => previousSite === null
+                ? server.guarded(removeCaddyFileArgv(env.siteFile))
+                : server.guarded(installCaddyFileArgv(env.siteFile, { validate: false }), {
+                    stdin: previousSite,
+                })), () => (previousSite === null ? 'no site, as before' : 'the release it served before')).catch(() => { });
+        }
+        const wakeUnits = launch.wake ? [sleepNowArgv(env, port), stopWakeSocketArgv(env, port)] : [];
+        await server
+            .cleanUpAsHolder([...wakeUnits, stopInstanceArgv(env, port), ...undo])
+            .catch(() => false);
+        throw error;
     }
 }
 /** Step events of one server, tagged with its name so the doors can tell them apart. */
@@ -78982,9 +79063,6 @@ function excludeMatcher(pattern) {
 
 
 
-
-
-
 /**
  * Deploys the working tree to one environment: built here first when toss.json says `build`
  * (nothing on the server changes before that succeeded), then placed, started and switched.
@@ -79039,70 +79117,36 @@ async function deployToFleet(request, env, origin, sink) {
     try {
         const natives = scanBuiltTree(config, request.sourceDir);
         const servers = await step(sink, 'connect', () => connectAll(members, config.app, request.connect, undefined), () => members.map((m) => m.name).join(', '));
-        const names = members.map((m) => m.name);
-        const rollout = new Rollout(names, config.rollout?.batch ?? 1);
-        const releaseId = newReleaseId(new Date());
         const hostName = hostNameOf(config, env, await health_serverAddress(request.login.host));
-        const upstreams = members
-            .filter((m) => m.role === 'web' && m.private !== undefined && config.front !== undefined)
-            .map((m) => `${m.private}:${config.front.port}`);
-        const runs = members.map(async (member, index) => {
-            const part = {
-                member,
-                first: index === 0,
-                releaseId,
-                hostName,
-                config: (c) => member.role === 'worker'
-                    ? { ...c, startCommand: c.worker?.startCommand, healthCheck: undefined }
-                    : c,
-                site: siteOf(config, env, member, index === 0, upstreams, hostName),
-                confirm: member.role === 'web' && (config.front === undefined || index === 0),
-                order: rollout.order(index),
-                turn: () => rollout.turn(index),
-                routed: () => rollout.routed(index),
-                failed: (error) => rollout.fail(index, error),
-            };
-            const server = servers[index];
-            // The action's post step releases the first server's lock only: the others' tokens are
-            // their own, and each one's run releases it.
-            const { lockToken, onLockAcquired, ...common } = request;
-            const own = {
-                ...common,
-                ...(index === 0 ? { lockToken, onLockAcquired } : {}),
-                login: member.login,
-                connect: async () => server,
-                // Every server deploys, so that none is left on another release (fleet.ts).
-                force: true,
-            };
-            try {
-                return await deployBuilt(own, env, origin, natives, serverSink(sink, member.name), part);
-            }
-            catch (error) {
-                rollout.fail(index, error);
-                throw error;
-            }
-            finally {
-                rollout.done(index);
-            }
-        });
-        const settled = await Promise.allSettled(runs);
-        const errors = settled.map((s) => (s.status === 'rejected' ? s.reason : undefined));
-        if (errors.some((e) => e !== undefined))
-            throw namedFailure(rollout, names, errors);
-        const results = settled.map((s) => s.value);
-        return { ...results[0], confirmed: results.every((r) => r.confirmed), servers: names };
+        const shared = {
+            releaseId: newReleaseId(new Date()),
+            hostName,
+            files: uploadTreeHash(request),
+        };
+        const results = await runFleet(request, env, members, servers, shared, sink, (own, part, sink) => 
+        // Every server deploys, so that none is left on another release (fleet.ts).
+        deployBuilt({ ...own, force: true }, env, origin, natives, sink, part));
+        return {
+            ...results[0],
+            confirmed: results.every((r) => r.confirmed),
+            servers: members.map((m) => m.name),
+        };
     }
     finally {
         await built.finish();
     }
 }
-function deployBuilt(request, env, origin, natives, sink, part) {
-    const { app } = request.config;
-    // The upload's file list, hashed while connecting (fingerprint.ts).
-    const files = hashUploadTree(request.sourceDir, {
+/** The upload's file list, hashed while connecting (fingerprint.ts); once for every server. */
+function uploadTreeHash(request) {
+    return hashUploadTree(request.sourceDir, {
         excludes: request.config.exclude,
         built: request.config.build !== undefined,
     });
+}
+function deployBuilt(request, env, origin, natives, sink, part) {
+    const { app } = request.config;
+    // The upload's file list, hashed while connecting (fingerprint.ts).
+    const files = part?.files ?? uploadTreeHash(request);
     // The environment's first deploy, as the state read before the lock shows it (the upload then
     // stages where no directory of the environment's is needed: deploy-place.ts).
     let first = false;
@@ -79235,37 +79279,12 @@ async function putLive(server, sink, config, env, view, live, part) {
             const site = part.site;
             const own = site && { ...routing, site: (p) => site(p, routing.site) };
             await startCheckRoute(server, sink, launch, health, own, leftovers, part.turn);
-            await holdRouted(server, sink, part, launch, view, leftovers);
+            await holdRouted(server, sink, part, launch, view.site, leftovers);
         }
     }
     else {
         const launch = { env, releaseId, dir: config.static, healthPath: config.healthCheck?.path };
         await checkStaticAndRoute(server, sink, launch, routing, leftovers);
-    }
-}
-/**
- * One server of several is routed; it waits for every other one. When any of them failed, its
- * Caddy site goes back to what it was (the old instance never stopped), and the new instance and
- * release go, while this run holds its lock.
- */
-async function holdRouted(server, sink, part, launch, view, leftovers) {
-    try {
-        await part.routed();
-    }
-    catch (error) {
-        const { env, port } = launch;
-        if (part.site !== undefined) {
-            await step(sink, 'route-back', () => applyCaddyChange(() => view.site === null
-                ? server.guarded(removeCaddyFileArgv(env.siteFile))
-                : server.guarded(installCaddyFileArgv(env.siteFile, { validate: false }), {
-                    stdin: view.site,
-                })), () => (view.site === null ? 'no site, as before' : 'the release it served before')).catch(() => { });
-        }
-        const wakeUnits = launch.wake ? [sleepNowArgv(env, port), stopWakeSocketArgv(env, port)] : [];
-        await server
-            .cleanUpAsHolder([...wakeUnits, stopInstanceArgv(env, port), ...leftovers])
-            .catch(() => false);
-        throw error;
     }
 }
 /** The new release as it starts: sealed first, its unit installed if it changed. */

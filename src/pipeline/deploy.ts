@@ -11,7 +11,6 @@ import { isProduction, validateEnvName } from '../config/env-name.js';
 import type { TossConfig } from '../config/schema.js';
 import { LockError, TossError } from '../errors.js';
 import { ensureAdminSocket } from '../server/caddy-admin.js';
-import { installCaddyFileArgv, removeCaddyFileArgv } from '../server/caddy-apply.js';
 import { applyOverrideArgs, parseEnvFile } from '../server/env-file.js';
 import { usesSslip } from '../server/hostnames.js';
 import { routedPort } from '../server/instances.js';
@@ -34,10 +33,8 @@ import {
   previewsByAge,
   type State,
 } from '../server/state.js';
-import { stopInstanceArgv } from '../server/systemctl.js';
-import { buildWakeUnits, sleepNowArgv, stopWakeSocketArgv } from '../server/wake.js';
+import { buildWakeUnits } from '../server/wake.js';
 import { dependenciesStep, runBuild } from './build.js';
-import { applyCaddyChange } from './caddy-errors.js';
 import { assertMemoryForPreview } from './capacity-check.js';
 import { databaseStep } from './database-step.js';
 import { finishDeploy } from './deploy-finish.js';
@@ -47,13 +44,11 @@ import { fingerprintOf, hashUploadTree, unchangedDeploy } from './fingerprint.js
 import {
   connectAll,
   fleetOf,
+  holdRouted,
   isFleetDeploy,
   membersToDeploy,
-  namedFailure,
-  Rollout,
+  runFleet,
   type ServerPart,
-  serverSink,
-  siteOf,
 } from './fleet.js';
 import {
   checkStaticAndRoute,
@@ -142,59 +137,39 @@ async function deployToFleet(
       () => connectAll(members, config.app, request.connect, undefined),
       () => members.map((m) => m.name).join(', '),
     );
-    const names = members.map((m) => m.name);
-    const rollout = new Rollout(names, config.rollout?.batch ?? 1);
-    const releaseId = newReleaseId(new Date());
     const hostName = hostNameOf(config, env, await serverAddress(request.login.host));
-    const upstreams = members
-      .filter((m) => m.role === 'web' && m.private !== undefined && config.front !== undefined)
-      .map((m) => `${m.private}:${config.front!.port}`);
-    const runs = members.map(async (member, index) => {
-      const part: ServerPart = {
-        member,
-        first: index === 0,
-        releaseId,
-        hostName,
-        config: (c) =>
-          member.role === 'worker'
-            ? { ...c, startCommand: c.worker?.startCommand, healthCheck: undefined }
-            : c,
-        site: siteOf(config, env, member, index === 0, upstreams, hostName),
-        confirm: member.role === 'web' && (config.front === undefined || index === 0),
-        order: rollout.order(index),
-        turn: () => rollout.turn(index),
-        routed: () => rollout.routed(index),
-        failed: (error) => rollout.fail(index, error),
-      };
-      const server = servers[index]!;
-      // The action's post step releases the first server's lock only: the others' tokens are
-      // their own, and each one's run releases it.
-      const { lockToken, onLockAcquired, ...common } = request;
-      const own: DeployRequest = {
-        ...common,
-        ...(index === 0 ? { lockToken, onLockAcquired } : {}),
-        login: member.login,
-        connect: async () => server,
+    const shared = {
+      releaseId: newReleaseId(new Date()),
+      hostName,
+      files: uploadTreeHash(request),
+    };
+    const results = await runFleet(
+      request,
+      env,
+      members,
+      servers,
+      shared,
+      sink,
+      (own, part, sink) =>
         // Every server deploys, so that none is left on another release (fleet.ts).
-        force: true,
-      };
-      try {
-        return await deployBuilt(own, env, origin, natives, serverSink(sink, member.name), part);
-      } catch (error) {
-        rollout.fail(index, error);
-        throw error;
-      } finally {
-        rollout.done(index);
-      }
-    });
-    const settled = await Promise.allSettled(runs);
-    const errors = settled.map((s) => (s.status === 'rejected' ? s.reason : undefined));
-    if (errors.some((e) => e !== undefined)) throw namedFailure(rollout, names, errors);
-    const results = settled.map((s) => (s as PromiseFulfilledResult<DeployResult>).value);
-    return { ...results[0]!, confirmed: results.every((r) => r.confirmed), servers: names };
+        deployBuilt({ ...own, force: true }, env, origin, natives, sink, part),
+    );
+    return {
+      ...results[0]!,
+      confirmed: results.every((r) => r.confirmed),
+      servers: members.map((m) => m.name),
+    };
   } finally {
     await built.finish();
   }
+}
+
+/** The upload's file list, hashed while connecting (fingerprint.ts); once for every server. */
+function uploadTreeHash(request: DeployRequest): Promise<string | undefined> {
+  return hashUploadTree(request.sourceDir, {
+    excludes: request.config.exclude,
+    built: request.config.build !== undefined,
+  });
 }
 
 function deployBuilt(
@@ -207,10 +182,7 @@ function deployBuilt(
 ): Promise<DeployResult> {
   const { app } = request.config;
   // The upload's file list, hashed while connecting (fingerprint.ts).
-  const files = hashUploadTree(request.sourceDir, {
-    excludes: request.config.exclude,
-    built: request.config.build !== undefined,
-  });
+  const files = part?.files ?? uploadTreeHash(request);
   // The environment's first deploy, as the state read before the lock shows it (the upload then
   // stages where no directory of the environment's is needed: deploy-place.ts).
   let first = false;
@@ -392,51 +364,11 @@ async function putLive(
       const site = part.site;
       const own = site && { ...routing, site: (p: number) => site(p, routing.site) };
       await startCheckRoute(server, sink, launch, health, own, leftovers, part.turn);
-      await holdRouted(server, sink, part, launch, view, leftovers);
+      await holdRouted(server, sink, part, launch, view.site, leftovers);
     }
   } else {
     const launch = { env, releaseId, dir: config.static, healthPath: config.healthCheck?.path };
     await checkStaticAndRoute(server, sink, launch, routing, leftovers);
-  }
-}
-
-/**
- * One server of several is routed; it waits for every other one. When any of them failed, its
- * Caddy site goes back to what it was (the old instance never stopped), and the new instance and
- * release go, while this run holds its lock.
- */
-async function holdRouted(
-  server: Server,
-  sink: EventSink,
-  part: ServerPart,
-  launch: Launch,
-  view: ServerView,
-  leftovers: string[][],
-): Promise<void> {
-  try {
-    await part.routed();
-  } catch (error) {
-    const { env, port } = launch;
-    if (part.site !== undefined) {
-      await step(
-        sink,
-        'route-back',
-        () =>
-          applyCaddyChange(() =>
-            view.site === null
-              ? server.guarded(removeCaddyFileArgv(env.siteFile))
-              : server.guarded(installCaddyFileArgv(env.siteFile, { validate: false }), {
-                  stdin: view.site,
-                }),
-          ),
-        () => (view.site === null ? 'no site, as before' : 'the release it served before'),
-      ).catch(() => {});
-    }
-    const wakeUnits = launch.wake ? [sleepNowArgv(env, port), stopWakeSocketArgv(env, port)] : [];
-    await server
-      .cleanUpAsHolder([...wakeUnits, stopInstanceArgv(env, port), ...leftovers])
-      .catch(() => false);
-    throw error;
   }
 }
 

@@ -21,14 +21,19 @@
  */
 import type { FleetServer, TossConfig } from '../config/schema.js';
 import { TossError } from '../errors.js';
+import { installCaddyFileArgv, removeCaddyFileArgv } from '../server/caddy-apply.js';
 import { type Balance, buildPrivateSite, buildSiteFile } from '../server/caddy-site.js';
 import type { StatusWarning } from '../server/drift.js';
 import type { EnvPaths } from '../server/paths.js';
+import { stopInstanceArgv } from '../server/systemctl.js';
+import { sleepNowArgv, stopWakeSocketArgv } from '../server/wake.js';
+import { applyCaddyChange } from './caddy-errors.js';
 import type { EventSink, PipelineEvent } from './events.js';
-import type { DeployRequest, Login } from './request.js';
+import type { Launch } from './go-live.js';
+import type { DeployRequest, Login, TargetRequest } from './request.js';
 import type { Server } from './server.js';
 import { openServer } from './session.js';
-import { StepError } from './step.js';
+import { StepError, step } from './step.js';
 
 /** One server of production's, as toss.json names it, and how to log in to it. */
 export interface FleetMember {
@@ -48,7 +53,7 @@ export interface ServerPart {
   /** one release id on every server */
   releaseId: string;
   /** the public name, the same on every server */
-  hostName?: string | undefined;
+  hostName: string;
   /** the config this server runs: a worker's startCommand, no health path */
   config: (config: TossConfig) => TossConfig;
   /** the site this server's Caddy gets for a port; undefined: none (a worker) */
@@ -62,6 +67,8 @@ export interface ServerPart {
   routed: () => Promise<void>;
   /** this server's deploy failed under its lock: every other one stops (before its cleanup) */
   failed: (error: unknown) => void;
+  /** a deploy's upload tree, hashed once for every server (fingerprint.ts) */
+  files?: Promise<string | undefined> | undefined;
 }
 
 /** What toss.json says production runs on: `server` first, then `servers`. */
@@ -79,6 +86,72 @@ export function fleetOf(config: TossConfig, first: Login, logins: Login[]): Flee
       private: entry.private,
     })),
   ];
+}
+
+/** What every server's part of one run shares: the release, the public name, the upload's hash. */
+export interface Shared {
+  releaseId: string;
+  hostName: string;
+  files?: Promise<string | undefined> | undefined;
+}
+
+/**
+ * Runs `work` (a deploy or a rollback) on every member over its open connection, in the
+ * rollout's order (see the top of this file); resolves with each server's result, or throws the
+ * failure of the server that failed first, naming it.
+ */
+export async function runFleet<R extends TargetRequest, T>(
+  request: R,
+  env: EnvPaths,
+  members: FleetMember[],
+  servers: Server[],
+  shared: Shared,
+  sink: EventSink,
+  work: (own: R, part: ServerPart, sink: EventSink) => Promise<T>,
+): Promise<T[]> {
+  const { config } = request;
+  const names = members.map((m) => m.name);
+  const rollout = new Rollout(names, config.rollout?.batch ?? 1);
+  const upstreams = members
+    .filter((m) => m.role === 'web' && m.private !== undefined && config.front !== undefined)
+    .map((m) => `${m.private}:${config.front!.port}`);
+  const runs = members.map(async (member, index) => {
+    const part: ServerPart = {
+      member,
+      first: index === 0,
+      ...shared,
+      config: (c) =>
+        member.role === 'worker'
+          ? { ...c, startCommand: c.worker?.startCommand, healthCheck: undefined }
+          : c,
+      site: siteOf(config, env, member, index === 0, upstreams, shared.hostName),
+      confirm: member.role === 'web' && (config.front === undefined || index === 0),
+      order: rollout.order(index),
+      turn: () => rollout.turn(index),
+      routed: () => rollout.routed(index),
+      failed: (error) => rollout.fail(index, error),
+    };
+    const server = servers[index]!;
+    // The action's post step releases the first server's lock only: the others' tokens are
+    // their own, and each one's run releases it.
+    const own: R = { ...request, login: member.login, connect: async () => server };
+    if (index > 0) {
+      delete own.lockToken;
+      delete own.onLockAcquired;
+    }
+    try {
+      return await work(own, part, serverSink(sink, member.name));
+    } catch (error) {
+      rollout.fail(index, error);
+      throw error;
+    } finally {
+      rollout.done(index);
+    }
+  });
+  const settled = await Promise.allSettled(runs);
+  const errors = settled.map((s) => (s.status === 'rejected' ? s.reason : undefined));
+  if (errors.some((e) => e !== undefined)) throw namedFailure(rollout, names, errors);
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
 }
 
 /** Whether a deploy of `env` goes to several servers: production, when toss.json names more. */
@@ -235,6 +308,46 @@ export class Rollout {
     if (this.routedCount === this.names.length) this.allRouted.resolve();
     await this.allRouted.promise;
     this.check();
+  }
+}
+
+/**
+ * One server of several is routed; it waits for every other one. When any of them failed, its
+ * Caddy site goes back to what it was (`previousSite`; the old instance never stopped), and the
+ * new instance and `undo` (a deploy's new release) go, while this run holds its lock.
+ */
+export async function holdRouted(
+  server: Server,
+  sink: EventSink,
+  part: ServerPart,
+  launch: Pick<Launch, 'env' | 'port' | 'wake'>,
+  previousSite: string | null,
+  undo: string[][],
+): Promise<void> {
+  try {
+    await part.routed();
+  } catch (error) {
+    const { env, port } = launch;
+    if (part.site !== undefined) {
+      await step(
+        sink,
+        'route-back',
+        () =>
+          applyCaddyChange(() =>
+            previousSite === null
+              ? server.guarded(removeCaddyFileArgv(env.siteFile))
+              : server.guarded(installCaddyFileArgv(env.siteFile, { validate: false }), {
+                  stdin: previousSite,
+                }),
+          ),
+        () => (previousSite === null ? 'no site, as before' : 'the release it served before'),
+      ).catch(() => {});
+    }
+    const wakeUnits = launch.wake ? [sleepNowArgv(env, port), stopWakeSocketArgv(env, port)] : [];
+    await server
+      .cleanUpAsHolder([...wakeUnits, stopInstanceArgv(env, port), ...undo])
+      .catch(() => false);
+    throw error;
   }
 }
 

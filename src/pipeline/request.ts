@@ -26,6 +26,8 @@ export interface TargetRequest {
   onLockAcquired?: (token: string) => void;
   /** how to reach the server: the SSH session by default (tests pass a fake) */
   connect?: OpenServer | undefined;
+  /** how to log in to each of toss.json's `servers`, in order (fleet.ts) */
+  fleet?: Login[] | undefined;
 }
 
 export interface DeployRequest extends TargetRequest {
@@ -44,8 +46,6 @@ export interface DeployRequest extends TargetRequest {
   builder?: LocalBuilder | undefined;
   /** deploy even when nothing changed since the live release (fingerprint.ts) */
   force?: boolean | undefined;
-  /** how to log in to each of toss.json's `servers`, in order (fleet.ts) */
-  fleet?: Login[] | undefined;
   /** servers (as toss.json names them) production's deploy leaves out this time */
   skipServers?: string[] | undefined;
 }

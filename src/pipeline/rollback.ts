@@ -17,6 +17,14 @@ import { stopRunUnitArgv } from '../server/systemctl.js';
 import { buildWakeUnits, countIdleArgv } from '../server/wake.js';
 import { type EventSink, secretsEvent } from './events.js';
 import {
+  connectAll,
+  fleetOf,
+  holdRouted,
+  isFleetDeploy,
+  runFleet,
+  type ServerPart,
+} from './fleet.js';
+import {
   checkStaticAndRoute,
   idlePort,
   type Launch,
@@ -103,31 +111,104 @@ export function chooseRollbackTarget(
 export function rollback(request: RollbackRequest, sink: EventSink): Promise<RollbackResult> {
   const { app } = request.config;
   const env = envPaths(app, validateEnvName(request.environment, 'environment'));
+  if (isFleetDeploy(request.config, env)) return rollbackFleet(request, env, sink);
+  return rollbackOne(request, env, sink);
+}
+
+/**
+ * Production on several servers (fleet.ts): the release the first server picks (or the one
+ * named) goes live again on every server, in the same order as a deploy: started everywhere,
+ * then checked and routed batch by batch, switched once all are routed, routed back when any
+ * fails.
+ */
+async function rollbackFleet(
+  request: RollbackRequest,
+  env: EnvPaths,
+  sink: EventSink,
+): Promise<RollbackResult> {
+  const { config } = request;
+  const members = fleetOf(config, request.login, request.fleet ?? []);
+  const servers = await step(
+    sink,
+    'connect',
+    () => connectAll(members, config.app, request.connect, undefined),
+    () => members.map((m) => m.name).join(', '),
+  );
+  let handed = false;
+  try {
+    const first = servers[0]!;
+    const state = await first.readState();
+    const live = state?.environments[env.environment];
+    if (live === undefined) throw noEnvironment(config.app, env);
+    const onDisk = parseReleaseList((await first.root(listReleasesArgv(env))).stdout);
+    const release = chooseRollbackTarget(
+      env.environment,
+      live,
+      keptReleases(live, onDisk),
+      request.release,
+    );
+    const url = (await urlResolver(config, request.login))(env.environment, state?.policy);
+    if (url === null) throw new TossError(`no host name for ${env.app}/${env.environment}`);
+    const shared = { releaseId: release, hostName: new URL(url).hostname };
+    handed = true;
+    const results = await runFleet(
+      { ...request, release },
+      env,
+      members,
+      servers,
+      shared,
+      sink,
+      (own, part, serverSink) => rollbackOne(own, env, serverSink, part),
+    );
+    return { ...results[0]!, url };
+  } finally {
+    if (!handed) await Promise.all(servers.map((s) => s.close().catch(() => {})));
+  }
+}
+
+function noEnvironment(app: string, env: EnvPaths): TossError {
+  return new TossError(`${app} has no environment ${env.environment} on this server`, {
+    hint: 'toss list shows the environments there are',
+  });
+}
+
+function rollbackOne(
+  request: RollbackRequest,
+  env: EnvPaths,
+  sink: EventSink,
+  part?: ServerPart,
+): Promise<RollbackResult> {
+  const { app } = request.config;
   return withLockedSession(
     request,
     sink,
     {
       before: async (server) => {
         if ((await server.readState())?.environments[env.environment] === undefined) {
-          throw new TossError(`${app} has no environment ${env.environment} on this server`, {
-            hint: 'toss list shows the environments there are',
-          });
+          throw noEnvironment(app, env);
         }
         return undefined;
       },
+      order: part?.order,
     },
     async (server, lock) => {
-      // A preview comes back with the limits production recorded, like any preview deploy.
-      const config = trustedConfig(request.config, env.environment, lock.state.policy).config;
-      const url = (await urlResolver(request.config, request.login))(
-        env.environment,
-        lock.state.policy,
-      );
-      // The lock was taken on the state read then: a deploy that finished meanwhile is in it.
-      const live = lock.state.environments[env.environment];
-      if (live === undefined) throw new TossError(`${env.environment} was removed meanwhile`);
-      const target = { config, env, live, url };
-      return rollbackLocked(server, request, target, lock, sink);
+      try {
+        // A preview comes back with the limits production recorded, like any preview deploy.
+        const trusted = trustedConfig(request.config, env.environment, lock.state.policy).config;
+        const config = part ? part.config(trusted) : trusted;
+        const url = part
+          ? `${config.tls === 'off' ? 'http' : 'https'}://${part.hostName}`
+          : (await urlResolver(request.config, request.login))(env.environment, lock.state.policy);
+        // The lock was taken on the state read then: a deploy that finished meanwhile is in it.
+        const live = lock.state.environments[env.environment];
+        if (live === undefined) throw new TossError(`${env.environment} was removed meanwhile`);
+        const target = { config, env, live, url };
+        return await rollbackLocked(server, request, target, lock, sink, part);
+      } catch (error) {
+        // The other servers stop now, before this one's cleanup (fleet.ts).
+        part?.failed(error);
+        throw error;
+      }
     },
   );
 }
@@ -146,6 +227,7 @@ async function rollbackLocked(
   { config, env, live, url }: RollbackTarget,
   lock: HeldLock,
   sink: EventSink,
+  part?: ServerPart,
 ): Promise<RollbackResult> {
   const view = await readRollbackView(server, env, live, request.release);
   const { target } = view;
@@ -161,9 +243,11 @@ async function rollbackLocked(
   // A sleeping environment stays one, with the idle time its last deploy recorded.
   const sleepAfter = config.static === undefined ? live.sleepAfter : undefined;
   const wake = sleepAfter !== undefined;
+  const publicSite = (p: number) => siteFor(config, env, hostName, p, target, { wake });
+  const own = part?.site;
   const routing = {
     caddyfile: view.caddyfile,
-    site: (p: number) => siteFor(config, env, hostName, p, target, { wake }),
+    site: own ? (p: number) => own(p, publicSite) : publicSite,
     onDemandAsk: needsOnDemandAsk(config, env),
   };
   if (config.static !== undefined) {
@@ -185,7 +269,19 @@ async function rollbackLocked(
       wake: wakeOf(config, env, sleepAfter, view),
       detail: `${target} on port ${port}`,
     };
-    await startCheckRoute(server, sink, launch, rollbackHealth(config, target, live), routing);
+    const health = {
+      ...rollbackHealth(config, target, live),
+      worker: part?.member.role === 'worker',
+    };
+    if (part === undefined) {
+      await startCheckRoute(server, sink, launch, health, routing);
+    } else {
+      // One server of several: checked and routed in its batch's turn, then held until every
+      // server is routed (fleet.ts); a worker gets no site.
+      const routed = part.site === undefined ? undefined : routing;
+      await startCheckRoute(server, sink, launch, health, routed, [], part.turn);
+      await holdRouted(server, sink, part, launch, view.site, []);
+    }
   }
   await step(
     sink,
@@ -201,6 +297,8 @@ async function rollbackLocked(
       );
       // Rolled back by someone who is looking: awake, counting its idle time from now.
       if (wake) await server.batch([countIdleArgv(env, port)]);
+      // The first server of several records last (fleet.ts).
+      await part?.order.releaseAfter();
       await lock.finish((s) => recordRollback(s, env, live, target, port, request));
     },
     () => target,

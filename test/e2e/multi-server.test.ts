@@ -326,4 +326,37 @@ describe('production on three web servers behind a front, and a worker', () => {
     const served = await fetchSite(front(), name(), '/');
     expect(served.body).toMatch(/^version 5 on /);
   }, 180_000);
+
+  it('rolls every server back together, with zero failed requests through the front', async () => {
+    const probe = startProbe(front(), name(), 50);
+    const rolled = await toss(front(), ['rollback', 'production'], {
+      cwd: app.dir,
+      env: { TOSS_KNOWN_HOSTS: knownHosts },
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    const result = await probe.stop();
+    expect(rolled.code, rolled.output).toBe(0);
+    expect(result.failed, result.failures.join('\n')).toBe(0);
+    const release = await releaseOn(h(0));
+    for (const host of hosts) expect(await releaseOn(host)).toBe(release);
+    for (const host of web()) {
+      expect(await servedBy(host)).toBe(`version 4 on ${await hostnameOf(host)}\n`);
+    }
+    for (const host of hosts) expect(rolled.stdout).toContain(`[${target(host)}]`);
+  }, 180_000);
+
+  it("pushes production's secrets to every server", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'toss-secrets-')), '.env.production');
+    writeFileSync(file, 'FLEET_SECRET=on-every-server\n');
+    const pushed = await toss(front(), ['secrets', 'push', 'production', '--file', file], {
+      cwd: app.dir,
+      env: { TOSS_KNOWN_HOSTS: knownHosts },
+    });
+    expect(pushed.code, pushed.output).toBe(0);
+    for (const host of hosts) {
+      expect(pushed.stdout).toContain(`on ${target(host)}`);
+      const text = await inHost(host, ['cat', `/srv/${APP}/.toss/secrets/production.env`]);
+      expect(text).toContain('FLEET_SECRET="on-every-server"');
+    }
+  });
 });

@@ -38,6 +38,7 @@ Examples:
           {
             config: context.config,
             login: context.login,
+            fleet: context.fleet,
             environment,
             actor: context.actor,
             lockWaitSeconds: options.lockWait,

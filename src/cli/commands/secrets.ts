@@ -71,10 +71,28 @@ async function push(cls: EnvironmentClass, options: SecretsOptions): Promise<voi
   const text = await readLocal(options.file);
   const entries = parseDotenv(text, options.file);
   const context = await loadContext(options);
-  const result = await pushSecrets(context.login, context.config.app, cls, entries);
-  process.stdout.write(
-    `${result.changed ? 'uploaded' : 'unchanged:'} ${entries.size} key${entries.size === 1 ? '' : 's'} to ${result.file}\n`,
+  const keys = `${entries.size} key${entries.size === 1 ? '' : 's'}`;
+  // Production runs on every server of toss.json (`servers`); previews on the first one only.
+  const logins = cls === 'production' ? [context.login, ...context.fleet] : [context.login];
+  const names = [context.config.server, ...(context.config.servers ?? []).map((s) => s.server)];
+  const results = await Promise.allSettled(
+    logins.map((login) => pushSecrets(login, context.config.app, cls, entries)),
   );
+  const failed: string[] = [];
+  results.forEach((result, i) => {
+    const where = logins.length > 1 ? ` on ${names[i]}` : '';
+    if (result.status === 'fulfilled') {
+      const { changed, file } = result.value;
+      process.stdout.write(`${changed ? 'uploaded' : 'unchanged:'} ${keys} to ${file}${where}\n`);
+    } else {
+      failed.push(`${names[i]}: ${(result.reason as Error).message}`);
+    }
+  });
+  if (failed.length > 0) {
+    throw new TossError(`the secrets were not written to ${failed.join('\n')}`, {
+      hint: 'push them again once every server is reachable (the push replaces the file)',
+    });
+  }
 }
 
 function registerPull(secrets: Command): void {
