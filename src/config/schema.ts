@@ -669,6 +669,7 @@ function fleetProblems(
     front?: { private: string } | undefined;
     worker?: unknown;
     static?: string | undefined;
+    database?: unknown;
   },
   ctx: { addIssue: (issue: z.core.$ZodRawIssue) => void },
 ): void {
@@ -696,6 +697,12 @@ function fleetProblems(
   }
   if (config.front !== undefined && servers.length === 0) {
     issue(['front'], 'expected "servers" too: a front balances across several web servers');
+  }
+  if (servers.length > 0 && config.database !== undefined) {
+    issue(
+      ['database'],
+      "expected no database with several servers: each server's own PostgreSQL would split production's data (keep DATABASE_URL of a shared database in the secrets instead)",
+    );
   }
   if (servers.length > 0 && config.static !== undefined) {
     issue(

@@ -51,7 +51,6 @@ const full = {
   sleepAfter: { staging: '2h', production: 'off' },
   noindex: true,
   resources: { memory: '512M', cpu: '100%', previews: { memory: '256M', cpu: '50%' } },
-  database: { engine: 'postgres', seed: 'db/seed.sql' },
   maxPreviews: 0,
   root: './apps/web',
   exclude: ['*.log', '/tmp/'],
@@ -103,6 +102,9 @@ describe('parseConfig: valid toss.json', () => {
 
   it('keeps every field of a full file', () => {
     expect(parseConfig(full)).toEqual(full);
+    const { servers: _s, front: _f, worker: _w, rollout: _r, ...oneServer } = full;
+    const database = { engine: 'postgres', seed: 'db/seed.sql' };
+    expect(parseConfig({ ...oneServer, database }).database).toEqual(database);
   });
 
   it.each<[string, Record<string, unknown>]>([
@@ -520,6 +522,11 @@ describe('servers', () => {
       'front: expected "servers" too',
     ],
     [
+      'a database on several servers',
+      { servers: [{ server: 'web2' }], database: { engine: 'postgres' } },
+      "database: expected no database with several servers: each server's own PostgreSQL would split production's data",
+    ],
+    [
       'a static site on several servers',
       { startCommand: undefined, static: 'dist', servers: [{ server: 'web2' }] },
       'expected one server for a static site',
@@ -547,6 +554,8 @@ describe('toss.schema.json', () => {
     // `static` takes startCommand's place in a static site's file, so `full` cannot have both.
     const keys = Object.keys(full);
     keys.splice(keys.indexOf('startCommand') + 1, 0, 'static');
+    // Nor `database` beside `servers` (one server's PostgreSQL would split production's data).
+    keys.splice(keys.indexOf('resources') + 1, 0, 'database');
     expect(Object.keys(schema.properties)).toEqual(keys);
   });
 });
