@@ -22,6 +22,11 @@ export interface FleetFigures {
   three: number[];
   /** three hosts in one batch (`rollout.batch: 3`): all checked and routed at once */
   together: number[];
+  /**
+   * The rig's own share: three one-host deploys at once, one to each host (three CLI processes),
+   * the same work per host as the three-host deploy without any of its coordination.
+   */
+  parallel: number[];
   /** the one-host deploys' step lines: "step" → ms */
   oneSteps: Map<string, number>[];
   /** the three-host deploys' step lines, per server: "[server] step" → ms */
@@ -99,6 +104,8 @@ export async function benchFleet(runs: number, log: (s: string) => void): Promis
       ...fleet(9081),
       rollout: { batch: 3 },
     });
+    const soloB = await makeBenchApp(join(temp, 'solo-b'), 'solo', { server: `root@${b.ip}` });
+    const soloC = await makeBenchApp(join(temp, 'solo-c'), 'solo', { server: `root@${c.ip}` });
     const deploy = async (app: { dir: string; files: string[] }) => {
       touchAll(app.files);
       return timedDeploy(cli, app.dir, env);
@@ -106,16 +113,26 @@ export async function benchFleet(runs: number, log: (s: string) => void): Promis
     log('fleet: first deploys (one host, three hosts)');
     const cold = { one: (await deploy(one)).ms, three: (await deploy(three)).ms };
     await deploy(together);
+    await Promise.all([deploy(soloB), deploy(soloC)]);
     const figures: FleetFigures = {
-      ...{ runs, cold, one: [], three: [], together: [] },
+      ...{ runs, cold, one: [], three: [], together: [], parallel: [] },
       ...{ oneSteps: [], steps: [] },
     };
     for (let i = 1; i <= runs; i++) {
       log(`fleet: round ${i}/${runs}`);
       // Rotating which goes first, so a drift of the machine's speed hits all alike.
-      const apps = [one, three, together];
-      const order = [...apps.slice(i % 3), ...apps.slice(0, i % 3)];
+      const apps = [one, three, together, soloB];
+      const order = [...apps.slice(i % 4), ...apps.slice(0, i % 4)];
       for (const app of order) {
+        if (app === soloB) {
+          // one, soloB and soloC at once (`one` then deploys again: a second one-file change).
+          const trio = [one, soloB, soloC];
+          for (const x of trio) await changeOneFile(x.dir, x.files[777]!, 777, `${i}p`);
+          const started = performance.now();
+          await Promise.all(trio.map((x) => deploy(x)));
+          figures.parallel.push(performance.now() - started);
+          continue;
+        }
         await changeOneFile(app.dir, app.files[777]!, 777, String(i));
         const { ms, output } = await deploy(app);
         if (app === one) {
@@ -155,6 +172,10 @@ export function reportFleet(f: FleetFigures, median: (xs: number[]) => number): 
   const together = median(f.together);
   console.log(
     `  three hosts in one batch (rollout.batch 3, not the default) ${secs(together)} s, ${(together / one).toFixed(2)}× (${f.together.map(secs).join('  ')})`,
+  );
+  const parallel = median(f.parallel);
+  console.log(
+    `  reference, not a target: three one-host deploys at once, one per host (the rig's own contention: three test hosts share this machine's cores) ${secs(parallel)} s, ${(parallel / one).toFixed(2)}× one host (${f.parallel.map(secs).join('  ')}); the three-host deploy takes ${(three / parallel).toFixed(2)}× of it`,
   );
   console.log(
     `  first deploys: one host ${secs(f.cold.one)} s, three hosts ${secs(f.cold.three)} s`,
