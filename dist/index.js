@@ -68637,6 +68637,9 @@ function fleetProblems(config, ctx) {
     if (config.front !== undefined && servers.length === 0) {
         issue(['front'], 'expected "servers" too: a front balances across several web servers');
     }
+    if (servers.length > 0 && config.database !== undefined) {
+        issue(['database'], "expected no database with several servers: each server's own PostgreSQL would split production's data (keep DATABASE_URL of a shared database in the secrets instead)");
+    }
     if (servers.length > 0 && config.static !== undefined) {
         issue(['servers'], 'expected one server for a static site (serve it from a CDN or DNS instead)');
     }

@@ -141,3 +141,65 @@ export async function streamLogs(
     await session.close();
   }
 }
+
+/**
+ * Production's journal on several servers (toss.json `servers`): every server's lines, each
+ * prefixed with its server. The last lines are merged by their time; with follow, lines are
+ * printed as they come, whole. A server that cannot be read is named after the others printed.
+ */
+export async function streamFleetLogs(
+  servers: { name: string; login: Login }[],
+  app: string,
+  environment: string,
+  options: LogsOptions,
+): Promise<void> {
+  const tagged: { at: number; order: number; line: string }[] = [];
+  let order = 0;
+  const runs = servers.map(({ name, login }) => {
+    let pending = '';
+    let last = 0;
+    const take = (chunk: Buffer) => {
+      const text = pending + chunk.toString('utf8');
+      const lines = text.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        const prefixed = `[${name}] ${line}\n`;
+        if (options.follow) {
+          options.write(Buffer.from(prefixed));
+          continue;
+        }
+        // A line without a time of its own ("-- No entries --") stays after the one before it.
+        last = journalTime(line) ?? last;
+        tagged.push({ at: last, order: order++, line: prefixed });
+      }
+    };
+    return streamLogs(login, app, environment, {
+      ...options,
+      write: take,
+      writeErr: (chunk) => options.writeErr(Buffer.from(`[${name}] ${chunk.toString('utf8')}`)),
+    }).finally(() => {
+      if (pending !== '') take(Buffer.from('\n'));
+    });
+  });
+  const settled = await Promise.allSettled(runs);
+  if (!options.follow) {
+    tagged.sort((a, b) => a.at - b.at || a.order - b.order);
+    for (const { line } of tagged) options.write(Buffer.from(line));
+  }
+  const failed = settled.flatMap((s, i) =>
+    s.status === 'rejected' ? [`${servers[i]!.name}: ${(s.reason as Error).message}`] : [],
+  );
+  if (failed.length > 0) {
+    throw new TossError(`could not read the journal of ${failed.join('\n')}`, {
+      hint: 'the other servers’ lines are above; try again once it is reachable',
+    });
+  }
+}
+
+/** The time of a `short-iso` journal line (`2026-11-29T16:40:01+0000 host unit[pid]: …`). */
+function journalTime(line: string): number | undefined {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)([+-]\d\d)(\d\d)\s/.exec(line);
+  if (m === null) return undefined;
+  const at = Date.parse(`${m[1]}${m[2]}:${m[3]}`);
+  return Number.isNaN(at) ? undefined : at;
+}

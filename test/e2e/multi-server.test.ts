@@ -319,6 +319,13 @@ describe('production on three web servers behind a front, and a worker', () => {
     for (const host of hosts) {
       expect(await releaseOn(host)).toBe(release);
       expect((await stateOf(host)).lock).toBeNull();
+      // The refused deploy's uploads (started while it waited for the lock) are gone.
+      const left = await inHost(host, [
+        'sh',
+        '-c',
+        `ls -a /srv/${APP}/production/releases/ /srv/.toss-incoming/ 2>/dev/null || true`,
+      ]);
+      expect(left).not.toContain('.incoming');
     }
     for (const host of web()) {
       expect(await servedBy(host)).toBe(`version 5 on ${await hostnameOf(host)}\n`);
@@ -358,5 +365,23 @@ describe('production on three web servers behind a front, and a worker', () => {
       const text = await inHost(host, ['cat', `/srv/${APP}/.toss/secrets/production.env`]);
       expect(text).toContain('FLEET_SECRET="on-every-server"');
     }
+  });
+
+  it("prints production's journal of every server, merged by time, each line prefixed", async () => {
+    const logs = await toss(front(), ['logs', 'production', '-n', '20'], {
+      cwd: app.dir,
+      env: { TOSS_KNOWN_HOSTS: knownHosts },
+    });
+    expect(logs.code, logs.output).toBe(0);
+    const lines = logs.stdout.trim().split('\n');
+    for (const host of hosts) {
+      expect(lines.some((l) => l.startsWith(`[${target(host)}] `))).toBe(true);
+    }
+    expect(logs.stdout).toMatch(/\] \S+ .*worker version 4 working/);
+    const times = lines
+      .map((l) => /^\[\S+\] (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)/.exec(l)?.[1])
+      .filter((t): t is string => t !== undefined);
+    expect(times.length).toBeGreaterThan(20);
+    expect(times).toEqual([...times].sort());
   });
 });

@@ -27,20 +27,30 @@ Examples:
         environment: string,
         options: { lines: number; follow?: boolean; config: string; identity?: string },
       ) => {
-        const [{ loadContext }, { streamLogs }] = await load();
+        const [{ loadContext }, { streamLogs, streamFleetLogs }] = await load();
         const context = await loadContext(options);
         const abort = new AbortController();
         const onSignal = () => abort.abort();
         process.once('SIGINT', onSignal);
         process.once('SIGTERM', onSignal);
         try {
-          await streamLogs(context.login, context.config.app, environment, {
+          const logs = {
             lines: options.lines,
             follow: Boolean(options.follow),
-            write: (chunk) => process.stdout.write(chunk),
-            writeErr: (chunk) => process.stderr.write(chunk),
+            write: (chunk: Buffer) => process.stdout.write(chunk),
+            writeErr: (chunk: Buffer) => process.stderr.write(chunk),
             signal: abort.signal,
-          });
+          };
+          const { config } = context;
+          if (environment === 'production' && context.fleet.length > 0) {
+            // Production on several servers: every server's journal, each line prefixed.
+            const names = [config.server, ...(config.servers ?? []).map((s) => s.server)];
+            const logins = [context.login, ...context.fleet];
+            const servers = logins.map((login, i) => ({ name: names[i]!, login }));
+            await streamFleetLogs(servers, config.app, environment, logs);
+          } else {
+            await streamLogs(context.login, config.app, environment, logs);
+          }
         } finally {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
