@@ -384,4 +384,31 @@ describe('production on three web servers behind a front, and a worker', () => {
     expect(times.length).toBeGreaterThan(20);
     expect(times).toEqual([...times].sort());
   });
+
+  it('init provisions every server toss.json names', async () => {
+    const scratch = await makeApp(front(), {
+      app: 'fleet2',
+      servers: [
+        { server: target(h(1)), private: net.addressOf(h(1)) },
+        { server: target(h(2)), private: net.addressOf(h(2)) },
+        { server: target(h(3)), role: 'worker' },
+      ],
+      front: { private: net.addressOf(h(0)), port: 9081 },
+      worker: { startCommand: 'node worker.js' },
+    });
+    for (const host of hosts)
+      expect((await host.exec(['test', '-e', '/srv/fleet2'])).code).not.toBe(0);
+    const init = await toss(
+      front(),
+      ['init', '--yes', '--force', '--server', target(h(0)), '--app', 'fleet2'],
+      { cwd: scratch.dir, env: { TOSS_KNOWN_HOSTS: knownHosts } },
+    );
+    expect(init.code, init.output).toBe(0);
+    for (const host of hosts) {
+      const state = JSON.parse(await inHost(host, ['cat', '/srv/fleet2/.toss/state.json']));
+      expect(state.app).toBe('fleet2');
+    }
+    for (const host of hosts.slice(1)) expect(init.stdout).toContain(`[${target(host)}]`);
+    expect(init.stdout).toContain(`${target(h(3))} (worker): `);
+  }, 180_000);
 });

@@ -74,6 +74,29 @@ async function runInit(options: InitOptions): Promise<void> {
   );
   const recordedKey = result.hostKey.source !== 'known-hosts';
   if (recordedKey) await recordHostKey(ssh.knownHostsFile, result.hostKey.line);
+  // Production's other servers (toss.json `servers`), one after another, each line prefixed
+  // with its server. A --host-key pin is the first server's: the others are trusted as known
+  // hosts, confirmed, or (--yes) accepted new like ssh's accept-new.
+  for (const entry of config.servers ?? []) {
+    const other = await resolveServer(entry.server, options.identity);
+    const printer = cliPrinter();
+    const done = await initServer(
+      {
+        login: loginFrom(other),
+        app: config.app,
+        origin: repo.origin,
+        dependencies: config.dependencies,
+        actor: await localActor(projectDir),
+        trust: hostTrust({ ...options, hostKey: undefined }, prompter, other.knownHostsFile),
+      },
+      (event) => printer({ ...event, server: entry.server }),
+    );
+    if (done.hostKey.source !== 'known-hosts') {
+      await recordHostKey(other.knownHostsFile, done.hostKey.line);
+    }
+    const changes = done.changes.length === 0 ? 'already provisioned' : done.changes.join('; ');
+    process.stdout.write(`${entry.server} (${entry.role}): ${changes}\n`);
+  }
   await plan.writePlannedFiles(files);
   process.stdout.write(
     renderSummary(await plan.summaryOf(config, ssh, result, recordedKey, files)),
