@@ -80352,6 +80352,7 @@ function keysOf(text, file) {
 
 
 
+
 /** Removes an environment; production only with `force`. */
 function remove(request, sink) {
     const { app } = request.config;
@@ -80372,7 +80373,24 @@ function remove(request, sink) {
             });
             return { environment, removed: false };
         },
-    }, (server, lock) => step(sink, 'remove', () => removeLocked(server, request.branch, env, lock, request.dropDatabase === true, sink)));
+    }, async (server, lock) => {
+        // Production on several servers (toss.json `servers`): the others go first, each under
+        // its own lock while this one holds the app's; the first server's record goes last, so a
+        // server that fails leaves production recorded here and a rerun finishes the job.
+        if (env.isProduction && (request.fleet?.length ?? 0) > 0) {
+            await removeFromOthers(request, sink);
+        }
+        return step(sink, 'remove', () => removeLocked(server, request.branch, env, lock, request.dropDatabase === true, sink));
+    });
+}
+async function removeFromOthers(request, sink) {
+    const others = fleet_fleetOf(request.config, request.login, request.fleet ?? []).slice(1);
+    const { lockToken: _token, onLockAcquired: _acquired, fleet: _fleet, ...common } = request;
+    const settled = await Promise.allSettled(others.map((member) => remove({ ...common, login: member.login }, serverSink(sink, member.name))));
+    const failed = settled.flatMap((s, i) => s.status === 'rejected' ? [`${others[i].name}: ${s.reason.message}`] : []);
+    if (failed.length > 0) {
+        throw new errors_TossError(`production was not removed from ${failed.join('\n')}\nit stays on the first server until every other one is done`, { hint: 'bring the server back and run toss remove production --force again' });
+    }
 }
 async function removeLocked(server, branch, env, lock, dropDatabase, sink) {
     const { app, environment } = env;

@@ -27,6 +27,7 @@ import { teardownUnitsArgv } from '../server/systemctl.js';
 import { applyCaddyChange } from './caddy-errors.js';
 import { listDatabases } from './database-step.js';
 import type { EventSink } from './events.js';
+import { fleetOf, serverSink } from './fleet.js';
 import { type HeldLock, withLockedSession } from './lock.js';
 import type { RemoveRequest, RemoveResult } from './request.js';
 import type { Server } from './server.js';
@@ -57,11 +58,37 @@ export function remove(request: RemoveRequest, sink: EventSink): Promise<RemoveR
         return { environment, removed: false };
       },
     },
-    (server, lock) =>
-      step(sink, 'remove', () =>
+    async (server, lock) => {
+      // Production on several servers (toss.json `servers`): the others go first, each under
+      // its own lock while this one holds the app's; the first server's record goes last, so a
+      // server that fails leaves production recorded here and a rerun finishes the job.
+      if (env.isProduction && (request.fleet?.length ?? 0) > 0) {
+        await removeFromOthers(request, sink);
+      }
+      return step(sink, 'remove', () =>
         removeLocked(server, request.branch, env, lock, request.dropDatabase === true, sink),
-      ),
+      );
+    },
   );
+}
+
+async function removeFromOthers(request: RemoveRequest, sink: EventSink): Promise<void> {
+  const others = fleetOf(request.config, request.login, request.fleet ?? []).slice(1);
+  const { lockToken: _token, onLockAcquired: _acquired, fleet: _fleet, ...common } = request;
+  const settled = await Promise.allSettled(
+    others.map((member) =>
+      remove({ ...common, login: member.login }, serverSink(sink, member.name)),
+    ),
+  );
+  const failed = settled.flatMap((s, i) =>
+    s.status === 'rejected' ? [`${others[i]!.name}: ${(s.reason as Error).message}`] : [],
+  );
+  if (failed.length > 0) {
+    throw new TossError(
+      `production was not removed from ${failed.join('\n')}\nit stays on the first server until every other one is done`,
+      { hint: 'bring the server back and run toss remove production --force again' },
+    );
+  }
 }
 
 /** What the server holds of the environment, read at once under the lock. */

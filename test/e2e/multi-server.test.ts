@@ -411,4 +411,28 @@ describe('production on three web servers behind a front, and a worker', () => {
     for (const host of hosts.slice(1)) expect(init.stdout).toContain(`[${target(host)}]`);
     expect(init.stdout).toContain(`${target(h(3))} (worker): `);
   }, 180_000);
+
+  it('removes production from every server, the first one last', async () => {
+    const removed = await toss(front(), ['remove', 'production', '--force'], {
+      cwd: app.dir,
+      env: { TOSS_KNOWN_HOSTS: knownHosts },
+    });
+    expect(removed.code, removed.output).toBe(0);
+    for (const host of hosts.slice(1)) expect(removed.stdout).toContain(`[${target(host)}]`);
+    for (const host of hosts) {
+      const state = await stateOf(host);
+      expect(state.environments.production).toBeUndefined();
+      expect(state.lock).toBeNull();
+      const site = await host.exec(['test', '-e', `/etc/caddy/toss/${APP}-production.caddy`]);
+      expect(site.code).not.toBe(0);
+      const units = await inHost(host, [
+        'systemctl',
+        'list-units',
+        '--all',
+        '--no-legend',
+        `toss-${APP}-*`,
+      ]);
+      expect(units.trim()).toBe('');
+    }
+  }, 180_000);
 });

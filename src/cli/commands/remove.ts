@@ -37,6 +37,7 @@ export function registerRemove(program: Command): void {
           {
             config: context.config,
             login: context.login,
+            fleet: context.fleet,
             environment,
             actor: context.actor,
             lockWaitSeconds: options.lockWait,
