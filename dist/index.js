@@ -80223,12 +80223,28 @@ async function recordedEnvironments(config, login, connect) {
         await session.close();
     }
 }
-async function listApp(config, login) {
+async function listApp(config, login, fleet = []) {
     const urlFor = await urlResolver(config, login);
+    const members = fleetOf(config, login, fleet);
+    const releases = readFleetReleases(config.app, members.slice(1));
     const session = await openServer({ login }, config.app);
     try {
         const { state, inventory, databases } = await snapshot(session, { listeners: false });
-        return listingOf(config.app, state, inventory.services, (env) => urlFor(env, state?.policy), databases);
+        const listing = listingOf(config.app, state, inventory.services, (env) => urlFor(env, state?.policy), databases);
+        if (members.length === 1)
+            return listing;
+        const first = state?.environments.production?.release ?? null;
+        const others = await releases;
+        const servers = members.map((member, i) => {
+            const read = i === 0 ? { release: first, error: undefined } : others[i - 1];
+            return {
+                name: member.name,
+                role: member.role,
+                release: read.release ?? null,
+                error: read.error ?? null,
+            };
+        });
+        return { ...listing, servers };
     }
     finally {
         await session.close();

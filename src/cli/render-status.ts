@@ -65,7 +65,16 @@ export function renderList(
   now = new Date(),
   maxWidth = Number.POSITIVE_INFINITY,
 ): string {
-  return `${renderListing(listing.environments, now, maxWidth)}\n`;
+  const servers = (listing.servers ?? []).map((server) => {
+    const runs = server.error ? `unreachable: ${server.error}` : (server.release ?? 'no release');
+    const drift = server.release !== listing.servers?.[0]?.release ? '  ← drift' : '';
+    return `  ${server.name} (${server.role})  ${runs}${server.error ? '' : drift}`;
+  });
+  const fleet =
+    servers.length > 0
+      ? `\nproduction runs on ${servers.length} servers:\n${servers.join('\n')}\n`
+      : '';
+  return `${renderListing(listing.environments, now, maxWidth)}\n${fleet}`;
 }
 
 export function renderLock(lock: LockStatus | null, app: string): string {

@@ -56,6 +56,16 @@ export interface AppListing {
   version: 1;
   app: string;
   environments: EnvironmentListing[];
+  /**
+   * Production on several servers (toss.json `servers`): what each runs, the first server
+   * first; release null: none, or (with `error`) the server could not be read. Absent on one.
+   */
+  servers?: {
+    name: string;
+    role: 'web' | 'worker';
+    release: string | null;
+    error: string | null;
+  }[];
 }
 
 export interface LockStatus {
@@ -340,18 +350,37 @@ export async function recordedEnvironments(
   }
 }
 
-export async function listApp(config: TossConfig, login: Login): Promise<AppListing> {
+export async function listApp(
+  config: TossConfig,
+  login: Login,
+  fleet: Login[] = [],
+): Promise<AppListing> {
   const urlFor = await urlResolver(config, login);
+  const members = fleetOf(config, login, fleet);
+  const releases = readFleetReleases(config.app, members.slice(1));
   const session = await openServer({ login }, config.app);
   try {
     const { state, inventory, databases } = await snapshot(session, { listeners: false });
-    return listingOf(
+    const listing = listingOf(
       config.app,
       state,
       inventory.services,
       (env) => urlFor(env, state?.policy),
       databases,
     );
+    if (members.length === 1) return listing;
+    const first = state?.environments.production?.release ?? null;
+    const others = await releases;
+    const servers = members.map((member, i) => {
+      const read = i === 0 ? { release: first, error: undefined } : others[i - 1]!;
+      return {
+        name: member.name,
+        role: member.role,
+        release: read.release ?? null,
+        error: read.error ?? null,
+      };
+    });
+    return { ...listing, servers };
   } finally {
     await session.close();
   }

@@ -294,6 +294,24 @@ describe('production on three web servers behind a front, and a worker', () => {
     expect(drift).toHaveLength(1);
     expect(drift[0]!.message).toContain(target(down));
     expect(drift[0]!.fix).toBe('toss deploy production');
+    const listed = await toss(front(), ['list', '--json'], {
+      cwd: app.dir,
+      env: { TOSS_KNOWN_HOSTS: knownHosts },
+    });
+    expect(listed.code, listed.output).toBe(0);
+    const servers = (JSON.parse(listed.stdout) as { servers: { name: string; release: string }[] })
+      .servers;
+    expect(servers.map((x) => x.name)).toEqual(hosts.map(target));
+    expect(servers[2]!.release).toBe(before[2]);
+    expect(servers[0]!.release).toBe(await releaseOn(h(0)));
+    const table = await toss(front(), ['list'], {
+      cwd: app.dir,
+      env: { TOSS_KNOWN_HOSTS: knownHosts },
+    });
+    expect(table.stdout).toContain('production runs on 4 servers:');
+    expect(table.stdout).toMatch(
+      new RegExp(`${target(down).replaceAll('.', '\\.')} \\(web\\) +\\S+ +← drift`),
+    );
     // The fixing command brings it in line.
     await deployOk();
     const after = await toss(front(), ['status', '--json'], {

@@ -20,7 +20,9 @@ JSON (--json), stable; absent values are null:
         "commit": "<sha>", "deployedAt": "<ISO 8601>", "by": "alice (laptop)",
         "runUrl": "…" | null, "branch": "…" | null, "pr": 42 | null,
         "service": "active" | "failed" | "inactive" | "activating" | … }  the live instance's state
-    ] }`;
+    ],
+    "servers": [                 only with toss.json servers: production's release on each
+      { "name": "deploy@web1", "role": "web" | "worker", "release": "…" | null, "error": "…" | null } ] }`;
 
 /**
  * The terminal's width when stdout is one; no limit when it is piped or redirected, so a script
@@ -54,7 +56,7 @@ Examples:
     .action(async (options: { json?: boolean; config: string; identity?: string }) => {
       const [{ loadContext }, { listApp }, { renderList }] = await load();
       const context = await loadContext(options);
-      const listing = await listApp(context.config, context.login);
+      const listing = await listApp(context.config, context.login, context.fleet);
       if (options.json) printJson(listing);
       else process.stdout.write(renderList(listing, new Date(), terminalWidth()));
     });
