@@ -68634,6 +68634,10 @@ function fleetProblems(config, ctx) {
     if (servers.some((entry) => entry.role === 'worker') && config.worker === undefined) {
         issue(['worker'], 'required when a server has role "worker": {"startCommand": "…"}');
     }
+    const webServers = servers.some((entry) => entry.role === 'web');
+    if (webServers && config.front === undefined && config.domain === undefined) {
+        issue(['domain'], 'required with several web servers and no "front": the name whose DNS points at every one of them');
+    }
     if (config.front !== undefined && servers.length === 0) {
         issue(['front'], 'expected "servers" too: a front balances across several web servers');
     }
@@ -77645,8 +77649,8 @@ function membersToDeploy(members, skip) {
  * Opens every member's connection at once; one that fails closes the others and fails the
  * deploy naming it, before anything changed anywhere.
  */
-async function connectAll(members, app, connect, first) {
-    const opening = members.map((m, i) => i === 0 && first !== undefined ? first : session_openServer({ login: m.login, connect }, app));
+async function connectAll(members, app, connect) {
+    const opening = members.map((m) => session_openServer({ login: m.login, connect }, app));
     const settled = await Promise.allSettled(opening);
     const failed = settled.findIndex((s) => s.status === 'rejected');
     if (failed === -1)
@@ -77799,11 +77803,11 @@ function siteOf(config, env, member, first, upstreams, hostName) {
     const address = member.private;
     if (address === undefined)
         throw new errors_TossError(`${member.name} has no private address`);
-    return (port, _publicSite) => {
+    return (port, _publicSite, wake) => {
         const own = buildPrivateSite({
             address,
             port: front.port,
-            target: { port },
+            target: { port, wake },
             app: env.app,
             environment: env.environment,
         });
@@ -79119,7 +79123,7 @@ async function deployToFleet(request, env, origin, sink) {
     const built = await buildHere({ ...request, host: request.login.host }, env, sink);
     try {
         const natives = scanBuiltTree(config, request.sourceDir);
-        const servers = await step(sink, 'connect', () => connectAll(members, config.app, request.connect, undefined), () => members.map((m) => m.name).join(', '));
+        const servers = await step(sink, 'connect', () => connectAll(members, config.app, request.connect), () => members.map((m) => m.name).join(', '));
         const hostName = hostNameOf(config, env, await health_serverAddress(request.login.host));
         const shared = {
             releaseId: newReleaseId(new Date()),
@@ -79280,7 +79284,8 @@ async function putLive(server, sink, config, env, view, live, part) {
             // Every server starts the release at once (nothing routes to it yet); its health check
             // and route wait for its batch's turn, once the batch before it is routed (fleet.ts).
             const site = part.site;
-            const own = site && { ...routing, site: (p) => site(p, routing.site) };
+            const wake = sleepAfter !== undefined;
+            const own = site && { ...routing, site: (p) => site(p, routing.site, wake) };
             await startCheckRoute(server, sink, launch, health, own, leftovers, part.turn);
             await holdRouted(server, sink, part, launch, view.site, leftovers);
         }

@@ -670,6 +670,7 @@ function fleetProblems(
     worker?: unknown;
     static?: string | undefined;
     database?: unknown;
+    domain?: string | undefined;
   },
   ctx: { addIssue: (issue: z.core.$ZodRawIssue) => void },
 ): void {
@@ -694,6 +695,13 @@ function fleetProblems(
   });
   if (servers.some((entry) => entry.role === 'worker') && config.worker === undefined) {
     issue(['worker'], 'required when a server has role "worker": {"startCommand": "…"}');
+  }
+  const webServers = servers.some((entry) => entry.role === 'web');
+  if (webServers && config.front === undefined && config.domain === undefined) {
+    issue(
+      ['domain'],
+      'required with several web servers and no "front": the name whose DNS points at every one of them',
+    );
   }
   if (config.front !== undefined && servers.length === 0) {
     issue(['front'], 'expected "servers" too: a front balances across several web servers');

@@ -134,7 +134,7 @@ async function deployToFleet(
     const servers = await step(
       sink,
       'connect',
-      () => connectAll(members, config.app, request.connect, undefined),
+      () => connectAll(members, config.app, request.connect),
       () => members.map((m) => m.name).join(', '),
     );
     const hostName = hostNameOf(config, env, await serverAddress(request.login.host));
@@ -362,7 +362,8 @@ async function putLive(
       // Every server starts the release at once (nothing routes to it yet); its health check
       // and route wait for its batch's turn, once the batch before it is routed (fleet.ts).
       const site = part.site;
-      const own = site && { ...routing, site: (p: number) => site(p, routing.site) };
+      const wake = sleepAfter !== undefined;
+      const own = site && { ...routing, site: (p: number) => site(p, routing.site, wake) };
       await startCheckRoute(server, sink, launch, health, own, leftovers, part.turn);
       await holdRouted(server, sink, part, launch, view.site, leftovers);
     }

@@ -56,8 +56,11 @@ export interface ServerPart {
   hostName: string;
   /** the config this server runs: a worker's startCommand, no health path */
   config: (config: TossConfig) => TossConfig;
-  /** the site this server's Caddy gets for a port; undefined: none (a worker) */
-  site?: ((port: number, publicSite: (port: number) => string) => string) | undefined;
+  /**
+   * The site this server's Caddy gets for a port (`wake`: through the environment's wake
+   * socket, see wake.ts), given the one-server site; undefined: none (a worker).
+   */
+  site?: SiteOf | undefined;
   /** whether this server serves the public name itself (confirmed over HTTPS here) */
   confirm: boolean;
   order: { beforeLock: () => Promise<void>; locked: () => void; releaseAfter: () => Promise<void> };
@@ -70,6 +73,8 @@ export interface ServerPart {
   /** a deploy's upload tree, hashed once for every server (fingerprint.ts) */
   files?: Promise<string | undefined> | undefined;
 }
+
+export type SiteOf = (port: number, publicSite: (port: number) => string, wake: boolean) => string;
 
 /** What toss.json says production runs on: `server` first, then `servers`. */
 export function fleetOf(config: TossConfig, first: Login, logins: Login[]): FleetMember[] {
@@ -185,11 +190,8 @@ export async function connectAll(
   members: FleetMember[],
   app: string,
   connect: DeployRequest['connect'],
-  first: Promise<Server> | undefined,
 ): Promise<Server[]> {
-  const opening = members.map((m, i) =>
-    i === 0 && first !== undefined ? first : openServer({ login: m.login, connect }, app),
-  );
+  const opening = members.map((m) => openServer({ login: m.login, connect }, app));
   const settled = await Promise.allSettled(opening);
   const failed = settled.findIndex((s) => s.status === 'rejected');
   if (failed === -1) return settled.map((s) => (s as PromiseFulfilledResult<Server>).value);
@@ -371,17 +373,17 @@ export function siteOf(
   first: boolean,
   upstreams: string[],
   hostName: string,
-): ((port: number, publicSite: (port: number) => string) => string) | undefined {
+): SiteOf | undefined {
   if (member.role === 'worker') return undefined;
   const front = config.front;
   if (front === undefined) return (port, publicSite) => publicSite(port);
   const address = member.private;
   if (address === undefined) throw new TossError(`${member.name} has no private address`);
-  return (port, _publicSite) => {
+  return (port, _publicSite, wake) => {
     const own = buildPrivateSite({
       address,
       port: front.port,
-      target: { port },
+      target: { port, wake },
       app: env.app,
       environment: env.environment,
     });

@@ -131,7 +131,7 @@ async function rollbackFleet(
   const servers = await step(
     sink,
     'connect',
-    () => connectAll(members, config.app, request.connect, undefined),
+    () => connectAll(members, config.app, request.connect),
     () => members.map((m) => m.name).join(', '),
   );
   let handed = false;
@@ -247,7 +247,7 @@ async function rollbackLocked(
   const own = part?.site;
   const routing = {
     caddyfile: view.caddyfile,
-    site: own ? (p: number) => own(p, publicSite) : publicSite,
+    site: own ? (p: number) => own(p, publicSite, wake) : publicSite,
     onDemandAsk: needsOnDemandAsk(config, env),
   };
   if (config.static !== undefined) {

@@ -480,6 +480,7 @@ describe('servers', () => {
   it('takes web servers by default and a worker with its command', () => {
     const config = parseConfig({
       ...base,
+      domain: 'shop.example.com',
       servers: [{ server: 'web2' }, { server: 'jobs', role: 'worker' }],
       worker: { startCommand: 'node worker.js' },
     });
@@ -515,6 +516,11 @@ describe('servers', () => {
       'two servers on one private address',
       { servers: [{ server: 'web2', private: '10.0.0.2' }], front: { private: '10.0.0.2' } },
       'expected a different private address for each server',
+    ],
+    [
+      'several web servers with neither a front nor a domain',
+      { servers: [{ server: 'web2' }] },
+      'domain: required with several web servers and no "front"',
     ],
     [
       'a front without servers',

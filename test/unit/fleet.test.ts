@@ -173,7 +173,7 @@ describe('the sites', () => {
   const name = 'shop.example.com';
 
   it('give a web server a plain-HTTP site bound to its private address, for any Host', () => {
-    const site = siteOf(config, env, members[1]!, false, upstreams, name)!(3001, publicSite);
+    const site = siteOf(config, env, members[1]!, false, upstreams, name)!(3001, publicSite, false);
     expect(site).toContain('http://:9080 {');
     expect(site).toContain('\tbind 10.0.0.3');
     expect(site).toContain('reverse_proxy 127.0.0.1:3001 {');
@@ -181,12 +181,17 @@ describe('the sites', () => {
   });
 
   it('give the first server its own site and the balancing one for the public name', () => {
-    const site = siteOf(config, env, members[0]!, true, upstreams, name)!(3000, publicSite);
+    const site = siteOf(config, env, members[0]!, true, upstreams, name)!(3000, publicSite, false);
     expect(site).toContain('\tbind 10.0.0.2');
     expect(site).toContain(`${name} {`);
     expect(site).toContain('reverse_proxy 10.0.0.2:9080 10.0.0.3:9080 {');
     expect(site).toContain('health_uri /up');
     expect(site).toContain('lb_try_duration 5s');
+  });
+
+  it("route to a sleeping production's wake socket", () => {
+    const site = siteOf(config, env, members[1]!, false, upstreams, name)!(3001, publicSite, true);
+    expect(site).toContain('reverse_proxy unix//run/toss-wake/3001.sock {');
   });
 
   it('give a worker none', () => {
@@ -195,7 +200,11 @@ describe('the sites', () => {
 
   it('without a front, give every web server the public site', () => {
     const { front: _front, ...noFront } = config;
-    const site = siteOf(noFront, env, members[1]!, false, upstreams, name)!(3001, publicSite);
+    const site = siteOf(noFront, env, members[1]!, false, upstreams, name)!(
+      3001,
+      publicSite,
+      false,
+    );
     expect(site).toBe('public 3001');
   });
 

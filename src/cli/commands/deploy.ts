@@ -129,7 +129,7 @@ async function runDeploy(environment: string, options: DeployOptions): Promise<v
     process.stdout.write(
       result.unchanged
         ? `\n${result.environment} is unchanged, still live at ${result.url} (release ${result.release}); --force deploys anyway\n`
-        : `\n${result.environment} is live at ${result.url} (release ${result.release})\n`,
+        : `\n${result.environment} is live at ${result.url} (release ${result.release}${result.servers ? `, on ${result.servers.length} servers` : ''})\n`,
     );
   } finally {
     await early.close();
