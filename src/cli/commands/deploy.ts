@@ -97,14 +97,19 @@ async function runDeploy(environment: string, options: DeployOptions): Promise<v
     normalizeOrigin(repo.origin);
     // Every check of the input passed: the login may authenticate now, while the pipeline loads.
     early.proceed(context.login, context.config.app);
+    // Production's other servers start logging in now, while the pipeline loads.
+    const opening = early.connect().then((connect) => {
+      const others = preopened(connect, context, environment, options.skipServer);
+      closeOthers = others.close;
+      return others.connect;
+    });
+    opening.catch(() => {});
     const [{ deploy }, { runShellCommand }, { cliPrinter }] = await Promise.all([
       import('../../pipeline/deploy.js'),
       import('../local-runner.js'),
       import('../progress.js'),
     ]);
-    const others = preopened(await early.connect(), context, environment, options.skipServer);
-    closeOthers = others.close;
-    const { connect } = others;
+    const connect = await opening;
     const result = await deploy(
       {
         config: context.config,
