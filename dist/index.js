@@ -68350,14 +68350,14 @@ const privateAddress = schemas_string(expect(PRIVATE_EXPECTED))
     .regex(PRIVATE_IPV4, expect(PRIVATE_EXPECTED));
 const BATCH_EXPECTED = 'a whole number of servers from 1 to 100';
 const INTERNAL_PORT_EXPECTED = 'a port from 1024 to 65535';
+/** An SSH target (server.ts says what parses): `server`, and each of `servers`. */
+const sshTarget = schemas_string(expect(SERVER_EXPECTED)).superRefine((value, ctx) => {
+    const problem = serverProblem(value);
+    if (problem)
+        ctx.addIssue({ code: 'custom', message: problem });
+});
 const fleetServerSchema = strictObject({
-    server: schemas_string(expect(SERVER_EXPECTED))
-        .superRefine((value, ctx) => {
-        const problem = serverProblem(value);
-        if (problem)
-            ctx.addIssue({ code: 'custom', message: problem });
-    })
-        .describe('SSH target, as `server` takes one'),
+    server: sshTarget.describe('SSH target, as `server` takes one'),
     role: schemas_enum(['web', 'worker'], expect('"web" or "worker"'))
         .default('web')
         .describe("web: runs startCommand behind the server's own Caddy; worker: runs worker.startCommand, no site, no traffic"),
@@ -68471,13 +68471,7 @@ const tossConfigSchema = strictObject({
         .max(40, expect(APP_EXPECTED))
         .regex(env_name_ENV_NAME_PATTERN, expect(APP_EXPECTED))
         .describe('app name: lowercase letters, digits and single dashes, at most 40 characters; used in directories, unit names and Caddy file names'),
-    server: schemas_string(expect(SERVER_EXPECTED))
-        .superRefine((value, ctx) => {
-        const problem = serverProblem(value);
-        if (problem)
-            ctx.addIssue({ code: 'custom', message: problem });
-    })
-        .describe('SSH target: "host", "user@host", "user@host:port", "user@[2001:db8::1]:2222" or a ~/.ssh/config alias; user defaults to root, port to 22'),
+    server: sshTarget.describe('SSH target: "host", "user@host", "user@host:port", "user@[2001:db8::1]:2222" or a ~/.ssh/config alias; user defaults to root, port to 22'),
     servers: array(fleetServerSchema, expect('an array of servers, like [{"server": "deploy@web2"}]'))
         .min(1, expect('at least one server (or leave "servers" out)'))
         .max(50, expect('at most 50 servers'))
@@ -77592,7 +77586,6 @@ async function runFleet(request, env, members, servers, shared, sink, work) {
     const runs = members.map(async (member, index) => {
         const part = {
             member,
-            first: index === 0,
             ...shared,
             config: (c) => member.role === 'worker'
                 ? { ...c, startCommand: c.worker?.startCommand, healthCheck: undefined }

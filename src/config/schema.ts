@@ -211,16 +211,16 @@ const privateAddress = z
 const BATCH_EXPECTED = 'a whole number of servers from 1 to 100';
 const INTERNAL_PORT_EXPECTED = 'a port from 1024 to 65535';
 
+/** An SSH target (server.ts says what parses): `server`, and each of `servers`. */
+const sshTarget = z.string(expect(SERVER_EXPECTED)).superRefine((value, ctx) => {
+  const problem = serverProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
 export const fleetServerSchema = z
   .strictObject(
     {
-      server: z
-        .string(expect(SERVER_EXPECTED))
-        .superRefine((value, ctx) => {
-          const problem = serverProblem(value);
-          if (problem) ctx.addIssue({ code: 'custom', message: problem });
-        })
-        .describe('SSH target, as `server` takes one'),
+      server: sshTarget.describe('SSH target, as `server` takes one'),
       role: z
         .enum(['web', 'worker'], expect('"web" or "worker"'))
         .default('web')
@@ -426,15 +426,9 @@ export const tossConfigSchema = z
         .describe(
           'app name: lowercase letters, digits and single dashes, at most 40 characters; used in directories, unit names and Caddy file names',
         ),
-      server: z
-        .string(expect(SERVER_EXPECTED))
-        .superRefine((value, ctx) => {
-          const problem = serverProblem(value);
-          if (problem) ctx.addIssue({ code: 'custom', message: problem });
-        })
-        .describe(
-          'SSH target: "host", "user@host", "user@host:port", "user@[2001:db8::1]:2222" or a ~/.ssh/config alias; user defaults to root, port to 22',
-        ),
+      server: sshTarget.describe(
+        'SSH target: "host", "user@host", "user@host:port", "user@[2001:db8::1]:2222" or a ~/.ssh/config alias; user defaults to root, port to 22',
+      ),
       servers: z
         .array(fleetServerSchema, expect('an array of servers, like [{"server": "deploy@web2"}]'))
         .min(1, expect('at least one server (or leave "servers" out)'))

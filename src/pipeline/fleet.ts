@@ -48,8 +48,6 @@ export interface FleetMember {
 /** What one server's deploy needs from the others (see deploy.ts). */
 export interface ServerPart {
   member: FleetMember;
-  /** the first server: it holds the app's lock */
-  first: boolean;
   /** one release id on every server */
   releaseId: string;
   /** the public name, the same on every server */
@@ -123,7 +121,6 @@ export async function runFleet<R extends TargetRequest, T>(
   const runs = members.map(async (member, index) => {
     const part: ServerPart = {
       member,
-      first: index === 0,
       ...shared,
       config: (c) =>
         member.role === 'worker'

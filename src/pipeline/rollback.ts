@@ -36,7 +36,7 @@ import { urlResolver } from './inspect.js';
 import { type HeldLock, withLockedSession } from './lock.js';
 import type { TargetRequest } from './request.js';
 import { lockLost, type Server } from './server.js';
-import { needsOnDemandAsk, siteFor, unitFor } from './server-files.js';
+import { needsOnDemandAsk, siteFor, unitFor, urlOf } from './server-files.js';
 import { openServer } from './session.js';
 import { step } from './step.js';
 
@@ -197,7 +197,7 @@ function rollbackOne(
         const trusted = trustedConfig(request.config, env.environment, lock.state.policy).config;
         const config = part ? part.config(trusted) : trusted;
         const url = part
-          ? `${config.tls === 'off' ? 'http' : 'https'}://${part.hostName}`
+          ? urlOf(config, part.hostName)
           : (await urlResolver(request.config, request.login))(env.environment, lock.state.policy);
         // The lock was taken on the state read then: a deploy that finished meanwhile is in it.
         const live = lock.state.environments[env.environment];
