@@ -99,9 +99,9 @@ export async function benchFleet(runs: number, log: (s: string) => void): Promis
       ],
       front: { private: net.addressOf(a), port },
     });
-    const three = await makeBenchApp(join(temp, 'three'), 'fleet', fleet(9080));
+    const three = await makeBenchApp(join(temp, 'three'), 'fleet', fleet(2080));
     const together = await makeBenchApp(join(temp, 'together'), 'together', {
-      ...fleet(9081),
+      ...fleet(2081),
       rollout: { batch: 3 },
     });
     const soloB = await makeBenchApp(join(temp, 'solo-b'), 'solo', { server: `root@${b.ip}` });

@@ -209,7 +209,9 @@ const privateAddress = z
   .string(expect(PRIVATE_EXPECTED))
   .regex(PRIVATE_IPV4, expect(PRIVATE_EXPECTED));
 const BATCH_EXPECTED = 'a whole number of servers from 1 to 100';
-const INTERNAL_PORT_EXPECTED = 'a port from 1024 to 65535';
+// Below the ports toss hands instances (FIRST_PORT, 3000, and up), whose units may bind their
+// own: no environment can ever be given the front's port and answer the front in its place.
+const INTERNAL_PORT_EXPECTED = 'a port from 1024 to 2999';
 
 /** An SSH target (server.ts says what parses): `server`, and each of `servers`. */
 const sshTarget = z.string(expect(SERVER_EXPECTED)).superRefine((value, ctx) => {
@@ -245,13 +247,13 @@ export const frontSchema = z
         .number(expect(INTERNAL_PORT_EXPECTED))
         .int(expect(INTERNAL_PORT_EXPECTED))
         .min(1024, expect(INTERNAL_PORT_EXPECTED))
-        .max(65535, expect(INTERNAL_PORT_EXPECTED))
-        .default(9080)
+        .max(2999, expect(INTERNAL_PORT_EXPECTED))
+        .default(2080)
         .describe(
           "the port every web server's Caddy answers production on, bound to its private address only",
         ),
     },
-    expect('an object like {"private": "10.0.0.2", "port": 9080}'),
+    expect('an object like {"private": "10.0.0.2", "port": 2080}'),
   )
   .describe(
     "the first server's Caddy balances production's name across every web server over the private network, with active health checks; without it, point DNS at every web server",

@@ -24,7 +24,7 @@ export type SiteTarget =
  * buildPrivateSite), each checked actively so one that is down or reloading gets no request.
  */
 export interface Balance {
-  /** `10.0.0.2:9080`, … */
+  /** `10.0.0.2:2080`, … */
   upstreams: string[];
   /** the health check's path */
   healthUri: string;

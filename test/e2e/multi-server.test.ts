@@ -24,7 +24,7 @@ import {
 } from './support/app.js';
 
 const APP = 'fleet';
-const FRONT_PORT = 9080;
+const FRONT_PORT = 2080;
 const REFUSE = '/etc/toss-test-refuse';
 // Answers with its version and the host it runs on; refuses to start where REFUSE names its
 // version (a release that fails its health check on one host only).
@@ -411,7 +411,7 @@ describe('production on three web servers behind a front, and a worker', () => {
         { server: target(h(2)), private: net.addressOf(h(2)) },
         { server: target(h(3)), role: 'worker' },
       ],
-      front: { private: net.addressOf(h(0)), port: 9081 },
+      front: { private: net.addressOf(h(0)), port: 2081 },
       worker: { startCommand: 'node worker.js' },
     });
     for (const host of hosts)

@@ -19,7 +19,7 @@ const full = {
     { server: 'deploy@web2.myapp.com', role: 'web', private: '10.0.0.3' },
     { server: 'jobs', role: 'worker' },
   ],
-  front: { private: '10.0.0.2', port: 9080 },
+  front: { private: '10.0.0.2', port: 2080 },
   worker: { startCommand: 'node worker.js' },
   rollout: { batch: 2 },
   domain: 'myapp.com',
@@ -516,6 +516,14 @@ describe('servers', () => {
       'two servers on one private address',
       { servers: [{ server: 'web2', private: '10.0.0.2' }], front: { private: '10.0.0.2' } },
       'expected a different private address for each server',
+    ],
+    [
+      "a front port among the instances' ports (3000 and up)",
+      {
+        servers: [{ server: 'web2', private: '10.0.0.3' }],
+        front: { private: '10.0.0.2', port: 3000 },
+      },
+      'front.port: expected a port from 1024 to 2999',
     ],
     [
       'several web servers with neither a front nor a domain',

@@ -169,12 +169,12 @@ describe('the sites', () => {
     { ...LOGIN, host: 'web2' },
     { ...LOGIN, host: 'jobs' },
   ]);
-  const upstreams = ['10.0.0.2:9080', '10.0.0.3:9080'];
+  const upstreams = ['10.0.0.2:2080', '10.0.0.3:2080'];
   const name = 'shop.example.com';
 
   it('give a web server a plain-HTTP site bound to its private address, for any Host', () => {
     const site = siteOf(config, env, members[1]!, false, upstreams, name)!(3001, publicSite, false);
-    expect(site).toContain('http://:9080 {');
+    expect(site).toContain('http://:2080 {');
     expect(site).toContain('\tbind 10.0.0.3');
     expect(site).toContain('reverse_proxy 127.0.0.1:3001 {');
     expect(site).not.toContain(name);
@@ -184,7 +184,7 @@ describe('the sites', () => {
     const site = siteOf(config, env, members[0]!, true, upstreams, name)!(3000, publicSite, false);
     expect(site).toContain('\tbind 10.0.0.2');
     expect(site).toContain(`${name} {`);
-    expect(site).toContain('reverse_proxy 10.0.0.2:9080 10.0.0.3:9080 {');
+    expect(site).toContain('reverse_proxy 10.0.0.2:2080 10.0.0.3:2080 {');
     expect(site).toContain('health_uri /up');
     expect(site).toContain('lb_try_duration 5s');
   });
@@ -213,7 +213,7 @@ describe('the sites', () => {
     expect(() =>
       buildPrivateSite({
         address: '10.0.0.2 {',
-        port: 9080,
+        port: 2080,
         target,
         app: 'shop',
         environment: 'production',
@@ -221,8 +221,8 @@ describe('the sites', () => {
     ).toThrow(TossError);
     const balance = (upstreams: string[], healthUri = '/') =>
       buildSiteFile({ hostName: name, tls: 'internal', balance: { upstreams, healthUri } });
-    expect(() => balance(['10.0.0.2:9080 }'])).toThrow(/refusing to balance/);
-    expect(() => balance(['10.0.0.2:9080'], '/up {\n}')).toThrow(/refusing the health path/);
-    expect(balance(['10.0.0.2:9080'])).toContain('reverse_proxy 10.0.0.2:9080 {');
+    expect(() => balance(['10.0.0.2:2080 }'])).toThrow(/refusing to balance/);
+    expect(() => balance(['10.0.0.2:2080'], '/up {\n}')).toThrow(/refusing the health path/);
+    expect(balance(['10.0.0.2:2080'])).toContain('reverse_proxy 10.0.0.2:2080 {');
   });
 });
