@@ -1,9 +1,11 @@
 /**
  * Long requests survive a deploy, on a real host: the old instance keeps serving what it accepted
  * until it is done (up to drainTimeout), with an app that drops everything on SIGTERM, and stops
- * within a second of Caddy's reload when only short requests were in flight.
+ * once its port has been quiet for DRAIN_QUIET_MS when only short requests were in flight, not
+ * when drainTimeout (30 s) runs out.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DRAIN_QUIET_MS } from '../../src/server/instances.js';
 import { bootHosts } from './harness/index.js';
 import type { TestHost } from './harness/types.js';
 import {
@@ -106,7 +108,7 @@ describe('the drain', () => {
     );
   }, 120_000);
 
-  it('stops the old instance within a second of the switch when only short requests were in flight', async () => {
+  it('stops the old instance once its port is quiet, long before drainTimeout, when only short requests were in flight', async () => {
     const oldPort = await livePort();
     const oldUnit = `toss-${APP}-production@${oldPort}.service`;
     await app.commit('message.txt', 'version 3\n');
@@ -134,6 +136,12 @@ describe('the drain', () => {
       `DRAIN | short requests only: the old instance began stopping ${(stopped - switched).toFixed(2)} s after the switch, ${(stopped - reloaded).toFixed(2)} s after Caddy's reload | probe ok ${result.ok} failed ${result.failed}`,
     );
     expect(switched).toBeGreaterThanOrEqual(reloaded);
-    expect(stopped - switched, 'seconds from the switch to the stop').toBeLessThan(1);
+    // The drain waits for DRAIN_QUIET_MS of quiet after the switch, so that much is the least it
+    // can take; the bound above it only has to tell "stopped when quiet" from "waited out
+    // drainTimeout (30 s)", with room for a loaded host's polling (1.05 s seen under CI).
+    expect(stopped - switched, 'seconds from the switch to the stop').toBeGreaterThanOrEqual(
+      DRAIN_QUIET_MS / 1000 - 0.05,
+    );
+    expect(stopped - switched, 'seconds from the switch to the stop').toBeLessThan(5);
   }, 120_000);
 });
