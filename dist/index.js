@@ -68390,7 +68390,7 @@ const rolloutSchema = strictObject({
         .min(1, expect(BATCH_EXPECTED))
         .max(100, expect(BATCH_EXPECTED))
         .default(1)
-        .describe('servers started, health-checked and switched together'),
+        .describe('servers routed (Caddy) together, batch after batch; every server starts and health-checks the release at once'),
 }, expect('an object like {"batch": 1}'))
     .describe('how production goes live across its servers');
 const previewAuthSchema = strictObject({
@@ -73766,17 +73766,18 @@ async function health_serverAddress(host) {
 
 
 /**
- * Start, health check and route, in that order (`turn`, when given, is awaited between the start
- * and the check). On any failure before Caddy routes to the new instance, it is stopped along
+ * Start, health check and route, in that order (`turn`, when given, is awaited between the check
+ * and the route). On any failure before Caddy routes to the new instance, it is stopped along
  * with `undo` (a deploy's fresh release), only while this run still holds the lock; the step's
  * error is what is thrown.
  */
 async function startCheckRoute(server, sink, launch, health, routing, undo = [], turn) {
     try {
         await startRelease(server, sink, launch);
-        // One server of several (fleet.ts) checks and routes in its batch's turn; it started at once.
-        await turn?.();
         await checkHealth(server, sink, launch.env, launch.port, health);
+        // One server of several (fleet.ts) started and checked at once with the others; it routes in
+        // its batch's turn.
+        await turn?.();
         // A worker (fleet.ts) gets no site: nothing routes to it.
         if (routing !== undefined)
             await routeTo(server, sink, launch.env, launch.port, routing);
@@ -76824,7 +76825,7 @@ class SshConnection {
             ? await this.execInRunner(command, inner, options, viaSudo, timedOut)
             : await this.execInChannel(command, options, timedOut);
         if (TRACE)
-            trace(t0, pooled ? 'runner' : 'channel', raw.code, argv);
+            trace(t0, `${pooled ? 'runner' : 'channel'} ${this.host}`, raw.code, argv);
         const result = {
             stdout: raw.stdout.toString('utf8'),
             stderr: raw.stderr.toString('utf8'),
@@ -77672,7 +77673,7 @@ class RolloutStopped extends errors_TossError {
     name = 'RolloutStopped';
 }
 /**
- * The order of a rollout across `count` servers in batches of `batch`: which may start, who is
+ * The order of a rollout across `count` servers in batches of `batch`: which may route, who is
  * routed, who failed first. Every wait ends when any server fails.
  */
 class Rollout {

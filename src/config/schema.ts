@@ -280,7 +280,9 @@ export const rolloutSchema = z
         .min(1, expect(BATCH_EXPECTED))
         .max(100, expect(BATCH_EXPECTED))
         .default(1)
-        .describe('servers started, health-checked and switched together'),
+        .describe(
+          'servers routed (Caddy) together, batch after batch; every server starts and health-checks the release at once',
+        ),
     },
     expect('an object like {"batch": 1}'),
   )

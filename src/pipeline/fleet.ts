@@ -62,7 +62,7 @@ export interface ServerPart {
   /** whether this server serves the public name itself (confirmed over HTTPS here) */
   confirm: boolean;
   order: { beforeLock: () => Promise<void>; locked: () => void; releaseAfter: () => Promise<void> };
-  /** resolves when this server's batch may start; throws once the rollout stopped */
+  /** resolves when this server's batch may route; throws once the rollout stopped */
   turn: () => Promise<void>;
   /** this server is routed: resolves once every server is, throws once the rollout stopped */
   routed: () => Promise<void>;
@@ -227,7 +227,7 @@ export class RolloutStopped extends TossError {
 }
 
 /**
- * The order of a rollout across `count` servers in batches of `batch`: which may start, who is
+ * The order of a rollout across `count` servers in batches of `batch`: which may route, who is
  * routed, who failed first. Every wait ends when any server fails.
  */
 export class Rollout {

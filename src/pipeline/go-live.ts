@@ -75,8 +75,8 @@ export interface Routing {
 }
 
 /**
- * Start, health check and route, in that order (`turn`, when given, is awaited between the start
- * and the check). On any failure before Caddy routes to the new instance, it is stopped along
+ * Start, health check and route, in that order (`turn`, when given, is awaited between the check
+ * and the route). On any failure before Caddy routes to the new instance, it is stopped along
  * with `undo` (a deploy's fresh release), only while this run still holds the lock; the step's
  * error is what is thrown.
  */
@@ -91,9 +91,10 @@ export async function startCheckRoute(
 ): Promise<void> {
   try {
     await startRelease(server, sink, launch);
-    // One server of several (fleet.ts) checks and routes in its batch's turn; it started at once.
-    await turn?.();
     await checkHealth(server, sink, launch.env, launch.port, health);
+    // One server of several (fleet.ts) started and checked at once with the others; it routes in
+    // its batch's turn.
+    await turn?.();
     // A worker (fleet.ts) gets no site: nothing routes to it.
     if (routing !== undefined) await routeTo(server, sink, launch.env, launch.port, routing);
   } catch (error) {

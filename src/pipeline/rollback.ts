@@ -117,8 +117,8 @@ export function rollback(request: RollbackRequest, sink: EventSink): Promise<Rol
 
 /**
  * Production on several servers (fleet.ts): the release the first server picks (or the one
- * named) goes live again on every server, in the same order as a deploy: started everywhere,
- * then checked and routed batch by batch, switched once all are routed, routed back when any
+ * named) goes live again on every server, in the same order as a deploy: started and checked
+ * everywhere, then routed batch by batch, switched once all are routed, routed back when any
  * fails.
  */
 async function rollbackFleet(
@@ -276,7 +276,7 @@ async function rollbackLocked(
     if (part === undefined) {
       await startCheckRoute(server, sink, launch, health, routing);
     } else {
-      // One server of several: checked and routed in its batch's turn, then held until every
+      // One server of several: started and checked at once, routed in its batch's turn, held until every
       // server is routed (fleet.ts); a worker gets no site.
       const routed = part.site === undefined ? undefined : routing;
       await startCheckRoute(server, sink, launch, health, routed, [], part.turn);

@@ -360,7 +360,7 @@ export class SshConnection {
     const raw = pooled
       ? await this.execInRunner(command, inner, options, viaSudo, timedOut)
       : await this.execInChannel(command, options, timedOut);
-    if (TRACE) trace(t0, pooled ? 'runner' : 'channel', raw.code, argv);
+    if (TRACE) trace(t0, `${pooled ? 'runner' : 'channel'} ${this.host}`, raw.code, argv);
     const result: RunResult = {
       stdout: raw.stdout.toString('utf8'),
       stderr: raw.stderr.toString('utf8'),

@@ -26,18 +26,17 @@ import {
 const APP = 'fleet';
 const FRONT_PORT = 2080;
 const REFUSE = '/etc/toss-test-refuse';
-// Answers with its version and the host it runs on; refuses to start where REFUSE names its
-// version (a release that fails its health check on one host only).
+// Answers with its version and the host it runs on; answers 503 where REFUSE names its version
+// (a release that fails its health check on one host only, once the check's 10 s are up: by then
+// the first host, checked at the same time, has routed to it).
 const SERVER = `import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 
 const version = readFileSync('message.txt', 'utf8').trim();
-if (existsSync('${REFUSE}') && readFileSync('${REFUSE}', 'utf8').trim() === version) {
-  console.error('refusing to start ' + version + ' here');
-  process.exit(1);
-}
+const refused = existsSync('${REFUSE}') && readFileSync('${REFUSE}', 'utf8').trim() === version;
 createServer((request, response) => {
+  if (refused) response.statusCode = 503;
   response.end(version + ' on ' + hostname() + '\\n');
 }).listen(Number(process.env.PORT), process.env.HOST);
 `;
@@ -240,8 +239,9 @@ describe('production on three web servers behind a front, and a worker', () => {
       // The first host switched, then went back.
       expect(failed.stdout).toContain(`[${target(h(0))}]`);
       expect(failed.output).toMatch(/Route back to the previous release/);
-      // The third started version 3 with the others (no traffic reaches a new instance before its
-      // turn), but its turn never came: its Caddy site was never touched.
+      // The third started and checked version 3 with the others (no traffic reaches a new
+      // instance before its turn), but its turn never came: its Caddy site was never touched.
+      expect(failed.output).toMatch(new RegExp(`\\[${target(h(2))}\\] toss: Health check done`));
       expect(failed.output).toMatch(new RegExp(`\\[${target(h(0))}\\] toss: Route traffic`));
       expect(failed.output).not.toMatch(new RegExp(`\\[${target(h(2))}\\] toss: Route traffic`));
       expect(await siteStamp(h(2))).toBe(thirdSite);

@@ -37,7 +37,7 @@ async function stateOf(promise: Promise<unknown>): Promise<string> {
 }
 
 describe('the rollout', () => {
-  it('starts a batch only once the one before it is routed, and switches none until all are', async () => {
+  it('routes a batch only once the one before it is routed, and switches none until all are', async () => {
     const rollout = new Rollout(['a', 'b', 'c'], 1);
     await rollout.turn(0);
     const second = rollout.turn(1);
