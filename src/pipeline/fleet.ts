@@ -32,6 +32,7 @@ import type { EventSink, PipelineEvent } from './events.js';
 import type { Launch } from './go-live.js';
 import type { DeployRequest, Login, TargetRequest } from './request.js';
 import type { Server } from './server.js';
+import { wildcardOf } from './server-files.js';
 import { openServer } from './session.js';
 import { StepError, step } from './step.js';
 
@@ -393,6 +394,9 @@ export function siteOf(
       app: env.app,
       environment: env.environment,
       noindex: config.noindex,
+      // The previews live on the first server: under previews.tls "wildcard" their certificate
+      // is this site's to manage, as production's own site manages it on one server.
+      wildcard: wildcardOf(config),
     });
     return `${own}\n${publicSite}`;
   };

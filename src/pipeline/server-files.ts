@@ -69,7 +69,7 @@ export function siteFor(
  * Under previews.tls "wildcard", production's site file also manages the previews' certificate,
  * `*.<previewDomain>` (the parent of nested names; of flat ones, the domain they sit under).
  */
-function wildcardOf(config: TossConfig): { domain: string; dns: string } | undefined {
+export function wildcardOf(config: TossConfig): { domain: string; dns: string } | undefined {
   const { previews } = config;
   if (previews.tls !== 'wildcard' || previews.dns === undefined) return undefined;
   const parent =

@@ -101,7 +101,7 @@ describe('the rollout', () => {
   });
 });
 
-const config = parseConfig({
+const raw = {
   app: 'shop',
   server: 'root@web1',
   startCommand: 'node server.js',
@@ -113,7 +113,8 @@ const config = parseConfig({
   ],
   front: { private: '10.0.0.2' },
   worker: { startCommand: 'node worker.js' },
-});
+};
+const config = parseConfig(raw);
 
 describe('the members', () => {
   const members = fleetOf(config, LOGIN, [
@@ -187,6 +188,27 @@ describe('the sites', () => {
     expect(site).toContain('reverse_proxy 10.0.0.2:2080 10.0.0.3:2080 {');
     expect(site).toContain('health_uri /up');
     expect(site).toContain('lb_try_duration 5s');
+  });
+
+  it("carry the previews' wildcard certificate on the first server's public site", () => {
+    const wildcard = parseConfig({
+      ...raw,
+      tls: 'auto',
+      domain: 'shop.example.com',
+      previews: { tls: 'wildcard', dns: 'cloudflare {env.CF_API_TOKEN}' },
+    });
+    const first = siteOf(wildcard, env, members[0]!, true, upstreams, name)!(
+      3000,
+      publicSite,
+      false,
+    );
+    expect(first).toContain('\n*.preview.shop.example.com {\n\ttls {\n\t\tdns cloudflare');
+    const other = siteOf(wildcard, env, members[1]!, false, upstreams, name)!(
+      3001,
+      publicSite,
+      false,
+    );
+    expect(other).not.toContain('*.preview');
   });
 
   it("route to a sleeping production's wake socket", () => {
