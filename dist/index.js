@@ -77558,6 +77558,7 @@ function session_openServer(request, app) {
 
 
 
+
 /** What toss.json says production runs on: `server` first, then `servers`. */
 function fleet_fleetOf(config, first, logins) {
     const more = config.servers ?? [];
@@ -77817,6 +77818,9 @@ function siteOf(config, env, member, first, upstreams, hostName) {
             app: env.app,
             environment: env.environment,
             noindex: config.noindex,
+            // The previews live on the first server: under previews.tls "wildcard" their certificate
+            // is this site's to manage, as production's own site manages it on one server.
+            wildcard: wildcardOf(config),
         });
         return `${own}\n${publicSite}`;
     };
