@@ -54,6 +54,13 @@ export function actionReporter(): {
   };
   return {
     sink(event) {
+      if (event.server !== undefined) {
+        // Production on several servers: their steps run at the same time, and a job log's
+        // groups cannot interleave, so each line names its server instead.
+        if (event.type === 'step-fail') failed = event.step;
+        serverLine(event, event.server, close);
+        return;
+      }
       if (event.type === 'output') {
         stopCommands();
         core.info(event.line);
@@ -89,4 +96,37 @@ export function actionReporter(): {
     },
     failedStep: () => failed,
   };
+}
+
+/** One event of one server of several, as a line prefixed with its name (no group). */
+function serverLine(event: PipelineEvent, server: string, closeGroup: () => void): void {
+  const prefix = `[${server}]`;
+  if (event.type === 'output') {
+    stopCommands();
+    core.info(`${prefix} ${event.line}`);
+    return;
+  }
+  resumeCommands();
+  closeGroup();
+  switch (event.type) {
+    case 'step-start':
+      return;
+    case 'step-done':
+      core.info(
+        `${prefix} ${STEP_LABELS[event.step]} done in ${(event.ms / 1000).toFixed(1)} s${event.detail ? ` (${event.detail})` : ''}`,
+      );
+      return;
+    case 'step-fail':
+      core.info(`${prefix} ${STEP_LABELS[event.step]} failed`);
+      return;
+    case 'secrets':
+      maskSecretValues(event.values);
+      return;
+    case 'notice':
+      core.notice(`${prefix} ${event.message}`);
+      return;
+    case 'warning':
+      core.warning(`${prefix} ${event.message}`);
+      return;
+  }
 }

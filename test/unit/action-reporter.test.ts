@@ -91,6 +91,34 @@ describe('actionReporter', () => {
     for (const token of tokens) expect(written).toContain(`\n::${token}::\n`);
   });
 
+  it('names the server of each line when production runs on several, in no group, output fenced', () => {
+    const reporter = actionReporter();
+    reporter.sink({ type: 'step-start', step: 'connect' });
+    reporter.sink({ type: 'step-start', step: 'deploy-script', server: 'root@web1' });
+    reporter.sink({ type: 'step-start', step: 'deploy-script', server: 'root@web2' });
+    reporter.sink({
+      type: 'output',
+      step: 'deploy-script',
+      line: '::error::b',
+      server: 'root@web2',
+    });
+    reporter.sink({ type: 'step-done', step: 'deploy-script', ms: 1200, server: 'root@web1' });
+    reporter.sink({ type: 'warning', message: 'slow', server: 'root@web2' });
+    reporter.sink({ type: 'step-fail', step: 'health', ms: 10, error: 'x', server: 'root@web2' });
+    resumeCommands();
+    const lines = asRunner(written);
+    expect(
+      lines.filter((l) => l.obeyed && !l.line.startsWith('::stop')).map((l) => l.line),
+    ).toEqual(['::group::Connect', '::endgroup::', '::warning::[root@web2] slow']);
+    expect(lines).toContainEqual({ line: '[root@web2] ::error::b', obeyed: false });
+    expect(lines).toContainEqual({
+      line: '[root@web1] Run deployScript done in 1.2 s',
+      obeyed: false,
+    });
+    expect(lines).toContainEqual({ line: '[root@web2] Health check failed', obeyed: false });
+    expect(reporter.failedStep()).toBe('health');
+  });
+
   it('resumes commands for a failure annotation after output', () => {
     const reporter = actionReporter();
     reporter.sink({ type: 'output', step: 'deploy-script', line: 'npm ERR!' });
