@@ -72802,6 +72802,8 @@ caddy_said() {
       if (index(last, lead) == 1) {
         rest = substr(last, length(lead) + 1)
         ok = index(rest, caddyfile) == 1
+        # Two sites for one address: only the address is quoted (two fronts on one port, say).
+        if (!ok && rest ~ /^ambiguous site definition: [A-Za-z0-9:\\/._*-]+$/) ok = 1
         if (!ok && index(rest, sites) == 1) ok = substr(rest, length(sites) + 1) ~ /^[a-z0-9-]+[.]caddy:[0-9]/
         if (!ok) { print "Error: in a file toss does not write (not quoted here; run caddy validate on the server)"; exit }
       }
@@ -73336,6 +73338,14 @@ async function applyCaddyChange(change) {
             throw error;
         const output = error.outputTail.trim();
         const detail = output ? `:\n${output}` : '';
+        const ambiguous = /ambiguous site definition: (\S+)/.exec(output)?.[1];
+        if (ambiguous !== undefined && error.exitCode === CADDY_INVALID_EXIT) {
+            // Two site blocks for one address: with toss's registry keeping names apart, that is two
+            // apps' fronts on one port (front.port), or a site of the server's own Caddyfile.
+            throw new errors_TossError(`another site on this server already answers ${ambiguous}, so Caddy refused this one; the previous site file was restored and Caddy keeps serving the old config`, {
+                hint: `two apps with a front on the same servers need different front.port values in toss.json (1024–2999); otherwise find the other ${ambiguous} site in ${CADDYFILE} or what it imports`,
+            });
+        }
         switch (error.exitCode) {
             case CADDY_INVALID_EXIT:
                 throw new errors_TossError(`Caddy rejected the configuration (\`caddy validate --config ${CADDYFILE}\` failed${output ? '' : ' without saying why; is the caddy binary working?'}); it ran as the caddy user, the previous site file was restored and Caddy keeps serving the old config${detail}`, {

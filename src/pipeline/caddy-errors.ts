@@ -23,6 +23,17 @@ export async function applyCaddyChange<T>(change: () => Promise<T>): Promise<T> 
     if (!(error instanceof RemoteCommandError)) throw error;
     const output = error.outputTail.trim();
     const detail = output ? `:\n${output}` : '';
+    const ambiguous = /ambiguous site definition: (\S+)/.exec(output)?.[1];
+    if (ambiguous !== undefined && error.exitCode === CADDY_INVALID_EXIT) {
+      // Two site blocks for one address: with toss's registry keeping names apart, that is two
+      // apps' fronts on one port (front.port), or a site of the server's own Caddyfile.
+      throw new TossError(
+        `another site on this server already answers ${ambiguous}, so Caddy refused this one; the previous site file was restored and Caddy keeps serving the old config`,
+        {
+          hint: `two apps with a front on the same servers need different front.port values in toss.json (1024–2999); otherwise find the other ${ambiguous} site in ${CADDYFILE} or what it imports`,
+        },
+      );
+    }
     switch (error.exitCode) {
       case CADDY_INVALID_EXIT:
         throw new TossError(

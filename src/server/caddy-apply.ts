@@ -73,6 +73,8 @@ caddy_said() {
       if (index(last, lead) == 1) {
         rest = substr(last, length(lead) + 1)
         ok = index(rest, caddyfile) == 1
+        # Two sites for one address: only the address is quoted (two fronts on one port, say).
+        if (!ok && rest ~ /^ambiguous site definition: [A-Za-z0-9:\\/._*-]+$/) ok = 1
         if (!ok && index(rest, sites) == 1) ok = substr(rest, length(sites) + 1) ~ /^[a-z0-9-]+[.]caddy:[0-9]/
         if (!ok) { print "Error: in a file toss does not write (not quoted here; run caddy validate on the server)"; exit }
       }

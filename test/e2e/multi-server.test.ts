@@ -430,6 +430,38 @@ describe('production on three web servers behind a front, and a worker', () => {
     expect(init.stdout).toContain(`${target(h(3))} (worker): `);
   }, 180_000);
 
+  it("a second app whose front takes the first one's port: its deploy fails saying so, and the first keeps serving", async () => {
+    const other = await makeApp(front(), {
+      app: 'fleet3',
+      startCommand: 'node app.js',
+      deployScript: undefined,
+      persistentDirs: [],
+      servers: [{ server: target(h(1)), private: net.addressOf(h(1)) }],
+      front: { private: net.addressOf(h(0)), port: FRONT_PORT },
+    });
+    await other.commit('app.js', SERVER);
+    await other.commit('message.txt', 'intruder\n');
+    const before = await Promise.all(web().map(servedBy));
+    const probe = startProbe(front(), name(), 50);
+    const failed = await toss(front(), ['deploy', 'production'], {
+      cwd: other.dir,
+      env: { TOSS_KNOWN_HOSTS: knownHosts },
+    });
+    const result = await probe.stop();
+    expect(failed.code, failed.output).not.toBe(0);
+    expect(failed.stderr).toContain(
+      `another site on this server already answers http://:${FRONT_PORT}`,
+    );
+    expect(failed.stderr).toContain('front.port');
+    expect(result.failed, result.failures.join('\n')).toBe(0);
+    expect([...result.bodies].some((b) => b.startsWith('intruder'))).toBe(false);
+    expect(await Promise.all(web().map(servedBy))).toEqual(before);
+    for (const host of hosts.slice(0, 2)) {
+      const site = await host.exec(['test', '-e', '/etc/caddy/toss/fleet3-production.caddy']);
+      expect(site.code).not.toBe(0);
+    }
+  }, 180_000);
+
   it('removes production from every server, the first one last', async () => {
     const removed = await toss(front(), ['remove', 'production', '--force'], {
       cwd: app.dir,
