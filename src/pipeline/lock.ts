@@ -346,7 +346,14 @@ export async function withLockedSession<T, A = undefined>(
     if (early !== undefined) return early;
     const alongside = run.alongside?.start(server) as A;
     const lock = await (async () => {
-      await run.order?.beforeLock();
+      if (run.order) {
+        // One server of several: its state is read while the first server's lock is taken, so
+        // its own lock costs one write then (the session keeps what it read; a state changed
+        // in between makes that write a conflict, and it reads again).
+        const prefetched = server.readState().catch(() => undefined);
+        await run.order.beforeLock();
+        await prefetched;
+      }
       const held = await lockForRequest(server, request, sink, run.checks);
       run.order?.locked();
       return held;

@@ -112,8 +112,11 @@ describe('fastState', () => {
       }),
       { numRuns: RUNS },
     );
-    // Well-formed input is common enough that the comparison means something.
-    expect(accepted).toBeGreaterThan(RUNS / 20);
+    // Well-formed input is common enough that the comparison means something. About 7 % of
+    // these states are (56–86 of 1,000 in 12 runs): the bound sits far below that spread, so
+    // only a generator that stopped making them fails it, never chance (RUNS / 20 did, 1 run in
+    // a few dozen).
+    expect(accepted).toBeGreaterThan(RUNS / 40);
   }, 30_000);
 
   it('serializes what the schema serializes (objects built in memory: undefined values too)', () => {
