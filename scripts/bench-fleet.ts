@@ -43,6 +43,22 @@ function stepsOf(output: string): Map<string, number> {
   return steps;
 }
 
+/**
+ * Waits until no old instance drains on any host (the last deploy's drain, then its stop), so
+ * each sample starts on a quiet rig rather than beside the one before it.
+ */
+async function settled(hosts: TestHost[]): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  const draining =
+    'systemctl list-units --no-legend --state=active,activating "toss-drain-*" | grep -q .';
+  while (Date.now() < deadline) {
+    const busy = await Promise.all(hosts.map((h) => h.exec(['sh', '-c', draining])));
+    if (busy.every((r) => r.code !== 0)) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await new Promise((r) => setTimeout(r, 300));
+}
+
 /** Deploys production with the CLI bundle in `dir`; resolves with its wall time and output. */
 function timedDeploy(
   cli: string,
@@ -130,12 +146,14 @@ export async function benchFleet(runs: number, log: (s: string) => void): Promis
           // one, soloB and soloC at once (`one` then deploys again: a second one-file change).
           const trio = [one, soloB, soloC];
           for (const x of trio) await changeOneFile(x.dir, x.files[777]!, 777, `${i}p`);
+          await settled(hosts);
           const started = performance.now();
           await Promise.all(trio.map((x) => deploy(x)));
           figures.parallel.push(performance.now() - started);
           continue;
         }
         await changeOneFile(app.dir, app.files[777]!, 777, String(i));
+        await settled(hosts);
         const { ms, output } = await deploy(app);
         if (app === one) {
           figures.one.push(ms);
@@ -150,6 +168,7 @@ export async function benchFleet(runs: number, log: (s: string) => void): Promis
       // Where a three-host deploy's time goes: every remote command, with its server.
       await changeOneFile(three.dir, three.files[777]!, 777, 'traced');
       touchAll(three.files);
+      await settled(hosts);
       const { ms, output } = await timedDeploy(cli, three.dir, { ...env, TOSS_TRACE: '1' });
       const lines = output.split('\n').filter((l) => l.startsWith('toss-trace: '));
       figures.traced = { ms, lines: lines.map((l) => l.slice('toss-trace: '.length)) };
