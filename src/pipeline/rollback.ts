@@ -276,8 +276,8 @@ async function rollbackLocked(
     if (part === undefined) {
       await startCheckRoute(server, sink, launch, health, routing);
     } else {
-      // One server of several: started and checked at once, routed in its batch's turn, held until every
-      // server is routed (fleet.ts); a worker gets no site.
+      // One server of several: started and checked at once, routed in its batch's turn, held
+      // until every server is routed (fleet.ts); a worker gets no site.
       const routed = part.site === undefined ? undefined : routing;
       await startCheckRoute(server, sink, launch, health, routed, [], part.turn);
       await holdRouted(server, sink, part, launch, view.site, []);
