@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FIRST_PORT } from '../server/ports.js';
 import { CPU_QUOTA, MEMORY_MAX } from '../server/systemd-unit.js';
 import { ENV_NAME_MAX_LENGTH, ENV_NAME_PATTERN, ENV_NAME_RULE, isPrEnvName } from './env-name.js';
 import { SERVER_EXPECTED, serverProblem } from './server.js';
@@ -209,9 +210,10 @@ const privateAddress = z
   .string(expect(PRIVATE_EXPECTED))
   .regex(PRIVATE_IPV4, expect(PRIVATE_EXPECTED));
 const BATCH_EXPECTED = 'a whole number of servers from 1 to 100';
-// Below the ports toss hands instances (FIRST_PORT, 3000, and up), whose units may bind their
-// own: no environment can ever be given the front's port and answer the front in its place.
-const INTERNAL_PORT_EXPECTED = 'a port from 1024 to 2999';
+// Below the ports toss hands instances (FIRST_PORT and up), whose units may bind their own: no
+// environment can ever be given the front's port and answer the front in its place.
+const FRONT_PORT_MAX = FIRST_PORT - 1;
+const INTERNAL_PORT_EXPECTED = `a port from 1024 to ${FRONT_PORT_MAX}`;
 
 /** An SSH target (server.ts says what parses): `server`, and each of `servers`. */
 const sshTarget = z.string(expect(SERVER_EXPECTED)).superRefine((value, ctx) => {
@@ -247,7 +249,7 @@ export const frontSchema = z
         .number(expect(INTERNAL_PORT_EXPECTED))
         .int(expect(INTERNAL_PORT_EXPECTED))
         .min(1024, expect(INTERNAL_PORT_EXPECTED))
-        .max(2999, expect(INTERNAL_PORT_EXPECTED))
+        .max(FRONT_PORT_MAX, expect(INTERNAL_PORT_EXPECTED))
         .default(2080)
         .describe(
           "the port every web server's Caddy answers production on, bound to its private address only",

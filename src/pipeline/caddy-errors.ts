@@ -8,6 +8,7 @@ import {
   CADDY_RELOAD_TIMEOUT_EXIT,
 } from '../server/caddy-apply.js';
 import { CADDYFILE } from '../server/paths.js';
+import { FIRST_PORT } from '../server/ports.js';
 
 const JOURNAL_HINT = 'check `systemctl status caddy` and `journalctl -u caddy` on the server';
 
@@ -30,7 +31,7 @@ export async function applyCaddyChange<T>(change: () => Promise<T>): Promise<T> 
       throw new TossError(
         `another site on this server already answers ${ambiguous}, so Caddy refused this one; the previous site file was restored and Caddy keeps serving the old config`,
         {
-          hint: `two apps with a front on the same servers need different front.port values in toss.json (1024–2999); otherwise find the other ${ambiguous} site in ${CADDYFILE} or what it imports`,
+          hint: `two apps with a front on the same servers need different front.port values in toss.json (1024–${FIRST_PORT - 1}); otherwise find the other ${ambiguous} site in ${CADDYFILE} or what it imports`,
         },
       );
     }
