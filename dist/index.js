@@ -67630,6 +67630,50 @@ function preprocess(fn, schema) {
     });
 }
 
+;// CONCATENATED MODULE: ./src/server/ports.ts
+/** Two ports per environment (live and idle): the lowest free pair from 3000 up. */
+
+const FIRST_PORT = 3000;
+const LAST_PORT = 65535;
+/** Every port the registry has handed out, to any app. */
+function registeredPorts(registry) {
+    const ports = new Set();
+    for (const app of Object.values(registry.apps)) {
+        for (const env of Object.values(app.environments))
+            for (const p of env.ports)
+                ports.add(p);
+    }
+    return ports;
+}
+/** The lowest `[n, n + 1]`, n ≥ 3000, that is neither registered nor listened on. */
+function choosePorts(registry, listeningPorts, from = FIRST_PORT) {
+    const taken = registeredPorts(registry);
+    const free = (p) => !taken.has(p) && !listeningPorts.has(p);
+    for (let p = from; p < LAST_PORT; p++) {
+        if (free(p) && free(p + 1))
+            return [p, p + 1];
+    }
+    throw new errors_TossError(`no two free ports from ${from} up on this server`);
+}
+/** TCP ports something listens on, one socket a line, no header. */
+function listeningPortsArgv() {
+    return ['ss', '--no-header', '--tcp', '--listening', '--numeric'];
+}
+/**
+ * Parses `ss -Htln` lines (`LISTEN 0 4096 127.0.0.1:3000 0.0.0.0:*`, `… [::]:22 …`,
+ * `… 127.0.0.53%lo:53 …`, `… *:80 …`): the fourth column's port.
+ */
+function parseListeningPorts(output) {
+    const ports = new Set();
+    for (const line of output.split('\n')) {
+        const local = line.trim().split(/\s+/)[3];
+        const match = local === undefined ? null : /:(\d+)$/.exec(local);
+        if (match)
+            ports.add(Number(match[1]));
+    }
+    return ports;
+}
+
 ;// CONCATENATED MODULE: ./src/remote/quote.ts
 /**
  * THE quoting function. Every remote command line in toss is built from an argv array with
@@ -68205,6 +68249,7 @@ function hostProblem(host) {
 
 
 
+
 /*
  * The single source of truth for toss.json: the TypeScript types, toss.schema.json and the
  * error messages all come from here. Each message says what is expected; the loader adds the
@@ -68349,9 +68394,10 @@ const PRIVATE_IPV4 = /^(?:10\.(?:25[0-5]|2[0-4]\d|1?\d?\d)|172\.(?:1[6-9]|2\d|3[
 const privateAddress = schemas_string(expect(PRIVATE_EXPECTED))
     .regex(PRIVATE_IPV4, expect(PRIVATE_EXPECTED));
 const BATCH_EXPECTED = 'a whole number of servers from 1 to 100';
-// Below the ports toss hands instances (FIRST_PORT, 3000, and up), whose units may bind their
-// own: no environment can ever be given the front's port and answer the front in its place.
-const INTERNAL_PORT_EXPECTED = 'a port from 1024 to 2999';
+// Below the ports toss hands instances (FIRST_PORT and up), whose units may bind their own: no
+// environment can ever be given the front's port and answer the front in its place.
+const FRONT_PORT_MAX = FIRST_PORT - 1;
+const INTERNAL_PORT_EXPECTED = `a port from 1024 to ${FRONT_PORT_MAX}`;
 /** An SSH target (server.ts says what parses): `server`, and each of `servers`. */
 const sshTarget = schemas_string(expect(SERVER_EXPECTED)).superRefine((value, ctx) => {
     const problem = serverProblem(value);
@@ -68373,7 +68419,7 @@ const frontSchema = strictObject({
     port: schemas_number(expect(INTERNAL_PORT_EXPECTED))
         .int(expect(INTERNAL_PORT_EXPECTED))
         .min(1024, expect(INTERNAL_PORT_EXPECTED))
-        .max(2999, expect(INTERNAL_PORT_EXPECTED))
+        .max(FRONT_PORT_MAX, expect(INTERNAL_PORT_EXPECTED))
         .default(2080)
         .describe("the port every web server's Caddy answers production on, bound to its private address only"),
 }, expect('an object like {"private": "10.0.0.2", "port": 2080}'))
@@ -70085,50 +70131,6 @@ function policy_environmentLimits(config, environment) {
     if (own.cpu !== undefined)
         limits.cpu = own.cpu;
     return limits;
-}
-
-;// CONCATENATED MODULE: ./src/server/ports.ts
-/** Two ports per environment (live and idle): the lowest free pair from 3000 up. */
-
-const FIRST_PORT = 3000;
-const LAST_PORT = 65535;
-/** Every port the registry has handed out, to any app. */
-function registeredPorts(registry) {
-    const ports = new Set();
-    for (const app of Object.values(registry.apps)) {
-        for (const env of Object.values(app.environments))
-            for (const p of env.ports)
-                ports.add(p);
-    }
-    return ports;
-}
-/** The lowest `[n, n + 1]`, n ≥ 3000, that is neither registered nor listened on. */
-function choosePorts(registry, listeningPorts, from = FIRST_PORT) {
-    const taken = registeredPorts(registry);
-    const free = (p) => !taken.has(p) && !listeningPorts.has(p);
-    for (let p = from; p < LAST_PORT; p++) {
-        if (free(p) && free(p + 1))
-            return [p, p + 1];
-    }
-    throw new errors_TossError(`no two free ports from ${from} up on this server`);
-}
-/** TCP ports something listens on, one socket a line, no header. */
-function listeningPortsArgv() {
-    return ['ss', '--no-header', '--tcp', '--listening', '--numeric'];
-}
-/**
- * Parses `ss -Htln` lines (`LISTEN 0 4096 127.0.0.1:3000 0.0.0.0:*`, `… [::]:22 …`,
- * `… 127.0.0.53%lo:53 …`, `… *:80 …`): the fourth column's port.
- */
-function parseListeningPorts(output) {
-    const ports = new Set();
-    for (const line of output.split('\n')) {
-        const local = line.trim().split(/\s+/)[3];
-        const match = local === undefined ? null : /:(\d+)$/.exec(local);
-        if (match)
-            ports.add(Number(match[1]));
-    }
-    return ports;
 }
 
 ;// CONCATENATED MODULE: ./src/server/layout.ts
@@ -73323,6 +73325,7 @@ function journalArgv(params) {
 
 
 
+
 const JOURNAL_HINT = 'check `systemctl status caddy` and `journalctl -u caddy` on the server';
 /**
  * Runs a Caddy change (installCaddyFileArgv / removeCaddyFileArgv / secureCaddyAdminArgv) and
@@ -73343,7 +73346,7 @@ async function applyCaddyChange(change) {
             // Two site blocks for one address: with toss's registry keeping names apart, that is two
             // apps' fronts on one port (front.port), or a site of the server's own Caddyfile.
             throw new errors_TossError(`another site on this server already answers ${ambiguous}, so Caddy refused this one; the previous site file was restored and Caddy keeps serving the old config`, {
-                hint: `two apps with a front on the same servers need different front.port values in toss.json (1024–2999); otherwise find the other ${ambiguous} site in ${CADDYFILE} or what it imports`,
+                hint: `two apps with a front on the same servers need different front.port values in toss.json (1024–${FIRST_PORT - 1}); otherwise find the other ${ambiguous} site in ${CADDYFILE} or what it imports`,
             });
         }
         switch (error.exitCode) {
@@ -86317,77 +86320,60 @@ function actionReporter() {
     };
     return {
         sink(event) {
-            if (event.server !== undefined) {
-                // Production on several servers: their steps run at the same time, and a job log's
-                // groups cannot interleave, so each line names its server instead.
-                if (event.type === 'step-fail')
-                    failed = event.step;
-                serverLine(event, event.server, close);
-                return;
-            }
+            // Production on several servers: their steps run at the same time and a job log's groups
+            // cannot interleave, so a server's lines name it instead of sitting in a group.
+            const tag = event.server === undefined ? undefined : `[${event.server}]`;
+            const line = tagged(tag);
             if (event.type === 'output') {
                 stopCommands();
-                info(event.line);
+                info(line(event.line));
                 return;
             }
             resumeCommands();
+            if (tag !== undefined)
+                close();
             switch (event.type) {
                 case 'step-start':
                     close();
-                    startGroup(STEP_LABELS[event.step]);
-                    open = true;
+                    if (tag === undefined) {
+                        startGroup(STEP_LABELS[event.step]);
+                        open = true;
+                    }
                     return;
                 case 'step-done':
-                    info(`done in ${(event.ms / 1000).toFixed(1)} s${event.detail ? ` (${event.detail})` : ''}`);
+                    info(endLine(event, tag));
                     close();
                     return;
                 case 'step-fail':
                     failed = event.step;
                     close();
+                    if (tag !== undefined)
+                        info(endLine(event, tag));
                     return;
                 case 'secrets':
                     maskSecretValues(event.values);
                     return;
                 case 'notice':
-                    notice(event.message);
+                    notice(line(event.message));
                     return;
                 case 'warning':
-                    warning(event.message);
+                    warning(line(event.message));
                     return;
             }
         },
         failedStep: () => failed,
     };
 }
-/** One event of one server of several, as a line prefixed with its name (no group). */
-function serverLine(event, server, closeGroup) {
-    const prefix = `[${server}]`;
-    if (event.type === 'output') {
-        stopCommands();
-        info(`${prefix} ${event.line}`);
-        return;
-    }
-    resumeCommands();
-    closeGroup();
-    switch (event.type) {
-        case 'step-start':
-            return;
-        case 'step-done':
-            info(`${prefix} ${STEP_LABELS[event.step]} done in ${(event.ms / 1000).toFixed(1)} s${event.detail ? ` (${event.detail})` : ''}`);
-            return;
-        case 'step-fail':
-            info(`${prefix} ${STEP_LABELS[event.step]} failed`);
-            return;
-        case 'secrets':
-            maskSecretValues(event.values);
-            return;
-        case 'notice':
-            notice(`${prefix} ${event.message}`);
-            return;
-        case 'warning':
-            warning(`${prefix} ${event.message}`);
-            return;
-    }
+/** A step's end: "done in …" inside its group, or the whole line, tagged with its server. */
+function endLine(event, tag) {
+    const end = event.type === 'step-fail'
+        ? 'failed'
+        : `done in ${(event.ms / 1000).toFixed(1)} s${event.detail ? ` (${event.detail})` : ''}`;
+    return tag === undefined ? end : `${tag} ${STEP_LABELS[event.step]} ${end}`;
+}
+/** A line as it is printed: as it is, or prefixed with its server's tag. */
+function tagged(tag) {
+    return (text) => (tag === undefined ? text : `${tag} ${text}`);
 }
 
 ;// CONCATENATED MODULE: ./src/action/resolve.ts

@@ -54,43 +54,42 @@ export function actionReporter(): {
   };
   return {
     sink(event) {
-      if (event.server !== undefined) {
-        // Production on several servers: their steps run at the same time, and a job log's
-        // groups cannot interleave, so each line names its server instead.
-        if (event.type === 'step-fail') failed = event.step;
-        serverLine(event, event.server, close);
-        return;
-      }
+      // Production on several servers: their steps run at the same time and a job log's groups
+      // cannot interleave, so a server's lines name it instead of sitting in a group.
+      const tag = event.server === undefined ? undefined : `[${event.server}]`;
+      const line = tagged(tag);
       if (event.type === 'output') {
         stopCommands();
-        core.info(event.line);
+        core.info(line(event.line));
         return;
       }
       resumeCommands();
+      if (tag !== undefined) close();
       switch (event.type) {
         case 'step-start':
           close();
-          core.startGroup(STEP_LABELS[event.step]);
-          open = true;
+          if (tag === undefined) {
+            core.startGroup(STEP_LABELS[event.step]);
+            open = true;
+          }
           return;
         case 'step-done':
-          core.info(
-            `done in ${(event.ms / 1000).toFixed(1)} s${event.detail ? ` (${event.detail})` : ''}`,
-          );
+          core.info(endLine(event, tag));
           close();
           return;
         case 'step-fail':
           failed = event.step;
           close();
+          if (tag !== undefined) core.info(endLine(event, tag));
           return;
         case 'secrets':
           maskSecretValues(event.values);
           return;
         case 'notice':
-          core.notice(event.message);
+          core.notice(line(event.message));
           return;
         case 'warning':
-          core.warning(event.message);
+          core.warning(line(event.message));
           return;
       }
     },
@@ -98,35 +97,19 @@ export function actionReporter(): {
   };
 }
 
-/** One event of one server of several, as a line prefixed with its name (no group). */
-function serverLine(event: PipelineEvent, server: string, closeGroup: () => void): void {
-  const prefix = `[${server}]`;
-  if (event.type === 'output') {
-    stopCommands();
-    core.info(`${prefix} ${event.line}`);
-    return;
-  }
-  resumeCommands();
-  closeGroup();
-  switch (event.type) {
-    case 'step-start':
-      return;
-    case 'step-done':
-      core.info(
-        `${prefix} ${STEP_LABELS[event.step]} done in ${(event.ms / 1000).toFixed(1)} s${event.detail ? ` (${event.detail})` : ''}`,
-      );
-      return;
-    case 'step-fail':
-      core.info(`${prefix} ${STEP_LABELS[event.step]} failed`);
-      return;
-    case 'secrets':
-      maskSecretValues(event.values);
-      return;
-    case 'notice':
-      core.notice(`${prefix} ${event.message}`);
-      return;
-    case 'warning':
-      core.warning(`${prefix} ${event.message}`);
-      return;
-  }
+/** A step's end: "done in …" inside its group, or the whole line, tagged with its server. */
+function endLine(
+  event: Extract<PipelineEvent, { type: 'step-done' | 'step-fail' }>,
+  tag: string | undefined,
+): string {
+  const end =
+    event.type === 'step-fail'
+      ? 'failed'
+      : `done in ${(event.ms / 1000).toFixed(1)} s${event.detail ? ` (${event.detail})` : ''}`;
+  return tag === undefined ? end : `${tag} ${STEP_LABELS[event.step]} ${end}`;
+}
+
+/** A line as it is printed: as it is, or prefixed with its server's tag. */
+function tagged(tag: string | undefined): (text: string) => string {
+  return (text) => (tag === undefined ? text : `${tag} ${text}`);
 }
