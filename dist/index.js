@@ -69694,6 +69694,7 @@ function write_file_writeFileIfChangedArgv(params) {
  */
 
 
+
 /** Where `systemctl enable` puts the template's instances (its [Install] WantedBy=multi-user.target). */
 const BOOT_WANTS_DIR = `${paths_SYSTEMD_DIR}/multi-user.target.wants`;
 /** Where a sleeping environment's wake socket is linked (its [Install] WantedBy=sockets.target). */
@@ -69713,15 +69714,21 @@ const DRAIN_QUIET_MS = 600;
 const DRAIN_POLL_MS = 100;
 // Root runs it in a transient unit named after the port (drainUnit); $1 the old instance, $2 its
 // port, $3 the limit in seconds, $4 the quiet time and $5 the poll interval in milliseconds; any
-// further arguments are units to stop with it.
+// further arguments are units to stop with it. In bash, so a poll costs one process (ss): the
+// clock is $EPOCHREALTIME and the pause a `read -t` on a pipe nothing writes to (see health.ts),
+// where date, sleep and their subshells cost five more, ten times a second, beside the new
+// instance's first requests.
 const DRAIN = `set -u
 old=$1 port=$2 limit=$3 quiet=$4 poll=$5
-ms() { echo $(( $(date +%s%N) / 1000000 )); }
-start=$(ms)
+ms() { now=\${EPOCHREALTIME/[.,]/}; now=$(( now / 1000 )); }
+printf -v pause '%d.%03d' $(( poll / 1000 )) $(( poll % 1000 ))
+exec {nap}<> <(:)
+ms
+start=$now
 end=$(( start + limit * 1000 ))
 idle_since=$start
 while :; do
-  now=$(ms)
+  ms
   if [ -n "$(ss -Htn state established "( sport = :$port )" 2>/dev/null)" ]; then
     idle_since=$now
   elif [ $(( now - idle_since )) -ge "$quiet" ]; then
@@ -69732,7 +69739,7 @@ while :; do
     echo "toss: port $port still had requests after $limit s (drainTimeout); stopping $old"
     break
   fi
-  sleep "0.$(printf '%03d' "$poll")"
+  read -r -t "$pause" -u "$nap" _
 done
 shift 5
 # A sleeping environment's proxy and socket for the old port go too (its proxy's own stop would
@@ -69824,12 +69831,14 @@ function retireInstanceArgv(p, target, oldPort, drainSeconds) {
         ...(retiring === undefined ? [] : drainArgv(p, retiring, drainSeconds)),
     ];
 }
+// systemd-run hands this to systemd as the unit's command line, where systemd substitutes $VAR
+// and ${VAR} (an unset one by nothing) before bash sees it: every $ goes doubled.
 function drainArgv(p, port, drainSeconds) {
     return [
-        'sh',
+        'bash',
         '-c',
         DRAIN,
-        'sh',
+        'bash',
         p.instanceUnit(port),
         String(port),
         String(drainSeconds),
@@ -69837,7 +69846,7 @@ function drainArgv(p, port, drainSeconds) {
         String(DRAIN_POLL_MS),
         p.wakeServiceUnit(port),
         p.wakeSocketUnit(port),
-    ];
+    ].map(systemdEscapeDollar);
 }
 /** The port a site file proxies to (what really gets traffic), if it is one of ours. */
 function routedPort(siteFile) {
@@ -72166,40 +72175,56 @@ async function seedTemplate(server, env, releaseId, template, seed, hash, sink) 
  */
 
 
-// --globoff: a path with [ ] or { } is a URL, not a curl glob. 2xx and 3xx pass (-f fails ≥ 400).
 // Both checks look again every 20 ms: an app is usually up 100–300 ms after its start, and each
-// look after it was up is time the deploy waits for nothing (a look costs a curl or bash spawn).
+// look after it was up is time the deploy waits for nothing. They run in bash (Debian always has
+// it) so a look costs no process but its curl, or none for a TCP connect: the clock is
+// $EPOCHREALTIME in microseconds (the decimal point taken out), the pause a `read -t` on a pipe nothing writes to. A check that forked `date`,
+// `sleep` and a shell per look took CPU from the very app it waited for, and on a small server
+// that is the deploy's time. NAP opens that pipe (its writer is a subshell that exits at once;
+// the read-write open keeps the pipe from ever reaching end of file).
+const NAP = 'exec {nap}<> <(:)';
+const DEADLINE = 'deadline=$(( ${EPOCHREALTIME/[.,]/} + timeout * 1000000 ))';
+const BEFORE_DEADLINE = '[ "${EPOCHREALTIME/[.,]/}" -lt "$deadline" ]';
+// --globoff: a path with [ ] or { } is a URL, not a curl glob. 2xx and 3xx pass (-f fails ≥ 400).
 const HTTP_CHECK = `set -u
 url="http://127.0.0.1:$1$2" timeout=$3
-deadline=$(( $(date +%s) + timeout ))
+${DEADLINE}
+${NAP}
 while :; do
   if err=$(curl --globoff -fsS -o /dev/null --max-time 2 "$url" 2>&1); then exit 0; fi
-  [ "$(date +%s)" -lt "$deadline" ] || break
-  sleep 0.02
+  ${BEFORE_DEADLINE} || break
+  read -r -t 0.02 -u "$nap" _
 done
 echo "toss: $url did not answer with 2xx or 3xx within $timeout s: $err" >&2
 exit 1`;
-// sh has no /dev/tcp; Debian always has bash.
+// The connect is bash's own (/dev/tcp, no process). Only a port whose accept queue is full makes
+// a connect wait (the kernel drops the SYN and retries), and an instance that listens accepts the
+// first look into its queue: `timeout` around the whole check is the bound for that case, and
+// its TERM still says why.
 const TCP_CHECK = `set -u
 port=$1 timeout=$2
-deadline=$(( $(date +%s) + timeout ))
+fail() { echo "toss: nothing accepted a connection on 127.0.0.1:$port within $timeout s" >&2; exit 1; }
+trap fail TERM
+${DEADLINE}
+${NAP}
 while :; do
-  if timeout 1 bash -c ': < "/dev/tcp/127.0.0.1/$1"' bash "$port" 2>/dev/null; then exit 0; fi
-  [ "$(date +%s)" -lt "$deadline" ] || break
-  sleep 0.02
+  if { : <"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then exit 0; fi
+  ${BEFORE_DEADLINE} || break
+  read -r -t 0.02 -u "$nap" _
 done
-echo "toss: nothing accepted a connection on 127.0.0.1:$port within $timeout s" >&2
-exit 1`;
+fail`;
 /** Exit 0 once healthy; 1 with the last error on stderr after `timeoutSec`. */
 function healthCheckArgv(params) {
     const port = String(paths_assertPort(params.port));
     const timeout = String(assertTimeout(params.timeoutSec));
-    if (params.path === undefined)
-        return ['sh', '-c', TCP_CHECK, 'sh', port, timeout];
+    if (params.path === undefined) {
+        const bound = String(params.timeoutSec + 2);
+        return ['timeout', bound, 'bash', '-c', TCP_CHECK, 'bash', port, timeout];
+    }
     if (!/^\/[^\s\p{Cc}]*$/u.test(params.path)) {
         throw new errors_TossError(`invalid health check path ${JSON.stringify(params.path)}`);
     }
-    return ['sh', '-c', HTTP_CHECK, 'sh', port, params.path, timeout];
+    return ['bash', '-c', HTTP_CHECK, 'bash', port, params.path, timeout];
 }
 // Any answer but a 5xx counts: a 401 from previewAuth or the app's own 404 still proves the path.
 const SITE_CHECK = `set -u
@@ -73031,33 +73056,67 @@ const PORT_NOT_OURS_EXIT = EXIT.portNotOurs;
 // On stderr, one `foreign` line per listening process that is not in the unit's cgroup:
 // `foreign <pid>\t<user>\t<unit or cgroup>\t<command name>`, or `foreign -\t-\t-\t-` for a
 // listening socket no process could be found for. /proc/<pid>/cgroup names the unit as the last
-// component of its cgroup path (the v1 name=systemd and the unified line alike).
+// component of its cgroup path (the v1 name=systemd and the unified line alike). One awk reads
+// ss's lines and each process's files: a guard runs twice in every deploy, and a pipeline of
+// grep, cut and sort per step cost a dozen processes each time.
+const OWNERS = `
+function report(pid, path, comm, f, l, uid, name) {
+  f = "/proc/" pid "/status"
+  while ((getline l < f) > 0) if (l ~ /^Uid:/) { split(l, id, /[ \\t]+/); uid = id[3] }
+  close(f)
+  name = uid == "" ? "?" : uid
+  while (uid != "" && (getline l < "/etc/passwd") > 0) {
+    split(l, pw, ":")
+    if (pw[3] == uid) { name = pw[1]; break }
+  }
+  close("/etc/passwd")
+  comm = ""
+  getline comm < ("/proc/" pid "/comm")
+  close("/proc/" pid "/comm")
+  comm = substr(comm, 1, 32)
+  gsub(/[^A-Za-z0-9._+-]/, "?", comm)
+  sub(/.*\\//, "", path)
+  printf "foreign %s\\t%s\\t%s\\t%s\\n", pid, name, path, comm > "/dev/stderr"
+}
+NF == 0 { next }
+{
+  sockets++
+  line = $0
+  if (index(line, "pid=")) owned++
+  while (match(line, /pid=[0-9]+/)) {
+    pid = substr(line, RSTART + 4, RLENGTH - 4)
+    line = substr(line, RSTART + RLENGTH)
+    if (!(pid in seen)) { seen[pid] = 1; pids[++n] = pid }
+  }
+}
+END {
+  if (sockets > owned) { print "foreign -\\t-\\t-\\t-" > "/dev/stderr"; foreign++ }
+  for (i = 1; i <= n; i++) {
+    f = "/proc/" pids[i] "/cgroup"
+    read = 0; mine = 0; path = ""
+    while ((getline l < f) > 0) {
+      read = 1
+      c = l
+      sub(/^[^:]*:[^:]*:/, "", c)
+      if (substr(c, length(c) - length(unit)) == "/" unit || index(c, "/" unit "/")) mine = 1
+      if (path == "" && (l ~ /^0::/ || l ~ /^[0-9]+:name=systemd:/)) path = c
+    }
+    close(f)
+    if (!read) continue
+    if (mine) { ours++; continue }
+    report(pids[i], path)
+    foreign++
+  }
+  if (foreign > 0) exit taken
+  if (mode != "free" && ours == 0) exit notours
+  exit 0
+}`;
+// The awk program has no single quote, so it sits in one as it is.
 const port_owner_GUARD = `set -uf
 mode=$1 port=$2 unit=$3
 listeners=$(ss -Htlnp "sport = :$port") || exit 1
-ours=0 foreign=0
-sockets=$(printf '%s\\n' "$listeners" | grep -c .)
-owned=$(printf '%s\\n' "$listeners" | grep -c 'pid=')
-if [ "$sockets" -gt "$owned" ]; then
-  printf 'foreign -\\t-\\t-\\t-\\n' >&2
-  foreign=$((foreign + 1))
-fi
-for pid in $(printf '%s\\n' "$listeners" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -un); do
-  cgroups=$(cat "/proc/$pid/cgroup" 2>/dev/null) || continue
-  mine=no
-  for path in $(printf '%s\\n' "$cgroups" | cut -d: -f3-); do
-    case $path in */"$unit" | */"$unit"/*) mine=yes ;; esac
-  done
-  if [ "$mine" = yes ]; then ours=$((ours + 1)); continue; fi
-  path=$(printf '%s\\n' "$cgroups" | sed -n 's/^0:://p; s/^[0-9]*:name=systemd://p' | head -n 1)
-  user=$(stat -c %U "/proc/$pid" 2>/dev/null || echo '?')
-  comm=$(head -c 32 "/proc/$pid/comm" 2>/dev/null | tr -d '\\n' | tr -c '[:alnum:]._+-' '?')
-  printf 'foreign %s\\t%s\\t%s\\t%s\\n' "$pid" "$user" "\${path##*/}" "$comm" >&2
-  foreign=$((foreign + 1))
-done
-[ "$foreign" -eq 0 ] || exit ${PORT_TAKEN_EXIT}
-[ "$mode" = free ] || [ "$ours" -gt 0 ] || exit ${PORT_NOT_OURS_EXIT}
-exit 0`;
+printf '%s\n' "$listeners" | awk -v mode="$mode" -v unit="$unit" \\
+  -v taken=${PORT_TAKEN_EXIT} -v notours=${PORT_NOT_OURS_EXIT} '${OWNERS}'`;
 /**
  * `free`: nothing but `unit` (an earlier run of the same instance, which the start replaces)
  * listens on `port`. `owned`: something listens and all of it is `unit`'s.

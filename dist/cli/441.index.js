@@ -8,25 +8,28 @@ ${(0,quote.n)(owner)}`],{allowFailure:!0});if(result.code===0)return;if(result.c
 `)}function explainHealthFailure(failure,options){const{cause,fix}=diagnoseHealthFailure({journal:failure.journal,listeners:failure.listeners,port:failure.port,readOnly:options.readOnly});return{details:[`${cause}.`,failure.check,`--- last ${JOURNAL_TAIL} lines of ${failure.unit} ---`,failure.journal.split(`
 `).slice(-JOURNAL_TAIL).join(`
 `)].filter(line=>line!=="").join(`
-`),fix}}async function withPortGuard(target,run){try{return await run()}catch(error){throw error instanceof errors.at&&error.exitCode===port_owner.NL?portError(target.app,target.environment,target.port,port_owner.NL,error.outputTail):error}}function portError(app,environment,port,code,stderr){const unit=(0,server_paths.cD)(app,environment).instanceUnit(port),squatters=(0,port_owner.zj)(stderr).map(port_owner.gx);return code===port_owner.vq||squatters.length===0?new errors.m(`port ${port} answered the health check, but ${unit} was not listening on it any more; the new release never received traffic`,{hint:`check \`journalctl -u ${unit}\` on the server, then deploy again`}):new errors.m(`port ${port}, which toss gave ${app}/${environment}, is taken by ${squatters.join("; ")}; the new release did not get it and never received traffic; what was live keeps serving`,{hint:`nothing but toss's ${unit} may listen on it: stop that process on the server (as root), find out how it got there, then deploy again`})}async function serverAddress(host){if((0,external_node_net_.isIP)(host))return host;try{return(await(0,promises_.lookup)(host)).address}catch{return}}}),2557:((__unused_webpack_module,__webpack_exports__,__webpack_require__)=>{__webpack_require__.d(__webpack_exports__,{X:()=>healthCheckArgv,_:()=>siteCheckArgv});var _errors_js__WEBPACK_IMPORTED_MODULE_0__=__webpack_require__(3916),_paths_js__WEBPACK_IMPORTED_MODULE_1__=__webpack_require__(1819);const HTTP_CHECK=`set -u
+`),fix}}async function withPortGuard(target,run){try{return await run()}catch(error){throw error instanceof errors.at&&error.exitCode===port_owner.NL?portError(target.app,target.environment,target.port,port_owner.NL,error.outputTail):error}}function portError(app,environment,port,code,stderr){const unit=(0,server_paths.cD)(app,environment).instanceUnit(port),squatters=(0,port_owner.zj)(stderr).map(port_owner.gx);return code===port_owner.vq||squatters.length===0?new errors.m(`port ${port} answered the health check, but ${unit} was not listening on it any more; the new release never received traffic`,{hint:`check \`journalctl -u ${unit}\` on the server, then deploy again`}):new errors.m(`port ${port}, which toss gave ${app}/${environment}, is taken by ${squatters.join("; ")}; the new release did not get it and never received traffic; what was live keeps serving`,{hint:`nothing but toss's ${unit} may listen on it: stop that process on the server (as root), find out how it got there, then deploy again`})}async function serverAddress(host){if((0,external_node_net_.isIP)(host))return host;try{return(await(0,promises_.lookup)(host)).address}catch{return}}}),2557:((__unused_webpack_module,__webpack_exports__,__webpack_require__)=>{__webpack_require__.d(__webpack_exports__,{X:()=>healthCheckArgv,_:()=>siteCheckArgv});var _errors_js__WEBPACK_IMPORTED_MODULE_0__=__webpack_require__(3916),_paths_js__WEBPACK_IMPORTED_MODULE_1__=__webpack_require__(1819);const NAP="exec {nap}<> <(:)",DEADLINE="deadline=$(( ${EPOCHREALTIME/[.,]/} + timeout * 1000000 ))",BEFORE_DEADLINE='[ "${EPOCHREALTIME/[.,]/}" -lt "$deadline" ]',HTTP_CHECK=`set -u
 url="http://127.0.0.1:$1$2" timeout=$3
-deadline=$(( $(date +%s) + timeout ))
+${DEADLINE}
+${NAP}
 while :; do
   if err=$(curl --globoff -fsS -o /dev/null --max-time 2 "$url" 2>&1); then exit 0; fi
-  [ "$(date +%s)" -lt "$deadline" ] || break
-  sleep 0.02
+  ${BEFORE_DEADLINE} || break
+  read -r -t 0.02 -u "$nap" _
 done
 echo "toss: $url did not answer with 2xx or 3xx within $timeout s: $err" >&2
 exit 1`,TCP_CHECK=`set -u
 port=$1 timeout=$2
-deadline=$(( $(date +%s) + timeout ))
+fail() { echo "toss: nothing accepted a connection on 127.0.0.1:$port within $timeout s" >&2; exit 1; }
+trap fail TERM
+${DEADLINE}
+${NAP}
 while :; do
-  if timeout 1 bash -c ': < "/dev/tcp/127.0.0.1/$1"' bash "$port" 2>/dev/null; then exit 0; fi
-  [ "$(date +%s)" -lt "$deadline" ] || break
-  sleep 0.02
+  if { : <"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then exit 0; fi
+  ${BEFORE_DEADLINE} || break
+  read -r -t 0.02 -u "$nap" _
 done
-echo "toss: nothing accepted a connection on 127.0.0.1:$port within $timeout s" >&2
-exit 1`;function healthCheckArgv(params){const port=String((0,_paths_js__WEBPACK_IMPORTED_MODULE_1__.CG)(params.port)),timeout=String(assertTimeout(params.timeoutSec));if(params.path===void 0)return["sh","-c",TCP_CHECK,"sh",port,timeout];if(!/^\/[^\s\p{Cc}]*$/u.test(params.path))throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__.m(`invalid health check path ${JSON.stringify(params.path)}`);return["sh","-c",HTTP_CHECK,"sh",port,params.path,timeout]}const SITE_CHECK=`set -u
+fail`;function healthCheckArgv(params){const port=String((0,_paths_js__WEBPACK_IMPORTED_MODULE_1__.CG)(params.port)),timeout=String(assertTimeout(params.timeoutSec));if(params.path===void 0)return["timeout",String(params.timeoutSec+2),"bash","-c",TCP_CHECK,"bash",port,timeout];if(!/^\/[^\s\p{Cc}]*$/u.test(params.path))throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__.m(`invalid health check path ${JSON.stringify(params.path)}`);return["bash","-c",HTTP_CHECK,"bash",port,params.path,timeout]}const SITE_CHECK=`set -u
 scheme=$1 host=$2 timeout=$3 insecure=$4
 port=443
 [ "$scheme" = http ] && port=80
@@ -48,29 +51,60 @@ cat -- "$errors" >&2
 exit 1`;function siteCheckArgv(params){if(!/^[a-z0-9.-]+$/.test(params.hostName))throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__.m(`invalid host name ${JSON.stringify(params.hostName)}`);return["sh","-c",SITE_CHECK,"sh",params.tls==="off"?"http":"https",params.hostName,String(assertTimeout(params.timeoutSec)),params.tls==="internal"?"yes":"no"]}function assertTimeout(seconds){if(Number.isInteger(seconds)&&seconds>=1&&seconds<=3600)return seconds;throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__.m(`invalid timeout ${JSON.stringify(seconds)}`)}}),8706:((__unused_webpack_module,__webpack_exports__,__webpack_require__)=>{__webpack_require__.d(__webpack_exports__,{NL:()=>PORT_TAKEN_EXIT,W9:()=>unitListenersArgv,fT:()=>portGuardArgv,gx:()=>describeListener,jk:()=>parseUnitListeners,vq:()=>PORT_NOT_OURS_EXIT,zE:()=>parseForeignListenersByPort,zj:()=>parseForeignListeners});var _errors_js__WEBPACK_IMPORTED_MODULE_0__=__webpack_require__(3916),_exit_codes_js__WEBPACK_IMPORTED_MODULE_1__=__webpack_require__(7880),_paths_js__WEBPACK_IMPORTED_MODULE_2__=__webpack_require__(1819);const PORT_TAKEN_EXIT=_exit_codes_js__WEBPACK_IMPORTED_MODULE_1__.d.portTaken,PORT_NOT_OURS_EXIT=_exit_codes_js__WEBPACK_IMPORTED_MODULE_1__.d.portNotOurs,GUARD=`set -uf
 mode=$1 port=$2 unit=$3
 listeners=$(ss -Htlnp "sport = :$port") || exit 1
-ours=0 foreign=0
-sockets=$(printf '%s\\n' "$listeners" | grep -c .)
-owned=$(printf '%s\\n' "$listeners" | grep -c 'pid=')
-if [ "$sockets" -gt "$owned" ]; then
-  printf 'foreign -\\t-\\t-\\t-\\n' >&2
-  foreign=$((foreign + 1))
-fi
-for pid in $(printf '%s\\n' "$listeners" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -un); do
-  cgroups=$(cat "/proc/$pid/cgroup" 2>/dev/null) || continue
-  mine=no
-  for path in $(printf '%s\\n' "$cgroups" | cut -d: -f3-); do
-    case $path in */"$unit" | */"$unit"/*) mine=yes ;; esac
-  done
-  if [ "$mine" = yes ]; then ours=$((ours + 1)); continue; fi
-  path=$(printf '%s\\n' "$cgroups" | sed -n 's/^0:://p; s/^[0-9]*:name=systemd://p' | head -n 1)
-  user=$(stat -c %U "/proc/$pid" 2>/dev/null || echo '?')
-  comm=$(head -c 32 "/proc/$pid/comm" 2>/dev/null | tr -d '\\n' | tr -c '[:alnum:]._+-' '?')
-  printf 'foreign %s\\t%s\\t%s\\t%s\\n' "$pid" "$user" "\${path##*/}" "$comm" >&2
-  foreign=$((foreign + 1))
-done
-[ "$foreign" -eq 0 ] || exit ${PORT_TAKEN_EXIT}
-[ "$mode" = free ] || [ "$ours" -gt 0 ] || exit ${PORT_NOT_OURS_EXIT}
-exit 0`;function portGuardArgv(mode,port,unit){if(!/^[A-Za-z0-9@._-]+\.service$/.test(unit))throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__.m(`invalid unit name ${JSON.stringify(unit)}`);return["sh","-c",GUARD,"sh",mode,String((0,_paths_js__WEBPACK_IMPORTED_MODULE_2__.CG)(port)),unit]}function parseForeignListeners(stdout){const found=[];for(const line of stdout.split(`
+printf '%s
+' "$listeners" | awk -v mode="$mode" -v unit="$unit" \\
+  -v taken=${PORT_TAKEN_EXIT} -v notours=${PORT_NOT_OURS_EXIT} '
+function report(pid, path, comm, f, l, uid, name) {
+  f = "/proc/" pid "/status"
+  while ((getline l < f) > 0) if (l ~ /^Uid:/) { split(l, id, /[ \\t]+/); uid = id[3] }
+  close(f)
+  name = uid == "" ? "?" : uid
+  while (uid != "" && (getline l < "/etc/passwd") > 0) {
+    split(l, pw, ":")
+    if (pw[3] == uid) { name = pw[1]; break }
+  }
+  close("/etc/passwd")
+  comm = ""
+  getline comm < ("/proc/" pid "/comm")
+  close("/proc/" pid "/comm")
+  comm = substr(comm, 1, 32)
+  gsub(/[^A-Za-z0-9._+-]/, "?", comm)
+  sub(/.*\\//, "", path)
+  printf "foreign %s\\t%s\\t%s\\t%s\\n", pid, name, path, comm > "/dev/stderr"
+}
+NF == 0 { next }
+{
+  sockets++
+  line = $0
+  if (index(line, "pid=")) owned++
+  while (match(line, /pid=[0-9]+/)) {
+    pid = substr(line, RSTART + 4, RLENGTH - 4)
+    line = substr(line, RSTART + RLENGTH)
+    if (!(pid in seen)) { seen[pid] = 1; pids[++n] = pid }
+  }
+}
+END {
+  if (sockets > owned) { print "foreign -\\t-\\t-\\t-" > "/dev/stderr"; foreign++ }
+  for (i = 1; i <= n; i++) {
+    f = "/proc/" pids[i] "/cgroup"
+    read = 0; mine = 0; path = ""
+    while ((getline l < f) > 0) {
+      read = 1
+      c = l
+      sub(/^[^:]*:[^:]*:/, "", c)
+      if (substr(c, length(c) - length(unit)) == "/" unit || index(c, "/" unit "/")) mine = 1
+      if (path == "" && (l ~ /^0::/ || l ~ /^[0-9]+:name=systemd:/)) path = c
+    }
+    close(f)
+    if (!read) continue
+    if (mine) { ours++; continue }
+    report(pids[i], path)
+    foreign++
+  }
+  if (foreign > 0) exit taken
+  if (mode != "free" && ours == 0) exit notours
+  exit 0
+}'`;function portGuardArgv(mode,port,unit){if(!/^[A-Za-z0-9@._-]+\.service$/.test(unit))throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__.m(`invalid unit name ${JSON.stringify(unit)}`);return["sh","-c",GUARD,"sh",mode,String((0,_paths_js__WEBPACK_IMPORTED_MODULE_2__.CG)(port)),unit]}function parseForeignListeners(stdout){const found=[];for(const line of stdout.split(`
 `)){const m=/^foreign (\S+)\t([^\t]*)\t([^\t]*)\t(.*)$/.exec(line);if(!m)continue;const[,pid="-",user="",unit="",command=""]=m;found.push({pid:/^[0-9]+$/.test(pid)?Number(pid):void 0,user:user==="-"?"":user,unit:unit==="-"?"":unit,command:command==="-"?"":command})}return found}function describeListener(listener){if(listener.pid===void 0)return"a socket whose process could not be found";const parts=[`pid ${listener.pid}`];return listener.command&&parts.push(`(${listener.command})`),listener.user&&parts.push(`of user ${listener.user}`),listener.unit&&parts.push(`in ${listener.unit}`),parts.join(" ")}const LISTENERS=null;function foreignListenersArgv(checks){const args=checks.flatMap(({port,unit})=>[String(port),unit]);for(const{port,unit}of checks)portGuardArgv("free",port,unit);return["sh","-c",LISTENERS,"sh",GUARD,...args]}function parseForeignListenersByPort(stdout){const byPort=new Map;for(const line of stdout.split(`
 `)){const m=/^foreign ([0-9]+) (.*)$/.exec(line);if(!m)continue;const[listener]=parseForeignListeners(`foreign ${m[2]}`);if(listener===void 0)continue;const port=Number(m[1]);byPort.set(port,[...byPort.get(port)??[],listener])}return byPort}const UNIT_LISTENERS=`set -uf
 unit=$1

@@ -6,31 +6,46 @@
 import { TossError } from '../errors.js';
 import { assertPort } from './paths.js';
 
-// --globoff: a path with [ ] or { } is a URL, not a curl glob. 2xx and 3xx pass (-f fails ≥ 400).
 // Both checks look again every 20 ms: an app is usually up 100–300 ms after its start, and each
-// look after it was up is time the deploy waits for nothing (a look costs a curl or bash spawn).
+// look after it was up is time the deploy waits for nothing. They run in bash (Debian always has
+// it) so a look costs no process but its curl, or none for a TCP connect: the clock is
+// $EPOCHREALTIME in microseconds (the decimal point taken out), the pause a `read -t` on a pipe nothing writes to. A check that forked `date`,
+// `sleep` and a shell per look took CPU from the very app it waited for, and on a small server
+// that is the deploy's time. NAP opens that pipe (its writer is a subshell that exits at once;
+// the read-write open keeps the pipe from ever reaching end of file).
+const NAP = 'exec {nap}<> <(:)';
+const DEADLINE = 'deadline=$(( ${EPOCHREALTIME/[.,]/} + timeout * 1000000 ))';
+const BEFORE_DEADLINE = '[ "${EPOCHREALTIME/[.,]/}" -lt "$deadline" ]';
+
+// --globoff: a path with [ ] or { } is a URL, not a curl glob. 2xx and 3xx pass (-f fails ≥ 400).
 const HTTP_CHECK = `set -u
 url="http://127.0.0.1:$1$2" timeout=$3
-deadline=$(( $(date +%s) + timeout ))
+${DEADLINE}
+${NAP}
 while :; do
   if err=$(curl --globoff -fsS -o /dev/null --max-time 2 "$url" 2>&1); then exit 0; fi
-  [ "$(date +%s)" -lt "$deadline" ] || break
-  sleep 0.02
+  ${BEFORE_DEADLINE} || break
+  read -r -t 0.02 -u "$nap" _
 done
 echo "toss: $url did not answer with 2xx or 3xx within $timeout s: $err" >&2
 exit 1`;
 
-// sh has no /dev/tcp; Debian always has bash.
+// The connect is bash's own (/dev/tcp, no process). Only a port whose accept queue is full makes
+// a connect wait (the kernel drops the SYN and retries), and an instance that listens accepts the
+// first look into its queue: `timeout` around the whole check is the bound for that case, and
+// its TERM still says why.
 const TCP_CHECK = `set -u
 port=$1 timeout=$2
-deadline=$(( $(date +%s) + timeout ))
+fail() { echo "toss: nothing accepted a connection on 127.0.0.1:$port within $timeout s" >&2; exit 1; }
+trap fail TERM
+${DEADLINE}
+${NAP}
 while :; do
-  if timeout 1 bash -c ': < "/dev/tcp/127.0.0.1/$1"' bash "$port" 2>/dev/null; then exit 0; fi
-  [ "$(date +%s)" -lt "$deadline" ] || break
-  sleep 0.02
+  if { : <"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then exit 0; fi
+  ${BEFORE_DEADLINE} || break
+  read -r -t 0.02 -u "$nap" _
 done
-echo "toss: nothing accepted a connection on 127.0.0.1:$port within $timeout s" >&2
-exit 1`;
+fail`;
 
 export interface HealthCheckParams {
   port: number;
@@ -43,11 +58,14 @@ export interface HealthCheckParams {
 export function healthCheckArgv(params: HealthCheckParams): string[] {
   const port = String(assertPort(params.port));
   const timeout = String(assertTimeout(params.timeoutSec));
-  if (params.path === undefined) return ['sh', '-c', TCP_CHECK, 'sh', port, timeout];
+  if (params.path === undefined) {
+    const bound = String(params.timeoutSec + 2);
+    return ['timeout', bound, 'bash', '-c', TCP_CHECK, 'bash', port, timeout];
+  }
   if (!/^\/[^\s\p{Cc}]*$/u.test(params.path)) {
     throw new TossError(`invalid health check path ${JSON.stringify(params.path)}`);
   }
-  return ['sh', '-c', HTTP_CHECK, 'sh', port, params.path, timeout];
+  return ['bash', '-c', HTTP_CHECK, 'bash', port, params.path, timeout];
 }
 
 // Any answer but a 5xx counts: a 401 from previewAuth or the app's own 404 still proves the path.

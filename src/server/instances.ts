@@ -3,6 +3,7 @@
  * The old instance is stopped by a transient timer, so a deploy never sleeps through the drain.
  */
 import { type EnvPaths, SYSTEMD_DIR } from './paths.js';
+import { systemdEscapeDollar } from './systemd-quote.js';
 import { writeFileIfChangedArgv } from './write-file.js';
 
 /** Where `systemctl enable` puts the template's instances (its [Install] WantedBy=multi-user.target). */
@@ -26,15 +27,21 @@ const DRAIN_POLL_MS = 100;
 
 // Root runs it in a transient unit named after the port (drainUnit); $1 the old instance, $2 its
 // port, $3 the limit in seconds, $4 the quiet time and $5 the poll interval in milliseconds; any
-// further arguments are units to stop with it.
+// further arguments are units to stop with it. In bash, so a poll costs one process (ss): the
+// clock is $EPOCHREALTIME and the pause a `read -t` on a pipe nothing writes to (see health.ts),
+// where date, sleep and their subshells cost five more, ten times a second, beside the new
+// instance's first requests.
 const DRAIN = `set -u
 old=$1 port=$2 limit=$3 quiet=$4 poll=$5
-ms() { echo $(( $(date +%s%N) / 1000000 )); }
-start=$(ms)
+ms() { now=\${EPOCHREALTIME/[.,]/}; now=$(( now / 1000 )); }
+printf -v pause '%d.%03d' $(( poll / 1000 )) $(( poll % 1000 ))
+exec {nap}<> <(:)
+ms
+start=$now
 end=$(( start + limit * 1000 ))
 idle_since=$start
 while :; do
-  now=$(ms)
+  ms
   if [ -n "$(ss -Htn state established "( sport = :$port )" 2>/dev/null)" ]; then
     idle_since=$now
   elif [ $(( now - idle_since )) -ge "$quiet" ]; then
@@ -45,7 +52,7 @@ while :; do
     echo "toss: port $port still had requests after $limit s (drainTimeout); stopping $old"
     break
   fi
-  sleep "0.$(printf '%03d' "$poll")"
+  read -r -t "$pause" -u "$nap" _
 done
 shift 5
 # A sleeping environment's proxy and socket for the old port go too (its proxy's own stop would
@@ -149,12 +156,14 @@ export function retireInstanceArgv(
   ];
 }
 
+// systemd-run hands this to systemd as the unit's command line, where systemd substitutes $VAR
+// and ${VAR} (an unset one by nothing) before bash sees it: every $ goes doubled.
 function drainArgv(p: EnvPaths, port: number, drainSeconds: number): string[] {
   return [
-    'sh',
+    'bash',
     '-c',
     DRAIN,
-    'sh',
+    'bash',
     p.instanceUnit(port),
     String(port),
     String(drainSeconds),
@@ -162,7 +171,7 @@ function drainArgv(p: EnvPaths, port: number, drainSeconds: number): string[] {
     String(DRAIN_POLL_MS),
     p.wakeServiceUnit(port),
     p.wakeSocketUnit(port),
-  ];
+  ].map(systemdEscapeDollar);
 }
 
 /** The port a site file proxies to (what really gets traffic), if it is one of ours. */

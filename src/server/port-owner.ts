@@ -16,33 +16,68 @@ export const PORT_NOT_OURS_EXIT = EXIT.portNotOurs;
 // On stderr, one `foreign` line per listening process that is not in the unit's cgroup:
 // `foreign <pid>\t<user>\t<unit or cgroup>\t<command name>`, or `foreign -\t-\t-\t-` for a
 // listening socket no process could be found for. /proc/<pid>/cgroup names the unit as the last
-// component of its cgroup path (the v1 name=systemd and the unified line alike).
+// component of its cgroup path (the v1 name=systemd and the unified line alike). One awk reads
+// ss's lines and each process's files: a guard runs twice in every deploy, and a pipeline of
+// grep, cut and sort per step cost a dozen processes each time.
+const OWNERS = `
+function report(pid, path, comm, f, l, uid, name) {
+  f = "/proc/" pid "/status"
+  while ((getline l < f) > 0) if (l ~ /^Uid:/) { split(l, id, /[ \\t]+/); uid = id[3] }
+  close(f)
+  name = uid == "" ? "?" : uid
+  while (uid != "" && (getline l < "/etc/passwd") > 0) {
+    split(l, pw, ":")
+    if (pw[3] == uid) { name = pw[1]; break }
+  }
+  close("/etc/passwd")
+  comm = ""
+  getline comm < ("/proc/" pid "/comm")
+  close("/proc/" pid "/comm")
+  comm = substr(comm, 1, 32)
+  gsub(/[^A-Za-z0-9._+-]/, "?", comm)
+  sub(/.*\\//, "", path)
+  printf "foreign %s\\t%s\\t%s\\t%s\\n", pid, name, path, comm > "/dev/stderr"
+}
+NF == 0 { next }
+{
+  sockets++
+  line = $0
+  if (index(line, "pid=")) owned++
+  while (match(line, /pid=[0-9]+/)) {
+    pid = substr(line, RSTART + 4, RLENGTH - 4)
+    line = substr(line, RSTART + RLENGTH)
+    if (!(pid in seen)) { seen[pid] = 1; pids[++n] = pid }
+  }
+}
+END {
+  if (sockets > owned) { print "foreign -\\t-\\t-\\t-" > "/dev/stderr"; foreign++ }
+  for (i = 1; i <= n; i++) {
+    f = "/proc/" pids[i] "/cgroup"
+    read = 0; mine = 0; path = ""
+    while ((getline l < f) > 0) {
+      read = 1
+      c = l
+      sub(/^[^:]*:[^:]*:/, "", c)
+      if (substr(c, length(c) - length(unit)) == "/" unit || index(c, "/" unit "/")) mine = 1
+      if (path == "" && (l ~ /^0::/ || l ~ /^[0-9]+:name=systemd:/)) path = c
+    }
+    close(f)
+    if (!read) continue
+    if (mine) { ours++; continue }
+    report(pids[i], path)
+    foreign++
+  }
+  if (foreign > 0) exit taken
+  if (mode != "free" && ours == 0) exit notours
+  exit 0
+}`;
+
+// The awk program has no single quote, so it sits in one as it is.
 const GUARD = `set -uf
 mode=$1 port=$2 unit=$3
 listeners=$(ss -Htlnp "sport = :$port") || exit 1
-ours=0 foreign=0
-sockets=$(printf '%s\\n' "$listeners" | grep -c .)
-owned=$(printf '%s\\n' "$listeners" | grep -c 'pid=')
-if [ "$sockets" -gt "$owned" ]; then
-  printf 'foreign -\\t-\\t-\\t-\\n' >&2
-  foreign=$((foreign + 1))
-fi
-for pid in $(printf '%s\\n' "$listeners" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -un); do
-  cgroups=$(cat "/proc/$pid/cgroup" 2>/dev/null) || continue
-  mine=no
-  for path in $(printf '%s\\n' "$cgroups" | cut -d: -f3-); do
-    case $path in */"$unit" | */"$unit"/*) mine=yes ;; esac
-  done
-  if [ "$mine" = yes ]; then ours=$((ours + 1)); continue; fi
-  path=$(printf '%s\\n' "$cgroups" | sed -n 's/^0:://p; s/^[0-9]*:name=systemd://p' | head -n 1)
-  user=$(stat -c %U "/proc/$pid" 2>/dev/null || echo '?')
-  comm=$(head -c 32 "/proc/$pid/comm" 2>/dev/null | tr -d '\\n' | tr -c '[:alnum:]._+-' '?')
-  printf 'foreign %s\\t%s\\t%s\\t%s\\n' "$pid" "$user" "\${path##*/}" "$comm" >&2
-  foreign=$((foreign + 1))
-done
-[ "$foreign" -eq 0 ] || exit ${PORT_TAKEN_EXIT}
-[ "$mode" = free ] || [ "$ours" -gt 0 ] || exit ${PORT_NOT_OURS_EXIT}
-exit 0`;
+printf '%s\n' "$listeners" | awk -v mode="$mode" -v unit="$unit" \\
+  -v taken=${PORT_TAKEN_EXIT} -v notours=${PORT_NOT_OURS_EXIT} '${OWNERS}'`;
 
 /**
  * `free`: nothing but `unit` (an earlier run of the same instance, which the start replaces)

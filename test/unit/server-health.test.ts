@@ -7,13 +7,15 @@ import { healthCheckArgv, siteCheckArgv } from '../../src/server/health.js';
 describe('health check builders', () => {
   it('checks a path over HTTP, values as arguments', () => {
     const argv = healthCheckArgv({ port: 3001, path: '/up?x=[1]', timeoutSec: 30 });
-    expect(argv[0]).toBe('sh');
-    expect(argv.slice(3)).toEqual(['sh', '3001', '/up?x=[1]', '30']);
+    expect(argv[0]).toBe('bash');
+    expect(argv.slice(3)).toEqual(['bash', '3001', '/up?x=[1]', '30']);
     expect(argv[2]).toContain('--globoff');
   });
 
-  it('connects over TCP without a path', () => {
-    expect(healthCheckArgv({ port: 3001, timeoutSec: 5 }).slice(3)).toEqual(['sh', '3001', '5']);
+  it('connects over TCP without a path, bounded by timeout(1) as a whole', () => {
+    const argv = healthCheckArgv({ port: 3001, timeoutSec: 5 });
+    expect(argv.slice(0, 3)).toEqual(['timeout', '7', 'bash']);
+    expect(argv.slice(5)).toEqual(['bash', '3001', '5']);
   });
 
   it.each([
@@ -99,6 +101,25 @@ describe.skipIf(!tools)('health checks against a local server', () => {
 
   it('connects over TCP', async () => {
     expect((await check(healthCheckArgv({ port, timeoutSec: 2 }))).code).toBe(0);
+  });
+
+  it('says why when its bound stops a TCP check (a connect that never completes)', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const free = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const argv = healthCheckArgv({ port: free, timeoutSec: 30 });
+    // timeout(1) passes its TERM on to the check, as when its bound runs out.
+    const child = spawn(argv[0] as string, argv.slice(1));
+    let stderr = '';
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGTERM');
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(code).not.toBe(0);
+    expect(stderr).toContain(`nothing accepted a connection on 127.0.0.1:${free} within 30 s`);
   });
 
   it('fails over TCP when nothing listens', async () => {
