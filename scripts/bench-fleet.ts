@@ -4,9 +4,9 @@
  * the harness's private network), alternating, medians of `runs` one-file redeploys.
  * Target: the three-host deploy within 1.5× of the one-host deploy (not 3×).
  */
-import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { bootHosts } from '../test/e2e/harness/index.js';
 import { connectHosts } from '../test/e2e/harness/private-network.js';
@@ -31,8 +31,43 @@ export interface FleetFigures {
   oneSteps: Map<string, number>[];
   /** the three-host deploys' step lines, per server: "[server] step" → ms */
   steps: Map<string, number>[];
+  /**
+   * CPU time each redeploy used, in ms: `local` is the CLI's with its rsyncs, `servers` every test
+   * host's (its whole cgroup: sshd, the commands, systemd, Caddy, the app), per host.
+   */
+  cpu: { one: CpuSample[]; three: CpuSample[] };
+  /** this machine's cores, which the three test hosts and the CLI share */
+  cores: number;
   /** one more three-host redeploy with TOSS_TRACE=1: its time and its trace lines */
   traced?: { ms: number; lines: string[] };
+}
+
+export interface CpuSample {
+  local: number;
+  servers: number[];
+}
+
+const CLOCK_TICKS =
+  Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** CPU ms this process's reaped children used so far (the CLI, and its rsyncs through it). */
+function childrenCpuMs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  // After "pid (comm) ": state is field 3, cutime and cstime are fields 16 and 17.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[13]) + Number(fields[14])) * 1000) / CLOCK_TICKS;
+}
+
+/** CPU ms everything in a test host used so far: its cgroup's usage_usec. */
+async function hostCpuMs(host: TestHost): Promise<number> {
+  const read = await host.exec([
+    'sh',
+    '-c',
+    'cat /sys/fs/cgroup/unified/cpu.stat 2>/dev/null || cat /sys/fs/cgroup/cpu.stat',
+  ]);
+  const usec = /^usage_usec (\d+)$/m.exec(read.stdout)?.[1];
+  if (usec === undefined) throw new Error(`no cpu.stat on ${host.name}: ${read.stderr}`);
+  return Number(usec) / 1000;
 }
 
 function stepsOf(output: string): Map<string, number> {
@@ -128,13 +163,24 @@ export async function benchFleet(runs: number, log: (s: string) => void): Promis
       touchAll(app.files);
       return timedDeploy(cli, app.dir, env);
     };
+    /** A deploy with the CPU it used, here and on every host, until it exited. */
+    const measured = async (app: { dir: string; files: string[] }) => {
+      const before = { local: childrenCpuMs(), servers: await Promise.all(hosts.map(hostCpuMs)) };
+      const result = await deploy(app);
+      const servers = await Promise.all(hosts.map(hostCpuMs));
+      const cpu: CpuSample = {
+        local: childrenCpuMs() - before.local,
+        servers: servers.map((ms, i) => ms - (before.servers[i] as number)),
+      };
+      return { ...result, cpu };
+    };
     log('fleet: first deploys (one host, three hosts)');
     const cold = { one: (await deploy(one)).ms, three: (await deploy(three)).ms };
     await deploy(together);
     await Promise.all([deploy(soloB), deploy(soloC)]);
     const figures: FleetFigures = {
       ...{ runs, cold, one: [], three: [], together: [], parallel: [] },
-      ...{ oneSteps: [], steps: [] },
+      ...{ oneSteps: [], steps: [], cpu: { one: [], three: [] }, cores: availableParallelism() },
     };
     for (let i = 1; i <= runs; i++) {
       log(`fleet: round ${i}/${runs}`);
@@ -154,13 +200,15 @@ export async function benchFleet(runs: number, log: (s: string) => void): Promis
         }
         await changeOneFile(app.dir, app.files[777]!, 777, String(i));
         await settled(hosts);
-        const { ms, output } = await deploy(app);
+        const { ms, output, cpu } = await measured(app);
         if (app === one) {
           figures.one.push(ms);
           figures.oneSteps.push(stepsOf(output));
+          figures.cpu.one.push(cpu);
         } else if (app === three) {
           figures.three.push(ms);
           figures.steps.push(stepsOf(output));
+          figures.cpu.three.push(cpu);
         } else figures.together.push(ms);
       }
     }
@@ -179,6 +227,38 @@ export async function benchFleet(runs: number, log: (s: string) => void): Promis
     net.teardown();
     await Promise.all(hosts.map((h) => h.shutdown()));
     rmSync(temp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The CPU the redeploys used, and the shortest wall time that CPU allows on this machine's cores
+ * (all of it spread evenly over every core, nothing waiting on anything): where the three-host
+ * deploy's time is set by the rig's cores rather than by its rollout.
+ */
+function reportCpu(f: FleetFigures, median: (xs: number[]) => number): void {
+  const secs = (ms: number) => (ms / 1000).toFixed(2);
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const line = (label: string, samples: CpuSample[], hosts: number, wall: number) => {
+    if (samples.length === 0) return undefined;
+    const local = median(samples.map((s) => s.local));
+    const servers = samples[0]!.servers.map((_, i) => median(samples.map((s) => s.servers[i]!)));
+    const used = servers.slice(0, hosts);
+    const total = median(samples.map((s) => s.local + sum(s.servers)));
+    const bound = total / f.cores;
+    console.log(
+      `    ${label}: ${secs(total)} CPU-s (this machine ${secs(local)}, ${used.length === 1 ? 'the host' : 'hosts'} ${used.map(secs).join(' + ')}${servers.length > hosts ? `, idle hosts ${servers.slice(hosts).map(secs).join(' + ')}` : ''}); on ${f.cores} cores at least ${secs(bound)} s, ${(wall / bound).toFixed(2)}× that`,
+    );
+    return bound;
+  };
+  console.log(
+    "  CPU per redeploy, medians (the CLI and its rsyncs here; each test host's cgroup):",
+  );
+  const one = line('one host   ', f.cpu.one, 1, median(f.one));
+  const three = line('three hosts', f.cpu.three, 3, median(f.three));
+  if (one !== undefined && three !== undefined) {
+    console.log(
+      `    the three-host deploy's work needs ${(three / median(f.one)).toFixed(2)}× the one-host deploy's time on this machine's ${f.cores} cores, before any waiting`,
+    );
   }
 }
 
@@ -209,6 +289,7 @@ export function reportFleet(f: FleetFigures, median: (xs: number[]) => number): 
   console.log(
     `  first deploys: one host ${secs(f.cold.one)} s, three hosts ${secs(f.cold.three)} s`,
   );
+  reportCpu(f, median);
   for (const [label, list] of [
     ['one host, per step', f.oneSteps],
     ['three hosts, per server and step', f.steps],
