@@ -80453,6 +80453,7 @@ function keysOf(text, file) {
 
 
 
+
 /** Removes an environment; production only with `force`. */
 function remove(request, sink) {
     const { app } = request.config;
@@ -80587,10 +80588,17 @@ function foreignOnly(env, foreign) {
  */
 async function stopServing(server, env, held) {
     const ports = [...new Set([...(held.known?.ports ?? []), ...(held.claimed?.ports ?? [])])];
-    if (held.site !== null) {
-        await applyCaddyChange(() => server.guarded(removeCaddyFileArgv(env.siteFile)));
-    }
-    await server.guarded(teardownUnitsArgv(env, ports));
+    // The site and the units go side by side: Caddy's reload re-reads every site on the server and
+    // systemd's work grows with its units, so one after the other cost both. An environment being
+    // removed may answer 502 between its instance stopping and its site going, which is what
+    // removing it means; its ports stay claimed in the registry until both are done, so nothing
+    // else can start on them meanwhile.
+    await settleAll([
+        held.site === null
+            ? Promise.resolve(undefined)
+            : applyCaddyChange(() => server.guarded(removeCaddyFileArgv(env.siteFile))),
+        server.guarded(teardownUnitsArgv(env, ports)),
+    ]);
 }
 
 ;// CONCATENATED MODULE: ./src/pipeline/sweep.ts

@@ -18,7 +18,8 @@
  * remove at 200 within 1.2× of the one at 2.
  *
  * For a shorter look while working on it: TOSS_BENCH_SCALE_SIZES=2,200 (the sizes of the one-app
- * host) and TOSS_BENCH_SCALE_APPS=0 (no twenty-app host).
+ * host) and TOSS_BENCH_SCALE_APPS=0 (no twenty-app host). TOSS_BENCH_SCALE_TRACE=1 adds one
+ * traced run of each command at each size and prints its remote commands.
  */
 
 import { spawn } from 'node:child_process';
@@ -342,7 +343,7 @@ export async function benchScale(
     log('scale: booting a test host for one app');
     const host = await bootHost();
     try {
-      await oneAppBench(host, cliRunner(host, scratch), sizes, result, options.trace === true, log);
+      await oneAppBench(host, cliRunner(host, scratch), sizes, result, traced(options), log);
     } finally {
       await host.shutdown();
     }
@@ -358,7 +359,7 @@ export async function benchScale(
           apps,
           options.perApp ?? PER_APP,
           result,
-          options.trace === true,
+          traced(options),
           log,
         );
       } finally {
@@ -369,6 +370,11 @@ export async function benchScale(
     rmSync(scratch, { recursive: true, force: true });
   }
   return result;
+}
+
+/** Traced runs at each size: the option, or TOSS_BENCH_SCALE_TRACE=1. */
+function traced(options: ScaleOptions): boolean {
+  return options.trace ?? process.env.TOSS_BENCH_SCALE_TRACE === '1';
 }
 
 function sizesFromEnv(): number[] | undefined {
@@ -441,6 +447,11 @@ export function reportScale(b: ScaleResult, median: (xs: number[]) => number): n
   );
   for (const failure of b.failures.slice(0, 20)) console.log(`  ${failure}`);
   if (b.failures.length > 0) missed++;
+  for (const [label, output] of b.traces) {
+    const lines = output.split('\n').filter((l) => l.startsWith('toss-trace: '));
+    console.log(`\ntraced ${label}:`);
+    for (const line of lines) console.log(`  ${line.slice('toss-trace: '.length)}`);
+  }
   return missed;
 }
 

@@ -31,6 +31,7 @@ import { fleetOf, serverSink } from './fleet.js';
 import { type HeldLock, withLockedSession } from './lock.js';
 import type { RemoveRequest, RemoveResult } from './request.js';
 import type { Server } from './server.js';
+import { settleAll } from './settle.js';
 import { step } from './step.js';
 
 /** Removes an environment; production only with `force`. */
@@ -220,8 +221,15 @@ function foreignOnly(env: EnvPaths, foreign: ForeignName[]): TossError {
  */
 async function stopServing(server: Server, env: EnvPaths, held: Holdings): Promise<void> {
   const ports = [...new Set([...(held.known?.ports ?? []), ...(held.claimed?.ports ?? [])])];
-  if (held.site !== null) {
-    await applyCaddyChange(() => server.guarded(removeCaddyFileArgv(env.siteFile)));
-  }
-  await server.guarded(teardownUnitsArgv(env, ports));
+  // The site and the units go side by side: Caddy's reload re-reads every site on the server and
+  // systemd's work grows with its units, so one after the other cost both. An environment being
+  // removed may answer 502 between its instance stopping and its site going, which is what
+  // removing it means; its ports stay claimed in the registry until both are done, so nothing
+  // else can start on them meanwhile.
+  await settleAll([
+    held.site === null
+      ? Promise.resolve(undefined)
+      : applyCaddyChange(() => server.guarded(removeCaddyFileArgv(env.siteFile))),
+    server.guarded(teardownUnitsArgv(env, ports)),
+  ] as const);
 }

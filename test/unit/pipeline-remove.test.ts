@@ -1,6 +1,6 @@
 /**
- * remove() against the recording fake server: a preview's teardown in its order (the site goes
- * first, then its units, its directory, its names and its record), the refusal to remove
+ * remove() against the recording fake server: a preview's teardown in its order (its site and
+ * its units side by side, then its directory, its names and its record), the refusal to remove
  * production without force, and nothing to remove.
  */
 import { mkdtempSync } from 'node:fs';
@@ -72,7 +72,7 @@ describe('removing a preview', () => {
     result = await remove(removeRequest('pr-7'), log.sink);
   });
 
-  it('site first, then units, directory, names and record, under the lock', () => {
+  it('site and units, then directory, names and record, under the lock', () => {
     expect(result).toEqual({ environment: 'pr-7', removed: true });
     expect(host.trace()).toEqual([
       'state read',
@@ -82,7 +82,7 @@ describe('removing a preview', () => {
       'read files',
       'test env dir',
       'list databases',
-      // Traffic stops reaching the instances before they stop.
+      // The site and the units, side by side.
       'remove site',
       'teardown units',
       'remove environment',
