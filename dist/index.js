@@ -72183,8 +72183,8 @@ async function seedTemplate(server, env, releaseId, template, seed, hash, sink) 
 // that is the deploy's time. NAP opens that pipe (its writer is a subshell that exits at once;
 // the read-write open keeps the pipe from ever reaching end of file).
 const NAP = 'exec {nap}<> <(:)';
-const DEADLINE = 'deadline=$(( ${EPOCHREALTIME/[.,]/} + timeout * 1000000 ))';
-const BEFORE_DEADLINE = '[ "${EPOCHREALTIME/[.,]/}" -lt "$deadline" ]';
+const DEADLINE = `deadline=$(( \${EPOCHREALTIME/[.,]/} + timeout * 1000000 ))`;
+const BEFORE_DEADLINE = `[ "\${EPOCHREALTIME/[.,]/}" -lt "$deadline" ]`;
 // --globoff: a path with [ ] or { } is a URL, not a curl glob. 2xx and 3xx pass (-f fails ≥ 400).
 const HTTP_CHECK = `set -u
 url="http://127.0.0.1:$1$2" timeout=$3

@@ -14,8 +14,8 @@ import { assertPort } from './paths.js';
 // that is the deploy's time. NAP opens that pipe (its writer is a subshell that exits at once;
 // the read-write open keeps the pipe from ever reaching end of file).
 const NAP = 'exec {nap}<> <(:)';
-const DEADLINE = 'deadline=$(( ${EPOCHREALTIME/[.,]/} + timeout * 1000000 ))';
-const BEFORE_DEADLINE = '[ "${EPOCHREALTIME/[.,]/}" -lt "$deadline" ]';
+const DEADLINE = `deadline=$(( \${EPOCHREALTIME/[.,]/} + timeout * 1000000 ))`;
+const BEFORE_DEADLINE = `[ "\${EPOCHREALTIME/[.,]/}" -lt "$deadline" ]`;
 
 // --globoff: a path with [ ] or { } is a URL, not a curl glob. 2xx and 3xx pass (-f fails ≥ 400).
 const HTTP_CHECK = `set -u
