@@ -72178,10 +72178,11 @@ async function seedTemplate(server, env, releaseId, template, seed, hash, sink) 
 // Both checks look again every 20 ms: an app is usually up 100–300 ms after its start, and each
 // look after it was up is time the deploy waits for nothing. They run in bash (Debian always has
 // it) so a look costs no process but its curl, or none for a TCP connect: the clock is
-// $EPOCHREALTIME in microseconds (the decimal point taken out), the pause a `read -t` on a pipe nothing writes to. A check that forked `date`,
-// `sleep` and a shell per look took CPU from the very app it waited for, and on a small server
-// that is the deploy's time. NAP opens that pipe (its writer is a subshell that exits at once;
-// the read-write open keeps the pipe from ever reaching end of file).
+// $EPOCHREALTIME in microseconds (the decimal point taken out), the pause a `read -t` on a pipe
+// nothing writes to. A check that forked `date`, `sleep` and a shell per look took CPU from the
+// very app it waited for, and on a small server that is the deploy's time. NAP opens that pipe
+// (its writer is a subshell that exits at once; the read-write open keeps the pipe from ever
+// reaching end of file).
 const NAP = 'exec {nap}<> <(:)';
 const DEADLINE = `deadline=$(( \${EPOCHREALTIME/[.,]/} + timeout * 1000000 ))`;
 const BEFORE_DEADLINE = `[ "\${EPOCHREALTIME/[.,]/}" -lt "$deadline" ]`;
@@ -73115,7 +73116,7 @@ END {
 const port_owner_GUARD = `set -uf
 mode=$1 port=$2 unit=$3
 listeners=$(ss -Htlnp "sport = :$port") || exit 1
-printf '%s\n' "$listeners" | awk -v mode="$mode" -v unit="$unit" \\
+printf '%s\\n' "$listeners" | awk -v mode="$mode" -v unit="$unit" \\
   -v taken=${PORT_TAKEN_EXIT} -v notours=${PORT_NOT_OURS_EXIT} '${OWNERS}'`;
 /**
  * `free`: nothing but `unit` (an earlier run of the same instance, which the start replaces)

@@ -164,13 +164,16 @@ export async function benchFleet(runs: number, log: (s: string) => void): Promis
       return timedDeploy(cli, app.dir, env);
     };
     /** A deploy with the CPU it used, here and on every host, until it exited. */
+    // The local figure is read nearest the deploy: reading a host's counter runs a process here.
     const measured = async (app: { dir: string; files: string[] }) => {
-      const before = { local: childrenCpuMs(), servers: await Promise.all(hosts.map(hostCpuMs)) };
+      const serversBefore = await Promise.all(hosts.map(hostCpuMs));
+      const localBefore = childrenCpuMs();
       const result = await deploy(app);
+      const local = childrenCpuMs() - localBefore;
       const servers = await Promise.all(hosts.map(hostCpuMs));
       const cpu: CpuSample = {
-        local: childrenCpuMs() - before.local,
-        servers: servers.map((ms, i) => ms - (before.servers[i] as number)),
+        local,
+        servers: servers.map((ms, i) => ms - (serversBefore[i] as number)),
       };
       return { ...result, cpu };
     };

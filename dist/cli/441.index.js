@@ -51,8 +51,7 @@ cat -- "$errors" >&2
 exit 1`;function siteCheckArgv(params){if(!/^[a-z0-9.-]+$/.test(params.hostName))throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__.m(`invalid host name ${JSON.stringify(params.hostName)}`);return["sh","-c",SITE_CHECK,"sh",params.tls==="off"?"http":"https",params.hostName,String(assertTimeout(params.timeoutSec)),params.tls==="internal"?"yes":"no"]}function assertTimeout(seconds){if(Number.isInteger(seconds)&&seconds>=1&&seconds<=3600)return seconds;throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__.m(`invalid timeout ${JSON.stringify(seconds)}`)}}),8706:((__unused_webpack_module,__webpack_exports__,__webpack_require__)=>{__webpack_require__.d(__webpack_exports__,{NL:()=>PORT_TAKEN_EXIT,W9:()=>unitListenersArgv,fT:()=>portGuardArgv,gx:()=>describeListener,jk:()=>parseUnitListeners,vq:()=>PORT_NOT_OURS_EXIT,zE:()=>parseForeignListenersByPort,zj:()=>parseForeignListeners});var _errors_js__WEBPACK_IMPORTED_MODULE_0__=__webpack_require__(3916),_exit_codes_js__WEBPACK_IMPORTED_MODULE_1__=__webpack_require__(7880),_paths_js__WEBPACK_IMPORTED_MODULE_2__=__webpack_require__(1819);const PORT_TAKEN_EXIT=_exit_codes_js__WEBPACK_IMPORTED_MODULE_1__.d.portTaken,PORT_NOT_OURS_EXIT=_exit_codes_js__WEBPACK_IMPORTED_MODULE_1__.d.portNotOurs,GUARD=`set -uf
 mode=$1 port=$2 unit=$3
 listeners=$(ss -Htlnp "sport = :$port") || exit 1
-printf '%s
-' "$listeners" | awk -v mode="$mode" -v unit="$unit" \\
+printf '%s\\n' "$listeners" | awk -v mode="$mode" -v unit="$unit" \\
   -v taken=${PORT_TAKEN_EXIT} -v notours=${PORT_NOT_OURS_EXIT} '
 function report(pid, path, comm, f, l, uid, name) {
   f = "/proc/" pid "/status"

@@ -9,10 +9,11 @@ import { assertPort } from './paths.js';
 // Both checks look again every 20 ms: an app is usually up 100–300 ms after its start, and each
 // look after it was up is time the deploy waits for nothing. They run in bash (Debian always has
 // it) so a look costs no process but its curl, or none for a TCP connect: the clock is
-// $EPOCHREALTIME in microseconds (the decimal point taken out), the pause a `read -t` on a pipe nothing writes to. A check that forked `date`,
-// `sleep` and a shell per look took CPU from the very app it waited for, and on a small server
-// that is the deploy's time. NAP opens that pipe (its writer is a subshell that exits at once;
-// the read-write open keeps the pipe from ever reaching end of file).
+// $EPOCHREALTIME in microseconds (the decimal point taken out), the pause a `read -t` on a pipe
+// nothing writes to. A check that forked `date`, `sleep` and a shell per look took CPU from the
+// very app it waited for, and on a small server that is the deploy's time. NAP opens that pipe
+// (its writer is a subshell that exits at once; the read-write open keeps the pipe from ever
+// reaching end of file).
 const NAP = 'exec {nap}<> <(:)';
 const DEADLINE = `deadline=$(( \${EPOCHREALTIME/[.,]/} + timeout * 1000000 ))`;
 const BEFORE_DEADLINE = `[ "\${EPOCHREALTIME/[.,]/}" -lt "$deadline" ]`;

@@ -76,7 +76,7 @@ END {
 const GUARD = `set -uf
 mode=$1 port=$2 unit=$3
 listeners=$(ss -Htlnp "sport = :$port") || exit 1
-printf '%s\n' "$listeners" | awk -v mode="$mode" -v unit="$unit" \\
+printf '%s\\n' "$listeners" | awk -v mode="$mode" -v unit="$unit" \\
   -v taken=${PORT_TAKEN_EXIT} -v notours=${PORT_NOT_OURS_EXIT} '${OWNERS}'`;
 
 /**
