@@ -69651,6 +69651,112 @@ function usesSslip(hostName) {
     return hostName.endsWith('.sslip.io');
 }
 
+;// CONCATENATED MODULE: ./src/server/health.ts
+/**
+ * Checks that run ON the server: a new release answers on its port before it gets traffic, and
+ * the site answers through Caddy once it is routed there. Scripts are constants; values arrive
+ * as positional parameters.
+ */
+
+
+// Both checks look again every 20 ms: an app is usually up 100–300 ms after its start, and each
+// look after it was up is time the deploy waits for nothing. They run in bash (Debian always has
+// it) so a look costs no process but its curl, or none for a TCP connect: the clock is
+// $EPOCHREALTIME in microseconds (the decimal point taken out), the pause a `read -t` on a pipe
+// nothing writes to. A check that forked `date`, `sleep` and a shell per look took CPU from the
+// very app it waited for, and on a small server that is the deploy's time. BASH_NAP opens that
+// pipe as $nap (its writer is a subshell that exits at once; the read-write open keeps the pipe
+// from ever reaching end of file); the drain (instances.ts) pauses the same way.
+const BASH_NAP = 'exec {nap}<> <(:)';
+const DEADLINE = `deadline=$(( \${EPOCHREALTIME/[.,]/} + timeout * 1000000 ))`;
+const BEFORE_DEADLINE = `[ "\${EPOCHREALTIME/[.,]/}" -lt "$deadline" ]`;
+// --globoff: a path with [ ] or { } is a URL, not a curl glob. 2xx and 3xx pass (-f fails ≥ 400).
+const HTTP_CHECK = `set -u
+url="http://127.0.0.1:$1$2" timeout=$3
+${DEADLINE}
+${BASH_NAP}
+while :; do
+  if err=$(curl --globoff -fsS -o /dev/null --max-time 2 "$url" 2>&1); then exit 0; fi
+  ${BEFORE_DEADLINE} || break
+  read -r -t 0.02 -u "$nap" _
+done
+echo "toss: $url did not answer with 2xx or 3xx within $timeout s: $err" >&2
+exit 1`;
+// The connect is bash's own (/dev/tcp, no process). Only a port whose accept queue is full makes
+// a connect wait (the kernel drops the SYN and retries), and an instance that listens accepts the
+// first look into its queue: `timeout` around the whole check is the bound for that case, and
+// its TERM still says why.
+const TCP_CHECK = `set -u
+port=$1 timeout=$2
+fail() { echo "toss: nothing accepted a connection on 127.0.0.1:$port within $timeout s" >&2; exit 1; }
+trap fail TERM
+${DEADLINE}
+${BASH_NAP}
+while :; do
+  if { : <"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then exit 0; fi
+  ${BEFORE_DEADLINE} || break
+  read -r -t 0.02 -u "$nap" _
+done
+fail`;
+/** Exit 0 once healthy; 1 with the last error on stderr after `timeoutSec`. */
+function healthCheckArgv(params) {
+    const port = String(paths_assertPort(params.port));
+    const timeout = String(assertTimeout(params.timeoutSec));
+    if (params.path === undefined) {
+        const bound = String(params.timeoutSec + 2);
+        return ['timeout', bound, 'bash', '-c', TCP_CHECK, 'bash', port, timeout];
+    }
+    if (!/^\/[^\s\p{Cc}]*$/u.test(params.path)) {
+        throw new errors_TossError(`invalid health check path ${JSON.stringify(params.path)}`);
+    }
+    return ['bash', '-c', HTTP_CHECK, 'bash', port, params.path, timeout];
+}
+// Any answer but a 5xx counts: a 401 from previewAuth or the app's own 404 still proves the path.
+const SITE_CHECK = `set -u
+scheme=$1 host=$2 timeout=$3 insecure=$4
+port=443
+[ "$scheme" = http ] && port=80
+if [ "$insecure" = yes ]; then set -- --insecure; else set --; fi
+errors=$(mktemp) || exit 1
+trap 'rm -f -- "$errors"' EXIT
+deadline=$(( $(date +%s) + timeout ))
+while :; do
+  code=$(curl --globoff -sS -o /dev/null -w '%{http_code}' --max-time 5 \\
+    --resolve "$host:$port:127.0.0.1" "$@" "$scheme://$host/" 2>"$errors")
+  case $code in
+    [1-4][0-9][0-9]) echo "$code"; exit 0 ;;
+  esac
+  [ "$(date +%s)" -lt "$deadline" ] || break
+  sleep 1
+done
+echo "toss: $scheme://$host/ did not answer through Caddy within $timeout s (last status $code)" >&2
+cat -- "$errors" >&2
+exit 1`;
+/**
+ * Asks Caddy on the server itself for `https://<host>/` (http with tls off), prints the status.
+ * `tls internal` skips certificate verification: the local CA is Caddy's own.
+ */
+function siteCheckArgv(params) {
+    if (!/^[a-z0-9.-]+$/.test(params.hostName)) {
+        throw new errors_TossError(`invalid host name ${JSON.stringify(params.hostName)}`);
+    }
+    return [
+        'sh',
+        '-c',
+        SITE_CHECK,
+        'sh',
+        params.tls === 'off' ? 'http' : 'https',
+        params.hostName,
+        String(assertTimeout(params.timeoutSec)),
+        params.tls === 'internal' ? 'yes' : 'no',
+    ];
+}
+function assertTimeout(seconds) {
+    if (Number.isInteger(seconds) && seconds >= 1 && seconds <= 3600)
+        return seconds;
+    throw new errors_TossError(`invalid timeout ${JSON.stringify(seconds)}`);
+}
+
 ;// CONCATENATED MODULE: ./src/server/write-file.ts
 /** Writing a file on the server only when its content changes (units: daemon-reload only then). */
 const CHANGED = 'changed';
@@ -69695,6 +69801,7 @@ function write_file_writeFileIfChangedArgv(params) {
 
 
 
+
 /** Where `systemctl enable` puts the template's instances (its [Install] WantedBy=multi-user.target). */
 const BOOT_WANTS_DIR = `${paths_SYSTEMD_DIR}/multi-user.target.wants`;
 /** Where a sleeping environment's wake socket is linked (its [Install] WantedBy=sockets.target). */
@@ -69715,14 +69822,14 @@ const DRAIN_POLL_MS = 100;
 // Root runs it in a transient unit named after the port (drainUnit); $1 the old instance, $2 its
 // port, $3 the limit in seconds, $4 the quiet time and $5 the poll interval in milliseconds; any
 // further arguments are units to stop with it. In bash, so a poll costs one process (ss): the
-// clock is $EPOCHREALTIME and the pause a `read -t` on a pipe nothing writes to (see health.ts),
+// clock is $EPOCHREALTIME and the pause a `read -t` on a pipe nothing writes to (BASH_NAP),
 // where date, sleep and their subshells cost five more, ten times a second, beside the new
 // instance's first requests.
 const DRAIN = `set -u
 old=$1 port=$2 limit=$3 quiet=$4 poll=$5
 ms() { now=\${EPOCHREALTIME/[.,]/}; now=$(( now / 1000 )); }
 printf -v pause '%d.%03d' $(( poll / 1000 )) $(( poll % 1000 ))
-exec {nap}<> <(:)
+${BASH_NAP}
 ms
 start=$now
 end=$(( start + limit * 1000 ))
@@ -72167,112 +72274,6 @@ async function seedTemplate(server, env, releaseId, template, seed, hash, sink) 
     await guardedSql(server, sealTemplateRun(env.app, template, hash));
 }
 
-;// CONCATENATED MODULE: ./src/server/health.ts
-/**
- * Checks that run ON the server: a new release answers on its port before it gets traffic, and
- * the site answers through Caddy once it is routed there. Scripts are constants; values arrive
- * as positional parameters.
- */
-
-
-// Both checks look again every 20 ms: an app is usually up 100–300 ms after its start, and each
-// look after it was up is time the deploy waits for nothing. They run in bash (Debian always has
-// it) so a look costs no process but its curl, or none for a TCP connect: the clock is
-// $EPOCHREALTIME in microseconds (the decimal point taken out), the pause a `read -t` on a pipe
-// nothing writes to. A check that forked `date`, `sleep` and a shell per look took CPU from the
-// very app it waited for, and on a small server that is the deploy's time. NAP opens that pipe
-// (its writer is a subshell that exits at once; the read-write open keeps the pipe from ever
-// reaching end of file).
-const NAP = 'exec {nap}<> <(:)';
-const DEADLINE = `deadline=$(( \${EPOCHREALTIME/[.,]/} + timeout * 1000000 ))`;
-const BEFORE_DEADLINE = `[ "\${EPOCHREALTIME/[.,]/}" -lt "$deadline" ]`;
-// --globoff: a path with [ ] or { } is a URL, not a curl glob. 2xx and 3xx pass (-f fails ≥ 400).
-const HTTP_CHECK = `set -u
-url="http://127.0.0.1:$1$2" timeout=$3
-${DEADLINE}
-${NAP}
-while :; do
-  if err=$(curl --globoff -fsS -o /dev/null --max-time 2 "$url" 2>&1); then exit 0; fi
-  ${BEFORE_DEADLINE} || break
-  read -r -t 0.02 -u "$nap" _
-done
-echo "toss: $url did not answer with 2xx or 3xx within $timeout s: $err" >&2
-exit 1`;
-// The connect is bash's own (/dev/tcp, no process). Only a port whose accept queue is full makes
-// a connect wait (the kernel drops the SYN and retries), and an instance that listens accepts the
-// first look into its queue: `timeout` around the whole check is the bound for that case, and
-// its TERM still says why.
-const TCP_CHECK = `set -u
-port=$1 timeout=$2
-fail() { echo "toss: nothing accepted a connection on 127.0.0.1:$port within $timeout s" >&2; exit 1; }
-trap fail TERM
-${DEADLINE}
-${NAP}
-while :; do
-  if { : <"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then exit 0; fi
-  ${BEFORE_DEADLINE} || break
-  read -r -t 0.02 -u "$nap" _
-done
-fail`;
-/** Exit 0 once healthy; 1 with the last error on stderr after `timeoutSec`. */
-function healthCheckArgv(params) {
-    const port = String(paths_assertPort(params.port));
-    const timeout = String(assertTimeout(params.timeoutSec));
-    if (params.path === undefined) {
-        const bound = String(params.timeoutSec + 2);
-        return ['timeout', bound, 'bash', '-c', TCP_CHECK, 'bash', port, timeout];
-    }
-    if (!/^\/[^\s\p{Cc}]*$/u.test(params.path)) {
-        throw new errors_TossError(`invalid health check path ${JSON.stringify(params.path)}`);
-    }
-    return ['bash', '-c', HTTP_CHECK, 'bash', port, params.path, timeout];
-}
-// Any answer but a 5xx counts: a 401 from previewAuth or the app's own 404 still proves the path.
-const SITE_CHECK = `set -u
-scheme=$1 host=$2 timeout=$3 insecure=$4
-port=443
-[ "$scheme" = http ] && port=80
-if [ "$insecure" = yes ]; then set -- --insecure; else set --; fi
-errors=$(mktemp) || exit 1
-trap 'rm -f -- "$errors"' EXIT
-deadline=$(( $(date +%s) + timeout ))
-while :; do
-  code=$(curl --globoff -sS -o /dev/null -w '%{http_code}' --max-time 5 \\
-    --resolve "$host:$port:127.0.0.1" "$@" "$scheme://$host/" 2>"$errors")
-  case $code in
-    [1-4][0-9][0-9]) echo "$code"; exit 0 ;;
-  esac
-  [ "$(date +%s)" -lt "$deadline" ] || break
-  sleep 1
-done
-echo "toss: $scheme://$host/ did not answer through Caddy within $timeout s (last status $code)" >&2
-cat -- "$errors" >&2
-exit 1`;
-/**
- * Asks Caddy on the server itself for `https://<host>/` (http with tls off), prints the status.
- * `tls internal` skips certificate verification: the local CA is Caddy's own.
- */
-function siteCheckArgv(params) {
-    if (!/^[a-z0-9.-]+$/.test(params.hostName)) {
-        throw new errors_TossError(`invalid host name ${JSON.stringify(params.hostName)}`);
-    }
-    return [
-        'sh',
-        '-c',
-        SITE_CHECK,
-        'sh',
-        params.tls === 'off' ? 'http' : 'https',
-        params.hostName,
-        String(assertTimeout(params.timeoutSec)),
-        params.tls === 'internal' ? 'yes' : 'no',
-    ];
-}
-function assertTimeout(seconds) {
-    if (Number.isInteger(seconds) && seconds >= 1 && seconds <= 3600)
-        return seconds;
-    throw new errors_TossError(`invalid timeout ${JSON.stringify(seconds)}`);
-}
-
 ;// CONCATENATED MODULE: ./src/server/tls-ask.ts
 /**
  * The gate of previews' on-demand certificates. A preview's site asks Caddy for its certificate
@@ -73054,14 +73055,51 @@ function secureCaddyAdminArgv() {
 const PORT_TAKEN_EXIT = EXIT.portTaken;
 /** After a healthy check, nothing of the expected unit listens on the port. */
 const PORT_NOT_OURS_EXIT = EXIT.portNotOurs;
+// What the guard and the listener listing both ask of a process, in awk (one process reads ss's
+// lines and every /proc file; a guard runs twice in every deploy, and a pipeline of grep, cut and
+// sort per step cost a dozen processes each time). No single quote in it: each program sits in
+// one as it is.
+//   pids_in(line, found)  the pids of an ss line into found[1..n]; returns n
+//   in_unit(pid)          1 when a path in /proc/<pid>/cgroup is the unit's or under it (the v1
+//                         name=systemd line and the unified one alike), 0 when none is, -1 when
+//                         the process is gone; cgroup_path is then its systemd cgroup path
+//   comm_of(pid)          its command name, cut to 32 characters of [A-Za-z0-9._+-] (others "?")
+const PROCESS_AWK = `
+function pids_in(line, found,  n) {
+  n = 0
+  while (match(line, /pid=[0-9]+/)) {
+    found[++n] = substr(line, RSTART + 4, RLENGTH - 4)
+    line = substr(line, RSTART + RLENGTH)
+  }
+  return n
+}
+function in_unit(pid,  f, l, c, read, mine) {
+  f = "/proc/" pid "/cgroup"
+  read = 0; mine = 0; cgroup_path = ""
+  while ((getline l < f) > 0) {
+    read = 1
+    c = l
+    sub(/^[^:]*:[^:]*:/, "", c)
+    if (substr(c, length(c) - length(unit)) == "/" unit || index(c, "/" unit "/")) mine = 1
+    if (cgroup_path == "" && (l ~ /^0::/ || l ~ /^[0-9]+:name=systemd:/)) cgroup_path = c
+  }
+  close(f)
+  return read ? mine : -1
+}
+function comm_of(pid,  f, c) {
+  f = "/proc/" pid "/comm"
+  c = ""
+  getline c < f
+  close(f)
+  c = substr(c, 1, 32)
+  gsub(/[^A-Za-z0-9._+-]/, "?", c)
+  return c
+}`;
 // On stderr, one `foreign` line per listening process that is not in the unit's cgroup:
 // `foreign <pid>\t<user>\t<unit or cgroup>\t<command name>`, or `foreign -\t-\t-\t-` for a
-// listening socket no process could be found for. /proc/<pid>/cgroup names the unit as the last
-// component of its cgroup path (the v1 name=systemd and the unified line alike). One awk reads
-// ss's lines and each process's files: a guard runs twice in every deploy, and a pipeline of
-// grep, cut and sort per step cost a dozen processes each time.
-const OWNERS = `
-function report(pid, path, comm, f, l, uid, name) {
+// listening socket no process could be found for; the unit is its cgroup path's last component.
+const OWNERS = `${PROCESS_AWK}
+function report(pid, path,  f, l, uid, name) {
   f = "/proc/" pid "/status"
   while ((getline l < f) > 0) if (l ~ /^Uid:/) { split(l, id, /[ \\t]+/); uid = id[3] }
   close(f)
@@ -73071,48 +73109,30 @@ function report(pid, path, comm, f, l, uid, name) {
     if (pw[3] == uid) { name = pw[1]; break }
   }
   close("/etc/passwd")
-  comm = ""
-  getline comm < ("/proc/" pid "/comm")
-  close("/proc/" pid "/comm")
-  comm = substr(comm, 1, 32)
-  gsub(/[^A-Za-z0-9._+-]/, "?", comm)
   sub(/.*\\//, "", path)
-  printf "foreign %s\\t%s\\t%s\\t%s\\n", pid, name, path, comm > "/dev/stderr"
+  printf "foreign %s\\t%s\\t%s\\t%s\\n", pid, name, path, comm_of(pid) > "/dev/stderr"
 }
 NF == 0 { next }
 {
   sockets++
-  line = $0
-  if (index(line, "pid=")) owned++
-  while (match(line, /pid=[0-9]+/)) {
-    pid = substr(line, RSTART + 4, RLENGTH - 4)
-    line = substr(line, RSTART + RLENGTH)
-    if (!(pid in seen)) { seen[pid] = 1; pids[++n] = pid }
+  if (index($0, "pid=")) owned++
+  for (i = pids_in($0, found); i > 0; i--) {
+    if (!(found[i] in seen)) { seen[found[i]] = 1; pids[++n] = found[i] }
   }
 }
 END {
   if (sockets > owned) { print "foreign -\\t-\\t-\\t-" > "/dev/stderr"; foreign++ }
   for (i = 1; i <= n; i++) {
-    f = "/proc/" pids[i] "/cgroup"
-    read = 0; mine = 0; path = ""
-    while ((getline l < f) > 0) {
-      read = 1
-      c = l
-      sub(/^[^:]*:[^:]*:/, "", c)
-      if (substr(c, length(c) - length(unit)) == "/" unit || index(c, "/" unit "/")) mine = 1
-      if (path == "" && (l ~ /^0::/ || l ~ /^[0-9]+:name=systemd:/)) path = c
-    }
-    close(f)
-    if (!read) continue
+    mine = in_unit(pids[i])
+    if (mine < 0) continue
     if (mine) { ours++; continue }
-    report(pids[i], path)
+    report(pids[i], cgroup_path)
     foreign++
   }
   if (foreign > 0) exit taken
   if (mode != "free" && ours == 0) exit notours
   exit 0
 }`;
-// The awk program has no single quote, so it sits in one as it is.
 const port_owner_GUARD = `set -uf
 mode=$1 port=$2 unit=$3
 listeners=$(ss -Htlnp "sport = :$port") || exit 1
@@ -73196,24 +73216,19 @@ function port_owner_parseForeignListenersByPort(stdout) {
     return byPort;
 }
 // One `listener <address>\t<pid>\t<command name>` line per listening TCP socket of a process in
-// the unit's cgroup, found as the guard finds owners: ss's pids, then /proc/<pid>/cgroup, whose
-// paths (the v1 name=systemd line and the unified one alike) end with the unit.
+// the unit's cgroup, found as the guard finds owners (PROCESS_AWK).
 const UNIT_LISTENERS = `set -uf
 unit=$1
-ss -Htlnp | while IFS= read -r line; do
-  set -- $line
-  address=\${4-}
-  for pid in $(printf '%s\\n' "$line" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -un); do
-    cgroups=$(cat "/proc/$pid/cgroup" 2>/dev/null) || continue
-    mine=no
-    for path in $(printf '%s\\n' "$cgroups" | cut -d: -f3-); do
-      case $path in */"$unit" | */"$unit"/*) mine=yes ;; esac
-    done
-    [ "$mine" = yes ] || continue
-    comm=$(head -c 32 "/proc/$pid/comm" 2>/dev/null | tr -d '\\n' | tr -c '[:alnum:]._+-' '?')
-    printf 'listener %s\\t%s\\t%s\\n' "$address" "$pid" "$comm"
-  done
-done
+ss -Htlnp | awk -v unit="$unit" '${PROCESS_AWK}
+{
+  split("", seen)
+  for (i = pids_in($0, found); i > 0; i--) {
+    pid = found[i]
+    if (pid in seen) continue
+    seen[pid] = 1
+    if (in_unit(pid) == 1) printf "listener %s\\t%s\\t%s\\n", $4, pid, comm_of(pid)
+  }
+}'
 exit 0`;
 /**
  * What the processes of `unit` listen on (any port), as `listener` lines on stdout: why an

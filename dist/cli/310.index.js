@@ -27,82 +27,7 @@ SELECT format('DROP DATABASE %I WITH (FORCE)', datname) ${older} \\gexec
 WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \\gexec
 SELECT format('COMMENT ON DATABASE %I IS %L', :'db', :'note') \\gexec
 ${CLOSE_TO_OTHERS}`}}function dropDatabaseRun(app,environment){return dropDatabaseByNameRun(databaseName(app,environment))}function dropDatabaseByNameRun(name){if(!/^toss_[a-z0-9_-]+$/.test(name))throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__.m(`not a toss database: ${name}`);return{argv:psqlArgv({db:name}),stdin:`SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', :'db') \\gexec
-`}}function seedHash(content){return(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)("sha256").update(content).digest("hex")}function seedCommand(template,seedPath){return(0,_remote_quote_js__WEBPACK_IMPORTED_MODULE_2__.n)(["psql","-X","-q","-v","ON_ERROR_STOP=1","-d",template,"-f",seedPath])}}),9735:((__unused_webpack_module,__webpack_exports__,__webpack_require__)=>{__webpack_require__.d(__webpack_exports__,{LX:()=>routedPort,dX:()=>drainUnit,mk:()=>installUnitArgv,v8:()=>retireInstanceArgv,yX:()=>startInstanceArgv});var _paths_js__WEBPACK_IMPORTED_MODULE_0__=__webpack_require__(1819),_systemd_quote_js__WEBPACK_IMPORTED_MODULE_1__=__webpack_require__(2513),_write_file_js__WEBPACK_IMPORTED_MODULE_2__=__webpack_require__(5091);const BOOT_WANTS_DIR=`${_paths_js__WEBPACK_IMPORTED_MODULE_0__.wj}/multi-user.target.wants`,SOCKETS_WANTS_DIR=`${_paths_js__WEBPACK_IMPORTED_MODULE_0__.wj}/sockets.target.wants`,DRAIN_QUIET_MS=600,DRAIN_POLL_MS=100,DRAIN=`set -u
-old=$1 port=$2 limit=$3 quiet=$4 poll=$5
-ms() { now=\${EPOCHREALTIME/[.,]/}; now=$(( now / 1000 )); }
-printf -v pause '%d.%03d' $(( poll / 1000 )) $(( poll % 1000 ))
-exec {nap}<> <(:)
-ms
-start=$now
-end=$(( start + limit * 1000 ))
-idle_since=$start
-while :; do
-  ms
-  if [ -n "$(ss -Htn state established "( sport = :$port )" 2>/dev/null)" ]; then
-    idle_since=$now
-  elif [ $(( now - idle_since )) -ge "$quiet" ]; then
-    echo "toss: no request left on port $port after $(( now - start )) ms; stopping $old"
-    break
-  fi
-  if [ "$now" -ge "$end" ]; then
-    echo "toss: port $port still had requests after $limit s (drainTimeout); stopping $old"
-    break
-  fi
-  read -r -t "$pause" -u "$nap" _
-done
-shift 5
-# A sleeping environment's proxy and socket for the old port go too (its proxy's own stop would
-# stop the instance without waiting).
-[ "$#" -eq 0 ] || systemctl stop -- "$@" 2>/dev/null
-exec systemctl stop -- "$old"`,START=`set -u
-unit=$1 drain=$2
-t=/run/systemd/transient/$drain
-if [ -e "$t.timer" ] || [ -e "$t.service" ]; then
-  systemctl stop -- "$drain.timer" "$drain.service" 2>/dev/null
-fi
-err=$(systemctl restart -- "$unit" 2>&1) && exit 0
-case $(systemctl show -P Result -- "$unit") in exit-code | signal | core-dump) exit 0 ;; esac
-printf '%s
-' "$err" >&2
-exit 1`;function drainUnit(p,port){return`toss-drain-${p.app}-${p.environment}-${port}`}function startInstanceArgv(p,port){return["sh","-c",START,"sh",p.instanceUnit(port),drainUnit(p,port)]}const RETIRE=`set -u
-link=$1 target=$2 old=$3 drain=$4
-shift 4
-{ [ -d "\${link%/*}" ] || mkdir -p -- "\${link%/*}"; } && ln -sfn -- "$target" "$link" || exit 1
-while [ "$1" != -- ]; do rm -f -- "$1"; shift; done
-shift
-[ -n "$old" ] || exit 0
-start_drain() {
-  systemd-run --quiet --collect --unit="$drain" --service-type=exec \\
-    --description="toss: drain $old" -- "$@"
-}
-start_drain "$@" 2>/dev/null || {
-  systemctl stop -- "$drain.timer" "$drain.service" 2>/dev/null
-  systemctl reset-failed -- "$drain.timer" "$drain.service" 2>/dev/null
-  start_drain "$@"
-}`;function bootLinks(p,port){return{instance:`${BOOT_WANTS_DIR}/${p.instanceUnit(port)}`,socket:`${SOCKETS_WANTS_DIR}/${p.wakeSocketUnit(port)}`}}function retireInstanceArgv(p,target,oldPort,drainSeconds){if(!Number.isInteger(drainSeconds)||drainSeconds<0||drainSeconds>3600)throw new TypeError(`invalid drain time ${drainSeconds}`);const fresh=bootLinks(p,target.port),[link,linkTarget]=target.sleeps?[fresh.socket,p.wakeSocketTemplateFile]:[fresh.instance,p.unitTemplateFile],unlink=[target.sleeps?fresh.instance:fresh.socket];if(oldPort!==void 0&&oldPort!==target.port){const stale=bootLinks(p,oldPort);unlink.push(stale.instance,stale.socket)}const retiring=oldPort!==void 0&&oldPort!==target.port?oldPort:void 0;return["sh","-c",RETIRE,"sh",link,linkTarget,retiring===void 0?"":p.instanceUnit(retiring),retiring===void 0?"":drainUnit(p,retiring),...unlink,"--",...retiring===void 0?[]:drainArgv(p,retiring,drainSeconds)]}function drainArgv(p,port,drainSeconds){return["bash","-c",DRAIN,"bash",p.instanceUnit(port),String(port),String(drainSeconds),String(DRAIN_QUIET_MS),String(DRAIN_POLL_MS),p.wakeServiceUnit(port),p.wakeSocketUnit(port)].map(_systemd_quote_js__WEBPACK_IMPORTED_MODULE_1__.rv)}function routedPort(siteFile){const match=siteFile===null?null:/reverse_proxy\s+(?:127\.0\.0\.1:|unix\/\/run\/toss-wake\/)(\d+)\b/.exec(siteFile);return match?Number(match[1]):void 0}const INSTALL_UNITS=`set -uf
-template=$1 patterns=$2
-shift 2
-reload=no fresh=no
-while [ "$1" != -- ]; do
-  file=$1 text=$2
-  shift 2
-  if [ "$(cat -- "$file" 2>/dev/null; echo .)" != "$text." ]; then
-    if [ -e "$file" ]; then reload=yes; else fresh=yes; fi
-    printf '%s' "$text" > "$file.toss-new" && chmod 644 -- "$file.toss-new" &&
-      mv -f -- "$file.toss-new" "$file" || exit 1
-  fi
-done
-shift
-existed=no
-[ ! -e "$template" ] || existed=yes
-out=$("$@") || exit $?
-[ "$out" != changed ] || [ "$existed" = no ] || reload=yes
-[ "$out" != changed ] || [ "$existed" = yes ] || fresh=yes
-if [ "$reload" = no ] && [ "$fresh" = yes ]; then
-  loaded=$(systemctl list-units --all --plain --no-legend --full -- $patterns) || loaded=unknown
-  [ -z "$loaded" ] || reload=yes
-fi
-[ "$reload" = no ] || systemctl daemon-reload`;function installUnitArgv(p,wake){const pairs=wake===void 0?[]:[p.wakeSocketTemplateFile,wake.socket,p.wakeServiceTemplateFile,wake.service],name=file=>file.slice(file.lastIndexOf("/")+1),pattern=file=>`${name(file).slice(0,name(file).indexOf("@"))}@*`;return["sh","-c",INSTALL_UNITS,"sh",p.unitTemplateFile,`${pattern(p.unitTemplateFile)} ${pattern(p.wakeSocketTemplateFile)}`,...pairs,"--",...(0,_write_file_js__WEBPACK_IMPORTED_MODULE_2__.jP)({path:p.unitTemplateFile,mode:420})]}}),656:((__unused_webpack_module,__webpack_exports__,__webpack_require__)=>{__webpack_require__.d(__webpack_exports__,{$C:()=>installFailureHint,HU:()=>parseOsRelease,Jy:()=>assertSupportedOs,L8:()=>enableCaddyArgv,Le:()=>probeArgv,QU:()=>osReleaseArgv,VE:()=>POSTGRES_PACKAGE,_x:()=>ensurePostgresArgv,bZ:()=>databasePackages,cJ:()=>appLayoutArgv,hv:()=>installPackagesArgv,lW:()=>requiredPackages,u5:()=>parseProbe});var _errors_js__WEBPACK_IMPORTED_MODULE_0__=__webpack_require__(3916),_database_js__WEBPACK_IMPORTED_MODULE_1__=__webpack_require__(8026),_paths_js__WEBPACK_IMPORTED_MODULE_2__=__webpack_require__(1819),_users_js__WEBPACK_IMPORTED_MODULE_3__=__webpack_require__(5407);const REQUIRED_PACKAGES=["caddy","rsync"],POSTGRES_PACKAGE="postgresql",POSTGRES_PORT=5432;function databasePackages(config){return config.database?[POSTGRES_PACKAGE]:[]}function requiredPackages(config){return[...REQUIRED_PACKAGES,...databasePackages(config)]}function parseOsRelease(text){const fields={};for(const line of text.split(`
+`}}function seedHash(content){return(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)("sha256").update(content).digest("hex")}function seedCommand(template,seedPath){return(0,_remote_quote_js__WEBPACK_IMPORTED_MODULE_2__.n)(["psql","-X","-q","-v","ON_ERROR_STOP=1","-d",template,"-f",seedPath])}}),656:((__unused_webpack_module,__webpack_exports__,__webpack_require__)=>{__webpack_require__.d(__webpack_exports__,{$C:()=>installFailureHint,HU:()=>parseOsRelease,Jy:()=>assertSupportedOs,L8:()=>enableCaddyArgv,Le:()=>probeArgv,QU:()=>osReleaseArgv,VE:()=>POSTGRES_PACKAGE,_x:()=>ensurePostgresArgv,bZ:()=>databasePackages,cJ:()=>appLayoutArgv,hv:()=>installPackagesArgv,lW:()=>requiredPackages,u5:()=>parseProbe});var _errors_js__WEBPACK_IMPORTED_MODULE_0__=__webpack_require__(3916),_database_js__WEBPACK_IMPORTED_MODULE_1__=__webpack_require__(8026),_paths_js__WEBPACK_IMPORTED_MODULE_2__=__webpack_require__(1819),_users_js__WEBPACK_IMPORTED_MODULE_3__=__webpack_require__(5407);const REQUIRED_PACKAGES=["caddy","rsync"],POSTGRES_PACKAGE="postgresql",POSTGRES_PORT=5432;function databasePackages(config){return config.database?[POSTGRES_PACKAGE]:[]}function requiredPackages(config){return[...REQUIRED_PACKAGES,...databasePackages(config)]}function parseOsRelease(text){const fields={};for(const line of text.split(`
 `)){const m=/^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());if(!m?.[1]||m[2]===void 0)continue;let value=m[2];/^(["']).*\1$/.test(value)&&(value=value.slice(1,-1).replace(/\\(["$`\\])/g,"$1")),fields[m[1]]=value}return{id:(fields.ID??"").toLowerCase(),idLike:(fields.ID_LIKE??"").toLowerCase().split(/\s+/).filter(Boolean),versionId:fields.VERSION_ID??"",prettyName:fields.PRETTY_NAME??fields.NAME??(fields.ID||"an unknown system")}}function assertSupportedOs(os){const family=os?[os.id,...os.idLike]:[];if(family.includes("debian")||family.includes("ubuntu"))return;const what=os?os.prettyName:"a system without /etc/os-release";throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__.m(`toss init provisions Debian and Ubuntu servers (apt, systemd); this server runs ${what}. Nothing was changed.`,{hint:"use a Debian 12+ or Ubuntu 22.04+ server, or install Caddy, rsync and systemd yourself and run `toss deploy` directly"})}const PROBE=`set -u
 app_dir=$1 toss_dir=$2 secrets=$3 overrides=$4 state=$5 prod_env=$6 preview_env=$7
 prod_user=$8 preview_user=$9
@@ -187,50 +112,7 @@ for file in "$prod_env" "$preview_env"; do
   [ -e "$file" ] || : >"$file"
   chown root:root -- "$file"
   chmod 0600 -- "$file"
-done`;function appLayoutArgv(app){const a=(0,_paths_js__WEBPACK_IMPORTED_MODULE_2__.u_)(app);return["sh","-c",APP_LAYOUT,"sh",a.appDir,a.tossDir,a.secretsDir,a.overridesDir,a.secretsFile("production"),a.secretsFile("preview"),_paths_js__WEBPACK_IMPORTED_MODULE_2__.l3,_paths_js__WEBPACK_IMPORTED_MODULE_2__.gi]}function osReleaseArgv(){return["cat","/etc/os-release"]}}),4453:((__unused_webpack_module,__webpack_exports__,__webpack_require__)=>{__webpack_require__.d(__webpack_exports__,{A0:()=>journalArgv,Go:()=>stopInstanceArgv,IA:()=>stopRunUnitArgv,Qe:()=>teardownUnitsArgv});var _instances_js__WEBPACK_IMPORTED_MODULE_0__=__webpack_require__(9735),_paths_js__WEBPACK_IMPORTED_MODULE_1__=__webpack_require__(1819);function stopInstanceArgv(p,port){return["systemctl","stop","--",p.instanceUnit(port)]}function isActiveArgv(p,port){return["systemctl","is-active","--quiet","--",p.instanceUnit(port)]}const STOP_RUN=`set -u
-unit=$1 dir=$2
-wd=$(systemctl show -p WorkingDirectory --value -- "$unit" 2>/dev/null)
-case $wd in
-  '' | / | "$dir"/*) ;;
-  *) echo "toss: $unit runs in $wd, not in $dir: not this environment's, left alone" >&2; exit 0 ;;
-esac
-set -- "$unit"
-for unit in "$@"; do
-  systemctl disable --now --quiet -- "$unit" 2>/dev/null || systemctl stop -- "$unit" 2>/dev/null || true
-  systemctl reset-failed -- "$unit" 2>/dev/null || true
-done`;function stopRunUnitArgv(p){return["sh","-c",STOP_RUN,"sh",p.runUnit,p.envDir]}const TEARDOWN=`set -uf
-slice=$1; shift
-templates= patterns=
-while [ "$1" != -- ]; do
-  templates="$templates $1" name=\${1##*/}
-  patterns="$patterns \${name%%@*}@*"
-  shift
-done
-shift
-unlink_boot() {
-  set +f
-  for link in ${_paths_js__WEBPACK_IMPORTED_MODULE_1__.wj}/*/"$1"; do
-    [ ! -L "$link" ] || rm -f -- "$link"
-  done
-  set -f
-}
-# The units stopped first, up to "--", then the others. Unit names are toss's own (letters,
-# digits, - @ . and \\x2d): no spaces to split on, and -f keeps them from being globs.
-first=
-while [ "$1" != -- ]; do first="$first $1"; shift; done
-shift
-later="$*"
-for unit in $first $later; do unlink_boot "$unit"; done
-[ -z "$first" ] || systemctl stop -- $first 2>/dev/null
-[ -z "$later" ] || systemctl stop -- $later 2>/dev/null
-systemctl reset-failed -- $first $later 2>/dev/null
-# Template paths are toss's own (/etc/systemd/system/toss-\u2026@.service): no spaces to split on.
-rm -f -- $templates || exit 1
-loaded=$(systemctl list-units --all --plain --no-legend --full -- $first $later $patterns) || loaded=unknown
-[ -z "$loaded" ] || systemctl daemon-reload || exit 1
-systemctl stop -- "$slice" 2>/dev/null
-systemctl reset-failed -- "$slice" 2>/dev/null
-exit 0`;function instanceSlice(p){return`system-${p.unitTemplate.slice(0,-9).replaceAll("-","\\x2d")}.slice`}function wakeSlice(p){return`system-${p.wakeServiceTemplate.slice(0,-9).replaceAll("-","\\x2d")}.slice`}function teardownUnitsArgv(p,ports){return["sh","-c",TEARDOWN,"sh",instanceSlice(p),p.unitTemplateFile,p.wakeSocketTemplateFile,p.wakeServiceTemplateFile,"--",...ports.flatMap(port=>[`${(0,_instances_js__WEBPACK_IMPORTED_MODULE_0__.dX)(p,port)}.timer`,`${(0,_instances_js__WEBPACK_IMPORTED_MODULE_0__.dX)(p,port)}.service`]),...ports.flatMap(port=>[p.wakeSocketUnit(port),p.wakeServiceUnit(port)]),"--",...ports.map(port=>p.instanceUnit(port)),p.runUnit,wakeSlice(p)]}function journalArgv(params){const p=params.paths,unit=params.port===void 0?p.unitTemplate.replace("@.service","@*"):p.instanceUnit(params.port),lines=params.lines??100;if(!Number.isInteger(lines)||lines<0)throw new TypeError(`invalid line count ${lines}`);return["journalctl","--no-pager","--output=short-iso",`--unit=${unit}`,`--lines=${lines}`,...params.follow?["--follow"]:[]]}}),9128:((__unused_webpack_module,__webpack_exports__,__webpack_require__)=>{__webpack_require__.d(__webpack_exports__,{ao:()=>deployScriptRunArgv,b6:()=>dependencyRunArgv,jl:()=>deployScriptFailure});var _config_env_name_js__WEBPACK_IMPORTED_MODULE_0__=__webpack_require__(1613),_errors_js__WEBPACK_IMPORTED_MODULE_1__=__webpack_require__(3916),_exit_codes_js__WEBPACK_IMPORTED_MODULE_2__=__webpack_require__(7880),_paths_js__WEBPACK_IMPORTED_MODULE_3__=__webpack_require__(1819),_systemd_quote_js__WEBPACK_IMPORTED_MODULE_4__=__webpack_require__(2513),_systemd_unit_js__WEBPACK_IMPORTED_MODULE_5__=__webpack_require__(8323),_users_js__WEBPACK_IMPORTED_MODULE_6__=__webpack_require__(5407);const ENV_KEY=/^[A-Za-z_][A-Za-z0-9_]*$/;function systemdRunArgv(params){const pipe=params.output!=="relay",argv=["systemd-run",`--unit=${params.unit}`,"--wait",...pipe?["--pipe"]:[],"--collect",...pipe?["--quiet"]:[],"--service-type=simple"];params.user!==void 0&&argv.push(`--uid=${params.user}`,`--gid=${params.user}`),params.cwd!==void 0&&argv.push(`--working-directory=${params.cwd}`);for(const[key,value]of Object.entries(params.env??{})){if(!ENV_KEY.test(key)||/[\0\n]/.test(value))throw new TypeError(`invalid environment variable ${JSON.stringify(key)}`);argv.push(`--setenv=${key}=${value}`)}params.envFile!==void 0&&argv.push(`--property=EnvironmentFile=${params.envFile}`);for(const property of params.properties??[])argv.push(`--property=${property}`);return argv.push("--","/bin/sh","-c",(0,_systemd_quote_js__WEBPACK_IMPORTED_MODULE_4__.rv)(params.command)),argv}const BUILD_TIMEOUT_EXIT=_exit_codes_js__WEBPACK_IMPORTED_MODULE_2__.d.buildTimeout,BUILD_TIMEOUT_MARKER="toss: the command was stopped at its time limit",RELAY=`set -u
+done`;function appLayoutArgv(app){const a=(0,_paths_js__WEBPACK_IMPORTED_MODULE_2__.u_)(app);return["sh","-c",APP_LAYOUT,"sh",a.appDir,a.tossDir,a.secretsDir,a.overridesDir,a.secretsFile("production"),a.secretsFile("preview"),_paths_js__WEBPACK_IMPORTED_MODULE_2__.l3,_paths_js__WEBPACK_IMPORTED_MODULE_2__.gi]}function osReleaseArgv(){return["cat","/etc/os-release"]}}),9128:((__unused_webpack_module,__webpack_exports__,__webpack_require__)=>{__webpack_require__.d(__webpack_exports__,{ao:()=>deployScriptRunArgv,b6:()=>dependencyRunArgv,jl:()=>deployScriptFailure});var _config_env_name_js__WEBPACK_IMPORTED_MODULE_0__=__webpack_require__(1613),_errors_js__WEBPACK_IMPORTED_MODULE_1__=__webpack_require__(3916),_exit_codes_js__WEBPACK_IMPORTED_MODULE_2__=__webpack_require__(7880),_paths_js__WEBPACK_IMPORTED_MODULE_3__=__webpack_require__(1819),_systemd_quote_js__WEBPACK_IMPORTED_MODULE_4__=__webpack_require__(2513),_systemd_unit_js__WEBPACK_IMPORTED_MODULE_5__=__webpack_require__(8323),_users_js__WEBPACK_IMPORTED_MODULE_6__=__webpack_require__(5407);const ENV_KEY=/^[A-Za-z_][A-Za-z0-9_]*$/;function systemdRunArgv(params){const pipe=params.output!=="relay",argv=["systemd-run",`--unit=${params.unit}`,"--wait",...pipe?["--pipe"]:[],"--collect",...pipe?["--quiet"]:[],"--service-type=simple"];params.user!==void 0&&argv.push(`--uid=${params.user}`,`--gid=${params.user}`),params.cwd!==void 0&&argv.push(`--working-directory=${params.cwd}`);for(const[key,value]of Object.entries(params.env??{})){if(!ENV_KEY.test(key)||/[\0\n]/.test(value))throw new TypeError(`invalid environment variable ${JSON.stringify(key)}`);argv.push(`--setenv=${key}=${value}`)}params.envFile!==void 0&&argv.push(`--property=EnvironmentFile=${params.envFile}`);for(const property of params.properties??[])argv.push(`--property=${property}`);return argv.push("--","/bin/sh","-c",(0,_systemd_quote_js__WEBPACK_IMPORTED_MODULE_4__.rv)(params.command)),argv}const BUILD_TIMEOUT_EXIT=_exit_codes_js__WEBPACK_IMPORTED_MODULE_2__.d.buildTimeout,BUILD_TIMEOUT_MARKER="toss: the command was stopped at its time limit",RELAY=`set -u
 umask 077
 command=$1
 shift

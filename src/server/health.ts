@@ -11,10 +11,10 @@ import { assertPort } from './paths.js';
 // it) so a look costs no process but its curl, or none for a TCP connect: the clock is
 // $EPOCHREALTIME in microseconds (the decimal point taken out), the pause a `read -t` on a pipe
 // nothing writes to. A check that forked `date`, `sleep` and a shell per look took CPU from the
-// very app it waited for, and on a small server that is the deploy's time. NAP opens that pipe
-// (its writer is a subshell that exits at once; the read-write open keeps the pipe from ever
-// reaching end of file).
-const NAP = 'exec {nap}<> <(:)';
+// very app it waited for, and on a small server that is the deploy's time. BASH_NAP opens that
+// pipe as $nap (its writer is a subshell that exits at once; the read-write open keeps the pipe
+// from ever reaching end of file); the drain (instances.ts) pauses the same way.
+export const BASH_NAP = 'exec {nap}<> <(:)';
 const DEADLINE = `deadline=$(( \${EPOCHREALTIME/[.,]/} + timeout * 1000000 ))`;
 const BEFORE_DEADLINE = `[ "\${EPOCHREALTIME/[.,]/}" -lt "$deadline" ]`;
 
@@ -22,7 +22,7 @@ const BEFORE_DEADLINE = `[ "\${EPOCHREALTIME/[.,]/}" -lt "$deadline" ]`;
 const HTTP_CHECK = `set -u
 url="http://127.0.0.1:$1$2" timeout=$3
 ${DEADLINE}
-${NAP}
+${BASH_NAP}
 while :; do
   if err=$(curl --globoff -fsS -o /dev/null --max-time 2 "$url" 2>&1); then exit 0; fi
   ${BEFORE_DEADLINE} || break
@@ -40,7 +40,7 @@ port=$1 timeout=$2
 fail() { echo "toss: nothing accepted a connection on 127.0.0.1:$port within $timeout s" >&2; exit 1; }
 trap fail TERM
 ${DEADLINE}
-${NAP}
+${BASH_NAP}
 while :; do
   if { : <"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then exit 0; fi
   ${BEFORE_DEADLINE} || break

@@ -2,6 +2,7 @@
  * Starting a release's instance on the idle port and retiring the old one after a drain.
  * The old instance is stopped by a transient timer, so a deploy never sleeps through the drain.
  */
+import { BASH_NAP } from './health.js';
 import { type EnvPaths, SYSTEMD_DIR } from './paths.js';
 import { systemdEscapeDollar } from './systemd-quote.js';
 import { writeFileIfChangedArgv } from './write-file.js';
@@ -28,14 +29,14 @@ const DRAIN_POLL_MS = 100;
 // Root runs it in a transient unit named after the port (drainUnit); $1 the old instance, $2 its
 // port, $3 the limit in seconds, $4 the quiet time and $5 the poll interval in milliseconds; any
 // further arguments are units to stop with it. In bash, so a poll costs one process (ss): the
-// clock is $EPOCHREALTIME and the pause a `read -t` on a pipe nothing writes to (see health.ts),
+// clock is $EPOCHREALTIME and the pause a `read -t` on a pipe nothing writes to (BASH_NAP),
 // where date, sleep and their subshells cost five more, ten times a second, beside the new
 // instance's first requests.
 const DRAIN = `set -u
 old=$1 port=$2 limit=$3 quiet=$4 poll=$5
 ms() { now=\${EPOCHREALTIME/[.,]/}; now=$(( now / 1000 )); }
 printf -v pause '%d.%03d' $(( poll / 1000 )) $(( poll % 1000 ))
-exec {nap}<> <(:)
+${BASH_NAP}
 ms
 start=$now
 end=$(( start + limit * 1000 ))

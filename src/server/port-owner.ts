@@ -13,14 +13,52 @@ export const PORT_TAKEN_EXIT = EXIT.portTaken;
 /** After a healthy check, nothing of the expected unit listens on the port. */
 export const PORT_NOT_OURS_EXIT = EXIT.portNotOurs;
 
+// What the guard and the listener listing both ask of a process, in awk (one process reads ss's
+// lines and every /proc file; a guard runs twice in every deploy, and a pipeline of grep, cut and
+// sort per step cost a dozen processes each time). No single quote in it: each program sits in
+// one as it is.
+//   pids_in(line, found)  the pids of an ss line into found[1..n]; returns n
+//   in_unit(pid)          1 when a path in /proc/<pid>/cgroup is the unit's or under it (the v1
+//                         name=systemd line and the unified one alike), 0 when none is, -1 when
+//                         the process is gone; cgroup_path is then its systemd cgroup path
+//   comm_of(pid)          its command name, cut to 32 characters of [A-Za-z0-9._+-] (others "?")
+const PROCESS_AWK = `
+function pids_in(line, found,  n) {
+  n = 0
+  while (match(line, /pid=[0-9]+/)) {
+    found[++n] = substr(line, RSTART + 4, RLENGTH - 4)
+    line = substr(line, RSTART + RLENGTH)
+  }
+  return n
+}
+function in_unit(pid,  f, l, c, read, mine) {
+  f = "/proc/" pid "/cgroup"
+  read = 0; mine = 0; cgroup_path = ""
+  while ((getline l < f) > 0) {
+    read = 1
+    c = l
+    sub(/^[^:]*:[^:]*:/, "", c)
+    if (substr(c, length(c) - length(unit)) == "/" unit || index(c, "/" unit "/")) mine = 1
+    if (cgroup_path == "" && (l ~ /^0::/ || l ~ /^[0-9]+:name=systemd:/)) cgroup_path = c
+  }
+  close(f)
+  return read ? mine : -1
+}
+function comm_of(pid,  f, c) {
+  f = "/proc/" pid "/comm"
+  c = ""
+  getline c < f
+  close(f)
+  c = substr(c, 1, 32)
+  gsub(/[^A-Za-z0-9._+-]/, "?", c)
+  return c
+}`;
+
 // On stderr, one `foreign` line per listening process that is not in the unit's cgroup:
 // `foreign <pid>\t<user>\t<unit or cgroup>\t<command name>`, or `foreign -\t-\t-\t-` for a
-// listening socket no process could be found for. /proc/<pid>/cgroup names the unit as the last
-// component of its cgroup path (the v1 name=systemd and the unified line alike). One awk reads
-// ss's lines and each process's files: a guard runs twice in every deploy, and a pipeline of
-// grep, cut and sort per step cost a dozen processes each time.
-const OWNERS = `
-function report(pid, path, comm, f, l, uid, name) {
+// listening socket no process could be found for; the unit is its cgroup path's last component.
+const OWNERS = `${PROCESS_AWK}
+function report(pid, path,  f, l, uid, name) {
   f = "/proc/" pid "/status"
   while ((getline l < f) > 0) if (l ~ /^Uid:/) { split(l, id, /[ \\t]+/); uid = id[3] }
   close(f)
@@ -30,41 +68,24 @@ function report(pid, path, comm, f, l, uid, name) {
     if (pw[3] == uid) { name = pw[1]; break }
   }
   close("/etc/passwd")
-  comm = ""
-  getline comm < ("/proc/" pid "/comm")
-  close("/proc/" pid "/comm")
-  comm = substr(comm, 1, 32)
-  gsub(/[^A-Za-z0-9._+-]/, "?", comm)
   sub(/.*\\//, "", path)
-  printf "foreign %s\\t%s\\t%s\\t%s\\n", pid, name, path, comm > "/dev/stderr"
+  printf "foreign %s\\t%s\\t%s\\t%s\\n", pid, name, path, comm_of(pid) > "/dev/stderr"
 }
 NF == 0 { next }
 {
   sockets++
-  line = $0
-  if (index(line, "pid=")) owned++
-  while (match(line, /pid=[0-9]+/)) {
-    pid = substr(line, RSTART + 4, RLENGTH - 4)
-    line = substr(line, RSTART + RLENGTH)
-    if (!(pid in seen)) { seen[pid] = 1; pids[++n] = pid }
+  if (index($0, "pid=")) owned++
+  for (i = pids_in($0, found); i > 0; i--) {
+    if (!(found[i] in seen)) { seen[found[i]] = 1; pids[++n] = found[i] }
   }
 }
 END {
   if (sockets > owned) { print "foreign -\\t-\\t-\\t-" > "/dev/stderr"; foreign++ }
   for (i = 1; i <= n; i++) {
-    f = "/proc/" pids[i] "/cgroup"
-    read = 0; mine = 0; path = ""
-    while ((getline l < f) > 0) {
-      read = 1
-      c = l
-      sub(/^[^:]*:[^:]*:/, "", c)
-      if (substr(c, length(c) - length(unit)) == "/" unit || index(c, "/" unit "/")) mine = 1
-      if (path == "" && (l ~ /^0::/ || l ~ /^[0-9]+:name=systemd:/)) path = c
-    }
-    close(f)
-    if (!read) continue
+    mine = in_unit(pids[i])
+    if (mine < 0) continue
     if (mine) { ours++; continue }
-    report(pids[i], path)
+    report(pids[i], cgroup_path)
     foreign++
   }
   if (foreign > 0) exit taken
@@ -72,7 +93,6 @@ END {
   exit 0
 }`;
 
-// The awk program has no single quote, so it sits in one as it is.
 const GUARD = `set -uf
 mode=$1 port=$2 unit=$3
 listeners=$(ss -Htlnp "sport = :$port") || exit 1
@@ -165,24 +185,19 @@ export function parseForeignListenersByPort(stdout: string): Map<number, Foreign
 }
 
 // One `listener <address>\t<pid>\t<command name>` line per listening TCP socket of a process in
-// the unit's cgroup, found as the guard finds owners: ss's pids, then /proc/<pid>/cgroup, whose
-// paths (the v1 name=systemd line and the unified one alike) end with the unit.
+// the unit's cgroup, found as the guard finds owners (PROCESS_AWK).
 const UNIT_LISTENERS = `set -uf
 unit=$1
-ss -Htlnp | while IFS= read -r line; do
-  set -- $line
-  address=\${4-}
-  for pid in $(printf '%s\\n' "$line" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -un); do
-    cgroups=$(cat "/proc/$pid/cgroup" 2>/dev/null) || continue
-    mine=no
-    for path in $(printf '%s\\n' "$cgroups" | cut -d: -f3-); do
-      case $path in */"$unit" | */"$unit"/*) mine=yes ;; esac
-    done
-    [ "$mine" = yes ] || continue
-    comm=$(head -c 32 "/proc/$pid/comm" 2>/dev/null | tr -d '\\n' | tr -c '[:alnum:]._+-' '?')
-    printf 'listener %s\\t%s\\t%s\\n' "$address" "$pid" "$comm"
-  done
-done
+ss -Htlnp | awk -v unit="$unit" '${PROCESS_AWK}
+{
+  split("", seen)
+  for (i = pids_in($0, found); i > 0; i--) {
+    pid = found[i]
+    if (pid in seen) continue
+    seen[pid] = 1
+    if (in_unit(pid) == 1) printf "listener %s\\t%s\\t%s\\n", $4, pid, comm_of(pid)
+  }
+}'
 exit 0`;
 
 /** A TCP socket a unit's own process listens on. */
