@@ -70370,7 +70370,9 @@ function noFollowArgv(dir, argv) {
 }
 /**
  * The same for a command line rsync wrote for its remote shell (`[sudo -n ]rsync --server …`,
- * already quoted by rsync): the remote rsync resolves no symlink under `dir`.
+ * already quoted by rsync): the remote rsync resolves no symlink under `dir`. A hard link cannot
+ * cross mounts (EXDEV), so `dir` must hold both the destination and the `--link-dest` directory:
+ * one bind mount over both.
  */
 function noFollowCommandLine(dir, command, sudo) {
     const sudoPrefix = 'sudo -n ';
@@ -74478,6 +74480,12 @@ function registry_describeForeignNames(names) {
 }
 
 ;// CONCATENATED MODULE: ./src/pipeline/deploy-place.ts
+/**
+ * How a deploy puts its release in place: the upload that starts before the lock, then, side by
+ * side under the lock, the environment's names, ports and env files on one hand and the release
+ * directory (renamed from staging, its persistent dirs linked, opened to the build) on the other.
+ */
+
 
 
 
@@ -74490,13 +74498,30 @@ function registry_describeForeignNames(names) {
 
 
 /**
+ * What a preview's first upload hard-links unchanged files from: production's live release of the
+ * same app on this server, as `state` shows it. A pull request's tree is mostly its base branch's,
+ * so a new preview sends what it changed, not the whole tree. Undefined for production itself and
+ * when the server has no production release.
+ *
+ * Nothing of production's can change through the links: rsync links only files that are root's
+ * (`--chown=root:root`, see rsync.ts), which no app can write, and no symlink on the way to them
+ * is followed (`confineTo` SRV_ROOT, see no-follow.ts). Production's files are only read.
+ */
+function linkFromProduction(env, state) {
+    if (env.isProduction)
+        return undefined;
+    const release = state?.environments[PRODUCTION]?.release;
+    return release === undefined ? undefined : paths_envPaths(env.app, PRODUCTION).releaseDir(release);
+}
+/**
  * Starts uploading into a staging directory before the lock is held. Its name says when it began
  * (for clearing a crashed run's); the release id comes with the lock, so release ids sort in the
  * order releases were made. `first`: the state read before the lock has no such environment, so
  * it has no releases directory to stage in (its directories are made under the lock): the upload
- * goes to a directory of its own under INCOMING_DIR instead, renamed into place under the lock.
+ * goes to a directory of its own under INCOMING_DIR instead, renamed into place under the lock,
+ * its unchanged files linked from `linkFrom` (linkFromProduction) when there is one.
  */
-function startUpload(server, request, env, first = false) {
+function startUpload(server, request, env, first = false, linkFrom) {
     const id = newReleaseId(new Date());
     const abort = new AbortController();
     const started = performance.now();
@@ -74515,13 +74540,25 @@ function startUpload(server, request, env, first = false) {
             linkDest: env.currentLink,
             confineTo: env.releasesDir,
         })
-        : server
-            .root(prepareIncomingArgv())
-            .then(() => server.upload({ ...params, releaseDir: incoming, confineTo: INCOMING_DIR }));
+        : server.root(prepareIncomingArgv()).then(() => server.upload({
+            ...params,
+            releaseDir: incoming,
+            ...firstUploadLinks(INCOMING_DIR, linkFrom),
+        }));
     // Without a releases directory (a first deploy the state did not show as one) rsync fails at
     // once; then the upload runs again under the lock and reports for itself.
     const early = upload.then(() => true, () => false);
     return { env, id, started, abort, early, incoming, handedOver: false };
+}
+/**
+ * Where a first upload links from, and the directory no symlink is followed under: the staging
+ * directory's own (`within`) without a release to link from; otherwise SRV_ROOT, the one mount
+ * that holds both (a hard link cannot cross mounts, and each bind mount is one).
+ */
+function firstUploadLinks(within, linkFrom) {
+    return linkFrom === undefined
+        ? { linkDest: undefined, confineTo: within }
+        : { linkDest: linkFrom, confineTo: SRV_ROOT };
 }
 /** Removes what the upload made, wherever it staged (after a failure, or with no lock). */
 function removeUploadArgv(upload) {
@@ -74623,8 +74660,9 @@ function finishUpload(server, request, env, claim, upload, claimed, sink) {
             await server.upload({
                 sourceDir: request.sourceDir,
                 releaseDir: env.stagingDir(upload.id),
-                linkDest: claim.before ? env.releaseDir(claim.before.release) : undefined,
-                confineTo: env.releasesDir,
+                ...(claim.before
+                    ? { linkDest: env.releaseDir(claim.before.release), confineTo: env.releasesDir }
+                    : firstUploadLinks(env.releasesDir, claim.linkFrom)),
                 excludes: request.config.exclude,
                 built: request.config.build !== undefined,
             });
@@ -74733,6 +74771,10 @@ function buildRsyncArgv(params) {
         '--delete',
         // Readable by the app user whatever the client's umask was; executables stay executable.
         '--chmod=D0755,Fu+rw,Fgo+rX,Fgo-w',
+        // Every file root's. With --link-dest this is what matters: only a file that is root's
+        // there is linked, never one an app made in its writable release, which it could still
+        // rewrite in place (rsync without an owner to compare links any file of equal content).
+        '--chown=root:root',
     ];
     if (params.linkDest !== undefined) {
         if (!params.linkDest.startsWith('/'))
@@ -74909,7 +74951,7 @@ async function unchangedDeploy(server, check, sink) {
         server.readFiles([env.secretsFile, env.overridesFile, env.siteFile, env.unitTemplateFile]),
     ]);
     const before = state?.environments[env.environment];
-    check.known?.(before !== undefined);
+    check.known?.(state);
     // Nothing to compare with (a first deploy), or another run holds the lock: the lock decides.
     if (state === undefined || before === undefined || state.lock)
         return undefined;
@@ -79252,6 +79294,7 @@ function deployBuilt(request, env, origin, natives, sink, part) {
     // The environment's first deploy, as the state read before the lock shows it (the upload then
     // stages where no directory of the environment's is needed: deploy-place.ts).
     let first = false;
+    let linkFrom;
     const unchanged = {
         request,
         env,
@@ -79259,8 +79302,9 @@ function deployBuilt(request, env, origin, natives, sink, part) {
         files,
         verify: (before) => assertBranchOwns(request, env, before),
         sleepAfter: (config, before) => sleepSecondsOf(config, env.environment, isBranchPreview(request, before)),
-        known: (present) => {
-            first = !present;
+        known: (state) => {
+            first = state?.environments[env.environment] === undefined;
+            linkFrom = first ? linkFromProduction(env, state) : undefined;
         },
     };
     return withLockedSession(request, sink, {
@@ -79276,7 +79320,7 @@ function deployBuilt(request, env, origin, natives, sink, part) {
         // The upload needs no lock: it fills a staging directory no other run looks at, which
         // becomes the release only under the lock. So it runs while the lock is taken.
         alongside: {
-            start: (server) => startUpload(server, request, env, first),
+            start: (server) => startUpload(server, request, env, first, linkFrom),
             abandon: abandonUpload,
         },
         explain: async (server, lock, error) => (await preempted(server, env, lock.token, error)) ?? error,
@@ -79325,7 +79369,8 @@ async function deployLocked(server, request, env, { origin, natives, files, part
     // From here a failure's cleanup (leftovers) removes the staging copy, wherever it is.
     upload.handedOver = true;
     const { placed: ports, db } = await undoOnFailure(server, leftovers, async () => {
-        const claim = { hostName, url, origin, before, livePort, releaseId };
+        const linkFrom = before ? undefined : linkFromProduction(env, lock.state);
+        const claim = { hostName, url, origin, before, livePort, releaseId, linkFrom };
         const placed = await placeRelease(server, request, config, env, view, claim, upload, sink);
         const db = await databaseStep(server, config, env, request.sourceDir, releaseId, sink);
         await runBuild(server, config, env, releaseId, sink);

@@ -4,7 +4,9 @@
  * One throwaway test host; a generated 2,000-file app (~2 KB each, 20 × 10 × 10 folders) in a git
  * checkout, every file's mtime touched before each run as a fresh CI checkout would have it.
  * Scenarios, each run with the real CLI bundle as a child process:
- *   cold deploy         first deploy of a fresh preview environment (a new name per sample)
+ *   cold deploy         first deploy of a fresh preview environment (a new name per sample); its
+ *                       unchanged files are linked from production's live release, so a second
+ *                       app with no production shows the same with nothing to link from
  *   no-change redeploy  production again, nothing changed
  *   one-file redeploy   production again, one file changed and committed
  *   push to preview URL the action, examples/hello-ts built on the runner with a warm cache
@@ -184,11 +186,16 @@ async function onOneHost(): Promise<number> {
   try {
     log(`${host.name} up at ${host.ip}; generating the 2,000-file app`);
     const app = await makeBenchApp(tempDir('toss-bench-app-'), APP, { server: `root@${host.ip}` });
+    // Another app with no production: its previews have nothing to link from (deploy-place.ts).
+    const lone = await makeBenchApp(tempDir('toss-bench-lone-'), `${APP}lone`, {
+      server: `root@${host.ip}`,
+    });
     const home = tempDir('toss-bench-home-');
 
     const deploy = async (
       env: string,
       extraEnv: Record<string, string> = {},
+      cwd = app.dir,
     ): Promise<Sample & { output: string }> => {
       let output = '';
       const sample = await timed(
@@ -196,7 +203,7 @@ async function onOneHost(): Promise<number> {
         () =>
           new Promise((resolvePromise, reject) => {
             const child = spawn(process.execPath, [cli, 'deploy', env], {
-              cwd: app.dir,
+              cwd,
               env: {
                 PATH: process.env.PATH ?? '/usr/bin:/bin',
                 HOME: home,
@@ -296,10 +303,14 @@ async function onOneHost(): Promise<number> {
       startup.push(performance.now() - t);
     };
 
-    const samples: Record<'floor' | 'floorApp' | 'cold' | 'nochange' | 'onefile', Sample[]> = {
+    const samples: Record<
+      'floor' | 'floorApp' | 'cold' | 'coldLone' | 'nochange' | 'onefile',
+      Sample[]
+    > = {
       floor: [],
       floorApp: [],
       cold: [],
+      coldLone: [],
       nochange: [],
       onefile: [],
     };
@@ -320,6 +331,8 @@ async function onOneHost(): Promise<number> {
       await measureStartup();
       touchAll(app.files);
       samples.cold.push(await deploy(`cold-${i}`));
+      touchAll(lone.files);
+      samples.coldLone.push(await deploy(`cold-${i}`, {}, lone.dir));
       touchAll(app.files);
       samples.nochange.push(await deploy('production'));
       writeFileSync(changed, `${fileText(777)}// change ${i}\n`);
@@ -390,6 +403,14 @@ async function onOneHost(): Promise<number> {
           `node server.js unsandboxed and wait until it listens): ${secs(appFloorMs)} s ` +
           `(${samples.floorApp.map((s) => secs(s.ms)).join('  ')}); against it cold ` +
           `${against(samples.cold)}, one-file ${against(samples.onefile)}`,
+      );
+      // A new preview links what production's live release has (deploy-place.ts); the first
+      // preview of an app with no production sends every file, as the floor does.
+      const lone = median(samples.coldLone.map((s) => s.ms));
+      console.log(
+        `reference, not a target: a new preview with nothing to link from (an app with no ` +
+          `production): ${secs(lone)} s (${samples.coldLone.map((s) => secs(s.ms)).join('  ')}), ` +
+          `${(lone / floorMs).toFixed(2)}× the floor`,
       );
 
       // Where the time goes: median per step, and what is left (node start-up, config, exit).

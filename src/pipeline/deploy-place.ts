@@ -3,6 +3,7 @@
  * side under the lock, the environment's names, ports and env files on one hand and the release
  * directory (renamed from staging, its persistent dirs linked, opened to the build) on the other.
  */
+import { PRODUCTION } from '../config/env-name.js';
 import type { TossConfig } from '../config/schema.js';
 import {
   applyOverrideArgs,
@@ -11,7 +12,7 @@ import {
   tossVariables,
 } from '../server/env-file.js';
 import { ensureUsersArgv, prepareEnvironmentArgv } from '../server/layout.js';
-import { type EnvPaths, INCOMING_DIR, incomingDir } from '../server/paths.js';
+import { type EnvPaths, envPaths, INCOMING_DIR, incomingDir, SRV_ROOT } from '../server/paths.js';
 import { choosePorts } from '../server/ports.js';
 import {
   claimNames,
@@ -29,7 +30,7 @@ import {
   removeStagingArgv,
 } from '../server/release-files.js';
 import { newReleaseId } from '../server/releases.js';
-import type { EnvironmentState } from '../server/state.js';
+import type { EnvironmentState, State } from '../server/state.js';
 import { writeFileIfChangedArgv } from '../server/write-file.js';
 import type { ServerView } from './deploy.js';
 import type { EventSink } from './events.js';
@@ -57,17 +58,35 @@ export interface StartedUpload {
 }
 
 /**
+ * What a preview's first upload hard-links unchanged files from: production's live release of the
+ * same app on this server, as `state` shows it. A pull request's tree is mostly its base branch's,
+ * so a new preview sends what it changed, not the whole tree. Undefined for production itself and
+ * when the server has no production release.
+ *
+ * Nothing of production's can change through the links: rsync links only files that are root's
+ * (`--chown=root:root`, see rsync.ts), which no app can write, and no symlink on the way to them
+ * is followed (`confineTo` SRV_ROOT, see no-follow.ts). Production's files are only read.
+ */
+export function linkFromProduction(env: EnvPaths, state: State | undefined): string | undefined {
+  if (env.isProduction) return undefined;
+  const release = state?.environments[PRODUCTION]?.release;
+  return release === undefined ? undefined : envPaths(env.app, PRODUCTION).releaseDir(release);
+}
+
+/**
  * Starts uploading into a staging directory before the lock is held. Its name says when it began
  * (for clearing a crashed run's); the release id comes with the lock, so release ids sort in the
  * order releases were made. `first`: the state read before the lock has no such environment, so
  * it has no releases directory to stage in (its directories are made under the lock): the upload
- * goes to a directory of its own under INCOMING_DIR instead, renamed into place under the lock.
+ * goes to a directory of its own under INCOMING_DIR instead, renamed into place under the lock,
+ * its unchanged files linked from `linkFrom` (linkFromProduction) when there is one.
  */
 export function startUpload(
   server: Server,
   request: DeployRequest,
   env: EnvPaths,
   first = false,
+  linkFrom?: string,
 ): StartedUpload {
   const id = newReleaseId(new Date());
   const abort = new AbortController();
@@ -88,9 +107,13 @@ export function startUpload(
           linkDest: env.currentLink,
           confineTo: env.releasesDir,
         })
-      : server
-          .root(prepareIncomingArgv())
-          .then(() => server.upload({ ...params, releaseDir: incoming, confineTo: INCOMING_DIR }));
+      : server.root(prepareIncomingArgv()).then(() =>
+          server.upload({
+            ...params,
+            releaseDir: incoming,
+            ...firstUploadLinks(INCOMING_DIR, linkFrom),
+          }),
+        );
   // Without a releases directory (a first deploy the state did not show as one) rsync fails at
   // once; then the upload runs again under the lock and reports for itself.
   const early = upload.then(
@@ -98,6 +121,20 @@ export function startUpload(
     () => false,
   );
   return { env, id, started, abort, early, incoming, handedOver: false };
+}
+
+/**
+ * Where a first upload links from, and the directory no symlink is followed under: the staging
+ * directory's own (`within`) without a release to link from; otherwise SRV_ROOT, the one mount
+ * that holds both (a hard link cannot cross mounts, and each bind mount is one).
+ */
+function firstUploadLinks(
+  within: string,
+  linkFrom: string | undefined,
+): { linkDest: string | undefined; confineTo: string } {
+  return linkFrom === undefined
+    ? { linkDest: undefined, confineTo: within }
+    : { linkDest: linkFrom, confineTo: SRV_ROOT };
 }
 
 /** Removes what the upload made, wherever it staged (after a failure, or with no lock). */
@@ -117,6 +154,8 @@ export interface Claim {
   /** the port Caddy routes to now (what state says, if Caddy routes nowhere) */
   livePort: number | undefined;
   releaseId: string;
+  /** a first upload's release to link from (linkFromProduction), read under the lock */
+  linkFrom: string | undefined;
 }
 
 /**
@@ -266,8 +305,9 @@ function finishUpload(
         await server.upload({
           sourceDir: request.sourceDir,
           releaseDir: env.stagingDir(upload.id),
-          linkDest: claim.before ? env.releaseDir(claim.before.release) : undefined,
-          confineTo: env.releasesDir,
+          ...(claim.before
+            ? { linkDest: env.releaseDir(claim.before.release), confineTo: env.releasesDir }
+            : firstUploadLinks(env.releasesDir, claim.linkFrom)),
           excludes: request.config.exclude,
           built: request.config.build !== undefined,
         });

@@ -38,7 +38,13 @@ import { dependenciesStep, runBuild } from './build.js';
 import { assertMemoryForPreview } from './capacity-check.js';
 import { databaseStep } from './database-step.js';
 import { finishDeploy } from './deploy-finish.js';
-import { placeRelease, removeUploadArgv, type StartedUpload, startUpload } from './deploy-place.js';
+import {
+  linkFromProduction,
+  placeRelease,
+  removeUploadArgv,
+  type StartedUpload,
+  startUpload,
+} from './deploy-place.js';
 import { type EventSink, secretsEvent } from './events.js';
 import { fingerprintOf, hashUploadTree, unchangedDeploy } from './fingerprint.js';
 import {
@@ -186,6 +192,7 @@ function deployBuilt(
   // The environment's first deploy, as the state read before the lock shows it (the upload then
   // stages where no directory of the environment's is needed: deploy-place.ts).
   let first = false;
+  let linkFrom: string | undefined;
   const unchanged = {
     request,
     env,
@@ -194,8 +201,9 @@ function deployBuilt(
     verify: (before: EnvironmentState) => assertBranchOwns(request, env, before),
     sleepAfter: (config: TossConfig, before: EnvironmentState) =>
       sleepSecondsOf(config, env.environment, isBranchPreview(request, before)),
-    known: (present: boolean) => {
-      first = !present;
+    known: (state: State | undefined) => {
+      first = state?.environments[env.environment] === undefined;
+      linkFrom = first ? linkFromProduction(env, state) : undefined;
     },
   };
   return withLockedSession(
@@ -214,7 +222,7 @@ function deployBuilt(
       // The upload needs no lock: it fills a staging directory no other run looks at, which
       // becomes the release only under the lock. So it runs while the lock is taken.
       alongside: {
-        start: (server) => startUpload(server, request, env, first),
+        start: (server) => startUpload(server, request, env, first, linkFrom),
         abandon: abandonUpload,
       },
       explain: async (server, lock, error) =>
@@ -292,7 +300,8 @@ async function deployLocked(
   // From here a failure's cleanup (leftovers) removes the staging copy, wherever it is.
   upload.handedOver = true;
   const { placed: ports, db } = await undoOnFailure(server, leftovers, async () => {
-    const claim = { hostName, url, origin, before, livePort, releaseId };
+    const linkFrom = before ? undefined : linkFromProduction(env, lock.state);
+    const claim = { hostName, url, origin, before, livePort, releaseId, linkFrom };
     const placed = await placeRelease(server, request, config, env, view, claim, upload, sink);
     const db = await databaseStep(server, config, env, request.sourceDir, releaseId, sink);
     await runBuild(server, config, env, releaseId, sink);

@@ -33,7 +33,7 @@ import type { EnvPaths } from '../server/paths.js';
 import { trustedConfig } from '../server/policy.js';
 import { listReleasesArgv, parseReleaseLinks } from '../server/releases.js';
 import { filterArgs } from '../server/rsync.js';
-import type { EnvironmentState } from '../server/state.js';
+import type { EnvironmentState, State } from '../server/state.js';
 import { VERSION } from '../version.js';
 import type { EventSink } from './events.js';
 import { answersAsInstanceArgv, serverAddress } from './health.js';
@@ -154,8 +154,8 @@ export interface UnchangedCheck {
   verify: (before: EnvironmentState) => void;
   /** the sleep a deploy would give the environment (policy.ts sleepSecondsOf) */
   sleepAfter: (config: TossConfig, before: EnvironmentState) => number | undefined;
-  /** told whether the state read here has the environment (the upload stages by it) */
-  known?: (present: boolean) => void;
+  /** told the state read here (the upload stages and links by it) */
+  known?: (state: State | undefined) => void;
 }
 
 /**
@@ -176,7 +176,7 @@ export async function unchangedDeploy(
     server.readFiles([env.secretsFile, env.overridesFile, env.siteFile, env.unitTemplateFile]),
   ]);
   const before = state?.environments[env.environment];
-  check.known?.(before !== undefined);
+  check.known?.(state);
   // Nothing to compare with (a first deploy), or another run holds the lock: the lock decides.
   if (state === undefined || before === undefined || state.lock) return undefined;
   const files = await check.files;

@@ -23,7 +23,9 @@ export function noFollowArgv(dir: string, argv: readonly string[]): string[] {
 
 /**
  * The same for a command line rsync wrote for its remote shell (`[sudo -n ]rsync --server …`,
- * already quoted by rsync): the remote rsync resolves no symlink under `dir`.
+ * already quoted by rsync): the remote rsync resolves no symlink under `dir`. A hard link cannot
+ * cross mounts (EXDEV), so `dir` must hold both the destination and the `--link-dest` directory:
+ * one bind mount over both.
  */
 export function noFollowCommandLine(dir: string, command: string, sudo: boolean): string {
   const sudoPrefix = 'sudo -n ';

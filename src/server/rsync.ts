@@ -107,6 +107,10 @@ export function buildRsyncArgv(params: RsyncParams): string[] {
     '--delete',
     // Readable by the app user whatever the client's umask was; executables stay executable.
     '--chmod=D0755,Fu+rw,Fgo+rX,Fgo-w',
+    // Every file root's. With --link-dest this is what matters: only a file that is root's
+    // there is linked, never one an app made in its writable release, which it could still
+    // rewrite in place (rsync without an owner to compare links any file of equal content).
+    '--chown=root:root',
   ];
   if (params.linkDest !== undefined) {
     if (!params.linkDest.startsWith('/')) throw new TossError('--link-dest must be absolute');

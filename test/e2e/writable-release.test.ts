@@ -3,12 +3,14 @@
  * files and directories in it, replaces a shipped file, and none of it reaches another release
  * (shipped files are hard-linked between releases and stay root's, so an in-place write is
  * refused). A file the app replaced with a link to /etc/shadow, and a directory it replaced with a
- * link to /etc, are never followed by the next deploy. `readOnly: true` keeps the release
- * read-only.
+ * link to /etc, are never followed by the next deploy. A preview's first release links its
+ * unchanged files from production's live release: only root's, and through no link planted there.
+ * `readOnly: true` keeps the release read-only.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildRsyncArgv } from '../../src/server/rsync.js';
 import { bootHosts } from './harness/index.js';
 import type { TestHost } from './harness/types.js';
 import { type AppCheckout, fetchSite, inHost, makeApp, sslipName, toss } from './support/app.js';
@@ -183,6 +185,74 @@ describe('previews', () => {
       const found = await host.exec(['test', '-e', `${dir}/planted-by-attack`]);
       expect(found.code, `${dir}/planted-by-attack`).not.toBe(0);
     }
+  });
+});
+
+describe("a preview's first release", () => {
+  it("links only root's unchanged files from production's live release, through no link production's app planted", async () => {
+    const state = JSON.parse(await inHost(host, ['cat', `/srv/${APP}/.toss/state.json`]));
+    const prod = releaseDir(state.environments.production.release);
+    // Production's app makes a file of its own in its release, and turns lib/ into a link to
+    // /etc. The preview then ships a file of the same content as each, and one as a file of /etc.
+    expect(await getOk('/touch')).toBe('touched\n');
+    expect(await statOf(`${prod}/touched`)).toMatch(/^toss-scribe:/);
+    expect(await getOk('/plant')).toBe('planted\n');
+    const etcFile = '/etc/debian_version';
+    const etcBefore = await statOf(etcFile);
+    // The premise: /etc and /srv are one filesystem here, so root could link one into the other.
+    const probe = `/srv/${APP}/link-probe`;
+    await inHost(host, ['ln', etcFile, probe]);
+    await inHost(host, ['rm', '-f', probe]);
+    await app.commit('message.txt', 'a preview\n');
+    await app.commit('touched', 'yes\n');
+    await app.commit('lib/debian_version', await inHost(host, ['cat', etcFile]));
+    const run = await toss(host, ['deploy', 'pr-3'], { cwd: app.dir });
+    expect(run.code, run.output).toBe(0);
+    const after = JSON.parse(await inHost(host, ['cat', `/srv/${APP}/.toss/state.json`]));
+    const pr3 = `/srv/${APP}/pr-3/releases/${after.environments['pr-3'].release}`;
+    const inode = (stat: string) => stat.split(' ')[3];
+    // The unchanged shipped file is production's inode, root's and read-only.
+    const appJs = await statOf(`${pr3}/app.js`);
+    expect(inode(appJs)).toBe(inode(await statOf(`${prod}/app.js`)));
+    expect(appJs).toMatch(/^root:root 644 /);
+    // What production's app made is never linked: it could rewrite that inode.
+    const touched = await statOf(`${pr3}/touched`);
+    expect(inode(touched)).not.toBe(inode(await statOf(`${prod}/touched`)));
+    expect(touched).toMatch(/^root:root 644 1 /);
+    // The link production's app planted was not followed: /etc's file is not in the preview.
+    const linked = await statOf(`${pr3}/lib/debian_version`);
+    expect(inode(linked)).not.toBe(inode(etcBefore));
+    expect(linked).toMatch(/^root:root 644 1 /);
+    expect(await statOf(etcFile)).toBe(etcBefore);
+    const res = await fetchSite(host, sslipName(host, APP, 'pr-3'), '/');
+    expect(res.body).toBe('a preview\n');
+  });
+});
+
+describe("the server's rsync with toss's flags", () => {
+  it("links only a file that is root's from --link-dest, never one an app owns", async () => {
+    const dir = '/tmp/link-owner';
+    await inHost(host, [
+      'sh',
+      '-c',
+      `set -e; rm -rf ${dir}; mkdir -p ${dir}/src ${dir}/live
+      for f in roots apps; do echo "same $f" > ${dir}/src/$f; echo "same $f" > ${dir}/live/$f; done
+      chmod 644 ${dir}/src/* ${dir}/live/*; chown nobody ${dir}/live/apps`,
+    ]);
+    // The flags of an upload, run inside the host (no remote shell): its rsync, its kernel.
+    const argv = buildRsyncArgv({
+      source: `${dir}/src`,
+      dest: `${dir}/out`,
+      remoteShell: 'sh',
+      linkDest: `${dir}/live`,
+      sudo: false,
+    });
+    const local = argv.slice(0, argv.indexOf('-e')).concat(`${dir}/src/`, `${dir}/out/`);
+    await inHost(host, local);
+    const inode = async (path: string) => (await statOf(path)).split(' ')[3];
+    expect(await inode(`${dir}/out/roots`)).toBe(await inode(`${dir}/live/roots`));
+    expect(await inode(`${dir}/out/apps`)).not.toBe(await inode(`${dir}/live/apps`));
+    expect(await statOf(`${dir}/out/apps`)).toMatch(/^root:root 644 1 /);
   });
 });
 

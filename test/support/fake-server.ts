@@ -364,14 +364,14 @@ export class FakeHost {
   /** @internal */
   upload(params: UploadParams): void {
     if (params.signal?.aborted) throw new Error('rsync: stopped (the deploy gave up)');
-    if (params.confineTo === INCOMING_DIR) {
+    if (params.releaseDir.startsWith(`${INCOMING_DIR}/`)) {
       if (!this.incomingReady) {
         throw new RemoteCommandError('rsync', 11, `rsync: mkdir "${params.releaseDir}" failed`);
       }
       this.incoming.add(params.releaseDir);
       return;
     }
-    const disk = this.disks.get(params.confineTo.replace(/\/releases$/, ''));
+    const disk = this.disks.get(params.releaseDir.replace(/\/releases\/[^/]+$/, ''));
     if (disk === undefined) {
       throw new RemoteCommandError(
         'rsync',

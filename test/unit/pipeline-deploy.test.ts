@@ -373,6 +373,34 @@ describe('deploy', () => {
     expect(host.lockHolder('shop')).toBeNull();
   });
 
+  it("a preview's first upload links from production's live release, confined to /srv; production's first links from nothing", async () => {
+    const { first } = await deployedHost();
+    const firstUpload = (c: (typeof host.calls)[number]) => c.kind === 'upload';
+    await deploy(request({ environment: 'pr-9' }), eventLog().sink);
+    const [early] = host.calls.filter(firstUpload);
+    expect(early!.ok).toBe(true);
+    expect(early!.upload!.releaseDir).toMatch(/^\/srv\/\.toss-incoming\/shop\.pr-9\./);
+    expect(early!.upload!.linkDest).toBe(`/srv/shop/production/releases/${first.release}`);
+    expect(early!.upload!.confineTo).toBe('/srv');
+    // Its redeploy links from its own live release, confined to its own releases.
+    host.reset();
+    const pr = await deploy(
+      request({ environment: 'pr-9', commit: '9'.repeat(40) }),
+      eventLog().sink,
+    );
+    const [again] = host.calls.filter(firstUpload);
+    expect(again!.upload!.linkDest).toBe('/srv/shop/pr-9/current');
+    expect(again!.upload!.confineTo).toBe('/srv/shop/pr-9/releases');
+    expect(pr.release).toMatch(RELEASE_ID);
+    // --force reads no state before the lock: the upload under the lock links from production.
+    host.reset();
+    await deploy(request({ environment: 'pr-10', force: true }), eventLog().sink);
+    const forced = host.calls.filter(firstUpload);
+    expect(forced.map((c) => c.ok === true)).toEqual([false, true]);
+    expect(forced[1]!.upload!.linkDest).toBe(`/srv/shop/production/releases/${first.release}`);
+    expect(forced[1]!.upload!.confineTo).toBe('/srv');
+  });
+
   it('a failed build: nothing starts or is routed, the release and its copy go, the lock is released', async () => {
     const { first, site } = await deployedHost();
     const live = liveView();

@@ -156,6 +156,7 @@ describe('buildRsyncArgv', () => {
       '-rlpz',
       '--delete',
       '--chmod=D0755,Fu+rw,Fgo+rX,Fgo-w',
+      '--chown=root:root',
       '--checksum',
       `--link-dest=${LIVE}`,
       '--filter=- .git',
