@@ -14,7 +14,6 @@ import { CADDYFILE, type EnvPaths } from '../server/paths.js';
 import { portGuardArgv } from '../server/port-owner.js';
 import {
   checkStaticSiteArgv,
-  openReleaseToAppArgv,
   pointSlotArgv,
   sealReleaseArgv,
   staticSiteDir,
@@ -176,8 +175,7 @@ function startRelease(server: Server, sink: EventSink, launch: Launch): Promise<
       await withPortGuard({ app: env.app, environment: env.environment, port }, () =>
         server.batch(
           [
-            ...(launch.seal ? [sealReleaseArgv(env, releaseId)] : []),
-            ...(launch.seal?.writable ? [openReleaseToAppArgv(env, releaseId)] : []),
+            ...(launch.seal ? [sealReleaseArgv(env, releaseId, launch.seal.writable)] : []),
             ...(install ? [installUnitArgv(env, wakeUnits)] : []),
             pointSlotArgv(env, port, releaseId),
             portGuardArgv('free', port, env.instanceUnit(port)),

@@ -45,20 +45,12 @@ export function linkPersistentDirsArgv(
  * Before deployScript: the directories become the app user's, so the build can add files
  * (node_modules, dist/); files stay root's, so the build cannot change in place a file that is
  * hard-linked with the live release. `-h` and no-follow: a directory swapped for a link is never
- * followed to what it names.
+ * followed to what it names. The seal (sealReleaseArgv) leaves a writable release's directories
+ * the app's the same way, so the app can create, rename and delete entries in its own release
+ * while every shipped file stays root's and read-only (an in-place write would reach the other
+ * releases sharing its inode; a replacement is a new inode of this release's own).
  */
 export function openReleaseForBuildArgv(p: EnvPaths, releaseId: string): string[] {
-  return openReleaseToAppArgv(p, releaseId);
-}
-
-/**
- * After the seal, for a writable release: its directories become the app user's again, so the
- * app can create, rename and delete entries in its own release while every shipped file stays
- * root's and read-only (an in-place write would reach the other releases sharing its inode; a
- * replacement is a new inode of this release's own). Root never follows what the app makes in
- * there: everything root does under releases/ runs with no symlink followed (no-follow.ts).
- */
-export function openReleaseToAppArgv(p: EnvPaths, releaseId: string): string[] {
   const user = envUser(p.app, p.environment);
   return noFollowArgv(p.releasesDir, [
     'find',
@@ -79,21 +71,28 @@ export function openReleaseToAppArgv(p: EnvPaths, releaseId: string): string[] {
 // The seal never changes a file it did not create. A file of the build's with other names (a
 // package manager's store in cache/ hard-links its files into node_modules) first becomes a copy
 // of its own, so making it root's leaves the other names alone; then one walk (GNU find's `,`):
-// what is not root's becomes root's (`-h`: a link itself, never what it names), and of the files
-// only the release has, what is writable by others or unreadable stops being so. Root's files
-// with other names (linked from the live release by rsync) are never changed. It runs with no
-// symlink under releases/ followed (no-follow.ts), so no path can lead chown or chmod outside.
+// every directory becomes $2's (root, or for a writable release the app user, as
+// openReleaseForBuildArgv made them: the same walk, not a second one), everything else that is not root's
+// becomes root's (`-h`: a link itself, never what it names), and of the files only the release
+// has, what is writable by others or unreadable stops being so. Root's files with other names
+// (linked from the live release by rsync) are never changed. It runs with no symlink under
+// releases/ followed (no-follow.ts), so no path can lead chown or chmod outside.
 const SEAL = `set -eu
 find "$1" -type f ! -user root -links +1 -exec sh -c '
   for f; do cp -p -- "$f" "$f.toss-own" && mv -f -- "$f.toss-own" "$f"; done' sh {} +
-find "$1" \\( ! -user root -exec chown -h root:root -- {} + \\) , \\
+find "$1" \\( -type d \\( ! -user "$2" -o ! -group "$2" \\) -exec chown -h "$2:$2" -- {} + \\) , \\
+  \\( ! -type d ! -user root -exec chown -h root:root -- {} + \\) , \\
   \\( \\( -type d -o -type f -links 1 \\) \\
   \\( -perm /022 -o ! -perm -004 -o \\( -type d ! -perm -001 \\) \\) \\
   -exec chmod a+rX,go-w -- {} + \\)`;
 
-/** After deployScript: everything root's and readable, so no later build can touch this release. */
-export function sealReleaseArgv(p: EnvPaths, releaseId: string): string[] {
-  return noFollowArgv(p.releasesDir, ['sh', '-c', SEAL, 'sh', p.releaseDir(releaseId)]);
+/**
+ * After deployScript: every file root's and readable, so no later build can touch this release;
+ * its directories root's too, or with `writable` the app user's (in the same walk).
+ */
+export function sealReleaseArgv(p: EnvPaths, releaseId: string, writable = false): string[] {
+  const owner = writable ? envUser(p.app, p.environment) : 'root';
+  return noFollowArgv(p.releasesDir, ['sh', '-c', SEAL, 'sh', p.releaseDir(releaseId), owner]);
 }
 
 // A new link beside the old one, renamed over it: readers see the old or the new, never none.

@@ -135,8 +135,8 @@ describe('a first deploy', () => {
       },
       ['build', 'build'],
       [
+        // The seal leaves a writable release's directories the app's: no second walk.
         'seal release',
-        'open release to app',
         'install unit',
         'point slot',
         'port guard',
@@ -305,7 +305,7 @@ describe('deploy', () => {
         any: ['write release env', 'adopt staging', 'link persistent dirs', 'open release to app'],
       },
       ['build', 'build'],
-      ['seal release', 'open release to app', 'point slot', 'port guard', 'start instance'],
+      ['seal release', 'point slot', 'port guard', 'start instance'],
       ['health check'],
       ['install site'],
       { any: ['switch current', 'retire old instance', 'site check'] },
@@ -486,10 +486,7 @@ describe('deploy', () => {
     expect(host.labelsAfter('build')).toEqual([]);
     const refused = host.calls.filter((c) => c.refused);
     expect(refused.map((c) => [c.kind, c.commands.map((x) => x.label)])).toEqual([
-      [
-        'batch',
-        ['seal release', 'open release to app', 'point slot', 'port guard', 'start instance'],
-      ],
+      ['batch', ['seal release', 'point slot', 'port guard', 'start instance']],
       ['cleanup', ['stop instance', 'remove releases', 'remove staging']],
     ]);
     // The new holder's lock stays; the old release keeps serving.

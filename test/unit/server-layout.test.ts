@@ -156,6 +156,13 @@ describe('release files', () => {
     expect(inner(sealReleaseArgv(envPaths('shop', 'pr-1'), ID)).slice(3)).toEqual([
       'sh',
       `/srv/shop/pr-1/releases/${ID}`,
+      'root',
+    ]);
+    // A writable release's directories stay the app user's.
+    expect(inner(sealReleaseArgv(envPaths('shop', 'pr-1'), ID, true)).slice(3)).toEqual([
+      'sh',
+      `/srv/shop/pr-1/releases/${ID}`,
+      'toss-shop_pv',
     ]);
     expect(pointSlotArgv(envPaths('shop', 'pr-1'), 3001, ID).slice(3)).toEqual([
       'sh',
@@ -258,7 +265,7 @@ describe('release files', () => {
     linkSync(join(outside, 'pkg.js'), join(release, 'dist', 'pkg.js'));
     writeFileSync(join(outside, 'secret'), 'root only', { mode: 0o600 });
     linkSync(join(outside, 'secret'), join(release, 'secret'));
-    const r = runScript(sealReleaseArgv(envPaths('shop', 'pr-1'), ID), [release]);
+    const r = runScript(sealReleaseArgv(envPaths('shop', 'pr-1'), ID), [release, 'root']);
     expect(r.status).toBe(0);
     expect(statSync(join(release, 'dist', 'a.js')).mode & 0o777).toBe(0o644);
     expect(statSync(join(release, 'run.sh')).mode & 0o777).toBe(0o755);
@@ -270,6 +277,30 @@ describe('release files', () => {
     const secret = statSync(join(outside, 'secret'));
     expect([secret.uid, secret.mode & 0o777, secret.nlink]).toEqual([0, 0o600, 2]);
   });
+
+  it.skipIf(!isRoot)(
+    "seals a writable release in the same walk: directories the app user's, files root's",
+    () => {
+      const release = mkdtempSync(join(tmpdir(), 'toss-seal-'));
+      mkdirSync(join(release, 'dist', 'deep'), { recursive: true });
+      writeFileSync(join(release, 'dist', 'deep', 'a.js'), 'x', { mode: 0o666 });
+      // What the build made is the build user's (here `daemon`, uid and gid 1).
+      chownSync(join(release, 'dist', 'deep', 'a.js'), 1, 1);
+      chownSync(join(release, 'dist', 'deep'), 1, 1);
+      // A directory of the user's with another group, as a setgid parent would leave it.
+      mkdirSync(join(release, 'other'));
+      chownSync(join(release, 'other'), 1, 0);
+      const r = runScript(sealReleaseArgv(envPaths('shop', 'pr-1'), ID, true), [release, 'daemon']);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      for (const dir of ['', 'dist', 'dist/deep', 'other']) {
+        const st = statSync(join(release, dir));
+        expect([dir, st.uid, st.gid, st.mode & 0o777]).toEqual([dir, 1, 1, 0o755]);
+      }
+      const file = statSync(join(release, 'dist', 'deep', 'a.js'));
+      expect([file.uid, file.gid, file.mode & 0o777]).toEqual([0, 0, 0o644]);
+    },
+  );
 });
 
 describe('removing releases', () => {
