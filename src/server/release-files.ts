@@ -71,12 +71,12 @@ export function openReleaseForBuildArgv(p: EnvPaths, releaseId: string): string[
 // The seal never changes a file it did not create. A file of the build's with other names (a
 // package manager's store in cache/ hard-links its files into node_modules) first becomes a copy
 // of its own, so making it root's leaves the other names alone; then one walk (GNU find's `,`):
-// every directory becomes $2's (root, or for a writable release the app user, as
-// openReleaseForBuildArgv made them: the same walk, not a second one), everything else that is not root's
-// becomes root's (`-h`: a link itself, never what it names), and of the files only the release
-// has, what is writable by others or unreadable stops being so. Root's files with other names
-// (linked from the live release by rsync) are never changed. It runs with no symlink under
-// releases/ followed (no-follow.ts), so no path can lead chown or chmod outside.
+// every directory becomes $2's (root; for a writable release the app user, as
+// openReleaseForBuildArgv left them, in this walk rather than a second one), everything else
+// that is not root's becomes root's (`-h`: a link itself, never what it names), and of the files
+// only the release has, what is writable by others or unreadable stops being so. Root's files
+// with other names (linked from the live release by rsync) are never changed. It runs with no
+// symlink under releases/ followed (no-follow.ts), so no path can lead chown or chmod outside.
 const SEAL = `set -eu
 find "$1" -type f ! -user root -links +1 -exec sh -c '
   for f; do cp -p -- "$f" "$f.toss-own" && mv -f -- "$f.toss-own" "$f"; done' sh {} +
