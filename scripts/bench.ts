@@ -406,11 +406,11 @@ async function onOneHost(): Promise<number> {
       );
       // A new preview links what production's live release has (deploy-place.ts); the first
       // preview of an app with no production sends every file, as the floor does.
-      const lone = median(samples.coldLone.map((s) => s.ms));
+      const loneMs = median(samples.coldLone.map((s) => s.ms));
       console.log(
         `reference, not a target: a new preview with nothing to link from (an app with no ` +
-          `production): ${secs(lone)} s (${samples.coldLone.map((s) => secs(s.ms)).join('  ')}), ` +
-          `${(lone / floorMs).toFixed(2)}× the floor`,
+          `production): ${secs(loneMs)} s (${samples.coldLone.map((s) => secs(s.ms)).join('  ')}), ` +
+          `${(loneMs / floorMs).toFixed(2)}× the floor`,
       );
 
       // Where the time goes: median per step, and what is left (node start-up, config, exit).

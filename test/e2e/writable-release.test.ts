@@ -16,7 +16,7 @@ import type { TestHost } from './harness/types.js';
 import { type AppCheckout, fetchSite, inHost, makeApp, sslipName, toss } from './support/app.js';
 
 const APP = 'scribe';
-const SERVER = `import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+const SERVER = `import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
 const routes = {
@@ -30,6 +30,8 @@ const routes = {
   },
   '/touch': () => {
     writeFileSync('touched', 'yes\\n');
+    // The mode an uploaded file gets (the app's umask would leave 640): all but its owner alike.
+    chmodSync('touched', 0o644);
     return 'touched\\n';
   },
   '/note': () => (existsSync('tmp/cache/note') ? readFileSync('tmp/cache/note', 'utf8') : 'none\\n'),
@@ -195,7 +197,11 @@ describe("a preview's first release", () => {
     // Production's app makes a file of its own in its release, and turns lib/ into a link to
     // /etc. The preview then ships a file of the same content as each, and one as a file of /etc.
     expect(await getOk('/touch')).toBe('touched\n');
-    expect(await statOf(`${prod}/touched`)).toMatch(/^toss-scribe:/);
+    expect(await statOf(`${prod}/touched`)).toMatch(/^toss-scribe:\S+ 644 /);
+    // A hard link to an inode changes its ctime (its link count changed), even once the link is
+    // gone again: the seal copies a linked file of an app's away, so only this shows one was made.
+    const changedAt = (path: string) => inHost(host, ['stat', '-c', '%z', '--', path]);
+    const touchedAt = await changedAt(`${prod}/touched`);
     expect(await getOk('/plant')).toBe('planted\n');
     const etcFile = '/etc/debian_version';
     const etcBefore = await statOf(etcFile);
@@ -215,10 +221,12 @@ describe("a preview's first release", () => {
     const appJs = await statOf(`${pr3}/app.js`);
     expect(inode(appJs)).toBe(inode(await statOf(`${prod}/app.js`)));
     expect(appJs).toMatch(/^root:root 644 /);
-    // What production's app made is never linked: it could rewrite that inode.
+    // What production's app made is never linked, not even for a moment: it could rewrite
+    // that inode before the seal copied it away.
     const touched = await statOf(`${pr3}/touched`);
     expect(inode(touched)).not.toBe(inode(await statOf(`${prod}/touched`)));
     expect(touched).toMatch(/^root:root 644 1 /);
+    expect(await changedAt(`${prod}/touched`)).toBe(touchedAt);
     // The link production's app planted was not followed: /etc's file is not in the preview.
     const linked = await statOf(`${pr3}/lib/debian_version`);
     expect(inode(linked)).not.toBe(inode(etcBefore));
