@@ -193,6 +193,13 @@ function deployBuilt(
   // stages where no directory of the environment's is needed: deploy-place.ts).
   let first = false;
   let linkFrom: string | undefined;
+  // The upload started with the no-change comparison, until the lock's side takes it over.
+  let speculative: StartedUpload | undefined;
+  const abandonSpeculative = async (server: Server) => {
+    const upload = speculative;
+    speculative = undefined;
+    if (upload !== undefined) await abandonUpload(server, upload);
+  };
   const unchanged = {
     request,
     env,
@@ -218,11 +225,38 @@ function deployBuilt(
         verify: (state) => checkOrigin(app, state.origin, origin),
       },
       // Nothing changed since the live release, and it is healthy: nothing to do (fingerprint.ts).
-      before: request.force ? undefined : (server) => unchangedDeploy(server, unchanged, sink),
+      // The upload that a redeploy makes starts alongside the comparison, not after it: the
+      // comparison's state read and the upload's checksums are the two longest things before the
+      // lock, and neither needs the other. A no-change deploy stops it and removes what it staged.
+      before: request.force
+        ? undefined
+        : async (server) => {
+            const comparing = unchangedDeploy(server, unchanged, sink);
+            speculative = startUpload(server, request, env);
+            const result = await comparing.catch(async (error: unknown) => {
+              await abandonSpeculative(server);
+              throw error;
+            });
+            if (result !== undefined) await abandonSpeculative(server);
+            return result;
+          },
       // The upload needs no lock: it fills a staging directory no other run looks at, which
       // becomes the release only under the lock. So it runs while the lock is taken.
       alongside: {
-        start: (server) => startUpload(server, request, env, first, linkFrom),
+        start: (server) => {
+          const early = speculative;
+          speculative = undefined;
+          // A redeploy keeps the upload it started with the comparison.
+          if (early !== undefined && !first) return early;
+          const upload = startUpload(server, request, env, first, linkFrom);
+          if (early === undefined) return upload;
+          // The environment's first deploy: that upload had no releases directory to stage in
+          // and fails at once; this one stages under INCOMING_DIR, linked from production's
+          // release. Whoever waits for this upload also waits until that one is cleared.
+          const cleared = abandonUpload(server, early);
+          upload.early = Promise.all([cleared, upload.early]).then(([, ok]) => ok);
+          return upload;
+        },
         abandon: abandonUpload,
       },
       explain: async (server, lock, error) =>

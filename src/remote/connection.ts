@@ -280,7 +280,8 @@ export class SshConnection {
    */
   tunnel(command: string, local: Duplex): Promise<TunnelResult> {
     if (this.disposed || this.closed) return Promise.reject(this.lostError(command));
-    return this.whileConnected(command, (settle) =>
+    const t0 = performance.now();
+    const settled = this.whileConnected<TunnelResult>(command, (settle) =>
       this.startChannel(command, settle, (opened) => {
         const stderr = new OutputTail();
         const exit = exitOf(opened);
@@ -301,6 +302,11 @@ export class SshConnection {
         opened.pipe(local);
       }),
     );
+    if (!TRACE) return settled;
+    return settled.then((result) => {
+      trace(t0, `tunnel ${this.host}`, result.code, [command]);
+      return result;
+    });
   }
 
   /** Close the connection; safe to call more than once and after the connection dropped. */

@@ -55,7 +55,8 @@ async function snapshot(env: string) {
       'http://localhost/config/',
     ]),
     caddyPid: (await inHost(host, ['systemctl', 'show', '-p', 'MainPID', 'caddy'])).trim(),
-    releases: await inHost(host, ['ls', '-1', `/srv/${APP}/${env}/releases`]),
+    // -A: a staging copy left behind would show too.
+    releases: await inHost(host, ['ls', '-1A', `/srv/${APP}/${env}/releases`]),
     release: live.release as string,
   };
 }
