@@ -113,12 +113,33 @@ describe('a bad server ends in a clear error, the live release untouched', () =>
     );
   });
 
-  it('Caddy missing: no caddy binary', async () => {
+  it('a broken caddy binary under a running Caddy: the deploy loads through its admin socket', async () => {
+    // The running Caddy loads the Caddyfile posted to its socket itself (caddy-apply.ts): no
+    // caddy process is started, so a deploy goes through. Were it reloaded through systemctl
+    // (ExecReload runs the binary), this deploy would fail.
+    await app.commit('message.txt', 'loaded by the running Caddy\n');
+    await sh('mount --bind /bin/false /usr/bin/caddy');
+    let run: Awaited<ReturnType<typeof toss>>;
+    try {
+      run = await toss(host, ['deploy', 'production'], { cwd: app.dir });
+    } finally {
+      await sh('umount /usr/bin/caddy');
+    }
+    expect(run.code, run.output).toBe(0);
+    expect((await fetchSite(host, prod())).body).toBe('loaded by the running Caddy\n');
+  });
+
+  it('Caddy missing: no caddy binary, and a Caddyfile only a reload through systemctl reads', async () => {
+    // A relative import (matching nothing) is read relative to the Caddyfile, which a posted
+    // Caddyfile has not: such a Caddyfile goes the systemctl way, whose ExecReload is the binary.
     await faultyDeploy(
       'server without caddy binary',
       {
-        plant: () => sh('mount --bind /bin/false /usr/bin/caddy'),
-        restore: () => sh('umount /usr/bin/caddy'),
+        plant: () =>
+          sh(
+            'cp -a /etc/caddy/Caddyfile /root/Caddyfile.good && printf "\\nimport snippets/none-*\\n" >> /etc/caddy/Caddyfile && mount --bind /bin/false /usr/bin/caddy',
+          ),
+        restore: () => sh('umount /usr/bin/caddy; cp -a /root/Caddyfile.good /etc/caddy/Caddyfile'),
       },
       /Caddy rejected the configuration \(`caddy validate --config \/etc\/caddy\/Caddyfile` failed without saying why; is the caddy binary working\?\)/,
     );

@@ -15,6 +15,8 @@ import {
   CADDY_ERROR_MAX,
   CADDY_INVALID_EXIT,
   CADDY_RELOAD_EXIT,
+  CADDY_RELOAD_TIMEOUT_EXIT,
+  CADDY_RELOAD_TIMEOUT_S,
   installCaddyFileArgv,
   removeCaddyFileArgv,
   secureCaddyAdminArgv,
@@ -189,7 +191,14 @@ describe('installing Caddy files', () => {
    * file names after "say"), a fake systemctl whose reload fails the same way, a setpriv that
    * drops its options, and a journal kept in a file.
    */
-  function fakeServer(options: { dropIn?: string | null; moveAdmin?: 'works' | 'fails' } = {}) {
+  function fakeServer(
+    options: {
+      dropIn?: string | null;
+      moveAdmin?: 'works' | 'fails';
+      /** Caddy's admin socket is open and curl posts to it with this exit (0, 22 refused, 28 timed out) */
+      curl?: number;
+    } = {},
+  ) {
     const dir = mkdtempSync(join(tmpdir(), 'toss-caddy-apply-'));
     const bin = join(dir, 'bin');
     mkdirSync(bin);
@@ -201,6 +210,8 @@ describe('installing Caddy files', () => {
     const socket = join(dir, 'admin.sock');
     const allow = join(dir, 'tls-allow');
     mkdirSync(sites);
+    // A relative import, as a user may write: Caddy reads it relative to the Caddyfile, which
+    // only a reload through systemctl (caddy reload --config) gives it.
     writeFileSync(caddyfile, 'import sites/*.caddy\n');
     if (options.dropIn !== null) {
       mkdirSync(join(dir, 'caddy.service.d'));
@@ -233,6 +244,15 @@ describe('installing Caddy files', () => {
       `#!/bin/sh\necho "setpriv $*" | sed 's/ caddy validate.*//' >> ${log}\nwhile [ "\${1#--}" != "$1" ]; do shift; done\nexec "$@"\n`,
       { mode: 0o755 },
     );
+    if (options.curl !== undefined) {
+      spawnSync('sh', ['-c', bindSocket]);
+      writeFileSync(caddyfile, `import ${sites}/*.caddy\n`);
+      writeFileSync(
+        join(bin, 'curl'),
+        `#!/bin/sh\necho "curl $*" >> ${log}\nexit ${options.curl}\n`,
+        { mode: 0o755 },
+      );
+    }
     writeFileSync(join(bin, 'journalctl'), `#!/bin/sh\ncat ${journal} 2>/dev/null\n`, {
       mode: 0o755,
     });
@@ -327,6 +347,45 @@ describe('installing Caddy files', () => {
     const r = s.run(installCaddyFileArgv(s.site, { validate: false }), 'good {\n}\n');
     expect(r.status).toBe(0);
     expect(s.read(s.site)).toBe('good {\n}\n');
+    expect(s.read(s.log)).toBe('systemctl reload-or-restart caddy\n');
+  });
+
+  it('posts the Caddyfile to the admin socket for Caddy to load, instead of a reload through systemctl', () => {
+    const s = fakeServer({ curl: 0 });
+    const r = s.run(installCaddyFileArgv(s.site, { validate: false }), 'good {\n}\n');
+    expect(r.status, r.stderr).toBe(0);
+    expect(s.read(s.log)).toBe(
+      `curl -sS --fail --max-time ${CADDY_RELOAD_TIMEOUT_S} --unix-socket ${join(s.dir, 'admin.sock')} -H Host; ` +
+        `-H Content-Type: text/caddyfile -H Cache-Control: must-revalidate --data-binary @${s.caddyfile} http://localhost/load\n`,
+    );
+    // A removal loads the same way.
+    expect(s.run(removeCaddyFileArgv(s.site)).status).toBe(0);
+    expect(s.read(s.log)).not.toContain('systemctl');
+  });
+
+  it('a load Caddy refuses goes the systemctl way, whose reload says why', () => {
+    const s = fakeServer({ curl: 22 });
+    expect(s.run(installCaddyFileArgv(s.site, { validate: false }), 'good {\n}\n').status).toBe(0);
+    expect(s.read(s.log)).toMatch(/^curl .*\nsystemctl reload-or-restart caddy\n$/);
+    const bad = s.run(installCaddyFileArgv(s.site, { validate: false }), 'invalid say what\n');
+    expect(bad.status).toBe(CADDY_INVALID_EXIT);
+    expect(bad.stderr).toContain('Error: bad site');
+    expect(s.read(s.site)).toBe('good {\n}\n');
+  });
+
+  it('a load that times out restores the file and restarts Caddy on it', () => {
+    const s = fakeServer({ curl: 28 });
+    const r = s.run(installCaddyFileArgv(s.site, { validate: false }), 'good {\n}\n');
+    expect(r.status).toBe(CADDY_RELOAD_TIMEOUT_EXIT);
+    expect(r.stderr).toContain(`the reload did not finish within ${CADDY_RELOAD_TIMEOUT_S} s`);
+    expect(s.read(s.site)).toBeNull();
+    expect(s.read(s.log)).toMatch(/^curl .*\nsystemctl restart caddy\n$/);
+  });
+
+  it('a Caddyfile with a relative import is reloaded through systemctl, never posted', () => {
+    const s = fakeServer({ curl: 0 });
+    writeFileSync(s.caddyfile, `import ${join(s.dir, 'sites')}/*.caddy\nimport snippets/*\n`);
+    expect(s.run(installCaddyFileArgv(s.site, { validate: false }), 'good {\n}\n').status).toBe(0);
     expect(s.read(s.log)).toBe('systemctl reload-or-restart caddy\n');
   });
 
