@@ -46,7 +46,7 @@ import {
   startUpload,
 } from './deploy-place.js';
 import { type EventSink, secretsEvent } from './events.js';
-import { fingerprintOf, hashUploadTree, unchangedDeploy } from './fingerprint.js';
+import { fingerprintOf, unchangedDeploy } from './fingerprint.js';
 import {
   connectAll,
   fleetOf,
@@ -72,6 +72,7 @@ import type { OpenServer, Server } from './server.js';
 import { hostNameOf, needsOnDemandAsk, siteFor, unitFor, urlOf } from './server-files.js';
 import { openServer } from './session.js';
 import { step } from './step.js';
+import { treeHashOf } from './tree-hash.js';
 
 /**
  * Deploys the working tree to one environment: built here first when toss.json says `build`
@@ -170,9 +171,12 @@ async function deployToFleet(
   }
 }
 
-/** The upload's file list, hashed while connecting (fingerprint.ts); once for every server. */
+/**
+ * The upload's file list, hashed (tree-hash.ts): the hash the CLI began before the checks when it
+ * was made for this tree and these filters; once for every server.
+ */
 function uploadTreeHash(request: DeployRequest): Promise<string | undefined> {
-  return hashUploadTree(request.sourceDir, {
+  return treeHashOf(request.treeHash, request.sourceDir, {
     excludes: request.config.exclude,
     built: request.config.build !== undefined,
   });
@@ -193,13 +197,6 @@ function deployBuilt(
   // stages where no directory of the environment's is needed: deploy-place.ts).
   let first = false;
   let linkFrom: string | undefined;
-  // The upload started with the no-change comparison, until the lock's side takes it over.
-  let speculative: StartedUpload | undefined;
-  const abandonSpeculative = async (server: Server) => {
-    const upload = speculative;
-    speculative = undefined;
-    if (upload !== undefined) await abandonUpload(server, upload);
-  };
   const unchanged = {
     request,
     env,
@@ -225,38 +222,11 @@ function deployBuilt(
         verify: (state) => checkOrigin(app, state.origin, origin),
       },
       // Nothing changed since the live release, and it is healthy: nothing to do (fingerprint.ts).
-      // The upload that a redeploy makes starts alongside the comparison, not after it: the
-      // comparison's state read and the upload's checksums are the two longest things before the
-      // lock, and neither needs the other. A no-change deploy stops it and removes what it staged.
-      before: request.force
-        ? undefined
-        : async (server) => {
-            const comparing = unchangedDeploy(server, unchanged, sink);
-            speculative = startUpload(server, request, env);
-            const result = await comparing.catch(async (error: unknown) => {
-              await abandonSpeculative(server);
-              throw error;
-            });
-            if (result !== undefined) await abandonSpeculative(server);
-            return result;
-          },
+      before: request.force ? undefined : (server) => unchangedDeploy(server, unchanged, sink),
       // The upload needs no lock: it fills a staging directory no other run looks at, which
       // becomes the release only under the lock. So it runs while the lock is taken.
       alongside: {
-        start: (server) => {
-          const early = speculative;
-          speculative = undefined;
-          // A redeploy keeps the upload it started with the comparison.
-          if (early !== undefined && !first) return early;
-          const upload = startUpload(server, request, env, first, linkFrom);
-          if (early === undefined) return upload;
-          // The environment's first deploy: that upload had no releases directory to stage in
-          // and fails at once; this one stages under INCOMING_DIR, linked from production's
-          // release. Whoever waits for this upload also waits until that one is cleared.
-          const cleared = abandonUpload(server, early);
-          upload.early = Promise.all([cleared, upload.early]).then(([, ok]) => ok);
-          return upload;
-        },
+        start: (server) => startUpload(server, request, env, first, linkFrom),
         abandon: abandonUpload,
       },
       explain: async (server, lock, error) =>

@@ -15,16 +15,12 @@
  *              the build on the server and the database.
  *   variables  the environment's secrets and overrides (after this deploy's `-s`): what its env
  *              file is made of.
- * Computed where it is cheapest: the file list on the machine that deploys, while the SSH
- * connection is being made (about 70 ms for 2,000 files here); the rest from reads that a deploy
- * makes anyway. A build on the runner is fingerprinted by its output, so a build that is not
+ * Computed where it is cheapest: the file list on the machine that deploys (tree-hash.ts), from
+ * the CLI's first moments while the SSH connection is being made; the rest from reads that a
+ * deploy makes anyway. A build on the runner is fingerprinted by its output, so a build that is not
  * reproducible makes every deploy a change, which is the safe side.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rmdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { TossConfig } from '../config/schema.js';
 import { databaseName } from '../server/database.js';
 import { applyOverrideArgs, parseEnvFile } from '../server/env-file.js';
@@ -32,7 +28,6 @@ import { checkOrigin } from '../server/origin.js';
 import type { EnvPaths } from '../server/paths.js';
 import { trustedConfig } from '../server/policy.js';
 import { listReleasesArgv, parseReleaseLinks } from '../server/releases.js';
-import { filterArgs } from '../server/rsync.js';
 import type { EnvironmentState, State } from '../server/state.js';
 import { VERSION } from '../version.js';
 import type { EventSink } from './events.js';
@@ -46,44 +41,9 @@ const PARTS = ['files', 'config', 'variables'] as const;
 type Part = (typeof PARTS)[number];
 const PREFIX = 'v1';
 
-/**
- * The upload's file list, hashed: a local `rsync --dry-run --checksum` into an empty directory,
- * with the upload's own filters. Undefined when rsync cannot make it (then nothing is compared
- * and the deploy goes ahead as always).
- */
-export async function hashUploadTree(
-  sourceDir: string,
-  params: { excludes: string[]; built: boolean },
-): Promise<string | undefined> {
-  const empty = await mkdtemp(join(tmpdir(), 'toss-fingerprint-'));
-  try {
-    const source = sourceDir.endsWith('/') ? sourceDir : `${sourceDir}/`;
-    const argv = [
-      '-rlpn',
-      '--checksum',
-      ...filterArgs(params),
-      // checksum, permissions, path and symlink target: one line per file or directory.
-      '--out-format=%C %B %n%L',
-      source,
-      `${empty}/`,
-    ];
-    return await new Promise<string | undefined>((resolve) => {
-      const hash = createHash('sha256');
-      const child = spawn('rsync', argv, { stdio: ['ignore', 'pipe', 'ignore'] });
-      child.stdout.on('data', (chunk: Buffer) => hash.update(chunk));
-      child.on('error', () => resolve(undefined));
-      child.on('close', (code) => resolve(code === 0 ? hash.digest('hex') : undefined));
-    });
-  } catch {
-    return undefined;
-  } finally {
-    await rmdir(empty).catch(() => {});
-  }
-}
-
 /** What a release is made of, besides its files (see the top of this file). */
 export interface FingerprintInputs {
-  /** hashUploadTree's result */
+  /** the upload's file list, hashed (tree-hash.ts) */
   files: string;
   /** the trusted config */
   config: TossConfig;
@@ -148,7 +108,7 @@ export interface UnchangedCheck {
   env: EnvPaths;
   /** the normalised origin of the checkout */
   origin: string;
-  /** hashUploadTree's result, started while connecting */
+  /** the upload's file list, hashed (tree-hash.ts), started before connecting */
   files: Promise<string | undefined>;
   /** refuses a deploy the lock path would refuse (a branch's preview owned by another) */
   verify: (before: EnvironmentState) => void;

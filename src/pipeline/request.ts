@@ -2,6 +2,7 @@ import type { TossConfig } from '../config/schema.js';
 import type { Login } from '../remote/login.js';
 import type { LocalBuilder } from './local-build.js';
 import type { OpenServer } from './server.js';
+import type { TreeHash } from './tree-hash.js';
 
 export type { Login } from '../remote/login.js';
 
@@ -46,6 +47,11 @@ export interface DeployRequest extends TargetRequest {
   builder?: LocalBuilder | undefined;
   /** deploy even when nothing changed since the live release (fingerprint.ts) */
   force?: boolean | undefined;
+  /**
+   * the upload's file list as the CLI began hashing it before the checks (tree-hash.ts): used
+   * only when it was made for sourceDir and the config's filters
+   */
+  treeHash?: TreeHash | undefined;
   /** servers (as toss.json names them) production's deploy leaves out this time */
   skipServers?: string[] | undefined;
 }

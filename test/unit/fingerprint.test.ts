@@ -2,16 +2,21 @@
  * The release fingerprint's parts: the upload's file list as rsync makes it (its filters, modes,
  * symlinks; not mtimes), and how two fingerprints are said to differ.
  */
-import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  realpathSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  canonicalJson,
-  describeChange,
-  fingerprintOf,
-  hashUploadTree,
-} from '../../src/pipeline/fingerprint.js';
+import { hashBeforeChecks } from '../../src/cli/early-hash.js';
+import { canonicalJson, describeChange, fingerprintOf } from '../../src/pipeline/fingerprint.js';
+import { hashUploadTree, startTreeHash, treeHashOf } from '../../src/pipeline/tree-hash.js';
 import { testConfig } from '../support/fake-server.js';
 
 function tree(): string {
@@ -68,6 +73,63 @@ describe('hashUploadTree', () => {
 
   it('is undefined when rsync cannot list the tree', async () => {
     expect(await hashUploadTree(join(tmpdir(), 'toss-no-such-dir-x'), plain)).toBeUndefined();
+  });
+});
+
+describe('the hash begun before the checks', () => {
+  const configIn = (dir: string, config: Record<string, unknown>) => {
+    writeFileSync(join(dir, 'toss.json'), JSON.stringify(config));
+    return join(dir, 'toss.json');
+  };
+
+  it('is taken for the same directory and filters, and made anew for others', async () => {
+    const dir = tree();
+    const early = startTreeHash(dir, { excludes: ['tmp'], built: false });
+    expect(treeHashOf(early, dir, { excludes: ['tmp'], built: false })).toBe(early.hash);
+    const want = await hashUploadTree(dir, { excludes: ['tmp'], built: false });
+    expect(await early.hash).toBe(want);
+    for (const [sourceDir, filters] of [
+      [join(dir, 'src'), { excludes: ['tmp'], built: false }],
+      [dir, { excludes: [], built: false }],
+      [dir, { excludes: ['tmp', 'x'], built: false }],
+      [dir, { excludes: ['tmp'], built: true }],
+    ] as const) {
+      const other = treeHashOf(early, sourceDir, filters);
+      expect(other).not.toBe(early.hash);
+      expect(await other).toBe(await hashUploadTree(sourceDir, filters));
+    }
+    expect(await treeHashOf(undefined, dir, { excludes: ['tmp'], built: false })).toBe(want);
+  });
+
+  it("reads toss.json's root and exclude as written, as the deploy will hash them", async () => {
+    const dir = tree();
+    const early = await hashBeforeChecks(configIn(dir, { app: 'a', root: 'src', exclude: ['x'] }));
+    expect(early).toMatchObject({ excludes: ['x'], built: false });
+    expect(early?.sourceDir).toBe(realpathSync(join(dir, 'src')));
+    expect(await early?.hash).toBe(
+      await hashUploadTree(realpathSync(join(dir, 'src')), { excludes: ['x'], built: false }),
+    );
+    const plainly = await hashBeforeChecks(configIn(dir, { app: 'a' }));
+    expect(plainly).toMatchObject({ sourceDir: realpathSync(dir), excludes: [], built: false });
+  });
+
+  it('hashes nothing for a build, a root out of the checkout, or a file it cannot read plainly', async () => {
+    const dir = tree();
+    const outside = mkdtempSync(join(tmpdir(), 'toss-fp-outside-'));
+    symlinkSync(outside, join(dir, 'away'));
+    for (const config of [
+      { app: 'a', build: ['npm run build'] },
+      { app: 'a', root: 'away' },
+      { app: 'a', root: 'missing' },
+      { app: 'a', root: 3 },
+      { app: 'a', exclude: 'tmp' },
+      { app: 'a', exclude: [1] },
+    ]) {
+      expect(await hashBeforeChecks(configIn(dir, config)), JSON.stringify(config)).toBeUndefined();
+    }
+    writeFileSync(join(dir, 'toss.json'), '{ not json');
+    expect(await hashBeforeChecks(join(dir, 'toss.json'))).toBeUndefined();
+    expect(await hashBeforeChecks(join(dir, 'nothing.json'))).toBeUndefined();
   });
 });
 

@@ -119,9 +119,8 @@ describe('a first deploy', () => {
 
   it('runs its commands in order: names, env files and upload, build, start, health, route, switch', () => {
     const phases: Phase[] = [
-      // What the server has, read at once; the first upload's directory made alongside, and what
-      // the upload begun beside the comparison could not stage (no releases directory) cleared.
-      { any: ['list ports', 'list releases', 'prepare incoming', 'remove staging'] },
+      // What the server has, read at once; the first upload's directory made alongside.
+      { any: ['list ports', 'list releases', 'prepare incoming'] },
       // The names claimed, then the directories made.
       ['ensure users', 'prepare directories'],
       // The env files and the release's placement go side by side.
@@ -191,17 +190,14 @@ describe('a first deploy', () => {
 
   it('uploads alongside the lock into a directory of its own, adopted once the claim made the directories', () => {
     const uploads = host.calls.filter((c) => c.kind === 'upload');
-    // The upload begun beside the comparison, as a redeploy's, finds no releases directory; the
-    // state read shows a first deploy, whose upload goes to a directory of its own.
-    expect(uploads.map((c) => c.ok === true)).toEqual([false, true]);
-    expect(uploads[0]!.upload!.confineTo).toBe('/srv/shop/production/releases');
-    const staged = uploads[1]!.upload!;
+    expect(uploads.map((c) => c.ok === true)).toEqual([true]);
+    const staged = uploads[0]!.upload!;
     expect(staged.releaseDir).toMatch(/^\/srv\/\.toss-incoming\/shop\.production\.\d{8}T\d{6}Z-/);
     expect(staged.confineTo).toBe('/srv/.toss-incoming');
     expect(staged.linkDest).toBeUndefined();
     const index = (label: string) =>
       host.calls.findIndex((c) => c.commands.some((x) => x.label === label));
-    expect(index('prepare incoming')).toBeLessThan(host.calls.indexOf(uploads[1]!));
+    expect(index('prepare incoming')).toBeLessThan(host.calls.indexOf(uploads[0]!));
     expect(index('adopt staging')).toBeGreaterThan(index('prepare directories'));
     expect(host.find('adopt staging')[0]!.argv.slice(-2)).toEqual([
       staged.releaseDir,
@@ -316,8 +312,8 @@ describe('deploy', () => {
     ];
     expect(phased(host.labels(), phases)).toEqual(phaseView(phases));
 
-    // The reads that compare the tree with the live release's (fingerprint.ts), and beside them
-    // the upload, before the lock was taken, hard-linking against what is live.
+    // First the reads that compare the tree with the live release's (fingerprint.ts); then the
+    // upload, before the lock was taken, hard-linking against what is live.
     expect(host.trace().slice(0, 2)).toEqual(['state read', 'read files']);
     expect(host.calls[2]!.kind).toBe('upload');
     expect(host.calls[2]!.ok).toBe(true);
@@ -369,12 +365,8 @@ describe('deploy', () => {
       (e: unknown) => e,
     );
     expect(String(error)).toMatch(/memory/i);
-    // It was uploaded alongside the lock, into a directory of its own, which went again (the
-    // redeploy's upload begun beside the comparison found no releases directory).
-    expect(host.calls.filter((c) => c.kind === 'upload').map((c) => c.ok === true)).toEqual([
-      false,
-      true,
-    ]);
+    // It was uploaded alongside the lock, into a directory of its own, which went again.
+    expect(host.calls.filter((c) => c.kind === 'upload').map((c) => c.ok)).toEqual([true]);
     expect([...host.incoming]).toEqual([]);
     expect(host.labels()).toContain('remove incoming');
     expect(host.disk('shop', 'pr-9')).toBeUndefined();
@@ -385,8 +377,7 @@ describe('deploy', () => {
     const { first } = await deployedHost();
     const firstUpload = (c: (typeof host.calls)[number]) => c.kind === 'upload';
     await deploy(request({ environment: 'pr-9' }), eventLog().sink);
-    const [speculative, early] = host.calls.filter(firstUpload);
-    expect(speculative!.ok).not.toBe(true);
+    const [early] = host.calls.filter(firstUpload);
     expect(early!.ok).toBe(true);
     expect(early!.upload!.releaseDir).toMatch(/^\/srv\/\.toss-incoming\/shop\.pr-9\./);
     expect(early!.upload!.linkDest).toBe(`/srv/shop/production/releases/${first.release}`);
@@ -531,7 +522,7 @@ describe('deploy', () => {
 });
 
 describe('a deploy that changes nothing', () => {
-  it('the same tree, config and variables again: unchanged, still live; nothing written but a staging copy it removes, no lock', async () => {
+  it('the same tree, config and variables again: unchanged, still live; nothing written, no lock', async () => {
     const { first, site } = await deployedHost();
     const log = eventLog();
     const result = await deploy(request({ commit: '1'.repeat(40) }), log.sink);
@@ -541,19 +532,9 @@ describe('a deploy that changes nothing', () => {
       port: first.port,
       url: first.url,
     });
-    // Reads: state and files, then the live release's links and its health check. The upload a
-    // redeploy begins beside the comparison is stopped, and what it staged goes: nothing else is
-    // written, and no staging copy is left.
-    expect(host.trace()).toEqual([
-      'state read',
-      'read files',
-      'upload',
-      'list releases',
-      'health check',
-      'remove staging',
-    ]);
+    // Reads only: state and files, then the live release's links and its health check.
+    expect(host.trace()).toEqual(['state read', 'read files', 'list releases', 'health check']);
     expect(host.calls.some((c) => c.wrote)).toBe(false);
-    expect([...host.disk('shop', 'production')!.staging]).toEqual([]);
     expect(host.lockHolder('shop')).toBeNull();
     expect(host.files.get(SITE_FILE)).toBe(site);
     expect(host.state('shop')!.environments.production!.release).toBe(first.release);

@@ -65,7 +65,10 @@ async function runDeploy(environment: string, options: DeployOptions): Promise<v
   repoRead.catch(() => {});
   const actor = localActor(projectDir);
   actor.catch(() => {});
-  // The connection to toss.json's server starts first, while everything else loads and is
+  // The upload's file list is hashed from toss.json as written, from here on (early-hash.ts).
+  const { hashBeforeChecks } = await import('../early-hash.js');
+  const treeHash = hashBeforeChecks(resolve(options.config));
+  // The connection to toss.json's server starts next, while everything else loads and is
   // checked; it authenticates only once every check passed (early-connect.ts).
   const { connectBeforeChecks } = await import('../early-connect.js');
   const early = connectBeforeChecks(resolve(options.config), options.identity);
@@ -124,6 +127,7 @@ async function runDeploy(environment: string, options: DeployOptions): Promise<v
         ...(repo.branch ? { branch: repo.branch } : {}),
         overrides: options.set,
         force: options.force === true,
+        treeHash: await treeHash,
         fleet: context.fleet,
         skipServers: options.skipServer,
         // toss.json's `build` runs here, in root; `cache` is the action's alone.
