@@ -67704,6 +67704,18 @@ function shellQuote(arg) {
 function shellJoin(argv) {
     return argv.map(shellQuote).join(' ');
 }
+/** What besideArgv puts between the background and the chain, and after the chain. */
+const BESIDE_START = ' </dev/null & b=$!\n';
+const BESIDE_END = '\nr=$?\nwait "$b"\ns=$?\n[ "$r" -eq 0 ] || exit "$r"\nexit "$s"';
+/**
+ * One command line that runs `background` beside `chain` (its commands one after another, each
+ * only if the one before succeeded), both to the end: the chain's exit when it failed, otherwise
+ * the background's. The background reads nothing (its stdin is /dev/null); the chain gets stdin.
+ */
+function besideArgv(background, chain) {
+    const rest = chain.length === 0 ? ':' : chain.map((argv) => shellJoin(argv)).join(' && ');
+    return ['sh', '-c', `${shellJoin(background)}${BESIDE_START}${rest}${BESIDE_END}`];
+}
 
 ;// CONCATENATED MODULE: ./src/server/paths.ts
 /**
@@ -73860,7 +73872,19 @@ async function health_serverAddress(host) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/pipeline/settle.ts
+/** Every result, once all are done: a failure never leaves another step running unwatched. */
+async function settleAll(promises) {
+    const settled = await Promise.allSettled(promises);
+    for (const r of settled)
+        if (r.status === 'rejected')
+            throw r.reason;
+    return settled.map((r) => r.value);
+}
+
 ;// CONCATENATED MODULE: ./src/pipeline/go-live.ts
+
+
 
 
 
@@ -73884,7 +73908,7 @@ async function health_serverAddress(host) {
 async function startCheckRoute(server, sink, launch, health, routing, undo = [], turn) {
     try {
         await startRelease(server, sink, launch);
-        await checkHealth(server, sink, launch.env, launch.port, health);
+        await checkHealth(server, sink, launch, health);
         // One server of several (fleet.ts) started and checked at once with the others; it routes in
         // its batch's turn.
         await turn?.();
@@ -73934,24 +73958,34 @@ function startRelease(server, sink, launch) {
         ? { socket: wake.units.socket, service: wake.units.service }
         : undefined;
     return step(sink, 'start', async () => {
-        // Nothing else may listen on the port the instance starts on (see port-owner.ts).
-        await withPortGuard({ app: env.app, environment: env.environment, port }, () => server.batch([
-            ...(launch.seal ? [sealReleaseArgv(env, releaseId, launch.seal.writable)] : []),
+        // Nothing else may listen on the port the instance starts on (see port-owner.ts). The seal
+        // walks the release while the unit, the slot and that check go ahead beside it, in the same
+        // round trip; the instance starts once both are done.
+        const ready = [
             ...(install ? [installUnitArgv(env, wakeUnits)] : []),
             pointSlotArgv(env, port, releaseId),
             portGuardArgv('free', port, env.instanceUnit(port)),
-            startInstanceArgv(env, port),
-            ...(wake ? [listenWakeArgv(env, port)] : []),
-        ], install ? { stdin: launch.unit } : {}));
+        ];
+        const sealed = launch.seal
+            ? [besideArgv(sealReleaseArgv(env, releaseId, launch.seal.writable), ready)]
+            : ready;
+        await withPortGuard({ app: env.app, environment: env.environment, port }, () => server.batch([...sealed, startInstanceArgv(env, port)], install ? { stdin: launch.unit } : {}));
     }, () => launch.detail);
 }
-/** The `health` step: the new instance must answer before it can get any traffic. */
-function checkHealth(server, sink, env, port, health) {
+/**
+ * The `health` step: the new instance must answer before it can get any traffic. A sleeping
+ * environment's wake socket starts listening meanwhile (Caddy reaches it only once the route
+ * points there); a failure of either stops both (startCheckRoute).
+ */
+function checkHealth(server, sink, { env, port, wake }, health) {
     return step(sink, 'health', async () => {
         const target = { app: env.app, environment: env.environment, port };
-        const failure = health.worker
-            ? await checkWorkerRunning(server, target)
-            : await checkInstanceHealth(server, { ...target, healthCheck: health.check });
+        const [failure] = await settleAll([
+            health.worker
+                ? checkWorkerRunning(server, target)
+                : checkInstanceHealth(server, { ...target, healthCheck: health.check }),
+            wake ? server.batch([listenWakeArgv(env, port)]) : Promise.resolve(undefined),
+        ]);
         if (failure !== undefined)
             throw health.failed(failure);
     });
@@ -74108,16 +74142,6 @@ function urlOf(config, hostName) {
     return `${config.tls === 'off' ? 'http' : 'https'}://${hostName}/`;
 }
 
-;// CONCATENATED MODULE: ./src/pipeline/settle.ts
-/** Every result, once all are done: a failure never leaves another step running unwatched. */
-async function settleAll(promises) {
-    const settled = await Promise.allSettled(promises);
-    for (const r of settled)
-        if (r.status === 'rejected')
-            throw r.reason;
-    return settled.map((r) => r.value);
-}
-
 ;// CONCATENATED MODULE: ./src/pipeline/deploy-finish.ts
 
 
@@ -74151,8 +74175,13 @@ async function finishDeploy(server, request, config, env, view, lock, routed, si
             // What served until now: where Caddy routed, or what state says if it routed nowhere.
             () => switchTo(server, env, target, servedUntilNow(routed), config.drainTimeout), () => routed.releaseId),
             prune(server, env, doomed, sink),
+            // An environment that was awake counts its idle time from now: its proxy (for the new port,
+            // which neither the switch nor the prune touches) starts beside them, not after.
+            routed.sleep !== undefined && !routed.sleep.wasAsleep
+                ? server.batch([countIdleArgv(env, routed.port)])
+                : Promise.resolve(undefined),
         ]);
-        await deploy_finish_settle(server, env, routed, confirming, sink);
+        await sleepAgain(server, env, routed, confirming, sink);
         await routed.releaseAfter?.();
         await lock.finish((state) => recordFinished(state, config, env, record, doomed.pruned));
     })();
@@ -74160,18 +74189,13 @@ async function finishDeploy(server, request, config, env, view, lock, routed, si
     return confirmed;
 }
 /**
- * A sleeping environment after its switch: one that slept when the deploy began goes back to
- * sleep once the check through Caddy (which woke it) is done; one that was awake counts its idle
- * time from now. Under the lock, so no later deploy's instance is put to sleep.
+ * A sleeping environment that slept when the deploy began goes back to sleep once the check
+ * through Caddy (which woke it) is done. Under the lock, so no later deploy's instance is put to
+ * sleep. (One that was awake started counting its idle time beside the switch.)
  */
-async function deploy_finish_settle(server, env, routed, confirming, sink) {
-    const { sleep } = routed;
-    if (sleep === undefined)
+async function sleepAgain(server, env, routed, confirming, sink) {
+    if (routed.sleep?.wasAsleep !== true)
         return;
-    if (!sleep.wasAsleep) {
-        await server.batch([countIdleArgv(env, routed.port)]);
-        return;
-    }
     await confirming.catch(() => false);
     await step(sink, 'sleep', () => server.batch([sleepNowArgv(env, routed.port)]), () => 'asleep again, as before the deploy');
 }

@@ -101,8 +101,13 @@ export async function finishDeploy(
         () => routed.releaseId,
       ),
       prune(server, env, doomed, sink),
+      // An environment that was awake counts its idle time from now: its proxy (for the new port,
+      // which neither the switch nor the prune touches) starts beside them, not after.
+      routed.sleep !== undefined && !routed.sleep.wasAsleep
+        ? server.batch([countIdleArgv(env, routed.port)])
+        : Promise.resolve(undefined),
     ] as const);
-    await settle(server, env, routed, confirming, sink);
+    await sleepAgain(server, env, routed, confirming, sink);
     await routed.releaseAfter?.();
     await lock.finish((state) => recordFinished(state, config, env, record, doomed.pruned));
   })();
@@ -111,23 +116,18 @@ export async function finishDeploy(
 }
 
 /**
- * A sleeping environment after its switch: one that slept when the deploy began goes back to
- * sleep once the check through Caddy (which woke it) is done; one that was awake counts its idle
- * time from now. Under the lock, so no later deploy's instance is put to sleep.
+ * A sleeping environment that slept when the deploy began goes back to sleep once the check
+ * through Caddy (which woke it) is done. Under the lock, so no later deploy's instance is put to
+ * sleep. (One that was awake started counting its idle time beside the switch.)
  */
-async function settle(
+async function sleepAgain(
   server: Server,
   env: EnvPaths,
   routed: Routed,
   confirming: Promise<boolean>,
   sink: EventSink,
 ): Promise<void> {
-  const { sleep } = routed;
-  if (sleep === undefined) return;
-  if (!sleep.wasAsleep) {
-    await server.batch([countIdleArgv(env, routed.port)]);
-    return;
-  }
+  if (routed.sleep?.wasAsleep !== true) return;
   await confirming.catch(() => false);
   await step(
     sink,

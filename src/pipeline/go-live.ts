@@ -6,6 +6,7 @@
  */
 import type { HealthCheck } from '../config/schema.js';
 import { TossError } from '../errors.js';
+import { besideArgv } from '../remote/quote.js';
 import { ensureAdminSocket } from '../server/caddy-admin.js';
 import { installCaddyFileArgv } from '../server/caddy-apply.js';
 import { ensureImportLine } from '../server/caddy-site.js';
@@ -31,6 +32,7 @@ import {
   withPortGuard,
 } from './health.js';
 import type { Server } from './server.js';
+import { settleAll } from './settle.js';
 import { step } from './step.js';
 
 /** A release to bring up on the idle port. */
@@ -90,7 +92,7 @@ export async function startCheckRoute(
 ): Promise<void> {
   try {
     await startRelease(server, sink, launch);
-    await checkHealth(server, sink, launch.env, launch.port, health);
+    await checkHealth(server, sink, launch, health);
     // One server of several (fleet.ts) started and checked at once with the others; it routes in
     // its batch's turn.
     await turn?.();
@@ -171,17 +173,20 @@ function startRelease(server: Server, sink: EventSink, launch: Launch): Promise<
     sink,
     'start',
     async () => {
-      // Nothing else may listen on the port the instance starts on (see port-owner.ts).
+      // Nothing else may listen on the port the instance starts on (see port-owner.ts). The seal
+      // walks the release while the unit, the slot and that check go ahead beside it, in the same
+      // round trip; the instance starts once both are done.
+      const ready = [
+        ...(install ? [installUnitArgv(env, wakeUnits)] : []),
+        pointSlotArgv(env, port, releaseId),
+        portGuardArgv('free', port, env.instanceUnit(port)),
+      ];
+      const sealed = launch.seal
+        ? [besideArgv(sealReleaseArgv(env, releaseId, launch.seal.writable), ready)]
+        : ready;
       await withPortGuard({ app: env.app, environment: env.environment, port }, () =>
         server.batch(
-          [
-            ...(launch.seal ? [sealReleaseArgv(env, releaseId, launch.seal.writable)] : []),
-            ...(install ? [installUnitArgv(env, wakeUnits)] : []),
-            pointSlotArgv(env, port, releaseId),
-            portGuardArgv('free', port, env.instanceUnit(port)),
-            startInstanceArgv(env, port),
-            ...(wake ? [listenWakeArgv(env, port)] : []),
-          ],
+          [...sealed, startInstanceArgv(env, port)],
           install ? { stdin: launch.unit } : {},
         ),
       );
@@ -190,19 +195,25 @@ function startRelease(server: Server, sink: EventSink, launch: Launch): Promise<
   );
 }
 
-/** The `health` step: the new instance must answer before it can get any traffic. */
+/**
+ * The `health` step: the new instance must answer before it can get any traffic. A sleeping
+ * environment's wake socket starts listening meanwhile (Caddy reaches it only once the route
+ * points there); a failure of either stops both (startCheckRoute).
+ */
 function checkHealth(
   server: Server,
   sink: EventSink,
-  env: EnvPaths,
-  port: number,
+  { env, port, wake }: Launch,
   health: InstanceHealth,
 ): Promise<void> {
   return step(sink, 'health', async () => {
     const target = { app: env.app, environment: env.environment, port };
-    const failure = health.worker
-      ? await checkWorkerRunning(server, target)
-      : await checkInstanceHealth(server, { ...target, healthCheck: health.check });
+    const [failure] = await settleAll([
+      health.worker
+        ? checkWorkerRunning(server, target)
+        : checkInstanceHealth(server, { ...target, healthCheck: health.check }),
+      wake ? server.batch([listenWakeArgv(env, port)]) : Promise.resolve(undefined),
+    ] as const);
     if (failure !== undefined) throw health.failed(failure);
   });
 }

@@ -29,3 +29,17 @@ export function shellQuote(arg: string): string {
 export function shellJoin(argv: readonly string[]): string {
   return argv.map(shellQuote).join(' ');
 }
+
+/** What besideArgv puts between the background and the chain, and after the chain. */
+export const BESIDE_START = ' </dev/null & b=$!\n';
+export const BESIDE_END = '\nr=$?\nwait "$b"\ns=$?\n[ "$r" -eq 0 ] || exit "$r"\nexit "$s"';
+
+/**
+ * One command line that runs `background` beside `chain` (its commands one after another, each
+ * only if the one before succeeded), both to the end: the chain's exit when it failed, otherwise
+ * the background's. The background reads nothing (its stdin is /dev/null); the chain gets stdin.
+ */
+export function besideArgv(background: readonly string[], chain: readonly string[][]): string[] {
+  const rest = chain.length === 0 ? ':' : chain.map((argv) => shellJoin(argv)).join(' && ');
+  return ['sh', '-c', `${shellJoin(background)}${BESIDE_START}${rest}${BESIDE_END}`];
+}

@@ -32,7 +32,7 @@ import type {
   UploadParams,
 } from '../../src/pipeline/server.js';
 import { lockLost } from '../../src/pipeline/server.js';
-import { shellJoin } from '../../src/remote/quote.js';
+import { BESIDE_END, BESIDE_START, shellJoin } from '../../src/remote/quote.js';
 import { CADDY_ADMIN_ADDRESS } from '../../src/server/caddy-admin.js';
 import { CADDY_INVALID_EXIT } from '../../src/server/caddy-apply.js';
 import { createLock, isOwnLock, type Lock } from '../../src/server/lock.js';
@@ -818,7 +818,7 @@ export class FakeServer implements Server {
   /** Records the call (hooks for its labels run first, so a lock broken now refuses it). */
   private record(kind: CallKind, argvs: string[][], stdin: string | Buffer | undefined): FakeCall {
     const text = stdin === undefined ? undefined : stdin.toString();
-    const commands = argvs.map(
+    const commands = argvs.flatMap(unwrapBeside).map(
       (argv): FakeCommand => ({
         label: labelOf(argv),
         argv,
@@ -927,6 +927,57 @@ function unwrapNoFollow(argv: readonly string[]): readonly string[] {
   if (argv[0] !== 'unshare') return argv;
   const script = argv.findIndex((a) => a.includes('nosymfollow'));
   return script === -1 ? argv : argv.slice(script + 2);
+}
+
+/**
+ * besideArgv's command (quote.ts) as the commands it runs, the background first (the fake runs
+ * them one after another); any other argv as it is.
+ */
+function unwrapBeside(argv: string[]): string[][] {
+  const script = scriptOf(argv);
+  const start = script.indexOf(BESIDE_START);
+  if (argv.length !== 3 || start === -1 || !script.endsWith(BESIDE_END)) return [argv];
+  const background = shellWords(script.slice(0, start));
+  const chain = shellWords(script.slice(start + BESIDE_START.length, -BESIDE_END.length));
+  const commands: string[][] = [[]];
+  for (const word of chain) {
+    if (word === null) commands.push([]);
+    else commands.at(-1)!.push(word);
+  }
+  return [background.filter((w) => w !== null), ...commands];
+}
+
+/** shellJoin's output split into its words again; null for an unquoted `&&` between commands. */
+function shellWords(line: string): (string | null)[] {
+  const words: (string | null)[] = [];
+  let i = 0;
+  while (i < line.length) {
+    if (line[i] === ' ') {
+      i++;
+      continue;
+    }
+    if (line.startsWith('&& ', i)) {
+      words.push(null);
+      i += 3;
+      continue;
+    }
+    let word = '';
+    while (i < line.length && line[i] !== ' ') {
+      if (line[i] === "'") {
+        const end = line.indexOf("'", i + 1);
+        word += line.slice(i + 1, end);
+        i = end + 1;
+      } else if (line[i] === '\\') {
+        word += line[i + 1];
+        i += 2;
+      } else {
+        word += line[i];
+        i++;
+      }
+    }
+    words.push(word);
+  }
+  return words;
 }
 
 /** A `sh -c SCRIPT sh ARGS…` command's script, or ''. */

@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TossError } from '../../src/errors.js';
-import { shellJoin, shellQuote } from '../../src/remote/quote.js';
+import { besideArgv, shellJoin, shellQuote } from '../../src/remote/quote.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'toss-quote-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -141,5 +141,50 @@ describe('shellJoin', () => {
     const line = shellJoin(['sh', '-c', 'printf "%s|" "$@"', 'sh', HOSTILE, '', '-x']);
     expect(viaShell('sh', line)).toBe(`${HOSTILE}||-x|`);
     expect(existsSync(pwned)).toBe(false);
+  });
+});
+
+describe('besideArgv', () => {
+  const run = (argv: string[], input = '') =>
+    spawnSync(argv[0] as string, argv.slice(1), { input, encoding: 'utf8' });
+  const out = (name: string) => join(scratch, name);
+  const write = (name: string, text: string) => [
+    'sh',
+    '-c',
+    'printf "%s" "$2" > "$1"',
+    'sh',
+    out(name),
+    text,
+  ];
+
+  it('runs the background beside the chain, both to the end; only the chain reads stdin', () => {
+    const r = run(
+      besideArgv(
+        ['sh', '-c', 'sleep 0.2; cat > "$1"', 'sh', out('bg-stdin')],
+        [write('first', HOSTILE), ['sh', '-c', 'cat > "$1"', 'sh', out('chain-stdin')]],
+      ),
+      'for the chain',
+    );
+    expect(r.status).toBe(0);
+    // The background waited out the chain and was still waited for; it read /dev/null.
+    expect(readFileSync(out('bg-stdin'), 'utf8')).toBe('');
+    expect(readFileSync(out('chain-stdin'), 'utf8')).toBe('for the chain');
+    expect(readFileSync(out('first'), 'utf8')).toBe(HOSTILE);
+    expect(existsSync(pwned)).toBe(false);
+  });
+
+  it("exits with the chain's failure (after the background ended), else with the background's", () => {
+    const failed = run(
+      besideArgv(
+        ['sh', '-c', 'sleep 0.2; : > "$1"', 'sh', out('bg-done')],
+        [['sh', '-c', 'exit 7'], write('never', 'x')],
+      ),
+    );
+    expect(failed.status).toBe(7);
+    expect(existsSync(out('bg-done'))).toBe(true);
+    expect(existsSync(out('never'))).toBe(false);
+    expect(run(besideArgv(['sh', '-c', 'exit 5'], [write('chain-ran', 'y')])).status).toBe(5);
+    expect(readFileSync(out('chain-ran'), 'utf8')).toBe('y');
+    expect(run(besideArgv(['true'], [])).status).toBe(0);
   });
 });
