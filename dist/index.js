@@ -77342,7 +77342,7 @@ async function uploadRelease(session, params) {
         await rsyncRelease(session, params);
     }
     catch (error) {
-        // Stopped on purpose (a no-change deploy, a refused lock): no disk to look at.
+        // Stopped on purpose (the lock was refused): no disk to look at.
         if (params.signal?.aborted)
             throw error;
         throw (await diskFull(session, params.releaseDir)) ?? error;
