@@ -121,14 +121,14 @@ describe('the drain', () => {
     expect(result.ok).toBeGreaterThan(20);
     expect(result.bodies).toContain('version 3\n');
 
-    // From systemd's journal: Caddy's reload, the switch (the drain unit starting) and the old
-    // instance beginning to stop.
+    // From systemd's journal: Caddy's load of the new config (posted to its admin socket, see
+    // caddy-apply.ts), the switch (the drain unit starting) and the old instance beginning to stop.
     const last = async (unit: string, pattern: RegExp) => {
       const lines = (await journal(unit)).filter((l) => pattern.test(l.text));
       expect(lines.length, `${unit}: ${pattern}`).toBeGreaterThan(0);
       return lines[lines.length - 1]!.at;
     };
-    const reloaded = await last('caddy', /systemd\[1\]: Reloaded caddy/);
+    const reloaded = await last('caddy', /"load complete"/);
     const drain = `toss-drain-${APP}-production-${oldPort}.service`;
     const switched = await last(drain, /systemd\[1\]: Started /);
     const stopped = await last(oldUnit, /systemd\[1\]: Stopping /);
