@@ -9,10 +9,11 @@
  * checked config could resolve to another); when the deploy fails before it gets there, the
  * connection is closed, and a handshake still under way is given up.
  */
-import { readFile } from 'node:fs/promises';
+
 import type { Login } from '../pipeline/request.js';
 import type { OpenServer } from '../pipeline/server.js';
 import { connectLogin } from '../remote/login.js';
+import type { ConfigAsWritten } from './config-as-written.js';
 import { loginFrom, resolveServer } from './login.js';
 
 export interface EarlyConnection {
@@ -77,23 +78,23 @@ export function connectEarly(login: Login, app: string, gate?: Promise<void>): O
 }
 
 /**
- * Reads `app` and `server` from toss.json as written (nothing checked yet but their being
- * strings and the server's syntax) and starts the connection, authentication held back until
+ * Takes `app` and `server` from toss.json as written (config-as-written.ts; nothing checked yet
+ * but their being strings and the server's syntax) and starts the connection, authentication held back until
  * `proceed`. When the file cannot be read that way, nothing starts: the deploy's connect step
  * then logs in as usual once the checked config says where.
  */
 export function connectBeforeChecks(
-  configPath: string,
+  written: ConfigAsWritten,
   identity: string | undefined,
 ): GatedConnection {
   let open: () => void = () => {};
   const gate = new Promise<void>((resolve) => {
     open = resolve;
   });
-  const starting = readFile(configPath, 'utf8')
-    .then(async (text) => {
-      const { app, server } = serverAsWritten(text);
-      if (app === undefined || server === undefined) return undefined;
+  const starting = written
+    .then(async (json) => {
+      const { app, server } = json ?? {};
+      if (typeof app !== 'string' || typeof server !== 'string') return undefined;
       return connectEarly(loginFrom(await resolveServer(server, identity)), app, gate);
     })
     .catch(() => undefined);
@@ -115,13 +116,4 @@ export function connectBeforeChecks(
       await (await starting)?.close();
     },
   };
-}
-
-/** toss.json's `app` and `server` when both are strings; the schema checks them later. */
-function serverAsWritten(text: string): { app?: string; server?: string } {
-  // A byte-order mark (editors on Windows) is dropped, as the config loader does.
-  const json: unknown = JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text);
-  if (typeof json !== 'object' || json === null) return {};
-  const { app, server } = json as { app?: unknown; server?: unknown };
-  return typeof app === 'string' && typeof server === 'string' ? { app, server } : {};
 }

@@ -7,22 +7,25 @@
  * check as the deploy's (resolveSourceDir: no symlink out of the checkout), and rsync only lists,
  * into an empty directory of its own.
  */
-import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { resolveSourceDir } from '../config/source-dir.js';
 import { startTreeHash, type TreeHash } from '../pipeline/tree-hash.js';
+import type { ConfigAsWritten } from './config-as-written.js';
 
-/** The hash begun for toss.json at `configPath` as written; undefined when it cannot be told. */
-export async function hashBeforeChecks(configPath: string): Promise<TreeHash | undefined> {
+/**
+ * The hash begun for toss.json at `configPath` as `written` (config-as-written.ts); undefined
+ * when it cannot be told.
+ */
+export async function hashBeforeChecks(
+  configPath: string,
+  written: ConfigAsWritten,
+): Promise<TreeHash | undefined> {
+  const json = await written;
+  if (json === undefined) return undefined;
+  const { root = '.', exclude = [], build } = json;
+  if (build !== undefined || typeof root !== 'string' || !Array.isArray(exclude)) return undefined;
+  if (!exclude.every((pattern) => typeof pattern === 'string')) return undefined;
   try {
-    const text = await readFile(configPath, 'utf8');
-    // A byte-order mark (editors on Windows) is dropped, as the config loader does.
-    const json: unknown = JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text);
-    if (typeof json !== 'object' || json === null || Array.isArray(json)) return undefined;
-    const { root = '.', exclude = [], build } = json as Record<string, unknown>;
-    if (build !== undefined || typeof root !== 'string' || !Array.isArray(exclude))
-      return undefined;
-    if (!exclude.every((pattern) => typeof pattern === 'string')) return undefined;
     const sourceDir = resolveSourceDir(dirname(configPath), root, configPath);
     return startTreeHash(sourceDir, { excludes: exclude as string[], built: false });
   } catch {

@@ -4,6 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { configAsWritten } from '../../src/cli/config-as-written.js';
 import { connectBeforeChecks, connectEarly } from '../../src/cli/early-connect.js';
 import { loginFrom, resolveServer } from '../../src/cli/login.js';
 import type { Login } from '../../src/remote/login.js';
@@ -157,7 +158,7 @@ describe('authentication held back until the checks passed', () => {
       seen.connections = 0;
       seen.methods = [];
       writeFileSync(config, '{ "app": "shop", "server": ');
-      const broken = connectBeforeChecks(config, join(dir, 'key'));
+      const broken = connectBeforeChecks(configAsWritten(config), join(dir, 'key'));
       await new Promise((r) => setTimeout(r, 200));
       expect(seen.connections).toBe(0);
       await broken.close();
@@ -167,12 +168,12 @@ describe('authentication held back until the checks passed', () => {
         config,
         `\uFEFF${JSON.stringify({ app: 'shop', server: `root@127.0.0.1:${sshPort}` })}`,
       );
-      const early = connectBeforeChecks(config, join(dir, 'key'));
+      const early = connectBeforeChecks(configAsWritten(config), join(dir, 'key'));
       await until(() => seen.connections === 1);
       await new Promise((r) => setTimeout(r, 200));
       expect(seen.methods).toEqual([]);
       // Checked, the config logs in elsewhere: this connection goes without authenticating.
-      const elsewhere = connectBeforeChecks(config, join(dir, 'key'));
+      const elsewhere = connectBeforeChecks(configAsWritten(config), join(dir, 'key'));
       await until(() => seen.connections === 2);
       // What the CLI's loadContext resolves from the checked config, the same way.
       const checked = loginFrom(await resolveServer(`root@127.0.0.1:${sshPort}`, join(dir, 'key')));

@@ -14,6 +14,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { configAsWritten } from '../../src/cli/config-as-written.js';
 import { hashBeforeChecks } from '../../src/cli/early-hash.js';
 import { canonicalJson, describeChange, fingerprintOf } from '../../src/pipeline/fingerprint.js';
 import { hashUploadTree, startTreeHash, treeHashOf } from '../../src/pipeline/tree-hash.js';
@@ -77,6 +78,8 @@ describe('hashUploadTree', () => {
 });
 
 describe('the hash begun before the checks', () => {
+  // As `toss deploy` begins it: toss.json read once as written, then hashed from that.
+  const hashEarly = (path: string) => hashBeforeChecks(path, configAsWritten(path));
   const configIn = (dir: string, config: Record<string, unknown>) => {
     writeFileSync(join(dir, 'toss.json'), JSON.stringify(config));
     return join(dir, 'toss.json');
@@ -103,13 +106,13 @@ describe('the hash begun before the checks', () => {
 
   it("reads toss.json's root and exclude as written, as the deploy will hash them", async () => {
     const dir = tree();
-    const early = await hashBeforeChecks(configIn(dir, { app: 'a', root: 'src', exclude: ['x'] }));
+    const early = await hashEarly(configIn(dir, { app: 'a', root: 'src', exclude: ['x'] }));
     expect(early).toMatchObject({ excludes: ['x'], built: false });
     expect(early?.sourceDir).toBe(realpathSync(join(dir, 'src')));
     expect(await early?.hash).toBe(
       await hashUploadTree(realpathSync(join(dir, 'src')), { excludes: ['x'], built: false }),
     );
-    const plainly = await hashBeforeChecks(configIn(dir, { app: 'a' }));
+    const plainly = await hashEarly(configIn(dir, { app: 'a' }));
     expect(plainly).toMatchObject({ sourceDir: realpathSync(dir), excludes: [], built: false });
   });
 
@@ -125,11 +128,11 @@ describe('the hash begun before the checks', () => {
       { app: 'a', exclude: 'tmp' },
       { app: 'a', exclude: [1] },
     ]) {
-      expect(await hashBeforeChecks(configIn(dir, config)), JSON.stringify(config)).toBeUndefined();
+      expect(await hashEarly(configIn(dir, config)), JSON.stringify(config)).toBeUndefined();
     }
     writeFileSync(join(dir, 'toss.json'), '{ not json');
-    expect(await hashBeforeChecks(join(dir, 'toss.json'))).toBeUndefined();
-    expect(await hashBeforeChecks(join(dir, 'nothing.json'))).toBeUndefined();
+    expect(await hashEarly(join(dir, 'toss.json'))).toBeUndefined();
+    expect(await hashEarly(join(dir, 'nothing.json'))).toBeUndefined();
   });
 });
 

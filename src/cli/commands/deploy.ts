@@ -65,13 +65,18 @@ async function runDeploy(environment: string, options: DeployOptions): Promise<v
   repoRead.catch(() => {});
   const actor = localActor(projectDir);
   actor.catch(() => {});
-  // The upload's file list is hashed from toss.json as written, from here on (early-hash.ts).
-  const { hashBeforeChecks } = await import('../early-hash.js');
-  const treeHash = hashBeforeChecks(resolve(options.config));
+  // toss.json as written, read once: the upload's file list is hashed from it from here on
+  // (early-hash.ts).
+  const [{ configAsWritten }, { hashBeforeChecks }] = await Promise.all([
+    import('../config-as-written.js'),
+    import('../early-hash.js'),
+  ]);
+  const written = configAsWritten(resolve(options.config));
+  const treeHash = hashBeforeChecks(resolve(options.config), written);
   // The connection to toss.json's server starts next, while everything else loads and is
   // checked; it authenticates only once every check passed (early-connect.ts).
   const { connectBeforeChecks } = await import('../early-connect.js');
-  const early = connectBeforeChecks(resolve(options.config), options.identity);
+  const early = connectBeforeChecks(written, options.identity);
   await early.started;
   let closeOthers = async () => {};
   try {
