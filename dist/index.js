@@ -74564,7 +74564,7 @@ function linkFromProduction(env, state) {
  * goes to a directory of its own under INCOMING_DIR instead, renamed into place under the lock,
  * its unchanged files linked from `linkFrom` (linkFromProduction) when there is one.
  */
-function startUpload(server, request, env, first = false, linkFrom) {
+function startUpload(server, request, env, first = false, linkFrom, prepared) {
     const id = newReleaseId(new Date());
     const abort = new AbortController();
     const started = performance.now();
@@ -74583,7 +74583,7 @@ function startUpload(server, request, env, first = false, linkFrom) {
             linkDest: env.currentLink,
             confineTo: env.releasesDir,
         })
-        : server.root(prepareIncomingArgv()).then(() => server.upload({
+        : (prepared ?? prepareIncoming(server)).then(() => server.upload({
             ...params,
             releaseDir: incoming,
             ...firstUploadLinks(INCOMING_DIR, linkFrom),
@@ -74592,6 +74592,18 @@ function startUpload(server, request, env, first = false, linkFrom) {
     // once; then the upload runs again under the lock and reports for itself.
     const early = upload.then(() => true, () => false);
     return { env, id, started, abort, early, incoming, handedOver: false };
+}
+/**
+ * Makes INCOMING_DIR ready for a first upload. A deploy starts this beside its first state read,
+ * before it knows whether the environment is new: one short command in parallel, and a new
+ * environment's upload then starts as soon as the read says it is new. INCOMING_DIR is root's
+ * and holds nothing of an environment's until its upload fills a directory of its own there.
+ */
+function prepareIncoming(server) {
+    const prepared = server.root(prepareIncomingArgv());
+    // A failure is the upload's to report, when there is one.
+    prepared.catch(() => { });
+    return prepared;
 }
 /**
  * Where a first upload links from, and the directory no symlink is followed under: the staging
@@ -79381,6 +79393,8 @@ function deployBuilt(request, env, origin, natives, sink, part) {
     // stages where no directory of the environment's is needed: deploy-place.ts).
     let first = false;
     let linkFrom;
+    // A new environment's upload goes to INCOMING_DIR, made ready beside the state read.
+    let prepared;
     const unchanged = {
         request,
         env,
@@ -79402,11 +79416,16 @@ function deployBuilt(request, env, origin, natives, sink, part) {
             verify: (state) => checkOrigin(app, state.origin, origin),
         },
         // Nothing changed since the live release, and it is healthy: nothing to do (fingerprint.ts).
-        before: request.force ? undefined : (server) => unchangedDeploy(server, unchanged, sink),
+        before: request.force
+            ? undefined
+            : (server) => {
+                prepared = prepareIncoming(server);
+                return unchangedDeploy(server, unchanged, sink);
+            },
         // The upload needs no lock: it fills a staging directory no other run looks at, which
         // becomes the release only under the lock. So it runs while the lock is taken.
         alongside: {
-            start: (server) => startUpload(server, request, env, first, linkFrom),
+            start: (server) => startUpload(server, request, env, first, linkFrom, prepared),
             abandon: abandonUpload,
         },
         explain: async (server, lock, error) => (await preempted(server, env, lock.token, error)) ?? error,

@@ -87,6 +87,7 @@ export function startUpload(
   env: EnvPaths,
   first = false,
   linkFrom?: string,
+  prepared?: Promise<unknown>,
 ): StartedUpload {
   const id = newReleaseId(new Date());
   const abort = new AbortController();
@@ -107,7 +108,7 @@ export function startUpload(
           linkDest: env.currentLink,
           confineTo: env.releasesDir,
         })
-      : server.root(prepareIncomingArgv()).then(() =>
+      : (prepared ?? prepareIncoming(server)).then(() =>
           server.upload({
             ...params,
             releaseDir: incoming,
@@ -121,6 +122,19 @@ export function startUpload(
     () => false,
   );
   return { env, id, started, abort, early, incoming, handedOver: false };
+}
+
+/**
+ * Makes INCOMING_DIR ready for a first upload. A deploy starts this beside its first state read,
+ * before it knows whether the environment is new: one short command in parallel, and a new
+ * environment's upload then starts as soon as the read says it is new. INCOMING_DIR is root's
+ * and holds nothing of an environment's until its upload fills a directory of its own there.
+ */
+export function prepareIncoming(server: Server): Promise<unknown> {
+  const prepared = server.root(prepareIncomingArgv());
+  // A failure is the upload's to report, when there is one.
+  prepared.catch(() => {});
+  return prepared;
 }
 
 /**

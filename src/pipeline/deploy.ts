@@ -41,6 +41,7 @@ import { finishDeploy } from './deploy-finish.js';
 import {
   linkFromProduction,
   placeRelease,
+  prepareIncoming,
   removeUploadArgv,
   type StartedUpload,
   startUpload,
@@ -197,6 +198,8 @@ function deployBuilt(
   // stages where no directory of the environment's is needed: deploy-place.ts).
   let first = false;
   let linkFrom: string | undefined;
+  // A new environment's upload goes to INCOMING_DIR, made ready beside the state read.
+  let prepared: Promise<unknown> | undefined;
   const unchanged = {
     request,
     env,
@@ -222,11 +225,16 @@ function deployBuilt(
         verify: (state) => checkOrigin(app, state.origin, origin),
       },
       // Nothing changed since the live release, and it is healthy: nothing to do (fingerprint.ts).
-      before: request.force ? undefined : (server) => unchangedDeploy(server, unchanged, sink),
+      before: request.force
+        ? undefined
+        : (server) => {
+            prepared = prepareIncoming(server);
+            return unchangedDeploy(server, unchanged, sink);
+          },
       // The upload needs no lock: it fills a staging directory no other run looks at, which
       // becomes the release only under the lock. So it runs while the lock is taken.
       alongside: {
-        start: (server) => startUpload(server, request, env, first, linkFrom),
+        start: (server) => startUpload(server, request, env, first, linkFrom, prepared),
         abandon: abandonUpload,
       },
       explain: async (server, lock, error) =>

@@ -299,7 +299,9 @@ describe('deploy', () => {
 
     // The unit template and the overrides are unchanged: neither is written again.
     const phases: Phase[] = [
-      { any: ['list ports', 'list releases'] },
+      // A first upload's directory, made ready beside the state read before it says whether the
+      // environment is new; then the reads under the lock.
+      { any: ['prepare incoming', 'list ports', 'list releases'] },
       ['ensure users', 'prepare directories'],
       {
         any: ['write release env', 'adopt staging', 'link persistent dirs', 'open release to app'],
@@ -312,12 +314,13 @@ describe('deploy', () => {
     ];
     expect(phased(host.labels(), phases)).toEqual(phaseView(phases));
 
-    // First the reads that compare the tree with the live release's (fingerprint.ts); then the
-    // upload, before the lock was taken, hard-linking against what is live.
-    expect(host.trace().slice(0, 2)).toEqual(['state read', 'read files']);
-    expect(host.calls[2]!.kind).toBe('upload');
-    expect(host.calls[2]!.ok).toBe(true);
-    expect(host.calls[2]!.upload!.linkDest).toBe('/srv/shop/production/current');
+    // First the reads that compare the tree with the live release's (fingerprint.ts), a first
+    // upload's directory made ready beside them; then the upload, before the lock was taken,
+    // hard-linking against what is live.
+    expect(host.trace().slice(0, 3)).toEqual(['prepare incoming', 'state read', 'read files']);
+    expect(host.calls[3]!.kind).toBe('upload');
+    expect(host.calls[3]!.ok).toBe(true);
+    expect(host.calls[3]!.upload!.linkDest).toBe('/srv/shop/production/current');
     expect(host.calls.filter((c) => c.kind === 'upload')).toHaveLength(1);
     // The names were already claimed: no registry write.
     expect(host.calls.some((c) => c.kind === 'registry' && c.wrote)).toBe(false);
@@ -532,8 +535,16 @@ describe('a deploy that changes nothing', () => {
       port: first.port,
       url: first.url,
     });
-    // Reads only: state and files, then the live release's links and its health check.
-    expect(host.trace()).toEqual(['state read', 'read files', 'list releases', 'health check']);
+    // Reads only: state and files, then the live release's links and its health check. Beside
+    // the reads, before they tell, the directory a new environment's upload would go to is made
+    // ready (INCOMING_DIR, nothing of any environment's).
+    expect(host.trace()).toEqual([
+      'prepare incoming',
+      'state read',
+      'read files',
+      'list releases',
+      'health check',
+    ]);
     expect(host.calls.some((c) => c.wrote)).toBe(false);
     expect(host.lockHolder('shop')).toBeNull();
     expect(host.files.get(SITE_FILE)).toBe(site);

@@ -76,7 +76,10 @@ describe('the lock', () => {
 
     // The copy uploaded alongside the lock attempt is removed; nothing else touches the server.
     // The reads that compare with the live release see the lock held, and leave it to the lock.
+    // (A first upload's directory is made ready beside the reads, before they say whether the
+    // environment is new.)
     expect(host.trace()).toEqual([
+      'prepare incoming',
       'state read',
       'read files',
       'upload',
@@ -105,7 +108,7 @@ describe('the lock', () => {
       ),
     ]);
     // Right after the lock is taken, before anything else: the old holder's long step stops.
-    expect(host.trace().slice(2, 5)).toEqual(['upload', 'state update (wrote)', 'stop run unit']);
+    expect(host.trace().slice(3, 6)).toEqual(['upload', 'state update (wrote)', 'stop run unit']);
     const stop = host.find('stop run unit')[0]!;
     expect(stop.kind).toBe('root');
     expect(stop.argv).toContain('toss-run-shop-production.service');
@@ -124,7 +127,7 @@ describe('the lock', () => {
         "stopping pr-3's build to deploy production first (deploy pr-3 again afterwards): carol on other-runner",
       ),
     ]);
-    expect(host.trace().slice(2, 5)).toEqual(['upload', 'state update (wrote)', 'stop run unit']);
+    expect(host.trace().slice(3, 6)).toEqual(['upload', 'state update (wrote)', 'stop run unit']);
     expect(host.find('stop run unit')[0]!.argv).toContain('toss-run-shop-pr-3.service');
     expect(host.lockHolder('shop')).toBeNull();
   });
