@@ -36,6 +36,9 @@
  *                                                --strict: exit 1 when a target is missed;
  *                                                --runs 0: only the traced redeploy;
  *                                                --sleep, --database, --scale, --fleet: that part alone
+ *
+ * TOSS_BENCH_RTT_MS=50: the deploys (toss and the floor alike) reach the host's sshd through a
+ * proxy adding that round trip (bench-latency.ts); the other parts are unchanged.
  */
 import { execFile, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,11 +46,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { bootHost, checkPrerequisites } from '../test/e2e/harness/index.js';
+import { sshArgv } from '../test/e2e/harness/ready.js';
 import type { TestHost } from '../test/e2e/harness/types.js';
 import { inHost, sshLogins } from '../test/e2e/support/app.js';
 import { fileText, makeBenchApp, touchAll } from './bench-app.js';
 import { benchDatabase, reportDatabase } from './bench-database.js';
 import { benchFleet, reportFleet } from './bench-fleet.js';
+import { rttFromEnv, type SlowLink, slowLinkTo } from './bench-latency.js';
 import { benchPushToPreview, reportPushToPreview } from './bench-preview.js';
 import { benchScale, reportScale } from './bench-scale.js';
 import { q, sh } from './bench-shell.js';
@@ -183,13 +188,24 @@ async function onOneHost(): Promise<number> {
 
   log('booting a test host');
   const host = await bootHost();
+  let link: SlowLink | undefined;
   try {
+    // TOSS_BENCH_RTT_MS: toss and the floor reach sshd through a proxy adding that round trip.
+    const rtt = rttFromEnv();
+    if (rtt > 0) {
+      link = await slowLinkTo(host, rtt, tempDir('toss-bench-link-'));
+      log(
+        `deploys over a ${rtt} ms round trip: a proxy at ${link.ip}:${link.port} in front of sshd`,
+      );
+    }
+    const ssh = link ?? { ip: host.ip, port: host.port, knownHostsPath: host.knownHostsPath };
+    const server = link ? `root@${link.ip}:${link.port}` : `root@${host.ip}`;
+    const sshTo = (...command: string[]) =>
+      sshArgv({ ...ssh, keyPath: host.keyPath }, 'root', command);
     log(`${host.name} up at ${host.ip}; generating the 2,000-file app`);
-    const app = await makeBenchApp(tempDir('toss-bench-app-'), APP, { server: `root@${host.ip}` });
+    const app = await makeBenchApp(tempDir('toss-bench-app-'), APP, { server });
     // Another app with no production: its previews have nothing to link from (deploy-place.ts).
-    const lone = await makeBenchApp(tempDir('toss-bench-lone-'), `${APP}lone`, {
-      server: `root@${host.ip}`,
-    });
+    const lone = await makeBenchApp(tempDir('toss-bench-lone-'), `${APP}lone`, { server });
     const home = tempDir('toss-bench-home-');
 
     const deploy = async (
@@ -207,7 +223,7 @@ async function onOneHost(): Promise<number> {
               env: {
                 PATH: process.env.PATH ?? '/usr/bin:/bin',
                 HOME: home,
-                TOSS_KNOWN_HOSTS: host.knownHostsPath,
+                TOSS_KNOWN_HOSTS: ssh.knownHostsPath,
                 TOSS_SSH_KEY: host.keyPath,
                 NO_COLOR: '1',
                 ...extraEnv,
@@ -250,7 +266,7 @@ async function onOneHost(): Promise<number> {
       `printf '[Service]\\nEnvironment=PORT=3999\\nWorkingDirectory=/root/bench-floor/current\\nExecStart=/usr/bin/node server.js\\n' > /etc/systemd/system/bench-floor-app.service &&
        systemctl daemon-reload`,
     ]);
-    const sshBase = host.sshArgv('root').slice(0, -1);
+    const sshBase = sshTo().slice(0, -1);
     let floorRun = 0;
     // The whole tree to a fresh directory of the host, over plain ssh.
     const rsyncTree = (run: number) =>
@@ -262,7 +278,7 @@ async function onOneHost(): Promise<number> {
         '-e',
         sshBase.map(q).join(' '),
         `${app.dir}/`,
-        `root@${host.ip}:/root/bench-floor/run${run}/`,
+        `root@${ssh.ip}:/root/bench-floor/run${run}/`,
       ]);
     const floor = async () => {
       floorRun++;
@@ -272,7 +288,7 @@ async function onOneHost(): Promise<number> {
         await rsyncTree(floorRun);
         parts.set('rsync', performance.now() - t);
         t = performance.now();
-        await sh([...host.sshArgv('root', 'systemctl', 'restart', 'bench-floor')]);
+        await sh(sshTo('systemctl', 'restart', 'bench-floor'));
         parts.set('ssh restart', performance.now() - t);
       });
       sample.steps = parts;
@@ -282,9 +298,8 @@ async function onOneHost(): Promise<number> {
       floorRun++;
       return timed(host, async () => {
         await rsyncTree(floorRun);
-        await sh([
-          ...host.sshArgv(
-            'root',
+        await sh(
+          sshTo(
             'sh',
             '-c',
             q(
@@ -292,7 +307,7 @@ async function onOneHost(): Promise<number> {
                 `until bash -c ': < /dev/tcp/127.0.0.1/3999' 2>/dev/null; do sleep 0.02; done`,
             ),
           ),
-        ]);
+        );
       });
     };
     // What any run of the CLI pays before its first step: node loading the bundle.
@@ -370,7 +385,7 @@ async function onOneHost(): Promise<number> {
         return lo === hi ? String(lo) : `${lo}–${hi}`;
       };
       console.log(
-        `\n2,000 files × ~2 KB, ${RUNS} runs each, medians; ratio = median ÷ median floor of this run, ` +
+        `\n2,000 files × ~2 KB, ${RUNS} runs each, medians${link ? `, over a ${link.rttMs} ms round trip to sshd` : ''}; ratio = median ÷ median floor of this run, ` +
           'paired = median of (deploy ÷ floor of the same round)\n',
       );
       console.log(
@@ -470,6 +485,7 @@ async function onOneHost(): Promise<number> {
     return missed;
   } finally {
     log('tearing down');
+    await link?.close();
     await host.shutdown();
     removeTempDirs();
   }
