@@ -54812,7 +54812,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9287:
+/***/ 8128:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -58095,6 +58095,28 @@ function slugOf(branch) {
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+;// CONCATENATED MODULE: ./src/config/json-text.ts
+/**
+ * JSON files people edit (toss.json, package.json): the byte-order mark some editors on Windows
+ * save, which JSON.parse rejects, goes first. A leaf module: what `toss deploy` reads before the
+ * config schema loads (cli/config-as-written.ts) uses it too.
+ */
+function withoutByteOrderMark(text) {
+    return text.startsWith('\uFEFF') ? text.slice(1) : text;
+}
+/** The file's top-level object, read leniently: undefined unless it is JSON and an object. */
+function jsonObjectOf(text) {
+    try {
+        const json = JSON.parse(withoutByteOrderMark(text));
+        return typeof json === 'object' && json !== null && !Array.isArray(json)
+            ? json
+            : undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+
 ;// CONCATENATED MODULE: ./node_modules/zod/v4/core/util.js
 
 // functions
@@ -68712,6 +68734,7 @@ function fleetProblems(config, ctx) {
 
 
 
+
 const MAX_BYTES = 1024 * 1024;
 /** Reads and validates a toss.json; every problem is a line of the ConfigError, prefixed by `path`. */
 async function loadConfig(path) {
@@ -68728,8 +68751,7 @@ async function loadConfig(path) {
 function parseConfigText(text, source = 'toss.json') {
     if (text.length > MAX_BYTES)
         throw new ConfigError([`${source}: larger than 1 MB`]);
-    // Editors on Windows may save a byte-order mark, which JSON.parse rejects.
-    const body = text.startsWith('\uFEFF') ? text.slice(1) : text;
+    const body = withoutByteOrderMark(text);
     let json;
     try {
         json = JSON.parse(body);
@@ -74562,9 +74584,11 @@ function linkFromProduction(env, state) {
  * order releases were made. `first`: the state read before the lock has no such environment, so
  * it has no releases directory to stage in (its directories are made under the lock): the upload
  * goes to a directory of its own under INCOMING_DIR instead, renamed into place under the lock,
- * its unchanged files linked from `linkFrom` (linkFromProduction) when there is one.
+ * its unchanged files linked from `linkFrom` (linkFromProduction) when there is one, once
+ * INCOMING_DIR is `prepared` (prepareIncoming, begun beside the state read).
  */
-function startUpload(server, request, env, first = false, linkFrom, prepared) {
+function startUpload(server, request, env, staging) {
+    const { first, linkFrom, prepared } = staging;
     const id = newReleaseId(new Date());
     const abort = new AbortController();
     const started = performance.now();
@@ -79425,7 +79449,7 @@ function deployBuilt(request, env, origin, natives, sink, part) {
         // The upload needs no lock: it fills a staging directory no other run looks at, which
         // becomes the release only under the lock. So it runs while the lock is taken.
         alongside: {
-            start: (server) => startUpload(server, request, env, first, linkFrom, prepared),
+            start: (server) => startUpload(server, request, env, { first, linkFrom, prepared }),
             abandon: abandonUpload,
         },
         explain: async (server, lock, error) => (await preempted(server, env, lock.token, error)) ?? error,
@@ -87514,7 +87538,7 @@ g.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)((0,node_url__
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _dirname_shim_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6065);
-/* harmony import */ var _action_entry_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9287);
+/* harmony import */ var _action_entry_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8128);
 
 
 await (0,_action_entry_js__WEBPACK_IMPORTED_MODULE_1__/* .entry */ .f)();

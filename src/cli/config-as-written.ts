@@ -4,18 +4,11 @@
  * the file cannot be read or is not a JSON object; the config loader then says why.
  */
 import { readFile } from 'node:fs/promises';
+import { jsonObjectOf } from '../config/json-text.js';
 
 export type ConfigAsWritten = Promise<Record<string, unknown> | undefined>;
 
 export async function configAsWritten(configPath: string): ConfigAsWritten {
-  try {
-    const text = await readFile(configPath, 'utf8');
-    // A byte-order mark (editors on Windows) is dropped, as the config loader does.
-    const json: unknown = JSON.parse(text.startsWith('\uFEFF') ? text.slice(1) : text);
-    return typeof json === 'object' && json !== null && !Array.isArray(json)
-      ? (json as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
+  const text = await readFile(configPath, 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : jsonObjectOf(text);
 }

@@ -9,7 +9,6 @@
  * checked config could resolve to another); when the deploy fails before it gets there, the
  * connection is closed, and a handshake still under way is given up.
  */
-
 import type { Login } from '../pipeline/request.js';
 import type { OpenServer } from '../pipeline/server.js';
 import { connectLogin } from '../remote/login.js';
@@ -79,9 +78,9 @@ export function connectEarly(login: Login, app: string, gate?: Promise<void>): O
 
 /**
  * Takes `app` and `server` from toss.json as written (config-as-written.ts; nothing checked yet
- * but their being strings and the server's syntax) and starts the connection, authentication held back until
- * `proceed`. When the file cannot be read that way, nothing starts: the deploy's connect step
- * then logs in as usual once the checked config says where.
+ * but their being strings and the server's syntax) and starts the connection, authentication
+ * held back until `proceed`. When the file cannot be read that way, nothing starts: the deploy's
+ * connect step then logs in as usual once the checked config says where.
  */
 export function connectBeforeChecks(
   written: ConfigAsWritten,

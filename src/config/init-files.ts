@@ -5,6 +5,7 @@
  */
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: the workflow's ${{ }} are GitHub expressions
 import { SCHEMA_ID } from './json-schema.js';
+import { jsonObjectOf, withoutByteOrderMark } from './json-text.js';
 import { parseConfig } from './load.js';
 
 /** Where the app is built: on the machine running toss (`build`) or on the server (`deployScript`). */
@@ -91,7 +92,7 @@ export function projectCommands(
 function packageScripts(text: string | undefined): Record<string, unknown> | undefined {
   if (text === undefined) return undefined;
   try {
-    const pkg: unknown = JSON.parse(text.replace(/^\uFEFF/, ''));
+    const pkg: unknown = JSON.parse(withoutByteOrderMark(text));
     if (typeof pkg !== 'object' || pkg === null) return undefined;
     const scripts = (pkg as { scripts?: unknown }).scripts;
     return typeof scripts === 'object' && scripts !== null
@@ -163,15 +164,7 @@ export function runnerNeedsNode(
 
 /** Reads an existing toss.json leniently (as defaults); anything unusable counts as absent. */
 export function parseExistingConfig(text: string | undefined): Record<string, unknown> {
-  if (text === undefined) return {};
-  try {
-    const json: unknown = JSON.parse(text.replace(/^\uFEFF/, ''));
-    return typeof json === 'object' && json !== null && !Array.isArray(json)
-      ? (json as Record<string, unknown>)
-      : {};
-  } catch {
-    return {};
-  }
+  return (text === undefined ? undefined : jsonObjectOf(text)) ?? {};
 }
 
 /** A YAML plain scalar when it is one, else a double-quoted (JSON) string, which YAML reads alike. */

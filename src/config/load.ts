@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../errors.js';
 import { formatIssues } from './errors-format.js';
+import { withoutByteOrderMark } from './json-text.js';
 import { type TossConfig, tossConfigSchema } from './schema.js';
 
 const MAX_BYTES = 1024 * 1024;
@@ -19,8 +20,7 @@ export async function loadConfig(path: string): Promise<TossConfig> {
 /** Parses toss.json text; invalid JSON is reported as `<source>:<line>:<column>: invalid JSON: …`. */
 export function parseConfigText(text: string, source = 'toss.json'): TossConfig {
   if (text.length > MAX_BYTES) throw new ConfigError([`${source}: larger than 1 MB`]);
-  // Editors on Windows may save a byte-order mark, which JSON.parse rejects.
-  const body = text.startsWith('\uFEFF') ? text.slice(1) : text;
+  const body = withoutByteOrderMark(text);
   let json: unknown;
   try {
     json = JSON.parse(body);

@@ -79,16 +79,20 @@ export function linkFromProduction(env: EnvPaths, state: State | undefined): str
  * order releases were made. `first`: the state read before the lock has no such environment, so
  * it has no releases directory to stage in (its directories are made under the lock): the upload
  * goes to a directory of its own under INCOMING_DIR instead, renamed into place under the lock,
- * its unchanged files linked from `linkFrom` (linkFromProduction) when there is one.
+ * its unchanged files linked from `linkFrom` (linkFromProduction) when there is one, once
+ * INCOMING_DIR is `prepared` (prepareIncoming, begun beside the state read).
  */
 export function startUpload(
   server: Server,
   request: DeployRequest,
   env: EnvPaths,
-  first = false,
-  linkFrom?: string,
-  prepared?: Promise<unknown>,
+  staging: {
+    first: boolean;
+    linkFrom?: string | undefined;
+    prepared?: Promise<unknown> | undefined;
+  },
 ): StartedUpload {
+  const { first, linkFrom, prepared } = staging;
   const id = newReleaseId(new Date());
   const abort = new AbortController();
   const started = performance.now();

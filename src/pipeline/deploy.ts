@@ -234,7 +234,7 @@ function deployBuilt(
       // The upload needs no lock: it fills a staging directory no other run looks at, which
       // becomes the release only under the lock. So it runs while the lock is taken.
       alongside: {
-        start: (server) => startUpload(server, request, env, first, linkFrom, prepared),
+        start: (server) => startUpload(server, request, env, { first, linkFrom, prepared }),
         abandon: abandonUpload,
       },
       explain: async (server, lock, error) =>

@@ -60,7 +60,8 @@ interface DeployOptions {
 async function runDeploy(environment: string, options: DeployOptions): Promise<void> {
   // git runs (child processes, started while this process is still small) while the rest loads
   // and the config and SSH settings are read; a bad -s pair, then a config error, still win.
-  const projectDir = dirname(resolve(options.config));
+  const configPath = resolve(options.config);
+  const projectDir = dirname(configPath);
   const repoRead = repositoryInfo(projectDir);
   repoRead.catch(() => {});
   const actor = localActor(projectDir);
@@ -71,8 +72,8 @@ async function runDeploy(environment: string, options: DeployOptions): Promise<v
     import('../config-as-written.js'),
     import('../early-hash.js'),
   ]);
-  const written = configAsWritten(resolve(options.config));
-  const treeHash = hashBeforeChecks(resolve(options.config), written);
+  const written = configAsWritten(configPath);
+  const treeHash = hashBeforeChecks(configPath, written);
   // The connection to toss.json's server starts next, while everything else loads and is
   // checked; it authenticates only once every check passed (early-connect.ts).
   const { connectBeforeChecks } = await import('../early-connect.js');
