@@ -76684,15 +76684,32 @@ class SshConnection {
     }
     /** Open and verify the connection. Throws HostKeyError, or ConnectionError saying what to do. */
     static async connect(options) {
-        const target = connectTarget(options);
-        const privateKey = await loadPrivateKey(options);
+        const { dialled } = options;
+        let target;
+        let privateKey;
+        try {
+            target = connectTarget(options);
+            privateKey = await loadPrivateKey(options);
+            options.signal?.throwIfAborted();
+        }
+        catch (err) {
+            dialled?.take()?.destroy();
+            throw err;
+        }
         const hostKeys = new HostKeyCheck(options, target.port);
         const ssh = new NodeSSH();
-        options.signal?.throwIfAborted();
         const giveUp = () => ssh.connection?.destroy();
         options.signal?.addEventListener('abort', giveUp, { once: true });
         try {
-            const connecting = ssh.connect(connectConfig(options, target, privateKey, hostKeys));
+            const config = connectConfig(options, target, privateKey, hostKeys);
+            // Taken only now: from here to ssh2's listeners on it nothing waits, so an error the socket
+            // meets is either seen by take() (ssh2 then makes a connection of its own) or by ssh2.
+            const sock = dialled?.take();
+            if (sock && dialled?.host === target.host && dialled.port === target.port)
+                config.sock = sock;
+            else
+                sock?.destroy();
+            const connecting = ssh.connect(config);
             // From the first packet: the handshake and login are five request/response exchanges, and
             // with Nagle's algorithm against the server's delayed ACKs each waited ~40 ms (240 ms to
             // log in on a LAN, 80 ms without). node-ssh makes its client and socket synchronously.
@@ -77105,8 +77122,7 @@ function connectConfig(options, target, privateKey, hostKeys) {
         config.passphrase = options.passphrase;
     if (options.agent)
         config.agent = options.agent;
-    if (options.authGate)
-        config.authHandler = gatedAuth(options.authGate, privateKey, options.agent);
+    config.authHandler = keyFirstAuth(options.authGate, privateKey, options.agent);
     // The server must present a key of a type we know for it, not just its favourite one.
     const { algorithms } = hostKeys;
     if (algorithms)
@@ -77114,11 +77130,13 @@ function connectConfig(options, target, privateKey, hostKeys) {
     return config;
 }
 /**
- * ssh2's own order of methods (none, then the key, then the agent), each asked for only once
- * `gate` resolved; when it rejects, none at all (ssh2 then ends the connection).
+ * The key, then the agent: ssh2 on its own first asks with method `none`, which only learns what
+ * the server allows, one round trip before every login (RFC 4252 lets a client start with any
+ * method). With `gate`, each is asked for only once it resolved; when it rejects, none at all
+ * (ssh2 then ends the connection).
  */
-function gatedAuth(gate, privateKey, agent) {
-    const methods = ['none'];
+function keyFirstAuth(gate, privateKey, agent) {
+    const methods = [];
     if (privateKey !== undefined)
         methods.push('publickey');
     if (agent)
@@ -77127,7 +77145,10 @@ function gatedAuth(gate, privateKey, agent) {
     return (_left, _partial, callback) => {
         // ssh2 takes `false` for "no method left" (client.js, doNextAuth); its types omit it.
         const answer = callback;
-        gate.then(() => answer(next < methods.length ? methods[next++] : false), () => answer(false));
+        const ask = () => answer(next < methods.length ? methods[next++] : false);
+        if (gate === undefined)
+            return ask();
+        gate.then(ask, () => answer(false));
     };
 }
 /** The error for a failed connect or handshake that was not a refused host key. */
@@ -77192,6 +77213,7 @@ async function connectLogin(login, options = {}) {
         ...(options.trust ? { trust: options.trust } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.authGate ? { authGate: options.authGate } : {}),
+        ...(options.dialled ? { dialled: options.dialled } : {}),
         host: login.host,
         port: login.port,
         username: login.user,

@@ -11,7 +11,7 @@
  */
 import type { Login } from '../pipeline/request.js';
 import type { OpenServer } from '../pipeline/server.js';
-import { connectLogin } from '../remote/login.js';
+import { type Dialled, dial } from '../remote/dial.js';
 import type { ConfigAsWritten } from './config-as-written.js';
 import { loginFrom, resolveServer } from './login.js';
 
@@ -44,17 +44,30 @@ export interface GatedConnection extends EarlyConnection {
 /**
  * Starts logging in as `login` for `app`; a failure is reported by whoever takes it, after one
  * more attempt (a handshake that waited long for its gate may have timed out meanwhile).
- * With `gate`, authentication waits for it.
+ * With `gate`, authentication waits for it. The TCP connection starts at once, while the SSH
+ * code loads: `loaded` resolves once the handshake is under way.
  */
-export function connectEarly(login: Login, app: string, gate?: Promise<void>): OwnedConnection {
+export function connectEarly(
+  login: Login,
+  app: string,
+  gate?: Promise<void>,
+): OwnedConnection & { loaded: Promise<void> } {
   const abort = new AbortController();
-  const opening = connectLogin(login, { signal: abort.signal, authGate: gate });
+  const dialled: Dialled = dial(login.host, login.port, abort.signal);
+  const loading = import('../remote/login.js');
+  const opening = loading.then(({ connectLogin }) =>
+    connectLogin(login, { signal: abort.signal, authGate: gate, dialled }),
+  );
   opening.catch(() => {});
   const same = JSON.stringify(login);
   const isFor = (to: Login, forApp: string) => forApp === app && JSON.stringify(to) === same;
   let taken = false;
   return {
     isFor,
+    loaded: loading.then(
+      () => {},
+      () => {},
+    ),
     async connect() {
       const { Session } = await import('../pipeline/session.js');
       return (to, forApp) => {
@@ -98,7 +111,7 @@ export function connectBeforeChecks(
     })
     .catch(() => undefined);
   return {
-    started: starting.then(() => {}),
+    started: starting.then((early) => early?.loaded),
     proceed(login, app) {
       void starting.then((early) => {
         if (early?.isFor(login, app)) open();

@@ -27,6 +27,7 @@ import {
   TIMED_OUT_EXITS,
 } from './command-line.js';
 import { CommandRunner, type RunnerResult, runnerArgv, runnerCarries } from './command-runner.js';
+import type { Dialled } from './dial.js';
 import {
   decideHostKey,
   type HostKeyRefusedError,
@@ -77,6 +78,8 @@ export interface ConnectOptions {
    * login before that, on the server or in its logs.
    */
   authGate?: Promise<void>;
+  /** the TCP connection to host:port already under way (dial.ts); the handshake starts on it */
+  dialled?: Dialled;
 }
 
 export interface RunOptions {
@@ -184,15 +187,29 @@ export class SshConnection {
 
   /** Open and verify the connection. Throws HostKeyError, or ConnectionError saying what to do. */
   static async connect(options: ConnectOptions): Promise<SshConnection> {
-    const target = connectTarget(options);
-    const privateKey = await loadPrivateKey(options);
+    const { dialled } = options;
+    let target: ConnectTarget;
+    let privateKey: string | undefined;
+    try {
+      target = connectTarget(options);
+      privateKey = await loadPrivateKey(options);
+      options.signal?.throwIfAborted();
+    } catch (err) {
+      dialled?.take()?.destroy();
+      throw err;
+    }
     const hostKeys = new HostKeyCheck(options, target.port);
     const ssh = new NodeSSH();
-    options.signal?.throwIfAborted();
     const giveUp = () => ssh.connection?.destroy();
     options.signal?.addEventListener('abort', giveUp, { once: true });
     try {
-      const connecting = ssh.connect(connectConfig(options, target, privateKey, hostKeys));
+      const config = connectConfig(options, target, privateKey, hostKeys);
+      // Taken only now: from here to ssh2's listeners on it nothing waits, so an error the socket
+      // meets is either seen by take() (ssh2 then makes a connection of its own) or by ssh2.
+      const sock = dialled?.take();
+      if (sock && dialled?.host === target.host && dialled.port === target.port) config.sock = sock;
+      else sock?.destroy();
+      const connecting = ssh.connect(config);
       // From the first packet: the handshake and login are five request/response exchanges, and
       // with Nagle's algorithm against the server's delayed ACKs each waited ~40 ms (240 ms to
       // log in on a LAN, 80 ms without). node-ssh makes its client and socket synchronously.
@@ -643,7 +660,7 @@ function connectConfig(
   if (privateKey !== undefined) config.privateKey = privateKey;
   if (options.passphrase !== undefined) config.passphrase = options.passphrase;
   if (options.agent) config.agent = options.agent;
-  if (options.authGate) config.authHandler = gatedAuth(options.authGate, privateKey, options.agent);
+  config.authHandler = keyFirstAuth(options.authGate, privateKey, options.agent);
   // The server must present a key of a type we know for it, not just its favourite one.
   const { algorithms } = hostKeys;
   if (algorithms) config.algorithms = { serverHostKey: algorithms as ServerHostKeyAlgorithm[] };
@@ -651,25 +668,27 @@ function connectConfig(
 }
 
 /**
- * ssh2's own order of methods (none, then the key, then the agent), each asked for only once
- * `gate` resolved; when it rejects, none at all (ssh2 then ends the connection).
+ * The key, then the agent: ssh2 on its own first asks with method `none`, which only learns what
+ * the server allows, one round trip before every login (RFC 4252 lets a client start with any
+ * method). With `gate`, each is asked for only once it resolved; when it rejects, none at all
+ * (ssh2 then ends the connection).
  */
-function gatedAuth(
-  gate: Promise<void>,
+function keyFirstAuth(
+  gate: Promise<void> | undefined,
   privateKey: string | undefined,
   agent: string | undefined,
 ): AuthHandlerMiddleware {
-  const methods: AuthenticationType[] = ['none'];
+  const methods: AuthenticationType[] = [];
   if (privateKey !== undefined) methods.push('publickey');
   if (agent) methods.push('agent');
   let next = 0;
   return (_left, _partial, callback) => {
     // ssh2 takes `false` for "no method left" (client.js, doNextAuth); its types omit it.
     const answer = callback as (next: AuthenticationType | false) => void;
-    gate.then(
-      () => answer(next < methods.length ? (methods[next++] as AuthenticationType) : false),
-      () => answer(false),
-    );
+    const ask = () =>
+      answer(next < methods.length ? (methods[next++] as AuthenticationType) : false);
+    if (gate === undefined) return ask();
+    gate.then(ask, () => answer(false));
   };
 }
 

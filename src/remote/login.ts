@@ -1,4 +1,5 @@
 import { SshConnection } from './connection.js';
+import type { Dialled } from './dial.js';
 import type { HostTrust } from './host-key-policy.js';
 
 /** How to log in: resolved by the door (CLI: ~/.ssh; action: inputs), used by the pipeline as is. */
@@ -27,12 +28,15 @@ export async function connectLogin(
     signal?: AbortSignal | undefined;
     /** authentication waits for it (see ConnectOptions.authGate) */
     authGate?: Promise<void> | undefined;
+    /** the TCP connection already under way (dial.ts) */
+    dialled?: Dialled | undefined;
   } = {},
 ): Promise<SshConnection> {
   const conn = await SshConnection.connect({
     ...(options.trust ? { trust: options.trust } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.authGate ? { authGate: options.authGate } : {}),
+    ...(options.dialled ? { dialled: options.dialled } : {}),
     host: login.host,
     port: login.port,
     username: login.user,

@@ -6,7 +6,7 @@
  * does run shows that the hook sees the chunks an action loads, and that each marker is found.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -114,11 +114,28 @@ describe('what the CLI loads to start', () => {
     if (exitCode === 0 && args.includes('--help')) expect(run.stdout).toContain('Usage: toss');
   });
 
-  it('a command that runs loads its chunks: a deploy without toss.json loads ssh2 and zod', async () => {
+  it('a command that runs loads its chunks: a deploy without toss.json loads zod, not ssh2', async () => {
     const run = await runCli(['deploy', 'production']);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('toss.json');
     expect(run.loaded[0]).toBe('index.js');
+    const hits = markersIn(run.loaded).join('\n');
+    expect(hits).toContain(': zod');
+    // A config that cannot be read never loads the SSH code.
+    expect(hits).not.toContain(': ssh2');
+  });
+
+  it('a deploy whose toss.json names a server loads ssh2 (its login starts early)', async () => {
+    const project = mkdtempSync(join(dir, 'project-'));
+    writeFileSync(
+      join(project, 'toss.json'),
+      JSON.stringify({ app: 'shop', server: 'root@127.0.0.1:1', startCommand: 'true' }),
+    );
+    // A key file to log in with (never used: nothing listens on port 1).
+    mkdirSync(join(dir, '.ssh'), { recursive: true });
+    writeFileSync(join(dir, '.ssh', 'id_ed25519'), 'not a key\n');
+    const run = await runCli(['deploy', 'production'], project);
+    expect(run.code).toBe(1);
     const hits = markersIn(run.loaded).join('\n');
     expect(hits).toContain(': ssh2');
     expect(hits).toContain(': zod');
