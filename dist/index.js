@@ -80519,11 +80519,11 @@ async function recordedEnvironments(config, login, connect) {
         await session.close();
     }
 }
-async function listApp(config, login, fleet = []) {
+async function listApp(config, login, fleet = [], connect) {
     const urlFor = await urlResolver(config, login);
     const members = fleetOf(config, login, fleet);
     const releases = readFleetReleases(config.app, members.slice(1));
-    const session = await openServer({ login }, config.app);
+    const session = await openServer({ login, connect }, config.app);
     try {
         const { state, inventory, databases } = await snapshot(session, { listeners: false });
         const listing = listingOf(config.app, state, inventory.services, (env) => urlFor(env, state?.policy), databases);
@@ -80546,12 +80546,12 @@ async function listApp(config, login, fleet = []) {
         await session.close();
     }
 }
-async function statusOfApp(config, login, fleet = []) {
+async function statusOfApp(config, login, fleet = [], connect) {
     const urlFor = await urlResolver(config, login);
     // Production's other servers (toss.json `servers`) are read alongside, for their drift.
     const others = fleetOf(config, login, fleet).slice(1);
     const releases = readFleetReleases(config.app, others);
-    const session = await openServer({ login }, config.app);
+    const session = await openServer({ login, connect }, config.app);
     try {
         const { state, registry, inventory, listeners, databases, certificates } = await snapshot(session, { listeners: true, certificates: true });
         const listing = listingOf(config.app, state, inventory.services, (env) => urlFor(env, state?.policy), databases);

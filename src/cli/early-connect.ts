@@ -9,6 +9,7 @@
  * checked config could resolve to another); when the deploy fails before it gets there, the
  * connection is closed, and a handshake still under way is given up.
  */
+import { resolve } from 'node:path';
 import type { Login } from '../pipeline/request.js';
 import type { OpenServer } from '../pipeline/server.js';
 import { type Dialled, dial } from '../remote/dial.js';
@@ -128,4 +129,23 @@ export function connectBeforeChecks(
       await (await starting)?.close();
     },
   };
+}
+
+/**
+ * The login of a day-two command (list, status, remove, rollback), started the way `toss deploy`
+ * starts its own: from toss.json at `options.config` as written, while the command loads and
+ * checks the config; the command calls `proceed` with the checked login, then takes `connect()`
+ * for its pipeline, and `close()` at the end.
+ */
+export async function connectFromConfigFile(options: {
+  config?: string | undefined;
+  identity?: string | undefined;
+}): Promise<GatedConnection> {
+  const { configAsWritten } = await import('./config-as-written.js');
+  const early = connectBeforeChecks(
+    configAsWritten(resolve(options.config ?? 'toss.json')),
+    options.identity,
+  );
+  await early.started;
+  return early;
 }

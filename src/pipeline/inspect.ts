@@ -354,11 +354,12 @@ export async function listApp(
   config: TossConfig,
   login: Login,
   fleet: Login[] = [],
+  connect?: OpenServer,
 ): Promise<AppListing> {
   const urlFor = await urlResolver(config, login);
   const members = fleetOf(config, login, fleet);
   const releases = readFleetReleases(config.app, members.slice(1));
-  const session = await openServer({ login }, config.app);
+  const session = await openServer({ login, connect }, config.app);
   try {
     const { state, inventory, databases } = await snapshot(session, { listeners: false });
     const listing = listingOf(
@@ -390,12 +391,13 @@ export async function statusOfApp(
   config: TossConfig,
   login: Login,
   fleet: Login[] = [],
+  connect?: OpenServer,
 ): Promise<AppStatus> {
   const urlFor = await urlResolver(config, login);
   // Production's other servers (toss.json `servers`) are read alongside, for their drift.
   const others = fleetOf(config, login, fleet).slice(1);
   const releases = readFleetReleases(config.app, others);
-  const session = await openServer({ login }, config.app);
+  const session = await openServer({ login, connect }, config.app);
   try {
     const { state, registry, inventory, listeners, databases, certificates } = await snapshot(
       session,

@@ -5,7 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { configAsWritten } from '../../src/cli/config-as-written.js';
-import { connectBeforeChecks, connectEarly } from '../../src/cli/early-connect.js';
+import {
+  connectBeforeChecks,
+  connectEarly,
+  connectFromConfigFile,
+} from '../../src/cli/early-connect.js';
 import { loginFrom, resolveServer } from '../../src/cli/login.js';
 import type { Login } from '../../src/remote/login.js';
 
@@ -186,6 +190,31 @@ describe('authentication held back until the checks passed', () => {
       await until(() => seen.methods.includes('publickey'));
       expect(new Set(seen.methods)).toEqual(new Set(['publickey']));
       await early.close();
+    } finally {
+      for (const [k, v] of Object.entries(env)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
+});
+
+describe('connectFromConfigFile (list, status, remove, rollback)', () => {
+  it('starts from the toss.json the command names, authenticates only once told to', async () => {
+    const config = join(dir, 'day-two.json');
+    writeFileSync(config, JSON.stringify({ app: 'shop', server: `root@127.0.0.1:${port}` }));
+    const env = { TOSS_KNOWN_HOSTS: process.env.TOSS_KNOWN_HOSTS, HOME: process.env.HOME };
+    process.env.HOME = dir;
+    try {
+      const early = await connectFromConfigFile({ config, identity: join(dir, 'key') });
+      await connected();
+      await early.close();
+      // No such file: nothing starts, and the command's connect falls back to a login of its own.
+      const none = await connectFromConfigFile({ config: join(dir, 'missing.json') });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(sockets.length).toBe(1);
+      expect(typeof (await none.connect())).toBe('function');
+      await none.close();
     } finally {
       for (const [k, v] of Object.entries(env)) {
         if (v === undefined) delete process.env[k];

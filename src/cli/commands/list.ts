@@ -1,7 +1,12 @@
 import type { Command } from 'commander';
 import { printJson, withServerOptions } from './common.js';
 
-/** What list and status run on, loaded when one runs: --help loads none of it. */
+/**
+ * What list and status run on, loaded when one runs: --help loads none of it. The login starts
+ * first, from toss.json as written (early-connect.ts).
+ */
+const connectFromConfigFile = async (options: { config: string; identity?: string }) =>
+  (await import('../early-connect.js')).connectFromConfigFile(options);
 const load = () =>
   Promise.all([
     import('../context.js'),
@@ -54,11 +59,18 @@ Examples:
   toss list --json | jq -r '.environments[].url'`,
     )
     .action(async (options: { json?: boolean; config: string; identity?: string }) => {
-      const [{ loadContext }, { listApp }, { renderList }] = await load();
-      const context = await loadContext(options);
-      const listing = await listApp(context.config, context.login, context.fleet);
-      if (options.json) printJson(listing);
-      else process.stdout.write(renderList(listing, new Date(), terminalWidth()));
+      const early = await connectFromConfigFile(options);
+      try {
+        const [{ loadContext }, { listApp }, { renderList }] = await load();
+        const context = await loadContext(options);
+        early.proceed(context.login, context.config.app);
+        const connect = await early.connect();
+        const listing = await listApp(context.config, context.login, context.fleet, connect);
+        if (options.json) printJson(listing);
+        else process.stdout.write(renderList(listing, new Date(), terminalWidth()));
+      } finally {
+        await early.close();
+      }
     });
 }
 
@@ -87,10 +99,17 @@ Examples:
   toss status --json | jq '.warnings'`,
     )
     .action(async (options: { json?: boolean; config: string; identity?: string }) => {
-      const [{ loadContext }, { statusOfApp }, { renderStatus }] = await load();
-      const context = await loadContext(options);
-      const status = await statusOfApp(context.config, context.login, context.fleet);
-      if (options.json) printJson(status);
-      else process.stdout.write(renderStatus(status, new Date(), terminalWidth()));
+      const early = await connectFromConfigFile(options);
+      try {
+        const [{ loadContext }, { statusOfApp }, { renderStatus }] = await load();
+        const context = await loadContext(options);
+        early.proceed(context.login, context.config.app);
+        const connect = await early.connect();
+        const status = await statusOfApp(context.config, context.login, context.fleet, connect);
+        if (options.json) printJson(status);
+        else process.stdout.write(renderStatus(status, new Date(), terminalWidth()));
+      } finally {
+        await early.close();
+      }
     });
 }

@@ -26,27 +26,36 @@ export function registerRemove(program: Command): void {
           identity?: string;
         },
       ) => {
-        // Loaded when the command runs: --help loads none of it.
-        const [{ loadContext }, { remove }, { cliPrinter }] = await Promise.all([
-          import('../context.js'),
-          import('../../pipeline/remove.js'),
-          import('../progress.js'),
-        ]);
-        const context = await loadContext(options);
-        const result = await remove(
-          {
-            config: context.config,
-            login: context.login,
-            fleet: context.fleet,
-            environment,
-            actor: context.actor,
-            lockWaitSeconds: options.lockWait,
-            force: Boolean(options.force),
-            dropDatabase: Boolean(options.dropDatabase),
-          },
-          cliPrinter(),
-        );
-        process.stdout.write(result.removed ? `\n${environment} removed\n` : '');
+        // Loaded when the command runs: --help loads none of it. The login starts first, from
+        // toss.json as written (early-connect.ts).
+        const { connectFromConfigFile } = await import('../early-connect.js');
+        const early = await connectFromConfigFile(options);
+        try {
+          const [{ loadContext }, { remove }, { cliPrinter }] = await Promise.all([
+            import('../context.js'),
+            import('../../pipeline/remove.js'),
+            import('../progress.js'),
+          ]);
+          const context = await loadContext(options);
+          early.proceed(context.login, context.config.app);
+          const result = await remove(
+            {
+              config: context.config,
+              login: context.login,
+              fleet: context.fleet,
+              connect: await early.connect(),
+              environment,
+              actor: context.actor,
+              lockWaitSeconds: options.lockWait,
+              force: Boolean(options.force),
+              dropDatabase: Boolean(options.dropDatabase),
+            },
+            cliPrinter(),
+          );
+          process.stdout.write(result.removed ? `\n${environment} removed\n` : '');
+        } finally {
+          await early.close();
+        }
       },
     );
 }

@@ -29,26 +29,35 @@ Examples:
         release: string | undefined,
         options: { lockWait: number; config: string; identity?: string },
       ) => {
-        const [[{ loadContext }, { rollback }], { cliPrinter }] = await Promise.all([
-          load(),
-          import('../progress.js'),
-        ]);
-        const context = await loadContext(options);
-        const result = await rollback(
-          {
-            config: context.config,
-            login: context.login,
-            fleet: context.fleet,
-            environment,
-            actor: context.actor,
-            lockWaitSeconds: options.lockWait,
-            release,
-          },
-          cliPrinter(),
-        );
-        process.stdout.write(
-          `\n${result.environment} rolled back from ${result.from} to ${result.release}${result.url ? ` at ${result.url}` : ''}\n`,
-        );
+        // The login starts first, from toss.json as written (early-connect.ts).
+        const { connectFromConfigFile } = await import('../early-connect.js');
+        const early = await connectFromConfigFile(options);
+        try {
+          const [[{ loadContext }, { rollback }], { cliPrinter }] = await Promise.all([
+            load(),
+            import('../progress.js'),
+          ]);
+          const context = await loadContext(options);
+          early.proceed(context.login, context.config.app);
+          const result = await rollback(
+            {
+              config: context.config,
+              login: context.login,
+              fleet: context.fleet,
+              connect: await early.connect(),
+              environment,
+              actor: context.actor,
+              lockWaitSeconds: options.lockWait,
+              release,
+            },
+            cliPrinter(),
+          );
+          process.stdout.write(
+            `\n${result.environment} rolled back from ${result.from} to ${result.release}${result.url ? ` at ${result.url}` : ''}\n`,
+          );
+        } finally {
+          await early.close();
+        }
       },
     );
 }
