@@ -154,6 +154,7 @@ describe('buildRsyncArgv', () => {
     ).toEqual([
       'rsync',
       '-rlpz',
+      '--no-inc-recursive',
       '--delete',
       '--chmod=D0755,Fu+rw,Fgo+rX,Fgo-w',
       '--chown=root:root',
