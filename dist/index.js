@@ -71186,6 +71186,7 @@ function previewsByAge(state) {
 
 
 
+
 /** Where the sockets Caddy reaches sleeping environments through live. */
 const WAKE_SOCKET_DIR = '/run/toss-wake';
 /** Debian's and Ubuntu's path (merged /usr: /usr/lib/systemd too). */
@@ -71304,6 +71305,56 @@ function stopWakeSocketArgv(p, port) {
  */
 function sleepNowArgv(p, port) {
     return ['systemctl', 'stop', '--', p.wakeServiceUnit(port), p.instanceUnit(port)];
+}
+/** How long a deploy's end watches a woken instance's port before it puts it back to sleep. */
+const SLEEP_AGAIN_QUIET_MS = 250;
+// $1 the instance's port, $2 the quiet time in milliseconds, then the units to stop. A request
+// served through the proxy while it watches leaves the instance awake, and says so: traffic woke
+// it during the deploy, and its idle countdown decides from here. Served means a connection to
+// the port open now, or one that came and went since it began to watch (the closed one stays in
+// TIME-WAIT, so a short request between two looks is seen too). A request that has not reached
+// the proxy yet is safe either way: the socket keeps listening and wakes the instance again.
+// Looked at every 20 ms, in bash as the drain is.
+const SLEEP_IF_QUIET = `set -u
+port=$1 quiet=$2
+shift 2
+conns() {
+  ss -Htn state all "( sport = :$port or dport = :$port )" 2>/dev/null |
+    awk '$1 != "LISTEN" { print $1, $4, $5 }'
+}
+pairs() { printf '%s\\n' "$1" | awk 'NF { print $2, $3 }' | sort; }
+${BASH_NAP}
+first=$(pairs "$(conns)")
+end=$(( \${EPOCHREALTIME/[.,]/} + quiet * 1000 ))
+while :; do
+  now=$(conns)
+  case $now in
+    *ESTAB*) echo "in use"; exit 0 ;;
+  esac
+  if [ -n "$(pairs "$now" | comm -13 <(printf '%s\\n' "$first") -)" ]; then
+    echo "in use"
+    exit 0
+  fi
+  [ "\${EPOCHREALTIME/[.,]/}" -lt "$end" ] || break
+  read -r -t 0.02 -u "$nap" _
+done
+exec systemctl stop -- "$@"`;
+/**
+ * The instance on `port` sleeps again at a deploy's end, as it slept when the deploy began,
+ * unless requests are being served through it now (it prints `in use` then and stays awake):
+ * its proxy and the instance stop, the socket keeps listening.
+ */
+function sleepIfQuietArgv(p, port) {
+    return [
+        'bash',
+        '-c',
+        SLEEP_IF_QUIET,
+        'bash',
+        String(paths_assertPort(port)),
+        String(SLEEP_AGAIN_QUIET_MS),
+        p.wakeServiceUnit(port),
+        p.instanceUnit(port),
+    ];
 }
 /**
  * The idle countdown starts now (the proxy starts; the instance is already running, so it waits
@@ -74212,14 +74263,18 @@ async function finishDeploy(server, request, config, env, view, lock, routed, si
 }
 /**
  * A sleeping environment that slept when the deploy began goes back to sleep once the check
- * through Caddy (which woke it) is done. Under the lock, so no later deploy's instance is put to
- * sleep. (One that was awake started counting its idle time beside the switch.)
+ * through Caddy (which woke it) is done, unless requests woke it meanwhile and are being served:
+ * then it stays awake until its idle time (sleepIfQuietArgv). Under the lock, so no later
+ * deploy's instance is put to sleep. (One that was awake started counting its idle time beside
+ * the switch.)
  */
 async function sleepAgain(server, env, routed, confirming, sink) {
     if (routed.sleep?.wasAsleep !== true)
         return;
     await confirming.catch(() => false);
-    await step(sink, 'sleep', () => server.batch([sleepNowArgv(env, routed.port)]), () => 'asleep again, as before the deploy');
+    await step(sink, 'sleep', () => server.batch([sleepIfQuietArgv(env, routed.port)]), (result) => result.stdout.includes('in use')
+        ? 'woken by requests during the deploy: awake until idle'
+        : 'asleep again, as before the deploy');
 }
 function servedUntilNow(routed) {
     return routed.routedNow ?? routed.before?.livePort;

@@ -17,7 +17,7 @@ import {
   recordPruned,
   type State,
 } from '../server/state.js';
-import { countIdleArgv, sleepNowArgv } from '../server/wake.js';
+import { countIdleArgv, sleepIfQuietArgv } from '../server/wake.js';
 import type { ServerView } from './deploy.js';
 import type { EventSink } from './events.js';
 import { switchTo } from './go-live.js';
@@ -117,8 +117,10 @@ export async function finishDeploy(
 
 /**
  * A sleeping environment that slept when the deploy began goes back to sleep once the check
- * through Caddy (which woke it) is done. Under the lock, so no later deploy's instance is put to
- * sleep. (One that was awake started counting its idle time beside the switch.)
+ * through Caddy (which woke it) is done, unless requests woke it meanwhile and are being served:
+ * then it stays awake until its idle time (sleepIfQuietArgv). Under the lock, so no later
+ * deploy's instance is put to sleep. (One that was awake started counting its idle time beside
+ * the switch.)
  */
 async function sleepAgain(
   server: Server,
@@ -132,8 +134,11 @@ async function sleepAgain(
   await step(
     sink,
     'sleep',
-    () => server.batch([sleepNowArgv(env, routed.port)]),
-    () => 'asleep again, as before the deploy',
+    () => server.batch([sleepIfQuietArgv(env, routed.port)]),
+    (result) =>
+      result.stdout.includes('in use')
+        ? 'woken by requests during the deploy: awake until idle'
+        : 'asleep again, as before the deploy',
   );
 }
 

@@ -11,6 +11,7 @@
  * port directly, and `list`/`status` read systemd's states.
  */
 import { TossError } from '../errors.js';
+import { BASH_NAP } from './health.js';
 import { assertPort, type EnvPaths } from './paths.js';
 import { systemdEscapeSpecifiers, systemdQuote } from './systemd-quote.js';
 import { PREVIEW_PRIORITY } from './systemd-unit.js';
@@ -150,6 +151,59 @@ export function stopWakeSocketArgv(p: EnvPaths, port: number): string[] {
  */
 export function sleepNowArgv(p: EnvPaths, port: number): string[] {
   return ['systemctl', 'stop', '--', p.wakeServiceUnit(port), p.instanceUnit(port)];
+}
+
+/** How long a deploy's end watches a woken instance's port before it puts it back to sleep. */
+export const SLEEP_AGAIN_QUIET_MS = 250;
+
+// $1 the instance's port, $2 the quiet time in milliseconds, then the units to stop. A request
+// served through the proxy while it watches leaves the instance awake, and says so: traffic woke
+// it during the deploy, and its idle countdown decides from here. Served means a connection to
+// the port open now, or one that came and went since it began to watch (the closed one stays in
+// TIME-WAIT, so a short request between two looks is seen too). A request that has not reached
+// the proxy yet is safe either way: the socket keeps listening and wakes the instance again.
+// Looked at every 20 ms, in bash as the drain is.
+const SLEEP_IF_QUIET = `set -u
+port=$1 quiet=$2
+shift 2
+conns() {
+  ss -Htn state all "( sport = :$port or dport = :$port )" 2>/dev/null |
+    awk '$1 != "LISTEN" { print $1, $4, $5 }'
+}
+pairs() { printf '%s\\n' "$1" | awk 'NF { print $2, $3 }' | sort; }
+${BASH_NAP}
+first=$(pairs "$(conns)")
+end=$(( \${EPOCHREALTIME/[.,]/} + quiet * 1000 ))
+while :; do
+  now=$(conns)
+  case $now in
+    *ESTAB*) echo "in use"; exit 0 ;;
+  esac
+  if [ -n "$(pairs "$now" | comm -13 <(printf '%s\\n' "$first") -)" ]; then
+    echo "in use"
+    exit 0
+  fi
+  [ "\${EPOCHREALTIME/[.,]/}" -lt "$end" ] || break
+  read -r -t 0.02 -u "$nap" _
+done
+exec systemctl stop -- "$@"`;
+
+/**
+ * The instance on `port` sleeps again at a deploy's end, as it slept when the deploy began,
+ * unless requests are being served through it now (it prints `in use` then and stays awake):
+ * its proxy and the instance stop, the socket keeps listening.
+ */
+export function sleepIfQuietArgv(p: EnvPaths, port: number): string[] {
+  return [
+    'bash',
+    '-c',
+    SLEEP_IF_QUIET,
+    'bash',
+    String(assertPort(port)),
+    String(SLEEP_AGAIN_QUIET_MS),
+    p.wakeServiceUnit(port),
+    p.instanceUnit(port),
+  ];
 }
 
 /**

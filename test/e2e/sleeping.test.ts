@@ -6,7 +6,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootHosts } from './harness/index.js';
 import type { TestHost } from './harness/types.js';
-import { type AppCheckout, fetchSite, inHost, makeApp, sslipName, toss } from './support/app.js';
+import {
+  type AppCheckout,
+  fetchSite,
+  inHost,
+  makeApp,
+  sslipName,
+  startProbe,
+  toss,
+} from './support/app.js';
+import { startToss } from './support/reliability.js';
 
 const APP = 'napper';
 const SLEEP_SECONDS = 10;
@@ -139,6 +148,27 @@ describe('a sleeping preview', () => {
     const res = await fetchSite(host, prName(), '/', { timeoutMs: 30_000 });
     expect(res.status).toBe(200);
     expect(res.body).not.toContain('second release');
+  }, 120_000);
+
+  it('stays awake at the end of a redeploy that requests woke, and cuts none of them', async () => {
+    const { livePort } = await listed('pr-7');
+    await sleepNow(livePort);
+    await app.commit('message.txt', 'Hello from a release requests woke\n');
+    const running = startToss(host, ['deploy', 'pr-7'], { cwd: app.dir });
+    // The deploy has seen the preview asleep (its read of the server is done) before the first
+    // request comes; requests then keep coming through its end, as a reviewer's would.
+    await running.waitFor('Prepare release', 60_000);
+    const probe = startProbe(host, prName(), 50);
+    const run = await running.done;
+    await new Promise((r) => setTimeout(r, 1000));
+    const probed = await probe.stop();
+    expect(run.code, run.output).toBe(0);
+    const after = await listed('pr-7');
+    expect(after.livePort).not.toBe(livePort);
+    expect(await unitState(instance('pr-7', after.livePort))).toBe('active');
+    expect(probed.failed, probed.failures.join('\n')).toBe(0);
+    expect(probed.ok).toBeGreaterThan(10);
+    expect(run.output).toMatch(/woken by requests during the deploy: awake until idle/);
   }, 120_000);
 
   it('only Caddy and root can use its socket: another preview’s user cannot wake or reach it', async () => {

@@ -4,6 +4,8 @@ import {
   buildWakeUnits,
   countIdleArgv,
   listenWakeArgv,
+  SLEEP_AGAIN_QUIET_MS,
+  sleepIfQuietArgv,
   sleepNowArgv,
   stopWakeSocketArgv,
   wakeSocketPath,
@@ -98,6 +100,18 @@ describe('wake commands', () => {
       preview.wakeServiceUnit(4012),
       preview.instanceUnit(4012),
     ]);
+    // At a deploy's end: asleep again unless requests are being served through it.
+    const again = sleepIfQuietArgv(preview, 4012);
+    expect(again.slice(0, 2)).toEqual(['bash', '-c']);
+    expect(again.slice(3)).toEqual([
+      'bash',
+      '4012',
+      String(SLEEP_AGAIN_QUIET_MS),
+      preview.wakeServiceUnit(4012),
+      preview.instanceUnit(4012),
+    ]);
+    expect(again[2]).toContain('in use');
+    expect(again[2]).toContain('exec systemctl stop -- "$@"');
     expect(countIdleArgv(preview, 4012)).toEqual([
       'systemctl',
       'start',
