@@ -131,21 +131,36 @@ export function connectBeforeChecks(
   };
 }
 
+/** The login a day-two command began, for it to take once its config is checked. */
+export interface CommandLogin {
+  /** The checked config logs in as `login` for `app`: the connect function for the pipeline. */
+  connectAs(login: Login, app: string): Promise<OpenServer>;
+}
+
 /**
- * The login of a day-two command (list, status, remove, rollback), started the way `toss deploy`
- * starts its own: from toss.json at `options.config` as written, while the command loads and
- * checks the config; the command calls `proceed` with the checked login, then takes `connect()`
- * for its pipeline, and `close()` at the end.
+ * Runs a day-two command (list, status, remove, rollback) with its login started the way
+ * `toss deploy` starts its own: from toss.json at `options.config` as written, while the command
+ * loads and checks the config, authenticated only once `connectAs` names the same login and app.
+ * The connection is closed at the end unless the pipeline took it.
  */
-export async function connectFromConfigFile(options: {
-  config?: string | undefined;
-  identity?: string | undefined;
-}): Promise<GatedConnection> {
+export async function withLoginFromConfigFile<T>(
+  options: { config?: string | undefined; identity?: string | undefined },
+  run: (login: CommandLogin) => Promise<T>,
+): Promise<T> {
   const { configAsWritten } = await import('./config-as-written.js');
   const early = connectBeforeChecks(
     configAsWritten(resolve(options.config ?? 'toss.json')),
     options.identity,
   );
   await early.started;
-  return early;
+  try {
+    return await run({
+      connectAs(login, app) {
+        early.proceed(login, app);
+        return early.connect();
+      },
+    });
+  } finally {
+    await early.close();
+  }
 }

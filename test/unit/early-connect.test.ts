@@ -8,7 +8,7 @@ import { configAsWritten } from '../../src/cli/config-as-written.js';
 import {
   connectBeforeChecks,
   connectEarly,
-  connectFromConfigFile,
+  withLoginFromConfigFile,
 } from '../../src/cli/early-connect.js';
 import { loginFrom, resolveServer } from '../../src/cli/login.js';
 import type { Login } from '../../src/remote/login.js';
@@ -199,22 +199,30 @@ describe('authentication held back until the checks passed', () => {
   });
 });
 
-describe('connectFromConfigFile (list, status, remove, rollback)', () => {
-  it('starts from the toss.json the command names, authenticates only once told to', async () => {
+describe('withLoginFromConfigFile (list, status, remove, rollback)', () => {
+  it('starts from the toss.json the command names before it runs; closes what it did not take', async () => {
     const config = join(dir, 'day-two.json');
     writeFileSync(config, JSON.stringify({ app: 'shop', server: `root@127.0.0.1:${port}` }));
     const env = { TOSS_KNOWN_HOSTS: process.env.TOSS_KNOWN_HOSTS, HOME: process.env.HOME };
     process.env.HOME = dir;
     try {
-      const early = await connectFromConfigFile({ config, identity: join(dir, 'key') });
-      await connected();
-      await early.close();
-      // No such file: nothing starts, and the command's connect falls back to a login of its own.
-      const none = await connectFromConfigFile({ config: join(dir, 'missing.json') });
-      await new Promise((r) => setTimeout(r, 100));
-      expect(sockets.length).toBe(1);
-      expect(typeof (await none.connect())).toBe('function');
-      await none.close();
+      const ran = await withLoginFromConfigFile(
+        { config, identity: join(dir, 'key') },
+        async () => {
+          // Under way before the command has loaded or checked anything.
+          await connected();
+          return 'ran';
+        },
+      );
+      expect(ran).toBe('ran');
+      // The command never took it: closed, without authenticating.
+      await sockets[0]!.closed;
+      // No such file: nothing starts, and the command's connect is a login of its own.
+      await withLoginFromConfigFile({ config: join(dir, 'missing.json') }, async (started) => {
+        await new Promise((r) => setTimeout(r, 100));
+        expect(sockets.length).toBe(1);
+        expect(typeof (await started.connectAs(login(), 'shop'))).toBe('function');
+      });
     } finally {
       for (const [k, v] of Object.entries(env)) {
         if (v === undefined) delete process.env[k];

@@ -1,12 +1,15 @@
 import type { Command } from 'commander';
+import type { CommandLogin } from '../early-connect.js';
 import { printJson, withServerOptions } from './common.js';
 
 /**
  * What list and status run on, loaded when one runs: --help loads none of it. The login starts
  * first, from toss.json as written (early-connect.ts).
  */
-const connectFromConfigFile = async (options: { config: string; identity?: string }) =>
-  (await import('../early-connect.js')).connectFromConfigFile(options);
+const withLogin = async <T>(
+  options: { config: string; identity?: string },
+  run: (login: CommandLogin) => Promise<T>,
+) => (await import('../early-connect.js')).withLoginFromConfigFile(options, run);
 const load = () =>
   Promise.all([
     import('../context.js'),
@@ -59,18 +62,14 @@ Examples:
   toss list --json | jq -r '.environments[].url'`,
     )
     .action(async (options: { json?: boolean; config: string; identity?: string }) => {
-      const early = await connectFromConfigFile(options);
-      try {
+      await withLogin(options, async (login) => {
         const [{ loadContext }, { listApp }, { renderList }] = await load();
-        const context = await loadContext(options);
-        early.proceed(context.login, context.config.app);
-        const connect = await early.connect();
-        const listing = await listApp(context.config, context.login, context.fleet, connect);
+        const { config, login: to, fleet } = await loadContext(options);
+        const connect = await login.connectAs(to, config.app);
+        const listing = await listApp(config, to, fleet, connect);
         if (options.json) printJson(listing);
         else process.stdout.write(renderList(listing, new Date(), terminalWidth()));
-      } finally {
-        await early.close();
-      }
+      });
     });
 }
 
@@ -99,17 +98,13 @@ Examples:
   toss status --json | jq '.warnings'`,
     )
     .action(async (options: { json?: boolean; config: string; identity?: string }) => {
-      const early = await connectFromConfigFile(options);
-      try {
+      await withLogin(options, async (login) => {
         const [{ loadContext }, { statusOfApp }, { renderStatus }] = await load();
-        const context = await loadContext(options);
-        early.proceed(context.login, context.config.app);
-        const connect = await early.connect();
-        const status = await statusOfApp(context.config, context.login, context.fleet, connect);
+        const { config, login: to, fleet } = await loadContext(options);
+        const connect = await login.connectAs(to, config.app);
+        const status = await statusOfApp(config, to, fleet, connect);
         if (options.json) printJson(status);
         else process.stdout.write(renderStatus(status, new Date(), terminalWidth()));
-      } finally {
-        await early.close();
-      }
+      });
     });
 }

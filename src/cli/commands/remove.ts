@@ -28,22 +28,20 @@ export function registerRemove(program: Command): void {
       ) => {
         // Loaded when the command runs: --help loads none of it. The login starts first, from
         // toss.json as written (early-connect.ts).
-        const { connectFromConfigFile } = await import('../early-connect.js');
-        const early = await connectFromConfigFile(options);
-        try {
+        const { withLoginFromConfigFile } = await import('../early-connect.js');
+        await withLoginFromConfigFile(options, async (login) => {
           const [{ loadContext }, { remove }, { cliPrinter }] = await Promise.all([
             import('../context.js'),
             import('../../pipeline/remove.js'),
             import('../progress.js'),
           ]);
           const context = await loadContext(options);
-          early.proceed(context.login, context.config.app);
           const result = await remove(
             {
               config: context.config,
               login: context.login,
               fleet: context.fleet,
-              connect: await early.connect(),
+              connect: await login.connectAs(context.login, context.config.app),
               environment,
               actor: context.actor,
               lockWaitSeconds: options.lockWait,
@@ -53,9 +51,7 @@ export function registerRemove(program: Command): void {
             cliPrinter(),
           );
           process.stdout.write(result.removed ? `\n${environment} removed\n` : '');
-        } finally {
-          await early.close();
-        }
+        });
       },
     );
 }

@@ -30,21 +30,19 @@ Examples:
         options: { lockWait: number; config: string; identity?: string },
       ) => {
         // The login starts first, from toss.json as written (early-connect.ts).
-        const { connectFromConfigFile } = await import('../early-connect.js');
-        const early = await connectFromConfigFile(options);
-        try {
+        const { withLoginFromConfigFile } = await import('../early-connect.js');
+        await withLoginFromConfigFile(options, async (login) => {
           const [[{ loadContext }, { rollback }], { cliPrinter }] = await Promise.all([
             load(),
             import('../progress.js'),
           ]);
           const context = await loadContext(options);
-          early.proceed(context.login, context.config.app);
           const result = await rollback(
             {
               config: context.config,
               login: context.login,
               fleet: context.fleet,
-              connect: await early.connect(),
+              connect: await login.connectAs(context.login, context.config.app),
               environment,
               actor: context.actor,
               lockWaitSeconds: options.lockWait,
@@ -55,9 +53,7 @@ Examples:
           process.stdout.write(
             `\n${result.environment} rolled back from ${result.from} to ${result.release}${result.url ? ` at ${result.url}` : ''}\n`,
           );
-        } finally {
-          await early.close();
-        }
+        });
       },
     );
 }
