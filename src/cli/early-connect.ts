@@ -26,6 +26,8 @@ export interface EarlyConnection {
 /** An early connection that says which login and app it was made for. */
 interface OwnedConnection extends EarlyConnection {
   isFor(login: Login, app: string): boolean;
+  /** resolves once the SSH code has loaded and the handshake is under way */
+  loaded: Promise<void>;
 }
 
 /** An early connection whose authentication waits for `proceed`. */
@@ -48,11 +50,7 @@ export interface GatedConnection extends EarlyConnection {
  * With `gate`, authentication waits for it. The TCP connection starts at once, while the SSH
  * code loads: `loaded` resolves once the handshake is under way.
  */
-export function connectEarly(
-  login: Login,
-  app: string,
-  gate?: Promise<void>,
-): OwnedConnection & { loaded: Promise<void> } {
+export function connectEarly(login: Login, app: string, gate?: Promise<void>): OwnedConnection {
   const abort = new AbortController();
   const dialled: Dialled = dial(login.host, login.port, abort.signal);
   const loading = import('../remote/login.js');

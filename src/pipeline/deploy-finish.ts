@@ -17,7 +17,7 @@ import {
   recordPruned,
   type State,
 } from '../server/state.js';
-import { countIdleArgv, sleepIfQuietArgv } from '../server/wake.js';
+import { countIdleArgv, SLEEP_AGAIN_IN_USE, sleepIfQuietArgv } from '../server/wake.js';
 import type { ServerView } from './deploy.js';
 import type { EventSink } from './events.js';
 import { switchTo } from './go-live.js';
@@ -136,7 +136,7 @@ async function sleepAgain(
     'sleep',
     () => server.batch([sleepIfQuietArgv(env, routed.port)]),
     (result) =>
-      result.stdout.includes('in use')
+      result.stdout.includes(SLEEP_AGAIN_IN_USE)
         ? 'woken by requests during the deploy: awake until idle'
         : 'asleep again, as before the deploy',
   );

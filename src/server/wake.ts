@@ -156,7 +156,11 @@ export function sleepNowArgv(p: EnvPaths, port: number): string[] {
 /** How long a deploy's end watches a woken instance's port before it puts it back to sleep. */
 export const SLEEP_AGAIN_QUIET_MS = 250;
 
-// $1 the instance's port, $2 the quiet time in milliseconds, then the units to stop. A request
+/** What the watch prints when it leaves the instance awake. */
+export const SLEEP_AGAIN_IN_USE = 'in use';
+
+// $1 the instance's port, $2 the quiet time in milliseconds, then the command that puts it to
+// sleep (sleepNowArgv). A request
 // served through the proxy while it watches leaves the instance awake, and says so: traffic woke
 // it during the deploy, and its idle countdown decides from here. Served means a connection to
 // the port open now, or one that came and went since it began to watch (the closed one stays in
@@ -177,21 +181,21 @@ end=$(( \${EPOCHREALTIME/[.,]/} + quiet * 1000 ))
 while :; do
   now=$(conns)
   case $now in
-    *ESTAB*) echo "in use"; exit 0 ;;
+    *ESTAB*) echo "${SLEEP_AGAIN_IN_USE}"; exit 0 ;;
   esac
   if [ -n "$(pairs "$now" | comm -13 <(printf '%s\\n' "$first") -)" ]; then
-    echo "in use"
+    echo "${SLEEP_AGAIN_IN_USE}"
     exit 0
   fi
   [ "\${EPOCHREALTIME/[.,]/}" -lt "$end" ] || break
   read -r -t 0.02 -u "$nap" _
 done
-exec systemctl stop -- "$@"`;
+exec "$@"`;
 
 /**
  * The instance on `port` sleeps again at a deploy's end, as it slept when the deploy began,
- * unless requests are being served through it now (it prints `in use` then and stays awake):
- * its proxy and the instance stop, the socket keeps listening.
+ * unless requests are being served through it now (it prints SLEEP_AGAIN_IN_USE then and
+ * stays awake); otherwise it sleeps as sleepNowArgv puts it to sleep.
  */
 export function sleepIfQuietArgv(p: EnvPaths, port: number): string[] {
   return [
@@ -201,8 +205,7 @@ export function sleepIfQuietArgv(p: EnvPaths, port: number): string[] {
     'bash',
     String(assertPort(port)),
     String(SLEEP_AGAIN_QUIET_MS),
-    p.wakeServiceUnit(port),
-    p.instanceUnit(port),
+    ...sleepNowArgv(p, port),
   ];
 }
 

@@ -4,6 +4,7 @@ import {
   buildWakeUnits,
   countIdleArgv,
   listenWakeArgv,
+  SLEEP_AGAIN_IN_USE,
   SLEEP_AGAIN_QUIET_MS,
   sleepIfQuietArgv,
   sleepNowArgv,
@@ -107,11 +108,10 @@ describe('wake commands', () => {
       'bash',
       '4012',
       String(SLEEP_AGAIN_QUIET_MS),
-      preview.wakeServiceUnit(4012),
-      preview.instanceUnit(4012),
+      ...sleepNowArgv(preview, 4012),
     ]);
-    expect(again[2]).toContain('in use');
-    expect(again[2]).toContain('exec systemctl stop -- "$@"');
+    expect(again[2]).toContain(`echo "${SLEEP_AGAIN_IN_USE}"`);
+    expect(again[2]).toMatch(/exec "\$@"$/);
     expect(countIdleArgv(preview, 4012)).toEqual([
       'systemctl',
       'start',
